@@ -1,0 +1,111 @@
+// Command podshim runs one pod for its systemd service (Type=notify): it is
+// the ExecStart of every pod-*.service that `podunit sync` creates.
+//
+// Exit status: 0 after a requested stop (SIGTERM) tore the pod down; 3 when a
+// container exited and the pod needs the restart systemd's Restart= gives it;
+// 1 on any other failure; 2 on bad usage.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/podshim"
+)
+
+const (
+	exitFailure         = 1
+	exitUsage           = 2
+	exitContainerExited = 3
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("podshim", flag.ContinueOnError)
+	specPath := fs.String("spec", "", "pod spec file written by `podunit sync` (required)")
+	endpoint := fs.String("cri-endpoint", criclient.DefaultEndpoint, "CRI runtime endpoint")
+	cgroupParent := fs.String("cgroup-parent", "", "CgroupParent of the pod sandbox: the pod's slice (systemd driver) or cgroup path (cgroupfs)")
+	stateDir := fs.String("state-dir", podshim.DefaultStateDir, "where the pod's state file is written")
+	logRoot := fs.String("log-root", podshim.DefaultLogRoot, "container log root, in the kubelet's layout")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *specPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: podshim --spec FILE [flags]")
+		fs.PrintDefaults()
+		return exitUsage
+	}
+	// journald stamps every line; the unit name says which pod.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+
+	err := runPod(log, *specPath, *endpoint, podshim.Config{
+		CgroupParent: *cgroupParent,
+		StateDir:     *stateDir,
+		LogRoot:      *logRoot,
+	})
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, podshim.ErrContainerExited):
+		log.Warn("pod needs a restart", "reason", err)
+		return exitContainerExited
+	default:
+		log.Error("pod failed", "err", err)
+		_, _ = daemon.SdNotify(false, "STATUS=Failed: "+err.Error())
+		return exitFailure
+	}
+}
+
+func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) error {
+	b, err := os.ReadFile(specPath)
+	if err != nil {
+		return err
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(b, &pod); err != nil {
+		return fmt.Errorf("spec %s: %w", specPath, err)
+	}
+	log = log.With("pod", pod.Namespace+"/"+pod.Name)
+
+	rt, err := criclient.New(endpoint)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	// SIGTERM (systemctl stop) and SIGINT ask for a graceful stop.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	notify := func(state string) error {
+		_, err := daemon.SdNotify(false, state)
+		return err
+	}
+	shim := podshim.New(&pod, cfg, rt, notify, log)
+	// A stop during the connection check still goes through Run, which tears
+	// down whatever an earlier podshim left.
+	if _, err := rt.Version(ctx, ""); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("CRI runtime at %s: %w", endpoint, err)
+	}
+	return shim.Run(ctx)
+}

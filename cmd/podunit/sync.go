@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
+)
+
+// DefaultSpecDir holds the pod spec files that podshim reads.
+const DefaultSpecDir = "/run/podunit/specs"
+
+// maxPasses bounds how often one sync re-reads a directory that keeps
+// changing while it runs.
+const maxPasses = 3
+
+func runSync(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("podunit sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", DefaultConfigPath, "configuration file")
+	manifestDir := fs.String("manifest-dir", "", "manifest directory (default: manifestDir from the configuration, /etc/podunit/manifests)")
+	specDir := fs.String("spec-dir", DefaultSpecDir, "where pod spec files for podshim are written")
+	verbose := fs.Bool("v", false, "also report skipped files and unchanged pods")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long (stopping pods waits for their grace periods)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: podunit sync [flags]\n\nStarts a unit for each new pod, replaces the unit of each changed pod, stops\nthe units of removed pods and leaves every other unit alone.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return &exitError{exitUsage, errors.New("")}
+	}
+	cfg, err := loadConfig(*configPath, flagSet(fs, "config"))
+	if err != nil {
+		return err
+	}
+	if *manifestDir != "" {
+		cfg.ManifestDir = *manifestDir
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, *timeout)
+	defer cancelTimeout()
+
+	conn, err := dbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to systemd: %w", err)
+	}
+	defer conn.Close()
+
+	s := &syncer{
+		dir: cfg.ManifestDir,
+		unitConfig: generator.UnitConfig{
+			PodshimPath:  podshimPath,
+			SpecDir:      *specDir,
+			CRIEndpoint:  cfg.CRIEndpoint,
+			CgroupDriver: cfg.CgroupDriver,
+		},
+		manager: conn,
+		report:  newReporter(stderr, *verbose),
+	}
+	return s.run(ctx)
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+type syncer struct {
+	dir        string
+	unitConfig generator.UnitConfig
+	manager    units.Manager
+	report     *reporter
+}
+
+// run syncs until the manifest directory held still for a whole pass, so a
+// change made while a sync runs is not left for the next trigger.
+func (s *syncer) run(ctx context.Context) error {
+	var invalid, failed int
+	for pass := 1; ; pass++ {
+		before := fingerprint(s.dir)
+		inv, fail, err := s.pass(ctx)
+		if err != nil {
+			return err
+		}
+		invalid, failed = inv, fail
+		if pass == maxPasses || fingerprint(s.dir) == before {
+			break
+		}
+		s.report.Debugf("%s changed during the sync; syncing again", s.dir)
+	}
+	switch {
+	case failed > 0:
+		return &exitError{exitFailure, fmt.Errorf("%d pod unit(s) could not be synced", failed)}
+	case invalid > 0:
+		return &exitError{exitInvalid, fmt.Errorf("%d manifest problem(s); valid pods were synced", invalid)}
+	}
+	return nil
+}
+
+// pass reads the directory once and reconciles the units with it. It returns
+// the number of manifest problems and of units that could not be synced.
+func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
+	set, err := generator.ReadDir(s.dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, sk := range set.Skipped {
+		s.report.Debugf("skipped %s: %s", sk.Path, sk.Reason)
+	}
+	for _, e := range set.Errors {
+		s.report.Errorf("%v", e)
+		invalid++
+	}
+
+	desired := make([]*units.Unit, 0, len(set.Pods))
+	keep := map[string]bool{}
+	for _, p := range set.Pods {
+		u, err := generator.Unit(s.unitConfig, p)
+		if err != nil {
+			s.report.Errorf("pod %s from %s: %v", p.Key(), p.Source, err)
+			failed++
+			continue
+		}
+		path := generator.SpecPath(s.unitConfig, p.Namespace(), p.Name(), p.Hash)
+		if err := writeSpec(path, p); err != nil {
+			s.report.Errorf("pod %s: %v", p.Key(), err)
+			failed++
+			continue
+		}
+		keep[path] = true
+		desired = append(desired, u)
+	}
+
+	res, err := units.Reconcile(ctx, s.manager, desired)
+	if err != nil {
+		return invalid, failed, err
+	}
+	for _, n := range res.Started {
+		s.report.Infof("started %s", n)
+	}
+	for _, n := range res.Replaced {
+		s.report.Infof("replaced %s (its manifest changed)", n)
+	}
+	for _, n := range res.Stopped {
+		s.report.Infof("stopped %s (its manifest is gone)", n)
+	}
+	for _, n := range res.Unchanged {
+		s.report.Debugf("unchanged %s", n)
+	}
+	for _, e := range res.Errors {
+		s.report.Errorf("%v", e)
+		failed++
+	}
+	s.removeStaleSpecs(ctx, keep)
+	return invalid, failed, nil
+}
+
+// writeSpec writes a pod's spec file unless it exists: the hash in its name
+// means its content never changes.
+func writeSpec(path string, p *generator.Pod) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	b, err := generator.SpecFile(p)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	return nil
+}
+
+// removeStaleSpecs removes spec files that neither a desired pod nor a unit
+// still loaded (one that could not be stopped) refers to.
+func (s *syncer) removeStaleSpecs(ctx context.Context, keep map[string]bool) {
+	running, err := units.List(ctx, s.manager)
+	if err != nil {
+		s.report.Errorf("spec files not cleaned up: %v", err)
+		return
+	}
+	for _, r := range running {
+		keep[generator.SpecPath(s.unitConfig, r.Namespace, r.PodName, r.ConfigHash)] = true
+	}
+	entries, err := os.ReadDir(s.unitConfig.SpecDir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.report.Errorf("spec files not cleaned up: %v", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(s.unitConfig.SpecDir, e.Name())
+		if keep[path] || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.report.Errorf("remove stale spec file: %v", err)
+		}
+	}
+}
+
+// fingerprint summarises a directory's entries (names, sizes, modification
+// times, following symlinks) to tell whether it changed.
+func fingerprint(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	parts := make([]string, 0, len(entries))
+	for _, e := range entries {
+		info, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil {
+			parts = append(parts, e.Name()+":?")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s:%d:%d", e.Name(), info.Size(), info.ModTime().UnixNano()))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "\n")
+}

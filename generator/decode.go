@@ -1,0 +1,410 @@
+package generator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+
+	yaml "go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// MaxManifestSize is the largest manifest podunit reads, as the kubelet does.
+const MaxManifestSize = 10 << 20
+
+// FieldError is one problem with one field of one manifest.
+type FieldError struct {
+	File  string // the manifest's path, as given to the decoder
+	Line  int    // 1-based; 0 when not known
+	Field string // JSON field path, e.g. spec.containers[0].image; empty for the whole document
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// decodeFile parses every YAML document (or the JSON object) in data into a
+// v1 Pod, strictly. It returns the pods in document order with the line of
+// each field path it saw, or the errors found, each a *FieldError.
+func decodeFile(file string, data []byte) ([]decoded, error) {
+	if len(data) > MaxManifestSize {
+		return nil, &FieldError{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxManifestSize)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var (
+		out  []decoded
+		errs []error
+	)
+	for doc := 1; ; doc++ {
+		var root yaml.Node
+		if err := dec.Decode(&root); err == io.EOF {
+			break
+		} else if err != nil {
+			// The YAML parser's own message carries the line ("yaml: line 4: …").
+			errs = append(errs, &FieldError{File: file, Msg: err.Error()})
+			break
+		}
+		if len(root.Content) == 0 || isNull(root.Content[0]) {
+			continue // an empty document, e.g. after a trailing "---"
+		}
+		d, err := decodeDocument(file, root.Content[0])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, d)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(out) == 0 {
+		return nil, &FieldError{File: file, Msg: "no Pod in file (it is empty)"}
+	}
+	return out, nil
+}
+
+// decoded is one Pod document and where its fields were.
+type decoded struct {
+	pod   *corev1.Pod
+	line  int            // the document's first line
+	lines map[string]int // field path → line
+}
+
+func (d decoded) lineOf(path string) int {
+	for p := path; p != ""; p = parentPath(p) {
+		if l, ok := d.lines[p]; ok {
+			return l
+		}
+	}
+	return d.line
+}
+
+func parentPath(p string) string {
+	if i := strings.LastIndexAny(p, ".["); i > 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+func decodeDocument(file string, root *yaml.Node) (decoded, error) {
+	root = resolve(root)
+	d := decoded{line: root.Line, lines: map[string]int{}}
+	if root.Kind != yaml.MappingNode {
+		return d, &FieldError{File: file, Line: root.Line, Msg: "a manifest must be an object (a Pod)"}
+	}
+	if err := checkKind(file, root); err != nil {
+		return d, err
+	}
+	w := walker{file: file, lines: d.lines}
+	value := w.walk(root, reflect.TypeOf(corev1.Pod{}), "", supported)
+	if len(w.errs) > 0 {
+		return d, errors.Join(w.errs...)
+	}
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return d, &FieldError{File: file, Line: root.Line, Msg: err.Error()}
+	}
+	jd := json.NewDecoder(bytes.NewReader(raw))
+	jd.DisallowUnknownFields()
+	var pod corev1.Pod
+	if err := jd.Decode(&pod); err != nil {
+		// Only values of types with their own decoders (quantities,
+		// int-or-string) get here; the walk checked everything else.
+		return d, &FieldError{File: file, Line: root.Line, Msg: err.Error()}
+	}
+	d.pod = &pod
+	return d, nil
+}
+
+// checkKind rejects anything but a v1 Pod before looking at its fields, so the
+// error names the kind rather than a list of unknown fields.
+func checkKind(file string, root *yaml.Node) error {
+	var kind, apiVersion *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "kind":
+			kind = resolve(root.Content[i+1])
+		case "apiVersion":
+			apiVersion = resolve(root.Content[i+1])
+		}
+	}
+	switch {
+	case kind == nil:
+		return &FieldError{File: file, Line: root.Line, Field: "kind", Msg: "required (podunit runs kind: Pod)"}
+	case kind.Value != "Pod":
+		return &FieldError{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("%q is not supported (podunit runs kind: Pod)", kind.Value)}
+	case apiVersion == nil:
+		return &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: "required (apiVersion: v1)"}
+	case apiVersion.Value != "v1":
+		return &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("%q is not supported for Pod (apiVersion: v1)", apiVersion.Value)}
+	}
+	return nil
+}
+
+// walker checks a YAML tree against a Go type and the supported-field tree
+// and converts it to a JSON-ready value, so that one parser decides what every
+// scalar is and every error can carry its line.
+type walker struct {
+	file  string
+	errs  []error
+	lines map[string]int
+}
+
+func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
+	w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+var jsonUnmarshaler = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
+
+// walk returns n as a JSON value for type t. allowed is the supported-field
+// subtree at path; nil means everything below is supported.
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, allowed fieldTree) any {
+	n = resolve(n)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if isNull(n) {
+		return nil
+	}
+	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		// Quantities, int-or-string, times: the type's decoder checks the value.
+		if n.Kind != yaml.ScalarNode {
+			w.fail(n, path, "must be a single value, not %s", describe(n))
+			return nil
+		}
+		return scalar(n)
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		return w.object(n, t, path, allowed)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.fail(n, path, "must be a list, not %s", describe(n))
+			return nil
+		}
+		out := make([]any, 0, len(n.Content))
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			w.lines[p] = item.Line
+			out = append(out, w.walk(item, t.Elem(), p, allowed))
+		}
+		return out
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.fail(n, path, "must be a map, not %s", describe(n))
+			return nil
+		}
+		out := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := resolve(n.Content[i]), n.Content[i+1]
+			p := fmt.Sprintf("%s[%s]", path, k.Value)
+			w.lines[p] = k.Line
+			if _, dup := out[k.Value]; dup {
+				w.fail(k, p, "duplicate key")
+				continue
+			}
+			out[k.Value] = w.walk(v, t.Elem(), p, allowed)
+		}
+		return out
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+			w.fail(n, path, "must be a string, not %s (quote it: %q)", describe(n), n.Value)
+			return nil
+		}
+		return n.Value
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			w.fail(n, path, "must be true or false, not %s", describe(n))
+			return nil
+		}
+		return scalar(n)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		var v int64
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
+			w.fail(n, path, "must be a whole number, not %s", describe(n))
+			return nil
+		}
+		if reflect.Zero(t).OverflowInt(v) {
+			w.fail(n, path, "%d is out of range", v)
+			return nil
+		}
+		return v
+	}
+	w.fail(n, path, "podunit cannot decode a field of Go type %s", t)
+	return nil
+}
+
+func (w *walker) object(n *yaml.Node, t reflect.Type, path string, allowed fieldTree) any {
+	if n.Kind != yaml.MappingNode {
+		w.fail(n, path, "must be an object, not %s", describe(n))
+		return nil
+	}
+	fields := jsonFields(t)
+	out := make(map[string]any, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), n.Content[i+1]
+		p := k.Value
+		if path != "" {
+			p = path + "." + k.Value
+		}
+		w.lines[p] = k.Line
+		if _, dup := out[k.Value]; dup {
+			w.fail(k, p, "duplicate field")
+			continue
+		}
+		ft, known := fields[k.Value]
+		if !known {
+			w.fail(k, p, "unknown field%s", suggest(k.Value, fields))
+			continue
+		}
+		var sub fieldTree
+		if allowed != nil {
+			s, ok := allowed[k.Value]
+			if !ok {
+				w.fail(k, p, "not supported by podunit (docs/manifest-reference.md lists what is)")
+				continue
+			}
+			if len(s) > 0 {
+				sub = s
+			}
+		}
+		out[k.Value] = w.walk(v, ft, p, sub)
+	}
+	return out
+}
+
+// jsonFields maps a struct's JSON field names to their types, following
+// inlined embedded structs (TypeMeta) as encoding/json does.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" && f.Anonymous && strings.Contains(opts, "inline") {
+			for k, v := range jsonFields(f.Type) {
+				m[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	fieldCache.Store(t, m)
+	return m
+}
+
+var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
+// suggest names a known field that differs from a misspelled one only in case
+// or by one or two edits, the usual typos.
+func suggest(name string, fields map[string]reflect.Type) string {
+	best, bestDist := "", 3
+	for f := range fields {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(f)); d < bestDist || (d == bestDist && f < best) {
+			best, bestDist = f, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// scalar converts a YAML scalar to the JSON value YAML 1.2 says it is.
+func scalar(n *yaml.Node) any {
+	switch n.ShortTag() {
+	case "!!int":
+		var v int64
+		if n.Decode(&v) == nil {
+			return v
+		}
+	case "!!float":
+		var v float64
+		if n.Decode(&v) == nil {
+			return v
+		}
+	case "!!bool":
+		var v bool
+		if n.Decode(&v) == nil {
+			return v
+		}
+	case "!!null":
+		return nil
+	}
+	return n.Value
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "an object"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float":
+		return "the number " + n.Value
+	case "!!bool":
+		return "the boolean " + n.Value
+	case "!!str":
+		return "the string " + strconv.Quote(n.Value)
+	}
+	return n.Value
+}

@@ -1,0 +1,59 @@
+package generator
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// DefaultTerminationGracePeriodSeconds is the Kubernetes API default.
+const DefaultTerminationGracePeriodSeconds = 30
+
+// setDefaults fills in what the Kubernetes API server would, for the fields
+// podunit supports, so that restating a default changes nothing.
+func setDefaults(pod *corev1.Pod) {
+	if pod.Namespace == "" {
+		pod.Namespace = corev1.NamespaceDefault
+	}
+	spec := &pod.Spec
+	if spec.RestartPolicy == "" {
+		spec.RestartPolicy = corev1.RestartPolicyAlways
+	}
+	if spec.TerminationGracePeriodSeconds == nil {
+		grace := int64(DefaultTerminationGracePeriodSeconds)
+		spec.TerminationGracePeriodSeconds = &grace
+	}
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		if c.ImagePullPolicy == "" {
+			c.ImagePullPolicy = defaultPullPolicy(c.Image)
+		}
+		for j := range c.Ports {
+			if c.Ports[j].Protocol == "" {
+				c.Ports[j].Protocol = corev1.ProtocolTCP
+			}
+		}
+	}
+}
+
+// defaultPullPolicy is Always for ":latest" or no tag, else IfNotPresent; an
+// image pinned by digest is IfNotPresent.
+func defaultPullPolicy(image string) corev1.PullPolicy {
+	if strings.Contains(image, "@") {
+		return corev1.PullIfNotPresent
+	}
+	if tag := imageTag(image); tag == "" || tag == "latest" {
+		return corev1.PullAlways
+	}
+	return corev1.PullIfNotPresent
+}
+
+// imageTag returns the tag of an image reference, "" when it has none. A
+// colon before the last slash belongs to a registry port, not a tag.
+func imageTag(image string) string {
+	last := image[strings.LastIndex(image, "/")+1:]
+	if i := strings.LastIndex(last, ":"); i >= 0 {
+		return last[i+1:]
+	}
+	return ""
+}

@@ -1,0 +1,108 @@
+package generator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Skipped is a directory entry that is not read as a manifest, and why.
+type Skipped struct {
+	Path   string
+	Reason string
+}
+
+// Set is what a manifest directory holds: the pods to run, the files that
+// could not be used and the entries that were skipped.
+type Set struct {
+	Pods    []*Pod  // sorted by manifest path, then document order
+	Errors  []error // one per unusable file or conflicting pod; *FieldError values
+	Skipped []Skipped
+}
+
+// manifestExts are the file name endings read as manifests.
+var manifestExts = []string{".yaml", ".yml", ".json"}
+
+// ReadDir reads every manifest in dir. A missing directory is an empty set,
+// not an error: the path unit creates it, and a machine may have no pods.
+// Files are read in name order (os.ReadDir sorts); when two define the same namespace/name,
+// the first keeps it and the second is reported as an error.
+func ReadDir(dir string) (*Set, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Set{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read manifest directory: %w", err)
+	}
+	set := &Set{}
+	owner := map[string]string{} // pod key → file
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		if reason := skipReason(path, e); reason != "" {
+			set.Skipped = append(set.Skipped, Skipped{Path: path, Reason: reason})
+			continue
+		}
+		data, err := readManifest(path)
+		if err != nil {
+			set.Errors = append(set.Errors, &FieldError{File: path, Msg: err.Error()})
+			continue
+		}
+		pods, err := Decode(path, data)
+		if err != nil {
+			set.Errors = append(set.Errors, err)
+			continue
+		}
+		for _, p := range pods {
+			if first, dup := owner[p.Key()]; dup {
+				set.Errors = append(set.Errors, &FieldError{File: path, Field: "metadata.name",
+					Msg: fmt.Sprintf("pod %s is already defined in %s, which keeps it; this definition is not run", p.Key(), first)})
+				continue
+			}
+			owner[p.Key()] = path
+			set.Pods = append(set.Pods, p)
+		}
+	}
+	return set, nil
+}
+
+// skipReason says why a directory entry is not a manifest, or "" when it is.
+func skipReason(path string, e fs.DirEntry) string {
+	name := e.Name()
+	if strings.HasPrefix(name, ".") {
+		return "hidden file"
+	}
+	ext := filepath.Ext(name)
+	known := false
+	for _, m := range manifestExts {
+		known = known || ext == m
+	}
+	if !known {
+		return fmt.Sprintf("not a manifest: only %s files are read", strings.Join(manifestExts, ", "))
+	}
+	info, err := os.Stat(path) // follows symlinks
+	if err != nil {
+		return fmt.Sprintf("cannot stat: %v", err)
+	}
+	if !info.Mode().IsRegular() {
+		return "not a regular file"
+	}
+	return ""
+}
+
+func readManifest(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}

@@ -1,0 +1,138 @@
+package generator
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/podunit/podunit/units"
+)
+
+// validate checks a defaulted pod the way the Kubernetes API server would for
+// the fields podunit supports, plus what systemd needs of the names.
+func validate(file string, d decoded) []error {
+	var errs []error
+	fail := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	pod := d.pod
+
+	switch {
+	case pod.Name == "":
+		fail("metadata.name", "required")
+	default:
+		for _, msg := range validation.IsDNS1123Subdomain(pod.Name) {
+			fail("metadata.name", "%q: %s", pod.Name, msg)
+		}
+	}
+	for _, msg := range validation.IsDNS1123Label(pod.Namespace) {
+		fail("metadata.namespace", "%q: %s", pod.Namespace, msg)
+	}
+	if pod.Name != "" && len(errs) == 0 {
+		if err := units.CheckPodName(pod.Namespace, pod.Name); err != nil {
+			fail("metadata.name", "%v", err)
+		}
+	}
+	for k := range pod.Labels {
+		for _, msg := range validation.IsQualifiedName(k) {
+			fail(fmt.Sprintf("metadata.labels[%s]", k), "%s", msg)
+		}
+	}
+	for k, v := range pod.Labels {
+		for _, msg := range validation.IsValidLabelValue(v) {
+			fail(fmt.Sprintf("metadata.labels[%s]", k), "%q: %s", v, msg)
+		}
+	}
+	for k := range pod.Annotations {
+		for _, msg := range validation.IsQualifiedName(strings.ToLower(k)) {
+			fail(fmt.Sprintf("metadata.annotations[%s]", k), "%s", msg)
+		}
+	}
+
+	spec := pod.Spec
+	if spec.RestartPolicy != corev1.RestartPolicyAlways {
+		fail("spec.restartPolicy", "%q is not supported yet (only Always)", spec.RestartPolicy)
+	}
+	if g := *spec.TerminationGracePeriodSeconds; g < 0 {
+		fail("spec.terminationGracePeriodSeconds", "%d: must be 0 or more", g)
+	}
+
+	if len(spec.Containers) == 0 {
+		fail("spec.containers", "required: a pod needs at least one container")
+	}
+	names := map[string]bool{}
+	type hostPort struct {
+		ip    string
+		port  int32
+		proto corev1.Protocol
+	}
+	hostPorts := map[hostPort]string{}
+	for i, c := range spec.Containers {
+		p := fmt.Sprintf("spec.containers[%d]", i)
+		switch {
+		case c.Name == "":
+			fail(p+".name", "required")
+		case names[c.Name]:
+			fail(p+".name", "%q is used by another container of this pod", c.Name)
+		default:
+			for _, msg := range validation.IsDNS1123Label(c.Name) {
+				fail(p+".name", "%q: %s", c.Name, msg)
+			}
+		}
+		names[c.Name] = true
+		if strings.TrimSpace(c.Image) == "" {
+			fail(p+".image", "required")
+		} else if strings.ContainsAny(c.Image, " \t\n") {
+			fail(p+".image", "%q: must not contain white space", c.Image)
+		}
+		switch c.ImagePullPolicy {
+		case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		default:
+			fail(p+".imagePullPolicy", "%q: must be Always, IfNotPresent or Never", c.ImagePullPolicy)
+		}
+		for j, e := range c.Env {
+			ep := fmt.Sprintf("%s.env[%d].name", p, j)
+			if e.Name == "" {
+				fail(ep, "required")
+			} else if strings.ContainsAny(e.Name, "=\x00") {
+				fail(ep, "%q: must not contain '=' or NUL", e.Name)
+			}
+		}
+		for j, port := range c.Ports {
+			pp := fmt.Sprintf("%s.ports[%d]", p, j)
+			if port.ContainerPort < 1 || port.ContainerPort > 65535 {
+				fail(pp+".containerPort", "%d: must be between 1 and 65535", port.ContainerPort)
+			}
+			if port.HostPort < 0 || port.HostPort > 65535 {
+				fail(pp+".hostPort", "%d: must be between 0 and 65535", port.HostPort)
+			}
+			if port.Name != "" {
+				for _, msg := range validation.IsValidPortName(port.Name) {
+					fail(pp+".name", "%q: %s", port.Name, msg)
+				}
+			}
+			switch port.Protocol {
+			case corev1.ProtocolTCP, corev1.ProtocolUDP:
+			default:
+				fail(pp+".protocol", "%q: must be TCP or UDP", port.Protocol)
+			}
+			if port.HostIP != "" && net.ParseIP(port.HostIP) == nil {
+				fail(pp+".hostIP", "%q: not an IP address", port.HostIP)
+			}
+			if port.HostIP != "" && port.HostPort == 0 {
+				fail(pp+".hostIP", "needs hostPort")
+			}
+			if port.HostPort != 0 {
+				key := hostPort{port.HostIP, port.HostPort, port.Protocol}
+				if other, dup := hostPorts[key]; dup {
+					fail(pp+".hostPort", "%d/%s is already published by %s", port.HostPort, port.Protocol, other)
+				}
+				hostPorts[key] = pp
+			}
+		}
+	}
+	return errs
+}

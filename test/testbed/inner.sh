@@ -1,0 +1,73 @@
+#!/bin/bash
+# Runs as PID 1 of the test bed's fresh PID, mount, UTS, IPC and network
+# namespaces (started by testbed.sh through unshare). It makes every path the
+# test bed writes private, then becomes a systemd manager.
+#
+# What the host sees change: nothing under /etc, /var, /usr/local, /tmp or
+# /run. Writes land in overlay upper directories and bind mounts under the
+# test bed directory, which testbed.sh removes on teardown.
+set -euo pipefail
+TB=$1            # the test bed directory on the host
+CG=$2            # the cgroup name (same in every hierarchy)
+
+# Own cgroup subtree in every hierarchy, so systemd manages below it and
+# teardown can remove exactly what it created.
+while IFS=: read -r _ controllers _; do
+	case $controllers in
+	"") dir=/sys/fs/cgroup/unified ;;
+	name=systemd) dir=/sys/fs/cgroup/systemd ;;
+	*) dir=/sys/fs/cgroup/${controllers#name=} ;;
+	esac
+	[ -d "$dir" ] || continue
+	mkdir -p "$dir/$CG"
+	echo 0 >"$dir/$CG/cgroup.procs"
+done </proc/self/cgroup
+
+hostname podunit-testbed
+ip link set lo up
+
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/podunit-testbed
+mount --bind "$TB" /run/podunit-testbed
+S=/run/podunit-testbed/state
+
+for d in etc var usr/local; do
+	name=${d//\//-}
+	mkdir -p "$S/upper/$name" "$S/work/$name"
+	mount -t overlay overlay -o "lowerdir=/$d,upperdir=$S/upper/$name,workdir=$S/work/$name" "/$d"
+done
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+mount -t proc proc /proc
+
+# containerd's overlay snapshotter cannot sit on an overlay: a plain directory.
+mkdir -p "$S/containerd" /var/lib/containerd
+mount --bind "$S/containerd" /var/lib/containerd
+
+# Only what the test bed needs may start: mask everything the host's image
+# would start at boot. tmpfiles in particular once emptied a host's /tmp.
+mkdir -p /run/systemd/system
+keep=" systemd-journald.service systemd-journal-flush.service dbus.socket containerd.service "
+mask() { [[ $keep == *" $1 "* ]] || ln -sf /dev/null "/run/systemd/system/$1"; }
+for wants in /lib/systemd/system/sysinit.target.wants /etc/systemd/system/*.wants; do
+	for u in "$wants"/*; do [ -e "$u" ] || [ -L "$u" ] && mask "$(basename "$u")"; done
+done
+for u in systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service \
+	systemd-tmpfiles-clean.service systemd-tmpfiles-clean.timer \
+	systemd-remount-fs.service systemd-fsck-root.service systemd-logind.service \
+	systemd-udevd.service systemd-udev-trigger.service systemd-udev-settle.service \
+	systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-hwdb-update.service \
+	systemd-initctl.socket systemd-journald-audit.socket systemd-update-done.service \
+	ldconfig.service getty.target console-getty.service postgresql.service \
+	cron.service ssh.service docker.service docker.socket apparmor.service \
+	systemd-networkd.service systemd-resolved.service tmp.mount; do
+	mask "$u"
+done
+
+cp "$TB/podunit-testbed.target" /run/systemd/system/
+mkdir -p /etc/containerd /etc/cni/net.d
+cp "$TB/containerd.toml" /etc/containerd/config.toml
+cp "$TB/cni.conflist" /etc/cni/net.d/10-podunit.conflist
+
+export container=podunit-testbed
+exec /lib/systemd/systemd --system --unit=podunit-testbed.target --log-target=console --show-status=no </dev/null

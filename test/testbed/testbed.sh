@@ -1,0 +1,145 @@
+#!/bin/bash
+# The podunit test bed: a private systemd manager with journald, D-Bus and
+# containerd (runc, CNI bridge + portmap) as real services, in its own PID,
+# mount, network, UTS and IPC namespaces. Nothing it writes reaches the host's
+# /etc, /var, /usr/local, /tmp or /run (see inner.sh).
+#
+#   testbed.sh up                 boot it (idempotent: fails if already up)
+#   testbed.sh down               power it off and remove its state
+#   testbed.sh install DESTDIR    copy an installed tree (make install DESTDIR=…) into it
+#   testbed.sh exec CMD…          run CMD inside it (stdin/stdout pass through)
+#   testbed.sh pid                print the host PID of its systemd
+#
+# PODUNIT_TESTBED_DIR (default /var/lib/podunit-testbed) holds its state; it
+# must not be under /tmp, /var/tmp or /run, which are private inside.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+TB=${PODUNIT_TESTBED_DIR:-/var/lib/podunit-testbed}
+CG=podunit-testbed
+BUSYBOX_IMAGE=localhost/podunit/busybox:1.35
+PAUSE_IMAGE=localhost/podunit/pause:1
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+pid() { # the host PID of the test bed's systemd, if it runs
+	local p
+	p=$(cat "$TB/pid" 2>/dev/null) || return 1
+	[ -n "$p" ] && [ -d "/proc/$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ] && echo "$p"
+}
+
+enter() { # run a command in every namespace of the test bed
+	local p
+	p=$(pid) || die "not running (make testbed-up)"
+	nsenter -t "$p" -m -p -n -u -i -- "$@"
+}
+
+wait_for() { # seconds description command...
+	local deadline=$((SECONDS + $1)) what=$2
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+up() {
+	case $TB in /tmp/* | /var/tmp/* | /run/*) die "PODUNIT_TESTBED_DIR=$TB is hidden inside the test bed";; esac
+	if pid >/dev/null; then die "already running (pid $(pid)); testbed.sh down first"; fi
+	cleanup_state
+	mkdir -p "$TB/images" "$TB/state"
+	"$here/images.sh" "$TB/images"
+	cp "$here/inner.sh" "$here/podunit-testbed.target" "$TB/"
+	cp "$here/containerd.toml" "$TB/containerd.toml"
+	cp "$here/../../packaging/cni/10-podunit.conflist" "$TB/cni.conflist"
+
+	log "booting systemd in $TB"
+	setsid unshare --pid --fork --mount --uts --ipc --net --propagation private \
+		"$TB/inner.sh" "$TB" "$CG" >"$TB/boot.log" 2>&1 </dev/null &
+	local unshare_pid=$! child=
+	for _ in $(seq 100); do
+		child=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null | awk '{print $1}')
+		[ -n "$child" ] && [ "$(cat "/proc/$child/comm" 2>/dev/null)" = systemd ] && break
+		kill -0 "$unshare_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$child" ] || [ "$(cat "/proc/$child/comm" 2>/dev/null)" != systemd ]; then
+		cat "$TB/boot.log" >&2
+		[ -n "$child" ] && kill -9 "$child" 2>/dev/null
+		cleanup_state
+		die "systemd did not start"
+	fi
+	echo "$child" >"$TB/pid"
+	echo "$unshare_pid" >"$TB/unshare.pid"
+
+	if ! wait_for 90 target enter systemctl is-active --quiet podunit-testbed.target; then
+		enter systemctl --no-pager --failed >&2 || true
+		tail -50 "$TB/boot.log" >&2
+		down
+		die "podunit-testbed.target did not become active"
+	fi
+	if ! wait_for 30 cri enter ctr --address /run/containerd/containerd.sock version; then
+		down
+		die "containerd did not answer"
+	fi
+	import_image "$BUSYBOX_IMAGE" "$TB/images/busybox.tar"
+	import_image "$PAUSE_IMAGE" "$TB/images/pause.tar"
+	log "up: systemd pid $child; enter with: nsenter -t $child -m -p -n -u -i"
+}
+
+import_image() { # name tarball
+	enter ctr -n k8s.io images import --index-name "$1" "$2" >/dev/null
+	enter ctr -n k8s.io images ls -q | grep -qx "$1" || die "image $1 missing after import"
+}
+
+down() {
+	local p u
+	p=$(pid) || p=
+	u=$(cat "$TB/unshare.pid" 2>/dev/null) || u=
+	if [ -n "$p" ]; then
+		log "powering off systemd pid $p"
+		kill -s SIGRTMIN+4 "$p" 2>/dev/null || true
+		for _ in $(seq 300); do [ -d "/proc/$p" ] || break; sleep 0.1; done
+		if [ -d "/proc/$p" ]; then
+			log "systemd pid $p did not power off in 30 s; killing it"
+			kill -9 "$p" 2>/dev/null || true
+			for _ in $(seq 100); do [ -d "/proc/$p" ] || break; sleep 0.1; done
+		fi
+	fi
+	if [ -n "$u" ] && [ -d "/proc/$u" ] && [ "$(cat "/proc/$u/comm" 2>/dev/null)" = unshare ]; then
+		for _ in $(seq 50); do [ -d "/proc/$u" ] || break; sleep 0.1; done
+	fi
+	cleanup_state
+}
+
+cleanup_state() {
+	# Empty cgroups left behind in each hierarchy, deepest first.
+	local h
+	for h in /sys/fs/cgroup/*/"$CG"; do
+		[ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} + 2>/dev/null || true
+	done
+	# The mount namespace is gone with its last process; nothing is mounted here.
+	if [ -d "$TB/state" ]; then
+		if grep -q " $TB/state" /proc/self/mountinfo; then die "$TB/state still has mounts; not removing it"; fi
+		rm -rf "$TB/state"
+	fi
+	rm -f "$TB/pid" "$TB/unshare.pid"
+}
+
+install_tree() { # DESTDIR: copy an installed tree into the test bed's root
+	local src=$1
+	[ -d "$src" ] || die "no such directory: $src"
+	tar -C "$src" -cf - . | enter tar -C / -xf - --no-same-owner --keep-directory-symlink
+	enter systemctl daemon-reload
+}
+
+cmd=${1:-}
+shift || true
+case $cmd in
+up) up ;;
+down) down ;;
+install) install_tree "$@" ;;
+exec) enter "$@" ;;
+pid) pid || die "not running" ;;
+*) sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
+esac

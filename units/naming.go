@@ -1,0 +1,88 @@
+package units
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/coreos/go-systemd/v22/unit"
+)
+
+// Names of podunit's own units.
+const (
+	// ParentSlice holds every pod's slice.
+	ParentSlice = "podunit.slice"
+	// servicePrefix and sliceStem make pod-<stem>.service and podunit-<stem>.slice.
+	servicePrefix = "pod-"
+	serviceSuffix = ".service"
+	// unitNameMax is systemd's UNIT_NAME_MAX, the suffix included.
+	unitNameMax = 255
+)
+
+// stem is "<name>" in namespace default and "<namespace>_<name>" otherwise.
+// Kubernetes names are DNS-1123 (lower-case letters, digits, '-' and '.'), so
+// the stem is a valid unit name prefix without escaping, and '_' cannot occur
+// in either part, which keeps stems unique.
+func stem(namespace, name string) string {
+	if namespace == "default" {
+		return name
+	}
+	return namespace + "_" + name
+}
+
+// ServiceName is the pod's service: pod-<name>.service, or
+// pod-<namespace>_<name>.service outside namespace default.
+func ServiceName(namespace, name string) string {
+	return servicePrefix + stem(namespace, name) + serviceSuffix
+}
+
+// SliceName is the pod's own slice, a child of podunit.slice. A '-' in a
+// slice name means nesting, so the stem is escaped: pod static-web gets
+// podunit-static\x2dweb.slice.
+func SliceName(namespace, name string) string {
+	return "podunit-" + unit.UnitNameEscape(stem(namespace, name)) + ".slice"
+}
+
+// Cgroup drivers, as the container runtime is configured.
+const (
+	CgroupDriverSystemd  = "systemd"
+	CgroupDriverCgroupfs = "cgroupfs"
+)
+
+// CgroupParent is what the pod sandbox gets as its CRI CgroupParent: the
+// slice name for the systemd driver, the slice's cgroup path for cgroupfs.
+// Either way the pod's containers land inside the pod's slice.
+func CgroupParent(driver, namespace, name string) (string, error) {
+	slice := SliceName(namespace, name)
+	switch driver {
+	case CgroupDriverSystemd:
+		return slice, nil
+	case CgroupDriverCgroupfs:
+		return "/" + ParentSlice + "/" + slice, nil
+	}
+	return "", fmt.Errorf("cgroup driver %q: must be %s or %s", driver, CgroupDriverSystemd, CgroupDriverCgroupfs)
+}
+
+// CheckPodName reports a namespace/name pair whose unit or slice name would
+// exceed systemd's limit.
+func CheckPodName(namespace, name string) error {
+	for _, n := range []string{ServiceName(namespace, name), SliceName(namespace, name)} {
+		if len(n) > unitNameMax {
+			return fmt.Errorf("unit name %q is %d characters, over systemd's limit of %d", n, len(n), unitNameMax)
+		}
+	}
+	return nil
+}
+
+var serviceRE = regexp.MustCompile(`^pod-(?:([a-z0-9-]+)_)?([a-z0-9.-]+)\.service$`)
+
+// ParseServiceName is the inverse of ServiceName.
+func ParseServiceName(service string) (namespace, name string, ok bool) {
+	m := serviceRE.FindStringSubmatch(service)
+	if m == nil {
+		return "", "", false
+	}
+	if m[1] == "" {
+		m[1] = "default"
+	}
+	return m[1], m[2], true
+}

@@ -1,0 +1,41 @@
+package units
+
+import (
+	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
+)
+
+// Properties renders the unit as the properties of StartTransientUnit, the
+// same settings Options renders as text.
+func (u *Unit) Properties() []dbus.Property {
+	prop := func(name string, value any) dbus.Property {
+		return dbus.Property{Name: name, Value: godbus.MakeVariant(value)}
+	}
+	props := []dbus.Property{
+		dbus.PropDescription(u.Description()),
+	}
+	if u.Source != "" {
+		props = append(props, prop("SourcePath", u.Source))
+	}
+	if len(u.After) > 0 {
+		props = append(props, dbus.PropAfter(u.After...))
+	}
+	props = append(props,
+		prop("StartLimitIntervalUSec", usec(u.StartLimitInterval)),
+		prop("CollectMode", u.CollectMode),
+		dbus.PropType(u.Type),
+		prop("NotifyAccess", u.NotifyAccess),
+		dbus.PropExecStart(u.ExecStart, false),
+		dbus.PropSlice(u.Slice),
+		prop("Restart", u.Restart),
+		prop("RestartUSec", usec(u.RestartSec)),
+		prop("TimeoutStartUSec", usec(u.TimeoutStartSec)),
+		prop("TimeoutStopUSec", usec(u.TimeoutStopSec)),
+		prop("KillMode", u.KillMode),
+	)
+	return props
+}
+
+func usec(d time.Duration) uint64 { return uint64(d / time.Microsecond) }
