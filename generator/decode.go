@@ -291,8 +291,8 @@ func (w *walker) object(n *yaml.Node, t reflect.Type, path string, allowed field
 	return out
 }
 
-// jsonFields maps a struct's JSON field names to their types, following
-// inlined embedded structs (TypeMeta) as encoding/json does.
+// jsonFields maps a struct's JSON field names to their types. An embedded
+// struct without a JSON name (TypeMeta) is inlined, as encoding/json does.
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	if m, ok := fieldCache.Load(t); ok {
 		return m.(map[string]reflect.Type)
@@ -300,11 +300,11 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 	m := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" || !f.IsExported() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() && !f.Anonymous {
 			continue
 		}
-		if name == "" && f.Anonymous && strings.Contains(opts, "inline") {
+		if name == "" && f.Anonymous && f.Type.Kind() == reflect.Struct {
 			for k, v := range jsonFields(f.Type) {
 				m[k] = v
 			}

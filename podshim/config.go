@@ -98,16 +98,20 @@ func protocol(p corev1.Protocol) runtimeapi.Protocol {
 
 func (s *Shim) containerConfig(c *corev1.Container, imageRef string, attempt uint32) *runtimeapi.ContainerConfig {
 	envs := make([]*runtimeapi.KeyValue, 0, len(c.Env))
+	env := make(map[string]string, len(c.Env))
 	for _, e := range c.Env {
-		envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(e.Value)})
+		// Later variables may refer to earlier ones, as in Kubernetes.
+		v := expand(e.Value, env)
+		env[e.Name] = v
+		envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(v)})
 	}
 	labels := podLabels(s.pod)
 	labels[LabelContainerName] = c.Name
 	return &runtimeapi.ContainerConfig{
 		Metadata:   &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: attempt},
 		Image:      &runtimeapi.ImageSpec{Image: imageRef, UserSpecifiedImage: c.Image},
-		Command:    c.Command,
-		Args:       c.Args,
+		Command:    expandAll(c.Command, env),
+		Args:       expandAll(c.Args, env),
 		WorkingDir: c.WorkingDir,
 		Envs:       envs,
 		Labels:     labels,

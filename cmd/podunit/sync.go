@@ -126,8 +126,10 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		s.report.Debugf("skipped %s: %s", sk.Path, sk.Reason)
 	}
 	for _, e := range set.Errors {
-		s.report.Errorf("%v", e)
-		invalid++
+		for _, fe := range flatten(e) {
+			s.report.Errorf("%v", fe)
+			invalid++
+		}
 	}
 
 	desired := make([]*units.Unit, 0, len(set.Pods))
@@ -171,6 +173,18 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 	}
 	s.removeStaleSpecs(ctx, keep)
 	return invalid, failed, nil
+}
+
+// flatten splits errors.Join'ed errors, so each problem is its own line.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // writeSpec writes a pod's spec file unless it exists: the hash in its name

@@ -32,9 +32,11 @@ export_image() { # tag tarball config-args...
 	umoci config --image "$oci:base" --tag "$tag" "$@"
 	local one=$work/one-$tag
 	umoci init --layout "$one"
-	# A layout that holds only this tag, so the import names one image.
+	# A layout that holds only this tag, without its ref name: the import
+	# then knows the image by --index-name alone. (containerd's CRI caches
+	# the first name an image had, so a second name would stick.)
 	cp -r "$oci/blobs" "$one/"
-	jq --arg tag "$tag" '.manifests |= map(select(.annotations["org.opencontainers.image.ref.name"] == $tag))' \
+	jq --arg tag "$tag" '.manifests |= map(select(.annotations["org.opencontainers.image.ref.name"] == $tag) | del(.annotations))' \
 		"$oci/index.json" >"$one/index.json"
 	tar -C "$one" -cf "$tar.tmp" .
 	mv "$tar.tmp" "$tar"

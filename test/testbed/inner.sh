@@ -10,20 +10,37 @@ set -euo pipefail
 TB=$1            # the test bed directory on the host
 CG=$2            # the cgroup name (same in every hierarchy)
 
+# The host's cgroup hierarchies: "mountpoint fstype superoptions" per line.
+hierarchies=$(awk '$5 ~ "^/sys/fs/cgroup/" { split($0, a, " - "); split(a[2], b, " "); print $5, b[1], b[3] }' /proc/self/mountinfo)
+
 # Own cgroup subtree in every hierarchy, so systemd manages below it and
 # teardown can remove exactly what it created.
-while IFS=: read -r _ controllers _; do
-	case $controllers in
-	"") dir=/sys/fs/cgroup/unified ;;
-	name=systemd) dir=/sys/fs/cgroup/systemd ;;
-	*) dir=/sys/fs/cgroup/${controllers#name=} ;;
-	esac
-	[ -d "$dir" ] || continue
-	mkdir -p "$dir/$CG"
-	echo 0 >"$dir/$CG/cgroup.procs"
-done </proc/self/cgroup
+while read -r mnt _ _; do
+	mkdir -p "$mnt/$CG"
+	if [ -e "$mnt/cpuset.cpus" ]; then # a new cpuset takes no task until it has CPUs and nodes
+		cat "$mnt/cpuset.cpus" >"$mnt/$CG/cpuset.cpus"
+		cat "$mnt/cpuset.mems" >"$mnt/$CG/cpuset.mems"
+	fi
+	echo 0 >"$mnt/$CG/cgroup.procs"
+done <<<"$hierarchies"
 
-hostname podunit-testbed
+# A private tmpfs under the hierarchies: systemd remounts /sys/fs/cgroup
+# read-only once it has set up, and a remount changes the superblock, which
+# the host shares unless this namespace has its own.
+mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
+while read -r mnt fstype opts; do
+	mkdir -p "$mnt"
+	if [ "$fstype" = cgroup2 ]; then
+		mount -t cgroup2 cgroup2 "$mnt"
+	else
+		# The same controllers (or name=) mount the same hierarchy again.
+		controllers=$(tr ',' '\n' <<<"$opts" | grep -Ev '^(rw|ro|relatime|nosuid|nodev|noexec)$' | paste -sd, -)
+		[[ $controllers == name=* ]] && controllers=none,$controllers
+		mount -t cgroup -o "$controllers" cgroup "$mnt"
+	fi
+done <<<"$hierarchies"
+
+hostname "$CG"
 ip link set lo up
 
 mount -t tmpfs -o mode=755 tmpfs /run

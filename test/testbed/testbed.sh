@@ -8,14 +8,17 @@
 #   testbed.sh down               power it off and remove its state
 #   testbed.sh install DESTDIR    copy an installed tree (make install DESTDIR=…) into it
 #   testbed.sh exec CMD…          run CMD inside it (stdin/stdout pass through)
+#   testbed.sh run BINARY ARGS…   copy a host binary into it and run it there
 #   testbed.sh pid                print the host PID of its systemd
 #
-# PODUNIT_TESTBED_DIR (default /var/lib/podunit-testbed) holds its state; it
-# must not be under /tmp, /var/tmp or /run, which are private inside.
+# PODUNIT_TESTBED_DIR (default /var/lib/podunit-testbed/default) holds its
+# state; it must not be under /tmp, /var/tmp or /run, which are private
+# inside. Test beds with different directories can run side by side.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-TB=${PODUNIT_TESTBED_DIR:-/var/lib/podunit-testbed}
-CG=podunit-testbed
+TB=${PODUNIT_TESTBED_DIR:-/var/lib/podunit-testbed/default}
+# The cgroup subtree (in every hierarchy) this test bed's systemd manages.
+CG=podunit-testbed-$(basename "$TB")
 BUSYBOX_IMAGE=localhost/podunit/busybox:1.35
 PAUSE_IMAGE=localhost/podunit/pause:1
 
@@ -53,12 +56,15 @@ up() {
 	cp "$here/containerd.toml" "$TB/containerd.toml"
 	cp "$here/../../packaging/cni/10-podunit.conflist" "$TB/cni.conflist"
 
+	# The host's mount table must come out of a boot unchanged: a remount
+	# inside that reaches a superblock the host shares would show here.
+	cat /proc/self/mounts >"$TB/host-mounts.before"
 	log "booting systemd in $TB"
 	setsid unshare --pid --fork --mount --uts --ipc --net --propagation private \
 		"$TB/inner.sh" "$TB" "$CG" >"$TB/boot.log" 2>&1 </dev/null &
 	local unshare_pid=$! child=
 	for _ in $(seq 100); do
-		child=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null | awk '{print $1}')
+		child=$(awk '{print $1}' "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null) || child=
 		[ -n "$child" ] && [ "$(cat "/proc/$child/comm" 2>/dev/null)" = systemd ] && break
 		kill -0 "$unshare_pid" 2>/dev/null || break
 		sleep 0.1
@@ -77,6 +83,12 @@ up() {
 		tail -50 "$TB/boot.log" >&2
 		down
 		die "podunit-testbed.target did not become active"
+	fi
+	cat /proc/self/mounts >"$TB/host-mounts.after"
+	if ! cmp -s "$TB/host-mounts.before" "$TB/host-mounts.after"; then
+		diff "$TB/host-mounts.before" "$TB/host-mounts.after" >&2 || true
+		down
+		die "booting the test bed changed the host's mounts (above); fix inner.sh before going on"
 	fi
 	if ! wait_for 30 cri enter ctr --address /run/containerd/containerd.sock version; then
 		down
@@ -140,6 +152,14 @@ up) up ;;
 down) down ;;
 install) install_tree "$@" ;;
 exec) enter "$@" ;;
+run)
+	[ -f "${1:-}" ] || die "run: no such binary: ${1:-}"
+	mkdir -p "$TB/bin"
+	cp "$1" "$TB/bin/"
+	bin=/run/podunit-testbed/bin/$(basename "$1")
+	shift
+	enter "$bin" "$@"
+	;;
 pid) pid || die "not running" ;;
 *) sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac

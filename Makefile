@@ -1,0 +1,66 @@
+# podunit — Kubernetes Pod manifests as systemd units.
+# `make help` lists the targets.
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
+           -X main.podshimPath=$(LIBEXECDIR)/podunit/podshim
+
+# Where `make test-e2e` and `make demo` keep their test beds (never under /tmp).
+TESTBED_ROOT ?= /var/lib/podunit-testbed
+E2E_TESTBED  := $(TESTBED_ROOT)/e2e
+DEMO_TESTBED := $(TESTBED_ROOT)/demo
+
+.PHONY: help deps build test test-unit test-e2e demo demo-stop install clean
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## install the Debian packages and Go modules that build and tests need
+	GO=$(GO) ./test/deps.sh
+
+build: ## build bin/podunit and bin/podshim
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
+
+test: deps build test-unit test-e2e ## everything: unit tests, then end-to-end tests in a fresh test bed
+
+test-unit: ## go vet and the unit tests (no root, no systemd needed)
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/...
+	$(GO) test -count=1 ./...
+
+test-e2e: build ## end-to-end tests against real systemd, containerd, runc and CNI in a private test bed (root)
+	$(GO) test -c -tags e2e -o bin/e2e.test ./test/e2e
+	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
+	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test
+
+demo: deps build ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering
+	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
+	PODUNIT_TESTBED_DIR=$(DEMO_TESTBED) ./test/demo.sh bin/install contrib/examples/static-web.yaml
+
+demo-stop: ## power off the demo's test bed and remove its state
+	PODUNIT_TESTBED_DIR=$(DEMO_TESTBED) ./test/testbed/testbed.sh down
+
+install: build ## install binaries, units and config under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc
+	install -D -m 0755 bin/podunit $(DESTDIR)$(BINDIR)/podunit
+	install -D -m 0755 bin/podshim $(DESTDIR)$(LIBEXECDIR)/podunit/podshim
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in packaging/systemd/*; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/podunit/manifests
+	test -e $(DESTDIR)$(SYSCONFDIR)/podunit/config.yaml || \
+		install -m 0644 packaging/config.yaml $(DESTDIR)$(SYSCONFDIR)/podunit/config.yaml
+
+clean: ## remove build output
+	rm -rf bin dist

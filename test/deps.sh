@@ -1,0 +1,21 @@
+#!/bin/bash
+# Installs what building and testing podunit needs on Debian 12: the Debian
+# packages of the test bed (systemd, D-Bus, containerd, runc, CNI plugins,
+# busybox-static and umoci for local images) and the Go modules. Packages
+# already installed are not touched; apt runs only when something is missing.
+set -euo pipefail
+packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
+	umoci iptables iproute2 util-linux jq curl git make gcc)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+go=${GO:-go}
+command -v "$go" >/dev/null || go=/usr/local/go/bin/go
+"$go" mod download
