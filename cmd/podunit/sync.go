@@ -17,6 +17,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/dbus"
 
+	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units"
 )
@@ -73,6 +74,13 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 		manager: conn,
 		report:  newReporter(stderr, *verbose),
 	}
+	rt, err := criclient.New(cfg.CRIEndpoint)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	rt.Timeout = 30 * time.Second
+	s.runtime = rt
 	return s.run(ctx)
 }
 
@@ -87,6 +95,7 @@ type syncer struct {
 	dir        string
 	unitConfig generator.UnitConfig
 	manager    units.Manager
+	runtime    sandboxRuntime
 	report     *reporter
 }
 
@@ -171,7 +180,12 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		s.report.Errorf("%v", e)
 		failed++
 	}
-	s.removeStaleSpecs(ctx, keep)
+	loaded, err := units.List(ctx, s.manager)
+	if err != nil {
+		return invalid, failed, err
+	}
+	s.removeStaleSpecs(loaded, keep)
+	collectSandboxes(ctx, s.runtime, loaded, s.report)
 	return invalid, failed, nil
 }
 
@@ -212,13 +226,8 @@ func writeSpec(path string, p *generator.Pod) error {
 
 // removeStaleSpecs removes spec files that neither a desired pod nor a unit
 // still loaded (one that could not be stopped) refers to.
-func (s *syncer) removeStaleSpecs(ctx context.Context, keep map[string]bool) {
-	running, err := units.List(ctx, s.manager)
-	if err != nil {
-		s.report.Errorf("spec files not cleaned up: %v", err)
-		return
-	}
-	for _, r := range running {
+func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[string]bool) {
+	for _, r := range loaded {
 		keep[generator.SpecPath(s.unitConfig, r.Namespace, r.PodName, r.ConfigHash)] = true
 	}
 	entries, err := os.ReadDir(s.unitConfig.SpecDir)

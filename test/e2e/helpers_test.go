@@ -1,0 +1,219 @@
+//go:build e2e
+
+// Package e2e holds podunit's end-to-end tests. They run as root inside the
+// project's test bed (test/testbed), where podunit is installed and
+// podunit.path is enabled, against the real systemd manager, journald,
+// containerd, runc and CNI plugins there: `make test-e2e`.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
+)
+
+const (
+	manifestDir = "/etc/podunit/manifests"
+	specDir     = "/run/podunit/specs"
+	// waitTimeout bounds every wait; generous, since a stop waits for a
+	// grace period and a podshim restart for RestartSec.
+	waitTimeout = 90 * time.Second
+)
+
+var (
+	systemd *dbus.Conn
+	cri     *criclient.Client
+)
+
+func TestMain(m *testing.M) {
+	// /run/podunit-testbed exists only inside a test bed.
+	if _, err := os.Stat("/run/podunit-testbed"); err != nil && os.Getenv("PODUNIT_E2E") == "" {
+		fmt.Fprintln(os.Stderr, "e2e: run inside the test bed (make test-e2e), or set PODUNIT_E2E=1 on a machine you can spare")
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	var err error
+	if systemd, err = dbus.NewSystemConnectionContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: systemd:", err)
+		os.Exit(1)
+	}
+	if cri, err = criclient.New(criclient.DefaultEndpoint); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: CRI:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	systemd.Close()
+	cri.Close()
+	os.Exit(code)
+}
+
+// writeManifest puts a manifest into the manifest directory the way a careful
+// tool does (write a hidden temporary file, rename it), and removes it and
+// waits for its pod to go when the test ends.
+func writeManifest(t *testing.T, file, content string) {
+	t.Helper()
+	path := filepath.Join(manifestDir, file)
+	tmp := filepath.Join(manifestDir, "."+file+".tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+}
+
+// waitFor polls cond until it returns true or the wait times out.
+func waitFor(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)\n%s", waitTimeout, what, lastErr, diagnostics())
+}
+
+// diagnostics is what a failing wait prints: the pod units and the journal of
+// the sync and the pods.
+func diagnostics() string {
+	out, _ := exec.Command("sh", "-c",
+		"systemctl list-units --all --no-pager 'pod-*' podunit-sync.service; "+
+			"journalctl --no-pager -n 60 -u podunit-sync.service -u 'pod-*'").CombinedOutput()
+	return string(out)
+}
+
+func unitProps(t *testing.T, unit string) map[string]any {
+	t.Helper()
+	props, err := systemd.GetAllPropertiesContext(context.Background(), unit)
+	if err != nil {
+		t.Fatalf("properties of %s: %v", unit, err)
+	}
+	return props
+}
+
+func activeState(unit string) string {
+	p, err := systemd.GetUnitPropertyContext(context.Background(), unit, "ActiveState")
+	if err != nil {
+		return ""
+	}
+	return strings.Trim(p.Value.String(), `"`)
+}
+
+// waitActive waits until the pod's unit is active: podshim sent READY=1.
+func waitActive(t *testing.T, namespace, name string) string {
+	t.Helper()
+	unit := units.ServiceName(namespace, name)
+	waitFor(t, unit+" active", func() (bool, error) { return activeState(unit) == "active", nil })
+	return unit
+}
+
+// waitGone waits until the pod's unit no longer exists.
+func waitGone(t *testing.T, unit string) {
+	t.Helper()
+	waitFor(t, unit+" gone", func() (bool, error) {
+		list, err := systemd.ListUnitsByNamesContext(context.Background(), []string{unit})
+		if err != nil {
+			return false, err
+		}
+		return len(list) == 0 || list[0].LoadState == "not-found", nil
+	})
+}
+
+func sandboxes(t *testing.T, namespace, name string) []*runtimeapi.PodSandbox {
+	t.Helper()
+	list, err := cri.ListPodSandbox(context.Background(), &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{
+		podshim.LabelPodNamespace: namespace, podshim.LabelPodName: name,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func containers(t *testing.T, sandboxID string) []*runtimeapi.Container {
+	t.Helper()
+	list, err := cri.ListContainers(context.Background(), &runtimeapi.ContainerFilter{PodSandboxId: sandboxID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func podState(t *testing.T, namespace, name string) *podshim.State {
+	t.Helper()
+	st, err := podshim.ReadState(podshim.DefaultStateDir, namespace, name)
+	if err != nil {
+		t.Fatalf("pod state: %v", err)
+	}
+	return st
+}
+
+// get fetches url and returns the status code and body.
+func get(url string) (int, string, error) {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// journal returns the messages of a unit since the test started.
+func journal(t *testing.T, unit string, since time.Time) string {
+	t.Helper()
+	out, err := exec.Command("journalctl", "--no-pager", "-o", "cat", "-u", unit,
+		"--since", since.Add(-time.Second).Format("2006-01-02 15:04:05")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("journalctl: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// webPod is a busybox httpd pod that serves greeting and stops on SIGTERM.
+func webPod(name, greeting string, hostPort int) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  labels:
+    app: %s
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: web
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c"]
+    args:
+    - |
+      mkdir -p /www && echo "$(GREETING)" > /www/index.html
+      httpd -f -p 80 -h /www & trap 'kill $!; exit 0' TERM; wait
+    env:
+    - name: GREETING
+      value: %q
+    ports:
+    - containerPort: 80
+      hostPort: %d
+`, name, name, greeting, hostPort)
+}

@@ -1,0 +1,273 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
+)
+
+// The user story of the spine: a manifest dropped into the directory runs as
+// a pod that answers on its IP and its hostPort; editing the file replaces
+// the pod; deleting it stops the unit and removes the sandbox.
+func TestCreateEditDelete(t *testing.T) {
+	const name = "e2e-web"
+	ctx := context.Background()
+
+	writeManifest(t, "e2e-web.yaml", webPod(name, "first", 18080))
+	unit := waitActive(t, "default", name)
+
+	// The unit is in the pod's own slice, under podunit.slice, and so are the
+	// pod's containers.
+	props := unitProps(t, unit)
+	if got, want := props["Slice"], `podunit-e2e\x2dweb.slice`; got != want {
+		t.Errorf("Slice = %v, want %v", got, want)
+	}
+	st := podState(t, "default", name)
+	if st.PodIP == "" {
+		t.Fatalf("no pod IP in state %+v", st)
+	}
+	var ctr *podshim.ContainerState
+	for i := range st.Containers {
+		ctr = &st.Containers[i]
+	}
+	id := strings.TrimPrefix(ctr.ID, "containerd://")
+	sliceCgroup, err := systemd.GetUnitTypePropertyContext(ctx, `podunit-e2e\x2dweb.slice`, "Slice", "ControlGroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg := sliceCgroup.Value.Value().(string)
+	if !strings.HasSuffix(cg, `/podunit.slice/podunit-e2e\x2dweb.slice`) {
+		t.Errorf("pod slice cgroup %s is not under podunit.slice", cg)
+	}
+	scope := filepath.Join("/sys/fs/cgroup/systemd", cg, "cri-containerd-"+id+".scope")
+	if _, err := os.Stat(scope); err != nil {
+		t.Errorf("container %s is not in the pod's slice: %v", id, err)
+	}
+
+	// The sandbox carries the kubelet's CRI labels.
+	sbs := sandboxes(t, "default", name)
+	if len(sbs) != 1 {
+		t.Fatalf("want 1 sandbox, got %d", len(sbs))
+	}
+	for k, want := range map[string]string{
+		podshim.LabelPodName: name, podshim.LabelPodNamespace: "default", podshim.LabelPodUID: st.UID, "app": name,
+	} {
+		if got := sbs[0].Labels[k]; got != want {
+			t.Errorf("sandbox label %s = %q, want %q", k, got, want)
+		}
+	}
+
+	// It answers on the pod IP and on the hostPort; $(GREETING) was expanded.
+	for _, url := range []string{"http://" + st.PodIP + "/", "http://127.0.0.1:18080/"} {
+		waitFor(t, url+" answering", func() (bool, error) {
+			code, body, err := get(url)
+			return code == 200 && strings.TrimSpace(body) == "first", err
+		})
+	}
+
+	// Edit: the pod is replaced; the old container and sandbox are gone.
+	oldSandbox := sbs[0].Id
+	writeManifest(t, "e2e-web.yaml", webPod(name, "second", 18080))
+	waitFor(t, "the edited pod answering", func() (bool, error) {
+		code, body, err := get("http://127.0.0.1:18080/")
+		return code == 200 && strings.TrimSpace(body) == "second", err
+	})
+	waitActive(t, "default", name)
+	sbs = sandboxes(t, "default", name)
+	if len(sbs) != 1 || sbs[0].Id == oldSandbox {
+		t.Fatalf("after the edit: want 1 new sandbox, got %v (old %s)", sandboxIDs(sbs), oldSandbox)
+	}
+	if left := containers(t, oldSandbox); len(left) != 0 {
+		t.Errorf("old containers still exist: %v", left)
+	}
+	newState := podState(t, "default", name)
+	if newState.Containers[0].ID == ctr.ID {
+		t.Errorf("container ID unchanged after an edit: %s", ctr.ID)
+	}
+
+	// Delete: the unit goes, and so do the sandbox, the state and spec files.
+	if err := os.Remove(filepath.Join(manifestDir, "e2e-web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, unit)
+	if sbs := sandboxes(t, "default", name); len(sbs) != 0 {
+		t.Errorf("sandboxes left after delete: %v", sandboxIDs(sbs))
+	}
+	if _, err := os.Stat(podshim.StatePath(podshim.DefaultStateDir, "default", name)); !os.IsNotExist(err) {
+		t.Errorf("state file left after delete: %v", err)
+	}
+	waitFor(t, "spec files removed", func() (bool, error) {
+		m, _ := filepath.Glob(filepath.Join(specDir, "default_"+name+"-*.json"))
+		return len(m) == 0, fmt.Errorf("left: %v", m)
+	})
+}
+
+// A broken file next to a good one: the good pod runs, and the sync's journal
+// names the bad file, the line and the field.
+func TestInvalidManifestNextToGood(t *testing.T) {
+	start := time.Now()
+	writeManifest(t, "e2e-bad.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-bad
+spec:
+  containers:
+  - name: app
+    image: localhost/podunit/busybox:1.35
+    imagePullPolcy: IfNotPresent
+`)
+	writeManifest(t, "e2e-good.yaml", webPod("e2e-good", "good", 18081))
+	unit := waitActive(t, "default", "e2e-good")
+
+	want := "/etc/podunit/manifests/e2e-bad.yaml:9: spec.containers[0].imagePullPolcy: unknown field"
+	waitFor(t, "the error in the sync's journal", func() (bool, error) {
+		return strings.Contains(journal(t, "podunit-sync.service", start), want), nil
+	})
+	if s := activeState(units.ServiceName("default", "e2e-bad")); s != "" && s != "inactive" {
+		t.Errorf("a unit exists for the invalid manifest: %s", s)
+	}
+	if code, body, err := get("http://127.0.0.1:18081/"); code != 200 || strings.TrimSpace(body) != "good" {
+		t.Errorf("good pod: %d %q %v", code, body, err)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-good.yaml"))
+	waitGone(t, unit)
+}
+
+// Restating a manifest with other formatting, comments and defaults spelled
+// out changes nothing: the unit keeps running, with the same process.
+func TestUnchangedManifestIsNotTouched(t *testing.T) {
+	const name = "e2e-same"
+	writeManifest(t, "e2e-same.yaml", webPod(name, "same", 18082))
+	unit := waitActive(t, "default", name)
+	before := unitProps(t, unit)
+
+	restated := "# the same pod, restated\n" + strings.Replace(webPod(name, "same", 18082),
+		"spec:\n", "spec:\n  restartPolicy: Always   # the default\n", 1)
+	writeManifest(t, "e2e-same.yaml", restated)
+	runSync(t)
+	after := unitProps(t, unit)
+	for _, p := range []string{"MainPID", "InvocationID", "ActiveEnterTimestamp"} {
+		if fmt.Sprint(before[p]) != fmt.Sprint(after[p]) {
+			t.Errorf("%s changed from %v to %v: an unchanged pod was touched", p, before[p], after[p])
+		}
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-same.yaml"))
+	waitGone(t, unit)
+}
+
+// When podshim is killed, systemd runs it again and it adopts the running
+// pod: same sandbox, same container, no restart.
+func TestPodshimKilledAdoptsPod(t *testing.T) {
+	const name = "e2e-adopt"
+	writeManifest(t, "e2e-adopt.yaml", webPod(name, "adopt", 18083))
+	unit := waitActive(t, "default", name)
+	before := podState(t, "default", name)
+	pid := unitProps(t, unit)["MainPID"].(uint32)
+
+	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a new podshim", func() (bool, error) {
+		p := unitProps(t, unit)
+		return p["MainPID"].(uint32) != pid && p["ActiveState"] == "active", nil
+	})
+	after := podState(t, "default", name)
+	if after.SandboxID != before.SandboxID || after.Containers[0].ID != before.Containers[0].ID {
+		t.Errorf("pod not adopted: before %+v, after %+v", before, after)
+	}
+	if after.Containers[0].RestartCount != 0 {
+		t.Errorf("restartCount = %d, want 0", after.Containers[0].RestartCount)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-adopt.yaml"))
+	waitGone(t, unit)
+}
+
+// A container that exits is started again inside the same sandbox: the pod
+// IP is kept and the restart count goes up.
+func TestContainerExitRestartsInSandbox(t *testing.T) {
+	const name = "e2e-crash"
+	writeManifest(t, "e2e-crash.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-crash
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: app
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "sleep 2; exit 7"]
+`)
+	unit := waitActive(t, "default", name)
+	first := podState(t, "default", name)
+	waitFor(t, "the container restarted", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+		return err == nil && st.Containers[0].RestartCount >= 1, err
+	})
+	second := podState(t, "default", name)
+	if second.SandboxID != first.SandboxID || second.PodIP != first.PodIP {
+		t.Errorf("sandbox or IP changed: %s %s → %s %s", first.SandboxID, first.PodIP, second.SandboxID, second.PodIP)
+	}
+	if second.Containers[0].ID == first.Containers[0].ID {
+		t.Errorf("container not recreated")
+	}
+	if j := journal(t, unit, time.Now().Add(-time.Minute)); !strings.Contains(j, "exited with code 7") {
+		t.Errorf("the journal does not say why the pod restarted:\n%s", j)
+	}
+	// Deleted while podshim may be waiting for its restart: the sync still
+	// removes the sandbox.
+	os.Remove(filepath.Join(manifestDir, "e2e-crash.yaml"))
+	waitGone(t, unit)
+	waitFor(t, "no sandbox left", func() (bool, error) {
+		return len(sandboxes(t, "default", name)) == 0, nil
+	})
+}
+
+// `systemctl stop` tears the pod down: no sandbox is left.
+func TestSystemctlStopRemovesSandbox(t *testing.T) {
+	const name = "e2e-stop"
+	writeManifest(t, "e2e-stop.yaml", webPod(name, "stop", 18084))
+	unit := waitActive(t, "default", name)
+	out, err := exec.Command("systemctl", "stop", unit).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemctl stop: %v\n%s", err, out)
+	}
+	if sbs := sandboxes(t, "default", name); len(sbs) != 0 {
+		t.Errorf("sandboxes left after systemctl stop: %v", sandboxIDs(sbs))
+	}
+	// The next sync starts it again: the manifest still asks for it.
+	runSync(t)
+	waitActive(t, "default", name)
+	os.Remove(filepath.Join(manifestDir, "e2e-stop.yaml"))
+	waitGone(t, unit)
+}
+
+// runSync runs the sync service and waits for it to finish, as the path unit
+// would. A sync that reports a problem fails its run; the tests look at what
+// it did rather than at its exit status.
+func runSync(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("systemctl", "start", "podunit-sync.service").CombinedOutput(); err != nil {
+		t.Logf("systemctl start podunit-sync: %v\n%s", err, out)
+	}
+}
+
+func sandboxIDs(list []*runtimeapi.PodSandbox) []string {
+	ids := make([]string, len(list))
+	for i, s := range list {
+		ids[i] = s.Id + "/" + s.State.String()
+	}
+	return ids
+}
