@@ -1,0 +1,80 @@
+package generator
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+const (
+	referencePath  = "../docs/manifest-reference.md"
+	referenceBegin = "<!-- supported-fields:begin (generated from generator.Fields: go test ./generator -run TestManifestReference -update) -->"
+	referenceEnd   = "<!-- supported-fields:end -->"
+)
+
+// renderFieldTable is the docs' table of supported fields.
+func renderFieldTable() string {
+	var b strings.Builder
+	b.WriteString("| Field | Notes |\n|---|---|\n")
+	for _, f := range Fields {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", f.Path, strings.ReplaceAll(f.Doc, "|", `\|`))
+	}
+	return b.String()
+}
+
+// docs/manifest-reference.md lists exactly the fields in Fields.
+func TestManifestReference(t *testing.T) {
+	doc, err := os.ReadFile(referencePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	before, rest, ok1 := strings.Cut(text, referenceBegin+"\n")
+	table, after, ok2 := strings.Cut(rest, referenceEnd)
+	if !ok1 || !ok2 {
+		t.Fatalf("%s lacks the generated-table markers", referencePath)
+	}
+	want := renderFieldTable()
+	if *update {
+		if err := os.WriteFile(referencePath, []byte(before+referenceBegin+"\n"+want+referenceEnd+after), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if table != want {
+		t.Errorf("%s does not list the supported fields as generator.Fields has them; run go test ./generator -run TestManifestReference -update\ngot:\n%s\nwant:\n%s", referencePath, table, want)
+	}
+}
+
+// Every supported field's path exists in the v1 Pod type and is accepted by
+// the decoder (a typo in Fields would otherwise reject the field it names).
+func TestFieldsExist(t *testing.T) {
+	for _, f := range Fields {
+		if _, ok := lookupPath(f.Path); !ok {
+			t.Errorf("Fields has %q, which is not a v1 Pod field", f.Path)
+		}
+	}
+}
+
+// lookupPath finds a Fields path ("spec.containers[].name") in the v1 Pod type.
+func lookupPath(path string) (string, bool) {
+	t := reflect.TypeOf(corev1.Pod{})
+	for _, part := range strings.Split(strings.ReplaceAll(path, "[]", ""), ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return "", false
+		}
+		next, ok := jsonFields(t)[part]
+		if !ok {
+			return "", false
+		}
+		t = next
+	}
+	return t.String(), true
+}

@@ -1,0 +1,121 @@
+package generator
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podunit/podunit/units"
+)
+
+var testUnitConfig = UnitConfig{
+	PodshimPath:  "/usr/libexec/podunit/podshim",
+	SpecDir:      "/run/podunit/specs",
+	CRIEndpoint:  "unix:///run/containerd/containerd.sock",
+	CgroupDriver: units.CgroupDriverSystemd,
+}
+
+// Each valid fixture renders to its golden unit text (testdata/valid/*.unit;
+// `go test ./generator -update` rewrites them).
+func TestUnitGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/valid/*.*")
+	for _, path := range files {
+		if strings.HasSuffix(path, ".unit") {
+			continue
+		}
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			pods, err := Decode(filepath.Base(path), mustRead(t, path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			for _, p := range pods {
+				u, err := Unit(testUnitConfig, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				text, err := u.Render()
+				if err != nil {
+					t.Fatal(err)
+				}
+				out.WriteString(text)
+				out.WriteString("\n")
+			}
+			golden := strings.TrimSuffix(path, filepath.Ext(path)) + ".unit"
+			if *update {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want := mustRead(t, golden); !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("%s differs from the rendered units (-update rewrites it):\n%s", golden, out.String())
+			}
+		})
+	}
+}
+
+// What matters in every unit, asserted in code as well as in the goldens.
+func TestUnitSettings(t *testing.T) {
+	pods, err := Decode("web.yaml", mustRead(t, "testdata/valid/web.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := Unit(testUnitConfig, pods[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Name != "pod-shop_web.service" || u.Slice != `podunit-shop_web.slice` {
+		t.Errorf("names: %s %s", u.Name, u.Slice)
+	}
+	if u.Type != "notify" || u.Restart != "on-failure" || u.StartLimitInterval != 0 {
+		t.Errorf("supervision: Type=%s Restart=%s StartLimitInterval=%s", u.Type, u.Restart, u.StartLimitInterval)
+	}
+	// The stop timeout covers the grace period (10 s in the fixture).
+	if u.TimeoutStopSec <= 10*time.Second {
+		t.Errorf("TimeoutStopSec %s does not cover a 10 s grace period", u.TimeoutStopSec)
+	}
+	wantExec := []string{"/usr/libexec/podunit/podshim",
+		"--spec", "/run/podunit/specs/shop_web-" + pods[0].Hash + ".json",
+		"--cri-endpoint", "unix:///run/containerd/containerd.sock",
+		"--cgroup-parent", "podunit-shop_web.slice"}
+	if strings.Join(u.ExecStart, " ") != strings.Join(wantExec, " ") {
+		t.Errorf("ExecStart = %q, want %q", u.ExecStart, wantExec)
+	}
+
+	cgfs := testUnitConfig
+	cgfs.CgroupDriver = units.CgroupDriverCgroupfs
+	u, err = Unit(cgfs, pods[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.ExecStart[len(u.ExecStart)-1]; got != "/podunit.slice/podunit-shop_web.slice" {
+		t.Errorf("cgroupfs parent = %s", got)
+	}
+}
+
+func TestSpecFileRoundTrip(t *testing.T) {
+	pods, err := Decode("web.yaml", mustRead(t, "testdata/valid/web.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := SpecFile(pods[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// podshim decodes the spec file with encoding/json: it must get the
+	// very pod that sync decoded.
+	var again corev1.Pod
+	if err := json.Unmarshal(b, &again); err != nil {
+		t.Fatalf("spec file does not decode: %v", err)
+	}
+	if !reflect.DeepEqual(&again, pods[0].Spec) {
+		t.Errorf("spec file round trip changed the pod:\n%s", b)
+	}
+}
