@@ -171,6 +171,9 @@ func stopUnit(ctx context.Context, m Manager, name string) error {
 const unitGoneTimeout = 10 * time.Second
 
 func startUnit(ctx context.Context, m Manager, u *Unit) error {
+	if len(u.ExecStart) == 0 {
+		return fmt.Errorf("start unit %q: no ExecStart", u.Name)
+	}
 	deadline := time.Now().Add(unitGoneTimeout)
 	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
 		_, err := m.StartTransientUnitContext(ctx, u.Name, "fail", u.Properties(), nil)

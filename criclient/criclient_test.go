@@ -1,0 +1,129 @@
+package criclient
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// runtimeServer answers a few CRI calls, as a runtime would.
+type runtimeServer struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	got *runtimeapi.RunPodSandboxRequest
+}
+
+func (s *runtimeServer) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{RuntimeName: "fake", RuntimeVersion: "1.0", RuntimeApiVersion: "v1"}, nil
+}
+
+func (s *runtimeServer) RunPodSandbox(_ context.Context, req *runtimeapi.RunPodSandboxRequest) (*runtimeapi.RunPodSandboxResponse, error) {
+	s.got = req
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: "sb-1"}, nil
+}
+
+func (s *runtimeServer) ListPodSandbox(_ context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
+	if req.Filter.GetLabelSelector()["app"] != "web" {
+		return &runtimeapi.ListPodSandboxResponse{}, nil
+	}
+	return &runtimeapi.ListPodSandboxResponse{Items: []*runtimeapi.PodSandbox{{Id: "sb-1"}}}, nil
+}
+
+func (s *runtimeServer) StopPodSandbox(context.Context, *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
+	return nil, status.Error(codes.NotFound, "no such sandbox")
+}
+
+// serve starts a CRI server on a real unix socket.
+func serve(t *testing.T, path string, rs *runtimeServer) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	runtimeapi.RegisterRuntimeServiceServer(srv, rs)
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+}
+
+func TestClientOverUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "cri.sock")
+	rs := &runtimeServer{}
+	serve(t, sock, rs)
+	c, err := New("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	v, err := c.Version(ctx, "")
+	if err != nil || v.RuntimeName != "fake" {
+		t.Fatalf("Version: %v %v", v, err)
+	}
+	id, err := c.RunPodSandbox(ctx, &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "web"}}, "runc")
+	if err != nil || id != "sb-1" || rs.got.RuntimeHandler != "runc" || rs.got.Config.Metadata.Name != "web" {
+		t.Errorf("RunPodSandbox: %q %v, server got %v", id, err, rs.got)
+	}
+	items, err := c.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{"app": "web"}})
+	if err != nil || len(items) != 1 {
+		t.Errorf("ListPodSandbox: %v %v", items, err)
+	}
+	// Runtime errors keep their gRPC status, for callers that need the code.
+	err = c.StopPodSandbox(ctx, "gone")
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("StopPodSandbox error %v, want NotFound", err)
+	}
+	// An unimplemented call is an error, not a hang.
+	if _, err := c.ListContainers(ctx, nil); status.Code(err) != codes.Unimplemented {
+		t.Errorf("ListContainers error %v", err)
+	}
+}
+
+// A call made while the runtime is down (restarting) waits for it, within
+// the client's timeout.
+func TestClientWaitsForRuntime(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "cri.sock")
+	c, err := New("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := grpc.NewServer()
+	runtimeapi.RegisterRuntimeServiceServer(srv, &runtimeServer{})
+	defer srv.Stop()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		if l, err := net.Listen("unix", sock); err == nil {
+			srv.Serve(l)
+		}
+	}()
+	if _, err := c.Version(context.Background(), ""); err != nil {
+		t.Fatalf("Version across a runtime start: %v", err)
+	}
+
+	down, err := New("unix://" + filepath.Join(t.TempDir(), "never.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	down.Timeout = 200 * time.Millisecond
+	if _, err := down.Version(context.Background(), ""); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("Version with no runtime: %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	for _, bad := range []string{"/run/containerd/containerd.sock", "tcp://127.0.0.1:1234", "unix://relative.sock", ""} {
+		if _, err := New(bad); !errors.Is(err, ErrEndpoint) {
+			t.Errorf("New(%q) = %v, want ErrEndpoint", bad, err)
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package units
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
+)
+
+// fakeManager is an in-memory systemd manager: enough of its unit states and
+// job semantics to check what the reconciler asks for, and in which order.
+type fakeManager struct {
+	mu    sync.Mutex
+	units map[string]dbus.UnitStatus
+	calls []string
+	// lingering: a stopped unit still exists for this many more Start calls,
+	// like a transient unit not yet garbage-collected.
+	lingering int
+	stopFails map[string]bool
+}
+
+func newFakeManager(existing ...dbus.UnitStatus) *fakeManager {
+	m := &fakeManager{units: map[string]dbus.UnitStatus{}, stopFails: map[string]bool{}}
+	for _, u := range existing {
+		m.units[u.Name] = u
+	}
+	return m
+}
+
+func (m *fakeManager) ListUnitsByPatternsContext(_ context.Context, _, patterns []string) ([]dbus.UnitStatus, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []dbus.UnitStatus
+	for _, u := range m.units {
+		if strings.HasPrefix(u.Name, "pod-") {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (m *fakeManager) StartTransientUnitContext(_ context.Context, name, mode string, props []dbus.Property, ch chan<- string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, "start "+name)
+	if _, exists := m.units[name]; exists {
+		return 0, godbus.Error{Name: "org.freedesktop.systemd1.UnitExists", Body: []any{"Unit " + name + " already exists."}}
+	}
+	var desc string
+	for _, p := range props {
+		if p.Name == "Description" {
+			desc = p.Value.Value().(string)
+		}
+	}
+	m.units[name] = dbus.UnitStatus{Name: name, Description: desc, LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	return 1, nil
+}
+
+func (m *fakeManager) StopUnitContext(_ context.Context, name, mode string, ch chan<- string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, "stop "+name)
+	if m.stopFails[name] {
+		ch <- "timeout"
+		return 1, nil
+	}
+	if _, ok := m.units[name]; !ok {
+		return 0, godbus.Error{Name: "org.freedesktop.systemd1.NoSuchUnit"}
+	}
+	if m.lingering == 0 {
+		delete(m.units, name)
+	} else {
+		u := m.units[name]
+		u.ActiveState, u.SubState = "inactive", "dead"
+		m.units[name] = u
+	}
+	ch <- "done"
+	return 1, nil
+}
+
+func (m *fakeManager) ResetFailedUnitContext(_ context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u, ok := m.units[name]; ok && u.ActiveState == "inactive" {
+		if m.lingering--; m.lingering <= 0 {
+			delete(m.units, name)
+		}
+	}
+	return nil
+}
+
+func podUnit(name, hash string) *Unit {
+	return &Unit{Name: ServiceName("default", name), Namespace: "default", PodName: name, ConfigHash: hash,
+		ExecStart: []string{"/usr/libexec/podunit/podshim"}}
+}
+
+func running(name, hash, state string) dbus.UnitStatus {
+	return dbus.UnitStatus{Name: ServiceName("default", name), Description: podUnit(name, hash).Description(),
+		LoadState: "loaded", ActiveState: state}
+}
+
+const h1, h2 = "11111111111111111111111111111111", "22222222222222222222222222222222"
+
+func TestReconcile(t *testing.T) {
+	m := newFakeManager(
+		running("same", h1, "active"),
+		running("changed", h1, "active"),
+		running("gone", h1, "active"),
+		running("failed", h1, "failed"),
+		running("restarting", h1, "activating"),
+		// Not podunit's: same prefix, foreign description. Never touched.
+		dbus.UnitStatus{Name: "pod-foreign.service", Description: "Someone else's pod", LoadState: "loaded", ActiveState: "active"},
+	)
+	res, err := Reconcile(context.Background(), m, []*Unit{
+		podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, got []string, want ...string) {
+		t.Helper()
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	check("Started", res.Started, "pod-failed.service", "pod-new.service")
+	check("Replaced", res.Replaced, "pod-changed.service")
+	check("Stopped", res.Stopped, "pod-gone.service")
+	check("Unchanged", res.Unchanged, "pod-restarting.service", "pod-same.service")
+	if len(res.Errors) > 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+	// A replaced unit is stopped before it is started again.
+	stop := slices.Index(m.calls, "stop pod-changed.service")
+	start := slices.Index(m.calls, "start pod-changed.service")
+	if stop < 0 || start < stop {
+		t.Errorf("replacement order: %v", m.calls)
+	}
+	for _, c := range m.calls {
+		if strings.Contains(c, "same") || strings.Contains(c, "foreign") || strings.Contains(c, "restarting") {
+			t.Errorf("touched a unit it must leave alone: %s", c)
+		}
+	}
+
+	// A second pass with nothing changed makes no call.
+	m.calls = nil
+	res, err = Reconcile(context.Background(), m, []*Unit{
+		podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1),
+	})
+	if err != nil || len(m.calls) != 0 || len(res.Unchanged) != 5 {
+		t.Errorf("unchanged pass: calls %v, result %+v, err %v", m.calls, res, err)
+	}
+}
+
+// A stopped transient unit may linger until systemd collects it; the start of
+// its replacement waits for that instead of failing.
+func TestReconcileWaitsForStoppedUnitToGo(t *testing.T) {
+	m := newFakeManager(running("web", h1, "active"))
+	m.lingering = 2
+	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h2)})
+	if err != nil || len(res.Errors) > 0 || !slices.Equal(res.Replaced, []string{"pod-web.service"}) {
+		t.Fatalf("result %+v, err %v, calls %v", res, err, m.calls)
+	}
+}
+
+// When the old generation cannot be stopped, the new one is not started.
+func TestReconcileNeverRunsTwoGenerations(t *testing.T) {
+	m := newFakeManager(running("web", h1, "active"))
+	m.stopFails["pod-web.service"] = true
+	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || len(res.Replaced) != 0 || slices.Contains(m.calls, "start pod-web.service") {
+		t.Errorf("result %+v, calls %v", res, m.calls)
+	}
+	if !strings.Contains(fmt.Sprint(res.Errors[0]), `stop unit "pod-web.service": job timeout`) {
+		t.Errorf("error = %v", res.Errors[0])
+	}
+}
+
+func TestIsDBusErrorMatchesName(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w", godbus.Error{Name: "org.freedesktop.systemd1.UnitExists"})
+	if !isDBusError(err, "org.freedesktop.systemd1.UnitExists") || isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
+		t.Error("D-Bus error not matched by name")
+	}
+	if isDBusError(errors.New("org.freedesktop.systemd1.UnitExists"), "org.freedesktop.systemd1.UnitExists") {
+		t.Error("matched a plain error by its text")
+	}
+}
