@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+	godbus "github.com/godbus/dbus/v5"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	critest "k8s.io/cri-api/pkg/apis/testing"
+
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
+)
+
+// manager is a minimal in-memory systemd: units start active and vanish when
+// stopped.
+type manager struct {
+	mu    sync.Mutex
+	units map[string]dbus.UnitStatus
+}
+
+func (m *manager) ListUnitsByPatternsContext(context.Context, []string, []string) ([]dbus.UnitStatus, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []dbus.UnitStatus
+	for _, u := range m.units {
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+func (m *manager) StartTransientUnitContext(_ context.Context, name, _ string, props []dbus.Property, _ chan<- string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.units[name]; ok {
+		return 0, godbus.Error{Name: "org.freedesktop.systemd1.UnitExists"}
+	}
+	for _, p := range props {
+		if p.Name == "Description" {
+			m.units[name] = dbus.UnitStatus{Name: name, Description: p.Value.Value().(string), LoadState: "loaded", ActiveState: "active"}
+		}
+	}
+	return 1, nil
+}
+
+func (m *manager) StopUnitContext(_ context.Context, name, _ string, ch chan<- string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.units, name)
+	ch <- "done"
+	return 1, nil
+}
+
+func (m *manager) ResetFailedUnitContext(context.Context, string) error { return nil }
+
+func pod(name, image string) string {
+	return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  containers: [{name: c, image: \"" + image + "\"}]\n"
+}
+
+func newSyncer(t *testing.T) (*syncer, *manager, *critest.FakeRuntimeService, *bytes.Buffer) {
+	t.Helper()
+	m := &manager{units: map[string]dbus.UnitStatus{}}
+	rt := critest.NewFakeRuntimeService()
+	var out bytes.Buffer
+	dir := t.TempDir()
+	return &syncer{
+		dir: filepath.Join(dir, "manifests"),
+		unitConfig: generator.UnitConfig{
+			PodshimPath: "/usr/libexec/podunit/podshim", SpecDir: filepath.Join(dir, "specs"),
+			CRIEndpoint: "unix:///run/containerd/containerd.sock", CgroupDriver: units.CgroupDriverSystemd,
+		},
+		manager: m,
+		runtime: rt,
+		report:  &reporter{w: &out},
+	}, m, rt, &out
+}
+
+func write(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func specFiles(t *testing.T, dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for i := range m {
+		m[i] = filepath.Base(m[i])
+	}
+	return m
+}
+
+func TestSync(t *testing.T) {
+	s, m, _, out := newSyncer(t)
+	ctx := context.Background()
+
+	// A missing manifest directory is no pods, not an error.
+	if err := s.run(ctx); err != nil {
+		t.Fatalf("sync of a missing directory: %v", err)
+	}
+
+	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.dir, "bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, image: i, tty: true}]}\n")
+	err := s.run(ctx)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitInvalid {
+		t.Fatalf("sync with an invalid manifest: %v, want exit status %d", err, exitInvalid)
+	}
+	if !strings.Contains(out.String(), "error: "+filepath.Join(s.dir, "bad.yaml")+":4: spec.containers[0].tty: not supported by podunit") {
+		t.Errorf("output does not name the bad file, line and field:\n%s", out)
+	}
+	if _, ok := m.units["pod-web.service"]; !ok || len(m.units) != 1 {
+		t.Fatalf("units after first sync: %v", m.units)
+	}
+	specs := specFiles(t, s.unitConfig.SpecDir)
+	if len(specs) != 1 || !strings.HasPrefix(specs[0], "default_web-") {
+		t.Errorf("spec files: %v", specs)
+	}
+
+	// An edit replaces the unit and the spec file; the old spec file goes.
+	os.Remove(filepath.Join(s.dir, "bad.yaml"))
+	write(t, s.dir, "web.yaml", pod("web", "img:2"))
+	out.Reset()
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "replaced pod-web.service") {
+		t.Errorf("output:\n%s", out)
+	}
+	if after := specFiles(t, s.unitConfig.SpecDir); len(after) != 1 || after[0] == specs[0] {
+		t.Errorf("spec files after edit: %v (before %v)", after, specs)
+	}
+
+	// Removing the file stops the unit and removes its spec file.
+	os.Remove(filepath.Join(s.dir, "web.yaml"))
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.units) != 0 || len(specFiles(t, s.unitConfig.SpecDir)) != 0 {
+		t.Errorf("after delete: units %v, specs %v", m.units, specFiles(t, s.unitConfig.SpecDir))
+	}
+}
+
+// A sandbox podunit made whose pod has no unit (stopped while podshim was
+// not running) is removed; sandboxes of running pods and of other tools stay.
+func TestSyncCollectsOrphanedSandboxes(t *testing.T) {
+	s, _, rt, out := newSyncer(t)
+	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	run := func(name string, labels map[string]string) string {
+		id, err := rt.RunPodSandbox(context.Background(), &runtimeapi.PodSandboxConfig{
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name},
+			Labels:   labels,
+		}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	managed := func(name string) map[string]string {
+		return map[string]string{podshim.LabelManaged: "true", podshim.LabelPodNamespace: "default", podshim.LabelPodName: name}
+	}
+	web := run("web", managed("web"))
+	orphan := run("orphan", managed("orphan"))
+	foreign := run("foreign", map[string]string{podshim.LabelPodName: "foreign"})
+
+	if err := s.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rt.Sandboxes[web] == nil || rt.Sandboxes[foreign] == nil || rt.Sandboxes[orphan] != nil {
+		t.Errorf("sandboxes after sync: %v", rt.Sandboxes)
+	}
+	if !strings.Contains(out.String(), "removed sandbox "+orphan+" of pod default/orphan: no unit owns it") {
+		t.Errorf("output:\n%s", out)
+	}
+}
