@@ -10,7 +10,7 @@ DESTDIR    ?=
 
 GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 # Tests run `go` themselves; make sure they find the same one.
-export PATH := $(dir $(GO)):$(PATH)
+export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) \

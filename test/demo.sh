@@ -1,0 +1,82 @@
+#!/bin/bash
+# make demo: boot (or reuse) the demo test bed, install podunit in it, drop a
+# manifest into /etc/podunit/manifests and show the pod answering.
+#   demo.sh INSTALL_TREE MANIFEST
+# With HOST=1 on a machine where systemd is PID 1, installs into the host's
+# systemd instead (make install PREFIX=/usr/local, then the same steps).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+tree=$1 manifest=$2
+name=$(awk '/^metadata:/ {m=1} m && $1 == "name:" {print $2; exit}' "$manifest")
+unit=pod-$name.service
+
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+
+if [ "${HOST:-}" = 1 ]; then
+	[ "$(cat /proc/1/comm)" = systemd ] || { echo "demo: HOST=1 needs systemd as PID 1 (here PID 1 is $(cat /proc/1/comm))" >&2; exit 1; }
+	run_in() { "$@"; }
+	tar -C "$tree" -cf - . | tar -C / -xf - --no-same-owner --keep-directory-symlink
+	systemctl daemon-reload
+	where="the host"
+	enter=""
+else
+	tb=$here/testbed/testbed.sh
+	run_in() { "$tb" exec "$@"; }
+	if ! "$tb" pid >/dev/null 2>&1; then
+		"$tb" up
+	fi
+	"$tb" install "$tree"
+	where="the test bed"
+	enter="nsenter -t $("$tb" pid) -m -p -n -u -i"
+fi
+
+bold "1. podunit is installed in $where; its path unit watches /etc/podunit/manifests"
+run_in systemctl enable --now podunit.path podunit-sync.timer 2>&1 | sed 's/^/   /'
+run_in systemctl --no-pager list-units 'podunit*' | sed 's/^/   /'
+
+bold "2. cp $manifest /etc/podunit/manifests/"
+run_in sh -c "cat > /etc/podunit/manifests/.$name.tmp && mv /etc/podunit/manifests/.$name.tmp /etc/podunit/manifests/$name.yaml" <"$manifest"
+
+printf '   waiting for %s to be ready ' "$unit"
+for i in $(seq 120); do
+	state=$(run_in systemctl is-active "$unit" 2>/dev/null || true)
+	[ "$state" = active ] && break
+	printf '.'
+	sleep 0.5
+done
+echo " $state"
+if [ "$state" != active ]; then
+	run_in systemctl --no-pager status "$unit" || true
+	run_in journalctl --no-pager -u podunit-sync -u "$unit" -n 30 || true
+	exit 1
+fi
+
+bold "3. systemctl status $unit"
+run_in systemctl --no-pager status "$unit" | sed 's/^/   /'
+
+ip=$(run_in sh -c "jq -r .podIP /run/podunit/pods/default_$name.json")
+port=$(awk '$1 == "hostPort:" {print $2; exit}' "$manifest")
+bold "4. The pod answers on its IP ($ip) and on the host port ($port)"
+echo "   \$ curl http://$ip/"
+run_in curl -s -m 5 "http://$ip/" | sed 's/^/   /'
+if [ -n "$port" ]; then
+	echo "   \$ curl http://127.0.0.1:$port/"
+	run_in curl -s -m 5 "http://127.0.0.1:$port/" | sed 's/^/   /'
+fi
+
+bold "5. Look around"
+if [ -n "$enter" ]; then
+	cat <<EOT
+   Enter the test bed (its own systemd, journald, containerd and network):
+     $enter bash
+   Then try:
+     systemctl status $unit 'podunit-$(systemd-escape "$name").slice'
+     journalctl -u $unit -u podunit-sync
+     podunit render /etc/podunit/manifests/$name.yaml
+     vi /etc/podunit/manifests/$name.yaml     # an edit replaces the pod
+     rm /etc/podunit/manifests/$name.yaml     # and this stops it
+   Stop and remove the test bed with: make demo-stop
+EOT
+else
+	echo "   systemctl status $unit; journalctl -u $unit; rm /etc/podunit/manifests/$name.yaml stops it."
+fi
