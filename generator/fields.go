@@ -25,7 +25,7 @@ var Fields = []Field{
 	{"metadata.uid", "Optional. Without it the UID is the config hash, so every edit makes a new pod identity, as the kubelet does for static pods."},
 	{"metadata.labels", "Copied to the pod sandbox and containers as CRI labels."},
 	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations."},
-	{"spec.restartPolicy", "Only `Always` (the default) for now; `OnFailure` and `Never` are rejected until per-container restart policies land."},
+	{"spec.restartPolicy", "`Always` (default), `OnFailure` or `Never`, per container as in Kubernetes: an exited container is restarted in the same sandbox with the kubelet's back-off (10 s doubling to 5 min, shown as `CrashLoopBackOff`). A pod whose containers all finished stays `active (exited)` if it succeeded and `failed` if not, and is not run again until its manifest changes."},
 	{"spec.terminationGracePeriodSeconds", "Default 30. Time between SIGTERM and SIGKILL for each container on stop; the unit's `TimeoutStopSec=` covers it."},
 	{"spec.containers[].name", "Required. A DNS-1123 label, unique in the pod."},
 	{"spec.containers[].image", "Required. A reference to an image the runtime can resolve or pull."},

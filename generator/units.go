@@ -20,15 +20,25 @@ type UnitConfig struct {
 // Timing of every pod unit.
 const (
 	// restartDelay is how long systemd waits before running podshim again
-	// after it exited with a failure (a container exited, the runtime was
-	// unreachable). The new podshim adopts the pod's sandbox.
-	restartDelay = 10 * time.Second
-	// startTimeout bounds sandbox creation, image pulls and container starts.
-	startTimeout = 5 * time.Minute
+	// after it failed (killed, runtime unreachable). The new podshim adopts
+	// the pod's sandbox and containers. Container restarts are podshim's,
+	// per container with the kubelet's back-off.
+	restartDelay = 2 * time.Second
+	// startTimeout is how long podshim may go without a sign of progress
+	// before the pod is ready: it extends the timeout (EXTEND_TIMEOUT_USEC)
+	// on every poll, and while pulling.
+	startTimeout = 90 * time.Second
+	// watchdog restarts a podshim that stopped pinging (hung): longer than
+	// any single CRI call may take.
+	watchdog = 3 * time.Minute
 	// stopMargin is added to the grace period for stopping and removing the
 	// sandbox after the containers are gone.
 	stopMargin = 30 * time.Second
 )
+
+// podFailedExitStatus is podshim's exit status for a pod that finished and
+// failed (cmd/podshim).
+const podFailedExitStatus = 4
 
 // runtimeUnits are ordered before every pod so that at shutdown pods stop
 // before the runtime does. Ordering against a unit that does not exist is a
@@ -69,7 +79,9 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 
 		After:              runtimeUnits,
 		StartLimitInterval: 0, // never give up on a pod: the restart delay paces retries
-		CollectMode:        "inactive-or-failed",
+		// A failed pod's unit stays, failed, for `systemctl status`; a
+		// stopped one goes.
+		CollectMode: "inactive",
 
 		Type:         "notify",
 		NotifyAccess: "main",
@@ -78,11 +90,17 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 			"--cri-endpoint", cfg.CRIEndpoint,
 			"--cgroup-parent", parent,
 		},
-		Slice:           units.SliceName(ns, name),
-		Restart:         "on-failure",
-		RestartSec:      restartDelay,
-		TimeoutStartSec: startTimeout,
-		TimeoutStopSec:  grace + stopMargin,
+		Slice: units.SliceName(ns, name),
+		// A pod that finished (restartPolicy OnFailure or Never) stays
+		// active (exited) when it succeeded and failed when it failed
+		// (podshim's exit status 4), and is not run again.
+		RemainAfterExit:          true,
+		Restart:                  "on-failure",
+		RestartSec:               restartDelay,
+		RestartPreventExitStatus: []int{podFailedExitStatus},
+		TimeoutStartSec:          startTimeout,
+		WatchdogSec:              watchdog,
+		TimeoutStopSec:           grace + stopMargin,
 		// podshim alone gets SIGTERM and stops the containers through the
 		// runtime; anything of the unit still running at the timeout is killed.
 		KillMode: "mixed",

@@ -53,8 +53,10 @@ func validate(file string, d decoded) []error {
 	}
 
 	spec := pod.Spec
-	if spec.RestartPolicy != corev1.RestartPolicyAlways {
-		fail("spec.restartPolicy", "%q is not supported yet (only Always)", spec.RestartPolicy)
+	switch spec.RestartPolicy {
+	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
+	default:
+		fail("spec.restartPolicy", "%q: must be Always, OnFailure or Never", spec.RestartPolicy)
 	}
 	if g := *spec.TerminationGracePeriodSeconds; g < 0 {
 		fail("spec.terminationGracePeriodSeconds", "%d: must be 0 or more", g)

@@ -43,7 +43,7 @@ func podLabels(pod *corev1.Pod) map[string]string {
 	return labels
 }
 
-func (s *Shim) sandboxConfig(attempt uint32) *runtimeapi.PodSandboxConfig {
+func (s *Shim) newSandboxConfig(attempt uint32) *runtimeapi.PodSandboxConfig {
 	pod := s.pod
 	var ports []*runtimeapi.PortMapping
 	for _, c := range pod.Spec.Containers {

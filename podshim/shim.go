@@ -7,16 +7,15 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// ErrContainerExited is returned by Run when one of the pod's containers is no
-// longer running. The sandbox is left in place for the next podshim to adopt.
-var ErrContainerExited = errors.New("container exited")
+// ErrPodFailed is returned by Run when the pod finished with a failure (a
+// container that is not restarted exited non-zero). The unit stays failed.
+var ErrPodFailed = errors.New("pod failed")
 
 // Config is what one podshim needs besides the pod.
 type Config struct {
@@ -33,6 +32,17 @@ type Config struct {
 	PollInterval time.Duration
 	// StopTimeout bounds the sandbox teardown after the containers stopped.
 	StopTimeout time.Duration
+	// RuntimeName prefixes container IDs in the status ("containerd://…").
+	RuntimeName string
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+func (c Config) runtimeName() string {
+	if c.RuntimeName == "" {
+		return "containerd"
+	}
+	return c.RuntimeName
 }
 
 // Notify sends a state string to systemd (sd_notify). It is a no-op when not
@@ -47,7 +57,14 @@ type Shim struct {
 	notify Notify
 	log    *slog.Logger
 
-	sandboxID string
+	sandboxID     string
+	sandboxConfig *runtimeapi.PodSandboxConfig
+	podIPs        []string
+	startTime     time.Time
+	containers    []*container // in spec order
+	ready         bool         // READY=1 was sent
+	lastStatus    string
+	transitions   map[corev1.PodConditionType]transition
 }
 
 // New returns a Shim for pod, which must be defaulted and validated (as the
@@ -62,7 +79,14 @@ func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logge
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = time.Minute
 	}
-	return &Shim{pod: pod, cfg: cfg, rt: rt, notify: notify, log: log}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Shim{pod: pod, cfg: cfg, rt: rt, notify: notify, log: log}
+	for i := range pod.Spec.Containers {
+		s.containers = append(s.containers, &container{spec: &pod.Spec.Containers[i]})
+	}
+	return s
 }
 
 func (s *Shim) grace() int64 {
@@ -72,22 +96,30 @@ func (s *Shim) grace() int64 {
 	return 30
 }
 
-func (s *Shim) status(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if err := s.notify("STATUS=" + msg); err != nil {
+func (s *Shim) send(state string) {
+	if err := s.notify(state); err != nil {
 		s.log.Warn("sd_notify", "err", err)
 	}
 }
 
-// Run brings the pod up, reports it ready, and watches it until ctx is done
-// (a stop was requested: the pod is torn down and Run returns nil) or a
-// container exits (Run returns an error wrapping ErrContainerExited and leaves
-// the sandbox for the next podshim). A start-up failure is returned as is; the
-// sandbox, if any, is kept for the next attempt unless ctx is done.
+func (s *Shim) status(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if msg != s.lastStatus {
+		s.lastStatus = msg
+		s.send("STATUS=" + msg)
+	}
+}
+
+// Run brings the pod up and keeps it as its restartPolicy says until ctx is
+// done (a stop was requested: the pod is torn down and Run returns nil) or
+// the pod finished (every container exited and none is to be restarted: Run
+// stops the sandbox, keeps the containers for their logs and returns nil if
+// the pod succeeded, ErrPodFailed if it failed). A start-up failure is
+// returned as is; the sandbox is then kept for the next podshim to adopt.
 func (s *Shim) Run(ctx context.Context) error {
 	err := s.start(ctx)
 	if err == nil {
-		err = s.watch(ctx)
+		err = s.loop(ctx)
 	}
 	if ctx.Err() != nil {
 		return s.teardown(context.WithoutCancel(ctx))
@@ -95,86 +127,153 @@ func (s *Shim) Run(ctx context.Context) error {
 	return err
 }
 
+// start adopts or creates the sandbox and brings every container to what
+// the restart policy wants, then records and reports the pod.
 func (s *Shim) start(ctx context.Context) error {
 	s.status("Starting: pod sandbox")
-	id, config, err := s.ensureSandbox(ctx)
-	if err != nil {
+	if err := s.ensureSandbox(ctx); err != nil {
 		return err
 	}
-	s.sandboxID = id
-	containers, err := s.containers(ctx)
-	if err != nil {
+	s.restoreBackoff()
+	if err := s.reconcile(ctx); err != nil {
 		return err
-	}
-	for i := range s.pod.Spec.Containers {
-		if err := s.ensureContainer(ctx, &s.pod.Spec.Containers[i], config, containers); err != nil {
-			return err
-		}
-	}
-	st, err := s.writeState(ctx)
-	if err != nil {
-		return err
-	}
-	n := len(s.pod.Spec.Containers)
-	s.log.Info("pod running", "sandbox", id, "ip", st.PodIP)
-	if err := s.notify(fmt.Sprintf("READY=1\nSTATUS=Running: %d/%d containers running, pod IP %s", n, n, st.PodIP)); err != nil {
-		s.log.Warn("sd_notify", "err", err)
 	}
 	return nil
 }
 
-// ensureSandbox adopts the pod's ready sandbox from an earlier podshim or
-// creates one. Sandboxes of this pod name with another UID (an earlier
-// generation) or not ready are removed first.
-func (s *Shim) ensureSandbox(ctx context.Context) (string, *runtimeapi.PodSandboxConfig, error) {
-	items, err := s.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{
-		LabelPodNamespace: s.pod.Namespace,
-		LabelPodName:      s.pod.Name,
-		LabelManaged:      "true",
-	}})
-	if err != nil {
-		return "", nil, fmt.Errorf("list sandboxes: %w", err)
-	}
-	// Newest first, so the newest ready sandbox of this UID is the one adopted.
-	sort.Slice(items, func(i, j int) bool { return items[i].CreatedAt > items[j].CreatedAt })
-	var (
-		adopt   string
-		attempt uint32
-		stale   []string
-	)
-	for _, sb := range items {
-		ours := sb.Metadata.GetUid() == string(s.pod.UID)
-		if ours {
-			attempt = max(attempt, sb.Metadata.GetAttempt()+1)
+// loop watches the containers every PollInterval, restarting them as the
+// restart policy and back-off say, until ctx is done or the pod finished.
+func (s *Shim) loop(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if done, err := s.finished(ctx); done || err != nil {
+			return err
 		}
-		if ours && adopt == "" && sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
-			adopt = sb.Id
-			attempt = sb.Metadata.GetAttempt()
-			continue
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
 		}
-		stale = append(stale, sb.Id)
-	}
-	for _, id := range stale {
-		s.log.Info("removing stale sandbox", "sandbox", id)
-		if err := s.removeSandbox(ctx, id); err != nil {
-			return "", nil, err
+		s.keepalive()
+		if err := s.reconcile(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 	}
-	config := s.sandboxConfig(attempt)
-	if adopt != "" {
-		s.log.Info("adopted sandbox", "sandbox", adopt)
-		return adopt, config, nil
-	}
-	id, err := s.rt.RunPodSandbox(ctx, config, "")
-	if err != nil {
-		return "", nil, fmt.Errorf("run pod sandbox: %w", err)
-	}
-	s.log.Info("created sandbox", "sandbox", id, "attempt", attempt)
-	return id, config, nil
 }
 
-// containers returns the sandbox's containers by name, newest first.
-func (s *Shim) containers(ctx context.Context) (map[string][]*runtimeapi.Container, error) {
+// StartExtension is how much each keepalive extends the unit's start
+// timeout while the pod is not ready yet: a pod may take as long as it needs
+// (pulls, back-offs, slow readiness) while podshim is seen making progress.
+const StartExtension = 90 * time.Second
+
+// keepalive pings systemd's watchdog and, until the pod is ready, extends
+// the start timeout.
+func (s *Shim) keepalive() { s.send(s.keepaliveMessage()) }
+
+func (s *Shim) keepaliveMessage() string {
+	msg := "WATCHDOG=1"
+	if !s.ready {
+		msg += fmt.Sprintf("\nEXTEND_TIMEOUT_USEC=%d", StartExtension.Microseconds())
+	}
+	return msg
+}
+
+// reconcile reads the containers from the runtime, handles the ones that
+// exited, (re)creates the ones due, then records and reports the pod.
+func (s *Shim) reconcile(ctx context.Context) error {
+	instances, err := s.listContainers(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	for _, c := range s.containers {
+		if err := s.observe(ctx, c, instances[c.spec.Name], now); err != nil {
+			return err
+		}
+	}
+	for _, c := range s.containers {
+		if c.due(now) {
+			if err := s.createContainer(ctx, c, instances[c.spec.Name]); err != nil {
+				return err
+			}
+		}
+	}
+	return s.report(ctx)
+}
+
+// observe updates what podshim knows of one container from its instances in
+// the runtime, newest first, and decides what an exited one needs.
+func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeapi.Container, now time.Time) error {
+	if len(instances) == 0 {
+		if c.id != "" && !c.done {
+			// Removed behind podshim's back: treat it as exited.
+			s.log.Warn("container vanished", "container", c.spec.Name, "id", c.id)
+			c.id = ""
+		}
+		if c.id == "" && !c.done && c.restartAt.IsZero() {
+			c.restartAt = now // never created (or vanished): create it now
+		}
+		return nil
+	}
+	newest := instances[0]
+	if newest.Id != c.id {
+		// First look at this container (start or adoption).
+		c.id, c.attempt, c.imageRef = newest.Id, newest.Metadata.GetAttempt(), newest.ImageRef
+		c.exit, c.last, c.done, c.restartAt = nil, nil, false, time.Time{}
+		if len(instances) > 1 {
+			if st, err := s.rt.ContainerStatus(ctx, instances[1].Id, false); err == nil {
+				c.last = exitOf(st.GetStatus())
+			}
+		}
+	}
+	c.state = newest.State
+	switch newest.State {
+	case runtimeapi.ContainerState_CONTAINER_RUNNING:
+		if newest.Annotations[annotationContainerHash] != containerHash(c.spec) {
+			// The spec changed under the same UID: replace the container.
+			s.log.Info("container spec changed; replacing it", "container", c.spec.Name)
+			if err := s.rt.StopContainer(ctx, newest.Id, s.grace()); err != nil {
+				return fmt.Errorf("container %q: stop outdated %s: %w", c.spec.Name, newest.Id, err)
+			}
+			c.restartAt = now
+		}
+		if c.started.IsZero() {
+			if st, err := s.rt.ContainerStatus(ctx, newest.Id, false); err == nil {
+				c.started = time.Unix(0, st.GetStatus().GetStartedAt())
+			}
+		}
+		return nil
+	case runtimeapi.ContainerState_CONTAINER_CREATED:
+		// Created but never started: an earlier podshim was interrupted.
+		c.restartAt = now
+		return nil
+	}
+	if c.exit != nil {
+		return nil // already handled
+	}
+	st, err := s.rt.ContainerStatus(ctx, newest.Id, false)
+	if err != nil {
+		return fmt.Errorf("container %q: status: %w", c.spec.Name, err)
+	}
+	c.exit = exitOf(st.GetStatus())
+	if !shouldRestart(s.pod.Spec.RestartPolicy, c.exit.ExitCode) {
+		c.done = true
+		s.log.Info("container finished", "container", c.spec.Name, "exitCode", c.exit.ExitCode, "reason", c.exit.Reason)
+		return nil
+	}
+	delay := c.backoff.next(newest.Id, c.exit.FinishedAt)
+	c.restartAt = c.exit.FinishedAt.Add(delay)
+	s.log.Warn("container exited; restarting it", "container", c.spec.Name, "exitCode", c.exit.ExitCode,
+		"reason", c.exit.Reason, "restartCount", c.attempt+1, "backoff", delay)
+	return nil
+}
+
+// listContainers returns the sandbox's containers by name, newest first.
+func (s *Shim) listContainers(ctx context.Context) (map[string][]*runtimeapi.Container, error) {
 	list, err := s.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{PodSandboxId: s.sandboxID})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
@@ -188,182 +287,155 @@ func (s *Shim) containers(ctx context.Context) (map[string][]*runtimeapi.Contain
 	return byName, nil
 }
 
-// ensureContainer keeps a running container whose spec is unchanged, or
-// creates and starts the next attempt of it.
-func (s *Shim) ensureContainer(ctx context.Context, c *corev1.Container, sandbox *runtimeapi.PodSandboxConfig, existing map[string][]*runtimeapi.Container) error {
-	var attempt uint32
-	hash := containerHash(c)
-	for i, old := range existing[c.Name] {
-		if i == 0 {
-			attempt = old.Metadata.GetAttempt() + 1
-			if old.State == runtimeapi.ContainerState_CONTAINER_RUNNING && old.Annotations[annotationContainerHash] == hash {
-				s.log.Info("adopted container", "container", c.Name, "id", old.Id)
-				return nil
-			}
-		}
-		if old.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
-			if err := s.rt.StopContainer(ctx, old.Id, s.grace()); err != nil {
-				return fmt.Errorf("container %q: stop outdated %s: %w", c.Name, old.Id, err)
-			}
+// createContainer creates and starts the next attempt of c. The newest
+// instance that ran is kept (for lastState and `--previous` logs); every
+// other goes.
+func (s *Shim) createContainer(ctx context.Context, c *container, instances []*runtimeapi.Container) error {
+	attempt := uint32(0)
+	if len(instances) > 0 {
+		attempt = instances[0].Metadata.GetAttempt() + 1
+	}
+	kept := false
+	for _, old := range instances {
+		if !kept && old.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+			kept = true
+			continue
 		}
 		if err := s.rt.RemoveContainer(ctx, old.Id); err != nil {
-			return fmt.Errorf("container %q: remove %s: %w", c.Name, old.Id, err)
+			return fmt.Errorf("container %q: remove %s: %w", c.spec.Name, old.Id, err)
 		}
 	}
-	s.status("Starting: container %s (image %s)", c.Name, c.Image)
-	imageRef, err := s.ensureImage(ctx, c, sandbox)
+	s.status("Starting: container %s (image %s)", c.spec.Name, c.spec.Image)
+	imageRef, err := s.ensureImage(ctx, c.spec)
 	if err != nil {
 		return err
 	}
-	id, err := s.rt.CreateContainer(ctx, s.sandboxID, s.containerConfig(c, imageRef, attempt), sandbox)
+	id, err := s.rt.CreateContainer(ctx, s.sandboxID, s.containerConfig(c.spec, imageRef, attempt), s.sandboxConfig)
 	if err != nil {
-		return fmt.Errorf("container %q: create: %w", c.Name, err)
+		return fmt.Errorf("container %q: create: %w", c.spec.Name, err)
 	}
 	if err := s.rt.StartContainer(ctx, id); err != nil {
-		return fmt.Errorf("container %q: start %s: %w", c.Name, id, err)
+		return fmt.Errorf("container %q: start %s: %w", c.spec.Name, id, err)
 	}
-	s.log.Info("started container", "container", c.Name, "id", id, "restartCount", attempt)
+	if c.exit != nil {
+		c.last = c.exit
+	}
+	c.id, c.attempt, c.imageRef = id, attempt, imageRef
+	c.state = runtimeapi.ContainerState_CONTAINER_RUNNING
+	c.exit, c.restartAt, c.started = nil, time.Time{}, s.cfg.Now()
+	s.log.Info("started container", "container", c.spec.Name, "id", id, "restartCount", attempt)
 	return nil
 }
 
 // ensureImage makes the container's image present as its pull policy says
 // and returns the image reference to create the container from.
-func (s *Shim) ensureImage(ctx context.Context, c *corev1.Container, sandbox *runtimeapi.PodSandboxConfig) (string, error) {
-	spec := &runtimeapi.ImageSpec{Image: c.Image}
-	if c.ImagePullPolicy != corev1.PullAlways {
-		st, err := s.rt.ImageStatus(ctx, spec, false)
+func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string, error) {
+	image := &runtimeapi.ImageSpec{Image: spec.Image}
+	if spec.ImagePullPolicy != corev1.PullAlways {
+		st, err := s.rt.ImageStatus(ctx, image, false)
 		if err != nil {
-			return "", fmt.Errorf("container %q: image status %s: %w", c.Name, c.Image, err)
+			return "", fmt.Errorf("container %q: image status %s: %w", spec.Name, spec.Image, err)
 		}
 		if st.GetImage() != nil {
 			return st.Image.Id, nil
 		}
-		if c.ImagePullPolicy == corev1.PullNever {
-			return "", fmt.Errorf("container %q: ErrImageNeverPull: image %s is not present and imagePullPolicy is Never", c.Name, c.Image)
+		if spec.ImagePullPolicy == corev1.PullNever {
+			return "", fmt.Errorf("container %q: ErrImageNeverPull: image %s is not present and imagePullPolicy is Never", spec.Name, spec.Image)
 		}
 	}
-	s.status("Starting: pulling image %s for container %s", c.Image, c.Name)
-	s.log.Info("pulling image", "container", c.Name, "image", c.Image)
-	ref, err := s.rt.PullImage(ctx, spec, nil, sandbox)
+	s.status("Starting: pulling image %s for container %s", spec.Image, spec.Name)
+	s.log.Info("pulling image", "container", spec.Name, "image", spec.Image)
+	// A pull takes as long as it takes: keep systemd's timers at bay.
+	pulling, stop := context.WithCancel(ctx)
+	keepalive := s.keepaliveMessage()
+	go func() {
+		t := time.NewTicker(s.cfg.PollInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-pulling.Done():
+				return
+			case <-t.C:
+				s.send(keepalive)
+			}
+		}
+	}()
+	ref, err := s.rt.PullImage(ctx, image, nil, s.sandboxConfig)
+	stop()
 	if err != nil {
-		return "", fmt.Errorf("container %q: ErrImagePull: %s: %w", c.Name, c.Image, err)
+		return "", fmt.Errorf("container %q: ErrImagePull: %s: %w", spec.Name, spec.Image, err)
 	}
 	return ref, nil
 }
 
-// watch returns when ctx is done (nil) or when a container stops running.
-func (s *Shim) watch(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := s.check(ctx); err != nil {
-			return err
+// finished reports whether every container is done. Then it stops the
+// sandbox (the containers stay, for their logs and status), sends READY=1 if
+// it was never sent, and returns ErrPodFailed for a failed pod.
+func (s *Shim) finished(ctx context.Context) (bool, error) {
+	for _, c := range s.containers {
+		if !c.done {
+			return false, nil
 		}
 	}
+	phase, why := s.phase()
+	s.log.Info("pod finished", "phase", phase)
+	if err := s.rt.StopPodSandbox(ctx, s.sandboxID); err != nil {
+		s.log.Warn("stop sandbox of finished pod", "sandbox", s.sandboxID, "err", err)
+	}
+	if err := s.writeState(); err != nil {
+		s.log.Warn("write state", "err", err)
+	}
+	s.send(fmt.Sprintf("READY=1\nSTATUS=%s: %s", phase, why))
+	if phase == corev1.PodFailed {
+		return true, fmt.Errorf("%s: %w", why, ErrPodFailed)
+	}
+	return true, nil
 }
 
-func (s *Shim) check(ctx context.Context) error {
-	existing, err := s.containers(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+// report records the pod's state and tells systemd: READY=1 once every
+// container that should run is running, STATUS= always.
+func (s *Shim) report(ctx context.Context) error {
+	if err := s.writeState(); err != nil {
+		return fmt.Errorf("write state: %w", err)
 	}
-	for _, c := range s.pod.Spec.Containers {
-		list := existing[c.Name]
-		if len(list) > 0 && list[0].State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+	running, want := 0, 0
+	var backoff *container
+	for _, c := range s.containers {
+		if c.done {
 			continue
 		}
-		why := "is gone"
-		if len(list) > 0 {
-			why = "is " + strings.ToLower(strings.TrimPrefix(list[0].State.String(), "CONTAINER_"))
-			if st, err := s.rt.ContainerStatus(ctx, list[0].Id, false); err == nil && st.GetStatus() != nil {
-				why = fmt.Sprintf("exited with code %d (%s)", st.Status.ExitCode, exitReason(st.Status))
-			}
+		want++
+		if c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero() {
+			running++
 		}
-		s.status("Restarting: container %s %s", c.Name, why)
-		return fmt.Errorf("container %q %s: %w", c.Name, why, ErrContainerExited)
+		if !c.restartAt.IsZero() && (backoff == nil || c.restartAt.Before(backoff.restartAt)) && c.backoff.Delay > 0 {
+			backoff = c
+		}
 	}
-	return nil
-}
-
-func exitReason(st *runtimeapi.ContainerStatus) string {
+	ip := strings.Join(s.podIPs, ",")
 	switch {
-	case st.Reason != "":
-		return st.Reason
-	case st.ExitCode == 0:
-		return "Completed"
+	case backoff != nil:
+		s.status("CrashLoopBackOff: back-off %s restarting failed container=%s pod=%s_%s(%s); %d/%d containers running, pod IP %s",
+			backoff.backoff.Delay, backoff.spec.Name, s.pod.Name, s.pod.Namespace, s.pod.UID, running, want, ip)
+	case running < want:
+		s.status("Starting: %d/%d containers running, pod IP %s", running, want, ip)
+	default:
+		s.status("Running: %d/%d containers running, pod IP %s", running, want, ip)
 	}
-	return "Error"
-}
-
-// teardown stops every container within the grace period, then stops and
-// removes the sandbox. It is bounded by the grace period plus StopTimeout.
-func (s *Shim) teardown(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.grace())*time.Second+s.cfg.StopTimeout)
-	defer cancel()
-	_ = s.notify("STOPPING=1\nSTATUS=Stopping: containers")
-	defer s.removeState()
-	if s.sandboxID == "" {
-		// Stopped before a sandbox was made or adopted: remove any that a
-		// racing RunPodSandbox left.
-		return s.removeAll(ctx)
+	if !s.ready && want > 0 && running == want {
+		s.ready = true
+		s.log.Info("pod running", "sandbox", s.sandboxID, "ip", ip)
+		s.send("READY=1")
 	}
-	return s.removeSandbox(ctx, s.sandboxID)
-}
-
-func (s *Shim) removeAll(ctx context.Context) error {
-	items, err := s.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{
-		LabelPodUID: string(s.pod.UID), LabelManaged: "true",
-	}})
-	if err != nil {
-		return fmt.Errorf("list sandboxes: %w", err)
-	}
-	var errs []error
-	for _, sb := range items {
-		errs = append(errs, s.removeSandbox(ctx, sb.Id))
-	}
-	return errors.Join(errs...)
-}
-
-// removeSandbox stops the sandbox's containers, each given the grace period
-// (in parallel, as the kubelet does), then stops and removes the sandbox.
-func (s *Shim) removeSandbox(ctx context.Context, id string) error {
-	list, err := s.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{PodSandboxId: id})
-	if err != nil {
-		return fmt.Errorf("sandbox %s: list containers: %w", id, err)
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(list))
-	for i, c := range list {
-		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.log.Info("stopping container", "container", c.Metadata.GetName(), "id", c.Id, "grace", s.grace())
-			if err := s.rt.StopContainer(ctx, c.Id, s.grace()); err != nil {
-				errs[i] = fmt.Errorf("stop container %s: %w", c.Id, err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sandbox %s: %w", id, err)
-	}
-	if err := s.rt.StopPodSandbox(ctx, id); err != nil {
-		return fmt.Errorf("stop sandbox %s: %w", id, err)
-	}
-	if err := s.rt.RemovePodSandbox(ctx, id); err != nil {
-		return fmt.Errorf("remove sandbox %s: %w", id, err)
-	}
-	s.log.Info("removed sandbox", "sandbox", id)
 	return nil
+}
+
+// phase is the pod phase of a finished pod, and why.
+func (s *Shim) phase() (corev1.PodPhase, string) {
+	for _, c := range s.containers {
+		if c.exit != nil && c.exit.ExitCode != 0 {
+			return corev1.PodFailed, fmt.Sprintf("container %s exited with code %d (%s)", c.spec.Name, c.exit.ExitCode, c.exit.Reason)
+		}
+	}
+	return corev1.PodSucceeded, "all containers completed"
 }

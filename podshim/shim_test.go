@@ -16,6 +16,8 @@ import (
 	critest "k8s.io/cri-api/pkg/apis/testing"
 )
 
+var _ = types.UID("")
+
 // fakeCRI is cri-api's own fake runtime and image services in one.
 type fakeCRI struct {
 	*critest.FakeRuntimeService
@@ -101,14 +103,15 @@ func TestStartCreatesPodTheKubeletWay(t *testing.T) {
 		t.Errorf("notifications:\n%s", n.all())
 	}
 	st, err := ReadState(s.cfg.StateDir, "shop", "web")
-	if err != nil || st.PodIP != "192.168.192.168" || st.Containers[0].State != "CONTAINER_RUNNING" {
+	if err != nil || st.Status.PodIP != "192.168.192.168" || st.Status.Phase != corev1.PodRunning ||
+		st.Status.ContainerStatuses[0].State.Running == nil || !st.Status.ContainerStatuses[0].Ready {
 		t.Errorf("state %+v, %v", st, err)
 	}
 }
 
 func TestSandboxAndContainerConfig(t *testing.T) {
 	s := newShim(t, testPod(), newFakeCRI(), &notes{})
-	sb := s.sandboxConfig(2)
+	sb := s.newSandboxConfig(2)
 	if sb.Metadata.Attempt != 2 || sb.Linux.CgroupParent != "podunit-shop_web.slice" ||
 		sb.LogDirectory != "/var/log/pods/shop_web_uid-1" {
 		t.Errorf("sandbox config %+v", sb)
@@ -152,49 +155,148 @@ func TestStartAdoptsRunningPod(t *testing.T) {
 	}
 }
 
-// A container that exited is recreated as the next attempt in the same
-// sandbox; an earlier generation's sandbox (another UID) is removed.
-func TestStartRestartsExitedContainerInSandbox(t *testing.T) {
-	rt := newFakeCRI("busybox:1")
-	first := newShim(t, testPod(), rt, &notes{})
-	if err := first.start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range rt.Containers {
-		c.State = runtimeapi.ContainerState_CONTAINER_EXITED
-		c.ExitCode = 7
-	}
-	// watch notices the exit.
-	err := first.watch(context.Background())
-	if !errors.Is(err, ErrContainerExited) || !strings.Contains(err.Error(), "exited with code 7") {
-		t.Fatalf("watch: %v", err)
-	}
+// clock is a settable time source.
+type clock struct{ now time.Time }
 
-	second := newShim(t, testPod(), rt, &notes{})
-	if err := second.start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if second.sandboxID != first.sandboxID {
-		t.Error("sandbox not kept")
-	}
-	if len(rt.Containers) != 1 {
-		t.Fatalf("want the exited container replaced, have %d containers", len(rt.Containers))
-	}
+func (c *clock) Now() time.Time { return c.now }
+
+// exit makes every running container of the fake exit with code at now.
+func exit(rt *fakeCRI, code int32, at time.Time) {
 	for _, c := range rt.Containers {
-		if c.Metadata.Attempt != 1 || c.State != runtimeapi.ContainerState_CONTAINER_RUNNING || c.Annotations[annotationRestartCount] != "1" {
-			t.Errorf("restarted container: attempt %d state %s", c.Metadata.Attempt, c.State)
+		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			c.State = runtimeapi.ContainerState_CONTAINER_EXITED
+			c.ExitCode = code
+			c.FinishedAt = at.UnixNano()
 		}
 	}
+}
 
-	// The next generation of the pod (new UID) replaces the sandbox.
-	pod := testPod()
-	pod.UID = types.UID("uid-2")
-	third := newShim(t, pod, rt, &notes{})
-	if err := third.start(context.Background()); err != nil {
+func running(rt *fakeCRI) []*critest.FakeContainer {
+	var out []*critest.FakeContainer
+	for _, c := range rt.Containers {
+		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// A container that exits is recreated in the same sandbox: at once the first
+// time, then after the kubelet's back-off, shown as CrashLoopBackOff. The
+// back-off survives a podshim restart.
+func TestCrashLoopBackOff(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	clk := &clock{now: time.Unix(1_000_000, 0)}
+	n := &notes{}
+	s := newShim(t, testPod(), rt, n)
+	s.cfg.Now = clk.Now
+	ctx := context.Background()
+	if err := s.start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(rt.Sandboxes) != 1 || rt.Sandboxes[third.sandboxID] == nil || third.sandboxID == first.sandboxID {
-		t.Errorf("old generation's sandbox not replaced: %v", rt.Sandboxes)
+	sandbox := s.sandboxID
+
+	exit(rt, 7, clk.now)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := running(rt); len(r) != 1 || r[0].Metadata.Attempt != 1 {
+		t.Fatalf("first restart not immediate: %v", r)
+	}
+
+	clk.now = clk.now.Add(time.Second)
+	exit(rt, 7, clk.now)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := running(rt); len(r) != 0 {
+		t.Fatalf("second restart not backed off: %d running", len(r))
+	}
+	want := "STATUS=CrashLoopBackOff: back-off 10s restarting failed container=app pod=web_shop(uid-1)"
+	if !strings.Contains(n.all(), want) {
+		t.Errorf("no %q in notifications:\n%s", want, n.all())
+	}
+	st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+	cs := st.Status.ContainerStatuses[0]
+	if cs.State.Waiting == nil || cs.State.Waiting.Reason != "CrashLoopBackOff" || cs.RestartCount != 1 ||
+		cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != 7 ||
+		cs.LastTerminationState.Terminated.Reason != "Error" || cs.Ready {
+		t.Errorf("container status in back-off: %+v", cs)
+	}
+
+	// A new podshim (the old one was killed) keeps the back-off.
+	s2 := newShim(t, testPod(), rt, &notes{})
+	s2.cfg.StateDir = s.cfg.StateDir
+	s2.cfg.Now = clk.Now
+	if err := s2.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s2.sandboxID != sandbox {
+		t.Error("sandbox not kept")
+	}
+	if r := running(rt); len(r) != 0 {
+		t.Fatalf("the new podshim skipped the back-off")
+	}
+	clk.now = clk.now.Add(10 * time.Second)
+	if err := s2.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := running(rt); len(r) != 1 || r[0].Metadata.Attempt != 2 || r[0].SandboxID != sandbox {
+		t.Fatalf("restart after the back-off: %v", r)
+	}
+	// The instance it replaced stays, for lastState; older ones go.
+	if len(rt.Containers) != 2 {
+		t.Errorf("%d container instances kept, want 2", len(rt.Containers))
+	}
+}
+
+func TestRestartPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		policy   corev1.RestartPolicy
+		code     int32
+		restarts bool
+		err      error // from finished, when the pod ends
+	}{
+		{corev1.RestartPolicyAlways, 0, true, nil},
+		{corev1.RestartPolicyOnFailure, 1, true, nil},
+		{corev1.RestartPolicyOnFailure, 0, false, nil},
+		{corev1.RestartPolicyNever, 0, false, nil},
+		{corev1.RestartPolicyNever, 3, false, ErrPodFailed},
+	} {
+		rt := newFakeCRI("busybox:1")
+		pod := testPod()
+		pod.Spec.RestartPolicy = tc.policy
+		n := &notes{}
+		s := newShim(t, pod, rt, n)
+		ctx := context.Background()
+		if err := s.start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		exit(rt, tc.code, time.Now())
+		if err := s.reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(running(rt)) == 1; got != tc.restarts {
+			t.Errorf("%s, exit %d: restarted=%v", tc.policy, tc.code, got)
+		}
+		done, err := s.finished(ctx)
+		if done == tc.restarts || !errors.Is(err, tc.err) {
+			t.Errorf("%s, exit %d: finished=%v err=%v", tc.policy, tc.code, done, err)
+		}
+		if !done {
+			continue
+		}
+		st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+		wantPhase := corev1.PodSucceeded
+		if tc.err != nil {
+			wantPhase = corev1.PodFailed
+		}
+		if st.Status.Phase != wantPhase || st.Status.ContainerStatuses[0].State.Terminated == nil {
+			t.Errorf("%s, exit %d: phase %s, state %+v", tc.policy, tc.code, st.Status.Phase, st.Status.ContainerStatuses[0].State)
+		}
+		if !strings.Contains(n.all(), "READY=1\nSTATUS="+string(wantPhase)) {
+			t.Errorf("%s: notifications:\n%s", tc.policy, n.all())
+		}
 	}
 }
 

@@ -1,40 +1,35 @@
 package podshim
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // DefaultStateDir is where podshim records each pod's state.
 const DefaultStateDir = "/run/podunit/pods"
 
 // State is what podshim records about its pod, in
-// <StateDir>/<namespace>_<name>.json, for `podunit` and the status API.
+// <StateDir>/<namespace>_<name>.json: the pod's status in the Kubernetes
+// shape, for `podunit` and the status API, and what a restarted podshim
+// needs to carry on (the restart back-offs).
 type State struct {
-	Namespace  string           `json:"namespace"`
-	Name       string           `json:"name"`
-	UID        string           `json:"uid"`
-	SandboxID  string           `json:"sandboxID"`
-	PodIP      string           `json:"podIP,omitempty"`
-	PodIPs     []string         `json:"podIPs,omitempty"`
-	StartTime  time.Time        `json:"startTime"`
-	Containers []ContainerState `json:"containers"`
-}
-
-// ContainerState is one container's entry in State.
-type ContainerState struct {
-	Name         string `json:"name"`
-	ID           string `json:"containerID"`
-	Image        string `json:"image"`
-	ImageRef     string `json:"imageRef"`
-	State        string `json:"state"`
-	RestartCount uint32 `json:"restartCount"`
+	Namespace string             `json:"namespace"`
+	Name      string             `json:"name"`
+	UID       string             `json:"uid"`
+	SandboxID string             `json:"sandboxID"`
+	Status    corev1.PodStatus   `json:"status"`
+	Backoff   map[string]Backoff `json:"backoff,omitempty"`
+	UpdatedAt time.Time          `json:"updatedAt"`
 }
 
 // StatePath is the state file of pod namespace/name in dir.
@@ -55,50 +50,202 @@ func ReadState(dir, namespace, name string) (*State, error) {
 	return &st, nil
 }
 
-func (s *Shim) writeState(ctx context.Context) (*State, error) {
-	sb, err := s.rt.PodSandboxStatus(ctx, s.sandboxID, false)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox %s: status: %w", s.sandboxID, err)
+// restoreBackoff takes the back-offs an earlier podshim of the same pod
+// recorded.
+func (s *Shim) restoreBackoff() {
+	if s.cfg.StateDir == "" {
+		return
+	}
+	prev, err := ReadState(s.cfg.StateDir, s.pod.Namespace, s.pod.Name)
+	if err != nil || prev.UID != string(s.pod.UID) {
+		return
+	}
+	for _, c := range s.containers {
+		if b, ok := prev.Backoff[c.spec.Name]; ok {
+			c.backoff = b
+		}
+	}
+}
+
+func (s *Shim) writeState() error {
+	if s.cfg.StateDir == "" {
+		return nil
 	}
 	st := &State{
 		Namespace: s.pod.Namespace,
 		Name:      s.pod.Name,
 		UID:       string(s.pod.UID),
 		SandboxID: s.sandboxID,
-		StartTime: time.Unix(0, sb.GetStatus().GetCreatedAt()).UTC(),
+		Status:    s.podStatus(),
+		Backoff:   map[string]Backoff{},
+		UpdatedAt: s.cfg.Now().UTC(),
 	}
-	if net := sb.GetStatus().GetNetwork(); net != nil && net.Ip != "" {
-		st.PodIP = net.Ip
-		st.PodIPs = append(st.PodIPs, net.Ip)
-		for _, ip := range net.AdditionalIps {
-			st.PodIPs = append(st.PodIPs, ip.Ip)
+	for _, c := range s.containers {
+		if !c.backoff.Updated.IsZero() {
+			st.Backoff[c.spec.Name] = c.backoff
 		}
-	}
-	existing, err := s.containers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range s.pod.Spec.Containers {
-		cs := ContainerState{Name: c.Name, Image: c.Image, State: "missing"}
-		if list := existing[c.Name]; len(list) > 0 {
-			cs.ID = "containerd://" + list[0].Id
-			cs.ImageRef = list[0].ImageRef
-			cs.State = list[0].State.String()
-			cs.RestartCount = list[0].Metadata.GetAttempt()
-		}
-		st.Containers = append(st.Containers, cs)
-	}
-	if s.cfg.StateDir == "" {
-		return st, nil
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := writeFileAtomic(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b); err != nil {
-		return nil, fmt.Errorf("write state: %w", err)
+	return writeFileAtomic(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b)
+}
+
+// podStatus is the pod's status as the kubelet would report it.
+func (s *Shim) podStatus() corev1.PodStatus {
+	status := corev1.PodStatus{
+		QOSClass: corev1.PodQOSBestEffort,
 	}
-	return st, nil
+	if !s.startTime.IsZero() {
+		t := metav1.NewTime(s.startTime)
+		status.StartTime = &t
+	}
+	if len(s.podIPs) > 0 {
+		status.PodIP = s.podIPs[0]
+		for _, ip := range s.podIPs {
+			status.PodIPs = append(status.PodIPs, corev1.PodIP{IP: ip})
+		}
+	}
+	ready, running, done, failed := 0, 0, 0, false
+	for _, c := range s.containers {
+		cs := s.containerStatus(c)
+		status.ContainerStatuses = append(status.ContainerStatuses, cs)
+		switch {
+		case c.done:
+			done++
+			failed = failed || c.exit.ExitCode != 0
+		case cs.State.Running != nil:
+			running++
+		}
+		if cs.Ready {
+			ready++
+		}
+	}
+	n := len(s.containers)
+	switch {
+	case done == n && failed:
+		status.Phase = corev1.PodFailed
+	case done == n:
+		status.Phase = corev1.PodSucceeded
+	case running > 0 || done > 0 || s.anyStarted():
+		status.Phase = corev1.PodRunning
+	default:
+		status.Phase = corev1.PodPending
+	}
+	var notReady []string
+	for _, c := range s.containers {
+		if !s.containerReady(c) {
+			notReady = append(notReady, c.spec.Name)
+		}
+	}
+	containersReady := condition(corev1.ContainersReady, len(notReady) == 0)
+	if len(notReady) > 0 {
+		containersReady.Reason = "ContainersNotReady"
+		containersReady.Message = fmt.Sprintf("containers with unready status: [%s]", strings.Join(notReady, " "))
+	}
+	podReady := containersReady
+	podReady.Type = corev1.PodReady
+	status.Conditions = []corev1.PodCondition{
+		condition(corev1.PodReadyToStartContainers, s.sandboxID != "" && status.Phase != corev1.PodSucceeded && status.Phase != corev1.PodFailed),
+		condition(corev1.PodInitialized, true),
+		podReady,
+		containersReady,
+		condition(corev1.PodScheduled, true),
+	}
+	s.stampConditions(status.Conditions)
+	return status
+}
+
+func (s *Shim) anyStarted() bool {
+	for _, c := range s.containers {
+		if c.id != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func condition(t corev1.PodConditionType, ok bool) corev1.PodCondition {
+	c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse}
+	if ok {
+		c.Status = corev1.ConditionTrue
+	}
+	return c
+}
+
+// stampConditions sets each condition's lastTransitionTime: when its status
+// last changed, as podshim saw it.
+func (s *Shim) stampConditions(conds []corev1.PodCondition) {
+	if s.transitions == nil {
+		s.transitions = map[corev1.PodConditionType]transition{}
+	}
+	now := metav1.NewTime(s.cfg.Now().UTC().Truncate(time.Second))
+	for i := range conds {
+		t, ok := s.transitions[conds[i].Type]
+		if !ok || t.status != conds[i].Status {
+			t = transition{status: conds[i].Status, at: now}
+			s.transitions[conds[i].Type] = t
+		}
+		conds[i].LastTransitionTime = t.at
+	}
+}
+
+type transition struct {
+	status corev1.ConditionStatus
+	at     metav1.Time
+}
+
+// containerReady: running, and (once probes exist) passing readiness.
+func (s *Shim) containerReady(c *container) bool {
+	return !c.done && c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero()
+}
+
+func (s *Shim) containerStatus(c *container) corev1.ContainerStatus {
+	cs := corev1.ContainerStatus{
+		Name:         c.spec.Name,
+		Image:        c.spec.Image,
+		ImageID:      c.imageRef,
+		RestartCount: int32(c.attempt),
+		Ready:        s.containerReady(c),
+	}
+	if c.id != "" {
+		cs.ContainerID = s.cfg.runtimeName() + "://" + c.id
+	}
+	started := c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero()
+	cs.Started = &started
+	switch {
+	case c.exit != nil && !c.restartAt.IsZero() && c.backoff.Delay > 0:
+		cs.State.Waiting = &corev1.ContainerStateWaiting{
+			Reason: "CrashLoopBackOff",
+			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
+				c.backoff.Delay, c.spec.Name, s.pod.Name, s.pod.Namespace, s.pod.UID),
+		}
+	case c.exit != nil:
+		cs.State.Terminated = terminated(c.exit)
+	case c.state == runtimeapi.ContainerState_CONTAINER_RUNNING:
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.started.UTC())}
+	default:
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+	}
+	last := c.last
+	if cs.State.Waiting != nil && c.exit != nil {
+		last = c.exit // in back-off, the exit that caused it is the last state
+	}
+	if last != nil {
+		cs.LastTerminationState.Terminated = terminated(last)
+	}
+	return cs
+}
+
+func terminated(e *exitInfo) *corev1.ContainerStateTerminated {
+	return &corev1.ContainerStateTerminated{
+		ExitCode:   e.ExitCode,
+		Reason:     e.Reason,
+		Message:    e.Message,
+		StartedAt:  metav1.NewTime(e.StartedAt),
+		FinishedAt: metav1.NewTime(e.FinishedAt),
+	}
 }
 
 func (s *Shim) removeState() {

@@ -29,12 +29,25 @@ func (u *Unit) Properties() []dbus.Property {
 		prop("NotifyAccess", u.NotifyAccess),
 		dbus.PropExecStart(u.ExecStart, false),
 		dbus.PropSlice(u.Slice),
+		dbus.PropRemainAfterExit(u.RemainAfterExit),
 		prop("Restart", u.Restart),
 		prop("RestartUSec", usec(u.RestartSec)),
 		prop("TimeoutStartUSec", usec(u.TimeoutStartSec)),
 		prop("TimeoutStopUSec", usec(u.TimeoutStopSec)),
+		prop("WatchdogUSec", usec(u.WatchdogSec)),
 		prop("KillMode", u.KillMode),
 	)
+	if len(u.RestartPreventExitStatus) > 0 {
+		// (status codes, signals), as systemd's D-Bus API has it.
+		codes := make([]int32, len(u.RestartPreventExitStatus))
+		for i, c := range u.RestartPreventExitStatus {
+			codes[i] = int32(c)
+		}
+		props = append(props, prop("RestartPreventExitStatus", struct {
+			Codes   []int32
+			Signals []int32
+		}{codes, []int32{}}))
+	}
 	return props
 }
 

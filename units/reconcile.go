@@ -83,8 +83,12 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 			replacing[u.Name] = true
 		case cur.ActiveState == "active" || cur.ActiveState == "activating" || cur.ActiveState == "reloading":
 			res.Unchanged = append(res.Unchanged, u.Name)
+		case cur.ActiveState == "failed":
+			// A pod that finished and failed (restartPolicy Never/OnFailure)
+			// stays failed until its manifest changes, as in Kubernetes.
+			res.Unchanged = append(res.Unchanged, u.Name)
 		default:
-			// failed, inactive or on its way down: bring it back up.
+			// inactive or on its way down: bring it back up.
 			stop = append(stop, u.Name)
 			start = append(start, u)
 		}

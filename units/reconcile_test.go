@@ -131,10 +131,11 @@ func TestReconcile(t *testing.T) {
 			t.Errorf("%s = %v, want %v", what, got, want)
 		}
 	}
-	check("Started", res.Started, "pod-failed.service", "pod-new.service")
+	check("Started", res.Started, "pod-new.service")
 	check("Replaced", res.Replaced, "pod-changed.service")
 	check("Stopped", res.Stopped, "pod-gone.service")
-	check("Unchanged", res.Unchanged, "pod-restarting.service", "pod-same.service")
+	// A failed unit is a pod that finished and failed: it stays failed.
+	check("Unchanged", res.Unchanged, "pod-failed.service", "pod-restarting.service", "pod-same.service")
 	if len(res.Errors) > 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}
@@ -145,7 +146,7 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("replacement order: %v", m.calls)
 	}
 	for _, c := range m.calls {
-		if strings.Contains(c, "same") || strings.Contains(c, "foreign") || strings.Contains(c, "restarting") {
+		if strings.Contains(c, "same") || strings.Contains(c, "foreign") || strings.Contains(c, "restarting") || strings.Contains(c, "failed") {
 			t.Errorf("touched a unit it must leave alone: %s", c)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,15 +30,18 @@ type Unit struct {
 	CollectMode        string
 
 	// [Service]
-	Type            string
-	NotifyAccess    string
-	ExecStart       []string
-	Slice           string
-	Restart         string
-	RestartSec      time.Duration
-	TimeoutStartSec time.Duration
-	TimeoutStopSec  time.Duration
-	KillMode        string
+	Type                     string
+	NotifyAccess             string
+	ExecStart                []string
+	Slice                    string
+	RemainAfterExit          bool
+	Restart                  string
+	RestartSec               time.Duration
+	RestartPreventExitStatus []int
+	TimeoutStartSec          time.Duration
+	TimeoutStopSec           time.Duration
+	WatchdogSec              time.Duration
+	KillMode                 string
 }
 
 // Description is the unit's description: "Pod <ns>/<name> (podunit config <hash>)".
@@ -78,13 +82,29 @@ func (u *Unit) Options() []*unit.UnitOption {
 		opt("Service", "NotifyAccess", u.NotifyAccess),
 		opt("Service", "ExecStart", QuoteCommand(u.ExecStart)),
 		opt("Service", "Slice", u.Slice),
+		opt("Service", "RemainAfterExit", yesNo(u.RemainAfterExit)),
 		opt("Service", "Restart", u.Restart),
 		opt("Service", "RestartSec", seconds(u.RestartSec)),
 		opt("Service", "TimeoutStartSec", seconds(u.TimeoutStartSec)),
 		opt("Service", "TimeoutStopSec", seconds(u.TimeoutStopSec)),
+		opt("Service", "WatchdogSec", seconds(u.WatchdogSec)),
 		opt("Service", "KillMode", u.KillMode),
 	)
+	if len(u.RestartPreventExitStatus) > 0 {
+		codes := make([]string, len(u.RestartPreventExitStatus))
+		for i, c := range u.RestartPreventExitStatus {
+			codes[i] = strconv.Itoa(c)
+		}
+		opts = append(opts, opt("Service", "RestartPreventExitStatus", strings.Join(codes, " ")))
+	}
 	return opts
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // Render is the unit as unit-file text, what `podunit render` prints. Placed

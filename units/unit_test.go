@@ -13,13 +13,16 @@ func fullUnit() *Unit {
 		After:              []string{"containerd.service"},
 		StartLimitInterval: 0, CollectMode: "inactive-or-failed",
 		Type: "notify", NotifyAccess: "main",
-		ExecStart:       []string{"/usr/libexec/podunit/podshim", "--spec", "/run/podunit/specs/x.json"},
-		Slice:           "podunit-web.slice",
-		Restart:         "on-failure",
-		RestartSec:      10 * time.Second,
-		TimeoutStartSec: 5 * time.Minute,
-		TimeoutStopSec:  1500 * time.Millisecond,
-		KillMode:        "mixed",
+		ExecStart:                []string{"/usr/libexec/podunit/podshim", "--spec", "/run/podunit/specs/x.json"},
+		Slice:                    "podunit-web.slice",
+		RemainAfterExit:          true,
+		Restart:                  "on-failure",
+		RestartSec:               10 * time.Second,
+		RestartPreventExitStatus: []int{4},
+		TimeoutStartSec:          5 * time.Minute,
+		TimeoutStopSec:           1500 * time.Millisecond,
+		WatchdogSec:              3 * time.Minute,
+		KillMode:                 "mixed",
 	}
 }
 
@@ -33,6 +36,7 @@ func TestOptionsMatchProperties(t *testing.T) {
 		"RestartSec":            "RestartUSec",
 		"TimeoutStartSec":       "TimeoutStartUSec",
 		"TimeoutStopSec":        "TimeoutStopUSec",
+		"WatchdogSec":           "WatchdogUSec",
 	}
 	props := map[string]bool{}
 	for _, p := range u.Properties() {

@@ -1,9 +1,11 @@
 // Command podshim runs one pod for its systemd service (Type=notify): it is
 // the ExecStart of every pod-*.service that `podunit sync` creates.
 //
-// Exit status: 0 after a requested stop (SIGTERM) tore the pod down; 3 when a
-// container exited and the pod needs the restart systemd's Restart= gives it;
-// 1 on any other failure; 2 on bad usage.
+// Exit status: 0 after a requested stop (SIGTERM) tore the pod down, or when
+// the pod finished and succeeded; 4 when the pod finished and failed (the
+// unit's RestartPreventExitStatus= keeps it failed); 1 on any other failure,
+// which systemd's Restart= answers by running podshim again to adopt the pod;
+// 2 on bad usage.
 package main
 
 import (
@@ -25,9 +27,9 @@ import (
 )
 
 const (
-	exitFailure         = 1
-	exitUsage           = 2
-	exitContainerExited = 3
+	exitFailure   = 1
+	exitUsage     = 2
+	exitPodFailed = 4
 )
 
 func main() {
@@ -67,9 +69,9 @@ func run(args []string) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, podshim.ErrContainerExited):
-		log.Warn("pod needs a restart", "reason", err)
-		return exitContainerExited
+	case errors.Is(err, podshim.ErrPodFailed):
+		log.Warn("pod failed", "reason", err)
+		return exitPodFailed
 	default:
 		log.Error("pod failed", "err", err)
 		_, _ = daemon.SdNotify(false, "STATUS=Failed: "+err.Error())
@@ -101,11 +103,14 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) err
 		_, err := daemon.SdNotify(false, state)
 		return err
 	}
-	shim := podshim.New(&pod, cfg, rt, notify, log)
 	// A stop during the connection check still goes through Run, which tears
 	// down whatever an earlier podshim left.
-	if _, err := rt.Version(ctx, ""); err != nil && ctx.Err() == nil {
+	v, err := rt.Version(ctx, "")
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("CRI runtime at %s: %w", endpoint, err)
 	}
-	return shim.Run(ctx)
+	if v != nil {
+		cfg.RuntimeName = v.RuntimeName
+	}
+	return podshim.New(&pod, cfg, rt, notify, log).Run(ctx)
 }

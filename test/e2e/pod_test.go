@@ -36,14 +36,11 @@ func TestCreateEditDelete(t *testing.T) {
 		t.Errorf("Slice = %v, want %v", got, want)
 	}
 	st := podState(t, "default", name)
-	if st.PodIP == "" {
+	if st.Status.PodIP == "" {
 		t.Fatalf("no pod IP in state %+v", st)
 	}
-	var ctr *podshim.ContainerState
-	for i := range st.Containers {
-		ctr = &st.Containers[i]
-	}
-	id := strings.TrimPrefix(ctr.ID, "containerd://")
+	ctr := st.Status.ContainerStatuses[0]
+	id := strings.TrimPrefix(ctr.ContainerID, "containerd://")
 	sliceCgroup, err := systemd.GetUnitTypePropertyContext(ctx, `podunit-e2e\x2dweb.slice`, "Slice", "ControlGroup")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +68,7 @@ func TestCreateEditDelete(t *testing.T) {
 	}
 
 	// It answers on the pod IP and on the hostPort; $(GREETING) was expanded.
-	for _, url := range []string{"http://" + st.PodIP + "/", "http://127.0.0.1:18080/"} {
+	for _, url := range []string{"http://" + st.Status.PodIP + "/", "http://127.0.0.1:18080/"} {
 		waitFor(t, url+" answering", func() (bool, error) {
 			code, body, err := get(url)
 			return code == 200 && strings.TrimSpace(body) == "first", err
@@ -94,8 +91,8 @@ func TestCreateEditDelete(t *testing.T) {
 		t.Errorf("old containers still exist: %v", left)
 	}
 	newState := podState(t, "default", name)
-	if newState.Containers[0].ID == ctr.ID {
-		t.Errorf("container ID unchanged after an edit: %s", ctr.ID)
+	if newState.Status.ContainerStatuses[0].ContainerID == ctr.ContainerID {
+		t.Errorf("container ID unchanged after an edit: %s", ctr.ContainerID)
 	}
 
 	// Delete: the unit goes, and so do the sandbox, the state and spec files.
@@ -185,20 +182,24 @@ func TestPodshimKilledAdoptsPod(t *testing.T) {
 		return p["MainPID"].(uint32) != pid && p["ActiveState"] == "active", nil
 	})
 	after := podState(t, "default", name)
-	if after.SandboxID != before.SandboxID || after.Containers[0].ID != before.Containers[0].ID {
+	if after.SandboxID != before.SandboxID ||
+		after.Status.ContainerStatuses[0].ContainerID != before.Status.ContainerStatuses[0].ContainerID {
 		t.Errorf("pod not adopted: before %+v, after %+v", before, after)
 	}
-	if after.Containers[0].RestartCount != 0 {
-		t.Errorf("restartCount = %d, want 0", after.Containers[0].RestartCount)
+	if n := after.Status.ContainerStatuses[0].RestartCount; n != 0 {
+		t.Errorf("restartCount = %d, want 0", n)
 	}
 	os.Remove(filepath.Join(manifestDir, "e2e-adopt.yaml"))
 	waitGone(t, unit)
 }
 
 // A container that exits is started again inside the same sandbox: the pod
-// IP is kept and the restart count goes up.
-func TestContainerExitRestartsInSandbox(t *testing.T) {
+// IP is kept, the restart count goes up, and a crash loop backs off as the
+// kubelet does (shown in the unit's status) without disturbing the pod's
+// other container.
+func TestCrashLoopRestartsInSandbox(t *testing.T) {
 	const name = "e2e-crash"
+	start := time.Now()
 	writeManifest(t, "e2e-crash.yaml", `apiVersion: v1
 kind: Pod
 metadata:
@@ -206,32 +207,115 @@ metadata:
 spec:
   terminationGracePeriodSeconds: 2
   containers:
-  - name: app
+  - name: steady
     image: localhost/podunit/busybox:1.35
-    command: ["sh", "-c", "sleep 2; exit 7"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+  - name: crash
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "sleep 1; exit 7"]
 `)
-	unit := waitActive(t, "default", name)
-	first := podState(t, "default", name)
-	waitFor(t, "the container restarted", func() (bool, error) {
+	unit := units.ServiceName("default", name)
+	waitFor(t, "the crashing container in back-off", func() (bool, error) {
 		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
-		return err == nil && st.Containers[0].RestartCount >= 1, err
+		if err != nil {
+			return false, err
+		}
+		w := st.Status.ContainerStatuses[1].State.Waiting
+		return w != nil && w.Reason == "CrashLoopBackOff", nil
+	})
+	first := podState(t, "default", name)
+	crash := first.Status.ContainerStatuses[1]
+	if crash.RestartCount < 1 || crash.LastTerminationState.Terminated == nil ||
+		crash.LastTerminationState.Terminated.ExitCode != 7 || crash.LastTerminationState.Terminated.Reason != "Error" {
+		t.Errorf("crashing container status: %+v", crash)
+	}
+	if !strings.Contains(crash.State.Waiting.Message, "back-off 10s restarting failed container=crash pod=e2e-crash_default(") {
+		t.Errorf("waiting message %q", crash.State.Waiting.Message)
+	}
+	status := unitProps(t, unit)["StatusText"].(string)
+	if !strings.HasPrefix(status, "CrashLoopBackOff: back-off ") || !strings.Contains(status, "container=crash") {
+		t.Errorf("unit status %q does not show the back-off", status)
+	}
+
+	waitFor(t, "a restart after the back-off", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+		return err == nil && st.Status.ContainerStatuses[1].RestartCount > crash.RestartCount, err
 	})
 	second := podState(t, "default", name)
-	if second.SandboxID != first.SandboxID || second.PodIP != first.PodIP {
-		t.Errorf("sandbox or IP changed: %s %s → %s %s", first.SandboxID, first.PodIP, second.SandboxID, second.PodIP)
+	if second.SandboxID != first.SandboxID || second.Status.PodIP != first.Status.PodIP {
+		t.Errorf("sandbox or IP changed: %s %s → %s %s", first.SandboxID, first.Status.PodIP, second.SandboxID, second.Status.PodIP)
 	}
-	if second.Containers[0].ID == first.Containers[0].ID {
-		t.Errorf("container not recreated")
+	steady0, steady1 := first.Status.ContainerStatuses[0], second.Status.ContainerStatuses[0]
+	if steady1.ContainerID != steady0.ContainerID || steady1.RestartCount != 0 || steady1.State.Running == nil {
+		t.Errorf("the steady container was disturbed: %+v → %+v", steady0, steady1)
 	}
-	if j := journal(t, unit, time.Now().Add(-time.Minute)); !strings.Contains(j, "exited with code 7") {
-		t.Errorf("the journal does not say why the pod restarted:\n%s", j)
+	if j := journal(t, unit, start); !strings.Contains(j, "container exited; restarting it") || !strings.Contains(j, "exitCode=7") {
+		t.Errorf("the journal does not say why the container restarted:\n%s", j)
 	}
-	// Deleted while podshim may be waiting for its restart: the sync still
-	// removes the sandbox.
+
+	// Deleted while a container is in back-off: no sandbox is left.
 	os.Remove(filepath.Join(manifestDir, "e2e-crash.yaml"))
 	waitGone(t, unit)
 	waitFor(t, "no sandbox left", func() (bool, error) {
 		return len(sandboxes(t, "default", name)) == 0, nil
+	})
+}
+
+// restartPolicy Never and OnFailure: a pod whose containers finished stays
+// finished — succeeded as "active (exited)", failed as "failed" — and a sync
+// does not run it again.
+func TestFinishedPods(t *testing.T) {
+	job := func(name, policy, script string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  restartPolicy: %s
+  containers:
+  - name: job
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", %q]
+`, name, policy, script)
+	}
+	writeManifest(t, "e2e-ok.yaml", job("e2e-ok", "OnFailure", "echo done"))
+	writeManifest(t, "e2e-fail.yaml", job("e2e-fail", "Never", "exit 5"))
+	okUnit, failUnit := units.ServiceName("default", "e2e-ok"), units.ServiceName("default", "e2e-fail")
+	waitFor(t, "e2e-ok active (exited)", func() (bool, error) {
+		p := unitProps(t, okUnit)
+		return p["ActiveState"] == "active" && p["SubState"] == "exited", nil
+	})
+	waitFor(t, "e2e-fail failed", func() (bool, error) { return activeState(failUnit) == "failed", nil })
+
+	ok := podState(t, "default", "e2e-ok")
+	if ok.Status.Phase != "Succeeded" || ok.Status.ContainerStatuses[0].RestartCount != 0 ||
+		ok.Status.ContainerStatuses[0].State.Terminated.Reason != "Completed" {
+		t.Errorf("e2e-ok: %+v (want Succeeded, no restart: OnFailure does not restart a container that exited 0)", ok.Status)
+	}
+	fail := podState(t, "default", "e2e-fail")
+	if fail.Status.Phase != "Failed" || fail.Status.ContainerStatuses[0].State.Terminated.ExitCode != 5 {
+		t.Errorf("e2e-fail: %+v", fail.Status)
+	}
+	if s := unitProps(t, failUnit)["StatusText"]; !strings.Contains(fmt.Sprint(s), "Failed: container job exited with code 5") {
+		t.Errorf("failed unit status %q", s)
+	}
+
+	before := unitProps(t, failUnit)["InvocationID"]
+	runSync(t)
+	if activeState(failUnit) != "failed" || fmt.Sprint(unitProps(t, failUnit)["InvocationID"]) != fmt.Sprint(before) {
+		t.Error("a sync ran the failed pod again")
+	}
+	if activeState(okUnit) != "active" {
+		t.Error("a sync touched the succeeded pod")
+	}
+
+	// Removing the manifests removes the finished pods and their sandboxes.
+	os.Remove(filepath.Join(manifestDir, "e2e-ok.yaml"))
+	os.Remove(filepath.Join(manifestDir, "e2e-fail.yaml"))
+	waitGone(t, okUnit)
+	waitGone(t, failUnit)
+	waitFor(t, "no sandboxes left", func() (bool, error) {
+		return len(sandboxes(t, "default", "e2e-ok"))+len(sandboxes(t, "default", "e2e-fail")) == 0, nil
 	})
 }
 

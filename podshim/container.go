@@ -1,0 +1,63 @@
+package podshim
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// container is what podshim knows of one of the pod's containers.
+type container struct {
+	spec *corev1.Container
+
+	id       string // the current instance; "" before the first is created
+	attempt  uint32 // the current instance's attempt: the restart count
+	imageRef string
+	state    runtimeapi.ContainerState
+	started  time.Time
+
+	exit *exitInfo // how the current instance exited, once it did
+	last *exitInfo // how the previous instance exited (lastState)
+
+	done      bool      // exited and not to be restarted
+	restartAt time.Time // a (re)start is due at this time; zero: none pending
+	backoff   Backoff
+}
+
+// due reports whether a (re)start of c is due at now.
+func (c *container) due(now time.Time) bool {
+	return !c.done && !c.restartAt.IsZero() && !now.Before(c.restartAt)
+}
+
+// exitInfo is how a container instance ended.
+type exitInfo struct {
+	ContainerID string    `json:"containerID"`
+	ExitCode    int32     `json:"exitCode"`
+	Reason      string    `json:"reason"`
+	Message     string    `json:"message,omitempty"`
+	StartedAt   time.Time `json:"startedAt"`
+	FinishedAt  time.Time `json:"finishedAt"`
+}
+
+func exitOf(st *runtimeapi.ContainerStatus) *exitInfo {
+	if st == nil {
+		return &exitInfo{ExitCode: -1, Reason: "Unknown"}
+	}
+	reason := st.Reason
+	switch {
+	case reason != "":
+	case st.ExitCode == 0:
+		reason = "Completed"
+	default:
+		reason = "Error"
+	}
+	return &exitInfo{
+		ContainerID: st.Id,
+		ExitCode:    st.ExitCode,
+		Reason:      reason,
+		Message:     st.Message,
+		StartedAt:   time.Unix(0, st.StartedAt).UTC(),
+		FinishedAt:  time.Unix(0, st.FinishedAt).UTC(),
+	}
+}

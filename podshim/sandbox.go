@@ -1,0 +1,141 @@
+package podshim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ensureSandbox adopts the pod's ready sandbox from an earlier podshim or
+// creates one. Sandboxes of this pod name with another UID (an earlier
+// generation) or not ready are removed first.
+func (s *Shim) ensureSandbox(ctx context.Context) error {
+	items, err := s.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{
+		LabelPodNamespace: s.pod.Namespace,
+		LabelPodName:      s.pod.Name,
+		LabelManaged:      "true",
+	}})
+	if err != nil {
+		return fmt.Errorf("list sandboxes: %w", err)
+	}
+	// Newest first, so the newest ready sandbox of this UID is the one adopted.
+	sort.Slice(items, func(i, j int) bool { return items[i].CreatedAt > items[j].CreatedAt })
+	var (
+		adopt   string
+		attempt uint32
+		stale   []string
+	)
+	for _, sb := range items {
+		ours := sb.Metadata.GetUid() == string(s.pod.UID)
+		if ours {
+			attempt = max(attempt, sb.Metadata.GetAttempt()+1)
+		}
+		if ours && adopt == "" && sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
+			adopt = sb.Id
+			attempt = sb.Metadata.GetAttempt()
+			continue
+		}
+		stale = append(stale, sb.Id)
+	}
+	for _, id := range stale {
+		s.log.Info("removing stale sandbox", "sandbox", id)
+		if err := s.removeSandbox(ctx, id); err != nil {
+			return err
+		}
+	}
+	s.sandboxConfig = s.newSandboxConfig(attempt)
+	if adopt != "" {
+		s.log.Info("adopted sandbox", "sandbox", adopt)
+		s.sandboxID = adopt
+	} else {
+		id, err := s.rt.RunPodSandbox(ctx, s.sandboxConfig, "")
+		if err != nil {
+			return fmt.Errorf("run pod sandbox: %w", err)
+		}
+		s.log.Info("created sandbox", "sandbox", id, "attempt", attempt)
+		s.sandboxID = id
+	}
+	st, err := s.rt.PodSandboxStatus(ctx, s.sandboxID, false)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: status: %w", s.sandboxID, err)
+	}
+	s.startTime = time.Unix(0, st.GetStatus().GetCreatedAt()).UTC()
+	s.podIPs = nil
+	if net := st.GetStatus().GetNetwork(); net != nil && net.Ip != "" {
+		s.podIPs = append(s.podIPs, net.Ip)
+		for _, ip := range net.AdditionalIps {
+			s.podIPs = append(s.podIPs, ip.Ip)
+		}
+	}
+	return nil
+}
+
+// teardown stops every container within the grace period, then stops and
+// removes the sandbox. It is bounded by the grace period plus StopTimeout.
+func (s *Shim) teardown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.grace())*time.Second+s.cfg.StopTimeout)
+	defer cancel()
+	s.send("STOPPING=1\nSTATUS=Stopping: containers")
+	defer s.removeState()
+	if s.sandboxID == "" {
+		// Stopped before a sandbox was made or adopted: remove any that a
+		// racing RunPodSandbox left.
+		return s.removeAll(ctx)
+	}
+	return s.removeSandbox(ctx, s.sandboxID)
+}
+
+func (s *Shim) removeAll(ctx context.Context) error {
+	items, err := s.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{
+		LabelPodUID: string(s.pod.UID), LabelManaged: "true",
+	}})
+	if err != nil {
+		return fmt.Errorf("list sandboxes: %w", err)
+	}
+	var errs []error
+	for _, sb := range items {
+		errs = append(errs, s.removeSandbox(ctx, sb.Id))
+	}
+	return errors.Join(errs...)
+}
+
+// removeSandbox stops the sandbox's containers, each given the grace period
+// (in parallel, as the kubelet does), then stops and removes the sandbox.
+func (s *Shim) removeSandbox(ctx context.Context, id string) error {
+	list, err := s.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{PodSandboxId: id})
+	if err != nil {
+		return fmt.Errorf("sandbox %s: list containers: %w", id, err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(list))
+	for i, c := range list {
+		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.log.Info("stopping container", "container", c.Metadata.GetName(), "id", c.Id, "grace", s.grace())
+			if err := s.rt.StopContainer(ctx, c.Id, s.grace()); err != nil {
+				errs[i] = fmt.Errorf("stop container %s: %w", c.Id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sandbox %s: %w", id, err)
+	}
+	if err := s.rt.StopPodSandbox(ctx, id); err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", id, err)
+	}
+	if err := s.rt.RemovePodSandbox(ctx, id); err != nil {
+		return fmt.Errorf("remove sandbox %s: %w", id, err)
+	}
+	s.log.Info("removed sandbox", "sandbox", id)
+	return nil
+}
