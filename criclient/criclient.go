@@ -192,3 +192,12 @@ func (c *Client) PullImage(ctx context.Context, image *runtimeapi.ImageSpec, aut
 	}
 	return resp.ImageRef, nil
 }
+
+// ReopenContainerLog asks the runtime to reopen a container's log file, after
+// it was rotated.
+func (c *Client) ReopenContainerLog(ctx context.Context, containerID string) error {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	_, err := c.runtime.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: containerID})
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -127,6 +128,9 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 		}()
 	}
 	wg.Wait()
+	if id == s.sandboxID {
+		s.forwardLogs(ctx) // what the containers said while stopping
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sandbox %s: %w", id, err)
 	}
@@ -137,5 +141,12 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
 	s.log.Info("removed sandbox", "sandbox", id)
+	if id == s.sandboxID && s.sandboxConfig != nil {
+		// The pod is gone; its logs are in the journal. The runtime leaves
+		// the log directory, as the kubelet's own cleanup would remove it.
+		if err := os.RemoveAll(s.sandboxConfig.LogDirectory); err != nil {
+			s.log.Warn("remove pod log directory", "err", err)
+		}
+	}
 	return nil
 }

@@ -32,6 +32,12 @@ type Config struct {
 	PollInterval time.Duration
 	// StopTimeout bounds the sandbox teardown after the containers stopped.
 	StopTimeout time.Duration
+	// Logs receives every line the containers write; nil: none forwarded.
+	Logs LogSink
+	// LogMaxSize and LogMaxFiles rotate each container's log file, as the
+	// kubelet's containerLogMaxSize and containerLogMaxFiles do.
+	LogMaxSize  int64
+	LogMaxFiles int
 	// RuntimeName prefixes container IDs in the status ("containerd://…").
 	RuntimeName string
 	// Now is the clock; nil is time.Now.
@@ -65,6 +71,7 @@ type Shim struct {
 	ready         bool         // READY=1 was sent
 	lastStatus    string
 	transitions   map[corev1.PodConditionType]transition
+	logOffsets    map[string]int64 // log file → bytes forwarded
 }
 
 // New returns a Shim for pod, which must be defaulted and validated (as the
@@ -81,6 +88,12 @@ func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logge
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.LogMaxSize == 0 {
+		cfg.LogMaxSize = DefaultLogMaxSize
+	}
+	if cfg.LogMaxFiles == 0 {
+		cfg.LogMaxFiles = DefaultLogMaxFiles
 	}
 	s := &Shim{pod: pod, cfg: cfg, rt: rt, notify: notify, log: log}
 	for i := range pod.Spec.Containers {
@@ -189,6 +202,7 @@ func (s *Shim) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.forwardLogs(ctx)
 	now := s.cfg.Now()
 	for _, c := range s.containers {
 		if err := s.observe(ctx, c, instances[c.spec.Name], now); err != nil {
@@ -320,6 +334,10 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	if c.exit != nil {
 		c.last = c.exit
 	}
+	if c.id != "" && s.cfg.Logs != nil {
+		// The previous instance's last lines, before following the new log.
+		_ = s.forwardFile(c, s.logPath(c))
+	}
 	c.id, c.attempt, c.imageRef = id, attempt, imageRef
 	c.state = runtimeapi.ContainerState_CONTAINER_RUNNING
 	c.exit, c.restartAt, c.started = nil, time.Time{}, s.cfg.Now()
@@ -378,6 +396,7 @@ func (s *Shim) finished(ctx context.Context) (bool, error) {
 		}
 	}
 	phase, why := s.phase()
+	s.forwardLogs(ctx)
 	s.log.Info("pod finished", "phase", phase)
 	if err := s.rt.StopPodSandbox(ctx, s.sandboxID); err != nil {
 		s.log.Warn("stop sandbox of finished pod", "sandbox", s.sandboxID, "err", err)

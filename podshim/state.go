@@ -29,7 +29,9 @@ type State struct {
 	SandboxID string             `json:"sandboxID"`
 	Status    corev1.PodStatus   `json:"status"`
 	Backoff   map[string]Backoff `json:"backoff,omitempty"`
-	UpdatedAt time.Time          `json:"updatedAt"`
+	// LogOffsets is how much of each container log file was forwarded.
+	LogOffsets map[string]int64 `json:"logOffsets,omitempty"`
+	UpdatedAt  time.Time        `json:"updatedAt"`
 }
 
 // StatePath is the state file of pod namespace/name in dir.
@@ -50,8 +52,8 @@ func ReadState(dir, namespace, name string) (*State, error) {
 	return &st, nil
 }
 
-// restoreBackoff takes the back-offs an earlier podshim of the same pod
-// recorded.
+// restoreBackoff takes the back-offs and log offsets an earlier podshim of
+// the same pod recorded.
 func (s *Shim) restoreBackoff() {
 	if s.cfg.StateDir == "" {
 		return
@@ -65,6 +67,7 @@ func (s *Shim) restoreBackoff() {
 			c.backoff = b
 		}
 	}
+	s.logOffsets = prev.LogOffsets
 }
 
 func (s *Shim) writeState() error {
@@ -72,13 +75,14 @@ func (s *Shim) writeState() error {
 		return nil
 	}
 	st := &State{
-		Namespace: s.pod.Namespace,
-		Name:      s.pod.Name,
-		UID:       string(s.pod.UID),
-		SandboxID: s.sandboxID,
-		Status:    s.podStatus(),
-		Backoff:   map[string]Backoff{},
-		UpdatedAt: s.cfg.Now().UTC(),
+		Namespace:  s.pod.Namespace,
+		Name:       s.pod.Name,
+		UID:        string(s.pod.UID),
+		SandboxID:  s.sandboxID,
+		Status:     s.podStatus(),
+		Backoff:    map[string]Backoff{},
+		LogOffsets: s.logOffsets,
+		UpdatedAt:  s.cfg.Now().UTC(),
 	}
 	for _, c := range s.containers {
 		if !c.backoff.Updated.IsZero() {

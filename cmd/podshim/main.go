@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/coreos/go-systemd/v22/journal"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podunit/podunit/criclient"
@@ -43,6 +44,8 @@ func run(args []string) int {
 	cgroupParent := fs.String("cgroup-parent", "", "CgroupParent of the pod sandbox: the pod's slice (systemd driver) or cgroup path (cgroupfs)")
 	stateDir := fs.String("state-dir", podshim.DefaultStateDir, "where the pod's state file is written")
 	logRoot := fs.String("log-root", podshim.DefaultLogRoot, "container log root, in the kubelet's layout")
+	logMaxSize := fs.Int64("log-max-size", podshim.DefaultLogMaxSize, "rotate a container's log file past this many bytes")
+	logMaxFiles := fs.Int("log-max-files", podshim.DefaultLogMaxFiles, "log files kept per container, the current one included")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -65,6 +68,8 @@ func run(args []string) int {
 		CgroupParent: *cgroupParent,
 		StateDir:     *stateDir,
 		LogRoot:      *logRoot,
+		LogMaxSize:   *logMaxSize,
+		LogMaxFiles:  *logMaxFiles,
 	})
 	switch {
 	case err == nil:
@@ -89,6 +94,11 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) err
 		return fmt.Errorf("spec %s: %w", specPath, err)
 	}
 	log = log.With("pod", pod.Namespace+"/"+pod.Name)
+	if journal.Enabled() {
+		cfg.Logs = journalSink(&pod)
+	} else {
+		log.Warn("journald is not reachable: container output stays in the runtime's log files only")
+	}
 
 	rt, err := criclient.New(endpoint)
 	if err != nil {

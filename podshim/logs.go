@@ -1,0 +1,184 @@
+package podshim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Kubernetes' container log rotation defaults (containerLogMaxSize,
+// containerLogMaxFiles).
+const (
+	DefaultLogMaxSize  = 10 << 20
+	DefaultLogMaxFiles = 5
+)
+
+// LogLine is one line a container wrote, as forwarded to the journal.
+type LogLine struct {
+	Container    string
+	ContainerID  string
+	RestartCount uint32
+	Stream       string // stdout or stderr
+	Time         time.Time
+	Message      string
+}
+
+// LogSink receives container log lines: in podshim, the journal (with the
+// pod's and container's fields, attributed to the pod's unit).
+type LogSink func(LogLine) error
+
+// logPath is where the runtime writes an instance's log, as the kubelet
+// lays it out: <log root>/<ns>_<name>_<uid>/<container>/<attempt>.log.
+func (s *Shim) logPath(c *container) string {
+	return filepath.Join(s.sandboxConfig.LogDirectory, c.spec.Name, fmt.Sprintf("%d.log", c.attempt))
+}
+
+// forwardLogs sends what every container wrote since the last call to the
+// log sink, and rotates a log that grew past LogMaxSize.
+func (s *Shim) forwardLogs(ctx context.Context) {
+	if s.cfg.Logs == nil || s.sandboxConfig == nil {
+		return
+	}
+	if s.logOffsets == nil {
+		s.logOffsets = map[string]int64{}
+	}
+	for _, c := range s.containers {
+		if c.id == "" {
+			continue
+		}
+		path := s.logPath(c)
+		if err := s.forwardFile(c, path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("forward container log", "container", c.spec.Name, "path", path, "err", err)
+			continue
+		}
+		s.rotateLog(ctx, c, path)
+	}
+	// Offsets of logs that no longer exist (older attempts) are dropped.
+	for path := range s.logOffsets {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			delete(s.logOffsets, path)
+		}
+	}
+}
+
+// forwardFile sends the complete lines of path after its recorded offset.
+func (s *Shim) forwardFile(c *container, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	off := s.logOffsets[path]
+	if info, err := f.Stat(); err == nil && info.Size() < off {
+		off = 0 // truncated or replaced
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	var partial strings.Builder
+	pending := int64(0) // bytes of partial lines read but not yet sent
+	for {
+		raw, err := r.ReadBytes('\n')
+		if err != nil {
+			break // EOF: an unterminated line is read again next time
+		}
+		off += int64(len(raw))
+		line, ok := parseCRILog(raw)
+		if !ok {
+			s.log.Warn("unparsable container log line", "container", c.spec.Name, "line", strings.TrimSpace(string(raw)))
+			continue
+		}
+		partial.WriteString(line.Message)
+		if line.partial {
+			pending += int64(len(raw))
+			continue
+		}
+		line.Message = partial.String()
+		partial.Reset()
+		pending = 0
+		if err := s.cfg.Logs(LogLine{Container: c.spec.Name, ContainerID: c.id, RestartCount: c.attempt,
+			Stream: line.Stream, Time: line.Time, Message: line.Message}); err != nil {
+			off -= int64(len(raw))
+			s.logOffsets[path] = off
+			return err
+		}
+		s.logOffsets[path] = off
+	}
+	// A line split over several records whose end is not written yet is
+	// sent whole next time.
+	s.logOffsets[path] = off - pending
+	return nil
+}
+
+// rotateLog renames a log past LogMaxSize aside and asks the runtime to
+// reopen it, keeping at most LogMaxFiles files per container, as the
+// kubelet's container log manager does.
+func (s *Shim) rotateLog(ctx context.Context, c *container, path string) {
+	info, err := os.Stat(path)
+	if err != nil || info.Size() < s.cfg.LogMaxSize || s.cfg.LogMaxSize <= 0 {
+		return
+	}
+	rotated := fmt.Sprintf("%s.%s", path, s.cfg.Now().UTC().Format("20060102-150405.000000"))
+	if err := os.Rename(path, rotated); err != nil {
+		s.log.Warn("rotate container log", "path", path, "err", err)
+		return
+	}
+	if err := s.rt.ReopenContainerLog(ctx, c.id); err != nil {
+		s.log.Warn("reopen container log", "container", c.spec.Name, "err", err)
+	}
+	// Lines written between the last read and the reopen are in the rotated file.
+	s.logOffsets[rotated] = s.logOffsets[path]
+	_ = s.forwardFile(c, rotated)
+	delete(s.logOffsets, rotated)
+	delete(s.logOffsets, path)
+
+	old, _ := filepath.Glob(path + ".*")
+	sort.Strings(old) // timestamps sort in time order
+	for len(old) > max(s.cfg.LogMaxFiles-1, 0) {
+		if err := os.Remove(old[0]); err != nil {
+			s.log.Warn("remove rotated container log", "path", old[0], "err", err)
+		}
+		old = old[1:]
+	}
+}
+
+type criLogLine struct {
+	Time    time.Time
+	Stream  string
+	partial bool
+	Message string
+}
+
+// parseCRILog parses one line of the CRI log format:
+// "<RFC3339Nano> <stdout|stderr> <F|P> <message>\n".
+func parseCRILog(raw []byte) (criLogLine, bool) {
+	raw = bytes.TrimSuffix(raw, []byte("\n"))
+	parts := bytes.SplitN(raw, []byte(" "), 4)
+	if len(parts) < 3 {
+		return criLogLine{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(parts[0]))
+	if err != nil {
+		return criLogLine{}, false
+	}
+	stream := string(parts[1])
+	if stream != "stdout" && stream != "stderr" {
+		return criLogLine{}, false
+	}
+	tag := string(parts[2])
+	line := criLogLine{Time: t, Stream: stream, partial: strings.HasPrefix(tag, "P")}
+	if len(parts) == 4 {
+		line.Message = string(parts[3])
+	}
+	return line, true
+}

@@ -1,0 +1,134 @@
+package podshim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseCRILog(t *testing.T) {
+	l, ok := parseCRILog([]byte("2026-11-23T10:00:00.123456789Z stderr F oh no: it broke\n"))
+	if !ok || l.Stream != "stderr" || l.partial || l.Message != "oh no: it broke" || l.Time.Nanosecond() != 123456789 {
+		t.Errorf("parsed %+v, %v", l, ok)
+	}
+	if l, ok := parseCRILog([]byte("2026-11-23T10:00:00Z stdout P \n")); !ok || !l.partial || l.Message != "" {
+		t.Errorf("partial empty line: %+v %v", l, ok)
+	}
+	for _, bad := range []string{"", "garbage", "2026-11-23T10:00:00Z stdin F x", "yesterday stdout F x"} {
+		if _, ok := parseCRILog([]byte(bad)); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+// logShim is a started shim whose log sink collects lines, with its first
+// container's log file at the returned path.
+func logShim(t *testing.T) (*Shim, *[]LogLine, string) {
+	t.Helper()
+	var got []LogLine
+	s := newShim(t, testPod(), newFakeCRI("busybox:1"), &notes{})
+	s.cfg.LogRoot = t.TempDir()
+	s.cfg.Logs = func(l LogLine) error { got = append(got, l); return nil }
+	if err := s.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	path := s.logPath(s.containers[0])
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return s, &got, path
+}
+
+func appendLog(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range lines {
+		fmt.Fprint(f, l)
+	}
+}
+
+func messages(lines []LogLine) string {
+	var out []string
+	for _, l := range lines {
+		out = append(out, l.Stream+":"+l.Message)
+	}
+	return strings.Join(out, "|")
+}
+
+func TestForwardLogs(t *testing.T) {
+	s, got, path := logShim(t)
+	ctx := context.Background()
+	appendLog(t, path,
+		"2026-11-23T10:00:00Z stdout F hello\n",
+		"2026-11-23T10:00:01Z stderr P a long \n",
+	)
+	s.forwardLogs(ctx)
+	if m := messages(*got); m != "stdout:hello" {
+		t.Fatalf("forwarded %q", m)
+	}
+	// The rest of the split line, and a line still being written.
+	appendLog(t, path, "2026-11-23T10:00:01Z stderr F line\n", "2026-11-23T10:00:02Z stdout F unfinis")
+	s.forwardLogs(ctx)
+	if m := messages(*got); m != "stdout:hello|stderr:a long line" {
+		t.Fatalf("forwarded %q", m)
+	}
+	l := (*got)[1]
+	if l.Container != "app" || l.RestartCount != 0 || l.ContainerID == "" {
+		t.Errorf("line fields: %+v", l)
+	}
+
+	// A new podshim (the state file carries the offsets) does not send
+	// anything twice.
+	if err := s.writeState(); err != nil {
+		t.Fatal(err)
+	}
+	var again []LogLine
+	s2 := newShim(t, testPod(), s.rt, &notes{})
+	s2.cfg.StateDir, s2.cfg.LogRoot = s.cfg.StateDir, s.cfg.LogRoot
+	s2.cfg.Logs = func(l LogLine) error { again = append(again, l); return nil }
+	if err := s2.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	appendLog(t, path, "hed\n")
+	s2.forwardLogs(ctx)
+	if m := messages(again); m != "stdout:unfinished" {
+		t.Errorf("after a podshim restart: %q", m)
+	}
+}
+
+func TestRotateLogs(t *testing.T) {
+	s, got, path := logShim(t)
+	s.cfg.LogMaxSize = 100
+	s.cfg.LogMaxFiles = 2
+	clk := &clock{now: time.Unix(1_000_000, 0)}
+	s.cfg.Now = clk.Now
+	rt := s.rt.(*fakeCRI)
+	for i := range 3 {
+		appendLog(t, path, strings.Repeat(fmt.Sprintf("2026-11-23T10:00:0%dZ stdout F line %d of forty bytes\n", i, i), 3))
+		rt.FakeRuntimeService.Called = nil
+		s.forwardLogs(context.Background())
+		clk.now = clk.now.Add(time.Second)
+		reopened := false
+		for _, c := range rt.FakeRuntimeService.Called {
+			reopened = reopened || c == "ReopenContainerLog"
+		}
+		if !reopened {
+			t.Fatalf("round %d: a log past LogMaxSize was not rotated", i)
+		}
+	}
+	if len(*got) != 9 {
+		t.Errorf("forwarded %d lines, want 9", len(*got))
+	}
+	rotated, _ := filepath.Glob(path + ".*")
+	if len(rotated) != 1 {
+		t.Errorf("rotated files kept: %v, want 1 (LogMaxFiles 2 with the current one)", rotated)
+	}
+}
