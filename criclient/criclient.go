@@ -201,3 +201,30 @@ func (c *Client) ReopenContainerLog(ctx context.Context, containerID string) err
 	_, err := c.runtime.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: containerID})
 	return err
 }
+
+// ExitError is ExecSync's error for a command that ran and exited non-zero.
+type ExitError struct {
+	Code   int32
+	Stderr []byte
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("command exited with code %d: %s", e.Code, strings.TrimSpace(string(e.Stderr)))
+}
+
+// ExecSync runs cmd in a container and waits for it, at most timeout. A
+// command that exits non-zero returns an *ExitError.
+func (c *Client) ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) ([]byte, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout+timeout)
+	defer cancel()
+	resp, err := c.runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{
+		ContainerId: containerID, Cmd: cmd, Timeout: int64(timeout.Seconds()),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.ExitCode != 0 {
+		return resp.Stdout, resp.Stderr, &ExitError{Code: resp.ExitCode, Stderr: resp.Stderr}
+	}
+	return resp.Stdout, resp.Stderr, nil
+}

@@ -114,7 +114,7 @@ func decodeDocument(file string, root *yaml.Node) (decoded, error) {
 		return d, err
 	}
 	w := walker{file: file, lines: d.lines}
-	value := w.walk(root, reflect.TypeOf(corev1.Pod{}), "", supported)
+	value := w.walk(root, reflect.TypeOf(corev1.Pod{}), "", supported())
 	if len(w.errs) > 0 {
 		return d, errors.Join(w.errs...)
 	}

@@ -33,6 +33,36 @@ func setDefaults(pod *corev1.Pod) {
 				c.Ports[j].Protocol = corev1.ProtocolTCP
 			}
 		}
+		for _, p := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
+			defaultProbe(p)
+		}
+	}
+}
+
+// defaultProbe sets the Kubernetes API defaults of a probe.
+func defaultProbe(p *corev1.Probe) {
+	if p == nil {
+		return
+	}
+	if p.TimeoutSeconds == 0 {
+		p.TimeoutSeconds = 1
+	}
+	if p.PeriodSeconds == 0 {
+		p.PeriodSeconds = 10
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = 1
+	}
+	if p.FailureThreshold == 0 {
+		p.FailureThreshold = 3
+	}
+	if g := p.HTTPGet; g != nil {
+		if g.Path == "" {
+			g.Path = "/"
+		}
+		if g.Scheme == "" {
+			g.Scheme = corev1.URISchemeHTTP
+		}
 	}
 }
 

@@ -1,6 +1,9 @@
 package generator
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // Field is one manifest field podunit implements.
 //
@@ -42,10 +45,44 @@ var Fields = []Field{
 	{"spec.containers[].ports[].protocol", "`TCP` (default) or `UDP`."},
 }
 
+func init() { Fields = append(Fields, probeFields()...) }
+
+// probeFields are the fields of the three probes, the same for each.
+func probeFields() []Field {
+	var out []Field
+	for _, p := range []struct{ name, doc string }{
+		{"startupProbe", "While it has not succeeded, liveness and readiness probes do not run; failing it kills the container (restarted per `restartPolicy`)."},
+		{"livenessProbe", "Failing it (`failureThreshold` times in a row) kills the container, which is restarted per `restartPolicy`."},
+		{"readinessProbe", "The container is ready once it passes; the unit becomes active (`READY=1`) when every container is ready, and `STATUS=` counts them."},
+	} {
+		base := "spec.containers[]." + p.name
+		out = append(out,
+			Field{base + ".exec.command", p.doc + " Exec: run in the container through the CRI; exit 0 passes."},
+			Field{base + ".httpGet.path", "Default `/`. HTTP probes are made by podunit from the host to the pod IP; 200-399 passes."},
+			Field{base + ".httpGet.port", "A number or the name of a container port."},
+			Field{base + ".httpGet.host", "Default the pod IP."},
+			Field{base + ".httpGet.scheme", "`HTTP` (default) or `HTTPS` (certificates not verified, as the kubelet)."},
+			Field{base + ".httpGet.httpHeaders[].name", "Header sent with the probe."},
+			Field{base + ".httpGet.httpHeaders[].value", "Its value."},
+			Field{base + ".tcpSocket.port", "A number or a port name; connecting to the pod IP passes."},
+			Field{base + ".tcpSocket.host", "Default the pod IP."},
+			Field{base + ".grpc.port", "gRPC health check (grpc.health.v1) on the pod IP; SERVING passes."},
+			Field{base + ".grpc.service", "The service name to check; default the server's overall health."},
+			Field{base + ".initialDelaySeconds", "Default 0."},
+			Field{base + ".timeoutSeconds", "Default 1."},
+			Field{base + ".periodSeconds", "Default 10."},
+			Field{base + ".successThreshold", "Default 1; must be 1 for liveness and startup probes."},
+			Field{base + ".failureThreshold", "Default 3."},
+		)
+	}
+	return out
+}
+
 // fieldTree is Fields as a tree keyed by JSON field name, for the decoder.
 type fieldTree map[string]fieldTree
 
-var supported = func() fieldTree {
+// supported is built on first use, after init has completed Fields.
+var supported = sync.OnceValue(func() fieldTree {
 	root := fieldTree{}
 	for _, f := range Fields {
 		node := root
@@ -59,4 +96,4 @@ var supported = func() fieldTree {
 		}
 	}
 	return root
-}()
+})

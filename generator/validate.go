@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/podunit/podunit/units"
@@ -103,6 +104,12 @@ func validate(file string, d decoded) []error {
 				fail(ep, "%q: must not contain '=' or NUL", e.Name)
 			}
 		}
+		for _, pr := range []struct {
+			name  string
+			probe *corev1.Probe
+		}{{"startupProbe", c.StartupProbe}, {"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}} {
+			validateProbe(p+"."+pr.name, pr.probe, &c, fail)
+		}
 		for j, port := range c.Ports {
 			pp := fmt.Sprintf("%s.ports[%d]", p, j)
 			if port.ContainerPort < 1 || port.ContainerPort > 65535 {
@@ -137,4 +144,58 @@ func validate(file string, d decoded) []error {
 		}
 	}
 	return errs
+}
+
+// validateProbe checks a defaulted probe as the API server does.
+func validateProbe(path string, p *corev1.Probe, c *corev1.Container, fail func(path, format string, args ...any)) {
+	if p == nil {
+		return
+	}
+	h := p.ProbeHandler
+	n := 0
+	for _, set := range []bool{h.Exec != nil, h.HTTPGet != nil, h.TCPSocket != nil, h.GRPC != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		fail(path, "must have exactly one of exec, httpGet, tcpSocket, grpc")
+		return
+	}
+	if h.Exec != nil && len(h.Exec.Command) == 0 {
+		fail(path+".exec.command", "required")
+	}
+	checkPort := func(field string, port intstr.IntOrString) {
+		if port.Type == intstr.String {
+			for _, cp := range c.Ports {
+				if cp.Name == port.StrVal {
+					return
+				}
+			}
+			fail(field, "%q: no container port has this name", port.StrVal)
+		} else if v := port.IntValue(); v < 1 || v > 65535 {
+			fail(field, "%d: must be between 1 and 65535", v)
+		}
+	}
+	if h.HTTPGet != nil {
+		checkPort(path+".httpGet.port", h.HTTPGet.Port)
+		if s := h.HTTPGet.Scheme; s != corev1.URISchemeHTTP && s != corev1.URISchemeHTTPS {
+			fail(path+".httpGet.scheme", "%q: must be HTTP or HTTPS", s)
+		}
+	}
+	if h.TCPSocket != nil {
+		checkPort(path+".tcpSocket.port", h.TCPSocket.Port)
+	}
+	if h.GRPC != nil && (h.GRPC.Port < 1 || h.GRPC.Port > 65535) {
+		fail(path+".grpc.port", "%d: must be between 1 and 65535", h.GRPC.Port)
+	}
+	for field, v := range map[string]int32{"initialDelaySeconds": p.InitialDelaySeconds, "timeoutSeconds": p.TimeoutSeconds - 1,
+		"periodSeconds": p.PeriodSeconds - 1, "successThreshold": p.SuccessThreshold - 1, "failureThreshold": p.FailureThreshold - 1} {
+		if v < 0 {
+			fail(path+"."+field, "must be at least %d", map[bool]int{true: 0, false: 1}[field == "initialDelaySeconds"])
+		}
+	}
+	if !strings.HasSuffix(path, "readinessProbe") && p.SuccessThreshold != 1 {
+		fail(path+".successThreshold", "must be 1")
+	}
 }

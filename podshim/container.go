@@ -23,6 +23,13 @@ type container struct {
 	done      bool      // exited and not to be restarted
 	restartAt time.Time // a (re)start is due at this time; zero: none pending
 	backoff   Backoff
+	probes    *probes // the current instance's probe workers; nil: none
+}
+
+// stopProbes ends the probe workers of the current instance.
+func (c *container) stopProbes() {
+	c.probes.stop()
+	c.probes = nil
 }
 
 // due reports whether a (re)start of c is due at now.

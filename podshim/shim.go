@@ -72,6 +72,15 @@ type Shim struct {
 	lastStatus    string
 	transitions   map[corev1.PodConditionType]transition
 	logOffsets    map[string]int64 // log file → bytes forwarded
+	wake          chan struct{}    // a probe result changed
+}
+
+// wakeUp makes the main loop reconcile now rather than at the next poll.
+func (s *Shim) wakeUp() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // New returns a Shim for pod, which must be defaulted and validated (as the
@@ -95,7 +104,7 @@ func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logge
 	if cfg.LogMaxFiles == 0 {
 		cfg.LogMaxFiles = DefaultLogMaxFiles
 	}
-	s := &Shim{pod: pod, cfg: cfg, rt: rt, notify: notify, log: log}
+	s := &Shim{pod: pod, cfg: cfg, rt: rt, notify: notify, log: log, wake: make(chan struct{}, 1)}
 	for i := range pod.Spec.Containers {
 		s.containers = append(s.containers, &container{spec: &pod.Spec.Containers[i]})
 	}
@@ -134,6 +143,9 @@ func (s *Shim) Run(ctx context.Context) error {
 	if err == nil {
 		err = s.loop(ctx)
 	}
+	for _, c := range s.containers {
+		c.stopProbes()
+	}
 	if ctx.Err() != nil {
 		return s.teardown(context.WithoutCancel(ctx))
 	}
@@ -167,6 +179,7 @@ func (s *Shim) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.wake:
 		}
 		s.keepalive()
 		if err := s.reconcile(ctx); err != nil {
@@ -260,12 +273,25 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 				c.started = time.Unix(0, st.GetStatus().GetStartedAt())
 			}
 		}
+		if c.probes == nil {
+			c.probes = s.startProbes(c)
+		}
+		if _, _, failed := c.probes.result(); failed != "" && c.restartAt.IsZero() {
+			// As the kubelet: a failed liveness or startup probe kills the
+			// container; its restart then follows the restart policy.
+			s.log.Warn("container failed a probe and will be killed", "container", c.spec.Name, "reason", failed)
+			c.stopProbes()
+			if err := s.rt.StopContainer(ctx, newest.Id, s.grace()); err != nil {
+				return fmt.Errorf("container %q: kill after failed probe: %w", c.spec.Name, err)
+			}
+		}
 		return nil
 	case runtimeapi.ContainerState_CONTAINER_CREATED:
 		// Created but never started: an earlier podshim was interrupted.
 		c.restartAt = now
 		return nil
 	}
+	c.stopProbes()
 	if c.exit != nil {
 		return nil // already handled
 	}
@@ -341,6 +367,8 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	c.id, c.attempt, c.imageRef = id, attempt, imageRef
 	c.state = runtimeapi.ContainerState_CONTAINER_RUNNING
 	c.exit, c.restartAt, c.started = nil, time.Time{}, s.cfg.Now()
+	c.stopProbes()
+	c.probes = s.startProbes(c)
 	s.log.Info("started container", "container", c.spec.Name, "id", id, "restartCount", attempt)
 	return nil
 }
@@ -417,7 +445,7 @@ func (s *Shim) report(ctx context.Context) error {
 	if err := s.writeState(); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	running, want := 0, 0
+	running, ready, want := 0, 0, 0
 	var backoff *container
 	for _, c := range s.containers {
 		if c.done {
@@ -427,6 +455,9 @@ func (s *Shim) report(ctx context.Context) error {
 		if c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero() {
 			running++
 		}
+		if s.containerReady(c) {
+			ready++
+		}
 		if !c.restartAt.IsZero() && (backoff == nil || c.restartAt.Before(backoff.restartAt)) && c.backoff.Delay > 0 {
 			backoff = c
 		}
@@ -434,14 +465,16 @@ func (s *Shim) report(ctx context.Context) error {
 	ip := strings.Join(s.podIPs, ",")
 	switch {
 	case backoff != nil:
-		s.status("CrashLoopBackOff: back-off %s restarting failed container=%s pod=%s_%s(%s); %d/%d containers running, pod IP %s",
-			backoff.backoff.Delay, backoff.spec.Name, s.pod.Name, s.pod.Namespace, s.pod.UID, running, want, ip)
+		s.status("CrashLoopBackOff: back-off %s restarting failed container=%s pod=%s_%s(%s); %d/%d ready, pod IP %s",
+			backoff.backoff.Delay, backoff.spec.Name, s.pod.Name, s.pod.Namespace, s.pod.UID, ready, want, ip)
 	case running < want:
 		s.status("Starting: %d/%d containers running, pod IP %s", running, want, ip)
+	case ready < want:
+		s.status("Running: %d/%d ready (waiting for readiness probes), pod IP %s", ready, want, ip)
 	default:
-		s.status("Running: %d/%d containers running, pod IP %s", running, want, ip)
+		s.status("Running: %d/%d ready, pod IP %s", ready, want, ip)
 	}
-	if !s.ready && want > 0 && running == want {
+	if !s.ready && want > 0 && ready == want {
 		s.ready = true
 		s.log.Info("pod running", "sandbox", s.sandboxID, "ip", ip)
 		s.send("READY=1")

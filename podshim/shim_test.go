@@ -99,7 +99,7 @@ func TestStartCreatesPodTheKubeletWay(t *testing.T) {
 			t.Errorf("container state %s", c.State)
 		}
 	}
-	if !strings.Contains(n.all(), "READY=1") || !strings.Contains(n.all(), "STATUS=Running: 1/1 containers running, pod IP 192.168.192.168") {
+	if !strings.Contains(n.all(), "READY=1") || !strings.Contains(n.all(), "STATUS=Running: 1/1 ready, pod IP 192.168.192.168") {
 		t.Errorf("notifications:\n%s", n.all())
 	}
 	st, err := ReadState(s.cfg.StateDir, "shop", "web")

@@ -200,9 +200,11 @@ type transition struct {
 	at     metav1.Time
 }
 
-// containerReady: running, and (once probes exist) passing readiness.
+// containerReady: running, started (startup probe) and ready (readiness
+// probe).
 func (s *Shim) containerReady(c *container) bool {
-	return !c.done && c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero()
+	started, ready, _ := c.probes.result()
+	return !c.done && c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero() && started && ready
 }
 
 func (s *Shim) containerStatus(c *container) corev1.ContainerStatus {
@@ -216,7 +218,8 @@ func (s *Shim) containerStatus(c *container) corev1.ContainerStatus {
 	if c.id != "" {
 		cs.ContainerID = s.cfg.runtimeName() + "://" + c.id
 	}
-	started := c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero()
+	probeStarted, _, _ := c.probes.result()
+	started := c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero() && probeStarted
 	cs.Started = &started
 	switch {
 	case c.exit != nil && !c.restartAt.IsZero() && c.backoff.Delay > 0:

@@ -1,0 +1,113 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
+)
+
+// A readiness probe holds the unit in "activating" (no READY=1) until it
+// passes, with the wait in STATUS=; an httpGet probe is made from the host to
+// the pod IP (busybox has no HTTP client to fake it with).
+func TestReadinessGatesUnitActive(t *testing.T) {
+	const name = "e2e-ready"
+	writeManifest(t, "e2e-ready.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-ready
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: web
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c"]
+    args:
+    - |
+      mkdir -p /www && echo home > /www/index.html
+      httpd -f -p 80 -h /www & trap 'kill $!; exit 0' TERM
+      sleep 4; echo ok > /www/ready.html; wait
+    ports:
+    - {name: http, containerPort: 80}
+    readinessProbe:
+      httpGet: {path: /ready.html, port: http}
+      periodSeconds: 1
+`)
+	unit := units.ServiceName("default", name)
+	waitFor(t, "the unit waiting for readiness", func() (bool, error) {
+		p, err := systemd.GetAllPropertiesContext(t.Context(), unit)
+		if err != nil {
+			return false, err
+		}
+		return p["ActiveState"] == "activating" && strings.Contains(p["StatusText"].(string), "0/1 ready (waiting for readiness probes)"), nil
+	})
+	st := podState(t, "default", name)
+	if st.Status.ContainerStatuses[0].Ready || conditionStatus(st, corev1.PodReady) != corev1.ConditionFalse {
+		t.Errorf("ready before the probe passed: %+v", st.Status)
+	}
+	waitActive(t, "default", name)
+	st = podState(t, "default", name)
+	if !st.Status.ContainerStatuses[0].Ready || conditionStatus(st, corev1.PodReady) != corev1.ConditionTrue {
+		t.Errorf("not ready after the probe passed: %+v", st.Status)
+	}
+	if s := unitProps(t, unit)["StatusText"]; s != "Running: 1/1 ready, pod IP "+st.Status.PodIP {
+		t.Errorf("unit status %q", s)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-ready.yaml"))
+	waitGone(t, unit)
+}
+
+// A failing liveness probe kills the container; restartPolicy brings it
+// back in the same sandbox.
+func TestLivenessRestartsContainer(t *testing.T) {
+	const name = "e2e-live"
+	start := time.Now()
+	writeManifest(t, "e2e-live.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-live
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "touch /tmp/alive; sleep 2; rm /tmp/alive; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    livenessProbe:
+      exec: {command: ["test", "-e", "/tmp/alive"]}
+      periodSeconds: 1
+      failureThreshold: 2
+`)
+	unit := waitActive(t, "default", name)
+	first := podState(t, "default", name)
+	waitFor(t, "a restart after the liveness probe failed", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+		return err == nil && st.Status.ContainerStatuses[0].RestartCount >= 1, err
+	})
+	second := podState(t, "default", name)
+	if second.SandboxID != first.SandboxID {
+		t.Error("the sandbox changed")
+	}
+	j := journal(t, unit, start)
+	if !strings.Contains(j, "Liveness probe failed") || !strings.Contains(j, "container failed a probe and will be killed") {
+		t.Errorf("the journal does not tell about the probe:\n%s", j)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-live.yaml"))
+	waitGone(t, unit)
+}
+
+func conditionStatus(st *podshim.State, t corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range st.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return ""
+}
