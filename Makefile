@@ -21,7 +21,13 @@ TESTBED_ROOT ?= /var/lib/podunit-testbed
 E2E_TESTBED  := $(TESTBED_ROOT)/e2e
 DEMO_TESTBED := $(TESTBED_ROOT)/demo
 
-.PHONY: help deps build test test-unit test-e2e demo demo-stop install clean
+BENCH_TESTBED := $(TESTBED_ROOT)/bench
+# `make bench` defaults; `make test` runs a short form (bench-short).
+BENCHTIME    ?= 10x
+BENCH_PODS   ?= 20
+BENCH_IDLE   ?= 60
+
+.PHONY: help deps build test test-unit test-e2e bench bench-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,7 +39,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit test-e2e ## everything: unit tests, then end-to-end tests in a fresh test bed
+test: deps build test-unit test-e2e bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, a short benchmark run
 
 test-unit: ## go vet and the unit tests (no root, no systemd needed)
 	$(GO) vet ./...
@@ -44,6 +50,15 @@ test-e2e: build ## end-to-end tests against real systemd, containerd, runc and C
 	$(GO) test -c -tags e2e -o bin/e2e.test ./test/e2e
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test
+
+bench: build ## benchmarks in a test bed: start-to-READY vs the raw CRI floor, podshim memory and idle CPU (docs/benchmarks.md)
+	$(GO) test -c -tags e2e -o bin/bench.test ./test/bench
+	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
+	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) \
+		./test/e2e/run.sh bin/install bin/bench.test -test.run TestPodshimFootprint -test.bench . -test.benchtime $(BENCHTIME)
+
+bench-short: ## the benchmarks, briefly (what CI runs): proves they work, numbers are not meaningful
+	$(MAKE) --no-print-directory bench BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3
 
 demo: deps build ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install

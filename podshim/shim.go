@@ -73,6 +73,7 @@ type Shim struct {
 	transitions   map[corev1.PodConditionType]transition
 	logOffsets    map[string]int64 // log file → bytes forwarded
 	wake          chan struct{}    // a probe result changed
+	lastState     []byte           // the state file as last written
 }
 
 // wakeUp makes the main loop reconcile now rather than at the next poll.

@@ -1,6 +1,7 @@
 package podshim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,6 @@ type State struct {
 	Backoff   map[string]Backoff `json:"backoff,omitempty"`
 	// LogOffsets is how much of each container log file was forwarded.
 	LogOffsets map[string]int64 `json:"logOffsets,omitempty"`
-	UpdatedAt  time.Time        `json:"updatedAt"`
 }
 
 // StatePath is the state file of pod namespace/name in dir.
@@ -82,7 +82,6 @@ func (s *Shim) writeState() error {
 		Status:     s.podStatus(),
 		Backoff:    map[string]Backoff{},
 		LogOffsets: s.logOffsets,
-		UpdatedAt:  s.cfg.Now().UTC(),
 	}
 	for _, c := range s.containers {
 		if !c.backoff.Updated.IsZero() {
@@ -93,7 +92,14 @@ func (s *Shim) writeState() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b)
+	if bytes.Equal(b, s.lastState) {
+		return nil // nothing changed: no write every poll
+	}
+	if err := writeFileAtomic(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b); err != nil {
+		return err
+	}
+	s.lastState = b
+	return nil
 }
 
 // podStatus is the pod's status as the kubelet would report it.

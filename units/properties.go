@@ -1,6 +1,7 @@
 package units
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
@@ -16,7 +17,7 @@ func (u *Unit) Properties() []dbus.Property {
 	props := []dbus.Property{
 		dbus.PropDescription(u.Description()),
 	}
-	if u.Source != "" {
+	if filepath.IsAbs(u.Source) {
 		props = append(props, prop("SourcePath", u.Source))
 	}
 	if len(u.After) > 0 {

@@ -3,6 +3,7 @@ package units
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,7 +22,8 @@ type Unit struct {
 	// They are written into the Description, where the reconciler reads them
 	// back from ListUnits without another call per unit.
 	Namespace, PodName, ConfigHash string
-	// Source is the manifest file, shown as the unit's SourcePath.
+	// Source is the manifest file, shown as the unit's SourcePath. systemd
+	// takes only an absolute path there; a relative one is not rendered.
 	Source string
 
 	// [Unit]
@@ -69,7 +71,7 @@ func (u *Unit) Options() []*unit.UnitOption {
 	opts := []*unit.UnitOption{
 		opt("Unit", "Description", u.Description()),
 	}
-	if u.Source != "" {
+	if filepath.IsAbs(u.Source) {
 		opts = append(opts, opt("Unit", "SourcePath", u.Source))
 	}
 	if len(u.After) > 0 {

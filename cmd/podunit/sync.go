@@ -51,6 +51,10 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	if *manifestDir != "" {
 		cfg.ManifestDir = *manifestDir
 	}
+	// Absolute, so that every unit's SourcePath names its manifest.
+	if cfg.ManifestDir, err = filepath.Abs(cfg.ManifestDir); err != nil {
+		return err
+	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()

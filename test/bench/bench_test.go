@@ -1,0 +1,268 @@
+//go:build e2e
+
+// Package bench measures podunit against its floor, inside the test bed
+// (make bench): the time from starting a pod's unit to READY=1 against the
+// raw CRI calls that bring up the same pod, and podshim's memory and idle CPU
+// with many pods running. Results are reported, never asserted.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
+)
+
+const image = "localhost/podunit/busybox:1.35"
+
+func pod(name string) []byte {
+	return []byte(fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: %s
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+`, name, image))
+}
+
+var unitConfig = generator.UnitConfig{
+	PodshimPath:  "/usr/local/libexec/podunit/podshim",
+	SpecDir:      "/run/podunit/specs",
+	CRIEndpoint:  criclient.DefaultEndpoint,
+	CgroupDriver: units.CgroupDriverSystemd,
+}
+
+func connect(b testing.TB) (*dbus.Conn, *criclient.Client) {
+	b.Helper()
+	if _, err := os.Stat("/run/podunit-testbed"); err != nil {
+		b.Skip("run inside the test bed: make bench")
+	}
+	conn, err := dbus.NewSystemConnectionContext(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The benchmarks start units themselves; a sync would stop them (no
+	// manifest asks for them).
+	for _, u := range []string{"podunit.path", "podunit-sync.timer"} {
+		done := make(chan string, 1)
+		if _, err := conn.StopUnitContext(context.Background(), u, "replace", done); err == nil {
+			<-done
+		}
+	}
+	rt, err := criclient.New(criclient.DefaultEndpoint)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(); rt.Close() })
+	return conn, rt
+}
+
+// unitFor decodes a manifest, writes its spec file and returns its unit, as
+// `podunit sync` does.
+func unitFor(b testing.TB, name string) *units.Unit {
+	b.Helper()
+	pods, err := generator.Decode("/etc/podunit/manifests/"+name+".yaml", pod(name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := pods[0]
+	spec, err := generator.SpecFile(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := generator.SpecPath(unitConfig, p.Namespace(), p.Name(), p.Hash)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(path, spec, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	u, err := generator.Unit(unitConfig, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return u
+}
+
+// startAndWait starts a unit and waits for its start job: for Type=notify,
+// until READY=1, which podshim sends when every container runs.
+func startAndWait(b testing.TB, conn *dbus.Conn, u *units.Unit) {
+	b.Helper()
+	done := make(chan string, 1)
+	if _, err := conn.StartTransientUnitContext(context.Background(), u.Name, "fail", u.Properties(), done); err != nil {
+		b.Fatal(err)
+	}
+	if r := <-done; r != "done" {
+		b.Fatalf("start %s: job %s", u.Name, r)
+	}
+}
+
+func stopAndWait(b testing.TB, conn *dbus.Conn, name string) {
+	b.Helper()
+	done := make(chan string, 1)
+	if _, err := conn.StopUnitContext(context.Background(), name, "replace", done); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+}
+
+// BenchmarkCRIFloor is the floor: the CRI calls that bring up a
+// one-container pod on a local image, made directly, with the same sandbox
+// settings (systemd cgroup driver, a pod slice).
+func BenchmarkCRIFloor(b *testing.B) {
+	_, rt := connect(b)
+	ctx := context.Background()
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		name := fmt.Sprintf("floor-%d", i)
+		cfg := &runtimeapi.PodSandboxConfig{
+			Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "bench", Uid: name},
+			LogDirectory: "/var/log/pods/bench_" + name,
+			Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: "podunit-floor.slice"},
+		}
+		start := time.Now()
+		id, err := rt.RunPodSandbox(ctx, cfg, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		img, err := rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: image}, false)
+		if err != nil || img.Image == nil {
+			b.Fatalf("image: %v", err)
+		}
+		cid, err := rt.CreateContainer(ctx, id, &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
+			Image:    &runtimeapi.ImageSpec{Image: img.Image.Id},
+			Command:  []string{"sleep", "3600"},
+			LogPath:  "app/0.log",
+		}, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := rt.StartContainer(ctx, cid); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		_ = rt.StopContainer(ctx, cid, 0)
+		_ = rt.StopPodSandbox(ctx, id)
+		_ = rt.RemovePodSandbox(ctx, id)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/pod")
+}
+
+// BenchmarkUnitStartToReady is podunit: start the pod's transient unit (as
+// sync does) and wait for READY=1.
+func BenchmarkUnitStartToReady(b *testing.B) {
+	conn, _ := connect(b)
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		u := unitFor(b, fmt.Sprintf("ready-%d", i))
+		start := time.Now()
+		startAndWait(b, conn, u)
+		total += time.Since(start)
+		b.StopTimer()
+		stopAndWait(b, conn, u.Name)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/pod")
+}
+
+// TestPodshimFootprint runs PODS pods (default 20) and reports podshim's
+// private memory (Private_Dirty + Private_Clean from smaps_rollup) and the CPU
+// time the podshims use over an idle minute (IDLE, default 30s).
+func TestPodshimFootprint(t *testing.T) {
+	conn, _ := connect(t)
+	n := envInt("PODS", 20)
+	idle := time.Duration(envInt("IDLE_SECONDS", 30)) * time.Second
+	var names []string
+	for i := range n {
+		u := unitFor(t, fmt.Sprintf("footprint-%d", i))
+		startAndWait(t, conn, u)
+		names = append(names, u.Name)
+	}
+	defer func() {
+		for _, name := range names {
+			stopAndWait(t, conn, name)
+		}
+	}()
+	var pids []int
+	for _, name := range names {
+		p, err := conn.GetServicePropertyContext(context.Background(), name, "MainPID")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, int(p.Value.Value().(uint32)))
+	}
+	time.Sleep(3 * time.Second) // let the pods settle
+	var private []float64
+	cpu0 := map[int]int64{}
+	for _, pid := range pids {
+		private = append(private, smapsPrivateKiB(t, pid))
+		cpu0[pid] = cpuTicks(t, pid)
+	}
+	time.Sleep(idle)
+	var ticks int64
+	for _, pid := range pids {
+		ticks += cpuTicks(t, pid) - cpu0[pid]
+	}
+	sort.Float64s(private)
+	sum := 0.0
+	for _, p := range private {
+		sum += p
+	}
+	cpuMsPerPodMin := float64(ticks) * 10 / float64(n) * (float64(time.Minute) / float64(idle))
+	t.Logf("pods: %d", n)
+	t.Logf("podshim private memory: mean %.0f KiB, median %.0f KiB, max %.0f KiB", sum/float64(n), private[n/2], private[n-1])
+	t.Logf("podshim CPU while idle: %.1f ms per pod per minute (%d ticks of 10 ms over %s for %d pods)", cpuMsPerPodMin, ticks, idle, n)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func smapsPrivateKiB(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && (f[0] == "Private_Dirty:" || f[0] == "Private_Clean:") {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			total += v
+		}
+	}
+	return total
+}
+
+// cpuTicks is utime+stime of pid and its threads, in clock ticks (10 ms).
+func cpuTicks(t *testing.T, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
