@@ -23,8 +23,14 @@ func setDefaults(pod *corev1.Pod) {
 		grace := int64(DefaultTerminationGracePeriodSeconds)
 		spec.TerminationGracePeriodSeconds = &grace
 	}
+	all := make([]*corev1.Container, 0, len(spec.InitContainers)+len(spec.Containers))
+	for i := range spec.InitContainers {
+		all = append(all, &spec.InitContainers[i])
+	}
 	for i := range spec.Containers {
-		c := &spec.Containers[i]
+		all = append(all, &spec.Containers[i])
+	}
+	for _, c := range all {
 		if c.ImagePullPolicy == "" {
 			c.ImagePullPolicy = defaultPullPolicy(c.Image)
 		}

@@ -30,32 +30,49 @@ var Fields = []Field{
 	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations."},
 	{"spec.restartPolicy", "`Always` (default), `OnFailure` or `Never`, per container as in Kubernetes: an exited container is restarted in the same sandbox with the kubelet's back-off (10 s doubling to 5 min, shown as `CrashLoopBackOff`). A pod whose containers all finished stays `active (exited)` if it succeeded and `failed` if not, and is not run again until its manifest changes."},
 	{"spec.terminationGracePeriodSeconds", "Default 30. Time between SIGTERM and SIGKILL for each container on stop; the unit's `TimeoutStopSec=` covers it."},
-	{"spec.containers[].name", "Required. A DNS-1123 label, unique in the pod."},
-	{"spec.containers[].image", "Required. A reference to an image the runtime can resolve or pull."},
-	{"spec.containers[].imagePullPolicy", "`Always`, `IfNotPresent` or `Never`. Default `Always` for `:latest` or no tag, else `IfNotPresent`."},
-	{"spec.containers[].command", "Replaces the image's entrypoint. `$(VAR)` is expanded from the container's env, `$$` is a literal `$`, as in Kubernetes."},
-	{"spec.containers[].args", "Replaces the image's command. `$(VAR)` is expanded as in `command`."},
-	{"spec.containers[].workingDir", "Working directory inside the container."},
-	{"spec.containers[].env[].name", "Required. Environment variable name."},
-	{"spec.containers[].env[].value", "The value; `$(VAR)` refers to a variable defined earlier in the list. (`valueFrom` is not supported yet.)"},
-	{"spec.containers[].ports[].name", "Optional port name (an IANA_SVC_NAME)."},
-	{"spec.containers[].ports[].containerPort", "Required, 1-65535. Informational unless `hostPort` is set."},
-	{"spec.containers[].ports[].hostPort", "Publishes `containerPort` on the host through the CNI portmap plugin."},
-	{"spec.containers[].ports[].hostIP", "Host address to bind `hostPort` to; default all addresses."},
-	{"spec.containers[].ports[].protocol", "`TCP` (default) or `UDP`."},
 }
 
-func init() { Fields = append(Fields, probeFields()...) }
+func init() {
+	Fields = append(Fields, containerFields("spec.containers[]", "")...)
+	Fields = append(Fields, Field{"spec.initContainers[].restartPolicy",
+		"Only `Always`: a sidecar. It starts before the next init container, keeps running (restarted whatever the pod's policy) and stops after the app containers."})
+	Fields = append(Fields, containerFields("spec.initContainers[]",
+		"Init containers run one at a time, in order, each to a successful exit, before the app containers start; a failed one is retried with back-off (under `restartPolicy: Never` the pod fails). They are not run again when an app container restarts. ")...)
+}
 
-// probeFields are the fields of the three probes, the same for each.
-func probeFields() []Field {
+// containerFields are the fields of a container under prefix; note leads
+// the first row's doc.
+func containerFields(prefix, note string) []Field {
+	rows := []Field{
+		{prefix + ".name", "Required. A DNS-1123 label, unique in the pod."},
+		{prefix + ".image", "Required. A reference to an image the runtime can resolve or pull."},
+		{prefix + ".imagePullPolicy", "`Always`, `IfNotPresent` or `Never`. Default `Always` for `:latest` or no tag, else `IfNotPresent`."},
+		{prefix + ".command", "Replaces the image's entrypoint. `$(VAR)` is expanded from the container's env, `$$` is a literal `$`, as in Kubernetes."},
+		{prefix + ".args", "Replaces the image's command. `$(VAR)` is expanded as in `command`."},
+		{prefix + ".workingDir", "Working directory inside the container."},
+		{prefix + ".env[].name", "Required. Environment variable name."},
+		{prefix + ".env[].value", "The value; `$(VAR)` refers to a variable defined earlier in the list. (`valueFrom` is not supported yet.)"},
+		{prefix + ".ports[].name", "Optional port name (an IANA_SVC_NAME)."},
+		{prefix + ".ports[].containerPort", "Required, 1-65535. Informational unless `hostPort` is set."},
+		{prefix + ".ports[].hostPort", "Publishes `containerPort` on the host through the CNI portmap plugin."},
+		{prefix + ".ports[].hostIP", "Host address to bind `hostPort` to; default all addresses."},
+		{prefix + ".ports[].protocol", "`TCP` (default) or `UDP`."},
+	}
+	rows[0].Doc = note + rows[0].Doc
+	return append(rows, probeFields(prefix)...)
+}
+
+// probeFields are the fields of the three probes of a container under
+// prefix, the same for each. (On init containers, only sidecars may have
+// probes.)
+func probeFields(prefix string) []Field {
 	var out []Field
 	for _, p := range []struct{ name, doc string }{
 		{"startupProbe", "While it has not succeeded, liveness and readiness probes do not run; failing it kills the container (restarted per `restartPolicy`)."},
 		{"livenessProbe", "Failing it (`failureThreshold` times in a row) kills the container, which is restarted per `restartPolicy`."},
 		{"readinessProbe", "The container is ready once it passes; the unit becomes active (`READY=1`) when every container is ready, and `STATUS=` counts them."},
 	} {
-		base := "spec.containers[]." + p.name
+		base := prefix + "." + p.name
 		out = append(out,
 			Field{base + ".exec.command", p.doc + " Exec: run in the container through the CRI; exit 0 passes."},
 			Field{base + ".httpGet.path", "Default `/`. HTTP probes are made by podunit from the host to the pod IP; 200-399 passes."},

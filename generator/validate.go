@@ -73,8 +73,31 @@ func validate(file string, d decoded) []error {
 		proto corev1.Protocol
 	}
 	hostPorts := map[hostPort]string{}
+	type entry struct {
+		path string
+		c    corev1.Container
+		init bool
+	}
+	var all []entry
+	for i, c := range spec.InitContainers {
+		all = append(all, entry{fmt.Sprintf("spec.initContainers[%d]", i), c, true})
+	}
 	for i, c := range spec.Containers {
-		p := fmt.Sprintf("spec.containers[%d]", i)
+		all = append(all, entry{fmt.Sprintf("spec.containers[%d]", i), c, false})
+	}
+	for _, e := range all {
+		p, c := e.path, e.c
+		if e.init {
+			sidecar := c.RestartPolicy != nil
+			if sidecar && *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+				fail(p+".restartPolicy", "%q: only Always (a sidecar) is allowed", *c.RestartPolicy)
+			}
+			for field, probe := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
+				if probe != nil && !sidecar {
+					fail(p+"."+field, "only sidecar init containers (restartPolicy: Always) may have probes")
+				}
+			}
+		}
 		switch {
 		case c.Name == "":
 			fail(p+".name", "required")

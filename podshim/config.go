@@ -46,7 +46,7 @@ func podLabels(pod *corev1.Pod) map[string]string {
 func (s *Shim) newSandboxConfig(attempt uint32) *runtimeapi.PodSandboxConfig {
 	pod := s.pod
 	var ports []*runtimeapi.PortMapping
-	for _, c := range pod.Spec.Containers {
+	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
 		for _, p := range c.Ports {
 			if p.HostPort == 0 {
 				continue

@@ -9,7 +9,9 @@ import (
 
 // container is what podshim knows of one of the pod's containers.
 type container struct {
-	spec *corev1.Container
+	spec    *corev1.Container
+	init    bool // an init container (spec.initContainers)
+	sidecar bool // an init container with restartPolicy Always
 
 	id       string // the current instance; "" before the first is created
 	attempt  uint32 // the current instance's attempt: the restart count
@@ -30,6 +32,27 @@ type container struct {
 func (c *container) stopProbes() {
 	c.probes.stop()
 	c.probes = nil
+}
+
+// app reports whether c is one of the pod's app containers.
+func (c *container) app() bool { return !c.init }
+
+// completed reports whether c (a regular init container) exited successfully.
+func (c *container) completed() bool { return c.done && c.exit != nil && c.exit.ExitCode == 0 }
+
+// restartPolicy is c's own: sidecars always restart; a regular init
+// container restarts on failure unless the pod's policy is Never; an app
+// container follows the pod.
+func (c *container) restartPolicy(pod corev1.RestartPolicy) corev1.RestartPolicy {
+	switch {
+	case c.sidecar:
+		return corev1.RestartPolicyAlways
+	case c.init && pod == corev1.RestartPolicyNever:
+		return corev1.RestartPolicyNever
+	case c.init:
+		return corev1.RestartPolicyOnFailure
+	}
+	return pod
 }
 
 // due reports whether a (re)start of c is due at now.

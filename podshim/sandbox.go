@@ -106,12 +106,53 @@ func (s *Shim) removeAll(ctx context.Context) error {
 }
 
 // removeSandbox stops the sandbox's containers, each given the grace period
-// (in parallel, as the kubelet does), then stops and removes the sandbox.
+// (in parallel, as the kubelet does; sidecars after the others), then stops
+// and removes the sandbox.
 func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 	list, err := s.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{PodSandboxId: id})
 	if err != nil {
 		return fmt.Errorf("sandbox %s: list containers: %w", id, err)
 	}
+	sidecars := map[string]bool{}
+	for _, c := range s.containers {
+		sidecars[c.spec.Name] = c.sidecar
+	}
+	var first, last []*runtimeapi.Container
+	for _, c := range list {
+		if sidecars[c.Metadata.GetName()] {
+			last = append(last, c)
+		} else {
+			first = append(first, c)
+		}
+	}
+	if err := s.stopContainers(ctx, id, first); err != nil {
+		return err
+	}
+	if err := s.stopContainers(ctx, id, last); err != nil {
+		return err
+	}
+	if id == s.sandboxID {
+		s.forwardLogs(ctx) // what the containers said while stopping
+	}
+	if err := s.rt.StopPodSandbox(ctx, id); err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", id, err)
+	}
+	if err := s.rt.RemovePodSandbox(ctx, id); err != nil {
+		return fmt.Errorf("remove sandbox %s: %w", id, err)
+	}
+	s.log.Info("removed sandbox", "sandbox", id)
+	if id == s.sandboxID && s.sandboxConfig != nil {
+		// The pod is gone; its logs are in the journal. The runtime leaves
+		// the log directory, as the kubelet's own cleanup would remove it.
+		if err := os.RemoveAll(s.sandboxConfig.LogDirectory); err != nil {
+			s.log.Warn("remove pod log directory", "err", err)
+		}
+	}
+	return nil
+}
+
+// stopContainers stops the running ones of list in parallel.
+func (s *Shim) stopContainers(ctx context.Context, sandbox string, list []*runtimeapi.Container) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(list))
 	for i, c := range list {
@@ -128,25 +169,8 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 		}()
 	}
 	wg.Wait()
-	if id == s.sandboxID {
-		s.forwardLogs(ctx) // what the containers said while stopping
-	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sandbox %s: %w", id, err)
-	}
-	if err := s.rt.StopPodSandbox(ctx, id); err != nil {
-		return fmt.Errorf("stop sandbox %s: %w", id, err)
-	}
-	if err := s.rt.RemovePodSandbox(ctx, id); err != nil {
-		return fmt.Errorf("remove sandbox %s: %w", id, err)
-	}
-	s.log.Info("removed sandbox", "sandbox", id)
-	if id == s.sandboxID && s.sandboxConfig != nil {
-		// The pod is gone; its logs are in the journal. The runtime leaves
-		// the log directory, as the kubelet's own cleanup would remove it.
-		if err := os.RemoveAll(s.sandboxConfig.LogDirectory); err != nil {
-			s.log.Warn("remove pod log directory", "err", err)
-		}
+		return fmt.Errorf("sandbox %s: %w", sandbox, err)
 	}
 	return nil
 }

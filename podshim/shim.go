@@ -74,6 +74,7 @@ type Shim struct {
 	logOffsets    map[string]int64 // log file → bytes forwarded
 	wake          chan struct{}    // a probe result changed
 	lastState     []byte           // the state file as last written
+	initialized   bool             // every init container is through
 }
 
 // wakeUp makes the main loop reconcile now rather than at the next poll.
@@ -106,6 +107,12 @@ func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logge
 		cfg.LogMaxFiles = DefaultLogMaxFiles
 	}
 	s := &Shim{pod: pod, cfg: cfg, rt: rt, notify: notify, log: log, wake: make(chan struct{}, 1)}
+	// Init containers first, in order, then the app containers.
+	for i := range pod.Spec.InitContainers {
+		spec := &pod.Spec.InitContainers[i]
+		s.containers = append(s.containers, &container{spec: spec, init: true,
+			sidecar: spec.RestartPolicy != nil && *spec.RestartPolicy == corev1.ContainerRestartPolicyAlways})
+	}
 	for i := range pod.Spec.Containers {
 		s.containers = append(s.containers, &container{spec: &pod.Spec.Containers[i]})
 	}
@@ -223,14 +230,34 @@ func (s *Shim) reconcile(ctx context.Context) error {
 			return err
 		}
 	}
+	// Init containers one at a time, in order; a sidecar must be running
+	// (and past its startup probe) before the next one starts; the app
+	// containers only once all are through.
+	s.initialized = true
 	for _, c := range s.containers {
+		if !s.initialized {
+			break
+		}
 		if c.due(now) {
 			if err := s.createContainer(ctx, c, instances[c.spec.Name]); err != nil {
 				return err
 			}
 		}
+		if c.init && !s.through(c) {
+			s.initialized = false
+		}
 	}
 	return s.report(ctx)
+}
+
+// through reports whether init container c lets the next one start: a
+// sidecar running past its startup probe, a regular one exited 0.
+func (s *Shim) through(c *container) bool {
+	if c.sidecar {
+		started, _, _ := c.probes.result()
+		return c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero() && started
+	}
+	return c.completed()
 }
 
 // observe updates what podshim knows of one container from its instances in
@@ -293,7 +320,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 		return nil
 	}
 	c.stopProbes()
-	if c.exit != nil {
+	if c.exit != nil || (c.done && c.init) {
 		return nil // already handled
 	}
 	st, err := s.rt.ContainerStatus(ctx, newest.Id, false)
@@ -301,7 +328,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 		return fmt.Errorf("container %q: status: %w", c.spec.Name, err)
 	}
 	c.exit = exitOf(st.GetStatus())
-	if !shouldRestart(s.pod.Spec.RestartPolicy, c.exit.ExitCode) {
+	if !shouldRestart(c.restartPolicy(s.pod.Spec.RestartPolicy), c.exit.ExitCode) {
 		c.done = true
 		s.log.Info("container finished", "container", c.spec.Name, "exitCode", c.exit.ExitCode, "reason", c.exit.Reason)
 		return nil
@@ -419,12 +446,20 @@ func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string,
 // sandbox (the containers stay, for their logs and status), sends READY=1 if
 // it was never sent, and returns ErrPodFailed for a failed pod.
 func (s *Shim) finished(ctx context.Context) (bool, error) {
+	phase, why := s.phase()
+	if phase != corev1.PodSucceeded && phase != corev1.PodFailed {
+		return false, nil
+	}
+	// Sidecars end after the app containers, as in Kubernetes.
 	for _, c := range s.containers {
-		if !c.done {
-			return false, nil
+		if c.sidecar && c.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			c.stopProbes()
+			if err := s.rt.StopContainer(ctx, c.id, s.grace()); err != nil {
+				s.log.Warn("stop sidecar of finished pod", "container", c.spec.Name, "err", err)
+			}
+			c.state = runtimeapi.ContainerState_CONTAINER_EXITED
 		}
 	}
-	phase, why := s.phase()
 	s.forwardLogs(ctx)
 	s.log.Info("pod finished", "phase", phase)
 	if err := s.rt.StopPodSandbox(ctx, s.sandboxID); err != nil {
@@ -449,7 +484,7 @@ func (s *Shim) report(ctx context.Context) error {
 	running, ready, want := 0, 0, 0
 	var backoff *container
 	for _, c := range s.containers {
-		if c.done {
+		if c.done || (c.init && !c.sidecar) {
 			continue
 		}
 		want++
@@ -465,6 +500,13 @@ func (s *Shim) report(ctx context.Context) error {
 	}
 	ip := strings.Join(s.podIPs, ",")
 	switch {
+	case !s.initialized && backoff == nil:
+		for i, c := range s.containers {
+			if c.init && !s.through(c) {
+				s.status("Initializing: init container %s (%d/%d), pod IP %s", c.spec.Name, i+1, len(s.pod.Spec.InitContainers), ip)
+				break
+			}
+		}
 	case backoff != nil:
 		s.status("CrashLoopBackOff: back-off %s restarting failed container=%s pod=%s_%s(%s); %d/%d ready, pod IP %s",
 			backoff.backoff.Delay, backoff.spec.Name, s.pod.Name, s.pod.Namespace, s.pod.UID, ready, want, ip)
@@ -483,12 +525,25 @@ func (s *Shim) report(ctx context.Context) error {
 	return nil
 }
 
-// phase is the pod phase of a finished pod, and why.
+// phase is the pod's phase, and for a finished pod why: Failed when a
+// container that is not restarted failed (a regular init container under
+// restartPolicy Never, or an app container), Succeeded when every app
+// container finished, Pending until the init containers are through.
 func (s *Shim) phase() (corev1.PodPhase, string) {
+	appsDone := true
 	for _, c := range s.containers {
-		if c.exit != nil && c.exit.ExitCode != 0 {
+		if c.done && !c.sidecar && c.exit != nil && c.exit.ExitCode != 0 {
 			return corev1.PodFailed, fmt.Sprintf("container %s exited with code %d (%s)", c.spec.Name, c.exit.ExitCode, c.exit.Reason)
 		}
+		if c.app() && !c.done {
+			appsDone = false
+		}
 	}
-	return corev1.PodSucceeded, "all containers completed"
+	switch {
+	case appsDone:
+		return corev1.PodSucceeded, "all containers completed"
+	case !s.initialized:
+		return corev1.PodPending, ""
+	}
+	return corev1.PodRunning, ""
 }

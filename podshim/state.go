@@ -117,35 +117,18 @@ func (s *Shim) podStatus() corev1.PodStatus {
 			status.PodIPs = append(status.PodIPs, corev1.PodIP{IP: ip})
 		}
 	}
-	ready, running, done, failed := 0, 0, 0, false
 	for _, c := range s.containers {
 		cs := s.containerStatus(c)
-		status.ContainerStatuses = append(status.ContainerStatuses, cs)
-		switch {
-		case c.done:
-			done++
-			failed = failed || c.exit.ExitCode != 0
-		case cs.State.Running != nil:
-			running++
-		}
-		if cs.Ready {
-			ready++
+		if c.init {
+			status.InitContainerStatuses = append(status.InitContainerStatuses, cs)
+		} else {
+			status.ContainerStatuses = append(status.ContainerStatuses, cs)
 		}
 	}
-	n := len(s.containers)
-	switch {
-	case done == n && failed:
-		status.Phase = corev1.PodFailed
-	case done == n:
-		status.Phase = corev1.PodSucceeded
-	case running > 0 || done > 0 || s.anyStarted():
-		status.Phase = corev1.PodRunning
-	default:
-		status.Phase = corev1.PodPending
-	}
+	status.Phase, _ = s.phase()
 	var notReady []string
 	for _, c := range s.containers {
-		if !s.containerReady(c) {
+		if (c.app() || c.sidecar) && !s.containerReady(c) {
 			notReady = append(notReady, c.spec.Name)
 		}
 	}
@@ -158,22 +141,13 @@ func (s *Shim) podStatus() corev1.PodStatus {
 	podReady.Type = corev1.PodReady
 	status.Conditions = []corev1.PodCondition{
 		condition(corev1.PodReadyToStartContainers, s.sandboxID != "" && status.Phase != corev1.PodSucceeded && status.Phase != corev1.PodFailed),
-		condition(corev1.PodInitialized, true),
+		condition(corev1.PodInitialized, s.initialized),
 		podReady,
 		containersReady,
 		condition(corev1.PodScheduled, true),
 	}
 	s.stampConditions(status.Conditions)
 	return status
-}
-
-func (s *Shim) anyStarted() bool {
-	for _, c := range s.containers {
-		if c.id != "" {
-			return true
-		}
-	}
-	return false
 }
 
 func condition(t corev1.PodConditionType, ok bool) corev1.PodCondition {
@@ -219,7 +193,7 @@ func (s *Shim) containerStatus(c *container) corev1.ContainerStatus {
 		Image:        c.spec.Image,
 		ImageID:      c.imageRef,
 		RestartCount: int32(c.attempt),
-		Ready:        s.containerReady(c),
+		Ready:        s.containerReady(c) || (c.init && c.completed()),
 	}
 	if c.id != "" {
 		cs.ContainerID = s.cfg.runtimeName() + "://" + c.id

@@ -1,0 +1,139 @@
+package podshim
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func instanceOf(rt *fakeCRI, name string) (running, total int, newest *runtimeapi.ContainerState) {
+	var attempt uint32
+	for _, c := range rt.Containers {
+		if c.Metadata.Name != name {
+			continue
+		}
+		total++
+		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			running++
+		}
+		if newest == nil || c.Metadata.Attempt >= attempt {
+			st := c.State
+			newest, attempt = &st, c.Metadata.Attempt
+		}
+	}
+	return
+}
+
+func exitOne(rt *fakeCRI, name string, code int32) {
+	for _, c := range rt.Containers {
+		if c.Metadata.Name == name && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			c.State, c.ExitCode, c.FinishedAt = runtimeapi.ContainerState_CONTAINER_EXITED, code, time.Now().UnixNano()
+		}
+	}
+}
+
+// Init containers run one at a time, in order, before the app containers; a
+// sidecar is started before the next init container and keeps running; a
+// restart of an app container does not run the init containers again.
+func TestInitContainersAndSidecars(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	pod := testPod()
+	always := corev1.ContainerRestartPolicyAlways
+	pod.Spec.InitContainers = []corev1.Container{
+		{Name: "setup", Image: "busybox:1", ImagePullPolicy: corev1.PullIfNotPresent},
+		{Name: "proxy", Image: "busybox:1", ImagePullPolicy: corev1.PullIfNotPresent, RestartPolicy: &always},
+		{Name: "migrate", Image: "busybox:1", ImagePullPolicy: corev1.PullIfNotPresent},
+	}
+	s := newShim(t, pod, rt, &notes{})
+	ctx := context.Background()
+	if err := s.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, want map[string]int) {
+		t.Helper()
+		for name, n := range want {
+			if got, _, _ := instanceOf(rt, name); got != n {
+				t.Errorf("%s: %s has %d running, want %d", step, name, got, n)
+			}
+		}
+	}
+	check("start", map[string]int{"setup": 1, "proxy": 0, "migrate": 0, "app": 0})
+	if st, _ := ReadState(s.cfg.StateDir, "shop", "web"); st.Status.Phase != corev1.PodPending || len(st.Status.InitContainerStatuses) != 3 {
+		t.Errorf("while initializing: phase %s, %d init statuses", st.Status.Phase, len(st.Status.InitContainerStatuses))
+	}
+
+	exitOne(rt, "setup", 1) // fails: retried (OnFailure for init containers)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("setup failed", map[string]int{"setup": 1, "proxy": 0})
+	exitOne(rt, "setup", 0)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The sidecar runs (it has no startup probe to wait for): the next init
+	// container starts with it.
+	check("setup done", map[string]int{"setup": 0, "proxy": 1, "migrate": 1, "app": 0})
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("migrate running", map[string]int{"proxy": 1, "migrate": 1, "app": 0})
+	exitOne(rt, "migrate", 0)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("initialized", map[string]int{"proxy": 1, "app": 1})
+	st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+	if st.Status.Phase != corev1.PodRunning || conditionOf(st, corev1.PodInitialized) != corev1.ConditionTrue {
+		t.Errorf("after init: phase %s, Initialized %s", st.Status.Phase, conditionOf(st, corev1.PodInitialized))
+	}
+
+	// An app restart does not run init containers again.
+	_, setups, _ := instanceOf(rt, "setup")
+	exitOne(rt, "app", 2)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, total, _ := instanceOf(rt, "setup"); total != setups {
+		t.Errorf("setup ran again: %d instances", total)
+	}
+	check("app restarted", map[string]int{"app": 1, "proxy": 1})
+}
+
+// Under restartPolicy Never a failed init container fails the pod; the app
+// containers never start.
+func TestInitFailureUnderNever(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	pod := testPod()
+	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+	pod.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox:1", ImagePullPolicy: corev1.PullIfNotPresent}}
+	s := newShim(t, pod, rt, &notes{})
+	ctx := context.Background()
+	if err := s.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	exitOne(rt, "setup", 9)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.finished(ctx)
+	if !done || !errors.Is(err, ErrPodFailed) {
+		t.Fatalf("finished=%v err=%v", done, err)
+	}
+	if _, total, _ := instanceOf(rt, "app"); total != 0 {
+		t.Error("the app container started after a failed init container")
+	}
+}
+
+func conditionOf(st *State, t corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range st.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return ""
+}
