@@ -191,6 +191,10 @@ func TestReadDir(t *testing.T) {
 	write(".hidden.yaml", pod("hidden"))
 	write("notes.txt", "not a manifest")
 	write("a.yaml.swp", pod("swap"))
+	write("a.yaml~", pod("backup"))
+	write("a.yaml.dpkg-old", pod("old"))
+	write("4913", "")
+	write("#a.yaml#", pod("autosave"))
 	if err := os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +229,7 @@ func TestReadDir(t *testing.T) {
 	for _, s := range set.Skipped {
 		skipped[filepath.Base(s.Path)] = s.Reason
 	}
-	for _, name := range []string{".hidden.yaml", "notes.txt", "a.yaml.swp", "sub.yaml"} {
+	for _, name := range []string{".hidden.yaml", "notes.txt", "a.yaml.swp", "sub.yaml", "a.yaml~", "a.yaml.dpkg-old", "4913", "#a.yaml#"} {
 		if skipped[name] == "" {
 			t.Errorf("%s not skipped (skipped: %v)", name, skipped)
 		}

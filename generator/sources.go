@@ -70,11 +70,28 @@ func ReadDir(dir string) (*Set, error) {
 	return set, nil
 }
 
+// editorFiles are the endings of editor swap and backup files and of package
+// managers' leftovers, which the kubelet would run as pods.
+var editorFiles = []string{"~", ".swp", ".swo", ".swx", ".bak", ".orig", ".rej", ".tmp", ".save",
+	".dpkg-old", ".dpkg-new", ".dpkg-dist", ".dpkg-tmp", ".ucf-old", ".ucf-new", ".ucf-dist",
+	".rpmnew", ".rpmsave", ".rpmorig"}
+
 // skipReason says why a directory entry is not a manifest, or "" when it is.
 func skipReason(path string, e fs.DirEntry) string {
 	name := e.Name()
 	if strings.HasPrefix(name, ".") {
-		return "hidden file"
+		return "hidden file (editors keep swap and temporary files so)"
+	}
+	if strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#") {
+		return "editor auto-save file"
+	}
+	for _, suffix := range editorFiles {
+		if strings.HasSuffix(name, suffix) {
+			return "editor or package-manager backup file (" + suffix + ")"
+		}
+	}
+	if isDigits(name) {
+		return "editor temporary file (vim writes 4913 to test a directory)"
 	}
 	ext := filepath.Ext(name)
 	known := false
@@ -92,6 +109,15 @@ func skipReason(path string, e fs.DirEntry) string {
 		return "not a regular file"
 	}
 	return ""
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func readManifest(path string) ([]byte, error) {

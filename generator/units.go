@@ -3,8 +3,11 @@ package generator
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podunit/podunit/units"
 )
@@ -105,4 +108,18 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		// runtime; anything of the unit still running at the timeout is killed.
 		KillMode: "mixed",
 	}, nil
+}
+
+// ReadSpecFile reads back a pod from the spec file SpecFile wrote: the pod as
+// it last ran, with its source and config hash from its annotations.
+func ReadSpecFile(path string) (*Pod, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(b, &pod); err != nil {
+		return nil, fmt.Errorf("spec file %s: %w", path, err)
+	}
+	return &Pod{Source: pod.Annotations[AnnotationManifest], Hash: pod.Annotations[AnnotationConfigHash], Spec: &pod}, nil
 }

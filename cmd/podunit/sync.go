@@ -164,6 +164,8 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		desired = append(desired, u)
 	}
 
+	desired = append(desired, s.keepLastGood(ctx, set, desired, keep)...)
+
 	res, err := units.Reconcile(ctx, s.manager, desired)
 	if err != nil {
 		return invalid, failed, err
@@ -191,6 +193,53 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 	s.removeStaleSpecs(loaded, keep)
 	collectSandboxes(ctx, s.runtime, loaded, s.report)
 	return invalid, failed, nil
+}
+
+// keepLastGood returns the units of running pods whose manifest is still
+// there but no longer valid (a half-saved file, a typo): they keep running
+// on their last good spec, which their spec file holds, until the file is
+// fixed or removed. The kubelet would kill them.
+func (s *syncer) keepLastGood(ctx context.Context, set *generator.Set, desired []*units.Unit, keep map[string]bool) []*units.Unit {
+	invalid := map[string]bool{}
+	for _, e := range set.Errors {
+		for _, fe := range flatten(e) {
+			var f *generator.FieldError
+			if errors.As(fe, &f) {
+				invalid[f.File] = true
+			}
+		}
+	}
+	if len(invalid) == 0 {
+		return nil
+	}
+	wanted := map[string]bool{}
+	for _, u := range desired {
+		wanted[u.Name] = true
+	}
+	loaded, err := units.List(ctx, s.manager)
+	if err != nil {
+		s.report.Errorf("pods of invalid manifests not kept: %v", err)
+		return nil
+	}
+	var kept []*units.Unit
+	for _, r := range loaded {
+		if wanted[r.Name] {
+			continue
+		}
+		path := generator.SpecPath(s.unitConfig, r.Namespace, r.PodName, r.ConfigHash)
+		p, err := generator.ReadSpecFile(path)
+		if err != nil || !invalid[p.Source] {
+			continue
+		}
+		u, err := generator.Unit(s.unitConfig, p)
+		if err != nil {
+			continue
+		}
+		s.report.Errorf("%s is invalid: pod %s keeps running on its last good spec (config %s) until the file is fixed or removed", p.Source, p.Key(), p.Hash)
+		keep[path] = true
+		kept = append(kept, u)
+	}
+	return kept
 }
 
 // flatten splits errors.Join'ed errors, so each problem is its own line.

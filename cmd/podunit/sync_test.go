@@ -184,3 +184,45 @@ func TestSyncCollectsOrphanedSandboxes(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// A manifest that turns invalid (a half-saved file, a typo) keeps its pod
+// running on the last good spec; removing the file stops it.
+func TestSyncKeepsLastGoodSpec(t *testing.T) {
+	s, m, _, out := newSyncer(t)
+	ctx := context.Background()
+	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := m.units["pod-web.service"]
+
+	write(t, s.dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: \"img:2\", imagePullPolcy: Always}]\n")
+	out.Reset()
+	err := s.run(ctx)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitInvalid {
+		t.Errorf("sync of an invalid edit: %v", err)
+	}
+	if got := m.units["pod-web.service"]; got != before {
+		t.Errorf("the running pod was touched: %+v → %+v", before, got)
+	}
+	if !strings.Contains(out.String(), "keeps running on its last good spec") || !strings.Contains(out.String(), "imagePullPolcy: unknown field") {
+		t.Errorf("output:\n%s", out)
+	}
+	if len(specFiles(t, s.unitConfig.SpecDir)) != 1 {
+		t.Error("the last good spec file was removed")
+	}
+
+	write(t, s.dir, "web.yaml", "")
+	if err := s.run(ctx); err == nil || m.units["pod-web.service"] != before {
+		t.Errorf("an emptied (half-saved) file: err %v, units %v", err, m.units)
+	}
+
+	os.Remove(filepath.Join(s.dir, "web.yaml"))
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.units) != 0 {
+		t.Errorf("removing the invalid file did not stop the pod: %v", m.units)
+	}
+}

@@ -1,0 +1,57 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podunit/podunit/units"
+)
+
+// An edit that makes a manifest invalid keeps the pod running on its last
+// good spec, with the error in the sync's journal; an editor's backup file
+// next to it is not run; removing the manifest stops the pod.
+func TestInvalidEditKeepsPodAndBackupsAreIgnored(t *testing.T) {
+	const name = "e2e-keep"
+	start := time.Now()
+	good := webPod(name, "kept", 18085)
+	writeManifest(t, "e2e-keep.yaml", good)
+	unit := waitActive(t, "default", name)
+	before := unitProps(t, unit)
+
+	// A typo, then the editor's backup of the old file (another pod name, so
+	// running it would show).
+	writeManifest(t, "e2e-keep.yaml", strings.Replace(good, "containerPort:", "containerPrt:", 1))
+	backup := strings.Replace(good, "name: "+name, "name: e2e-backup", 1)
+	writeManifest(t, "e2e-keep.yaml~", backup)
+	writeManifest(t, ".e2e-keep.yaml.swp", backup)
+	runSync(t)
+
+	j := journal(t, "podunit-sync.service", start)
+	for _, want := range []string{
+		"e2e-keep.yaml:21: spec.containers[0].ports[0].containerPrt: unknown field",
+		"pod default/e2e-keep keeps running on its last good spec",
+	} {
+		if !strings.Contains(j, want) {
+			t.Errorf("the sync's journal lacks %q:\n%s", want, j)
+		}
+	}
+	after := unitProps(t, unit)
+	if after["ActiveState"] != "active" || fmt.Sprint(after["InvocationID"]) != fmt.Sprint(before["InvocationID"]) {
+		t.Errorf("the pod was disturbed by an invalid edit: %v → %v", before["InvocationID"], after["InvocationID"])
+	}
+	if code, body, err := get("http://127.0.0.1:18085/"); code != 200 || strings.TrimSpace(body) != "kept" {
+		t.Errorf("the kept pod does not answer: %d %q %v", code, body, err)
+	}
+	if s := activeState(units.ServiceName("default", "e2e-backup")); s != "" && s != "inactive" {
+		t.Errorf("a backup file runs as a pod (%s)", s)
+	}
+
+	os.Remove(filepath.Join(manifestDir, "e2e-keep.yaml"))
+	waitGone(t, unit)
+}
