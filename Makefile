@@ -27,7 +27,9 @@ BENCHTIME    ?= 10x
 BENCH_PODS   ?= 20
 BENCH_IDLE   ?= 60
 
-.PHONY: help deps build test test-unit test-e2e bench bench-short demo demo-stop install clean
+FUZZTIME     ?= 10m
+
+.PHONY: help deps build test test-unit test-e2e bench bench-short fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +41,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit test-e2e bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, a short benchmark run
+test: deps build test-unit fuzz-short test-e2e bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, a short benchmark run
 
 test-unit: ## go vet and the unit tests (no root, no systemd needed)
 	$(GO) vet ./...
@@ -50,6 +52,12 @@ test-e2e: build ## end-to-end tests against real systemd, containerd, runc and C
 	$(GO) test -c -tags e2e -o bin/e2e.test ./test/e2e
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test
+
+fuzz: ## fuzz the manifest decoder (FUZZTIME, default 10m)
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./generator
+
+fuzz-short: ## the decoder fuzzer for 15 s (what CI runs)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=15s
 
 bench: build ## benchmarks in a test bed: start-to-READY vs the raw CRI floor, podshim memory and idle CPU (docs/benchmarks.md)
 	$(GO) test -c -tags e2e -o bin/bench.test ./test/bench
