@@ -42,6 +42,18 @@ func setDefaults(pod *corev1.Pod) {
 		for _, p := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
 			defaultProbe(p)
 		}
+		if l := c.Lifecycle; l != nil {
+			for _, h := range []*corev1.LifecycleHandler{l.PostStart, l.PreStop} {
+				if h != nil && h.HTTPGet != nil {
+					if h.HTTPGet.Path == "" {
+						h.HTTPGet.Path = "/"
+					}
+					if h.HTTPGet.Scheme == "" {
+						h.HTTPGet.Scheme = corev1.URISchemeHTTP
+					}
+				}
+			}
+		}
 	}
 }
 

@@ -58,6 +58,22 @@ func containerFields(prefix, note string) []Field {
 		{prefix + ".ports[].hostIP", "Host address to bind `hostPort` to; default all addresses."},
 		{prefix + ".ports[].protocol", "`TCP` (default) or `UDP`."},
 	}
+	for _, hook := range []struct{ name, doc string }{
+		{"postStart", "Runs right after the container starts; the container counts as running only once it returned, and a failed hook kills it (restarted per `restartPolicy`)."},
+		{"preStop", "Runs before the container is stopped, within the grace period; SIGTERM follows, with at least 2 s before SIGKILL."},
+	} {
+		base := prefix + ".lifecycle." + hook.name
+		rows = append(rows,
+			Field{base + ".exec.command", hook.doc + " Exec: run in the container."},
+			Field{base + ".httpGet.path", "HTTP GET from the host to the pod IP, as for probes; default `/`."},
+			Field{base + ".httpGet.port", "A number or a port name."},
+			Field{base + ".httpGet.host", "Default the pod IP."},
+			Field{base + ".httpGet.scheme", "`HTTP` (default) or `HTTPS`."},
+			Field{base + ".httpGet.httpHeaders[].name", "Header sent with the request."},
+			Field{base + ".httpGet.httpHeaders[].value", "Its value."},
+			Field{base + ".sleep.seconds", "Sleep this long (in podshim, not in the image)."},
+		)
+	}
 	rows[0].Doc = note + rows[0].Doc
 	return append(rows, probeFields(prefix)...)
 }

@@ -92,6 +92,9 @@ func validate(file string, d decoded) []error {
 			if sidecar && *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 				fail(p+".restartPolicy", "%q: only Always (a sidecar) is allowed", *c.RestartPolicy)
 			}
+			if c.Lifecycle != nil && !sidecar {
+				fail(p+".lifecycle", "only sidecar init containers (restartPolicy: Always) may have lifecycle hooks")
+			}
 			for field, probe := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
 				if probe != nil && !sidecar {
 					fail(p+"."+field, "only sidecar init containers (restartPolicy: Always) may have probes")
@@ -132,6 +135,11 @@ func validate(file string, d decoded) []error {
 			probe *corev1.Probe
 		}{{"startupProbe", c.StartupProbe}, {"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}} {
 			validateProbe(p+"."+pr.name, pr.probe, &c, fail)
+		}
+		if l := c.Lifecycle; l != nil {
+			for name, h := range map[string]*corev1.LifecycleHandler{"postStart": l.PostStart, "preStop": l.PreStop} {
+				validateHook(p+".lifecycle."+name, h, &c, fail)
+			}
 		}
 		for j, port := range c.Ports {
 			pp := fmt.Sprintf("%s.ports[%d]", p, j)
@@ -220,5 +228,33 @@ func validateProbe(path string, p *corev1.Probe, c *corev1.Container, fail func(
 	}
 	if !strings.HasSuffix(path, "readinessProbe") && p.SuccessThreshold != 1 {
 		fail(path+".successThreshold", "must be 1")
+	}
+}
+
+// validateHook checks a lifecycle hook: exactly one handler, valid ports.
+func validateHook(path string, h *corev1.LifecycleHandler, c *corev1.Container, fail func(path, format string, args ...any)) {
+	if h == nil {
+		return
+	}
+	n := 0
+	for _, set := range []bool{h.Exec != nil, h.HTTPGet != nil, h.Sleep != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		fail(path, "must have exactly one of exec, httpGet, sleep")
+		return
+	}
+	if h.Exec != nil && len(h.Exec.Command) == 0 {
+		fail(path+".exec.command", "required")
+	}
+	if h.Sleep != nil && h.Sleep.Seconds < 0 {
+		fail(path+".sleep.seconds", "must be 0 or more")
+	}
+	if h.HTTPGet != nil {
+		// The same rules as a probe's httpGet.
+		validateProbe(path, &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: h.HTTPGet},
+			TimeoutSeconds: 1, PeriodSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}, c, fail)
 	}
 }

@@ -3,6 +3,7 @@ package podshim
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +137,42 @@ func conditionOf(st *State, t corev1.PodConditionType) corev1.ConditionStatus {
 		}
 	}
 	return ""
+}
+
+// preStop runs before the container is stopped; a failing postStart kills
+// the container it ran for.
+func TestLifecycleHooks(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	pod := testPod()
+	pod.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{
+		PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"warm-up"}}},
+		PreStop:   &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"drain"}}},
+	}
+	s := newShim(t, pod, rt, &notes{})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := func() string { return strings.Join(rt.FakeRuntimeService.GetCalls(), " ") }
+	if !strings.Contains(calls(), "StartContainer ExecSync") {
+		t.Errorf("postStart did not run right after the start: %s", calls())
+	}
+	rt.FakeRuntimeService.Called = nil
+	cancel()
+	if err := s.teardown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(calls(), "ExecSync StopContainer") {
+		t.Errorf("preStop did not run before the stop: %s", calls())
+	}
+
+	rt2 := newFakeCRI("busybox:1")
+	rt2.FakeRuntimeService.InjectError("ExecSync", errors.New("exit 1"))
+	s2 := newShim(t, pod, rt2, &notes{})
+	if err := s2.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if running, _, _ := instanceOf(rt2, "app"); running != 0 {
+		t.Error("a container whose postStart hook failed is still running")
+	}
 }

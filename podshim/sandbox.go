@@ -163,7 +163,7 @@ func (s *Shim) stopContainers(ctx context.Context, sandbox string, list []*runti
 		go func() {
 			defer wg.Done()
 			s.log.Info("stopping container", "container", c.Metadata.GetName(), "id", c.Id, "grace", s.grace())
-			if err := s.rt.StopContainer(ctx, c.Id, s.grace()); err != nil {
+			if err := s.stopContainer(ctx, c.Metadata.GetName(), c.Id); err != nil {
 				errs[i] = fmt.Errorf("stop container %s: %w", c.Id, err)
 			}
 		}()

@@ -309,7 +309,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 			// container; its restart then follows the restart policy.
 			s.log.Warn("container failed a probe and will be killed", "container", c.spec.Name, "reason", failed)
 			c.stopProbes()
-			if err := s.rt.StopContainer(ctx, newest.Id, s.grace()); err != nil {
+			if err := s.stopContainer(ctx, c.spec.Name, newest.Id); err != nil {
 				return fmt.Errorf("container %q: kill after failed probe: %w", c.spec.Name, err)
 			}
 		}
@@ -385,6 +385,17 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	if err := s.rt.StartContainer(ctx, id); err != nil {
 		return fmt.Errorf("container %q: start %s: %w", c.spec.Name, id, err)
 	}
+	if l := c.spec.Lifecycle; l != nil && l.PostStart != nil {
+		// As the kubelet: the container is not running for the pod until
+		// its postStart hook returned; a failed hook kills it, and its
+		// restart follows the restart policy.
+		if err := s.runHook(ctx, c.spec, id, l.PostStart, time.Duration(s.grace())*time.Second+time.Minute); err != nil {
+			s.log.Warn("postStart hook failed; killing the container", "container", c.spec.Name, "err", err)
+			if err := s.rt.StopContainer(ctx, id, minStopGrace); err != nil {
+				return fmt.Errorf("container %q: kill after failed postStart hook: %w", c.spec.Name, err)
+			}
+		}
+	}
 	if c.exit != nil {
 		c.last = c.exit
 	}
@@ -454,7 +465,7 @@ func (s *Shim) finished(ctx context.Context) (bool, error) {
 	for _, c := range s.containers {
 		if c.sidecar && c.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
 			c.stopProbes()
-			if err := s.rt.StopContainer(ctx, c.id, s.grace()); err != nil {
+			if err := s.stopContainer(ctx, c.spec.Name, c.id); err != nil {
 				s.log.Warn("stop sidecar of finished pod", "container", c.spec.Name, "err", err)
 			}
 			c.state = runtimeapi.ContainerState_CONTAINER_EXITED

@@ -75,3 +75,44 @@ spec:
 	os.Remove(filepath.Join(manifestDir, "e2e-init.yaml"))
 	waitGone(t, units.ServiceName("default", name))
 }
+
+// postStart runs after the container starts (the container sees what it
+// did); preStop runs before SIGTERM when the pod stops.
+func TestLifecycleHooks(t *testing.T) {
+	const name = "e2e-hooks"
+	start := time.Now()
+	writeManifest(t, "e2e-hooks.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-hooks
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: app
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "until [ -e /tmp/started ]; do sleep 0.2; done; cat /tmp/started; trap 'echo got SIGTERM; exit 0' TERM; while true; do sleep 1; done"]
+    lifecycle:
+      postStart:
+        exec: {command: ["sh", "-c", "echo poststart-ran > /tmp/started"]}
+      preStop:
+        exec: {command: ["sh", "-c", "echo prestop-ran > /proc/1/fd/1"]}
+`)
+	unit := waitActive(t, "default", name)
+	waitFor(t, "the postStart hook's mark", func() (bool, error) {
+		return countMessage(journalEntries(t, unit, "CONTAINER_NAME=app"), "poststart-ran") == 1, nil
+	})
+	os.Remove(filepath.Join(manifestDir, "e2e-hooks.yaml"))
+	waitGone(t, units.ServiceName("default", name))
+	var order []string
+	for _, e := range journalEntries(t, unit, "CONTAINER_NAME=app") {
+		if m := e["MESSAGE"]; m == "prestop-ran" || m == "got SIGTERM" {
+			order = append(order, m.(string))
+		}
+	}
+	if strings.Join(order, ",") != "prestop-ran,got SIGTERM" {
+		t.Errorf("preStop and SIGTERM seen in the order %v", order)
+	}
+	if !strings.Contains(journal(t, unit, start), "running preStop hook") {
+		t.Error("podshim did not log the preStop hook")
+	}
+}

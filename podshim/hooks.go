@@ -1,0 +1,61 @@
+package podshim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// minStopGrace is the least time a container gets between SIGTERM and
+// SIGKILL, even when a preStop hook used up its grace period (the kubelet's
+// minimumGracePeriodInSeconds).
+const minStopGrace = 2
+
+// runHook runs a lifecycle hook (exec in the container, httpGet to the pod
+// IP from the host, or sleep) within timeout.
+func (s *Shim) runHook(ctx context.Context, spec *corev1.Container, id string, h *corev1.LifecycleHandler, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	switch {
+	case h.Exec != nil:
+		_, _, err := s.rt.ExecSync(ctx, id, h.Exec.Command, timeout)
+		return err
+	case h.HTTPGet != nil:
+		return s.probeHTTP(ctx, spec, h.HTTPGet)
+	case h.Sleep != nil:
+		select {
+		case <-time.After(time.Duration(h.Sleep.Seconds) * time.Second):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("hook has no handler")
+}
+
+// stopContainer runs the container's preStop hook, then stops it with what
+// is left of the grace period (at least minStopGrace seconds), as the
+// kubelet does.
+func (s *Shim) stopContainer(ctx context.Context, name, id string) error {
+	grace := s.grace()
+	if c := s.byName(name); c != nil && c.spec.Lifecycle != nil && c.spec.Lifecycle.PreStop != nil {
+		start := time.Now()
+		s.log.Info("running preStop hook", "container", name)
+		if err := s.runHook(ctx, c.spec, id, c.spec.Lifecycle.PreStop, time.Duration(grace)*time.Second); err != nil {
+			s.log.Warn("preStop hook failed", "container", name, "err", err)
+		}
+		grace -= int64(time.Since(start).Seconds())
+	}
+	return s.rt.StopContainer(ctx, id, max(grace, minStopGrace))
+}
+
+func (s *Shim) byName(name string) *container {
+	for _, c := range s.containers {
+		if c.spec.Name == name {
+			return c
+		}
+	}
+	return nil
+}
