@@ -26,6 +26,9 @@ type container struct {
 	restartAt time.Time // a (re)start is due at this time; zero: none pending
 	backoff   Backoff
 	probes    *probes // the current instance's probe workers; nil: none
+
+	waiting     *corev1.ContainerStateWaiting // why a (re)start is held back (image)
+	pullBackoff Backoff
 }
 
 // stopProbes ends the probe workers of the current instance.
@@ -91,3 +94,9 @@ func exitOf(st *runtimeapi.ContainerStatus) *exitInfo {
 		FinishedAt:  time.Unix(0, st.FinishedAt).UTC(),
 	}
 }
+
+// imageError is an image that could not be made present; the container waits
+// with reason ErrImagePull, ImagePullBackOff or ErrImageNeverPull.
+type imageError struct{ reason, msg string }
+
+func (e *imageError) Error() string { return e.reason + ": " + e.msg }

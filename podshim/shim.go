@@ -239,8 +239,24 @@ func (s *Shim) reconcile(ctx context.Context) error {
 			break
 		}
 		if c.due(now) {
-			if err := s.createContainer(ctx, c, instances[c.spec.Name]); err != nil {
+			err := s.createContainer(ctx, c, instances[c.spec.Name])
+			var ie *imageError
+			if errors.As(err, &ie) {
+				// As the kubelet: the container waits (ErrImagePull, then
+				// ImagePullBackOff) and is tried again with back-off; the
+				// rest of the pod carries on.
+				delay := c.pullBackoff.next(fmt.Sprint(now.UnixNano()), now)
+				c.restartAt = now.Add(max(delay, backoffInitial))
+				c.waiting = &corev1.ContainerStateWaiting{Reason: ie.reason, Message: ie.msg}
+				if c.pullBackoff.Delay > 0 && ie.reason == "ErrImagePull" {
+					c.waiting.Reason = "ImagePullBackOff"
+				}
+				s.log.Warn("image not available; retrying with back-off", "container", c.spec.Name, "reason", ie.reason, "err", ie.msg, "retryIn", c.restartAt.Sub(now))
+			} else if err != nil {
 				return err
+			} else {
+				c.waiting = nil
+				c.pullBackoff = Backoff{}
 			}
 		}
 		if c.init && !s.through(c) {
@@ -425,7 +441,7 @@ func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string,
 			return st.Image.Id, nil
 		}
 		if spec.ImagePullPolicy == corev1.PullNever {
-			return "", fmt.Errorf("container %q: ErrImageNeverPull: image %s is not present and imagePullPolicy is Never", spec.Name, spec.Image)
+			return "", &imageError{reason: "ErrImageNeverPull", msg: fmt.Sprintf("container %q: image %s is not present and imagePullPolicy is Never", spec.Name, spec.Image)}
 		}
 	}
 	s.status("Starting: pulling image %s for container %s", spec.Image, spec.Name)
@@ -448,7 +464,7 @@ func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string,
 	ref, err := s.rt.PullImage(ctx, image, nil, s.sandboxConfig)
 	stop()
 	if err != nil {
-		return "", fmt.Errorf("container %q: ErrImagePull: %s: %w", spec.Name, spec.Image, err)
+		return "", &imageError{reason: "ErrImagePull", msg: fmt.Sprintf("container %q: pull %s: %v", spec.Name, spec.Image, err)}
 	}
 	return ref, nil
 }
@@ -510,7 +526,17 @@ func (s *Shim) report(ctx context.Context) error {
 		}
 	}
 	ip := strings.Join(s.podIPs, ",")
+	var pulling *container
+	for _, c := range s.containers {
+		if c.waiting != nil && !c.done {
+			pulling = c
+			break
+		}
+	}
 	switch {
+	case pulling != nil:
+		s.status("%s: container %s, image %s (retry in %s); %d/%d ready, pod IP %s", pulling.waiting.Reason, pulling.spec.Name,
+			pulling.spec.Image, pulling.restartAt.Sub(s.cfg.Now()).Round(time.Second), ready, want, ip)
 	case !s.initialized && backoff == nil:
 		for i, c := range s.containers {
 			if c.init && !s.through(c) {

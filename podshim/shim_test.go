@@ -337,7 +337,7 @@ func TestImagePullPolicy(t *testing.T) {
 		policy  corev1.PullPolicy
 		present bool
 		pulls   bool
-		err     string
+		waiting string // the container's waiting reason afterwards
 	}{
 		{corev1.PullIfNotPresent, true, false, ""},
 		{corev1.PullIfNotPresent, false, true, ""},
@@ -353,13 +353,68 @@ func TestImagePullPolicy(t *testing.T) {
 		pod := testPod()
 		pod.Spec.Containers[0].ImagePullPolicy = tc.policy
 		s := newShim(t, pod, rt, &notes{})
-		err := s.start(context.Background())
+		if err := s.start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		pulled := false
 		for _, c := range rt.FakeImageService.Called {
 			pulled = pulled || c == "PullImage"
 		}
-		if pulled != tc.pulls || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
-			t.Errorf("%s, present=%v: pulled=%v err=%v", tc.policy, tc.present, pulled, err)
+		st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+		waiting := ""
+		if w := st.Status.ContainerStatuses[0].State.Waiting; w != nil {
+			waiting = w.Reason
 		}
+		if pulled != tc.pulls || waiting != tc.waiting {
+			t.Errorf("%s, present=%v: pulled=%v waiting=%q", tc.policy, tc.present, pulled, waiting)
+		}
+	}
+}
+
+// A pull that fails leaves the container waiting (ErrImagePull, then
+// ImagePullBackOff) and retried with back-off; the other containers run.
+func TestImagePullBackOff(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	pod := testPod()
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "missing", Image: "nowhere/app:1", ImagePullPolicy: corev1.PullIfNotPresent})
+	clk := &clock{now: time.Unix(1_000_000, 0)}
+	n := &notes{}
+	s := newShim(t, pod, rt, n)
+	s.cfg.Now = clk.Now
+	rt.FakeImageService.InjectError("PullImage", errors.New("registry unreachable"))
+	rt.FakeImageService.InjectError("PullImage", errors.New("registry unreachable"))
+	ctx := context.Background()
+	if err := s.start(ctx); err != nil {
+		t.Fatalf("a failed pull stopped the pod: %v", err)
+	}
+	reason := func() string {
+		st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+		if w := st.Status.ContainerStatuses[1].State.Waiting; w != nil {
+			return w.Reason
+		}
+		return ""
+	}
+	if r := reason(); r != "ErrImagePull" {
+		t.Errorf("after the first failed pull: %q", r)
+	}
+	if running, _, _ := instanceOf(rt, "app"); running != 1 {
+		t.Error("the other container is not running")
+	}
+	clk.now = clk.now.Add(11 * time.Second)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := reason(); r != "ImagePullBackOff" {
+		t.Errorf("after the second failed pull: %q", r)
+	}
+	if !strings.Contains(n.all(), "STATUS=ImagePullBackOff: container missing, image nowhere/app:1") {
+		t.Errorf("notifications:\n%s", n.all())
+	}
+	clk.now = clk.now.Add(time.Minute)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if running, _, _ := instanceOf(rt, "missing"); running != 1 || reason() != "" {
+		t.Errorf("after the pull worked: running=%d waiting=%q", running, reason())
 	}
 }

@@ -202,6 +202,9 @@ func (s *Shim) containerStatus(c *container) corev1.ContainerStatus {
 	started := c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && c.restartAt.IsZero() && probeStarted
 	cs.Started = &started
 	switch {
+	case c.waiting != nil:
+		w := *c.waiting
+		cs.State.Waiting = &w
 	case c.exit != nil && !c.restartAt.IsZero() && c.backoff.Delay > 0:
 		cs.State.Waiting = &corev1.ContainerStateWaiting{
 			Reason: "CrashLoopBackOff",

@@ -111,3 +111,42 @@ func conditionStatus(st *podshim.State, t corev1.PodConditionType) corev1.Condit
 	}
 	return ""
 }
+
+// An image that cannot be pulled leaves its container waiting with
+// ErrImagePull/ImagePullBackOff, shown in the unit's status, while the rest
+// of the pod runs; podshim keeps running (no restart churn).
+func TestImagePullBackOff(t *testing.T) {
+	const name = "e2e-pull"
+	writeManifest(t, "e2e-pull.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-pull
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: ok
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+  - name: missing
+    image: registry.invalid/podunit/missing:1
+`)
+	unit := units.ServiceName("default", name)
+	waitFor(t, "the pull error in the pod's state", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+		if err != nil {
+			return false, err
+		}
+		w := st.Status.ContainerStatuses[1].State.Waiting
+		return w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") &&
+			st.Status.ContainerStatuses[0].State.Running != nil, nil
+	})
+	p := unitProps(t, unit)
+	if p["ActiveState"] != "activating" || !strings.Contains(p["StatusText"].(string), "container missing, image registry.invalid/podunit/missing:1") {
+		t.Errorf("unit %s: %v", p["ActiveState"], p["StatusText"])
+	}
+	if n := p["NRestarts"].(uint32); n != 0 {
+		t.Errorf("podshim was restarted %d times over a failed pull", n)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-pull.yaml"))
+	waitGone(t, unit)
+}
