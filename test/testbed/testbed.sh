@@ -101,7 +101,11 @@ up() {
 
 import_image() { # name tarball
 	enter ctr -n k8s.io images import --index-name "$1" "$2" >/dev/null
-	enter ctr -n k8s.io images ls -q | grep -qx "$1" || die "image $1 missing after import"
+	# Not "ctr … | grep -q": grep leaving early makes ctr die of SIGPIPE,
+	# which pipefail reports as a failure.
+	local images
+	images=$(enter ctr -n k8s.io images ls -q)
+	grep -qx "$1" <<<"$images" || die "image $1 missing after import"
 }
 
 down() {
