@@ -8,7 +8,8 @@ packages=(systemd dbus containerd runc containernetworking-plugins busybox-stati
 	umoci iptables iproute2 util-linux jq curl git make gcc)
 missing=()
 for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=
+	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
 if ((${#missing[@]})); then
 	echo "deps: installing ${missing[*]}" >&2
