@@ -44,13 +44,8 @@ func setDefaults(pod *corev1.Pod) {
 		}
 		if l := c.Lifecycle; l != nil {
 			for _, h := range []*corev1.LifecycleHandler{l.PostStart, l.PreStop} {
-				if h != nil && h.HTTPGet != nil {
-					if h.HTTPGet.Path == "" {
-						h.HTTPGet.Path = "/"
-					}
-					if h.HTTPGet.Scheme == "" {
-						h.HTTPGet.Scheme = corev1.URISchemeHTTP
-					}
+				if h != nil {
+					defaultHTTPGet(h.HTTPGet)
 				}
 			}
 		}
@@ -74,13 +69,19 @@ func defaultProbe(p *corev1.Probe) {
 	if p.FailureThreshold == 0 {
 		p.FailureThreshold = 3
 	}
-	if g := p.HTTPGet; g != nil {
-		if g.Path == "" {
-			g.Path = "/"
-		}
-		if g.Scheme == "" {
-			g.Scheme = corev1.URISchemeHTTP
-		}
+	defaultHTTPGet(p.HTTPGet)
+}
+
+// defaultHTTPGet sets the defaults of a probe's or hook's httpGet action.
+func defaultHTTPGet(g *corev1.HTTPGetAction) {
+	if g == nil {
+		return
+	}
+	if g.Path == "" {
+		g.Path = "/"
+	}
+	if g.Scheme == "" {
+		g.Scheme = corev1.URISchemeHTTP
 	}
 }
 

@@ -63,16 +63,9 @@ func containerFields(prefix, note string) []Field {
 		{"preStop", "Runs before the container is stopped, within the grace period; SIGTERM follows, with at least 2 s before SIGKILL."},
 	} {
 		base := prefix + ".lifecycle." + hook.name
-		rows = append(rows,
-			Field{base + ".exec.command", hook.doc + " Exec: run in the container."},
-			Field{base + ".httpGet.path", "HTTP GET from the host to the pod IP, as for probes; default `/`."},
-			Field{base + ".httpGet.port", "A number or a port name."},
-			Field{base + ".httpGet.host", "Default the pod IP."},
-			Field{base + ".httpGet.scheme", "`HTTP` (default) or `HTTPS`."},
-			Field{base + ".httpGet.httpHeaders[].name", "Header sent with the request."},
-			Field{base + ".httpGet.httpHeaders[].value", "Its value."},
-			Field{base + ".sleep.seconds", "Sleep this long (in podshim, not in the image)."},
-		)
+		rows = append(rows, Field{base + ".exec.command", hook.doc + " Exec: run in the container."})
+		rows = append(rows, httpGetFields(base)...)
+		rows = append(rows, Field{base + ".sleep.seconds", "Sleep this long (in podshim, not in the image)."})
 	}
 	rows[0].Doc = note + rows[0].Doc
 	return append(rows, probeFields(prefix)...)
@@ -89,14 +82,9 @@ func probeFields(prefix string) []Field {
 		{"readinessProbe", "The container is ready once it passes; the unit becomes active (`READY=1`) when every container is ready, and `STATUS=` counts them."},
 	} {
 		base := prefix + "." + p.name
+		out = append(out, Field{base + ".exec.command", p.doc + " Exec: run in the container through the CRI; exit 0 passes. httpGet: a status of 200-399 passes."})
+		out = append(out, httpGetFields(base)...)
 		out = append(out,
-			Field{base + ".exec.command", p.doc + " Exec: run in the container through the CRI; exit 0 passes."},
-			Field{base + ".httpGet.path", "Default `/`. HTTP probes are made by podunit from the host to the pod IP; 200-399 passes."},
-			Field{base + ".httpGet.port", "A number or the name of a container port."},
-			Field{base + ".httpGet.host", "Default the pod IP."},
-			Field{base + ".httpGet.scheme", "`HTTP` (default) or `HTTPS` (certificates not verified, as the kubelet)."},
-			Field{base + ".httpGet.httpHeaders[].name", "Header sent with the probe."},
-			Field{base + ".httpGet.httpHeaders[].value", "Its value."},
 			Field{base + ".tcpSocket.port", "A number or a port name; connecting to the pod IP passes."},
 			Field{base + ".tcpSocket.host", "Default the pod IP."},
 			Field{base + ".grpc.port", "gRPC health check (grpc.health.v1) on the pod IP; SERVING passes."},
@@ -130,3 +118,16 @@ var supported = sync.OnceValue(func() fieldTree {
 	}
 	return root
 })
+
+// httpGetFields are the fields of an httpGet action (a probe's or a hook's)
+// under base.
+func httpGetFields(base string) []Field {
+	return []Field{
+		{base + ".httpGet.path", "Default `/`. The request is made by podunit from the host to the pod IP, never from inside the image."},
+		{base + ".httpGet.port", "A number or the name of a container port."},
+		{base + ".httpGet.host", "Default the pod IP."},
+		{base + ".httpGet.scheme", "`HTTP` (default) or `HTTPS` (certificates not verified, as the kubelet)."},
+		{base + ".httpGet.httpHeaders[].name", "Header sent with the request."},
+		{base + ".httpGet.httpHeaders[].value", "Its value."},
+	}
+}

@@ -196,26 +196,9 @@ func validateProbe(path string, p *corev1.Probe, c *corev1.Container, fail func(
 	if h.Exec != nil && len(h.Exec.Command) == 0 {
 		fail(path+".exec.command", "required")
 	}
-	checkPort := func(field string, port intstr.IntOrString) {
-		if port.Type == intstr.String {
-			for _, cp := range c.Ports {
-				if cp.Name == port.StrVal {
-					return
-				}
-			}
-			fail(field, "%q: no container port has this name", port.StrVal)
-		} else if v := port.IntValue(); v < 1 || v > 65535 {
-			fail(field, "%d: must be between 1 and 65535", v)
-		}
-	}
-	if h.HTTPGet != nil {
-		checkPort(path+".httpGet.port", h.HTTPGet.Port)
-		if s := h.HTTPGet.Scheme; s != corev1.URISchemeHTTP && s != corev1.URISchemeHTTPS {
-			fail(path+".httpGet.scheme", "%q: must be HTTP or HTTPS", s)
-		}
-	}
+	validateHTTPGet(path, h.HTTPGet, c, fail)
 	if h.TCPSocket != nil {
-		checkPort(path+".tcpSocket.port", h.TCPSocket.Port)
+		validatePort(path+".tcpSocket.port", h.TCPSocket.Port, c, fail)
 	}
 	if h.GRPC != nil && (h.GRPC.Port < 1 || h.GRPC.Port > 65535) {
 		fail(path+".grpc.port", "%d: must be between 1 and 65535", h.GRPC.Port)
@@ -252,9 +235,31 @@ func validateHook(path string, h *corev1.LifecycleHandler, c *corev1.Container, 
 	if h.Sleep != nil && h.Sleep.Seconds < 0 {
 		fail(path+".sleep.seconds", "must be 0 or more")
 	}
-	if h.HTTPGet != nil {
-		// The same rules as a probe's httpGet.
-		validateProbe(path, &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: h.HTTPGet},
-			TimeoutSeconds: 1, PeriodSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}, c, fail)
+	validateHTTPGet(path, h.HTTPGet, c, fail)
+}
+
+// validateHTTPGet checks a defaulted httpGet action of a probe or hook.
+func validateHTTPGet(path string, g *corev1.HTTPGetAction, c *corev1.Container, fail func(path, format string, args ...any)) {
+	if g == nil {
+		return
+	}
+	validatePort(path+".httpGet.port", g.Port, c, fail)
+	if s := g.Scheme; s != corev1.URISchemeHTTP && s != corev1.URISchemeHTTPS {
+		fail(path+".httpGet.scheme", "%q: must be HTTP or HTTPS", s)
+	}
+}
+
+// validatePort checks a probe's or hook's port: a number in range or the
+// name of one of the container's ports.
+func validatePort(field string, port intstr.IntOrString, c *corev1.Container, fail func(path, format string, args ...any)) {
+	if port.Type == intstr.String {
+		for _, cp := range c.Ports {
+			if cp.Name == port.StrVal {
+				return
+			}
+		}
+		fail(field, "%q: no container port has this name", port.StrVal)
+	} else if v := port.IntValue(); v < 1 || v > 65535 {
+		fail(field, "%d: must be between 1 and 65535", v)
 	}
 }

@@ -2,7 +2,6 @@ package podshim
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,26 +12,23 @@ import (
 // minimumGracePeriodInSeconds).
 const minStopGrace = 2
 
-// runHook runs a lifecycle hook (exec in the container, httpGet to the pod
-// IP from the host, or sleep) within timeout.
+// runHook runs a lifecycle hook within timeout: sleep here, exec in the
+// container and httpGet to the pod IP from the host as probes do.
 func (s *Shim) runHook(ctx context.Context, spec *corev1.Container, id string, h *corev1.LifecycleHandler, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	switch {
-	case h.Exec != nil:
-		_, _, err := s.rt.ExecSync(ctx, id, h.Exec.Command, timeout)
-		return err
-	case h.HTTPGet != nil:
-		return s.probeHTTP(ctx, spec, h.HTTPGet)
-	case h.Sleep != nil:
+	if h.Sleep != nil {
+		t := time.NewTimer(time.Duration(h.Sleep.Seconds) * time.Second)
+		defer t.Stop()
 		select {
-		case <-time.After(time.Duration(h.Sleep.Seconds) * time.Second):
+		case <-t.C:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	return fmt.Errorf("hook has no handler")
+	return s.probeOnce(ctx, spec, id, &corev1.Probe{
+		ProbeHandler:   corev1.ProbeHandler{Exec: h.Exec, HTTPGet: h.HTTPGet},
+		TimeoutSeconds: int32(max(timeout/time.Second, 1)),
+	})
 }
 
 // stopContainer runs the container's preStop hook, then stops it with what

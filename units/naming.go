@@ -2,7 +2,6 @@ package units
 
 import (
 	"fmt"
-	"regexp"
 
 	"github.com/coreos/go-systemd/v22/unit"
 )
@@ -71,18 +70,4 @@ func CheckPodName(namespace, name string) error {
 		}
 	}
 	return nil
-}
-
-var serviceRE = regexp.MustCompile(`^pod-(?:([a-z0-9-]+)_)?([a-z0-9.-]+)\.service$`)
-
-// ParseServiceName is the inverse of ServiceName.
-func ParseServiceName(service string) (namespace, name string, ok bool) {
-	m := serviceRE.FindStringSubmatch(service)
-	if m == nil {
-		return "", "", false
-	}
-	if m[1] == "" {
-		m[1] = "default"
-	}
-	return m[1], m[2], true
 }

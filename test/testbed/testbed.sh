@@ -37,9 +37,9 @@ enter() { # run a command in every namespace of the test bed
 	nsenter -t "$p" -m -p -n -u -i -- "$@"
 }
 
-wait_for() { # seconds description command...
-	local deadline=$((SECONDS + $1)) what=$2
-	shift 2
+wait_for() { # seconds command...
+	local deadline=$((SECONDS + $1))
+	shift
 	until "$@" >/dev/null 2>&1; do
 		((SECONDS < deadline)) || return 1
 		sleep 0.2
@@ -78,7 +78,7 @@ up() {
 	echo "$child" >"$TB/pid"
 	echo "$unshare_pid" >"$TB/unshare.pid"
 
-	if ! wait_for 90 target enter systemctl is-active --quiet podunit-testbed.target; then
+	if ! wait_for 90 enter systemctl is-active --quiet podunit-testbed.target; then
 		enter systemctl --no-pager --failed >&2 || true
 		tail -50 "$TB/boot.log" >&2
 		down
@@ -90,7 +90,7 @@ up() {
 		down
 		die "booting the test bed changed the host's mounts (above); fix inner.sh before going on"
 	fi
-	if ! wait_for 30 cri enter ctr --address /run/containerd/containerd.sock version; then
+	if ! wait_for 30 enter ctr --address /run/containerd/containerd.sock version; then
 		down
 		die "containerd did not answer"
 	fi
