@@ -23,6 +23,25 @@ func setDefaults(pod *corev1.Pod) {
 		grace := int64(DefaultTerminationGracePeriodSeconds)
 		spec.TerminationGracePeriodSeconds = &grace
 	}
+	if spec.DNSPolicy == "" {
+		spec.DNSPolicy = corev1.DNSClusterFirst
+	}
+	for i := range spec.Volumes {
+		v := &spec.Volumes[i]
+		if v.HostPath != nil && v.HostPath.Type == nil {
+			t := corev1.HostPathUnset
+			v.HostPath.Type = &t
+		}
+		if d := v.DownwardAPI; d != nil {
+			if d.DefaultMode == nil {
+				mode := corev1.DownwardAPIVolumeSourceDefaultMode
+				d.DefaultMode = &mode
+			}
+			for j := range d.Items {
+				defaultFieldRef(d.Items[j].FieldRef)
+			}
+		}
+	}
 	all := make([]*corev1.Container, 0, len(spec.InitContainers)+len(spec.Containers))
 	for i := range spec.InitContainers {
 		all = append(all, &spec.InitContainers[i])
@@ -38,6 +57,23 @@ func setDefaults(pod *corev1.Pod) {
 			if c.Ports[j].Protocol == "" {
 				c.Ports[j].Protocol = corev1.ProtocolTCP
 			}
+			if spec.HostNetwork && c.Ports[j].HostPort == 0 {
+				c.Ports[j].HostPort = c.Ports[j].ContainerPort
+			}
+		}
+		for j := range c.Env {
+			if c.Env[j].ValueFrom != nil {
+				defaultFieldRef(c.Env[j].ValueFrom.FieldRef)
+			}
+		}
+		// Requests default to the limits, as the API server does.
+		for name, limit := range c.Resources.Limits {
+			if _, ok := c.Resources.Requests[name]; !ok {
+				if c.Resources.Requests == nil {
+					c.Resources.Requests = corev1.ResourceList{}
+				}
+				c.Resources.Requests[name] = limit.DeepCopy()
+			}
 		}
 		for _, p := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
 			defaultProbe(p)
@@ -49,6 +85,12 @@ func setDefaults(pod *corev1.Pod) {
 				}
 			}
 		}
+	}
+}
+
+func defaultFieldRef(f *corev1.ObjectFieldSelector) {
+	if f != nil && f.APIVersion == "" {
+		f.APIVersion = "v1"
 	}
 }
 

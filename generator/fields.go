@@ -30,9 +30,31 @@ var Fields = []Field{
 	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations."},
 	{"spec.restartPolicy", "`Always` (default), `OnFailure` or `Never`, per container as in Kubernetes: an exited container is restarted in the same sandbox with the kubelet's back-off (10 s doubling to 5 min, shown as `CrashLoopBackOff`). A pod whose containers all finished stays `active (exited)` if it succeeded and `failed` if not, and is not run again until its manifest changes."},
 	{"spec.terminationGracePeriodSeconds", "Default 30. Time between SIGTERM and SIGKILL for each container on stop; the unit's `TimeoutStopSec=` covers it."},
+	{"spec.hostNetwork", "Use the host's network namespace: no CNI, no pod IP of its own (the pod IP is the host's), `hostPort` must equal `containerPort`."},
+	{"spec.hostPID", "Use the host's PID namespace."},
+	{"spec.hostIPC", "Use the host's IPC namespace."},
+	{"spec.shareProcessNamespace", "One PID namespace for all the pod's containers (the pause process is PID 1)."},
+	{"spec.hostname", "The containers' host name; default the pod's name (its first 63 characters)."},
+	{"spec.subdomain", "With it the pod's fully qualified name is `<hostname>.<subdomain>.<namespace>.svc.cluster.local`, written into the pod's `/etc/hosts`."},
+	{"spec.hostAliases[].ip", "Required. Added to the pod's `/etc/hosts`, which podunit writes and mounts into every container as the kubelet does."},
+	{"spec.hostAliases[].hostnames", "Names for `ip`."},
+	{"spec.dnsPolicy", "`ClusterFirst` (default) and `Default` both use the host's resolver configuration (there is no cluster DNS: as the kubelet without `clusterDNS`), read from `/run/systemd/resolve/resolv.conf` when systemd-resolved runs, else `/etc/resolv.conf`; `ClusterFirstWithHostNet` is the same; `None` uses `dnsConfig` only."},
+	{"spec.dnsConfig.nameservers", "Added after the policy's name servers (at most 3 in all)."},
+	{"spec.dnsConfig.searches", "Added after the policy's search domains (at most 32)."},
+	{"spec.dnsConfig.options[].name", "A resolv.conf option; replaces an option of the same name from the policy."},
+	{"spec.dnsConfig.options[].value", "Its value, e.g. `ndots` `2`."},
+	{"spec.securityContext.sysctls[].name", "A namespaced sysctl (`kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`, `net.*`) set in the pod's namespaces; `net.*` is refused with `hostNetwork`, the IPC ones with `hostIPC`."},
+	{"spec.securityContext.sysctls[].value", "Its value."},
+	{"spec.securityContext.runAsUser", "Default user of every container (a container's own `securityContext` wins)."},
+	{"spec.securityContext.runAsGroup", "Default primary group of every container."},
+	{"spec.securityContext.runAsNonRoot", "Refuse to start a container that would run as UID 0 (it waits with `CreateContainerConfigError`, as in Kubernetes)."},
+	{"spec.securityContext.supplementalGroups", "Extra groups for every container's first process."},
+	{"spec.securityContext.seccompProfile.type", "`Unconfined` (default, as the kubelet), `RuntimeDefault` or `Localhost`; a container's own wins."},
+	{"spec.securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path, relative to the runtime's seccomp directory."},
 }
 
 func init() {
+	Fields = append(Fields, volumeFields()...)
 	Fields = append(Fields, containerFields("spec.containers[]", "")...)
 	Fields = append(Fields, Field{"spec.initContainers[].restartPolicy",
 		"Only `Always`: a sidecar. It starts before the next init container, keeps running (restarted whatever the pod's policy) and stops after the app containers."})
@@ -51,7 +73,28 @@ func containerFields(prefix, note string) []Field {
 		{prefix + ".args", "Replaces the image's command. `$(VAR)` is expanded as in `command`."},
 		{prefix + ".workingDir", "Working directory inside the container."},
 		{prefix + ".env[].name", "Required. Environment variable name."},
-		{prefix + ".env[].value", "The value; `$(VAR)` refers to a variable defined earlier in the list. (`valueFrom` is not supported yet.)"},
+		{prefix + ".env[].value", "The value; `$(VAR)` refers to a variable defined earlier in the list."},
+		{prefix + ".env[].valueFrom.fieldRef.fieldPath", "`metadata.name`, `metadata.namespace`, `metadata.uid`, `metadata.labels['<key>']`, `metadata.annotations['<key>']`, `spec.nodeName` (the host's name), `spec.serviceAccountName` (empty), `status.podIP`, `status.podIPs`, `status.hostIP`, `status.hostIPs`."},
+		{prefix + ".env[].valueFrom.fieldRef.apiVersion", "Only `v1`."},
+		{prefix + ".env[].valueFrom.resourceFieldRef.resource", "`limits.cpu`, `limits.memory`, `requests.cpu`, `requests.memory`; an unset limit is the host's capacity, as in Kubernetes."},
+		{prefix + ".env[].valueFrom.resourceFieldRef.containerName", "Default this container."},
+		{prefix + ".env[].valueFrom.resourceFieldRef.divisor", "Default `1`; the value is rounded up to a whole number of divisors."},
+		{prefix + ".volumeMounts[].name", "Required: a volume of the pod."},
+		{prefix + ".volumeMounts[].mountPath", "Required: an absolute path in the container, not containing `:`."},
+		{prefix + ".volumeMounts[].readOnly", "Mount read-only."},
+		{prefix + ".volumeMounts[].subPath", "Mount this path inside the volume instead of its root (created as a directory when missing, as the kubelet does); must be relative and must not contain `..`."},
+		{prefix + ".resources.limits", "`cpu` and `memory` only: set on the container's cgroup by the runtime (CFS quota, memory limit); the pod's slice gets their sum (`CPUQuota=`, `MemoryMax=`) when every container has one."},
+		{prefix + ".resources.requests", "`cpu` and `memory` only; default the limits. `cpu` sets the CPU shares; both decide the pod's QoS class (Guaranteed, Burstable, BestEffort) and its OOM score adjustment as the kubelet does."},
+		{prefix + ".securityContext.runAsUser", "UID of the container's first process."},
+		{prefix + ".securityContext.runAsGroup", "Its primary GID."},
+		{prefix + ".securityContext.runAsNonRoot", "Refuse to run as UID 0 (the container waits with `CreateContainerConfigError`)."},
+		{prefix + ".securityContext.privileged", "All capabilities, all devices, no seccomp or masked paths."},
+		{prefix + ".securityContext.allowPrivilegeEscalation", "`false` sets no_new_privs."},
+		{prefix + ".securityContext.readOnlyRootFilesystem", "Mount the image's root file system read-only."},
+		{prefix + ".securityContext.capabilities.add", "Capabilities added to the runtime's default set, e.g. `NET_ADMIN` (`CAP_` prefix optional)."},
+		{prefix + ".securityContext.capabilities.drop", "Capabilities removed; `ALL` drops every one."},
+		{prefix + ".securityContext.seccompProfile.type", "`Unconfined`, `RuntimeDefault` or `Localhost`; default the pod's."},
+		{prefix + ".securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path."},
 		{prefix + ".ports[].name", "Optional port name (an IANA_SVC_NAME)."},
 		{prefix + ".ports[].containerPort", "Required, 1-65535. Informational unless `hostPort` is set."},
 		{prefix + ".ports[].hostPort", "Publishes `containerPort` on the host through the CNI portmap plugin."},
@@ -97,6 +140,25 @@ func probeFields(prefix string) []Field {
 		)
 	}
 	return out
+}
+
+// volumeFields are the pod's volume sources podunit implements.
+func volumeFields() []Field {
+	return []Field{
+		{"spec.volumes[].name", "Required. A DNS-1123 label, unique in the pod."},
+		{"spec.volumes[].hostPath.path", "A path on the host, mounted as is."},
+		{"spec.volumes[].hostPath.type", "Checked before the container starts, as the kubelet does: `\"\"` (no check), `DirectoryOrCreate` (made 0755), `Directory`, `FileOrCreate` (made 0644), `File`, `Socket`, `CharDevice`, `BlockDevice`. A failed check leaves the container waiting with `CreateContainerConfigError`."},
+		{"spec.volumes[].emptyDir.medium", "`\"\"` (default): a directory under `/var/lib/podunit/pods/<uid>/volumes`; `Memory`: a tmpfs. Kept across container restarts, removed with the pod."},
+		{"spec.volumes[].emptyDir.sizeLimit", "With `medium: Memory`: the tmpfs size (default half of RAM, as tmpfs). On disk it is refused: podunit does not evict pods."},
+		{"spec.volumes[].downwardAPI.items[].path", "Required: a relative file name in the volume."},
+		{"spec.volumes[].downwardAPI.items[].fieldRef.fieldPath", "`metadata.name`, `metadata.namespace`, `metadata.uid`, `metadata.labels`, `metadata.annotations` (all, one `key=\"value\"` a line), or one label or annotation."},
+		{"spec.volumes[].downwardAPI.items[].fieldRef.apiVersion", "Only `v1`."},
+		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.containerName", "Required in a volume: whose resources."},
+		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.resource", "As in `env[].valueFrom.resourceFieldRef`."},
+		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.divisor", "Default `1`."},
+		{"spec.volumes[].downwardAPI.items[].mode", "File mode; default `defaultMode`."},
+		{"spec.volumes[].downwardAPI.defaultMode", "Default 0644. The volume is read-only in the container."},
+	}
 }
 
 // fieldTree is Fields as a tree keyed by JSON field name, for the decoder.

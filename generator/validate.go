@@ -63,6 +63,7 @@ func validate(file string, d decoded) []error {
 		fail("spec.terminationGracePeriodSeconds", "%d: must be 0 or more", g)
 	}
 
+	validatePodLevel(&spec, fail)
 	if len(spec.Containers) == 0 {
 		fail("spec.containers", "required: a pod needs at least one container")
 	}
@@ -121,6 +122,14 @@ func validate(file string, d decoded) []error {
 		case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 		default:
 			fail(p+".imagePullPolicy", "%q: must be Always, IfNotPresent or Never", c.ImagePullPolicy)
+		}
+		validateContainerLevel(p, &c, &spec, fail)
+		if spec.HostNetwork {
+			for j, port := range c.Ports {
+				if port.HostPort != port.ContainerPort {
+					fail(fmt.Sprintf("%s.ports[%d].hostPort", p, j), "%d: must equal containerPort %d with hostNetwork", port.HostPort, port.ContainerPort)
+				}
+			}
 		}
 		for j, e := range c.Env {
 			ep := fmt.Sprintf("%s.env[%d].name", p, j)

@@ -1,0 +1,423 @@
+package generator
+
+import (
+	"fmt"
+	"net"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// failFunc reports one invalid field.
+type failFunc func(path, format string, args ...any)
+
+// Limits of a resolv.conf, as the kubelet enforces them.
+const (
+	maxDNSNameservers = 3
+	maxDNSSearches    = 32
+)
+
+// validatePodLevel checks the pod-wide settings: namespaces, names, DNS,
+// sysctls, security context and volumes.
+func validatePodLevel(spec *corev1.PodSpec, fail failFunc) {
+	if spec.HostPID && spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace {
+		fail("spec.shareProcessNamespace", "cannot be combined with hostPID")
+	}
+	if spec.Hostname != "" {
+		for _, msg := range validation.IsDNS1123Label(spec.Hostname) {
+			fail("spec.hostname", "%q: %s", spec.Hostname, msg)
+		}
+	}
+	if spec.Subdomain != "" {
+		for _, msg := range validation.IsDNS1123Label(spec.Subdomain) {
+			fail("spec.subdomain", "%q: %s", spec.Subdomain, msg)
+		}
+	}
+	for i, a := range spec.HostAliases {
+		p := fmt.Sprintf("spec.hostAliases[%d]", i)
+		if net.ParseIP(a.IP) == nil {
+			fail(p+".ip", "%q: must be an IP address", a.IP)
+		}
+		if len(a.Hostnames) == 0 {
+			fail(p+".hostnames", "required: at least one name")
+		}
+		for j, h := range a.Hostnames {
+			for _, msg := range validation.IsDNS1123Subdomain(h) {
+				fail(fmt.Sprintf("%s.hostnames[%d]", p, j), "%q: %s", h, msg)
+			}
+		}
+	}
+	validateDNS(spec, fail)
+	if sc := spec.SecurityContext; sc != nil {
+		validateSysctls(spec, sc.Sysctls, fail)
+		validateIDs("spec.securityContext", sc.RunAsUser, sc.RunAsGroup, fail)
+		for i, g := range sc.SupplementalGroups {
+			if g < 0 {
+				fail(fmt.Sprintf("spec.securityContext.supplementalGroups[%d]", i), "%d: must be 0 or more", g)
+			}
+		}
+		validateSeccomp("spec.securityContext.seccompProfile", sc.SeccompProfile, fail)
+	}
+	validateVolumes(spec, fail)
+}
+
+func validateDNS(spec *corev1.PodSpec, fail failFunc) {
+	switch spec.DNSPolicy {
+	case corev1.DNSClusterFirst, corev1.DNSClusterFirstWithHostNet, corev1.DNSDefault:
+	case corev1.DNSNone:
+		if spec.DNSConfig == nil || len(spec.DNSConfig.Nameservers) == 0 {
+			fail("spec.dnsConfig.nameservers", "required with dnsPolicy None: at least one name server")
+		}
+	default:
+		fail("spec.dnsPolicy", "%q: must be ClusterFirst, ClusterFirstWithHostNet, Default or None", spec.DNSPolicy)
+	}
+	c := spec.DNSConfig
+	if c == nil {
+		return
+	}
+	if len(c.Nameservers) > maxDNSNameservers {
+		fail("spec.dnsConfig.nameservers", "%d name servers: at most %d", len(c.Nameservers), maxDNSNameservers)
+	}
+	for i, ns := range c.Nameservers {
+		if net.ParseIP(ns) == nil {
+			fail(fmt.Sprintf("spec.dnsConfig.nameservers[%d]", i), "%q: must be an IP address", ns)
+		}
+	}
+	if len(c.Searches) > maxDNSSearches {
+		fail("spec.dnsConfig.searches", "%d search domains: at most %d", len(c.Searches), maxDNSSearches)
+	}
+	for i, s := range c.Searches {
+		for _, msg := range validation.IsDNS1123Subdomain(strings.TrimSuffix(s, ".")) {
+			fail(fmt.Sprintf("spec.dnsConfig.searches[%d]", i), "%q: %s", s, msg)
+		}
+	}
+	for i, o := range c.Options {
+		if o.Name == "" {
+			fail(fmt.Sprintf("spec.dnsConfig.options[%d].name", i), "required")
+		}
+	}
+}
+
+// sysctlName is a sysctl in dotted (or slashed) form.
+var sysctlName = regexp.MustCompile(`^[a-z0-9]([-_a-z0-9]*[a-z0-9])?([./][a-z0-9]([-_a-z0-9]*[a-z0-9])?)*$`)
+
+// validateSysctls accepts the namespaced sysctls only: the others would
+// change the host.
+func validateSysctls(spec *corev1.PodSpec, sysctls []corev1.Sysctl, fail failFunc) {
+	seen := map[string]bool{}
+	for i, s := range sysctls {
+		p := fmt.Sprintf("spec.securityContext.sysctls[%d].name", i)
+		name := strings.ReplaceAll(s.Name, "/", ".")
+		ipc := strings.HasPrefix(name, "kernel.shm") || strings.HasPrefix(name, "kernel.msg") ||
+			name == "kernel.sem" || strings.HasPrefix(name, "fs.mqueue.")
+		net := strings.HasPrefix(name, "net.")
+		switch {
+		case !sysctlName.MatchString(s.Name):
+			fail(p, "%q: not a sysctl name", s.Name)
+		case !ipc && !net:
+			fail(p, "%q: not a namespaced sysctl (allowed: kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, net.*)", s.Name)
+		case net && spec.HostNetwork:
+			fail(p, "%q: would change the host's network settings (hostNetwork is set)", s.Name)
+		case ipc && spec.HostIPC:
+			fail(p, "%q: would change the host's IPC settings (hostIPC is set)", s.Name)
+		case seen[name]:
+			fail(p, "%q: set twice", s.Name)
+		}
+		seen[name] = true
+	}
+}
+
+func validateIDs(prefix string, user, group *int64, fail failFunc) {
+	if user != nil && *user < 0 {
+		fail(prefix+".runAsUser", "%d: must be 0 or more", *user)
+	}
+	if group != nil && *group < 0 {
+		fail(prefix+".runAsGroup", "%d: must be 0 or more", *group)
+	}
+}
+
+func validateSeccomp(prefix string, p *corev1.SeccompProfile, fail failFunc) {
+	if p == nil {
+		return
+	}
+	switch p.Type {
+	case corev1.SeccompProfileTypeUnconfined, corev1.SeccompProfileTypeRuntimeDefault:
+		if p.LocalhostProfile != nil {
+			fail(prefix+".localhostProfile", "only with type Localhost")
+		}
+	case corev1.SeccompProfileTypeLocalhost:
+		if p.LocalhostProfile == nil || *p.LocalhostProfile == "" {
+			fail(prefix+".localhostProfile", "required with type Localhost")
+		} else if !isRelativeClean(*p.LocalhostProfile) {
+			fail(prefix+".localhostProfile", "%q: must be a relative path without '..'", *p.LocalhostProfile)
+		}
+	default:
+		fail(prefix+".type", "%q: must be Unconfined, RuntimeDefault or Localhost", p.Type)
+	}
+}
+
+// isRelativeClean reports whether p is a relative path that stays inside
+// its base.
+func isRelativeClean(p string) bool {
+	if p == "" || path.IsAbs(p) {
+		return false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+var hostPathTypes = map[corev1.HostPathType]bool{
+	corev1.HostPathUnset: true, corev1.HostPathDirectoryOrCreate: true, corev1.HostPathDirectory: true,
+	corev1.HostPathFileOrCreate: true, corev1.HostPathFile: true, corev1.HostPathSocket: true,
+	corev1.HostPathCharDev: true, corev1.HostPathBlockDev: true,
+}
+
+func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
+	names := map[string]bool{}
+	for i, v := range spec.Volumes {
+		p := fmt.Sprintf("spec.volumes[%d]", i)
+		switch {
+		case v.Name == "":
+			fail(p+".name", "required")
+		case names[v.Name]:
+			fail(p+".name", "%q is used by another volume of this pod", v.Name)
+		default:
+			for _, msg := range validation.IsDNS1123Label(v.Name) {
+				fail(p+".name", "%q: %s", v.Name, msg)
+			}
+		}
+		names[v.Name] = true
+		n := 0
+		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			fail(p, "must have exactly one of hostPath, emptyDir, downwardAPI")
+			continue
+		}
+		switch {
+		case v.HostPath != nil:
+			if !path.IsAbs(v.HostPath.Path) {
+				fail(p+".hostPath.path", "%q: must be an absolute path", v.HostPath.Path)
+			}
+			if t := *v.HostPath.Type; !hostPathTypes[t] {
+				fail(p+".hostPath.type", "%q: must be \"\", DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice or BlockDevice", t)
+			}
+		case v.EmptyDir != nil:
+			switch v.EmptyDir.Medium {
+			case corev1.StorageMediumDefault:
+				if v.EmptyDir.SizeLimit != nil {
+					fail(p+".emptyDir.sizeLimit", "only with medium: Memory (podunit does not evict pods over a disk limit)")
+				}
+			case corev1.StorageMediumMemory:
+				if l := v.EmptyDir.SizeLimit; l != nil && l.Sign() <= 0 {
+					fail(p+".emptyDir.sizeLimit", "%s: must be more than 0", l)
+				}
+			default:
+				fail(p+".emptyDir.medium", "%q: must be \"\" or Memory", v.EmptyDir.Medium)
+			}
+		case v.DownwardAPI != nil:
+			if m := *v.DownwardAPI.DefaultMode; m < 0 || m > 0777 {
+				fail(p+".downwardAPI.defaultMode", "%#o: must be between 0 and 0777", m)
+			}
+			files := map[string]bool{}
+			for j, item := range v.DownwardAPI.Items {
+				ip := fmt.Sprintf("%s.downwardAPI.items[%d]", p, j)
+				if !isRelativeClean(item.Path) {
+					fail(ip+".path", "%q: must be a relative path without '..'", item.Path)
+				} else if files[path.Clean(item.Path)] {
+					fail(ip+".path", "%q: used by another item", item.Path)
+				}
+				files[path.Clean(item.Path)] = true
+				if item.Mode != nil && (*item.Mode < 0 || *item.Mode > 0777) {
+					fail(ip+".mode", "%#o: must be between 0 and 0777", *item.Mode)
+				}
+				switch {
+				case (item.FieldRef == nil) == (item.ResourceFieldRef == nil):
+					fail(ip, "must have exactly one of fieldRef, resourceFieldRef")
+				case item.FieldRef != nil:
+					validateFieldRef(ip+".fieldRef", item.FieldRef, true, fail)
+				default:
+					if item.ResourceFieldRef.ContainerName == "" {
+						fail(ip+".resourceFieldRef.containerName", "required in a volume")
+					}
+					validateResourceFieldRef(ip+".resourceFieldRef", item.ResourceFieldRef, spec, fail)
+				}
+			}
+		}
+	}
+}
+
+// labelOrAnnotation matches metadata.labels['key'] and
+// metadata.annotations['key'].
+var labelOrAnnotation = regexp.MustCompile(`^metadata\.(labels|annotations)\['([^']+)'\]$`)
+
+// envFieldPaths are the fieldRef paths allowed in env; volumes allow the
+// metadata ones plus the whole label and annotation maps.
+var envFieldPaths = map[string]bool{
+	"metadata.name": true, "metadata.namespace": true, "metadata.uid": true,
+	"spec.nodeName": true, "spec.serviceAccountName": true,
+	"status.podIP": true, "status.podIPs": true, "status.hostIP": true, "status.hostIPs": true,
+}
+
+var volumeFieldPaths = map[string]bool{
+	"metadata.name": true, "metadata.namespace": true, "metadata.uid": true,
+	"metadata.labels": true, "metadata.annotations": true,
+}
+
+func validateFieldRef(p string, f *corev1.ObjectFieldSelector, volume bool, fail failFunc) {
+	if f.APIVersion != "v1" {
+		fail(p+".apiVersion", "%q: only v1", f.APIVersion)
+	}
+	allowed := envFieldPaths
+	if volume {
+		allowed = volumeFieldPaths
+	}
+	if allowed[f.FieldPath] {
+		return
+	}
+	if m := labelOrAnnotation.FindStringSubmatch(f.FieldPath); m != nil {
+		for _, msg := range validation.IsQualifiedName(strings.ToLower(m[2])) {
+			fail(p+".fieldPath", "%q: %s", f.FieldPath, msg)
+		}
+		return
+	}
+	fail(p+".fieldPath", "%q: not supported (one of %s, metadata.labels['<key>'], metadata.annotations['<key>'])", f.FieldPath, strings.Join(sortedKeys(allowed), ", "))
+}
+
+var resourceFieldRefs = map[string]bool{"limits.cpu": true, "limits.memory": true, "requests.cpu": true, "requests.memory": true}
+
+func validateResourceFieldRef(p string, r *corev1.ResourceFieldSelector, spec *corev1.PodSpec, fail failFunc) {
+	if !resourceFieldRefs[r.Resource] {
+		fail(p+".resource", "%q: must be limits.cpu, limits.memory, requests.cpu or requests.memory", r.Resource)
+	}
+	if r.ContainerName != "" && findContainer(spec, r.ContainerName) == nil {
+		fail(p+".containerName", "%q: no container of this pod has this name", r.ContainerName)
+	}
+	if !r.Divisor.IsZero() && r.Divisor.Sign() < 0 {
+		fail(p+".divisor", "%s: must be more than 0", r.Divisor.String())
+	}
+}
+
+func findContainer(spec *corev1.PodSpec, name string) *corev1.Container {
+	for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// supportedResources are the resources podunit sets.
+var supportedResources = map[corev1.ResourceName]bool{corev1.ResourceCPU: true, corev1.ResourceMemory: true}
+
+// validateContainerLevel checks what a container adds to the pod: env
+// sources, mounts, resources and its security context.
+func validateContainerLevel(p string, c *corev1.Container, spec *corev1.PodSpec, fail failFunc) {
+	for j, e := range c.Env {
+		ep := fmt.Sprintf("%s.env[%d]", p, j)
+		if e.ValueFrom == nil {
+			continue
+		}
+		if e.Value != "" {
+			fail(ep+".valueFrom", "cannot be combined with value")
+		}
+		switch vf := e.ValueFrom; {
+		case (vf.FieldRef == nil) == (vf.ResourceFieldRef == nil):
+			fail(ep+".valueFrom", "must have exactly one of fieldRef, resourceFieldRef")
+		case vf.FieldRef != nil:
+			validateFieldRef(ep+".valueFrom.fieldRef", vf.FieldRef, false, fail)
+		default:
+			validateResourceFieldRef(ep+".valueFrom.resourceFieldRef", vf.ResourceFieldRef, spec, fail)
+		}
+	}
+
+	volumes := map[string]bool{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = true
+	}
+	mounts := map[string]bool{}
+	for j, m := range c.VolumeMounts {
+		mp := fmt.Sprintf("%s.volumeMounts[%d]", p, j)
+		switch {
+		case m.Name == "":
+			fail(mp+".name", "required")
+		case !volumes[m.Name]:
+			fail(mp+".name", "%q: no volume of this pod has this name", m.Name)
+		}
+		switch {
+		case !path.IsAbs(m.MountPath):
+			fail(mp+".mountPath", "%q: must be an absolute path", m.MountPath)
+		case strings.Contains(m.MountPath, ":"):
+			fail(mp+".mountPath", "%q: must not contain ':'", m.MountPath)
+		case mounts[path.Clean(m.MountPath)]:
+			fail(mp+".mountPath", "%q: mounted twice in this container", m.MountPath)
+		}
+		mounts[path.Clean(m.MountPath)] = true
+		if m.SubPath != "" && !isRelativeClean(m.SubPath) {
+			fail(mp+".subPath", "%q: must be a relative path without '..'", m.SubPath)
+		}
+	}
+
+	for _, list := range []struct {
+		name string
+		rl   corev1.ResourceList
+	}{{"limits", c.Resources.Limits}, {"requests", c.Resources.Requests}} {
+		for name, q := range list.rl {
+			rp := fmt.Sprintf("%s.resources.%s[%s]", p, list.name, name)
+			if !supportedResources[name] {
+				fail(rp, "not supported by podunit (only cpu and memory)")
+			} else if q.Sign() < 0 {
+				fail(rp, "%s: must be 0 or more", q.String())
+			}
+		}
+	}
+	for name, req := range c.Resources.Requests {
+		if limit, ok := c.Resources.Limits[name]; ok && req.Cmp(limit) > 0 {
+			fail(fmt.Sprintf("%s.resources.requests[%s]", p, name), "%s: must not be more than the limit %s", req.String(), limit.String())
+		}
+	}
+
+	if sc := c.SecurityContext; sc != nil {
+		sp := p + ".securityContext"
+		validateIDs(sp, sc.RunAsUser, sc.RunAsGroup, fail)
+		validateSeccomp(sp+".seccompProfile", sc.SeccompProfile, fail)
+		if sc.Privileged != nil && *sc.Privileged && sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+			fail(sp+".allowPrivilegeEscalation", "cannot be false with privileged: true")
+		}
+		if caps := sc.Capabilities; caps != nil {
+			for field, list := range map[string][]corev1.Capability{"add": caps.Add, "drop": caps.Drop} {
+				for j, capability := range list {
+					if !isCapability(string(capability)) {
+						fail(fmt.Sprintf("%s.capabilities.%s[%d]", sp, field, j), "%q: not a capability name (e.g. NET_ADMIN, or ALL)", capability)
+					}
+				}
+			}
+		}
+	}
+}
+
+var capabilityName = regexp.MustCompile(`^(CAP_)?[A-Z][A-Z_]*[A-Z]$`)
+
+func isCapability(s string) bool { return capabilityName.MatchString(s) }
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
