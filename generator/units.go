@@ -14,10 +14,11 @@ import (
 
 // UnitConfig says how pods become units on this machine.
 type UnitConfig struct {
-	PodshimPath  string // absolute path of the podshim binary
-	SpecDir      string // where the pod spec files live, e.g. /run/podunit/specs
-	CRIEndpoint  string // e.g. unix:///run/containerd/containerd.sock
-	CgroupDriver string // units.CgroupDriverSystemd or units.CgroupDriverCgroupfs
+	PodshimPath  string   // absolute path of the podshim binary
+	PodshimArgs  []string // more podshim flags, from the configuration
+	SpecDir      string   // where the pod spec files live, e.g. /run/podunit/specs
+	CRIEndpoint  string   // e.g. unix:///run/containerd/containerd.sock
+	CgroupDriver string   // units.CgroupDriverSystemd or units.CgroupDriverCgroupfs
 }
 
 // Timing of every pod unit.
@@ -88,11 +89,11 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 
 		Type:         "notify",
 		NotifyAccess: "main",
-		ExecStart: []string{cfg.PodshimPath,
+		ExecStart: append([]string{cfg.PodshimPath,
 			"--spec", SpecPath(cfg, ns, name, p.Hash),
 			"--cri-endpoint", cfg.CRIEndpoint,
 			"--cgroup-parent", parent,
-		},
+		}, cfg.PodshimArgs...),
 		Slice: units.SliceName(ns, name),
 		// A pod that finished (restartPolicy OnFailure or Never) stays
 		// active (exited) when it succeeded and failed when it failed

@@ -1,6 +1,7 @@
 package podshim
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -59,33 +60,29 @@ func (s *Shim) newSandboxConfig(attempt uint32) *runtimeapi.PodSandboxConfig {
 			})
 		}
 	}
-	hostname := pod.Name
-	if len(hostname) > 63 {
-		hostname = hostname[:63]
+	hostname, _ := s.hostnames()
+	var sysctls map[string]string
+	if sc := pod.Spec.SecurityContext; sc != nil && len(sc.Sysctls) > 0 {
+		sysctls = make(map[string]string, len(sc.Sysctls))
+		for _, sysctl := range sc.Sysctls {
+			sysctls[sysctl.Name] = sysctl.Value
+		}
 	}
 	return &runtimeapi.PodSandboxConfig{
 		Metadata: &runtimeapi.PodSandboxMetadata{
 			Name: pod.Name, Namespace: pod.Namespace, Uid: string(pod.UID), Attempt: attempt,
 		},
 		Hostname:     hostname,
+		DnsConfig:    s.dnsConfig(),
 		LogDirectory: filepath.Join(s.cfg.LogRoot, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID)),
 		PortMappings: ports,
 		Labels:       podLabels(pod),
 		Annotations:  pod.Annotations,
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent: s.cfg.CgroupParent,
-			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-				NamespaceOptions: namespaceOptions(),
-			},
+			CgroupParent:    s.cfg.CgroupParent,
+			SecurityContext: s.sandboxSecurityContext(),
+			Sysctls:         sysctls,
 		},
-	}
-}
-
-func namespaceOptions() *runtimeapi.NamespaceOption {
-	return &runtimeapi.NamespaceOption{
-		Network: runtimeapi.NamespaceMode_POD,
-		Pid:     runtimeapi.NamespaceMode_CONTAINER,
-		Ipc:     runtimeapi.NamespaceMode_POD,
 	}
 }
 
@@ -96,14 +93,35 @@ func protocol(p corev1.Protocol) runtimeapi.Protocol {
 	return runtimeapi.Protocol_TCP
 }
 
-func (s *Shim) containerConfig(c *corev1.Container, imageRef string, attempt uint32) *runtimeapi.ContainerConfig {
+// containerConfig is c's CRI config. An error is a config that cannot be
+// met (a hostPath check, runAsNonRoot): the container's
+// CreateContainerConfigError.
+func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRef string, attempt uint32) (*runtimeapi.ContainerConfig, error) {
 	envs := make([]*runtimeapi.KeyValue, 0, len(c.Env))
 	env := make(map[string]string, len(c.Env))
 	for _, e := range c.Env {
 		// Later variables may refer to earlier ones, as in Kubernetes.
 		v := expand(e.Value, env)
+		if vf := e.ValueFrom; vf != nil {
+			if vf.FieldRef != nil {
+				v = s.fieldValue(vf.FieldRef.FieldPath)
+			} else if vf.ResourceFieldRef != nil {
+				var err error
+				if v, err = s.resourceValue(vf.ResourceFieldRef, c); err != nil {
+					return nil, fmt.Errorf("env %s: %w", e.Name, err)
+				}
+			}
+		}
 		env[e.Name] = v
 		envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(v)})
+	}
+	mounts, err := s.containerMounts(c)
+	if err != nil {
+		return nil, err
+	}
+	security := s.containerSecurityContext(c)
+	if err := s.checkNonRoot(ctx, c, security); err != nil {
+		return nil, err
 	}
 	labels := podLabels(s.pod)
 	labels[LabelContainerName] = c.Name
@@ -114,6 +132,7 @@ func (s *Shim) containerConfig(c *corev1.Container, imageRef string, attempt uin
 		Args:       expandAll(c.Args, env),
 		WorkingDir: c.WorkingDir,
 		Envs:       envs,
+		Mounts:     mounts,
 		Labels:     labels,
 		Annotations: map[string]string{
 			annotationContainerHash: containerHash(c),
@@ -122,11 +141,10 @@ func (s *Shim) containerConfig(c *corev1.Container, imageRef string, attempt uin
 		},
 		LogPath: filepath.Join(c.Name, fmt.Sprintf("%d.log", attempt)),
 		Linux: &runtimeapi.LinuxContainerConfig{
-			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
-				NamespaceOptions: namespaceOptions(),
-			},
+			Resources:       s.linuxResources(c),
+			SecurityContext: security,
 		},
-	}
+	}, nil
 }
 
 // containerHash identifies a container's spec: a container whose hash

@@ -95,8 +95,10 @@ func exitOf(st *runtimeapi.ContainerStatus) *exitInfo {
 	}
 }
 
-// imageError is an image that could not be made present; the container waits
-// with reason ErrImagePull, ImagePullBackOff or ErrImageNeverPull.
-type imageError struct{ reason, msg string }
+// waitingError is a container that cannot be created yet: its image is not
+// present (reason ErrImagePull, ImagePullBackOff or ErrImageNeverPull) or its
+// config cannot be met (CreateContainerConfigError). It waits with that
+// reason and is tried again with back-off.
+type waitingError struct{ reason, msg string }
 
-func (e *imageError) Error() string { return e.reason + ": " + e.msg }
+func (e *waitingError) Error() string { return e.reason + ": " + e.msg }

@@ -73,6 +73,9 @@ func (s *Shim) ensureSandbox(ctx context.Context) error {
 			s.podIPs = append(s.podIPs, ip.Ip)
 		}
 	}
+	if err := s.setupPodDir(); err != nil {
+		return fmt.Errorf("pod directory %s: %w", s.podDir(), err)
+	}
 	return nil
 }
 
@@ -146,6 +149,12 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 		// the log directory, as the kubelet's own cleanup would remove it.
 		if err := os.RemoveAll(s.sandboxConfig.LogDirectory); err != nil {
 			s.log.Warn("remove pod log directory", "err", err)
+		}
+	}
+	if id == s.sandboxID {
+		// Volumes go with the pod, as emptyDir and the downward API do.
+		if err := s.removePodDir(); err != nil {
+			s.log.Warn("remove pod directory", "dir", s.podDir(), "err", err)
 		}
 	}
 	return nil

@@ -40,6 +40,13 @@ type Config struct {
 	LogMaxFiles int
 	// RuntimeName prefixes container IDs in the status ("containerd://…").
 	RuntimeName string
+	// PodRoot holds the pods' directories (DefaultPodRoot).
+	PodRoot string
+	// ResolvConf is the host's resolver configuration the pods' DNS starts
+	// from; empty: none.
+	ResolvConf string
+	// Host describes the machine, for the downward API and OOM scores.
+	Host Host
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -90,6 +97,9 @@ func (s *Shim) wakeUp() {
 func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logger) *Shim {
 	if cfg.LogRoot == "" {
 		cfg.LogRoot = DefaultLogRoot
+	}
+	if cfg.PodRoot == "" {
+		cfg.PodRoot = DefaultPodRoot
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Second
@@ -240,18 +250,18 @@ func (s *Shim) reconcile(ctx context.Context) error {
 		}
 		if c.due(now) {
 			err := s.createContainer(ctx, c, instances[c.spec.Name])
-			var ie *imageError
-			if errors.As(err, &ie) {
+			var we *waitingError
+			if errors.As(err, &we) {
 				// As the kubelet: the container waits (ErrImagePull, then
 				// ImagePullBackOff) and is tried again with back-off; the
 				// rest of the pod carries on.
 				delay := c.pullBackoff.next(fmt.Sprint(now.UnixNano()), now)
 				c.restartAt = now.Add(max(delay, backoffInitial))
-				c.waiting = &corev1.ContainerStateWaiting{Reason: ie.reason, Message: ie.msg}
-				if c.pullBackoff.Delay > 0 && ie.reason == "ErrImagePull" {
+				c.waiting = &corev1.ContainerStateWaiting{Reason: we.reason, Message: we.msg}
+				if c.pullBackoff.Delay > 0 && we.reason == "ErrImagePull" {
 					c.waiting.Reason = "ImagePullBackOff"
 				}
-				s.log.Warn("image not available; retrying with back-off", "container", c.spec.Name, "reason", ie.reason, "err", ie.msg, "retryIn", c.restartAt.Sub(now))
+				s.log.Warn("container cannot be created yet; retrying with back-off", "container", c.spec.Name, "reason", we.reason, "err", we.msg, "retryIn", c.restartAt.Sub(now))
 			} else if err != nil {
 				return err
 			} else {
@@ -394,7 +404,11 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	if err != nil {
 		return err
 	}
-	id, err := s.rt.CreateContainer(ctx, s.sandboxID, s.containerConfig(c.spec, imageRef, attempt), s.sandboxConfig)
+	config, err := s.containerConfig(ctx, c.spec, imageRef, attempt)
+	if err != nil {
+		return &waitingError{reason: "CreateContainerConfigError", msg: fmt.Sprintf("container %q: %v", c.spec.Name, err)}
+	}
+	id, err := s.rt.CreateContainer(ctx, s.sandboxID, config, s.sandboxConfig)
 	if err != nil {
 		return fmt.Errorf("container %q: create: %w", c.spec.Name, err)
 	}
@@ -441,7 +455,7 @@ func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string,
 			return st.Image.Id, nil
 		}
 		if spec.ImagePullPolicy == corev1.PullNever {
-			return "", &imageError{reason: "ErrImageNeverPull", msg: fmt.Sprintf("container %q: image %s is not present and imagePullPolicy is Never", spec.Name, spec.Image)}
+			return "", &waitingError{reason: "ErrImageNeverPull", msg: fmt.Sprintf("container %q: image %s is not present and imagePullPolicy is Never", spec.Name, spec.Image)}
 		}
 	}
 	s.status("Starting: pulling image %s for container %s", spec.Image, spec.Name)
@@ -464,7 +478,7 @@ func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string,
 	ref, err := s.rt.PullImage(ctx, image, nil, s.sandboxConfig)
 	stop()
 	if err != nil {
-		return "", &imageError{reason: "ErrImagePull", msg: fmt.Sprintf("container %q: pull %s: %v", spec.Name, spec.Image, err)}
+		return "", &waitingError{reason: "ErrImagePull", msg: fmt.Sprintf("container %q: pull %s: %v", spec.Name, spec.Image, err)}
 	}
 	return ref, nil
 }

@@ -68,7 +68,7 @@ func testPod() *corev1.Pod {
 func newShim(t *testing.T, pod *corev1.Pod, rt Runtime, n *notes) *Shim {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return New(pod, Config{CgroupParent: "podunit-shop_web.slice", StateDir: t.TempDir(), PollInterval: 10 * time.Millisecond}, rt, n.notify, log)
+	return New(pod, Config{CgroupParent: "podunit-shop_web.slice", StateDir: t.TempDir(), PodRoot: t.TempDir(), PollInterval: 10 * time.Millisecond}, rt, n.notify, log)
 }
 
 func TestStartCreatesPodTheKubeletWay(t *testing.T) {
@@ -119,7 +119,10 @@ func TestSandboxAndContainerConfig(t *testing.T) {
 	if len(sb.PortMappings) != 1 || sb.PortMappings[0].HostPort != 8080 || sb.PortMappings[0].ContainerPort != 80 {
 		t.Errorf("port mappings %v", sb.PortMappings)
 	}
-	c := s.containerConfig(&s.pod.Spec.Containers[0], "sha256:abc", 3)
+	c, err := s.containerConfig(context.Background(), &s.pod.Spec.Containers[0], "sha256:abc", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if c.LogPath != "app/3.log" || c.Image.Image != "sha256:abc" || c.Image.UserSpecifiedImage != "busybox:1" {
 		t.Errorf("container config %+v", c)
 	}

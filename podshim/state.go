@@ -95,7 +95,7 @@ func (s *Shim) writeState() error {
 	if bytes.Equal(b, s.lastState) {
 		return nil // nothing changed: no write every poll
 	}
-	if err := writeFileAtomic(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b); err != nil {
+	if err := writeFileAtomic(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b, 0o600); err != nil {
 		return err
 	}
 	s.lastState = b
@@ -248,9 +248,9 @@ func (s *Shim) removeState() {
 	}
 }
 
-// writeFileAtomic replaces path with data so that readers never see a
-// partial file.
-func writeFileAtomic(path string, data []byte) error {
+// writeFileAtomic replaces path with data, with the given mode, so that
+// readers never see a partial file.
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -260,6 +260,10 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
 	}

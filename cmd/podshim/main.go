@@ -46,6 +46,8 @@ func run(args []string) int {
 	logRoot := fs.String("log-root", podshim.DefaultLogRoot, "container log root, in the kubelet's layout")
 	logMaxSize := fs.Int64("log-max-size", podshim.DefaultLogMaxSize, "rotate a container's log file past this many bytes")
 	logMaxFiles := fs.Int("log-max-files", podshim.DefaultLogMaxFiles, "log files kept per container, the current one included")
+	podRoot := fs.String("pod-root", podshim.DefaultPodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")
+	resolvConf := fs.String("resolv-conf", podshim.DefaultResolvConf(), "the host's resolver configuration, which pods' DNS starts from")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -70,6 +72,9 @@ func run(args []string) int {
 		LogRoot:      *logRoot,
 		LogMaxSize:   *logMaxSize,
 		LogMaxFiles:  *logMaxFiles,
+		PodRoot:      *podRoot,
+		ResolvConf:   *resolvConf,
+		Host:         podshim.ReadHost(),
 	})
 	switch {
 	case err == nil:

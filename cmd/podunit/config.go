@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units"
 )
 
@@ -23,6 +28,39 @@ type Config struct {
 	CRIEndpoint string `json:"criEndpoint"`
 	// CgroupDriver must match the runtime's: systemd or cgroupfs.
 	CgroupDriver string `json:"cgroupDriver"`
+	// ContainerLogMaxSize and ContainerLogMaxFiles rotate each container's
+	// CRI log file, as the kubelet's keys of the same names (e.g. "10Mi", 5).
+	ContainerLogMaxSize  string `json:"containerLogMaxSize"`
+	ContainerLogMaxFiles int    `json:"containerLogMaxFiles"`
+	// ResolvConf is the host resolver configuration pods' DNS starts from,
+	// as the kubelet's resolvConf; default systemd-resolved's upstream file
+	// when present, else /etc/resolv.conf.
+	ResolvConf string `json:"resolvConf"`
+}
+
+// podshimArgs are the podshim flags the configuration sets.
+func (c Config) podshimArgs() ([]string, error) {
+	var args []string
+	if c.ContainerLogMaxSize != "" {
+		q, err := resource.ParseQuantity(c.ContainerLogMaxSize)
+		if err != nil || q.Value() < 1<<10 {
+			return nil, fmt.Errorf("containerLogMaxSize: %q: must be a size of at least 1Ki, e.g. 10Mi", c.ContainerLogMaxSize)
+		}
+		args = append(args, "--log-max-size", strconv.FormatInt(q.Value(), 10))
+	}
+	if c.ContainerLogMaxFiles != 0 {
+		if c.ContainerLogMaxFiles < 2 {
+			return nil, fmt.Errorf("containerLogMaxFiles: %d: must be at least 2", c.ContainerLogMaxFiles)
+		}
+		args = append(args, "--log-max-files", strconv.Itoa(c.ContainerLogMaxFiles))
+	}
+	if c.ResolvConf != "" {
+		if !filepath.IsAbs(c.ResolvConf) {
+			return nil, fmt.Errorf("resolvConf: %q: must be an absolute path", c.ResolvConf)
+		}
+		args = append(args, "--resolv-conf", c.ResolvConf)
+	}
+	return args, nil
 }
 
 func defaultConfig() Config {
@@ -50,5 +88,21 @@ func loadConfig(path string, explicit bool) (Config, error) {
 	if _, err := units.CgroupParent(cfg.CgroupDriver, "default", "x"); err != nil {
 		return cfg, fmt.Errorf("config %s: cgroupDriver: %w", path, err)
 	}
+	if _, err := cfg.podshimArgs(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
 	return cfg, nil
+}
+
+// unitConfig is how this configuration makes pods into units; the
+// configuration was checked by loadConfig.
+func (c Config) unitConfig(specDir string) generator.UnitConfig {
+	args, _ := c.podshimArgs()
+	return generator.UnitConfig{
+		PodshimPath:  podshimPath,
+		PodshimArgs:  args,
+		SpecDir:      specDir,
+		CRIEndpoint:  c.CRIEndpoint,
+		CgroupDriver: c.CgroupDriver,
+	}
 }

@@ -29,7 +29,7 @@ func runRender(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{exitInvalid, err}
 	}
-	ucfg := generator.UnitConfig{PodshimPath: podshimPath, SpecDir: DefaultSpecDir, CRIEndpoint: cfg.CRIEndpoint, CgroupDriver: cfg.CgroupDriver}
+	ucfg := cfg.unitConfig(DefaultSpecDir)
 	for i, p := range pods {
 		u, err := generator.Unit(ucfg, p)
 		if err != nil {

@@ -68,15 +68,10 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	defer conn.Close()
 
 	s := &syncer{
-		dir: cfg.ManifestDir,
-		unitConfig: generator.UnitConfig{
-			PodshimPath:  podshimPath,
-			SpecDir:      *specDir,
-			CRIEndpoint:  cfg.CRIEndpoint,
-			CgroupDriver: cfg.CgroupDriver,
-		},
-		manager: conn,
-		report:  newReporter(stderr, *verbose),
+		dir:        cfg.ManifestDir,
+		unitConfig: cfg.unitConfig(*specDir),
+		manager:    conn,
+		report:     newReporter(stderr, *verbose),
 	}
 	rt, err := criclient.New(cfg.CRIEndpoint)
 	if err != nil {

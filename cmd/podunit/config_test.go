@@ -1,0 +1,52 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The packaged config.yaml states the defaults: loading it must give the
+// same units as no file at all.
+func TestPackagedConfigIsTheDefaults(t *testing.T) {
+	cfg, err := loadConfig("../../packaging/config.yaml", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := defaultConfig()
+	got, want := cfg.unitConfig("/run/podunit/specs"), def.unitConfig("/run/podunit/specs")
+	if cfg.ManifestDir != def.ManifestDir || cfg.CRIEndpoint != def.CRIEndpoint || cfg.CgroupDriver != def.CgroupDriver {
+		t.Errorf("packaged config %+v differs from the defaults %+v", cfg, def)
+	}
+	// The log keys restate podshim's defaults as flags.
+	if !slices.Equal(got.PodshimArgs, []string{"--log-max-size", "10485760", "--log-max-files", "5"}) || len(want.PodshimArgs) != 0 {
+		t.Errorf("podshim args: packaged %q, default %q", got.PodshimArgs, want.PodshimArgs)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	for text, want := range map[string]string{
+		"containerLogMaxSize: lots\n":   "containerLogMaxSize",
+		"containerLogMaxFiles: 1\n":     "containerLogMaxFiles",
+		"resolvConf: etc/resolv.conf\n": "resolvConf",
+		"manifestDirs: /x\n":            "manifestDirs",
+		"cgroupDriver: both\n":          "cgroupDriver",
+	} {
+		path := writeConfig(t, text)
+		_, err := loadConfig(path, true)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%q: error %v, want one naming %s and the file", text, err, want)
+		}
+	}
+}
