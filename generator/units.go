@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/podunit/podunit/units"
 )
@@ -108,7 +109,48 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		// podshim alone gets SIGTERM and stops the containers through the
 		// runtime; anything of the unit still running at the timeout is killed.
 		KillMode: "mixed",
+		Limits:   sliceLimits(p.Spec),
 	}, nil
+}
+
+// sliceOverhead is the memory the pod's slice allows beyond its containers'
+// limits: podshim and the pause process live there too.
+const sliceOverhead = 32 << 20
+
+// sliceLimits are the pod's cgroup limits as the kubelet computes them: a
+// resource is limited only when every container limits it; the app
+// containers and sidecars run together, a regular init container alone.
+func sliceLimits(pod *corev1.Pod) units.SliceLimits {
+	sum := func(name corev1.ResourceName, value func(q resource.Quantity) int64) (int64, bool) {
+		var running, initMax int64
+		for _, c := range pod.Spec.InitContainers {
+			q, ok := c.Resources.Limits[name]
+			if !ok || q.IsZero() {
+				return 0, false
+			}
+			if c.RestartPolicy != nil { // a sidecar runs with everything after it
+				running += value(q)
+			} else {
+				initMax = max(initMax, running+value(q))
+			}
+		}
+		for _, c := range pod.Spec.Containers {
+			q, ok := c.Resources.Limits[name]
+			if !ok || q.IsZero() {
+				return 0, false
+			}
+			running += value(q)
+		}
+		return max(running, initMax), true
+	}
+	var l units.SliceLimits
+	if mem, ok := sum(corev1.ResourceMemory, func(q resource.Quantity) int64 { return q.Value() }); ok {
+		l.MemoryMax = uint64(mem) + sliceOverhead
+	}
+	if milli, ok := sum(corev1.ResourceCPU, func(q resource.Quantity) int64 { return q.MilliValue() }); ok {
+		l.CPUQuotaPerSec = uint64(milli) * 1000 // 1000m is 1 s of CPU per second
+	}
+	return l
 }
 
 // ReadSpecFile reads back a pod from the spec file SpecFile wrote: the pod as

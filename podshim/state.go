@@ -104,16 +104,21 @@ func (s *Shim) writeState() error {
 
 // podStatus is the pod's status as the kubelet would report it.
 func (s *Shim) podStatus() corev1.PodStatus {
-	status := corev1.PodStatus{
-		QOSClass: corev1.PodQOSBestEffort,
+	status := corev1.PodStatus{QOSClass: qosClass(s.pod)}
+	// podunit knows its host's address, unlike the kubelet in standalone mode.
+	for _, ip := range s.cfg.Host.IPs {
+		if status.HostIP == "" {
+			status.HostIP = ip
+		}
+		status.HostIPs = append(status.HostIPs, corev1.HostIP{IP: ip})
 	}
 	if !s.startTime.IsZero() {
 		t := metav1.NewTime(s.startTime)
 		status.StartTime = &t
 	}
-	if len(s.podIPs) > 0 {
-		status.PodIP = s.podIPs[0]
-		for _, ip := range s.podIPs {
+	if ips := s.ips(); len(ips) > 0 {
+		status.PodIP = ips[0]
+		for _, ip := range ips {
 			status.PodIPs = append(status.PodIPs, corev1.PodIP{IP: ip})
 		}
 	}

@@ -19,6 +19,7 @@ type Manager interface {
 	StartTransientUnitContext(ctx context.Context, name, mode string, properties []dbus.Property, ch chan<- string) (int, error)
 	StopUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 	ResetFailedUnitContext(ctx context.Context, name string) error
+	SetUnitPropertiesContext(ctx context.Context, name string, runtime bool, properties ...dbus.Property) error
 }
 
 // Result says what a reconcile did, by unit name.
@@ -177,6 +178,9 @@ const unitGoneTimeout = 10 * time.Second
 func startUnit(ctx context.Context, m Manager, u *Unit) error {
 	if len(u.ExecStart) == 0 {
 		return fmt.Errorf("start unit %q: no ExecStart", u.Name)
+	}
+	if err := applySlice(ctx, m, u); err != nil {
+		return fmt.Errorf("start unit %q: %w", u.Name, err)
 	}
 	deadline := time.Now().Add(unitGoneTimeout)
 	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {

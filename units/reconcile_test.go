@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -24,10 +25,12 @@ type fakeManager struct {
 	// like a transient unit not yet garbage-collected.
 	lingering int
 	stopFails map[string]bool
+	// slices are the pod slices and their last properties.
+	slices map[string]map[string]any
 }
 
 func newFakeManager(existing ...dbus.UnitStatus) *fakeManager {
-	m := &fakeManager{units: map[string]dbus.UnitStatus{}, stopFails: map[string]bool{}}
+	m := &fakeManager{units: map[string]dbus.UnitStatus{}, stopFails: map[string]bool{}, slices: map[string]map[string]any{}}
 	for _, u := range existing {
 		m.units[u.Name] = u
 	}
@@ -49,6 +52,17 @@ func (m *fakeManager) ListUnitsByPatternsContext(_ context.Context, _, patterns 
 func (m *fakeManager) StartTransientUnitContext(_ context.Context, name, mode string, props []dbus.Property, ch chan<- string) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if strings.HasSuffix(name, ".slice") {
+		m.calls = append(m.calls, "slice "+name)
+		if _, exists := m.slices[name]; exists {
+			return 0, godbus.Error{Name: "org.freedesktop.systemd1.UnitExists"}
+		}
+		m.slices[name] = map[string]any{}
+		for _, p := range props {
+			m.slices[name][p.Name] = p.Value.Value()
+		}
+		return 1, nil
+	}
 	m.calls = append(m.calls, "start "+name)
 	if _, exists := m.units[name]; exists {
 		return 0, godbus.Error{Name: "org.freedesktop.systemd1.UnitExists", Body: []any{"Unit " + name + " already exists."}}
@@ -96,9 +110,50 @@ func (m *fakeManager) ResetFailedUnitContext(_ context.Context, name string) err
 	return nil
 }
 
+func (m *fakeManager) SetUnitPropertiesContext(_ context.Context, name string, runtime bool, props ...dbus.Property) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, "set "+name)
+	if _, ok := m.slices[name]; !ok || !runtime {
+		return godbus.Error{Name: "org.freedesktop.systemd1.NoSuchUnit"}
+	}
+	for _, p := range props {
+		m.slices[name][p.Name] = p.Value.Value()
+	}
+	return nil
+}
+
 func podUnit(name, hash string) *Unit {
 	return &Unit{Name: ServiceName("default", name), Namespace: "default", PodName: name, ConfigHash: hash,
-		ExecStart: []string{"/usr/libexec/podunit/podshim"}}
+		ExecStart: []string{"/usr/libexec/podunit/podshim"}, Slice: SliceName("default", name)}
+}
+
+// A pod's limits are on its slice before the pod starts; a new generation
+// with other limits finds the slice there and changes them.
+func TestReconcileSetsSliceLimits(t *testing.T) {
+	m := newFakeManager()
+	u := podUnit("web", h1)
+	u.Limits = SliceLimits{MemoryMax: 96 << 20, CPUQuotaPerSec: 500000}
+	if _, err := Reconcile(context.Background(), m, []*Unit{u}); err != nil {
+		t.Fatal(err)
+	}
+	slice := m.slices["podunit-web.slice"]
+	if slice["MemoryMax"] != uint64(96<<20) || slice["CPUQuotaPerSecUSec"] != uint64(500000) {
+		t.Errorf("slice properties %v", slice)
+	}
+	if !slices.Equal(m.calls, []string{"slice podunit-web.slice", "start pod-web.service"}) {
+		t.Errorf("calls %v: the slice's limits must be set before the pod starts", m.calls)
+	}
+	next := podUnit("web", h2) // limits removed
+	if _, err := Reconcile(context.Background(), m, []*Unit{next}); err != nil {
+		t.Fatal(err)
+	}
+	if slice["MemoryMax"] != uint64(math.MaxUint64) || slice["CPUQuotaPerSecUSec"] != uint64(math.MaxUint64) {
+		t.Errorf("limits not lifted: %v", slice)
+	}
+	if !slices.Contains(m.calls, "set podunit-web.slice") {
+		t.Errorf("calls %v", m.calls)
+	}
 }
 
 func running(name, hash, state string) dbus.UnitStatus {

@@ -44,6 +44,9 @@ type Unit struct {
 	TimeoutStopSec           time.Duration
 	WatchdogSec              time.Duration
 	KillMode                 string
+
+	// Limits go on the pod's Slice (SliceOptions, SliceProperties).
+	Limits SliceLimits
 }
 
 // Description is the unit's description: "Pod <ns>/<name> (podunit config <hash>)".
@@ -119,6 +122,10 @@ func (u *Unit) Render() (string, error) {
 	}
 	b.WriteString("\n")
 	if _, err := io.Copy(&b, unit.Serialize(u.Options())); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "\n# %s: the pod's slice, holding podshim and the containers\n", u.Slice)
+	if _, err := io.Copy(&b, unit.Serialize(u.SliceOptions())); err != nil {
 		return "", err
 	}
 	return b.String(), nil

@@ -83,3 +83,26 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+// The slice's two renderings carry the same limits.
+func TestSliceOptionsMatchProperties(t *testing.T) {
+	u := fullUnit()
+	u.Limits = SliceLimits{MemoryMax: 64 << 20, CPUQuotaPerSec: 250000}
+	props := map[string]any{}
+	for _, p := range u.SliceProperties() {
+		props[p.Name] = p.Value.Value()
+	}
+	opts := map[string]string{}
+	for _, o := range u.SliceOptions() {
+		opts[o.Name] = o.Value
+	}
+	if opts["MemoryMax"] != "67108864" || props["MemoryMax"] != uint64(64<<20) {
+		t.Errorf("MemoryMax: option %q, property %v", opts["MemoryMax"], props["MemoryMax"])
+	}
+	if opts["CPUQuota"] != "25%" || props["CPUQuotaPerSecUSec"] != uint64(250000) {
+		t.Errorf("CPUQuota: option %q, property %v", opts["CPUQuota"], props["CPUQuotaPerSecUSec"])
+	}
+	if len(opts) != len(props) {
+		t.Errorf("options %v and properties %v differ in number", opts, props)
+	}
+}
