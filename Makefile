@@ -21,6 +21,9 @@ TESTBED_ROOT ?= /var/lib/podunit-testbed
 E2E_TESTBED  := $(TESTBED_ROOT)/e2e
 DEMO_TESTBED := $(TESTBED_ROOT)/demo
 
+# Extra flags for the e2e test binary, e.g. E2E_FLAGS=-test.run=TestHostNamespaces
+E2E_FLAGS ?=
+
 BENCH_TESTBED := $(TESTBED_ROOT)/bench
 # `make bench` defaults; `make test` runs a short form (bench-short).
 BENCHTIME    ?= 10x
@@ -51,7 +54,7 @@ test-unit: ## go vet and the unit tests (no root, no systemd needed)
 test-e2e: build ## end-to-end tests against real systemd, containerd, runc and CNI in a private test bed (root)
 	$(GO) test -c -tags e2e -o bin/e2e.test ./test/e2e
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
-	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test
+	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
 
 fuzz: ## fuzz the manifest decoder (FUZZTIME, default 10m)
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./generator

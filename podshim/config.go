@@ -61,6 +61,9 @@ func (s *Shim) newSandboxConfig(attempt uint32) *runtimeapi.PodSandboxConfig {
 		}
 	}
 	hostname, _ := s.hostnames()
+	if pod.Spec.HostNetwork {
+		hostname = "" // the host's UTS namespace: its own name
+	}
 	var sysctls map[string]string
 	if sc := pod.Spec.SecurityContext; sc != nil && len(sc.Sysctls) > 0 {
 		sysctls = make(map[string]string, len(sc.Sysctls))
