@@ -31,7 +31,7 @@ const (
 	restartDelay = 2 * time.Second
 	// startTimeout is how long podshim may go without a sign of progress
 	// before the pod is ready: it extends the timeout (EXTEND_TIMEOUT_USEC)
-	// on every poll, and while pulling.
+	// on every keepalive (30 s), and while pulling.
 	startTimeout = 90 * time.Second
 	// watchdog restarts a podshim that stopped pinging (hung): longer than
 	// any single CRI call may take.

@@ -29,6 +29,15 @@ type container struct {
 
 	waiting     *corev1.ContainerStateWaiting // why a (re)start is held back (image)
 	pullBackoff Backoff
+
+	exitWatch *exitWatch // the running instance's process; nil: not watched
+	watchedID string     // the instance exitWatch is for
+}
+
+// unwatch stops watching c's process.
+func (c *container) unwatch() {
+	c.exitWatch.stop()
+	c.exitWatch, c.watchedID = nil, ""
 }
 
 // stopProbes ends the probe workers of the current instance.

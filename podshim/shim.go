@@ -26,10 +26,16 @@ type Config struct {
 	StateDir string
 	// LogRoot is the kubelet-style container log root (/var/log/pods).
 	LogRoot string
-	// PollInterval is how often the containers' states are checked. The
-	// CRI of containerd 1.6 has no event stream, so this is a poll, like the
-	// kubelet's PLEG relist.
+	// PollInterval is how often a container is checked when its exit
+	// cannot be watched (the runtime does not report its PID) or its exit
+	// was seen but the runtime does not show it yet. Watched containers are
+	// not polled: the CRI of containerd 1.6 has no event stream, so podshim
+	// watches the processes themselves (pidfd).
 	PollInterval time.Duration
+	// KeepaliveInterval is how often podshim pings systemd's watchdog
+	// (and extends the start timeout until the pod is ready), and relists
+	// the containers as a safety net.
+	KeepaliveInterval time.Duration
 	// StopTimeout bounds the sandbox teardown after the containers stopped.
 	StopTimeout time.Duration
 	// Logs receives every line the containers write; nil: none forwarded.
@@ -82,7 +88,12 @@ type Shim struct {
 	wake          chan struct{}    // a probe result changed
 	lastState     []byte           // the state file as last written
 	initialized   bool             // every init container is through
+	logWatch      *logWatch        // nil: logs are read on every reconcile
 }
+
+// DefaultKeepaliveInterval is well inside the unit's WatchdogSec= (3 min)
+// and StartExtension.
+const DefaultKeepaliveInterval = 30 * time.Second
 
 // wakeUp makes the main loop reconcile now rather than at the next poll.
 func (s *Shim) wakeUp() {
@@ -103,6 +114,9 @@ func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logge
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Second
+	}
+	if cfg.KeepaliveInterval == 0 {
+		cfg.KeepaliveInterval = DefaultKeepaliveInterval
 	}
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = time.Minute
@@ -157,12 +171,22 @@ func (s *Shim) status(format string, args ...any) {
 // the pod succeeded, ErrPodFailed if it failed). A start-up failure is
 // returned as is; the sandbox is then kept for the next podshim to adopt.
 func (s *Shim) Run(ctx context.Context) error {
+	if s.cfg.Logs != nil {
+		lw, err := newLogWatch()
+		if err != nil {
+			s.log.Warn("cannot watch container logs; reading them on every check", "err", err)
+		} else {
+			s.logWatch = lw
+			defer lw.close()
+		}
+	}
 	err := s.start(ctx)
 	if err == nil {
 		err = s.loop(ctx)
 	}
 	for _, c := range s.containers {
 		c.stopProbes()
+		c.unwatch()
 	}
 	if ctx.Err() != nil {
 		return s.teardown(context.WithoutCancel(ctx))
@@ -184,22 +208,28 @@ func (s *Shim) start(ctx context.Context) error {
 	return nil
 }
 
-// loop watches the containers every PollInterval, restarting them as the
-// restart policy and back-off say, until ctx is done or the pod finished.
+// loop reconciles the containers whenever something happened (a process
+// exited, a probe result changed, a restart is due) and on every keepalive,
+// restarting them as the restart policy and back-off say, until ctx is done
+// or the pod finished. Between those it sleeps; container output is
+// forwarded as it is written.
 func (s *Shim) loop(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.PollInterval)
+	t := time.NewTimer(0)
 	defer t.Stop()
+	nextKeepalive := s.cfg.Now().Add(s.cfg.KeepaliveInterval)
 	for {
 		if done, err := s.finished(ctx); done || err != nil {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		now := s.cfg.Now()
+		t.Reset(s.nextCheck(now, nextKeepalive).Sub(now))
+		if !s.sleep(ctx, t) {
 			return nil
-		case <-t.C:
-		case <-s.wake:
 		}
-		s.keepalive()
+		if now := s.cfg.Now(); !now.Before(nextKeepalive) {
+			s.keepalive()
+			nextKeepalive = now.Add(s.cfg.KeepaliveInterval)
+		}
 		if err := s.reconcile(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -207,6 +237,51 @@ func (s *Shim) loop(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// sleep waits for the timer or a wake-up, forwarding container output as it
+// is written meanwhile. It returns false when ctx is done.
+func (s *Shim) sleep(ctx context.Context, t *time.Timer) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-s.wake:
+			t.Stop()
+			return true
+		case <-s.logWatch.writtenC():
+			s.forwardLogs(ctx)
+			if err := s.writeState(); err != nil {
+				s.log.Warn("write state", "err", err)
+			}
+		}
+	}
+}
+
+// nextCheck is when the loop must look at the containers again without an
+// event: at the next keepalive, when a restart is due, and soon for a
+// container whose exit cannot be watched or was seen before the runtime
+// showed it.
+func (s *Shim) nextCheck(now, keepalive time.Time) time.Time {
+	next := keepalive
+	poll := s.logWatch == nil && s.cfg.Logs != nil
+	for _, c := range s.containers {
+		if !c.restartAt.IsZero() && c.restartAt.Before(next) {
+			next = c.restartAt
+		}
+		if c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && (c.exitWatch == nil || c.exitWatch.fired.Load()) {
+			poll = true
+		}
+	}
+	if poll && now.Add(s.cfg.PollInterval).Before(next) {
+		next = now.Add(s.cfg.PollInterval)
+	}
+	if next.Before(now) {
+		return now
+	}
+	return next
 }
 
 // StartExtension is how much each keepalive extends the unit's start
@@ -330,6 +405,8 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 		if c.probes == nil {
 			c.probes = s.startProbes(c)
 		}
+		s.watchContainer(ctx, c)
+		s.watchLogs(c)
 		if _, _, failed := c.probes.result(); failed != "" && c.restartAt.IsZero() {
 			// As the kubelet: a failed liveness or startup probe kills the
 			// container; its restart then follows the restart policy.
@@ -346,6 +423,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 		return nil
 	}
 	c.stopProbes()
+	c.unwatch()
 	if c.exit != nil || (c.done && c.init) {
 		return nil // already handled
 	}
@@ -438,6 +516,8 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	c.exit, c.restartAt, c.started = nil, time.Time{}, s.cfg.Now()
 	c.stopProbes()
 	c.probes = s.startProbes(c)
+	s.watchContainer(ctx, c)
+	s.watchLogs(c)
 	s.log.Info("started container", "container", c.spec.Name, "id", id, "restartCount", attempt)
 	return nil
 }
@@ -464,7 +544,7 @@ func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string,
 	pulling, stop := context.WithCancel(ctx)
 	keepalive := s.keepaliveMessage()
 	go func() {
-		t := time.NewTicker(s.cfg.PollInterval)
+		t := time.NewTicker(s.cfg.KeepaliveInterval)
 		defer t.Stop()
 		for {
 			select {

@@ -1,0 +1,168 @@
+package podshim
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
+)
+
+// podshim sleeps until something happens: the kernel tells it when a
+// container's process exits (a pidfd becomes readable) and when a container
+// writes to its log (inotify), so an idle pod costs no CPU. The runtime is
+// polled only where no event source is available (a runtime that does not
+// report container PIDs), and on every keepalive as a safety net.
+
+// exitWatch is a container process's pidfd, watched by the Go runtime's
+// poller.
+type exitWatch struct {
+	file  *os.File
+	fired atomic.Bool // the process exited; the runtime may not know yet
+}
+
+// watchExit calls wake when process pid exits. A process that is already
+// gone fires at once.
+func watchExit(pid int, wake func()) (*exitWatch, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	w := &exitWatch{file: os.NewFile(uintptr(fd), "pidfd")}
+	rc, err := w.file.SyscallConn()
+	if err != nil {
+		w.file.Close()
+		return nil, err
+	}
+	go func() {
+		// Read calls back until the callback returns true, waiting for
+		// the pidfd to be readable (the process exited) in between.
+		err := rc.Read(func(fd uintptr) bool {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, _ := unix.Poll(fds, 0)
+			return n > 0
+		})
+		if err == nil {
+			w.fired.Store(true)
+			wake()
+		}
+	}()
+	return w, nil
+}
+
+// stop ends the watch; it does not fire afterwards.
+func (w *exitWatch) stop() {
+	if w != nil {
+		w.file.Close()
+	}
+}
+
+// containerPID is the PID of a running container's first process, from the
+// runtime's verbose status (containerd and CRI-O report it); 0 if unknown.
+func (s *Shim) containerPID(ctx context.Context, id string) int {
+	st, err := s.rt.ContainerStatus(ctx, id, true)
+	if err != nil {
+		return 0
+	}
+	var info struct {
+		Pid int `json:"pid"`
+	}
+	if json.Unmarshal([]byte(st.GetInfo()["info"]), &info) != nil {
+		return 0
+	}
+	return info.Pid
+}
+
+// watchContainer starts watching c's current instance for its exit.
+func (s *Shim) watchContainer(ctx context.Context, c *container) {
+	if c.exitWatch != nil && c.watchedID == c.id {
+		return
+	}
+	c.exitWatch.stop()
+	c.exitWatch, c.watchedID = nil, c.id
+	pid := s.containerPID(ctx, c.id)
+	if pid <= 0 {
+		return // polled instead
+	}
+	w, err := watchExit(pid, s.wakeUp)
+	if err != nil {
+		s.log.Debug("cannot watch container process; polling it", "container", c.spec.Name, "pid", pid, "err", err)
+		return
+	}
+	c.exitWatch = w
+}
+
+// logWatch tells the main loop that a container wrote to its log.
+type logWatch struct {
+	w       *fsnotify.Watcher
+	written chan struct{}
+	dirs    map[string]bool
+}
+
+func newLogWatch() (*logWatch, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	lw := &logWatch{w: w, written: make(chan struct{}, 1), dirs: map[string]bool{}}
+	go func() {
+		for {
+			select {
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Create) {
+					select {
+					case lw.written <- struct{}{}:
+					default:
+					}
+				}
+			case _, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+			}
+		}
+	}()
+	return lw, nil
+}
+
+// add watches a container's log directory (made by the runtime when the
+// container is created).
+func (lw *logWatch) add(dir string) {
+	if lw == nil || lw.dirs[dir] {
+		return
+	}
+	if lw.w.Add(dir) == nil {
+		lw.dirs[dir] = true
+	}
+}
+
+func (lw *logWatch) close() {
+	if lw != nil {
+		lw.w.Close()
+	}
+}
+
+// writtenC is the channel that receives a value after a log was written;
+// nil (never ready) without a watch.
+func (lw *logWatch) writtenC() <-chan struct{} {
+	if lw == nil {
+		return nil
+	}
+	return lw.written
+}
+
+func (s *Shim) watchLogs(c *container) {
+	if s.logWatch != nil && s.sandboxConfig != nil {
+		s.logWatch.add(filepath.Join(s.sandboxConfig.LogDirectory, c.spec.Name))
+	}
+}
