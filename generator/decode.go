@@ -2,6 +2,7 @@ package generator
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,7 +66,7 @@ func decodeFile(file string, data []byte) ([]decoded, error) {
 		if len(root.Content) == 0 || isNull(root.Content[0]) {
 			continue // an empty document, e.g. after a trailing "---"
 		}
-		d, err := decodeDocument(file, root.Content[0])
+		d, err := decodeDocument(file, doc, root.Content[0])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -76,14 +77,17 @@ func decodeFile(file string, data []byte) ([]decoded, error) {
 		return nil, errors.Join(errs...)
 	}
 	if len(out) == 0 {
-		return nil, &FieldError{File: file, Msg: "no Pod in file (it is empty)"}
+		return nil, &FieldError{File: file, Msg: "nothing in file (it is empty)"}
 	}
 	return out, nil
 }
 
-// decoded is one Pod document and where its fields were.
+// decoded is one document and where its fields were.
 type decoded struct {
-	pod   *corev1.Pod
+	kind  string
+	pod   *corev1.Pod    // kind Pod
+	obj   any            // kind ConfigMap or Secret: *corev1.ConfigMap, *corev1.Secret
+	doc   int            // 1-based document number in the file
 	line  int            // the document's first line
 	lines map[string]int // field path → line
 }
@@ -104,17 +108,19 @@ func parentPath(p string) string {
 	return ""
 }
 
-func decodeDocument(file string, root *yaml.Node) (decoded, error) {
+func decodeDocument(file string, doc int, root *yaml.Node) (decoded, error) {
 	root = resolve(root)
-	d := decoded{line: root.Line, lines: map[string]int{}}
+	d := decoded{doc: doc, line: root.Line, lines: map[string]int{}}
 	if root.Kind != yaml.MappingNode {
-		return d, &FieldError{File: file, Line: root.Line, Msg: "a manifest must be an object (a Pod)"}
+		return d, &FieldError{File: file, Line: root.Line, Msg: fmt.Sprintf("document %d: a manifest must be an object (a Pod, ConfigMap or Secret)", doc)}
 	}
-	if err := checkKind(file, root); err != nil {
+	kind, err := checkKind(file, doc, root)
+	if err != nil {
 		return d, err
 	}
+	d.kind = kind.Name
 	w := walker{file: file, lines: d.lines}
-	value := w.walk(root, reflect.TypeOf(corev1.Pod{}), "", supported())
+	value := w.walk(root, kind.Type, "", kind.supported())
 	if len(w.errs) > 0 {
 		return d, errors.Join(w.errs...)
 	}
@@ -124,19 +130,24 @@ func decodeDocument(file string, root *yaml.Node) (decoded, error) {
 	}
 	jd := json.NewDecoder(bytes.NewReader(raw))
 	jd.DisallowUnknownFields()
-	var pod corev1.Pod
-	if err := jd.Decode(&pod); err != nil {
+	obj := reflect.New(kind.Type).Interface()
+	if err := jd.Decode(obj); err != nil {
 		// Only values of types with their own decoders (quantities,
-		// int-or-string) get here; the walk checked everything else.
+		// int-or-string, base64) get here; the walk checked everything else.
 		return d, &FieldError{File: file, Line: root.Line, Msg: err.Error()}
 	}
-	d.pod = &pod
+	if pod, ok := obj.(*corev1.Pod); ok {
+		d.pod = pod
+	} else {
+		d.obj = obj
+	}
 	return d, nil
 }
 
-// checkKind rejects anything but a v1 Pod before looking at its fields, so the
-// error names the kind rather than a list of unknown fields.
-func checkKind(file string, root *yaml.Node) error {
+// checkKind finds the document's kind before looking at its fields, so an
+// unsupported kind's error names the kind rather than a list of unknown
+// fields.
+func checkKind(file string, doc int, root *yaml.Node) (*Kind, error) {
 	var kind, apiVersion *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		switch root.Content[i].Value {
@@ -146,17 +157,19 @@ func checkKind(file string, root *yaml.Node) error {
 			apiVersion = resolve(root.Content[i+1])
 		}
 	}
-	switch {
-	case kind == nil:
-		return &FieldError{File: file, Line: root.Line, Field: "kind", Msg: "required (podunit runs kind: Pod)"}
-	case kind.Value != "Pod":
-		return &FieldError{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("%q is not supported (podunit runs kind: Pod)", kind.Value)}
-	case apiVersion == nil:
-		return &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: "required (apiVersion: v1)"}
-	case apiVersion.Value != "v1":
-		return &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("%q is not supported for Pod (apiVersion: v1)", apiVersion.Value)}
+	if kind == nil {
+		return nil, &FieldError{File: file, Line: root.Line, Field: "kind", Msg: fmt.Sprintf("document %d: required (%s)", doc, kindNames())}
 	}
-	return nil
+	k := findKind(kind.Value)
+	switch {
+	case k == nil:
+		return nil, &FieldError{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("document %d: %q is not supported (%s)", doc, kind.Value, kindNames())}
+	case apiVersion == nil:
+		return nil, &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: required (apiVersion: v1)", doc)}
+	case apiVersion.Value != "v1":
+		return nil, &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: v1)", doc, apiVersion.Value, k.Name)}
+	}
+	return k, nil
 }
 
 // walker checks a YAML tree against a Go type and the supported-field tree
@@ -196,6 +209,18 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, allowed fieldTr
 	case reflect.Struct:
 		return w.object(n, t, path, allowed)
 	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			// []byte is base64 text in JSON and YAML (Secret data).
+			if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+				w.fail(n, path, "must be base64 text, not %s", describe(n))
+				return nil
+			}
+			if _, err := base64.StdEncoding.DecodeString(n.Value); err != nil {
+				w.fail(n, path, "not valid base64 (use stringData for plain text): %v", err)
+				return nil
+			}
+			return n.Value
+		}
 		if n.Kind != yaml.SequenceNode {
 			w.fail(n, path, "must be a list, not %s", describe(n))
 			return nil

@@ -32,6 +32,28 @@ func setDefaults(pod *corev1.Pod) {
 			t := corev1.HostPathUnset
 			v.HostPath.Type = &t
 		}
+		mode := func(m **int32) {
+			if *m == nil {
+				def := int32(0o644) // the API default of every projecting source
+				*m = &def
+			}
+		}
+		if v.ConfigMap != nil {
+			mode(&v.ConfigMap.DefaultMode)
+		}
+		if v.Secret != nil {
+			mode(&v.Secret.DefaultMode)
+		}
+		if v.Projected != nil {
+			mode(&v.Projected.DefaultMode)
+			for _, src := range v.Projected.Sources {
+				if src.DownwardAPI != nil {
+					for j := range src.DownwardAPI.Items {
+						defaultFieldRef(src.DownwardAPI.Items[j].FieldRef)
+					}
+				}
+			}
+		}
 		if d := v.DownwardAPI; d != nil {
 			if d.DefaultMode == nil {
 				mode := corev1.DownwardAPIVolumeSourceDefaultMode

@@ -1,8 +1,11 @@
 package generator
 
 import (
+	"reflect"
 	"strings"
 	"sync"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Field is one manifest field podunit implements.
@@ -79,6 +82,17 @@ func containerFields(prefix, note string) []Field {
 		{prefix + ".env[].valueFrom.resourceFieldRef.resource", "`limits.cpu`, `limits.memory`, `requests.cpu`, `requests.memory`; an unset limit is the host's capacity, as in Kubernetes."},
 		{prefix + ".env[].valueFrom.resourceFieldRef.containerName", "Default this container."},
 		{prefix + ".env[].valueFrom.resourceFieldRef.divisor", "Default `1`; the value is rounded up to a whole number of divisors."},
+		{prefix + ".env[].valueFrom.configMapKeyRef.name", "A ConfigMap in the pod's namespace, defined in any manifest file; a missing one (or key) is an error at sync unless `optional`."},
+		{prefix + ".env[].valueFrom.configMapKeyRef.key", "Required: the key whose value the variable gets."},
+		{prefix + ".env[].valueFrom.configMapKeyRef.optional", "A missing ConfigMap or key leaves the variable unset."},
+		{prefix + ".env[].valueFrom.secretKeyRef.name", "A Secret in the pod's namespace, as for `configMapKeyRef`."},
+		{prefix + ".env[].valueFrom.secretKeyRef.key", "Required: the key whose (decoded) value the variable gets."},
+		{prefix + ".env[].valueFrom.secretKeyRef.optional", "A missing Secret or key leaves the variable unset."},
+		{prefix + ".envFrom[].configMapRef.name", "Every key of the ConfigMap that is a valid variable name becomes a variable (others are skipped with a warning); `env` entries win over them."},
+		{prefix + ".envFrom[].configMapRef.optional", "A missing ConfigMap adds nothing."},
+		{prefix + ".envFrom[].secretRef.name", "As `configMapRef`, from a Secret."},
+		{prefix + ".envFrom[].secretRef.optional", "A missing Secret adds nothing."},
+		{prefix + ".envFrom[].prefix", "Prepended to every key's name."},
 		{prefix + ".volumeMounts[].name", "Required: a volume of the pod."},
 		{prefix + ".volumeMounts[].mountPath", "Required: an absolute path in the container, not containing `:`."},
 		{prefix + ".volumeMounts[].readOnly", "Mount read-only."},
@@ -144,7 +158,7 @@ func probeFields(prefix string) []Field {
 
 // volumeFields are the pod's volume sources podunit implements.
 func volumeFields() []Field {
-	return []Field{
+	rows := []Field{
 		{"spec.volumes[].name", "Required. A DNS-1123 label, unique in the pod."},
 		{"spec.volumes[].hostPath.path", "A path on the host, mounted as is."},
 		{"spec.volumes[].hostPath.type", "Checked before the container starts, as the kubelet does: `\"\"` (no check), `DirectoryOrCreate` (made 0755), `Directory`, `FileOrCreate` (made 0644), `File`, `Socket`, `CharDevice`, `BlockDevice`. A failed check leaves the container waiting with `CreateContainerConfigError`."},
@@ -159,15 +173,116 @@ func volumeFields() []Field {
 		{"spec.volumes[].downwardAPI.items[].mode", "File mode; default `defaultMode`."},
 		{"spec.volumes[].downwardAPI.defaultMode", "Default 0644. The volume is read-only in the container."},
 	}
+	rows = append(rows, keyToPathFields("spec.volumes[].configMap", "name",
+		"A ConfigMap in the pod's namespace, from any manifest file: each key becomes a file (or only `items`). Read-only in the container; a change to the ConfigMap replaces the pod.")...)
+	rows = append(rows, keyToPathFields("spec.volumes[].secret", "secretName",
+		"A Secret in the pod's namespace: each key becomes a file on a tmpfs (never on disk), or only `items`. Read-only in the container; a change replaces the pod.")...)
+	rows = append(rows,
+		Field{"spec.volumes[].projected.defaultMode", "Default 0644. A projected volume combines ConfigMaps, Secrets and downward API files in one read-only directory (on a tmpfs)."})
+	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].configMap", "name", "As a `configMap` volume's.")...)
+	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].secret", "name", "As a `secret` volume's.")...)
+	for _, f := range rows {
+		if strings.HasPrefix(f.Path, "spec.volumes[].downwardAPI.items[]") {
+			rows = append(rows, Field{strings.Replace(f.Path, "spec.volumes[].downwardAPI", "spec.volumes[].projected.sources[].downwardAPI", 1), "As in a `downwardAPI` volume."})
+		}
+	}
+	return rows
 }
 
-// fieldTree is Fields as a tree keyed by JSON field name, for the decoder.
+// keyToPathFields are the fields of a ConfigMap or Secret volume source
+// under base, whose object is named by nameField.
+func keyToPathFields(base, nameField, doc string) []Field {
+	rows := []Field{
+		{base + "." + nameField, "Required. " + doc},
+		{base + ".items[].key", "Required: the key to project; a missing one is an error unless `optional`."},
+		{base + ".items[].path", "Required: its relative file name in the volume."},
+		{base + ".items[].mode", "File mode; default `defaultMode`."},
+		{base + ".optional", "A missing object (or key) makes an empty volume (or no file) instead of an error."},
+	}
+	if !strings.Contains(base, "projected") {
+		rows = append(rows, Field{base + ".defaultMode", "Default 0644."})
+	}
+	return rows
+}
+
+// Kind is a kind of object a manifest may hold, with its supported fields.
+type Kind struct {
+	Name   string
+	Type   reflect.Type
+	Fields []Field
+
+	tree func() fieldTree
+}
+
+// Kinds are the kinds podunit reads, Pod first. Their fields are complete
+// once package initialization is.
+var Kinds []*Kind
+
+func init() {
+	Kinds = []*Kind{
+		{Name: "Pod", Type: reflect.TypeOf(corev1.Pod{}), Fields: Fields},
+		{Name: "ConfigMap", Type: reflect.TypeOf(corev1.ConfigMap{}), Fields: configMapFields},
+		{Name: "Secret", Type: reflect.TypeOf(corev1.Secret{}), Fields: secretFields},
+	}
+	for _, k := range Kinds {
+		k.tree = sync.OnceValue(func() fieldTree { return buildTree(k.Fields) })
+	}
+}
+
+func findKind(name string) *Kind {
+	for _, k := range Kinds {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+// kindNames lists the kinds for an error message.
+func kindNames() string {
+	names := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		names[i] = k.Name
+	}
+	return "podunit reads kind " + strings.Join(names, ", ")
+}
+
+// supported is the kind's fields as a tree, for the decoder.
+func (k *Kind) supported() fieldTree { return k.tree() }
+
+// metadataFields are the object metadata every kind accepts; note describes
+// what the name is for.
+func metadataFields(kind, note string) []Field {
+	return []Field{
+		{"apiVersion", "Must be `v1`."},
+		{"kind", "Must be `" + kind + "`."},
+		{"metadata.name", "Required. A DNS-1123 subdomain. " + note},
+		{"metadata.namespace", "Default `default`. Pods use the " + kind + "s of their own namespace."},
+		{"metadata.labels", "Kept; podunit does not select by them."},
+		{"metadata.annotations", "Kept."},
+	}
+}
+
+var configMapFields = append(metadataFields("ConfigMap", "Pods refer to it by this name, from any manifest file."),
+	Field{"data", "Keys (`[-._a-zA-Z0-9]+`) and their text values. A change restarts exactly the pods that use the ConfigMap."},
+	Field{"binaryData", "Keys and base64-encoded values; a key may not also be in `data`."},
+	Field{"immutable", "Accepted; every ConfigMap is read afresh at each sync."},
+)
+
+var secretFields = append(metadataFields("Secret", "Pods refer to it by this name, from any manifest file."),
+	Field{"data", "Keys and base64-encoded values. podunit keeps them only in root-only files (0600) and never logs them. A change restarts exactly the pods that use the Secret."},
+	Field{"stringData", "Keys and text values, merged over `data` as the API server does."},
+	Field{"type", "Default `Opaque`; any type is accepted and not checked."},
+	Field{"immutable", "Accepted; every Secret is read afresh at each sync."},
+)
+
+// fieldTree is a field list as a tree keyed by JSON field name, for the
+// decoder.
 type fieldTree map[string]fieldTree
 
-// supported is built on first use, after init has completed Fields.
-var supported = sync.OnceValue(func() fieldTree {
+func buildTree(fields []Field) fieldTree {
 	root := fieldTree{}
-	for _, f := range Fields {
+	for _, f := range fields {
 		node := root
 		for _, part := range strings.Split(strings.ReplaceAll(f.Path, "[]", ""), ".") {
 			next, ok := node[part]
@@ -179,7 +294,7 @@ var supported = sync.OnceValue(func() fieldTree {
 		}
 	}
 	return root
-})
+}
 
 // httpGetFields are the fields of an httpGet action (a probe's or a hook's)
 // under base.

@@ -9,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/podunit/podunit/podshim"
 )
 
 // Annotations podunit sets on every pod, as the kubelet does on static pods.
@@ -29,6 +31,11 @@ type Pod struct {
 	Hash string
 	// Spec is the defaulted pod with its UID and podunit's annotations.
 	Spec *corev1.Pod
+	// Objects are the ConfigMaps and Secrets the pod uses (Resolve); their
+	// content is part of Hash.
+	Objects podshim.Objects
+
+	lines decoded // where the pod's fields are in Source
 }
 
 // Namespace and Name are the pod's identity.
@@ -38,19 +45,45 @@ func (p *Pod) Name() string      { return p.Spec.Name }
 // Key is "namespace/name", the pod's identity.
 func (p *Pod) Key() string { return p.Spec.Namespace + "/" + p.Spec.Name }
 
-// Decode reads the pods in one manifest: strict decoding, defaulting,
-// validation, hashing. file is used in errors and annotations only. Errors are
-// *FieldError values joined with errors.Join; on error no pod is returned.
-func Decode(file string, data []byte) ([]*Pod, error) {
+// Manifest is what one file holds: pods, and the ConfigMaps and Secrets
+// pods may use.
+type Manifest struct {
+	Pods       []*Pod
+	ConfigMaps []*corev1.ConfigMap
+	Secrets    []*corev1.Secret
+}
+
+// DecodeManifest reads one manifest file: strict decoding, defaulting,
+// validation and hashing of every document. file is used in errors and
+// annotations only. References to ConfigMaps and Secrets are not resolved
+// yet (Resolve does that across files). Errors are *FieldError values
+// joined with errors.Join; on error nothing is returned.
+func DecodeManifest(file string, data []byte) (*Manifest, error) {
 	docs, err := decodeFile(file, data)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		pods []*Pod
+		m    Manifest
 		errs []error
 	)
 	for _, d := range docs {
+		switch obj := d.obj.(type) {
+		case *corev1.ConfigMap:
+			if verrs := validateConfigMap(file, d, obj); len(verrs) > 0 {
+				errs = append(errs, verrs...)
+				continue
+			}
+			m.ConfigMaps = append(m.ConfigMaps, obj)
+			continue
+		case *corev1.Secret:
+			if verrs := validateSecret(file, d, obj); len(verrs) > 0 {
+				errs = append(errs, verrs...)
+				continue
+			}
+			m.Secrets = append(m.Secrets, obj)
+			continue
+		}
 		setDefaults(d.pod)
 		if verrs := validate(file, d); len(verrs) > 0 {
 			errs = append(errs, verrs...)
@@ -62,10 +95,28 @@ func Decode(file string, data []byte) ([]*Pod, error) {
 			continue
 		}
 		annotate(d.pod, hash, file)
-		pods = append(pods, &Pod{Source: file, Hash: hash, Spec: d.pod})
+		m.Pods = append(m.Pods, &Pod{Source: file, Hash: hash, Spec: d.pod, lines: d})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	return &m, nil
+}
+
+// Decode reads the pods of one manifest file on its own: the ConfigMaps
+// and Secrets they use must be in the same file.
+func Decode(file string, data []byte) ([]*Pod, error) {
+	m, err := DecodeManifest(file, data)
+	if err != nil {
+		return nil, err
+	}
+	objects := NewObjects()
+	if err := objects.Add(file, m); err != nil {
+		return nil, err
+	}
+	pods, err := Resolve(m.Pods, objects)
+	if err != nil {
+		return nil, err
 	}
 	return pods, nil
 }

@@ -7,21 +7,25 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 )
 
 const (
 	referencePath  = "../docs/manifest-reference.md"
-	referenceBegin = "<!-- supported-fields:begin (generated from generator.Fields: go test ./generator -run TestManifestReference -update) -->"
+	referenceBegin = "<!-- supported-fields:begin (generated from generator.Kinds: go test ./generator -run TestManifestReference -update) -->"
 	referenceEnd   = "<!-- supported-fields:end -->"
 )
 
-// renderFieldTable is the docs' table of supported fields.
+// renderFieldTable is the docs' tables of supported fields, one a kind.
 func renderFieldTable() string {
 	var b strings.Builder
-	b.WriteString("| Field | Notes |\n|---|---|\n")
-	for _, f := range Fields {
-		fmt.Fprintf(&b, "| `%s` | %s |\n", f.Path, strings.ReplaceAll(f.Doc, "|", `\|`))
+	for i, k := range Kinds {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "### %s\n\n| Field | Notes |\n|---|---|\n", k.Name)
+		for _, f := range k.Fields {
+			fmt.Fprintf(&b, "| `%s` | %s |\n", f.Path, strings.ReplaceAll(f.Doc, "|", `\|`))
+		}
 	}
 	return b.String()
 }
@@ -50,19 +54,20 @@ func TestManifestReference(t *testing.T) {
 	}
 }
 
-// Every supported field's path exists in the v1 Pod type and is accepted by
-// the decoder (a typo in Fields would otherwise reject the field it names).
+// Every supported field's path exists in its kind's v1 type and is accepted
+// by the decoder (a typo in Fields would otherwise reject the field it names).
 func TestFieldsExist(t *testing.T) {
-	for _, f := range Fields {
-		if _, ok := lookupPath(f.Path); !ok {
-			t.Errorf("Fields has %q, which is not a v1 Pod field", f.Path)
+	for _, k := range Kinds {
+		for _, f := range k.Fields {
+			if _, ok := lookupPath(k.Type, f.Path); !ok {
+				t.Errorf("%s fields have %q, which is not a v1 %s field", k.Name, f.Path, k.Name)
+			}
 		}
 	}
 }
 
-// lookupPath finds a Fields path ("spec.containers[].name") in the v1 Pod type.
-func lookupPath(path string) (string, bool) {
-	t := reflect.TypeOf(corev1.Pod{})
+// lookupPath finds a field path ("spec.containers[].name") in type t.
+func lookupPath(t reflect.Type, path string) (string, bool) {
 	for _, part := range strings.Split(strings.ReplaceAll(path, "[]", ""), ".") {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 			t = t.Elem()

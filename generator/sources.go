@@ -41,6 +41,7 @@ func ReadDir(dir string) (*Set, error) {
 	}
 	set := &Set{}
 	owner := map[string]string{} // pod key → file
+	objects := NewObjects()
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		if reason := skipReason(path, e); reason != "" {
@@ -52,12 +53,15 @@ func ReadDir(dir string) (*Set, error) {
 			set.Errors = append(set.Errors, &FieldError{File: path, Msg: err.Error()})
 			continue
 		}
-		pods, err := Decode(path, data)
+		m, err := DecodeManifest(path, data)
 		if err != nil {
 			set.Errors = append(set.Errors, err)
 			continue
 		}
-		for _, p := range pods {
+		if err := objects.Add(path, m); err != nil {
+			set.Errors = append(set.Errors, err)
+		}
+		for _, p := range m.Pods {
 			if first, dup := owner[p.Key()]; dup {
 				set.Errors = append(set.Errors, &FieldError{File: path, Field: "metadata.name",
 					Msg: fmt.Sprintf("pod %s is already defined in %s, which keeps it; this definition is not run", p.Key(), first)})
@@ -67,6 +71,12 @@ func ReadDir(dir string) (*Set, error) {
 			set.Pods = append(set.Pods, p)
 		}
 	}
+	// Pods use the ConfigMaps and Secrets of every file.
+	pods, err := Resolve(set.Pods, objects)
+	if err != nil {
+		set.Errors = append(set.Errors, err)
+	}
+	set.Pods = pods
 	return set, nil
 }
 

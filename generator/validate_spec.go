@@ -196,13 +196,13 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 		}
 		names[v.Name] = true
 		n := 0
-		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil} {
+		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil, v.ConfigMap != nil, v.Secret != nil, v.Projected != nil} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			fail(p, "must have exactly one of hostPath, emptyDir, downwardAPI")
+			fail(p, "must have exactly one of hostPath, emptyDir, downwardAPI, configMap, secret, projected")
 			continue
 		}
 		switch {
@@ -226,34 +226,94 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 			default:
 				fail(p+".emptyDir.medium", "%q: must be \"\" or Memory", v.EmptyDir.Medium)
 			}
+		case v.ConfigMap != nil:
+			validateObjectName(p+".configMap.name", v.ConfigMap.Name, fail)
+			validateMode(p+".configMap.defaultMode", v.ConfigMap.DefaultMode, fail)
+			validateItems(p+".configMap", v.ConfigMap.Items, map[string]bool{}, fail)
+		case v.Secret != nil:
+			validateObjectName(p+".secret.secretName", v.Secret.SecretName, fail)
+			validateMode(p+".secret.defaultMode", v.Secret.DefaultMode, fail)
+			validateItems(p+".secret", v.Secret.Items, map[string]bool{}, fail)
+		case v.Projected != nil:
+			validateMode(p+".projected.defaultMode", v.Projected.DefaultMode, fail)
+			files := map[string]bool{}
+			for j, src := range v.Projected.Sources {
+				sp := fmt.Sprintf("%s.projected.sources[%d]", p, j)
+				switch {
+				case src.ConfigMap != nil && src.Secret == nil && src.DownwardAPI == nil && src.ServiceAccountToken == nil && src.ClusterTrustBundle == nil:
+					validateObjectName(sp+".configMap.name", src.ConfigMap.Name, fail)
+					validateItems(sp+".configMap", src.ConfigMap.Items, files, fail)
+				case src.Secret != nil && src.ConfigMap == nil && src.DownwardAPI == nil:
+					validateObjectName(sp+".secret.name", src.Secret.Name, fail)
+					validateItems(sp+".secret", src.Secret.Items, files, fail)
+				case src.DownwardAPI != nil && src.ConfigMap == nil && src.Secret == nil:
+					validateDownwardItems(sp+".downwardAPI", src.DownwardAPI.Items, files, spec, fail)
+				default:
+					fail(sp, "must have exactly one of configMap, secret, downwardAPI")
+				}
+			}
 		case v.DownwardAPI != nil:
 			if m := *v.DownwardAPI.DefaultMode; m < 0 || m > 0777 {
 				fail(p+".downwardAPI.defaultMode", "%#o: must be between 0 and 0777", m)
 			}
-			files := map[string]bool{}
-			for j, item := range v.DownwardAPI.Items {
-				ip := fmt.Sprintf("%s.downwardAPI.items[%d]", p, j)
-				if !isRelativeClean(item.Path) {
-					fail(ip+".path", "%q: must be a relative path without '..'", item.Path)
-				} else if files[path.Clean(item.Path)] {
-					fail(ip+".path", "%q: used by another item", item.Path)
-				}
-				files[path.Clean(item.Path)] = true
-				if item.Mode != nil && (*item.Mode < 0 || *item.Mode > 0777) {
-					fail(ip+".mode", "%#o: must be between 0 and 0777", *item.Mode)
-				}
-				switch {
-				case (item.FieldRef == nil) == (item.ResourceFieldRef == nil):
-					fail(ip, "must have exactly one of fieldRef, resourceFieldRef")
-				case item.FieldRef != nil:
-					validateFieldRef(ip+".fieldRef", item.FieldRef, true, fail)
-				default:
-					if item.ResourceFieldRef.ContainerName == "" {
-						fail(ip+".resourceFieldRef.containerName", "required in a volume")
-					}
-					validateResourceFieldRef(ip+".resourceFieldRef", item.ResourceFieldRef, spec, fail)
-				}
+			validateDownwardItems(p+".downwardAPI", v.DownwardAPI.Items, map[string]bool{}, spec, fail)
+		}
+	}
+}
+
+func validateObjectName(p, name string, fail failFunc) {
+	if name == "" {
+		fail(p, "required")
+		return
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(name) {
+		fail(p, "%q: %s", name, msg)
+	}
+}
+
+func validateMode(p string, mode *int32, fail failFunc) {
+	if mode != nil && (*mode < 0 || *mode > 0777) {
+		fail(p, "%#o: must be between 0 and 0777", *mode)
+	}
+}
+
+// validateItems checks the items of a ConfigMap or Secret source; files
+// holds the paths already used in the volume.
+func validateItems(p string, items []corev1.KeyToPath, files map[string]bool, fail failFunc) {
+	for j, item := range items {
+		ip := fmt.Sprintf("%s.items[%d]", p, j)
+		if item.Key == "" {
+			fail(ip+".key", "required")
+		}
+		validateItemPath(ip+".path", item.Path, files, fail)
+		validateMode(ip+".mode", item.Mode, fail)
+	}
+}
+
+func validateItemPath(p, file string, files map[string]bool, fail failFunc) {
+	if !isRelativeClean(file) {
+		fail(p, "%q: must be a relative path without '..'", file)
+	} else if files[path.Clean(file)] {
+		fail(p, "%q: used by another item", file)
+	}
+	files[path.Clean(file)] = true
+}
+
+func validateDownwardItems(p string, items []corev1.DownwardAPIVolumeFile, files map[string]bool, spec *corev1.PodSpec, fail failFunc) {
+	for j, item := range items {
+		ip := fmt.Sprintf("%s.items[%d]", p, j)
+		validateItemPath(ip+".path", item.Path, files, fail)
+		validateMode(ip+".mode", item.Mode, fail)
+		switch {
+		case (item.FieldRef == nil) == (item.ResourceFieldRef == nil):
+			fail(ip, "must have exactly one of fieldRef, resourceFieldRef")
+		case item.FieldRef != nil:
+			validateFieldRef(ip+".fieldRef", item.FieldRef, true, fail)
+		default:
+			if item.ResourceFieldRef.ContainerName == "" {
+				fail(ip+".resourceFieldRef.containerName", "required in a volume")
 			}
+			validateResourceFieldRef(ip+".resourceFieldRef", item.ResourceFieldRef, spec, fail)
 		}
 	}
 }
@@ -334,13 +394,44 @@ func validateContainerLevel(p string, c *corev1.Container, spec *corev1.PodSpec,
 		if e.Value != "" {
 			fail(ep+".valueFrom", "cannot be combined with value")
 		}
-		switch vf := e.ValueFrom; {
-		case (vf.FieldRef == nil) == (vf.ResourceFieldRef == nil):
-			fail(ep+".valueFrom", "must have exactly one of fieldRef, resourceFieldRef")
+		vf := e.ValueFrom
+		n := 0
+		for _, set := range []bool{vf.FieldRef != nil, vf.ResourceFieldRef != nil, vf.ConfigMapKeyRef != nil, vf.SecretKeyRef != nil} {
+			if set {
+				n++
+			}
+		}
+		switch {
+		case n != 1:
+			fail(ep+".valueFrom", "must have exactly one of fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef")
 		case vf.FieldRef != nil:
 			validateFieldRef(ep+".valueFrom.fieldRef", vf.FieldRef, false, fail)
-		default:
+		case vf.ResourceFieldRef != nil:
 			validateResourceFieldRef(ep+".valueFrom.resourceFieldRef", vf.ResourceFieldRef, spec, fail)
+		case vf.ConfigMapKeyRef != nil:
+			validateObjectName(ep+".valueFrom.configMapKeyRef.name", vf.ConfigMapKeyRef.Name, fail)
+			if vf.ConfigMapKeyRef.Key == "" {
+				fail(ep+".valueFrom.configMapKeyRef.key", "required")
+			}
+		case vf.SecretKeyRef != nil:
+			validateObjectName(ep+".valueFrom.secretKeyRef.name", vf.SecretKeyRef.Name, fail)
+			if vf.SecretKeyRef.Key == "" {
+				fail(ep+".valueFrom.secretKeyRef.key", "required")
+			}
+		}
+	}
+	for j, e := range c.EnvFrom {
+		ep := fmt.Sprintf("%s.envFrom[%d]", p, j)
+		switch {
+		case (e.ConfigMapRef == nil) == (e.SecretRef == nil):
+			fail(ep, "must have exactly one of configMapRef, secretRef")
+		case e.ConfigMapRef != nil:
+			validateObjectName(ep+".configMapRef.name", e.ConfigMapRef.Name, fail)
+		default:
+			validateObjectName(ep+".secretRef.name", e.SecretRef.Name, fail)
+		}
+		if strings.ContainsAny(e.Prefix, "=\x00") {
+			fail(ep+".prefix", "%q: must not contain '=' or NUL", e.Prefix)
 		}
 	}
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -100,23 +101,9 @@ func protocol(p corev1.Protocol) runtimeapi.Protocol {
 // met (a hostPath check, runAsNonRoot): the container's
 // CreateContainerConfigError.
 func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRef string, attempt uint32) (*runtimeapi.ContainerConfig, error) {
-	envs := make([]*runtimeapi.KeyValue, 0, len(c.Env))
-	env := make(map[string]string, len(c.Env))
-	for _, e := range c.Env {
-		// Later variables may refer to earlier ones, as in Kubernetes.
-		v := expand(e.Value, env)
-		if vf := e.ValueFrom; vf != nil {
-			if vf.FieldRef != nil {
-				v = s.fieldValue(vf.FieldRef.FieldPath)
-			} else if vf.ResourceFieldRef != nil {
-				var err error
-				if v, err = s.resourceValue(vf.ResourceFieldRef, c); err != nil {
-					return nil, fmt.Errorf("env %s: %w", e.Name, err)
-				}
-			}
-		}
-		env[e.Name] = v
-		envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(v)})
+	envs, env, err := s.containerEnv(c)
+	if err != nil {
+		return nil, err
 	}
 	mounts, err := s.containerMounts(c)
 	if err != nil {
@@ -148,6 +135,88 @@ func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRe
 			SecurityContext: security,
 		},
 	}, nil
+}
+
+// containerEnv is c's environment as the kubelet makes it: the envFrom
+// sources in order (each key sorted), then the env entries, which win and
+// may refer to earlier variables as $(VAR). It returns the list and the
+// final values by name.
+func (s *Shim) containerEnv(c *corev1.Container) ([]*runtimeapi.KeyValue, map[string]string, error) {
+	var names []string
+	env := map[string]string{}
+	set := func(name, value string) {
+		if _, ok := env[name]; !ok {
+			names = append(names, name)
+		}
+		env[name] = value
+	}
+	for _, from := range c.EnvFrom {
+		secret, name := from.SecretRef != nil, ""
+		if secret {
+			name = from.SecretRef.Name
+		} else {
+			name = from.ConfigMapRef.Name
+		}
+		data, _ := s.cfg.Objects.lookup(secret, name) // missing and optional: nothing
+		keys := make([]string, 0, len(data))
+		for k := range data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !isEnvVarName(from.Prefix + k) {
+				s.log.Warn("skipping a key that is not a valid environment variable name", "container", c.Name, "source", name, "key", from.Prefix+k)
+				continue
+			}
+			set(from.Prefix+k, string(data[k]))
+		}
+	}
+	for _, e := range c.Env {
+		v := expand(e.Value, env)
+		if vf := e.ValueFrom; vf != nil {
+			switch {
+			case vf.FieldRef != nil:
+				v = s.fieldValue(vf.FieldRef.FieldPath)
+			case vf.ResourceFieldRef != nil:
+				var err error
+				if v, err = s.resourceValue(vf.ResourceFieldRef, c); err != nil {
+					return nil, nil, fmt.Errorf("env %s: %w", e.Name, err)
+				}
+			case vf.ConfigMapKeyRef != nil, vf.SecretKeyRef != nil:
+				secret, name, key := vf.SecretKeyRef != nil, "", ""
+				if secret {
+					name, key = vf.SecretKeyRef.Name, vf.SecretKeyRef.Key
+				} else {
+					name, key = vf.ConfigMapKeyRef.Name, vf.ConfigMapKeyRef.Key
+				}
+				data, _ := s.cfg.Objects.lookup(secret, name)
+				value, ok := data[key]
+				if !ok {
+					continue // optional and missing (sync checked the others)
+				}
+				v = string(value)
+			}
+		}
+		set(e.Name, v)
+	}
+	envs := make([]*runtimeapi.KeyValue, len(names))
+	for i, n := range names {
+		envs[i] = &runtimeapi.KeyValue{Key: n, Value: []byte(env[n])}
+	}
+	return envs, env, nil
+}
+
+// isEnvVarName is Kubernetes' rule for variable names from envFrom.
+func isEnvVarName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '.' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // containerHash identifies a container's spec: a container whose hash

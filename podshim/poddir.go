@@ -49,6 +49,113 @@ func (s *Shim) setupPodDir() error {
 			if err := s.writeDownwardAPI(v); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
+		case v.ConfigMap != nil, v.Secret != nil, v.Projected != nil:
+			if err := s.writeProjection(v); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// plugin is the kubelet's name for a volume's directory.
+func plugin(v *corev1.Volume) string {
+	switch {
+	case v.EmptyDir != nil:
+		return "empty-dir"
+	case v.DownwardAPI != nil:
+		return "downward-api"
+	case v.ConfigMap != nil:
+		return "configmap"
+	case v.Secret != nil:
+		return "secret"
+	case v.Projected != nil:
+		return "projected"
+	}
+	return ""
+}
+
+// onTmpfs reports whether a volume lives in memory: Memory emptyDirs, and
+// the volumes that may hold secrets, which never touch a disk.
+func onTmpfs(v *corev1.Volume) bool {
+	return (v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory) || v.Secret != nil || v.Projected != nil
+}
+
+// projectedFile is one file of a configMap, secret or projected volume.
+type projectedFile struct {
+	data []byte
+	mode int32
+}
+
+// writeProjection writes a configMap, secret or projected volume: each key
+// of its objects (or only the listed items) as a file. Secrets and projected
+// volumes are on a tmpfs.
+func (s *Shim) writeProjection(v *corev1.Volume) error {
+	dir := s.volumeDir(plugin(v), v.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if onTmpfs(v) && !isMountPoint(dir) {
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755"); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+		}
+	}
+	files := map[string]projectedFile{}
+	keys := func(secret bool, name string, items []corev1.KeyToPath, mode int32) {
+		data, _ := s.cfg.Objects.lookup(secret, name) // missing and optional: nothing
+		if len(items) == 0 {
+			for k, value := range data {
+				files[k] = projectedFile{value, mode}
+			}
+			return
+		}
+		for _, it := range items {
+			value, ok := data[it.Key]
+			if !ok {
+				continue
+			}
+			m := mode
+			if it.Mode != nil {
+				m = *it.Mode
+			}
+			files[it.Path] = projectedFile{value, m}
+		}
+	}
+	switch {
+	case v.ConfigMap != nil:
+		keys(false, v.ConfigMap.Name, v.ConfigMap.Items, *v.ConfigMap.DefaultMode)
+	case v.Secret != nil:
+		keys(true, v.Secret.SecretName, v.Secret.Items, *v.Secret.DefaultMode)
+	case v.Projected != nil:
+		mode := *v.Projected.DefaultMode
+		for _, src := range v.Projected.Sources {
+			switch {
+			case src.ConfigMap != nil:
+				keys(false, src.ConfigMap.Name, src.ConfigMap.Items, mode)
+			case src.Secret != nil:
+				keys(true, src.Secret.Name, src.Secret.Items, mode)
+			case src.DownwardAPI != nil:
+				for _, item := range src.DownwardAPI.Items {
+					value, err := s.downwardValue(item)
+					if err != nil {
+						return err
+					}
+					m := mode
+					if item.Mode != nil {
+						m = *item.Mode
+					}
+					files[item.Path] = projectedFile{[]byte(value), m}
+				}
+			}
+		}
+	}
+	for name, f := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(path, f.data, fs.FileMode(f.mode)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -64,7 +171,7 @@ func (s *Shim) setupEmptyDir(v *corev1.Volume) error {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		return err
 	}
-	if v.EmptyDir.Medium != corev1.StorageMediumMemory || isMountPoint(dir) {
+	if !onTmpfs(v) || isMountPoint(dir) {
 		return nil
 	}
 	opts := "mode=0777"
@@ -93,14 +200,9 @@ func (s *Shim) writeDownwardAPI(v *corev1.Volume) error {
 		return err
 	}
 	for _, item := range v.DownwardAPI.Items {
-		var value string
-		if item.FieldRef != nil {
-			value = s.volumeFieldValue(item.FieldRef.FieldPath)
-		} else {
-			var err error
-			if value, err = s.resourceValue(item.ResourceFieldRef, nil); err != nil {
-				return fmt.Errorf("item %s: %w", item.Path, err)
-			}
+		value, err := s.downwardValue(item)
+		if err != nil {
+			return err
 		}
 		mode := *v.DownwardAPI.DefaultMode
 		if item.Mode != nil {
@@ -115,6 +217,18 @@ func (s *Shim) writeDownwardAPI(v *corev1.Volume) error {
 		}
 	}
 	return nil
+}
+
+// downwardValue is a downward API file's content.
+func (s *Shim) downwardValue(item corev1.DownwardAPIVolumeFile) (string, error) {
+	if item.FieldRef != nil {
+		return s.volumeFieldValue(item.FieldRef.FieldPath), nil
+	}
+	value, err := s.resourceValue(item.ResourceFieldRef, nil)
+	if err != nil {
+		return "", fmt.Errorf("item %s: %w", item.Path, err)
+	}
+	return value, nil
 }
 
 // volumeFieldValue is a downwardAPI volume file's content: a whole label or
@@ -206,9 +320,9 @@ const clusterDomain = "cluster.local"
 // removePodDir unmounts the pod's tmpfs volumes and removes its directory.
 func (s *Shim) removePodDir() error {
 	var errs []error
-	for _, v := range s.pod.Spec.Volumes {
-		if v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory {
-			dir := s.volumeDir("empty-dir", v.Name)
+	for i := range s.pod.Spec.Volumes {
+		if v := &s.pod.Spec.Volumes[i]; onTmpfs(v) {
+			dir := s.volumeDir(plugin(v), v.Name)
 			if isMountPoint(dir) {
 				if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
 					errs = append(errs, fmt.Errorf("unmount %s: %w", dir, err))
@@ -244,8 +358,8 @@ func (s *Shim) containerMounts(c *corev1.Container) ([]*runtimeapi.Mount, error)
 			root = v.HostPath.Path
 		case v.EmptyDir != nil:
 			root = s.volumeDir("empty-dir", v.Name)
-		case v.DownwardAPI != nil:
-			root = s.volumeDir("downward-api", v.Name)
+		default: // downwardAPI, configMap, secret, projected: read-only, as in Kubernetes
+			root = s.volumeDir(plugin(v), v.Name)
 			readOnly = true
 		}
 		host := root

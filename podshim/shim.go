@@ -53,6 +53,8 @@ type Config struct {
 	ResolvConf string
 	// Host describes the machine, for the downward API and OOM scores.
 	Host Host
+	// Objects are the ConfigMaps and Secrets the pod uses (its data file).
+	Objects Objects
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }

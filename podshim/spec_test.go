@@ -285,3 +285,70 @@ func TestDNSFromHostAndDNSConfig(t *testing.T) {
 		t.Errorf("dnsPolicy None: %+v", d)
 	}
 }
+
+func TestConfigMapsAndSecretsInEnvAndVolumes(t *testing.T) {
+	pod := testPod()
+	c := &pod.Spec.Containers[0]
+	c.EnvFrom = []corev1.EnvFromSource{
+		{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}},
+		{Prefix: "DB_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}}},
+		{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}, Optional: ptr(true)}},
+	}
+	c.Env = []corev1.EnvVar{
+		{Name: "MODE", Value: "override"},
+		{Name: "URL", Value: "db://$(DB_user)@host"},
+		{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "password"}}},
+		{Name: "MISSING", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: "nope", Optional: ptr(true)}}},
+	}
+	pod.Spec.Volumes = []corev1.Volume{
+		{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, DefaultMode: ptr(int32(0o644))}}},
+		{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds", DefaultMode: ptr(int32(0o400)),
+			Items: []corev1.KeyToPath{{Key: "password", Path: "db/password"}}}}},
+	}
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "conf", MountPath: "/etc/app"}, {Name: "creds", MountPath: "/run/creds"}}
+	s := newShim(t, pod, newFakeCRI("busybox:1"), &notes{})
+	s.cfg.Objects = Objects{
+		ConfigMaps: []corev1.ConfigMap{{ObjectMeta: metav1ObjectMeta("settings", "shop", "", nil), Data: map[string]string{"MODE": "fast", "bad key": "x", "app.conf": "port=80"}}},
+		Secrets:    []corev1.Secret{{ObjectMeta: metav1ObjectMeta("creds", "shop", "", nil), Data: map[string][]byte{"user": []byte("admin"), "password": []byte("pw")}}},
+	}
+	envs, _, err := s.containerEnv(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, kv := range envs {
+		got = append(got, kv.Key+"="+string(kv.Value))
+	}
+	want := []string{"MODE=override", "app.conf=port=80", "DB_password=pw", "DB_user=admin", "URL=db://admin@host", "PASSWORD=pw"}
+	if !slices.Equal(got, want) {
+		t.Errorf("env %q, want %q", got, want)
+	}
+
+	if err := s.setupPodDir(); err != nil {
+		t.Skipf("volumes need root for their tmpfs: %v", err)
+	}
+	defer s.removePodDir()
+	if b, _ := os.ReadFile(filepath.Join(s.volumeDir("configmap", "conf"), "app.conf")); string(b) != "port=80" {
+		t.Errorf("configMap file %q", b)
+	}
+	secretFile := filepath.Join(s.volumeDir("secret", "creds"), "db/password")
+	if fi, err := os.Stat(secretFile); err != nil || fi.Mode().Perm() != 0o400 {
+		t.Errorf("secret file %v %v", fi, err)
+	}
+	if !isMountPoint(s.volumeDir("secret", "creds")) {
+		t.Error("a secret volume must be on a tmpfs")
+	}
+	if _, err := os.Stat(filepath.Join(s.volumeDir("secret", "creds"), "user")); err == nil {
+		t.Error("a key not in items was written")
+	}
+	mounts, err := s.containerMounts(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mounts[:2] {
+		if !m.Readonly {
+			t.Errorf("mount %s must be read-only", m.ContainerPath)
+		}
+	}
+}

@@ -98,6 +98,9 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) err
 	if err := json.Unmarshal(b, &pod); err != nil {
 		return fmt.Errorf("spec %s: %w", specPath, err)
 	}
+	if cfg.Objects, err = podshim.ReadObjects(specPath); err != nil {
+		return err
+	}
 	log = log.With("pod", pod.Namespace+"/"+pod.Name)
 	if journal.Enabled() {
 		cfg.Logs = journalSink(&pod)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
 )
 
@@ -249,19 +251,34 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// writeSpec writes a pod's spec file unless it exists: the hash in its name
-// means its content never changes.
+// writeSpec writes a pod's spec file, and the data file of the ConfigMaps
+// and Secrets it uses, unless they exist: the hash in their names means
+// their content never changes. Both are readable by root only.
 func writeSpec(path string, p *generator.Pod) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	// The data file first: podshim may start as soon as the spec exists.
+	if !p.Objects.Empty() {
+		b, err := json.Marshal(p.Objects)
+		if err != nil {
+			return fmt.Errorf("pod %s: encode data: %w", p.Key(), err)
+		}
+		if err := writeFile0600(podshim.DataPath(path), b); err != nil {
+			return err
+		}
 	}
 	b, err := generator.SpecFile(p)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("write spec: %w", err)
-	}
+	return writeFile0600(path, b)
+}
+
+func writeFile0600(path string, b []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("write spec: %w", err)
@@ -287,7 +304,11 @@ func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[stri
 	}
 	for _, e := range entries {
 		path := filepath.Join(s.unitConfig.SpecDir, e.Name())
-		if keep[path] || !strings.HasSuffix(e.Name(), ".json") {
+		spec := path
+		if base, ok := strings.CutSuffix(path, ".data.json"); ok {
+			spec = base + ".json" // a data file goes with its spec
+		}
+		if keep[spec] || !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

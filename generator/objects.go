@@ -1,0 +1,308 @@
+package generator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/podunit/podunit/podshim"
+)
+
+// Objects are the ConfigMaps and Secrets of all manifests, by namespace and
+// name, with the file each came from.
+type Objects struct {
+	configMaps map[string]*corev1.ConfigMap
+	secrets    map[string]*corev1.Secret
+	sources    map[string]string // "ConfigMap ns/name" → file
+}
+
+// NewObjects is an empty set of objects.
+func NewObjects() *Objects {
+	return &Objects{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, sources: map[string]string{}}
+}
+
+// Add takes the ConfigMaps and Secrets of one file. One already defined by
+// an earlier file keeps its definition; each such conflict is an error.
+func (o *Objects) Add(file string, m *Manifest) error {
+	var errs []error
+	conflict := func(kind, ns, name string) bool {
+		key := fmt.Sprintf("%s %s/%s", kind, ns, name)
+		if first, dup := o.sources[key]; dup {
+			errs = append(errs, &FieldError{File: file, Field: "metadata.name",
+				Msg: fmt.Sprintf("%s is already defined in %s, which keeps it; this definition is not used", key, first)})
+			return true
+		}
+		o.sources[key] = file
+		return false
+	}
+	for _, cm := range m.ConfigMaps {
+		if !conflict("ConfigMap", cm.Namespace, cm.Name) {
+			o.configMaps[cm.Namespace+"/"+cm.Name] = cm
+		}
+	}
+	for _, s := range m.Secrets {
+		if !conflict("Secret", s.Namespace, s.Name) {
+			o.secrets[s.Namespace+"/"+s.Name] = s
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reference is one use of a ConfigMap or Secret by a pod.
+type reference struct {
+	path     string // the field that refers, e.g. spec.containers[0].envFrom[1].configMapRef
+	secret   bool
+	name     string
+	key      string // "" for the whole object
+	optional bool
+}
+
+func (r reference) kind() string {
+	if r.secret {
+		return "Secret"
+	}
+	return "ConfigMap"
+}
+
+func isOptional(b *bool) bool { return b != nil && *b }
+
+// references lists every ConfigMap and Secret the pod uses.
+func references(pod *corev1.Pod) []reference {
+	var refs []reference
+	containers := func(list []corev1.Container, field string) {
+		for i, c := range list {
+			p := fmt.Sprintf("spec.%s[%d]", field, i)
+			for j, e := range c.Env {
+				if e.ValueFrom == nil {
+					continue
+				}
+				ep := fmt.Sprintf("%s.env[%d].valueFrom", p, j)
+				if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+					refs = append(refs, reference{ep + ".configMapKeyRef", false, r.Name, r.Key, isOptional(r.Optional)})
+				}
+				if r := e.ValueFrom.SecretKeyRef; r != nil {
+					refs = append(refs, reference{ep + ".secretKeyRef", true, r.Name, r.Key, isOptional(r.Optional)})
+				}
+			}
+			for j, e := range c.EnvFrom {
+				ep := fmt.Sprintf("%s.envFrom[%d]", p, j)
+				if r := e.ConfigMapRef; r != nil {
+					refs = append(refs, reference{ep + ".configMapRef", false, r.Name, "", isOptional(r.Optional)})
+				}
+				if r := e.SecretRef; r != nil {
+					refs = append(refs, reference{ep + ".secretRef", true, r.Name, "", isOptional(r.Optional)})
+				}
+			}
+		}
+	}
+	containers(pod.Spec.InitContainers, "initContainers")
+	containers(pod.Spec.Containers, "containers")
+	items := func(p string, secret bool, name string, list []corev1.KeyToPath, optional bool) {
+		refs = append(refs, reference{p, secret, name, "", optional})
+		for k, it := range list {
+			refs = append(refs, reference{fmt.Sprintf("%s.items[%d].key", p, k), secret, name, it.Key, optional})
+		}
+	}
+	for i, v := range pod.Spec.Volumes {
+		p := fmt.Sprintf("spec.volumes[%d]", i)
+		if cm := v.ConfigMap; cm != nil {
+			items(p+".configMap", false, cm.Name, cm.Items, isOptional(cm.Optional))
+		}
+		if s := v.Secret; s != nil {
+			items(p+".secret", true, s.SecretName, s.Items, isOptional(s.Optional))
+		}
+		if pr := v.Projected; pr != nil {
+			for j, src := range pr.Sources {
+				sp := fmt.Sprintf("%s.projected.sources[%d]", p, j)
+				if cm := src.ConfigMap; cm != nil {
+					items(sp+".configMap", false, cm.Name, cm.Items, isOptional(cm.Optional))
+				}
+				if s := src.Secret; s != nil {
+					items(sp+".secret", true, s.Name, s.Items, isOptional(s.Optional))
+				}
+			}
+		}
+	}
+	return refs
+}
+
+// Resolve gives each pod the ConfigMaps and Secrets it uses and folds their
+// content into its hash, so that a change to one replaces exactly the pods
+// that use it. A pod that refers to a missing object or key (not optional)
+// cannot start: it is left out of the returned pods, with an error that
+// names the field.
+func Resolve(pods []*Pod, objects *Objects) ([]*Pod, error) {
+	var (
+		ok   []*Pod
+		errs []error
+	)
+	for _, p := range pods {
+		if err := p.resolve(objects); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ok = append(ok, p)
+	}
+	return ok, errors.Join(errs...)
+}
+
+func (p *Pod) resolve(objects *Objects) error {
+	refs := references(p.Spec)
+	if len(refs) == 0 {
+		return nil
+	}
+	ns := p.Namespace()
+	var errs []error
+	configMaps := map[string]*corev1.ConfigMap{}
+	secrets := map[string]*corev1.Secret{}
+	for _, r := range refs {
+		var (
+			data  map[string]bool
+			found bool
+		)
+		if r.secret {
+			var s *corev1.Secret
+			if s, found = objects.secrets[ns+"/"+r.name]; found {
+				secrets[r.name] = s
+				data = keysOf(s.Data, nil)
+			}
+		} else {
+			var cm *corev1.ConfigMap
+			if cm, found = objects.configMaps[ns+"/"+r.name]; found {
+				configMaps[r.name] = cm
+				data = keysOf(cm.BinaryData, cm.Data)
+			}
+		}
+		switch {
+		case r.optional:
+		case !found:
+			errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(r.path), Field: r.path,
+				Msg: fmt.Sprintf("%s %q not found in namespace %q: define it in a manifest, or set optional: true", r.kind(), r.name, ns)})
+		case r.key != "" && !data[r.key]:
+			errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(r.path), Field: r.path,
+				Msg: fmt.Sprintf("%s %q has no key %q (it has: %v)", r.kind(), r.name, r.key, sortedKeys(data))})
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	p.Objects = podshim.Objects{}
+	for _, name := range sortedNames(configMaps) {
+		p.Objects.ConfigMaps = append(p.Objects.ConfigMaps, *configMaps[name])
+	}
+	for _, name := range sortedNames(secrets) {
+		p.Objects.Secrets = append(p.Objects.Secrets, *secrets[name])
+	}
+	if p.Objects.Empty() {
+		return nil
+	}
+	// The hash covers the pod and the objects' content.
+	b, err := json.Marshal(p.Objects)
+	if err != nil {
+		return &FieldError{File: p.Source, Msg: err.Error()}
+	}
+	sum := sha256.Sum256(append([]byte(p.Hash), b...))
+	hash := hex.EncodeToString(sum[:16])
+	if p.Spec.UID == types.UID(p.Hash) {
+		p.Spec.UID = types.UID(hash)
+	}
+	p.Hash = hash
+	p.Spec.Annotations[AnnotationConfigHash] = hash
+	return nil
+}
+
+func keysOf[V any](a map[string]V, b map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// validateConfigMap checks a ConfigMap as the API server does and defaults
+// its namespace.
+func validateConfigMap(file string, d decoded, cm *corev1.ConfigMap) []error {
+	var errs []error
+	fail := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	validateObjectMeta(&cm.ObjectMeta, fail)
+	for k := range cm.Data {
+		validateKey("data", k, fail)
+		if _, dup := cm.BinaryData[k]; dup {
+			fail(fmt.Sprintf("binaryData[%s]", k), "key %q is also in data", k)
+		}
+	}
+	for k := range cm.BinaryData {
+		validateKey("binaryData", k, fail)
+	}
+	return errs
+}
+
+// validateSecret checks a Secret, merges stringData into data as the API
+// server does, and defaults its namespace and type.
+func validateSecret(file string, d decoded, s *corev1.Secret) []error {
+	var errs []error
+	fail := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	validateObjectMeta(&s.ObjectMeta, fail)
+	if s.Type == "" {
+		s.Type = corev1.SecretTypeOpaque
+	}
+	for k, v := range s.StringData {
+		validateKey("stringData", k, fail)
+		if s.Data == nil {
+			s.Data = map[string][]byte{}
+		}
+		s.Data[k] = []byte(v)
+	}
+	s.StringData = nil
+	for k := range s.Data {
+		validateKey("data", k, fail)
+	}
+	return errs
+}
+
+func validateObjectMeta(m *metav1.ObjectMeta, fail failFunc) {
+	if m.Namespace == "" {
+		m.Namespace = corev1.NamespaceDefault
+	}
+	if m.Name == "" {
+		fail("metadata.name", "required")
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(m.Name) {
+		if m.Name != "" {
+			fail("metadata.name", "%q: %s", m.Name, msg)
+		}
+	}
+	for _, msg := range validation.IsDNS1123Label(m.Namespace) {
+		fail("metadata.namespace", "%q: %s", m.Namespace, msg)
+	}
+}
+
+func validateKey(field, k string, fail failFunc) {
+	for _, msg := range validation.IsConfigMapKey(k) {
+		fail(fmt.Sprintf("%s[%s]", field, k), "%q: %s", k, msg)
+	}
+}
