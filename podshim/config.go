@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -225,4 +226,26 @@ func containerHash(c *corev1.Container) string {
 	b, _ := json.Marshal(c) // a Container always encodes
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// StartConfigs are the CRI configs podshim makes for pod's sandbox and
+// containers at their first start (images not yet resolved: each
+// container's Image is the one its spec names), with the pod's directory
+// (/etc/hosts, volumes) prepared. A benchmark passes them to the runtime
+// directly to measure the floor podshim is compared with.
+func StartConfigs(ctx context.Context, pod *corev1.Pod, cfg Config, rt Runtime) (*runtimeapi.PodSandboxConfig, []*runtimeapi.ContainerConfig, error) {
+	s := New(pod, cfg, rt, func(string) error { return nil }, slog.New(slog.DiscardHandler))
+	s.sandboxConfig = s.newSandboxConfig(0)
+	if err := s.setupPodDir(); err != nil {
+		return nil, nil, err
+	}
+	var out []*runtimeapi.ContainerConfig
+	for _, c := range s.containers {
+		cc, err := s.containerConfig(ctx, c.spec, c.spec.Image, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, cc)
+	}
+	return s.sandboxConfig, out, nil
 }

@@ -31,6 +31,17 @@ const DefaultSpecDir = "/run/podunit/specs"
 // changing while it runs.
 const maxPasses = 3
 
+// A sync reads the manifest directory only once it has held still for
+// settleQuiet, so that an editor's save sequence (vim: test file, rename to
+// a backup, write, remove the backup) is seen as one change rather than as
+// a removed pod followed by a new one. A directory that never holds still
+// is read after settleMax anyway.
+const (
+	settleQuiet = 100 * time.Millisecond
+	settleMax   = 2 * time.Second
+	settlePoll  = 20 * time.Millisecond
+)
+
 func runSync(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("podunit sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -38,6 +49,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	manifestDir := fs.String("manifest-dir", "", "manifest directory (default: manifestDir from the configuration, /etc/podunit/manifests)")
 	specDir := fs.String("spec-dir", DefaultSpecDir, "where pod spec files for podshim are written")
 	verbose := fs.Bool("v", false, "also report skipped files and unchanged pods")
+	settleFlag := fs.Duration("settle", settleQuiet, "read the manifest directory once it held still this long (0: at once)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long (stopping pods waits for their grace periods)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: podunit sync [flags]\n\nStarts a unit for each new pod, replaces the unit of each changed pod, stops\nthe units of removed pods and leaves every other unit alone.\n\nFlags:")
@@ -71,6 +83,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 
 	s := &syncer{
 		dir:        cfg.ManifestDir,
+		quiet:      *settleFlag,
 		unitConfig: cfg.unitConfig(*specDir),
 		manager:    conn,
 		report:     newReporter(stderr, *verbose),
@@ -94,6 +107,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 
 type syncer struct {
 	dir        string
+	quiet      time.Duration // see settleQuiet
 	unitConfig generator.UnitConfig
 	manager    units.Manager
 	runtime    sandboxRuntime
@@ -105,7 +119,7 @@ type syncer struct {
 func (s *syncer) run(ctx context.Context) error {
 	var invalid, failed int
 	for pass := 1; ; pass++ {
-		before := fingerprint(s.dir)
+		before := settle(ctx, s.dir, s.quiet)
 		inv, fail, err := s.pass(ctx)
 		if err != nil {
 			return err
@@ -315,6 +329,28 @@ func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[stri
 			s.report.Errorf("remove stale spec file: %v", err)
 		}
 	}
+}
+
+// settle waits until dir's fingerprint has not changed for quiet (at most
+// settleMax) and returns it.
+func settle(ctx context.Context, dir string, quiet time.Duration) string {
+	fp := fingerprint(dir)
+	if quiet <= 0 {
+		return fp
+	}
+	deadline := time.Now().Add(settleMax)
+	stable := time.Now()
+	for time.Since(stable) < quiet && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return fp
+		case <-time.After(settlePoll):
+		}
+		if now := fingerprint(dir); now != fp {
+			fp, stable = now, time.Now()
+		}
+	}
+	return fp
 }
 
 // fingerprint summarises a directory's entries (names, sizes, modification

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
@@ -231,5 +233,24 @@ func TestSyncKeepsLastGoodSpec(t *testing.T) {
 	}
 	if len(m.units) != 0 {
 		t.Errorf("removing the invalid file did not stop the pod: %v", m.units)
+	}
+}
+
+// settle returns once the directory held still, with its final state.
+func TestSettleWaitsForTheDirectoryToHoldStill(t *testing.T) {
+	dir := t.TempDir()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 6; i++ {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.yaml", i)), []byte("x"), 0o644)
+			time.Sleep(30 * time.Millisecond)
+		}
+	}()
+	time.Sleep(5 * time.Millisecond)
+	fp := settle(context.Background(), dir, 100*time.Millisecond)
+	<-done
+	if fp != fingerprint(dir) {
+		t.Errorf("settle returned while the directory was still changing:\n%s\nfinal:\n%s", fp, fingerprint(dir))
 	}
 }

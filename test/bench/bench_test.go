@@ -22,6 +22,7 @@ import (
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
 )
 
@@ -121,22 +122,28 @@ func stopAndWait(b testing.TB, conn *dbus.Conn, name string) {
 	<-done
 }
 
-// BenchmarkCRIFloor is the floor: the CRI calls that bring up a
-// one-container pod on a local image, made directly, with the same sandbox
-// settings (systemd cgroup driver, a pod slice).
+// BenchmarkCRIFloor is the floor: the CRI calls that bring up the same
+// one-container pod on a local image, made directly with the configs podshim
+// would make (podshim.StartConfigs, built before the clock starts), in the
+// same kind of pod slice.
 func BenchmarkCRIFloor(b *testing.B) {
 	_, rt := connect(b)
 	ctx := context.Background()
 	var total time.Duration
 	for i := 0; b.Loop(); i++ {
-		name := fmt.Sprintf("floor-%d", i)
-		cfg := &runtimeapi.PodSandboxConfig{
-			Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "bench", Uid: name},
-			LogDirectory: "/var/log/pods/bench_" + name,
-			Linux:        &runtimeapi.LinuxPodSandboxConfig{CgroupParent: "podunit-floor.slice"},
+		b.StopTimer()
+		pods, err := generator.Decode("floor.yaml", pod(fmt.Sprintf("floor-%d", i)))
+		if err != nil {
+			b.Fatal(err)
 		}
+		spec := pods[0].Spec
+		sandbox, containers, err := podshim.StartConfigs(ctx, spec, podshim.Config{CgroupParent: "podunit-floor.slice", Host: podshim.ReadHost(), ResolvConf: podshim.DefaultResolvConf()}, rt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 		start := time.Now()
-		id, err := rt.RunPodSandbox(ctx, cfg, "")
+		id, err := rt.RunPodSandbox(ctx, sandbox, "")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -144,12 +151,9 @@ func BenchmarkCRIFloor(b *testing.B) {
 		if err != nil || img.Image == nil {
 			b.Fatalf("image: %v", err)
 		}
-		cid, err := rt.CreateContainer(ctx, id, &runtimeapi.ContainerConfig{
-			Metadata: &runtimeapi.ContainerMetadata{Name: "app"},
-			Image:    &runtimeapi.ImageSpec{Image: img.Image.Id},
-			Command:  []string{"sleep", "3600"},
-			LogPath:  "app/0.log",
-		}, cfg)
+		c := containers[0]
+		c.Image = &runtimeapi.ImageSpec{Image: img.Image.Id, UserSpecifiedImage: image}
+		cid, err := rt.CreateContainer(ctx, id, c, sandbox)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -161,6 +165,7 @@ func BenchmarkCRIFloor(b *testing.B) {
 		_ = rt.StopContainer(ctx, cid, 0)
 		_ = rt.StopPodSandbox(ctx, id)
 		_ = rt.RemovePodSandbox(ctx, id)
+		os.RemoveAll(filepath.Join(podshim.DefaultPodRoot, string(spec.UID)))
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/pod")

@@ -55,3 +55,50 @@ func TestInvalidEditKeepsPodAndBackupsAreIgnored(t *testing.T) {
 	os.Remove(filepath.Join(manifestDir, "e2e-keep.yaml"))
 	waitGone(t, unit)
 }
+
+// vim's save sequence (a test file, the original renamed to a backup, the
+// new file written, the backup removed) is one change: the pod is replaced
+// exactly once and never stopped as if its manifest were gone. The pickup
+// latency, from the rename of a new manifest to its unit, is reported.
+func TestEditorSaveSequenceIsOneChange(t *testing.T) {
+	const name = "e2e-vim"
+	path := filepath.Join(manifestDir, "e2e-vim.yaml")
+	t.Cleanup(func() { os.Remove(path) })
+
+	begin := time.Now()
+	writeManifest(t, "e2e-vim.yaml", webPod(name, "one", 0))
+	unit := units.ServiceName("default", name)
+	waitFor(t, unit+" created", func() (bool, error) { return activeState(unit) != "", nil })
+	t.Logf("pickup: %s from the manifest's rename to its unit", time.Since(begin).Round(time.Millisecond))
+	waitActive(t, "default", name)
+	first := unitProps(t, unit)["InvocationID"]
+
+	start := time.Now()
+	steps := []func() error{
+		func() error { return os.WriteFile(filepath.Join(manifestDir, "4913"), nil, 0o644) },
+		func() error { return os.Remove(filepath.Join(manifestDir, "4913")) },
+		func() error { return os.Rename(path, path+"~") },
+		func() error { return os.WriteFile(path, []byte(webPod(name, "two", 0)), 0o644) },
+		func() error { return os.Remove(path + "~") },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // vim's own pace: a few milliseconds a step
+	}
+	waitFor(t, "the edited pod running", func() (bool, error) {
+		p, err := systemd.GetAllPropertiesContext(t.Context(), unit)
+		return err == nil && p["ActiveState"] == "active" && fmt.Sprint(p["InvocationID"]) != fmt.Sprint(first), nil
+	})
+	time.Sleep(2 * time.Second) // let any late sync finish
+	j := journal(t, "podunit-sync.service", start)
+	if n := strings.Count(j, "replaced "+unit); n != 1 {
+		t.Errorf("%s replaced %d times, want once:\n%s", unit, n, j)
+	}
+	if strings.Contains(j, "stopped "+unit) || strings.Contains(j, "started "+unit) {
+		t.Errorf("the save sequence stopped or restarted the pod as if its manifest were gone:\n%s", j)
+	}
+	os.Remove(path)
+	waitGone(t, unit)
+}
