@@ -52,6 +52,7 @@ var Fields = []Field{
 	{"spec.securityContext.runAsGroup", "Default primary group of every container."},
 	{"spec.securityContext.runAsNonRoot", "Refuse to start a container that would run as UID 0 (it waits with `CreateContainerConfigError`, as in Kubernetes)."},
 	{"spec.securityContext.supplementalGroups", "Extra groups for every container's first process."},
+	{"spec.securityContext.fsGroup", "A group added to every container's groups and given the pod's own volumes (emptyDir, configMap, secret, downwardAPI, projected) as the kubelet does: group-owned, group-readable (and writable for emptyDir), directories setgid. hostPath volumes are left as they are."},
 	{"spec.securityContext.seccompProfile.type", "`Unconfined` (default, as the kubelet), `RuntimeDefault` or `Localhost`; a container's own wins."},
 	{"spec.securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path, relative to the runtime's seccomp directory."},
 }

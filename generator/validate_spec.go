@@ -55,6 +55,9 @@ func validatePodLevel(spec *corev1.PodSpec, fail failFunc) {
 	if sc := spec.SecurityContext; sc != nil {
 		validateSysctls(spec, sc.Sysctls, fail)
 		validateIDs("spec.securityContext", sc.RunAsUser, sc.RunAsGroup, fail)
+		if g := sc.FSGroup; g != nil && *g < 0 {
+			fail("spec.securityContext.fsGroup", "%d: must be 0 or more", *g)
+		}
 		for i, g := range sc.SupplementalGroups {
 			if g < 0 {
 				fail(fmt.Sprintf("spec.securityContext.supplementalGroups[%d]", i), "%d: must be 0 or more", g)

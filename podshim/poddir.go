@@ -53,9 +53,45 @@ func (s *Shim) setupPodDir() error {
 			if err := s.writeProjection(v); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
+		default:
+			continue // hostPath: the host's, left as it is
+		}
+		if gid := s.fsGroup(); gid >= 0 {
+			if err := setOwnership(s.volumeDir(plugin(v), v.Name), gid, v.EmptyDir == nil); err != nil {
+				return fmt.Errorf("volume %q: fsGroup: %w", v.Name, err)
+			}
 		}
 	}
 	return nil
+}
+
+// setOwnership gives a volume to group gid as the kubelet does for fsGroup:
+// group-owned, group-readable (and writable unless readOnly), directories
+// setgid so that new files inherit the group.
+func setOwnership(dir string, gid int, readOnly bool) error {
+	fileMask, dirMask := fs.FileMode(0o660), fs.FileMode(0o770)
+	if readOnly {
+		fileMask, dirMask = 0o440, 0o550
+	}
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(path, -1, gid); err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		if d.IsDir() {
+			return os.Chmod(path, info.Mode()|dirMask|fs.ModeSetgid)
+		}
+		return os.Chmod(path, info.Mode()|fileMask)
+	})
 }
 
 // plugin is the kubelet's name for a volume's directory.

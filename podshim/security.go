@@ -3,6 +3,7 @@ package podshim
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -66,7 +67,7 @@ func (s *Shim) sandboxSecurityContext() *runtimeapi.LinuxSandboxSecurityContext 
 	if psc := s.pod.Spec.SecurityContext; psc != nil {
 		sc.RunAsUser = int64Value(psc.RunAsUser)
 		sc.RunAsGroup = int64Value(psc.RunAsGroup)
-		sc.SupplementalGroups = psc.SupplementalGroups
+		sc.SupplementalGroups = s.supplementalGroups()
 		sc.Seccomp = seccomp(psc.SeccompProfile)
 	}
 	return sc
@@ -80,7 +81,7 @@ func (s *Shim) containerSecurityContext(c *corev1.Container) *runtimeapi.LinuxCo
 	if psc := s.pod.Spec.SecurityContext; psc != nil {
 		out.RunAsUser = int64Value(psc.RunAsUser)
 		out.RunAsGroup = int64Value(psc.RunAsGroup)
-		out.SupplementalGroups = psc.SupplementalGroups
+		out.SupplementalGroups = s.supplementalGroups()
 		profile = psc.SeccompProfile
 	}
 	if csc := c.SecurityContext; csc != nil {
@@ -109,6 +110,24 @@ func (s *Shim) containerSecurityContext(c *corev1.Container) *runtimeapi.LinuxCo
 		out.ReadonlyPaths = defaultReadonlyPaths
 	}
 	return out
+}
+
+// supplementalGroups are the pod's, with its fsGroup, as the kubelet adds it.
+func (s *Shim) supplementalGroups() []int64 {
+	psc := s.pod.Spec.SecurityContext
+	groups := append([]int64{}, psc.SupplementalGroups...)
+	if psc.FSGroup != nil && !slices.Contains(groups, *psc.FSGroup) {
+		groups = append(groups, *psc.FSGroup)
+	}
+	return groups
+}
+
+// fsGroup is the pod's fsGroup, or -1.
+func (s *Shim) fsGroup() int {
+	if psc := s.pod.Spec.SecurityContext; psc != nil && psc.FSGroup != nil {
+		return int(*psc.FSGroup)
+	}
+	return -1
 }
 
 // capabilityNames drops the CAP_ prefix, which the runtime adds itself.

@@ -5,7 +5,9 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +81,7 @@ spec:
     options:
     - {name: ndots, value: "3"}
   securityContext:
+    fsGroup: 2000
     sysctls:
     - {name: net.ipv4.ip_unprivileged_port_start, value: "80"}
     - {name: kernel.shm_rmid_forced, value: "1"}
@@ -149,7 +152,8 @@ spec:
 		{"net sysctl", "app", []string{"cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"}, []string{"80"}},
 		{"ipc sysctl", "app", []string{"cat", "/proc/sys/kernel/shm_rmid_forced"}, []string{"1"}},
 		{"env", "app", []string{"env"}, []string{"POD_NAME=e2e-spec", "POD_IP=" + ip, "TIER=edge", "MEM_MI=64", "CPU_M=500"}},
-		{"user", "app", []string{"id"}, []string{"uid=1000", "gid=3000"}},
+		{"user", "app", []string{"id"}, []string{"uid=1000", "gid=3000", "groups=", "2000"}},
+		{"fsGroup owns the pod's volumes", "app", []string{"stat", "-c", "%g %A", "/cache", "/etc/podinfo/labels"}, []string{"2000 drwxrwsrwx\n2000 -rw-r--r--"}},
 		{"capabilities and no_new_privs", "app", []string{"grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status"}, []string{"CapEff:\t0000000000000000", "NoNewPrivs:\t1"}},
 		{"downwardAPI labels", "app", []string{"cat", "/etc/podinfo/labels"}, []string{`app="spec"` + "\n" + `tier="edge"`}},
 		{"downwardAPI annotation", "app", []string{"cat", "/etc/podinfo/team"}, []string{"platform"}},
@@ -326,5 +330,36 @@ spec:
 		return st.Status.ContainerStatuses[1].State.Running != nil, nil
 	})
 	os.Remove(filepath.Join(manifestDir, "e2e-config-error.yaml"))
+	waitGone(t, unit)
+}
+
+// A UDP hostPort is published by the CNI portmap plugin as a TCP one is
+// (busybox has no UDP server to answer, so the DNAT rule is checked).
+func TestUDPHostPort(t *testing.T) {
+	const name = "e2e-udp"
+	writeManifest(t, "e2e-udp.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-udp
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    ports:
+    - {containerPort: 5353, hostPort: 18053, protocol: UDP}
+`)
+	unit := waitActive(t, "default", name)
+	ip := podState(t, "default", name).Status.PodIP
+	out, err := exec.Command("iptables", "-t", "nat", "-S").CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables: %v\n%s", err, out)
+	}
+	want := regexp.MustCompile(`-p udp .*--dport 18053 .*-j DNAT --to-destination ` + regexp.QuoteMeta(ip) + `:5353`)
+	if !want.Match(out) {
+		t.Errorf("no UDP DNAT rule from 18053 to %s:5353:\n%s", ip, out)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-udp.yaml"))
 	waitGone(t, unit)
 }
