@@ -17,6 +17,9 @@ import (
 const (
 	AnnotationConfigHash   = "kubernetes.io/config.hash"
 	AnnotationConfigSource = "kubernetes.io/config.source"
+	// AnnotationConfigSeen is when podunit first saw the pod (RFC 3339),
+	// set by sync and kept across edits; it is not part of the hash.
+	AnnotationConfigSeen = "kubernetes.io/config.seen"
 	AnnotationManifest     = "podunit.io/manifest"
 )
 

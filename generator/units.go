@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,6 +76,10 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		return nil, err
 	}
 	grace := time.Duration(*p.Spec.Spec.TerminationGracePeriodSeconds) * time.Second
+	var after []string
+	for _, ref := range afterPods(p.Spec) {
+		after = append(after, units.ServiceName(ref.namespace, ref.name))
+	}
 	return &units.Unit{
 		Name:       units.ServiceName(ns, name),
 		Namespace:  ns,
@@ -82,7 +87,8 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		ConfigHash: p.Hash,
 		Source:     p.Source,
 
-		After:              runtimeUnits,
+		After:              append(append([]string{}, runtimeUnits...), after...),
+		Wants:              after,
 		StartLimitInterval: 0, // never give up on a pod: the restart delay paces retries
 		// A failed pod's unit stays, failed, for `systemctl status`; a
 		// stopped one goes.
@@ -111,6 +117,32 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		KillMode: "mixed",
 		Limits:   sliceLimits(p.Spec),
 	}, nil
+}
+
+// AnnotationAfter orders a pod after others: "<pod>[,<pod>…]", each a name
+// in the pod's namespace or namespace/name. The pod's unit gets After= and
+// Wants= on their units, so it starts once they are ready (their READY=1)
+// and starting it starts them.
+const AnnotationAfter = "podunit.io/after"
+
+type podRef struct{ namespace, name string }
+
+// afterPods parses the pod's podunit.io/after annotation (validated).
+func afterPods(pod *corev1.Pod) []podRef {
+	v := strings.TrimSpace(pod.Annotations[AnnotationAfter])
+	if v == "" {
+		return nil
+	}
+	var refs []podRef
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		ns, name, ok := strings.Cut(item, "/")
+		if !ok {
+			ns, name = pod.Namespace, item
+		}
+		refs = append(refs, podRef{ns, name})
+	}
+	return refs
 }
 
 // sliceOverhead is the memory the pod's slice allows beyond its containers'

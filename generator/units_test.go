@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,33 @@ func TestSpecFileRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(&again, pods[0].Spec) {
 		t.Errorf("spec file round trip changed the pod:\n%s", b)
+	}
+}
+
+func TestAfterAnnotation(t *testing.T) {
+	pods, err := Decode("web.yaml", []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  annotations: {podunit.io/after: "db, infra/cache"}
+spec:
+  containers: [{name: c, image: "i:1"}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := Unit(testUnitConfig, pods[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(u.Wants, []string{"pod-db.service", "pod-infra_cache.service"}) ||
+		!slices.Contains(u.After, "pod-db.service") || !slices.Contains(u.After, "containerd.service") {
+		t.Errorf("After %v, Wants %v", u.After, u.Wants)
+	}
+	_, err = Decode("web.yaml", []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations: {podunit.io/after: \"web,Bad_Name\"}\nspec:\n  containers: [{name: c, image: \"i:1\"}]\n"))
+	for _, want := range []string{"web.yaml:5: metadata.annotations[podunit.io/after]: a pod cannot start after itself", `"default/Bad_Name": a lowercase RFC 1123 subdomain`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
 	}
 }

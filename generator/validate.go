@@ -52,6 +52,21 @@ func validate(file string, d decoded) []error {
 			fail(fmt.Sprintf("metadata.annotations[%s]", k), "%s", msg)
 		}
 	}
+	if _, ok := pod.Annotations[AnnotationAfter]; ok {
+		field := fmt.Sprintf("metadata.annotations[%s]", AnnotationAfter)
+		refs := afterPods(pod)
+		if len(refs) == 0 {
+			fail(field, "empty: name the pods this one starts after, comma-separated")
+		}
+		for _, r := range refs {
+			for _, msg := range append(validation.IsDNS1123Label(r.namespace), validation.IsDNS1123Subdomain(r.name)...) {
+				fail(field, "%q: %s", r.namespace+"/"+r.name, msg)
+			}
+			if r.namespace == pod.Namespace && r.name == pod.Name {
+				fail(field, "a pod cannot start after itself")
+			}
+		}
+	}
 
 	spec := pod.Spec
 	switch spec.RestartPolicy {

@@ -23,6 +23,9 @@ func (u *Unit) Properties() []dbus.Property {
 	if len(u.After) > 0 {
 		props = append(props, dbus.PropAfter(u.After...))
 	}
+	if len(u.Wants) > 0 {
+		props = append(props, dbus.PropWants(u.Wants...))
+	}
 	props = append(props,
 		prop("StartLimitIntervalUSec", usec(u.StartLimitInterval)),
 		prop("CollectMode", u.CollectMode),

@@ -101,6 +101,7 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 	}
 	sort.Strings(stop)
 
+	start = startOrder(start)
 	stopErrs := stopAll(ctx, m, stop)
 	for _, name := range stop {
 		if err := stopErrs[name]; err != nil {
@@ -124,6 +125,39 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 		}
 	}
 	return res, nil
+}
+
+// startOrder puts each unit after the units of start it is ordered after
+// (After=, from podunit.io/after), keeping the given order otherwise: systemd
+// orders a start job after another only while that one is pending, so the
+// one to wait for must be queued first. A cycle keeps the given order.
+func startOrder(start []*Unit) []*Unit {
+	byName := map[string]*Unit{}
+	for _, u := range start {
+		byName[u.Name] = u
+	}
+	var (
+		out   []*Unit
+		state = map[string]int{} // 1 visiting, 2 done
+		visit func(u *Unit)
+	)
+	visit = func(u *Unit) {
+		if state[u.Name] != 0 {
+			return // done, or a cycle: leave it where it is
+		}
+		state[u.Name] = 1
+		for _, a := range u.After {
+			if dep, ok := byName[a]; ok {
+				visit(dep)
+			}
+		}
+		state[u.Name] = 2
+		out = append(out, u)
+	}
+	for _, u := range start {
+		visit(u)
+	}
+	return out
 }
 
 // stopAll stops units concurrently and waits for each stop job to finish.

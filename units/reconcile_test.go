@@ -252,3 +252,30 @@ func TestIsDBusErrorMatchesName(t *testing.T) {
 		t.Error("matched a plain error by its text")
 	}
 }
+
+// A pod ordered after another in the same pass is started second, so that
+// systemd orders its start job after the other's.
+func TestReconcileStartsDependenciesFirst(t *testing.T) {
+	m := newFakeManager()
+	web, db, cache := podUnit("web", h1), podUnit("db", h1), podUnit("cache", h1)
+	web.After = []string{"containerd.service", db.Name, cache.Name}
+	db.After = []string{cache.Name}
+	if _, err := Reconcile(context.Background(), m, []*Unit{web, db, cache}); err != nil {
+		t.Fatal(err)
+	}
+	var starts []string
+	for _, c := range m.calls {
+		if strings.HasPrefix(c, "start ") {
+			starts = append(starts, strings.TrimPrefix(c, "start "))
+		}
+	}
+	if want := []string{cache.Name, db.Name, web.Name}; !slices.Equal(starts, want) {
+		t.Errorf("start order %v, want %v", starts, want)
+	}
+	// A cycle is started anyway, in the given order.
+	a, b := podUnit("a", h1), podUnit("b", h1)
+	a.After, b.After = []string{b.Name}, []string{a.Name}
+	if got := startOrder([]*Unit{a, b}); len(got) != 2 {
+		t.Errorf("cycle: %v", got)
+	}
+}

@@ -28,6 +28,7 @@ type Unit struct {
 
 	// [Unit]
 	After              []string
+	Wants              []string
 	StartLimitInterval time.Duration // 0 disables the start-rate limit
 	CollectMode        string
 
@@ -79,6 +80,9 @@ func (u *Unit) Options() []*unit.UnitOption {
 	}
 	if len(u.After) > 0 {
 		opts = append(opts, opt("Unit", "After", strings.Join(u.After, " ")))
+	}
+	if len(u.Wants) > 0 {
+		opts = append(opts, opt("Unit", "Wants", strings.Join(u.Wants, " ")))
 	}
 	opts = append(opts,
 		opt("Unit", "StartLimitIntervalSec", seconds(u.StartLimitInterval)),

@@ -10,7 +10,8 @@ func fullUnit() *Unit {
 	return &Unit{
 		Name: "pod-web.service", Namespace: "default", PodName: "web", ConfigHash: "0123456789abcdef0123456789abcdef",
 		Source:             "/etc/podunit/manifests/web.yaml",
-		After:              []string{"containerd.service"},
+		After:              []string{"containerd.service", "pod-db.service"},
+		Wants:              []string{"pod-db.service"},
 		StartLimitInterval: 0, CollectMode: "inactive-or-failed",
 		Type: "notify", NotifyAccess: "main",
 		ExecStart:                []string{"/usr/libexec/podunit/podshim", "--spec", "/run/podunit/specs/x.json"},

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -38,6 +39,12 @@ func main() {
 }
 
 func run(args []string) int {
+	// podshim waits on one pod and never needs two CPUs: one P means
+	// fewer runtime threads to wake and one set of per-P caches
+	// (docs/benchmarks.md). GOMAXPROCS in the environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	fs := flag.NewFlagSet("podshim", flag.ContinueOnError)
 	specPath := fs.String("spec", "", "pod spec file written by `podunit sync` (required)")
 	endpoint := fs.String("cri-endpoint", criclient.DefaultEndpoint, "CRI runtime endpoint")

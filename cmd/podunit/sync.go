@@ -106,6 +106,7 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 }
 
 type syncer struct {
+	now        func() time.Time // nil: time.Now
 	dir        string
 	quiet      time.Duration // see settleQuiet
 	unitConfig generator.UnitConfig
@@ -156,9 +157,14 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		}
 	}
 
+	loaded, err := units.List(ctx, s.manager)
+	if err != nil {
+		return invalid, failed, err
+	}
 	desired := make([]*units.Unit, 0, len(set.Pods))
 	keep := map[string]bool{}
 	for _, p := range set.Pods {
+		s.setSeen(p, loaded)
 		u, err := generator.Unit(s.unitConfig, p)
 		if err != nil {
 			s.report.Errorf("pod %s from %s: %v", p.Key(), p.Source, err)
@@ -197,13 +203,31 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		s.report.Errorf("%v", e)
 		failed++
 	}
-	loaded, err := units.List(ctx, s.manager)
-	if err != nil {
+	if loaded, err = units.List(ctx, s.manager); err != nil {
 		return invalid, failed, err
 	}
 	s.removeStaleSpecs(loaded, keep)
 	collectSandboxes(ctx, s.runtime, loaded, s.report)
 	return invalid, failed, nil
+}
+
+// setSeen sets the pod's kubernetes.io/config.seen annotation as the
+// kubelet does: when podunit first saw the pod, kept across edits (from the
+// spec of the unit running it); it is not part of the config hash.
+func (s *syncer) setSeen(p *generator.Pod, loaded map[string]units.Running) {
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	seen := now().UTC().Format(time.RFC3339Nano)
+	if r, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; ok {
+		if old, err := generator.ReadSpecFile(generator.SpecPath(s.unitConfig, r.Namespace, r.PodName, r.ConfigHash)); err == nil {
+			if v := old.Spec.Annotations[generator.AnnotationConfigSeen]; v != "" {
+				seen = v
+			}
+		}
+	}
+	p.Spec.Annotations[generator.AnnotationConfigSeen] = seen
 }
 
 // keepLastGood returns the units of running pods whose manifest is still

@@ -136,6 +136,18 @@ func TestSync(t *testing.T) {
 	if len(specs) != 1 || !strings.HasPrefix(specs[0], "default_web-") {
 		t.Errorf("spec files: %v", specs)
 	}
+	seen := func(file string) string {
+		p, err := generator.ReadSpecFile(filepath.Join(s.unitConfig.SpecDir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Spec.Annotations[generator.AnnotationConfigSeen]
+	}
+	firstSeen := seen(specs[0])
+	if _, err := time.Parse(time.RFC3339Nano, firstSeen); err != nil {
+		t.Errorf("kubernetes.io/config.seen %q: %v", firstSeen, err)
+	}
+	s.now = func() time.Time { return time.Now().Add(time.Hour) }
 
 	// An edit replaces the unit and the spec file; the old spec file goes.
 	os.Remove(filepath.Join(s.dir, "bad.yaml"))
@@ -147,8 +159,12 @@ func TestSync(t *testing.T) {
 	if !strings.Contains(out.String(), "replaced pod-web.service") {
 		t.Errorf("output:\n%s", out)
 	}
-	if after := specFiles(t, s.unitConfig.SpecDir); len(after) != 1 || after[0] == specs[0] {
-		t.Errorf("spec files after edit: %v (before %v)", after, specs)
+	after := specFiles(t, s.unitConfig.SpecDir)
+	if len(after) != 1 || after[0] == specs[0] {
+		t.Fatalf("spec files after edit: %v (before %v)", after, specs)
+	}
+	if got := seen(after[0]); got != firstSeen {
+		t.Errorf("kubernetes.io/config.seen changed over an edit: %s → %s", firstSeen, got)
 	}
 
 	// Removing the file stops the unit and removes its spec file.

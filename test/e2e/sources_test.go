@@ -107,3 +107,65 @@ func TestEditorSaveSequenceIsOneChange(t *testing.T) {
 	os.Remove(path)
 	waitGone(t, unit)
 }
+
+// podunit.io/after: a pod starts only once the pods it names are ready.
+func TestPodOrderingAnnotation(t *testing.T) {
+	db := `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-db
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: db
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3; touch /tmp/ready; sleep 3600 & wait"]
+    readinessProbe:
+      exec: {command: ["test", "-f", "/tmp/ready"]}
+      periodSeconds: 1
+`
+	web := strings.Replace(webPod("e2e-after", "after", 0), "  labels:", "  annotations: {podunit.io/after: e2e-db}\n  labels:", 1)
+	writeManifest(t, "e2e-after.yaml", web) // first in name order: its unit is created first
+	writeManifest(t, "e2e-db.yaml", db)
+	webUnit, dbUnit := waitActive(t, "default", "e2e-after"), waitActive(t, "default", "e2e-db")
+	dbReady := unitProps(t, dbUnit)["ActiveEnterTimestamp"].(uint64)
+	webStart := unitProps(t, webUnit)["ExecMainStartTimestamp"].(uint64)
+	if webStart < dbReady {
+		t.Errorf("e2e-after's podshim started %d µs before e2e-db was ready", dbReady-webStart)
+	}
+	p := unitProps(t, webUnit)
+	if !strings.Contains(fmt.Sprint(p["After"]), dbUnit) || !strings.Contains(fmt.Sprint(p["Wants"]), dbUnit) {
+		t.Errorf("After=%v Wants=%v", p["After"], p["Wants"])
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-after.yaml"))
+	os.Remove(filepath.Join(manifestDir, "e2e-db.yaml"))
+	waitGone(t, webUnit)
+	waitGone(t, dbUnit)
+}
+
+// The manifest directory disappearing stops its pods; when it is back, so
+// are they.
+func TestManifestDirectoryRemoved(t *testing.T) {
+	const name = "e2e-dir"
+	writeManifest(t, "e2e-dir.yaml", webPod(name, "dir", 0))
+	unit := waitActive(t, "default", name)
+	away := manifestDir + ".away"
+	if err := os.Rename(manifestDir, away); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := os.Rename(away, manifestDir); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(restore)
+	waitGone(t, unit)
+	restore()
+	waitActive(t, "default", name)
+	os.Remove(filepath.Join(manifestDir, "e2e-dir.yaml"))
+	waitGone(t, unit)
+}
