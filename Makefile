@@ -28,6 +28,7 @@ BENCH_TESTBED := $(TESTBED_ROOT)/bench
 # `make bench` defaults; `make test` runs a short form (bench-short).
 BENCHTIME    ?= 10x
 BENCH_PODS   ?= 20
+SYNC_BENCH_PODS ?= 1000
 BENCH_IDLE   ?= 60
 
 FUZZTIME     ?= 10m
@@ -62,14 +63,15 @@ fuzz: ## fuzz the manifest decoder (FUZZTIME, default 10m)
 fuzz-short: ## the decoder fuzzer for 15 s (what CI runs)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=15s
 
-bench: build ## benchmarks in a test bed: start-to-READY vs the raw CRI floor, podshim memory and idle CPU (docs/benchmarks.md)
+bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed, start-to-READY vs the raw CRI floor, podshim memory and idle CPU (docs/benchmarks.md)
+	SYNC_BENCH_PODS=$(SYNC_BENCH_PODS) $(GO) test ./cmd/podunit -run '^$$' -bench BenchmarkSync -benchtime $(BENCHTIME) -benchmem
 	$(GO) test -c -tags e2e -o bin/bench.test ./test/bench
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) \
 		./test/e2e/run.sh bin/install bin/bench.test -test.run TestPodshimFootprint -test.bench . -test.benchtime $(BENCHTIME)
 
 bench-short: ## the benchmarks, briefly (what CI runs): proves they work, numbers are not meaningful
-	$(MAKE) --no-print-directory bench BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3
+	$(MAKE) --no-print-directory bench BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 SYNC_BENCH_PODS=50
 
 demo: deps build ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // Skipped is a directory entry that is not read as a manifest, and why.
@@ -40,20 +42,20 @@ func ReadDir(dir string) (*Set, error) {
 		return nil, fmt.Errorf("read manifest directory: %w", err)
 	}
 	set := &Set{}
-	owner := map[string]string{} // pod key → file
-	objects := NewObjects()
+	var paths []string
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		if reason := skipReason(path, e); reason != "" {
 			set.Skipped = append(set.Skipped, Skipped{Path: path, Reason: reason})
 			continue
 		}
-		data, err := readManifest(path)
-		if err != nil {
-			set.Errors = append(set.Errors, &FieldError{File: path, Msg: err.Error()})
-			continue
-		}
-		m, err := DecodeManifest(path, data)
+		paths = append(paths, path)
+	}
+	decoded := decodeAll(paths)
+	owner := map[string]string{} // pod key → file
+	objects := NewObjects()
+	for i, path := range paths {
+		m, err := decoded[i].m, decoded[i].err
 		if err != nil {
 			set.Errors = append(set.Errors, err)
 			continue
@@ -78,6 +80,39 @@ func ReadDir(dir string) (*Set, error) {
 	}
 	set.Pods = pods
 	return set, nil
+}
+
+type decodeResult struct {
+	m   *Manifest
+	err error
+}
+
+// decodeAll reads and decodes the files on every CPU; the results are in
+// the files' order, so what follows is as deterministic as a sequential read.
+func decodeAll(paths []string) []decodeResult {
+	out := make([]decodeResult, len(paths))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(paths)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				data, err := readManifest(paths[i])
+				if err != nil {
+					out[i].err = &FieldError{File: paths[i], Msg: err.Error()}
+					continue
+				}
+				out[i].m, out[i].err = DecodeManifest(paths[i], data)
+			}
+		}()
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 // editorFiles are the endings of editor swap and backup files and of package

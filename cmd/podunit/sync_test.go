@@ -74,7 +74,7 @@ func pod(name, image string) string {
 	return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  containers: [{name: c, image: \"" + image + "\"}]\n"
 }
 
-func newSyncer(t *testing.T) (*syncer, *manager, *critest.FakeRuntimeService, *bytes.Buffer) {
+func newSyncer(t testing.TB) (*syncer, *manager, *critest.FakeRuntimeService, *bytes.Buffer) {
 	t.Helper()
 	m := &manager{units: map[string]dbus.UnitStatus{}}
 	rt := critest.NewFakeRuntimeService()
@@ -92,7 +92,7 @@ func newSyncer(t *testing.T) (*syncer, *manager, *critest.FakeRuntimeService, *b
 	}, m, rt, &out
 }
 
-func write(t *testing.T, dir, name, content string) {
+func write(t testing.TB, dir, name, content string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
