@@ -179,6 +179,8 @@ func volumeFields() []Field {
 	rows = append(rows, keyToPathFields("spec.volumes[].secret", "secretName",
 		"A Secret in the pod's namespace: each key becomes a file on a tmpfs (never on disk), or only `items`. Read-only in the container; a change replaces the pod.")...)
 	rows = append(rows,
+		Field{"spec.volumes[].persistentVolumeClaim.claimName", "A PersistentVolumeClaim in the pod's namespace, defined in any manifest file: its host directory (`/var/lib/podunit/volumes/<namespace>/<claim>`) is mounted, and outlives the pod. With `fsGroup` it is given to the group as an emptyDir is."},
+		Field{"spec.volumes[].persistentVolumeClaim.readOnly", "Mount it read-only in every container."},
 		Field{"spec.volumes[].projected.defaultMode", "Default 0644. A projected volume combines ConfigMaps, Secrets and downward API files in one read-only directory (on a tmpfs)."})
 	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].configMap", "name", "As a `configMap` volume's.")...)
 	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].secret", "name", "As a `secret` volume's.")...)
@@ -224,6 +226,7 @@ func init() {
 		{Name: "Pod", Type: reflect.TypeOf(corev1.Pod{}), Fields: Fields},
 		{Name: "ConfigMap", Type: reflect.TypeOf(corev1.ConfigMap{}), Fields: configMapFields},
 		{Name: "Secret", Type: reflect.TypeOf(corev1.Secret{}), Fields: secretFields},
+		{Name: "PersistentVolumeClaim", Type: reflect.TypeOf(corev1.PersistentVolumeClaim{}), Fields: claimFields},
 	}
 	for _, k := range Kinds {
 		k.tree = sync.OnceValue(func() fieldTree { return buildTree(k.Fields) })
@@ -275,6 +278,14 @@ var secretFields = append(metadataFields("Secret", "Pods refer to it by this nam
 	Field{"stringData", "Keys and text values, merged over `data` as the API server does."},
 	Field{"type", "Default `Opaque`; any type is accepted and not checked."},
 	Field{"immutable", "Accepted; every Secret is read afresh at each sync."},
+)
+
+var claimFields = append(metadataFields("PersistentVolumeClaim",
+	"Its volume is the host directory `/var/lib/podunit/volumes/<namespace>/<name>`: made on first use, kept across pod replacements and when the claim's file is deleted, removed only by `podunit volume rm <namespace>/<name>`."),
+	Field{"spec.accessModes", "Accepted (`ReadWriteOnce`, `ReadWriteOncePod`, `ReadOnlyMany`, `ReadWriteMany`); on one machine every mode holds."},
+	Field{"spec.resources.requests", "`storage` only, accepted and shown; a directory on the host's file system is not limited in size."},
+	Field{"spec.storageClassName", "Accepted and ignored: there is one kind of storage, the host directory."},
+	Field{"spec.volumeMode", "Only `Filesystem`."},
 )
 
 // fieldTree is a field list as a tree keyed by JSON field name, for the

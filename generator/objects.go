@@ -21,12 +21,14 @@ import (
 type Objects struct {
 	configMaps map[string]*corev1.ConfigMap
 	secrets    map[string]*corev1.Secret
+	claims     map[string]*corev1.PersistentVolumeClaim
 	sources    map[string]string // "ConfigMap ns/name" → file
 }
 
 // NewObjects is an empty set of objects.
 func NewObjects() *Objects {
-	return &Objects{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, sources: map[string]string{}}
+	return &Objects{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{},
+		claims: map[string]*corev1.PersistentVolumeClaim{}, sources: map[string]string{}}
 }
 
 // Add takes the ConfigMaps and Secrets of one file. One already defined by
@@ -51,6 +53,11 @@ func (o *Objects) Add(file string, m *Manifest) error {
 	for _, s := range m.Secrets {
 		if !conflict("Secret", s.Namespace, s.Name) {
 			o.secrets[s.Namespace+"/"+s.Name] = s
+		}
+	}
+	for _, c := range m.Claims {
+		if !conflict("PersistentVolumeClaim", c.Namespace, c.Name) {
+			o.claims[c.Namespace+"/"+c.Name] = c
 		}
 	}
 	return errors.Join(errs...)
@@ -155,12 +162,23 @@ func Resolve(pods []*Pod, objects *Objects) ([]*Pod, error) {
 }
 
 func (p *Pod) resolve(objects *Objects) error {
-	refs := references(p.Spec)
-	if len(refs) == 0 {
-		return nil
-	}
 	ns := p.Namespace()
 	var errs []error
+	// A claim's volume is a host directory: only its existence matters,
+	// not its content, which is not part of the hash.
+	for i, v := range p.Spec.Spec.Volumes {
+		if c := v.PersistentVolumeClaim; c != nil {
+			if _, ok := objects.claims[ns+"/"+c.ClaimName]; !ok {
+				path := fmt.Sprintf("spec.volumes[%d].persistentVolumeClaim.claimName", i)
+				errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(path), Field: path,
+					Msg: fmt.Sprintf("PersistentVolumeClaim %q not found in namespace %q: define it in a manifest", c.ClaimName, ns)})
+			}
+		}
+	}
+	refs := references(p.Spec)
+	if len(refs) == 0 {
+		return errors.Join(errs...)
+	}
 	configMaps := map[string]*corev1.ConfigMap{}
 	secrets := map[string]*corev1.Secret{}
 	for _, r := range refs {
@@ -280,6 +298,31 @@ func validateSecret(file string, d decoded, s *corev1.Secret) []error {
 	s.StringData = nil
 	for k := range s.Data {
 		validateKey("data", k, fail)
+	}
+	return errs
+}
+
+// validateClaim checks a PersistentVolumeClaim and defaults its namespace.
+func validateClaim(file string, d decoded, c *corev1.PersistentVolumeClaim) []error {
+	var errs []error
+	fail := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	validateObjectMeta(&c.ObjectMeta, fail)
+	for i, m := range c.Spec.AccessModes {
+		switch m {
+		case corev1.ReadWriteOnce, corev1.ReadWriteOncePod, corev1.ReadOnlyMany, corev1.ReadWriteMany:
+		default:
+			fail(fmt.Sprintf("spec.accessModes[%d]", i), "%q: must be ReadWriteOnce, ReadWriteOncePod, ReadOnlyMany or ReadWriteMany", m)
+		}
+	}
+	for name := range c.Spec.Resources.Requests {
+		if name != corev1.ResourceStorage {
+			fail(fmt.Sprintf("spec.resources.requests[%s]", name), "only storage")
+		}
+	}
+	if m := c.Spec.VolumeMode; m != nil && *m != corev1.PersistentVolumeFilesystem {
+		fail("spec.volumeMode", "%q: only Filesystem", *m)
 	}
 	return errs
 }

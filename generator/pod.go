@@ -54,6 +54,7 @@ type Manifest struct {
 	Pods       []*Pod
 	ConfigMaps []*corev1.ConfigMap
 	Secrets    []*corev1.Secret
+	Claims     []*corev1.PersistentVolumeClaim
 }
 
 // DecodeManifest reads one manifest file: strict decoding, defaulting,
@@ -85,6 +86,13 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 				continue
 			}
 			m.Secrets = append(m.Secrets, obj)
+			continue
+		case *corev1.PersistentVolumeClaim:
+			if verrs := validateClaim(file, d, obj); len(verrs) > 0 {
+				errs = append(errs, verrs...)
+				continue
+			}
+			m.Claims = append(m.Claims, obj)
 			continue
 		}
 		setDefaults(d.pod)

@@ -199,13 +199,13 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 		}
 		names[v.Name] = true
 		n := 0
-		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil, v.ConfigMap != nil, v.Secret != nil, v.Projected != nil} {
+		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil, v.ConfigMap != nil, v.Secret != nil, v.Projected != nil, v.PersistentVolumeClaim != nil} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			fail(p, "must have exactly one of hostPath, emptyDir, downwardAPI, configMap, secret, projected")
+			fail(p, "must have exactly one of hostPath, emptyDir, downwardAPI, configMap, secret, projected, persistentVolumeClaim")
 			continue
 		}
 		switch {
@@ -229,6 +229,8 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 			default:
 				fail(p+".emptyDir.medium", "%q: must be \"\" or Memory", v.EmptyDir.Medium)
 			}
+		case v.PersistentVolumeClaim != nil:
+			validateObjectName(p+".persistentVolumeClaim.claimName", v.PersistentVolumeClaim.ClaimName, fail)
 		case v.ConfigMap != nil:
 			validateObjectName(p+".configMap.name", v.ConfigMap.Name, fail)
 			validateMode(p+".configMap.defaultMode", v.ConfigMap.DefaultMode, fail)

@@ -24,6 +24,19 @@ const DefaultPodRoot = "/var/lib/podunit/pods"
 // podDir is the pod's own directory.
 func (s *Shim) podDir() string { return filepath.Join(s.cfg.PodRoot, string(s.pod.UID)) }
 
+// DefaultVolumeRoot holds the PersistentVolumeClaims' directories,
+// <root>/<namespace>/<claim>; they outlive pods.
+const DefaultVolumeRoot = "/var/lib/podunit/volumes"
+
+// ClaimDir is the host directory of a PersistentVolumeClaim.
+func ClaimDir(root, namespace, claim string) string {
+	return filepath.Join(root, namespace, claim)
+}
+
+func (s *Shim) claimDir(claim string) string {
+	return ClaimDir(s.cfg.VolumeRoot, s.pod.Namespace, claim)
+}
+
 func (s *Shim) volumeDir(plugin, name string) string {
 	return filepath.Join(s.podDir(), "volumes", "kubernetes.io~"+plugin, name)
 }
@@ -53,6 +66,17 @@ func (s *Shim) setupPodDir() error {
 			if err := s.writeProjection(v); err != nil {
 				return fmt.Errorf("volume %q: %w", v.Name, err)
 			}
+		case v.PersistentVolumeClaim != nil:
+			dir := s.claimDir(v.PersistentVolumeClaim.ClaimName)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			if gid := s.fsGroup(); gid >= 0 {
+				if err := setOwnership(dir, gid, false); err != nil {
+					return fmt.Errorf("volume %q: fsGroup: %w", v.Name, err)
+				}
+			}
+			continue
 		default:
 			continue // hostPath: the host's, left as it is
 		}
@@ -394,6 +418,9 @@ func (s *Shim) containerMounts(c *corev1.Container) ([]*runtimeapi.Mount, error)
 			root = v.HostPath.Path
 		case v.EmptyDir != nil:
 			root = s.volumeDir("empty-dir", v.Name)
+		case v.PersistentVolumeClaim != nil:
+			root = s.claimDir(v.PersistentVolumeClaim.ClaimName)
+			readOnly = readOnly || v.PersistentVolumeClaim.ReadOnly
 		default: // downwardAPI, configMap, secret, projected: read-only, as in Kubernetes
 			root = s.volumeDir(plugin(v), v.Name)
 			readOnly = true

@@ -48,6 +48,9 @@ type Config struct {
 	RuntimeName string
 	// PodRoot holds the pods' directories (DefaultPodRoot).
 	PodRoot string
+	// VolumeRoot holds the PersistentVolumeClaims' directories
+	// (DefaultVolumeRoot).
+	VolumeRoot string
 	// ResolvConf is the host's resolver configuration the pods' DNS starts
 	// from; empty: none.
 	ResolvConf string
@@ -113,6 +116,9 @@ func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logge
 	}
 	if cfg.PodRoot == "" {
 		cfg.PodRoot = DefaultPodRoot
+	}
+	if cfg.VolumeRoot == "" {
+		cfg.VolumeRoot = DefaultVolumeRoot
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Second

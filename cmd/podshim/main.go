@@ -54,6 +54,7 @@ func run(args []string) int {
 	logMaxSize := fs.Int64("log-max-size", podshim.DefaultLogMaxSize, "rotate a container's log file past this many bytes")
 	logMaxFiles := fs.Int("log-max-files", podshim.DefaultLogMaxFiles, "log files kept per container, the current one included")
 	podRoot := fs.String("pod-root", podshim.DefaultPodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")
+	volumeRoot := fs.String("volume-root", podshim.DefaultVolumeRoot, "where PersistentVolumeClaims' directories are made")
 	resolvConf := fs.String("resolv-conf", podshim.DefaultResolvConf(), "the host's resolver configuration, which pods' DNS starts from")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -80,6 +81,7 @@ func run(args []string) int {
 		LogMaxSize:   *logMaxSize,
 		LogMaxFiles:  *logMaxFiles,
 		PodRoot:      *podRoot,
+		VolumeRoot:   *volumeRoot,
 		ResolvConf:   *resolvConf,
 		Host:         podshim.ReadHost(),
 	})

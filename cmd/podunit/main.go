@@ -3,6 +3,7 @@
 //	podunit sync      reconcile the pod units with the manifest directory
 //	podunit validate  check manifests as sync would, without running anything
 //	podunit render    print the unit a manifest becomes
+//	podunit volume    list or remove the claims' directories
 //	podunit version   print the version
 package main
 
@@ -49,6 +50,7 @@ var commands = []command{
 	{"sync", "reconcile the pod units with the manifest directory", runSync},
 	{"validate", "check manifests as sync would, without running anything", runValidate},
 	{"render", "print the systemd unit a manifest becomes", runRender},
+	{"volume", "list or remove the PersistentVolumeClaims' directories", runVolume},
 	{"version", "print the version", runVersion},
 }
 

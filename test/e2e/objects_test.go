@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,5 +96,67 @@ spec:
 	}
 	if id := runningContainer(t, "default", "e2e-cm-other", "web"); id != other {
 		t.Errorf("a pod that does not use the ConfigMap was restarted: %s → %s", other, id)
+	}
+}
+
+// A PersistentVolumeClaim's directory outlives its pods and its manifest,
+// until `podunit volume rm`.
+func TestPersistentVolumeClaim(t *testing.T) {
+	const name = "e2e-pvc"
+	claimFile := `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: e2e-data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+`
+	podFile := func(gen string) string {
+		return `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-pvc
+  labels: {generation: "` + gen + `"}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "echo ` + gen + ` >> /data/log; trap 'exit 0' TERM; sleep 3600 & wait"]
+    volumeMounts:
+    - {name: data, mountPath: /data}
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: e2e-data}
+`
+	}
+	dir := "/var/lib/podunit/volumes/default/e2e-data"
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	writeManifest(t, "e2e-pvc-claim.yaml", claimFile)
+	writeManifest(t, "e2e-pvc.yaml", podFile("one"))
+	unit := waitActive(t, "default", name)
+	first := podState(t, "default", name).UID
+	writeManifest(t, "e2e-pvc.yaml", podFile("two"))
+	waitFor(t, "the pod replaced", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+		return err == nil && st.UID != first && activeState(unit) == "active", nil
+	})
+	if out := mustExec(t, name, "app", "cat", "/data/log"); out != "one\ntwo" {
+		t.Errorf("the claim's data over a replacement: %q", out)
+	}
+	out, err := exec.Command("podunit", "volume", "rm", "default/e2e-data").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is used by pod default/e2e-pvc") {
+		t.Errorf("volume rm of a claim in use: %v\n%s", err, out)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-pvc.yaml"))
+	os.Remove(filepath.Join(manifestDir, "e2e-pvc-claim.yaml"))
+	waitGone(t, unit)
+	if b, err := os.ReadFile(filepath.Join(dir, "log")); err != nil || string(b) != "one\ntwo\n" {
+		t.Errorf("the claim's data after its pod and manifest went: %q %v", b, err)
+	}
+	if out, err := exec.Command("podunit", "volume", "rm", "default/e2e-data").CombinedOutput(); err != nil {
+		t.Errorf("volume rm: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s after volume rm: %v", dir, err)
 	}
 }

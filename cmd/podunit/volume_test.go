@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/podunit/podunit/generator"
+)
+
+func TestVolumeLsAndRm(t *testing.T) {
+	dir := t.TempDir()
+	root, specs := filepath.Join(dir, "volumes"), filepath.Join(dir, "specs")
+	for _, c := range []string{"default/data", "default/old", "edge/cache"} {
+		if err := os.MkdirAll(filepath.Join(root, c), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "default/old/file"), []byte("x"), 0o644)
+	pods, err := generator.Decode("db.yaml", []byte(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db}
+spec:
+  containers: [{name: c, image: "i:1", volumeMounts: [{name: d, mountPath: /data}]}]
+  volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := generator.SpecFile(pods[0])
+	write(t, specs, "default_db-x.json", string(spec))
+
+	var out bytes.Buffer
+	flags := []string{"-volume-root", root, "-spec-dir", specs}
+	if err := runVolume(append(flags, "ls"), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"default/data", "default/db", "default/old", "edge/cache"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("ls lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	err = runVolume(append(flags, "rm", "default/data", "default/old", "../etc"), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "default/data is used by pod default/db") || !strings.Contains(err.Error(), `"../etc": name a claim as NAMESPACE/CLAIM`) {
+		t.Errorf("rm: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "default/data")); err != nil {
+		t.Error("a claim in use was removed")
+	}
+	if _, err := os.Stat(filepath.Join(root, "default/old")); !os.IsNotExist(err) {
+		t.Errorf("an unused claim was not removed: %v", err)
+	}
+}
