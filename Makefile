@@ -33,7 +33,7 @@ BENCH_IDLE   ?= 60
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit test-e2e bench bench-short fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit test-e2e test-e2e-slow bench bench-short fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,9 @@ test-e2e: build ## end-to-end tests against real systemd, containerd, runc and C
 	$(GO) test -c -tags e2e -o bin/e2e.test ./test/e2e
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
+
+test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog); not part of make test
+	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim'
 
 fuzz: ## fuzz the manifest decoder (FUZZTIME, default 10m)
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./generator

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,5 +149,74 @@ spec:
 		t.Errorf("podshim was restarted %d times over a failed pull", n)
 	}
 	os.Remove(filepath.Join(manifestDir, "e2e-pull.yaml"))
+	waitGone(t, unit)
+}
+
+// imagePullPolicy Never runs a present image and never pulls a missing one:
+// that container waits with ErrImageNeverPull while the others run.
+func TestImagePullPolicyNever(t *testing.T) {
+	const name = "e2e-never"
+	writeManifest(t, "e2e-never.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-never
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: present
+    image: localhost/podunit/busybox:1.35
+    imagePullPolicy: Never
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+  - name: absent
+    image: localhost/podunit/absent:1
+    imagePullPolicy: Never
+`)
+	unit := units.ServiceName("default", name)
+	waitFor(t, "absent waiting with ErrImageNeverPull, present running", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+		if err != nil {
+			return false, err
+		}
+		w := st.Status.ContainerStatuses[1].State.Waiting
+		return st.Status.ContainerStatuses[0].State.Running != nil && w != nil && w.Reason == "ErrImageNeverPull", nil
+	})
+	if j := journal(t, "containerd.service", time.Now().Add(-time.Minute)); strings.Contains(j, "PullImage \"localhost/podunit/absent:1\"") {
+		t.Error("an image with imagePullPolicy Never was pulled")
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-never.yaml"))
+	waitGone(t, unit)
+}
+
+// A podshim that hangs (SIGSTOP) stops pinging the watchdog; systemd kills
+// and restarts it (WatchdogSec=3m), and the new podshim adopts the pod.
+// Slow (over 3 minutes): only with PODUNIT_E2E_SLOW=1 (make test-e2e-slow).
+func TestHungPodshimIsRestartedByWatchdog(t *testing.T) {
+	if os.Getenv("PODUNIT_E2E_SLOW") == "" {
+		t.Skip("slow: make test-e2e-slow")
+	}
+	const name = "e2e-hung"
+	writeManifest(t, "e2e-hung.yaml", webPod(name, "hung", 0))
+	unit := waitActive(t, "default", name)
+	before := runningContainer(t, "default", name, "web")
+	pid := unitProps(t, unit)["MainPID"].(uint32)
+	if err := syscall.Kill(int(pid), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		p := unitProps(t, unit)
+		if p["MainPID"].(uint32) != pid && p["ActiveState"] == "active" {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	p := unitProps(t, unit)
+	if p["MainPID"].(uint32) == pid || p["NRestarts"].(uint32) == 0 {
+		t.Fatalf("the hung podshim was not restarted: MainPID %v NRestarts %v", p["MainPID"], p["NRestarts"])
+	}
+	if after := runningContainer(t, "default", name, "web"); after != before {
+		t.Errorf("the new podshim did not adopt the container: %s → %s", before, after)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-hung.yaml"))
 	waitGone(t, unit)
 }

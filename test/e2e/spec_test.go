@@ -88,6 +88,7 @@ spec:
   containers:
   - name: app
     image: localhost/podunit/busybox:1.35
+    workingDir: /cache
     command: ["sh", "-c", "trap 'exit 0' TERM; while [ ! -f /cache/crash ]; do sleep 0.2; done; rm /cache/crash; exit 3"]
     env:
     - name: POD_NAME
@@ -147,6 +148,7 @@ spec:
 		want            []string
 	}{
 		{"hostname", "app", []string{"hostname"}, []string{"spec-1"}},
+		{"workingDir", "app", []string{"pwd"}, []string{"/cache"}},
 		{"/etc/hosts", "app", []string{"cat", "/etc/hosts"}, []string{ip + "\tspec-1.web.default.svc.cluster.local\tspec-1", "192.0.2.10\tdb\tdb.local", "127.0.0.1\tlocalhost"}},
 		{"resolv.conf", "app", []string{"cat", "/etc/resolv.conf"}, []string{"nameserver 192.0.2.53", "example.org", "ndots:3"}},
 		{"net sysctl", "app", []string{"cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"}, []string{"80"}},
