@@ -117,17 +117,7 @@ func validate(file string, d decoded) []error {
 				}
 			}
 		}
-		switch {
-		case c.Name == "":
-			fail(p+".name", "required")
-		case names[c.Name]:
-			fail(p+".name", "%q is used by another container of this pod", c.Name)
-		default:
-			for _, msg := range validation.IsDNS1123Label(c.Name) {
-				fail(p+".name", "%q: %s", c.Name, msg)
-			}
-		}
-		names[c.Name] = true
+		validateUniqueName(p+".name", "container", c.Name, names, fail)
 		if strings.TrimSpace(c.Image) == "" {
 			fail(p+".image", "required")
 		} else if strings.ContainsAny(c.Image, " \t\n") {

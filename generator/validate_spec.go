@@ -187,17 +187,7 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 	names := map[string]bool{}
 	for i, v := range spec.Volumes {
 		p := fmt.Sprintf("spec.volumes[%d]", i)
-		switch {
-		case v.Name == "":
-			fail(p+".name", "required")
-		case names[v.Name]:
-			fail(p+".name", "%q is used by another volume of this pod", v.Name)
-		default:
-			for _, msg := range validation.IsDNS1123Label(v.Name) {
-				fail(p+".name", "%q: %s", v.Name, msg)
-			}
-		}
-		names[v.Name] = true
+		validateUniqueName(p+".name", "volume", v.Name, names, fail)
 		n := 0
 		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil, v.ConfigMap != nil, v.Secret != nil, v.Projected != nil, v.PersistentVolumeClaim != nil} {
 			if set {
@@ -264,6 +254,22 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 			validateDownwardItems(p+".downwardAPI", v.DownwardAPI.Items, map[string]bool{}, spec, fail)
 		}
 	}
+}
+
+// validateUniqueName checks the name of a pod's container or volume: a
+// DNS-1123 label, not used before (names holds those seen).
+func validateUniqueName(p, what, name string, names map[string]bool, fail failFunc) {
+	switch {
+	case name == "":
+		fail(p, "required")
+	case names[name]:
+		fail(p, "%q is used by another %s of this pod", name, what)
+	default:
+		for _, msg := range validation.IsDNS1123Label(name) {
+			fail(p, "%q: %s", name, msg)
+		}
+	}
+	names[name] = true
 }
 
 func validateObjectName(p, name string, fail failFunc) {

@@ -217,3 +217,10 @@ spec:
       hostPort: %d
 `, name, name, greeting, hostPort)
 }
+
+// freshDir removes path now and when the test ends.
+func freshDir(t *testing.T, path string) {
+	t.Helper()
+	os.RemoveAll(path)
+	t.Cleanup(func() { os.RemoveAll(path) })
+}

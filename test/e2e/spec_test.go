@@ -59,8 +59,7 @@ func mustExec(t *testing.T, pod, container string, cmd ...string) string {
 func TestPodSpecInContainers(t *testing.T) {
 	const name = "e2e-spec"
 	hostDir := "/var/lib/e2e-spec"
-	os.RemoveAll(hostDir)
-	t.Cleanup(func() { os.RemoveAll(hostDir) })
+	freshDir(t, hostDir)
 	writeManifest(t, "e2e-spec.yaml", `apiVersion: v1
 kind: Pod
 metadata:
@@ -280,8 +279,7 @@ spec:
 func TestContainerConfigErrorWaits(t *testing.T) {
 	const name = "e2e-config-error"
 	dir := "/var/lib/e2e-config-error"
-	os.RemoveAll(dir)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	freshDir(t, dir)
 	writeManifest(t, "e2e-config-error.yaml", `apiVersion: v1
 kind: Pod
 metadata:
