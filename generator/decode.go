@@ -51,8 +51,9 @@ func decodeFile(file string, data []byte) ([]decoded, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var (
-		out  []decoded
-		errs []error
+		out     []decoded
+		errs    []error
+		sawList bool
 	)
 	for doc := 1; ; doc++ {
 		var root yaml.Node
@@ -66,6 +67,22 @@ func decodeFile(file string, data []byte) ([]decoded, error) {
 		if len(root.Content) == 0 || isNull(root.Content[0]) {
 			continue // an empty document, e.g. after a trailing "---"
 		}
+		if items, isList, err := listItems(file, doc, root.Content[0]); isList {
+			sawList = true
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, item := range items {
+				d, err := decodeDocument(file, doc, item)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				out = append(out, d)
+			}
+			continue
+		}
 		d, err := decodeDocument(file, doc, root.Content[0])
 		if err != nil {
 			errs = append(errs, err)
@@ -76,8 +93,10 @@ func decodeFile(file string, data []byte) ([]decoded, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if len(out) == 0 {
-		return nil, &FieldError{File: file, Msg: "nothing in file (it is empty)"}
+	if len(out) == 0 && !sawList {
+		// An empty file is more likely a save in progress than a wish to
+		// remove pods; an empty List says so explicitly.
+		return nil, &FieldError{File: file, Msg: "nothing in file (it is empty; an empty `kind: List` removes its pods)"}
 	}
 	return out, nil
 }
@@ -142,6 +161,53 @@ func decodeDocument(file string, doc int, root *yaml.Node) (decoded, error) {
 		d.obj = obj
 	}
 	return d, nil
+}
+
+// listItems returns the items of a v1 List or PodList document (what
+// `kubectl get -o yaml` and the kubelet's staticPodURL give); isList is
+// false for any other document.
+func listItems(file string, doc int, root *yaml.Node) (items []*yaml.Node, isList bool, err error) {
+	root = resolve(root)
+	if root.Kind != yaml.MappingNode {
+		return nil, false, nil
+	}
+	var kind, apiVersion, list *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "kind":
+			kind = resolve(root.Content[i+1])
+		case "apiVersion":
+			apiVersion = resolve(root.Content[i+1])
+		case "items":
+			list = resolve(root.Content[i+1])
+		}
+	}
+	if kind == nil || (kind.Value != "List" && kind.Value != "PodList") {
+		return nil, false, nil
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch k := root.Content[i]; k.Value {
+		case "kind", "apiVersion", "items", "metadata":
+		default:
+			return nil, true, &FieldError{File: file, Line: k.Line, Field: k.Value, Msg: fmt.Sprintf("document %d: unknown field of a %s", doc, kind.Value)}
+		}
+	}
+	switch {
+	case apiVersion == nil || apiVersion.Value != "v1":
+		return nil, true, &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: a %s must be apiVersion: v1", doc, kind.Value)}
+	case list == nil || isNull(list):
+		return nil, true, nil // an empty list
+	case list.Kind != yaml.SequenceNode:
+		return nil, true, &FieldError{File: file, Line: list.Line, Field: "items", Msg: fmt.Sprintf("document %d: must be a list, not %s", doc, describe(list))}
+	}
+	if kind.Value == "PodList" {
+		for _, item := range list.Content {
+			if k, err := checkKind(file, doc, resolve(item)); err == nil && k.Name != "Pod" {
+				return nil, true, &FieldError{File: file, Line: item.Line, Field: "items", Msg: fmt.Sprintf("document %d: a PodList holds only Pods, not a %s", doc, k.Name)}
+			}
+		}
+	}
+	return list.Content, true, nil
 }
 
 // checkKind finds the document's kind before looking at its fields, so an
