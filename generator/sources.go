@@ -29,27 +29,47 @@ type Set struct {
 // manifestExts are the file name endings read as manifests.
 var manifestExts = []string{".yaml", ".yml", ".json"}
 
+// Source is a directory of manifests. Origin is the URL its files were
+// fetched from (`podunit fetch`), or "" for a directory people write.
+type Source struct {
+	Dir    string
+	Origin string
+}
+
 // ReadDir reads every manifest in dir. A missing directory is an empty set,
 // not an error: the path unit creates it, and a machine may have no pods.
 // Files are read in name order (os.ReadDir sorts); when two define the same namespace/name,
 // the first keeps it and the second is reported as an error.
-func ReadDir(dir string) (*Set, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &Set{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read manifest directory: %w", err)
-	}
+func ReadDir(dir string) (*Set, error) { return ReadSources(Source{Dir: dir}) }
+
+// ReadSources reads the manifests of every source, in order, as ReadDir
+// reads one: the first definition of a name wins across all of them, and
+// pods use the ConfigMaps, Secrets and claims of any source. Pods from a
+// fetched source are annotated as the kubelet annotates staticPodURL pods
+// (kubernetes.io/config.source: http).
+func ReadSources(sources ...Source) (*Set, error) {
 	set := &Set{}
 	var paths []string
-	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		if reason := skipReason(path, e); reason != "" {
-			set.Skipped = append(set.Skipped, Skipped{Path: path, Reason: reason})
+	origin := map[string]string{} // path → URL
+	for _, src := range sources {
+		entries, err := os.ReadDir(src.Dir)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		paths = append(paths, path)
+		if err != nil {
+			return nil, fmt.Errorf("read manifest directory: %w", err)
+		}
+		for _, e := range entries {
+			path := filepath.Join(src.Dir, e.Name())
+			if reason := skipReason(path, e); reason != "" {
+				set.Skipped = append(set.Skipped, Skipped{Path: path, Reason: reason})
+				continue
+			}
+			paths = append(paths, path)
+			if src.Origin != "" {
+				origin[path] = src.Origin
+			}
+		}
 	}
 	decoded := decodeAll(paths)
 	owner := map[string]string{} // pod key → file
@@ -70,6 +90,10 @@ func ReadDir(dir string) (*Set, error) {
 				continue
 			}
 			owner[p.Key()] = path
+			if url := origin[path]; url != "" {
+				p.Spec.Annotations[AnnotationConfigSource] = "http"
+				p.Spec.Annotations[AnnotationManifest] = url
+			}
 			set.Pods = append(set.Pods, p)
 		}
 	}

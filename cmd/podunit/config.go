@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -32,6 +34,15 @@ type Config struct {
 	// CRI log file, as the kubelet's keys of the same names (e.g. "10Mi", 5).
 	ContainerLogMaxSize  string `json:"containerLogMaxSize"`
 	ContainerLogMaxFiles int    `json:"containerLogMaxFiles"`
+	// ManifestURL is a URL serving manifests (a Pod, a List, several YAML
+	// documents), as the kubelet's staticPodURL; `podunit fetch` keeps its
+	// last good answer where sync reads it. ManifestURLHeaders are sent with
+	// each request (staticPodURLHeader). ManifestURLInterval and
+	// ManifestURLTimeout default to the kubelet's 20 s and 10 s.
+	ManifestURL         string              `json:"manifestURL"`
+	ManifestURLHeaders  map[string][]string `json:"manifestURLHeaders"`
+	ManifestURLInterval string              `json:"manifestURLInterval"`
+	ManifestURLTimeout  string              `json:"manifestURLTimeout"`
 	// ResolvConf is the host resolver configuration pods' DNS starts from,
 	// as the kubelet's resolvConf; default systemd-resolved's upstream file
 	// when present, else /etc/resolv.conf.
@@ -91,6 +102,9 @@ func loadConfig(path string, explicit bool) (Config, error) {
 	if _, err := cfg.podshimArgs(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
+	if err := cfg.checkURL(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
 	return cfg, nil
 }
 
@@ -105,4 +119,34 @@ func (c Config) unitConfig(specDir string) generator.UnitConfig {
 		CRIEndpoint:  c.CRIEndpoint,
 		CgroupDriver: c.CgroupDriver,
 	}
+}
+
+// urlTiming is the fetch interval and timeout.
+func (c Config) urlTiming() (interval, timeout time.Duration) {
+	interval, timeout = 20*time.Second, 10*time.Second
+	if d, err := time.ParseDuration(c.ManifestURLInterval); err == nil {
+		interval = d
+	}
+	if d, err := time.ParseDuration(c.ManifestURLTimeout); err == nil {
+		timeout = d
+	}
+	return interval, timeout
+}
+
+func (c Config) checkURL() error {
+	if c.ManifestURL != "" {
+		u, err := url.Parse(c.ManifestURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("manifestURL: %q: must be an http:// or https:// URL", c.ManifestURL)
+		}
+	}
+	for key, value := range map[string]string{"manifestURLInterval": c.ManifestURLInterval, "manifestURLTimeout": c.ManifestURLTimeout} {
+		if value == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(value); err != nil || d < 100*time.Millisecond {
+			return fmt.Errorf("%s: %q: must be a duration of at least 100ms, e.g. 20s", key, value)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 // Command podunit runs Kubernetes Pod manifests as systemd units.
 //
 //	podunit sync      reconcile the pod units with the manifest directory
+//	podunit fetch     fetch manifestURL (podunit-fetch.service)
 //	podunit validate  check manifests as sync would, without running anything
 //	podunit render    print the unit a manifest becomes
 //	podunit volume    list or remove the claims' directories
@@ -48,6 +49,7 @@ type command struct {
 
 var commands = []command{
 	{"sync", "reconcile the pod units with the manifest directory", runSync},
+	{"fetch", "fetch manifestURL into the set sync runs (podunit-fetch.service)", runFetch},
 	{"validate", "check manifests as sync would, without running anything", runValidate},
 	{"render", "print the systemd unit a manifest becomes", runRender},
 	{"volume", "list or remove the PersistentVolumeClaims' directories", runVolume},

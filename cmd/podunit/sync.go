@@ -57,6 +57,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	manifestDir := fs.String("manifest-dir", "", "manifest directory (default: manifestDir from the configuration, /etc/podunit/manifests)")
 	specDir := fs.String("spec-dir", DefaultSpecDir, "where pod spec files for podshim are written")
 	verbose := fs.Bool("v", false, "also report skipped files and unchanged pods")
+	urlCache := fs.String("url-cache", DefaultURLCache, "where `podunit fetch` keeps manifestURL's answer")
 	settleFlag := fs.Duration("settle", settleQuiet, "read the manifest directory once it held still this long (0: at once)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long (stopping pods waits for their grace periods)")
 	fs.Usage = func() {
@@ -91,6 +92,8 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 
 	s := &syncer{
 		dir:        cfg.ManifestDir,
+		url:        cfg.ManifestURL,
+		urlCache:   *urlCache,
 		quiet:      *settleFlag,
 		unitConfig: cfg.unitConfig(*specDir),
 		manager:    conn,
@@ -116,6 +119,8 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 type syncer struct {
 	now        func() time.Time // nil: time.Now
 	dir        string
+	url        string        // manifestURL; "" for none
+	urlCache   string        // where `podunit fetch` keeps its answer
 	quiet      time.Duration // see settleQuiet
 	unitConfig generator.UnitConfig
 	manager    units.Manager
@@ -128,13 +133,13 @@ type syncer struct {
 func (s *syncer) run(ctx context.Context) error {
 	var invalid, failed int
 	for pass := 1; ; pass++ {
-		before := settle(ctx, s.dir, s.quiet)
+		before := settle(ctx, s.quiet, s.dirs()...)
 		inv, fail, err := s.pass(ctx)
 		if err != nil {
 			return err
 		}
 		invalid, failed = inv, fail
-		if pass == maxPasses || fingerprint(s.dir) == before {
+		if pass == maxPasses || fingerprint(s.dirs()...) == before {
 			break
 		}
 		s.report.Debugf("%s changed during the sync; syncing again", s.dir)
@@ -151,7 +156,11 @@ func (s *syncer) run(ctx context.Context) error {
 // pass reads the directory once and reconciles the units with it. It returns
 // the number of manifest problems and of units that could not be synced.
 func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
-	set, err := generator.ReadDir(s.dir)
+	sources := []generator.Source{{Dir: s.dir}}
+	if s.url != "" {
+		sources = append(sources, generator.Source{Dir: s.urlCache, Origin: s.url})
+	}
+	set, err := generator.ReadSources(sources...)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -366,10 +375,18 @@ func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[stri
 	}
 }
 
-// settle waits until dir's fingerprint has not changed for quiet (at most
-// settleMax) and returns it.
-func settle(ctx context.Context, dir string, quiet time.Duration) string {
-	fp := fingerprint(dir)
+// dirs are the directories a sync reads.
+func (s *syncer) dirs() []string {
+	if s.url != "" {
+		return []string{s.dir, s.urlCache}
+	}
+	return []string{s.dir}
+}
+
+// settle waits until the directories' fingerprint has not changed for quiet
+// (at most settleMax) and returns it.
+func settle(ctx context.Context, quiet time.Duration, dirs ...string) string {
+	fp := fingerprint(dirs...)
 	if quiet <= 0 {
 		return fp
 	}
@@ -381,28 +398,32 @@ func settle(ctx context.Context, dir string, quiet time.Duration) string {
 			return fp
 		case <-time.After(settlePoll):
 		}
-		if now := fingerprint(dir); now != fp {
+		if now := fingerprint(dirs...); now != fp {
 			fp, stable = now, time.Now()
 		}
 	}
 	return fp
 }
 
-// fingerprint summarises a directory's entries (names, sizes, modification
-// times, following symlinks) to tell whether it changed.
-func fingerprint(dir string) string {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return "error: " + err.Error()
-	}
-	parts := make([]string, 0, len(entries))
-	for _, e := range entries {
-		info, err := os.Stat(filepath.Join(dir, e.Name()))
+// fingerprint summarises directories' entries (names, sizes, modification
+// times, following symlinks) to tell whether they changed.
+func fingerprint(dirs ...string) string {
+	var parts []string
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
 		if err != nil {
-			parts = append(parts, e.Name()+":?")
+			parts = append(parts, dir+": error: "+err.Error())
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s:%d:%d", e.Name(), info.Size(), info.ModTime().UnixNano()))
+		for _, e := range entries {
+			path := filepath.Join(dir, e.Name())
+			info, err := os.Stat(path)
+			if err != nil {
+				parts = append(parts, path+":?")
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s:%d:%d", path, info.Size(), info.ModTime().UnixNano()))
+		}
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, "\n")

@@ -264,7 +264,7 @@ func TestSettleWaitsForTheDirectoryToHoldStill(t *testing.T) {
 		}
 	}()
 	time.Sleep(5 * time.Millisecond)
-	fp := settle(context.Background(), dir, 100*time.Millisecond)
+	fp := settle(context.Background(), 100*time.Millisecond, dir)
 	<-done
 	if fp != fingerprint(dir) {
 		t.Errorf("settle returned while the directory was still changing:\n%s\nfinal:\n%s", fp, fingerprint(dir))

@@ -27,6 +27,9 @@ import (
 )
 
 const (
+	// podunitBin is the CLI as `make install` put it in the test bed (not
+	// on every PATH: CI runs with a minimal one).
+	podunitBin  = "/usr/local/bin/podunit"
 	manifestDir = "/etc/podunit/manifests"
 	specDir     = "/run/podunit/specs"
 	// waitTimeout bounds every wait; generous, since a stop waits for a

@@ -143,7 +143,7 @@ spec:
 	if out := mustExec(t, name, "app", "cat", "/data/log"); out != "one\ntwo" {
 		t.Errorf("the claim's data over a replacement: %q", out)
 	}
-	out, err := exec.Command("podunit", "volume", "rm", "default/e2e-data").CombinedOutput()
+	out, err := exec.Command(podunitBin, "volume", "rm", "default/e2e-data").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "is used by pod default/e2e-pvc") {
 		t.Errorf("volume rm of a claim in use: %v\n%s", err, out)
 	}
@@ -153,7 +153,7 @@ spec:
 	if b, err := os.ReadFile(filepath.Join(dir, "log")); err != nil || string(b) != "one\ntwo\n" {
 		t.Errorf("the claim's data after its pod and manifest went: %q %v", b, err)
 	}
-	if out, err := exec.Command("podunit", "volume", "rm", "default/e2e-data").CombinedOutput(); err != nil {
+	if out, err := exec.Command(podunitBin, "volume", "rm", "default/e2e-data").CombinedOutput(); err != nil {
 		t.Errorf("volume rm: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
