@@ -52,6 +52,14 @@ func ReadSources(sources ...Source) (*Set, error) {
 	var paths []string
 	origin := map[string]string{} // path → URL
 	for _, src := range sources {
+		if fi, err := os.Stat(src.Dir); err == nil && fi.Mode().IsRegular() {
+			// One file, as the kubelet's staticPodPath may be.
+			paths = append(paths, src.Dir)
+			if src.Origin != "" {
+				origin[src.Dir] = src.Origin
+			}
+			continue
+		}
 		entries, err := os.ReadDir(src.Dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -43,6 +43,10 @@ type Config struct {
 	ManifestURLHeaders  map[string][]string `json:"manifestURLHeaders"`
 	ManifestURLInterval string              `json:"manifestURLInterval"`
 	ManifestURLTimeout  string              `json:"manifestURLTimeout"`
+	// KubeletConfig names a kubelet's KubeletConfiguration whose static pod
+	// sources podunit takes over (staticPodPath, staticPodURL, …), so a
+	// standalone kubelet's configuration works unchanged.
+	KubeletConfig string `json:"kubeletConfig"`
 	// ResolvConf is the host resolver configuration pods' DNS starts from,
 	// as the kubelet's resolvConf; default systemd-resolved's upstream file
 	// when present, else /etc/resolv.conf.

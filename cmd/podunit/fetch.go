@@ -36,6 +36,7 @@ func runFetch(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", DefaultConfigPath, "configuration file")
 	cache := fs.String("cache", DefaultURLCache, "where the last good answer is kept")
+	kubeletConfig := fs.String("kubelet-config", "", "a kubelet's KubeletConfiguration whose staticPodURL to fetch (config key kubeletConfig)")
 	once := fs.Bool("once", false, "fetch once and exit (default: every manifestURLInterval until stopped)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: podunit fetch [flags]\n\nFetches manifestURL (config.yaml) as the kubelet fetches staticPodURL: with\nmanifestURLHeaders, a timeout and If-None-Match. A good answer replaces the\ncached one, which sync runs; a failed fetch (error, non-200, undecodable)\nkeeps the last good set and is reported. Without manifestURL it exits.\n\nFlags:")
@@ -50,6 +51,14 @@ func runFetch(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	report := newReporter(stderr, false)
+	if *kubeletConfig != "" {
+		cfg.KubeletConfig = *kubeletConfig
+	}
+	if cfg.KubeletConfig != "" {
+		if _, err := applyKubeletConfig(&cfg, cfg.KubeletConfig); err != nil {
+			return err
+		}
+	}
 	if cfg.ManifestURL == "" {
 		report.Infof("no manifestURL in %s: nothing to fetch", *configPath)
 		return nil

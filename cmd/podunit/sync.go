@@ -57,6 +57,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	manifestDir := fs.String("manifest-dir", "", "manifest directory (default: manifestDir from the configuration, /etc/podunit/manifests)")
 	specDir := fs.String("spec-dir", DefaultSpecDir, "where pod spec files for podshim are written")
 	verbose := fs.Bool("v", false, "also report skipped files and unchanged pods")
+	kubeletConfig := fs.String("kubelet-config", "", "a kubelet's KubeletConfiguration whose staticPodPath, staticPodURL and staticPodURLHeader to use (config key kubeletConfig)")
 	urlCache := fs.String("url-cache", DefaultURLCache, "where `podunit fetch` keeps manifestURL's answer")
 	settleFlag := fs.Duration("settle", settleQuiet, "read the manifest directory once it held still this long (0: at once)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long (stopping pods waits for their grace periods)")
@@ -70,6 +71,19 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(*configPath, flagSet(fs, "config"))
 	if err != nil {
 		return err
+	}
+	report := newReporter(stderr, *verbose)
+	if *kubeletConfig != "" {
+		cfg.KubeletConfig = *kubeletConfig
+	}
+	if cfg.KubeletConfig != "" {
+		notes, err := applyKubeletConfig(&cfg, cfg.KubeletConfig)
+		if err != nil {
+			return err
+		}
+		for _, n := range notes {
+			report.Debugf("%s", n)
+		}
 	}
 	if *manifestDir != "" {
 		cfg.ManifestDir = *manifestDir
@@ -89,6 +103,13 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("connect to systemd: %w", err)
 	}
 	defer conn.Close()
+	if os.Getenv("INVOCATION_ID") != "" { // run by systemd (podunit-sync.service), not by hand
+		if changed, err := watchManifestDir(ctx, conn, watchDropIn, cfg.ManifestDir); err != nil {
+			report.Errorf("changes in %s are picked up by the periodic relist only: %v", cfg.ManifestDir, err)
+		} else if changed {
+			report.Infof("podunit.path now watches %s", cfg.ManifestDir)
+		}
+	}
 
 	s := &syncer{
 		dir:        cfg.ManifestDir,
@@ -97,7 +118,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 		quiet:      *settleFlag,
 		unitConfig: cfg.unitConfig(*specDir),
 		manager:    conn,
-		report:     newReporter(stderr, *verbose),
+		report:     report,
 	}
 	rt, err := criclient.New(cfg.CRIEndpoint)
 	if err != nil {

@@ -227,3 +227,11 @@ func freshDir(t *testing.T, path string) {
 	os.RemoveAll(path)
 	t.Cleanup(func() { os.RemoveAll(path) })
 }
+
+// systemctl runs systemctl with args and fails the test if it fails.
+func systemctl(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("systemctl", args...).CombinedOutput(); err != nil {
+		t.Fatalf("systemctl %v: %v\n%s", args, err, out)
+	}
+}

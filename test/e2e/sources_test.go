@@ -169,3 +169,53 @@ func TestManifestDirectoryRemoved(t *testing.T) {
 	os.Remove(filepath.Join(manifestDir, "e2e-dir.yaml"))
 	waitGone(t, unit)
 }
+
+// A standalone kubelet's configuration works unchanged: podunit runs the
+// static pods of its staticPodPath.
+func TestKubeletConfigMigration(t *testing.T) {
+	const name, config = "e2e-kubelet", "/etc/podunit/config.yaml"
+	dir := "/etc/kubernetes/manifests"
+	freshDir(t, "/etc/kubernetes")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("/etc/kubernetes/kubelet.yaml", []byte(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
+authorization: {mode: AlwaysAllow}
+cgroupDriver: systemd
+readOnlyPort: 10255
+staticPodPath: /etc/kubernetes/manifests
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.WriteFile(config, old, 0o644)
+		runSync(t)
+	})
+	if err := os.WriteFile(config, append(append([]byte{}, old...), "\nkubeletConfig: /etc/kubernetes/kubelet.yaml\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runSync(t) // a configuration change is not a manifest change: sync once
+	// From now on podunit.path watches the kubelet's directory too: a pod
+	// written there starts, and goes when its file does. The periodic
+	// relist is off meanwhile, so only podunit.path can have noticed.
+	systemctl(t, "stop", "podunit-sync.timer")
+	t.Cleanup(func() { systemctl(t, "start", "podunit-sync.timer") })
+	if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(webPod(name, "from the kubelet's directory", 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unit := waitActive(t, "default", name)
+	if src := unitProps(t, unit)["SourcePath"]; src != filepath.Join(dir, "web.yaml") {
+		t.Errorf("SourcePath %v", src)
+	}
+	if b, err := os.ReadFile("/run/systemd/system/podunit.path.d/50-manifest-dir.conf"); err != nil || !strings.Contains(string(b), "PathChanged=/etc/kubernetes/manifests") {
+		t.Errorf("podunit.path drop-in: %q %v", b, err)
+	}
+	os.Remove(filepath.Join(dir, "web.yaml"))
+	waitGone(t, unit)
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A standalone kubelet's configuration, as tutorials write it.
+const kubeletYAML = `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  anonymous: {enabled: true}
+  webhook: {enabled: false}
+authorization: {mode: AlwaysAllow}
+enableServer: false
+readOnlyPort: 10255
+cgroupDriver: systemd
+containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+staticPodPath: %s
+staticPodURL: http://config.example/pods
+staticPodURLHeader:
+  Authorization: ["Bearer t"]
+httpCheckFrequency: 30s
+`
+
+func TestKubeletConfigSources(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kubelet.yaml")
+	write(t, dir, "kubelet.yaml", strings.Replace(kubeletYAML, "%s", "/etc/kubernetes/manifests", 1))
+	cfg := defaultConfig()
+	notes, err := applyKubeletConfig(&cfg, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ManifestDir != "/etc/kubernetes/manifests" || cfg.ManifestURL != "http://config.example/pods" ||
+		cfg.ManifestURLHeaders["Authorization"][0] != "Bearer t" || cfg.ManifestURLInterval != "30s" {
+		t.Errorf("config from the kubelet's: %+v", cfg)
+	}
+	all := strings.Join(notes, "\n")
+	for _, want := range []string{"readOnlyPort 10255", "keys that do not apply to podunit: [authentication authorization cgroupDriver containerRuntimeEndpoint enableServer]"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("notes lack %q:\n%s", want, all)
+		}
+	}
+	write(t, dir, "bad.yaml", "kind: KubeletConfiguration\nstaticPodURL: ftp://x\n")
+	if _, err := applyKubeletConfig(&cfg, filepath.Join(dir, "bad.yaml")); err == nil || !strings.Contains(err.Error(), "manifestURL") {
+		t.Errorf("bad staticPodURL: %v", err)
+	}
+}
+
+// staticPodPath may name one file, as the kubelet allows.
+func TestSyncStaticPodPathFile(t *testing.T) {
+	s, m, _, _ := newSyncer(t)
+	write(t, filepath.Dir(s.dir), "one-pod.yaml", pod("web", "img:1"))
+	s.dir = filepath.Join(filepath.Dir(s.dir), "one-pod.yaml")
+	if err := s.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.units["pod-web.service"]; !ok {
+		t.Errorf("units %v", m.units)
+	}
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type fakePathManager struct{ calls []string }
+
+func (f *fakePathManager) ReloadContext(context.Context) error {
+	f.calls = append(f.calls, "reload")
+	return nil
+}
+
+func (f *fakePathManager) RestartUnitContext(_ context.Context, name, _ string, _ chan<- string) (int, error) {
+	f.calls = append(f.calls, "restart "+name)
+	return 1, nil
+}
+
+// A manifest directory other than the packaged one gets podunit.path's
+// attention through a drop-in, written (and systemd reloaded) only when it
+// changes.
+func TestWatchManifestDir(t *testing.T) {
+	m := &fakePathManager{}
+	dropIn := filepath.Join(t.TempDir(), "podunit.path.d", "50-manifest-dir.conf")
+	ctx := context.Background()
+	step := func(dir string, wantChanged bool) {
+		t.Helper()
+		m.calls = nil
+		changed, err := watchManifestDir(ctx, m, dropIn, dir)
+		if err != nil || changed != wantChanged {
+			t.Fatalf("%s: changed %v err %v, want changed %v", dir, changed, err, wantChanged)
+		}
+		if changed && strings.Join(m.calls, ",") != "reload,restart podunit.path" {
+			t.Errorf("%s: calls %v", dir, m.calls)
+		}
+		if !changed && len(m.calls) > 0 {
+			t.Errorf("%s: systemd touched without a change: %v", dir, m.calls)
+		}
+	}
+	step("/etc/podunit/manifests", false)
+	step("/etc/kubernetes/manifests", true)
+	if b, _ := os.ReadFile(dropIn); !strings.Contains(string(b), "[Path]\nPathChanged=/etc/kubernetes/manifests\n") {
+		t.Errorf("drop-in:\n%s", b)
+	}
+	step("/etc/kubernetes/manifests", false)
+	step("/etc/podunit/manifests", true)
+	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
+		t.Errorf("drop-in left for the default directory: %v", err)
+	}
+}
