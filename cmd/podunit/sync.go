@@ -115,6 +115,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 		dir:        cfg.ManifestDir,
 		url:        cfg.ManifestURL,
 		urlCache:   *urlCache,
+		podRoot:    podshim.DefaultPodRoot,
 		quiet:      *settleFlag,
 		unitConfig: cfg.unitConfig(*specDir),
 		manager:    conn,
@@ -142,6 +143,7 @@ type syncer struct {
 	dir        string
 	url        string        // manifestURL; "" for none
 	urlCache   string        // where `podunit fetch` keeps its answer
+	podRoot    string        // podshim's pod directories, collected when orphaned; "": not collected
 	quiet      time.Duration // see settleQuiet
 	unitConfig generator.UnitConfig
 	manager    units.Manager
@@ -245,7 +247,12 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		return invalid, failed, err
 	}
 	s.removeStaleSpecs(loaded, keep)
-	collectSandboxes(ctx, s.runtime, loaded, s.report)
+	if withSandbox := collectSandboxes(ctx, s.runtime, loaded, s.report); withSandbox != nil && s.podRoot != "" {
+		for _, p := range set.Pods {
+			withSandbox[string(p.Spec.UID)] = true
+		}
+		collectPodDirs(s.podRoot, withSandbox, time.Now(), s.report)
+	}
 	return invalid, failed, nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	critest "k8s.io/cri-api/pkg/apis/testing"
 
@@ -268,5 +269,40 @@ func TestSettleWaitsForTheDirectoryToHoldStill(t *testing.T) {
 	<-done
 	if fp != fingerprint(dir) {
 		t.Errorf("settle returned while the directory was still changing:\n%s\nfinal:\n%s", fp, fingerprint(dir))
+	}
+}
+
+// A pod directory whose pod has neither a sandbox nor a manifest goes, its
+// tmpfs volumes unmounted; a young one (its podshim may be starting) stays.
+func TestCollectPodDirs(t *testing.T) {
+	root := t.TempDir()
+	old := time.Now().Add(-2 * podDirMinAge)
+	for _, d := range []string{"kept", "orphan/volumes/kubernetes.io~secret/s", "young"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mounted := false
+	if os.Geteuid() == 0 {
+		secret := filepath.Join(root, "orphan/volumes/kubernetes.io~secret/s")
+		if err := unix.Mount("tmpfs", secret, "tmpfs", 0, "size=1m"); err == nil {
+			mounted = true
+			t.Cleanup(func() { unix.Unmount(secret, unix.MNT_DETACH) })
+		}
+	}
+	for _, d := range []string{"kept", "orphan"} {
+		os.Chtimes(filepath.Join(root, d), old, old)
+	}
+	var out bytes.Buffer
+	collectPodDirs(root, map[string]bool{"kept": true}, time.Now(), &reporter{w: &out})
+	for d, want := range map[string]bool{"kept": true, "orphan": false, "young": true} {
+		if _, err := os.Stat(filepath.Join(root, d)); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v (%s)", d, err == nil, want, out.String())
+		}
+	}
+	if mounted {
+		if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), root) {
+			t.Error("the orphan's tmpfs is still mounted")
+		}
 	}
 }
