@@ -109,10 +109,22 @@ type decoded struct {
 	doc   int            // 1-based document number in the file
 	line  int            // the document's first line
 	lines map[string]int // field path → line
+	// inFile maps a pod's field path to where the field is in the file:
+	// nil for a Pod; for a pod made from a workload's template,
+	// spec.containers → spec.template.spec.containers.
+	inFile func(string) string
+}
+
+// field is where the pod's field path is in the file.
+func (d decoded) field(path string) string {
+	if d.inFile == nil {
+		return path
+	}
+	return d.inFile(path)
 }
 
 func (d decoded) lineOf(path string) int {
-	for p := path; p != ""; p = parentPath(p) {
+	for p := d.field(path); p != ""; p = parentPath(p) {
 		if l, ok := d.lines[p]; ok {
 			return l
 		}
@@ -231,9 +243,9 @@ func checkKind(file string, doc int, root *yaml.Node) (*Kind, error) {
 	case k == nil:
 		return nil, &FieldError{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("document %d: %q is not supported (%s)", doc, kind.Value, kindNames())}
 	case apiVersion == nil:
-		return nil, &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: required (apiVersion: v1)", doc)}
-	case apiVersion.Value != "v1":
-		return nil, &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: v1)", doc, apiVersion.Value, k.Name)}
+		return nil, &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: required (apiVersion: %s)", doc, k.apiVersion())}
+	case apiVersion.Value != k.apiVersion():
+		return nil, &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: %s)", doc, apiVersion.Value, k.Name, k.apiVersion())}
 	}
 	return k, nil
 }

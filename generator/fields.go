@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -210,11 +212,22 @@ func keyToPathFields(base, nameField, doc string) []Field {
 
 // Kind is a kind of object a manifest may hold, with its supported fields.
 type Kind struct {
-	Name   string
-	Type   reflect.Type
-	Fields []Field
+	Name       string
+	APIVersion string // default v1
+	Type       reflect.Type
+	Fields     []Field
+	// Workload kinds hold a pod template: their Fields end with the Pod's
+	// fields under spec.template, which the docs summarise in one row.
+	Workload bool
 
 	tree func() fieldTree
+}
+
+func (k *Kind) apiVersion() string {
+	if k.APIVersion == "" {
+		return "v1"
+	}
+	return k.APIVersion
 }
 
 // Kinds are the kinds podunit reads, Pod first. Their fields are complete
@@ -227,6 +240,14 @@ func init() {
 		{Name: "ConfigMap", Type: reflect.TypeOf(corev1.ConfigMap{}), Fields: configMapFields},
 		{Name: "Secret", Type: reflect.TypeOf(corev1.Secret{}), Fields: secretFields},
 		{Name: "PersistentVolumeClaim", Type: reflect.TypeOf(corev1.PersistentVolumeClaim{}), Fields: claimFields},
+		{Name: "Deployment", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.Deployment{}), Workload: true,
+			Fields: workloadFields("Deployment", "apps/v1", Field{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`; 0 runs none. A template change replaces them one at a time, each new pod ready before the next old one stops."})},
+		{Name: "ReplicaSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.ReplicaSet{}), Workload: true,
+			Fields: workloadFields("ReplicaSet", "apps/v1", Field{"spec.replicas", "As a Deployment's."})},
+		{Name: "DaemonSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.DaemonSet{}), Workload: true,
+			Fields: workloadFields("DaemonSet", "apps/v1")},
+		{Name: "Job", APIVersion: "batch/v1", Type: reflect.TypeOf(batchv1.Job{}), Workload: true,
+			Fields: workloadFields("Job", "batch/v1", Field{"spec.backoffLimit", "Default 6: how often a failed container is run again before the Job fails (its unit then stays failed). A Job that completed stays completed across syncs and reboots until its manifest changes."})},
 	}
 	for _, k := range Kinds {
 		k.tree = sync.OnceValue(func() fieldTree { return buildTree(k.Fields) })
@@ -287,6 +308,31 @@ var claimFields = append(metadataFields("PersistentVolumeClaim",
 	Field{"spec.storageClassName", "Accepted and ignored: there is one kind of storage, the host directory."},
 	Field{"spec.volumeMode", "Only `Filesystem`."},
 )
+
+// workloadFields are the fields of a workload kind: its own, then the
+// Pod's under spec.template.
+func workloadFields(kind, apiVersion string, own ...Field) []Field {
+	pods := map[string]string{
+		"Deployment": "Its pods", "ReplicaSet": "Its pods", "DaemonSet": "Its one pod (one machine)", "Job": "Its one pod",
+	}[kind]
+	rows := []Field{
+		{"apiVersion", "Must be `" + apiVersion + "`."},
+		{"kind", "Must be `" + kind + "`."},
+		{"metadata.name", "Required. " + pods + " are named after it and annotated `podunit.io/owner: " + kind + "/<name>`."},
+		{"metadata.namespace", "Default `default`; its pods' namespace."},
+		{"metadata.labels", "Kept on the object; the pods get the template's."},
+		{"metadata.annotations", "Kept on the object; the pods get the template's."},
+		{"spec.selector.matchLabels", "Must match the template's labels, as the API server checks (`matchExpressions` is not supported)."},
+	}
+	rows = append(rows, own...)
+	for _, f := range Fields {
+		switch {
+		case strings.HasPrefix(f.Path, "spec."), f.Path == "metadata.labels", f.Path == "metadata.annotations":
+			rows = append(rows, Field{"spec.template." + f.Path, f.Doc})
+		}
+	}
+	return rows
+}
 
 // fieldTree is a field list as a tree keyed by JSON field name, for the
 // decoder.

@@ -170,7 +170,7 @@ func (p *Pod) resolve(objects *Objects) error {
 		if c := v.PersistentVolumeClaim; c != nil {
 			if _, ok := objects.claims[ns+"/"+c.ClaimName]; !ok {
 				path := fmt.Sprintf("spec.volumes[%d].persistentVolumeClaim.claimName", i)
-				errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(path), Field: path,
+				errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(path), Field: p.lines.field(path),
 					Msg: fmt.Sprintf("PersistentVolumeClaim %q not found in namespace %q: define it in a manifest", c.ClaimName, ns)})
 			}
 		}
@@ -202,10 +202,10 @@ func (p *Pod) resolve(objects *Objects) error {
 		switch {
 		case r.optional:
 		case !found:
-			errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(r.path), Field: r.path,
+			errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(r.path), Field: p.lines.field(r.path),
 				Msg: fmt.Sprintf("%s %q not found in namespace %q: define it in a manifest, or set optional: true", r.kind(), r.name, ns)})
 		case r.key != "" && !data[r.key]:
-			errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(r.path), Field: r.path,
+			errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(r.path), Field: p.lines.field(r.path),
 				Msg: fmt.Sprintf("%s %q has no key %q (it has: %v)", r.kind(), r.name, r.key, sortedKeys(data))})
 		}
 	}

@@ -71,7 +71,36 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 		m    Manifest
 		errs []error
 	)
+	addPod := func(d decoded) {
+		setDefaults(d.pod)
+		if verrs := validate(file, d); len(verrs) > 0 {
+			errs = append(errs, verrs...)
+			return
+		}
+		hash, err := configHash(d.pod)
+		if err != nil {
+			errs = append(errs, &FieldError{File: file, Line: d.line, Msg: err.Error()})
+			return
+		}
+		annotate(d.pod, hash, file)
+		m.Pods = append(m.Pods, &Pod{Source: file, Hash: hash, Spec: d.pod, lines: d})
+	}
 	for _, d := range docs {
+		if w, ok := asWorkload(d.obj); ok {
+			if w.meta.Namespace == "" {
+				w.meta.Namespace = corev1.NamespaceDefault
+			}
+			pods, werrs := workloadPods(file, d, w)
+			errs = append(errs, werrs...)
+			for _, pd := range pods {
+				before := len(errs)
+				addPod(pd)
+				if len(errs) > before {
+					break // the replicas share the template: once is enough
+				}
+			}
+			continue
+		}
 		switch obj := d.obj.(type) {
 		case *corev1.ConfigMap:
 			if verrs := validateConfigMap(file, d, obj); len(verrs) > 0 {
@@ -95,18 +124,7 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 			m.Claims = append(m.Claims, obj)
 			continue
 		}
-		setDefaults(d.pod)
-		if verrs := validate(file, d); len(verrs) > 0 {
-			errs = append(errs, verrs...)
-			continue
-		}
-		hash, err := configHash(d.pod)
-		if err != nil {
-			errs = append(errs, &FieldError{File: file, Line: d.line, Msg: err.Error()})
-			continue
-		}
-		annotate(d.pod, hash, file)
-		m.Pods = append(m.Pods, &Pod{Source: file, Hash: hash, Spec: d.pod, lines: d})
+		addPod(d)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -24,7 +24,13 @@ func renderFieldTable() string {
 		}
 		fmt.Fprintf(&b, "### %s\n\n| Field | Notes |\n|---|---|\n", k.Name)
 		for _, f := range k.Fields {
+			if k.Workload && strings.HasPrefix(f.Path, "spec.template.") {
+				continue
+			}
 			fmt.Fprintf(&b, "| `%s` | %s |\n", f.Path, strings.ReplaceAll(f.Doc, "|", `\|`))
+		}
+		if k.Workload {
+			b.WriteString("| `spec.template.metadata.labels`, `spec.template.metadata.annotations`, `spec.template.spec.*` | The pod template: every Pod field above, under `spec.template`, with the same rules. |\n")
 		}
 	}
 	return b.String()

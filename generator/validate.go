@@ -17,7 +17,7 @@ import (
 func validate(file string, d decoded) []error {
 	var errs []error
 	fail := func(path, format string, args ...any) {
-		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: d.field(path), Msg: fmt.Sprintf(format, args...)})
 	}
 	pod := d.pod
 
