@@ -86,6 +86,7 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		PodName:    name,
 		ConfigHash: p.Hash,
 		Source:     p.Source,
+		Group:      rolloutGroup(p.Spec),
 
 		After:              append(append([]string{}, runtimeUnits...), after...),
 		Wants:              after,
@@ -117,6 +118,16 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		KillMode: "mixed",
 		Limits:   sliceLimits(p.Spec),
 	}, nil
+}
+
+// rolloutGroup is the Deployment or ReplicaSet whose replicas are replaced
+// one at a time.
+func rolloutGroup(pod *corev1.Pod) string {
+	owner := pod.Annotations[AnnotationOwner]
+	if strings.HasPrefix(owner, "Deployment/") || strings.HasPrefix(owner, "ReplicaSet/") {
+		return owner
+	}
+	return ""
 }
 
 // AnnotationAfter orders a pod after others: "<pod>[,<pod>…]", each a name

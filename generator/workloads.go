@@ -10,6 +10,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podunit/podunit/podshim"
 )
 
 // Annotations on the pods of a workload (Deployment, ReplicaSet, DaemonSet,
@@ -19,7 +21,7 @@ const (
 	AnnotationOwner = "podunit.io/owner"
 	// AnnotationBackoffLimit is a Job's backoffLimit, which podshim honours:
 	// a container that failed more often fails the pod.
-	AnnotationBackoffLimit = "podunit.io/backoff-limit"
+	AnnotationBackoffLimit = podshim.AnnotationBackoffLimit
 )
 
 // defaultBackoffLimit is the Kubernetes default of a Job's backoffLimit.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -440,7 +441,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 		return fmt.Errorf("container %q: status: %w", c.spec.Name, err)
 	}
 	c.exit = exitOf(st.GetStatus())
-	if !shouldRestart(c.restartPolicy(s.pod.Spec.RestartPolicy), c.exit.ExitCode) {
+	if !s.restartAfter(c) {
 		c.done = true
 		s.log.Info("container finished", "container", c.spec.Name, "exitCode", c.exit.ExitCode, "reason", c.exit.Reason)
 		return nil
@@ -451,6 +452,24 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 		"reason", c.exit.Reason, "restartCount", c.attempt+1, "backoff", delay)
 	return nil
 }
+
+// restartAfter decides whether c, which exited, runs again: its restart
+// policy, or for a Job's pod its backoffLimit (podunit.io/backoff-limit): a
+// failed container is run again until it failed that many times more, in
+// the same sandbox (the kubelet's Job controller would make new pods).
+func (s *Shim) restartAfter(c *container) bool {
+	if v, ok := s.pod.Annotations[AnnotationBackoffLimit]; ok && c.app() {
+		limit, err := strconv.Atoi(v)
+		if err == nil {
+			return c.exit.ExitCode != 0 && int(c.attempt) < limit
+		}
+	}
+	return shouldRestart(c.restartPolicy(s.pod.Spec.RestartPolicy), c.exit.ExitCode)
+}
+
+// AnnotationBackoffLimit is a Job's backoffLimit on its pod (set by the
+// generator; podshim does not import it).
+const AnnotationBackoffLimit = "podunit.io/backoff-limit"
 
 // listContainers returns the sandbox's containers by name, newest first.
 func (s *Shim) listContainers(ctx context.Context) (map[string][]*runtimeapi.Container, error) {

@@ -69,7 +69,7 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 	}
 	res := &Result{}
 	var stop []string
-	var start []*Unit
+	var start, rolling []*Unit
 	replacing := map[string]bool{}
 	want := map[string]bool{}
 	for _, u := range desired {
@@ -78,6 +78,10 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 		switch {
 		case !ok:
 			start = append(start, u)
+		case cur.ConfigHash != u.ConfigHash && u.Group != "" && cur.ActiveState == "active":
+			// A replica of a Deployment: replaced one at a time, below.
+			rolling = append(rolling, u)
+			replacing[u.Name] = true
 		case cur.ConfigHash != u.ConfigHash:
 			stop = append(stop, u.Name)
 			start = append(start, u)
@@ -123,6 +127,21 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 		} else {
 			res.Started = append(res.Started, u.Name)
 		}
+	}
+	// A rolling replacement: each replica is stopped, started again and
+	// ready (its start job done: READY=1) before the next one stops, so
+	// the others keep serving. A replica that does not become ready stops
+	// the rollout; the next sync carries on.
+	for _, u := range rolling {
+		if err := stopUnit(ctx, m, u.Name); err != nil {
+			res.Errors = append(res.Errors, err)
+			break
+		}
+		if err := startUnitAndWait(ctx, m, u); err != nil {
+			res.Errors = append(res.Errors, fmt.Errorf("rollout of %s stopped: %w", u.Group, err))
+			break
+		}
+		res.Replaced = append(res.Replaced, u.Name)
 	}
 	return res, nil
 }
@@ -210,6 +229,29 @@ func stopUnit(ctx context.Context, m Manager, name string) error {
 const unitGoneTimeout = 10 * time.Second
 
 func startUnit(ctx context.Context, m Manager, u *Unit) error {
+	return startUnitJob(ctx, m, u, nil)
+}
+
+// startUnitAndWait starts u and waits for its start job: for a pod, until
+// podshim sent READY=1 (or the start failed).
+func startUnitAndWait(ctx context.Context, m Manager, u *Unit) error {
+	done := make(chan string, 1)
+	if err := startUnitJob(ctx, m, u, done); err != nil {
+		return err
+	}
+	select {
+	case r := <-done:
+		if r != "done" {
+			return fmt.Errorf("start unit %q: job %s", u.Name, r)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("start unit %q: %w", u.Name, ctx.Err())
+	}
+}
+
+// startUnitJob starts u; done, when not nil, receives the start job's result.
+func startUnitJob(ctx context.Context, m Manager, u *Unit, done chan<- string) error {
 	if len(u.ExecStart) == 0 {
 		return fmt.Errorf("start unit %q: no ExecStart", u.Name)
 	}
@@ -218,7 +260,7 @@ func startUnit(ctx context.Context, m Manager, u *Unit) error {
 	}
 	deadline := time.Now().Add(unitGoneTimeout)
 	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
-		_, err := m.StartTransientUnitContext(ctx, u.Name, "fail", u.Properties(), nil)
+		_, err := m.StartTransientUnitContext(ctx, u.Name, "fail", u.Properties(), done)
 		if err == nil {
 			return nil
 		}

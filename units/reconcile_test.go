@@ -74,6 +74,9 @@ func (m *fakeManager) StartTransientUnitContext(_ context.Context, name, mode st
 		}
 	}
 	m.units[name] = dbus.UnitStatus{Name: name, Description: desc, LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	if ch != nil {
+		ch <- "done"
+	}
 	return 1, nil
 }
 
@@ -277,5 +280,33 @@ func TestReconcileStartsDependenciesFirst(t *testing.T) {
 	a.After, b.After = []string{b.Name}, []string{a.Name}
 	if got := startOrder([]*Unit{a, b}); len(got) != 2 {
 		t.Errorf("cycle: %v", got)
+	}
+}
+
+// A Deployment's replicas are replaced one at a time: each stopped and
+// started again (ready) before the next one stops.
+func TestReconcileRollsReplicasOneAtATime(t *testing.T) {
+	var existing []dbus.UnitStatus
+	var desired []*Unit
+	for _, n := range []string{"web-0", "web-1", "web-2"} {
+		existing = append(existing, running(n, h1, "active"))
+		u := podUnit(n, h2)
+		u.Group = "Deployment/web"
+		desired = append(desired, u)
+	}
+	m := newFakeManager(existing...)
+	res, err := Reconcile(context.Background(), m, desired)
+	if err != nil || len(res.Replaced) != 3 || len(res.Errors) > 0 {
+		t.Fatalf("result %+v, err %v", res, err)
+	}
+	var seq []string
+	for _, c := range m.calls {
+		if !strings.HasPrefix(c, "slice ") {
+			seq = append(seq, c)
+		}
+	}
+	want := []string{"stop pod-web-0.service", "start pod-web-0.service", "stop pod-web-1.service", "start pod-web-1.service", "stop pod-web-2.service", "start pod-web-2.service"}
+	if !slices.Equal(seq, want) {
+		t.Errorf("calls %v, want %v", seq, want)
 	}
 }

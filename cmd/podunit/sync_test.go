@@ -40,7 +40,7 @@ func (m *manager) ListUnitsByPatternsContext(context.Context, []string, []string
 	return out, nil
 }
 
-func (m *manager) StartTransientUnitContext(_ context.Context, name, _ string, props []dbus.Property, _ chan<- string) (int, error) {
+func (m *manager) StartTransientUnitContext(_ context.Context, name, _ string, props []dbus.Property, ch chan<- string) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if strings.HasSuffix(name, ".slice") {
@@ -53,6 +53,9 @@ func (m *manager) StartTransientUnitContext(_ context.Context, name, _ string, p
 		if p.Name == "Description" {
 			m.units[name] = dbus.UnitStatus{Name: name, Description: p.Value.Value().(string), LoadState: "loaded", ActiveState: "active"}
 		}
+	}
+	if ch != nil {
+		ch <- "done"
 	}
 	return 1, nil
 }
