@@ -20,7 +20,7 @@ const (
 	// AnnotationConfigSeen is when podunit first saw the pod (RFC 3339),
 	// set by sync and kept across edits; it is not part of the hash.
 	AnnotationConfigSeen = "kubernetes.io/config.seen"
-	AnnotationManifest     = "podunit.io/manifest"
+	AnnotationManifest   = "podunit.io/manifest"
 )
 
 // Pod is one desired pod: the defaulted v1 Pod, where it came from and its
