@@ -116,6 +116,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 		url:        cfg.ManifestURL,
 		urlCache:   *urlCache,
 		podRoot:    podshim.DefaultPodRoot,
+		jobs:       jobRecords{dir: DefaultJobDir},
 		quiet:      *settleFlag,
 		unitConfig: cfg.unitConfig(*specDir),
 		manager:    conn,
@@ -144,6 +145,7 @@ type syncer struct {
 	url        string        // manifestURL; "" for none
 	urlCache   string        // where `podunit fetch` keeps its answer
 	podRoot    string        // podshim's pod directories, collected when orphaned; "": not collected
+	jobs       jobRecords
 	quiet      time.Duration // see settleQuiet
 	unitConfig generator.UnitConfig
 	manager    units.Manager
@@ -204,6 +206,10 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 	desired := make([]*units.Unit, 0, len(set.Pods))
 	keep := map[string]bool{}
 	for _, p := range set.Pods {
+		if result := s.jobs.completed(p, loaded); result != "" {
+			s.report.Debugf("job pod %s completed (%s); it is not run again until its manifest changes", p.Key(), result)
+			continue
+		}
 		s.setSeen(p, loaded)
 		u, err := generator.Unit(s.unitConfig, p)
 		if err != nil {
@@ -246,6 +252,7 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 	if loaded, err = units.List(ctx, s.manager); err != nil {
 		return invalid, failed, err
 	}
+	s.jobs.record(loaded, s.unitConfig, set.Pods, s.report)
 	s.removeStaleSpecs(loaded, keep)
 	if withSandbox := collectSandboxes(ctx, s.runtime, loaded, s.report); withSandbox != nil && s.podRoot != "" {
 		for _, p := range set.Pods {

@@ -309,3 +309,41 @@ func TestCollectPodDirs(t *testing.T) {
 		}
 	}
 }
+
+// A Job that completed stays completed: after its unit is gone (a reboot)
+// it is not run again, until its manifest changes.
+func TestSyncKeepsJobsCompleted(t *testing.T) {
+	s, m, _, _ := newSyncer(t)
+	s.jobs = jobRecords{dir: filepath.Join(t.TempDir(), "jobs")}
+	ctx := context.Background()
+	job := func(image string) string {
+		return "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: \"" + image + "\"}]\n"
+	}
+	write(t, s.dir, "job.yaml", job("img:1"))
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := m.units["pod-migrate.service"]
+	u.SubState = "exited" // the pod succeeded: active (exited)
+	m.units["pod-migrate.service"] = u
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	delete(m.units, "pod-migrate.service") // a reboot
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.units["pod-migrate.service"]; ok {
+		t.Fatal("a completed Job ran again after its unit was gone")
+	}
+	write(t, s.dir, "job.yaml", job("img:2"))
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.units["pod-migrate.service"]; !ok {
+		t.Error("a changed Job did not run")
+	}
+	if records, _ := os.ReadDir(s.jobs.dir); len(records) != 0 {
+		t.Errorf("the old Job's record was kept: %v", records)
+	}
+}
