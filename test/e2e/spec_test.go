@@ -31,6 +31,30 @@ func execIn(t *testing.T, namespace, pod, container string, cmd ...string) (stri
 	return strings.TrimSpace(string(stdout) + string(stderr)), err == nil
 }
 
+// tryExec is execIn for a container that may be coming or going: any
+// failure is just "not yet".
+func tryExec(namespace, pod, container string, cmd ...string) (string, bool) {
+	list, err := cri.ListPodSandbox(context.Background(), &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{
+		podshim.LabelPodNamespace: namespace, podshim.LabelPodName: pod,
+	}})
+	if err != nil {
+		return "", false
+	}
+	for _, sb := range list {
+		ctrs, err := cri.ListContainers(context.Background(), &runtimeapi.ContainerFilter{PodSandboxId: sb.Id})
+		if err != nil {
+			return "", false
+		}
+		for _, c := range ctrs {
+			if c.Metadata.Name == container && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+				stdout, _, err := cri.ExecSync(context.Background(), c.Id, cmd, 10*time.Second)
+				return strings.TrimSpace(string(stdout)), err == nil
+			}
+		}
+	}
+	return "", false
+}
+
 func runningContainer(t *testing.T, namespace, pod, name string) string {
 	t.Helper()
 	for _, sb := range sandboxes(t, namespace, pod) {
