@@ -24,8 +24,10 @@ const DefaultConfigPath = "/etc/podunit/config.yaml"
 
 // Config is /etc/podunit/config.yaml. Every key is optional.
 type Config struct {
-	// ManifestDir is the directory of Pod manifests.
-	ManifestDir string `json:"manifestDir"`
+	// ManifestDir is the directory of Pod manifests; ManifestDirs are more,
+	// read after it (the first definition of a pod's name wins).
+	ManifestDir  string   `json:"manifestDir"`
+	ManifestDirs []string `json:"manifestDirs"`
 	// CRIEndpoint is the container runtime's CRI socket.
 	CRIEndpoint string `json:"criEndpoint"`
 	// CgroupDriver must match the runtime's: systemd or cgroupfs.

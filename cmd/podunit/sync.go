@@ -92,6 +92,11 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	if cfg.ManifestDir, err = filepath.Abs(cfg.ManifestDir); err != nil {
 		return err
 	}
+	for i, d := range cfg.ManifestDirs {
+		if cfg.ManifestDirs[i], err = filepath.Abs(d); err != nil {
+			return err
+		}
+	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
@@ -103,16 +108,19 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("connect to systemd: %w", err)
 	}
 	defer conn.Close()
+	dirs := append([]string{cfg.ManifestDir}, cfg.ManifestDirs...)
 	if os.Getenv("INVOCATION_ID") != "" { // run by systemd (podunit-sync.service), not by hand
-		if changed, err := watchManifestDir(ctx, conn, watchDropIn, cfg.ManifestDir); err != nil {
-			report.Errorf("changes in %s are picked up by the periodic relist only: %v", cfg.ManifestDir, err)
+		paths := watchPaths(dirs)
+		if changed, err := watchManifestDirs(ctx, conn, watchDropIn, paths); err != nil {
+			report.Errorf("changes in %s are picked up by the periodic relist only: %v", strings.Join(paths, ", "), err)
 		} else if changed {
-			report.Infof("podunit.path now watches %s", cfg.ManifestDir)
+			report.Infof("podunit.path now watches %s", strings.Join(paths, ", "))
 		}
 	}
 
 	s := &syncer{
 		dir:        cfg.ManifestDir,
+		moreDirs:   cfg.ManifestDirs,
 		url:        cfg.ManifestURL,
 		urlCache:   *urlCache,
 		podRoot:    podshim.DefaultPodRoot,
@@ -142,9 +150,10 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 type syncer struct {
 	now        func() time.Time // nil: time.Now
 	dir        string
-	url        string        // manifestURL; "" for none
-	urlCache   string        // where `podunit fetch` keeps its answer
-	podRoot    string        // podshim's pod directories, collected when orphaned; "": not collected
+	moreDirs   []string // more manifest directories, read after dir
+	url        string   // manifestURL; "" for none
+	urlCache   string   // where `podunit fetch` keeps its answer
+	podRoot    string   // podshim's pod directories, collected when orphaned; "": not collected
 	jobs       jobRecords
 	quiet      time.Duration // see settleQuiet
 	unitConfig generator.UnitConfig
@@ -182,6 +191,9 @@ func (s *syncer) run(ctx context.Context) error {
 // the number of manifest problems and of units that could not be synced.
 func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 	sources := []generator.Source{{Dir: s.dir}}
+	for _, d := range s.moreDirs {
+		sources = append(sources, generator.Source{Dir: d})
+	}
 	if s.url != "" {
 		sources = append(sources, generator.Source{Dir: s.urlCache, Origin: s.url})
 	}
@@ -412,10 +424,11 @@ func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[stri
 
 // dirs are the directories a sync reads.
 func (s *syncer) dirs() []string {
+	dirs := append([]string{s.dir}, s.moreDirs...)
 	if s.url != "" {
-		return []string{s.dir, s.urlCache}
+		dirs = append(dirs, s.urlCache)
 	}
-	return []string{s.dir}
+	return dirs
 }
 
 // settle waits until the directories' fingerprint has not changed for quiet

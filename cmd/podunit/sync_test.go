@@ -347,3 +347,18 @@ func TestSyncKeepsJobsCompleted(t *testing.T) {
 		t.Errorf("the old Job's record was kept: %v", records)
 	}
 }
+
+// Several manifest directories: read in order, the first definition of a
+// name wins.
+func TestSyncSeveralManifestDirs(t *testing.T) {
+	s, m, _, out := newSyncer(t)
+	more := filepath.Join(t.TempDir(), "more")
+	s.moreDirs = []string{more}
+	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	write(t, more, "web.yaml", pod("web", "img:2"))
+	write(t, more, "api.yaml", pod("api", "img:1"))
+	err := s.run(context.Background())
+	if _, ok := m.units["pod-api.service"]; !ok || err == nil || !strings.Contains(out.String(), filepath.Join(more, "web.yaml")+": metadata.name: pod default/web is already defined in "+filepath.Join(s.dir, "web.yaml")) {
+		t.Errorf("units %v, err %v, output:\n%s", m.units, err, out)
+	}
+}

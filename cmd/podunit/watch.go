@@ -26,13 +26,52 @@ type pathManager interface {
 	RestartUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 }
 
-// watchManifestDir makes podunit.path watch dir: it writes (or removes) the
-// drop-in and, when it changed, reloads systemd and restarts podunit.path.
-// It reports whether anything changed.
-func watchManifestDir(ctx context.Context, m pathManager, dropIn, dir string) (bool, error) {
+// watchPaths are what podunit.path must watch for the sync reading dirs:
+// the directories themselves (or files: a kubelet's staticPodPath may be
+// one) and the directories that their symlinked manifests point into, so
+// that a change to a symlink's target is noticed at once.
+func watchPaths(dirs []string) []string {
+	var out []string
+	add := func(p string) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for _, dir := range dirs {
+		add(dir)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if e.Type()&fs.ModeSymlink == 0 {
+				continue
+			}
+			if target, err := filepath.EvalSymlinks(filepath.Join(dir, e.Name())); err == nil {
+				add(filepath.Dir(target))
+			}
+		}
+	}
+	return out
+}
+
+// watchManifestDirs makes podunit.path watch paths beyond the packaged
+// ones: it writes (or removes) the drop-in and, when it changed, reloads
+// systemd and restarts podunit.path. It reports whether anything changed.
+func watchManifestDirs(ctx context.Context, m pathManager, dropIn string, paths []string) (bool, error) {
+	var extra []string
+	for _, p := range paths {
+		if !slices.Contains(packagedWatch, p) {
+			extra = append(extra, p)
+		}
+	}
+	slices.Sort(extra)
 	var want []byte
-	if !slices.Contains(packagedWatch, dir) {
-		want = fmt.Appendf(nil, "# Written by podunit sync: its manifest directory is %s (config.yaml\n# manifestDir, or a kubelet's staticPodPath); removed when it is the default.\n[Path]\nPathChanged=%s\n", dir, dir)
+	if len(extra) > 0 {
+		want = []byte("# Written by podunit sync: manifest directories beyond the packaged one\n# (manifestDir, manifestDirs, a kubelet's staticPodPath) and the directories\n# their symlinked manifests point into. Removed when there are none.\n[Path]\n")
+		for _, p := range extra {
+			want = fmt.Appendf(want, "PathChanged=%s\n", p)
+		}
 	}
 	have, err := os.ReadFile(dropIn)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -30,7 +30,7 @@ func TestWatchManifestDir(t *testing.T) {
 	step := func(dir string, wantChanged bool) {
 		t.Helper()
 		m.calls = nil
-		changed, err := watchManifestDir(ctx, m, dropIn, dir)
+		changed, err := watchManifestDirs(ctx, m, dropIn, []string{dir})
 		if err != nil || changed != wantChanged {
 			t.Fatalf("%s: changed %v err %v, want changed %v", dir, changed, err, wantChanged)
 		}
@@ -50,5 +50,18 @@ func TestWatchManifestDir(t *testing.T) {
 	step("/etc/podunit/manifests", true)
 	if _, err := os.Stat(dropIn); !os.IsNotExist(err) {
 		t.Errorf("drop-in left for the default directory: %v", err)
+	}
+}
+
+// A symlinked manifest's target directory is watched too.
+func TestWatchPathsFollowSymlinks(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(elsewhere, "web.yaml"), []byte("x"), 0o644)
+	os.Symlink(filepath.Join(elsewhere, "web.yaml"), filepath.Join(dir, "web.yaml"))
+	os.WriteFile(filepath.Join(dir, "plain.yaml"), []byte("x"), 0o644)
+	got := watchPaths([]string{dir})
+	real, _ := filepath.EvalSymlinks(elsewhere)
+	if len(got) != 2 || got[0] != dir || got[1] != real {
+		t.Errorf("watch %v, want %s and %s", got, dir, real)
 	}
 }
