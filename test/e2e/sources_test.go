@@ -219,3 +219,71 @@ staticPodPath: /etc/kubernetes/manifests
 	os.Remove(filepath.Join(dir, "web.yaml"))
 	waitGone(t, unit)
 }
+
+// Two files defining the same pod: the first by name keeps it, the other is
+// reported on every sync, and nothing flaps; when the first goes, the other
+// takes over.
+func TestDuplicateNames(t *testing.T) {
+	const name = "e2e-dup"
+	start := time.Now()
+	writeManifest(t, "e2e-dup-a.yaml", webPod(name, "a", 0))
+	unit := waitActive(t, "default", name)
+	writeManifest(t, "e2e-dup-b.yaml", webPod(name, "b", 0))
+	runSync(t)
+	runSync(t)
+	invocation := fmt.Sprint(unitProps(t, unit)["InvocationID"])
+	j := journal(t, "podunit-sync.service", start)
+	want := "e2e-dup-b.yaml: metadata.name: pod default/e2e-dup is already defined in /etc/podunit/manifests/e2e-dup-a.yaml"
+	if n := strings.Count(j, want); n < 2 {
+		t.Errorf("the conflict was reported %d times over two syncs:\n%s", n, j)
+	}
+	runSync(t)
+	if got := fmt.Sprint(unitProps(t, unit)["InvocationID"]); got != invocation {
+		t.Error("the pod flapped between the two definitions")
+	}
+	if out := mustExec(t, name, "web", "cat", "/www/index.html"); out != "a" {
+		t.Errorf("serving %q, want the first file's", out)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-dup-a.yaml"))
+	waitFor(t, "the second definition running", func() (bool, error) {
+		out, ok := tryExec("default", name, "web", "cat", "/www/index.html")
+		return ok && out == "b", nil
+	})
+	os.Remove(filepath.Join(manifestDir, "e2e-dup-b.yaml"))
+	waitGone(t, unit)
+}
+
+// A manifest that is a symlink: a change to its target is noticed at once
+// (podunit.path watches the target's directory; the relist is off here).
+func TestSymlinkTargetChange(t *testing.T) {
+	const name = "e2e-link"
+	target := "/srv/e2e-pods/web.yaml"
+	freshDir(t, filepath.Dir(target))
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target, []byte(webPod(name, "one", 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	systemctl(t, "stop", "podunit-sync.timer")
+	t.Cleanup(func() { systemctl(t, "start", "podunit-sync.timer") })
+	link := filepath.Join(manifestDir, "e2e-link.yaml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(link) })
+	unit := waitActive(t, "default", name)
+	first := fmt.Sprint(unitProps(t, unit)["InvocationID"])
+	if err := os.WriteFile(target+".tmp", []byte(webPod(name, "two", 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(target+".tmp", target); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the pod replaced after its symlink's target changed", func() (bool, error) {
+		p, err := systemd.GetAllPropertiesContext(t.Context(), unit)
+		return err == nil && p["ActiveState"] == "active" && fmt.Sprint(p["InvocationID"]) != first, nil
+	})
+	os.Remove(link)
+	waitGone(t, unit)
+}
