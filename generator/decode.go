@@ -183,17 +183,7 @@ func listItems(file string, doc int, root *yaml.Node) (items []*yaml.Node, isLis
 	if root.Kind != yaml.MappingNode {
 		return nil, false, nil
 	}
-	var kind, apiVersion, list *yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		switch root.Content[i].Value {
-		case "kind":
-			kind = resolve(root.Content[i+1])
-		case "apiVersion":
-			apiVersion = resolve(root.Content[i+1])
-		case "items":
-			list = resolve(root.Content[i+1])
-		}
-	}
+	kind, apiVersion, list := topField(root, "kind"), topField(root, "apiVersion"), topField(root, "items")
 	if kind == nil || (kind.Value != "List" && kind.Value != "PodList") {
 		return nil, false, nil
 	}
@@ -222,19 +212,21 @@ func listItems(file string, doc int, root *yaml.Node) (items []*yaml.Node, isLis
 	return list.Content, true, nil
 }
 
+// topField is the value of a mapping's field, or nil.
+func topField(m *yaml.Node, name string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == name {
+			return resolve(m.Content[i+1])
+		}
+	}
+	return nil
+}
+
 // checkKind finds the document's kind before looking at its fields, so an
 // unsupported kind's error names the kind rather than a list of unknown
 // fields.
 func checkKind(file string, doc int, root *yaml.Node) (*Kind, error) {
-	var kind, apiVersion *yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		switch root.Content[i].Value {
-		case "kind":
-			kind = resolve(root.Content[i+1])
-		case "apiVersion":
-			apiVersion = resolve(root.Content[i+1])
-		}
-	}
+	kind, apiVersion := topField(root, "kind"), topField(root, "apiVersion")
 	if kind == nil {
 		return nil, &FieldError{File: file, Line: root.Line, Field: "kind", Msg: fmt.Sprintf("document %d: required (%s)", doc, kindNames())}
 	}

@@ -3,61 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/test/urlserver"
 )
 
-// manifestServer serves whatever answer is set, checks a header, honours
-// ETags and counts the 304s.
-type manifestServer struct {
-	mu          sync.Mutex
-	status      int
-	body        string
-	delay       time.Duration
-	notModified int
-}
-
-func (m *manifestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	m.mu.Lock()
-	status, body, delay := m.status, m.body, m.delay
-	m.mu.Unlock()
-	if r.Header.Get("Authorization") != "Bearer token" {
-		http.Error(w, "no token", http.StatusForbidden)
-		return
-	}
-	time.Sleep(delay)
-	sum := sha256.Sum256([]byte(body))
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	if status == http.StatusOK && r.Header.Get("If-None-Match") == etag {
-		m.mu.Lock()
-		m.notModified++
-		m.mu.Unlock()
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Header().Set("ETag", etag)
-	w.WriteHeader(status)
-	w.Write([]byte(body))
-}
-
-func (m *manifestServer) set(status int, body string, delay time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.status, m.body, m.delay = status, body, delay
-}
-
 func TestFetchKeepsTheLastGoodSet(t *testing.T) {
-	srv := &manifestServer{}
+	srv := &urlserver.Server{Header: "Authorization", Value: "Bearer token"}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	var out bytes.Buffer
@@ -68,7 +27,7 @@ func TestFetchKeepsTheLastGoodSet(t *testing.T) {
 	ctx := context.Background()
 	good := "apiVersion: v1\nkind: PodList\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: web}\n  spec: {containers: [{name: c, image: \"i:1\"}]}\n"
 
-	srv.set(http.StatusOK, good, 0)
+	srv.Answer(http.StatusOK, good, 0)
 	if err := f.fetch(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +37,8 @@ func TestFetchKeepsTheLastGoodSet(t *testing.T) {
 	if fi, _ := os.Stat(cache); fi.Mode().Perm() != 0o600 {
 		t.Errorf("cache mode %v, want 0600 (it may hold Secrets)", fi.Mode().Perm())
 	}
-	if err := f.fetch(ctx); err != nil || srv.notModified != 1 {
-		t.Errorf("second fetch: %v, 304s %d (If-None-Match not sent?)", err, srv.notModified)
+	if err := f.fetch(ctx); err != nil || srv.NotModified() != 1 {
+		t.Errorf("second fetch: %v, 304s %d (If-None-Match not sent?)", err, srv.NotModified())
 	}
 
 	for _, bad := range []struct {
@@ -94,7 +53,7 @@ func TestFetchKeepsTheLastGoodSet(t *testing.T) {
 		{"invalid pod", http.StatusOK, "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {containers: [{name: c}]}\n", 0, "spec.containers[0].image: required"},
 		{"timeout", http.StatusOK, good + "# slow\n", time.Second, "Timeout"},
 	} {
-		srv.set(bad.status, bad.body, bad.delay)
+		srv.Answer(bad.status, bad.body, bad.delay)
 		err := f.fetch(ctx)
 		if err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), "keeping the last good set") {
 			t.Errorf("%s: error %v, want one with %q that keeps the last good set", bad.name, err, bad.want)
@@ -104,14 +63,14 @@ func TestFetchKeepsTheLastGoodSet(t *testing.T) {
 		}
 	}
 	f.headers = nil
-	srv.set(http.StatusOK, good, 0)
+	srv.Answer(http.StatusOK, good, 0)
 	if err := f.fetch(ctx); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("without the header: %v", err)
 	}
 
 	// An empty answer is an explicit empty set: the URL's pods go.
 	f.headers = map[string][]string{"Authorization": {"Bearer token"}}
-	srv.set(http.StatusOK, "\n", 0)
+	srv.Answer(http.StatusOK, "\n", 0)
 	if err := f.fetch(ctx); err != nil {
 		t.Fatal(err)
 	}

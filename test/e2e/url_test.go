@@ -3,72 +3,31 @@
 package e2e
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/podunit/podunit/test/urlserver"
 	"github.com/podunit/podunit/units"
 )
-
-// urlServer is the manifestURL server of the e2e tests: it wants a token,
-// sends ETags and answers what it is told to.
-type urlServer struct {
-	mu          sync.Mutex
-	status      int
-	body        string
-	delay       time.Duration
-	notModified int
-}
-
-func (u *urlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	u.mu.Lock()
-	status, body, delay := u.status, u.body, u.delay
-	u.mu.Unlock()
-	if r.Header.Get("X-Podunit-Token") != "e2e" {
-		http.Error(w, "token", http.StatusForbidden)
-		return
-	}
-	time.Sleep(delay)
-	sum := sha256.Sum256([]byte(body))
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	if status == http.StatusOK && r.Header.Get("If-None-Match") == etag {
-		u.mu.Lock()
-		u.notModified++
-		u.mu.Unlock()
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Header().Set("ETag", etag)
-	w.WriteHeader(status)
-	fmt.Fprint(w, body)
-}
-
-func (u *urlServer) answer(status int, body string, delay time.Duration) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.status, u.body, u.delay = status, body, delay
-}
 
 // manifestURL: pods from a URL run; every kind of failed fetch keeps them;
 // an empty answer removes them.
 func TestManifestURL(t *testing.T) {
 	const name, config = "e2e-url", "/etc/podunit/config.yaml"
-	srv := &urlServer{}
+	srv := &urlserver.Server{Header: "X-Podunit-Token", Value: "e2e"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go http.Serve(ln, srv)
 	defer ln.Close()
-	srv.answer(http.StatusOK, webPod(name, "from a URL", 0), 0)
+	srv.Answer(http.StatusOK, webPod(name, "from a URL", 0), 0)
 
 	old, err := os.ReadFile(config)
 	if err != nil {
@@ -96,9 +55,7 @@ func TestManifestURL(t *testing.T) {
 	}
 
 	waitFor(t, "If-None-Match answered with 304", func() (bool, error) {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		return srv.notModified >= 2, nil
+		return srv.NotModified() >= 2, nil
 	})
 	for _, bad := range []struct {
 		what   string
@@ -110,7 +67,7 @@ func TestManifestURL(t *testing.T) {
 		{"garbage", http.StatusOK, "<html>not a manifest</html>\n: [", 0},
 		{"a timeout", http.StatusOK, webPod(name, "late", 0), 3 * time.Second},
 	} {
-		srv.answer(bad.status, bad.body, bad.delay)
+		srv.Answer(bad.status, bad.body, bad.delay)
 		time.Sleep(4 * time.Second) // several fetches and syncs
 		if p := unitProps(t, unit); p["ActiveState"] != "active" || fmt.Sprint(p["InvocationID"]) != invocation {
 			t.Errorf("after %s the URL's pod is %v (invocation %v, was %s)", bad.what, p["ActiveState"], p["InvocationID"], invocation)
@@ -120,6 +77,6 @@ func TestManifestURL(t *testing.T) {
 		t.Errorf("the fetch errors are not in the journal:\n%s", j)
 	}
 
-	srv.answer(http.StatusOK, "", 0) // an explicitly empty set
+	srv.Answer(http.StatusOK, "", 0) // an explicitly empty set
 	waitGone(t, units.ServiceName("default", name))
 }
