@@ -33,7 +33,7 @@ BENCH_IDLE   ?= 60
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit test-e2e test-e2e-slow bench bench-short fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit test-e2e test-e2e-slow test-demo bench bench-short fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,9 +45,10 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-e2e bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, a short benchmark run
+test: deps build test-unit fuzz-short test-e2e test-demo bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, make demo, a short benchmark run
 
-test-unit: ## go vet and the unit tests (no root, no systemd needed)
+test-unit: ## gofmt, go vet and the unit tests
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
 	$(GO) test -count=1 ./...
@@ -79,6 +80,9 @@ bench-short: ## the benchmarks, briefly (what CI runs): proves they work, number
 demo: deps build ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(DEMO_TESTBED) ./test/demo.sh bin/install contrib/examples/static-web.yaml
+
+test-demo: ## run make demo as the README promises, and stop it again
+	$(MAKE) --no-print-directory demo; rc=$$?; $(MAKE) --no-print-directory demo-stop; exit $$rc
 
 demo-stop: ## power off the demo's test bed and remove its state
 	PODUNIT_TESTBED_DIR=$(DEMO_TESTBED) ./test/testbed/testbed.sh down

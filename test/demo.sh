@@ -54,7 +54,7 @@ fi
 bold "3. systemctl status $unit"
 run_in systemctl --no-pager status "$unit" | sed 's/^/   /'
 
-ip=$(run_in sh -c "jq -r .podIP /run/podunit/pods/default_$name.json")
+ip=$(run_in sh -c "jq -r .status.podIP /run/podunit/pods/default_$name.json")
 port=$(awk '$1 == "hostPort:" {print $2; exit}' "$manifest")
 bold "4. The pod answers on its IP ($ip) and on the host port ($port)"
 echo "   \$ curl http://$ip/"
