@@ -31,7 +31,7 @@ else
 fi
 
 bold "1. podunit is installed in $where; its path unit watches /etc/podunit/manifests"
-run_in systemctl enable --now podunit.path podunit-sync.timer podunit-fetch.service 2>&1 | sed 's/^/   /'
+run_in systemctl enable --now podunit.path podunit-sync.timer podunit-fetch.service podunit-status.socket podunit-status.service 2>&1 | sed 's/^/   /'
 run_in systemctl --no-pager list-units 'podunit*' | sed 's/^/   /'
 
 bold "2. cp $manifest /etc/podunit/manifests/"

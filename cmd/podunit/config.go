@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,6 +46,11 @@ type Config struct {
 	ManifestURLHeaders  map[string][]string `json:"manifestURLHeaders"`
 	ManifestURLInterval string              `json:"manifestURLInterval"`
 	ManifestURLTimeout  string              `json:"manifestURLTimeout"`
+	// ReadOnlyPort, when not 0, serves the read-only status API over TCP
+	// too, as the kubelet's readOnlyPort (10255 in tutorials), on
+	// ReadOnlyAddress (default 127.0.0.1: the API has no authentication).
+	ReadOnlyPort    int    `json:"readOnlyPort"`
+	ReadOnlyAddress string `json:"readOnlyAddress"`
 	// KubeletConfig names a kubelet's KubeletConfiguration whose static pod
 	// sources podunit takes over (staticPodPath, staticPodURL, …), so a
 	// standalone kubelet's configuration works unchanged.
@@ -111,6 +117,12 @@ func loadConfig(path string, explicit bool) (Config, error) {
 	if err := cfg.checkURL(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
+	if cfg.ReadOnlyPort < 0 || cfg.ReadOnlyPort > 65535 {
+		return cfg, fmt.Errorf("config %s: readOnlyPort: %d: must be between 0 (off) and 65535", path, cfg.ReadOnlyPort)
+	}
+	if cfg.ReadOnlyAddress != "" && net.ParseIP(cfg.ReadOnlyAddress) == nil {
+		return cfg, fmt.Errorf("config %s: readOnlyAddress: %q: must be an IP address", path, cfg.ReadOnlyAddress)
+	}
 	return cfg, nil
 }
 
@@ -155,4 +167,11 @@ func (c Config) checkURL() error {
 		}
 	}
 	return nil
+}
+
+func (c Config) readOnlyAddress() string {
+	if c.ReadOnlyAddress == "" {
+		return "127.0.0.1"
+	}
+	return c.ReadOnlyAddress
 }

@@ -63,7 +63,8 @@ func applyKubeletConfig(cfg *Config, path string) ([]string, error) {
 		return nil, fmt.Errorf("kubelet config %s: %w", path, err)
 	}
 	if kc.ReadOnlyPort != 0 {
-		notes = append(notes, fmt.Sprintf("%s: readOnlyPort %d: podunit's read-only API is not served yet; pod states are in /run/podunit/pods", path, kc.ReadOnlyPort))
+		cfg.ReadOnlyPort = kc.ReadOnlyPort
+		notes = append(notes, fmt.Sprintf("%s: readOnlyPort %d serves podunit's read-only API (podunit-status.service)", path, kc.ReadOnlyPort))
 	}
 	var all map[string]any
 	if yaml.Unmarshal(b, &all) == nil {

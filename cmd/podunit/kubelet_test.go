@@ -39,6 +39,9 @@ func TestKubeletConfigSources(t *testing.T) {
 		t.Errorf("config from the kubelet's: %+v", cfg)
 	}
 	all := strings.Join(notes, "\n")
+	if cfg.ReadOnlyPort != 10255 {
+		t.Errorf("readOnlyPort %d, want the kubelet's 10255", cfg.ReadOnlyPort)
+	}
 	for _, want := range []string{"readOnlyPort 10255", "keys that do not apply to podunit: [authentication authorization cgroupDriver containerRuntimeEndpoint enableServer]"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("notes lack %q:\n%s", want, all)

@@ -4,6 +4,7 @@
 //	podunit fetch     fetch manifestURL (podunit-fetch.service)
 //	podunit validate  check manifests as sync would, without running anything
 //	podunit render    print the unit a manifest becomes
+//	podunit serve     serve the read-only status API
 //	podunit volume    list or remove the claims' directories
 //	podunit version   print the version
 package main
@@ -52,6 +53,7 @@ var commands = []command{
 	{"fetch", "fetch manifestURL into the set sync runs (podunit-fetch.service)", runFetch},
 	{"validate", "check manifests as sync would, without running anything", runValidate},
 	{"render", "print the systemd unit a manifest becomes", runRender},
+	{"serve", "serve the read-only status API (podunit-status.service)", runServe},
 	{"volume", "list or remove the PersistentVolumeClaims' directories", runVolume},
 	{"version", "print the version", runVersion},
 }

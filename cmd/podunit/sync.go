@@ -125,6 +125,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 		urlCache:   *urlCache,
 		podRoot:    podshim.DefaultPodRoot,
 		jobs:       jobRecords{dir: DefaultJobDir},
+		syncState:  DefaultSyncState,
 		quiet:      *settleFlag,
 		unitConfig: cfg.unitConfig(*specDir),
 		manager:    conn,
@@ -155,7 +156,9 @@ type syncer struct {
 	urlCache   string   // where `podunit fetch` keeps its answer
 	podRoot    string   // podshim's pod directories, collected when orphaned; "": not collected
 	jobs       jobRecords
-	quiet      time.Duration // see settleQuiet
+	syncState  string            // where to record the sync for the status API; "": not recorded
+	invalid    map[string]string // the last pass's invalid files and their first error
+	quiet      time.Duration     // see settleQuiet
 	unitConfig generator.UnitConfig
 	manager    units.Manager
 	runtime    sandboxRuntime
@@ -177,6 +180,11 @@ func (s *syncer) run(ctx context.Context) error {
 			break
 		}
 		s.report.Debugf("%s changed during the sync; syncing again", s.dir)
+	}
+	if s.syncState != "" {
+		if err := writeSyncState(s.syncState, syncState{Time: time.Now().UTC(), Failed: failed, Invalid: s.invalid}); err != nil {
+			s.report.Errorf("record the sync for the status API: %v", err)
+		}
 	}
 	switch {
 	case failed > 0:
@@ -204,10 +212,17 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 	for _, sk := range set.Skipped {
 		s.report.Debugf("skipped %s: %s", sk.Path, sk.Reason)
 	}
+	s.invalid = map[string]string{}
 	for _, e := range set.Errors {
 		for _, fe := range flatten(e) {
 			s.report.Errorf("%v", fe)
 			invalid++
+			var f *generator.FieldError
+			if errors.As(fe, &f) {
+				if _, seen := s.invalid[f.File]; !seen {
+					s.invalid[f.File] = f.Error()
+				}
+			}
 		}
 	}
 

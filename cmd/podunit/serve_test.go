@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim"
+)
+
+type fakeVersioner struct{ err error }
+
+func (f fakeVersioner) Version(context.Context, string) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{RuntimeName: "containerd"}, f.err
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}
+
+func TestStatusAPI(t *testing.T) {
+	s, m, _, _ := newSyncer(t)
+	s.syncState = filepath.Join(t.TempDir(), "sync.json")
+	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.dir, "api.yaml", pod("api", "img:1"))
+	ctx := context.Background()
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	// podshim's record of web: running, with its IP.
+	specs, _ := filepath.Glob(filepath.Join(s.unitConfig.SpecDir, "default_web-*.json"))
+	var web corev1.Pod
+	b, _ := os.ReadFile(specs[0])
+	json.Unmarshal(b, &web)
+	st := podshim.State{Namespace: "default", Name: "web", UID: string(web.UID),
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.88.0.7"}}
+	sb, _ := json.Marshal(st)
+	write(t, stateDir, "default_web.json", string(sb))
+
+	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: stateDir, syncState: s.syncState, manager: m, runtime: fakeVersioner{}}
+	code, body := get(t, srv, "/pods")
+	var list corev1.PodList
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || list.Kind != "PodList" || list.APIVersion != "v1" {
+		t.Fatalf("/pods: %d %v\n%s", code, err, body)
+	}
+	if len(list.Items) != 2 || list.Items[0].Name != "api" || list.Items[1].Status.PodIP != "10.88.0.7" ||
+		list.Items[0].Status.Phase != corev1.PodPending || list.Items[1].Annotations["podunit.io/unit"] != "pod-web.service" {
+		t.Errorf("pods: %+v", list.Items)
+	}
+	if code, body := get(t, srv, "/pods/default/web"); code != 200 || !strings.Contains(body, `"podIP":"10.88.0.7"`) {
+		t.Errorf("/pods/default/web: %d %s", code, body)
+	}
+	if code, _ := get(t, srv, "/pods/default/nope"); code != 404 {
+		t.Errorf("a missing pod: %d", code)
+	}
+
+	// An invalid edit: the pod runs on its last good spec, and says so.
+	write(t, s.dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, tty: true}]}\n")
+	s.run(ctx)
+	_, body = get(t, srv, "/pods/default/web")
+	if !strings.Contains(body, `"type":"podunit.io/ManifestValid","status":"False"`) || !strings.Contains(body, "tty: not supported by podunit") {
+		t.Errorf("no InvalidManifest condition:\n%s", body)
+	}
+
+	if code, body := get(t, srv, "/healthz"); code != 200 || body != "ok" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, body := get(t, srv, "/healthz?verbose"); code != 200 || body != "[+]ping ok\n[+]runtime ok\n[+]syncloop ok\nhealthz check passed\n" {
+		t.Errorf("/healthz?verbose: %d %q", code, body)
+	}
+	srv.runtime = fakeVersioner{err: errors.New("connection refused")}
+	if code, body := get(t, srv, "/healthz"); code != 500 || !strings.Contains(body, "[-]runtime failed: connection refused") || !strings.Contains(body, "healthz check failed") {
+		t.Errorf("unhealthy /healthz: %d %q", code, body)
+	}
+	if err := syncHealth(s.syncState, time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "ago") {
+		t.Errorf("a stale sync: %v", err)
+	}
+}

@@ -1,0 +1,87 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// unixGet fetches path from the status socket.
+func unixGet(t *testing.T, path string) (int, string) {
+	t.Helper()
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", "/run/podunit/status.sock")
+		},
+	}}
+	resp, err := c.Get("http://localhost" + path)
+	if err != nil {
+		t.Fatalf("GET %s on the status socket: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The status socket answers /pods as the kubelet's read-only API does (it
+// decodes into a v1 PodList), with the pods' IPs and an invalid manifest's
+// condition; readOnlyPort serves the same over TCP, with /healthz?verbose.
+func TestStatusAPI(t *testing.T) {
+	const name, config = "e2e-status", "/etc/podunit/config.yaml"
+	writeManifest(t, "e2e-status.yaml", webPod(name, "status", 0))
+	waitActive(t, "default", name)
+	ip := podState(t, "default", name).Status.PodIP
+
+	code, body := unixGet(t, "/pods")
+	var list corev1.PodList
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || list.Kind != "PodList" {
+		t.Fatalf("/pods: %d %v\n%s", code, err, body)
+	}
+	var found *corev1.Pod
+	for i := range list.Items {
+		if list.Items[i].Name == name {
+			found = &list.Items[i]
+		}
+	}
+	if found == nil || found.Status.PodIP != ip || found.Status.Phase != corev1.PodRunning || len(found.Status.ContainerStatuses) != 1 ||
+		!strings.HasPrefix(found.Status.ContainerStatuses[0].ContainerID, "containerd://") {
+		t.Fatalf("pod %s in /pods: %+v", name, found)
+	}
+
+	// An invalid edit: still running, on its last good spec, and the API says so.
+	writeManifest(t, "e2e-status.yaml", strings.Replace(webPod(name, "status", 0), "containerPort:", "containerPrt:", 1))
+	runSync(t)
+	if _, body := unixGet(t, "/pods/default/"+name); !strings.Contains(body, `"type":"podunit.io/ManifestValid","status":"False","lastProbeTime":null,"lastTransitionTime":null,"reason":"InvalidManifest"`) {
+		t.Errorf("no InvalidManifest condition:\n%s", body)
+	}
+
+	old, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.WriteFile(config, old, 0o644)
+		systemctl(t, "restart", "podunit-status.service")
+	})
+	os.WriteFile(config, append(append([]byte{}, old...), "\nreadOnlyPort: 10255\n"...), 0o644)
+	systemctl(t, "restart", "podunit-status.service")
+	waitFor(t, "readOnlyPort 10255 answering", func() (bool, error) {
+		code, body, err := get("http://localhost:10255/healthz?verbose")
+		return err == nil && code == 200 && body == "[+]ping ok\n[+]runtime ok\n[+]syncloop ok\nhealthz check passed\n", err
+	})
+	if code, body, err := get("http://localhost:10255/pods"); err != nil || code != 200 || !strings.Contains(body, `"podIP":"`+ip+`"`) {
+		t.Errorf("http://localhost:10255/pods: %d %v", code, err)
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-status.yaml"))
+}
