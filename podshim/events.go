@@ -143,6 +143,11 @@ func (lw *logWatch) add(dir string) {
 	}
 	if lw.w.Add(dir) == nil {
 		lw.dirs[dir] = true
+		// What was written before the watch began is read now.
+		select {
+		case lw.written <- struct{}{}:
+		default:
+		}
 	}
 }
 

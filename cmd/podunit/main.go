@@ -50,6 +50,9 @@ type command struct {
 
 var commands = []command{
 	{"sync", "reconcile the pod units with the manifest directory", runSync},
+	{"get", "list pods as kubectl does: get pods [-A] [-o wide|json|yaml|name]", runGet},
+	{"logs", "a pod's container output from the journal: logs NAME [-c C] [-f] [--tail N]", runLogs},
+	{"restart", "restart a pod's unit: restart NAME", runRestart},
 	{"fetch", "fetch manifestURL into the set sync runs (podunit-fetch.service)", runFetch},
 	{"validate", "check manifests as sync would, without running anything", runValidate},
 	{"render", "print the systemd unit a manifest becomes", runRender},

@@ -5,11 +5,14 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +87,53 @@ func TestStatusAPI(t *testing.T) {
 		t.Errorf("http://localhost:10255/pods: %d %v", code, err)
 	}
 	os.Remove(filepath.Join(manifestDir, "e2e-status.yaml"))
+}
+
+// podunit get pods, logs and restart against real pods.
+func TestCLI(t *testing.T) {
+	const name = "e2e-cli"
+	writeManifest(t, "e2e-cli.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-cli
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: talker
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "echo hello from the cli test; trap 'exit 0' TERM; sleep 3600 & wait"]
+  - name: quiet
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`)
+	unit := waitActive(t, "default", name)
+	podunit := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(podunitBin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("podunit %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	ip := podState(t, "default", name).Status.PodIP
+	if out := podunit("get", "pods", "-o", "wide"); !regexp.MustCompile(`(?m)^e2e-cli\s+2/2\s+Running\s+0\s+\S+\s+` + regexp.QuoteMeta(ip) + `\s+pod-e2e-cli.service\s`).MatchString(out) {
+		t.Errorf("get pods -o wide:\n%s", out)
+	}
+	var list corev1.PodList
+	if err := json.Unmarshal([]byte(podunit("get", "pods", name, "-o", "json")), &list); err != nil || len(list.Items) != 1 {
+		t.Errorf("get pods -o json: %v %v", err, list.Items)
+	}
+	waitFor(t, "the talker's line in podunit logs", func() (bool, error) {
+		out, err := exec.Command(podunitBin, "logs", name, "-c", "talker").CombinedOutput()
+		return strings.TrimSpace(string(out)) == "hello from the cli test", err
+	})
+	before := fmt.Sprint(unitProps(t, unit)["InvocationID"])
+	if out := podunit("restart", name); !strings.Contains(out, "pod/e2e-cli restarted") {
+		t.Errorf("restart: %s", out)
+	}
+	if after := fmt.Sprint(unitProps(t, unit)["InvocationID"]); after == before || activeState(unit) != "active" {
+		t.Errorf("restart did not restart the pod: %s → %s, %s", before, after, activeState(unit))
+	}
+	os.Remove(filepath.Join(manifestDir, "e2e-cli.yaml"))
+	waitGone(t, unit)
 }

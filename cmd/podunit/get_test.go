@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func statusPod(name string, phase corev1.PodPhase, cs ...corev1.ContainerStatus) corev1.Pod {
+	start := metav1.NewTime(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default",
+		Annotations: map[string]string{"podunit.io/unit": "pod-" + name + ".service", "podunit.io/manifest": "/etc/podunit/manifests/" + name + ".yaml"}},
+		Status: corev1.PodStatus{Phase: phase, ContainerStatuses: cs, PodIP: "10.88.0.9", StartTime: &start}}
+	for _, c := range cs {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c.Name})
+	}
+	return p
+}
+
+// The table reads as kubectl's, in Kubernetes' words.
+func TestGetPodsTable(t *testing.T) {
+	waiting := func(reason string) corev1.ContainerState {
+		return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}
+	}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	invalid := statusPod("edited", corev1.PodRunning, corev1.ContainerStatus{Name: "c", Ready: true, State: running})
+	invalid.Status.Conditions = []corev1.PodCondition{{Type: ConditionManifestValid, Status: corev1.ConditionFalse}}
+	pods := []corev1.Pod{
+		statusPod("web", corev1.PodRunning, corev1.ContainerStatus{Name: "web", Ready: true, State: running}, corev1.ContainerStatus{Name: "log", State: running, RestartCount: 2}),
+		statusPod("crash", corev1.PodRunning, corev1.ContainerStatus{Name: "c", State: waiting("CrashLoopBackOff"), RestartCount: 5}),
+		statusPod("pull", corev1.PodPending, corev1.ContainerStatus{Name: "c", State: waiting("ImagePullBackOff")}),
+		statusPod("job", corev1.PodSucceeded, corev1.ContainerStatus{Name: "c"}),
+		statusPod("bad", corev1.PodFailed, corev1.ContainerStatus{Name: "c"}),
+		invalid,
+	}
+	var out bytes.Buffer
+	if err := printPods(&out, pods, "wide", false, time.Date(2026, 11, 23, 12, 30, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"NAME     READY   STATUS             RESTARTS   AGE   IP          UNIT",
+		"web      1/2     Running            2          30m   10.88.0.9   pod-web.service      /etc/podunit/manifests/web.yaml",
+		"crash    0/1     CrashLoopBackOff   5",
+		"pull     0/1     ImagePullBackOff",
+		"job      0/1     Completed",
+		"bad      0/1     Error",
+		"edited   1/1     InvalidManifest",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	printPods(&out, pods[:1], "name", false, time.Now())
+	if out.String() != "pod/web\n" {
+		t.Errorf("-o name: %q", out.String())
+	}
+}
+
+func TestFlagsAfterArguments(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Bool("A", false, "")
+	fs.Bool("f", false, "")
+	fs.String("o", "", "")
+	fs.String("c", "", "")
+	if got := reorderFlags(fs, []string{"pods", "-A", "-o", "wide", "web"}); !slices.Equal(got, []string{"-A", "-o", "wide", "pods", "web"}) {
+		t.Errorf("reorder: %v", got)
+	}
+	if got := reorderFlags(fs, []string{"web", "-c", "nginx", "-f"}); !slices.Equal(got, []string{"-c", "nginx", "-f", "web"}) {
+		t.Errorf("reorder: %v", got)
+	}
+	args, err := journalArgs("web", "shop", "nginx", true, 20, 10*time.Minute, false)
+	if err != nil || strings.Join(args, " ") != "--no-pager -o cat POD_NAMESPACE=shop POD_NAME=web CONTAINER_NAME=nginx -n 20 --since -600s -f" {
+		t.Errorf("journalctl %v, %v", args, err)
+	}
+}
