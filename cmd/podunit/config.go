@@ -126,6 +126,25 @@ func loadConfig(path string, explicit bool) (Config, error) {
 	return cfg, nil
 }
 
+// loadConfigWithKubelet is loadConfig, then the static pod sources of the
+// kubelet configuration named by the kubeletConfig key or, when not empty,
+// by kubeletFlag (--kubelet-config). It returns the notes of
+// applyKubeletConfig, for -v.
+func loadConfigWithKubelet(path string, explicit bool, kubeletFlag string) (Config, []string, error) {
+	cfg, err := loadConfig(path, explicit)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if kubeletFlag != "" {
+		cfg.KubeletConfig = kubeletFlag
+	}
+	if cfg.KubeletConfig == "" {
+		return cfg, nil, nil
+	}
+	notes, err := applyKubeletConfig(&cfg, cfg.KubeletConfig)
+	return cfg, notes, err
+}
+
 // unitConfig is how this configuration makes pods into units; the
 // configuration was checked by loadConfig.
 func (c Config) unitConfig(specDir string) generator.UnitConfig {

@@ -46,19 +46,11 @@ func runFetch(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return &exitError{exitUsage, errors.New("")}
 	}
-	cfg, err := loadConfig(*configPath, flagSet(fs, "config"))
+	cfg, _, err := loadConfigWithKubelet(*configPath, flagSet(fs, "config"), *kubeletConfig)
 	if err != nil {
 		return err
 	}
 	report := newReporter(stderr, false)
-	if *kubeletConfig != "" {
-		cfg.KubeletConfig = *kubeletConfig
-	}
-	if cfg.KubeletConfig != "" {
-		if _, err := applyKubeletConfig(&cfg, cfg.KubeletConfig); err != nil {
-			return err
-		}
-	}
 	if cfg.ManifestURL == "" {
 		report.Infof("no manifestURL in %s: nothing to fetch", *configPath)
 		return nil

@@ -65,3 +65,20 @@ func TestSyncStaticPodPathFile(t *testing.T) {
 		t.Errorf("units %v", m.units)
 	}
 }
+
+// The kubeletConfig key reaches every command that loads the configuration
+// (serve takes the kubelet's readOnlyPort from it); the flag wins.
+func TestKubeletConfigKey(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "kubelet.yaml", strings.Replace(kubeletYAML, "%s", "/etc/kubernetes/manifests", 1))
+	write(t, dir, "other.yaml", "kind: KubeletConfiguration\nreadOnlyPort: 10266\n")
+	write(t, dir, "config.yaml", "kubeletConfig: "+filepath.Join(dir, "kubelet.yaml")+"\n")
+	cfg, _, err := loadConfigWithKubelet(filepath.Join(dir, "config.yaml"), true, "")
+	if err != nil || cfg.ReadOnlyPort != 10255 || cfg.ManifestDir != "/etc/kubernetes/manifests" {
+		t.Errorf("from the key: %+v, %v", cfg, err)
+	}
+	cfg, _, err = loadConfigWithKubelet(filepath.Join(dir, "config.yaml"), true, filepath.Join(dir, "other.yaml"))
+	if err != nil || cfg.ReadOnlyPort != 10266 {
+		t.Errorf("the flag: %+v, %v", cfg, err)
+	}
+}

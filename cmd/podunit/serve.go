@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -51,7 +52,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return &exitError{exitUsage, errors.New("")}
 	}
-	cfg, err := loadConfig(*configPath, flagSet(fs, "config"))
+	// A kubelet configuration's readOnlyPort is served too.
+	cfg, _, err := loadConfigWithKubelet(*configPath, flagSet(fs, "config"), "")
 	if err != nil {
 		return err
 	}
@@ -184,7 +186,10 @@ func (s *statusServer) pods(ctx context.Context) ([]corev1.Pod, error) {
 			continue // not yet written, or a unit of another tool's making
 		}
 		pod := *p.Spec
-		pod.Annotations = copyMap(pod.Annotations)
+		pod.Annotations = maps.Clone(pod.Annotations)
+		if pod.Annotations == nil {
+			pod.Annotations = map[string]string{}
+		}
 		pod.Annotations["podunit.io/unit"] = r.Name
 		pod.Annotations["podunit.io/unit-state"] = r.ActiveState + " (" + r.SubState + ")"
 		st, err := podshim.ReadState(s.stateDir, r.Namespace, r.PodName)
@@ -215,14 +220,6 @@ func (s *statusServer) pods(ctx context.Context) ([]corev1.Pod, error) {
 // ConditionManifestValid is false on a pod whose manifest became invalid:
 // it runs on its last good spec.
 const ConditionManifestValid corev1.PodConditionType = "podunit.io/ManifestValid"
-
-func copyMap(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+2)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
 
 // healthz answers as the kubelet's: "ok", or with ?verbose a line a check
 // ([+]name ok / [-]name failed: reason) and HTTP 500 when one failed.

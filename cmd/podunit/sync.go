@@ -68,22 +68,13 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return &exitError{exitUsage, errors.New("")}
 	}
-	cfg, err := loadConfig(*configPath, flagSet(fs, "config"))
+	cfg, notes, err := loadConfigWithKubelet(*configPath, flagSet(fs, "config"), *kubeletConfig)
 	if err != nil {
 		return err
 	}
 	report := newReporter(stderr, *verbose)
-	if *kubeletConfig != "" {
-		cfg.KubeletConfig = *kubeletConfig
-	}
-	if cfg.KubeletConfig != "" {
-		notes, err := applyKubeletConfig(&cfg, cfg.KubeletConfig)
-		if err != nil {
-			return err
-		}
-		for _, n := range notes {
-			report.Debugf("%s", n)
-		}
+	for _, n := range notes {
+		report.Debugf("%s", n)
 	}
 	if *manifestDir != "" {
 		cfg.ManifestDir = *manifestDir
@@ -254,7 +245,7 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		desired = append(desired, u)
 	}
 
-	desired = append(desired, s.keepLastGood(ctx, set, desired, keep)...)
+	desired = append(desired, s.keepLastGood(loaded, desired, keep)...)
 
 	res, err := units.Reconcile(ctx, s.manager, desired)
 	if err != nil {
@@ -316,27 +307,13 @@ func (s *syncer) setSeen(p *generator.Pod, loaded map[string]units.Running) {
 // there but no longer valid (a half-saved file, a typo): they keep running
 // on their last good spec, which their spec file holds, until the file is
 // fixed or removed. The kubelet would kill them.
-func (s *syncer) keepLastGood(ctx context.Context, set *generator.Set, desired []*units.Unit, keep map[string]bool) []*units.Unit {
-	invalid := map[string]bool{}
-	for _, e := range set.Errors {
-		for _, fe := range flatten(e) {
-			var f *generator.FieldError
-			if errors.As(fe, &f) {
-				invalid[f.File] = true
-			}
-		}
-	}
-	if len(invalid) == 0 {
+func (s *syncer) keepLastGood(loaded map[string]units.Running, desired []*units.Unit, keep map[string]bool) []*units.Unit {
+	if len(s.invalid) == 0 {
 		return nil
 	}
 	wanted := map[string]bool{}
 	for _, u := range desired {
 		wanted[u.Name] = true
-	}
-	loaded, err := units.List(ctx, s.manager)
-	if err != nil {
-		s.report.Errorf("pods of invalid manifests not kept: %v", err)
-		return nil
 	}
 	var kept []*units.Unit
 	for _, r := range loaded {
@@ -345,7 +322,10 @@ func (s *syncer) keepLastGood(ctx context.Context, set *generator.Set, desired [
 		}
 		path := generator.SpecPath(s.unitConfig, r.Namespace, r.PodName, r.ConfigHash)
 		p, err := generator.ReadSpecFile(path)
-		if err != nil || !invalid[p.Source] {
+		if err != nil {
+			continue
+		}
+		if _, bad := s.invalid[p.Source]; !bad {
 			continue
 		}
 		u, err := generator.Unit(s.unitConfig, p)

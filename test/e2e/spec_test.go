@@ -34,38 +34,36 @@ func execIn(t *testing.T, namespace, pod, container string, cmd ...string) (stri
 // tryExec is execIn for a container that may be coming or going: any
 // failure is just "not yet".
 func tryExec(namespace, pod, container string, cmd ...string) (string, bool) {
-	list, err := cri.ListPodSandbox(context.Background(), &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{
-		podshim.LabelPodNamespace: namespace, podshim.LabelPodName: pod,
-	}})
-	if err != nil {
+	id, err := runningContainerID(namespace, pod, container)
+	if err != nil || id == "" {
 		return "", false
 	}
-	for _, sb := range list {
-		ctrs, err := cri.ListContainers(context.Background(), &runtimeapi.ContainerFilter{PodSandboxId: sb.Id})
-		if err != nil {
-			return "", false
-		}
-		for _, c := range ctrs {
-			if c.Metadata.Name == container && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
-				stdout, _, err := cri.ExecSync(context.Background(), c.Id, cmd, 10*time.Second)
-				return strings.TrimSpace(string(stdout)), err == nil
-			}
-		}
+	stdout, _, err := cri.ExecSync(context.Background(), id, cmd, 10*time.Second)
+	return strings.TrimSpace(string(stdout)), err == nil
+}
+
+// runningContainerID is the ID of the pod's running container name; "" if
+// it has none.
+func runningContainerID(namespace, pod, name string) (string, error) {
+	list, err := cri.ListContainers(context.Background(), &runtimeapi.ContainerFilter{
+		State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING},
+		LabelSelector: map[string]string{
+			podshim.LabelPodNamespace: namespace, podshim.LabelPodName: pod, podshim.LabelContainerName: name,
+		},
+	})
+	if err != nil || len(list) == 0 {
+		return "", err
 	}
-	return "", false
+	return list[0].Id, nil
 }
 
 func runningContainer(t *testing.T, namespace, pod, name string) string {
 	t.Helper()
-	for _, sb := range sandboxes(t, namespace, pod) {
-		for _, c := range containers(t, sb.Id) {
-			if c.Metadata.Name == name && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
-				return c.Id
-			}
-		}
+	id, err := runningContainerID(namespace, pod, name)
+	if err != nil || id == "" {
+		t.Fatalf("no running container %s in pod %s/%s (%v)\n%s", name, namespace, pod, err, diagnostics())
 	}
-	t.Fatalf("no running container %s in pod %s/%s\n%s", name, namespace, pod, diagnostics())
-	return ""
+	return id
 }
 
 // mustExec is execIn for a command that must succeed.
