@@ -10,13 +10,16 @@ package criclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -227,4 +230,56 @@ func (c *Client) ExecSync(ctx context.Context, containerID string, cmd []string,
 		return resp.Stdout, resp.Stderr, &ExitError{Code: resp.ExitCode, Stderr: resp.Stderr}
 	}
 	return resp.Stdout, resp.Stderr, nil
+}
+
+// CgroupDriver is the runtime's cgroup driver, "systemd" or "cgroupfs": from
+// the RuntimeConfig call where the runtime has it (containerd 2, CRI-O
+// 1.28), else from containerd's verbose status (its runc SystemdCgroup
+// option). It returns "" when the runtime tells neither.
+func (c *Client) CgroupDriver(ctx context.Context) (string, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	rc, err := c.runtime.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
+	if err == nil && rc.GetLinux() != nil {
+		if rc.GetLinux().GetCgroupDriver() == runtimeapi.CgroupDriver_CGROUPFS {
+			return "cgroupfs", nil
+		}
+		return "systemd", nil
+	}
+	if status.Code(err) != codes.Unimplemented && err != nil {
+		return "", err
+	}
+	st, err := c.runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		return "", err
+	}
+	return containerdCgroupDriver(st.GetInfo()["config"]), nil
+}
+
+// containerdCgroupDriver reads the default runc runtime's SystemdCgroup
+// option from containerd's CRI configuration, as its Status shows it.
+func containerdCgroupDriver(config string) string {
+	var cfg struct {
+		Containerd struct {
+			DefaultRuntimeName string `json:"defaultRuntimeName"`
+			Runtimes           map[string]struct {
+				Options map[string]any `json:"options"`
+			} `json:"runtimes"`
+		} `json:"containerd"`
+	}
+	if json.Unmarshal([]byte(config), &cfg) != nil {
+		return ""
+	}
+	name := cfg.Containerd.DefaultRuntimeName
+	if name == "" {
+		name = "runc"
+	}
+	rt, ok := cfg.Containerd.Runtimes[name]
+	if !ok {
+		return ""
+	}
+	if b, _ := rt.Options["SystemdCgroup"].(bool); b {
+		return "systemd"
+	}
+	return "cgroupfs"
 }

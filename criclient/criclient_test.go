@@ -127,3 +127,17 @@ func TestEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestContainerdCgroupDriver(t *testing.T) {
+	for config, want := range map[string]string{
+		`{"containerd":{"defaultRuntimeName":"runc","runtimes":{"runc":{"options":{"SystemdCgroup":true}}}}}`: "systemd",
+		`{"containerd":{"runtimes":{"runc":{"options":{"SystemdCgroup":false}}}}}`:                            "cgroupfs",
+		`{"containerd":{"runtimes":{"runc":{"options":{}}}}}`:                                                 "cgroupfs",
+		`{"containerd":{"defaultRuntimeName":"crun","runtimes":{"runc":{}}}}`:                                 "",
+		`not json`: "",
+	} {
+		if got := containerdCgroupDriver(config); got != want {
+			t.Errorf("%s: %q, want %q", config, got, want)
+		}
+	}
+}

@@ -24,6 +24,9 @@ type Set struct {
 	Pods    []*Pod  // sorted by manifest path, then document order
 	Errors  []error // one per unusable file or conflicting pod; *FieldError values
 	Skipped []Skipped
+	// Conflicts maps a pod's key to the other files that define it too: the
+	// first definition runs, these do not.
+	Conflicts map[string][]string
 }
 
 // manifestExts are the file name endings read as manifests.
@@ -95,6 +98,10 @@ func ReadSources(sources ...Source) (*Set, error) {
 			if first, dup := owner[p.Key()]; dup {
 				set.Errors = append(set.Errors, &FieldError{File: path, Field: "metadata.name",
 					Msg: fmt.Sprintf("pod %s is already defined in %s, which keeps it; this definition is not run", p.Key(), first)})
+				if set.Conflicts == nil {
+					set.Conflicts = map[string][]string{}
+				}
+				set.Conflicts[p.Key()] = append(set.Conflicts[p.Key()], path)
 				continue
 			}
 			owner[p.Key()] = path

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +14,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/podunit/podunit/generator"
 )
@@ -31,32 +32,42 @@ const urlManifest = "manifests.yaml"
 // becomes: an empty List, which removes the URL's pods.
 const emptySet = "apiVersion: v1\nkind: List\nitems: []\n"
 
-func runFetch(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("podunit fetch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", DefaultConfigPath, "configuration file")
-	cache := fs.String("cache", DefaultURLCache, "where the last good answer is kept")
-	kubeletConfig := fs.String("kubelet-config", "", "a kubelet's KubeletConfiguration whose staticPodURL to fetch (config key kubeletConfig)")
-	once := fs.Bool("once", false, "fetch once and exit (default: every manifestURLInterval until stopped)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit fetch [flags]\n\nFetches manifestURL (config.yaml) as the kubelet fetches staticPodURL: with\nmanifestURLHeaders, a timeout and If-None-Match. A good answer replaces the\ncached one, which sync runs; a failed fetch (error, non-200, undecodable)\nkeeps the last good set and is reported. Without manifestURL it exits.\n\nFlags:")
-		fs.PrintDefaults()
+func newFetchCommand() *cobra.Command {
+	var (
+		configPath, cache, kubeletConfig string
+		once                             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "fetch",
+		Short: "fetch manifestURL into the set sync runs (podunit-fetch.service)",
+		Long: `Fetches manifestURL (config.yaml) as the kubelet fetches staticPodURL: with
+manifestURLHeaders, a timeout and If-None-Match. A good answer replaces the
+cached one, which sync runs; a failed fetch (error, non-200, undecodable)
+keeps the last good set and is reported. Without manifestURL it exits.`,
+		Args: exactArgs(0, "no arguments"),
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fs.Usage()
-		return &exitError{exitUsage, errors.New("")}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
+	f.StringVar(&cache, "cache", DefaultURLCache, "where the last good answer is kept")
+	f.StringVar(&kubeletConfig, "kubelet-config", "", "a kubelet's KubeletConfiguration whose staticPodURL to fetch (config key kubeletConfig)")
+	f.BoolVar(&once, "once", false, "fetch once and exit (default: every manifestURLInterval until stopped)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, _, err := loadConfigWithKubelet(configPath, f.Changed("config"), kubeletConfig)
+		if err != nil {
+			return err
+		}
+		return runFetch(cfg, configPath, cache, once, newReporter(cmd.ErrOrStderr(), false))
 	}
-	cfg, _, err := loadConfigWithKubelet(*configPath, flagSet(fs, "config"), *kubeletConfig)
-	if err != nil {
-		return err
-	}
-	report := newReporter(stderr, false)
+	return cmd
+}
+
+func runFetch(cfg Config, configPath, cache string, once bool, report *reporter) error {
 	if cfg.ManifestURL == "" {
-		report.Infof("no manifestURL in %s: nothing to fetch", *configPath)
+		report.Infof("no manifestURL in %s: nothing to fetch", configPath)
 		return nil
 	}
 	interval, timeout := cfg.urlTiming()
-	f := &fetcher{url: cfg.ManifestURL, headers: cfg.ManifestURLHeaders, dir: *cache, report: report,
+	f := &fetcher{url: cfg.ManifestURL, headers: cfg.ManifestURLHeaders, dir: cache, report: report,
 		client: &http.Client{Timeout: timeout}}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
@@ -65,7 +76,7 @@ func runFetch(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			report.Errorf("%v", err)
 		}
-		if *once {
+		if once {
 			if err != nil {
 				return &exitError{exitFailure, errors.New("fetch failed; the last good set is kept")}
 			}

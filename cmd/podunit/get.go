@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -54,43 +53,116 @@ func (c *statusClient) pods() ([]corev1.Pod, error) {
 	return list.Items, nil
 }
 
-// runGet is `podunit get pods`, shaped like kubectl's.
-func runGet(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("podunit get", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	namespace := fs.String("n", "", "only this namespace (default: default; -A for all)")
-	all := fs.Bool("A", false, "all namespaces")
-	output := fs.String("o", "", "output: wide, json, yaml or name")
-	socket := fs.String("socket", DefaultStatusSocket, "the status API's socket")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit get pods [NAME...] [-n NAMESPACE | -A] [-o wide|json|yaml|name]\n\nFlags:")
-		fs.PrintDefaults()
+// podFlags are the flags of every command that names pods: the namespace
+// and the status API's socket.
+type podFlags struct {
+	namespace, socket string
+}
+
+func (p *podFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&p.namespace, "namespace", "n", corev1.NamespaceDefault, "the pod's namespace")
+	cmd.Flags().StringVar(&p.socket, "socket", DefaultStatusSocket, "the status API's socket")
+	cmd.RegisterFlagCompletionFunc("namespace", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		pods, err := newStatusClient(p.socket).pods()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, pod := range pods {
+			if !slices.Contains(out, pod.Namespace) {
+				out = append(out, pod.Namespace)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+// completePods completes pod names from the status API, for the shells.
+func (p *podFlags) completePods(max int) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if max >= 0 && len(args) >= max {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		pods, err := newStatusClient(p.socket).pods()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, pod := range pods {
+			if pod.Namespace == p.namespace {
+				out = append(out, pod.Name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
-	if err := fs.Parse(reorderFlags(fs, args)); err != nil || fs.NArg() == 0 || (fs.Arg(0) != "pods" && fs.Arg(0) != "pod" && fs.Arg(0) != "po") {
-		fs.Usage()
-		return &exitError{exitUsage, errors.New("")}
-	}
-	pods, err := newStatusClient(*socket).pods()
+}
+
+// pod finds one pod in the status API.
+func (p *podFlags) pod(name string) (*corev1.Pod, error) {
+	pods, err := newStatusClient(p.socket).pods()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	names := fs.Args()[1:]
-	ns := *namespace
-	if ns == "" && !*all {
-		ns = corev1.NamespaceDefault
-	}
-	var shown []corev1.Pod
-	for _, p := range pods {
-		if (*all || p.Namespace == ns) && (len(names) == 0 || slices.Contains(names, p.Name)) {
-			shown = append(shown, p)
+	for i := range pods {
+		if pods[i].Namespace == p.namespace && pods[i].Name == name {
+			return &pods[i], nil
 		}
 	}
-	for _, n := range names {
-		if !hasPod(shown, n) {
-			return &exitError{exitFailure, fmt.Errorf("pod %q not found in namespace %q", n, ns)}
-		}
+	return nil, &exitError{exitFailure, fmt.Errorf("pod %q not found in namespace %q (podunit get pods -A lists the pods)", name, p.namespace)}
+}
+
+func newGetCommand() *cobra.Command {
+	var (
+		pf     podFlags
+		all    bool
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "get pods [NAME...]",
+		Short: "list pods as kubectl does",
+		Long: `Lists pods as 'kubectl get pods' does: NAME, READY, STATUS, RESTARTS, AGE, and
+with -o wide the pod's IP, its unit and the manifest it came from. STATUS
+uses Kubernetes' words (Running, Pending, CrashLoopBackOff, ImagePullBackOff,
+Completed, Error), and InvalidManifest for a pod that runs on its last good
+spec because its manifest became invalid.`,
+		Example: "  podunit get pods\n  podunit get pods -A -o wide\n  podunit get pods web -o yaml",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || !slices.Contains([]string{"pods", "pod", "po"}, args[0]) {
+				return usageError(cmd, "podunit get takes the resource 'pods', then pod names")
+			}
+			return nil
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []string{"pods"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			return pf.completePods(-1)(cmd, args, s)
+		},
 	}
-	return printPods(stdout, shown, *output, *all, time.Now())
+	pf.register(cmd)
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "all namespaces")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output: wide, json, yaml or name")
+	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml", "name"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		pods, err := newStatusClient(pf.socket).pods()
+		if err != nil {
+			return err
+		}
+		names := args[1:]
+		var shown []corev1.Pod
+		for _, p := range pods {
+			if (all || p.Namespace == pf.namespace) && (len(names) == 0 || slices.Contains(names, p.Name)) {
+				shown = append(shown, p)
+			}
+		}
+		for _, n := range names {
+			if !hasPod(shown, n) {
+				return &exitError{exitFailure, fmt.Errorf("pod %q not found in namespace %q", n, pf.namespace)}
+			}
+		}
+		return printPods(cmd.OutOrStdout(), shown, output, all, time.Now())
+	}
+	return cmd
 }
 
 func hasPod(pods []corev1.Pod, name string) bool {
@@ -100,42 +172,6 @@ func hasPod(pods []corev1.Pod, name string) bool {
 		}
 	}
 	return false
-}
-
-// reorderFlags moves the flags of fs before the positional arguments, so
-// that `get pods -A` and `logs web -c nginx` parse as kubectl users type
-// them.
-func reorderFlags(fs *flag.FlagSet, args []string) []string {
-	takesValue := func(arg string) bool {
-		name := strings.TrimLeft(arg, "-")
-		if strings.Contains(name, "=") {
-			return false
-		}
-		f := fs.Lookup(name)
-		if f == nil {
-			return false
-		}
-		b, isBool := f.Value.(interface{ IsBoolFlag() bool })
-		return !isBool || !b.IsBoolFlag()
-	}
-	var flags, rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			rest = append(rest, args[i+1:]...)
-			i = len(args)
-		case strings.HasPrefix(a, "-"):
-			flags = append(flags, a)
-			if takesValue(a) && i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-		default:
-			rest = append(rest, a)
-		}
-	}
-	return append(flags, rest...)
 }
 
 func printPods(w io.Writer, pods []corev1.Pod, output string, allNamespaces bool, now time.Time) error {

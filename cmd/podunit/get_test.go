@@ -2,8 +2,9 @@ package main
 
 import (
 	"bytes"
-	"flag"
-	"slices"
+	"errors"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,20 +64,37 @@ func TestGetPodsTable(t *testing.T) {
 	}
 }
 
-func TestFlagsAfterArguments(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	fs.Bool("A", false, "")
-	fs.Bool("f", false, "")
-	fs.String("o", "", "")
-	fs.String("c", "", "")
-	if got := reorderFlags(fs, []string{"pods", "-A", "-o", "wide", "web"}); !slices.Equal(got, []string{"-A", "-o", "wide", "pods", "web"}) {
-		t.Errorf("reorder: %v", got)
-	}
-	if got := reorderFlags(fs, []string{"web", "-c", "nginx", "-f"}); !slices.Equal(got, []string{"-c", "nginx", "-f", "web"}) {
-		t.Errorf("reorder: %v", got)
-	}
+func TestCommandLines(t *testing.T) {
 	args, err := journalArgs("web", "shop", "nginx", true, 20, 10*time.Minute, false)
 	if err != nil || strings.Join(args, " ") != "--no-pager -o cat POD_NAMESPACE=shop POD_NAME=web CONTAINER_NAME=nginx -n 20 --since -600s -f" {
 		t.Errorf("journalctl %v, %v", args, err)
+	}
+	socket := filepath.Join(t.TempDir(), "none.sock")
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"get"}, exitUsage, "takes the resource 'pods'"},
+		{[]string{"get", "pods", "--bogus"}, exitUsage, "unknown flag: --bogus"},
+		{[]string{"validate"}, exitUsage, "one or more manifest files"},
+		{[]string{"exec", "web", "ls"}, exitUsage, "then -- and the command"},
+		{[]string{"delete"}, exitUsage, "a pod name or -f FILE"},
+		// Flags after the arguments, as kubectl users type them.
+		{[]string{"get", "pods", "-A", "-o", "wide", "--socket", socket}, exitFailure, "is podunit-status.socket running?"},
+		{[]string{"logs", "web", "--previous", "-c", "c", "--socket", socket}, exitFailure, "is podunit-status.socket running?"},
+	} {
+		err := run(tc.args, io.Discard, io.Discard)
+		code := 0
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		} else if err != nil {
+			code = exitFailure
+		}
+		if code != tc.code || err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("podunit %s: exit %d, %v; want %d and %q", strings.Join(tc.args, " "), code, err, tc.code, tc.msg)
+		}
 	}
 }

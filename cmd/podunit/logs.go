@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os/exec"
@@ -11,55 +9,99 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podunit/podunit/units"
 )
 
-// runLogs is `podunit logs`: a pod's container output, which podshim
-// forwards to the journal with the pod's and container's fields.
-func runLogs(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("podunit logs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	namespace := fs.String("n", "default", "the pod's namespace")
-	container := fs.String("c", "", "only this container (default: all of the pod's)")
-	follow := fs.Bool("f", false, "follow")
-	tail := fs.Int("tail", -1, "only the last N lines")
-	since := fs.Duration("since", 0, "only lines newer than this, e.g. 10m")
-	timestamps := fs.Bool("timestamps", false, "prefix each line with its time")
-	previous := fs.Bool("previous", false, "the previous instance of the container (needs -c)")
-	socket := fs.String("socket", DefaultStatusSocket, "the status API's socket (for --previous)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit logs NAME [-n NAMESPACE] [-c CONTAINER] [-f] [--tail N] [--since D] [--timestamps] [--previous]\n\nReads the journal, where podshim writes every line with CONTAINER_NAME, POD_NAME\nand POD_NAMESPACE (journalctl POD_NAME=NAME shows the same).\n\nFlags:")
-		fs.PrintDefaults()
+func newLogsCommand() *cobra.Command {
+	var (
+		pf                           podFlags
+		container                    string
+		follow, timestamps, previous bool
+		tail                         int
+		since                        time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "a pod's container output, from the journal",
+		Long: `Shows what a pod's containers wrote, from the journal, where podshim writes
+every line with CONTAINER_NAME, POD_NAME, POD_NAMESPACE and STREAM
+(journalctl POD_NAME=NAME and journalctl -u pod-NAME show the same).`,
+		Example: "  podunit logs web\n  podunit logs web -c nginx -f --tail 20\n  podunit logs web -c nginx --previous",
+		Args:    exactArgs(1, "one pod name"),
 	}
-	if err := fs.Parse(reorderFlags(fs, args)); err != nil || fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{exitUsage, errors.New("")}
-	}
-	name := fs.Arg(0)
-	jargs, err := journalArgs(name, *namespace, *container, *follow, *tail, *since, *timestamps)
-	if err != nil {
-		return err
-	}
-	if *previous {
-		if *container == "" {
-			return &exitError{exitUsage, errors.New("--previous needs -c CONTAINER")}
-		}
-		n, err := restartCount(newStatusClient(*socket), *namespace, name, *container)
+	pf.register(cmd)
+	cmd.ValidArgsFunction = pf.completePods(1)
+	f := cmd.Flags()
+	f.StringVarP(&container, "container", "c", "", "only this container (default: all of the pod's)")
+	cmd.RegisterFlagCompletionFunc("container", pf.completeContainers)
+	f.BoolVarP(&follow, "follow", "f", false, "follow")
+	f.IntVar(&tail, "tail", -1, "only the last N lines")
+	f.DurationVar(&since, "since", 0, "only lines newer than this, e.g. 10m")
+	f.BoolVar(&timestamps, "timestamps", false, "prefix each line with its time")
+	f.BoolVarP(&previous, "previous", "p", false, "the previous instance of the container (needs -c)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name := args[0]
+		jargs, err := journalArgs(name, pf.namespace, container, follow, tail, since, timestamps)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return &exitError{exitFailure, fmt.Errorf("container %q of pod %s/%s has no previous instance (it never restarted)", *container, *namespace, name)}
+		if previous {
+			if container == "" {
+				return usageError(cmd, "--previous needs -c CONTAINER")
+			}
+			pod, err := pf.pod(name)
+			if err != nil {
+				return err
+			}
+			cs := containerStatus(pod, container)
+			if cs == nil {
+				return &exitError{exitFailure, fmt.Errorf("pod %s/%s has no container %q", pf.namespace, name, container)}
+			}
+			if cs.RestartCount == 0 {
+				return &exitError{exitFailure, fmt.Errorf("container %q of pod %s/%s has no previous instance (it never restarted)", container, pf.namespace, name)}
+			}
+			jargs = append(jargs, "CONTAINER_RESTART_COUNT="+strconv.Itoa(int(cs.RestartCount-1)))
 		}
-		jargs = append(jargs, "CONTAINER_RESTART_COUNT="+strconv.Itoa(int(n-1)))
+		journal := exec.Command("journalctl", jargs...)
+		journal.Stdout, journal.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+		if err := journal.Run(); err != nil {
+			return fmt.Errorf("journalctl: %w", err)
+		}
+		return nil
 	}
-	cmd := exec.Command("journalctl", jargs...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("journalctl: %w", err)
+	return cmd
+}
+
+// containerStatus is the status of the pod's (init) container name.
+func containerStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
+	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
 	}
 	return nil
+}
+
+// completeContainers completes -c with the containers of the pod named
+// first on the command line.
+func (p *podFlags) completeContainers(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) == 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	pod, err := p.pod(args[0])
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		out = append(out, c.Name)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // journalArgs are journalctl's arguments for a pod's container lines.
@@ -87,40 +129,25 @@ func journalArgs(name, namespace, container string, follow bool, tail int, since
 	return args, nil
 }
 
-func restartCount(c *statusClient, namespace, name, container string) (int32, error) {
-	pods, err := c.pods()
-	if err != nil {
-		return 0, err
+func newRestartCommand() *cobra.Command {
+	var pf podFlags
+	cmd := &cobra.Command{
+		Use:   "restart NAME",
+		Short: "restart a pod's unit",
+		Long: `Restarts the pod's unit (systemctl restart pod-NAME.service): its containers
+stop within their grace period, then the pod starts again in a new sandbox.`,
+		Args: exactArgs(1, "one pod name"),
 	}
-	for _, p := range pods {
-		if p.Namespace != namespace || p.Name != name {
-			continue
-		}
-		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
-			if cs.Name == container {
-				return cs.RestartCount, nil
-			}
-		}
-		return 0, fmt.Errorf("pod %s/%s has no container %q", namespace, name, container)
+	pf.register(cmd)
+	cmd.ValidArgsFunction = pf.completePods(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return restartPod(cmd.OutOrStdout(), pf.namespace, args[0])
 	}
-	return 0, fmt.Errorf("pod %s/%s not found", namespace, name)
+	return cmd
 }
 
-// runRestart is `podunit restart NAME`: the pod's unit is restarted, so the
-// pod is torn down (preStop hooks, grace period) and made anew.
-func runRestart(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("podunit restart", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	namespace := fs.String("n", "default", "the pod's namespace")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit restart NAME [-n NAMESPACE]\n\nRestarts the pod's unit (systemctl restart pod-NAME.service): its containers\nstop within their grace period, then the pod starts again in a new sandbox.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(reorderFlags(fs, args)); err != nil || fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{exitUsage, errors.New("")}
-	}
-	unit := units.ServiceName(*namespace, fs.Arg(0))
+func restartPod(stdout io.Writer, namespace, name string) error {
+	unit := units.ServiceName(namespace, name)
 	ctx := context.Background()
 	conn, err := dbus.NewSystemConnectionContext(ctx)
 	if err != nil {
@@ -132,7 +159,7 @@ func runRestart(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if _, ok := loaded[unit]; !ok {
-		return &exitError{exitFailure, fmt.Errorf("pod %s/%s has no unit (podunit get pods -A lists the pods)", *namespace, fs.Arg(0))}
+		return &exitError{exitFailure, fmt.Errorf("pod %s/%s has no unit (podunit get pods -A lists the pods)", namespace, name)}
 	}
 	done := make(chan string, 1)
 	if _, err := conn.RestartUnitContext(ctx, unit, "replace", done); err != nil {
@@ -141,6 +168,6 @@ func runRestart(args []string, stdout, stderr io.Writer) error {
 	if r := <-done; r != "done" {
 		return fmt.Errorf("restart %s: %s (journalctl -u %s)", unit, r, unit)
 	}
-	fmt.Fprintf(stdout, "pod/%s restarted\n", fs.Arg(0))
+	fmt.Fprintf(stdout, "pod/%s restarted\n", name)
 	return nil
 }

@@ -1,21 +1,18 @@
 // Command podunit runs Kubernetes Pod manifests as systemd units.
 //
-//	podunit sync      reconcile the pod units with the manifest directory
-//	podunit fetch     fetch manifestURL (podunit-fetch.service)
-//	podunit validate  check manifests as sync would, without running anything
-//	podunit render    print the unit a manifest becomes
-//	podunit serve     serve the read-only status API
-//	podunit volume    list or remove the claims' directories
-//	podunit version   print the version
+// Its commands are cobra commands, one constructor per file (newSyncCommand
+// in sync.go, …), so that the help, the man pages (podunit man) and the
+// shell completions (podunit completion) come from the same definitions.
 package main
 
 import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 // Set at build time (Makefile: -ldflags -X).
@@ -43,22 +40,74 @@ const (
 	exitInvalid = 3
 )
 
-type command struct {
-	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) error
+// usageError is a command line podunit cannot run: exit status 2, with a
+// pointer to the command's help.
+func usageError(cmd *cobra.Command, format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf("%s\nRun '%s --help' for usage.", fmt.Sprintf(format, args...), cmd.CommandPath())}
 }
 
-var commands = []command{
-	{"sync", "reconcile the pod units with the manifest directory", runSync},
-	{"get", "list pods as kubectl does: get pods [-A] [-o wide|json|yaml|name]", runGet},
-	{"logs", "a pod's container output from the journal: logs NAME [-c C] [-f] [--tail N]", runLogs},
-	{"restart", "restart a pod's unit: restart NAME", runRestart},
-	{"fetch", "fetch manifestURL into the set sync runs (podunit-fetch.service)", runFetch},
-	{"validate", "check manifests as sync would, without running anything", runValidate},
-	{"render", "print the systemd unit a manifest becomes", runRender},
-	{"serve", "serve the read-only status API (podunit-status.service)", runServe},
-	{"volume", "list or remove the PersistentVolumeClaims' directories", runVolume},
-	{"version", "print the version", runVersion},
+// exactArgs and minArgs check positional arguments as usage errors.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError(cmd, "%s takes %s", cmd.CommandPath(), what)
+		}
+		return nil
+	}
+}
+
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usageError(cmd, "%s takes %s", cmd.CommandPath(), what)
+		}
+		return nil
+	}
+}
+
+// Command groups in the help.
+const (
+	groupPods     = "pods"
+	groupManifest = "manifests"
+	groupService  = "services"
+)
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "podunit",
+		Short: "run Kubernetes Pod manifests as systemd units",
+		Long: `podunit runs Kubernetes Pod manifests as systemd units.
+
+Drop a manifest into /etc/podunit/manifests: podunit.path notices, and
+'podunit sync' gives the pod a unit, pod-NAME.service, which systemctl starts,
+stops and shows, and whose output journalctl -u shows. The status API
+(podunit-status.socket) serves the pods in the kubelet's read-only shapes;
+'podunit get pods' and 'podunit describe pod' read it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(cmd, "%v", err) })
+	root.AddGroup(
+		&cobra.Group{ID: groupPods, Title: "Pods:"},
+		&cobra.Group{ID: groupManifest, Title: "Manifests:"},
+		&cobra.Group{ID: groupService, Title: "Services (run by podunit's systemd units):"},
+	)
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add(groupPods, newGetCommand(), newDescribeCommand(), newLogsCommand(), newExecCommand(),
+		newRestartCommand(), newVolumeCommand())
+	add(groupManifest, newApplyCommand(), newDeleteCommand(), newValidateCommand(), newRenderCommand())
+	add(groupService, newSyncCommand(), newFetchCommand(), newServeCommand())
+	root.AddCommand(newDoctorCommand(), newVersionCommand(), newManCommand())
+	root.SetHelpCommandGroupID("")
+	root.SetCompletionCommandGroupID("")
+	return root
 }
 
 func main() {
@@ -78,50 +127,28 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return &exitError{exitUsage, errors.New("")}
-		}
-		return nil
+	root := newRootCommand(stdout, stderr)
+	if len(args) == 0 {
+		root.Usage()
+		return &exitError{exitUsage, errors.New("")}
 	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			return c.run(args[1:], stdout, stderr)
-		}
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) && strings.HasPrefix(err.Error(), "unknown command") {
+		return &exitError{exitUsage, err}
 	}
-	usage(stderr)
-	return &exitError{exitUsage, fmt.Errorf("unknown command %q", args[0])}
+	return err
 }
 
-func usage(w io.Writer) {
-	var b strings.Builder
-	b.WriteString("podunit runs Kubernetes Pod manifests as systemd units.\n\nUsage: podunit COMMAND [flags]\n\nCommands:\n")
-	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
-	}
-	b.WriteString("\nRun 'podunit COMMAND -h' for a command's flags.\n")
-	io.WriteString(w, b.String())
-}
-
-func runVersion(args []string, stdout, stderr io.Writer) error {
-	fmt.Fprintf(stdout, "podunit %s (commit %s)\n", version, commit)
-	return nil
-}
-
-// newLogger logs for journald: no timestamps (the journal adds them).
-func newLogger(w io.Writer, verbose bool) *slog.Logger {
-	level := slog.LevelInfo
-	if verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey && len(groups) == 0 {
-				return slog.Attr{}
-			}
-			return a
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "podunit %s (commit %s)\n", version, commit)
+			return nil
 		},
-	}))
+	}
 }

@@ -1,34 +1,39 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/podunit/podunit/generator"
 )
 
-func runRender(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("podunit render", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", DefaultConfigPath, "configuration file")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit render [flags] FILE\n\nPrints the systemd unit(s) a manifest becomes, as unit-file text: the same\nsettings sync gives the transient unit over D-Bus.\n\nFlags:")
-		fs.PrintDefaults()
+func newRenderCommand() *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "render FILE",
+		Short: "print the systemd unit a manifest becomes",
+		Long: `Prints the systemd unit(s) a manifest becomes, as unit-file text: the same
+settings sync gives the transient unit over D-Bus. FILE "-" is standard input.`,
+		Args: exactArgs(1, "one manifest file"),
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{exitUsage, errors.New("")}
+	cmd.Flags().StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
+		if err != nil {
+			return err
+		}
+		pods, err := decodeFile(args[0])
+		if err != nil {
+			return &exitError{exitInvalid, err}
+		}
+		return renderUnits(cmd.OutOrStdout(), cfg, pods)
 	}
-	cfg, err := loadConfig(*configPath, flagSet(fs, "config"))
-	if err != nil {
-		return err
-	}
-	pods, err := decodeFile(fs.Arg(0))
-	if err != nil {
-		return &exitError{exitInvalid, err}
-	}
+	return cmd
+}
+
+func renderUnits(stdout io.Writer, cfg Config, pods []*generator.Pod) error {
 	ucfg := cfg.unitConfig(DefaultSpecDir)
 	for i, p := range pods {
 		u, err := generator.Unit(ucfg, p)

@@ -4,17 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,14 +19,11 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/dbus"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/spf13/cobra"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient"
-	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
-	"github.com/podunit/podunit/units"
 )
 
 // DefaultStatusSocket is where podunit-status.socket listens.
@@ -38,36 +32,44 @@ const DefaultStatusSocket = "/run/podunit/status.sock"
 // runServe serves the read-only status API, in the kubelet's shapes: on the
 // sockets systemd passes (podunit-status.socket), or on --socket when run by
 // hand, and on readOnlyPort when the configuration sets one.
-func runServe(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("podunit serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", DefaultConfigPath, "configuration file")
-	socket := fs.String("socket", DefaultStatusSocket, "unix socket to listen on when systemd passes none")
-	specDir := fs.String("spec-dir", DefaultSpecDir, "the pods' spec files")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit serve [flags]\n\nServes GET /pods, /pods/NAMESPACE/NAME and /healthz as the kubelet's\nread-only API does, from the pods' units, specs and states.\n\nFlags:")
-		fs.PrintDefaults()
+func newServeCommand() *cobra.Command {
+	var configPath, socket, specDir string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "serve the read-only status API (podunit-status.service)",
+		Long: `Serves GET /pods, /pods/NAMESPACE/NAME, /healthz and /metrics as the
+kubelet's read-only API does, from the pods' units, specs and states: on the
+sockets systemd passes (podunit-status.socket), or on --socket when run by
+hand, and on readOnlyPort when the configuration sets one.`,
+		Args: exactArgs(0, "no arguments"),
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fs.Usage()
-		return &exitError{exitUsage, errors.New("")}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
+	f.StringVar(&socket, "socket", DefaultStatusSocket, "unix socket to listen on when systemd passes none")
+	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "the pods' spec files")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		// A kubelet configuration's readOnlyPort is served too.
+		cfg, _, err := loadConfigWithKubelet(configPath, f.Changed("config"), "")
+		if err != nil {
+			return err
+		}
+		return serve(cfg, socket, specDir)
 	}
-	// A kubelet configuration's readOnlyPort is served too.
-	cfg, _, err := loadConfigWithKubelet(*configPath, flagSet(fs, "config"), "")
-	if err != nil {
-		return err
-	}
+	return cmd
+}
+
+func serve(cfg Config, socket, specDir string) error {
 	listeners, err := activation.Listeners()
 	if err != nil {
 		return fmt.Errorf("sockets from systemd: %w", err)
 	}
 	if len(listeners) == 0 {
-		os.Remove(*socket)
-		l, err := net.Listen("unix", *socket)
+		os.Remove(socket)
+		l, err := net.Listen("unix", socket)
 		if err != nil {
 			return err
 		}
-		if err := os.Chmod(*socket, 0o660); err != nil {
+		if err := os.Chmod(socket, 0o660); err != nil {
 			return err
 		}
 		listeners = append(listeners, l)
@@ -95,8 +97,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	defer rt.Close()
 	rt.Timeout = 2 * time.Second
 	srv := &http.Server{Handler: &statusServer{
-		specDir: *specDir, stateDir: podshim.DefaultStateDir, syncState: DefaultSyncState,
-		manager: conn, runtime: rt,
+		specDir: specDir, stateDir: podshim.DefaultStateDir, syncState: DefaultSyncState,
+		manager: conn, runtime: rt, fresh: snapshotFresh, stale: snapshotStale,
 	}, ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, len(listeners))
 	for _, l := range listeners {
@@ -117,14 +119,6 @@ type versioner interface {
 	Version(ctx context.Context, apiVersion string) (*runtimeapi.VersionResponse, error)
 }
 
-// statusServer answers from what systemd, the spec files, podshim's state
-// files and the last sync hold: no database of its own to drift.
-type statusServer struct {
-	specDir, stateDir, syncState string
-	manager                      units.Manager
-	runtime                      versioner
-}
-
 func (s *statusServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "read-only API: GET only", http.StatusMethodNotAllowed)
@@ -132,25 +126,25 @@ func (s *statusServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch path := strings.Trim(r.URL.Path, "/"); {
 	case path == "pods":
-		pods, err := s.pods(r.Context())
+		snap, err := s.snapshot(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: pods}
-		writeJSON(w, list)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(snap.list)
 	case strings.HasPrefix(path, "pods/"):
 		ns, name, ok := strings.Cut(strings.TrimPrefix(path, "pods/"), "/")
 		if !ok {
 			http.Error(w, "GET /pods/NAMESPACE/NAME", http.StatusNotFound)
 			return
 		}
-		pods, err := s.pods(r.Context())
+		snap, err := s.snapshot(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		for _, p := range pods {
+		for _, p := range snap.pods {
 			if p.Namespace == ns && p.Name == name {
 				writeJSON(w, p)
 				return
@@ -159,8 +153,10 @@ func (s *statusServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("pod %s/%s not found", ns, name), http.StatusNotFound)
 	case path == "healthz", path == "healthz/ping":
 		s.healthz(w, r, path == "healthz/ping")
+	case path == "metrics":
+		s.metrics().ServeHTTP(w, r)
 	default:
-		http.Error(w, "not found: the read-only API serves /pods, /pods/NAMESPACE/NAME and /healthz", http.StatusNotFound)
+		http.Error(w, "not found: the read-only API serves /pods, /pods/NAMESPACE/NAME, /healthz and /metrics", http.StatusNotFound)
 	}
 }
 
@@ -169,57 +165,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v)
 }
-
-// pods are the pods of the loaded pod units, each with its last spec and
-// the status podshim recorded, sorted by namespace and name.
-func (s *statusServer) pods(ctx context.Context) ([]corev1.Pod, error) {
-	loaded, err := units.List(ctx, s.manager)
-	if err != nil {
-		return nil, err
-	}
-	last, _ := readSyncState(s.syncState)
-	var out []corev1.Pod
-	for _, r := range loaded {
-		path := generator.SpecPath(generator.UnitConfig{SpecDir: s.specDir}, r.Namespace, r.PodName, r.ConfigHash)
-		p, err := generator.ReadSpecFile(path)
-		if err != nil {
-			continue // not yet written, or a unit of another tool's making
-		}
-		pod := *p.Spec
-		pod.Annotations = maps.Clone(pod.Annotations)
-		if pod.Annotations == nil {
-			pod.Annotations = map[string]string{}
-		}
-		pod.Annotations["podunit.io/unit"] = r.Name
-		pod.Annotations["podunit.io/unit-state"] = r.ActiveState + " (" + r.SubState + ")"
-		st, err := podshim.ReadState(s.stateDir, r.Namespace, r.PodName)
-		if err == nil && st.UID == string(pod.UID) {
-			pod.Status = st.Status
-		} else {
-			pod.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
-				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
-			}}
-		}
-		if msg, bad := last.Invalid[p.Source]; bad {
-			pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
-				Type: ConditionManifestValid, Status: corev1.ConditionFalse, Reason: "InvalidManifest",
-				Message: "running on its last good spec: " + msg,
-			})
-		}
-		out = append(out, pod)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
-	return out, nil
-}
-
-// ConditionManifestValid is false on a pod whose manifest became invalid:
-// it runs on its last good spec.
-const ConditionManifestValid corev1.PodConditionType = "podunit.io/ManifestValid"
 
 // healthz answers as the kubelet's: "ok", or with ?verbose a line a check
 // ([+]name ok / [-]name failed: reason) and HTTP 500 when one failed.
@@ -271,6 +216,13 @@ type syncState struct {
 	Failed int `json:"failed"`
 	// Invalid maps each invalid manifest file to its first error.
 	Invalid map[string]string `json:"invalid,omitempty"`
+	// Conflicts maps a pod (namespace/name) to the other files defining it.
+	Conflicts map[string][]string `json:"conflicts,omitempty"`
+	// Duration is how long the sync took, in seconds.
+	Duration float64 `json:"duration"`
+	// Syncs and FailedSyncs count the syncs since boot (/run is a tmpfs).
+	Syncs       int `json:"syncs"`
+	FailedSyncs int `json:"failedSyncs"`
 }
 
 func readSyncState(path string) (syncState, error) {

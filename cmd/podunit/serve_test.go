@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/podshim"
@@ -90,5 +91,84 @@ func TestStatusAPI(t *testing.T) {
 	}
 	if err := syncHealth(s.syncState, time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "ago") {
 		t.Errorf("a stale sync: %v", err)
+	}
+}
+
+func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
+	s, m, _, _ := newSyncer(t)
+	s.syncState = filepath.Join(t.TempDir(), "sync.json")
+	write(t, s.dir, "a.yaml", pod("web", "img:1"))
+	write(t, s.dir, "b.yaml", pod("web", "img:2"))
+	s.run(context.Background())
+	stateDir := t.TempDir()
+	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: stateDir, syncState: s.syncState, manager: m, runtime: fakeVersioner{}}
+	_, body := get(t, srv, "/pods/default/web")
+	var web corev1.Pod
+	if err := json.Unmarshal([]byte(body), &web); err != nil {
+		t.Fatal(err)
+	}
+	a := web.Annotations
+	if a[AnnotationUnitRestarts] != "2" || a[AnnotationCPUSeconds] != "1.500" || a[AnnotationMemoryBytes] != "" {
+		t.Errorf("systemd's figures: %v", a)
+	}
+	var conflict *corev1.PodCondition
+	for i, c := range web.Status.Conditions {
+		if c.Type == ConditionManifestUnique {
+			conflict = &web.Status.Conditions[i]
+		}
+	}
+	if conflict == nil || conflict.Status != corev1.ConditionFalse || !strings.Contains(conflict.Message, "b.yaml") {
+		t.Errorf("no NameConflict condition: %+v", web.Status.Conditions)
+	}
+
+	// Running and ready 3 s after its start; one container restarted twice.
+	start := metav1.NewTime(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	ready := metav1.NewTime(start.Add(3 * time.Second))
+	st := podshim.State{Namespace: "default", Name: "web", UID: string(web.UID), Status: corev1.PodStatus{
+		Phase: corev1.PodRunning, StartTime: &start,
+		Conditions:        []corev1.PodCondition{{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: ready}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, RestartCount: 2}},
+	}}
+	sb, _ := json.Marshal(st)
+	write(t, stateDir, "default_web.json", string(sb))
+	code, metrics := get(t, srv, "/metrics")
+	for _, want := range []string{
+		`podunit_pods{phase="Running"} 1`,
+		`podunit_pods{phase="Pending"} 0`,
+		`podunit_container_restarts_total{container="c",namespace="default",pod="web"} 2`,
+		`podunit_container_ready{container="c",namespace="default",pod="web"} 1`,
+		`podunit_unit_restarts_total{namespace="default",pod="web",unit="pod-web.service"} 2`,
+		`podunit_pod_cpu_seconds_total{namespace="default",pod="web",unit="pod-web.service"} 1.5`,
+		`podunit_pod_start_duration_seconds_bucket{le="2"} 0`,
+		`podunit_pod_start_duration_seconds_bucket{le="3"} 1`,
+		`podunit_pod_start_duration_seconds_count 1`,
+		`podunit_manifest_conflicts 1`,
+		`podunit_syncs_total 1`,
+		`podunit_sync_duration_seconds `,
+	} {
+		if code != 200 || !strings.Contains(metrics, want+"\n") && !strings.Contains(metrics, want) {
+			t.Errorf("/metrics (%d) lacks %q", code, want)
+		}
+	}
+	if strings.Contains(metrics, "podunit_pod_memory_bytes") {
+		t.Error("an unknown MemoryCurrent was reported")
+	}
+}
+
+func TestStatusSnapshotIsShared(t *testing.T) {
+	s, m, _, _ := newSyncer(t)
+	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	s.run(context.Background())
+	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: t.TempDir(), manager: m, runtime: fakeVersioner{},
+		fresh: time.Hour, stale: 2 * time.Hour}
+	_, first := get(t, srv, "/pods")
+	write(t, s.dir, "api.yaml", pod("api", "img:1"))
+	s.run(context.Background())
+	if _, again := get(t, srv, "/pods"); again != first {
+		t.Error("a fresh snapshot was rebuilt")
+	}
+	srv.fresh, srv.stale = 0, 0
+	if _, now := get(t, srv, "/pods"); !strings.Contains(now, `"name":"api"`) {
+		t.Error("a stale snapshot was served")
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
+	"github.com/spf13/cobra"
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
@@ -49,36 +48,53 @@ const (
 // 200 to 150 ms (docs/benchmarks.md) for a few tens of MB at peak.
 const syncGCPercent = 400
 
-func runSync(args []string, stdout, stderr io.Writer) error {
-	debug.SetGCPercent(syncGCPercent)
-	fs := flag.NewFlagSet("podunit sync", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", DefaultConfigPath, "configuration file")
-	manifestDir := fs.String("manifest-dir", "", "manifest directory (default: manifestDir from the configuration, /etc/podunit/manifests)")
-	specDir := fs.String("spec-dir", DefaultSpecDir, "where pod spec files for podshim are written")
-	verbose := fs.Bool("v", false, "also report skipped files and unchanged pods")
-	kubeletConfig := fs.String("kubelet-config", "", "a kubelet's KubeletConfiguration whose staticPodPath, staticPodURL and staticPodURLHeader to use (config key kubeletConfig)")
-	urlCache := fs.String("url-cache", DefaultURLCache, "where `podunit fetch` keeps manifestURL's answer")
-	settleFlag := fs.Duration("settle", settleQuiet, "read the manifest directory once it held still this long (0: at once)")
-	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long (stopping pods waits for their grace periods)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit sync [flags]\n\nStarts a unit for each new pod, replaces the unit of each changed pod, stops\nthe units of removed pods and leaves every other unit alone.\n\nFlags:")
-		fs.PrintDefaults()
+func newSyncCommand() *cobra.Command {
+	var (
+		configPath, manifestDir, specDir, kubeletConfig, urlCache string
+		verbose                                                   bool
+		settle, timeout                                           time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "reconcile the pod units with the manifest directory",
+		Long: `Starts a unit for each new pod, replaces the unit of each changed pod, stops
+the units of removed pods and leaves every other unit alone.
+
+podunit.path runs it (as podunit-sync.service) when a manifest changes, and
+podunit-sync.timer every 20 s. Exit status 3: some manifests are invalid;
+everything valid was synced, and pods of invalid manifests keep their last
+good spec.`,
+		Args: exactArgs(0, "no arguments"),
 	}
-	if err := fs.Parse(args); err != nil {
-		return &exitError{exitUsage, errors.New("")}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
+	f.StringVar(&manifestDir, "manifest-dir", "", "manifest directory (default: manifestDir from the configuration, /etc/podunit/manifests)")
+	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files for podshim are written")
+	f.BoolVarP(&verbose, "verbose", "v", false, "also report skipped files and unchanged pods")
+	f.StringVar(&kubeletConfig, "kubelet-config", "", "a kubelet's KubeletConfiguration whose staticPodPath, staticPodURL and staticPodURLHeader to use (config key kubeletConfig)")
+	f.StringVar(&urlCache, "url-cache", DefaultURLCache, "where 'podunit fetch' keeps manifestURL's answer")
+	f.DurationVar(&settle, "settle", settleQuiet, "read the manifest directory once it held still this long (0: at once)")
+	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long (stopping pods waits for their grace periods)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		debug.SetGCPercent(syncGCPercent)
+		cfg, notes, err := loadConfigWithKubelet(configPath, f.Changed("config"), kubeletConfig)
+		if err != nil {
+			return err
+		}
+		report := newReporter(cmd.ErrOrStderr(), verbose)
+		for _, n := range notes {
+			report.Debugf("%s", n)
+		}
+		if manifestDir != "" {
+			cfg.ManifestDir = manifestDir
+		}
+		return runSync(cfg, specDir, urlCache, settle, timeout, report)
 	}
-	cfg, notes, err := loadConfigWithKubelet(*configPath, flagSet(fs, "config"), *kubeletConfig)
-	if err != nil {
-		return err
-	}
-	report := newReporter(stderr, *verbose)
-	for _, n := range notes {
-		report.Debugf("%s", n)
-	}
-	if *manifestDir != "" {
-		cfg.ManifestDir = *manifestDir
-	}
+	return cmd
+}
+
+func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration, report *reporter) error {
+	var err error
 	// Absolute, so that every unit's SourcePath names its manifest.
 	if cfg.ManifestDir, err = filepath.Abs(cfg.ManifestDir); err != nil {
 		return err
@@ -91,7 +107,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, *timeout)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	defer cancelTimeout()
 
 	conn, err := dbus.NewSystemConnectionContext(ctx)
@@ -113,12 +129,12 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 		dir:        cfg.ManifestDir,
 		moreDirs:   cfg.ManifestDirs,
 		url:        cfg.ManifestURL,
-		urlCache:   *urlCache,
+		urlCache:   urlCache,
 		podRoot:    podshim.DefaultPodRoot,
 		jobs:       jobRecords{dir: DefaultJobDir},
 		syncState:  DefaultSyncState,
-		quiet:      *settleFlag,
-		unitConfig: cfg.unitConfig(*specDir),
+		quiet:      settle,
+		unitConfig: cfg.unitConfig(specDir),
 		manager:    conn,
 		report:     report,
 	}
@@ -132,13 +148,6 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	return s.run(ctx)
 }
 
-// flagSet reports whether the flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
 type syncer struct {
 	now        func() time.Time // nil: time.Now
 	dir        string
@@ -149,7 +158,8 @@ type syncer struct {
 	jobs       jobRecords
 	syncState  string            // where to record the sync for the status API; "": not recorded
 	invalid    map[string]string // the last pass's invalid files and their first error
-	quiet      time.Duration     // see settleQuiet
+	conflicts  map[string][]string
+	quiet      time.Duration // see settleQuiet
 	unitConfig generator.UnitConfig
 	manager    units.Manager
 	runtime    sandboxRuntime
@@ -159,6 +169,7 @@ type syncer struct {
 // run syncs until the manifest directory held still for a whole pass, so a
 // change made while a sync runs is not left for the next trigger.
 func (s *syncer) run(ctx context.Context) error {
+	start := time.Now()
 	var invalid, failed int
 	for pass := 1; ; pass++ {
 		before := settle(ctx, s.quiet, s.dirs()...)
@@ -173,7 +184,14 @@ func (s *syncer) run(ctx context.Context) error {
 		s.report.Debugf("%s changed during the sync; syncing again", s.dir)
 	}
 	if s.syncState != "" {
-		if err := writeSyncState(s.syncState, syncState{Time: time.Now().UTC(), Failed: failed, Invalid: s.invalid}); err != nil {
+		st, _ := readSyncState(s.syncState)
+		st.Time, st.Duration = time.Now().UTC(), time.Since(start).Seconds()
+		st.Failed, st.Invalid, st.Conflicts = failed, s.invalid, s.conflicts
+		st.Syncs++
+		if failed > 0 {
+			st.FailedSyncs++
+		}
+		if err := writeSyncState(s.syncState, st); err != nil {
 			s.report.Errorf("record the sync for the status API: %v", err)
 		}
 	}
@@ -204,6 +222,7 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		s.report.Debugf("skipped %s: %s", sk.Path, sk.Reason)
 	}
 	s.invalid = map[string]string{}
+	s.conflicts = set.Conflicts
 	for _, e := range set.Errors {
 		for _, fe := range flatten(e) {
 			s.report.Errorf("%v", fe)

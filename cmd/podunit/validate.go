@@ -1,27 +1,32 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/podunit/podunit/generator"
 )
 
-func runValidate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("podunit validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit validate FILE...\n\nDecodes and validates manifests exactly as sync does. Exit status 3 when\nany is invalid.")
+func newValidateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "check manifests as sync would, without running anything",
+		Long: `Decodes and validates manifests exactly as sync does: every error names the
+file, line and field. Exit status 3 when any is invalid. FILE "-" is
+standard input.`,
+		Args: minArgs(1, "one or more manifest files"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return validateFiles(cmd.OutOrStdout(), cmd.ErrOrStderr(), args)
+		},
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
-		fs.Usage()
-		return &exitError{exitUsage, errors.New("")}
-	}
+}
+
+func validateFiles(stdout, stderr io.Writer, files []string) error {
 	invalid := 0
-	for _, file := range fs.Args() {
+	for _, file := range files {
 		pods, err := decodeFile(file)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
@@ -33,7 +38,7 @@ func runValidate(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if invalid > 0 {
-		return &exitError{exitInvalid, fmt.Errorf("%d of %d file(s) invalid", invalid, fs.NArg())}
+		return &exitError{exitInvalid, fmt.Errorf("%d of %d file(s) invalid", invalid, len(files))}
 	}
 	return nil
 }

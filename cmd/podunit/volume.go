@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,45 +11,59 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 )
 
-// runVolume manages the PersistentVolumeClaims' directories, which outlive
-// pods and manifests: `podunit volume ls`, `podunit volume rm NS/NAME…`.
-func runVolume(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("podunit volume", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	root := fs.String("volume-root", podshim.DefaultVolumeRoot, "where the claims' directories are")
-	specDir := fs.String("spec-dir", DefaultSpecDir, "the pods' spec files, to tell which claims are in use")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: podunit volume ls\n       podunit volume rm NAMESPACE/CLAIM...\n\nA PersistentVolumeClaim's data is the directory VOLUME_ROOT/NAMESPACE/CLAIM.\nIt stays when the claim's manifest or its pods go; rm removes it, unless a\npod uses it.\n\nFlags:")
-		fs.PrintDefaults()
+// newVolumeCommand manages the PersistentVolumeClaims' directories, which
+// outlive pods and manifests: 'podunit volume ls', 'podunit volume rm NS/NAME…'.
+func newVolumeCommand() *cobra.Command {
+	var root, specDir string
+	cmd := &cobra.Command{
+		Use:   "volume",
+		Short: "list or remove the PersistentVolumeClaims' directories",
+		Long: `A PersistentVolumeClaim's data is the directory VOLUME_ROOT/NAMESPACE/CLAIM.
+It stays when the claim's manifest or its pods go; rm removes it, unless a
+pod uses it.`,
+		Args: exactArgs(0, "a subcommand: ls or rm"),
+		RunE: func(cmd *cobra.Command, _ []string) error { return usageError(cmd, "podunit volume takes ls or rm") },
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
-		fs.Usage()
-		return &exitError{exitUsage, errors.New("")}
-	}
-	inUse, err := claimsInUse(*specDir)
-	if err != nil {
-		return err
-	}
-	switch cmd, names := fs.Arg(0), fs.Args()[1:]; {
-	case cmd == "ls" && len(names) == 0:
-		return listVolumes(stdout, *root, inUse)
-	case cmd == "rm" && len(names) > 0:
-		var errs []error
-		for _, name := range names {
-			if err := removeVolume(*root, name, inUse); err != nil {
-				errs = append(errs, err)
-				continue
+	cmd.PersistentFlags().StringVar(&root, "volume-root", podshim.DefaultVolumeRoot, "where the claims' directories are")
+	cmd.PersistentFlags().StringVar(&specDir, "spec-dir", DefaultSpecDir, "the pods' spec files, to tell which claims are in use")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "ls",
+		Short: "list the claims' directories, their size and the pods using them",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			inUse, err := claimsInUse(specDir)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(stdout, "removed %s\n", name)
-		}
-		return errors.Join(errs...)
-	}
-	fs.Usage()
-	return &exitError{exitUsage, errors.New("")}
+			return listVolumes(cmd.OutOrStdout(), root, inUse)
+		},
+	}, &cobra.Command{
+		Use:   "rm NAMESPACE/CLAIM...",
+		Short: "remove claims' directories that no pod uses",
+		Args:  minArgs(1, "one or more NAMESPACE/CLAIM"),
+		RunE: func(cmd *cobra.Command, names []string) error {
+			inUse, err := claimsInUse(specDir)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, name := range names {
+				if err := removeVolume(root, name, inUse); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", name)
+			}
+			return errors.Join(errs...)
+		},
+	})
+	return cmd
 }
 
 // claimsInUse maps "namespace/claim" to the pods whose spec uses it.

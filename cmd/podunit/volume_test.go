@@ -38,8 +38,8 @@ spec:
 	write(t, specs, "default_db-x.json", string(spec))
 
 	var out bytes.Buffer
-	flags := []string{"-volume-root", root, "-spec-dir", specs}
-	if err := runVolume(append(flags, "ls"), &out, &out); err != nil {
+	flags := []string{"volume", "--volume-root", root, "--spec-dir", specs}
+	if err := run(append(flags, "ls"), &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"default/data", "default/db", "default/old", "edge/cache"} {
@@ -48,7 +48,7 @@ spec:
 		}
 	}
 	out.Reset()
-	err = runVolume(append(flags, "rm", "default/data", "default/old", "../etc"), &out, &out)
+	err = run(append(flags, "rm", "default/data", "default/old", "../etc"), &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "default/data is used by pod default/db") || !strings.Contains(err.Error(), `"../etc": name a claim as NAMESPACE/CLAIM`) {
 		t.Errorf("rm: %v", err)
 	}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestEventMessage(t *testing.T) {
+	for line, want := range map[string]string{
+		`level=WARN msg="container exited; restarting it" container=web exitCode=1`: "container exited; restarting it: container=web exitCode=1",
+		`level=INFO msg="pod running" sandbox=abc ip=10.88.0.4`:                     "pod running: sandbox=abc ip=10.88.0.4",
+		`level=INFO msg=done`:                        "done",
+		`Started pod-web.service - Pod default/web.`: "Started pod-web.service - Pod default/web.",
+	} {
+		if got := eventMessage(line); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", line, got, want)
+		}
+	}
+}
+
+func TestDescribePod(t *testing.T) {
+	p := statusPod("web", corev1.PodRunning, corev1.ContainerStatus{Name: "c", Ready: false, RestartCount: 3, ContainerID: "containerd://abc",
+		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s"}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}})
+	p.Spec.Containers = []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"false"}}}
+	p.Annotations[AnnotationUnitState] = "active (running)"
+	p.Annotations[AnnotationUnitRestarts] = "0"
+	p.Annotations[AnnotationMemoryBytes] = "3145728"
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady"}}
+	now := time.Date(2026, 11, 23, 12, 10, 0, 0, time.UTC)
+	var out bytes.Buffer
+	describePod(&out, &p, []event{{Time: now.Add(-40 * time.Second), Source: "podshim", Message: "container exited; restarting it: container=c"}}, now)
+	for _, want := range []string{
+		"Name:", "web", "Manifest:", "/etc/podunit/manifests/web.yaml",
+		"pod-web.service, active (running), restarted 0 time(s) by systemd, memory 3.0Mi",
+		"Status:", "CrashLoopBackOff", "Container ID:", "containerd://abc",
+		"State:", "Waiting", "back-off 40s", "Last State:", "Terminated", "Exit Code:", "Restart Count:", "3",
+		"Ready", "ContainersNotReady", "Events:", "40s", "container exited; restarting it: container=c",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("describe lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestApplyWritesOnlyValidManifestsAtomically(t *testing.T) {
+	dir := t.TempDir()
+	src := t.TempDir()
+	write(t, src, "web.yaml", pod("web", "img:1"))
+	write(t, src, "none.yaml", "")
+	apply := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(append([]string{"apply", "--manifest-dir", dir, "--config", filepath.Join(src, "none.yaml")}, args...), &out, io.Discard)
+		return out.String(), err
+	}
+	if out, err := apply("-f", filepath.Join(src, "web.yaml")); err != nil || !strings.Contains(out, "pod/web created") {
+		t.Fatalf("apply: %q, %v", out, err)
+	}
+	if out, _ := apply("-f", filepath.Join(src, "web.yaml")); !strings.Contains(out, "pod/web unchanged") {
+		t.Errorf("again: %q", out)
+	}
+	write(t, src, "web.yaml", pod("web", "img:2"))
+	if out, _ := apply("-f", filepath.Join(src, "web.yaml")); !strings.Contains(out, "pod/web configured") {
+		t.Errorf("changed: %q", out)
+	}
+	// An invalid manifest is refused, and the running one stays.
+	write(t, src, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, tty: true}]\n")
+	if _, err := apply("-f", filepath.Join(src, "web.yaml")); err == nil || !strings.Contains(err.Error(), "web.yaml:5: spec.containers[0].tty") {
+		t.Errorf("invalid: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "web.yaml")); !strings.Contains(string(b), "img:2") {
+		t.Errorf("the applied manifest changed: %s", b)
+	}
+	// Another file may not define the same pod.
+	write(t, src, "other.yaml", pod("web", "img:3"))
+	if _, err := apply("-f", filepath.Join(src, "other.yaml")); err == nil || !strings.Contains(err.Error(), "pod default/web is defined in "+filepath.Join(dir, "web.yaml")) {
+		t.Errorf("a second definition: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
+	}
+}
+
+func TestDeleteRemovesOnlyWholeDefinitions(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "web.yaml", pod("web", "img:1"))
+	write(t, dir, "two.yaml", pod("a", "img:1")+"---\n"+pod("b", "img:1"))
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	write(t, filepath.Dir(cfg), "config.yaml", "")
+	del := func(args ...string) error {
+		return run(append([]string{"delete", "--wait=false", "--manifest-dir", dir, "--config", cfg}, args...), io.Discard, io.Discard)
+	}
+	if err := del("a"); err == nil || !strings.Contains(err.Error(), "defines pod default/b too") {
+		t.Errorf("half a file: %v", err)
+	}
+	if err := del("nope"); err == nil || !strings.Contains(err.Error(), "no manifest in") {
+		t.Errorf("a missing pod: %v", err)
+	}
+	if err := del("web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "web.yaml")); !os.IsNotExist(err) {
+		t.Errorf("web.yaml is still there: %v", err)
+	}
+	if err := del("-f", filepath.Join(dir, "two.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left: %v", entries)
+	}
+}
+
+func TestDoctorHostChecks(t *testing.T) {
+	proc := t.TempDir()
+	write(t, filepath.Join(proc, "sys/net/ipv4"), "ip_forward", "0\n")
+	write(t, proc, "swaps", "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2 partition 1000 0 -2\n")
+	d := &doctor{procRoot: proc}
+	var out bytes.Buffer
+	failed := printFindings(&out, []finding{d.ipForward(), d.swap()})
+	if failed != 0 || !strings.Contains(out.String(), "[warn] ip_forward: off") || !strings.Contains(out.String(), "fix: echo net.ipv4.ip_forward=1") ||
+		!strings.Contains(out.String(), "[warn] swap: 1 swap device(s) on") {
+		t.Errorf("doctor:\n%s", out.String())
+	}
+	d.cfg.ManifestDir = filepath.Join(proc, "missing")
+	out.Reset()
+	printFindings(&out, d.manifests())
+	if !strings.Contains(out.String(), "fix: mkdir -p "+d.cfg.ManifestDir) {
+		t.Errorf("a missing manifest directory:\n%s", out.String())
+	}
+	d.cniConfDir = t.TempDir()
+	out.Reset()
+	if printFindings(&out, []finding{d.network(t.Context())}) != 1 || !strings.Contains(out.String(), "no CNI network configuration") {
+		t.Errorf("no network:\n%s", out.String())
+	}
+}

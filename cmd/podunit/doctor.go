@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+	"github.com/spf13/cobra"
+
+	"github.com/podunit/podunit/cni"
+	"github.com/podunit/podunit/criclient"
+)
+
+// finding is one result of `podunit doctor`: a problem comes with its fix.
+type finding struct {
+	level   string // ok, warn or fail
+	subject string
+	msg     string
+	fix     string
+}
+
+func ok(subject, format string, args ...any) finding {
+	return finding{level: "ok", subject: subject, msg: fmt.Sprintf(format, args...)}
+}
+
+func warn(subject, fix, format string, args ...any) finding {
+	return finding{level: "warn", subject: subject, msg: fmt.Sprintf(format, args...), fix: fix}
+}
+
+func fail(subject, fix, format string, args ...any) finding {
+	return finding{level: "fail", subject: subject, msg: fmt.Sprintf(format, args...), fix: fix}
+}
+
+// minSystemd is the oldest systemd podunit's units work on.
+const minSystemd = 247
+
+// doctor holds where to look; each check reads what it needs.
+type doctor struct {
+	cfg         Config
+	configPath  string
+	cniConfDir  string
+	cniBinDirs  []string
+	procRoot    string // /proc, for ip_forward and swaps
+	unitsActive []string
+}
+
+func newDoctorCommand() *cobra.Command {
+	d := &doctor{procRoot: "/proc"}
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "check that this machine can run pods, and say how to fix what it cannot",
+		Long: `Checks what pods need and names the fix for each problem: systemd's version,
+the runtime's CRI socket, that the runtime's cgroup driver is podunit's, the
+CNI network the runtime gives pods and its plugins (with libcni, as the
+runtime loads them), the manifest directories, podunit's own units,
+net.ipv4.ip_forward and swap. Exit status 1 when a check fails.`,
+		Args: exactArgs(0, "no arguments"),
+	}
+	f := cmd.Flags()
+	f.StringVar(&d.configPath, "config", DefaultConfigPath, "configuration file")
+	f.StringVar(&d.cniConfDir, "cni-conf-dir", cni.DefaultConfDir, "the runtime's CNI configuration directory")
+	f.StringSliceVar(&d.cniBinDirs, "cni-bin-dir", cni.DefaultBinDirs, "where the CNI plugins are")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, _, err := loadConfigWithKubelet(d.configPath, f.Changed("config"), "")
+		if err != nil {
+			return err
+		}
+		d.cfg = cfg
+		d.unitsActive = []string{"podunit.path", "podunit-sync.timer", "podunit-status.socket"}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		failed := printFindings(cmd.OutOrStdout(), d.run(ctx))
+		if failed > 0 {
+			return &exitError{exitFailure, fmt.Errorf("%d check(s) failed", failed)}
+		}
+		return nil
+	}
+	return cmd
+}
+
+func printFindings(w io.Writer, fs []finding) (failed int) {
+	for _, f := range fs {
+		fmt.Fprintf(w, "%-6s %s: %s\n", "["+f.level+"]", f.subject, f.msg)
+		if f.fix != "" {
+			fmt.Fprintf(w, "       fix: %s\n", f.fix)
+		}
+		if f.level == "fail" {
+			failed++
+		}
+	}
+	return failed
+}
+
+func (d *doctor) run(ctx context.Context) []finding {
+	var out []finding
+	out = append(out, d.systemd(ctx)...)
+	out = append(out, d.runtime(ctx)...)
+	out = append(out, d.network(ctx))
+	out = append(out, d.manifests()...)
+	out = append(out, d.ipForward(), d.swap())
+	return out
+}
+
+func (d *doctor) systemd(ctx context.Context) []finding {
+	conn, err := dbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return []finding{fail("systemd", "podunit needs systemd as the init system, with its D-Bus API (/run/systemd/private)",
+			"cannot connect: %v", err)}
+	}
+	defer conn.Close()
+	var out []finding
+	v, err := conn.GetManagerProperty("Version")
+	if err != nil {
+		return []finding{fail("systemd", "", "cannot read its version: %v", err)}
+	}
+	version := strings.Trim(v, `"`)
+	major, _ := strconv.Atoi(strings.FieldsFunc(version, func(r rune) bool { return r < '0' || r > '9' })[0])
+	switch {
+	case major < minSystemd:
+		out = append(out, fail("systemd", "upgrade systemd (Debian 12 has 252)", "version %s; podunit needs %d or newer", version, minSystemd))
+	case major < 254:
+		out = append(out, ok("systemd", "version %s (crash-looping pods back off in podshim; 254 and newer let systemd do it with RestartSteps=)", version))
+	default:
+		out = append(out, ok("systemd", "version %s", version))
+	}
+	statuses, err := conn.ListUnitsByNamesContext(ctx, d.unitsActive)
+	if err != nil {
+		return append(out, fail("podunit units", "", "cannot list them: %v", err))
+	}
+	for _, s := range statuses {
+		switch {
+		case s.LoadState != "loaded":
+			out = append(out, fail(s.Name, "reinstall the podunit package (its units are in /usr/lib/systemd/system)", "not installed (%s)", s.LoadState))
+		case s.ActiveState != "active":
+			out = append(out, fail(s.Name, "systemctl enable --now "+s.Name, "%s: manifests are not picked up or the status API does not answer", s.ActiveState))
+		default:
+			out = append(out, ok(s.Name, "active"))
+		}
+	}
+	return out
+}
+
+func (d *doctor) runtime(ctx context.Context) []finding {
+	rt, err := criclient.New(d.cfg.CRIEndpoint)
+	if err != nil {
+		return []finding{fail("runtime", "set criEndpoint in "+d.configPath+" to unix:///run/containerd/containerd.sock or unix:///run/crio/crio.sock", "%v", err)}
+	}
+	defer rt.Close()
+	rt.Timeout = 3 * time.Second
+	v, err := rt.Version(ctx, "")
+	if err != nil {
+		return []finding{fail("runtime", "systemctl enable --now containerd (or crio); criEndpoint in "+d.configPath+" names its socket",
+			"%s does not answer: %v", d.cfg.CRIEndpoint, err)}
+	}
+	out := []finding{ok("runtime", "%s %s (%s) at %s", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion, d.cfg.CRIEndpoint)}
+	driver, err := rt.CgroupDriver(ctx)
+	switch {
+	case err != nil:
+		out = append(out, warn("cgroup driver", "", "cannot tell the runtime's: %v", err))
+	case driver == "":
+		out = append(out, warn("cgroup driver", "check that the runtime's cgroup driver is "+d.cfg.CgroupDriver, "the runtime does not tell its driver"))
+	case driver != d.cfg.CgroupDriver:
+		out = append(out, fail("cgroup driver", cgroupDriverFix(driver, d.cfg.CgroupDriver, d.configPath),
+			"the runtime uses %s, podunit %s: pods' containers would land outside their units", driver, d.cfg.CgroupDriver))
+	default:
+		out = append(out, ok("cgroup driver", "%s, as the runtime's", driver))
+	}
+	return out
+}
+
+func cgroupDriverFix(runtime, podunit, configPath string) string {
+	if podunit == "systemd" {
+		return "in /etc/containerd/config.toml set SystemdCgroup = true under [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options] and restart containerd (docs/containerd.md), or set cgroupDriver: " + runtime + " in " + configPath
+	}
+	return "set cgroupDriver: " + runtime + " in " + configPath
+}
+
+func (d *doctor) network(ctx context.Context) finding {
+	n, err := cni.Load(d.cniConfDir)
+	if errors.Is(err, cni.ErrNoNetwork) {
+		return fail("CNI", "install the podunit package's network (/usr/share/podunit/cni/10-podunit.conflist) into "+d.cniConfDir+" and restart the runtime", "%v: pods cannot get an IP", err)
+	}
+	if err != nil {
+		return fail("CNI", "fix or remove the file", "%v", err)
+	}
+	bin := cni.BinDir(d.cniBinDirs)
+	if bin == "" {
+		return fail("CNI", "apt install containernetworking-plugins (or put the plugins into /opt/cni/bin)", "no plugins in %s", strings.Join(d.cniBinDirs, ", "))
+	}
+	if err := n.Check(ctx, []string{bin}); err != nil {
+		return fail("CNI", "install the missing plugins into "+bin, "%v", err)
+	}
+	return ok("CNI", "network %q from %s (%s), plugins in %s", n.Name, n.File, strings.Join(n.Plugins, ", "), bin)
+}
+
+func (d *doctor) manifests() []finding {
+	dirs := append([]string{d.cfg.ManifestDir}, d.cfg.ManifestDirs...)
+	var out []finding
+	for _, dir := range dirs {
+		fi, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			out = append(out, warn("manifests", "mkdir -p "+dir, "%s does not exist: no pods from it", dir))
+			continue
+		case err != nil:
+			out = append(out, fail("manifests", "", "%v", err))
+			continue
+		case !fi.IsDir():
+			out = append(out, ok("manifests", "%s is a single manifest file", dir))
+			continue
+		}
+	}
+	set, err := readManifestDirs(dirs)
+	if err != nil {
+		return append(out, fail("manifests", "", "%v", err))
+	}
+	if len(set.Errors) > 0 {
+		return append(out, warn("manifests", "podunit validate FILE shows each error with its line; journalctl -u podunit-sync",
+			"%d pod(s), %d problem(s), the first: %v", len(set.Pods), len(set.Errors), firstError(set.Errors[0])))
+	}
+	return append(out, ok("manifests", "%d pod(s) in %s", len(set.Pods), strings.Join(dirs, ", ")))
+}
+
+func firstError(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+		return j.Unwrap()[0]
+	}
+	return err
+}
+
+func (d *doctor) ipForward() finding {
+	b, err := os.ReadFile(d.procRoot + "/sys/net/ipv4/ip_forward")
+	if err != nil {
+		return warn("ip_forward", "", "cannot read it: %v", err)
+	}
+	if strings.TrimSpace(string(b)) != "1" {
+		return warn("ip_forward", "echo net.ipv4.ip_forward=1 >/etc/sysctl.d/90-podunit.conf && sysctl --system",
+			"off: pods reach only this host until the bridge plugin turns it on with the first pod")
+	}
+	return ok("ip_forward", "on")
+}
+
+func (d *doctor) swap() finding {
+	b, err := os.ReadFile(d.procRoot + "/swaps")
+	if err != nil {
+		return warn("swap", "", "cannot read /proc/swaps: %v", err)
+	}
+	if lines := strings.Count(strings.TrimSpace(string(b)), "\n"); lines > 0 {
+		return warn("swap", "swapoff -a, or accept it: podunit sets MemoryMax= but not MemorySwapMax=",
+			"%d swap device(s) on: a container at its memory limit swaps instead of being OOM-killed, as the kubelet's NoSwap would", lines)
+	}
+	return ok("swap", "off")
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// metrics is GET /metrics: every figure comes from the snapshot /pods
+// serves (systemd, podshim's states, the last sync) at scrape time, so the
+// metrics and /pods never disagree and nothing is counted twice.
+func (s *statusServer) metrics() http.Handler {
+	s.metricsOnce.Do(func() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(&podCollector{s: s}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		s.metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	})
+	return s.metricsHandler
+}
+
+var (
+	descPods     = prometheus.NewDesc("podunit_pods", "Pods by phase.", []string{"phase"}, nil)
+	descRestarts = prometheus.NewDesc("podunit_container_restarts_total",
+		"Restarts of a container in its sandbox (the restartCount of its status).", []string{"namespace", "pod", "container"}, nil)
+	descReady = prometheus.NewDesc("podunit_container_ready",
+		"The container's readiness probe result (1: ready); a container without one is ready once started.", []string{"namespace", "pod", "container"}, nil)
+	descStarted = prometheus.NewDesc("podunit_container_started",
+		"The container's startup probe result (1: started).", []string{"namespace", "pod", "container"}, nil)
+	descUnitRestarts = prometheus.NewDesc("podunit_unit_restarts_total",
+		"Restarts of the pod's unit by systemd (NRestarts): podshim restarts, not container restarts.", []string{"namespace", "pod", "unit"}, nil)
+	descMemory = prometheus.NewDesc("podunit_pod_memory_bytes",
+		"Memory of the pod's unit cgroup (MemoryCurrent): its containers, podshim and the sandbox.", []string{"namespace", "pod", "unit"}, nil)
+	descCPU = prometheus.NewDesc("podunit_pod_cpu_seconds_total",
+		"CPU time of the pod's unit cgroup (CPUUsageNSec).", []string{"namespace", "pod", "unit"}, nil)
+	descStartLatency = prometheus.NewDesc("podunit_pod_start_duration_seconds",
+		"From the pod's start (status.startTime) to all its containers being ready, for the pods that got there.", nil, nil)
+	descSyncDuration = prometheus.NewDesc("podunit_sync_duration_seconds", "How long the last sync took.", nil, nil)
+	descSyncTime     = prometheus.NewDesc("podunit_sync_last_timestamp_seconds", "When the last sync ended.", nil, nil)
+	descSyncs        = prometheus.NewDesc("podunit_syncs_total", "Syncs since boot.", nil, nil)
+	descSyncErrors   = prometheus.NewDesc("podunit_sync_errors_total",
+		"Syncs since boot that could not bring some pod unit to its state.", nil, nil)
+	descManifestErrors = prometheus.NewDesc("podunit_manifest_errors",
+		"Manifest files that the last sync found invalid.", nil, nil)
+	descConflicts = prometheus.NewDesc("podunit_manifest_conflicts",
+		"Pods that more than one manifest file defines (the first runs).", nil, nil)
+)
+
+// startBuckets are the pod start latency histogram's buckets, in seconds:
+// the kubelet's pod_start_duration_seconds buckets.
+var startBuckets = []float64{0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600}
+
+type podCollector struct{ s *statusServer }
+
+func (c *podCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPods, descRestarts, descReady, descStarted, descUnitRestarts, descMemory, descCPU,
+		descStartLatency, descSyncDuration, descSyncTime, descSyncs, descSyncErrors, descManifestErrors, descConflicts} {
+		ch <- d
+	}
+}
+
+func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	snap, err := c.s.snapshot(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descPods, err)
+		return
+	}
+	phases := map[corev1.PodPhase]float64{corev1.PodPending: 0, corev1.PodRunning: 0, corev1.PodSucceeded: 0, corev1.PodFailed: 0}
+	buckets := map[float64]uint64{}
+	for _, b := range startBuckets {
+		buckets[b] = 0
+	}
+	var n uint64
+	var sum float64
+	for _, p := range snap.pods {
+		phase := p.Status.Phase
+		if phase == "" {
+			phase = corev1.PodPending
+		}
+		phases[phase]++
+		for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(cs.RestartCount), p.Namespace, p.Name, cs.Name)
+			ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, boolValue(cs.Ready), p.Namespace, p.Name, cs.Name)
+			ch <- prometheus.MustNewConstMetric(descStarted, prometheus.GaugeValue, boolValue(cs.Started != nil && *cs.Started), p.Namespace, p.Name, cs.Name)
+		}
+		unit := p.Annotations[AnnotationUnit]
+		if st, ok := snap.stats[unit]; ok {
+			ch <- prometheus.MustNewConstMetric(descUnitRestarts, prometheus.CounterValue, float64(st.Restarts), p.Namespace, p.Name, unit)
+			if st.MemoryBytes > 0 {
+				ch <- prometheus.MustNewConstMetric(descMemory, prometheus.GaugeValue, float64(st.MemoryBytes), p.Namespace, p.Name, unit)
+			}
+			if st.hasCPU {
+				ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, float64(st.CPUNSec)/1e9, p.Namespace, p.Name, unit)
+			}
+		}
+		if d, ok := startDuration(&p); ok {
+			n++
+			sum += d
+			for _, b := range startBuckets {
+				if d <= b {
+					buckets[b]++
+				}
+			}
+		}
+	}
+	for phase, count := range phases {
+		ch <- prometheus.MustNewConstMetric(descPods, prometheus.GaugeValue, count, string(phase))
+	}
+	ch <- prometheus.MustNewConstHistogram(descStartLatency, n, sum, buckets)
+	if st := snap.sync; !st.Time.IsZero() {
+		ch <- prometheus.MustNewConstMetric(descSyncDuration, prometheus.GaugeValue, st.Duration)
+		ch <- prometheus.MustNewConstMetric(descSyncTime, prometheus.GaugeValue, float64(st.Time.UnixNano())/1e9)
+		ch <- prometheus.MustNewConstMetric(descSyncs, prometheus.CounterValue, float64(st.Syncs))
+		ch <- prometheus.MustNewConstMetric(descSyncErrors, prometheus.CounterValue, float64(st.FailedSyncs))
+		ch <- prometheus.MustNewConstMetric(descManifestErrors, prometheus.GaugeValue, float64(len(st.Invalid)))
+		ch <- prometheus.MustNewConstMetric(descConflicts, prometheus.GaugeValue, float64(len(st.Conflicts)))
+	}
+}
+
+// startDuration is from the pod's start to its ContainersReady condition
+// turning true, when it has.
+func startDuration(p *corev1.Pod) (float64, bool) {
+	if p.Status.StartTime == nil {
+		return 0, false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.ContainersReady && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
+			d := c.LastTransitionTime.Sub(p.Status.StartTime.Time).Seconds()
+			return max(d, 0), true
+		}
+	}
+	return 0, false
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
