@@ -40,6 +40,9 @@ func (u *Unit) Properties() []dbus.Property {
 		prop("TimeoutStopUSec", usec(u.TimeoutStopSec)),
 		prop("WatchdogUSec", usec(u.WatchdogSec)),
 		prop("KillMode", u.KillMode),
+		// The figures the status API shows (CPUUsageNSec, MemoryCurrent).
+		prop("CPUAccounting", true),
+		prop("MemoryAccounting", true),
 	)
 	if len(u.RestartPreventExitStatus) > 0 {
 		// (status codes, signals), as systemd's D-Bus API has it.

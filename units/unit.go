@@ -102,6 +102,8 @@ func (u *Unit) Options() []*unit.UnitOption {
 		opt("Service", "TimeoutStopSec", seconds(u.TimeoutStopSec)),
 		opt("Service", "WatchdogSec", seconds(u.WatchdogSec)),
 		opt("Service", "KillMode", u.KillMode),
+		opt("Service", "CPUAccounting", "yes"),
+		opt("Service", "MemoryAccounting", "yes"),
 	)
 	if len(u.RestartPreventExitStatus) > 0 {
 		codes := make([]string, len(u.RestartPreventExitStatus))

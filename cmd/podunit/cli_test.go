@@ -16,6 +16,7 @@ func TestEventMessage(t *testing.T) {
 	for line, want := range map[string]string{
 		`level=WARN msg="container exited; restarting it" container=web exitCode=1`: "container exited; restarting it: container=web exitCode=1",
 		`level=INFO msg="pod running" sandbox=abc ip=10.88.0.4`:                     "pod running: sandbox=abc ip=10.88.0.4",
+		`level=INFO msg="started container" pod=default/web container=web`:          "started container: container=web",
 		`level=INFO msg=done`:                        "done",
 		`Started pod-web.service - Pod default/web.`: "Started pod-web.service - Pod default/web.",
 	} {

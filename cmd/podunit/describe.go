@@ -128,6 +128,10 @@ func eventMessage(line string) string {
 	} else {
 		msg, rest, _ = strings.Cut(rest, " ")
 	}
+	// Every line of a pod's journal is about the pod: its pod= says nothing.
+	if f := strings.Fields(rest); len(f) > 0 && strings.HasPrefix(f[0], "pod=") {
+		rest = strings.TrimSpace(strings.TrimPrefix(rest, f[0]))
+	}
 	if rest == "" {
 		return msg
 	}

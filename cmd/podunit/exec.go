@@ -45,7 +45,6 @@ container ID this command's error or 'podunit describe pod' shows with
 	f.StringVarP(&container, "container", "c", "", "the container (default: the pod's first)")
 	cmd.RegisterFlagCompletionFunc("container", pf.completeContainers)
 	f.DurationVar(&timeout, "timeout", time.Minute, "kill the command after this long")
-	cmd.Flags().SetInterspersed(false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		pod, err := pf.pod(args[0])
 		if err != nil {

@@ -98,7 +98,7 @@ func serve(cfg Config, socket, specDir string) error {
 	rt.Timeout = 2 * time.Second
 	srv := &http.Server{Handler: &statusServer{
 		specDir: specDir, stateDir: podshim.DefaultStateDir, syncState: DefaultSyncState,
-		manager: conn, runtime: rt, fresh: snapshotFresh, stale: snapshotStale,
+		manager: conn, runtime: rt, statsMaxAge: statsMaxAge,
 	}, ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, len(listeners))
 	for _, l := range listeners {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -20,41 +21,54 @@ import (
 )
 
 // statusServer answers from what systemd, the spec files, podshim's state
-// files and the last sync hold: no database of its own to drift. It builds
-// a snapshot of every pod at most once a second (snapshotFresh), so that
-// fifty clients polling /pods cost one pass over the units, not fifty.
+// files and the last sync hold: no database of its own to drift.
+//
+// Every answer is as fresh as the request: it comes from a snapshot whose
+// build began after the request arrived. Requests that arrive during a
+// build share the next one, so fifty clients polling /pods cost a build at
+// a time, not fifty; and a build re-reads only what changed: a spec file
+// never changes (its name holds the config hash), a state file is re-read
+// when its size or time changes, and the units' figures from systemd are
+// refreshed in the background once they are a second old.
 type statusServer struct {
 	specDir, stateDir, syncState string
 	manager                      units.Manager
 	runtime                      versioner
-	// fresh and stale: a snapshot younger than fresh is served as it is;
-	// one younger than stale is served while a newer one is built; an older
-	// one is rebuilt before the answer. Zero rebuilds on every request.
-	fresh, stale time.Duration
+	// statsMaxAge is how old the units' figures may be; 0 reads them in
+	// each build.
+	statsMaxAge time.Duration
 
-	build      sync.Mutex // one build at a time
-	mu         sync.Mutex // guards snap and refreshing
-	snap       *snapshot
-	refreshing bool
-	specs      map[string]*generator.Pod // by path: a spec file never changes
+	build           sync.Mutex // one build at a time; guards everything below
+	snap            *snapshot
+	specs           map[string]*generator.Pod // by path
+	states          map[string]cachedState    // by path
+	stats           map[string]unitStats      // by unit name
+	statsAt         time.Time
+	statsRefreshing bool
+	statsMu         sync.Mutex // guards stats, statsAt and statsRefreshing
 
 	metricsOnce    sync.Once
 	metricsHandler http.Handler
 }
 
-// Snapshot ages (see statusServer).
-const (
-	snapshotFresh = time.Second
-	snapshotStale = 5 * time.Second
-)
+// statsMaxAge is how old systemd's figures of the units may be: they are
+// counters and gauges, and reading them costs a D-Bus call a unit.
+const statsMaxAge = time.Second
 
 // snapshot is every pod at one moment, with the encoded PodList.
 type snapshot struct {
-	at    time.Time
-	pods  []corev1.Pod
-	stats map[string]unitStats // by unit name
-	list  []byte               // the /pods answer
-	sync  syncState
+	started time.Time
+	pods    []corev1.Pod
+	stats   map[string]unitStats // by unit name
+	list    []byte               // the /pods answer
+	sync    syncState
+}
+
+// cachedState is a state file as last read.
+type cachedState struct {
+	size  int64
+	mtime time.Time
+	state *podshim.State
 }
 
 // Annotations podunit adds to the pods it serves.
@@ -77,64 +91,35 @@ const (
 	ConditionManifestUnique corev1.PodConditionType = "podunit.io/ManifestUnique"
 )
 
-// snapshot returns a snapshot no older than s.stale, building one when
-// needed, and starts a rebuild in the background once it is older than
-// s.fresh.
+// snapshot returns a snapshot whose build began after the call.
 func (s *statusServer) snapshot(ctx context.Context) (*snapshot, error) {
-	s.mu.Lock()
-	snap := s.snap
-	if snap != nil && time.Since(snap.at) < s.stale {
-		if time.Since(snap.at) >= s.fresh && !s.refreshing {
-			s.refreshing = true
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				s.rebuild(ctx, snap)
-				s.mu.Lock()
-				s.refreshing = false
-				s.mu.Unlock()
-			}()
-		}
-		s.mu.Unlock()
-		return snap, nil
-	}
-	s.mu.Unlock()
-	return s.rebuild(ctx, snap)
-}
-
-// rebuild builds a snapshot unless another build, started after old was
-// taken, already made a newer one.
-func (s *statusServer) rebuild(ctx context.Context, old *snapshot) (*snapshot, error) {
+	arrived := time.Now()
 	s.build.Lock()
 	defer s.build.Unlock()
-	s.mu.Lock()
-	if s.snap != old && s.snap != nil && time.Since(s.snap.at) < s.stale {
-		defer s.mu.Unlock()
-		return s.snap, nil
+	if s.snap != nil && s.snap.started.After(arrived) {
+		return s.snap, nil // built while this request waited
 	}
-	s.mu.Unlock()
 	snap, err := s.buildSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
 	s.snap = snap
-	s.mu.Unlock()
 	return snap, nil
 }
 
 // buildSnapshot reads the pods of the loaded pod units, each with its last
 // spec, the status podshim recorded and its unit's figures from systemd,
-// sorted by namespace and name.
+// sorted by namespace and name. s.build is held.
 func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
-	at := time.Now()
+	started := time.Now()
 	loaded, err := units.List(ctx, s.manager)
 	if err != nil {
 		return nil, err
 	}
 	last, _ := readSyncState(s.syncState)
-	snap := &snapshot{at: at, sync: last, stats: map[string]unitStats{}}
+	snap := &snapshot{started: started, sync: last, stats: s.unitStats(ctx, loaded)}
 	specs := map[string]*generator.Pod{}
+	states := map[string]cachedState{}
 	for _, r := range loaded {
 		path := generator.SpecPath(generator.UnitConfig{SpecDir: s.specDir}, r.Namespace, r.PodName, r.ConfigHash)
 		p := s.specs[path]
@@ -151,13 +136,16 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		}
 		pod.Annotations[AnnotationUnit] = r.Name
 		pod.Annotations[AnnotationUnitState] = r.ActiveState + " (" + r.SubState + ")"
-		if st, ok := s.unitStats(ctx, r.Name); ok {
-			snap.stats[r.Name] = st
+		if st, ok := snap.stats[r.Name]; ok {
 			st.annotate(pod.Annotations)
 		}
-		st, err := podshim.ReadState(s.stateDir, r.Namespace, r.PodName)
-		if err == nil && st.UID == string(pod.UID) {
-			pod.Status = st.Status
+		statePath := podshim.StatePath(s.stateDir, r.Namespace, r.PodName)
+		st := s.readState(statePath)
+		if st.state != nil {
+			states[statePath] = st
+		}
+		if st.state != nil && st.state.UID == string(pod.UID) {
+			pod.Status = st.state.Status
 		} else {
 			pod.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
 				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
@@ -177,7 +165,7 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		}
 		snap.pods = append(snap.pods, pod)
 	}
-	s.specs = specs
+	s.specs, s.states = specs, states
 	sort.Slice(snap.pods, func(i, j int) bool {
 		if snap.pods[i].Namespace != snap.pods[j].Namespace {
 			return snap.pods[i].Namespace < snap.pods[j].Namespace
@@ -190,6 +178,27 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	}
 	snap.list = append(snap.list, '\n')
 	return snap, nil
+}
+
+// readState reads a pod's state file, or takes it from the cache when its
+// size and modification time are those of the cached read.
+func (s *statusServer) readState(path string) cachedState {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return cachedState{}
+	}
+	if c, ok := s.states[path]; ok && c.size == fi.Size() && c.mtime.Equal(fi.ModTime()) {
+		return c
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cachedState{}
+	}
+	var st podshim.State
+	if json.Unmarshal(b, &st) != nil {
+		return cachedState{} // being replaced: podshim writes a new file and renames it
+	}
+	return cachedState{size: fi.Size(), mtime: fi.ModTime(), state: &st}
 }
 
 func joinQuoted(ss []string) string {
@@ -223,26 +232,53 @@ type unitProperties interface {
 	GetUnitTypePropertiesContext(ctx context.Context, unit, unitType string) (map[string]any, error)
 }
 
-// unitStats reads NRestarts, MemoryCurrent and CPUUsageNSec of a pod's
-// unit; systemd reports an unknown figure as the largest uint64.
-func (s *statusServer) unitStats(ctx context.Context, unit string) (unitStats, bool) {
+// unitStats returns the units' figures: read now when statsMaxAge is 0,
+// else the last ones read, with a refresh in the background once they are
+// statsMaxAge old.
+func (s *statusServer) unitStats(ctx context.Context, loaded map[string]units.Running) map[string]unitStats {
 	m, ok := s.manager.(unitProperties)
 	if !ok {
-		return unitStats{}, false
+		return nil
 	}
-	props, err := m.GetUnitTypePropertiesContext(ctx, unit, "Service")
-	if err != nil {
-		return unitStats{}, false
+	if s.statsMaxAge == 0 {
+		return readUnitStats(ctx, m, loaded)
 	}
-	var st unitStats
-	st.Restarts, _ = props["NRestarts"].(uint32)
-	if v, ok := props["MemoryCurrent"].(uint64); ok && v != math.MaxUint64 {
-		st.MemoryBytes = v
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if time.Since(s.statsAt) >= s.statsMaxAge && !s.statsRefreshing {
+		s.statsRefreshing = true
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			stats := readUnitStats(ctx, m, loaded)
+			s.statsMu.Lock()
+			s.stats, s.statsAt, s.statsRefreshing = stats, time.Now(), false
+			s.statsMu.Unlock()
+		}()
 	}
-	if v, ok := props["CPUUsageNSec"].(uint64); ok && v != math.MaxUint64 {
-		st.CPUNSec, st.hasCPU = v, true
+	return s.stats
+}
+
+// readUnitStats reads NRestarts, MemoryCurrent and CPUUsageNSec of each
+// unit; systemd reports an unknown figure as the largest uint64.
+func readUnitStats(ctx context.Context, m unitProperties, loaded map[string]units.Running) map[string]unitStats {
+	out := make(map[string]unitStats, len(loaded))
+	for name := range loaded {
+		props, err := m.GetUnitTypePropertiesContext(ctx, name, "Service")
+		if err != nil {
+			continue
+		}
+		var st unitStats
+		st.Restarts, _ = props["NRestarts"].(uint32)
+		if v, ok := props["MemoryCurrent"].(uint64); ok && v != math.MaxUint64 {
+			st.MemoryBytes = v
+		}
+		if v, ok := props["CPUUsageNSec"].(uint64); ok && v != math.MaxUint64 {
+			st.CPUNSec, st.hasCPU = v, true
+		}
+		out[name] = st
 	}
-	return st, true
+	return out
 }
 
 func (st unitStats) annotate(a map[string]string) {

@@ -1,0 +1,155 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// podunitOut runs podunit and returns its combined output and exit status.
+func podunitOut(args ...string) (string, int) {
+	out, err := exec.Command(podunitBin, args...).CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		return err.Error(), -1
+	}
+	return string(out), 0
+}
+
+// apply, exec, describe, the shell completion, /metrics and delete, on one
+// pod that only the CLI puts in place and takes away.
+func TestCLIApplyExecDescribeDelete(t *testing.T) {
+	const name = "e2e-apply"
+	src := filepath.Join(t.TempDir(), name+".yaml")
+	if err := os.WriteFile(src, []byte(webPod(name, "applied", 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(manifestDir, name+".yaml")) })
+	if out, code := podunitOut("apply", "-f", src); code != 0 || !strings.Contains(out, "pod/e2e-apply created") {
+		t.Fatalf("apply: %d %s", code, out)
+	}
+	unit := waitActive(t, "default", name)
+
+	if out, code := podunitOut("exec", name, "--", "cat", "/etc/hostname"); code != 0 || strings.TrimSpace(out) != name {
+		t.Errorf("exec cat /etc/hostname: %d %q", code, out)
+	}
+	if out, code := podunitOut("exec", name, "--", "sh", "-c", "echo oops >&2; exit 3"); code != 3 ||
+		!strings.Contains(out, "oops") || !strings.Contains(out, "command terminated with exit code 3") {
+		t.Errorf("exec exit 3: %d %q", code, out)
+	}
+
+	out, code := podunitOut("describe", "pod", name)
+	for _, want := range []string{"Manifest:", filepath.Join(manifestDir, name+".yaml"), "pod-e2e-apply.service, active (running)",
+		"Container ID:", "containerd://", "Ready:", "true", "Events:", "podshim", "started container: container=web"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("describe pod lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+
+	// The shells complete pod names from the status API.
+	if out, _ := podunitOut("__complete", "logs", ""); !regexp.MustCompile(`(?m)^e2e-apply$`).MatchString(out) {
+		t.Errorf("completion of podunit logs:\n%s", out)
+	}
+
+	// systemd's figures for the unit, on the pod and in /metrics. (The test
+	// bed's systemd, on cgroup v1, has no CPUUsageNSec to give.)
+	waitFor(t, "the unit's memory and restarts in /pods", func() (bool, error) {
+		_, body := unixGet(t, "/pods/default/"+name)
+		var p corev1.Pod
+		err := json.Unmarshal([]byte(body), &p)
+		return err == nil && p.Annotations["podunit.io/memory-bytes"] != "" && p.Annotations["podunit.io/unit-restarts"] == "0", err
+	})
+	code, metrics := unixGet(t, "/metrics")
+	for _, want := range []string{
+		`podunit_pods{phase="Running"} `,
+		`podunit_container_ready{container="web",namespace="default",pod="e2e-apply"} 1`,
+		`podunit_pod_memory_bytes{namespace="default",pod="e2e-apply",unit="pod-e2e-apply.service"} `,
+		`podunit_unit_restarts_total{namespace="default",pod="e2e-apply",unit="pod-e2e-apply.service"} 0`,
+		`podunit_pod_start_duration_seconds_count `,
+		`podunit_sync_duration_seconds `,
+	} {
+		if code != 200 || !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	if out, code := podunitOut("delete", name); code != 0 || !strings.Contains(out, `pod "e2e-apply" deleted`) {
+		t.Errorf("delete: %d %s", code, out)
+	}
+	// delete waited for the pod to go.
+	if s := activeState(unit); s == "active" {
+		t.Errorf("after delete the unit is %s", s)
+	}
+}
+
+// get pods speaks Kubernetes' words for a crash-looping pod, a pod whose
+// image does not exist and a pod whose manifest turned invalid.
+func TestCLIStatusWords(t *testing.T) {
+	writeManifest(t, "e2e-crash.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-crash}
+spec:
+  containers:
+  - {name: c, image: localhost/podunit/busybox:1.35, command: ["false"]}
+`)
+	writeManifest(t, "e2e-noimage.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-noimage}
+spec:
+  containers:
+  - {name: c, image: localhost/podunit/does-not-exist:1}
+`)
+	writeManifest(t, "e2e-invalid.yaml", webPod("e2e-invalid", "x", 0))
+	waitActive(t, "default", "e2e-invalid")
+	writeManifest(t, "e2e-invalid.yaml", strings.Replace(webPod("e2e-invalid", "x", 0), "image:", "imag:", 1))
+	runSync(t)
+	want := map[string]*regexp.Regexp{
+		"e2e-crash":   regexp.MustCompile(`(?m)^e2e-crash\s+0/1\s+CrashLoopBackOff\s+[1-9]`),
+		"e2e-noimage": regexp.MustCompile(`(?m)^e2e-noimage\s+0/1\s+(ErrImagePull|ImagePullBackOff)\s+0`),
+		"e2e-invalid": regexp.MustCompile(`(?m)^e2e-invalid\s+1/1\s+InvalidManifest\s`),
+	}
+	waitFor(t, "CrashLoopBackOff, ImagePullBackOff and InvalidManifest in get pods", func() (bool, error) {
+		out, code := podunitOut("get", "pods")
+
+		for _, re := range want {
+			if code != 0 || !re.MatchString(out) {
+				return false, errors.New(out)
+			}
+		}
+		return true, nil
+	})
+	out, _ := podunitOut("describe", "pod", "e2e-crash")
+	if !strings.Contains(out, "CrashLoopBackOff") || !strings.Contains(out, "container exited; restarting it") {
+		t.Errorf("describe of a crash-looping pod:\n%s", out)
+	}
+}
+
+// doctor passes in the test bed, and names the fix when podunit's cgroup
+// driver is not the runtime's.
+func TestDoctor(t *testing.T) {
+	out, code := podunitOut("doctor")
+	for _, want := range []string{"[ok]   systemd: version", "[ok]   podunit.path: active", "[ok]   runtime: containerd",
+		"[ok]   cgroup driver: systemd", `[ok]   CNI: network "podunit" from /etc/cni/net.d/10-podunit.conflist (bridge, portmap, firewall)`} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("doctor lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+	config := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(config, []byte("cgroupDriver: cgroupfs\n"), 0o644)
+	out, code = podunitOut("doctor", "--config", config)
+	if code != 1 || !strings.Contains(out, "[fail] cgroup driver: the runtime uses systemd, podunit cgroupfs") || !strings.Contains(out, "fix: set cgroupDriver: systemd in "+config) {
+		t.Errorf("doctor with the wrong driver (exit %d):\n%s", code, out)
+	}
+}
