@@ -30,10 +30,13 @@ BENCHTIME    ?= 10x
 BENCH_PODS   ?= 20
 SYNC_BENCH_PODS ?= 1000
 BENCH_IDLE   ?= 60
+STATUS_TESTBED := $(TESTBED_ROOT)/status-bench
+STATUS_PODS     ?= 100
+STATUS_DURATION ?= 30s
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit test-e2e test-e2e-slow test-demo bench bench-short fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit test-e2e test-e2e-slow test-demo bench bench-status bench-short fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,8 +77,14 @@ bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed, 
 	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) \
 		./test/e2e/run.sh bin/install bin/bench.test -test.run TestPodshimFootprint -test.bench . -test.benchtime $(BENCHTIME)
 
+bench-status: build ## the status API under wrk: GET /pods with STATUS_PODS pods and 50 clients, against /healthz/ping (docs/benchmarks.md)
+	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
+	$(GO) build -o bin/static ./test/bench/static
+	PODUNIT_TESTBED_DIR=$(STATUS_TESTBED) PODS=$(STATUS_PODS) DURATION=$(STATUS_DURATION) ./test/bench/status.sh bin/install bin/static
+
 bench-short: ## the benchmarks, briefly (what CI runs): proves they work, numbers are not meaningful
 	$(MAKE) --no-print-directory bench BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 SYNC_BENCH_PODS=50
+	$(MAKE) --no-print-directory bench-status STATUS_PODS=5 STATUS_DURATION=3s
 
 demo: deps build ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install

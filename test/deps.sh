@@ -5,7 +5,7 @@
 # already installed are not touched; apt runs only when something is missing.
 set -euo pipefail
 packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
-	umoci iptables iproute2 util-linux jq curl git make gcc)
+	umoci iptables iproute2 util-linux jq curl git make gcc wrk)
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=

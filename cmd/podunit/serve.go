@@ -96,10 +96,15 @@ func serve(cfg Config, socket, specDir string) error {
 	}
 	defer rt.Close()
 	rt.Timeout = 2 * time.Second
-	srv := &http.Server{Handler: &statusServer{
+	status := &statusServer{
 		specDir: specDir, stateDir: podshim.DefaultStateDir, syncState: DefaultSyncState,
-		manager: conn, runtime: rt, statsMaxAge: statsMaxAge,
-	}, ReadHeaderTimeout: 10 * time.Second}
+		manager: conn, runtime: rt, statsMaxAge: statsMaxAge, maxAge: snapshotMaxAge,
+	}
+	if err := status.watch(ctx); err != nil {
+		// Correct, only slower: every answer is built anew.
+		fmt.Fprintf(os.Stderr, "podunit serve: %v; every answer reads the pods anew\n", err)
+	}
+	srv := &http.Server{Handler: status, ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, len(listeners))
 	for _, l := range listeners {
 		go func() { errs <- srv.Serve(l) }()
@@ -132,6 +137,7 @@ func (s *statusServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(snap.list)))
 		w.Write(snap.list)
 	case strings.HasPrefix(path, "pods/"):
 		ns, name, ok := strings.Cut(strings.TrimPrefix(path, "pods/"), "/")

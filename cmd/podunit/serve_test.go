@@ -188,3 +188,41 @@ func (c *countingManager) GetUnitTypePropertiesContext(ctx context.Context, unit
 	c.calls.Add(1)
 	return c.manager.GetUnitTypePropertiesContext(ctx, unit, typ)
 }
+
+func TestStatusSnapshotReusedUntilAWatchedFileChanges(t *testing.T) {
+	s, m, _, _ := newSyncer(t)
+	s.syncState = filepath.Join(t.TempDir(), "sync.json")
+	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	s.run(context.Background())
+	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: t.TempDir(), syncState: s.syncState, manager: m, runtime: fakeVersioner{},
+		maxAge: time.Hour}
+	if err := srv.watch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, first := get(t, srv, "/pods")
+	// A change only systemd knows of waits for maxAge...
+	m.mu.Lock()
+	u := m.units["pod-web.service"]
+	u.ActiveState, u.SubState = "failed", "failed"
+	m.units["pod-web.service"] = u
+	m.mu.Unlock()
+	if _, again := get(t, srv, "/pods"); again != first {
+		t.Error("rebuilt with no watched file changed")
+	}
+	// ...a sync (new spec files, its record) is in the next answer.
+	write(t, s.dir, "api.yaml", pod("api", "img:1"))
+	s.run(context.Background())
+	waitUntil(t, func() bool { return srv.changed.Load() })
+	if _, now := get(t, srv, "/pods"); !strings.Contains(now, `"name":"api"`) || !strings.Contains(now, `"podunit.io/unit-state":"failed (failed)"`) {
+		t.Errorf("not rebuilt after a sync:\n%s", now)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}

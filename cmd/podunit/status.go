@@ -3,15 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"maps"
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -23,13 +29,18 @@ import (
 // statusServer answers from what systemd, the spec files, podshim's state
 // files and the last sync hold: no database of its own to drift.
 //
-// Every answer is as fresh as the request: it comes from a snapshot whose
-// build began after the request arrived. Requests that arrive during a
-// build share the next one, so fifty clients polling /pods cost a build at
-// a time, not fifty; and a build re-reads only what changed: a spec file
-// never changes (its name holds the config hash), a state file is re-read
-// when its size or time changes, and the units' figures from systemd are
-// refreshed in the background once they are a second old.
+// Answers come from a snapshot of every pod. With watch on (serve turns it
+// on), a snapshot is reused until a file it was built from changes (inotify
+// on the spec and state directories and the sync record: podshim writes
+// its state before it tells systemd READY=1, so a started pod is in the
+// next answer) or until it is maxAge old, which bounds how long a change
+// only systemd knows of (a unit failing) takes to show. Without watch every
+// answer comes from a build that began after the request arrived.
+// Requests that arrive during a build share the next one, and a build
+// re-reads only what changed: a spec file never changes (its name holds the
+// config hash), a state file is re-read when its size or time changes, and
+// the units' figures from systemd are refreshed in the background once
+// they are statsMaxAge old.
 type statusServer struct {
 	specDir, stateDir, syncState string
 	manager                      units.Manager
@@ -37,15 +48,22 @@ type statusServer struct {
 	// statsMaxAge is how old the units' figures may be; 0 reads them in
 	// each build.
 	statsMaxAge time.Duration
+	// maxAge bounds a snapshot's reuse while watching (see above).
+	maxAge   time.Duration
+	watching atomic.Bool // the watcher runs: changed is trustworthy
+	changed  atomic.Bool // a watched file changed since the last build began
 
-	build           sync.Mutex // one build at a time; guards everything below
-	snap            *snapshot
-	specs           map[string]*generator.Pod // by path
-	states          map[string]cachedState    // by path
-	stats           map[string]unitStats      // by unit name
+	snap       atomic.Pointer[snapshot] // the last one built
+	refreshing atomic.Bool              // a background rebuild runs
+
+	build  sync.Mutex                // one build at a time; guards specs and states
+	specs  map[string]*generator.Pod // by path
+	states map[string]cachedState    // by path
+
+	statsMu         sync.Mutex           // guards stats, statsAt and statsRefreshing
+	stats           map[string]unitStats // by unit name
 	statsAt         time.Time
 	statsRefreshing bool
-	statsMu         sync.Mutex // guards stats, statsAt and statsRefreshing
 
 	metricsOnce    sync.Once
 	metricsHandler http.Handler
@@ -55,9 +73,14 @@ type statusServer struct {
 // counters and gauges, and reading them costs a D-Bus call a unit.
 const statsMaxAge = time.Second
 
+// snapshotMaxAge bounds the reuse of a snapshot when no watched file
+// changed.
+const snapshotMaxAge = time.Second
+
 // snapshot is every pod at one moment, with the encoded PodList.
 type snapshot struct {
 	started time.Time
+	inputs  uint64 // inputsKey of what it was built from
 	pods    []corev1.Pod
 	stats   map[string]unitStats // by unit name
 	list    []byte               // the /pods answer
@@ -91,20 +114,82 @@ const (
 	ConditionManifestUnique corev1.PodConditionType = "podunit.io/ManifestUnique"
 )
 
-// snapshot returns a snapshot whose build began after the call.
+// snapshot returns the pods: while watching and nothing changed, the last
+// snapshot (rebuilt in the background once it is maxAge old); else one whose
+// build began after the call.
 func (s *statusServer) snapshot(ctx context.Context) (*snapshot, error) {
 	arrived := time.Now()
+	if snap := s.snap.Load(); snap != nil && s.watching.Load() && !s.changed.Load() {
+		if time.Since(snap.started) >= s.maxAge && s.refreshing.CompareAndSwap(false, true) {
+			go func() {
+				defer s.refreshing.Store(false)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				s.rebuild(ctx, time.Now())
+			}()
+		}
+		return snap, nil
+	}
+	return s.rebuild(ctx, arrived)
+}
+
+// rebuild builds a snapshot, unless one whose build began after arrived
+// was made while it waited for its turn.
+func (s *statusServer) rebuild(ctx context.Context, arrived time.Time) (*snapshot, error) {
 	s.build.Lock()
 	defer s.build.Unlock()
-	if s.snap != nil && s.snap.started.After(arrived) {
-		return s.snap, nil // built while this request waited
+	if snap := s.snap.Load(); snap != nil && snap.started.After(arrived) {
+		return snap, nil
 	}
+	s.changed.Store(false)
 	snap, err := s.buildSnapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.snap = snap
+	s.snap.Store(snap)
 	return snap, nil
+}
+
+// watch marks the snapshot out of date whenever a spec file, a state file
+// or the sync record changes, until ctx ends. Directories that do not exist
+// yet are created: podshim and sync create them anyway.
+func (s *statusServer) watch(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	for _, dir := range []string{s.specDir, s.stateDir, filepath.Dir(s.syncState)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			w.Close()
+			return err
+		}
+		if err := w.Add(dir); err != nil {
+			w.Close()
+			return fmt.Errorf("watch %s: %w", dir, err)
+		}
+	}
+	s.watching.Store(true)
+	go func() {
+		defer w.Close()
+		defer s.watching.Store(false)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				s.changed.Store(true)
+			case _, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				s.changed.Store(true) // events were lost (queue overflow)
+			}
+		}
+	}()
+	return nil
 }
 
 // buildSnapshot reads the pods of the loaded pod units, each with its last
@@ -117,7 +202,15 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	last, _ := readSyncState(s.syncState)
-	snap := &snapshot{started: started, sync: last, stats: s.unitStats(ctx, loaded)}
+	stats := s.unitStats(ctx, loaded)
+	inputs := s.inputsKey(loaded, last, stats)
+	if old := s.snap.Load(); old != nil && old.inputs == inputs {
+		// Nothing changed: the same answer, now as fresh as this build.
+		same := *old
+		same.started = started
+		return &same, nil
+	}
+	snap := &snapshot{started: started, inputs: inputs, sync: last, stats: stats}
 	specs := map[string]*generator.Pod{}
 	states := map[string]cachedState{}
 	for _, r := range loaded {
@@ -178,6 +271,26 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	}
 	snap.list = append(snap.list, '\n')
 	return snap, nil
+}
+
+// inputsKey sums up everything a snapshot is built from but the spec
+// files, which never change: the units and their states, the state files'
+// sizes and times, systemd's figures and the last sync.
+func (s *statusServer) inputsKey(loaded map[string]units.Running, last syncState, stats map[string]unitStats) uint64 {
+	h := fnv.New64a()
+	names := slices.Sorted(maps.Keys(loaded))
+	for _, name := range names {
+		r := loaded[name]
+		fmt.Fprintf(h, "%s %s %s %s|", name, r.ConfigHash, r.ActiveState, r.SubState)
+		if fi, err := os.Stat(podshim.StatePath(s.stateDir, r.Namespace, r.PodName)); err == nil {
+			fmt.Fprintf(h, "%d %d|", fi.Size(), fi.ModTime().UnixNano())
+		}
+		if st, ok := stats[name]; ok {
+			fmt.Fprintf(h, "%d %d %d %t|", st.Restarts, st.MemoryBytes, st.CPUNSec, st.hasCPU)
+		}
+	}
+	fmt.Fprintf(h, "%d %d %d", last.Time.UnixNano(), last.Failed, last.Syncs)
+	return h.Sum64()
 }
 
 // readState reads a pod's state file, or takes it from the cache when its
