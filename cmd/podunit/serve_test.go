@@ -27,7 +27,7 @@ func (f fakeVersioner) Version(context.Context, string) (*runtimeapi.VersionResp
 	return &runtimeapi.VersionResponse{RuntimeName: "containerd"}, f.err
 }
 
-func get(t *testing.T, h http.Handler, path string) (int, string) {
+func get(t testing.TB, h http.Handler, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
@@ -64,6 +64,13 @@ func TestStatusAPI(t *testing.T) {
 	if len(list.Items) != 2 || list.Items[0].Name != "api" || list.Items[1].Status.PodIP != "10.88.0.7" ||
 		list.Items[0].Status.Phase != corev1.PodPending || list.Items[1].Annotations["podunit.io/unit"] != "pod-web.service" {
 		t.Errorf("pods: %+v", list.Items)
+	}
+	// The list, put together from each pod's cached JSON, is what
+	// encoding/json makes of the PodList.
+	snap, _ := srv.snapshot(ctx)
+	whole, _ := json.Marshal(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: snap.pods})
+	if string(whole)+"\n" != string(snap.list) || body != string(snap.list) {
+		t.Errorf("the assembled list differs from encoding/json's:\n%s\n%s", snap.list, whole)
 	}
 	if code, body := get(t, srv, "/pods/default/web"); code != 200 || !strings.Contains(body, `"podIP":"10.88.0.7"`) {
 		t.Errorf("/pods/default/web: %d %s", code, body)

@@ -1,17 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
@@ -56,9 +54,10 @@ type statusServer struct {
 	snap       atomic.Pointer[snapshot] // the last one built
 	refreshing atomic.Bool              // a background rebuild runs
 
-	build  sync.Mutex                // one build at a time; guards specs and states
-	specs  map[string]*generator.Pod // by path
-	states map[string]cachedState    // by path
+	build    sync.Mutex                // one build at a time; guards what follows
+	specs    map[string]*generator.Pod // by path
+	pods     map[string]*cachedPod     // by unit name
+	lastList []byte
 
 	statsMu         sync.Mutex           // guards stats, statsAt and statsRefreshing
 	stats           map[string]unitStats // by unit name
@@ -70,8 +69,10 @@ type statusServer struct {
 }
 
 // statsMaxAge is how old systemd's figures of the units may be: they are
-// counters and gauges, and reading them costs a D-Bus call a unit.
-const statsMaxAge = time.Second
+// counters and gauges, and reading them costs a D-Bus call a unit, which
+// systemd answers with all of the unit's ~250 properties. The kubelet's
+// own figures (cAdvisor's housekeeping) are as old.
+const statsMaxAge = 10 * time.Second
 
 // snapshotMaxAge bounds the reuse of a snapshot when no watched file
 // changed.
@@ -80,18 +81,10 @@ const snapshotMaxAge = time.Second
 // snapshot is every pod at one moment, with the encoded PodList.
 type snapshot struct {
 	started time.Time
-	inputs  uint64 // inputsKey of what it was built from
 	pods    []corev1.Pod
 	stats   map[string]unitStats // by unit name
 	list    []byte               // the /pods answer
 	sync    syncState
-}
-
-// cachedState is a state file as last read.
-type cachedState struct {
-	size  int64
-	mtime time.Time
-	state *podshim.State
 }
 
 // Annotations podunit adds to the pods it serves.
@@ -202,116 +195,121 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	last, _ := readSyncState(s.syncState)
-	stats := s.unitStats(ctx, loaded)
-	inputs := s.inputsKey(loaded, last, stats)
-	if old := s.snap.Load(); old != nil && old.inputs == inputs {
-		// Nothing changed: the same answer, now as fresh as this build.
-		same := *old
-		same.started = started
-		return &same, nil
-	}
-	snap := &snapshot{started: started, inputs: inputs, sync: last, stats: stats}
-	specs := map[string]*generator.Pod{}
-	states := map[string]cachedState{}
-	for _, r := range loaded {
-		path := generator.SpecPath(generator.UnitConfig{SpecDir: s.specDir}, r.Namespace, r.PodName, r.ConfigHash)
-		p := s.specs[path]
-		if p == nil {
-			if p, err = generator.ReadSpecFile(path); err != nil {
-				continue // not yet written, or a unit of another tool's making
-			}
-		}
-		specs[path] = p
-		pod := *p.Spec
-		pod.Annotations = maps.Clone(pod.Annotations)
-		if pod.Annotations == nil {
-			pod.Annotations = map[string]string{}
-		}
-		pod.Annotations[AnnotationUnit] = r.Name
-		pod.Annotations[AnnotationUnitState] = r.ActiveState + " (" + r.SubState + ")"
-		if st, ok := snap.stats[r.Name]; ok {
-			st.annotate(pod.Annotations)
-		}
-		statePath := podshim.StatePath(s.stateDir, r.Namespace, r.PodName)
-		st := s.readState(statePath)
-		if st.state != nil {
-			states[statePath] = st
-		}
-		if st.state != nil && st.state.UID == string(pod.UID) {
-			pod.Status = st.state.Status
-		} else {
-			pod.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
-				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
-			}}
-		}
-		if msg, bad := last.Invalid[p.Source]; bad {
-			pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
-				Type: ConditionManifestValid, Status: corev1.ConditionFalse, Reason: "InvalidManifest",
-				Message: "running on its last good spec: " + msg,
-			})
-		}
-		if others := last.Conflicts[r.Namespace+"/"+r.PodName]; len(others) > 0 {
-			pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
-				Type: ConditionManifestUnique, Status: corev1.ConditionFalse, Reason: "NameConflict",
-				Message: "also defined in " + joinQuoted(others) + ", which " + pluralVerb(len(others), "is", "are") + " not run; " + p.Source + " is",
-			})
-		}
-		snap.pods = append(snap.pods, pod)
-	}
-	s.specs, s.states = specs, states
-	sort.Slice(snap.pods, func(i, j int) bool {
-		if snap.pods[i].Namespace != snap.pods[j].Namespace {
-			return snap.pods[i].Namespace < snap.pods[j].Namespace
-		}
-		return snap.pods[i].Name < snap.pods[j].Name
+	snap := &snapshot{started: started, sync: last, stats: s.unitStats(ctx, loaded)}
+	running := slices.SortedFunc(maps.Values(loaded), func(a, b units.Running) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.PodName, b.PodName))
 	})
-	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: snap.pods}
-	if snap.list, err = json.Marshal(list); err != nil {
-		return nil, err
+	specs := map[string]*generator.Pod{}
+	pods := map[string]*cachedPod{}
+	list := append(make([]byte, 0, len(s.lastList)), podListPrefix...)
+	for _, r := range running {
+		c, err := s.pod(r, snap, specs)
+		if err != nil {
+			continue // not yet written, or a unit of another tool's making
+		}
+		pods[r.Name] = c
+		if len(snap.pods) > 0 {
+			list = append(list, ',')
+		}
+		list = append(list, c.json...)
+		snap.pods = append(snap.pods, c.pod)
 	}
-	snap.list = append(snap.list, '\n')
+	s.specs, s.pods = specs, pods
+	snap.list = append(list, podListSuffix...)
+	s.lastList = snap.list
 	return snap, nil
 }
 
-// inputsKey sums up everything a snapshot is built from but the spec
-// files, which never change: the units and their states, the state files'
-// sizes and times, systemd's figures and the last sync.
-func (s *statusServer) inputsKey(loaded map[string]units.Running, last syncState, stats map[string]unitStats) uint64 {
-	h := fnv.New64a()
-	names := slices.Sorted(maps.Keys(loaded))
-	for _, name := range names {
-		r := loaded[name]
-		fmt.Fprintf(h, "%s %s %s %s|", name, r.ConfigHash, r.ActiveState, r.SubState)
-		if fi, err := os.Stat(podshim.StatePath(s.stateDir, r.Namespace, r.PodName)); err == nil {
-			fmt.Fprintf(h, "%d %d|", fi.Size(), fi.ModTime().UnixNano())
-		}
-		if st, ok := stats[name]; ok {
-			fmt.Fprintf(h, "%d %d %d %t|", st.Restarts, st.MemoryBytes, st.CPUNSec, st.hasCPU)
-		}
-	}
-	fmt.Fprintf(h, "%d %d %d", last.Time.UnixNano(), last.Failed, last.Syncs)
-	return h.Sum64()
+// A PodList's JSON around its items, as encoding/json writes it.
+const (
+	podListPrefix = `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[`
+	podListSuffix = "]}\n"
+)
+
+// cachedPod is one pod as served, with its JSON, and what it was made of.
+type cachedPod struct {
+	key  string
+	pod  corev1.Pod
+	json []byte
 }
 
-// readState reads a pod's state file, or takes it from the cache when its
-// size and modification time are those of the cached read.
-func (s *statusServer) readState(path string) cachedState {
-	fi, err := os.Stat(path)
+// pod is the pod of unit r: the cached one when nothing it is made of
+// changed (the spec file, the unit's state and figures, the state file's
+// size and time, the last sync's word on its manifest), else made anew.
+func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*generator.Pod) (*cachedPod, error) {
+	path := generator.SpecPath(generator.UnitConfig{SpecDir: s.specDir}, r.Namespace, r.PodName, r.ConfigHash)
+	p := s.specs[path]
+	if p == nil {
+		var err error
+		if p, err = generator.ReadSpecFile(path); err != nil {
+			return nil, err
+		}
+	}
+	specs[path] = p
+	statePath := podshim.StatePath(s.stateDir, r.Namespace, r.PodName)
+	fi, statErr := os.Stat(statePath)
+	stats, hasStats := snap.stats[r.Name]
+	invalid, isInvalid := snap.sync.Invalid[p.Source]
+	conflicts := snap.sync.Conflicts[r.Namespace+"/"+r.PodName]
+	key := fmt.Sprintf("%s|%s|%s|%v %v|%q %t|%q", path, r.ActiveState, r.SubState, stats, hasStats, invalid, isInvalid, conflicts)
+	if statErr == nil {
+		key += fmt.Sprintf("|%d %d", fi.Size(), fi.ModTime().UnixNano())
+	}
+	if c := s.pods[r.Name]; c != nil && c.key == key {
+		return c, nil
+	}
+
+	pod := *p.Spec
+	pod.Annotations = maps.Clone(pod.Annotations)
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[AnnotationUnit] = r.Name
+	pod.Annotations[AnnotationUnitState] = r.ActiveState + " (" + r.SubState + ")"
+	if hasStats {
+		stats.annotate(pod.Annotations)
+	}
+	var st *podshim.State
+	if statErr == nil {
+		st = readState(statePath)
+	}
+	if st != nil && st.UID == string(pod.UID) {
+		pod.Status = st.Status
+	} else {
+		pod.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
+		}}
+	}
+	if isInvalid {
+		pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
+			Type: ConditionManifestValid, Status: corev1.ConditionFalse, Reason: "InvalidManifest",
+			Message: "running on its last good spec: " + invalid,
+		})
+	}
+	if len(conflicts) > 0 {
+		pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
+			Type: ConditionManifestUnique, Status: corev1.ConditionFalse, Reason: "NameConflict",
+			Message: "also defined in " + joinQuoted(conflicts) + ", which " + pluralVerb(len(conflicts), "is", "are") + " not run; " + p.Source + " is",
+		})
+	}
+	b, err := json.Marshal(&pod)
 	if err != nil {
-		return cachedState{}
+		return nil, err
 	}
-	if c, ok := s.states[path]; ok && c.size == fi.Size() && c.mtime.Equal(fi.ModTime()) {
-		return c
-	}
+	return &cachedPod{key: key, pod: pod, json: b}, nil
+}
+
+// readState reads a pod's state file; nil when it cannot.
+func readState(path string) *podshim.State {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return cachedState{}
+		return nil
 	}
 	var st podshim.State
 	if json.Unmarshal(b, &st) != nil {
-		return cachedState{} // being replaced: podshim writes a new file and renames it
+		return nil // podshim writes a new file and renames it: never seen half-written
 	}
-	return cachedState{size: fi.Size(), mtime: fi.ModTime(), state: &st}
+	return &st
 }
 
 func joinQuoted(ss []string) string {
