@@ -120,12 +120,31 @@ down() {
 			log "systemd pid $p did not power off in 30 s; killing it"
 			kill -9 "$p" 2>/dev/null || true
 			for _ in $(seq 100); do [ -d "/proc/$p" ] || break; sleep 0.1; done
+			# A dying PID namespace's init waits for every process in it, and
+			# a frozen one (runc freezes a container's cgroup while it
+			# updates it) never dies: thaw them.
+			if [ -d "/proc/$p" ]; then
+				thaw
+				for _ in $(seq 100); do [ -d "/proc/$p" ] || break; sleep 0.1; done
+			fi
+			[ -d "/proc/$p" ] && log "systemd pid $p still runs: see /proc/$p/status"
 		fi
 	fi
 	if [ -n "$u" ] && [ -d "/proc/$u" ] && [ "$(cat "/proc/$u/comm" 2>/dev/null)" = unshare ]; then
 		for _ in $(seq 50); do [ -d "/proc/$u" ] || break; sleep 0.1; done
 	fi
 	cleanup_state
+}
+
+thaw() { # every frozen cgroup of the test bed's freezer hierarchy
+	local f
+	[ -d "/sys/fs/cgroup/freezer/$CG" ] || return 0
+	while IFS= read -r -d '' f; do
+		if grep -q FROZEN "$f" 2>/dev/null; then
+			log "thawing ${f%/freezer.state}"
+			echo THAWED >"$f" 2>/dev/null || true
+		fi
+	done < <(find "/sys/fs/cgroup/freezer/$CG" -name freezer.state -print0)
 }
 
 cleanup_state() {
