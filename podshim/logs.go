@@ -182,3 +182,31 @@ func parseCRILog(raw []byte) (criLogLine, bool) {
 	}
 	return line, true
 }
+
+// ReadCRILog reads a container's log file in the CRI format, joining
+// partial lines, for readers without the journal (podunit logs falls back
+// to it). Unparsable lines are skipped.
+func ReadCRILog(path string) ([]LogLine, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []LogLine
+	var partial strings.Builder
+	for _, raw := range bytes.SplitAfter(b, []byte("\n")) {
+		if !bytes.HasSuffix(raw, []byte("\n")) {
+			break // being written
+		}
+		line, ok := parseCRILog(raw)
+		if !ok {
+			continue
+		}
+		partial.WriteString(line.Message)
+		if line.partial {
+			continue
+		}
+		out = append(out, LogLine{Stream: line.Stream, Time: line.Time, Message: partial.String()})
+		partial.Reset()
+	}
+	return out, nil
+}

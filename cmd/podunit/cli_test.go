@@ -142,3 +142,29 @@ func TestDoctorHostChecks(t *testing.T) {
 		t.Errorf("no network:\n%s", out.String())
 	}
 }
+
+func TestLogsFromCRIFiles(t *testing.T) {
+	root := t.TempDir()
+	p := statusPod("web", corev1.PodRunning, corev1.ContainerStatus{Name: "c", RestartCount: 1})
+	p.UID = "u1"
+	p.Spec.Containers = []corev1.Container{{Name: "c"}}
+	write(t, filepath.Join(root, "default_web_u1", "c"), "0.log", "2026-11-23T12:00:00Z stdout F from the first attempt\n")
+	write(t, filepath.Join(root, "default_web_u1", "c"), "1.log",
+		"2026-11-23T12:01:00Z stdout F one\n2026-11-23T12:02:00Z stderr P tw\n2026-11-23T12:02:00Z stderr F o\n2026-11-23T12:03:00Z stdout F three\n2026-11-23T12:04:00Z stdout F half-writ")
+	var out bytes.Buffer
+	now := time.Date(2026, 11, 23, 12, 5, 0, 0, time.UTC)
+	printCRILogs(&out, root, &p, "", -1, 0, false, now)
+	if out.String() != "one\ntwo\nthree\n" {
+		t.Errorf("all: %q", out.String())
+	}
+	out.Reset()
+	printCRILogs(&out, root, &p, "c", 1, 0, true, now)
+	if out.String() != "2026-11-23T12:03:00Z three\n" {
+		t.Errorf("--tail 1 --timestamps: %q", out.String())
+	}
+	out.Reset()
+	printCRILogs(&out, root, &p, "", -1, 150*time.Second, false, now)
+	if out.String() != "three\n" {
+		t.Errorf("--since 150s: %q", out.String())
+	}
+}

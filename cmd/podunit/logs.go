@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
 )
 
@@ -66,13 +70,67 @@ every line with CONTAINER_NAME, POD_NAME, POD_NAMESPACE and STREAM
 			jargs = append(jargs, "CONTAINER_RESTART_COUNT="+strconv.Itoa(int(cs.RestartCount-1)))
 		}
 		journal := exec.Command("journalctl", jargs...)
-		journal.Stdout, journal.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-		if err := journal.Run(); err != nil {
-			return fmt.Errorf("journalctl: %w", err)
+		journal.Stderr = cmd.ErrOrStderr()
+		if follow {
+			journal.Stdout = cmd.OutOrStdout()
+			if err := journal.Run(); err != nil {
+				return fmt.Errorf("journalctl: %w", err)
+			}
+			return nil
 		}
-		return nil
+		out, err := journal.Output()
+		if err != nil || len(out) > 0 {
+			cmd.OutOrStdout().Write(out)
+			if err != nil {
+				return fmt.Errorf("journalctl: %w", err)
+			}
+			return nil
+		}
+		// Nothing in the journal (a volatile journal after a reboot, or one
+		// rotated away): the runtime's own log files, as the kubelet reads.
+		pod, err := pf.pod(name)
+		if err != nil {
+			return nil // no pod, no lines: as the journal said
+		}
+		return printCRILogs(cmd.OutOrStdout(), podshim.DefaultLogRoot, pod, container, tail, since, timestamps, time.Now())
 	}
 	return cmd
+}
+
+// printCRILogs prints the current log file of each container of the pod
+// (or of one) from the kubelet's layout: ROOT/NS_NAME_UID/CONTAINER/N.log.
+func printCRILogs(w io.Writer, root string, pod *corev1.Pod, container string, tail int, since time.Duration, timestamps bool, now time.Time) error {
+	dir := filepath.Join(root, fmt.Sprintf("%s_%s_%s", pod.Namespace, pod.Name, pod.UID))
+	var lines []podshim.LogLine
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		if container != "" && c.Name != container {
+			continue
+		}
+		cs := containerStatus(pod, c.Name)
+		if cs == nil {
+			continue
+		}
+		ls, err := podshim.ReadCRILog(filepath.Join(dir, c.Name, fmt.Sprintf("%d.log", cs.RestartCount)))
+		if err != nil {
+			continue
+		}
+		lines = append(lines, ls...)
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].Time.Before(lines[j].Time) })
+	if since > 0 {
+		lines = slices.DeleteFunc(lines, func(l podshim.LogLine) bool { return l.Time.Before(now.Add(-since)) })
+	}
+	if tail >= 0 && len(lines) > tail {
+		lines = lines[len(lines)-tail:]
+	}
+	for _, l := range lines {
+		if timestamps {
+			fmt.Fprintf(w, "%s %s\n", l.Time.Format(time.RFC3339Nano), l.Message)
+		} else {
+			fmt.Fprintln(w, l.Message)
+		}
+	}
+	return nil
 }
 
 // containerStatus is the status of the pod's (init) container name.
