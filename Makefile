@@ -5,6 +5,8 @@ PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+LIBDIR     ?= $(PREFIX)/lib
+DATADIR    ?= $(PREFIX)/share
 SYSCONFDIR ?= /etc
 DESTDIR    ?=
 
@@ -14,7 +16,7 @@ export PATH := $(patsubst %/,%,$(dir $(GO))):$(PATH)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
-           -X main.podshimPath=$(LIBEXECDIR)/podunit/podshim
+           -X main.podshimPath=$(LIBEXECDIR)/podunit/podshim $(EXTRA_LDFLAGS)
 
 # Where `make test-e2e` and `make demo` keep their test beds (never under /tmp).
 TESTBED_ROOT ?= /var/lib/podunit-testbed
@@ -36,7 +38,7 @@ STATUS_DURATION ?= 30s
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit test-e2e test-e2e-slow test-demo bench bench-status bench-short fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit test-e2e test-e2e-slow test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -104,9 +106,43 @@ install: build ## install binaries, units and config under $(DESTDIR)$(PREFIX) a
 		sed 's|@BINDIR@|$(BINDIR)|g' $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
 	done
+	install -D -m 0644 packaging/sysusers.d/podunit.conf $(DESTDIR)$(LIBDIR)/sysusers.d/podunit.conf
+	install -D -m 0644 packaging/tmpfiles.d/podunit.conf $(DESTDIR)$(LIBDIR)/tmpfiles.d/podunit.conf
+	install -D -m 0644 packaging/cni/10-podunit.conflist $(DESTDIR)$(DATADIR)/podunit/cni/10-podunit.conflist
+	install -D -m 0755 packaging/install-cni-network $(DESTDIR)$(DATADIR)/podunit/install-cni-network
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/podunit/manifests
 	test -e $(DESTDIR)$(SYSCONFDIR)/podunit/config.yaml || \
 		install -m 0644 packaging/config.yaml $(DESTDIR)$(SYSCONFDIR)/podunit/config.yaml
+
+# Package versions: the last v* tag, with +git<commits since>.g<hash> after
+# it (no tag yet: 0.1.0 and every commit): ascending, and valid for both
+# dpkg and rpm. PKG_VERSION=… overrides it.
+PKG_VERSION ?= $(shell packaging/version.sh)
+PKG_ARCH    ?= $(shell $(GO) env GOARCH)
+PKGROOT     := $(CURDIR)/bin/pkgroot
+
+packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arch>.rpm, with nfpm (tools/go.mod)
+	rm -rf $(PKGROOT)
+	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(PKGROOT) VERSION=$(PKG_VERSION) EXTRA_LDFLAGS='-s -w'
+	rm -f bin/podunit bin/podshim # built for /usr and stripped: not what make build makes
+	install -D -m 0644 packaging/preset/80-podunit.preset $(PKGROOT)/usr/lib/systemd/system-preset/80-podunit.preset
+	$(PKGROOT)/usr/bin/podunit man $(PKGROOT)/usr/share/man/man8
+	gzip -9n $(PKGROOT)/usr/share/man/man8/*.8
+	install -d $(PKGROOT)/usr/share/bash-completion/completions $(PKGROOT)/usr/share/zsh/vendor-completions $(PKGROOT)/usr/share/fish/vendor_completions.d
+	$(PKGROOT)/usr/bin/podunit completion bash >$(PKGROOT)/usr/share/bash-completion/completions/podunit
+	$(PKGROOT)/usr/bin/podunit completion zsh >$(PKGROOT)/usr/share/zsh/vendor-completions/_podunit
+	$(PKGROOT)/usr/bin/podunit completion fish >$(PKGROOT)/usr/share/fish/vendor_completions.d/podunit.fish
+	install -D -m 0644 -t $(PKGROOT)/usr/share/doc/podunit/examples contrib/examples/*.yaml
+	install -D -m 0644 packaging/copyright $(PKGROOT)/usr/share/doc/podunit/copyright
+	install -D -m 0644 packaging/lintian/podunit $(PKGROOT)/usr/share/lintian/overrides/podunit
+	mkdir -p dist
+	VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(GO) tool -modfile=tools/go.mod nfpm package \
+		--config packaging/nfpm.yaml --packager deb --target dist/
+	VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(GO) tool -modfile=tools/go.mod nfpm package \
+		--config packaging/nfpm.yaml --packager rpm --target dist/
+
+test-packages: packages ## check the packages: lintian, rpm's view, and install, upgrade and removal of the .deb in a test bed
+	./test/packaging/check.sh dist $(PKG_VERSION)
 
 clean: ## remove build output
 	rm -rf bin dist

@@ -5,7 +5,8 @@
 # already installed are not touched; apt runs only when something is missing.
 set -euo pipefail
 packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
-	umoci iptables iproute2 util-linux jq curl git make gcc wrk)
+	umoci iptables iproute2 util-linux jq curl git make gcc wrk
+	lintian rpm)
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=
@@ -20,3 +21,5 @@ fi
 go=${GO:-go}
 command -v "$go" >/dev/null || go=/usr/local/go/bin/go
 "$go" mod download
+# nfpm, pinned in tools/go.mod (make packages).
+"$go" mod download -modfile=tools/go.mod
