@@ -50,7 +50,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-e2e test-demo bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, make demo, a short benchmark run
+test: deps build test-unit fuzz-short test-e2e test-packages test-demo bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, the packages, make demo, a short benchmark run
 
 test-unit: ## gofmt, go vet and the unit tests
 	@unformatted=$$($(dir $(GO))gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
@@ -120,6 +120,8 @@ install: build ## install binaries, units and config under $(DESTDIR)$(PREFIX) a
 PKG_VERSION ?= $(shell packaging/version.sh)
 PKG_ARCH    ?= $(shell $(GO) env GOARCH)
 PKGROOT     := $(CURDIR)/bin/pkgroot
+DIST        ?= dist
+PACKAGES_TESTBED := $(TESTBED_ROOT)/packages
 
 packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arch>.rpm, with nfpm (tools/go.mod)
 	rm -rf $(PKGROOT)
@@ -135,14 +137,18 @@ packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arc
 	install -D -m 0644 -t $(PKGROOT)/usr/share/doc/podunit/examples contrib/examples/*.yaml
 	install -D -m 0644 packaging/copyright $(PKGROOT)/usr/share/doc/podunit/copyright
 	install -D -m 0644 packaging/lintian/podunit $(PKGROOT)/usr/share/lintian/overrides/podunit
-	mkdir -p dist
+	mkdir -p $(DIST)
 	VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(GO) tool -modfile=tools/go.mod nfpm package \
-		--config packaging/nfpm.yaml --packager deb --target dist/
+		--config packaging/nfpm.yaml --packager deb --target $(DIST)/
 	VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(GO) tool -modfile=tools/go.mod nfpm package \
-		--config packaging/nfpm.yaml --packager rpm --target dist/
+		--config packaging/nfpm.yaml --packager rpm --target $(DIST)/
 
-test-packages: packages ## check the packages: lintian, rpm's view, and install, upgrade and removal of the .deb in a test bed
-	./test/packaging/check.sh dist $(PKG_VERSION)
+test-packages: ## check the packages: lintian, rpm's view, and install, upgrade (to PKG_VERSION.1) and removal of the .deb in a test bed
+	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION) DIST=dist
+	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION).1 DIST=bin/dist-next
+	PODUNIT_TESTBED_DIR=$(PACKAGES_TESTBED) ./test/packaging/check.sh \
+		dist/podunit_$(PKG_VERSION)-1_$(PKG_ARCH).deb bin/dist-next/podunit_$(PKG_VERSION).1-1_$(PKG_ARCH).deb \
+		dist/podunit-$(PKG_VERSION)-1.$(shell uname -m).rpm
 
 clean: ## remove build output
 	rm -rf bin dist

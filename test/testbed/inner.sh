@@ -3,7 +3,7 @@
 # namespaces (started by testbed.sh through unshare). It makes every path the
 # test bed writes private, then becomes a systemd manager.
 #
-# What the host sees change: nothing under /etc, /var, /usr/local, /tmp or
+# What the host sees change: nothing under /etc, /var, /usr, /tmp or
 # /run. Writes land in overlay upper directories and bind mounts under the
 # test bed directory, which testbed.sh removes on teardown.
 set -euo pipefail
@@ -48,7 +48,9 @@ mkdir -p /run/podunit-testbed
 mount --bind "$TB" /run/podunit-testbed
 S=/run/podunit-testbed/state
 
-for d in etc var usr/local; do
+# /usr too: a package installed in the test bed (make test-packages) puts
+# its binaries and units there.
+for d in etc var usr; do
 	name=${d//\//-}
 	mkdir -p "$S/upper/$name" "$S/work/$name"
 	mount -t overlay overlay -o "lowerdir=/$d,upperdir=$S/upper/$name,workdir=$S/work/$name" "/$d"

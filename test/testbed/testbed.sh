@@ -2,7 +2,7 @@
 # The podunit test bed: a private systemd manager with journald, D-Bus and
 # containerd (runc, CNI bridge + portmap) as real services, in its own PID,
 # mount, network, UTS and IPC namespaces. Nothing it writes reaches the host's
-# /etc, /var, /usr/local, /tmp or /run (see inner.sh).
+# /etc, /var, /usr, /tmp or /run (see inner.sh).
 #
 #   testbed.sh up                 boot it (idempotent: fails if already up)
 #   testbed.sh down               power it off and remove its state
@@ -166,6 +166,17 @@ install_tree() { # DESTDIR: copy an installed tree into the test bed's root
 	[ -d "$src" ] || die "no such directory: $src"
 	tar -C "$src" -cf - . | enter tar -C / -xf - --no-same-owner --keep-directory-symlink
 	enter systemctl daemon-reload
+	# What a package's post-install does: the podunit group (the status
+	# socket's) and its directories; named files only, never a whole
+	# systemd-tmpfiles run (TESTBED.md).
+	local f
+	for f in "$src"/usr/local/lib/sysusers.d/*.conf "$src"/usr/lib/sysusers.d/*.conf; do
+		[ -e "$f" ] && enter systemd-sysusers "${f#"$src"}"
+	done
+	for f in "$src"/usr/local/lib/tmpfiles.d/*.conf "$src"/usr/lib/tmpfiles.d/*.conf; do
+		[ -e "$f" ] && enter systemd-tmpfiles --create "${f#"$src"}"
+	done
+	return 0
 }
 
 cmd=${1:-}
