@@ -283,3 +283,28 @@ func containerdCgroupDriver(config string) string {
 	}
 	return "cgroupfs"
 }
+
+// CNIDirs are where the runtime reads CNI network configurations and
+// plugins, from its verbose status (containerd's "cniconfig"); empty when
+// the runtime does not tell.
+func (c *Client) CNIDirs(ctx context.Context) (confDir string, pluginDirs []string, err error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	st, err := c.runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+	if err != nil {
+		return "", nil, err
+	}
+	confDir, pluginDirs = cniDirs(st.GetInfo()["cniconfig"])
+	return confDir, pluginDirs, nil
+}
+
+func cniDirs(info string) (string, []string) {
+	var cfg struct {
+		PluginDirs    []string `json:"PluginDirs"`
+		PluginConfDir string   `json:"PluginConfDir"`
+	}
+	if json.Unmarshal([]byte(info), &cfg) != nil {
+		return "", nil
+	}
+	return cfg.PluginConfDir, cfg.PluginDirs
+}

@@ -141,3 +141,13 @@ func TestContainerdCgroupDriver(t *testing.T) {
 		}
 	}
 }
+
+func TestCNIDirs(t *testing.T) {
+	conf, plugins := cniDirs(`{"PluginDirs":["/usr/lib/cni"],"PluginConfDir":"/etc/cni/net.d","PluginMaxConfNum":1}`)
+	if conf != "/etc/cni/net.d" || len(plugins) != 1 || plugins[0] != "/usr/lib/cni" {
+		t.Errorf("cniDirs: %q %q", conf, plugins)
+	}
+	if conf, plugins := cniDirs(""); conf != "" || plugins != nil {
+		t.Errorf("no info: %q %q", conf, plugins)
+	}
+}

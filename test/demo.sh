@@ -17,6 +17,8 @@ if [ "${HOST:-}" = 1 ]; then
 	run_in() { "$@"; }
 	tar -C "$tree" -cf - . | tar -C / -xf - --no-same-owner --keep-directory-symlink
 	systemctl daemon-reload
+	systemd-sysusers /usr/local/lib/sysusers.d/podunit.conf
+	systemd-tmpfiles --create /usr/local/lib/tmpfiles.d/podunit.conf
 	where="the host"
 	enter=""
 else

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,9 @@ type doctor struct {
 	cniBinDirs  []string
 	procRoot    string // /proc, for ip_forward and swaps
 	unitsActive []string
+	// cniFromRuntime: take the CNI directories the runtime reports, when
+	// it does, over the defaults.
+	cniFromRuntime bool
 }
 
 func newDoctorCommand() *cobra.Command {
@@ -72,6 +76,7 @@ net.ipv4.ip_forward and swap. Exit status 1 when a check fails.`,
 			return err
 		}
 		d.cfg = cfg
+		d.cniFromRuntime = !f.Changed("cni-conf-dir") && !f.Changed("cni-bin-dir")
 		d.unitsActive = []string{"podunit.path", "podunit-sync.timer", "podunit-status.socket"}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -171,12 +176,19 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 	default:
 		out = append(out, ok("cgroup driver", "%s, as the runtime's", driver))
 	}
+	if d.cniFromRuntime {
+		// The runtime's own directories: containerd looks for plugins in
+		// /opt/cni/bin unless told, Debian's package puts them in /usr/lib/cni.
+		if conf, plugins, err := rt.CNIDirs(ctx); err == nil && len(plugins) > 0 {
+			d.cniConfDir, d.cniBinDirs = cmp.Or(conf, d.cniConfDir), plugins
+		}
+	}
 	return out
 }
 
 func cgroupDriverFix(runtime, podunit, configPath string) string {
 	if podunit == "systemd" {
-		return "in /etc/containerd/config.toml set SystemdCgroup = true under [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options] and restart containerd (docs/containerd.md), or set cgroupDriver: " + runtime + " in " + configPath
+		return "in /etc/containerd/config.toml set SystemdCgroup = true under [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options] and restart containerd (docs/packaging.md, containerd), or set cgroupDriver: " + runtime + " in " + configPath
 	}
 	return "set cgroupDriver: " + runtime + " in " + configPath
 }
@@ -191,7 +203,11 @@ func (d *doctor) network(ctx context.Context) finding {
 	}
 	bin := cni.BinDir(d.cniBinDirs)
 	if bin == "" {
-		return fail("CNI", "apt install containernetworking-plugins (or put the plugins into /opt/cni/bin)", "no plugins in %s", strings.Join(d.cniBinDirs, ", "))
+		fix := "apt install containernetworking-plugins (or put the plugins into /opt/cni/bin)"
+		if other := cni.BinDir(cni.DefaultBinDirs); other != "" {
+			fix = "the plugins are in " + other + ": set bin_dir = \"" + other + "\" in the runtime's CNI configuration (docs/packaging.md, containerd) and restart it"
+		}
+		return fail("CNI", fix, "no plugins in %s, where the runtime looks", strings.Join(d.cniBinDirs, ", "))
 	}
 	if err := n.Check(ctx, []string{bin}); err != nil {
 		return fail("CNI", "install the missing plugins into "+bin, "%v", err)
