@@ -62,6 +62,23 @@ func TestStatusAPI(t *testing.T) {
 		t.Fatalf("pod %s in /pods: %+v", name, found)
 	}
 
+	// The status survives restarts of the status service, of podshim and of
+	// containerd: the same pod, IP and container.
+	cid := found.Status.ContainerStatuses[0].ContainerID
+	unit := "pod-" + name + ".service"
+	systemctl(t, "restart", "podunit-status.service")
+	systemctl(t, "kill", "--signal=SIGKILL", "--kill-who=main", unit)
+	systemctl(t, "restart", "containerd.service")
+	waitFor(t, "the pod again in /pods after the restarts", func() (bool, error) {
+		_, body := unixGet(t, "/pods/default/"+name)
+		var p corev1.Pod
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			return false, err
+		}
+		return p.Status.Phase == corev1.PodRunning && activeState(unit) == "active" && len(p.Status.ContainerStatuses) == 1 &&
+			p.Status.ContainerStatuses[0].ContainerID == cid && p.Status.ContainerStatuses[0].Ready && p.Status.PodIP == ip, nil
+	})
+
 	// An invalid edit: still running, on its last good spec, and the API says so.
 	writeManifest(t, "e2e-status.yaml", strings.Replace(webPod(name, "status", 0), "containerPort:", "containerPrt:", 1))
 	runSync(t)
