@@ -35,6 +35,9 @@ BENCH_IDLE   ?= 60
 STATUS_TESTBED := $(TESTBED_ROOT)/status-bench
 STATUS_PODS     ?= 100
 STATUS_DURATION ?= 30s
+# wrk on one core of the two, one thread (docs/benchmarks.md)
+STATUS_WRK_CPUS ?= 1
+STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
@@ -82,7 +85,8 @@ bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed, 
 bench-status: build ## the status API under wrk: GET /pods with STATUS_PODS pods and 50 clients, against /healthz/ping (docs/benchmarks.md)
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	$(GO) build -o bin/static ./test/bench/static
-	PODUNIT_TESTBED_DIR=$(STATUS_TESTBED) PODS=$(STATUS_PODS) DURATION=$(STATUS_DURATION) ./test/bench/status.sh bin/install bin/static
+	PODUNIT_TESTBED_DIR=$(STATUS_TESTBED) PODS=$(STATUS_PODS) DURATION=$(STATUS_DURATION) \
+		WRK_CPUS=$(STATUS_WRK_CPUS) THREADS=$(STATUS_WRK_THREADS) ./test/bench/status.sh bin/install bin/static
 
 bench-short: ## the benchmarks, briefly (what CI runs): proves they work, numbers are not meaningful
 	$(MAKE) --no-print-directory bench BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 SYNC_BENCH_PODS=50

@@ -14,6 +14,9 @@ tb=$here/../testbed/testbed.sh
 tree=$1 static=$2
 : "${PODUNIT_TESTBED_DIR:?set it: the test bed this run boots}"
 PODS=${PODS:-100} CLIENTS=${CLIENTS:-50} DURATION=${DURATION:-30s} THREADS=${THREADS:-2}
+# WRK_CPUS pins wrk (taskset -c), e.g. to one core of two, so that the
+# client's own CPU use weighs less on the latencies.
+WRK_CPUS=${WRK_CPUS:-}
 
 booted=
 cleanup() { [ -z "$booted" ] || "$tb" down; }
@@ -58,7 +61,7 @@ cp "$static" "$PODUNIT_TESTBED_DIR/bin/static"
 sleep 0.5
 
 measure() { # path: wrk's p50, p90, p99 and requests/s
-	"$tb" exec wrk -t"$THREADS" -c"$CLIENTS" -d"$DURATION" --latency "http://127.0.0.1:$1" |
+	"$tb" exec ${WRK_CPUS:+taskset -c "$WRK_CPUS"} wrk -t"$THREADS" -c"$CLIENTS" -d"$DURATION" --latency "http://127.0.0.1:$1" |
 		awk '/^ +50%/ {p50=$2} /^ +90%/ {p90=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2}
 			/Non-2xx/ {bad=$NF} END {printf "%s %s %s %s %s\n", p50, p90, p99, rps, bad+0}'
 }
@@ -66,7 +69,7 @@ read -r f50 f90 f99 frps fbad < <(measure 10255/healthz/ping)
 read -r s50 s90 s99 srps sbad < <(measure 10256/pods)
 read -r p50 p90 p99 prps pbad < <(measure 10255/pods)
 cat <<REPORT
-status API under load: $PODS pods, $CLIENTS connections, $THREADS wrk threads, $DURATION each
+status API under load: $PODS pods, $CLIENTS connections, $THREADS wrk threads${WRK_CPUS:+ on CPU $WRK_CPUS}, $DURATION each
   endpoint        p50        p90        p99        req/s      non-2xx
   /healthz/ping   $f50  $f90  $f99  $frps  $fbad
   static copy     $s50  $s90  $s99  $srps  $sbad   (floor: the same bytes from memory)
