@@ -308,3 +308,16 @@ func cniDirs(info string) (string, []string) {
 	}
 	return cfg.PluginConfDir, cfg.PluginDirs
 }
+
+// Exec asks the runtime to prepare a streaming exec and returns the URL of
+// its streaming server to connect to (the kubelet's remotecommand
+// protocol, which podunit speaks over a WebSocket).
+func (c *Client) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (string, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	resp, err := c.runtime.Exec(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	return resp.Url, nil
+}

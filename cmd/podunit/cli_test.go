@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -166,5 +167,24 @@ func TestLogsFromCRIFiles(t *testing.T) {
 	printCRILogs(&out, root, &p, "", -1, 150*time.Second, false, now)
 	if out.String() != "three\n" {
 		t.Errorf("--since 150s: %q", out.String())
+	}
+}
+
+func TestStreamExitCode(t *testing.T) {
+	for msg, want := range map[string]int{
+		`{"metadata":{},"status":"Success"}`: 0,
+		`{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 5], exit code 5","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"5"}]}}`: 5,
+	} {
+		var st streamStatus
+		if err := json.Unmarshal([]byte(msg), &st); err != nil {
+			t.Fatal(err)
+		}
+		if code, err := st.exitCode(); code != want || err != nil {
+			t.Errorf("%s: %d, %v", msg, code, err)
+		}
+	}
+	st := streamStatus{Status: "Failure", Message: "container not running"}
+	if _, err := st.exitCode(); err == nil || err.Error() != "container not running" {
+		t.Errorf("a failure without an exit code: %v", err)
 	}
 }

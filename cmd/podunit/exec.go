@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient"
 )
@@ -18,19 +20,23 @@ func newExecCommand() *cobra.Command {
 		configPath string
 		container  string
 		timeout    time.Duration
+		stdin, tty bool
 	)
 	cmd := &cobra.Command{
 		Use:   "exec NAME [-c CONTAINER] -- COMMAND [ARG...]",
 		Short: "run a command in a pod's container",
-		Long: `Runs a command in a running container of the pod through the runtime's CRI
-ExecSync, prints its output and exits with its exit status, as
-'kubectl exec' does.
+		Long: `Runs a command in a running container of the pod and exits with its exit
+status, as 'kubectl exec' does. Without -i and -t it runs through the
+runtime's CRI ExecSync (bounded by --timeout); with them through the
+runtime's streaming server (the kubelet's remotecommand protocol over a
+WebSocket): -it gives the command your standard input and a terminal of
+your terminal's size, in raw mode, for an interactive shell.
 
-The command runs without standard input or a terminal: podunit does not
-speak the runtime's streaming protocol. For an interactive shell, use the
-container ID this command's error or 'podunit describe pod' shows with
-'crictl exec -it ID sh'.`,
-		Example: "  podunit exec web -- cat /etc/hostname\n  podunit exec web -c sidecar -- sh -c 'ls /data'",
+-i without -t is refused: the runtimes' streaming servers speak the
+protocol's version 4, in which the end of standard input cannot be told,
+so a command reading to its end (cat, a restore from a dump) would never
+finish. Copy input into the container through a volume instead.`,
+		Example: "  podunit exec web -- cat /etc/hostname\n  podunit exec -it web -- sh\n  podunit exec web -c sidecar -- sh -c 'ls /data'",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 1 || len(args) < 2 {
 				return usageError(cmd, "podunit exec takes a pod name, then -- and the command")
@@ -44,7 +50,9 @@ container ID this command's error or 'podunit describe pod' shows with
 	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file (for criEndpoint)")
 	f.StringVarP(&container, "container", "c", "", "the container (default: the pod's first)")
 	cmd.RegisterFlagCompletionFunc("container", pf.completeContainers)
-	f.DurationVar(&timeout, "timeout", time.Minute, "kill the command after this long")
+	f.DurationVar(&timeout, "timeout", time.Minute, "kill the command after this long (without -i and -t)")
+	f.BoolVarP(&stdin, "stdin", "i", false, "pass standard input to the command")
+	f.BoolVarP(&tty, "tty", "t", false, "give the command a terminal")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		pod, err := pf.pod(args[0])
 		if err != nil {
@@ -71,6 +79,29 @@ container ID this command's error or 'podunit describe pod' shows with
 		}
 		defer rt.Close()
 		rt.Timeout = 10 * time.Second
+		if stdin && !tty {
+			return usageError(cmd, "-i needs -t: the runtime's streaming server cannot be told that standard input ended (see podunit exec --help)")
+		}
+		if stdin || tty {
+			url, err := rt.Exec(context.Background(), &runtimeapi.ExecRequest{
+				ContainerId: id, Cmd: args[1:], Stdin: stdin, Stdout: true, Stderr: !tty, Tty: tty,
+			})
+			if err != nil {
+				return fmt.Errorf("exec in container %s (%s): %w", container, id, err)
+			}
+			var in io.Reader
+			if stdin {
+				in = cmd.InOrStdin()
+			}
+			code, err := streamExec(url, in, cmd.OutOrStdout(), cmd.ErrOrStderr(), tty)
+			if err != nil {
+				return fmt.Errorf("exec in container %s (%s): %w", container, id, err)
+			}
+			if code != 0 {
+				return &exitError{code, fmt.Errorf("command terminated with exit code %d", code)}
+			}
+			return nil
+		}
 		stdout, stderr, err := rt.ExecSync(context.Background(), id, args[1:], timeout)
 		cmd.OutOrStdout().Write(stdout)
 		cmd.ErrOrStderr().Write(stderr)

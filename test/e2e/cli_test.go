@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -48,6 +50,21 @@ func TestCLIApplyExecDescribeDelete(t *testing.T) {
 	if out, code := podunitOut("exec", name, "--", "sh", "-c", "echo oops >&2; exit 3"); code != 3 ||
 		!strings.Contains(out, "oops") || !strings.Contains(out, "command terminated with exit code 3") {
 		t.Errorf("exec exit 3: %d %q", code, out)
+	}
+
+	// -it goes through the runtime's streaming server: script(1) gives
+	// podunit a terminal, podunit gives the command one, and what is typed
+	// reaches it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	script := exec.CommandContext(ctx, "script", "-qec", podunitBin+" exec -it "+name+" -- sh -c 'tty; read line; echo got $line; exit 5'", "/dev/null")
+	script.Stdin = strings.NewReader("typed\n")
+	tty, err := script.CombinedOutput()
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 5 || !strings.Contains(string(tty), "/dev/pts/") || !strings.Contains(string(tty), "got typed") {
+		t.Errorf("exec -it: %v %q", err, tty)
+	}
+	if out, code := podunitOut("exec", "-i", name, "--", "cat"); code != 2 || !strings.Contains(out, "-i needs -t") {
+		t.Errorf("exec -i: %d %q", code, out)
 	}
 
 	out, code := podunitOut("describe", "pod", name)
