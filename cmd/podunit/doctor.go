@@ -26,15 +26,15 @@ type finding struct {
 	fix     string
 }
 
-func ok(subject, format string, args ...any) finding {
+func passed(subject, format string, args ...any) finding {
 	return finding{level: "ok", subject: subject, msg: fmt.Sprintf(format, args...)}
 }
 
-func warn(subject, fix, format string, args ...any) finding {
+func warned(subject, fix, format string, args ...any) finding {
 	return finding{level: "warn", subject: subject, msg: fmt.Sprintf(format, args...), fix: fix}
 }
 
-func fail(subject, fix, format string, args ...any) finding {
+func failed(subject, fix, format string, args ...any) finding {
 	return finding{level: "fail", subject: subject, msg: fmt.Sprintf(format, args...), fix: fix}
 }
 
@@ -115,37 +115,37 @@ func (d *doctor) run(ctx context.Context) []finding {
 func (d *doctor) systemd(ctx context.Context) []finding {
 	conn, err := dbus.NewSystemConnectionContext(ctx)
 	if err != nil {
-		return []finding{fail("systemd", "podunit needs systemd as the init system, with its D-Bus API (/run/systemd/private)",
+		return []finding{failed("systemd", "podunit needs systemd as the init system, with its D-Bus API (/run/systemd/private)",
 			"cannot connect: %v", err)}
 	}
 	defer conn.Close()
 	var out []finding
 	v, err := conn.GetManagerProperty("Version")
 	if err != nil {
-		return []finding{fail("systemd", "", "cannot read its version: %v", err)}
+		return []finding{failed("systemd", "", "cannot read its version: %v", err)}
 	}
 	version := strings.Trim(v, `"`)
 	major, _ := strconv.Atoi(strings.FieldsFunc(version, func(r rune) bool { return r < '0' || r > '9' })[0])
 	switch {
 	case major < minSystemd:
-		out = append(out, fail("systemd", "upgrade systemd (Debian 12 has 252)", "version %s; podunit needs %d or newer", version, minSystemd))
+		out = append(out, failed("systemd", "upgrade systemd (Debian 12 has 252)", "version %s; podunit needs %d or newer", version, minSystemd))
 	case major < 254:
-		out = append(out, ok("systemd", "version %s (crash-looping pods back off in podshim; 254 and newer let systemd do it with RestartSteps=)", version))
+		out = append(out, passed("systemd", "version %s (crash-looping pods back off in podshim; 254 and newer let systemd do it with RestartSteps=)", version))
 	default:
-		out = append(out, ok("systemd", "version %s", version))
+		out = append(out, passed("systemd", "version %s", version))
 	}
 	statuses, err := conn.ListUnitsByNamesContext(ctx, d.unitsActive)
 	if err != nil {
-		return append(out, fail("podunit units", "", "cannot list them: %v", err))
+		return append(out, failed("podunit units", "", "cannot list them: %v", err))
 	}
 	for _, s := range statuses {
 		switch {
 		case s.LoadState != "loaded":
-			out = append(out, fail(s.Name, "reinstall the podunit package (its units are in /usr/lib/systemd/system)", "not installed (%s)", s.LoadState))
+			out = append(out, failed(s.Name, "reinstall the podunit package (its units are in /usr/lib/systemd/system)", "not installed (%s)", s.LoadState))
 		case s.ActiveState != "active":
-			out = append(out, fail(s.Name, "systemctl enable --now "+s.Name, "%s: manifests are not picked up or the status API does not answer", s.ActiveState))
+			out = append(out, failed(s.Name, "systemctl enable --now "+s.Name, "%s: manifests are not picked up or the status API does not answer", s.ActiveState))
 		default:
-			out = append(out, ok(s.Name, "active"))
+			out = append(out, passed(s.Name, "active"))
 		}
 	}
 	return out
@@ -154,27 +154,27 @@ func (d *doctor) systemd(ctx context.Context) []finding {
 func (d *doctor) runtime(ctx context.Context) []finding {
 	rt, err := criclient.New(d.cfg.CRIEndpoint)
 	if err != nil {
-		return []finding{fail("runtime", "set criEndpoint in "+d.configPath+" to unix:///run/containerd/containerd.sock or unix:///run/crio/crio.sock", "%v", err)}
+		return []finding{failed("runtime", "set criEndpoint in "+d.configPath+" to unix:///run/containerd/containerd.sock or unix:///run/crio/crio.sock", "%v", err)}
 	}
 	defer rt.Close()
 	rt.Timeout = 3 * time.Second
 	v, err := rt.Version(ctx, "")
 	if err != nil {
-		return []finding{fail("runtime", "systemctl enable --now containerd (or crio); criEndpoint in "+d.configPath+" names its socket",
+		return []finding{failed("runtime", "systemctl enable --now containerd (or crio); criEndpoint in "+d.configPath+" names its socket",
 			"%s does not answer: %v", d.cfg.CRIEndpoint, err)}
 	}
-	out := []finding{ok("runtime", "%s %s (%s) at %s", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion, d.cfg.CRIEndpoint)}
+	out := []finding{passed("runtime", "%s %s (%s) at %s", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion, d.cfg.CRIEndpoint)}
 	driver, err := rt.CgroupDriver(ctx)
 	switch {
 	case err != nil:
-		out = append(out, warn("cgroup driver", "", "cannot tell the runtime's: %v", err))
+		out = append(out, warned("cgroup driver", "", "cannot tell the runtime's: %v", err))
 	case driver == "":
-		out = append(out, warn("cgroup driver", "check that the runtime's cgroup driver is "+d.cfg.CgroupDriver, "the runtime does not tell its driver"))
+		out = append(out, warned("cgroup driver", "check that the runtime's cgroup driver is "+d.cfg.CgroupDriver, "the runtime does not tell its driver"))
 	case driver != d.cfg.CgroupDriver:
-		out = append(out, fail("cgroup driver", cgroupDriverFix(driver, d.cfg.CgroupDriver, d.configPath),
+		out = append(out, failed("cgroup driver", cgroupDriverFix(driver, d.cfg.CgroupDriver, d.configPath),
 			"the runtime uses %s, podunit %s: pods' containers would land outside their units", driver, d.cfg.CgroupDriver))
 	default:
-		out = append(out, ok("cgroup driver", "%s, as the runtime's", driver))
+		out = append(out, passed("cgroup driver", "%s, as the runtime's", driver))
 	}
 	if d.cniFromRuntime {
 		// The runtime's own directories: containerd looks for plugins in
@@ -196,10 +196,10 @@ func cgroupDriverFix(runtime, podunit, configPath string) string {
 func (d *doctor) network(ctx context.Context) finding {
 	n, err := cni.Load(d.cniConfDir)
 	if errors.Is(err, cni.ErrNoNetwork) {
-		return fail("CNI", "install the podunit package's network (/usr/share/podunit/cni/10-podunit.conflist) into "+d.cniConfDir+" and restart the runtime", "%v: pods cannot get an IP", err)
+		return failed("CNI", "install the podunit package's network (/usr/share/podunit/cni/10-podunit.conflist) into "+d.cniConfDir+" and restart the runtime", "%v: pods cannot get an IP", err)
 	}
 	if err != nil {
-		return fail("CNI", "fix or remove the file", "%v", err)
+		return failed("CNI", "fix or remove the file", "%v", err)
 	}
 	bin := cni.BinDir(d.cniBinDirs)
 	if bin == "" {
@@ -207,12 +207,12 @@ func (d *doctor) network(ctx context.Context) finding {
 		if other := cni.BinDir(cni.DefaultBinDirs); other != "" {
 			fix = "the plugins are in " + other + ": set bin_dir = \"" + other + "\" in the runtime's CNI configuration (docs/packaging.md, containerd) and restart it"
 		}
-		return fail("CNI", fix, "no plugins in %s, where the runtime looks", strings.Join(d.cniBinDirs, ", "))
+		return failed("CNI", fix, "no plugins in %s, where the runtime looks", strings.Join(d.cniBinDirs, ", "))
 	}
 	if err := n.Check(ctx, []string{bin}); err != nil {
-		return fail("CNI", "install the missing plugins into "+bin, "%v", err)
+		return failed("CNI", "install the missing plugins into "+bin, "%v", err)
 	}
-	return ok("CNI", "network %q from %s (%s), plugins in %s", n.Name, n.File, strings.Join(n.Plugins, ", "), bin)
+	return passed("CNI", "network %q from %s (%s), plugins in %s", n.Name, n.File, strings.Join(n.Plugins, ", "), bin)
 }
 
 func (d *doctor) manifests() []finding {
@@ -222,25 +222,25 @@ func (d *doctor) manifests() []finding {
 		fi, err := os.Stat(dir)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			out = append(out, warn("manifests", "mkdir -p "+dir, "%s does not exist: no pods from it", dir))
+			out = append(out, warned("manifests", "mkdir -p "+dir, "%s does not exist: no pods from it", dir))
 			continue
 		case err != nil:
-			out = append(out, fail("manifests", "", "%v", err))
+			out = append(out, failed("manifests", "", "%v", err))
 			continue
 		case !fi.IsDir():
-			out = append(out, ok("manifests", "%s is a single manifest file", dir))
+			out = append(out, passed("manifests", "%s is a single manifest file", dir))
 			continue
 		}
 	}
 	set, err := readManifestDirs(dirs)
 	if err != nil {
-		return append(out, fail("manifests", "", "%v", err))
+		return append(out, failed("manifests", "", "%v", err))
 	}
 	if len(set.Errors) > 0 {
-		return append(out, warn("manifests", "podunit validate FILE shows each error with its line; journalctl -u podunit-sync",
+		return append(out, warned("manifests", "podunit validate FILE shows each error with its line; journalctl -u podunit-sync",
 			"%d pod(s), %d problem(s), the first: %v", len(set.Pods), len(set.Errors), firstError(set.Errors[0])))
 	}
-	return append(out, ok("manifests", "%d pod(s) in %s", len(set.Pods), strings.Join(dirs, ", ")))
+	return append(out, passed("manifests", "%d pod(s) in %s", len(set.Pods), strings.Join(dirs, ", ")))
 }
 
 func firstError(err error) error {
@@ -253,23 +253,23 @@ func firstError(err error) error {
 func (d *doctor) ipForward() finding {
 	b, err := os.ReadFile(d.procRoot + "/sys/net/ipv4/ip_forward")
 	if err != nil {
-		return warn("ip_forward", "", "cannot read it: %v", err)
+		return warned("ip_forward", "", "cannot read it: %v", err)
 	}
 	if strings.TrimSpace(string(b)) != "1" {
-		return warn("ip_forward", "echo net.ipv4.ip_forward=1 >/etc/sysctl.d/90-podunit.conf && sysctl --system",
+		return warned("ip_forward", "echo net.ipv4.ip_forward=1 >/etc/sysctl.d/90-podunit.conf && sysctl --system",
 			"off: pods reach only this host until the bridge plugin turns it on with the first pod")
 	}
-	return ok("ip_forward", "on")
+	return passed("ip_forward", "on")
 }
 
 func (d *doctor) swap() finding {
 	b, err := os.ReadFile(d.procRoot + "/swaps")
 	if err != nil {
-		return warn("swap", "", "cannot read /proc/swaps: %v", err)
+		return warned("swap", "", "cannot read /proc/swaps: %v", err)
 	}
 	if lines := strings.Count(strings.TrimSpace(string(b)), "\n"); lines > 0 {
-		return warn("swap", "swapoff -a, or accept it: podunit sets MemoryMax= but not MemorySwapMax=",
+		return warned("swap", "swapoff -a, or accept it: podunit sets MemoryMax= but not MemorySwapMax=",
 			"%d swap device(s) on: a container at its memory limit swaps instead of being OOM-killed, as the kubelet's NoSwap would", lines)
 	}
-	return ok("swap", "off")
+	return passed("swap", "off")
 }
