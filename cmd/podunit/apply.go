@@ -254,6 +254,9 @@ too is refused: edit it instead. Pods from manifestURL are deleted there.`,
 		if err != nil {
 			return err
 		}
+		if len(keys) == 0 {
+			return &exitError{exitFailure, fmt.Errorf("%s defines no pod", file)}
+		}
 		files, err := definingFiles(set, dirs, file, keys)
 		if err != nil {
 			return err

@@ -31,7 +31,7 @@ func TestDescribePod(t *testing.T) {
 	p := statusPod("web", corev1.PodRunning, corev1.ContainerStatus{Name: "c", Ready: false, RestartCount: 3, ContainerID: "containerd://abc",
 		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}})
-	p.Spec.Containers = []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"false"}}}
+	p.Spec.Containers = []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sh", "-c"}, Args: []string{"echo one\necho two\n"}}}
 	p.Annotations[AnnotationUnitState] = "active (running)"
 	p.Annotations[AnnotationUnitRestarts] = "0"
 	p.Annotations[AnnotationMemoryBytes] = "3145728"
@@ -45,6 +45,7 @@ func TestDescribePod(t *testing.T) {
 		"Status:", "CrashLoopBackOff", "Container ID:", "containerd://abc",
 		"State:", "Waiting", "back-off 40s", "Last State:", "Terminated", "Exit Code:", "Restart Count:", "3",
 		"Ready", "ContainersNotReady", "Events:", "40s", "container exited; restarting it: container=c",
+		"    Command:\n      sh\n      -c\n    Args:\n      echo one\n      echo two\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("describe lacks %q:\n%s", want, out.String())

@@ -221,11 +221,20 @@ func describeContainers(tw io.Writer, specs []corev1.Container, statuses []corev
 			}
 			field("Port", "%d/%s%s", port.ContainerPort, port.Protocol, hp)
 		}
-		if len(c.Command) > 0 {
-			field("Command", "%s", strings.Join(c.Command, " "))
-		}
-		if len(c.Args) > 0 {
-			field("Args", "%s", strings.Join(c.Args, " "))
+		// As kubectl: one line a word, a word's own lines indented alike.
+		for _, list := range []struct {
+			name  string
+			words []string
+		}{{"Command", c.Command}, {"Args", c.Args}} {
+			if len(list.words) == 0 {
+				continue
+			}
+			fmt.Fprintf(tw, "    %s:\n", list.name)
+			for _, w := range list.words {
+				for _, line := range strings.Split(strings.TrimRight(w, "\n"), "\n") {
+					fmt.Fprintf(tw, "      %s\n", line)
+				}
+			}
 		}
 		if cs != nil {
 			describeState(tw, "State", cs.State)
