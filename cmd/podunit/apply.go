@@ -254,9 +254,6 @@ too is refused: edit it instead. Pods from manifestURL are deleted there.`,
 		if err != nil {
 			return err
 		}
-		if len(keys) == 0 {
-			return &exitError{exitFailure, fmt.Errorf("%s defines no pod", file)}
-		}
 		files, err := definingFiles(set, dirs, file, keys)
 		if err != nil {
 			return err
@@ -310,7 +307,10 @@ func definingFiles(set *generator.Set, dirs []string, file string, keys []string
 		if _, err := os.Stat(abs); err != nil {
 			return nil, err
 		}
-		return []string{abs}, nil
+		return []string{abs}, nil // the file itself, whatever it defines
+	}
+	if len(keys) == 0 {
+		return nil, &exitError{exitFailure, fmt.Errorf("%s defines no pod, and is not in %s", file, strings.Join(dirs, ", "))}
 	}
 	for _, k := range keys {
 		found := ""

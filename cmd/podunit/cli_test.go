@@ -107,6 +107,11 @@ func TestDeleteRemovesOnlyWholeDefinitions(t *testing.T) {
 	if err := del("nope"); err == nil || !strings.Contains(err.Error(), "no manifest in") {
 		t.Errorf("a missing pod: %v", err)
 	}
+	other := filepath.Join(t.TempDir(), "settings.yaml")
+	write(t, filepath.Dir(other), "settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n")
+	if err := del("-f", other); err == nil || !strings.Contains(err.Error(), "defines no pod") {
+		t.Errorf("a file without pods: %v", err)
+	}
 	if err := del("web"); err != nil {
 		t.Fatal(err)
 	}
