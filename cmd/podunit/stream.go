@@ -129,7 +129,8 @@ func streamExec(rawURL string, stdin io.Reader, stdout, stderr io.Writer, tty bo
 		var msg []byte
 		if err := websocket.Message.Receive(ws, &msg); err != nil {
 			if errors.Is(err, io.EOF) {
-				return 0, nil // closed without a status: the command ended well
+				// v4 always ends with a status on the error channel.
+				return 0, errors.New("the runtime's streaming server closed the stream without the command's exit status")
 			}
 			return 0, err
 		}
