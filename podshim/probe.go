@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -158,6 +159,7 @@ func (s *Shim) probeWorker(ctx context.Context, spec *corev1.Container, id strin
 			}
 		} else {
 			failures, successes = failures+1, 0
+			s.probeFailures.add(spec.Name + "/" + strings.ToLower(string(kind)))
 			s.log.Info(string(kind)+" probe failed", "container", spec.Name, "err", err)
 			if failures == max(probe.FailureThreshold, 1) {
 				msg := fmt.Sprintf("%s probe failed %d times: %v", kind, failures, err)
@@ -293,4 +295,32 @@ func resolvePort(p intstr.IntOrString, spec *corev1.Container) (int, error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("container %s has no port named %q", spec.Name, p.StrVal)
+}
+
+// probeCounts counts failed probes by "container/kind"; the probe workers
+// add, the state file records them at its next write.
+type probeCounts struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func (c *probeCounts) add(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int64{}
+	}
+	c.n[key]++
+}
+
+func (c *probeCounts) restore(n map[string]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n = maps.Clone(n)
+}
+
+func (c *probeCounts) snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }

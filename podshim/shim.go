@@ -91,10 +91,11 @@ type Shim struct {
 	lastStatus    string
 	transitions   map[corev1.PodConditionType]transition
 	logOffsets    map[string]int64 // log file → bytes forwarded
-	wake          chan struct{}    // a probe result changed
-	lastState     []byte           // the state file as last written
-	initialized   bool             // every init container is through
-	logWatch      *logWatch        // nil: logs are read on every reconcile
+	probeFailures probeCounts
+	wake          chan struct{} // a probe result changed
+	lastState     []byte        // the state file as last written
+	initialized   bool          // every init container is through
+	logWatch      *logWatch     // nil: logs are read on every reconcile
 }
 
 // DefaultKeepaliveInterval is well inside the unit's WatchdogSec= (3 min)

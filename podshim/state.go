@@ -32,6 +32,9 @@ type State struct {
 	Backoff   map[string]Backoff `json:"backoff,omitempty"`
 	// LogOffsets is how much of each container log file was forwarded.
 	LogOffsets map[string]int64 `json:"logOffsets,omitempty"`
+	// ProbeFailures counts each container's failed probes by kind
+	// ("web/liveness"), over the pod's life: the status API's metrics.
+	ProbeFailures map[string]int64 `json:"probeFailures,omitempty"`
 }
 
 // StatePath is the state file of pod namespace/name in dir.
@@ -68,6 +71,7 @@ func (s *Shim) restoreBackoff() {
 		}
 	}
 	s.logOffsets = prev.LogOffsets
+	s.probeFailures.restore(prev.ProbeFailures)
 }
 
 func (s *Shim) writeState() error {
@@ -75,13 +79,14 @@ func (s *Shim) writeState() error {
 		return nil
 	}
 	st := &State{
-		Namespace:  s.pod.Namespace,
-		Name:       s.pod.Name,
-		UID:        string(s.pod.UID),
-		SandboxID:  s.sandboxID,
-		Status:     s.podStatus(),
-		Backoff:    map[string]Backoff{},
-		LogOffsets: s.logOffsets,
+		Namespace:     s.pod.Namespace,
+		Name:          s.pod.Name,
+		UID:           string(s.pod.UID),
+		SandboxID:     s.sandboxID,
+		Status:        s.podStatus(),
+		Backoff:       map[string]Backoff{},
+		LogOffsets:    s.logOffsets,
+		ProbeFailures: s.probeFailures.snapshot(),
 	}
 	for _, c := range s.containers {
 		if !c.backoff.Updated.IsZero() {

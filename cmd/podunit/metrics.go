@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,9 @@ var (
 		"Restarts of a container in its sandbox (the restartCount of its status).", []string{"namespace", "pod", "container"}, nil)
 	descReady = prometheus.NewDesc("podunit_container_ready",
 		"The container's readiness probe result (1: ready); a container without one is ready once started.", []string{"namespace", "pod", "container"}, nil)
+	descProbeFailures = prometheus.NewDesc("podunit_probe_failures_total",
+		"Failed probes of a container by kind (liveness, readiness, startup), over the pod's life; recorded within a keepalive (30 s).",
+		[]string{"namespace", "pod", "container", "probe"}, nil)
 	descStarted = prometheus.NewDesc("podunit_container_started",
 		"The container's startup probe result (1: started).", []string{"namespace", "pod", "container"}, nil)
 	descUnitRestarts = prometheus.NewDesc("podunit_unit_restarts_total",
@@ -57,7 +61,7 @@ var startBuckets = []float64{0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 
 type podCollector struct{ s *statusServer }
 
 func (c *podCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPods, descRestarts, descReady, descStarted, descUnitRestarts, descMemory, descCPU,
+	for _, d := range []*prometheus.Desc{descPods, descRestarts, descReady, descStarted, descProbeFailures, descUnitRestarts, descMemory, descCPU,
 		descStartLatency, descSyncDuration, descSyncTime, descSyncs, descSyncErrors, descManifestErrors, descConflicts} {
 		ch <- d
 	}
@@ -78,7 +82,11 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	var n uint64
 	var sum float64
-	for _, p := range snap.pods {
+	for i, p := range snap.pods {
+		for key, n := range snap.probeFailures[i] {
+			container, kind, _ := strings.Cut(key, "/")
+			ch <- prometheus.MustNewConstMetric(descProbeFailures, prometheus.CounterValue, float64(n), p.Namespace, p.Name, container, kind)
+		}
 		phase := p.Status.Phase
 		if phase == "" {
 			phase = corev1.PodPending

@@ -132,7 +132,7 @@ func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 	// Running and ready 3 s after its start; one container restarted twice.
 	start := metav1.NewTime(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	ready := metav1.NewTime(start.Add(3 * time.Second))
-	st := podshim.State{Namespace: "default", Name: "web", UID: string(web.UID), Status: corev1.PodStatus{
+	st := podshim.State{Namespace: "default", Name: "web", UID: string(web.UID), ProbeFailures: map[string]int64{"c/liveness": 3}, Status: corev1.PodStatus{
 		Phase: corev1.PodRunning, StartTime: &start,
 		Conditions:        []corev1.PodCondition{{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: ready}},
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, RestartCount: 2}},
@@ -145,6 +145,7 @@ func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 		`podunit_pods{phase="Pending"} 0`,
 		`podunit_container_restarts_total{container="c",namespace="default",pod="web"} 2`,
 		`podunit_container_ready{container="c",namespace="default",pod="web"} 1`,
+		`podunit_probe_failures_total{container="c",namespace="default",pod="web",probe="liveness"} 3`,
 		`podunit_unit_restarts_total{namespace="default",pod="web",unit="pod-web.service"} 2`,
 		`podunit_pod_cpu_seconds_total{namespace="default",pod="web",unit="pod-web.service"} 1.5`,
 		`podunit_pod_start_duration_seconds_bucket{le="2"} 0`,

@@ -84,7 +84,9 @@ type snapshot struct {
 	pods    []corev1.Pod
 	stats   map[string]unitStats // by unit name
 	list    []byte               // the /pods answer
-	sync    syncState
+	// probeFailures of each pod, in the order of pods.
+	probeFailures []map[string]int64
+	sync          syncState
 }
 
 // Annotations podunit adds to the pods it serves.
@@ -213,6 +215,7 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		}
 		list = append(list, c.json...)
 		snap.pods = append(snap.pods, c.pod)
+		snap.probeFailures = append(snap.probeFailures, c.probeFailures)
 	}
 	s.specs, s.pods = specs, pods
 	snap.list = append(list, podListSuffix...)
@@ -231,6 +234,8 @@ type cachedPod struct {
 	key  string
 	pod  corev1.Pod
 	json []byte
+	// probeFailures from podshim's state: "container/kind" → count.
+	probeFailures map[string]int64
 }
 
 // pod is the pod of unit r: the cached one when nothing it is made of
@@ -296,7 +301,11 @@ func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*ge
 	if err != nil {
 		return nil, err
 	}
-	return &cachedPod{key: key, pod: pod, json: b}, nil
+	c := &cachedPod{key: key, pod: pod, json: b}
+	if st != nil && st.UID == string(pod.UID) {
+		c.probeFailures = st.ProbeFailures
+	}
+	return c, nil
 }
 
 // readState reads a pod's state file; nil when it cannot.

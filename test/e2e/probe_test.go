@@ -5,6 +5,8 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -96,6 +98,17 @@ spec:
 	if second.SandboxID != first.SandboxID {
 		t.Error("the sandbox changed")
 	}
+	// The failures are counted in /metrics.
+	failures := regexp.MustCompile(`(?m)^podunit_probe_failures_total\{container="app",namespace="default",pod="e2e-live",probe="liveness"\} ([0-9]+)$`)
+	waitFor(t, "the liveness failures in /metrics", func() (bool, error) {
+		_, metrics := unixGet(t, "/metrics")
+		m := failures.FindStringSubmatch(metrics)
+		if m == nil {
+			return false, nil
+		}
+		n, err := strconv.Atoi(m[1])
+		return n >= 2, err
+	})
 	j := journal(t, unit, start)
 	if !strings.Contains(j, "Liveness probe failed") || !strings.Contains(j, "container failed a probe and will be killed") {
 		t.Errorf("the journal does not tell about the probe:\n%s", j)
