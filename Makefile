@@ -152,7 +152,7 @@ test-packages: ## check the packages: lintian, rpm's view, and install, upgrade 
 	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION).1 DIST=bin/dist-next
 	PODUNIT_TESTBED_DIR=$(PACKAGES_TESTBED) ./test/packaging/check.sh \
 		dist/podunit_$(PKG_VERSION)-1_$(PKG_ARCH).deb bin/dist-next/podunit_$(PKG_VERSION).1-1_$(PKG_ARCH).deb \
-		dist/podunit-$(PKG_VERSION)-1.$(shell uname -m).rpm
+		dist/podunit-$(PKG_VERSION)-1.$(shell uname -m).rpm bin/dist-next/podunit-$(PKG_VERSION).1-1.$(shell uname -m).rpm
 
 clean: ## remove build output
 	rm -rf bin dist

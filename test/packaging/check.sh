@@ -1,6 +1,6 @@
 #!/bin/bash
 # Checks the packages (make test-packages):
-#   check.sh OLD.deb NEW.deb PACKAGE.rpm
+#   check.sh OLD.deb NEW.deb OLD.rpm NEW.rpm
 # - lintian on the .deb: no errors (warnings are printed; docs/packaging.md
 #   justifies each);
 # - the .rpm as rpm sees it: files, config files, scriptlets, requirements;
@@ -8,12 +8,14 @@
 #   OLD.deb and enables podunit's units, a dropped manifest runs as a pod,
 #   NEW.deb (a higher version) upgrades podunit while the pod keeps running
 #   in the same unit invocation with the same container, removal stops
-#   podunit's units and leaves the pod's data, purge removes the config.
+#   podunit's units and leaves the pod's data, purge removes the config;
+#   then the same install, upgrade and erase with rpm (Debian's rpm, with
+#   --nodeps: its database knows no Debian package), for the scriptlets.
 # Only the test bed this run boots is torn down.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tb=$here/../testbed/testbed.sh
-old=$1 new=$2 rpmfile=$3
+old=$1 new=$2 rpmfile=$3 rpmnew=$4
 : "${PODUNIT_TESTBED_DIR:?set it: the test bed this run boots}"
 
 fail() { echo "check-packages: FAIL: $*" >&2; exit 1; }
@@ -60,6 +62,8 @@ trap cleanup EXIT
 booted=1
 cp "$old" "$PODUNIT_TESTBED_DIR/old.deb"
 cp "$new" "$PODUNIT_TESTBED_DIR/new.deb"
+cp "$rpmfile" "$PODUNIT_TESTBED_DIR/old.rpm"
+cp "$rpmnew" "$PODUNIT_TESTBED_DIR/new.rpm"
 tbx() { "$tb" exec "$@"; }
 wait_for() { # seconds description command...
 	local deadline=$((SECONDS + $1)) what=$2
@@ -130,3 +134,27 @@ ok "removed: podunit's units stopped and gone, configuration and data kept"
 tbx dpkg -P podunit
 tbx test -e /etc/podunit/config.yaml && fail "purge left config.yaml"
 ok "purged: configuration gone"
+
+# --- the .rpm's scriptlets, in the same test bed: the pod still runs (removal
+# leaves pods), and its manifest is still there (purge keeps manifests).
+tbx rpm -i --nodeps /run/podunit-testbed/old.rpm
+for u in podunit.path podunit-sync.timer podunit-status.socket; do
+	[ "$(tbx systemctl is-enabled "$u")" = enabled ] || fail "$u is not enabled after rpm -i (preset)"
+	[ "$(tbx systemctl is-active "$u")" = active ] || fail "$u is not active after rpm -i"
+done
+wait_for 60 "the pod in the status API after rpm -i" sh -c "[ \"\$($tb exec podunit get pods web -o name 2>/dev/null)\" = pod/web ]"
+[ "$(invocation)" = "$inv" ] || fail "the pod's unit was restarted by rpm -i"
+tbx rpm -U --nodeps /run/podunit-testbed/new.rpm
+[ "$(tbx podunit version)" = "$new_version" ] || fail "rpm -U: $(tbx podunit version)"
+[ "$(invocation)" = "$inv" ] || fail "the pod's unit was restarted by rpm -U"
+[ "$(container)" = "$cid" ] || fail "the pod's container changed in rpm -U"
+[ "$(tbx systemctl is-active podunit.path)" = active ] || fail "podunit.path is not active after rpm -U"
+ok "rpm: installed (preset enables the units), upgraded under the running pod"
+tbx rpm -e --nodeps podunit
+for u in podunit.path podunit-sync.timer podunit-status.socket; do
+	state=$(tbx systemctl is-active "$u" || true)
+	[ "$state" = active ] && fail "$u still active after rpm -e"
+	tbx test -e "/usr/lib/systemd/system/$u" && fail "$u still installed after rpm -e"
+done
+tbx test -d /var/lib/podunit || fail "rpm -e took /var/lib/podunit"
+ok "rpm: erased: podunit's units stopped and gone, data kept"
