@@ -200,7 +200,15 @@ staticPodPath: /etc/kubernetes/manifests
 	if err := os.WriteFile(config, append(append([]byte{}, old...), "\nkubeletConfig: /etc/kubernetes/kubelet.yaml\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runSync(t) // a configuration change is not a manifest change: sync once
+	// A configuration change is not a manifest change: sync, until a sync
+	// that began after the change has run (systemctl start joins a sync
+	// already running, which read the old configuration) and podunit.path
+	// watches the kubelet's directory.
+	waitFor(t, "podunit.path watching "+dir, func() (bool, error) {
+		runSync(t)
+		b, err := os.ReadFile("/run/systemd/system/podunit.path.d/50-manifest-dir.conf")
+		return err == nil && strings.Contains(string(b), "PathChanged="+dir), nil
+	})
 	// From now on podunit.path watches the kubelet's directory too: a pod
 	// written there starts, and goes when its file does. The periodic
 	// relist is off meanwhile, so only podunit.path can have noticed.
