@@ -232,28 +232,43 @@ func (c *Client) ExecSync(ctx context.Context, containerID string, cmd []string,
 	return resp.Stdout, resp.Stderr, nil
 }
 
-// CgroupDriver is the runtime's cgroup driver, "systemd" or "cgroupfs": from
-// the RuntimeConfig call where the runtime has it (containerd 2, CRI-O
-// 1.28), else from containerd's verbose status (its runc SystemdCgroup
-// option). It returns "" when the runtime tells neither.
-func (c *Client) CgroupDriver(ctx context.Context) (string, error) {
+// Settings are what a runtime tells of how it runs pods; empty fields
+// where it does not tell.
+type Settings struct {
+	// CgroupDriver is "systemd" or "cgroupfs".
+	CgroupDriver string
+	// CNIConfDir and CNIPluginDirs are where it reads CNI network
+	// configurations and plugins.
+	CNIConfDir    string
+	CNIPluginDirs []string
+}
+
+// Settings asks the runtime with one verbose Status call (containerd's
+// "config" and "cniconfig"), and the cgroup driver with RuntimeConfig first
+// where the runtime has it (containerd 2, CRI-O 1.28).
+func (c *Client) Settings(ctx context.Context) (Settings, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	rc, err := c.runtime.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
-	if err == nil && rc.GetLinux() != nil {
-		if rc.GetLinux().GetCgroupDriver() == runtimeapi.CgroupDriver_CGROUPFS {
-			return "cgroupfs", nil
-		}
-		return "systemd", nil
-	}
-	if status.Code(err) != codes.Unimplemented && err != nil {
-		return "", err
-	}
 	st, err := c.runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
 	if err != nil {
-		return "", err
+		return Settings{}, err
 	}
-	return containerdCgroupDriver(st.GetInfo()["config"]), nil
+	info := st.GetInfo()
+	var out Settings
+	out.CNIConfDir, out.CNIPluginDirs = cniDirs(info["cniconfig"])
+	rc, err := c.runtime.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
+	switch {
+	case err == nil && rc.GetLinux() != nil:
+		out.CgroupDriver = "systemd"
+		if rc.GetLinux().GetCgroupDriver() == runtimeapi.CgroupDriver_CGROUPFS {
+			out.CgroupDriver = "cgroupfs"
+		}
+	case err == nil || status.Code(err) == codes.Unimplemented:
+		out.CgroupDriver = containerdCgroupDriver(info["config"])
+	default:
+		return Settings{}, err
+	}
+	return out, nil
 }
 
 // containerdCgroupDriver reads the default runc runtime's SystemdCgroup
@@ -284,20 +299,7 @@ func containerdCgroupDriver(config string) string {
 	return "cgroupfs"
 }
 
-// CNIDirs are where the runtime reads CNI network configurations and
-// plugins, from its verbose status (containerd's "cniconfig"); empty when
-// the runtime does not tell.
-func (c *Client) CNIDirs(ctx context.Context) (confDir string, pluginDirs []string, err error) {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	st, err := c.runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
-	if err != nil {
-		return "", nil, err
-	}
-	confDir, pluginDirs = cniDirs(st.GetInfo()["cniconfig"])
-	return confDir, pluginDirs, nil
-}
-
+// cniDirs reads containerd's "cniconfig" status.
 func cniDirs(info string) (string, []string) {
 	var cfg struct {
 		PluginDirs    []string `json:"PluginDirs"`

@@ -109,6 +109,7 @@ is refused too: apply that file, or delete it first.`,
 	return cmd
 }
 
+// readManifest reads a manifest file, or standard input for "-".
 func readManifest(file string) ([]byte, error) {
 	if file == "-" {
 		return io.ReadAll(io.LimitReader(os.Stdin, generator.MaxManifestSize+1))

@@ -77,7 +77,7 @@ func unitEvents(unit string, n int) ([]event, error) {
 	}
 	// Container output is most of the journal: read enough to find n.
 	out, err := exec.Command("journalctl", "--no-pager", "-o", "json", "-n", strconv.Itoa(n*50+200),
-		"--output-fields=MESSAGE,CONTAINER_NAME,_PID,SYSLOG_IDENTIFIER,__REALTIME_TIMESTAMP", "-u", unit).Output()
+		"--output-fields=MESSAGE,CONTAINER_NAME,_PID,__REALTIME_TIMESTAMP", "-u", unit).Output()
 	if err != nil {
 		return nil, fmt.Errorf("journalctl -u %s: %w", unit, err)
 	}

@@ -164,8 +164,8 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 			"%s does not answer: %v", d.cfg.CRIEndpoint, err)}
 	}
 	out := []finding{passed("runtime", "%s %s (%s) at %s", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion, d.cfg.CRIEndpoint)}
-	driver, err := rt.CgroupDriver(ctx)
-	switch {
+	settings, err := rt.Settings(ctx)
+	switch driver := settings.CgroupDriver; {
 	case err != nil:
 		out = append(out, warned("cgroup driver", "", "cannot tell the runtime's: %v", err))
 	case driver == "":
@@ -176,12 +176,10 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 	default:
 		out = append(out, passed("cgroup driver", "%s, as the runtime's", driver))
 	}
-	if d.cniFromRuntime {
-		// The runtime's own directories: containerd looks for plugins in
-		// /opt/cni/bin unless told, Debian's package puts them in /usr/lib/cni.
-		if conf, plugins, err := rt.CNIDirs(ctx); err == nil && len(plugins) > 0 {
-			d.cniConfDir, d.cniBinDirs = cmp.Or(conf, d.cniConfDir), plugins
-		}
+	// The runtime's own CNI directories: containerd looks for plugins in
+	// /opt/cni/bin unless told, Debian's package puts them in /usr/lib/cni.
+	if d.cniFromRuntime && len(settings.CNIPluginDirs) > 0 {
+		d.cniConfDir, d.cniBinDirs = cmp.Or(settings.CNIConfDir, d.cniConfDir), settings.CNIPluginDirs
 	}
 	return out
 }

@@ -70,20 +70,12 @@ every line with CONTAINER_NAME, POD_NAME, POD_NAMESPACE and STREAM
 			jargs = append(jargs, "CONTAINER_RESTART_COUNT="+strconv.Itoa(int(cs.RestartCount-1)))
 		}
 		journal := exec.Command("journalctl", jargs...)
-		journal.Stderr = cmd.ErrOrStderr()
-		if follow {
-			journal.Stdout = cmd.OutOrStdout()
-			if err := journal.Run(); err != nil {
-				return fmt.Errorf("journalctl: %w", err)
-			}
-			return nil
+		out := &countingWriter{w: cmd.OutOrStdout()}
+		journal.Stdout, journal.Stderr = out, cmd.ErrOrStderr()
+		if err := journal.Run(); err != nil {
+			return fmt.Errorf("journalctl: %w", err)
 		}
-		out, err := journal.Output()
-		if err != nil || len(out) > 0 {
-			cmd.OutOrStdout().Write(out)
-			if err != nil {
-				return fmt.Errorf("journalctl: %w", err)
-			}
+		if out.n > 0 || follow {
 			return nil
 		}
 		// Nothing in the journal (a volatile journal after a reboot, or one
@@ -228,4 +220,16 @@ func restartPod(stdout io.Writer, namespace, name string) error {
 	}
 	fmt.Fprintf(stdout, "pod/%s restarted\n", name)
 	return nil
+}
+
+// countingWriter passes writes on and counts their bytes.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -82,10 +82,11 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	var n uint64
 	var sum float64
-	for i, p := range snap.pods {
-		for key, n := range snap.probeFailures[i] {
+	for _, c := range snap.pods {
+		p := &c.pod
+		for key, failures := range c.probeFailures {
 			container, kind, _ := strings.Cut(key, "/")
-			ch <- prometheus.MustNewConstMetric(descProbeFailures, prometheus.CounterValue, float64(n), p.Namespace, p.Name, container, kind)
+			ch <- prometheus.MustNewConstMetric(descProbeFailures, prometheus.CounterValue, float64(failures), p.Namespace, p.Name, container, kind)
 		}
 		phase := p.Status.Phase
 		if phase == "" {
@@ -107,7 +108,7 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, float64(st.CPUNSec)/1e9, p.Namespace, p.Name, unit)
 			}
 		}
-		if d, ok := startDuration(&p); ok {
+		if d, ok := startDuration(p); ok {
 			n++
 			sum += d
 			for _, b := range startBuckets {

@@ -150,9 +150,11 @@ func (s *statusServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		for _, p := range snap.pods {
-			if p.Namespace == ns && p.Name == name {
-				writeJSON(w, p)
+		for _, c := range snap.pods {
+			if c.pod.Namespace == ns && c.pod.Name == name {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(c.json)
+				io.WriteString(w, "\n")
 				return
 			}
 		}
@@ -164,12 +166,6 @@ func (s *statusServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "not found: the read-only API serves /pods, /pods/NAMESPACE/NAME, /healthz and /metrics", http.StatusNotFound)
 	}
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	_ = enc.Encode(v)
 }
 
 // healthz answers as the kubelet's: "ok", or with ?verbose a line a check

@@ -68,7 +68,11 @@ func TestStatusAPI(t *testing.T) {
 	// The list, put together from each pod's cached JSON, is what
 	// encoding/json makes of the PodList.
 	snap, _ := srv.snapshot(ctx)
-	whole, _ := json.Marshal(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: snap.pods})
+	var items []corev1.Pod
+	for _, c := range snap.pods {
+		items = append(items, c.pod)
+	}
+	whole, _ := json.Marshal(corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: items})
 	if string(whole)+"\n" != string(snap.list) || body != string(snap.list) {
 		t.Errorf("the assembled list differs from encoding/json's:\n%s\n%s", snap.list, whole)
 	}

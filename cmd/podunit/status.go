@@ -54,10 +54,9 @@ type statusServer struct {
 	snap       atomic.Pointer[snapshot] // the last one built
 	refreshing atomic.Bool              // a background rebuild runs
 
-	build    sync.Mutex                // one build at a time; guards what follows
-	specs    map[string]*generator.Pod // by path
-	pods     map[string]*cachedPod     // by unit name
-	lastList []byte
+	build sync.Mutex                // one build at a time; guards what follows
+	specs map[string]*generator.Pod // by path
+	pods  map[string]*cachedPod     // by unit name
 
 	statsMu         sync.Mutex           // guards stats, statsAt and statsRefreshing
 	stats           map[string]unitStats // by unit name
@@ -81,12 +80,10 @@ const snapshotMaxAge = time.Second
 // snapshot is every pod at one moment, with the encoded PodList.
 type snapshot struct {
 	started time.Time
-	pods    []corev1.Pod
+	pods    []*cachedPod         // sorted by namespace and name
 	stats   map[string]unitStats // by unit name
 	list    []byte               // the /pods answer
-	// probeFailures of each pod, in the order of pods.
-	probeFailures []map[string]int64
-	sync          syncState
+	sync    syncState
 }
 
 // Annotations podunit adds to the pods it serves.
@@ -203,7 +200,11 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	})
 	specs := map[string]*generator.Pod{}
 	pods := map[string]*cachedPod{}
-	list := append(make([]byte, 0, len(s.lastList)), podListPrefix...)
+	var list []byte
+	if old := s.snap.Load(); old != nil {
+		list = make([]byte, 0, len(old.list))
+	}
+	list = append(list, podListPrefix...)
 	for _, r := range running {
 		c, err := s.pod(r, snap, specs)
 		if err != nil {
@@ -214,12 +215,10 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 			list = append(list, ',')
 		}
 		list = append(list, c.json...)
-		snap.pods = append(snap.pods, c.pod)
-		snap.probeFailures = append(snap.probeFailures, c.probeFailures)
+		snap.pods = append(snap.pods, c)
 	}
 	s.specs, s.pods = specs, pods
 	snap.list = append(list, podListSuffix...)
-	s.lastList = snap.list
 	return snap, nil
 }
 
@@ -276,7 +275,9 @@ func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*ge
 	}
 	var st *podshim.State
 	if statErr == nil {
-		st = readState(statePath)
+		// nil when unreadable: podshim replaces the file by a rename, so a
+		// read never sees half of one.
+		st, _ = podshim.ReadState(s.stateDir, r.Namespace, r.PodName)
 	}
 	if st != nil && st.UID == string(pod.UID) {
 		pod.Status = st.Status
@@ -306,19 +307,6 @@ func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*ge
 		c.probeFailures = st.ProbeFailures
 	}
 	return c, nil
-}
-
-// readState reads a pod's state file; nil when it cannot.
-func readState(path string) *podshim.State {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var st podshim.State
-	if json.Unmarshal(b, &st) != nil {
-		return nil // podshim writes a new file and renames it: never seen half-written
-	}
-	return &st
 }
 
 func joinQuoted(ss []string) string {

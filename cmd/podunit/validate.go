@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -45,15 +44,7 @@ func validateFiles(stdout, stderr io.Writer, files []string) error {
 
 // decodeFile reads one manifest ("-" for standard input) as sync would.
 func decodeFile(file string) ([]*generator.Pod, error) {
-	var (
-		data []byte
-		err  error
-	)
-	if file == "-" {
-		data, err = io.ReadAll(io.LimitReader(os.Stdin, generator.MaxManifestSize+1))
-	} else {
-		data, err = os.ReadFile(file)
-	}
+	data, err := readManifest(file)
 	if err != nil {
 		return nil, err
 	}
