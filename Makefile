@@ -69,10 +69,11 @@ test-e2e: build ## end-to-end tests against real systemd, containerd, runc and C
 test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog); not part of make test
 	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim'
 
-fuzz: ## fuzz the manifest decoder (FUZZTIME, default 10m)
+fuzz: ## fuzz the manifest decoder and the CRI wire decoder (FUZZTIME each, default 10m)
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./generator
+	$(GO) test -run '^$$' -fuzz FuzzWireDecode -fuzztime $(FUZZTIME) ./criclient
 
-fuzz-short: ## the decoder fuzzer for 15 s (what CI runs)
+fuzz-short: ## the fuzzers for 15 s each (what CI runs)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=15s
 
 bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed, start-to-READY vs the raw CRI floor, podshim memory and idle CPU (docs/benchmarks.md)
