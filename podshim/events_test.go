@@ -91,10 +91,23 @@ func TestLogWatchSignalsWrites(t *testing.T) {
 	defer lw.close()
 	dir := t.TempDir()
 	lw.add(dir)
-	os.WriteFile(filepath.Join(dir, "0.log"), []byte("line\n"), 0o644)
-	select {
-	case <-lw.writtenC():
-	case <-time.After(5 * time.Second):
-		t.Fatal("no signal after a log write")
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-lw.writtenC():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no signal after %s", what)
+		}
 	}
+	wait("the watch began") // what was written before it is read at once
+	os.WriteFile(filepath.Join(dir, "0.log"), []byte("line\n"), 0o644)
+	wait("a new log file")
+	f, _ := os.OpenFile(filepath.Join(dir, "0.log"), os.O_APPEND|os.O_WRONLY, 0)
+	time.Sleep(50 * time.Millisecond)
+	for len(lw.writtenC()) > 0 {
+		<-lw.writtenC()
+	}
+	f.WriteString("more\n")
+	f.Close()
+	wait("a write to the log")
 }
