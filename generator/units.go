@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
 )
 
@@ -66,6 +67,67 @@ func SpecFile(p *Pod) ([]byte, error) {
 		return nil, fmt.Errorf("pod %s: encode spec: %w", p.Key(), err)
 	}
 	return append(b, '\n'), nil
+}
+
+// WriteSpecFiles writes the files of a pod's spec file path, unless they
+// exist (the hash in their names means their content never changes): the
+// data file of the ConfigMaps and Secrets it uses, the spec's protobuf twin
+// that podshim reads (podshim.BinarySpecPath), then the spec file itself,
+// each atomically and readable by root only. The spec file comes last:
+// its presence means the others are written.
+func WriteSpecFiles(path string, p *Pod) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	if !p.Objects.Empty() {
+		b, err := json.Marshal(p.Objects)
+		if err != nil {
+			return fmt.Errorf("pod %s: encode data: %w", p.Key(), err)
+		}
+		if err := WriteFile0600(podshim.DataPath(path), b); err != nil {
+			return fmt.Errorf("write spec: %w", err)
+		}
+	}
+	pb, err := p.Spec.Marshal()
+	if err != nil {
+		return fmt.Errorf("pod %s: encode spec: %w", p.Key(), err)
+	}
+	if err := WriteFile0600(podshim.BinarySpecPath(path), pb); err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	b, err := SpecFile(p)
+	if err != nil {
+		return err
+	}
+	if err := WriteFile0600(path, b); err != nil {
+		return fmt.Errorf("write spec: %w", err)
+	}
+	return nil
+}
+
+// SpecFileOf is the spec file that a file in the spec directory belongs to:
+// itself, or the spec file whose data file or protobuf twin it is; ok is
+// false for anything else.
+func SpecFileOf(path string) (spec string, ok bool) {
+	for _, suffix := range []string{".data.json", ".pb"} {
+		if base, ok := strings.CutSuffix(path, suffix); ok {
+			return base + ".json", true
+		}
+	}
+	return path, strings.HasSuffix(path, ".json")
+}
+
+// WriteFile0600 writes b to path atomically (a temporary file renamed
+// over it), readable by root only.
+func WriteFile0600(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Unit translates a pod into its service unit.

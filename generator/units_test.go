@@ -12,7 +12,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
+	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
 )
 
@@ -118,6 +120,90 @@ func TestSpecFileRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(&again, pods[0].Spec) {
 		t.Errorf("spec file round trip changed the pod:\n%s", b)
+	}
+}
+
+// TestSpecFilesRoundTrip: podshim reads every valid test manifest's pod
+// from the files WriteSpecFiles writes (the protobuf twin) as the very pod
+// sync decoded, and from the JSON spec file alone as well (a spec written
+// before the twin existed).
+func TestSpecFilesRoundTrip(t *testing.T) {
+	paths, _ := filepath.Glob("testdata/valid/*.*")
+	dir := t.TempDir()
+	n := 0
+	for _, path := range paths {
+		if strings.HasSuffix(path, ".unit") {
+			continue
+		}
+		pods, err := Decode(path, mustRead(t, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods {
+			n++
+			spec := filepath.Join(dir, p.Namespace()+"_"+p.Name()+"-"+p.Hash+".json")
+			if err := WriteSpecFiles(spec, p); err != nil {
+				t.Fatal(err)
+			}
+			got, err := podshim.ReadSpec(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equality.Semantic.DeepEqual(got, p.Spec) {
+				g, _ := json.Marshal(got)
+				w, _ := json.Marshal(p.Spec)
+				t.Errorf("%s: pod %s from the protobuf twin differs:\n got  %s\n want %s", path, p.Key(), g, w)
+			}
+			if err := os.Remove(podshim.BinarySpecPath(spec)); err != nil {
+				t.Fatal(err)
+			}
+			if got, err = podshim.ReadSpec(spec); err != nil || !equality.Semantic.DeepEqual(got, p.Spec) {
+				t.Errorf("%s: pod %s from the JSON spec file differs (%v)", path, p.Key(), err)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d pods in the test manifests", n)
+	}
+}
+
+func TestWriteSpecFilesKeepsWhatExists(t *testing.T) {
+	pods, err := Decode("web.yaml", mustRead(t, "testdata/valid/web.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(t.TempDir(), "specs", "default_web-1.json")
+	if err := WriteSpecFiles(spec, pods[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{spec, podshim.BinarySpecPath(spec)} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, %v (want mode 0600)", f, fi, err)
+		}
+	}
+	// The hash in the name means the content never changes: an existing
+	// spec file is not written again.
+	os.WriteFile(spec, []byte("kept"), 0o600)
+	if err := WriteSpecFiles(spec, pods[0]); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(spec); string(b) != "kept" {
+		t.Errorf("spec file rewritten: %q", b)
+	}
+}
+
+func TestSpecFileOf(t *testing.T) {
+	for path, want := range map[string]string{
+		"/s/default_web-1.json":      "/s/default_web-1.json",
+		"/s/default_web-1.pb":        "/s/default_web-1.json",
+		"/s/default_web-1.data.json": "/s/default_web-1.json",
+		"/s/default_web-1.json.tmp":  "",
+		"/s/README":                  "",
+	} {
+		got, ok := SpecFileOf(path)
+		if ok != (want != "") || ok && got != want {
+			t.Errorf("SpecFileOf(%s) = %s, %v; want %q", path, got, ok, want)
+		}
 	}
 }
 

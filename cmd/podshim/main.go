@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/coreos/go-systemd/v22/journal"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/podshim"
@@ -99,20 +97,16 @@ func run(args []string) int {
 }
 
 func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) error {
-	b, err := os.ReadFile(specPath)
+	pod, err := podshim.ReadSpec(specPath)
 	if err != nil {
 		return err
-	}
-	var pod corev1.Pod
-	if err := json.Unmarshal(b, &pod); err != nil {
-		return fmt.Errorf("spec %s: %w", specPath, err)
 	}
 	if cfg.Objects, err = podshim.ReadObjects(specPath); err != nil {
 		return err
 	}
 	log = log.With("pod", pod.Namespace+"/"+pod.Name)
 	if journal.Enabled() {
-		cfg.Logs = journalSink(&pod)
+		cfg.Logs = journalSink(pod)
 	} else {
 		log.Warn("journald is not reachable: container output stays in the runtime's log files only")
 	}
@@ -139,5 +133,5 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) err
 	if v != nil {
 		cfg.RuntimeName = v.RuntimeName
 	}
-	return podshim.New(&pod, cfg, rt, notify, log).Run(ctx)
+	return podshim.New(pod, cfg, rt, notify, log).Run(ctx)
 }

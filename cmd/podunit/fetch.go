@@ -161,7 +161,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		return err
 	}
 	// Root only: the answer may hold Secrets.
-	if err := writeFile0600(filepath.Join(f.dir, urlManifest), body); err != nil {
+	if err := generator.WriteFile0600(filepath.Join(f.dir, urlManifest), body); err != nil {
 		return err
 	}
 	f.report.Infof("manifestURL %s: new set of manifests (%d bytes)", f.url, len(body))
@@ -170,7 +170,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 
 func (f *fetcher) writeState(st fetchState) error {
 	b, _ := json.Marshal(st)
-	if err := writeFile0600(f.statePath(), b); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := generator.WriteFile0600(f.statePath(), b); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil

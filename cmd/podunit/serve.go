@@ -23,6 +23,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 )
 
@@ -244,7 +245,7 @@ func writeSyncState(path string, st syncState) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return writeFile0600(path, b)
+	return generator.WriteFile0600(path, b)
 }
 
 // syncStale is how old the last sync may be: the timer runs one every 20 s.

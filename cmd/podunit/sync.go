@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -255,7 +254,7 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 			continue
 		}
 		path := generator.SpecPath(s.unitConfig, p.Namespace(), p.Name(), p.Hash)
-		if err := writeSpec(path, p); err != nil {
+		if err := generator.WriteSpecFiles(path, p); err != nil {
 			s.report.Errorf("pod %s: %v", p.Key(), err)
 			failed++
 			continue
@@ -370,44 +369,6 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// writeSpec writes a pod's spec file, and the data file of the ConfigMaps
-// and Secrets it uses, unless they exist: the hash in their names means
-// their content never changes. Both are readable by root only.
-func writeSpec(path string, p *generator.Pod) error {
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("write spec: %w", err)
-	}
-	// The data file first: podshim may start as soon as the spec exists.
-	if !p.Objects.Empty() {
-		b, err := json.Marshal(p.Objects)
-		if err != nil {
-			return fmt.Errorf("pod %s: encode data: %w", p.Key(), err)
-		}
-		if err := writeFile0600(podshim.DataPath(path), b); err != nil {
-			return err
-		}
-	}
-	b, err := generator.SpecFile(p)
-	if err != nil {
-		return err
-	}
-	return writeFile0600(path, b)
-}
-
-func writeFile0600(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write spec: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write spec: %w", err)
-	}
-	return nil
-}
-
 // removeStaleSpecs removes spec files that neither a desired pod nor a unit
 // still loaded (one that could not be stopped) refers to.
 func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[string]bool) {
@@ -423,11 +384,8 @@ func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[stri
 	}
 	for _, e := range entries {
 		path := filepath.Join(s.unitConfig.SpecDir, e.Name())
-		spec := path
-		if base, ok := strings.CutSuffix(path, ".data.json"); ok {
-			spec = base + ".json" // a data file goes with its spec
-		}
-		if keep[spec] || !strings.HasSuffix(e.Name(), ".json") {
+		spec, ok := generator.SpecFileOf(path)
+		if !ok || keep[spec] {
 			continue
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

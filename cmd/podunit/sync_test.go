@@ -174,6 +174,11 @@ func TestSync(t *testing.T) {
 	if len(after) != 1 || after[0] == specs[0] {
 		t.Fatalf("spec files after edit: %v (before %v)", after, specs)
 	}
+	// The old spec's protobuf twin went with it.
+	if twins, _ := filepath.Glob(filepath.Join(s.unitConfig.SpecDir, "*.pb")); len(twins) != 1 ||
+		twins[0] != podshim.BinarySpecPath(filepath.Join(s.unitConfig.SpecDir, after[0])) {
+		t.Errorf("protobuf twins after edit: %v (spec %v)", twins, after)
+	}
 	if got := seen(after[0]); got != firstSeen {
 		t.Errorf("kubernetes.io/config.seen changed over an edit: %s → %s", firstSeen, got)
 	}
@@ -183,8 +188,8 @@ func TestSync(t *testing.T) {
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.units) != 0 || len(specFiles(t, s.unitConfig.SpecDir)) != 0 {
-		t.Errorf("after delete: units %v, specs %v", m.units, specFiles(t, s.unitConfig.SpecDir))
+	if left, _ := os.ReadDir(s.unitConfig.SpecDir); len(m.units) != 0 || len(left) != 0 {
+		t.Errorf("after delete: units %v, files in the spec directory %v", m.units, left)
 	}
 }
 

@@ -82,15 +82,7 @@ func unitFor(b testing.TB, name string) *units.Unit {
 		b.Fatal(err)
 	}
 	p := pods[0]
-	spec, err := generator.SpecFile(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	path := generator.SpecPath(unitConfig, p.Namespace(), p.Name(), p.Hash)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(path, spec, 0o600); err != nil {
+	if err := generator.WriteSpecFiles(generator.SpecPath(unitConfig, p.Namespace(), p.Name(), p.Hash), p); err != nil {
 		b.Fatal(err)
 	}
 	u, err := generator.Unit(unitConfig, p)
