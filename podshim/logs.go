@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Kubernetes' container log rotation defaults (containerLogMaxSize,
@@ -62,7 +64,11 @@ func (s *Shim) forwardLogs(ctx context.Context) {
 		}
 		s.rotateLog(ctx, c, path)
 	}
-	// Offsets of logs that no longer exist (older attempts) are dropped.
+}
+
+// dropGoneLogOffsets forgets the offsets of logs that no longer exist
+// (older attempts' logs, removed).
+func (s *Shim) dropGoneLogOffsets() {
 	for path := range s.logOffsets {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			delete(s.logOffsets, path)
@@ -70,21 +76,60 @@ func (s *Shim) forwardLogs(ctx context.Context) {
 	}
 }
 
+// logOffsetsInterval is how often, at most, forwarding container output
+// records its log offsets in the state file. Recording them after every
+// write meant, for a container writing ten lines a second, encoding the
+// pod's whole status and writing the file ten times a second (and the
+// status server rebuilding its answer as often), which also grew podshim's
+// heap to the collector's minimum within a minute (docs/benchmarks.md). A
+// podshim that is killed sends again what it forwarded after the offsets
+// were last recorded: at most this long, or since the last keepalive when
+// the output stopped within it.
+const logOffsetsInterval = 5 * time.Second
+
+// saveLogOffsets records the log offsets unless the state file was brought
+// up to date within logOffsetsInterval.
+func (s *Shim) saveLogOffsets() {
+	if s.cfg.Now().Sub(s.stateWritten) < logOffsetsInterval {
+		return
+	}
+	if err := s.writeState(); err != nil {
+		s.log.Warn("write state", "err", err)
+	}
+}
+
 // forwardFile sends the complete lines of path after its recorded offset.
 func (s *Shim) forwardFile(c *container, path string) error {
+	var st unix.Stat_t // not os.Stat: no allocation for every wake-up
+	if err := unix.Stat(path, &st); err != nil {
+		return &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	off := s.logOffsets[path]
+	if st.Size < off {
+		off = 0 // truncated or replaced
+	}
+	if st.Size == off {
+		// Nothing new, the usual case on a keepalive: no garbage made.
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	off := s.logOffsets[path]
-	if info, err := f.Stat(); err == nil && info.Size() < off {
-		off = 0 // truncated or replaced
-	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return err
 	}
-	r := bufio.NewReaderSize(f, 64<<10)
+	// One reader for all logs, reused: a new one for every wake-up was
+	// most of what an idle podshim allocated (docs/benchmarks.md). A
+	// runtime splits longer lines into partial records of 16 KiB.
+	if s.logReader == nil {
+		s.logReader = bufio.NewReaderSize(f, 16<<10)
+	} else {
+		s.logReader.Reset(f)
+	}
+	r := s.logReader
+	defer r.Reset(nil)
 	var partial strings.Builder
 	pending := int64(0) // bytes of partial lines read but not yet sent
 	for {
@@ -98,13 +143,16 @@ func (s *Shim) forwardFile(c *container, path string) error {
 			s.log.Warn("unparsable container log line", "container", c.spec.Name, "line", strings.TrimSpace(string(raw)))
 			continue
 		}
-		partial.WriteString(line.Message)
 		if line.partial {
+			partial.WriteString(line.Message)
 			pending += int64(len(raw))
 			continue
 		}
-		line.Message = partial.String()
-		partial.Reset()
+		if partial.Len() > 0 {
+			partial.WriteString(line.Message)
+			line.Message = partial.String()
+			partial.Reset()
+		}
 		pending = 0
 		if err := s.cfg.Logs(LogLine{Container: c.spec.Name, ContainerID: c.id, RestartCount: c.attempt,
 			Stream: line.Stream, Time: line.Time, Message: line.Message}); err != nil {
@@ -124,8 +172,8 @@ func (s *Shim) forwardFile(c *container, path string) error {
 // reopen it, keeping at most LogMaxFiles files per container, as the
 // kubelet's container log manager does.
 func (s *Shim) rotateLog(ctx context.Context, c *container, path string) {
-	info, err := os.Stat(path)
-	if err != nil || info.Size() < s.cfg.LogMaxSize || s.cfg.LogMaxSize <= 0 {
+	// What was just forwarded is (but an unfinished line) the file's size.
+	if s.cfg.LogMaxSize <= 0 || s.logOffsets[path] < s.cfg.LogMaxSize {
 		return
 	}
 	rotated := fmt.Sprintf("%s.%s", path, s.cfg.Now().UTC().Format("20060102-150405.000000"))
@@ -163,22 +211,27 @@ type criLogLine struct {
 // "<RFC3339Nano> <stdout|stderr> <F|P> <message>\n".
 func parseCRILog(raw []byte) (criLogLine, bool) {
 	raw = bytes.TrimSuffix(raw, []byte("\n"))
-	parts := bytes.SplitN(raw, []byte(" "), 4)
-	if len(parts) < 3 {
+	ts, rest, ok := bytes.Cut(raw, []byte(" "))
+	if !ok {
 		return criLogLine{}, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(parts[0]))
+	stream, rest, ok := bytes.Cut(rest, []byte(" "))
+	if !ok {
+		return criLogLine{}, false
+	}
+	tag, msg, _ := bytes.Cut(rest, []byte(" "))
+	t, err := time.Parse(time.RFC3339Nano, string(ts))
 	if err != nil {
 		return criLogLine{}, false
 	}
-	stream := string(parts[1])
-	if stream != "stdout" && stream != "stderr" {
+	line := criLogLine{Time: t, partial: bytes.HasPrefix(tag, []byte("P")), Message: string(msg)}
+	switch string(stream) { // no allocation: the constants are used
+	case "stdout":
+		line.Stream = "stdout"
+	case "stderr":
+		line.Stream = "stderr"
+	default:
 		return criLogLine{}, false
-	}
-	tag := string(parts[2])
-	line := criLogLine{Time: t, Stream: stream, partial: strings.HasPrefix(tag, "P")}
-	if len(parts) == 4 {
-		line.Message = string(parts[3])
 	}
 	return line, true
 }

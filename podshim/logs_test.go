@@ -132,3 +132,44 @@ func TestRotateLogs(t *testing.T) {
 		t.Errorf("rotated files kept: %v, want 1 (LogMaxFiles 2 with the current one)", rotated)
 	}
 }
+
+// TestLogOffsetsSavedAtMostEveryInterval: a chatty container does not have
+// the state file rewritten for every batch of lines it writes; its offsets
+// are recorded within logOffsetsInterval.
+func TestLogOffsetsSavedAtMostEveryInterval(t *testing.T) {
+	s, _, path := logShim(t)
+	clk := &clock{now: time.Now().Add(time.Minute)} // after the start's write
+	s.cfg.Now = clk.Now
+	saved := func() int64 {
+		t.Helper()
+		st, err := ReadState(s.cfg.StateDir, s.pod.Namespace, s.pod.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.LogOffsets[path]
+	}
+	line := "2026-11-23T10:00:00Z stdout F a line of output\n"
+	appendLog(t, path, line)
+	s.forwardLogs(context.Background())
+	s.saveLogOffsets()
+	first := saved()
+	if first != int64(len(line)) {
+		t.Fatalf("offset saved after the first line: %d, want %d", first, len(line))
+	}
+	for range 10 {
+		clk.now = clk.now.Add(100 * time.Millisecond)
+		appendLog(t, path, line)
+		s.forwardLogs(context.Background())
+		s.saveLogOffsets()
+	}
+	if got := saved(); got != first {
+		t.Errorf("state file rewritten within a second of output: offset %d", got)
+	}
+	clk.now = clk.now.Add(logOffsetsInterval)
+	appendLog(t, path, line)
+	s.forwardLogs(context.Background())
+	s.saveLogOffsets()
+	if got, want := saved(), int64(12*len(line)); got != want {
+		t.Errorf("offset after the interval: %d, want %d", got, want)
+	}
+}

@@ -1,6 +1,7 @@
 package podshim
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -91,9 +92,11 @@ type Shim struct {
 	lastStatus    string
 	transitions   map[corev1.PodConditionType]transition
 	logOffsets    map[string]int64 // log file → bytes forwarded
+	logReader     *bufio.Reader    // reused by forwardFile
 	probeFailures probeCounts
 	wake          chan struct{} // a probe result changed
 	lastState     []byte        // the state file as last written
+	stateWritten  time.Time     // when the state file was last brought up to date
 	initialized   bool          // every init container is through
 	logWatch      *logWatch     // nil: logs are read on every reconcile
 }
@@ -263,9 +266,7 @@ func (s *Shim) sleep(ctx context.Context, t *time.Timer) bool {
 			return true
 		case <-s.logWatch.writtenC():
 			s.forwardLogs(ctx)
-			if err := s.writeState(); err != nil {
-				s.log.Warn("write state", "err", err)
-			}
+			s.saveLogOffsets()
 		}
 	}
 }
@@ -319,6 +320,7 @@ func (s *Shim) reconcile(ctx context.Context) error {
 		return err
 	}
 	s.forwardLogs(ctx)
+	s.dropGoneLogOffsets()
 	now := s.cfg.Now()
 	for _, c := range s.containers {
 		if err := s.observe(ctx, c, instances[c.spec.Name], now); err != nil {

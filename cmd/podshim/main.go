@@ -106,7 +106,7 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) err
 	}
 	log = log.With("pod", pod.Namespace+"/"+pod.Name)
 	if journal.Enabled() {
-		cfg.Logs = journalSink(pod)
+		cfg.Logs = newJournalWriter(journalSocket, pod).send
 	} else {
 		log.Warn("journald is not reachable: container output stays in the runtime's log files only")
 	}
