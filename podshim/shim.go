@@ -48,6 +48,9 @@ type Config struct {
 	LogMaxFiles int
 	// RuntimeName prefixes container IDs in the status ("containerd://…").
 	RuntimeName string
+	// Started, if set, is called once the pod is started (or adopted) and
+	// its state recorded, before podshim settles into watching it.
+	Started func()
 	// PodRoot holds the pods' directories (DefaultPodRoot).
 	PodRoot string
 	// VolumeRoot holds the PersistentVolumeClaims' directories
@@ -195,6 +198,9 @@ func (s *Shim) Run(ctx context.Context) error {
 	}
 	err := s.start(ctx)
 	if err == nil {
+		if s.cfg.Started != nil {
+			s.cfg.Started()
+		}
 		err = s.loop(ctx)
 	}
 	for _, c := range s.containers {
