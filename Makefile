@@ -32,6 +32,9 @@ BENCHTIME    ?= 10x
 BENCH_PODS   ?= 20
 SYNC_BENCH_PODS ?= 1000
 BENCH_IDLE   ?= 60
+# Lines a second each footprint pod writes (0: quiet); with BENCH_IDLE=300,
+# podshim's steady state while forwarding output (docs/benchmarks.md)
+BENCH_LINES  ?= 0
 STATUS_TESTBED := $(TESTBED_ROOT)/status-bench
 STATUS_PODS     ?= 100
 STATUS_DURATION ?= 30s
@@ -80,7 +83,7 @@ bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed, 
 	SYNC_BENCH_PODS=$(SYNC_BENCH_PODS) $(GO) test ./cmd/podunit -run '^$$' -bench BenchmarkSync -benchtime $(BENCHTIME) -benchmem
 	$(GO) test -c -tags e2e -o bin/bench.test ./test/bench
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
-	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) \
+	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) LINES_PER_SEC=$(BENCH_LINES) \
 		./test/e2e/run.sh bin/install bin/bench.test -test.run TestPodshimFootprint -test.bench . -test.benchtime $(BENCHTIME)
 
 bench-status: build ## the status API under wrk: GET /pods with STATUS_PODS pods and 50 clients, against /healthz/ping (docs/benchmarks.md)

@@ -28,7 +28,15 @@ import (
 
 const image = "localhost/podunit/busybox:1.35"
 
-func pod(name string) []byte {
+func pod(name string) []byte { return chattyPod(name, 0) }
+
+// chattyPod is pod, with its container writing a line every 1/linesPerSec
+// seconds (none for 0): a pod whose output podshim forwards to the journal.
+func chattyPod(name string, linesPerSec int) []byte {
+	loop := "sleep 1"
+	if linesPerSec > 0 {
+		loop = fmt.Sprintf("i=$((i+1)); echo line $i of pod %s; sleep %g", name, 1/float64(linesPerSec))
+	}
 	return []byte(fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: %s}
@@ -37,8 +45,8 @@ spec:
   containers:
   - name: app
     image: %s
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
-`, name, image))
+    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do %s; done"]
+`, name, image, loop))
 }
 
 var unitConfig = generator.UnitConfig{
@@ -75,9 +83,9 @@ func connect(b testing.TB) (*dbus.Conn, *criclient.Client) {
 
 // unitFor decodes a manifest, writes its spec file and returns its unit, as
 // `podunit sync` does.
-func unitFor(b testing.TB, name string) *units.Unit {
+func unitFor(b testing.TB, name string, manifest []byte) *units.Unit {
 	b.Helper()
-	pods, err := generator.Decode("/etc/podunit/manifests/"+name+".yaml", pod(name))
+	pods, err := generator.Decode("/etc/podunit/manifests/"+name+".yaml", manifest)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -169,7 +177,8 @@ func BenchmarkUnitStartToReady(b *testing.B) {
 	conn, _ := connect(b)
 	var total time.Duration
 	for i := 0; b.Loop(); i++ {
-		u := unitFor(b, fmt.Sprintf("ready-%d", i))
+		name := fmt.Sprintf("ready-%d", i)
+		u := unitFor(b, name, pod(name))
 		start := time.Now()
 		startAndWait(b, conn, u)
 		total += time.Since(start)
@@ -182,14 +191,17 @@ func BenchmarkUnitStartToReady(b *testing.B) {
 
 // TestPodshimFootprint runs PODS pods (default 20) and reports podshim's
 // private memory (Private_Dirty + Private_Clean from smaps_rollup) and the CPU
-// time the podshims use over an idle minute (IDLE, default 30s).
+// time the podshims use over IDLE_SECONDS (default 30) of quiet, or, with
+// LINES_PER_SEC, while each container writes that many lines a second.
 func TestPodshimFootprint(t *testing.T) {
 	conn, _ := connect(t)
 	n := envInt("PODS", 20)
 	idle := time.Duration(envInt("IDLE_SECONDS", 30)) * time.Second
+	lines := envInt("LINES_PER_SEC", 0)
 	var names []string
 	for i := range n {
-		u := unitFor(t, fmt.Sprintf("footprint-%d", i))
+		name := fmt.Sprintf("footprint-%d", i)
+		u := unitFor(t, name, chattyPod(name, lines))
 		startAndWait(t, conn, u)
 		names = append(names, u.Name)
 	}
@@ -221,11 +233,11 @@ func TestPodshimFootprint(t *testing.T) {
 		afterIdle = append(afterIdle, smapsPrivateKiB(t, pid))
 	}
 	cpuMsPerPodMin := float64(ticks) * 10 / float64(n) * (float64(time.Minute) / float64(idle))
-	t.Logf("pods: %d", n)
+	t.Logf("pods: %d, each writing %d lines a second", n, lines)
 	for _, m := range []struct {
 		when string
 		kib  []float64
-	}{{"3 s after start", private}, {"after the idle period", afterIdle}} {
+	}{{"3 s after start", private}, {fmt.Sprintf("after %s more", idle), afterIdle}} {
 		sort.Float64s(m.kib)
 		sum := 0.0
 		for _, p := range m.kib {
@@ -233,7 +245,7 @@ func TestPodshimFootprint(t *testing.T) {
 		}
 		t.Logf("podshim private memory %s: mean %.0f KiB, median %.0f KiB, max %.0f KiB", m.when, sum/float64(n), m.kib[n/2], m.kib[n-1])
 	}
-	t.Logf("podshim CPU while idle: %.1f ms per pod per minute (%d ticks of 10 ms over %s for %d pods)", cpuMsPerPodMin, ticks, idle, n)
+	t.Logf("podshim CPU: %.1f ms per pod per minute (%d ticks of 10 ms over %s for %d pods)", cpuMsPerPodMin, ticks, idle, n)
 }
 
 func envInt(name string, def int) int {
