@@ -76,28 +76,6 @@ func (s *Shim) dropGoneLogOffsets() {
 	}
 }
 
-// logOffsetsInterval is how often, at most, forwarding container output
-// records its log offsets in the state file. Recording them after every
-// write meant, for a container writing ten lines a second, encoding the
-// pod's whole status and writing the file ten times a second (and the
-// status server rebuilding its answer as often), which also grew podshim's
-// heap to the collector's minimum within a minute (docs/benchmarks.md). A
-// podshim that is killed sends again what it forwarded after the offsets
-// were last recorded: at most this long, or since the last keepalive when
-// the output stopped within it.
-const logOffsetsInterval = 5 * time.Second
-
-// saveLogOffsets records the log offsets unless the state file was brought
-// up to date within logOffsetsInterval.
-func (s *Shim) saveLogOffsets() {
-	if s.cfg.Now().Sub(s.stateWritten) < logOffsetsInterval {
-		return
-	}
-	if err := s.writeState(); err != nil {
-		s.log.Warn("write state", "err", err)
-	}
-}
-
 // forwardFile sends the complete lines of path after its recorded offset.
 func (s *Shim) forwardFile(c *container, path string) error {
 	var st unix.Stat_t // not os.Stat: no allocation for every wake-up

@@ -99,7 +99,6 @@ type Shim struct {
 	probeFailures probeCounts
 	wake          chan struct{} // a probe result changed
 	lastState     []byte        // the state file as last written
-	stateWritten  time.Time     // when the state file was last brought up to date
 	initialized   bool          // every init container is through
 	logWatch      *logWatch     // nil: logs are read on every reconcile
 }
@@ -272,7 +271,10 @@ func (s *Shim) sleep(ctx context.Context, t *time.Timer) bool {
 			return true
 		case <-s.logWatch.writtenC():
 			s.forwardLogs(ctx)
-			s.saveLogOffsets()
+			// The offsets, at once: a podshim killed now sends nothing twice.
+			if err := s.writeState(); err != nil {
+				s.log.Warn("write state", "err", err)
+			}
 		}
 	}
 }

@@ -98,13 +98,12 @@ func (s *Shim) writeState() error {
 		return err
 	}
 	if bytes.Equal(b, s.lastState) {
-		s.stateWritten = s.cfg.Now()
 		return nil // nothing changed: no write every poll
 	}
 	if err := writeFileAtomic(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b, 0o600); err != nil {
 		return err
 	}
-	s.lastState, s.stateWritten = b, s.cfg.Now()
+	s.lastState = b
 	return nil
 }
 
