@@ -99,6 +99,8 @@ type Shim struct {
 	probeFailures probeCounts
 	wake          chan struct{} // a probe result changed
 	lastState     []byte        // the state file as last written
+	offsetsBuf    []byte        // saveLogOffsets' buffer
+	offsetsSaved  []byte        // the offsets file as last written
 	initialized   bool          // every init container is through
 	logWatch      *logWatch     // nil: logs are read on every reconcile
 }
@@ -271,10 +273,7 @@ func (s *Shim) sleep(ctx context.Context, t *time.Timer) bool {
 			return true
 		case <-s.logWatch.writtenC():
 			s.forwardLogs(ctx)
-			// The offsets, at once: a podshim killed now sends nothing twice.
-			if err := s.writeState(); err != nil {
-				s.log.Warn("write state", "err", err)
-			}
+			s.saveLogOffsets() // at once: a podshim killed now sends nothing twice
 		}
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,7 +74,61 @@ func (s *Shim) restoreBackoff() {
 		}
 	}
 	s.logOffsets = prev.LogOffsets
+	if offsets, err := readLogOffsets(offsetsPath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name)); err == nil {
+		s.logOffsets = offsets // written after every batch: the newer
+	}
 	s.probeFailures.restore(prev.ProbeFailures)
+}
+
+// offsetsPath is where podshim records how far it forwarded each container
+// log, after every batch of output, so that a restarted podshim sends
+// nothing twice. It is a file of its own, in a directory the status server
+// does not watch: rewriting the state file, with the pod's whole status,
+// after every batch cost a container writing ten lines a second 1.7 ms of
+// CPU a line (docs/benchmarks.md).
+func offsetsPath(dir, namespace, name string) string {
+	return filepath.Join(dir, "logs", namespace+"_"+name)
+}
+
+// saveLogOffsets writes the offsets file if the offsets changed: a line
+// "<offset> <path>" a log.
+func (s *Shim) saveLogOffsets() {
+	if s.cfg.StateDir == "" {
+		return
+	}
+	b := s.offsetsBuf[:0]
+	for _, path := range slices.Sorted(maps.Keys(s.logOffsets)) {
+		b = strconv.AppendInt(b, s.logOffsets[path], 10)
+		b = append(b, ' ')
+		b = append(b, path...)
+		b = append(b, '\n')
+	}
+	s.offsetsBuf = b
+	if bytes.Equal(b, s.offsetsSaved) {
+		return
+	}
+	if err := writeFileAtomic(offsetsPath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name), b, 0o600); err != nil {
+		s.log.Warn("write log offsets", "err", err)
+		return
+	}
+	s.offsetsSaved = append(s.offsetsSaved[:0], b...)
+}
+
+func readLogOffsets(path string) (map[string]int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	offsets := map[string]int64{}
+	for line := range strings.Lines(string(b)) {
+		off, log, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		n, err := strconv.ParseInt(off, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("%s: bad line %q", path, line)
+		}
+		offsets[log] = n
+	}
+	return offsets, nil
 }
 
 func (s *Shim) writeState() error {
@@ -252,9 +309,13 @@ func (s *Shim) removeState() {
 	if s.cfg.StateDir == "" {
 		return
 	}
-	err := os.Remove(StatePath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("remove state file", "err", err)
+	for _, path := range []string{
+		StatePath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name),
+		offsetsPath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name),
+	} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("remove state file", "err", err)
+		}
 	}
 }
 
