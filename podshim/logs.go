@@ -45,7 +45,8 @@ func (s *Shim) logPath(c *container) string {
 }
 
 // forwardLogs sends what every container wrote since the last call to the
-// log sink, and rotates a log that grew past LogMaxSize.
+// log sink, rotates a log that grew past LogMaxSize, and records how far it
+// got.
 func (s *Shim) forwardLogs(ctx context.Context) {
 	if s.cfg.Logs == nil || s.sandboxConfig == nil {
 		return
@@ -64,6 +65,8 @@ func (s *Shim) forwardLogs(ctx context.Context) {
 		}
 		s.rotateLog(ctx, c, path)
 	}
+	// At once: a podshim killed now sends nothing twice.
+	s.saveLogOffsets()
 }
 
 // dropGoneLogOffsets forgets the offsets of logs that no longer exist
@@ -108,7 +111,7 @@ func (s *Shim) forwardFile(c *container, path string) error {
 	}
 	r := s.logReader
 	defer r.Reset(nil)
-	var partial strings.Builder
+	var lines joiner
 	pending := int64(0) // bytes of partial lines read but not yet sent
 	for {
 		raw, err := r.ReadBytes('\n')
@@ -121,19 +124,14 @@ func (s *Shim) forwardFile(c *container, path string) error {
 			s.log.Warn("unparsable container log line", "container", c.spec.Name, "line", strings.TrimSpace(string(raw)))
 			continue
 		}
-		if line.partial {
-			partial.WriteString(line.Message)
+		msg, whole := lines.add(line)
+		if !whole {
 			pending += int64(len(raw))
 			continue
 		}
-		if partial.Len() > 0 {
-			partial.WriteString(line.Message)
-			line.Message = partial.String()
-			partial.Reset()
-		}
 		pending = 0
 		if err := s.cfg.Logs(LogLine{Container: c.spec.Name, ContainerID: c.id, RestartCount: c.attempt,
-			Stream: line.Stream, Time: line.Time, Message: line.Message}); err != nil {
+			Stream: line.Stream, Time: line.Time, Message: msg}); err != nil {
 			off -= int64(len(raw))
 			s.logOffsets[path] = off
 			return err
@@ -223,7 +221,7 @@ func ReadCRILog(path string) ([]LogLine, error) {
 		return nil, err
 	}
 	var out []LogLine
-	var partial strings.Builder
+	var lines joiner
 	for _, raw := range bytes.SplitAfter(b, []byte("\n")) {
 		if !bytes.HasSuffix(raw, []byte("\n")) {
 			break // being written
@@ -232,12 +230,28 @@ func ReadCRILog(path string) ([]LogLine, error) {
 		if !ok {
 			continue
 		}
-		partial.WriteString(line.Message)
-		if line.partial {
-			continue
+		if msg, whole := lines.add(line); whole {
+			out = append(out, LogLine{Stream: line.Stream, Time: line.Time, Message: msg})
 		}
-		out = append(out, LogLine{Stream: line.Stream, Time: line.Time, Message: partial.String()})
-		partial.Reset()
 	}
 	return out, nil
+}
+
+// joiner puts back together a line the runtime split into partial records.
+type joiner struct{ partial strings.Builder }
+
+// add takes the next record and returns the whole line once its last
+// record came.
+func (j *joiner) add(l criLogLine) (msg string, whole bool) {
+	if l.partial {
+		j.partial.WriteString(l.Message)
+		return "", false
+	}
+	if j.partial.Len() == 0 {
+		return l.Message, true // the usual case: no copy
+	}
+	j.partial.WriteString(l.Message)
+	msg = j.partial.String()
+	j.partial.Reset()
+	return msg, true
 }

@@ -273,7 +273,6 @@ func (s *Shim) sleep(ctx context.Context, t *time.Timer) bool {
 			return true
 		case <-s.logWatch.writtenC():
 			s.forwardLogs(ctx)
-			s.saveLogOffsets() // at once: a podshim killed now sends nothing twice
 		}
 	}
 }

@@ -33,7 +33,9 @@ type State struct {
 	SandboxID string             `json:"sandboxID"`
 	Status    corev1.PodStatus   `json:"status"`
 	Backoff   map[string]Backoff `json:"backoff,omitempty"`
-	// LogOffsets is how much of each container log file was forwarded.
+	// LogOffsets is how much of each container log file was forwarded, as
+	// podshims before the offsets file (offsetsPath) recorded it: read
+	// where there is no offsets file, no longer written.
 	LogOffsets map[string]int64 `json:"logOffsets,omitempty"`
 	// ProbeFailures counts each container's failed probes by kind
 	// ("web/liveness"), over the pod's life: the status API's metrics.
@@ -142,7 +144,6 @@ func (s *Shim) writeState() error {
 		SandboxID:     s.sandboxID,
 		Status:        s.podStatus(),
 		Backoff:       map[string]Backoff{},
-		LogOffsets:    s.logOffsets,
 		ProbeFailures: s.probeFailures.snapshot(),
 	}
 	for _, c := range s.containers {
