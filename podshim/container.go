@@ -32,6 +32,8 @@ type container struct {
 
 	exitWatch *exitWatch // the running instance's process; nil: not watched
 	watchedID string     // the instance exitWatch is for
+
+	log containerLog // the instance's log, as forwarded
 }
 
 // unwatch stops watching c's process.

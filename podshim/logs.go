@@ -51,22 +51,77 @@ func (s *Shim) forwardLogs(ctx context.Context) {
 	if s.cfg.Logs == nil || s.sandboxConfig == nil {
 		return
 	}
-	if s.logOffsets == nil {
-		s.logOffsets = map[string]int64{}
-	}
 	for _, c := range s.containers {
 		if c.id == "" {
 			continue
 		}
-		path := s.logPath(c)
-		if err := s.forwardFile(c, path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.log.Warn("forward container log", "container", c.spec.Name, "path", path, "err", err)
-			continue
+		if s.forwardContainerLog(c) {
+			s.rotateLog(ctx, c)
 		}
-		s.rotateLog(ctx, c, path)
 	}
 	// At once: a podshim killed now sends nothing twice.
 	s.saveLogOffsets()
+}
+
+// containerLog is the log of one container instance, kept open between
+// wake-ups: a batch of output costs a stat and a read, not an open and a
+// close (docs/benchmarks.md).
+type containerLog struct {
+	id   string   // the instance
+	path string   // its log, in the kubelet's layout
+	f    *os.File // nil: not open (yet: the runtime creates it)
+}
+
+func (l *containerLog) close() {
+	if l.f != nil {
+		l.f.Close()
+	}
+	*l = containerLog{}
+}
+
+// forwardContainerLog sends what c's current instance wrote since the last
+// call, and reports whether its log is open.
+func (s *Shim) forwardContainerLog(c *container) bool {
+	if s.logOffsets == nil {
+		s.logOffsets = map[string]int64{}
+	}
+	if c.log.id != c.id {
+		c.log.close()
+		c.log = containerLog{id: c.id, path: s.logPath(c)}
+	}
+	if c.log.f == nil {
+		f, err := os.Open(c.log.path)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				s.log.Warn("open container log", "container", c.spec.Name, "err", err)
+			}
+			return false
+		}
+		c.log.f = f
+	}
+	if err := s.forwardFile(c, c.log.path, c.log.f); err != nil {
+		s.log.Warn("forward container log", "container", c.spec.Name, "path", c.log.path, "err", err)
+	}
+	return true
+}
+
+// closeReplacedLogs closes an open log that is no longer the file at its
+// path, which the runtime made anew (a ReopenContainerLog podshim did not
+// ask for): the next batch follows the new one. Called on reconcile, right
+// after forwardLogs read what the old one held.
+func (s *Shim) closeReplacedLogs() {
+	for _, c := range s.containers {
+		if c.log.f == nil {
+			continue
+		}
+		var open, now unix.Stat_t
+		if unix.Fstat(int(c.log.f.Fd()), &open) != nil || unix.Stat(c.log.path, &now) != nil ||
+			open.Dev != now.Dev || open.Ino != now.Ino {
+			c.log.f.Close()
+			c.log.f = nil
+			delete(s.logOffsets, c.log.path)
+		}
+	}
 }
 
 // dropGoneLogOffsets forgets the offsets of logs that no longer exist
@@ -79,25 +134,21 @@ func (s *Shim) dropGoneLogOffsets() {
 	}
 }
 
-// forwardFile sends the complete lines of path after its recorded offset.
-func (s *Shim) forwardFile(c *container, path string) error {
-	var st unix.Stat_t // not os.Stat: no allocation for every wake-up
-	if err := unix.Stat(path, &st); err != nil {
-		return &fs.PathError{Op: "stat", Path: path, Err: err}
+// forwardFile sends the complete lines of f, the log at path, after path's
+// recorded offset.
+func (s *Shim) forwardFile(c *container, path string, f *os.File) error {
+	var st unix.Stat_t // not f.Stat: no allocation for every wake-up
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	off := s.logOffsets[path]
 	if st.Size < off {
-		off = 0 // truncated or replaced
+		off = 0 // truncated
 	}
 	if st.Size == off {
 		// Nothing new, the usual case on a keepalive: no garbage made.
 		return nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return err
 	}
@@ -144,10 +195,11 @@ func (s *Shim) forwardFile(c *container, path string) error {
 	return nil
 }
 
-// rotateLog renames a log past LogMaxSize aside and asks the runtime to
-// reopen it, keeping at most LogMaxFiles files per container, as the
-// kubelet's container log manager does.
-func (s *Shim) rotateLog(ctx context.Context, c *container, path string) {
+// rotateLog renames c's log aside once it is past LogMaxSize and asks the
+// runtime to reopen it, keeping at most LogMaxFiles files per container, as
+// the kubelet's container log manager does.
+func (s *Shim) rotateLog(ctx context.Context, c *container) {
+	path := c.log.path
 	// What was just forwarded is (but an unfinished line) the file's size.
 	if s.cfg.LogMaxSize <= 0 || s.logOffsets[path] < s.cfg.LogMaxSize {
 		return
@@ -160,11 +212,15 @@ func (s *Shim) rotateLog(ctx context.Context, c *container, path string) {
 	if err := s.rt.ReopenContainerLog(ctx, c.id); err != nil {
 		s.log.Warn("reopen container log", "container", c.spec.Name, "err", err)
 	}
-	// Lines written between the last read and the reopen are in the rotated file.
+	// Lines written between the last read and the reopen are in the
+	// rotated file, which the open log now is; the next batch opens the new
+	// one.
 	s.logOffsets[rotated] = s.logOffsets[path]
-	_ = s.forwardFile(c, rotated)
+	_ = s.forwardFile(c, rotated, c.log.f)
 	delete(s.logOffsets, rotated)
 	delete(s.logOffsets, path)
+	c.log.f.Close()
+	c.log.f = nil
 
 	old, _ := filepath.Glob(path + ".*")
 	sort.Strings(old) // timestamps sort in time order

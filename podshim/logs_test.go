@@ -3,6 +3,7 @@ package podshim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func TestParseCRILog(t *testing.T) {
 
 // logShim is a started shim whose log sink collects lines, with its first
 // container's log file at the returned path.
-func logShim(t *testing.T) (*Shim, *[]LogLine, string) {
+func logShim(t testing.TB) (*Shim, *[]LogLine, string) {
 	t.Helper()
 	var got []LogLine
 	s := newShim(t, testPod(), newFakeCRI("busybox:1"), &notes{})
@@ -43,7 +44,7 @@ func logShim(t *testing.T) (*Shim, *[]LogLine, string) {
 	return s, &got, path
 }
 
-func appendLog(t *testing.T, path string, lines ...string) {
+func appendLog(t testing.TB, path string, lines ...string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -133,5 +134,92 @@ func TestRotateLogs(t *testing.T) {
 	rotated, _ := filepath.Glob(path + ".*")
 	if len(rotated) != 1 {
 		t.Errorf("rotated files kept: %v, want 1 (LogMaxFiles 2 with the current one)", rotated)
+	}
+}
+
+// A log the runtime made anew at the same path (a reopen podshim did not
+// ask for) is followed from the next reconcile on, and the old one's last
+// lines are not lost.
+func TestForwardLogsFollowsReplacedLog(t *testing.T) {
+	s, got, path := logShim(t)
+	ctx := context.Background()
+	appendLog(t, path, "2026-11-23T10:00:00Z stdout F one\n")
+	s.forwardLogs(ctx)
+	appendLog(t, path, "2026-11-23T10:00:01Z stdout F two\n")
+	if err := os.Rename(path, path+".old"); err != nil {
+		t.Fatal(err)
+	}
+	appendLog(t, path, "2026-11-23T10:00:02Z stdout F three\n")
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.forwardLogs(ctx)
+	if m := messages(*got); m != "stdout:one|stdout:two|stdout:three" {
+		t.Errorf("forwarded %q", m)
+	}
+}
+
+func TestOffsetsFile(t *testing.T) {
+	o := offsetsFile{path: filepath.Join(t.TempDir(), "logs", "default_web")}
+	read := func() map[string]int64 {
+		t.Helper()
+		m, err := readLogOffsets(o.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if err := o.save(map[string]int64{"/var/log/pods/a/0.log": 7}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.Stat(o.path)
+	// Offsets that grew overwrite the file in place, without garbage.
+	off := int64(7)
+	if n := testing.AllocsPerRun(100, func() {
+		off += 1000
+		if err := o.save(map[string]int64{"/var/log/pods/a/0.log": off}); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 { // the map literal
+		t.Errorf("%v allocations a save, want none but the caller's map", n)
+	}
+	if m := read(); m["/var/log/pods/a/0.log"] != off || len(m) != 1 {
+		t.Errorf("read back %v, want offset %d", m, off)
+	}
+	if now, _ := os.Stat(o.path); !os.SameFile(first, now) {
+		t.Error("the file was replaced for new offsets of the same logs")
+	}
+	// Another log: a new file, atomically.
+	want := map[string]int64{"/var/log/pods/a/0.log": off, "/var/log/pods/a/1.log": 3}
+	if err := o.save(want); err != nil {
+		t.Fatal(err)
+	}
+	if m := read(); !maps.Equal(m, want) {
+		t.Errorf("read back %v, want %v", m, want)
+	}
+	if st, _ := os.Stat(o.path); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", st.Mode().Perm())
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(o.path), ".*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// BenchmarkForwardLogs is what podshim does when a container wrote one
+// line: read it, send it, record the new offset.
+func BenchmarkForwardLogs(b *testing.B) {
+	s, _, path := logShim(b)
+	s.cfg.Logs = func(LogLine) error { return nil }
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	line := []byte("2026-11-23T10:00:00.123456789Z stdout F line of a container that logs\n")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		f.Write(line)
+		s.forwardLogs(ctx)
 	}
 }

@@ -99,10 +99,9 @@ type Shim struct {
 	probeFailures probeCounts
 	wake          chan struct{} // a probe result changed
 	lastState     []byte        // the state file as last written
-	offsetsBuf    []byte        // saveLogOffsets' buffer
-	offsetsSaved  []byte        // the offsets file as last written
-	initialized   bool          // every init container is through
-	logWatch      *logWatch     // nil: logs are read on every reconcile
+	offsets       offsetsFile
+	initialized   bool      // every init container is through
+	logWatch      *logWatch // nil: logs are read on every reconcile
 }
 
 // DefaultKeepaliveInterval is well inside the unit's WatchdogSec= (3 min)
@@ -326,6 +325,7 @@ func (s *Shim) reconcile(ctx context.Context) error {
 		return err
 	}
 	s.forwardLogs(ctx)
+	s.closeReplacedLogs()
 	s.dropGoneLogOffsets()
 	now := s.cfg.Now()
 	for _, c := range s.containers {
@@ -545,8 +545,9 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	}
 	if c.id != "" && s.cfg.Logs != nil {
 		// The previous instance's last lines, before following the new log.
-		_ = s.forwardFile(c, s.logPath(c))
+		s.forwardContainerLog(c)
 	}
+	c.log.close()
 	c.id, c.attempt, c.imageRef = id, attempt, imageRef
 	c.state = runtimeapi.ContainerState_CONTAINER_RUNNING
 	c.exit, c.restartAt, c.started = nil, time.Time{}, s.cfg.Now()

@@ -65,7 +65,7 @@ func testPod() *corev1.Pod {
 	}
 }
 
-func newShim(t *testing.T, pod *corev1.Pod, rt Runtime, n *notes) *Shim {
+func newShim(t testing.TB, pod *corev1.Pod, rt Runtime, n *notes) *Shim {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return New(pod, Config{CgroupParent: "podunit-shop_web.slice", StateDir: t.TempDir(), PodRoot: t.TempDir(), VolumeRoot: t.TempDir(), PollInterval: 10 * time.Millisecond}, rt, n.notify, log)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,28 +91,80 @@ func offsetsPath(dir, namespace, name string) string {
 	return filepath.Join(dir, "logs", namespace+"_"+name)
 }
 
-// saveLogOffsets writes the offsets file if the offsets changed: a line
-// "<offset> <path>" a log.
+// saveLogOffsets writes the offsets file if the offsets changed.
 func (s *Shim) saveLogOffsets() {
 	if s.cfg.StateDir == "" {
 		return
 	}
-	b := s.offsetsBuf[:0]
-	for _, path := range slices.Sorted(maps.Keys(s.logOffsets)) {
-		b = strconv.AppendInt(b, s.logOffsets[path], 10)
+	if s.offsets.path == "" {
+		s.offsets.path = offsetsPath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name)
+	}
+	if err := s.offsets.save(s.logOffsets); err != nil {
+		s.log.Warn("write log offsets", "err", err)
+	}
+}
+
+// offsetWidth is the width an offset is written with, zero-padded: the
+// widest int64. The file's length then changes only with the set of logs.
+const offsetWidth = 19
+
+// offsetsFile is the offsets file, a line "<offset> <log path>" a log,
+// kept open after it was written. While the same logs are forwarded, new
+// offsets overwrite the old ones in place: one write of the same length
+// (offsets have a fixed width), within one page, which a kill cannot leave
+// half done. A change in the set of logs replaces the file atomically. It
+// is written after every batch of output, so this is most of what
+// forwarding a line costs (docs/benchmarks.md).
+type offsetsFile struct {
+	path  string
+	f     *os.File // the file at path, as last written; nil: none yet
+	buf   []byte
+	saved []byte // what f holds
+	keys  []string
+}
+
+func (o *offsetsFile) save(offsets map[string]int64) error {
+	o.keys = o.keys[:0]
+	for path := range offsets {
+		o.keys = append(o.keys, path)
+	}
+	slices.Sort(o.keys)
+	b := o.buf[:0]
+	for _, path := range o.keys {
+		var d [offsetWidth]byte
+		n := strconv.AppendInt(d[:0], offsets[path], 10)
+		for range offsetWidth - len(n) {
+			b = append(b, '0')
+		}
+		b = append(b, n...)
 		b = append(b, ' ')
 		b = append(b, path...)
 		b = append(b, '\n')
 	}
-	s.offsetsBuf = b
-	if bytes.Equal(b, s.offsetsSaved) {
-		return
+	o.buf = b
+	if o.f != nil && bytes.Equal(b, o.saved) {
+		return nil
 	}
-	if err := writeFileAtomic(offsetsPath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name), b, 0o600); err != nil {
-		s.log.Warn("write log offsets", "err", err)
-		return
+	if o.f != nil && len(b) == len(o.saved) && len(b) <= os.Getpagesize() {
+		if _, err := o.f.WriteAt(b, 0); err == nil {
+			o.saved = append(o.saved[:0], b...)
+			return nil
+		}
 	}
-	s.offsetsSaved = append(s.offsetsSaved[:0], b...)
+	o.close()
+	f, err := createFileAtomic(o.path, b, 0o600)
+	if err != nil {
+		return err
+	}
+	o.f, o.saved = f, append(o.saved[:0], b...)
+	return nil
+}
+
+func (o *offsetsFile) close() {
+	if o.f != nil {
+		o.f.Close()
+		o.f = nil
+	}
 }
 
 func readLogOffsets(path string) (map[string]int64, error) {
@@ -310,6 +361,7 @@ func (s *Shim) removeState() {
 	if s.cfg.StateDir == "" {
 		return
 	}
+	s.offsets.close()
 	for _, path := range []string{
 		StatePath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name),
 		offsetsPath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name),
@@ -323,24 +375,33 @@ func (s *Shim) removeState() {
 // writeFileAtomic replaces path with data, with the given mode, so that
 // readers never see a partial file.
 func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	f, err := createFileAtomic(path, data, mode)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
+	return f.Close()
+}
+
+// createFileAtomic is writeFileAtomic, and returns the new file open for
+// writing.
+func createFileAtomic(path string, data []byte, mode fs.FileMode) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return nil, err
+	}
+	if _, err = tmp.Write(data); err == nil {
+		err = tmp.Chmod(mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
 		tmp.Close()
-		return err
+		os.Remove(tmp.Name())
+		return nil, err
 	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return tmp, nil
 }
