@@ -84,6 +84,14 @@ func (m *fakeManager) StopUnitContext(_ context.Context, name, mode string, ch c
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, "stop "+name)
+	if strings.HasSuffix(name, ".slice") {
+		if _, ok := m.slices[name]; !ok {
+			return 0, godbus.Error{Name: "org.freedesktop.systemd1.NoSuchUnit"}
+		}
+		delete(m.slices, name)
+		ch <- "done"
+		return 1, nil
+	}
 	if m.stopFails[name] {
 		ch <- "timeout"
 		return 1, nil
@@ -176,6 +184,7 @@ func TestReconcile(t *testing.T) {
 		// Not podunit's: same prefix, foreign description. Never touched.
 		dbus.UnitStatus{Name: "pod-foreign.service", Description: "Someone else's pod", LoadState: "loaded", ActiveState: "active"},
 	)
+	m.slices[SliceName("default", "gone")] = map[string]any{}
 	res, err := Reconcile(context.Background(), m, []*Unit{
 		podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1),
 	})
@@ -192,6 +201,17 @@ func TestReconcile(t *testing.T) {
 	check("Started", res.Started, "pod-new.service")
 	check("Replaced", res.Replaced, "pod-changed.service")
 	check("Stopped", res.Stopped, "pod-gone.service")
+	// The removed pod's slice goes with it, after it; a replaced pod keeps
+	// its slice.
+	if _, ok := m.slices[SliceName("default", "gone")]; ok {
+		t.Errorf("the removed pod's slice is still there: %v", m.calls)
+	}
+	if slices.Index(m.calls, "stop "+SliceName("default", "gone")) < slices.Index(m.calls, "stop pod-gone.service") {
+		t.Errorf("the slice was stopped before its pod: %v", m.calls)
+	}
+	if _, ok := m.slices[SliceName("default", "changed")]; !ok {
+		t.Errorf("the replaced pod's slice is gone: %v", m.calls)
+	}
 	// A failed unit is a pod that finished and failed: it stays failed.
 	check("Unchanged", res.Unchanged, "pod-failed.service", "pod-restarting.service", "pod-same.service")
 	if len(res.Errors) > 0 {

@@ -95,11 +95,18 @@ func TestCreateEditDelete(t *testing.T) {
 		t.Errorf("container ID unchanged after an edit: %s", ctr.ContainerID)
 	}
 
-	// Delete: the unit goes, and so do the sandbox, the state and spec files.
+	// Delete: the unit goes, and so do its slice, the sandbox, the state
+	// and spec files.
 	if err := os.Remove(filepath.Join(manifestDir, "e2e-web.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	waitGone(t, unit)
+	// (A slice needs no unit file: systemd loads any slice name it is asked
+	// about, inactive.)
+	waitFor(t, "the pod's slice stopped", func() (bool, error) {
+		s := activeState(`podunit-e2e\x2dweb.slice`)
+		return s == "inactive", fmt.Errorf("ActiveState %q", s)
+	})
 	if sbs := sandboxes(t, "default", name); len(sbs) != 0 {
 		t.Errorf("sandboxes left after delete: %v", sandboxIDs(sbs))
 	}
