@@ -80,7 +80,7 @@ func (l *containerLog) close() {
 }
 
 // forwardContainerLog sends what c's current instance wrote since the last
-// call, and reports whether its log is open.
+// call, and reports whether it read its log to the end.
 func (s *Shim) forwardContainerLog(c *container) bool {
 	if s.logOffsets == nil {
 		s.logOffsets = map[string]int64{}
@@ -101,6 +101,7 @@ func (s *Shim) forwardContainerLog(c *container) bool {
 	}
 	if err := s.forwardFile(c, c.log.path, c.log.f); err != nil {
 		s.log.Warn("forward container log", "container", c.spec.Name, "path", c.log.path, "err", err)
+		return false
 	}
 	return true
 }
