@@ -107,21 +107,21 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 
 	start = startOrder(start)
 	stopErrs := stopAll(ctx, m, stop)
-	var slices []string // of the pods no longer desired
+	var goneSlices []string // of the pods no longer desired
 	for _, name := range stop {
 		if err := stopErrs[name]; err != nil {
 			res.Errors = append(res.Errors, err)
 		} else if !want[name] {
 			res.Stopped = append(res.Stopped, name)
-			slices = append(slices, SliceName(current[name].Namespace, current[name].PodName))
+			goneSlices = append(goneSlices, SliceName(current[name].Namespace, current[name].PodName))
 		}
 	}
 	// A removed pod's slice goes with it. systemd keeps an empty slice
 	// active, with the pod's limits, until the next boot: one more for every
 	// pod ever removed, and each one more unit for systemd to go through
 	// when it sets up the next pod's cgroups.
-	sliceErrs := stopAll(ctx, m, slices)
-	for _, name := range slices {
+	sliceErrs := stopAll(ctx, m, goneSlices)
+	for _, name := range goneSlices {
 		if err := sliceErrs[name]; err != nil {
 			res.Errors = append(res.Errors, err)
 		}
