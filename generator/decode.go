@@ -113,6 +113,9 @@ type decoded struct {
 	// nil for a Pod; for a pod made from a workload's template,
 	// spec.containers → spec.template.spec.containers.
 	inFile func(string) string
+	// notices are the document's accepted-but-not-acted-on fields, and for
+	// a skipped kind the one notice that says so (kind is then "").
+	notices []Notice
 }
 
 // field is where the pod's field path is in the file.
@@ -145,16 +148,21 @@ func decodeDocument(file string, doc int, root *yaml.Node) (decoded, error) {
 	if root.Kind != yaml.MappingNode {
 		return d, &FieldError{File: file, Line: root.Line, Msg: fmt.Sprintf("document %d: a manifest must be an object (a Pod, ConfigMap or Secret)", doc)}
 	}
-	kind, err := checkKind(file, doc, root)
+	kind, skipped, err := checkKind(file, doc, root)
 	if err != nil {
 		return d, err
 	}
+	if skipped != nil {
+		d.notices = []Notice{*skipped}
+		return d, nil
+	}
 	d.kind = kind.Name
-	w := walker{file: file, lines: d.lines}
+	w := walker{file: file, kind: kind.Name, lines: d.lines}
 	value := w.walk(root, kind.Type, "", kind.supported())
 	if len(w.errs) > 0 {
 		return d, errors.Join(w.errs...)
 	}
+	d.notices = w.notices
 	raw, err := json.Marshal(value)
 	if err != nil {
 		return d, &FieldError{File: file, Line: root.Line, Msg: err.Error()}
@@ -204,8 +212,8 @@ func listItems(file string, doc int, root *yaml.Node) (items []*yaml.Node, isLis
 	}
 	if kind.Value == "PodList" {
 		for _, item := range list.Content {
-			if k, err := checkKind(file, doc, resolve(item)); err == nil && k.Name != "Pod" {
-				return nil, true, &FieldError{File: file, Line: item.Line, Field: "items", Msg: fmt.Sprintf("document %d: a PodList holds only Pods, not a %s", doc, k.Name)}
+			if k := topField(resolve(item), "kind"); k != nil && k.Value != "Pod" {
+				return nil, true, &FieldError{File: file, Line: item.Line, Field: "items", Msg: fmt.Sprintf("document %d: a PodList holds only Pods, not a %s", doc, k.Value)}
 			}
 		}
 	}
@@ -224,31 +232,69 @@ func topField(m *yaml.Node, name string) *yaml.Node {
 
 // checkKind finds the document's kind before looking at its fields, so an
 // unsupported kind's error names the kind rather than a list of unknown
-// fields.
-func checkKind(file string, doc int, root *yaml.Node) (*Kind, error) {
+// fields. A kind podunit skips (a Service, RBAC, a custom resource) gives a
+// notice instead of a kind.
+func checkKind(file string, doc int, root *yaml.Node) (*Kind, *Notice, error) {
 	kind, apiVersion := topField(root, "kind"), topField(root, "apiVersion")
 	if kind == nil {
-		return nil, &FieldError{File: file, Line: root.Line, Field: "kind", Msg: fmt.Sprintf("document %d: required (%s)", doc, kindNames())}
+		return nil, nil, &FieldError{File: file, Line: root.Line, Field: "kind", Msg: fmt.Sprintf("document %d: required (%s)", doc, kindNames())}
 	}
+	if apiVersion == nil {
+		if k := findKind(kind.Value); k != nil {
+			return nil, nil, &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: required (apiVersion: %s)", doc, k.apiVersion())}
+		}
+		return nil, nil, &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: required", doc)}
+	}
+	group := groupOf(apiVersion.Value)
 	k := findKind(kind.Value)
 	switch {
-	case k == nil:
-		return nil, &FieldError{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("document %d: %q is not supported (%s)", doc, kind.Value, kindNames())}
-	case apiVersion == nil:
-		return nil, &FieldError{File: file, Line: root.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: required (apiVersion: %s)", doc, k.apiVersion())}
-	case apiVersion.Value != k.apiVersion():
-		return nil, &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: %s)", doc, apiVersion.Value, k.Name, k.apiVersion())}
+	case k != nil && apiVersion.Value == k.apiVersion():
+		return k, nil, nil
+	case k != nil && group == groupOf(k.apiVersion()):
+		return nil, nil, &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: %s)", doc, apiVersion.Value, k.Name, k.apiVersion())}
 	}
-	return k, nil
+	name := topField(root, "metadata")
+	if name != nil {
+		name = topField(name, "name")
+	}
+	what := kind.Value
+	if name != nil && name.ShortTag() == "!!str" {
+		what += " " + strconv.Quote(name.Value)
+	}
+	if sk := findSkippedKind(group, kind.Value); sk != nil {
+		return nil, &Notice{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("document %d: %s skipped: %s; the rest of the file runs", doc, what, sk.Why)}, nil
+	}
+	if !builtinGroup(group) {
+		return nil, &Notice{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("document %d: %s (%s) skipped: a custom resource, and there is no API server or controller to act on it; the rest of the file runs", doc, what, apiVersion.Value)}, nil
+	}
+	if k != nil {
+		return nil, nil, &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: %s)", doc, apiVersion.Value, k.Name, k.apiVersion())}
+	}
+	return nil, nil, &FieldError{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("document %d: %q is not supported%s (%s)", doc, kind.Value, suggestKind(kind.Value), kindNames())}
+}
+
+// suggestKind names a known kind that differs from a misspelled one only in
+// case or by one or two edits.
+func suggestKind(name string) string {
+	known := map[string]reflect.Type{}
+	for _, k := range Kinds {
+		known[k.Name] = nil
+	}
+	for _, k := range SkippedKinds {
+		known[k.Name] = nil
+	}
+	return suggest(name, known)
 }
 
 // walker checks a YAML tree against a Go type and the supported-field tree
 // and converts it to a JSON-ready value, so that one parser decides what every
 // scalar is and every error can carry its line.
 type walker struct {
-	file  string
-	errs  []error
-	lines map[string]int
+	file    string
+	kind    string // for `podunit explain` in messages
+	errs    []error
+	notices []Notice
+	lines   map[string]int
 }
 
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
@@ -257,9 +303,9 @@ func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
 
 var jsonUnmarshaler = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
 
-// walk returns n as a JSON value for type t. allowed is the supported-field
-// subtree at path; nil means everything below is supported.
-func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, allowed fieldTree) any {
+// walk returns n as a JSON value for type t. allowed is the field list's
+// subtree at path; nil means everything below is honoured.
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, allowed *fieldNode) any {
 	n = resolve(n)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -347,7 +393,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, allowed fieldTr
 	return nil
 }
 
-func (w *walker) object(n *yaml.Node, t reflect.Type, path string, allowed fieldTree) any {
+func (w *walker) object(n *yaml.Node, t reflect.Type, path string, allowed *fieldNode) any {
 	if n.Kind != yaml.MappingNode {
 		w.fail(n, path, "must be an object, not %s", describe(n))
 		return nil
@@ -370,15 +416,27 @@ func (w *walker) object(n *yaml.Node, t reflect.Type, path string, allowed field
 			w.fail(k, p, "unknown field%s", suggest(k.Value, fields))
 			continue
 		}
-		var sub fieldTree
+		var sub *fieldNode
 		if allowed != nil {
-			s, ok := allowed[k.Value]
-			if !ok {
-				w.fail(k, p, "not supported by podunit (docs/manifest-reference.md lists what is)")
+			node, listed := allowed.children[k.Value]
+			switch {
+			case !listed && isEmpty(v):
+				continue // `resources: {}`, `strategy: {}`: an empty value says nothing
+			case !listed:
+				w.fail(k, p, "not supported by podunit (podunit explain %s)", ExplainPath(w.kind, p))
+				continue
+			case node.class == Dropped:
+				continue
+			case node.class == Noticed:
+				// Checked for typos and types, then left out of the pod:
+				// it has no effect here and never changes the config hash.
+				if w.walk(v, ft, p, nil); !isZero(v) {
+					w.notices = append(w.notices, Notice{File: w.file, Line: k.Line, Field: p, Msg: node.doc})
+				}
 				continue
 			}
-			if len(s) > 0 {
-				sub = s
+			if len(node.children) > 0 {
+				sub = node
 			}
 		}
 		out[k.Value] = w.walk(v, ft, p, sub)
@@ -460,6 +518,56 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// isEmpty tells whether a value is null, {} or [].
+func isEmpty(n *yaml.Node) bool {
+	n = resolve(n)
+	return isNull(n) || (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) && len(n.Content) == 0
+}
+
+// isZero tells whether a value is empty or a scalar's zero value (false, 0,
+// ""): a field set to it asks for nothing.
+func isZero(n *yaml.Node) bool {
+	n = resolve(n)
+	if isEmpty(n) {
+		return true
+	}
+	if n.Kind != yaml.ScalarNode {
+		return false
+	}
+	switch n.ShortTag() {
+	case "!!bool":
+		return n.Value == "false"
+	case "!!int", "!!float":
+		return n.Value == "0"
+	case "!!str":
+		return n.Value == ""
+	}
+	return false
+}
+
+// ExplainPath is the `podunit explain` argument for a field of a kind:
+// "pod.spec.containers.ports" for spec.containers[0].ports.
+func ExplainPath(kind, path string) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(kind))
+	depth := 0
+	for _, r := range path {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']':
+			depth--
+		case depth > 0:
+		default:
+			if b.Len() == len(kind) {
+				b.WriteByte('.')
+			}
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // scalar converts a YAML scalar to the JSON value YAML 1.2 says it is.

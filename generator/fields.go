@@ -10,60 +10,66 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Field is one manifest field podunit implements.
+// Field is one manifest field podunit reads, and what it does with it.
 //
 // Path uses the Kubernetes reference notation: dots between fields, "[]" after
 // a list. A field whose value is a map or list of scalars (labels, command)
 // covers its whole value. Doc is the note rendered into
-// docs/manifest-reference.md.
+// docs/manifest-reference.md and `podunit explain`; for a Noticed field it is
+// the notice itself: what podunit did with the field.
 type Field struct {
-	Path string
-	Doc  string
+	Path  string
+	Doc   string
+	Class Class
 }
 
-// Fields is the single list of supported manifest fields. Decoding rejects
-// every field not listed here, and docs/manifest-reference.md is generated from
-// it (a test fails when the two disagree). Add a field here only together with
-// the code that implements it and a test that shows it working.
+// Fields is the single list of the Pod's fields podunit reads, each with its
+// class (policy.go). Decoding rejects every field not listed here, and
+// docs/manifest-reference.md is generated from it (a test fails when the two
+// disagree). Add an honoured field here only together with the code that
+// implements it and a test that shows it working.
 var Fields = []Field{
-	{"apiVersion", "Must be `v1`."},
-	{"kind", "Must be `Pod`."},
-	{"metadata.name", "Required. A DNS-1123 subdomain; becomes the unit name `pod-<name>.service`."},
-	{"metadata.namespace", "Default `default`. A DNS-1123 label; other namespaces name the unit `pod-<namespace>_<name>.service`."},
-	{"metadata.uid", "Optional. Without it the UID is the config hash, so every edit makes a new pod identity, as the kubelet does for static pods."},
-	{"metadata.labels", "Copied to the pod sandbox and containers as CRI labels."},
-	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations."},
-	{"spec.restartPolicy", "`Always` (default), `OnFailure` or `Never`, per container as in Kubernetes: an exited container is restarted in the same sandbox with the kubelet's back-off (10 s doubling to 5 min, shown as `CrashLoopBackOff`). A pod whose containers all finished stays `active (exited)` if it succeeded and `failed` if not, and is not run again until its manifest changes."},
-	{"spec.terminationGracePeriodSeconds", "Default 30. Time between SIGTERM and SIGKILL for each container on stop; the unit's `TimeoutStopSec=` covers it."},
-	{"spec.hostNetwork", "Use the host's network namespace: no CNI, no pod IP of its own (the pod IP is the host's), `hostPort` must equal `containerPort`."},
-	{"spec.hostPID", "Use the host's PID namespace."},
-	{"spec.hostIPC", "Use the host's IPC namespace."},
-	{"spec.shareProcessNamespace", "One PID namespace for all the pod's containers (the pause process is PID 1)."},
-	{"spec.hostname", "The containers' host name; default the pod's name (its first 63 characters)."},
-	{"spec.subdomain", "With it the pod's fully qualified name is `<hostname>.<subdomain>.<namespace>.svc.cluster.local`, written into the pod's `/etc/hosts`."},
-	{"spec.hostAliases[].ip", "Required. Added to the pod's `/etc/hosts`, which podunit writes and mounts into every container as the kubelet does."},
-	{"spec.hostAliases[].hostnames", "Names for `ip`."},
-	{"spec.dnsPolicy", "`ClusterFirst` (default) and `Default` both use the host's resolver configuration (there is no cluster DNS: as the kubelet without `clusterDNS`), read from `/run/systemd/resolve/resolv.conf` when systemd-resolved runs, else `/etc/resolv.conf`; `ClusterFirstWithHostNet` is the same; `None` uses `dnsConfig` only."},
-	{"spec.dnsConfig.nameservers", "Added after the policy's name servers (at most 3 in all)."},
-	{"spec.dnsConfig.searches", "Added after the policy's search domains (at most 32)."},
-	{"spec.dnsConfig.options[].name", "A resolv.conf option; replaces an option of the same name from the policy."},
-	{"spec.dnsConfig.options[].value", "Its value, e.g. `ndots` `2`."},
-	{"spec.securityContext.sysctls[].name", "A namespaced sysctl (`kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`, `net.*`) set in the pod's namespaces; `net.*` is refused with `hostNetwork`, the IPC ones with `hostIPC`."},
-	{"spec.securityContext.sysctls[].value", "Its value."},
-	{"spec.securityContext.runAsUser", "Default user of every container (a container's own `securityContext` wins)."},
-	{"spec.securityContext.runAsGroup", "Default primary group of every container."},
-	{"spec.securityContext.runAsNonRoot", "Refuse to start a container that would run as UID 0 (it waits with `CreateContainerConfigError`, as in Kubernetes)."},
-	{"spec.securityContext.supplementalGroups", "Extra groups for every container's first process."},
-	{"spec.securityContext.fsGroup", "A group added to every container's groups and given the pod's own volumes (emptyDir, configMap, secret, downwardAPI, projected) as the kubelet does: group-owned, group-readable (and writable for emptyDir), directories setgid. hostPath volumes are left as they are."},
-	{"spec.securityContext.seccompProfile.type", "`Unconfined` (default, as the kubelet), `RuntimeDefault` or `Localhost`; a container's own wins."},
-	{"spec.securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path, relative to the runtime's seccomp directory."},
+	{"apiVersion", "Must be `v1`.", Honoured},
+	{"kind", "Must be `Pod`.", Honoured},
+	{"metadata.name", "Required. A DNS-1123 subdomain; becomes the unit name `pod-<name>.service`.", Honoured},
+	{"metadata.namespace", "Default `default`. A DNS-1123 label; other namespaces name the unit `pod-<namespace>_<name>.service`.", Honoured},
+	{"metadata.uid", "Optional. Without it the UID is the config hash, so every edit makes a new pod identity, as the kubelet does for static pods.", Honoured},
+	{"metadata.labels", "Copied to the pod sandbox and containers as CRI labels.", Honoured},
+	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations.", Honoured},
+	{"spec.restartPolicy", "`Always` (default), `OnFailure` or `Never`, per container as in Kubernetes: an exited container is restarted in the same sandbox with the kubelet's back-off (10 s doubling to 5 min, shown as `CrashLoopBackOff`). A pod whose containers all finished stays `active (exited)` if it succeeded and `failed` if not, and is not run again until its manifest changes.", Honoured},
+	{"spec.terminationGracePeriodSeconds", "Default 30. Time between SIGTERM and SIGKILL for each container on stop; the unit's `TimeoutStopSec=` covers it.", Honoured},
+	{"spec.hostNetwork", "Use the host's network namespace: no CNI, no pod IP of its own (the pod IP is the host's), `hostPort` must equal `containerPort`.", Honoured},
+	{"spec.hostPID", "Use the host's PID namespace.", Honoured},
+	{"spec.hostIPC", "Use the host's IPC namespace.", Honoured},
+	{"spec.shareProcessNamespace", "One PID namespace for all the pod's containers (the pause process is PID 1).", Honoured},
+	{"spec.hostname", "The containers' host name; default the pod's name (its first 63 characters).", Honoured},
+	{"spec.subdomain", "With it the pod's fully qualified name is `<hostname>.<subdomain>.<namespace>.svc.cluster.local`, written into the pod's `/etc/hosts`.", Honoured},
+	{"spec.hostAliases[].ip", "Required. Added to the pod's `/etc/hosts`, which podunit writes and mounts into every container as the kubelet does.", Honoured},
+	{"spec.hostAliases[].hostnames", "Names for `ip`.", Honoured},
+	{"spec.dnsPolicy", "`ClusterFirst` (default) and `Default` both use the host's resolver configuration (there is no cluster DNS: as the kubelet without `clusterDNS`), read from `/run/systemd/resolve/resolv.conf` when systemd-resolved runs, else `/etc/resolv.conf`; `ClusterFirstWithHostNet` is the same; `None` uses `dnsConfig` only.", Honoured},
+	{"spec.dnsConfig.nameservers", "Added after the policy's name servers (at most 3 in all).", Honoured},
+	{"spec.dnsConfig.searches", "Added after the policy's search domains (at most 32).", Honoured},
+	{"spec.dnsConfig.options[].name", "A resolv.conf option; replaces an option of the same name from the policy.", Honoured},
+	{"spec.dnsConfig.options[].value", "Its value, e.g. `ndots` `2`.", Honoured},
+	{"spec.securityContext.sysctls[].name", "A namespaced sysctl (`kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`, `net.*`) set in the pod's namespaces; `net.*` is refused with `hostNetwork`, the IPC ones with `hostIPC`.", Honoured},
+	{"spec.securityContext.sysctls[].value", "Its value.", Honoured},
+	{"spec.securityContext.runAsUser", "Default user of every container (a container's own `securityContext` wins).", Honoured},
+	{"spec.securityContext.runAsGroup", "Default primary group of every container.", Honoured},
+	{"spec.securityContext.runAsNonRoot", "Refuse to start a container that would run as UID 0 (it waits with `CreateContainerConfigError`, as in Kubernetes).", Honoured},
+	{"spec.securityContext.supplementalGroups", "Extra groups for every container's first process.", Honoured},
+	{"spec.securityContext.fsGroup", "A group added to every container's groups and given the pod's own volumes (emptyDir, configMap, secret, downwardAPI, projected) as the kubelet does: group-owned, group-readable (and writable for emptyDir), directories setgid. hostPath volumes are left as they are.", Honoured},
+	{"spec.securityContext.seccompProfile.type", "`Unconfined` (default, as the kubelet), `RuntimeDefault` or `Localhost`; a container's own wins.", Honoured},
+	{"spec.securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path, relative to the runtime's seccomp directory.", Honoured},
 }
 
 func init() {
+	Fields = append(Fields, podPolicyFields...)
 	Fields = append(Fields, volumeFields()...)
 	Fields = append(Fields, containerFields("spec.containers[]", "")...)
+	Fields = append(Fields, containerPolicyFields("spec.containers[]")...)
+	Fields = append(Fields, containerPolicyFields("spec.initContainers[]")...)
 	Fields = append(Fields, Field{"spec.initContainers[].restartPolicy",
-		"Only `Always`: a sidecar. It starts before the next init container, keeps running (restarted whatever the pod's policy) and stops after the app containers."})
+		"Only `Always`: a sidecar. It starts before the next init container, keeps running (restarted whatever the pod's policy) and stops after the app containers.", Honoured})
 	Fields = append(Fields, containerFields("spec.initContainers[]",
 		"Init containers run one at a time, in order, each to a successful exit, before the app containers start; a failed one is retried with back-off (under `restartPolicy: Never` the pod fails). They are not run again when an app container restarts. ")...)
 }
@@ -72,60 +78,60 @@ func init() {
 // the first row's doc.
 func containerFields(prefix, note string) []Field {
 	rows := []Field{
-		{prefix + ".name", "Required. A DNS-1123 label, unique in the pod."},
-		{prefix + ".image", "Required. A reference to an image the runtime can resolve or pull."},
-		{prefix + ".imagePullPolicy", "`Always`, `IfNotPresent` or `Never`. Default `Always` for `:latest` or no tag, else `IfNotPresent`."},
-		{prefix + ".command", "Replaces the image's entrypoint. `$(VAR)` is expanded from the container's env, `$$` is a literal `$`, as in Kubernetes."},
-		{prefix + ".args", "Replaces the image's command. `$(VAR)` is expanded as in `command`."},
-		{prefix + ".workingDir", "Working directory inside the container."},
-		{prefix + ".env[].name", "Required. Environment variable name."},
-		{prefix + ".env[].value", "The value; `$(VAR)` refers to a variable defined earlier in the list."},
-		{prefix + ".env[].valueFrom.fieldRef.fieldPath", "`metadata.name`, `metadata.namespace`, `metadata.uid`, `metadata.labels['<key>']`, `metadata.annotations['<key>']`, `spec.nodeName` (the host's name), `spec.serviceAccountName` (empty), `status.podIP`, `status.podIPs`, `status.hostIP`, `status.hostIPs`."},
-		{prefix + ".env[].valueFrom.fieldRef.apiVersion", "Only `v1`."},
-		{prefix + ".env[].valueFrom.resourceFieldRef.resource", "`limits.cpu`, `limits.memory`, `requests.cpu`, `requests.memory`; an unset limit is the host's capacity, as in Kubernetes."},
-		{prefix + ".env[].valueFrom.resourceFieldRef.containerName", "Default this container."},
-		{prefix + ".env[].valueFrom.resourceFieldRef.divisor", "Default `1`; the value is rounded up to a whole number of divisors."},
-		{prefix + ".env[].valueFrom.configMapKeyRef.name", "A ConfigMap in the pod's namespace, defined in any manifest file; a missing one (or key) is an error at sync unless `optional`."},
-		{prefix + ".env[].valueFrom.configMapKeyRef.key", "Required: the key whose value the variable gets."},
-		{prefix + ".env[].valueFrom.configMapKeyRef.optional", "A missing ConfigMap or key leaves the variable unset."},
-		{prefix + ".env[].valueFrom.secretKeyRef.name", "A Secret in the pod's namespace, as for `configMapKeyRef`."},
-		{prefix + ".env[].valueFrom.secretKeyRef.key", "Required: the key whose (decoded) value the variable gets."},
-		{prefix + ".env[].valueFrom.secretKeyRef.optional", "A missing Secret or key leaves the variable unset."},
-		{prefix + ".envFrom[].configMapRef.name", "Every key of the ConfigMap that is a valid variable name becomes a variable (others are skipped with a warning); `env` entries win over them."},
-		{prefix + ".envFrom[].configMapRef.optional", "A missing ConfigMap adds nothing."},
-		{prefix + ".envFrom[].secretRef.name", "As `configMapRef`, from a Secret."},
-		{prefix + ".envFrom[].secretRef.optional", "A missing Secret adds nothing."},
-		{prefix + ".envFrom[].prefix", "Prepended to every key's name."},
-		{prefix + ".volumeMounts[].name", "Required: a volume of the pod."},
-		{prefix + ".volumeMounts[].mountPath", "Required: an absolute path in the container, not containing `:`."},
-		{prefix + ".volumeMounts[].readOnly", "Mount read-only."},
-		{prefix + ".volumeMounts[].subPath", "Mount this path inside the volume instead of its root (created as a directory when missing, as the kubelet does); must be relative and must not contain `..`."},
-		{prefix + ".resources.limits", "`cpu` and `memory` only: set on the container's cgroup by the runtime (CFS quota, memory limit); the pod's slice gets their sum (`CPUQuota=`, `MemoryMax=`) when every container has one."},
-		{prefix + ".resources.requests", "`cpu` and `memory` only; default the limits. `cpu` sets the CPU shares; both decide the pod's QoS class (Guaranteed, Burstable, BestEffort) and its OOM score adjustment as the kubelet does."},
-		{prefix + ".securityContext.runAsUser", "UID of the container's first process."},
-		{prefix + ".securityContext.runAsGroup", "Its primary GID."},
-		{prefix + ".securityContext.runAsNonRoot", "Refuse to run as UID 0 (the container waits with `CreateContainerConfigError`)."},
-		{prefix + ".securityContext.privileged", "All capabilities, all devices, no seccomp or masked paths."},
-		{prefix + ".securityContext.allowPrivilegeEscalation", "`false` sets no_new_privs."},
-		{prefix + ".securityContext.readOnlyRootFilesystem", "Mount the image's root file system read-only."},
-		{prefix + ".securityContext.capabilities.add", "Capabilities added to the runtime's default set, e.g. `NET_ADMIN` (`CAP_` prefix optional)."},
-		{prefix + ".securityContext.capabilities.drop", "Capabilities removed; `ALL` drops every one."},
-		{prefix + ".securityContext.seccompProfile.type", "`Unconfined`, `RuntimeDefault` or `Localhost`; default the pod's."},
-		{prefix + ".securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path."},
-		{prefix + ".ports[].name", "Optional port name (an IANA_SVC_NAME)."},
-		{prefix + ".ports[].containerPort", "Required, 1-65535. Informational unless `hostPort` is set."},
-		{prefix + ".ports[].hostPort", "Publishes `containerPort` on the host through the CNI portmap plugin."},
-		{prefix + ".ports[].hostIP", "Host address to bind `hostPort` to; default all addresses."},
-		{prefix + ".ports[].protocol", "`TCP` (default) or `UDP`."},
+		{prefix + ".name", "Required. A DNS-1123 label, unique in the pod.", Honoured},
+		{prefix + ".image", "Required. A reference to an image the runtime can resolve or pull.", Honoured},
+		{prefix + ".imagePullPolicy", "`Always`, `IfNotPresent` or `Never`. Default `Always` for `:latest` or no tag, else `IfNotPresent`.", Honoured},
+		{prefix + ".command", "Replaces the image's entrypoint. `$(VAR)` is expanded from the container's env, `$$` is a literal `$`, as in Kubernetes.", Honoured},
+		{prefix + ".args", "Replaces the image's command. `$(VAR)` is expanded as in `command`.", Honoured},
+		{prefix + ".workingDir", "Working directory inside the container.", Honoured},
+		{prefix + ".env[].name", "Required. Environment variable name.", Honoured},
+		{prefix + ".env[].value", "The value; `$(VAR)` refers to a variable defined earlier in the list.", Honoured},
+		{prefix + ".env[].valueFrom.fieldRef.fieldPath", "`metadata.name`, `metadata.namespace`, `metadata.uid`, `metadata.labels['<key>']`, `metadata.annotations['<key>']`, `spec.nodeName` (the host's name), `spec.serviceAccountName` (empty), `status.podIP`, `status.podIPs`, `status.hostIP`, `status.hostIPs`.", Honoured},
+		{prefix + ".env[].valueFrom.fieldRef.apiVersion", "Only `v1`.", Honoured},
+		{prefix + ".env[].valueFrom.resourceFieldRef.resource", "`limits.cpu`, `limits.memory`, `requests.cpu`, `requests.memory`; an unset limit is the host's capacity, as in Kubernetes.", Honoured},
+		{prefix + ".env[].valueFrom.resourceFieldRef.containerName", "Default this container.", Honoured},
+		{prefix + ".env[].valueFrom.resourceFieldRef.divisor", "Default `1`; the value is rounded up to a whole number of divisors.", Honoured},
+		{prefix + ".env[].valueFrom.configMapKeyRef.name", "A ConfigMap in the pod's namespace, defined in any manifest file; a missing one (or key) is an error at sync unless `optional`.", Honoured},
+		{prefix + ".env[].valueFrom.configMapKeyRef.key", "Required: the key whose value the variable gets.", Honoured},
+		{prefix + ".env[].valueFrom.configMapKeyRef.optional", "A missing ConfigMap or key leaves the variable unset.", Honoured},
+		{prefix + ".env[].valueFrom.secretKeyRef.name", "A Secret in the pod's namespace, as for `configMapKeyRef`.", Honoured},
+		{prefix + ".env[].valueFrom.secretKeyRef.key", "Required: the key whose (decoded) value the variable gets.", Honoured},
+		{prefix + ".env[].valueFrom.secretKeyRef.optional", "A missing Secret or key leaves the variable unset.", Honoured},
+		{prefix + ".envFrom[].configMapRef.name", "Every key of the ConfigMap that is a valid variable name becomes a variable (others are skipped with a warning); `env` entries win over them.", Honoured},
+		{prefix + ".envFrom[].configMapRef.optional", "A missing ConfigMap adds nothing.", Honoured},
+		{prefix + ".envFrom[].secretRef.name", "As `configMapRef`, from a Secret.", Honoured},
+		{prefix + ".envFrom[].secretRef.optional", "A missing Secret adds nothing.", Honoured},
+		{prefix + ".envFrom[].prefix", "Prepended to every key's name.", Honoured},
+		{prefix + ".volumeMounts[].name", "Required: a volume of the pod.", Honoured},
+		{prefix + ".volumeMounts[].mountPath", "Required: an absolute path in the container, not containing `:`.", Honoured},
+		{prefix + ".volumeMounts[].readOnly", "Mount read-only.", Honoured},
+		{prefix + ".volumeMounts[].subPath", "Mount this path inside the volume instead of its root (created as a directory when missing, as the kubelet does); must be relative and must not contain `..`.", Honoured},
+		{prefix + ".resources.limits", "`cpu` and `memory` only: set on the container's cgroup by the runtime (CFS quota, memory limit); the pod's slice gets their sum (`CPUQuota=`, `MemoryMax=`) when every container has one.", Honoured},
+		{prefix + ".resources.requests", "`cpu` and `memory` only; default the limits. `cpu` sets the CPU shares; both decide the pod's QoS class (Guaranteed, Burstable, BestEffort) and its OOM score adjustment as the kubelet does.", Honoured},
+		{prefix + ".securityContext.runAsUser", "UID of the container's first process.", Honoured},
+		{prefix + ".securityContext.runAsGroup", "Its primary GID.", Honoured},
+		{prefix + ".securityContext.runAsNonRoot", "Refuse to run as UID 0 (the container waits with `CreateContainerConfigError`).", Honoured},
+		{prefix + ".securityContext.privileged", "All capabilities, all devices, no seccomp or masked paths.", Honoured},
+		{prefix + ".securityContext.allowPrivilegeEscalation", "`false` sets no_new_privs.", Honoured},
+		{prefix + ".securityContext.readOnlyRootFilesystem", "Mount the image's root file system read-only.", Honoured},
+		{prefix + ".securityContext.capabilities.add", "Capabilities added to the runtime's default set, e.g. `NET_ADMIN` (`CAP_` prefix optional).", Honoured},
+		{prefix + ".securityContext.capabilities.drop", "Capabilities removed; `ALL` drops every one.", Honoured},
+		{prefix + ".securityContext.seccompProfile.type", "`Unconfined`, `RuntimeDefault` or `Localhost`; default the pod's.", Honoured},
+		{prefix + ".securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path.", Honoured},
+		{prefix + ".ports[].name", "Optional port name (an IANA_SVC_NAME).", Honoured},
+		{prefix + ".ports[].containerPort", "Required, 1-65535. Informational unless `hostPort` is set.", Honoured},
+		{prefix + ".ports[].hostPort", "Publishes `containerPort` on the host through the CNI portmap plugin.", Honoured},
+		{prefix + ".ports[].hostIP", "Host address to bind `hostPort` to; default all addresses.", Honoured},
+		{prefix + ".ports[].protocol", "`TCP` (default) or `UDP`.", Honoured},
 	}
 	for _, hook := range []struct{ name, doc string }{
 		{"postStart", "Runs right after the container starts; the container counts as running only once it returned, and a failed hook kills it (restarted per `restartPolicy`)."},
 		{"preStop", "Runs before the container is stopped, within the grace period; SIGTERM follows, with at least 2 s before SIGKILL."},
 	} {
 		base := prefix + ".lifecycle." + hook.name
-		rows = append(rows, Field{base + ".exec.command", hook.doc + " Exec: run in the container."})
+		rows = append(rows, Field{base + ".exec.command", hook.doc + " Exec: run in the container.", Honoured})
 		rows = append(rows, httpGetFields(base)...)
-		rows = append(rows, Field{base + ".sleep.seconds", "Sleep this long (in podshim, not in the image)."})
+		rows = append(rows, Field{base + ".sleep.seconds", "Sleep this long (in podshim, not in the image).", Honoured})
 	}
 	rows[0].Doc = note + rows[0].Doc
 	return append(rows, probeFields(prefix)...)
@@ -142,18 +148,18 @@ func probeFields(prefix string) []Field {
 		{"readinessProbe", "The container is ready once it passes; the unit becomes active (`READY=1`) when every container is ready, and `STATUS=` counts them."},
 	} {
 		base := prefix + "." + p.name
-		out = append(out, Field{base + ".exec.command", p.doc + " Exec: run in the container through the CRI; exit 0 passes. httpGet: a status of 200-399 passes."})
+		out = append(out, Field{base + ".exec.command", p.doc + " Exec: run in the container through the CRI; exit 0 passes. httpGet: a status of 200-399 passes.", Honoured})
 		out = append(out, httpGetFields(base)...)
 		out = append(out,
-			Field{base + ".tcpSocket.port", "A number or a port name; connecting to the pod IP passes."},
-			Field{base + ".tcpSocket.host", "Default the pod IP."},
-			Field{base + ".grpc.port", "gRPC health check (grpc.health.v1) on the pod IP; SERVING passes."},
-			Field{base + ".grpc.service", "The service name to check; default the server's overall health."},
-			Field{base + ".initialDelaySeconds", "Default 0."},
-			Field{base + ".timeoutSeconds", "Default 1."},
-			Field{base + ".periodSeconds", "Default 10."},
-			Field{base + ".successThreshold", "Default 1; must be 1 for liveness and startup probes."},
-			Field{base + ".failureThreshold", "Default 3."},
+			Field{base + ".tcpSocket.port", "A number or a port name; connecting to the pod IP passes.", Honoured},
+			Field{base + ".tcpSocket.host", "Default the pod IP.", Honoured},
+			Field{base + ".grpc.port", "gRPC health check (grpc.health.v1) on the pod IP; SERVING passes.", Honoured},
+			Field{base + ".grpc.service", "The service name to check; default the server's overall health.", Honoured},
+			Field{base + ".initialDelaySeconds", "Default 0.", Honoured},
+			Field{base + ".timeoutSeconds", "Default 1.", Honoured},
+			Field{base + ".periodSeconds", "Default 10.", Honoured},
+			Field{base + ".successThreshold", "Default 1; must be 1 for liveness and startup probes.", Honoured},
+			Field{base + ".failureThreshold", "Default 3.", Honoured},
 		)
 	}
 	return out
@@ -162,33 +168,33 @@ func probeFields(prefix string) []Field {
 // volumeFields are the pod's volume sources podunit implements.
 func volumeFields() []Field {
 	rows := []Field{
-		{"spec.volumes[].name", "Required. A DNS-1123 label, unique in the pod."},
-		{"spec.volumes[].hostPath.path", "A path on the host, mounted as is."},
-		{"spec.volumes[].hostPath.type", "Checked before the container starts, as the kubelet does: `\"\"` (no check), `DirectoryOrCreate` (made 0755), `Directory`, `FileOrCreate` (made 0644), `File`, `Socket`, `CharDevice`, `BlockDevice`. A failed check leaves the container waiting with `CreateContainerConfigError`."},
-		{"spec.volumes[].emptyDir.medium", "`\"\"` (default): a directory under `/var/lib/podunit/pods/<uid>/volumes`; `Memory`: a tmpfs. Kept across container restarts, removed with the pod."},
-		{"spec.volumes[].emptyDir.sizeLimit", "With `medium: Memory`: the tmpfs size (default half of RAM, as tmpfs). On disk it is refused: podunit does not evict pods."},
-		{"spec.volumes[].downwardAPI.items[].path", "Required: a relative file name in the volume."},
-		{"spec.volumes[].downwardAPI.items[].fieldRef.fieldPath", "`metadata.name`, `metadata.namespace`, `metadata.uid`, `metadata.labels`, `metadata.annotations` (all, one `key=\"value\"` a line), or one label or annotation."},
-		{"spec.volumes[].downwardAPI.items[].fieldRef.apiVersion", "Only `v1`."},
-		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.containerName", "Required in a volume: whose resources."},
-		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.resource", "As in `env[].valueFrom.resourceFieldRef`."},
-		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.divisor", "Default `1`."},
-		{"spec.volumes[].downwardAPI.items[].mode", "File mode; default `defaultMode`."},
-		{"spec.volumes[].downwardAPI.defaultMode", "Default 0644. The volume is read-only in the container."},
+		{"spec.volumes[].name", "Required. A DNS-1123 label, unique in the pod.", Honoured},
+		{"spec.volumes[].hostPath.path", "A path on the host, mounted as is.", Honoured},
+		{"spec.volumes[].hostPath.type", "Checked before the container starts, as the kubelet does: `\"\"` (no check), `DirectoryOrCreate` (made 0755), `Directory`, `FileOrCreate` (made 0644), `File`, `Socket`, `CharDevice`, `BlockDevice`. A failed check leaves the container waiting with `CreateContainerConfigError`.", Honoured},
+		{"spec.volumes[].emptyDir.medium", "`\"\"` (default): a directory under `/var/lib/podunit/pods/<uid>/volumes`; `Memory`: a tmpfs. Kept across container restarts, removed with the pod.", Honoured},
+		{"spec.volumes[].emptyDir.sizeLimit", "With `medium: Memory`: the tmpfs size (default half of RAM, as tmpfs). On disk it is refused: podunit does not evict pods.", Honoured},
+		{"spec.volumes[].downwardAPI.items[].path", "Required: a relative file name in the volume.", Honoured},
+		{"spec.volumes[].downwardAPI.items[].fieldRef.fieldPath", "`metadata.name`, `metadata.namespace`, `metadata.uid`, `metadata.labels`, `metadata.annotations` (all, one `key=\"value\"` a line), or one label or annotation.", Honoured},
+		{"spec.volumes[].downwardAPI.items[].fieldRef.apiVersion", "Only `v1`.", Honoured},
+		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.containerName", "Required in a volume: whose resources.", Honoured},
+		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.resource", "As in `env[].valueFrom.resourceFieldRef`.", Honoured},
+		{"spec.volumes[].downwardAPI.items[].resourceFieldRef.divisor", "Default `1`.", Honoured},
+		{"spec.volumes[].downwardAPI.items[].mode", "File mode; default `defaultMode`.", Honoured},
+		{"spec.volumes[].downwardAPI.defaultMode", "Default 0644. The volume is read-only in the container.", Honoured},
 	}
 	rows = append(rows, keyToPathFields("spec.volumes[].configMap", "name",
 		"A ConfigMap in the pod's namespace, from any manifest file: each key becomes a file (or only `items`). Read-only in the container; a change to the ConfigMap replaces the pod.")...)
 	rows = append(rows, keyToPathFields("spec.volumes[].secret", "secretName",
 		"A Secret in the pod's namespace: each key becomes a file on a tmpfs (never on disk), or only `items`. Read-only in the container; a change replaces the pod.")...)
 	rows = append(rows,
-		Field{"spec.volumes[].persistentVolumeClaim.claimName", "A PersistentVolumeClaim in the pod's namespace, defined in any manifest file: its host directory (`/var/lib/podunit/volumes/<namespace>/<claim>`) is mounted, and outlives the pod. With `fsGroup` it is given to the group as an emptyDir is."},
-		Field{"spec.volumes[].persistentVolumeClaim.readOnly", "Mount it read-only in every container."},
-		Field{"spec.volumes[].projected.defaultMode", "Default 0644. A projected volume combines ConfigMaps, Secrets and downward API files in one read-only directory (on a tmpfs)."})
+		Field{"spec.volumes[].persistentVolumeClaim.claimName", "A PersistentVolumeClaim in the pod's namespace, defined in any manifest file: its host directory (`/var/lib/podunit/volumes/<namespace>/<claim>`) is mounted, and outlives the pod. With `fsGroup` it is given to the group as an emptyDir is.", Honoured},
+		Field{"spec.volumes[].persistentVolumeClaim.readOnly", "Mount it read-only in every container.", Honoured},
+		Field{"spec.volumes[].projected.defaultMode", "Default 0644. A projected volume combines ConfigMaps, Secrets and downward API files in one read-only directory (on a tmpfs).", Honoured})
 	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].configMap", "name", "As a `configMap` volume's.")...)
 	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].secret", "name", "As a `secret` volume's.")...)
 	for _, f := range rows {
 		if strings.HasPrefix(f.Path, "spec.volumes[].downwardAPI.items[]") {
-			rows = append(rows, Field{strings.Replace(f.Path, "spec.volumes[].downwardAPI", "spec.volumes[].projected.sources[].downwardAPI", 1), "As in a `downwardAPI` volume."})
+			rows = append(rows, Field{strings.Replace(f.Path, "spec.volumes[].downwardAPI", "spec.volumes[].projected.sources[].downwardAPI", 1), "As in a `downwardAPI` volume.", Honoured})
 		}
 	}
 	return rows
@@ -198,14 +204,14 @@ func volumeFields() []Field {
 // under base, whose object is named by nameField.
 func keyToPathFields(base, nameField, doc string) []Field {
 	rows := []Field{
-		{base + "." + nameField, "Required. " + doc},
-		{base + ".items[].key", "Required: the key to project; a missing one is an error unless `optional`."},
-		{base + ".items[].path", "Required: its relative file name in the volume."},
-		{base + ".items[].mode", "File mode; default `defaultMode`."},
-		{base + ".optional", "A missing object (or key) makes an empty volume (or no file) instead of an error."},
+		{base + "." + nameField, "Required. " + doc, Honoured},
+		{base + ".items[].key", "Required: the key to project; a missing one is an error unless `optional`.", Honoured},
+		{base + ".items[].path", "Required: its relative file name in the volume.", Honoured},
+		{base + ".items[].mode", "File mode; default `defaultMode`.", Honoured},
+		{base + ".optional", "A missing object (or key) makes an empty volume (or no file) instead of an error.", Honoured},
 	}
 	if !strings.Contains(base, "projected") {
-		rows = append(rows, Field{base + ".defaultMode", "Default 0644."})
+		rows = append(rows, Field{base + ".defaultMode", "Default 0644.", Honoured})
 	}
 	return rows
 }
@@ -220,7 +226,7 @@ type Kind struct {
 	// fields under spec.template, which the docs summarise in one row.
 	Workload bool
 
-	tree func() fieldTree
+	tree func() *fieldNode
 }
 
 func (k *Kind) apiVersion() string {
@@ -241,16 +247,18 @@ func init() {
 		{Name: "Secret", Type: reflect.TypeOf(corev1.Secret{}), Fields: secretFields},
 		{Name: "PersistentVolumeClaim", Type: reflect.TypeOf(corev1.PersistentVolumeClaim{}), Fields: claimFields},
 		{Name: "Deployment", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.Deployment{}), Workload: true,
-			Fields: workloadFields("Deployment", "apps/v1", Field{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`; 0 runs none. A template change replaces them one at a time, each new pod ready before the next old one stops."})},
+			Fields: workloadFields("Deployment", "apps/v1", Field{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`; 0 runs none. A template change replaces them one at a time, each new pod ready before the next old one stops.", Honoured})},
 		{Name: "ReplicaSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.ReplicaSet{}), Workload: true,
-			Fields: workloadFields("ReplicaSet", "apps/v1", Field{"spec.replicas", "As a Deployment's."})},
+			Fields: workloadFields("ReplicaSet", "apps/v1", Field{"spec.replicas", "As a Deployment's.", Honoured})},
 		{Name: "DaemonSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.DaemonSet{}), Workload: true,
 			Fields: workloadFields("DaemonSet", "apps/v1")},
 		{Name: "Job", APIVersion: "batch/v1", Type: reflect.TypeOf(batchv1.Job{}), Workload: true,
-			Fields: workloadFields("Job", "batch/v1", Field{"spec.backoffLimit", "Default 6: how often a failed container is run again before the Job fails (its unit then stays failed). A Job that completed stays completed across syncs and reboots until its manifest changes."})},
+			Fields: workloadFields("Job", "batch/v1", Field{"spec.backoffLimit", "Default 6: how often a failed container is run again before the Job fails (its unit then stays failed). A Job that completed stays completed across syncs and reboots until its manifest changes.", Honoured},
+				Field{"spec.completions", "Only 1 (the default): a Job runs one pod here.", Honoured},
+				Field{"spec.parallelism", "Only 1 (the default).", Honoured})},
 	}
 	for _, k := range Kinds {
-		k.tree = sync.OnceValue(func() fieldTree { return buildTree(k.Fields) })
+		k.tree = sync.OnceValue(func() *fieldNode { return buildTree(k.Fields) })
 	}
 }
 
@@ -273,40 +281,43 @@ func kindNames() string {
 }
 
 // supported is the kind's fields as a tree, for the decoder.
-func (k *Kind) supported() fieldTree { return k.tree() }
+func (k *Kind) supported() *fieldNode { return k.tree() }
 
 // metadataFields are the object metadata every kind accepts; note describes
 // what the name is for.
 func metadataFields(kind, note string) []Field {
-	return []Field{
-		{"apiVersion", "Must be `v1`."},
-		{"kind", "Must be `" + kind + "`."},
-		{"metadata.name", "Required. A DNS-1123 subdomain. " + note},
-		{"metadata.namespace", "Default `default`. Pods use the " + kind + "s of their own namespace."},
-		{"metadata.labels", "Kept; podunit does not select by them."},
-		{"metadata.annotations", "Kept."},
+	rows := []Field{
+		{"apiVersion", "Must be `v1`.", Honoured},
+		{"kind", "Must be `" + kind + "`.", Honoured},
+		{"metadata.name", "Required. A DNS-1123 subdomain. " + note, Honoured},
+		{"metadata.namespace", "Default `default`. Pods use the " + kind + "s of their own namespace.", Honoured},
+		{"metadata.labels", "Kept; podunit does not select by them.", Honoured},
+		{"metadata.annotations", "Kept.", Honoured},
 	}
+	return append(rows, serverFields("")...)
 }
 
 var configMapFields = append(metadataFields("ConfigMap", "Pods refer to it by this name, from any manifest file."),
-	Field{"data", "Keys (`[-._a-zA-Z0-9]+`) and their text values. A change restarts exactly the pods that use the ConfigMap."},
-	Field{"binaryData", "Keys and base64-encoded values; a key may not also be in `data`."},
-	Field{"immutable", "Accepted; every ConfigMap is read afresh at each sync."},
+	Field{"data", "Keys (`[-._a-zA-Z0-9]+`) and their text values. A change restarts exactly the pods that use the ConfigMap.", Honoured},
+	Field{"binaryData", "Keys and base64-encoded values; a key may not also be in `data`.", Honoured},
+	Field{"immutable", "Accepted; every ConfigMap is read afresh at each sync.", Honoured},
 )
 
 var secretFields = append(metadataFields("Secret", "Pods refer to it by this name, from any manifest file."),
-	Field{"data", "Keys and base64-encoded values. podunit keeps them only in root-only files (0600) and never logs them. A change restarts exactly the pods that use the Secret."},
-	Field{"stringData", "Keys and text values, merged over `data` as the API server does."},
-	Field{"type", "Default `Opaque`; any type is accepted and not checked."},
-	Field{"immutable", "Accepted; every Secret is read afresh at each sync."},
+	Field{"data", "Keys and base64-encoded values. podunit keeps them only in root-only files (0600) and never logs them. A change restarts exactly the pods that use the Secret.", Honoured},
+	Field{"stringData", "Keys and text values, merged over `data` as the API server does.", Honoured},
+	Field{"type", "Default `Opaque`; any type is accepted and not checked.", Honoured},
+	Field{"immutable", "Accepted; every Secret is read afresh at each sync.", Honoured},
 )
 
 var claimFields = append(metadataFields("PersistentVolumeClaim",
 	"Its volume is the host directory `/var/lib/podunit/volumes/<namespace>/<name>`: made on first use, kept across pod replacements and when the claim's file is deleted, removed only by `podunit volume rm <namespace>/<name>`."),
-	Field{"spec.accessModes", "Accepted (`ReadWriteOnce`, `ReadWriteOncePod`, `ReadOnlyMany`, `ReadWriteMany`); on one machine every mode holds."},
-	Field{"spec.resources.requests", "`storage` only, accepted and shown; a directory on the host's file system is not limited in size."},
-	Field{"spec.storageClassName", "Accepted and ignored: there is one kind of storage, the host directory."},
-	Field{"spec.volumeMode", "Only `Filesystem`."},
+	Field{"spec.accessModes", "Accepted (`ReadWriteOnce`, `ReadWriteOncePod`, `ReadOnlyMany`, `ReadWriteMany`); on one machine every mode holds.", Honoured},
+	Field{"spec.resources.requests", "`storage` only, accepted and shown; a directory on the host's file system is not limited in size.", Honoured},
+	Field{"spec.storageClassName", "Accepted and ignored: there is one kind of storage, the host directory.", Honoured},
+	Field{"spec.volumeMode", "Only `Filesystem`.", Honoured},
+	Field{"spec.volumeName", "Binding to a PersistentVolume is an API server's: the claim is a host directory here. Accepted, no effect.", Noticed},
+	statusField,
 )
 
 // workloadFields are the fields of a workload kind: its own, then the
@@ -316,40 +327,52 @@ func workloadFields(kind, apiVersion string, own ...Field) []Field {
 		"Deployment": "Its pods", "ReplicaSet": "Its pods", "DaemonSet": "Its one pod (one machine)", "Job": "Its one pod",
 	}[kind]
 	rows := []Field{
-		{"apiVersion", "Must be `" + apiVersion + "`."},
-		{"kind", "Must be `" + kind + "`."},
-		{"metadata.name", "Required. " + pods + " are named after it and annotated `podunit.io/owner: " + kind + "/<name>`."},
-		{"metadata.namespace", "Default `default`; its pods' namespace."},
-		{"metadata.labels", "Kept on the object; the pods get the template's."},
-		{"metadata.annotations", "Kept on the object; the pods get the template's."},
-		{"spec.selector.matchLabels", "Must match the template's labels, as the API server checks (`matchExpressions` is not supported)."},
+		{"apiVersion", "Must be `" + apiVersion + "`.", Honoured},
+		{"kind", "Must be `" + kind + "`.", Honoured},
+		{"metadata.name", "Required. " + pods + " are named after it and annotated `podunit.io/owner: " + kind + "/<name>`.", Honoured},
+		{"metadata.namespace", "Default `default`; its pods' namespace.", Honoured},
+		{"metadata.labels", "Kept on the object; the pods get the template's.", Honoured},
+		{"metadata.annotations", "Kept on the object; the pods get the template's.", Honoured},
+		{"spec.selector.matchLabels", "Must match the template's labels, as the API server checks (`matchExpressions` is not supported).", Honoured},
 	}
 	rows = append(rows, own...)
+	rows = append(rows, serverFields("")...)
+	rows = append(rows, statusField)
+	rows = append(rows, workloadPolicyFields(kind)...)
 	for _, f := range Fields {
 		switch {
 		case strings.HasPrefix(f.Path, "spec."), f.Path == "metadata.labels", f.Path == "metadata.annotations":
-			rows = append(rows, Field{"spec.template." + f.Path, f.Doc})
+			rows = append(rows, Field{"spec.template." + f.Path, f.Doc, f.Class})
 		}
 	}
-	return rows
+	return append(rows, serverFields("spec.template.")...)
 }
 
-// fieldTree is a field list as a tree keyed by JSON field name, for the
-// decoder.
-type fieldTree map[string]fieldTree
+// fieldNode is a field list as a tree keyed by JSON field name, for the
+// decoder. A node that a row names has that row's class and doc; a node
+// without children covers everything below it.
+type fieldNode struct {
+	class    Class
+	doc      string
+	children map[string]*fieldNode
+}
 
-func buildTree(fields []Field) fieldTree {
-	root := fieldTree{}
+func buildTree(fields []Field) *fieldNode {
+	root := &fieldNode{}
 	for _, f := range fields {
 		node := root
 		for _, part := range strings.Split(strings.ReplaceAll(f.Path, "[]", ""), ".") {
-			next, ok := node[part]
+			next, ok := node.children[part]
 			if !ok {
-				next = fieldTree{}
-				node[part] = next
+				if node.children == nil {
+					node.children = map[string]*fieldNode{}
+				}
+				next = &fieldNode{}
+				node.children[part] = next
 			}
 			node = next
 		}
+		node.class, node.doc = f.Class, f.Doc
 	}
 	return root
 }
@@ -358,11 +381,11 @@ func buildTree(fields []Field) fieldTree {
 // under base.
 func httpGetFields(base string) []Field {
 	return []Field{
-		{base + ".httpGet.path", "Default `/`. The request is made by podunit from the host to the pod IP, never from inside the image."},
-		{base + ".httpGet.port", "A number or the name of a container port."},
-		{base + ".httpGet.host", "Default the pod IP."},
-		{base + ".httpGet.scheme", "`HTTP` (default) or `HTTPS` (certificates not verified, as the kubelet)."},
-		{base + ".httpGet.httpHeaders[].name", "Header sent with the request."},
-		{base + ".httpGet.httpHeaders[].value", "Its value."},
+		{base + ".httpGet.path", "Default `/`. The request is made by podunit from the host to the pod IP, never from inside the image.", Honoured},
+		{base + ".httpGet.port", "A number or the name of a container port.", Honoured},
+		{base + ".httpGet.host", "Default the pod IP.", Honoured},
+		{base + ".httpGet.scheme", "`HTTP` (default) or `HTTPS` (certificates not verified, as the kubelet).", Honoured},
+		{base + ".httpGet.httpHeaders[].name", "Header sent with the request.", Honoured},
+		{base + ".httpGet.httpHeaders[].value", "Its value.", Honoured},
 	}
 }

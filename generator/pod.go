@@ -1,11 +1,14 @@
 package generator
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -37,6 +40,13 @@ type Pod struct {
 	// Objects are the ConfigMaps and Secrets the pod uses (Resolve); their
 	// content is part of Hash.
 	Objects podshim.Objects
+	// Notices are what podunit accepted in the pod's document without acting
+	// on it (scheduler and API-server fields), sorted by line. They are not
+	// part of Hash.
+	Notices []Notice
+	// Rejected says why the pod does not fit this node (Reader.Read sets
+	// it); nil when it may run.
+	Rejected *Rejection
 
 	lines decoded // where the pod's fields are in Source
 }
@@ -55,6 +65,10 @@ type Manifest struct {
 	ConfigMaps []*corev1.ConfigMap
 	Secrets    []*corev1.Secret
 	Claims     []*corev1.PersistentVolumeClaim
+	// Notices are the file's notices, each once (a workload's replicas
+	// share theirs), in file order: skipped documents and accepted fields
+	// that have no effect.
+	Notices []Notice
 }
 
 // DecodeManifest reads one manifest file: strict decoding, defaulting,
@@ -71,21 +85,37 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 		m    Manifest
 		errs []error
 	)
+	seen := map[Notice]bool{}
+	note := func(ns []Notice) {
+		for _, n := range ns {
+			if !seen[n] {
+				seen[n] = true
+				m.Notices = append(m.Notices, n)
+			}
+		}
+	}
 	addPod := func(d decoded) {
 		setDefaults(d.pod)
-		if verrs := validate(file, d); len(verrs) > 0 {
+		verrs, vnotes := validate(file, d)
+		if len(verrs) > 0 {
 			errs = append(errs, verrs...)
 			return
 		}
+		notices := sortNotices(append(slices.Clone(d.notices), vnotes...))
+		note(notices)
 		hash, err := configHash(d.pod)
 		if err != nil {
 			errs = append(errs, &FieldError{File: file, Line: d.line, Msg: err.Error()})
 			return
 		}
-		annotate(d.pod, hash, file)
-		m.Pods = append(m.Pods, &Pod{Source: file, Hash: hash, Spec: d.pod, lines: d})
+		annotate(d.pod, hash, file, notices)
+		m.Pods = append(m.Pods, &Pod{Source: file, Hash: hash, Spec: d.pod, Notices: notices, lines: d})
 	}
 	for _, d := range docs {
+		if d.kind == "" { // a skipped kind: only its notice
+			note(d.notices)
+			continue
+		}
 		if w, ok := asWorkload(d.obj); ok {
 			if w.meta.Namespace == "" {
 				w.meta.Namespace = corev1.NamespaceDefault
@@ -161,7 +191,12 @@ func configHash(pod *corev1.Pod) (string, error) {
 	return hex.EncodeToString(sum[:16]), nil
 }
 
-func annotate(pod *corev1.Pod, hash, file string) {
+// AnnotationNotices lists a pod's notices, one a line ("field: what podunit
+// did"), so that the status API, `get -o yaml` and `describe` show them. It
+// is not part of the config hash.
+const AnnotationNotices = "podunit.io/notices"
+
+func annotate(pod *corev1.Pod, hash, file string, notices []Notice) {
 	if pod.UID == "" {
 		pod.UID = types.UID(hash)
 	}
@@ -171,4 +206,28 @@ func annotate(pod *corev1.Pod, hash, file string) {
 	pod.Annotations[AnnotationConfigHash] = hash
 	pod.Annotations[AnnotationConfigSource] = "file"
 	pod.Annotations[AnnotationManifest] = file
+	if len(notices) > 0 {
+		lines := make([]string, len(notices))
+		for i, n := range notices {
+			lines[i] = n.Field + ": " + n.Msg
+		}
+		pod.Annotations[AnnotationNotices] = strings.Join(lines, "\n")
+	}
+}
+
+// addNotice adds a notice found after decoding (one that depends on the
+// node) to the pod and its annotation.
+func (p *Pod) addNotice(n Notice) {
+	p.Notices = sortNotices(append(p.Notices, n))
+	delete(p.Spec.Annotations, AnnotationNotices)
+	annotate(p.Spec, p.Hash, p.Source, p.Notices)
+}
+
+// sortNotices orders notices by file, line and field, so that every report
+// of them reads the same.
+func sortNotices(ns []Notice) []Notice {
+	slices.SortStableFunc(ns, func(a, b Notice) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Field, b.Field), cmp.Compare(a.Msg, b.Msg))
+	})
+	return slices.Compact(ns)
 }

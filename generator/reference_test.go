@@ -21,17 +21,26 @@ func renderFieldTable() string {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "### %s\n\n| Field | Notes |\n|---|---|\n", k.Name)
+		fmt.Fprintf(&b, "### %s\n\n| Field | Class | Notes |\n|---|---|---|\n", k.Name)
 		for _, f := range k.Fields {
 			if k.Workload && strings.HasPrefix(f.Path, "spec.template.") {
 				continue
 			}
-			fmt.Fprintf(&b, "| `%s` | %s |\n", f.Path, strings.ReplaceAll(f.Doc, "|", `\|`))
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.Path, f.Class, strings.ReplaceAll(f.Doc, "|", `\|`))
 		}
 		if k.Workload {
-			b.WriteString("| `spec.template.metadata.labels`, `spec.template.metadata.annotations`, `spec.template.spec.*` | The pod template: every Pod field above, under `spec.template`, with the same rules. |\n")
+			b.WriteString("| `spec.template.metadata.*`, `spec.template.spec.*` | as in a Pod | The pod template: every Pod field above, under `spec.template`, in the same class. |\n")
 		}
 	}
+	b.WriteString("\n### Kinds skipped with a notice\n\n| Kind | API group | Why |\n|---|---|---|\n")
+	for _, k := range SkippedKinds {
+		group := k.Group
+		if group == "" {
+			group = "core"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", k.Name, group, k.Why)
+	}
+	b.WriteString("| any kind of a group that is not Kubernetes' own | e.g. `monitoring.coreos.com` | a custom resource: no controller here |\n")
 	return b.String()
 }
 

@@ -24,6 +24,11 @@ type Set struct {
 	Pods    []*Pod  // sorted by manifest path, then document order
 	Errors  []error // one per unusable file or conflicting pod; *FieldError values
 	Skipped []Skipped
+	// Notices are every usable file's notices, by file and line.
+	Notices []Notice
+	// NotAdmitted are the pods that do not fit this node (nodeSelector,
+	// node affinity, OS), each with its Rejection: they are not run.
+	NotAdmitted []*Pod
 	// Conflicts maps a pod's key to the other files that define it too: the
 	// first definition runs, these do not.
 	Conflicts map[string][]string
@@ -43,14 +48,28 @@ type Source struct {
 // not an error: the path unit creates it, and a machine may have no pods.
 // Files are read in name order (os.ReadDir sorts); when two define the same namespace/name,
 // the first keeps it and the second is reported as an error.
-func ReadDir(dir string) (*Set, error) { return ReadSources(Source{Dir: dir}) }
+func ReadDir(dir string) (*Set, error) { return Reader{}.Read(Source{Dir: dir}) }
 
-// ReadSources reads the manifests of every source, in order, as ReadDir
+// ReadSources reads sources as a Reader with no options does.
+func ReadSources(sources ...Source) (*Set, error) { return Reader{}.Read(sources...) }
+
+// Reader reads manifests for one node.
+type Reader struct {
+	// Strict makes every notice an error: the file is invalid, as a file
+	// with a typo is (config.yaml strict: true).
+	Strict bool
+	// Node is this node, for admission. Without a name, every pod is
+	// admitted and nodeName is not compared.
+	Node Node
+}
+
+// Read reads the manifests of every source, in order, as ReadDir
 // reads one: the first definition of a name wins across all of them, and
 // pods use the ConfigMaps, Secrets and claims of any source. Pods from a
 // fetched source are annotated as the kubelet annotates staticPodURL pods
-// (kubernetes.io/config.source: http).
-func ReadSources(sources ...Source) (*Set, error) {
+// (kubernetes.io/config.source: http). Pods that do not fit the node are
+// in NotAdmitted instead of Pods.
+func (r Reader) Read(sources ...Source) (*Set, error) {
 	set := &Set{}
 	var paths []string
 	origin := map[string]string{} // path → URL
@@ -87,10 +106,14 @@ func ReadSources(sources ...Source) (*Set, error) {
 	objects := NewObjects()
 	for i, path := range paths {
 		m, err := decoded[i].m, decoded[i].err
+		if err == nil {
+			err = r.admit(m)
+		}
 		if err != nil {
 			set.Errors = append(set.Errors, err)
 			continue
 		}
+		set.Notices = append(set.Notices, m.Notices...)
 		if err := objects.Add(path, m); err != nil {
 			set.Errors = append(set.Errors, err)
 		}
@@ -117,8 +140,40 @@ func ReadSources(sources ...Source) (*Set, error) {
 	if err != nil {
 		set.Errors = append(set.Errors, err)
 	}
-	set.Pods = pods
+	set.Pods = set.Pods[:0]
+	for _, p := range pods {
+		if p.Rejected != nil {
+			set.NotAdmitted = append(set.NotAdmitted, p)
+		} else {
+			set.Pods = append(set.Pods, p)
+		}
+	}
 	return set, nil
+}
+
+// admit evaluates the pods of a decoded file against the node, adding the
+// notices that depend on it (nodeName), and in strict mode turns the file's
+// notices into its errors.
+func (r Reader) admit(m *Manifest) error {
+	for _, p := range m.Pods {
+		if r.Node.Name == "" {
+			continue
+		}
+		if n := p.Spec.Spec.NodeName; n != "" && n != r.Node.Name {
+			p.addNotice(Notice{File: p.Source, Line: p.lines.lineOf("spec.nodeName"), Field: p.lines.field("spec.nodeName"),
+				Msg: fmt.Sprintf("%q is not this node (%q): the pod runs here all the same, as a static pod does", n, r.Node.Name)})
+			m.Notices = sortNotices(append(m.Notices, p.Notices...))
+		}
+		p.Rejected = Admit(p.Spec, r.Node)
+	}
+	if !r.Strict || len(m.Notices) == 0 {
+		return nil
+	}
+	errs := make([]error, len(m.Notices))
+	for i, n := range m.Notices {
+		errs[i] = n.AsError()
+	}
+	return errors.Join(errs...)
 }
 
 type decodeResult struct {

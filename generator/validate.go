@@ -14,10 +14,17 @@ import (
 
 // validate checks a defaulted pod the way the Kubernetes API server would for
 // the fields podunit supports, plus what systemd needs of the names.
-func validate(file string, d decoded) []error {
-	var errs []error
+// Values podunit accepts but cannot fully honour come back as notices.
+func validate(file string, d decoded) ([]error, []Notice) {
+	var (
+		errs    []error
+		notices []Notice
+	)
 	fail := func(path, format string, args ...any) {
 		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: d.field(path), Msg: fmt.Sprintf(format, args...)})
+	}
+	note := func(path, format string, args ...any) {
+		notices = append(notices, Notice{File: file, Line: d.lineOf(path), Field: d.field(path), Msg: fmt.Sprintf(format, args...)})
 	}
 	pod := d.pod
 
@@ -72,13 +79,14 @@ func validate(file string, d decoded) []error {
 	switch spec.RestartPolicy {
 	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
 	default:
-		fail("spec.restartPolicy", "%q: must be Always, OnFailure or Never", spec.RestartPolicy)
+		fail("spec.restartPolicy", "%q: must be Always, OnFailure or Never%s", spec.RestartPolicy, caseHint(string(spec.RestartPolicy), "Always", "OnFailure", "Never"))
 	}
 	if g := *spec.TerminationGracePeriodSeconds; g < 0 {
 		fail("spec.terminationGracePeriodSeconds", "%d: must be 0 or more", g)
 	}
 
 	validatePodLevel(&spec, fail)
+	validateAdmission(&spec, fail, note)
 	if len(spec.Containers) == 0 {
 		fail("spec.containers", "required: a pod needs at least one container")
 	}
@@ -126,7 +134,7 @@ func validate(file string, d decoded) []error {
 		switch c.ImagePullPolicy {
 		case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 		default:
-			fail(p+".imagePullPolicy", "%q: must be Always, IfNotPresent or Never", c.ImagePullPolicy)
+			fail(p+".imagePullPolicy", "%q: must be Always, IfNotPresent or Never%s", c.ImagePullPolicy, caseHint(string(c.ImagePullPolicy), "Always", "IfNotPresent", "Never"))
 		}
 		validateContainerLevel(p, &c, &spec, fail)
 		if spec.HostNetwork {
@@ -171,7 +179,7 @@ func validate(file string, d decoded) []error {
 			switch port.Protocol {
 			case corev1.ProtocolTCP, corev1.ProtocolUDP:
 			default:
-				fail(pp+".protocol", "%q: must be TCP or UDP", port.Protocol)
+				fail(pp+".protocol", "%q: must be TCP or UDP%s", port.Protocol, caseHint(string(port.Protocol), "TCP", "UDP", "SCTP"))
 			}
 			if port.HostIP != "" && net.ParseIP(port.HostIP) == nil {
 				fail(pp+".hostIP", "%q: not an IP address", port.HostIP)
@@ -188,7 +196,7 @@ func validate(file string, d decoded) []error {
 			}
 		}
 	}
-	return errs
+	return errs, notices
 }
 
 // validateProbe checks a defaulted probe as the API server does.
@@ -259,7 +267,7 @@ func validateHTTPGet(path string, g *corev1.HTTPGetAction, c *corev1.Container, 
 	}
 	validatePort(path+".httpGet.port", g.Port, c, fail)
 	if s := g.Scheme; s != corev1.URISchemeHTTP && s != corev1.URISchemeHTTPS {
-		fail(path+".httpGet.scheme", "%q: must be HTTP or HTTPS", s)
+		fail(path+".httpGet.scheme", "%q: must be HTTP or HTTPS%s", s, caseHint(string(s), "HTTP", "HTTPS"))
 	}
 }
 

@@ -76,7 +76,7 @@ func validateDNS(spec *corev1.PodSpec, fail failFunc) {
 			fail("spec.dnsConfig.nameservers", "required with dnsPolicy None: at least one name server")
 		}
 	default:
-		fail("spec.dnsPolicy", "%q: must be ClusterFirst, ClusterFirstWithHostNet, Default or None", spec.DNSPolicy)
+		fail("spec.dnsPolicy", "%q: must be ClusterFirst, ClusterFirstWithHostNet, Default or None%s", spec.DNSPolicy, caseHint(string(spec.DNSPolicy), "ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"))
 	}
 	c := spec.DNSConfig
 	if c == nil {
@@ -159,7 +159,7 @@ func validateSeccomp(prefix string, p *corev1.SeccompProfile, fail failFunc) {
 			fail(prefix+".localhostProfile", "%q: must be a relative path without '..'", *p.LocalhostProfile)
 		}
 	default:
-		fail(prefix+".type", "%q: must be Unconfined, RuntimeDefault or Localhost", p.Type)
+		fail(prefix+".type", "%q: must be Unconfined, RuntimeDefault or Localhost%s", p.Type, caseHint(string(p.Type), "Unconfined", "RuntimeDefault", "Localhost"))
 	}
 }
 
@@ -204,7 +204,7 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 				fail(p+".hostPath.path", "%q: must be an absolute path", v.HostPath.Path)
 			}
 			if t := *v.HostPath.Type; !hostPathTypes[t] {
-				fail(p+".hostPath.type", "%q: must be \"\", DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice or BlockDevice", t)
+				fail(p+".hostPath.type", "%q: must be \"\", DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice or BlockDevice%s", t, caseHint(string(t), "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"))
 			}
 		case v.EmptyDir != nil:
 			switch v.EmptyDir.Medium {
@@ -217,7 +217,7 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 					fail(p+".emptyDir.sizeLimit", "%s: must be more than 0", l)
 				}
 			default:
-				fail(p+".emptyDir.medium", "%q: must be \"\" or Memory", v.EmptyDir.Medium)
+				fail(p+".emptyDir.medium", "%q: must be \"\" or Memory%s", v.EmptyDir.Medium, caseHint(string(v.EmptyDir.Medium), "Memory"))
 			}
 		case v.PersistentVolumeClaim != nil:
 			validateObjectName(p+".persistentVolumeClaim.claimName", v.PersistentVolumeClaim.ClaimName, fail)

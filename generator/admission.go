@@ -1,0 +1,200 @@
+package generator
+
+import (
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Node is what admission knows of this machine: its name and labels.
+type Node struct {
+	Name   string
+	Labels map[string]string
+}
+
+// NewNode is the node named hostname with the labels the kubelet gives every
+// node (kubernetes.io/hostname, os and arch, and their beta. forms) and the
+// extra ones from config.yaml's nodeLabels, which win.
+func NewNode(hostname string, extra map[string]string) Node {
+	labels := map[string]string{
+		"kubernetes.io/hostname":  hostname,
+		"kubernetes.io/os":        runtime.GOOS,
+		"kubernetes.io/arch":      runtime.GOARCH,
+		"beta.kubernetes.io/os":   runtime.GOOS,
+		"beta.kubernetes.io/arch": runtime.GOARCH,
+	}
+	maps.Copy(labels, extra)
+	return Node{Name: hostname, Labels: labels}
+}
+
+// Rejection is why the kubelet's admission would not run a pod on this node,
+// in its words: Reason NodeAffinity or PodOSNotSupported, and a message.
+type Rejection struct {
+	Reason  string
+	Message string
+}
+
+func (r *Rejection) String() string { return r.Reason + ": " + r.Message }
+
+// Admit matches a pod against the node as the kubelet's admission does
+// (its predicate NodeAffinity covers nodeSelector and the required node
+// affinity; the OS check covers spec.os). nil means the pod may run.
+func Admit(pod *corev1.Pod, node Node) *Rejection {
+	if os := pod.Spec.OS; os != nil && string(os.Name) != runtime.GOOS {
+		return &Rejection{Reason: "PodOSNotSupported", Message: fmt.Sprintf("Pod was rejected: the pod's OS %q does not match the node's OS %q", os.Name, runtime.GOOS)}
+	}
+	fail := &Rejection{Reason: "NodeAffinity", Message: "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"}
+	for k, v := range pod.Spec.NodeSelector {
+		if have, ok := node.Labels[k]; !ok || have != v {
+			fail.Message += fmt.Sprintf(" (nodeSelector %s=%s; the node has %s)", k, v, describeLabel(node.Labels, k))
+			return fail
+		}
+	}
+	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		if !slices.ContainsFunc(terms, func(t corev1.NodeSelectorTerm) bool { return matchTerm(t, node) }) {
+			fail.Message += " (no term of requiredDuringSchedulingIgnoredDuringExecution matches)"
+			return fail
+		}
+	}
+	return nil
+}
+
+func describeLabel(labels map[string]string, k string) string {
+	if v, ok := labels[k]; ok {
+		return strconv.Quote(v)
+	}
+	return "no such label"
+}
+
+// matchTerm is true when every expression of a term matches; a term
+// without any matches nothing, as in Kubernetes.
+func matchTerm(t corev1.NodeSelectorTerm, node Node) bool {
+	if len(t.MatchExpressions) == 0 && len(t.MatchFields) == 0 {
+		return false
+	}
+	for _, r := range t.MatchExpressions {
+		v, ok := node.Labels[r.Key]
+		if !matchRequirement(r, v, ok) {
+			return false
+		}
+	}
+	for _, r := range t.MatchFields {
+		// The only field Kubernetes allows here is metadata.name (validated).
+		if !matchRequirement(r, node.Name, true) {
+			return false
+		}
+	}
+	return true
+}
+
+func matchRequirement(r corev1.NodeSelectorRequirement, value string, present bool) bool {
+	switch r.Operator {
+	case corev1.NodeSelectorOpIn:
+		return present && slices.Contains(r.Values, value)
+	case corev1.NodeSelectorOpNotIn:
+		return !present || !slices.Contains(r.Values, value)
+	case corev1.NodeSelectorOpExists:
+		return present
+	case corev1.NodeSelectorOpDoesNotExist:
+		return !present
+	case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
+		if !present || len(r.Values) != 1 {
+			return false
+		}
+		have, err1 := strconv.ParseInt(value, 10, 64)
+		want, err2 := strconv.ParseInt(r.Values[0], 10, 64)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if r.Operator == corev1.NodeSelectorOpGt {
+			return have > want
+		}
+		return have < want
+	}
+	return false
+}
+
+// validateAdmission checks the admission fields' values as the API server
+// does, and notes a priority class that podunit cannot look up.
+func validateAdmission(spec *corev1.PodSpec, fail, note failFunc) {
+	if os := spec.OS; os != nil && os.Name != corev1.Linux && os.Name != corev1.Windows {
+		fail("spec.os.name", "%q: must be linux or windows%s", os.Name, caseHint(string(os.Name), "linux", "windows"))
+	}
+	if a := spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		base := "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+		terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		if len(terms) == 0 {
+			fail(base, "required: at least one term")
+		}
+		for i, t := range terms {
+			for j, r := range t.MatchExpressions {
+				validateRequirement(fmt.Sprintf("%s[%d].matchExpressions[%d]", base, i, j), r, fail)
+			}
+			for j, r := range t.MatchFields {
+				p := fmt.Sprintf("%s[%d].matchFields[%d]", base, i, j)
+				if r.Key != "metadata.name" {
+					fail(p+".key", "%q: only metadata.name is supported", r.Key)
+				}
+				validateRequirement(p, r, fail)
+			}
+		}
+	}
+	switch pc := spec.PriorityClassName; pc {
+	case "", SystemNodeCritical, SystemClusterCritical:
+	default:
+		note("spec.priorityClassName", "%q: there are no PriorityClass objects without an API server; the pod gets the usual OOM score of its QoS class (only system-node-critical changes it)", pc)
+	}
+}
+
+func validateRequirement(p string, r corev1.NodeSelectorRequirement, fail failFunc) {
+	ops := []string{"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"}
+	switch r.Operator {
+	case corev1.NodeSelectorOpIn, corev1.NodeSelectorOpNotIn:
+		if len(r.Values) == 0 {
+			fail(p+".values", "required with operator %s", r.Operator)
+		}
+	case corev1.NodeSelectorOpExists, corev1.NodeSelectorOpDoesNotExist:
+		if len(r.Values) > 0 {
+			fail(p+".values", "must be empty with operator %s", r.Operator)
+		}
+	case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
+		if len(r.Values) != 1 {
+			fail(p+".values", "exactly one number with operator %s", r.Operator)
+		} else if _, err := strconv.ParseInt(r.Values[0], 10, 64); err != nil {
+			fail(p+".values", "%q: must be a whole number with operator %s", r.Values[0], r.Operator)
+		}
+	default:
+		fail(p+".operator", "%q: must be %s%s", r.Operator, orList(ops), caseHint(string(r.Operator), ops...))
+	}
+}
+
+// Priority classes the kubelet knows without an API server.
+const (
+	SystemNodeCritical    = "system-node-critical"
+	SystemClusterCritical = "system-cluster-critical"
+)
+
+// orList is "A, B or C".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// caseHint is " (did you mean \"TCP\"?)" when value differs from an allowed
+// value only in case, else "".
+func caseHint(value string, allowed ...string) string {
+	for _, a := range allowed {
+		if a != value && strings.EqualFold(a, value) {
+			return fmt.Sprintf(" (did you mean %q?)", a)
+		}
+	}
+	return ""
+}
