@@ -23,6 +23,29 @@ type Objects struct {
 	secrets    map[string]*corev1.Secret
 	claims     map[string]*corev1.PersistentVolumeClaim
 	sources    map[string]string // "ConfigMap ns/name" → file
+	// fallback holds objects used only where these have none of the name.
+	fallback *Objects
+}
+
+func (o *Objects) configMap(key string) (*corev1.ConfigMap, bool) {
+	if cm, ok := o.configMaps[key]; ok || o.fallback == nil {
+		return cm, ok
+	}
+	return o.fallback.configMap(key)
+}
+
+func (o *Objects) secret(key string) (*corev1.Secret, bool) {
+	if s, ok := o.secrets[key]; ok || o.fallback == nil {
+		return s, ok
+	}
+	return o.fallback.secret(key)
+}
+
+func (o *Objects) claim(key string) (*corev1.PersistentVolumeClaim, bool) {
+	if c, ok := o.claims[key]; ok || o.fallback == nil {
+		return c, ok
+	}
+	return o.fallback.claim(key)
 }
 
 // NewObjects is an empty set of objects.
@@ -168,7 +191,7 @@ func (p *Pod) resolve(objects *Objects) error {
 	// not its content, which is not part of the hash.
 	for i, v := range p.Spec.Spec.Volumes {
 		if c := v.PersistentVolumeClaim; c != nil {
-			if _, ok := objects.claims[ns+"/"+c.ClaimName]; !ok {
+			if _, ok := objects.claim(ns + "/" + c.ClaimName); !ok {
 				path := fmt.Sprintf("spec.volumes[%d].persistentVolumeClaim.claimName", i)
 				errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(path), Field: p.lines.field(path),
 					Msg: fmt.Sprintf("PersistentVolumeClaim %q not found in namespace %q: define it in a manifest", c.ClaimName, ns)})
@@ -188,13 +211,13 @@ func (p *Pod) resolve(objects *Objects) error {
 		)
 		if r.secret {
 			var s *corev1.Secret
-			if s, found = objects.secrets[ns+"/"+r.name]; found {
+			if s, found = objects.secret(ns + "/" + r.name); found {
 				secrets[r.name] = s
 				data = keysOf(s.Data, nil)
 			}
 		} else {
 			var cm *corev1.ConfigMap
-			if cm, found = objects.configMaps[ns+"/"+r.name]; found {
+			if cm, found = objects.configMap(ns + "/" + r.name); found {
 				configMaps[r.name] = cm
 				data = keysOf(cm.BinaryData, cm.Data)
 			}

@@ -162,6 +162,20 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 	return &m, nil
 }
 
+func (m *Manifest) definitions(file string) []Definition {
+	var out []Definition
+	for _, o := range m.ConfigMaps {
+		out = append(out, Definition{file, "ConfigMap", o.Namespace, o.Name})
+	}
+	for _, o := range m.Secrets {
+		out = append(out, Definition{file, "Secret", o.Namespace, o.Name})
+	}
+	for _, o := range m.Claims {
+		out = append(out, Definition{file, "PersistentVolumeClaim", o.Namespace, o.Name})
+	}
+	return out
+}
+
 // Decode reads the pods of one manifest file on its own: the ConfigMaps
 // and Secrets they use must be in the same file.
 func Decode(file string, data []byte) ([]*Pod, error) {

@@ -57,8 +57,13 @@ type Notice struct {
 	Msg   string
 }
 
+// String is "file:line: notice: field: message".
 func (n Notice) String() string {
-	return (&FieldError{File: n.File, Line: n.Line, Field: n.Field, Msg: n.Msg}).Error()
+	msg := n.Msg
+	if n.Field != "" {
+		msg = n.Field + ": " + msg
+	}
+	return (&FieldError{File: n.File, Line: n.Line, Field: "notice", Msg: msg}).Error()
 }
 
 // AsError is the notice as strict mode reports it.

@@ -29,6 +29,8 @@ type Set struct {
 	// NotAdmitted are the pods that do not fit this node (nodeSelector,
 	// node affinity, OS), each with its Rejection: they are not run.
 	NotAdmitted []*Pod
+	// Defined are the ConfigMaps, Secrets and claims of the usable files.
+	Defined []Definition
 	// Conflicts maps a pod's key to the other files that define it too: the
 	// first definition runs, these do not.
 	Conflicts map[string][]string
@@ -71,8 +73,70 @@ type Reader struct {
 // in NotAdmitted instead of Pods.
 func (r Reader) Read(sources ...Source) (*Set, error) {
 	set := &Set{}
-	var paths []string
-	origin := map[string]string{} // path → URL
+	paths, origin, err := list(set, sources)
+	if err != nil {
+		return nil, err
+	}
+	r.assemble(set, paths, decodeAll(paths), origin, NewObjects())
+	return set, nil
+}
+
+// Definition is an object a file defines for pods to use.
+type Definition struct {
+	File, Kind, Namespace, Name string
+}
+
+// File is a manifest's name and content, for Check.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// Check reads files exactly as Read would read them beside the sources, for
+// `podunit validate`: the set holds the files' pods, notices and errors
+// only, with references resolved against the files and, after them, the
+// ConfigMaps, Secrets and claims of the sources. A source file that is one
+// of the files is read once, as the file; the sources' own errors and
+// conflicts with the files are not reported (the files may be edits of
+// them).
+func (r Reader) Check(files []File, sources ...Source) (*Set, error) {
+	set := &Set{}
+	given := map[string]bool{}
+	paths := make([]string, len(files))
+	decoded := make([]decodeResult, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+		if abs, err := filepath.Abs(f.Path); err == nil {
+			given[abs] = true
+		}
+		decoded[i].m, decoded[i].err = DecodeManifest(f.Path, f.Data)
+	}
+	more, _, err := list(&Set{}, sources)
+	if err != nil {
+		return nil, err
+	}
+	var others []string
+	for _, p := range more {
+		if abs, err := filepath.Abs(p); err == nil && !given[abs] {
+			others = append(others, p)
+		}
+	}
+	fallback := NewObjects()
+	for i, d := range decodeAll(others) {
+		if d.err == nil {
+			_ = fallback.Add(others[i], d.m) // their own conflicts are sync's to report
+		}
+	}
+	objects := NewObjects()
+	objects.fallback = fallback
+	r.assemble(set, paths, decoded, nil, objects)
+	return set, nil
+}
+
+// list names the manifest files of the sources, noting skipped entries in
+// set, with the URL each fetched file came from.
+func list(set *Set, sources []Source) (paths []string, origin map[string]string, err error) {
+	origin = map[string]string{} // path → URL
 	for _, src := range sources {
 		if fi, err := os.Stat(src.Dir); err == nil && fi.Mode().IsRegular() {
 			// One file, as the kubelet's staticPodPath may be.
@@ -87,7 +151,7 @@ func (r Reader) Read(sources ...Source) (*Set, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read manifest directory: %w", err)
+			return nil, nil, fmt.Errorf("read manifest directory: %w", err)
 		}
 		for _, e := range entries {
 			path := filepath.Join(src.Dir, e.Name())
@@ -101,9 +165,15 @@ func (r Reader) Read(sources ...Source) (*Set, error) {
 			}
 		}
 	}
-	decoded := decodeAll(paths)
+	return paths, origin, nil
+}
+
+// assemble adds decoded files to set in order: their notices and errors,
+// their objects to objects, and their pods, the first definition of a name
+// winning, resolved against objects and admitted on the node.
+func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origin map[string]string, objects *Objects) {
 	owner := map[string]string{} // pod key → file
-	objects := NewObjects()
+	var pods []*Pod
 	for i, path := range paths {
 		m, err := decoded[i].m, decoded[i].err
 		if err == nil {
@@ -114,6 +184,7 @@ func (r Reader) Read(sources ...Source) (*Set, error) {
 			continue
 		}
 		set.Notices = append(set.Notices, m.Notices...)
+		set.Defined = append(set.Defined, m.definitions(path)...)
 		if err := objects.Add(path, m); err != nil {
 			set.Errors = append(set.Errors, err)
 		}
@@ -132,15 +203,14 @@ func (r Reader) Read(sources ...Source) (*Set, error) {
 				p.Spec.Annotations[AnnotationConfigSource] = "http"
 				p.Spec.Annotations[AnnotationManifest] = url
 			}
-			set.Pods = append(set.Pods, p)
+			pods = append(pods, p)
 		}
 	}
 	// Pods use the ConfigMaps and Secrets of every file.
-	pods, err := Resolve(set.Pods, objects)
+	pods, err := Resolve(pods, objects)
 	if err != nil {
 		set.Errors = append(set.Errors, err)
 	}
-	set.Pods = set.Pods[:0]
 	for _, p := range pods {
 		if p.Rejected != nil {
 			set.NotAdmitted = append(set.NotAdmitted, p)
@@ -148,7 +218,6 @@ func (r Reader) Read(sources ...Source) (*Set, error) {
 			set.Pods = append(set.Pods, p)
 		}
 	}
-	return set, nil
 }
 
 // admit evaluates the pods of a decoded file against the node, adding the

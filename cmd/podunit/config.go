@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"sigs.k8s.io/yaml"
 
@@ -59,6 +61,55 @@ type Config struct {
 	// as the kubelet's resolvConf; default systemd-resolved's upstream file
 	// when present, else /etc/resolv.conf.
 	ResolvConf string `json:"resolvConf"`
+	// Strict makes every manifest notice (a field that only a scheduler or
+	// an API server acts on, a skipped kind) an error: the file is invalid.
+	Strict bool `json:"strict"`
+	// NodeName is this node's name for nodeSelector, node affinity and
+	// spec.nodeName; default the host name in lower case, as the kubelet's.
+	NodeName string `json:"nodeName"`
+	// NodeLabels are this node's labels beside kubernetes.io/hostname,
+	// kubernetes.io/os and kubernetes.io/arch, which nodeSelector and
+	// required node affinity are matched against.
+	NodeLabels map[string]string `json:"nodeLabels"`
+}
+
+// reader reads manifests as this configuration says: strictly or not, on
+// this node.
+func (c Config) reader() generator.Reader {
+	name := c.NodeName
+	if name == "" {
+		h, _ := os.Hostname()
+		name = strings.ToLower(h)
+	}
+	return generator.Reader{Strict: c.Strict, Node: generator.NewNode(name, c.NodeLabels)}
+}
+
+// sources are the manifest sources sync reads, in order: the manifest
+// directory, the more directories, and the URL's cached answer.
+func (c Config) sources(urlCache string) []generator.Source {
+	sources := []generator.Source{{Dir: c.ManifestDir}}
+	for _, d := range c.ManifestDirs {
+		sources = append(sources, generator.Source{Dir: d})
+	}
+	if c.ManifestURL != "" {
+		sources = append(sources, generator.Source{Dir: urlCache, Origin: c.ManifestURL})
+	}
+	return sources
+}
+
+// checkNode checks nodeName and nodeLabels as an API server checks a node's.
+func (c Config) checkNode() error {
+	if c.NodeName != "" {
+		if msgs := validation.IsDNS1123Subdomain(c.NodeName); len(msgs) > 0 {
+			return fmt.Errorf("nodeName: %q: %s", c.NodeName, strings.Join(msgs, "; "))
+		}
+	}
+	for k, v := range c.NodeLabels {
+		if msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(msgs) > 0 {
+			return fmt.Errorf("nodeLabels: %s=%s: %s", k, v, strings.Join(msgs, "; "))
+		}
+	}
+	return nil
 }
 
 // podshimArgs are the podshim flags the configuration sets.
@@ -119,6 +170,9 @@ func loadConfig(path string, explicit bool) (Config, error) {
 	}
 	if cfg.ReadOnlyPort < 0 || cfg.ReadOnlyPort > 65535 {
 		return cfg, fmt.Errorf("config %s: readOnlyPort: %d: must be between 0 (off) and 65535", path, cfg.ReadOnlyPort)
+	}
+	if err := cfg.checkNode(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	if cfg.ReadOnlyAddress != "" && net.ParseIP(cfg.ReadOnlyAddress) == nil {
 		return cfg, fmt.Errorf("config %s: readOnlyAddress: %q: must be an IP address", path, cfg.ReadOnlyAddress)

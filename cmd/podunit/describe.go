@@ -154,6 +154,9 @@ func describePod(w io.Writer, p *corev1.Pod, events []event, now time.Time) erro
 	}
 	field(0, "Labels", "%s", keyValues(p.Labels))
 	field(0, "Status", "%s", podStatusWord(p))
+	if p.Status.Message != "" {
+		field(0, "Message", "%s", p.Status.Message)
+	}
 	field(0, "IP", "%s", p.Status.PodIP)
 	if p.Status.QOSClass != "" {
 		field(0, "QoS Class", "%s", p.Status.QOSClass)
@@ -173,6 +176,13 @@ func describePod(w io.Writer, p *corev1.Pod, events []event, now time.Time) erro
 		fmt.Fprintln(tw, "Volumes:")
 		for _, v := range p.Spec.Volumes {
 			fmt.Fprintf(tw, "  %s:\t%s\n", v.Name, volumeKind(v))
+		}
+	}
+	if notices := p.Annotations[generator.AnnotationNotices]; notices != "" {
+		// What the manifest asks that podunit accepted without acting on.
+		fmt.Fprintln(tw, "Notices:")
+		for _, n := range strings.Split(notices, "\n") {
+			fmt.Fprintf(tw, "  %s\n", n)
 		}
 	}
 	if err := tw.Flush(); err != nil {

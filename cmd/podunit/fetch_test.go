@@ -84,10 +84,11 @@ func TestFetchKeepsTheLastGoodSet(t *testing.T) {
 // annotates staticPodURL pods; the directory wins a name both define.
 func TestSyncRunsURLPods(t *testing.T) {
 	s, m, _, out := newSyncer(t)
-	s.url, s.urlCache = "http://config.example/pods", filepath.Join(t.TempDir(), "url")
-	write(t, s.dir, "web.yaml", pod("web", "img:1"))
-	write(t, s.urlCache, urlManifest, pod("web", "img:2")+"---\n"+pod("api", "img:1"))
-	if err := s.run(context.Background()); err == nil || !strings.Contains(out.String(), "pod default/web is already defined in "+filepath.Join(s.dir, "web.yaml")) {
+	cache := filepath.Join(t.TempDir(), "url")
+	s.sources = append(s.sources, generator.Source{Dir: cache, Origin: "http://config.example/pods"})
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
+	write(t, cache, urlManifest, pod("web", "img:2")+"---\n"+pod("api", "img:1"))
+	if err := s.run(context.Background()); err == nil || !strings.Contains(out.String(), "pod default/web is already defined in "+filepath.Join(s.sources[0].Dir, "web.yaml")) {
 		t.Errorf("conflict not reported: %v\n%s", err, out)
 	}
 	if _, ok := m.units["pod-api.service"]; !ok {
@@ -95,7 +96,7 @@ func TestSyncRunsURLPods(t *testing.T) {
 	}
 	specs, _ := filepath.Glob(filepath.Join(s.unitConfig.SpecDir, "default_api-*.json"))
 	p, err := generator.ReadSpecFile(specs[0])
-	if err != nil || p.Spec.Annotations[generator.AnnotationConfigSource] != "http" || p.Spec.Annotations[generator.AnnotationManifest] != s.url {
+	if err != nil || p.Spec.Annotations[generator.AnnotationConfigSource] != "http" || p.Spec.Annotations[generator.AnnotationManifest] != "http://config.example/pods" {
 		t.Errorf("annotations %v (%v)", p.Spec.Annotations, err)
 	}
 }

@@ -261,10 +261,12 @@ func podStatusWord(p *corev1.Pod) string {
 			return "InvalidManifest"
 		}
 	}
-	switch p.Status.Phase {
-	case corev1.PodSucceeded:
+	switch {
+	case p.Status.Phase == corev1.PodFailed && p.Status.Reason != "":
+		return p.Status.Reason // not admitted: NodeAffinity, as kubectl shows it
+	case p.Status.Phase == corev1.PodSucceeded:
 		return "Completed"
-	case corev1.PodFailed:
+	case p.Status.Phase == corev1.PodFailed:
 		return "Error"
 	}
 	for i, cs := range p.Status.InitContainerStatuses {

@@ -56,8 +56,8 @@ func TestKubeletConfigSources(t *testing.T) {
 // staticPodPath may name one file, as the kubelet allows.
 func TestSyncStaticPodPathFile(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
-	write(t, filepath.Dir(s.dir), "one-pod.yaml", pod("web", "img:1"))
-	s.dir = filepath.Join(filepath.Dir(s.dir), "one-pod.yaml")
+	write(t, filepath.Dir(s.sources[0].Dir), "one-pod.yaml", pod("web", "img:1"))
+	s.sources[0].Dir = filepath.Join(filepath.Dir(s.sources[0].Dir), "one-pod.yaml")
 	if err := s.run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

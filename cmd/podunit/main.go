@@ -102,7 +102,7 @@ stops and shows, and whose output journalctl -u shows. The status API
 	}
 	add(groupPods, newGetCommand(), newDescribeCommand(), newLogsCommand(), newExecCommand(),
 		newRestartCommand(), newVolumeCommand())
-	add(groupManifest, newApplyCommand(), newDeleteCommand(), newValidateCommand(), newRenderCommand())
+	add(groupManifest, newApplyCommand(), newDeleteCommand(), newValidateCommand(), newExplainCommand(), newRenderCommand())
 	add(groupService, newSyncCommand(), newFetchCommand(), newServeCommand())
 	root.AddCommand(newDoctorCommand(), newVersionCommand(), newManCommand())
 	root.SetHelpCommandGroupID("")

@@ -38,6 +38,10 @@ func (r *reporter) Errorf(format string, args ...any) {
 	r.print(3, "error: "+format, args...)
 }
 
+// Noticef reports what podunit accepted without acting on it (journal
+// priority notice).
+func (r *reporter) Noticef(format string, args ...any) { r.print(5, format, args...) }
+
 // Infof reports a change.
 func (r *reporter) Infof(format string, args ...any) { r.print(6, format, args...) }
 

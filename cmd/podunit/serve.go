@@ -221,11 +221,25 @@ type syncState struct {
 	Invalid map[string]string `json:"invalid,omitempty"`
 	// Conflicts maps a pod (namespace/name) to the other files defining it.
 	Conflicts map[string][]string `json:"conflicts,omitempty"`
+	// NotAdmitted maps a pod (namespace/name) that does not fit this node
+	// to why, with its spec file.
+	NotAdmitted map[string]notAdmitted `json:"notAdmitted,omitempty"`
+	// Notices maps each usable manifest file to its notices, one a line
+	// (generator.Notice), so that a sync reports them once per change.
+	Notices map[string][]string `json:"notices,omitempty"`
 	// Duration is how long the sync took, in seconds.
 	Duration float64 `json:"duration"`
 	// Syncs and FailedSyncs count the syncs since boot (/run is a tmpfs).
 	Syncs       int `json:"syncs"`
 	FailedSyncs int `json:"failedSyncs"`
+}
+
+// notAdmitted is a pod that the last sync did not run because it does not
+// fit this node.
+type notAdmitted struct {
+	Spec    string `json:"spec"` // its spec file
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
 }
 
 func readSyncState(path string) (syncState, error) {

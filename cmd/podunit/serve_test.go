@@ -38,8 +38,8 @@ func get(t testing.TB, h http.Handler, path string) (int, string) {
 func TestStatusAPI(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
 	s.syncState = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.dir, "web.yaml", pod("web", "img:1"))
-	write(t, s.dir, "api.yaml", pod("api", "img:1"))
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.sources[0].Dir, "api.yaml", pod("api", "img:1"))
 	ctx := context.Background()
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestStatusAPI(t *testing.T) {
 	}
 
 	// An invalid edit: the pod runs on its last good spec, and says so.
-	write(t, s.dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, tty: true}]}\n")
+	write(t, s.sources[0].Dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, tty: true}]}\n")
 	s.run(ctx)
 	_, body = get(t, srv, "/pods/default/web")
 	if !strings.Contains(body, `"type":"podunit.io/ManifestValid","status":"False"`) || !strings.Contains(body, "tty: not supported by podunit") {
@@ -109,8 +109,8 @@ func TestStatusAPI(t *testing.T) {
 func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
 	s.syncState = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.dir, "a.yaml", pod("web", "img:1"))
-	write(t, s.dir, "b.yaml", pod("web", "img:2"))
+	write(t, s.sources[0].Dir, "a.yaml", pod("web", "img:1"))
+	write(t, s.sources[0].Dir, "b.yaml", pod("web", "img:2"))
 	s.run(context.Background())
 	stateDir := t.TempDir()
 	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: stateDir, syncState: s.syncState, manager: m, runtime: fakeVersioner{}}
@@ -170,13 +170,13 @@ func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 
 func TestStatusAnswersAreFreshAndSystemdFiguresCached(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
-	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
 	s.run(context.Background())
 	counting := &countingManager{manager: m}
 	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: t.TempDir(), manager: counting, runtime: fakeVersioner{},
 		statsMaxAge: time.Hour}
 	get(t, srv, "/pods")
-	write(t, s.dir, "api.yaml", pod("api", "img:1"))
+	write(t, s.sources[0].Dir, "api.yaml", pod("api", "img:1"))
 	s.run(context.Background())
 	// A pod is in the very next answer after its unit started.
 	if _, now := get(t, srv, "/pods"); !strings.Contains(now, `"name":"api"`) {
@@ -204,7 +204,7 @@ func (c *countingManager) GetUnitTypePropertiesContext(ctx context.Context, unit
 func TestStatusSnapshotReusedUntilAWatchedFileChanges(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
 	s.syncState = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
 	s.run(context.Background())
 	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: t.TempDir(), syncState: s.syncState, manager: m, runtime: fakeVersioner{},
 		maxAge: time.Hour}
@@ -222,7 +222,7 @@ func TestStatusSnapshotReusedUntilAWatchedFileChanges(t *testing.T) {
 		t.Error("rebuilt with no watched file changed")
 	}
 	// ...a sync (new spec files, its record) is in the next answer.
-	write(t, s.dir, "api.yaml", pod("api", "img:1"))
+	write(t, s.sources[0].Dir, "api.yaml", pod("api", "img:1"))
 	s.run(context.Background())
 	waitUntil(t, func() bool { return srv.changed.Load() })
 	if _, now := get(t, srv, "/pods"); !strings.Contains(now, `"name":"api"`) || !strings.Contains(now, `"podunit.io/unit-state":"failed (failed)"`) {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,18 +205,33 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	if old := s.snap.Load(); old != nil {
 		list = make([]byte, 0, len(old.list))
 	}
-	list = append(list, podListPrefix...)
 	for _, r := range running {
 		c, err := s.pod(r, snap, specs)
 		if err != nil {
 			continue // not yet written, or a unit of another tool's making
 		}
 		pods[r.Name] = c
-		if len(snap.pods) > 0 {
+		snap.pods = append(snap.pods, c)
+	}
+	for _, key := range slices.Sorted(maps.Keys(last.NotAdmitted)) {
+		na := last.NotAdmitted[key]
+		ns, name, _ := strings.Cut(key, "/")
+		if _, running := loaded[units.ServiceName(ns, name)]; running {
+			continue // still stopping
+		}
+		if c, err := s.rejectedPod(na, specs); err == nil {
+			snap.pods = append(snap.pods, c)
+		}
+	}
+	slices.SortStableFunc(snap.pods, func(a, b *cachedPod) int {
+		return cmp.Or(cmp.Compare(a.pod.Namespace, b.pod.Namespace), cmp.Compare(a.pod.Name, b.pod.Name))
+	})
+	list = append(list, podListPrefix...)
+	for i, c := range snap.pods {
+		if i > 0 {
 			list = append(list, ',')
 		}
 		list = append(list, c.json...)
-		snap.pods = append(snap.pods, c)
 	}
 	s.specs, s.pods = specs, pods
 	snap.list = append(list, podListSuffix...)
@@ -307,6 +323,26 @@ func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*ge
 		c.probeFailures = st.ProbeFailures
 	}
 	return c, nil
+}
+
+// rejectedPod is a pod that the last sync did not start because it does
+// not fit this node: Failed, with the kubelet's reason and message.
+func (s *statusServer) rejectedPod(na notAdmitted, specs map[string]*generator.Pod) (*cachedPod, error) {
+	p := s.specs[na.Spec]
+	if p == nil {
+		var err error
+		if p, err = generator.ReadSpecFile(na.Spec); err != nil {
+			return nil, err
+		}
+	}
+	specs[na.Spec] = p
+	pod := *p.Spec
+	pod.Status = corev1.PodStatus{Phase: corev1.PodFailed, Reason: na.Reason, Message: na.Message}
+	b, err := json.Marshal(&pod)
+	if err != nil {
+		return nil, err
+	}
+	return &cachedPod{key: na.Spec, pod: pod, json: b}, nil
 }
 
 func joinQuoted(ss []string) string {

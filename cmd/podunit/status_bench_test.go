@@ -26,7 +26,7 @@ func BenchmarkStatusPods(b *testing.B) {
 	s.syncState = filepath.Join(b.TempDir(), "sync.json")
 	const pods = 100
 	for i := range pods {
-		write(b, s.dir, fmt.Sprintf("web-%d.yaml", i), webManifest(fmt.Sprintf("web-%d", i)))
+		write(b, s.sources[0].Dir, fmt.Sprintf("web-%d.yaml", i), webManifest(fmt.Sprintf("web-%d", i)))
 	}
 	if err := s.run(context.Background()); err != nil {
 		b.Fatal(err)

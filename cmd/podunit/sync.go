@@ -125,10 +125,8 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	}
 
 	s := &syncer{
-		dir:        cfg.ManifestDir,
-		moreDirs:   cfg.ManifestDirs,
-		url:        cfg.ManifestURL,
-		urlCache:   urlCache,
+		sources:    cfg.sources(urlCache),
+		reader:     cfg.reader(),
 		podRoot:    podshim.DefaultPodRoot,
 		jobs:       jobRecords{dir: DefaultJobDir},
 		syncState:  DefaultSyncState,
@@ -149,15 +147,16 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 
 type syncer struct {
 	now        func() time.Time // nil: time.Now
-	dir        string
-	moreDirs   []string // more manifest directories, read after dir
-	url        string   // manifestURL; "" for none
-	urlCache   string   // where `podunit fetch` keeps its answer
+	sources    []generator.Source
+	reader     generator.Reader
 	podRoot    string   // podshim's pod directories, collected when orphaned; "": not collected
 	jobs       jobRecords
 	syncState  string            // where to record the sync for the status API; "": not recorded
 	invalid    map[string]string // the last pass's invalid files and their first error
 	conflicts  map[string][]string
+	// The last pass's pods that do not fit the node, and notices by file.
+	notAdmitted map[string]notAdmitted
+	notices     map[string][]string
 	quiet      time.Duration // see settleQuiet
 	unitConfig generator.UnitConfig
 	manager    units.Manager
@@ -170,9 +169,13 @@ type syncer struct {
 func (s *syncer) run(ctx context.Context) error {
 	start := time.Now()
 	var invalid, failed int
+	var last syncState
+	if s.syncState != "" {
+		last, _ = readSyncState(s.syncState)
+	}
 	for pass := 1; ; pass++ {
 		before := settle(ctx, s.quiet, s.dirs()...)
-		inv, fail, err := s.pass(ctx)
+		inv, fail, err := s.pass(ctx, last)
 		if err != nil {
 			return err
 		}
@@ -180,12 +183,13 @@ func (s *syncer) run(ctx context.Context) error {
 		if pass == maxPasses || fingerprint(s.dirs()...) == before {
 			break
 		}
-		s.report.Debugf("%s changed during the sync; syncing again", s.dir)
+		s.report.Debugf("%s changed during the sync; syncing again", strings.Join(s.dirs(), ", "))
 	}
 	if s.syncState != "" {
-		st, _ := readSyncState(s.syncState)
+		st := last
 		st.Time, st.Duration = time.Now().UTC(), time.Since(start).Seconds()
 		st.Failed, st.Invalid, st.Conflicts = failed, s.invalid, s.conflicts
+		st.NotAdmitted, st.Notices = s.notAdmitted, s.notices
 		st.Syncs++
 		if failed > 0 {
 			st.FailedSyncs++
@@ -205,15 +209,10 @@ func (s *syncer) run(ctx context.Context) error {
 
 // pass reads the directory once and reconciles the units with it. It returns
 // the number of manifest problems and of units that could not be synced.
-func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
-	sources := []generator.Source{{Dir: s.dir}}
-	for _, d := range s.moreDirs {
-		sources = append(sources, generator.Source{Dir: d})
-	}
-	if s.url != "" {
-		sources = append(sources, generator.Source{Dir: s.urlCache, Origin: s.url})
-	}
-	set, err := generator.ReadSources(sources...)
+// last is what the sync before this one recorded: notices and admission
+// results are reported when they differ from it.
+func (s *syncer) pass(ctx context.Context, last syncState) (invalid, failed int, err error) {
+	set, err := s.reader.Read(s.sources...)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -235,12 +234,28 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		}
 	}
 
+	s.reportNotices(set.Notices, last.Notices)
+	keep := map[string]bool{}
+	s.notAdmitted = map[string]notAdmitted{}
+	for _, p := range set.NotAdmitted {
+		path := generator.SpecPath(s.unitConfig, p.Namespace(), p.Name(), p.Hash)
+		na := notAdmitted{Spec: path, Reason: p.Rejected.Reason, Message: p.Rejected.Message}
+		if last.NotAdmitted[p.Key()] != na {
+			s.report.Infof("pod %s from %s is not started on this node: %s", p.Key(), p.Source, p.Rejected)
+		}
+		if err := generator.WriteSpecFiles(path, p); err != nil {
+			s.report.Errorf("pod %s: %v", p.Key(), err)
+			continue
+		}
+		keep[path] = true
+		s.notAdmitted[p.Key()] = na
+	}
+
 	loaded, err := units.List(ctx, s.manager)
 	if err != nil {
 		return invalid, failed, err
 	}
 	desired := make([]*units.Unit, 0, len(set.Pods))
-	keep := map[string]bool{}
 	for _, p := range set.Pods {
 		if result := s.jobs.completed(p, loaded); result != "" {
 			s.report.Debugf("job pod %s completed (%s); it is not run again until its manifest changes", p.Key(), result)
@@ -297,6 +312,23 @@ func (s *syncer) pass(ctx context.Context) (invalid, failed int, err error) {
 		collectPodDirs(s.podRoot, withSandbox, time.Now(), s.report)
 	}
 	return invalid, failed, nil
+}
+
+// reportNotices reports each file's notices when they differ from what the
+// last sync reported for it, so the journal says each once per change.
+func (s *syncer) reportNotices(notices []generator.Notice, last map[string][]string) {
+	s.notices = map[string][]string{}
+	for _, n := range notices {
+		s.notices[n.File] = append(s.notices[n.File], n.String())
+	}
+	for file, lines := range s.notices {
+		if slices.Equal(lines, last[file]) {
+			continue
+		}
+		for _, l := range lines {
+			s.report.Noticef("%s", l)
+		}
+	}
 }
 
 // setSeen sets the pod's kubernetes.io/config.seen annotation as the
@@ -394,11 +426,11 @@ func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[stri
 	}
 }
 
-// dirs are the directories a sync reads.
+// dirs are the directories (or files) a sync reads.
 func (s *syncer) dirs() []string {
-	dirs := append([]string{s.dir}, s.moreDirs...)
-	if s.url != "" {
-		dirs = append(dirs, s.urlCache)
+	dirs := make([]string, len(s.sources))
+	for i, src := range s.sources {
+		dirs[i] = src.Dir
 	}
 	return dirs
 }

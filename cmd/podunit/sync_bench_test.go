@@ -63,7 +63,7 @@ func benchSyncer(b *testing.B) *syncer {
 	debug.SetGCPercent(syncGCPercent) // as runSync
 	s, _, _, _ := newSyncer(b)
 	for i := range benchPods() {
-		write(b, s.dir, fmt.Sprintf("pod-%04d.yaml", i), webManifest(fmt.Sprintf("pod-%04d", i)))
+		write(b, s.sources[0].Dir, fmt.Sprintf("pod-%04d.yaml", i), webManifest(fmt.Sprintf("pod-%04d", i)))
 	}
 	return s
 }
@@ -98,7 +98,7 @@ func BenchmarkSyncNew(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		os.RemoveAll(filepath.Dir(s.dir))
+		os.RemoveAll(filepath.Dir(s.sources[0].Dir))
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(benchPods()), "manifests")
@@ -112,12 +112,12 @@ func BenchmarkSyncNew(b *testing.B) {
 func BenchmarkSyncFloor(b *testing.B) {
 	s := benchSyncer(b)
 	for b.Loop() {
-		entries, err := os.ReadDir(s.dir)
+		entries, err := os.ReadDir(s.sources[0].Dir)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, e := range entries {
-			data, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+			data, err := os.ReadFile(filepath.Join(s.sources[0].Dir, e.Name()))
 			if err != nil {
 				b.Fatal(err)
 			}

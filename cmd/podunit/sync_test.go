@@ -92,7 +92,7 @@ func newSyncer(t testing.TB) (*syncer, *manager, *critest.FakeRuntimeService, *b
 	var out bytes.Buffer
 	dir := t.TempDir()
 	return &syncer{
-		dir: filepath.Join(dir, "manifests"),
+		sources: []generator.Source{{Dir: filepath.Join(dir, "manifests")}},
 		unitConfig: generator.UnitConfig{
 			PodshimPath: "/usr/libexec/podunit/podshim", SpecDir: filepath.Join(dir, "specs"),
 			CRIEndpoint: "unix:///run/containerd/containerd.sock", CgroupDriver: units.CgroupDriverSystemd,
@@ -130,14 +130,14 @@ func TestSync(t *testing.T) {
 		t.Fatalf("sync of a missing directory: %v", err)
 	}
 
-	write(t, s.dir, "web.yaml", pod("web", "img:1"))
-	write(t, s.dir, "bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, image: i, tty: true}]}\n")
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.sources[0].Dir, "bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, image: i, tty: true}]}\n")
 	err := s.run(ctx)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitInvalid {
 		t.Fatalf("sync with an invalid manifest: %v, want exit status %d", err, exitInvalid)
 	}
-	if !strings.Contains(out.String(), "error: "+filepath.Join(s.dir, "bad.yaml")+":4: spec.containers[0].tty: not supported by podunit") {
+	if !strings.Contains(out.String(), "error: "+filepath.Join(s.sources[0].Dir, "bad.yaml")+":4: spec.containers[0].tty: not supported by podunit") {
 		t.Errorf("output does not name the bad file, line and field:\n%s", out)
 	}
 	if _, ok := m.units["pod-web.service"]; !ok || len(m.units) != 1 {
@@ -161,8 +161,8 @@ func TestSync(t *testing.T) {
 	s.now = func() time.Time { return time.Now().Add(time.Hour) }
 
 	// An edit replaces the unit and the spec file; the old spec file goes.
-	os.Remove(filepath.Join(s.dir, "bad.yaml"))
-	write(t, s.dir, "web.yaml", pod("web", "img:2"))
+	os.Remove(filepath.Join(s.sources[0].Dir, "bad.yaml"))
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:2"))
 	out.Reset()
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestSync(t *testing.T) {
 	}
 
 	// Removing the file stops the unit and removes its spec file.
-	os.Remove(filepath.Join(s.dir, "web.yaml"))
+	os.Remove(filepath.Join(s.sources[0].Dir, "web.yaml"))
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestSync(t *testing.T) {
 // not running) is removed; sandboxes of running pods and of other tools stay.
 func TestSyncCollectsOrphanedSandboxes(t *testing.T) {
 	s, _, rt, out := newSyncer(t)
-	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
 	run := func(name string, labels map[string]string) string {
 		id, err := rt.RunPodSandbox(context.Background(), &runtimeapi.PodSandboxConfig{
 			Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name},
@@ -231,13 +231,13 @@ func TestSyncCollectsOrphanedSandboxes(t *testing.T) {
 func TestSyncKeepsLastGoodSpec(t *testing.T) {
 	s, m, _, out := newSyncer(t)
 	ctx := context.Background()
-	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	before := m.units["pod-web.service"]
 
-	write(t, s.dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: \"img:2\", imagePullPolcy: Always}]\n")
+	write(t, s.sources[0].Dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: \"img:2\", imagePullPolcy: Always}]\n")
 	out.Reset()
 	err := s.run(ctx)
 	var ee *exitError
@@ -254,12 +254,12 @@ func TestSyncKeepsLastGoodSpec(t *testing.T) {
 		t.Error("the last good spec file was removed")
 	}
 
-	write(t, s.dir, "web.yaml", "")
+	write(t, s.sources[0].Dir, "web.yaml", "")
 	if err := s.run(ctx); err == nil || m.units["pod-web.service"] != before {
 		t.Errorf("an emptied (half-saved) file: err %v, units %v", err, m.units)
 	}
 
-	os.Remove(filepath.Join(s.dir, "web.yaml"))
+	os.Remove(filepath.Join(s.sources[0].Dir, "web.yaml"))
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestSyncKeepsJobsCompleted(t *testing.T) {
 	job := func(image string) string {
 		return "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: \"" + image + "\"}]\n"
 	}
-	write(t, s.dir, "job.yaml", job("img:1"))
+	write(t, s.sources[0].Dir, "job.yaml", job("img:1"))
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestSyncKeepsJobsCompleted(t *testing.T) {
 	if _, ok := m.units["pod-migrate.service"]; ok {
 		t.Fatal("a completed Job ran again after its unit was gone")
 	}
-	write(t, s.dir, "job.yaml", job("img:2"))
+	write(t, s.sources[0].Dir, "job.yaml", job("img:2"))
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -365,12 +365,12 @@ func TestSyncKeepsJobsCompleted(t *testing.T) {
 func TestSyncSeveralManifestDirs(t *testing.T) {
 	s, m, _, out := newSyncer(t)
 	more := filepath.Join(t.TempDir(), "more")
-	s.moreDirs = []string{more}
-	write(t, s.dir, "web.yaml", pod("web", "img:1"))
+	s.sources = append(s.sources, generator.Source{Dir: more})
+	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
 	write(t, more, "web.yaml", pod("web", "img:2"))
 	write(t, more, "api.yaml", pod("api", "img:1"))
 	err := s.run(context.Background())
-	if _, ok := m.units["pod-api.service"]; !ok || err == nil || !strings.Contains(out.String(), filepath.Join(more, "web.yaml")+": metadata.name: pod default/web is already defined in "+filepath.Join(s.dir, "web.yaml")) {
+	if _, ok := m.units["pod-api.service"]; !ok || err == nil || !strings.Contains(out.String(), filepath.Join(more, "web.yaml")+": metadata.name: pod default/web is already defined in "+filepath.Join(s.sources[0].Dir, "web.yaml")) {
 		t.Errorf("units %v, err %v, output:\n%s", m.units, err, out)
 	}
 }

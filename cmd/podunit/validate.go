@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -10,39 +11,97 @@ import (
 )
 
 func newValidateCommand() *cobra.Command {
-	return &cobra.Command{
+	var (
+		configPath string
+		strict     bool
+	)
+	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "check manifests as sync would, without running anything",
 		Long: `Decodes and validates manifests exactly as sync does: every error names the
-file, line and field. Exit status 3 when any is invalid. FILE "-" is
-standard input.`,
+file, line and field. References to ConfigMaps, Secrets and claims are
+resolved across all the files given and then the configured manifest
+sources, as sync resolves them; pods are matched against this node
+(nodeSelector, node affinity) as sync matches them.
+
+Notices (fields that only a scheduler or an API server acts on, kinds that
+are skipped) are printed but do not fail, unless config.yaml says
+strict: true or --strict is given. Exit status 3 when any file is invalid.
+FILE "-" is standard input. 'podunit explain' tells what podunit does with
+each field.`,
 		Args: minArgs(1, "one or more manifest files"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return validateFiles(cmd.OutOrStdout(), cmd.ErrOrStderr(), args)
+			cfg, _, err := loadConfigWithKubelet(configPath, cmd.Flags().Changed("config"), "")
+			if err != nil {
+				return err
+			}
+			if strict {
+				cfg.Strict = true
+			}
+			return validateFiles(cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg, args)
 		},
 	}
+	cmd.Flags().StringVar(&configPath, "config", DefaultConfigPath, "configuration file (sources, strict, nodeName, nodeLabels)")
+	cmd.Flags().BoolVar(&strict, "strict", false, "make every notice an error, as strict: true in config.yaml")
+	return cmd
 }
 
-func validateFiles(stdout, stderr io.Writer, files []string) error {
-	invalid := 0
+// validateFiles checks files as sync would read them beside cfg's sources
+// and prints, per file, what it defines, its notices and its errors.
+func validateFiles(stdout, stderr io.Writer, cfg Config, files []string) error {
+	var given []generator.File
+	var errs []error
 	for _, file := range files {
-		pods, err := decodeFile(file)
+		data, err := readManifest(file)
 		if err != nil {
-			fmt.Fprintln(stderr, err)
-			invalid++
+			errs = append(errs, err)
 			continue
 		}
-		for _, p := range pods {
-			fmt.Fprintf(stdout, "%s: pod %s is valid (config %s)\n", file, p.Key(), p.Hash)
+		given = append(given, generator.File{Path: file, Data: data})
+	}
+	set, err := cfg.reader().Check(given, cfg.sources(DefaultURLCache)...)
+	if err != nil {
+		return err
+	}
+	for _, n := range set.Notices {
+		fmt.Fprintln(stdout, n)
+	}
+	for _, p := range set.Pods {
+		fmt.Fprintf(stdout, "%s: pod %s is valid (config %s)\n", p.Source, p.Key(), p.Hash)
+	}
+	for _, p := range set.NotAdmitted {
+		fmt.Fprintf(stdout, "%s: pod %s is valid (config %s) but is not started on this node: %s\n", p.Source, p.Key(), p.Hash, p.Rejected)
+	}
+	for _, d := range set.Defined {
+		fmt.Fprintf(stdout, "%s: defines %s %s/%s\n", d.File, d.Kind, d.Namespace, d.Name)
+	}
+	for _, e := range append(errs, set.Errors...) {
+		for _, fe := range flatten(e) {
+			fmt.Fprintln(stderr, fe)
 		}
 	}
-	if invalid > 0 {
-		return &exitError{exitInvalid, fmt.Errorf("%d of %d file(s) invalid", invalid, len(files))}
+	if n := invalidFiles(errs, set.Errors); n > 0 {
+		return &exitError{exitInvalid, fmt.Errorf("%d of %d file(s) invalid", n, len(files))}
 	}
 	return nil
 }
 
-// decodeFile reads one manifest ("-" for standard input) as sync would.
+// invalidFiles counts the files with at least one error.
+func invalidFiles(readErrs, errs []error) int {
+	files := map[string]bool{}
+	for _, e := range errs {
+		for _, fe := range flatten(e) {
+			var f *generator.FieldError
+			if errors.As(fe, &f) {
+				files[f.File] = true
+			}
+		}
+	}
+	return len(files) + len(readErrs)
+}
+
+// decodeFile reads one manifest ("-" for standard input) as sync would,
+// on its own.
 func decodeFile(file string) ([]*generator.Pod, error) {
 	data, err := readManifest(file)
 	if err != nil {
