@@ -146,22 +146,22 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 }
 
 type syncer struct {
-	now        func() time.Time // nil: time.Now
-	sources    []generator.Source
-	reader     generator.Reader
-	podRoot    string   // podshim's pod directories, collected when orphaned; "": not collected
-	jobs       jobRecords
-	syncState  string            // where to record the sync for the status API; "": not recorded
-	invalid    map[string]string // the last pass's invalid files and their first error
-	conflicts  map[string][]string
+	now       func() time.Time // nil: time.Now
+	sources   []generator.Source
+	reader    generator.Reader
+	podRoot   string // podshim's pod directories, collected when orphaned; "": not collected
+	jobs      jobRecords
+	syncState string            // where to record the sync for the status API; "": not recorded
+	invalid   map[string]string // the last pass's invalid files and their first error
+	conflicts map[string][]string
 	// The last pass's pods that do not fit the node, and notices by file.
 	notAdmitted map[string]notAdmitted
 	notices     map[string][]string
-	quiet      time.Duration // see settleQuiet
-	unitConfig generator.UnitConfig
-	manager    units.Manager
-	runtime    sandboxRuntime
-	report     *reporter
+	quiet       time.Duration // see settleQuiet
+	unitConfig  generator.UnitConfig
+	manager     units.Manager
+	runtime     sandboxRuntime
+	report      *reporter
 }
 
 // run syncs until the manifest directory held still for a whole pass, so a
