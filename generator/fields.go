@@ -58,6 +58,10 @@ var Fields = []Field{
 	{"spec.securityContext.runAsNonRoot", "Refuse to start a container that would run as UID 0 (it waits with `CreateContainerConfigError`, as in Kubernetes).", Honoured},
 	{"spec.securityContext.supplementalGroups", "Extra groups for every container's first process.", Honoured},
 	{"spec.securityContext.fsGroup", "A group added to every container's groups and given the pod's own volumes (emptyDir, configMap, secret, downwardAPI, projected) as the kubelet does: group-owned, group-readable (and writable for emptyDir), directories setgid. hostPath volumes are left as they are.", Honoured},
+	{"spec.securityContext.seLinuxOptions.user", "The SELinux context of the pod's sandbox and default of its containers, passed to the runtime.", Honoured},
+	{"spec.securityContext.seLinuxOptions.role", "As `user`.", Honoured},
+	{"spec.securityContext.seLinuxOptions.type", "As `user`.", Honoured},
+	{"spec.securityContext.seLinuxOptions.level", "As `user`.", Honoured},
 	{"spec.securityContext.seccompProfile.type", "`Unconfined` (default, as the kubelet), `RuntimeDefault` or `Localhost`; a container's own wins.", Honoured},
 	{"spec.securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path, relative to the runtime's seccomp directory.", Honoured},
 }
@@ -105,9 +109,15 @@ func containerFields(prefix, note string) []Field {
 		{prefix + ".volumeMounts[].name", "Required: a volume of the pod.", Honoured},
 		{prefix + ".volumeMounts[].mountPath", "Required: an absolute path in the container, not containing `:`.", Honoured},
 		{prefix + ".volumeMounts[].readOnly", "Mount read-only.", Honoured},
+		{prefix + ".volumeMounts[].mountPropagation", "`None` (default), `HostToContainer` (mounts made on the host later show in the container: rslave) or `Bidirectional` (privileged containers only; mounts made in the container show on the host: rshared), passed to the runtime as the kubelet passes it.", Honoured},
+		{prefix + ".stdin", "Keep the container's standard input open (the runtime's stdin), for `podunit exec`-style attaching; nothing is written to it.", Honoured},
+		{prefix + ".stdinOnce", "Close standard input after the first attach detaches, as in Kubernetes.", Honoured},
+		{prefix + ".tty", "Give the container a terminal; its output then reaches the journal as one stream.", Honoured},
+		{prefix + ".terminationMessagePath", "Default `/dev/termination-log`: an empty file podunit mounts there for each run of the container; what the container writes to it (at most 4096 bytes) is the `message` of its terminated state in `/pods`, `get -o yaml` and `describe`, as the kubelet reports it.", Honoured},
+		{prefix + ".terminationMessagePolicy", "`File` (default) or `FallbackToLogsOnError`: when the file is empty and the container failed, the last 80 lines (at most 2048 bytes) of its output are the message.", Honoured},
 		{prefix + ".volumeMounts[].subPath", "Mount this path inside the volume instead of its root (created as a directory when missing, as the kubelet does); must be relative and must not contain `..`.", Honoured},
-		{prefix + ".resources.limits", "`cpu` and `memory` only: set on the container's cgroup by the runtime (CFS quota, memory limit); the pod's slice gets their sum (`CPUQuota=`, `MemoryMax=`) when every container has one.", Honoured},
-		{prefix + ".resources.requests", "`cpu` and `memory` only; default the limits. `cpu` sets the CPU shares; both decide the pod's QoS class (Guaranteed, Burstable, BestEffort) and its OOM score adjustment as the kubelet does.", Honoured},
+		{prefix + ".resources.limits", "`cpu` and `memory`: set on the container's cgroup by the runtime (CFS quota, memory limit); the pod's slice gets their sum (`CPUQuota=`, `MemoryMax=`) when every container has one. `ephemeral-storage`: a notice (not enforced: podunit evicts no pods). Extended resources (`nvidia.com/gpu`) are rejected: there are no device plugins.", Honoured},
+		{prefix + ".resources.requests", "`cpu`, `memory` (and `ephemeral-storage`, with a notice); default the limits. `cpu` sets the CPU shares; both decide the pod's QoS class (Guaranteed, Burstable, BestEffort) and its OOM score adjustment as the kubelet does.", Honoured},
 		{prefix + ".securityContext.runAsUser", "UID of the container's first process.", Honoured},
 		{prefix + ".securityContext.runAsGroup", "Its primary GID.", Honoured},
 		{prefix + ".securityContext.runAsNonRoot", "Refuse to run as UID 0 (the container waits with `CreateContainerConfigError`).", Honoured},
@@ -116,6 +126,10 @@ func containerFields(prefix, note string) []Field {
 		{prefix + ".securityContext.readOnlyRootFilesystem", "Mount the image's root file system read-only.", Honoured},
 		{prefix + ".securityContext.capabilities.add", "Capabilities added to the runtime's default set, e.g. `NET_ADMIN` (`CAP_` prefix optional).", Honoured},
 		{prefix + ".securityContext.capabilities.drop", "Capabilities removed; `ALL` drops every one.", Honoured},
+		{prefix + ".securityContext.seLinuxOptions.user", "The container's SELinux context, passed to the runtime (which applies it where SELinux is enabled and ignores it elsewhere, as for the kubelet); default the pod's.", Honoured},
+		{prefix + ".securityContext.seLinuxOptions.role", "As `user`.", Honoured},
+		{prefix + ".securityContext.seLinuxOptions.type", "As `user`, e.g. `spc_t`.", Honoured},
+		{prefix + ".securityContext.seLinuxOptions.level", "As `user`, e.g. `s0:c123,c456`.", Honoured},
 		{prefix + ".securityContext.seccompProfile.type", "`Unconfined`, `RuntimeDefault` or `Localhost`; default the pod's.", Honoured},
 		{prefix + ".securityContext.seccompProfile.localhostProfile", "With `Localhost`: the profile's path.", Honoured},
 		{prefix + ".ports[].name", "Optional port name (an IANA_SVC_NAME).", Honoured},
@@ -172,7 +186,7 @@ func volumeFields() []Field {
 		{"spec.volumes[].hostPath.path", "A path on the host, mounted as is.", Honoured},
 		{"spec.volumes[].hostPath.type", "Checked before the container starts, as the kubelet does: `\"\"` (no check), `DirectoryOrCreate` (made 0755), `Directory`, `FileOrCreate` (made 0644), `File`, `Socket`, `CharDevice`, `BlockDevice`. A failed check leaves the container waiting with `CreateContainerConfigError`.", Honoured},
 		{"spec.volumes[].emptyDir.medium", "`\"\"` (default): a directory under `/var/lib/podunit/pods/<uid>/volumes`; `Memory`: a tmpfs. Kept across container restarts, removed with the pod.", Honoured},
-		{"spec.volumes[].emptyDir.sizeLimit", "With `medium: Memory`: the tmpfs size (default half of RAM, as tmpfs). On disk it is refused: podunit does not evict pods.", Honoured},
+		{"spec.volumes[].emptyDir.sizeLimit", "With `medium: Memory`: the tmpfs size (default half of RAM, as tmpfs). On disk: a notice (the kubelet evicts a pod over it; podunit evicts no pods, so the directory is not limited).", Honoured},
 		{"spec.volumes[].downwardAPI.items[].path", "Required: a relative file name in the volume.", Honoured},
 		{"spec.volumes[].downwardAPI.items[].fieldRef.fieldPath", "`metadata.name`, `metadata.namespace`, `metadata.uid`, `metadata.labels`, `metadata.annotations` (all, one `key=\"value\"` a line), or one label or annotation.", Honoured},
 		{"spec.volumes[].downwardAPI.items[].fieldRef.apiVersion", "Only `v1`.", Honoured},
@@ -192,6 +206,7 @@ func volumeFields() []Field {
 		Field{"spec.volumes[].projected.defaultMode", "Default 0644. A projected volume combines ConfigMaps, Secrets and downward API files in one read-only directory (on a tmpfs).", Honoured})
 	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].configMap", "name", "As a `configMap` volume's.")...)
 	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].secret", "name", "As a `secret` volume's.")...)
+	rows = append(rows, Field{"spec.volumes[].projected.sources[].serviceAccountToken", "A token that an API server issues; there is none, so the source is left out of the volume (and the API server's `kube-root-ca.crt` ConfigMap, which such volumes also project, is used only if a manifest defines it): accepted, no token.", Noticed})
 	for _, f := range rows {
 		if strings.HasPrefix(f.Path, "spec.volumes[].downwardAPI.items[]") {
 			rows = append(rows, Field{strings.Replace(f.Path, "spec.volumes[].downwardAPI", "spec.volumes[].projected.sources[].downwardAPI", 1), "As in a `downwardAPI` volume.", Honoured})
@@ -293,6 +308,7 @@ func metadataFields(kind, note string) []Field {
 		{"metadata.namespace", "Default `default`. Pods use the " + kind + "s of their own namespace.", Honoured},
 		{"metadata.labels", "Kept; podunit does not select by them.", Honoured},
 		{"metadata.annotations", "Kept.", Honoured},
+		{"metadata.uid", "Written by an API server; dropped without a word.", Dropped},
 	}
 	return append(rows, serverFields("")...)
 }

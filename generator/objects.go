@@ -153,7 +153,11 @@ func references(pod *corev1.Pod) []reference {
 			for j, src := range pr.Sources {
 				sp := fmt.Sprintf("%s.projected.sources[%d]", p, j)
 				if cm := src.ConfigMap; cm != nil {
-					items(sp+".configMap", false, cm.Name, cm.Items, isOptional(cm.Optional))
+					// Every API server publishes kube-root-ca.crt in every
+					// namespace, and its service account token volumes use it:
+					// here it is there only when a manifest defines it.
+					optional := isOptional(cm.Optional) || cm.Name == kubeRootCA
+					items(sp+".configMap", false, cm.Name, cm.Items, optional)
 				}
 				if s := src.Secret; s != nil {
 					items(sp+".secret", true, s.Name, s.Items, isOptional(s.Optional))
@@ -163,6 +167,10 @@ func references(pod *corev1.Pod) []reference {
 	}
 	return refs
 }
+
+// kubeRootCA is the ConfigMap of the cluster's CA that an API server
+// publishes in every namespace.
+const kubeRootCA = "kube-root-ca.crt"
 
 // Resolve gives each pod the ConfigMaps and Secrets it uses and folds their
 // content into its hash, so that a change to one replaces exactly the pods

@@ -213,7 +213,7 @@ var SkippedKinds = []SkippedKind{
 // resource.
 func builtinGroup(group string) bool {
 	switch group {
-	case "", "apps", "batch", "policy", "autoscaling":
+	case "", "apps", "batch", "policy", "autoscaling", "extensions":
 		return true
 	}
 	return strings.HasSuffix(group, ".k8s.io")

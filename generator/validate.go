@@ -85,7 +85,7 @@ func validate(file string, d decoded) ([]error, []Notice) {
 		fail("spec.terminationGracePeriodSeconds", "%d: must be 0 or more", g)
 	}
 
-	validatePodLevel(&spec, fail)
+	validatePodLevel(&spec, fail, note)
 	validateAdmission(&spec, fail, note)
 	if len(spec.Containers) == 0 {
 		fail("spec.containers", "required: a pod needs at least one container")
@@ -136,7 +136,7 @@ func validate(file string, d decoded) ([]error, []Notice) {
 		default:
 			fail(p+".imagePullPolicy", "%q: must be Always, IfNotPresent or Never%s", c.ImagePullPolicy, caseHint(string(c.ImagePullPolicy), "Always", "IfNotPresent", "Never"))
 		}
-		validateContainerLevel(p, &c, &spec, fail)
+		validateContainerLevel(p, &c, &spec, fail, note)
 		if spec.HostNetwork {
 			for j, port := range c.Ports {
 				if port.HostPort != port.ContainerPort {

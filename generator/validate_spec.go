@@ -23,7 +23,7 @@ const (
 
 // validatePodLevel checks the pod-wide settings: namespaces, names, DNS,
 // sysctls, security context and volumes.
-func validatePodLevel(spec *corev1.PodSpec, fail failFunc) {
+func validatePodLevel(spec *corev1.PodSpec, fail, note failFunc) {
 	if spec.HostPID && spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace {
 		fail("spec.shareProcessNamespace", "cannot be combined with hostPID")
 	}
@@ -65,7 +65,7 @@ func validatePodLevel(spec *corev1.PodSpec, fail failFunc) {
 		}
 		validateSeccomp("spec.securityContext.seccompProfile", sc.SeccompProfile, fail)
 	}
-	validateVolumes(spec, fail)
+	validateVolumes(spec, fail, note)
 }
 
 func validateDNS(spec *corev1.PodSpec, fail failFunc) {
@@ -183,7 +183,7 @@ var hostPathTypes = map[corev1.HostPathType]bool{
 	corev1.HostPathCharDev: true, corev1.HostPathBlockDev: true,
 }
 
-func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
+func validateVolumes(spec *corev1.PodSpec, fail, note failFunc) {
 	names := map[string]bool{}
 	for i, v := range spec.Volumes {
 		p := fmt.Sprintf("spec.volumes[%d]", i)
@@ -209,8 +209,8 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 		case v.EmptyDir != nil:
 			switch v.EmptyDir.Medium {
 			case corev1.StorageMediumDefault:
-				if v.EmptyDir.SizeLimit != nil {
-					fail(p+".emptyDir.sizeLimit", "only with medium: Memory (podunit does not evict pods over a disk limit)")
+				if l := v.EmptyDir.SizeLimit; l != nil {
+					note(p+".emptyDir.sizeLimit", "%s: not enforced on disk (the kubelet evicts a pod over it; podunit evicts no pods): accepted, the volume is not limited", l)
 				}
 			case corev1.StorageMediumMemory:
 				if l := v.EmptyDir.SizeLimit; l != nil && l.Sign() <= 0 {
@@ -235,6 +235,8 @@ func validateVolumes(spec *corev1.PodSpec, fail failFunc) {
 			for j, src := range v.Projected.Sources {
 				sp := fmt.Sprintf("%s.projected.sources[%d]", p, j)
 				switch {
+				case src.ConfigMap == nil && src.Secret == nil && src.DownwardAPI == nil && src.ClusterTrustBundle == nil && src.PodCertificate == nil:
+					// A serviceAccountToken source, left out with a notice.
 				case src.ConfigMap != nil && src.Secret == nil && src.DownwardAPI == nil && src.ServiceAccountToken == nil && src.ClusterTrustBundle == nil:
 					validateObjectName(sp+".configMap.name", src.ConfigMap.Name, fail)
 					validateItems(sp+".configMap", src.ConfigMap.Items, files, fail)
@@ -396,7 +398,7 @@ var supportedResources = map[corev1.ResourceName]bool{corev1.ResourceCPU: true, 
 
 // validateContainerLevel checks what a container adds to the pod: env
 // sources, mounts, resources and its security context.
-func validateContainerLevel(p string, c *corev1.Container, spec *corev1.PodSpec, fail failFunc) {
+func validateContainerLevel(p string, c *corev1.Container, spec *corev1.PodSpec, fail, note failFunc) {
 	for j, e := range c.Env {
 		ep := fmt.Sprintf("%s.env[%d]", p, j)
 		if e.ValueFrom == nil {
@@ -479,9 +481,12 @@ func validateContainerLevel(p string, c *corev1.Container, spec *corev1.PodSpec,
 	}{{"limits", c.Resources.Limits}, {"requests", c.Resources.Requests}} {
 		for name, q := range list.rl {
 			rp := fmt.Sprintf("%s.resources.%s[%s]", p, list.name, name)
-			if !supportedResources[name] {
-				fail(rp, "not supported by podunit (only cpu and memory)")
-			} else if q.Sign() < 0 {
+			switch {
+			case name == corev1.ResourceEphemeralStorage:
+				note(rp, "%s: not enforced (the kubelet evicts a pod over it; podunit evicts no pods): accepted, no effect", q.String())
+			case !supportedResources[name]:
+				fail(rp, "not supported by podunit (cpu, memory and ephemeral-storage are; there is no device plugin for extended resources)")
+			case q.Sign() < 0:
 				fail(rp, "%s: must be 0 or more", q.String())
 			}
 		}
@@ -492,6 +497,32 @@ func validateContainerLevel(p string, c *corev1.Container, spec *corev1.PodSpec,
 		}
 	}
 
+	switch c.TerminationMessagePolicy {
+	case "", corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError:
+	default:
+		fail(p+".terminationMessagePolicy", "%q: must be File or FallbackToLogsOnError%s", c.TerminationMessagePolicy,
+			caseHint(string(c.TerminationMessagePolicy), "File", "FallbackToLogsOnError"))
+	}
+	if t := c.TerminationMessagePath; t != "" && (!path.IsAbs(t) || strings.Contains(t, ":")) {
+		fail(p+".terminationMessagePath", "%q: must be an absolute path without ':'", t)
+	}
+	privileged := c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged
+	for j, m := range c.VolumeMounts {
+		if m.MountPropagation == nil {
+			continue
+		}
+		mp := fmt.Sprintf("%s.volumeMounts[%d].mountPropagation", p, j)
+		switch *m.MountPropagation {
+		case corev1.MountPropagationNone, corev1.MountPropagationHostToContainer:
+		case corev1.MountPropagationBidirectional:
+			if !privileged {
+				fail(mp, "Bidirectional needs a privileged container, as in Kubernetes")
+			}
+		default:
+			fail(mp, "%q: must be None, HostToContainer or Bidirectional%s", *m.MountPropagation,
+				caseHint(string(*m.MountPropagation), "None", "HostToContainer", "Bidirectional"))
+		}
+	}
 	if sc := c.SecurityContext; sc != nil {
 		sp := p + ".securityContext"
 		validateIDs(sp, sc.RunAsUser, sc.RunAsGroup, fail)

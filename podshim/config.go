@@ -110,6 +110,11 @@ func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRe
 	if err != nil {
 		return nil, err
 	}
+	if m, err := s.terminationMount(c, attempt); err != nil {
+		return nil, fmt.Errorf("termination message file: %w", err)
+	} else if m != nil {
+		mounts = append(mounts, m)
+	}
 	security := s.containerSecurityContext(c)
 	if err := s.checkNonRoot(ctx, c, security); err != nil {
 		return nil, err
@@ -130,7 +135,10 @@ func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRe
 			annotationRestartCount:  strconv.FormatUint(uint64(attempt), 10),
 			annotationGracePeriod:   strconv.FormatInt(s.grace(), 10),
 		},
-		LogPath: filepath.Join(c.Name, fmt.Sprintf("%d.log", attempt)),
+		LogPath:   filepath.Join(c.Name, fmt.Sprintf("%d.log", attempt)),
+		Stdin:     c.Stdin,
+		StdinOnce: c.StdinOnce,
+		Tty:       c.TTY,
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources:       s.linuxResources(c),
 			SecurityContext: security,

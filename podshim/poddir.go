@@ -435,12 +435,28 @@ func (s *Shim) containerMounts(c *corev1.Container) ([]*runtimeapi.Mount, error)
 		if filepath.Clean(m.MountPath) == "/etc/hosts" {
 			hostsMounted = true
 		}
-		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: m.MountPath, HostPath: host, Readonly: readOnly})
+		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: m.MountPath, HostPath: host, Readonly: readOnly,
+			Propagation: propagation(m.MountPropagation)})
 	}
 	if !hostsMounted {
 		mounts = append(mounts, &runtimeapi.Mount{ContainerPath: "/etc/hosts", HostPath: s.etcHostsPath()})
 	}
 	return mounts, nil
+}
+
+// propagation is a volume mount's propagation in the CRI's terms: the
+// runtime makes the mount rslave (HostToContainer) or rshared
+// (Bidirectional), as it does for the kubelet.
+func propagation(p *corev1.MountPropagationMode) runtimeapi.MountPropagation {
+	switch {
+	case p == nil:
+		return runtimeapi.MountPropagation_PROPAGATION_PRIVATE
+	case *p == corev1.MountPropagationHostToContainer:
+		return runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
+	case *p == corev1.MountPropagationBidirectional:
+		return runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
+	}
+	return runtimeapi.MountPropagation_PROPAGATION_PRIVATE
 }
 
 // checkHostPath checks (and for the *OrCreate types makes) a hostPath as

@@ -69,8 +69,19 @@ func (s *Shim) sandboxSecurityContext() *runtimeapi.LinuxSandboxSecurityContext 
 		sc.RunAsGroup = int64Value(psc.RunAsGroup)
 		sc.SupplementalGroups = s.supplementalGroups()
 		sc.Seccomp = seccomp(psc.SeccompProfile)
+		sc.SelinuxOptions = selinux(psc.SELinuxOptions)
 	}
 	return sc
+}
+
+// selinux is an SELinux context in the CRI's terms; the runtime labels the
+// container with it where SELinux is enabled and ignores it elsewhere, as
+// for the kubelet.
+func selinux(o *corev1.SELinuxOptions) *runtimeapi.SELinuxOption {
+	if o == nil {
+		return nil
+	}
+	return &runtimeapi.SELinuxOption{User: o.User, Role: o.Role, Type: o.Type, Level: o.Level}
 }
 
 // containerSecurityContext merges the pod's security context into the
@@ -83,6 +94,7 @@ func (s *Shim) containerSecurityContext(c *corev1.Container) *runtimeapi.LinuxCo
 		out.RunAsGroup = int64Value(psc.RunAsGroup)
 		out.SupplementalGroups = s.supplementalGroups()
 		profile = psc.SeccompProfile
+		out.SelinuxOptions = selinux(psc.SELinuxOptions)
 	}
 	if csc := c.SecurityContext; csc != nil {
 		if csc.RunAsUser != nil {
@@ -93,6 +105,9 @@ func (s *Shim) containerSecurityContext(c *corev1.Container) *runtimeapi.LinuxCo
 		}
 		if csc.SeccompProfile != nil {
 			profile = csc.SeccompProfile
+		}
+		if csc.SELinuxOptions != nil {
+			out.SelinuxOptions = selinux(csc.SELinuxOptions)
 		}
 		out.Privileged = csc.Privileged != nil && *csc.Privileged
 		out.ReadonlyRootfs = csc.ReadOnlyRootFilesystem != nil && *csc.ReadOnlyRootFilesystem

@@ -400,7 +400,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 		c.exit, c.last, c.done, c.restartAt = nil, nil, false, time.Time{}
 		if len(instances) > 1 {
 			if st, err := s.rt.ContainerStatus(ctx, instances[1].Id, false); err == nil {
-				c.last = exitOf(st.GetStatus())
+				c.last = s.exitOf(c, instances[1].Metadata.GetAttempt(), st.GetStatus())
 			}
 		}
 	}
@@ -449,7 +449,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 	if err != nil {
 		return fmt.Errorf("container %q: status: %w", c.spec.Name, err)
 	}
-	c.exit = exitOf(st.GetStatus())
+	c.exit = s.exitOf(c, c.attempt, st.GetStatus())
 	if !s.restartAfter(c) {
 		c.done = true
 		s.log.Info("container finished", "container", c.spec.Name, "exitCode", c.exit.ExitCode, "reason", c.exit.Reason)

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files of test/testdata/real")
+
+
+// The corpus of real manifests (test/testdata/real, README.md there says
+// where each comes from): `podunit validate` on each file alone gives
+// exactly its golden result, on a node named node1 with no extra labels.
+// Every manifest the kubelet would run is accepted, with its notices; the
+// invalid ones stay errors.
+func TestValidateRealManifests(t *testing.T) {
+	t.Chdir("../../test/testdata") // files are named real/<name>.yaml in the results
+	files, _ := filepath.Glob("real/*.yaml")
+	if len(files) < 60 {
+		t.Fatalf("%d manifests in real/, want at least 60", len(files))
+	}
+	cfg := defaultConfig()
+	cfg.ManifestDir = "/nonexistent" // the files alone
+	cfg.NodeName = "node1"
+	cfg.NodeLabels = map[string]string{"kubernetes.io/arch": "amd64", "beta.kubernetes.io/arch": "amd64"}
+	accepted, rejected := 0, 0
+	for _, path := range files {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := validateFiles(&out, &out, cfg, []string{path})
+			got := out.String()
+			var ee *exitError
+			switch {
+			case err == nil:
+				got += "exit 0\n"
+				accepted++
+			case errors.As(err, &ee):
+				got += fmt.Sprintf("exit %d: %v\n", ee.code, err)
+				rejected++
+			default:
+				t.Fatal(err)
+			}
+			golden := filepath.Join("real", "golden", name+".txt")
+			if *updateGolden {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test ./cmd/podunit -run TestValidateRealManifests -update writes it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("podunit validate %s:\n%s\nwant (%s):\n%s", path, got, golden, want)
+			}
+			invalid := strings.HasPrefix(name, "invalid-")
+			if invalid != (err != nil) {
+				t.Errorf("invalid-* files must fail and others pass; got %v", err)
+			}
+		})
+	}
+	t.Logf("%d accepted, %d rejected", accepted, rejected)
+}
