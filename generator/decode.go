@@ -116,6 +116,9 @@ type decoded struct {
 	// notices are the document's accepted-but-not-acted-on fields, and for
 	// a skipped kind the one notice that says so (kind is then "").
 	notices []Notice
+	// after are annotations a workload gives its pods after their config
+	// hash (e.g. the Deployment's strategy): they change no pod.
+	after map[string]string
 }
 
 // field is where the pod's field path is in the file.

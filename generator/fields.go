@@ -262,9 +262,14 @@ func init() {
 		{Name: "Secret", Type: reflect.TypeOf(corev1.Secret{}), Fields: secretFields},
 		{Name: "PersistentVolumeClaim", Type: reflect.TypeOf(corev1.PersistentVolumeClaim{}), Fields: claimFields},
 		{Name: "Deployment", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.Deployment{}), Workload: true,
-			Fields: workloadFields("Deployment", "apps/v1", Field{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`; 0 runs none. A template change replaces them one at a time, each new pod ready before the next old one stops.", Honoured})},
+			Fields: workloadFields("Deployment", "apps/v1", Field{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`; 0 runs none.", Honoured},
+				Field{"spec.strategy.type", "`RollingUpdate` (default): a template change replaces the pods one at a time, each new pod ready before the next old one stops. `Recreate`: every old pod stops before any new one starts.", Honoured})},
 		{Name: "ReplicaSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.ReplicaSet{}), Workload: true,
 			Fields: workloadFields("ReplicaSet", "apps/v1", Field{"spec.replicas", "As a Deployment's.", Honoured})},
+		{Name: "StatefulSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.StatefulSet{}), Workload: true,
+			Fields: workloadFields("StatefulSet", "apps/v1", statefulSetFields...)},
+		{Name: "ReplicationController", Type: reflect.TypeOf(corev1.ReplicationController{}), Workload: true,
+			Fields: workloadFields("ReplicationController", "v1", Field{"spec.replicas", "As a ReplicaSet's: pods `<name>-0` …, replaced one at a time.", Honoured})},
 		{Name: "DaemonSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.DaemonSet{}), Workload: true,
 			Fields: workloadFields("DaemonSet", "apps/v1")},
 		{Name: "Job", APIVersion: "batch/v1", Type: reflect.TypeOf(batchv1.Job{}), Workload: true,
@@ -313,6 +318,21 @@ func metadataFields(kind, note string) []Field {
 	return append(rows, serverFields("")...)
 }
 
+// statefulSetFields are a StatefulSet's own fields.
+var statefulSetFields = append([]Field{
+	{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`, each with a stable name, host name and claims.", Honoured},
+	{"spec.serviceName", "The pods' subdomain: pod `<name>-0` has host name `<name>-0` and the fully qualified name `<name>-0.<serviceName>.<namespace>.svc.cluster.local` in its `/etc/hosts`, as the StatefulSet controller sets them.", Honoured},
+	{"spec.podManagementPolicy", "`OrderedReady` (default): pod `<name>-<i>` starts once `<name>-<i-1>` is ready (its unit is ordered after it, as with `podunit.io/after`). `Parallel`: all at once.", Honoured},
+	{"spec.volumeClaimTemplates[].metadata.name", "Required. Each pod gets its own claim `<template>-<name>-<i>`, a host directory kept across replacements and when the StatefulSet goes (`podunit volume rm` removes it), mounted where the template's volume `<template>` is.", Honoured},
+	{"spec.volumeClaimTemplates[].metadata.labels", "Kept on the claims.", Honoured},
+	{"spec.volumeClaimTemplates[].metadata.annotations", "Kept on the claims.", Honoured},
+	{"spec.volumeClaimTemplates[].spec.accessModes", "As a PersistentVolumeClaim's.", Honoured},
+	{"spec.volumeClaimTemplates[].spec.resources.requests", "As a PersistentVolumeClaim's.", Honoured},
+	{"spec.volumeClaimTemplates[].spec.storageClassName", "As a PersistentVolumeClaim's.", Honoured},
+	{"spec.volumeClaimTemplates[].spec.volumeMode", "As a PersistentVolumeClaim's.", Honoured},
+	{"spec.volumeClaimTemplates[].status", "Written by an API server; dropped without a word.", Dropped},
+}, serverFields("spec.volumeClaimTemplates[].")...)
+
 var configMapFields = append(metadataFields("ConfigMap", "Pods refer to it by this name, from any manifest file."),
 	Field{"data", "Keys (`[-._a-zA-Z0-9]+`) and their text values. A change restarts exactly the pods that use the ConfigMap.", Honoured},
 	Field{"binaryData", "Keys and base64-encoded values; a key may not also be in `data`.", Honoured},
@@ -340,7 +360,8 @@ var claimFields = append(metadataFields("PersistentVolumeClaim",
 // Pod's under spec.template.
 func workloadFields(kind, apiVersion string, own ...Field) []Field {
 	pods := map[string]string{
-		"Deployment": "Its pods", "ReplicaSet": "Its pods", "DaemonSet": "Its one pod (one machine)", "Job": "Its one pod",
+		"Deployment": "Its pods", "ReplicaSet": "Its pods", "ReplicationController": "Its pods", "StatefulSet": "Its pods",
+		"DaemonSet": "Its one pod (one machine)", "Job": "Its one pod",
 	}[kind]
 	rows := []Field{
 		{"apiVersion", "Must be `" + apiVersion + "`.", Honoured},
@@ -349,7 +370,12 @@ func workloadFields(kind, apiVersion string, own ...Field) []Field {
 		{"metadata.namespace", "Default `default`; its pods' namespace.", Honoured},
 		{"metadata.labels", "Kept on the object; the pods get the template's.", Honoured},
 		{"metadata.annotations", "Kept on the object; the pods get the template's.", Honoured},
-		{"spec.selector.matchLabels", "Must match the template's labels, as the API server checks (`matchExpressions` is not supported).", Honoured},
+	}
+	if kind == "ReplicationController" {
+		rows = append(rows, Field{"spec.selector", "Labels that must match the template's, as the API server checks; default the template's labels.", Honoured},
+			Field{"spec.template.metadata.name", "Ignored by Kubernetes too: the pods are named after the controller. Accepted, no effect.", Noticed})
+	} else {
+		rows = append(rows, Field{"spec.selector.matchLabels", "Must match the template's labels, as the API server checks (`matchExpressions` is not supported).", Honoured})
 	}
 	rows = append(rows, own...)
 	rows = append(rows, serverFields("")...)

@@ -340,20 +340,33 @@ func validateClaim(file string, d decoded, c *corev1.PersistentVolumeClaim) []er
 		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	validateObjectMeta(&c.ObjectMeta, fail)
+	for _, e := range claimSpecErrors(c) {
+		fail("spec."+e.field, "%s", e.msg)
+	}
+	return errs
+}
+
+type claimError struct{ field, msg string }
+
+// claimSpecErrors checks a claim's spec (a PersistentVolumeClaim's or a
+// StatefulSet's claim template's); fields are relative to the spec.
+func claimSpecErrors(c *corev1.PersistentVolumeClaim) []claimError {
+	var errs []claimError
+	modes := []string{"ReadWriteOnce", "ReadWriteOncePod", "ReadOnlyMany", "ReadWriteMany"}
 	for i, m := range c.Spec.AccessModes {
 		switch m {
 		case corev1.ReadWriteOnce, corev1.ReadWriteOncePod, corev1.ReadOnlyMany, corev1.ReadWriteMany:
 		default:
-			fail(fmt.Sprintf("spec.accessModes[%d]", i), "%q: must be ReadWriteOnce, ReadWriteOncePod, ReadOnlyMany or ReadWriteMany", m)
+			errs = append(errs, claimError{fmt.Sprintf("accessModes[%d]", i), fmt.Sprintf("%q: must be %s%s", m, orList(modes), caseHint(string(m), modes...))})
 		}
 	}
 	for name := range c.Spec.Resources.Requests {
 		if name != corev1.ResourceStorage {
-			fail(fmt.Sprintf("spec.resources.requests[%s]", name), "only storage")
+			errs = append(errs, claimError{fmt.Sprintf("resources.requests[%s]", name), "only storage"})
 		}
 	}
 	if m := c.Spec.VolumeMode; m != nil && *m != corev1.PersistentVolumeFilesystem {
-		fail("spec.volumeMode", "%q: only Filesystem", *m)
+		errs = append(errs, claimError{"volumeMode", fmt.Sprintf("%q: only Filesystem", *m)})
 	}
 	return errs
 }

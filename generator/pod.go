@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -109,6 +110,7 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 			return
 		}
 		annotate(d.pod, hash, file, notices)
+		maps.Copy(d.pod.Annotations, d.after)
 		m.Pods = append(m.Pods, &Pod{Source: file, Hash: hash, Spec: d.pod, Notices: notices, lines: d})
 	}
 	for _, d := range docs {
@@ -120,8 +122,9 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 			if w.meta.Namespace == "" {
 				w.meta.Namespace = corev1.NamespaceDefault
 			}
-			pods, werrs := workloadPods(file, d, w)
+			pods, claims, werrs := workloadPods(file, d, w)
 			errs = append(errs, werrs...)
+			m.Claims = append(m.Claims, claims...)
 			for _, pd := range pods {
 				before := len(errs)
 				addPod(pd)

@@ -182,11 +182,20 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 	}, nil
 }
 
-// rolloutGroup is the Deployment or ReplicaSet whose replicas are replaced
-// one at a time.
+// rolloutGroup is the workload whose replicas are replaced one at a time:
+// a Deployment (unless its strategy is Recreate: then every old pod stops
+// before the new ones start, as for pods of no group), ReplicaSet,
+// ReplicationController or StatefulSet.
 func rolloutGroup(pod *corev1.Pod) string {
 	owner := pod.Annotations[AnnotationOwner]
-	if strings.HasPrefix(owner, "Deployment/") || strings.HasPrefix(owner, "ReplicaSet/") {
+	kind, _, _ := strings.Cut(owner, "/")
+	switch kind {
+	case "Deployment":
+		if pod.Annotations[AnnotationStrategy] == "Recreate" {
+			return ""
+		}
+		return owner
+	case "ReplicaSet", "ReplicationController", "StatefulSet":
 		return owner
 	}
 	return ""

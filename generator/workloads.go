@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +29,11 @@ const (
 // defaultBackoffLimit is the Kubernetes default of a Job's backoffLimit.
 const defaultBackoffLimit = 6
 
+// AnnotationStrategy is a Deployment's spec.strategy.type on its pods when
+// it is Recreate: every old pod stops before a new one starts. It is set
+// after the config hash, so changing the strategy restarts nothing.
+const AnnotationStrategy = "podunit.io/strategy"
+
 // workload is what the kinds with a pod template share.
 type workload struct {
 	kind     string
@@ -35,16 +42,37 @@ type workload struct {
 	template corev1.PodTemplateSpec
 	replicas int32
 	job      *batchv1.JobSpec
+	strategy appsv1.DeploymentStrategyType // Deployment
+	set      *appsv1.StatefulSetSpec       // StatefulSet
 }
 
 func asWorkload(obj any) (*workload, bool) {
 	one := int32(1)
 	switch o := obj.(type) {
+	case *appsv1.StatefulSet:
+		if o.Spec.Replicas != nil {
+			one = *o.Spec.Replicas
+		}
+		return &workload{kind: "StatefulSet", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one, set: &o.Spec}, true
+	case *corev1.ReplicationController:
+		if o.Spec.Replicas != nil {
+			one = *o.Spec.Replicas
+		}
+		w := &workload{kind: "ReplicationController", meta: o.ObjectMeta, replicas: one}
+		if o.Spec.Template != nil {
+			w.template = *o.Spec.Template
+		}
+		selector := o.Spec.Selector
+		if selector == nil {
+			selector = w.template.Labels // the API server's default
+		}
+		w.selector = &metav1.LabelSelector{MatchLabels: selector}
+		return w, true
 	case *appsv1.Deployment:
 		if o.Spec.Replicas != nil {
 			one = *o.Spec.Replicas
 		}
-		return &workload{kind: "Deployment", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one}, true
+		return &workload{kind: "Deployment", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one, strategy: o.Spec.Strategy.Type}, true
 	case *appsv1.ReplicaSet:
 		if o.Spec.Replicas != nil {
 			one = *o.Spec.Replicas
@@ -68,9 +96,10 @@ func templateField(path string) string {
 }
 
 // workloadPods checks a workload and makes its pods, decoded as a Pod
-// document would be: Deployment and ReplicaSet pods are <name>-0 …, a
-// DaemonSet's and a Job's pod is <name>.
-func workloadPods(file string, d decoded, w *workload) ([]decoded, []error) {
+// document would be: Deployment, ReplicaSet, ReplicationController and
+// StatefulSet pods are <name>-0 …, a DaemonSet's and a Job's pod is <name>.
+// A StatefulSet's pods come with their claims.
+func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.PersistentVolumeClaim, []error) {
 	var errs []error
 	fail := func(path, format string, args ...any) {
 		errs = append(errs, &FieldError{File: file, Line: d.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
@@ -94,8 +123,21 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []error) {
 	if w.replicas < 0 {
 		fail("spec.replicas", "%d: must be 0 or more", w.replicas)
 	}
+	switch w.strategy {
+	case "", appsv1.RollingUpdateDeploymentStrategyType, appsv1.RecreateDeploymentStrategyType:
+	default:
+		fail("spec.strategy.type", "%q: must be RollingUpdate or Recreate%s", w.strategy, caseHint(string(w.strategy), "RollingUpdate", "Recreate"))
+	}
+	if w.set != nil {
+		validateStatefulSet(w, fail)
+	}
 	limit := defaultBackoffLimit
 	if w.job != nil {
+		for field, v := range map[string]*int32{"spec.completions": w.job.Completions, "spec.parallelism": w.job.Parallelism} {
+			if v != nil && *v != 1 {
+				fail(field, "%d: only 1 (a Job runs one pod here)", *v)
+			}
+		}
 		switch w.template.Spec.RestartPolicy {
 		case corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
 		default:
@@ -110,7 +152,10 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []error) {
 	}
 	// The pods are checked even when the workload is not, so that one pass
 	// reports every problem; the file is rejected as a whole either way.
-	var out []decoded
+	var (
+		out    []decoded
+		claims []*corev1.PersistentVolumeClaim
+	)
 	for i := range w.replicas {
 		pod := &corev1.Pod{
 			TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -122,7 +167,8 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []error) {
 			},
 			Spec: *w.template.Spec.DeepCopy(),
 		}
-		if w.kind == "Deployment" || w.kind == "ReplicaSet" {
+		switch w.kind {
+		case "Deployment", "ReplicaSet", "ReplicationController", "StatefulSet":
 			pod.Name = fmt.Sprintf("%s-%d", w.meta.Name, i)
 		}
 		if pod.Annotations == nil {
@@ -132,7 +178,78 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []error) {
 		if w.job != nil {
 			pod.Annotations[AnnotationBackoffLimit] = strconv.Itoa(limit)
 		}
-		out = append(out, decoded{kind: "Pod", pod: pod, doc: d.doc, line: d.line, lines: d.lines, inFile: templateField})
+		if w.set != nil {
+			claims = append(claims, statefulPod(pod, w, i)...)
+		}
+		pd := decoded{kind: "Pod", pod: pod, doc: d.doc, line: d.line, lines: d.lines, inFile: templateField, notices: d.notices}
+		if w.strategy == appsv1.RecreateDeploymentStrategyType {
+			pd.after = map[string]string{AnnotationStrategy: string(w.strategy)}
+		}
+		out = append(out, pd)
 	}
-	return out, errs
+	return out, claims, errs
+}
+
+// statefulPod makes pod the i-th of a StatefulSet as its controller does:
+// host name the pod's name, subdomain the service, each claim template a
+// claim of its own, and under OrderedReady, started after the pod before
+// it. It returns the pod's claims.
+func statefulPod(pod *corev1.Pod, w *workload, i int32) []*corev1.PersistentVolumeClaim {
+	set := w.set
+	pod.Spec.Hostname = pod.Name
+	if set.ServiceName != "" {
+		pod.Spec.Subdomain = set.ServiceName
+	}
+	if i > 0 && set.PodManagementPolicy != appsv1.ParallelPodManagement {
+		prev := fmt.Sprintf("%s-%d", w.meta.Name, i-1)
+		if a := strings.TrimSpace(pod.Annotations[AnnotationAfter]); a != "" {
+			prev = a + "," + prev
+		}
+		pod.Annotations[AnnotationAfter] = prev
+	}
+	var claims []*corev1.PersistentVolumeClaim
+	for _, t := range set.VolumeClaimTemplates {
+		name := fmt.Sprintf("%s-%s", t.Name, pod.Name)
+		claim := &corev1.PersistentVolumeClaim{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.meta.Namespace, Labels: maps.Clone(t.Labels), Annotations: maps.Clone(t.Annotations)},
+			Spec:       *t.Spec.DeepCopy(),
+		}
+		claims = append(claims, claim)
+		volume := corev1.Volume{Name: t.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}
+		replaced := false
+		for j := range pod.Spec.Volumes {
+			if pod.Spec.Volumes[j].Name == t.Name { // the controller's claim wins, as in Kubernetes
+				pod.Spec.Volumes[j], replaced = volume, true
+			}
+		}
+		if !replaced {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, volume)
+		}
+	}
+	return claims
+}
+
+// validateStatefulSet checks what a StatefulSet adds to a workload.
+func validateStatefulSet(w *workload, fail func(path, format string, args ...any)) {
+	switch p := w.set.PodManagementPolicy; p {
+	case "", appsv1.OrderedReadyPodManagement, appsv1.ParallelPodManagement:
+	default:
+		fail("spec.podManagementPolicy", "%q: must be OrderedReady or Parallel%s", p, caseHint(string(p), "OrderedReady", "Parallel"))
+	}
+	if n := w.set.ServiceName; n != "" {
+		for _, msg := range validation.IsDNS1123Label(n) {
+			fail("spec.serviceName", "%q: %s", n, msg)
+		}
+	}
+	names := map[string]bool{}
+	for i, t := range w.set.VolumeClaimTemplates {
+		p := fmt.Sprintf("spec.volumeClaimTemplates[%d]", i)
+		validateUniqueName(p+".metadata.name", "claim template", t.Name, names, fail)
+		c := corev1.PersistentVolumeClaim{Spec: t.Spec}
+		for _, e := range claimSpecErrors(&c) {
+			fail(p+".spec."+e.field, "%s", e.msg)
+		}
+	}
 }

@@ -105,9 +105,14 @@ func (s *Shim) linuxResources(c *corev1.Container) *runtimeapi.LinuxContainerRes
 	return r
 }
 
-// oomScoreAdj is the kubelet's: Guaranteed pods last, BestEffort first,
+// oomScoreAdj is the kubelet's: node-critical pods (every pod here is a
+// static pod, so priorityClassName system-node-critical makes one, as for
+// kubeadm's control plane) and Guaranteed pods last, BestEffort first,
 // Burstable by the share of the host's memory the container requests.
 func (s *Shim) oomScoreAdj(c *corev1.Container) int64 {
+	if s.pod.Spec.PriorityClassName == "system-node-critical" {
+		return guaranteedOOM
+	}
 	switch qosClass(s.pod) {
 	case corev1.PodQOSGuaranteed:
 		return guaranteedOOM

@@ -44,10 +44,15 @@ func TestQoSAndCgroupSettingsAsTheKubelet(t *testing.T) {
 		// 1 GiB requested of a 4 GiB host: 1000 - 250.
 		{"burstable", resources("250m", "1Gi", "", ""), corev1.PodQOSBurstable, 256, 0, 0, 750},
 		{"tiny cpu limit", resources("1m", "", "1m", ""), corev1.PodQOSBurstable, 2, 1000, 0, 999},
+		// kubeadm's control plane: node-critical, killed last whatever its QoS.
+		{"node-critical", resources("100m", "100Mi", "", ""), corev1.PodQOSBurstable, 102, 0, 0, -997},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := testPod()
 			pod.Spec.Containers[0].Resources = tc.res
+			if tc.name == "node-critical" {
+				pod.Spec.PriorityClassName = "system-node-critical"
+			}
 			s := newShim(t, pod, newFakeCRI(), &notes{})
 			s.cfg.Host.Memory = 4 << 30
 			if got := qosClass(pod); got != tc.qos {

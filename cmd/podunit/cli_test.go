@@ -74,8 +74,8 @@ func TestApplyWritesOnlyValidManifestsAtomically(t *testing.T) {
 		t.Errorf("changed: %q", out)
 	}
 	// An invalid manifest is refused, and the running one stays.
-	write(t, src, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, tty: true}]\n")
-	if _, err := apply("-f", filepath.Join(src, "web.yaml")); err == nil || !strings.Contains(err.Error(), "web.yaml:5: spec.containers[0].tty") {
+	write(t, src, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, ttty: true}]\n")
+	if _, err := apply("-f", filepath.Join(src, "web.yaml")); err == nil || !strings.Contains(err.Error(), "web.yaml:5: spec.containers[0].ttty: unknown field") {
 		t.Errorf("invalid: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "web.yaml")); !strings.Contains(string(b), "img:2") {

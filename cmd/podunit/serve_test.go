@@ -84,10 +84,10 @@ func TestStatusAPI(t *testing.T) {
 	}
 
 	// An invalid edit: the pod runs on its last good spec, and says so.
-	write(t, s.sources[0].Dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, tty: true}]}\n")
+	write(t, s.sources[0].Dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, ttty: true}]}\n")
 	s.run(ctx)
 	_, body = get(t, srv, "/pods/default/web")
-	if !strings.Contains(body, `"type":"podunit.io/ManifestValid","status":"False"`) || !strings.Contains(body, "tty: not supported by podunit") {
+	if !strings.Contains(body, `"type":"podunit.io/ManifestValid","status":"False"`) || !strings.Contains(body, "ttty: unknown field") {
 		t.Errorf("no InvalidManifest condition:\n%s", body)
 	}
 

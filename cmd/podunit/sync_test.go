@@ -131,13 +131,13 @@ func TestSync(t *testing.T) {
 	}
 
 	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
-	write(t, s.sources[0].Dir, "bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, image: i, tty: true}]}\n")
+	write(t, s.sources[0].Dir, "bad.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, image: i, ttty: true}]}\n")
 	err := s.run(ctx)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitInvalid {
 		t.Fatalf("sync with an invalid manifest: %v, want exit status %d", err, exitInvalid)
 	}
-	if !strings.Contains(out.String(), "error: "+filepath.Join(s.sources[0].Dir, "bad.yaml")+":4: spec.containers[0].tty: not supported by podunit") {
+	if !strings.Contains(out.String(), "error: "+filepath.Join(s.sources[0].Dir, "bad.yaml")+":4: spec.containers[0].ttty: unknown field (did you mean \"tty\"?)") {
 		t.Errorf("output does not name the bad file, line and field:\n%s", out)
 	}
 	if _, ok := m.units["pod-web.service"]; !ok || len(m.units) != 1 {

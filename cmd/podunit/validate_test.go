@@ -11,14 +11,21 @@ import (
 	"testing"
 )
 
+// notReadYet are real manifests of kinds podunit does not read yet (the
+// kubelet runs none of them either: it runs only Pods).
+var notReadYet = map[string]bool{
+	"k8sio-cronjob-hello":    true, // CronJob
+	"kubectl-create-cronjob": true,
+}
+
 var updateGolden = flag.Bool("update", false, "rewrite the golden files of test/testdata/real")
 
-
 // The corpus of real manifests (test/testdata/real, README.md there says
-// where each comes from): `podunit validate` on each file alone gives
-// exactly its golden result, on a node named node1 with no extra labels.
-// Every manifest the kubelet would run is accepted, with its notices; the
-// invalid ones stay errors.
+// where each comes from): `podunit validate` on each file, with the corpus
+// as the configured manifest directory (so a pod finds the Secret another
+// file defines, as sync would find it), gives exactly its golden result, on
+// a node named node1 with no extra labels. Every manifest the kubelet would
+// run is accepted, with its notices; the invalid ones stay errors.
 func TestValidateRealManifests(t *testing.T) {
 	t.Chdir("../../test/testdata") // files are named real/<name>.yaml in the results
 	files, _ := filepath.Glob("real/*.yaml")
@@ -26,7 +33,7 @@ func TestValidateRealManifests(t *testing.T) {
 		t.Fatalf("%d manifests in real/, want at least 60", len(files))
 	}
 	cfg := defaultConfig()
-	cfg.ManifestDir = "/nonexistent" // the files alone
+	cfg.ManifestDir = "real"
 	cfg.NodeName = "node1"
 	cfg.NodeLabels = map[string]string{"kubernetes.io/arch": "amd64", "beta.kubernetes.io/arch": "amd64"}
 	accepted, rejected := 0, 0
@@ -34,10 +41,10 @@ func TestValidateRealManifests(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := validateFiles(&out, &out, cfg, []string{path})
+			verr := validateFiles(&out, &out, cfg, []string{path})
 			got := out.String()
 			var ee *exitError
-			switch {
+			switch err := verr; {
 			case err == nil:
 				got += "exit 0\n"
 				accepted++
@@ -61,9 +68,9 @@ func TestValidateRealManifests(t *testing.T) {
 			if got != string(want) {
 				t.Errorf("podunit validate %s:\n%s\nwant (%s):\n%s", path, got, golden, want)
 			}
-			invalid := strings.HasPrefix(name, "invalid-")
-			if invalid != (err != nil) {
-				t.Errorf("invalid-* files must fail and others pass; got %v", err)
+			invalid := strings.HasPrefix(name, "invalid-") || notReadYet[name]
+			if invalid != (verr != nil) {
+				t.Errorf("invalid-* files must fail and others pass; got %v", verr)
 			}
 		})
 	}
