@@ -374,3 +374,62 @@ func TestSyncSeveralManifestDirs(t *testing.T) {
 		t.Errorf("units %v, err %v, output:\n%s", m.units, err, out)
 	}
 }
+
+// A pod whose nodeSelector does not match the node is not started, the sync
+// says why once, and the status API shows it Failed with the kubelet's
+// reason; when the node gets the label, the next sync starts it. Notices
+// reach the journal once per change of the file, not at every sync.
+func TestSyncAdmissionAndNotices(t *testing.T) {
+	s, m, _, out := newSyncer(t)
+	s.syncState = filepath.Join(t.TempDir(), "sync.json")
+	s.reader = generator.Reader{Node: generator.NewNode("node1", nil)}
+	ctx := context.Background()
+	write(t, s.sources[0].Dir, "ssd.yaml", strings.Replace(pod("ssd", "img:1"), "spec:\n", "spec:\n  nodeSelector: {disktype: ssd}\n", 1))
+	write(t, s.sources[0].Dir, "web.yaml", strings.Replace(pod("web", "img:1"), "spec:\n", "spec:\n  tolerations: [{operator: Exists}]\n", 1))
+	for range 2 {
+		if err := s.run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := m.units["pod-ssd.service"]; ok {
+		t.Error("a pod that does not fit the node was started")
+	}
+	if _, ok := m.units["pod-web.service"]; !ok {
+		t.Error("the pod with a notice was not started")
+	}
+	if n := strings.Count(out.String(), "pod default/ssd from "); n != 1 {
+		t.Errorf("not-admitted pod reported %d times:\n%s", n, out)
+	}
+	if n := strings.Count(out.String(), "notice: spec.tolerations: "); n != 1 {
+		t.Errorf("notice reported %d times:\n%s", n, out)
+	}
+	st, err := readSyncState(s.syncState)
+	if err != nil || st.NotAdmitted["default/ssd"].Reason != "NodeAffinity" {
+		t.Fatalf("sync state: %+v %v", st, err)
+	}
+	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: t.TempDir(), syncState: s.syncState, manager: m}
+	snap, err := srv.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, c := range snap.pods {
+		if c.pod.Name == "ssd" {
+			found = true
+			if c.pod.Status.Phase != "Failed" || c.pod.Status.Reason != "NodeAffinity" || podStatusWord(&c.pod) != "NodeAffinity" {
+				t.Errorf("status %+v, get pods says %s", c.pod.Status, podStatusWord(&c.pod))
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the not-admitted pod is not served: %s", snap.list)
+	}
+	// The node gets the label: the pod starts.
+	s.reader = generator.Reader{Node: generator.NewNode("node1", map[string]string{"disktype": "ssd"})}
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.units["pod-ssd.service"]; !ok {
+		t.Error("the pod that now fits was not started")
+	}
+}
