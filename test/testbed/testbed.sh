@@ -21,6 +21,7 @@ TB=${PODUNIT_TESTBED_DIR:-/var/lib/podunit-testbed/default}
 CG=podunit-testbed-$(basename "$TB")
 BUSYBOX_IMAGE=localhost/podunit/busybox:1.35
 PAUSE_IMAGE=localhost/podunit/pause:1
+NGINX_IMAGE=localhost/podunit/nginx:1
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -96,6 +97,7 @@ up() {
 	fi
 	import_image "$BUSYBOX_IMAGE" "$TB/images/busybox.tar"
 	import_image "$PAUSE_IMAGE" "$TB/images/pause.tar"
+	import_image "$NGINX_IMAGE" "$TB/images/nginx.tar"
 	log "up: systemd pid $child; enter with: nsenter -t $child -m -p -n -u -i"
 }
 
