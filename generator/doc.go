@@ -5,8 +5,13 @@
 // with its config hash, then unit definitions from the units package's model.
 // The only I/O is reading the manifest sources it is asked to read.
 //
-// Decoding is strict. A field that does not exist in the v1 Pod type, a field
-// podunit does not implement (see [Fields]), a value of the wrong type and an
-// invalid value are all errors naming the file, the line and the field path.
-// Nothing is silently dropped.
+// Every field of every kind it reads is in one class (policy.go), kept in
+// the kind's field list (Fields, Kinds), which also drives the docs and
+// `podunit explain`: honoured; dropped without a word (what a server
+// wrote); accepted with a Notice (what only a scheduler or an API server
+// acts on); evaluated against the Node as the kubelet's admission does
+// (Admit); or rejected. A typo, a field podunit does not implement, a value
+// of the wrong type and an invalid value are errors naming the file, the
+// line and the field path. Nothing is silently ignored, and a notice is not
+// an error unless the Reader is Strict.
 package generator
