@@ -694,20 +694,33 @@ func (s *Shim) report(ctx context.Context) error {
 }
 
 // phase is the pod's phase, and for a finished pod why: Failed when a
-// container that is not restarted failed (a regular init container under
-// restartPolicy Never, or an app container), Succeeded when every app
-// container finished, Pending until the init containers are through.
+// regular init container under restartPolicy Never or a Job's container
+// past its backoffLimit failed, or when every app container finished and
+// one of them failed; Succeeded when every app container finished well;
+// Pending until the init containers are through.
 func (s *Shim) phase() (corev1.PodPhase, string) {
 	appsDone := true
+	failed := ""
+	_, job := s.pod.Annotations[AnnotationBackoffLimit]
 	for _, c := range s.containers {
-		if c.done && !c.sidecar && c.exit != nil && c.exit.ExitCode != 0 {
-			return corev1.PodFailed, fmt.Sprintf("container %s exited with code %d (%s)", c.spec.Name, c.exit.ExitCode, c.exit.Reason)
+		if c.done && !c.sidecar && c.exit != nil && c.exit.ExitCode != 0 && failed == "" {
+			failed = fmt.Sprintf("container %s exited with code %d (%s)", c.spec.Name, c.exit.ExitCode, c.exit.Reason)
+			if c.init || job {
+				// A failed init container fails the pod at once, and so
+				// does a Job's container past its backoffLimit (the Job
+				// controller would stop the pod).
+				return corev1.PodFailed, failed
+			}
 		}
 		if c.app() && !c.done {
 			appsDone = false
 		}
 	}
 	switch {
+	case appsDone && failed != "":
+		// As the kubelet: Failed once every container is done, when one
+		// of them failed; until then the others run on.
+		return corev1.PodFailed, failed
 	case appsDone:
 		return corev1.PodSucceeded, "all containers completed"
 	case !s.initialized:

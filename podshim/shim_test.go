@@ -421,3 +421,40 @@ func TestImagePullBackOff(t *testing.T) {
 		t.Errorf("after the pull worked: running=%d waiting=%q", running, reason())
 	}
 }
+
+// Under restartPolicy Never, a failed container does not end the pod while
+// another runs: as the kubelet's, the pod is Running until every container
+// is done, then Failed.
+func TestNeverPodRunsUntilEveryContainerIsDone(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	pod := testPod()
+	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "side", Image: "busybox:1"})
+	s := newShim(t, pod, rt, &notes{})
+	ctx := context.Background()
+	if err := s.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := true
+	for _, c := range rt.Containers { // the first container fails
+		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING && first {
+			c.State, c.ExitCode, c.FinishedAt, first = runtimeapi.ContainerState_CONTAINER_EXITED, 3, time.Now().UnixNano(), false
+		}
+	}
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := s.finished(ctx); done || err != nil {
+		t.Fatalf("finished=%v err=%v while a container still runs", done, err)
+	}
+	if phase, _ := s.phase(); phase != corev1.PodRunning || len(running(rt)) != 1 {
+		t.Fatalf("phase %s with %d running, want Running with 1", phase, len(running(rt)))
+	}
+	exit(rt, 0, time.Now())
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := s.finished(ctx); !done || !errors.Is(err, ErrPodFailed) {
+		t.Errorf("finished=%v err=%v once every container is done, want the pod failed", done, err)
+	}
+}

@@ -21,25 +21,31 @@ import (
 // Manifests from test/testdata/real, as their tools write them, with only
 // the image swapped for a local stand-in (no registry is reachable).
 
-// realManifest reads test/testdata/real/name from the source tree (the test
-// bed shares the host's root file system; tests run from the tree's top).
+// realManifest reads test/testdata/real/name from the source tree, which
+// the test bed shares with the host: $PODUNIT_SOURCE (make test-e2e sets
+// it), else the working directory or one above it. images are pairs of
+// strings to replace, as for strings.NewReplacer.
 func realManifest(t *testing.T, name string, images ...string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "test", "testdata", "real", name))
-		if err == nil {
-			return strings.NewReplacer(images...).Replace(string(b))
+	dirs := []string{os.Getenv("PODUNIT_SOURCE")}
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			dirs = append(dirs, d)
+			if d == filepath.Dir(d) {
+				break
+			}
 		}
-		if parent := filepath.Dir(dir); parent != dir {
-			dir = parent
+	}
+	for _, dir := range dirs {
+		if dir == "" {
 			continue
 		}
-		t.Fatalf("test/testdata/real/%s not found above the working directory", name)
+		if b, err := os.ReadFile(filepath.Join(dir, "test", "testdata", "real", name)); err == nil {
+			return strings.NewReplacer(images...).Replace(string(b))
+		}
 	}
+	t.Fatalf("test/testdata/real/%s not found (set PODUNIT_SOURCE to the source tree)", name)
+	return ""
 }
 
 // hostDir removes path when the test ends if the test made it: hostPath
