@@ -41,6 +41,18 @@ func SliceName(namespace, name string) string {
 	return "podunit-" + unit.UnitNameEscape(stem(namespace, name)) + ".slice"
 }
 
+// HandoffName is the unit that starts a pod's next generation once the old
+// one has stopped: podunit-handoff-<stem>.service for pod-<stem>.service.
+func HandoffName(service string) string {
+	return "podunit-handoff-" + service[len(servicePrefix):]
+}
+
+// RolloutName is the unit that replaces a workload's replicas one at a time:
+// podunit-rollout-<namespace>_<Kind>-<name>.service.
+func RolloutName(namespace, group string) string {
+	return "podunit-rollout-" + unit.UnitNameEscape(namespace+"_"+group) + serviceSuffix
+}
+
 // Cgroup drivers, as the container runtime is configured.
 const (
 	CgroupDriverSystemd  = "systemd"

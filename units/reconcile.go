@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
@@ -17,19 +19,31 @@ import (
 type Manager interface {
 	ListUnitsByPatternsContext(ctx context.Context, states, patterns []string) ([]dbus.UnitStatus, error)
 	StartTransientUnitContext(ctx context.Context, name, mode string, properties []dbus.Property, ch chan<- string) (int, error)
+	StartUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 	StopUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 	ResetFailedUnitContext(ctx context.Context, name string) error
 	SetUnitPropertiesContext(ctx context.Context, name string, runtime bool, properties ...dbus.Property) error
 }
 
-// Result says what a reconcile did, by unit name.
+// Result says what a reconcile did, by unit name. It did not wait for any
+// of it: each is a job systemd carries out (or a hand-off unit's).
 type Result struct {
-	Started   []string // new pods
-	Replaced  []string // pods whose config hash changed: stopped, then started
-	Stopped   []string // pods no longer desired
+	Started   []string // new pods: start jobs queued
+	Replaced  []string // pods whose config hash changed: the old generation's stop and a hand-off queued
+	Stopped   []string // pods no longer desired: stop jobs queued
 	Unchanged []string
-	Errors    []error // one per unit that could not be brought to its desired state
+	// Pending are replacements already under way (their hand-off or
+	// rollout unit runs): left to it.
+	Pending []string
+	Errors  []error // one per unit that could not be brought to its desired state
 }
+
+// Handoff is the command line of a hand-off unit, which starts pods whose
+// old generation must stop first: podunit itself, given the units' spec
+// files. With rolling, it replaces them one at a time (RollOut); without,
+// it runs once the old generation has stopped (its start job is ordered
+// after the old unit's stop job) and starts the new one (StartUnits).
+type Handoff func(rolling bool, next []*Unit) []string
 
 // Running is a pod unit as the manager reports it.
 type Running struct {
@@ -56,21 +70,24 @@ func List(ctx context.Context, m Manager) (map[string]Running, error) {
 	return out, nil
 }
 
-// Reconcile brings the manager's pod units to desired: it starts units for
-// new pods, replaces units whose config hash changed (the old generation is
-// stopped before the new one starts, never both at once), stops units that
-// are no longer desired and leaves every other unit untouched. It does not
-// wait for started units to become ready. Errors for single units are in the
-// Result; the error return is for failures that stopped the whole pass.
-func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error) {
+// Reconcile brings the manager's pod units to desired without waiting on any
+// pod: it queues start jobs for new pods and stop jobs for removed ones (and
+// their slices), and for a pod whose config hash changed it queues the old
+// generation's stop and a hand-off unit whose start systemd orders after that
+// stop, which then starts the new generation (never both at once). A
+// workload's replicas (Unit.Group) are replaced one at a time by a rollout
+// unit. Every other unit is left untouched. One pod's slow stop or rollout
+// therefore never delays another pod's change. Errors for single units are
+// in the Result; the error return is for failures that stopped the whole
+// pass.
+func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff) (*Result, error) {
 	current, err := List(ctx, m)
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{}
-	var stop []string
-	var start, rolling []*Unit
-	replacing := map[string]bool{}
+	var start, replace []*Unit
+	rolling := map[string][]*Unit{} // by rollout unit
 	want := map[string]bool{}
 	for _, u := range desired {
 		want[u.Name] = true
@@ -79,13 +96,12 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 		case !ok:
 			start = append(start, u)
 		case cur.ConfigHash != u.ConfigHash && u.Group != "" && cur.ActiveState == "active":
-			// A replica of a Deployment: replaced one at a time, below.
-			rolling = append(rolling, u)
-			replacing[u.Name] = true
+			// A replica of a workload: replaced one at a time, by one
+			// rollout unit for the whole workload.
+			name := RolloutName(u.Namespace, u.Group)
+			rolling[name] = append(rolling[name], u)
 		case cur.ConfigHash != u.ConfigHash:
-			stop = append(stop, u.Name)
-			start = append(start, u)
-			replacing[u.Name] = true
+			replace = append(replace, u)
 		case cur.ActiveState == "active" || cur.ActiveState == "activating" || cur.ActiveState == "reloading":
 			res.Unchanged = append(res.Unchanged, u.Name)
 		case cur.ActiveState == "failed":
@@ -93,69 +109,155 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit) (*Result, error)
 			// stays failed until its manifest changes, as in Kubernetes.
 			res.Unchanged = append(res.Unchanged, u.Name)
 		default:
-			// inactive or on its way down: bring it back up.
-			stop = append(stop, u.Name)
-			start = append(start, u)
+			// inactive or on its way down: bring it back up once it is down.
+			replace = append(replace, u)
 		}
 	}
+	var stop []string
 	for name := range current {
 		if !want[name] {
 			stop = append(stop, name)
 		}
 	}
 	sort.Strings(stop)
-
-	start = startOrder(start)
-	stopErrs := stopAll(ctx, m, stop)
-	var goneSlices []string // of the pods no longer desired
 	for _, name := range stop {
-		if err := stopErrs[name]; err != nil {
+		cur := current[name]
+		if err := queueStop(ctx, m, name); err != nil {
 			res.Errors = append(res.Errors, err)
-		} else if !want[name] {
-			res.Stopped = append(res.Stopped, name)
-			goneSlices = append(goneSlices, SliceName(current[name].Namespace, current[name].PodName))
+			continue
 		}
-	}
-	// A removed pod's slice goes with it. systemd keeps an empty slice
-	// active, with the pod's limits, until the next boot: one more for every
-	// pod ever removed, and each one more unit for systemd to go through
-	// when it sets up the next pod's cgroups.
-	sliceErrs := stopAll(ctx, m, goneSlices)
-	for _, name := range goneSlices {
-		if err := sliceErrs[name]; err != nil {
+		// A removed pod's slice goes with it (systemd stops it once its
+		// units are down). systemd keeps an empty slice active, with the
+		// pod's limits, until the next boot otherwise.
+		if err := queueStop(ctx, m, SliceName(cur.Namespace, cur.PodName)); err != nil {
 			res.Errors = append(res.Errors, err)
 		}
-	}
-	for _, u := range start {
-		if err := stopErrs[u.Name]; err != nil {
-			continue // the old generation may still run: never start a second one
+		if cur.ActiveState == "failed" {
+			// A failed unit stays loaded until its failure is reset.
+			if err := m.ResetFailedUnitContext(ctx, name); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
+				res.Errors = append(res.Errors, fmt.Errorf("reset failed unit %q: %w", name, err))
+			}
 		}
+		res.Stopped = append(res.Stopped, name)
+	}
+	for _, u := range replace {
+		// The old generation's stop first: the hand-off's start job is
+		// then ordered after it (a stop before a start, whichever way
+		// After= points), or runs at once when the stop is already done.
+		if err := queueStop(ctx, m, u.Name); err != nil {
+			res.Errors = append(res.Errors, err)
+			continue
+		}
+		desc := fmt.Sprintf("Start pod %s/%s (podunit config %s) once its old generation stopped", u.Namespace, u.PodName, u.ConfigHash)
+		queued, err := startHandoff(ctx, m, HandoffName(u.Name), desc, []string{u.Name}, handoff(false, []*Unit{u}))
+		switch {
+		case err != nil:
+			res.Errors = append(res.Errors, fmt.Errorf("replace %s: %w", u.Name, err))
+		case !queued:
+			// An earlier sync's hand-off is still waiting: it starts
+			// what it was given, and a later sync replaces that if need be.
+			res.Pending = append(res.Pending, u.Name)
+		default:
+			res.Replaced = append(res.Replaced, u.Name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(rolling)) {
+		group := rolling[name]
+		desc := fmt.Sprintf("Roll out %s in namespace %s, one replica at a time", group[0].Group, group[0].Namespace)
+		queued, err := startHandoff(ctx, m, name, desc, nil, handoff(true, group))
+		for _, u := range group {
+			switch {
+			case err != nil:
+				res.Errors = append(res.Errors, fmt.Errorf("roll out %s: %w", u.Group, err))
+			case !queued:
+				res.Pending = append(res.Pending, u.Name)
+			default:
+				res.Replaced = append(res.Replaced, u.Name)
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	for _, u := range startOrder(start) {
 		if err := startUnit(ctx, m, u); err != nil {
 			res.Errors = append(res.Errors, err)
 			continue
 		}
-		if replacing[u.Name] {
-			res.Replaced = append(res.Replaced, u.Name)
-		} else {
-			res.Started = append(res.Started, u.Name)
-		}
-	}
-	// A rolling replacement: each replica is stopped, started again and
-	// ready (its start job done: READY=1) before the next one stops, so
-	// the others keep serving. A replica that does not become ready stops
-	// the rollout; the next sync carries on.
-	for _, u := range rolling {
-		if err := stopUnit(ctx, m, u.Name); err != nil {
-			res.Errors = append(res.Errors, err)
-			break
-		}
-		if err := startUnitAndWait(ctx, m, u); err != nil {
-			res.Errors = append(res.Errors, fmt.Errorf("rollout of %s stopped: %w", u.Group, err))
-			break
-		}
-		res.Replaced = append(res.Replaced, u.Name)
+		res.Started = append(res.Started, u.Name)
 	}
 	return res, nil
+}
+
+// StartUnits starts the units, which a hand-off was given: their old
+// generations have stopped (a stopped transient unit that systemd has not
+// collected yet is waited for). It returns the errors, one per unit.
+func StartUnits(ctx context.Context, m Manager, next []*Unit) []error {
+	var errs []error
+	for _, u := range startOrder(next) {
+		if err := startUnit(ctx, m, u); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// RollOut replaces a workload's replicas one at a time: each is stopped,
+// started again and ready (its start job done: READY=1) before the next one
+// stops, so the others keep serving. A replica that does not become ready
+// stops the rollout; the next sync starts it again.
+func RollOut(ctx context.Context, m Manager, next []*Unit) ([]string, error) {
+	var replaced []string
+	for _, u := range next {
+		if err := stopUnit(ctx, m, u.Name); err != nil {
+			return replaced, err
+		}
+		if err := startUnitAndWait(ctx, m, u); err != nil {
+			return replaced, fmt.Errorf("rollout of %s stopped: %w", u.Group, err)
+		}
+		replaced = append(replaced, u.Name)
+	}
+	return replaced, nil
+}
+
+// startHandoff queues a hand-off unit, a oneshot service running argv whose
+// start is ordered after the units of after. queued is false when it exists
+// already: a replacement is under way. A rollout waits for each replica to
+// be ready, with deadlines of its own: the unit has no start timeout.
+func startHandoff(ctx context.Context, m Manager, name, description string, after, argv []string) (queued bool, err error) {
+	props := []dbus.Property{
+		dbus.PropDescription(description),
+		dbus.PropType("oneshot"),
+		dbus.PropExecStart(argv, false),
+		{Name: "CollectMode", Value: godbus.MakeVariant("inactive-or-failed")},
+		{Name: "TimeoutStartUSec", Value: godbus.MakeVariant(uint64(math.MaxUint64))},
+	}
+	if len(after) > 0 {
+		props = append(props, dbus.PropAfter(after...))
+	}
+	if _, err := m.StartTransientUnitContext(ctx, name, "fail", props, nil); err != nil {
+		if isDBusError(err, "org.freedesktop.systemd1.UnitExists") {
+			return false, nil
+		}
+		return false, fmt.Errorf("start unit %q: %w", name, err)
+	}
+	return true, nil
+}
+
+// QueueStart queues a (static) unit's start job without waiting for it.
+func QueueStart(ctx context.Context, m Manager, name string) error {
+	if _, err := m.StartUnitContext(ctx, name, "replace", nil); err != nil {
+		return fmt.Errorf("start unit %q: %w", name, err)
+	}
+	return nil
+}
+
+// queueStop queues a unit's stop job without waiting for it.
+func queueStop(ctx context.Context, m Manager, name string) error {
+	if _, err := m.StopUnitContext(ctx, name, "replace", nil); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
+		return fmt.Errorf("stop unit %q: %w", name, err)
+	}
+	return nil
 }
 
 // startOrder puts each unit after the units of start it is ordered after
@@ -191,28 +293,6 @@ func startOrder(start []*Unit) []*Unit {
 	return out
 }
 
-// stopAll stops units concurrently and waits for each stop job to finish.
-func stopAll(ctx context.Context, m Manager, names []string) map[string]error {
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs = map[string]error{}
-	)
-	for _, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := stopUnit(ctx, m, name); err != nil {
-				mu.Lock()
-				errs[name] = err
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errs
-}
-
 func stopUnit(ctx context.Context, m Manager, name string) error {
 	done := make(chan string, 1)
 	if _, err := m.StopUnitContext(ctx, name, "replace", done); err != nil {
@@ -238,7 +318,7 @@ func stopUnit(ctx context.Context, m Manager, name string) error {
 
 // unitGoneTimeout bounds the wait for systemd to unload a stopped transient
 // unit before a unit of the same name can be created again.
-const unitGoneTimeout = 10 * time.Second
+var unitGoneTimeout = 10 * time.Second
 
 func startUnit(ctx context.Context, m Manager, u *Unit) error {
 	return startUnitJob(ctx, m, u, nil)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
@@ -25,12 +28,19 @@ type fakeManager struct {
 	// like a transient unit not yet garbage-collected.
 	lingering int
 	stopFails map[string]bool
+	// slowStops never finish stopping: the unit stays deactivating.
+	slowStops map[string]bool
 	// slices are the pod slices and their last properties.
 	slices map[string]map[string]any
+	// handoffs are the queued hand-off units and their command lines;
+	// pending the units they name.
+	handoffs map[string][]string
+	pending  map[string]*Unit
 }
 
 func newFakeManager(existing ...dbus.UnitStatus) *fakeManager {
-	m := &fakeManager{units: map[string]dbus.UnitStatus{}, stopFails: map[string]bool{}, slices: map[string]map[string]any{}}
+	m := &fakeManager{units: map[string]dbus.UnitStatus{}, stopFails: map[string]bool{}, slowStops: map[string]bool{},
+		slices: map[string]map[string]any{}, handoffs: map[string][]string{}, pending: map[string]*Unit{}}
 	for _, u := range existing {
 		m.units[u.Name] = u
 	}
@@ -63,6 +73,19 @@ func (m *fakeManager) StartTransientUnitContext(_ context.Context, name, mode st
 		}
 		return 1, nil
 	}
+	if strings.HasPrefix(name, "podunit-handoff-") || strings.HasPrefix(name, "podunit-rollout-") {
+		m.calls = append(m.calls, "handoff "+name)
+		if _, exists := m.handoffs[name]; exists {
+			return 0, godbus.Error{Name: "org.freedesktop.systemd1.UnitExists"}
+		}
+		for _, p := range props {
+			if p.Name == "ExecStart" {
+				// go-systemd's execStart is unexported: its Args by name.
+				m.handoffs[name] = reflect.ValueOf(p.Value.Value()).Index(0).FieldByName("Args").Interface().([]string)
+			}
+		}
+		return 1, nil
+	}
 	m.calls = append(m.calls, "start "+name)
 	if _, exists := m.units[name]; exists {
 		return 0, godbus.Error{Name: "org.freedesktop.systemd1.UnitExists", Body: []any{"Unit " + name + " already exists."}}
@@ -84,30 +107,89 @@ func (m *fakeManager) StopUnitContext(_ context.Context, name, mode string, ch c
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, "stop "+name)
+	done := func(result string) {
+		if ch != nil {
+			ch <- result
+		}
+	}
 	if strings.HasSuffix(name, ".slice") {
 		if _, ok := m.slices[name]; !ok {
 			return 0, godbus.Error{Name: "org.freedesktop.systemd1.NoSuchUnit"}
 		}
 		delete(m.slices, name)
-		ch <- "done"
-		return 1, nil
-	}
-	if m.stopFails[name] {
-		ch <- "timeout"
+		done("done")
 		return 1, nil
 	}
 	if _, ok := m.units[name]; !ok {
 		return 0, godbus.Error{Name: "org.freedesktop.systemd1.NoSuchUnit"}
 	}
-	if m.lingering == 0 {
+	switch {
+	case m.slowStops[name]:
+		u := m.units[name]
+		u.ActiveState, u.SubState = "deactivating", "stop-sigterm"
+		m.units[name] = u
+		return 1, nil // never done
+	case m.stopFails[name]:
+		done("timeout")
+		return 1, nil
+	case m.lingering == 0:
 		delete(m.units, name)
-	} else {
+	default:
 		u := m.units[name]
 		u.ActiveState, u.SubState = "inactive", "dead"
 		m.units[name] = u
 	}
-	ch <- "done"
+	done("done")
 	return 1, nil
+}
+
+func (m *fakeManager) StartUnitContext(_ context.Context, name, mode string, ch chan<- string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, "start "+name)
+	return 1, nil
+}
+
+// handoff is a Handoff for tests: the command line names the units, which
+// runHandoffs finds again.
+func (m *fakeManager) handoff(rolling bool, next []*Unit) []string {
+	argv := []string{"podunit", "handoff"}
+	if rolling {
+		argv = append(argv, "--rolling")
+	}
+	for _, u := range next {
+		m.pending[u.Name] = u
+		argv = append(argv, u.Name)
+	}
+	return argv
+}
+
+// runHandoffs runs the queued hand-off units as systemd would once their
+// ordering allows, as podunit handoff does, and forgets them.
+func (m *fakeManager) runHandoffs(t *testing.T) []error {
+	t.Helper()
+	m.mu.Lock()
+	handoffs := m.handoffs
+	m.handoffs = map[string][]string{}
+	m.mu.Unlock()
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(handoffs)) {
+		argv := handoffs[name]
+		var next []*Unit
+		for _, a := range argv[2:] {
+			if u, ok := m.pending[a]; ok {
+				next = append(next, u)
+			}
+		}
+		if slices.Contains(argv, "--rolling") {
+			if _, err := RollOut(context.Background(), m, next); err != nil {
+				errs = append(errs, err)
+			}
+		} else {
+			errs = append(errs, StartUnits(context.Background(), m, next)...)
+		}
+	}
+	return errs
 }
 
 func (m *fakeManager) ResetFailedUnitContext(_ context.Context, name string) error {
@@ -145,7 +227,7 @@ func TestReconcileSetsSliceLimits(t *testing.T) {
 	m := newFakeManager()
 	u := podUnit("web", h1)
 	u.Limits = SliceLimits{MemoryMax: 96 << 20, CPUQuotaPerSec: 500000}
-	if _, err := Reconcile(context.Background(), m, []*Unit{u}); err != nil {
+	if _, err := Reconcile(context.Background(), m, []*Unit{u}, m.handoff); err != nil {
 		t.Fatal(err)
 	}
 	slice := m.slices["podunit-web.slice"]
@@ -156,8 +238,11 @@ func TestReconcileSetsSliceLimits(t *testing.T) {
 		t.Errorf("calls %v: the slice's limits must be set before the pod starts", m.calls)
 	}
 	next := podUnit("web", h2) // limits removed
-	if _, err := Reconcile(context.Background(), m, []*Unit{next}); err != nil {
+	if _, err := Reconcile(context.Background(), m, []*Unit{next}, m.handoff); err != nil {
 		t.Fatal(err)
+	}
+	if errs := m.runHandoffs(t); len(errs) > 0 {
+		t.Fatal(errs)
 	}
 	if slice["MemoryMax"] != uint64(math.MaxUint64) || slice["CPUQuotaPerSecUSec"] != uint64(math.MaxUint64) {
 		t.Errorf("limits not lifted: %v", slice)
@@ -179,15 +264,17 @@ func TestReconcile(t *testing.T) {
 		running("same", h1, "active"),
 		running("changed", h1, "active"),
 		running("gone", h1, "active"),
+		running("gone-failed", h1, "failed"),
 		running("failed", h1, "failed"),
 		running("restarting", h1, "activating"),
 		// Not podunit's: same prefix, foreign description. Never touched.
 		dbus.UnitStatus{Name: "pod-foreign.service", Description: "Someone else's pod", LoadState: "loaded", ActiveState: "active"},
 	)
 	m.slices[SliceName("default", "gone")] = map[string]any{}
-	res, err := Reconcile(context.Background(), m, []*Unit{
-		podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1),
-	})
+	desired := func() []*Unit {
+		return []*Unit{podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1)}
+	}
+	res, err := Reconcile(context.Background(), m, desired(), m.handoff)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +287,7 @@ func TestReconcile(t *testing.T) {
 	}
 	check("Started", res.Started, "pod-new.service")
 	check("Replaced", res.Replaced, "pod-changed.service")
-	check("Stopped", res.Stopped, "pod-gone.service")
+	check("Stopped", res.Stopped, "pod-gone-failed.service", "pod-gone.service")
 	// The removed pod's slice goes with it, after it; a replaced pod keeps
 	// its slice.
 	if _, ok := m.slices[SliceName("default", "gone")]; ok {
@@ -209,60 +296,112 @@ func TestReconcile(t *testing.T) {
 	if slices.Index(m.calls, "stop "+SliceName("default", "gone")) < slices.Index(m.calls, "stop pod-gone.service") {
 		t.Errorf("the slice was stopped before its pod: %v", m.calls)
 	}
-	if _, ok := m.slices[SliceName("default", "changed")]; !ok {
-		t.Errorf("the replaced pod's slice is gone: %v", m.calls)
+	// A removed pod that had failed is unloaded.
+	if _, ok := m.units["pod-gone-failed.service"]; ok {
+		t.Errorf("the removed failed pod's unit is still loaded")
 	}
 	// A failed unit is a pod that finished and failed: it stays failed.
 	check("Unchanged", res.Unchanged, "pod-failed.service", "pod-restarting.service", "pod-same.service")
 	if len(res.Errors) > 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}
-	// A replaced unit is stopped before it is started again.
+	// A replaced unit: its stop is queued, then the hand-off (ordered after
+	// it), which starts the new generation; the reconcile itself does not.
 	stop := slices.Index(m.calls, "stop pod-changed.service")
-	start := slices.Index(m.calls, "start pod-changed.service")
-	if stop < 0 || start < stop {
-		t.Errorf("replacement order: %v", m.calls)
+	handoff := slices.Index(m.calls, "handoff podunit-handoff-changed.service")
+	if stop < 0 || handoff < stop || slices.Contains(m.calls, "start pod-changed.service") {
+		t.Errorf("replacement: %v", m.calls)
+	}
+	if errs := m.runHandoffs(t); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if _, ok := m.units["pod-changed.service"]; !ok || !slices.Contains(m.calls, "start pod-changed.service") {
+		t.Errorf("the hand-off did not start the new generation: %v", m.calls)
+	}
+	if slices.Contains(m.calls, "stop "+SliceName("default", "changed")) {
+		t.Errorf("the replaced pod's slice was stopped: %v", m.calls)
 	}
 	for _, c := range m.calls {
-		if strings.Contains(c, "same") || strings.Contains(c, "foreign") || strings.Contains(c, "restarting") || strings.Contains(c, "failed") {
+		if strings.Contains(c, "same") || strings.Contains(c, "foreign") || strings.Contains(c, "restarting") || strings.Contains(c, "pod-failed") {
 			t.Errorf("touched a unit it must leave alone: %s", c)
 		}
 	}
 
 	// A second pass with nothing changed makes no call.
 	m.calls = nil
-	res, err = Reconcile(context.Background(), m, []*Unit{
-		podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1),
-	})
+	res, err = Reconcile(context.Background(), m, desired(), m.handoff)
 	if err != nil || len(m.calls) != 0 || len(res.Unchanged) != 5 {
 		t.Errorf("unchanged pass: calls %v, result %+v, err %v", m.calls, res, err)
 	}
 }
 
-// A stopped transient unit may linger until systemd collects it; the start of
-// its replacement waits for that instead of failing.
-func TestReconcileWaitsForStoppedUnitToGo(t *testing.T) {
-	m := newFakeManager(running("web", h1, "active"))
-	m.lingering = 2
-	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h2)})
-	if err != nil || len(res.Errors) > 0 || !slices.Equal(res.Replaced, []string{"pod-web.service"}) {
-		t.Fatalf("result %+v, err %v, calls %v", res, err, m.calls)
+// A sync never waits on a pod: a stop that takes its whole grace period
+// delays neither another pod's start nor the reconcile's return; the
+// replacement waits in its hand-off, and a second reconcile meanwhile leaves
+// it to that hand-off.
+func TestReconcileNeverWaitsOnAPod(t *testing.T) {
+	m := newFakeManager(running("slow", h1, "active"), running("leaving", h1, "active"))
+	m.slowStops["pod-slow.service"] = true
+	m.slowStops["pod-leaving.service"] = true
+	done := make(chan *Result)
+	go func() {
+		res, err := Reconcile(context.Background(), m, []*Unit{podUnit("slow", h2), podUnit("new", h1)}, m.handoff)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	var res *Result
+	select {
+	case res = <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("reconcile waited on a stopping pod")
+	}
+	if !slices.Equal(res.Started, []string{"pod-new.service"}) || !slices.Equal(res.Replaced, []string{"pod-slow.service"}) ||
+		!slices.Equal(res.Stopped, []string{"pod-leaving.service"}) {
+		t.Errorf("result %+v", res)
+	}
+	if _, ok := m.units["pod-new.service"]; !ok {
+		t.Error("the new pod was not started while another stopped")
+	}
+	// The manifest changes again while the old generation still stops.
+	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("slow", h1), podUnit("new", h1)}, m.handoff)
+	if err != nil || !slices.Equal(res.Pending, []string{"pod-slow.service"}) || len(res.Replaced) != 0 {
+		t.Errorf("second pass: %+v %v", res, err)
 	}
 }
 
-// When the old generation cannot be stopped, the new one is not started.
-func TestReconcileNeverRunsTwoGenerations(t *testing.T) {
+// A stopped transient unit may linger until systemd collects it; the
+// hand-off's start of its replacement waits for that instead of failing.
+func TestHandoffWaitsForStoppedUnitToGo(t *testing.T) {
+	m := newFakeManager(running("web", h1, "active"))
+	m.lingering = 2
+	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h2)}, m.handoff)
+	if err != nil || len(res.Errors) > 0 || !slices.Equal(res.Replaced, []string{"pod-web.service"}) {
+		t.Fatalf("result %+v, err %v, calls %v", res, err, m.calls)
+	}
+	if errs := m.runHandoffs(t); len(errs) > 0 {
+		t.Fatalf("hand-off: %v (calls %v)", errs, m.calls)
+	}
+}
+
+// When the old generation cannot be stopped, the hand-off cannot start the
+// new one: a unit name is one generation.
+func TestHandoffNeverRunsTwoGenerations(t *testing.T) {
+	defer func(d time.Duration) { unitGoneTimeout = d }(unitGoneTimeout)
+	unitGoneTimeout = 50 * time.Millisecond
 	m := newFakeManager(running("web", h1, "active"))
 	m.stopFails["pod-web.service"] = true
-	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h2)})
-	if err != nil {
+	m.units["pod-web.service"] = running("web", h1, "active") // still there
+	if _, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h2)}, m.handoff); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Errors) != 1 || len(res.Replaced) != 0 || slices.Contains(m.calls, "start pod-web.service") {
-		t.Errorf("result %+v, calls %v", res, m.calls)
+	errs := m.runHandoffs(t)
+	if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "already exists") {
+		t.Errorf("errors %v", errs)
 	}
-	if !strings.Contains(fmt.Sprint(res.Errors[0]), `stop unit "pod-web.service": job timeout`) {
-		t.Errorf("error = %v", res.Errors[0])
+	if _, _, hash, _ := ParseDescription(m.units["pod-web.service"].Description); hash != h1 {
+		t.Errorf("the unit is now generation %s", hash)
 	}
 }
 
@@ -283,7 +422,7 @@ func TestReconcileStartsDependenciesFirst(t *testing.T) {
 	web, db, cache := podUnit("web", h1), podUnit("db", h1), podUnit("cache", h1)
 	web.After = []string{"containerd.service", db.Name, cache.Name}
 	db.After = []string{cache.Name}
-	if _, err := Reconcile(context.Background(), m, []*Unit{web, db, cache}); err != nil {
+	if _, err := Reconcile(context.Background(), m, []*Unit{web, db, cache}, m.handoff); err != nil {
 		t.Fatal(err)
 	}
 	var starts []string
@@ -315,12 +454,18 @@ func TestReconcileRollsReplicasOneAtATime(t *testing.T) {
 		desired = append(desired, u)
 	}
 	m := newFakeManager(existing...)
-	res, err := Reconcile(context.Background(), m, desired)
+	res, err := Reconcile(context.Background(), m, desired, m.handoff)
 	if err != nil || len(res.Replaced) != 3 || len(res.Errors) > 0 {
 		t.Fatalf("result %+v, err %v", res, err)
 	}
+	if !slices.Equal(m.calls, []string{"handoff " + RolloutName("default", "Deployment/web")}) {
+		t.Fatalf("the reconcile itself must only queue the rollout: %v", m.calls)
+	}
+	if errs := m.runHandoffs(t); len(errs) > 0 {
+		t.Fatal(errs)
+	}
 	var seq []string
-	for _, c := range m.calls {
+	for _, c := range m.calls[1:] {
 		if !strings.HasPrefix(c, "slice ") {
 			seq = append(seq, c)
 		}

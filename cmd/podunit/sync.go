@@ -87,12 +87,17 @@ good spec.`,
 		if manifestDir != "" {
 			cfg.ManifestDir = manifestDir
 		}
-		return runSync(cfg, specDir, urlCache, settle, timeout, report)
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		handoff := []string{self, "handoff", "--config", configPath, "--spec-dir", specDir}
+		return runSync(cfg, specDir, urlCache, settle, timeout, handoff, report)
 	}
 	return cmd
 }
 
-func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration, report *reporter) error {
+func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration, handoff []string, report *reporter) error {
 	var err error
 	// Absolute, so that every unit's SourcePath names its manifest.
 	if cfg.ManifestDir, err = filepath.Abs(cfg.ManifestDir); err != nil {
@@ -125,6 +130,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	}
 
 	s := &syncer{
+		handoffCmd: handoff,
 		sources:    cfg.sources(urlCache),
 		reader:     cfg.reader(),
 		podRoot:    podshim.DefaultPodRoot,
@@ -146,14 +152,17 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 }
 
 type syncer struct {
-	now       func() time.Time // nil: time.Now
-	sources   []generator.Source
-	reader    generator.Reader
-	podRoot   string // podshim's pod directories, collected when orphaned; "": not collected
-	jobs      jobRecords
-	syncState string            // where to record the sync for the status API; "": not recorded
-	invalid   map[string]string // the last pass's invalid files and their first error
-	conflicts map[string][]string
+	now func() time.Time // nil: time.Now
+	// handoffCmd is the command line of `podunit handoff`, which hand-off
+	// units run with spec files after it (see units.Handoff).
+	handoffCmd []string
+	sources    []generator.Source
+	reader     generator.Reader
+	podRoot    string // podshim's pod directories, collected when orphaned; "": not collected
+	jobs       jobRecords
+	syncState  string            // where to record the sync for the status API; "": not recorded
+	invalid    map[string]string // the last pass's invalid files and their first error
+	conflicts  map[string][]string
 	// The last pass's pods that do not fit the node, and notices by file.
 	notAdmitted map[string]notAdmitted
 	notices     map[string][]string
@@ -280,7 +289,7 @@ func (s *syncer) pass(ctx context.Context, last syncState) (invalid, failed int,
 
 	desired = append(desired, s.keepLastGood(loaded, desired, keep)...)
 
-	res, err := units.Reconcile(ctx, s.manager, desired)
+	res, err := units.Reconcile(ctx, s.manager, desired, s.handoff)
 	if err != nil {
 		return invalid, failed, err
 	}
@@ -288,10 +297,13 @@ func (s *syncer) pass(ctx context.Context, last syncState) (invalid, failed int,
 		s.report.Infof("started %s", n)
 	}
 	for _, n := range res.Replaced {
-		s.report.Infof("replaced %s (its manifest changed)", n)
+		s.report.Infof("replacing %s (its manifest changed): the old generation stops, then the new one starts", n)
+	}
+	for _, n := range res.Pending {
+		s.report.Debugf("%s is being replaced already", n)
 	}
 	for _, n := range res.Stopped {
-		s.report.Infof("stopped %s (its manifest is gone)", n)
+		s.report.Infof("stopping %s (its manifest is gone)", n)
 	}
 	for _, n := range res.Unchanged {
 		s.report.Debugf("unchanged %s", n)
@@ -312,6 +324,18 @@ func (s *syncer) pass(ctx context.Context, last syncState) (invalid, failed int,
 		collectPodDirs(s.podRoot, withSandbox, time.Now(), s.report)
 	}
 	return invalid, failed, nil
+}
+
+// handoff is the command line of a hand-off unit for next (units.Handoff).
+func (s *syncer) handoff(rolling bool, next []*units.Unit) []string {
+	argv := append([]string{}, s.handoffCmd...)
+	if rolling {
+		argv = append(argv, "--rolling")
+	}
+	for _, u := range next {
+		argv = append(argv, generator.SpecPath(s.unitConfig, u.Namespace, u.PodName, u.ConfigHash))
+	}
+	return argv
 }
 
 // reportNotices reports each file's notices when they differ from what the

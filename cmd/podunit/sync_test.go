@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +32,10 @@ import (
 type manager struct {
 	mu    sync.Mutex
 	units map[string]dbus.UnitStatus
+	// unitConfig is the sync's, for the hand-offs the fake runs as soon as
+	// they are queued (its stops are done at once).
+	unitConfig *generator.UnitConfig
+	started    []string // static units started (podunit-sync.service)
 }
 
 func (m *manager) ListUnitsByPatternsContext(context.Context, []string, []string) ([]dbus.UnitStatus, error) {
@@ -41,7 +48,25 @@ func (m *manager) ListUnitsByPatternsContext(context.Context, []string, []string
 	return out, nil
 }
 
-func (m *manager) StartTransientUnitContext(_ context.Context, name, _ string, props []dbus.Property, ch chan<- string) (int, error) {
+func (m *manager) StartTransientUnitContext(ctx context.Context, name, _ string, props []dbus.Property, ch chan<- string) (int, error) {
+	if strings.HasPrefix(name, "podunit-handoff-") || strings.HasPrefix(name, "podunit-rollout-") {
+		// Run it as `podunit handoff` would: its argv ends with the flags
+		// and spec files the sync gave it.
+		var argv []string
+		for _, p := range props {
+			if p.Name == "ExecStart" {
+				argv = reflect.ValueOf(p.Value.Value()).Index(0).FieldByName("Args").Interface().([]string)
+			}
+		}
+		rolling := slices.Contains(argv, "--rolling")
+		var specs []string
+		for _, a := range argv {
+			if strings.HasSuffix(a, ".json") {
+				specs = append(specs, a)
+			}
+		}
+		return 1, handoff(ctx, m, *m.unitConfig, specs, rolling, &reporter{w: io.Discard})
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if strings.HasSuffix(name, ".slice") {
@@ -69,7 +94,16 @@ func (m *manager) StopUnitContext(_ context.Context, name, _ string, ch chan<- s
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.units, name)
-	ch <- "done"
+	if ch != nil {
+		ch <- "done"
+	}
+	return 1, nil
+}
+
+func (m *manager) StartUnitContext(_ context.Context, name, _ string, ch chan<- string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.started = append(m.started, name)
 	return 1, nil
 }
 
@@ -91,7 +125,7 @@ func newSyncer(t testing.TB) (*syncer, *manager, *critest.FakeRuntimeService, *b
 	rt := critest.NewFakeRuntimeService()
 	var out bytes.Buffer
 	dir := t.TempDir()
-	return &syncer{
+	s := &syncer{
 		sources: []generator.Source{{Dir: filepath.Join(dir, "manifests")}},
 		unitConfig: generator.UnitConfig{
 			PodshimPath: "/usr/libexec/podunit/podshim", SpecDir: filepath.Join(dir, "specs"),
@@ -100,7 +134,9 @@ func newSyncer(t testing.TB) (*syncer, *manager, *critest.FakeRuntimeService, *b
 		manager: m,
 		runtime: rt,
 		report:  &reporter{w: &out},
-	}, m, rt, &out
+	}
+	m.unitConfig = &s.unitConfig
+	return s, m, rt, &out
 }
 
 func write(t testing.TB, dir, name, content string) {
@@ -167,7 +203,7 @@ func TestSync(t *testing.T) {
 	if err := s.run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "replaced pod-web.service") {
+	if !strings.Contains(out.String(), "replacing pod-web.service") {
 		t.Errorf("output:\n%s", out)
 	}
 	after := specFiles(t, s.unitConfig.SpecDir)

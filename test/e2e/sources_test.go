@@ -75,7 +75,7 @@ func TestEditorSaveSequenceIsOneChange(t *testing.T) {
 	// Counts of the sync's reports about the pod so far (journalctl's
 	// --since has a resolution of seconds: count, then compare).
 	count := func(what string) int { return strings.Count(journal(t, "podunit-sync.service", begin), what+" "+unit) }
-	started, stopped := count("started"), count("stopped")
+	started, stopped := count("started"), count("stopping")
 
 	steps := []func() error{
 		func() error { return os.WriteFile(filepath.Join(manifestDir, "4913"), nil, 0o644) },
@@ -98,10 +98,10 @@ func TestEditorSaveSequenceIsOneChange(t *testing.T) {
 		return err == nil && p["ActiveState"] == "active" && fmt.Sprint(p["InvocationID"]) != fmt.Sprint(first), nil
 	})
 	time.Sleep(2 * time.Second) // let any late sync finish
-	if n := count("replaced"); n != 1 {
+	if n := count("replacing"); n != 1 {
 		t.Errorf("%s replaced %d times, want once:\n%s", unit, n, journal(t, "podunit-sync.service", begin))
 	}
-	if count("started") != started || count("stopped") != stopped {
+	if count("started") != started || count("stopping") != stopped {
 		t.Errorf("the save sequence stopped or restarted the pod as if its manifest were gone:\n%s", journal(t, "podunit-sync.service", begin))
 	}
 	os.Remove(path)

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+	"github.com/spf13/cobra"
+
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
+)
+
+// handoffTimeout bounds a hand-off: a rollout waits for each replica to be
+// ready (each unit's own start timeout bounds that wait too).
+const handoffTimeout = time.Hour
+
+// newHandoffCommand is what sync's hand-off units run: sync never waits for
+// a pod, so the second half of a replacement is theirs. It is not for
+// people, and hidden from the help.
+func newHandoffCommand() *cobra.Command {
+	var (
+		configPath, specDir string
+		rolling             bool
+	)
+	cmd := &cobra.Command{
+		Use:    "handoff SPEC...",
+		Short:  "start pods' new generations once the old ones stopped (run by sync's hand-off units)",
+		Hidden: true,
+		Long: `Run by the hand-off units podunit sync queues (podunit-handoff-*.service,
+podunit-rollout-*.service), never by hand. Without --rolling it starts the
+units of the spec files given, whose old generations systemd has stopped
+first (the hand-off unit is ordered after them). With --rolling it replaces a
+workload's replicas one at a time: each stopped, started and ready before
+the next. A spec file that a later sync removed is skipped, and a sync is
+queued to carry on.`,
+		Args: minArgs(1, "spec files"),
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
+	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files are")
+	f.BoolVar(&rolling, "rolling", false, "replace the pods one at a time, each ready before the next")
+	cmd.RunE = func(cmd *cobra.Command, specs []string) error {
+		cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
+		if err != nil {
+			return err
+		}
+		ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer cancel()
+		ctx, cancelTimeout := context.WithTimeout(ctx, handoffTimeout)
+		defer cancelTimeout()
+		conn, err := dbus.NewSystemConnectionContext(ctx)
+		if err != nil {
+			return fmt.Errorf("connect to systemd: %w", err)
+		}
+		defer conn.Close()
+		return handoff(ctx, conn, cfg.unitConfig(specDir), specs, rolling, newReporter(cmd.ErrOrStderr(), false))
+	}
+	return cmd
+}
+
+// handoff starts the units of specs (see newHandoffCommand).
+func handoff(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, specs []string, rolling bool, report *reporter) error {
+	var (
+		next    []*units.Unit
+		carryOn bool
+	)
+	for _, path := range specs {
+		p, err := generator.ReadSpecFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A later sync wants another generation: it is the next sync's.
+			report.Infof("%s is gone (the manifest changed again); the next sync carries on", path)
+			carryOn = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		u, err := generator.Unit(ucfg, p)
+		if err != nil {
+			return fmt.Errorf("pod %s: %w", p.Key(), err)
+		}
+		next = append(next, u)
+	}
+	var errs []error
+	if rolling {
+		replaced, err := units.RollOut(ctx, m, next)
+		for _, name := range replaced {
+			report.Infof("replaced %s (ready)", name)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		errs = units.StartUnits(ctx, m, next)
+		if len(errs) == 0 {
+			for _, u := range next {
+				report.Infof("started %s, its old generation stopped", u.Name)
+			}
+		}
+	}
+	if carryOn || len(errs) > 0 {
+		// The next sync sees what is left and carries on.
+		if err := units.QueueStart(ctx, m, syncUnit); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncUnit is the service that runs podunit sync.
+const syncUnit = "podunit-sync.service"
