@@ -147,6 +147,7 @@ func containerFields(prefix, note string) []Field {
 		rows = append(rows, httpGetFields(base)...)
 		rows = append(rows, Field{base + ".sleep.seconds", "Sleep this long (in podshim, not in the image).", Honoured})
 	}
+	rows = append(rows, Field{prefix + ".lifecycle.stopSignal", "The signal that stops the container instead of its image's `STOPSIGNAL` (or SIGTERM), e.g. `SIGUSR1`; as in Kubernetes it needs `spec.os.name: linux`. Passed to the runtime; where the runtime does not honour it (containerd before 2.1), podshim sends it to the container's first process itself and the runtime only kills what is left after the grace period.", Honoured})
 	rows[0].Doc = note + rows[0].Doc
 	return append(rows, probeFields(prefix)...)
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -497,6 +498,15 @@ func validateContainerLevel(p string, c *corev1.Container, spec *corev1.PodSpec,
 		}
 	}
 
+	if l := c.Lifecycle; l != nil && l.StopSignal != nil {
+		sig := string(*l.StopSignal)
+		switch {
+		case spec.OS == nil || spec.OS.Name == "":
+			fail(p+".lifecycle.stopSignal", "needs spec.os.name (linux), as in Kubernetes")
+		case unix.SignalNum(sig) == 0 || !strings.HasPrefix(sig, "SIG"):
+			fail(p+".lifecycle.stopSignal", "%q: not a signal name such as SIGTERM or SIGUSR1%s", sig, caseHint(sig, strings.ToUpper(sig)))
+		}
+	}
 	switch c.TerminationMessagePolicy {
 	case "", corev1.TerminationMessageReadFile, corev1.TerminationMessageFallbackToLogsOnError:
 	default:

@@ -139,6 +139,9 @@ func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRe
 		Stdin:     c.Stdin,
 		StdinOnce: c.StdinOnce,
 		Tty:       c.TTY,
+		// Runtimes that know it stop with it; for the others podshim sends
+		// it itself (stopWithOwnSignal).
+		StopSignal: criStopSignal(c),
 		Linux: &runtimeapi.LinuxContainerConfig{
 			Resources:       s.linuxResources(c),
 			SecurityContext: security,

@@ -36,13 +36,19 @@ func (s *Shim) runHook(ctx context.Context, spec *corev1.Container, id string, h
 // kubelet does.
 func (s *Shim) stopContainer(ctx context.Context, name, id string) error {
 	grace := s.grace()
-	if c := s.byName(name); c != nil && c.spec.Lifecycle != nil && c.spec.Lifecycle.PreStop != nil {
+	c := s.byName(name)
+	if c != nil && c.spec.Lifecycle != nil && c.spec.Lifecycle.PreStop != nil {
 		start := time.Now()
 		s.log.Info("running preStop hook", "container", name)
 		if err := s.runHook(ctx, c.spec, id, c.spec.Lifecycle.PreStop, time.Duration(grace)*time.Second); err != nil {
 			s.log.Warn("preStop hook failed", "container", name, "err", err)
 		}
 		grace -= int64(time.Since(start).Seconds())
+	}
+	if c != nil {
+		if handled, err := s.stopWithOwnSignal(ctx, c.spec, id, max(grace, minStopGrace)); handled {
+			return err
+		}
 	}
 	return s.rt.StopContainer(ctx, id, max(grace, minStopGrace))
 }

@@ -327,3 +327,37 @@ spec:
 		}
 	}
 }
+
+// lifecycle.stopSignal stops the container with its own signal, on a
+// runtime that does not know the CRI's stop_signal (containerd 1.6) as on
+// one that does.
+func TestStopSignal(t *testing.T) {
+	dir := "/run/e2e-stopsignal"
+	freshDir(t, dir)
+	writeManifest(t, "e2e-sig.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-sig}
+spec:
+  os: {name: linux}
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: c
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'echo USR1 > /out/signal; exit 0' USR1; trap 'echo TERM > /out/signal; exit 0' TERM; sleep 3600 & wait"]
+    lifecycle: {stopSignal: SIGUSR1}
+    volumeMounts: [{name: out, mountPath: /out}]
+  volumes:
+  - {name: out, hostPath: {path: `+dir+`, type: DirectoryOrCreate}}
+`)
+	unit := waitActive(t, "default", "e2e-sig")
+	begin := time.Now()
+	os.Remove(filepath.Join(manifestDir, "e2e-sig.yaml"))
+	waitGone(t, unit)
+	got, err := os.ReadFile(filepath.Join(dir, "signal"))
+	if err != nil || strings.TrimSpace(string(got)) != "USR1" {
+		t.Errorf("the container was stopped with %q (%v), want USR1", got, err)
+	}
+	if d := time.Since(begin); d > 15*time.Second {
+		t.Logf("stop took %s: the grace period ran out instead of the signal stopping the container?", d)
+	}
+}
