@@ -126,12 +126,6 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 			res.Errors = append(res.Errors, err)
 			continue
 		}
-		// A removed pod's slice goes with it (systemd stops it once its
-		// units are down). systemd keeps an empty slice active, with the
-		// pod's limits, until the next boot otherwise.
-		if err := queueStop(ctx, m, SliceName(cur.Namespace, cur.PodName)); err != nil {
-			res.Errors = append(res.Errors, err)
-		}
 		if cur.ActiveState == "failed" {
 			// A failed unit stays loaded until its failure is reset.
 			if err := m.ResetFailedUnitContext(ctx, name); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
@@ -186,7 +180,35 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		}
 		res.Started = append(res.Started, u.Name)
 	}
+	res.Errors = append(res.Errors, collectSlices(ctx, m, current, want)...)
 	return res, nil
+}
+
+// collectSlices stops the slices of removed pods once their units are gone:
+// systemd keeps an empty slice active, with the pod's limits, until the
+// next boot otherwise. Not at once with the pod's stop: stopping a slice
+// stops everything in it, the containers' scopes too, which must stop
+// through podshim (preStop, then the stop signal, within the grace period).
+func collectSlices(ctx context.Context, m Manager, current map[string]Running, want map[string]bool) []error {
+	statuses, err := m.ListUnitsByPatternsContext(ctx, []string{"active"}, []string{"podunit-*.slice"})
+	if err != nil {
+		return []error{fmt.Errorf("list pod slices: %w", err)}
+	}
+	var errs []error
+	for _, st := range statuses {
+		ns, name, ok := parseSliceDescription(st.Description)
+		if !ok || st.ActiveState != "active" {
+			continue
+		}
+		service := ServiceName(ns, name)
+		if _, loaded := current[service]; loaded || want[service] {
+			continue
+		}
+		if err := queueStop(ctx, m, st.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 // StartUnits starts the units, which a hand-off was given: their old

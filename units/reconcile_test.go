@@ -51,6 +51,13 @@ func (m *fakeManager) ListUnitsByPatternsContext(_ context.Context, _, patterns 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []dbus.UnitStatus
+	if slices.Contains(patterns, "podunit-*.slice") {
+		for name, props := range m.slices {
+			desc, _ := props["Description"].(string)
+			out = append(out, dbus.UnitStatus{Name: name, Description: desc, LoadState: "loaded", ActiveState: "active"})
+		}
+		return out, nil
+	}
 	for _, u := range m.units {
 		if strings.HasPrefix(u.Name, "pod-") {
 			out = append(out, u)
@@ -270,7 +277,8 @@ func TestReconcile(t *testing.T) {
 		// Not podunit's: same prefix, foreign description. Never touched.
 		dbus.UnitStatus{Name: "pod-foreign.service", Description: "Someone else's pod", LoadState: "loaded", ActiveState: "active"},
 	)
-	m.slices[SliceName("default", "gone")] = map[string]any{}
+	m.slices[SliceName("default", "gone")] = map[string]any{"Description": "Pod default/gone"}
+	m.slices["podunit-other.slice"] = map[string]any{"Description": "Someone else's slice"}
 	desired := func() []*Unit {
 		return []*Unit{podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1)}
 	}
@@ -288,13 +296,10 @@ func TestReconcile(t *testing.T) {
 	check("Started", res.Started, "pod-new.service")
 	check("Replaced", res.Replaced, "pod-changed.service")
 	check("Stopped", res.Stopped, "pod-gone-failed.service", "pod-gone.service")
-	// The removed pod's slice goes with it, after it; a replaced pod keeps
-	// its slice.
-	if _, ok := m.slices[SliceName("default", "gone")]; ok {
-		t.Errorf("the removed pod's slice is still there: %v", m.calls)
-	}
-	if slices.Index(m.calls, "stop "+SliceName("default", "gone")) < slices.Index(m.calls, "stop pod-gone.service") {
-		t.Errorf("the slice was stopped before its pod: %v", m.calls)
+	// The removed pod's slice stays while its pod stops: stopping a slice
+	// stops its containers' scopes too, which must stop through podshim.
+	if _, ok := m.slices[SliceName("default", "gone")]; !ok {
+		t.Errorf("the removed pod's slice was stopped with it: %v", m.calls)
 	}
 	// A removed pod that had failed is unloaded.
 	if _, ok := m.units["pod-gone-failed.service"]; ok {
@@ -327,7 +332,15 @@ func TestReconcile(t *testing.T) {
 		}
 	}
 
-	// A second pass with nothing changed makes no call.
+	// The next pass, once the removed pods are gone, stops their slices
+	// (not another tool's); one more with nothing changed makes no call.
+	m.calls = nil
+	if _, err := Reconcile(context.Background(), m, desired(), m.handoff); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(m.calls, []string{"stop " + SliceName("default", "gone")}) {
+		t.Errorf("second pass: calls %v, want the removed pod's slice stopped", m.calls)
+	}
 	m.calls = nil
 	res, err = Reconcile(context.Background(), m, desired(), m.handoff)
 	if err != nil || len(m.calls) != 0 || len(res.Unchanged) != 5 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 
 	"github.com/coreos/go-systemd/v22/dbus"
@@ -24,6 +25,18 @@ type SliceLimits struct {
 // sliceDescription is the pod slice's description.
 func (u *Unit) sliceDescription() string {
 	return fmt.Sprintf("Pod %s/%s", u.Namespace, u.PodName)
+}
+
+var sliceDescriptionRE = regexp.MustCompile(`^Pod ([a-z0-9-]+)/([a-z0-9.-]+)$`)
+
+// parseSliceDescription reads back sliceDescription; ok is false for a slice
+// podunit did not make.
+func parseSliceDescription(desc string) (namespace, name string, ok bool) {
+	m := sliceDescriptionRE.FindStringSubmatch(desc)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
 }
 
 // SliceOptions renders the pod's slice as unit-file options.
