@@ -42,7 +42,9 @@ type Result struct {
 // old generation must stop first: podunit itself, given the units' spec
 // files. With rolling, it replaces them one at a time (RollOut); without,
 // it runs once the old generation has stopped (its start job is ordered
-// after the old unit's stop job) and starts the new one (StartUnits).
+// after the old unit's stop job) and starts the new one (StartUnits). With
+// no units (a removed pod's), it has the next sync collect what the pod
+// left: its slice and spec files.
 type Handoff func(rolling bool, next []*Unit) []string
 
 // Running is a pod unit as the manager reports it.
@@ -125,6 +127,12 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		if err := queueStop(ctx, m, name); err != nil {
 			res.Errors = append(res.Errors, err)
 			continue
+		}
+		// Once it is down, a hand-off with nothing to start has the next
+		// sync collect its slice and spec files.
+		desc := fmt.Sprintf("Collect pod %s/%s's slice once it stopped", cur.Namespace, cur.PodName)
+		if _, err := startHandoff(ctx, m, HandoffName(name), desc, []string{name}, handoff(false, nil)); err != nil {
+			res.Errors = append(res.Errors, err)
 		}
 		if cur.ActiveState == "failed" {
 			// A failed unit stays loaded until its failure is reset.
@@ -247,6 +255,9 @@ func RollOut(ctx context.Context, m Manager, next []*Unit) ([]string, error) {
 // already: a replacement is under way. A rollout waits for each replica to
 // be ready, with deadlines of its own: the unit has no start timeout.
 func startHandoff(ctx context.Context, m Manager, name, description string, after, argv []string) (queued bool, err error) {
+	if len(argv) == 0 {
+		return false, fmt.Errorf("start unit %q: no command line", name)
+	}
 	props := []dbus.Property{
 		dbus.PropDescription(description),
 		dbus.PropType("oneshot"),

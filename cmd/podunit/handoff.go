@@ -29,7 +29,7 @@ func newHandoffCommand() *cobra.Command {
 		rolling             bool
 	)
 	cmd := &cobra.Command{
-		Use:    "handoff SPEC...",
+		Use:    "handoff [SPEC...]",
 		Short:  "start pods' new generations once the old ones stopped (run by sync's hand-off units)",
 		Hidden: true,
 		Long: `Run by the hand-off units podunit sync queues (podunit-handoff-*.service,
@@ -38,8 +38,8 @@ units of the spec files given, whose old generations systemd has stopped
 first (the hand-off unit is ordered after them). With --rolling it replaces a
 workload's replicas one at a time: each stopped, started and ready before
 the next. A spec file that a later sync removed is skipped, and a sync is
-queued to carry on.`,
-		Args: minArgs(1, "spec files"),
+queued to carry on. Without spec files (a removed pod's hand-off) it queues
+a sync, which collects the pod's slice and spec files.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
@@ -66,10 +66,8 @@ queued to carry on.`,
 
 // handoff starts the units of specs (see newHandoffCommand).
 func handoff(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, specs []string, rolling bool, report *reporter) error {
-	var (
-		next    []*units.Unit
-		carryOn bool
-	)
+	var next []*units.Unit
+	carryOn := len(specs) == 0 // a removed pod's: the sync collects what it left
 	for _, path := range specs {
 		p, err := generator.ReadSpecFile(path)
 		if errors.Is(err, fs.ErrNotExist) {

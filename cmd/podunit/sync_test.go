@@ -126,7 +126,8 @@ func newSyncer(t testing.TB) (*syncer, *manager, *critest.FakeRuntimeService, *b
 	var out bytes.Buffer
 	dir := t.TempDir()
 	s := &syncer{
-		sources: []generator.Source{{Dir: filepath.Join(dir, "manifests")}},
+		handoffCmd: []string{"/usr/local/bin/podunit", "handoff"},
+		sources:    []generator.Source{{Dir: filepath.Join(dir, "manifests")}},
 		unitConfig: generator.UnitConfig{
 			PodshimPath: "/usr/libexec/podunit/podshim", SpecDir: filepath.Join(dir, "specs"),
 			CRIEndpoint: "unix:///run/containerd/containerd.sock", CgroupDriver: units.CgroupDriverSystemd,
