@@ -101,19 +101,22 @@ func logTail(path string, lines int, maxBytes int) string {
 		}
 	}
 	b, _ := io.ReadAll(f)
-	var msgs []string
+	var (
+		msgs    []string
+		partial string // a line's beginning, tagged P: its end follows
+	)
 	for _, line := range bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n")) {
 		// <time> <stream> <tag> <message>
 		parts := bytes.SplitN(line, []byte(" "), 4)
 		if len(parts) < 4 {
 			continue
 		}
-		msg := string(parts[3])
-		if string(parts[2]) == "P" && len(msgs) > 0 {
-			msgs[len(msgs)-1] += msg
+		if string(parts[2]) == "P" {
+			partial += string(parts[3])
 			continue
 		}
-		msgs = append(msgs, msg)
+		msgs = append(msgs, partial+string(parts[3]))
+		partial = ""
 	}
 	if len(msgs) > lines {
 		msgs = msgs[len(msgs)-lines:]
