@@ -87,6 +87,10 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 	if err != nil {
 		return nil, err
 	}
+	busy, err := pendingHandoffs(ctx, m)
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{}
 	var start, replace []*Unit
 	rolling := map[string][]*Unit{} // by rollout unit
@@ -95,6 +99,15 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		want[u.Name] = true
 		cur, ok := current[u.Name]
 		switch {
+		case busy[HandoffName(u.Name)] || (u.Group != "" && busy[RolloutName(u.Namespace, u.Group)]):
+			// Its hand-off or its workload's rollout is under way: it
+			// starts the pod (a later sync sees whether that was the
+			// generation wanted).
+			if ok && cur.ConfigHash == u.ConfigHash && (cur.ActiveState == "active" || cur.ActiveState == "activating") {
+				res.Unchanged = append(res.Unchanged, u.Name)
+			} else {
+				res.Pending = append(res.Pending, u.Name)
+			}
 		case !ok:
 			start = append(start, u)
 		case cur.ConfigHash != u.ConfigHash && u.Group != "" && cur.ActiveState == "active":
@@ -124,6 +137,17 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 	sort.Strings(stop)
 	for _, name := range stop {
 		cur := current[name]
+		switch cur.ActiveState {
+		case "deactivating":
+			continue // stopping already
+		case "inactive", "failed":
+			// Down already, and still loaded: a failed unit until its
+			// failure is reset, another while a unit refers to it.
+			if err := m.ResetFailedUnitContext(ctx, name); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
+				res.Errors = append(res.Errors, fmt.Errorf("reset failed unit %q: %w", name, err))
+			}
+			continue
+		}
 		if err := queueStop(ctx, m, name); err != nil {
 			res.Errors = append(res.Errors, err)
 			continue
@@ -133,12 +157,6 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		desc := fmt.Sprintf("Collect pod %s/%s's slice once it stopped", cur.Namespace, cur.PodName)
 		if _, err := startHandoff(ctx, m, HandoffName(name), desc, []string{name}, handoff(false, nil)); err != nil {
 			res.Errors = append(res.Errors, err)
-		}
-		if cur.ActiveState == "failed" {
-			// A failed unit stays loaded until its failure is reset.
-			if err := m.ResetFailedUnitContext(ctx, name); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
-				res.Errors = append(res.Errors, fmt.Errorf("reset failed unit %q: %w", name, err))
-			}
 		}
 		res.Stopped = append(res.Stopped, name)
 	}
@@ -217,6 +235,22 @@ func collectSlices(ctx context.Context, m Manager, current map[string]Running, w
 		}
 	}
 	return errs
+}
+
+// pendingHandoffs are the hand-off and rollout units that run or wait to
+// run (a start job queued behind an old generation's stop).
+func pendingHandoffs(ctx context.Context, m Manager) (map[string]bool, error) {
+	statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{"podunit-handoff-*.service", "podunit-rollout-*.service"})
+	if err != nil {
+		return nil, fmt.Errorf("list hand-off units: %w", err)
+	}
+	busy := map[string]bool{}
+	for _, st := range statuses {
+		if st.JobId != 0 || st.ActiveState == "activating" || st.ActiveState == "active" {
+			busy[st.Name] = true
+		}
+	}
+	return busy, nil
 }
 
 // StartUnits starts the units, which a hand-off was given: their old

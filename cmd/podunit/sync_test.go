@@ -38,12 +38,17 @@ type manager struct {
 	started    []string // static units started (podunit-sync.service)
 }
 
-func (m *manager) ListUnitsByPatternsContext(context.Context, []string, []string) ([]dbus.UnitStatus, error) {
+func (m *manager) ListUnitsByPatternsContext(_ context.Context, _ []string, patterns []string) ([]dbus.UnitStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []dbus.UnitStatus
 	for _, u := range m.units {
-		out = append(out, u)
+		for _, p := range patterns {
+			if prefix, _, _ := strings.Cut(p, "*"); strings.HasPrefix(u.Name, prefix) {
+				out = append(out, u)
+				break
+			}
+		}
 	}
 	return out, nil
 }
