@@ -132,31 +132,29 @@ func containerPolicyFields(prefix string) []Field {
 // workloadPolicyFields are the fields of a workload kind's own spec that
 // only its controller in an API server acts on.
 func workloadPolicyFields(kind string) []Field {
+	minReady := Field{"spec.minReadySeconds", "A new pod counts as available once ready: accepted, no effect.", Noticed}
+	history := func(what string) Field {
+		return Field{"spec.revisionHistoryLimit", "podunit keeps the last good generation of each pod, not " + what + ": accepted, no effect.", Noticed}
+	}
 	rows := []Field{
 		{"metadata.uid", "Written by an API server; dropped without a word (a workload's pods get their own UIDs).", Dropped},
 	}
 	switch kind {
 	case "Deployment":
-		rows = append(rows,
+		rows = append(rows, minReady, history("old ReplicaSets"),
 			Field{"spec.strategy.rollingUpdate", "podunit replaces one replica at a time, each new pod ready before the next old one stops (maxSurge 1, maxUnavailable 0): accepted, these values have no effect.", Noticed},
-			Field{"spec.revisionHistoryLimit", "podunit keeps the last good generation of each pod, not old ReplicaSets: accepted, no effect.", Noticed},
 			Field{"spec.progressDeadlineSeconds", "A replaced pod has its unit's start timeout to become ready: accepted, no effect.", Noticed},
-			Field{"spec.minReadySeconds", "A new pod counts as available once ready: accepted, no effect.", Noticed},
 		)
 	case "ReplicaSet", "ReplicationController":
-		rows = append(rows, Field{"spec.minReadySeconds", "A new pod counts as available once ready: accepted, no effect.", Noticed})
+		rows = append(rows, minReady)
 	case "StatefulSet":
-		rows = append(rows,
+		rows = append(rows, minReady, history("controller revisions"),
 			Field{"spec.updateStrategy", "podunit replaces the pods one at a time, highest ordinal first, each ready before the next: accepted, these values have no effect.", Noticed},
-			Field{"spec.revisionHistoryLimit", "podunit keeps the last good generation of each pod, not controller revisions: accepted, no effect.", Noticed},
-			Field{"spec.minReadySeconds", "A new pod counts as available once ready: accepted, no effect.", Noticed},
 			Field{"spec.persistentVolumeClaimRetentionPolicy", "Claims are kept until `podunit volume rm`, as with `Retain`: accepted, no effect.", Noticed},
 		)
 	case "DaemonSet":
-		rows = append(rows,
+		rows = append(rows, minReady, history("controller revisions"),
 			Field{"spec.updateStrategy", "A DaemonSet has one pod here, replaced as any pod is (the old stops, the new starts): accepted, these values have no effect.", Noticed},
-			Field{"spec.revisionHistoryLimit", "podunit keeps the last good generation of each pod, not controller revisions: accepted, no effect.", Noticed},
-			Field{"spec.minReadySeconds", "A new pod counts as available once ready: accepted, no effect.", Noticed},
 		)
 	case "Job":
 		rows = append(rows,

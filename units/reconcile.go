@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
@@ -183,6 +184,10 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rolling)) {
 		group := rolling[name]
+		if strings.HasPrefix(group[0].Group, "StatefulSet/") {
+			// As the StatefulSet controller: the highest ordinal first.
+			slices.Reverse(group)
+		}
 		desc := fmt.Sprintf("Roll out %s in namespace %s, one replica at a time", group[0].Group, group[0].Namespace)
 		queued, err := startHandoff(ctx, m, name, desc, nil, handoff(true, group))
 		for _, u := range group {

@@ -497,3 +497,26 @@ func TestReconcileRollsReplicasOneAtATime(t *testing.T) {
 		t.Errorf("calls %v, want %v", seq, want)
 	}
 }
+
+// A StatefulSet's pods are replaced highest ordinal first, as its controller
+// does.
+func TestRolloutOfStatefulSetIsReversed(t *testing.T) {
+	var existing []dbus.UnitStatus
+	var desired []*Unit
+	for _, n := range []string{"db-0", "db-1"} {
+		existing = append(existing, running(n, h1, "active"))
+		u := podUnit(n, h2)
+		u.Group = "StatefulSet/db"
+		desired = append(desired, u)
+	}
+	m := newFakeManager(existing...)
+	if _, err := Reconcile(context.Background(), m, desired, m.handoff); err != nil {
+		t.Fatal(err)
+	}
+	if errs := m.runHandoffs(t); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if i, j := slices.Index(m.calls, "stop pod-db-1.service"), slices.Index(m.calls, "stop pod-db-0.service"); i < 0 || j < i {
+		t.Errorf("calls %v: db-1 must be replaced before db-0", m.calls)
+	}
+}

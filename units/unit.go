@@ -22,9 +22,10 @@ type Unit struct {
 	// They are written into the Description, where the reconciler reads them
 	// back from ListUnits without another call per unit.
 	Namespace, PodName, ConfigHash string
-	// Group is the Deployment or ReplicaSet the pod is a replica of
-	// ("Deployment/web"); its replicas are replaced one at a time. Not a
-	// unit setting.
+	// Group is the workload the pod is a replica of ("Deployment/web",
+	// "StatefulSet/db"); its replicas are replaced one at a time by a
+	// rollout unit (a StatefulSet's highest ordinal first). Not a unit
+	// setting.
 	Group string
 	// Source is the manifest file, shown as the unit's SourcePath. systemd
 	// takes only an absolute path there; a relative one is not rendered.
