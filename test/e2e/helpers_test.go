@@ -235,3 +235,16 @@ func systemctl(t *testing.T, args ...string) {
 		t.Fatalf("systemctl %v: %v\n%s", args, err, out)
 	}
 }
+
+// syncWithNewConfig returns once a sync that read the configuration as it
+// is now has run, so that the next sync (the one a manifest written next
+// triggers) reads it too: `systemctl start` joins a sync already under way,
+// which read the old configuration, so the second start is a sync of its
+// own.
+func syncWithNewConfig(t *testing.T) {
+	t.Helper()
+	for range 2 {
+		// Exit status 3 (some manifest invalid) fails the start; the sync ran.
+		exec.Command("systemctl", "start", "podunit-sync.service").Run()
+	}
+}

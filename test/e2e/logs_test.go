@@ -153,6 +153,7 @@ func TestLogRotationFromConfig(t *testing.T) {
 	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	syncWithNewConfig(t)
 	writeManifest(t, "e2e-rotate.yaml", `apiVersion: v1
 kind: Pod
 metadata:

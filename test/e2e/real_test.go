@@ -174,7 +174,7 @@ func TestNodeSelectorAdmission(t *testing.T) {
 	if err := os.WriteFile(config, append(append([]byte{}, old...), "\nnodeLabels: {disktype: ssd}\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	systemctl(t, "start", "podunit-sync.service")
+	syncWithNewConfig(t)
 	waitActive(t, "default", "e2e-ssd")
 }
 
