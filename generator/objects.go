@@ -141,6 +141,10 @@ func references(pod *corev1.Pod) []reference {
 			refs = append(refs, reference{fmt.Sprintf("%s.items[%d].key", p, k), secret, name, it.Key, optional})
 		}
 	}
+	for i, s := range pod.Spec.ImagePullSecrets {
+		// The kubelet goes on without a missing one; podunit says so at once.
+		refs = append(refs, reference{fmt.Sprintf("spec.imagePullSecrets[%d].name", i), true, s.Name, "", false})
+	}
 	for i, v := range pod.Spec.Volumes {
 		p := fmt.Sprintf("spec.volumes[%d]", i)
 		if cm := v.ConfigMap; cm != nil {
@@ -238,6 +242,15 @@ func (p *Pod) resolve(objects *Objects) error {
 		case r.key != "" && !data[r.key]:
 			errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(r.path), Field: p.lines.field(r.path),
 				Msg: fmt.Sprintf("%s %q has no key %q (it has: %v)", r.kind(), r.name, r.key, sortedKeys(data))})
+		}
+	}
+	for i, ps := range p.Spec.Spec.ImagePullSecrets {
+		if s := secrets[ps.Name]; s != nil {
+			if _, err := podshim.DockerConfig(s); err != nil {
+				path := fmt.Sprintf("spec.imagePullSecrets[%d].name", i)
+				errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(path), Field: p.lines.field(path),
+					Msg: fmt.Sprintf("Secret %q: %v", ps.Name, err)})
+			}
 		}
 	}
 	if len(errs) > 0 {

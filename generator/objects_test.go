@@ -147,3 +147,27 @@ func TestObjectsConflictAndValidation(t *testing.T) {
 		}
 	}
 }
+
+// A pod's image pull Secrets are resolved as its other Secrets are: a
+// missing one or one without registry credentials is an error naming the
+// field; a good one is part of the pod's data and hash.
+func TestImagePullSecrets(t *testing.T) {
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  imagePullSecrets: [{name: regcred}]\n  containers: [{name: app, image: registry.example:5000/app:1}]\n"
+	if _, err := Decode("pod.yaml", []byte(pod)); err == nil || !strings.Contains(err.Error(), `pod.yaml:5: spec.imagePullSecrets[0].name: Secret "regcred" not found`) {
+		t.Errorf("missing: %v", err)
+	}
+	opaque := "---\napiVersion: v1\nkind: Secret\nmetadata: {name: regcred}\nstringData: {password: x}\n"
+	if _, err := Decode("pod.yaml", []byte(pod+opaque)); err == nil || !strings.Contains(err.Error(), `Secret "regcred": no .dockerconfigjson`) {
+		t.Errorf("not a registry secret: %v", err)
+	}
+	good := "---\napiVersion: v1\nkind: Secret\nmetadata: {name: regcred}\ntype: kubernetes.io/dockerconfigjson\nstringData: {.dockerconfigjson: '{\"auths\":{\"registry.example:5000\":{\"username\":\"bot\",\"password\":\"x\"}}}'}\n"
+	pods, err := Decode("pod.yaml", []byte(pod+good))
+	if err != nil || len(pods[0].Objects.Secrets) != 1 {
+		t.Fatalf("good: %v %+v", err, pods)
+	}
+	other, _ := Decode("pod.yaml", []byte(pod+strings.Replace(good, `"x"`, `"y"`, 1)))
+	// As for any Secret a pod uses (its data file holds them).
+	if other[0].Hash == pods[0].Hash {
+		t.Error("new credentials do not replace the pod")
+	}
+}

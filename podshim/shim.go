@@ -592,12 +592,31 @@ func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string,
 			}
 		}
 	}()
-	ref, err := s.rt.PullImage(ctx, image, nil, s.sandboxConfig)
+	ref, err := s.pull(ctx, image)
 	stop()
 	if err != nil {
 		return "", &waitingError{reason: "ErrImagePull", msg: fmt.Sprintf("container %q: pull %s: %v", spec.Name, spec.Image, err)}
 	}
 	return ref, nil
+}
+
+// pull pulls an image with each of the pod's matching pull credentials in
+// turn until one works, as the kubelet does, or without any when none
+// matches. The credentials never reach a log: errors come from the runtime.
+func (s *Shim) pull(ctx context.Context, image *runtimeapi.ImageSpec) (string, error) {
+	creds := s.pullCredentials(image.Image)
+	if len(creds) == 0 {
+		return s.rt.PullImage(ctx, image, nil, s.sandboxConfig)
+	}
+	var errs []error
+	for _, auth := range creds {
+		ref, err := s.rt.PullImage(ctx, image, auth, s.sandboxConfig)
+		if err == nil {
+			return ref, nil
+		}
+		errs = append(errs, err)
+	}
+	return "", errors.Join(errs...)
 }
 
 // finished reports whether every container is done. Then it stops the
