@@ -6,7 +6,8 @@
 set -euo pipefail
 packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
 	umoci iptables iproute2 util-linux jq curl git make gcc wrk
-	lintian rpm)
+	lintian rpm
+	docker-registry skopeo apache2-utils openssl)
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=
