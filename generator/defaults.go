@@ -26,6 +26,17 @@ func setDefaults(pod *corev1.Pod) {
 	if spec.DNSPolicy == "" {
 		spec.DNSPolicy = corev1.DNSClusterFirst
 	}
+	if r := spec.Resources; r != nil {
+		// Pod-level requests default to its limits, as the API server does.
+		for name, limit := range r.Limits {
+			if _, ok := r.Requests[name]; !ok {
+				if r.Requests == nil {
+					r.Requests = corev1.ResourceList{}
+				}
+				r.Requests[name] = limit.DeepCopy()
+			}
+		}
+	}
 	for i := range spec.Volumes {
 		v := &spec.Volumes[i]
 		if v.HostPath != nil && v.HostPath.Type == nil {

@@ -51,6 +51,8 @@ var Fields = []Field{
 	{"spec.dnsConfig.searches", "Added after the policy's search domains (at most 32).", Honoured},
 	{"spec.dnsConfig.options[].name", "A resolv.conf option; replaces an option of the same name from the policy.", Honoured},
 	{"spec.dnsConfig.options[].value", "Its value, e.g. `ndots` `2`.", Honoured},
+	{"spec.resources.limits", "`cpu` and `memory` for the whole pod, as Kubernetes' pod-level resources: the pod's slice gets them (`MemoryMax=`, `CPUQuota=`) instead of the sum of its containers' limits; each container's limit must not exceed them.", Honoured},
+	{"spec.resources.requests", "`cpu` and `memory` for the whole pod; default its limits. With pod-level resources the pod's QoS class (and so its containers' OOM scores) comes from them, as in Kubernetes.", Honoured},
 	{"spec.imagePullSecrets[].name", "A Secret of type `kubernetes.io/dockerconfigjson` (key `.dockerconfigjson`, as `kubectl create secret docker-registry` makes it) or `kubernetes.io/dockercfg` in the pod's namespace, defined in any manifest file: its credentials for the image's registry are sent with the runtime's pull, each matching one in turn, as the kubelet does. A missing one is an error at sync; a change to one replaces the pods that use it, as for any Secret.", Honoured},
 	{"spec.securityContext.sysctls[].name", "A namespaced sysctl (`kernel.shm*`, `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`, `net.*`) set in the pod's namespaces; `net.*` is refused with `hostNetwork`, the IPC ones with `hostIPC`.", Honoured},
 	{"spec.securityContext.sysctls[].value", "Its value.", Honoured},

@@ -257,6 +257,16 @@ func sliceLimits(pod *corev1.Pod) units.SliceLimits {
 		}
 		return max(running, initMax), true
 	}
+	if r := pod.Spec.Resources; r != nil {
+		// Pod-level limits win over the containers' sum.
+		inner := sum
+		sum = func(name corev1.ResourceName, value func(q resource.Quantity) int64) (int64, bool) {
+			if q, ok := r.Limits[name]; ok && !q.IsZero() {
+				return value(q), true
+			}
+			return inner(name, value)
+		}
+	}
 	var l units.SliceLimits
 	if mem, ok := sum(corev1.ResourceMemory, func(q resource.Quantity) int64 { return q.Value() }); ok {
 		l.MemoryMax = uint64(mem) + sliceOverhead

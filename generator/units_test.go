@@ -234,3 +234,36 @@ spec:
 		}
 	}
 }
+
+// Pod-level resources: the slice gets the pod's limits (not the sum of its
+// containers'); a container's limit above the pod's is an error.
+func TestPodLevelResources(t *testing.T) {
+	pod := `apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  resources:
+    limits: {cpu: "1", memory: 256Mi}
+  containers:
+  - name: a
+    image: busybox:1
+    resources: {limits: {memory: 128Mi}}
+  - name: b
+    image: busybox:1
+`
+	pods, err := Decode("pod.yaml", []byte(pod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := sliceLimits(pods[0].Spec)
+	if l.MemoryMax != 256<<20+sliceOverhead || l.CPUQuotaPerSec != 1_000_000 {
+		t.Errorf("slice limits %+v", l)
+	}
+	if r := pods[0].Spec.Spec.Resources.Requests; r.Memory().Value() != 256<<20 {
+		t.Errorf("pod-level requests not defaulted to the limits: %v", r)
+	}
+	bad := strings.Replace(pod, "memory: 128Mi", "memory: 512Mi", 1)
+	if _, err := Decode("pod.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "spec.containers[0].resources.limits[memory]: 512Mi: must not be more than the pod's limit 256Mi") {
+		t.Errorf("container over the pod's limit: %v", err)
+	}
+}

@@ -67,6 +67,34 @@ func validatePodLevel(spec *corev1.PodSpec, fail, note failFunc) {
 		validateSeccomp("spec.securityContext.seccompProfile", sc.SeccompProfile, fail)
 	}
 	validateVolumes(spec, fail, note)
+	if r := spec.Resources; r != nil {
+		for _, list := range []struct {
+			name string
+			rl   corev1.ResourceList
+		}{{"limits", r.Limits}, {"requests", r.Requests}} {
+			for name, q := range list.rl {
+				rp := fmt.Sprintf("spec.resources.%s[%s]", list.name, name)
+				switch {
+				case !supportedResources[name]:
+					fail(rp, "not supported by podunit for a whole pod (cpu and memory are)")
+				case q.Sign() < 0:
+					fail(rp, "%s: must be 0 or more", q.String())
+				}
+			}
+		}
+		for name, req := range r.Requests {
+			if limit, ok := r.Limits[name]; ok && req.Cmp(limit) > 0 {
+				fail(fmt.Sprintf("spec.resources.requests[%s]", name), "%s: must not be more than the limit %s", req.String(), limit.String())
+			}
+		}
+		for i, c := range spec.Containers {
+			for name, limit := range c.Resources.Limits {
+				if podLimit, ok := r.Limits[name]; ok && limit.Cmp(podLimit) > 0 {
+					fail(fmt.Sprintf("spec.containers[%d].resources.limits[%s]", i, name), "%s: must not be more than the pod's limit %s", limit.String(), podLimit.String())
+				}
+			}
+		}
+	}
 }
 
 func validateDNS(spec *corev1.PodSpec, fail failFunc) {

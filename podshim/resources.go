@@ -64,7 +64,12 @@ func memTotal() int64 {
 // and memory requests and limits of all its containers.
 func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
 	any, guaranteed := false, true
-	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+	lists := [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers}
+	if r := pod.Spec.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
+		// Pod-level resources decide, as in Kubernetes.
+		lists = [][]corev1.Container{{{Resources: *r}}}
+	}
+	for _, list := range lists {
 		for _, c := range list {
 			for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 				req, hasReq := c.Resources.Requests[name]

@@ -70,6 +70,25 @@ func TestQoSAndCgroupSettingsAsTheKubelet(t *testing.T) {
 	}
 }
 
+// With pod-level resources the pod's QoS class comes from them, as in
+// Kubernetes: limits equal to requests for cpu and memory make it
+// Guaranteed whatever its containers say.
+func TestQoSFromPodLevelResources(t *testing.T) {
+	pod := testPod()
+	pod.Spec.Containers[0].Resources = resources("", "", "", "")
+	pod.Spec.Resources = &corev1.ResourceRequirements{
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+	}
+	if got := qosClass(pod); got != corev1.PodQOSGuaranteed {
+		t.Errorf("QoS %s, want Guaranteed", got)
+	}
+	pod.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
+	if got := qosClass(pod); got != corev1.PodQOSBurstable {
+		t.Errorf("QoS %s, want Burstable", got)
+	}
+}
+
 func TestDownwardAPIEnvAndResourceValues(t *testing.T) {
 	pod := testPod()
 	pod.Annotations = map[string]string{"team": "shop"}

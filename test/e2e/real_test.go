@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
 )
 
 // Manifests from test/testdata/real, as their tools write them, with only
@@ -359,5 +360,37 @@ spec:
 	}
 	if d := time.Since(begin); d > 15*time.Second {
 		t.Logf("stop took %s: the grace period ran out instead of the signal stopping the container?", d)
+	}
+}
+
+// Pod-level resources: the pod's slice gets the pod's limits (96 MiB + 32
+// MiB for podshim and pause, half a CPU), and the pod's QoS class comes
+// from them.
+func TestPodLevelResources(t *testing.T) {
+	writeManifest(t, "e2e-podres.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-podres}
+spec:
+  terminationGracePeriodSeconds: 1
+  resources:
+    limits: {cpu: 500m, memory: 96Mi}
+  containers:
+  - name: a
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+  - name: b
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`)
+	waitActive(t, "default", "e2e-podres")
+	slice := unitProps(t, units.SliceName("default", "e2e-podres"))
+	if slice["MemoryMax"] != uint64(128<<20) && slice["MemoryLimit"] != uint64(128<<20) {
+		t.Errorf("slice MemoryMax %v / MemoryLimit %v, want %d", slice["MemoryMax"], slice["MemoryLimit"], 128<<20)
+	}
+	if slice["CPUQuotaPerSecUSec"] != uint64(500000) {
+		t.Errorf("slice CPUQuotaPerSecUSec %v, want 500000", slice["CPUQuotaPerSecUSec"])
+	}
+	if q := podState(t, "default", "e2e-podres").Status.QOSClass; q != corev1.PodQOSGuaranteed {
+		t.Errorf("QoS class %s, want Guaranteed (pod-level limits, requests defaulted to them)", q)
 	}
 }
