@@ -149,6 +149,7 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		ConfigHash: p.Hash,
 		Source:     p.Source,
 		Group:      rolloutGroup(p.Spec),
+		Ordered:    orderedStart(p.Spec),
 
 		After:              append(append([]string{}, runtimeUnits...), after...),
 		Wants:              after,
@@ -199,6 +200,12 @@ func rolloutGroup(pod *corev1.Pod) string {
 		return owner
 	}
 	return ""
+}
+
+// orderedStart tells whether the pod's workload starts its pods one at a
+// time, each ready before the next: a StatefulSet's under OrderedReady.
+func orderedStart(pod *corev1.Pod) bool {
+	return strings.HasPrefix(pod.Annotations[AnnotationOwner], "StatefulSet/") && pod.Annotations[AnnotationStrategy] != "Parallel"
 }
 
 // AnnotationAfter orders a pod after others: "<pod>[,<pod>…]", each a name

@@ -30,8 +30,10 @@ const (
 const defaultBackoffLimit = 6
 
 // AnnotationStrategy is a Deployment's spec.strategy.type on its pods when
-// it is Recreate: every old pod stops before a new one starts. It is set
-// after the config hash, so changing the strategy restarts nothing.
+// it is Recreate (every old pod stops before a new one starts), and a
+// StatefulSet's podManagementPolicy when it is Parallel (its pods start at
+// once, not one at a time). It is set after the config hash, so changing it
+// restarts nothing.
 const AnnotationStrategy = "podunit.io/strategy"
 
 // workload is what the kinds with a pod template share.
@@ -182,8 +184,11 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 			claims = append(claims, statefulPod(pod, w, i)...)
 		}
 		pd := decoded{kind: "Pod", pod: pod, doc: d.doc, line: d.line, lines: d.lines, inFile: templateField, notices: d.notices}
-		if w.strategy == appsv1.RecreateDeploymentStrategyType {
+		switch {
+		case w.strategy == appsv1.RecreateDeploymentStrategyType:
 			pd.after = map[string]string{AnnotationStrategy: string(w.strategy)}
+		case w.set != nil && w.set.PodManagementPolicy == appsv1.ParallelPodManagement:
+			pd.after = map[string]string{AnnotationStrategy: string(appsv1.ParallelPodManagement)}
 		}
 		out = append(out, pd)
 	}
@@ -192,20 +197,14 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 
 // statefulPod makes pod the i-th of a StatefulSet as its controller does:
 // host name the pod's name, subdomain the service, each claim template a
-// claim of its own, and under OrderedReady, started after the pod before
-// it. It returns the pod's claims.
+// claim of its own. (Under OrderedReady its pods are started one at a time,
+// each ready before the next, by a rollout unit: see generator.Unit.) It
+// returns the pod's claims.
 func statefulPod(pod *corev1.Pod, w *workload, i int32) []*corev1.PersistentVolumeClaim {
 	set := w.set
 	pod.Spec.Hostname = pod.Name
 	if set.ServiceName != "" {
 		pod.Spec.Subdomain = set.ServiceName
-	}
-	if i > 0 && set.PodManagementPolicy != appsv1.ParallelPodManagement {
-		prev := fmt.Sprintf("%s-%d", w.meta.Name, i-1)
-		if a := strings.TrimSpace(pod.Annotations[AnnotationAfter]); a != "" {
-			prev = a + "," + prev
-		}
-		pod.Annotations[AnnotationAfter] = prev
 	}
 	var claims []*corev1.PersistentVolumeClaim
 	for _, t := range set.VolumeClaimTemplates {

@@ -39,14 +39,23 @@ type Result struct {
 	Errors  []error // one per unit that could not be brought to its desired state
 }
 
-// Handoff is the command line of a hand-off unit, which starts pods whose
-// old generation must stop first: podunit itself, given the units' spec
-// files. With rolling, it replaces them one at a time (RollOut); without,
-// it runs once the old generation has stopped (its start job is ordered
-// after the old unit's stop job) and starts the new one (StartUnits). With
-// no units (a removed pod's), it has the next sync collect what the pod
-// left: its slice and spec files.
-type Handoff func(rolling bool, next []*Unit) []string
+// Handoff is the command line of a hand-off unit, podunit itself, for job:
+// sync never waits for a pod, so the second half of a replacement or a
+// removal is a hand-off unit's.
+type Handoff func(job HandoffJob) []string
+
+// HandoffJob is what a hand-off unit does.
+type HandoffJob struct {
+	// Next are the units (their spec files) to start once their old
+	// generations are down (StartUnits); with Rolling, to replace (or, for
+	// an ordered workload, start) one at a time, each ready before the next
+	// (RollOut).
+	Next    []*Unit
+	Rolling bool
+	// Gone is a removed pod's unit: once it is down, the next sync collects
+	// what the pod left (its slice and spec files).
+	Gone string
+}
 
 // Running is a pod unit as the manager reports it.
 type Running struct {
@@ -109,6 +118,11 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 			} else {
 				res.Pending = append(res.Pending, u.Name)
 			}
+		case !ok && u.Ordered:
+			// A StatefulSet's pod: started by the rollout unit, after the
+			// ones before it are ready.
+			name := RolloutName(u.Namespace, u.Group)
+			rolling[name] = append(rolling[name], u)
 		case !ok:
 			start = append(start, u)
 		case cur.ConfigHash != u.ConfigHash && u.Group != "" && cur.ActiveState == "active":
@@ -156,21 +170,22 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		// Once it is down, a hand-off with nothing to start has the next
 		// sync collect its slice and spec files.
 		desc := fmt.Sprintf("Collect pod %s/%s's slice once it stopped", cur.Namespace, cur.PodName)
-		if _, err := startHandoff(ctx, m, HandoffName(name), desc, []string{name}, handoff(false, nil)); err != nil {
+		if _, err := startHandoff(ctx, m, HandoffName(name), desc, handoff(HandoffJob{Gone: name})); err != nil {
 			res.Errors = append(res.Errors, err)
 		}
 		res.Stopped = append(res.Stopped, name)
 	}
 	for _, u := range replace {
-		// The old generation's stop first: the hand-off's start job is
-		// then ordered after it (a stop before a start, whichever way
-		// After= points), or runs at once when the stop is already done.
+		// The old generation's stop, then the hand-off, which waits for
+		// it to be down. (Not by an ordering dependency: a unit another
+		// refers to is never unloaded, and a new generation can take its
+		// name only once it is.)
 		if err := queueStop(ctx, m, u.Name); err != nil {
 			res.Errors = append(res.Errors, err)
 			continue
 		}
 		desc := fmt.Sprintf("Start pod %s/%s (podunit config %s) once its old generation stopped", u.Namespace, u.PodName, u.ConfigHash)
-		queued, err := startHandoff(ctx, m, HandoffName(u.Name), desc, []string{u.Name}, handoff(false, []*Unit{u}))
+		queued, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}}))
 		switch {
 		case err != nil:
 			res.Errors = append(res.Errors, fmt.Errorf("replace %s: %w", u.Name, err))
@@ -185,11 +200,21 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 	for _, name := range slices.Sorted(maps.Keys(rolling)) {
 		group := rolling[name]
 		if strings.HasPrefix(group[0].Group, "StatefulSet/") {
-			// As the StatefulSet controller: the highest ordinal first.
-			slices.Reverse(group)
+			// As the StatefulSet controller: new pods lowest ordinal first,
+			// then replacements highest ordinal first.
+			var starts, replaced []*Unit
+			for _, u := range group {
+				if _, loaded := current[u.Name]; loaded {
+					replaced = append(replaced, u)
+				} else {
+					starts = append(starts, u)
+				}
+			}
+			slices.Reverse(replaced)
+			group = append(starts, replaced...)
 		}
 		desc := fmt.Sprintf("Roll out %s in namespace %s, one replica at a time", group[0].Group, group[0].Namespace)
-		queued, err := startHandoff(ctx, m, name, desc, nil, handoff(true, group))
+		queued, err := startHandoff(ctx, m, name, desc, handoff(HandoffJob{Next: group, Rolling: true}))
 		for _, u := range group {
 			switch {
 			case err != nil:
@@ -258,12 +283,16 @@ func pendingHandoffs(ctx context.Context, m Manager) (map[string]bool, error) {
 	return busy, nil
 }
 
-// StartUnits starts the units, which a hand-off was given: their old
-// generations have stopped (a stopped transient unit that systemd has not
-// collected yet is waited for). It returns the errors, one per unit.
+// StartUnits starts the units a hand-off was given once their old
+// generations are down (a stopped transient unit that systemd has not
+// collected yet is waited for too). It returns the errors, one per unit.
 func StartUnits(ctx context.Context, m Manager, next []*Unit) []error {
 	var errs []error
 	for _, u := range startOrder(next) {
+		if err := WaitStopped(ctx, m, u.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if err := startUnit(ctx, m, u); err != nil {
 			errs = append(errs, err)
 		}
@@ -289,11 +318,11 @@ func RollOut(ctx context.Context, m Manager, next []*Unit) ([]string, error) {
 	return replaced, nil
 }
 
-// startHandoff queues a hand-off unit, a oneshot service running argv whose
-// start is ordered after the units of after. queued is false when it exists
-// already: a replacement is under way. A rollout waits for each replica to
-// be ready, with deadlines of its own: the unit has no start timeout.
-func startHandoff(ctx context.Context, m Manager, name, description string, after, argv []string) (queued bool, err error) {
+// startHandoff queues a hand-off unit, a oneshot service running argv.
+// queued is false when it exists already: a replacement is under way. A
+// rollout waits for each replica to be ready, with deadlines of its own: the
+// unit has no start timeout.
+func startHandoff(ctx context.Context, m Manager, name, description string, argv []string) (queued bool, err error) {
 	if len(argv) == 0 {
 		return false, fmt.Errorf("start unit %q: no command line", name)
 	}
@@ -304,9 +333,6 @@ func startHandoff(ctx context.Context, m Manager, name, description string, afte
 		{Name: "CollectMode", Value: godbus.MakeVariant("inactive-or-failed")},
 		{Name: "TimeoutStartUSec", Value: godbus.MakeVariant(uint64(math.MaxUint64))},
 	}
-	if len(after) > 0 {
-		props = append(props, dbus.PropAfter(after...))
-	}
 	if _, err := m.StartTransientUnitContext(ctx, name, "fail", props, nil); err != nil {
 		if isDBusError(err, "org.freedesktop.systemd1.UnitExists") {
 			return false, nil
@@ -314,6 +340,34 @@ func startHandoff(ctx context.Context, m Manager, name, description string, afte
 		return false, fmt.Errorf("start unit %q: %w", name, err)
 	}
 	return true, nil
+}
+
+// WaitStopped waits until a unit is down: gone, or inactive or failed (its
+// failure then reset, so that systemd may unload it).
+func WaitStopped(ctx context.Context, m Manager, name string) error {
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{name})
+		if err != nil {
+			return fmt.Errorf("unit %q: %w", name, err)
+		}
+		down := true
+		for _, st := range statuses {
+			if st.Name == name && st.LoadState != "not-found" && st.ActiveState != "inactive" && st.ActiveState != "failed" {
+				down = false
+			}
+		}
+		if down {
+			if err := m.ResetFailedUnitContext(ctx, name); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
+				return fmt.Errorf("reset failed unit %q: %w", name, err)
+			}
+			return nil
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return fmt.Errorf("unit %q still stopping: %w", name, ctx.Err())
+		}
+	}
 }
 
 // QueueStart queues a (static) unit's start job without waiting for it.

@@ -165,20 +165,23 @@ func (m *fakeManager) StartUnitContext(_ context.Context, name, mode string, ch 
 
 // handoff is a Handoff for tests: the command line names the units, which
 // runHandoffs finds again.
-func (m *fakeManager) handoff(rolling bool, next []*Unit) []string {
+func (m *fakeManager) handoff(job HandoffJob) []string {
 	argv := []string{"podunit", "handoff"}
-	if rolling {
+	if job.Rolling {
 		argv = append(argv, "--rolling")
 	}
-	for _, u := range next {
+	if job.Gone != "" {
+		argv = append(argv, "--gone", job.Gone)
+	}
+	for _, u := range job.Next {
 		m.pending[u.Name] = u
 		argv = append(argv, u.Name)
 	}
 	return argv
 }
 
-// runHandoffs runs the queued hand-off units as systemd would once their
-// ordering allows, as podunit handoff does, and forgets them.
+// runHandoffs runs the queued hand-off units as podunit handoff does
+// (within 2 s each), and forgets them.
 func (m *fakeManager) runHandoffs(t *testing.T) []error {
 	t.Helper()
 	m.mu.Lock()
@@ -188,19 +191,26 @@ func (m *fakeManager) runHandoffs(t *testing.T) []error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(handoffs)) {
 		argv := handoffs[name]
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		var next []*Unit
 		for _, a := range argv[2:] {
 			if u, ok := m.pending[a]; ok {
 				next = append(next, u)
 			}
 		}
-		if slices.Contains(argv, "--rolling") {
-			if _, err := RollOut(context.Background(), m, next); err != nil {
+		switch {
+		case slices.Contains(argv, "--gone"):
+			if err := WaitStopped(ctx, m, argv[slices.Index(argv, "--gone")+1]); err != nil {
 				errs = append(errs, err)
 			}
-		} else {
-			errs = append(errs, StartUnits(context.Background(), m, next)...)
+		case slices.Contains(argv, "--rolling"):
+			if _, err := RollOut(ctx, m, next); err != nil {
+				errs = append(errs, err)
+			}
+		default:
+			errs = append(errs, StartUnits(ctx, m, next)...)
 		}
+		cancel()
 	}
 	return errs
 }
@@ -407,11 +417,9 @@ func TestHandoffWaitsForStoppedUnitToGo(t *testing.T) {
 	}
 }
 
-// When the old generation cannot be stopped, the hand-off cannot start the
-// new one: a unit name is one generation.
+// When the old generation does not stop, the hand-off does not start the
+// new one: it waits, and fails at its deadline.
 func TestHandoffNeverRunsTwoGenerations(t *testing.T) {
-	defer func(d time.Duration) { unitGoneTimeout = d }(unitGoneTimeout)
-	unitGoneTimeout = 50 * time.Millisecond
 	m := newFakeManager(running("web", h1, "active"))
 	m.stopFails["pod-web.service"] = true
 	m.units["pod-web.service"] = running("web", h1, "active") // still there
@@ -419,7 +427,7 @@ func TestHandoffNeverRunsTwoGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	errs := m.runHandoffs(t)
-	if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "already exists") {
+	if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "still stopping") || slices.Contains(m.calls, "start pod-web.service") {
 		t.Errorf("errors %v", errs)
 	}
 	if _, _, hash, _ := ParseDescription(m.units["pod-web.service"].Description); hash != h1 {
@@ -518,5 +526,34 @@ func TestRolloutOfStatefulSetIsReversed(t *testing.T) {
 	}
 	if i, j := slices.Index(m.calls, "stop pod-db-1.service"), slices.Index(m.calls, "stop pod-db-0.service"); i < 0 || j < i {
 		t.Errorf("calls %v: db-1 must be replaced before db-0", m.calls)
+	}
+}
+
+// A StatefulSet's new pods (Ordered) are started by its rollout unit, one at
+// a time, lowest ordinal first, each ready before the next; the reconcile
+// itself starts none of them.
+func TestOrderedStartGoesThroughTheRollout(t *testing.T) {
+	var desired []*Unit
+	for _, n := range []string{"db-0", "db-1", "db-2"} {
+		u := podUnit(n, h1)
+		u.Group, u.Ordered = "StatefulSet/db", true
+		desired = append(desired, u)
+	}
+	m := newFakeManager()
+	res, err := Reconcile(context.Background(), m, desired, m.handoff)
+	if err != nil || len(res.Started) != 0 || len(m.units) != 0 {
+		t.Fatalf("result %+v, err %v, units %v", res, err, m.units)
+	}
+	if errs := m.runHandoffs(t); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var starts []string
+	for _, c := range m.calls {
+		if strings.HasPrefix(c, "start ") {
+			starts = append(starts, c)
+		}
+	}
+	if want := []string{"start pod-db-0.service", "start pod-db-1.service", "start pod-db-2.service"}; !slices.Equal(starts, want) {
+		t.Errorf("starts %v, want %v", starts, want)
 	}
 }

@@ -27,6 +27,10 @@ type Unit struct {
 	// rollout unit (a StatefulSet's highest ordinal first). Not a unit
 	// setting.
 	Group string
+	// Ordered pods of a Group are started one at a time too, each ready
+	// before the next (a StatefulSet's under OrderedReady), by the same
+	// rollout unit. Not a unit setting.
+	Ordered bool
 	// Source is the manifest file, shown as the unit's SourcePath. systemd
 	// takes only an absolute path there; a relative one is not rendered.
 	Source string

@@ -25,26 +25,28 @@ const handoffTimeout = time.Hour
 // people, and hidden from the help.
 func newHandoffCommand() *cobra.Command {
 	var (
-		configPath, specDir string
-		rolling             bool
+		configPath, specDir, gone string
+		rolling                   bool
 	)
 	cmd := &cobra.Command{
 		Use:    "handoff [SPEC...]",
 		Short:  "start pods' new generations once the old ones stopped (run by sync's hand-off units)",
 		Hidden: true,
 		Long: `Run by the hand-off units podunit sync queues (podunit-handoff-*.service,
-podunit-rollout-*.service), never by hand. Without --rolling it starts the
-units of the spec files given, whose old generations systemd has stopped
-first (the hand-off unit is ordered after them). With --rolling it replaces a
-workload's replicas one at a time: each stopped, started and ready before
+podunit-rollout-*.service), never by hand. Without --rolling it waits for
+the old generations of the units of the spec files given to stop, then
+starts them. With --rolling it replaces a workload's replicas (or starts a
+StatefulSet's pods) one at a time: each stopped, started and ready before
 the next. A spec file that a later sync removed is skipped, and a sync is
-queued to carry on. Without spec files (a removed pod's hand-off) it queues
-a sync, which collects the pod's slice and spec files.`,
+queued to carry on. With --gone UNIT (a removed pod's hand-off) it waits
+for UNIT to stop, then queues a sync, which collects the pod's slice and
+spec files.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
 	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files are")
 	f.BoolVar(&rolling, "rolling", false, "replace the pods one at a time, each ready before the next")
+	f.StringVar(&gone, "gone", "", "a removed pod's unit: wait for it to stop, then queue a sync")
 	cmd.RunE = func(cmd *cobra.Command, specs []string) error {
 		cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
 		if err != nil {
@@ -59,15 +61,24 @@ a sync, which collects the pod's slice and spec files.`,
 			return fmt.Errorf("connect to systemd: %w", err)
 		}
 		defer conn.Close()
-		return handoff(ctx, conn, cfg.unitConfig(specDir), specs, rolling, newReporter(cmd.ErrOrStderr(), false))
+		report := newReporter(cmd.ErrOrStderr(), false)
+		if gone != "" {
+			if err := units.WaitStopped(ctx, conn, gone); err != nil {
+				return err
+			}
+			return units.QueueStart(ctx, conn, syncUnit)
+		}
+		return handoff(ctx, conn, cfg.unitConfig(specDir), specs, rolling, report)
 	}
 	return cmd
 }
 
 // handoff starts the units of specs (see newHandoffCommand).
 func handoff(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, specs []string, rolling bool, report *reporter) error {
-	var next []*units.Unit
-	carryOn := len(specs) == 0 // a removed pod's: the sync collects what it left
+	var (
+		next    []*units.Unit
+		carryOn bool
+	)
 	for _, path := range specs {
 		p, err := generator.ReadSpecFile(path)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -326,13 +326,16 @@ func (s *syncer) pass(ctx context.Context, last syncState) (invalid, failed int,
 	return invalid, failed, nil
 }
 
-// handoff is the command line of a hand-off unit for next (units.Handoff).
-func (s *syncer) handoff(rolling bool, next []*units.Unit) []string {
+// handoff is the command line of a hand-off unit for job (units.Handoff).
+func (s *syncer) handoff(job units.HandoffJob) []string {
 	argv := append([]string{}, s.handoffCmd...)
-	if rolling {
+	if job.Rolling {
 		argv = append(argv, "--rolling")
 	}
-	for _, u := range next {
+	if job.Gone != "" {
+		argv = append(argv, "--gone", job.Gone)
+	}
+	for _, u := range job.Next {
 		argv = append(argv, generator.SpecPath(s.unitConfig, u.Namespace, u.PodName, u.ConfigHash))
 	}
 	return argv

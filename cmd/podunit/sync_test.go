@@ -63,6 +63,12 @@ func (m *manager) StartTransientUnitContext(ctx context.Context, name, _ string,
 				argv = reflect.ValueOf(p.Value.Value()).Index(0).FieldByName("Args").Interface().([]string)
 			}
 		}
+		if i := slices.Index(argv, "--gone"); i >= 0 {
+			if err := units.WaitStopped(ctx, m, argv[i+1]); err != nil {
+				return 1, err
+			}
+			return 1, units.QueueStart(ctx, m, syncUnit)
+		}
 		rolling := slices.Contains(argv, "--rolling")
 		var specs []string
 		for _, a := range argv {
