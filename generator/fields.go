@@ -326,7 +326,7 @@ func metadataFields(kind, note string) []Field {
 var statefulSetFields = append([]Field{
 	{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`, each with a stable name, host name and claims.", Honoured},
 	{"spec.serviceName", "The pods' subdomain: pod `<name>-0` has host name `<name>-0` and the fully qualified name `<name>-0.<serviceName>.<namespace>.svc.cluster.local` in its `/etc/hosts`, as the StatefulSet controller sets them.", Honoured},
-	{"spec.podManagementPolicy", "`OrderedReady` (default): pod `<name>-<i>` starts once `<name>-<i-1>` is ready (its unit is ordered after it, as with `podunit.io/after`). `Parallel`: all at once.", Honoured},
+	{"spec.podManagementPolicy", "`OrderedReady` (default): pod `<name>-<i>` starts once `<name>-<i-1>` is ready, one at a time, by the StatefulSet's rollout unit (`podunit-rollout-…`; the sync never waits). `Parallel`: all at once.", Honoured},
 	{"spec.volumeClaimTemplates[].metadata.name", "Required. Each pod gets its own claim `<template>-<name>-<i>`, a host directory kept across replacements and when the StatefulSet goes (`podunit volume rm` removes it), mounted where the template's volume `<template>` is.", Honoured},
 	{"spec.volumeClaimTemplates[].metadata.labels", "Kept on the claims.", Honoured},
 	{"spec.volumeClaimTemplates[].metadata.annotations", "Kept on the claims.", Honoured},
