@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +12,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
 )
 
 // newVolumeCommand manages the PersistentVolumeClaims' directories, which
@@ -37,7 +40,7 @@ pod uses it.`,
 		Short: "list the claims' directories, their size and the pods using them",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			inUse, err := claimsInUse(specDir)
+			inUse, err := claimsInUse(cmd.Context(), specDir)
 			if err != nil {
 				return err
 			}
@@ -48,7 +51,7 @@ pod uses it.`,
 		Short: "remove claims' directories that no pod uses",
 		Args:  minArgs(1, "one or more NAMESPACE/CLAIM"),
 		RunE: func(cmd *cobra.Command, names []string) error {
-			inUse, err := claimsInUse(specDir)
+			inUse, err := claimsInUse(cmd.Context(), specDir)
 			if err != nil {
 				return err
 			}
@@ -66,11 +69,19 @@ pod uses it.`,
 	return cmd
 }
 
-// claimsInUse maps "namespace/claim" to the pods whose spec uses it.
-func claimsInUse(specDir string) (map[string][]string, error) {
+// claimsInUse maps "namespace/claim" to the pods whose spec uses it: a pod
+// whose unit runs that spec, or whose manifest is still there (it may not
+// run yet). A spec left behind by a pod that is gone (the next sync removes
+// it) does not count. Without systemd to ask, every spec counts.
+func claimsInUse(ctx context.Context, specDir string) (map[string][]string, error) {
 	paths, err := filepath.Glob(filepath.Join(specDir, "*.json"))
 	if err != nil {
 		return nil, err
+	}
+	var loaded map[string]units.Running
+	if conn, err := dbus.NewSystemConnectionContext(ctx); err == nil {
+		loaded, _ = units.List(ctx, conn)
+		conn.Close()
 	}
 	out := map[string][]string{}
 	for _, path := range paths {
@@ -84,6 +95,9 @@ func claimsInUse(specDir string) (map[string][]string, error) {
 			}
 			return nil, err
 		}
+		if loaded != nil && !specInUse(p, loaded) {
+			continue
+		}
 		for _, v := range p.Spec.Spec.Volumes {
 			if c := v.PersistentVolumeClaim; c != nil {
 				key := p.Namespace() + "/" + c.ClaimName
@@ -92,6 +106,16 @@ func claimsInUse(specDir string) (map[string][]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// specInUse tells whether a pod's spec is what its unit runs, or what its
+// manifest still asks for.
+func specInUse(p *generator.Pod, loaded map[string]units.Running) bool {
+	if r, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; ok && r.ConfigHash == p.Hash {
+		return true
+	}
+	_, err := os.Stat(p.Source)
+	return err == nil || !filepath.IsAbs(p.Source) // a URL's pod: its cache decides at the next sync
 }
 
 func listVolumes(w io.Writer, root string, inUse map[string][]string) error {

@@ -7,7 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
 )
 
 func TestVolumeLsAndRm(t *testing.T) {
@@ -57,5 +61,24 @@ spec:
 	}
 	if _, err := os.Stat(filepath.Join(root, "default/old")); !os.IsNotExist(err) {
 		t.Errorf("an unused claim was not removed: %v", err)
+	}
+}
+
+// A spec file counts for `volume rm` while its unit runs it or its manifest
+// is still there; one a gone pod left behind does not.
+func TestSpecInUse(t *testing.T) {
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "db.yaml")
+	p := &generator.Pod{Source: manifest, Hash: "h1", Spec: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"}}}
+	running := map[string]units.Running{"pod-db.service": {Name: "pod-db.service", Namespace: "default", PodName: "db", ConfigHash: "h1"}}
+	if !specInUse(p, running) {
+		t.Error("the spec its unit runs is not in use")
+	}
+	if specInUse(p, map[string]units.Running{}) {
+		t.Error("a gone pod's spec (no unit, no manifest) is in use")
+	}
+	os.WriteFile(manifest, []byte("x"), 0o644)
+	if !specInUse(p, map[string]units.Running{}) {
+		t.Error("a pod whose manifest is there (not started yet) is not in use")
 	}
 }
