@@ -77,8 +77,11 @@ func (s *Shim) pullCredentials(image string) []*runtimeapi.AuthConfig {
 					user, pass, _ = strings.Cut(string(b), ":")
 				}
 			}
+			// No ServerAddress, as the kubelet sends none: containerd
+			// compares it, parsed as a URL, with the registry's host, and
+			// "host:port" does not parse as one.
 			matches = append(matches, match{len(kh) + len(kp), &runtimeapi.AuthConfig{
-				Username: user, Password: pass, ServerAddress: kh,
+				Username: user, Password: pass,
 				IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken,
 			}})
 		}
