@@ -120,16 +120,20 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	}
 	defer conn.Close()
 	dirs := append([]string{cfg.ManifestDir}, cfg.ManifestDirs...)
+	var watch func(context.Context)
 	if os.Getenv("INVOCATION_ID") != "" { // run by systemd (podunit-sync.service), not by hand
-		paths := watchPaths(dirs)
-		if changed, err := watchManifestDirs(ctx, conn, watchDropIn, paths); err != nil {
-			report.Errorf("changes in %s are picked up by the periodic relist only: %v", strings.Join(paths, ", "), err)
-		} else if changed {
-			report.Infof("podunit.path now watches %s", strings.Join(paths, ", "))
+		watch = func(ctx context.Context) {
+			paths := watchPaths(dirs)
+			if changed, err := watchManifestDirs(ctx, conn, watchDropIn, paths); err != nil {
+				report.Errorf("changes in %s are picked up by the periodic relist only: %v", strings.Join(paths, ", "), err)
+			} else if changed {
+				report.Infof("podunit.path now watches %s", strings.Join(paths, ", "))
+			}
 		}
 	}
 
 	s := &syncer{
+		watch:      watch,
 		handoffCmd: handoff,
 		sources:    cfg.sources(urlCache),
 		reader:     cfg.reader(),
@@ -156,13 +160,16 @@ type syncer struct {
 	// handoffCmd is the command line of `podunit handoff`, which hand-off
 	// units run with spec files after it (see units.Handoff).
 	handoffCmd []string
-	sources    []generator.Source
-	reader     generator.Reader
-	podRoot    string // podshim's pod directories, collected when orphaned; "": not collected
-	jobs       jobRecords
-	syncState  string            // where to record the sync for the status API; "": not recorded
-	invalid    map[string]string // the last pass's invalid files and their first error
-	conflicts  map[string][]string
+	// watch makes podunit.path watch what each pass reads (the targets of
+	// symlinked manifests too); nil: not run by systemd.
+	watch     func(context.Context)
+	sources   []generator.Source
+	reader    generator.Reader
+	podRoot   string // podshim's pod directories, collected when orphaned; "": not collected
+	jobs      jobRecords
+	syncState string            // where to record the sync for the status API; "": not recorded
+	invalid   map[string]string // the last pass's invalid files and their first error
+	conflicts map[string][]string
 	// The last pass's pods that do not fit the node, and notices by file.
 	notAdmitted map[string]notAdmitted
 	notices     map[string][]string
@@ -184,6 +191,11 @@ func (s *syncer) run(ctx context.Context) error {
 	}
 	for pass := 1; ; pass++ {
 		before := settle(ctx, s.quiet, s.dirs()...)
+		if s.watch != nil {
+			// At every pass: a symlink made while this sync ran (a start
+			// request joins a sync under way) must be watched too.
+			s.watch(ctx)
+		}
 		inv, fail, err := s.pass(ctx, last)
 		if err != nil {
 			return err
