@@ -70,7 +70,10 @@ test-unit: ## gofmt, go vet and the unit tests
 test-e2e: build ## end-to-end tests against real systemd, containerd, runc and CNI in a private test bed (root)
 	$(GO) test -c -tags e2e -o bin/e2e.test ./test/e2e
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
-	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) PODUNIT_SOURCE=$(CURDIR) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
+	# The real manifests the tests run, where the test bed sees them (its
+	# /tmp, /var/tmp and /run are its own: a source tree there is hidden).
+	rm -rf $(E2E_TESTBED)/real && mkdir -p $(E2E_TESTBED)/real && cp test/testdata/real/*.yaml $(E2E_TESTBED)/real/
+	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
 
 test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog); not part of make test
 	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim'

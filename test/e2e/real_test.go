@@ -22,31 +22,18 @@ import (
 // Manifests from test/testdata/real, as their tools write them, with only
 // the image swapped for a local stand-in (no registry is reachable).
 
-// realManifest reads test/testdata/real/name from the source tree, which
-// the test bed shares with the host: $PODUNIT_SOURCE (make test-e2e sets
-// it), else the working directory or one above it. images are pairs of
-// strings to replace, as for strings.NewReplacer.
+// realManifest reads test/testdata/real/name as `make test-e2e` copies it
+// into the test bed's directory ($PODUNIT_TESTBED_DIR/real), where the test
+// bed sees it wherever the source tree is. images are pairs of strings to
+// replace, as for strings.NewReplacer.
 func realManifest(t *testing.T, name string, images ...string) string {
 	t.Helper()
-	dirs := []string{os.Getenv("PODUNIT_SOURCE")}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			dirs = append(dirs, d)
-			if d == filepath.Dir(d) {
-				break
-			}
-		}
+	path := filepath.Join(os.Getenv("PODUNIT_TESTBED_DIR"), "real", name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (make test-e2e copies test/testdata/real there)", err)
 	}
-	for _, dir := range dirs {
-		if dir == "" {
-			continue
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, "test", "testdata", "real", name)); err == nil {
-			return strings.NewReplacer(images...).Replace(string(b))
-		}
-	}
-	t.Fatalf("test/testdata/real/%s not found (set PODUNIT_SOURCE to the source tree)", name)
-	return ""
+	return strings.NewReplacer(images...).Replace(string(b))
 }
 
 // hostDir removes path when the test ends if the test made it: hostPath
