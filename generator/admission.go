@@ -11,10 +11,31 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Node is what admission knows of this machine: its name and labels.
+// Node is what admission knows of this machine: its name and labels, and
+// its container runtime when known.
 type Node struct {
 	Name   string
 	Labels map[string]string
+	// Runtime is the runtime's name and version ("containerd 1.6.20");
+	// empty when not known (then what depends on it is not checked).
+	Runtime string
+	// UserNamespaces tells whether the runtime runs pods in user
+	// namespaces (hostUsers: false): containerd 2.0 or later, CRI-O.
+	UserNamespaces bool
+}
+
+// RuntimeSupportsUserNamespaces tells whether a CRI runtime of this name
+// and version runs pods with hostUsers: false.
+func RuntimeSupportsUserNamespaces(name, version string) bool {
+	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	n, err := strconv.Atoi(major)
+	switch name {
+	case "containerd":
+		return err == nil && n >= 2
+	case "cri-o":
+		return err == nil && n >= 1 // user namespaces since before 1.25 (the oldest CRI v1 CRI-O)
+	}
+	return false
 }
 
 // NewNode is the node named hostname with the labels the kubelet gives every
@@ -45,6 +66,9 @@ func (r *Rejection) String() string { return r.Reason + ": " + r.Message }
 // (its predicate NodeAffinity covers nodeSelector and the required node
 // affinity; the OS check covers spec.os). nil means the pod may run.
 func Admit(pod *corev1.Pod, node Node) *Rejection {
+	if hu := pod.Spec.HostUsers; hu != nil && !*hu && node.Runtime != "" && !node.UserNamespaces {
+		return &Rejection{Reason: "UserNamespacesNotSupported", Message: fmt.Sprintf("Pod was rejected: hostUsers: false needs a container runtime with user namespaces (containerd 2.0 or later, CRI-O); this node runs %s", node.Runtime)}
+	}
 	if os := pod.Spec.OS; os != nil && string(os.Name) != runtime.GOOS {
 		return &Rejection{Reason: "PodOSNotSupported", Message: fmt.Sprintf("Pod was rejected: the pod's OS %q does not match the node's OS %q", os.Name, runtime.GOOS)}
 	}

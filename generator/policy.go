@@ -118,6 +118,7 @@ var podPolicyFields = append(serverFields(""), statusField,
 	Field{"spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution", "Matched as `nodeSelector` is: one term of `nodeSelectorTerms` must match, every expression of it (`In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`; `matchFields` on `metadata.name`).", Admission},
 	Field{"spec.nodeName", "The pod runs on this node whatever it names; a name other than this host's gives a notice.", Admission},
 	Field{"spec.priorityClassName", "`system-node-critical`: the kubelet's OOM score adjustment for node-critical pods (-997), as kubeadm's control-plane pods have. `system-cluster-critical`: the usual QoS score, as the kubelet gives it. Any other name: a notice (there are no PriorityClass objects without an API server).", Admission},
+	Field{"spec.hostUsers", "`false`: the pod runs in a user namespace of its own, its root mapped to an unprivileged range of 65536 host IDs, as the kubelet does; needs a runtime with user namespaces (containerd 2.0 or later, CRI-O). On an older runtime the pod is not started (reason `UserNamespacesNotSupported`, naming the runtime's version). `true` (default): the host's users.", Admission},
 	Field{"spec.os.name", "Must be `linux`, this node's OS, as the kubelet's admission checks; a pod for another OS is not started (reason `PodOSNotSupported`).", Admission},
 )
 

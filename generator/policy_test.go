@@ -265,3 +265,28 @@ func writeFile(t *testing.T, dir, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// hostUsers: false needs a runtime with user namespaces: on one without, the
+// pod is not started, and the reason names the runtime's version.
+func TestAdmitHostUsers(t *testing.T) {
+	no := false
+	pod := &corev1.Pod{Spec: corev1.PodSpec{HostUsers: &no}}
+	for _, tc := range []struct {
+		name, version string
+		admit         bool
+	}{{"containerd", "1.6.20", false}, {"containerd", "v1.7.24", false}, {"containerd", "2.1.9", true}, {"cri-o", "1.30.0", true}} {
+		node := NewNode("node1", nil)
+		node.Runtime = tc.name + " " + tc.version
+		node.UserNamespaces = RuntimeSupportsUserNamespaces(tc.name, tc.version)
+		r := Admit(pod, node)
+		if (r == nil) != tc.admit {
+			t.Errorf("%s: %v", node.Runtime, r)
+		}
+		if r != nil && (r.Reason != "UserNamespacesNotSupported" || !strings.Contains(r.Message, node.Runtime)) {
+			t.Errorf("%s: %v", node.Runtime, r)
+		}
+	}
+	if r := Admit(pod, NewNode("node1", nil)); r != nil {
+		t.Errorf("a runtime not known (validate) rejects: %v", r)
+	}
+}

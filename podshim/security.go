@@ -3,10 +3,12 @@ package podshim
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -43,7 +45,22 @@ func (s *Shim) namespaceOptions() *runtimeapi.NamespaceOption {
 	if spec.HostIPC {
 		ns.Ipc = runtimeapi.NamespaceMode_NODE
 	}
+	if spec.HostUsers != nil && !*spec.HostUsers {
+		ns.UsernsOptions = userNamespace(s.pod.UID)
+	}
 	return ns
+}
+
+// userNamespace maps the pod's users to 65536 host IDs of their own, as the
+// kubelet's user namespace manager does for hostUsers: false. The range is
+// chosen from the pod's UID (1 of 32767 ranges above the first 65536 IDs),
+// so that it stays the same when podshim adopts the pod.
+func userNamespace(uid types.UID) *runtimeapi.UserNamespace {
+	h := fnv.New32a()
+	h.Write([]byte(uid))
+	base := int64(h.Sum32()%32767+1) * 65536
+	mapping := []*runtimeapi.IDMapping{{HostId: uint32(base), ContainerId: 0, Length: 65536}}
+	return &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: mapping, Gids: mapping}
 }
 
 func (s *Shim) privileged() bool {

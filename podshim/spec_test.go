@@ -376,3 +376,25 @@ func TestConfigMapsAndSecretsInEnvAndVolumes(t *testing.T) {
 		}
 	}
 }
+
+// hostUsers: false puts the pod in a user namespace of its own: the same
+// 65536 host IDs for the same pod (an adopting podshim maps it again so),
+// never the host's first range.
+func TestUserNamespace(t *testing.T) {
+	pod := testPod()
+	no := false
+	pod.Spec.HostUsers = &no
+	s := newShim(t, pod, newFakeCRI(), &notes{})
+	ns := s.namespaceOptions().UsernsOptions
+	if ns == nil || ns.Mode != runtimeapi.NamespaceMode_POD || len(ns.Uids) != 1 || ns.Uids[0].Length != 65536 ||
+		ns.Uids[0].HostId < 65536 || ns.Uids[0].HostId%65536 != 0 || ns.Gids[0].HostId != ns.Uids[0].HostId {
+		t.Fatalf("user namespace %+v", ns)
+	}
+	if again := userNamespace(pod.UID); again.Uids[0].HostId != ns.Uids[0].HostId {
+		t.Error("the range changes for the same pod")
+	}
+	pod.Spec.HostUsers = nil
+	if s.namespaceOptions().UsernsOptions != nil {
+		t.Error("a user namespace without hostUsers: false")
+	}
+}

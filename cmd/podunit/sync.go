@@ -152,6 +152,11 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	defer rt.Close()
 	rt.Timeout = 30 * time.Second
 	s.runtime = rt
+	if v, err := rt.Version(ctx, ""); err == nil {
+		// What admission checks of the runtime (hostUsers: false).
+		s.reader.Node.Runtime = v.RuntimeName + " " + v.RuntimeVersion
+		s.reader.Node.UserNamespaces = generator.RuntimeSupportsUserNamespaces(v.RuntimeName, v.RuntimeVersion)
+	}
 	return s.run(ctx)
 }
 

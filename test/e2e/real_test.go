@@ -381,3 +381,30 @@ spec:
 		t.Errorf("QoS class %s, want Guaranteed (pod-level limits, requests defaulted to them)", q)
 	}
 }
+
+// hostUsers: false on a runtime without user namespaces (containerd 1.6,
+// Debian 12's): the pod is not started, and says why, naming the runtime's
+// version, as the kubelet's admission would refuse it.
+func TestHostUsersNeedsUserNamespaces(t *testing.T) {
+	writeManifest(t, "e2e-userns.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-userns}
+spec:
+  hostUsers: false
+  containers:
+  - name: c
+    image: localhost/podunit/busybox:1.35
+    command: ["sleep", "3600"]
+`)
+	waitFor(t, "the pod reported as not admitted", func() (bool, error) {
+		out, _ := exec.Command(podunitBin, "get", "pods").Output()
+		return strings.Contains(string(out), "UserNamespacesNotSupported"), nil
+	})
+	pod := getPod(t, "default", "e2e-userns")
+	if pod.Status.Phase != corev1.PodFailed || !strings.Contains(pod.Status.Message, "containerd 1.") {
+		t.Errorf("status %+v", pod.Status)
+	}
+	if st := activeState("pod-e2e-userns.service"); st == "active" || st == "activating" {
+		t.Errorf("the pod was started (%s)", st)
+	}
+}
