@@ -83,12 +83,13 @@ func List(ctx context.Context, m Manager) (map[string]Running, error) {
 }
 
 // Reconcile brings the manager's pod units to desired without waiting on any
-// pod: it queues start jobs for new pods and stop jobs for removed ones (and
-// their slices), and for a pod whose config hash changed it queues the old
-// generation's stop and a hand-off unit whose start systemd orders after that
-// stop, which then starts the new generation (never both at once). A
-// workload's replicas (Unit.Group) are replaced one at a time by a rollout
-// unit. Every other unit is left untouched. One pod's slow stop or rollout
+// pod: it queues start jobs for new pods and stop jobs for removed ones (the
+// slices of pods that are gone are stopped too), and for a pod whose config
+// hash changed it queues the old generation's stop and a hand-off unit that
+// waits for that stop and then starts the new generation (never both at
+// once). A workload's replicas (Unit.Group) are replaced one at a time by a
+// rollout unit, which also starts an ordered workload's new pods
+// (Unit.Ordered) one at a time. Every other unit is left untouched. One pod's slow stop or rollout
 // therefore never delays another pod's change. Errors for single units are
 // in the Result; the error return is for failures that stopped the whole
 // pass.
@@ -216,13 +217,16 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		desc := fmt.Sprintf("Roll out %s in namespace %s, one replica at a time", group[0].Group, group[0].Namespace)
 		queued, err := startHandoff(ctx, m, name, desc, handoff(HandoffJob{Next: group, Rolling: true}))
 		for _, u := range group {
+			_, loaded := current[u.Name]
 			switch {
 			case err != nil:
 				res.Errors = append(res.Errors, fmt.Errorf("roll out %s: %w", u.Group, err))
 			case !queued:
 				res.Pending = append(res.Pending, u.Name)
-			default:
+			case loaded:
 				res.Replaced = append(res.Replaced, u.Name)
+			default:
+				res.Started = append(res.Started, u.Name) // by the rollout, in order
 			}
 			if err != nil {
 				break
