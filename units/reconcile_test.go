@@ -541,8 +541,8 @@ func TestOrderedStartGoesThroughTheRollout(t *testing.T) {
 	}
 	m := newFakeManager()
 	res, err := Reconcile(context.Background(), m, desired, m.handoff)
-	if err != nil || len(res.Started) != 0 || len(m.units) != 0 {
-		t.Fatalf("result %+v, err %v, units %v", res, err, m.units)
+	if err != nil || len(res.Started) != 3 || len(m.units) != 0 {
+		t.Fatalf("result %+v, err %v, units %v: the rollout starts them, not the reconcile", res, err, m.units)
 	}
 	if errs := m.runHandoffs(t); len(errs) > 0 {
 		t.Fatal(errs)
