@@ -266,7 +266,7 @@ func init() {
 		{Name: "Secret", Type: reflect.TypeOf(corev1.Secret{}), Fields: secretFields},
 		{Name: "PersistentVolumeClaim", Type: reflect.TypeOf(corev1.PersistentVolumeClaim{}), Fields: claimFields},
 		{Name: "Deployment", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.Deployment{}), Workload: true,
-			Fields: workloadFields("Deployment", "apps/v1", Field{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`; 0 runs none.", Honoured},
+			Fields: workloadFields("Deployment", "apps/v1", Field{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`; 0 runs none; at most 1000.", Honoured},
 				Field{"spec.strategy.type", "`RollingUpdate` (default): a template change replaces the pods one at a time, each new pod ready before the next old one stops. `Recreate`: every old pod stops before any new one starts.", Honoured})},
 		{Name: "ReplicaSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.ReplicaSet{}), Workload: true,
 			Fields: workloadFields("ReplicaSet", "apps/v1", Field{"spec.replicas", "As a Deployment's.", Honoured})},

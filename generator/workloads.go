@@ -26,6 +26,11 @@ const (
 	AnnotationBackoffLimit = podshim.AnnotationBackoffLimit
 )
 
+// MaxReplicas bounds a workload's replicas: one machine runs far fewer pods
+// (the kubelet's default maxPods is 110), and a typo of a few digits must
+// not make millions of pods.
+const MaxReplicas = 1000
+
 // defaultBackoffLimit is the Kubernetes default of a Job's backoffLimit.
 const defaultBackoffLimit = 6
 
@@ -122,8 +127,12 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 			}
 		}
 	}
-	if w.replicas < 0 {
+	switch {
+	case w.replicas < 0:
 		fail("spec.replicas", "%d: must be 0 or more", w.replicas)
+	case w.replicas > MaxReplicas:
+		fail("spec.replicas", "%d: at most %d on one machine", w.replicas, MaxReplicas)
+		w.replicas = 0 // no pods are made: the file is invalid
 	}
 	switch w.strategy {
 	case "", appsv1.RollingUpdateDeploymentStrategyType, appsv1.RecreateDeploymentStrategyType:
