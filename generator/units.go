@@ -151,8 +151,8 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		Group:      rolloutGroup(p.Spec),
 		Ordered:    orderedStart(p.Spec),
 
-		After:              append(append([]string{}, runtimeUnits...), after...),
-		Wants:              after,
+		After:              append([]string{}, runtimeUnits...),
+		StartAfter:         after,
 		StartLimitInterval: 0, // never give up on a pod: the restart delay paces retries
 		// A failed pod's unit stays, failed, for `systemctl status`; a
 		// stopped one goes.
@@ -209,9 +209,10 @@ func orderedStart(pod *corev1.Pod) bool {
 }
 
 // AnnotationAfter orders a pod after others: "<pod>[,<pod>…]", each a name
-// in the pod's namespace or namespace/name. The pod's unit gets After= and
-// Wants= on their units, so it starts once they are ready (their READY=1)
-// and starting it starts them.
+// in the pod's namespace or namespace/name. The pod starts once their units
+// are active (ready: READY=1), by a hand-off unit that waits for them
+// (Unit.StartAfter); not by After=/Wants=, which would keep their units
+// loaded, and so impossible to replace.
 const AnnotationAfter = "podunit.io/after"
 
 type podRef struct{ namespace, name string }

@@ -223,9 +223,11 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(u.Wants, []string{"pod-db.service", "pod-infra_cache.service"}) ||
-		!slices.Contains(u.After, "pod-db.service") || !slices.Contains(u.After, "containerd.service") {
-		t.Errorf("After %v, Wants %v", u.After, u.Wants)
+	// Started once those are ready, by the reconciler; not linked by
+	// After=/Wants=, which would pin their units (units.Unit.StartAfter).
+	if !slices.Equal(u.StartAfter, []string{"pod-db.service", "pod-infra_cache.service"}) ||
+		slices.Contains(u.After, "pod-db.service") || len(u.Wants) != 0 || !slices.Contains(u.After, "containerd.service") {
+		t.Errorf("StartAfter %v, After %v, Wants %v", u.StartAfter, u.After, u.Wants)
 	}
 	_, err = Decode("web.yaml", []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations: {podunit.io/after: \"web,Bad_Name\"}\nspec:\n  containers: [{name: c, image: \"i:1\"}]\n"))
 	for _, want := range []string{"web.yaml:5: metadata.annotations[podunit.io/after]: a pod cannot start after itself", `"default/Bad_Name": a lowercase RFC 1123 subdomain`} {

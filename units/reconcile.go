@@ -52,6 +52,9 @@ type HandoffJob struct {
 	// (RollOut).
 	Next    []*Unit
 	Rolling bool
+	// Ready are units that must be active before Next starts
+	// (Unit.StartAfter of a new pod whose dependencies are not ready).
+	Ready []string
 	// Gone is a removed pod's unit: once it is down, the next sync collects
 	// what the pod left (its slice and spec files).
 	Gone string
@@ -186,7 +189,7 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 			continue
 		}
 		desc := fmt.Sprintf("Start pod %s/%s (podunit config %s) once its old generation stopped", u.Namespace, u.PodName, u.ConfigHash)
-		queued, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}}))
+		queued, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}, Ready: notActive(current, u.StartAfter)}))
 		switch {
 		case err != nil:
 			res.Errors = append(res.Errors, fmt.Errorf("replace %s: %w", u.Name, err))
@@ -233,8 +236,15 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 			}
 		}
 	}
-	for _, u := range startOrder(start) {
-		if err := startUnit(ctx, m, u); err != nil {
+	for _, u := range start {
+		if waiting := notActive(current, u.StartAfter); len(waiting) > 0 {
+			// Started by a hand-off once what it starts after is ready.
+			desc := fmt.Sprintf("Start pod %s/%s once %s ready", u.Namespace, u.PodName, strings.Join(waiting, ", "))
+			if _, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}, Ready: waiting})); err != nil {
+				res.Errors = append(res.Errors, err)
+				continue
+			}
+		} else if err := startUnit(ctx, m, u); err != nil {
 			res.Errors = append(res.Errors, err)
 			continue
 		}
@@ -292,7 +302,7 @@ func pendingHandoffs(ctx context.Context, m Manager) (map[string]bool, error) {
 // collected yet is waited for too). It returns the errors, one per unit.
 func StartUnits(ctx context.Context, m Manager, next []*Unit) []error {
 	var errs []error
-	for _, u := range startOrder(next) {
+	for _, u := range next {
 		if err := WaitStopped(ctx, m, u.Name); err != nil {
 			errs = append(errs, err)
 			continue
@@ -390,37 +400,36 @@ func queueStop(ctx context.Context, m Manager, name string) error {
 	return nil
 }
 
-// startOrder puts each unit after the units of start it is ordered after
-// (After=, from podunit.io/after), keeping the given order otherwise: systemd
-// orders a start job after another only while that one is pending, so the
-// one to wait for must be queued first. A cycle keeps the given order.
-func startOrder(start []*Unit) []*Unit {
-	byName := map[string]*Unit{}
-	for _, u := range start {
-		byName[u.Name] = u
-	}
-	var (
-		out   []*Unit
-		state = map[string]int{} // 1 visiting, 2 done
-		visit func(u *Unit)
-	)
-	visit = func(u *Unit) {
-		if state[u.Name] != 0 {
-			return // done, or a cycle: leave it where it is
+// notActive are the units of names that are not active now.
+func notActive(current map[string]Running, names []string) []string {
+	var out []string
+	for _, n := range names {
+		if cur, ok := current[n]; !ok || cur.ActiveState != "active" {
+			out = append(out, n)
 		}
-		state[u.Name] = 1
-		for _, a := range u.After {
-			if dep, ok := byName[a]; ok {
-				visit(dep)
-			}
-		}
-		state[u.Name] = 2
-		out = append(out, u)
-	}
-	for _, u := range start {
-		visit(u)
 	}
 	return out
+}
+
+// WaitActive waits until a unit is active: a pod unit once podshim sent
+// READY=1.
+func WaitActive(ctx context.Context, m Manager, name string) error {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{name})
+		if err != nil {
+			return fmt.Errorf("unit %q: %w", name, err)
+		}
+		for _, st := range statuses {
+			if st.Name == name && st.ActiveState == "active" {
+				return nil
+			}
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return fmt.Errorf("unit %q not ready: %w", name, ctx.Err())
+		}
+	}
 }
 
 func stopUnit(ctx context.Context, m Manager, name string) error {

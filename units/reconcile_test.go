@@ -173,6 +173,9 @@ func (m *fakeManager) handoff(job HandoffJob) []string {
 	if job.Gone != "" {
 		argv = append(argv, "--gone", job.Gone)
 	}
+	for _, r := range job.Ready {
+		argv = append(argv, "--ready", r)
+	}
 	for _, u := range job.Next {
 		m.pending[u.Name] = u
 		argv = append(argv, u.Name)
@@ -192,6 +195,13 @@ func (m *fakeManager) runHandoffs(t *testing.T) []error {
 	for _, name := range slices.Sorted(maps.Keys(handoffs)) {
 		argv := handoffs[name]
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		for i, a := range argv {
+			if a == "--ready" {
+				if err := WaitActive(ctx, m, argv[i+1]); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
 		var next []*Unit
 		for _, a := range argv[2:] {
 			if u, ok := m.pending[a]; ok {
@@ -445,30 +455,36 @@ func TestIsDBusErrorMatchesName(t *testing.T) {
 	}
 }
 
-// A pod ordered after another in the same pass is started second, so that
-// systemd orders its start job after the other's.
-func TestReconcileStartsDependenciesFirst(t *testing.T) {
-	m := newFakeManager()
+// A pod ordered after others (podunit.io/after) starts once they are
+// active: at once when they are, else by a hand-off that waits for them.
+// No ordering dependency links the units: it would keep the other unit
+// loaded, and so impossible to replace.
+func TestReconcileStartsAfterDependenciesAreReady(t *testing.T) {
+	m := newFakeManager(running("cache", h1, "active"))
 	web, db, cache := podUnit("web", h1), podUnit("db", h1), podUnit("cache", h1)
-	web.After = []string{"containerd.service", db.Name, cache.Name}
-	db.After = []string{cache.Name}
-	if _, err := Reconcile(context.Background(), m, []*Unit{web, db, cache}, m.handoff); err != nil {
-		t.Fatal(err)
+	web.StartAfter = []string{db.Name, cache.Name}
+	db.StartAfter = []string{cache.Name}
+	res, err := Reconcile(context.Background(), m, []*Unit{web, db, cache}, m.handoff)
+	if err != nil || len(res.Errors) > 0 {
+		t.Fatal(err, res.Errors)
 	}
-	var starts []string
-	for _, c := range m.calls {
-		if strings.HasPrefix(c, "start ") {
-			starts = append(starts, strings.TrimPrefix(c, "start "))
+	// db's dependency is ready: started at once; web waits for db.
+	if !slices.Contains(m.calls, "start pod-db.service") || slices.Contains(m.calls, "start pod-web.service") ||
+		!slices.Contains(m.calls, "handoff podunit-handoff-web.service") {
+		t.Fatalf("calls %v", m.calls)
+	}
+	if errs := m.runHandoffs(t); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if _, ok := m.units["pod-web.service"]; !ok {
+		t.Errorf("the hand-off did not start web once db was ready: %v", m.calls)
+	}
+	for _, p := range web.Properties() {
+		if p.Name == "After" || p.Name == "Wants" {
+			if strings.Contains(fmt.Sprint(p.Value.Value()), db.Name) {
+				t.Errorf("%s=%v links the units", p.Name, p.Value.Value())
+			}
 		}
-	}
-	if want := []string{cache.Name, db.Name, web.Name}; !slices.Equal(starts, want) {
-		t.Errorf("start order %v, want %v", starts, want)
-	}
-	// A cycle is started anyway, in the given order.
-	a, b := podUnit("a", h1), podUnit("b", h1)
-	a.After, b.After = []string{b.Name}, []string{a.Name}
-	if got := startOrder([]*Unit{a, b}); len(got) != 2 {
-		t.Errorf("cycle: %v", got)
 	}
 }
 

@@ -27,6 +27,12 @@ type Unit struct {
 	// rollout unit (a StatefulSet's highest ordinal first). Not a unit
 	// setting.
 	Group string
+	// StartAfter are pod units that must be active (ready) before this one
+	// starts (podunit.io/after): a hand-off waits for them. Not a unit
+	// setting: an ordering dependency between transient units keeps the
+	// other unit loaded, and its name could then never take a new
+	// generation.
+	StartAfter []string
 	// Ordered pods of a Group are started one at a time too, each ready
 	// before the next (a StatefulSet's under OrderedReady), by the same
 	// rollout unit. Not a unit setting.

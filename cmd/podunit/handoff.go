@@ -26,6 +26,7 @@ const handoffTimeout = time.Hour
 func newHandoffCommand() *cobra.Command {
 	var (
 		configPath, specDir, gone string
+		ready                     []string
 		rolling                   bool
 	)
 	cmd := &cobra.Command{
@@ -40,13 +41,15 @@ StatefulSet's pods) one at a time: each stopped, started and ready before
 the next. A spec file that a later sync removed is skipped, and a sync is
 queued to carry on. With --gone UNIT (a removed pod's hand-off) it waits
 for UNIT to stop, then queues a sync, which collects the pod's slice and
-spec files.`,
+spec files. With --ready UNIT it first waits for UNIT to be active (a pod
+annotated podunit.io/after).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
 	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files are")
 	f.BoolVar(&rolling, "rolling", false, "replace the pods one at a time, each ready before the next")
 	f.StringVar(&gone, "gone", "", "a removed pod's unit: wait for it to stop, then queue a sync")
+	f.StringArrayVar(&ready, "ready", nil, "a unit to wait for to be active (ready) before starting (podunit.io/after)")
 	cmd.RunE = func(cmd *cobra.Command, specs []string) error {
 		cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
 		if err != nil {
@@ -62,6 +65,11 @@ spec files.`,
 		}
 		defer conn.Close()
 		report := newReporter(cmd.ErrOrStderr(), false)
+		for _, r := range ready {
+			if err := units.WaitActive(ctx, conn, r); err != nil {
+				return err
+			}
+		}
 		if gone != "" {
 			if err := units.WaitStopped(ctx, conn, gone); err != nil {
 				return err

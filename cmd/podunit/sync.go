@@ -352,6 +352,9 @@ func (s *syncer) handoff(job units.HandoffJob) []string {
 	if job.Gone != "" {
 		argv = append(argv, "--gone", job.Gone)
 	}
+	for _, r := range job.Ready {
+		argv = append(argv, "--ready", r)
+	}
 	for _, u := range job.Next {
 		argv = append(argv, generator.SpecPath(s.unitConfig, u.Namespace, u.PodName, u.ConfigHash))
 	}

@@ -63,6 +63,13 @@ func (m *manager) StartTransientUnitContext(ctx context.Context, name, _ string,
 				argv = reflect.ValueOf(p.Value.Value()).Index(0).FieldByName("Args").Interface().([]string)
 			}
 		}
+		for i, a := range argv {
+			if a == "--ready" {
+				if err := units.WaitActive(ctx, m, argv[i+1]); err != nil {
+					return 1, err
+				}
+			}
+		}
 		if i := slices.Index(argv, "--gone"); i >= 0 {
 			if err := units.WaitStopped(ctx, m, argv[i+1]); err != nil {
 				return 1, err
