@@ -64,6 +64,9 @@ type HandoffJob struct {
 type Running struct {
 	Name, Namespace, PodName, ConfigHash string
 	ActiveState, SubState                string
+	// Job is the type of the unit's pending job ("start", "restart",
+	// "stop"); empty when none.
+	Job string
 }
 
 // List returns the pod units podunit created, by name: the pod-*.service
@@ -80,7 +83,7 @@ func List(ctx context.Context, m Manager) (map[string]Running, error) {
 			continue
 		}
 		out[s.Name] = Running{Name: s.Name, Namespace: ns, PodName: name, ConfigHash: hash,
-			ActiveState: s.ActiveState, SubState: s.SubState}
+			ActiveState: s.ActiveState, SubState: s.SubState, Job: s.JobType}
 	}
 	return out, nil
 }
@@ -137,6 +140,11 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		case cur.ConfigHash != u.ConfigHash:
 			replace = append(replace, u)
 		case cur.ActiveState == "active" || cur.ActiveState == "activating" || cur.ActiveState == "reloading":
+			res.Unchanged = append(res.Unchanged, u.Name)
+		case cur.Job != "" || cur.ActiveState == "deactivating":
+			// A job is under way (systemctl restart, podshim restarted by
+			// systemd): queuing a stop would cancel it. The next sync sees
+			// how it ended.
 			res.Unchanged = append(res.Unchanged, u.Name)
 		case cur.ActiveState == "failed":
 			// A pod that finished and failed (restartPolicy Never/OnFailure)

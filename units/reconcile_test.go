@@ -573,3 +573,15 @@ func TestOrderedStartGoesThroughTheRollout(t *testing.T) {
 		t.Errorf("starts %v, want %v", starts, want)
 	}
 }
+
+// A unit on its way down or up under a job of its own (systemctl restart,
+// a restart by systemd) is left to it: a queued stop would cancel it.
+func TestReconcileLeavesAUnitWithAJobAlone(t *testing.T) {
+	restarting := running("web", h1, "deactivating")
+	restarting.JobType = "restart"
+	m := newFakeManager(restarting)
+	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h1)}, m.handoff)
+	if err != nil || !slices.Equal(res.Unchanged, []string{"pod-web.service"}) || len(m.calls) != 0 {
+		t.Errorf("result %+v, err %v, calls %v", res, err, m.calls)
+	}
+}
