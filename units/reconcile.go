@@ -197,7 +197,7 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 			continue
 		}
 		desc := fmt.Sprintf("Start pod %s/%s (podunit config %s) once its old generation stopped", u.Namespace, u.PodName, u.ConfigHash)
-		queued, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}, Ready: notActive(current, u.StartAfter)}))
+		queued, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}, Ready: notActive(current, want, u.StartAfter)}))
 		switch {
 		case err != nil:
 			res.Errors = append(res.Errors, fmt.Errorf("replace %s: %w", u.Name, err))
@@ -245,7 +245,7 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		}
 	}
 	for _, u := range start {
-		if waiting := notActive(current, u.StartAfter); len(waiting) > 0 {
+		if waiting := notActive(current, want, u.StartAfter); len(waiting) > 0 {
 			// Started by a hand-off once what it starts after is ready.
 			desc := fmt.Sprintf("Start pod %s/%s once %s ready", u.Namespace, u.PodName, strings.Join(waiting, ", "))
 			if _, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}, Ready: waiting})); err != nil {
@@ -408,11 +408,14 @@ func queueStop(ctx context.Context, m Manager, name string) error {
 	return nil
 }
 
-// notActive are the units of names that are not active now.
-func notActive(current map[string]Running, names []string) []string {
+// notActive are the units of names that are not active now but will be:
+// loaded, or desired. One of neither (a pod no manifest defines) is not
+// waited for, as Wants= on a missing unit would not.
+func notActive(current map[string]Running, desired map[string]bool, names []string) []string {
 	var out []string
 	for _, n := range names {
-		if cur, ok := current[n]; !ok || cur.ActiveState != "active" {
+		cur, loaded := current[n]
+		if (loaded || desired[n]) && cur.ActiveState != "active" {
 			out = append(out, n)
 		}
 	}

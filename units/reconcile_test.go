@@ -479,6 +479,16 @@ func TestReconcileStartsAfterDependenciesAreReady(t *testing.T) {
 	if _, ok := m.units["pod-web.service"]; !ok {
 		t.Errorf("the hand-off did not start web once db was ready: %v", m.calls)
 	}
+	// A pod after one that no manifest defines starts at once, as Wants=
+	// on a missing unit would not hold it either.
+	lone := podUnit("lone", h1)
+	lone.StartAfter = []string{"pod-nowhere.service"}
+	if _, err := Reconcile(context.Background(), m, []*Unit{web, db, cache, lone}, m.handoff); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.units["pod-lone.service"]; !ok {
+		t.Errorf("a pod after a pod that does not exist was not started: %v", m.calls)
+	}
 	for _, p := range web.Properties() {
 		if p.Name == "After" || p.Name == "Wants" {
 			if strings.Contains(fmt.Sprint(p.Value.Value()), db.Name) {
