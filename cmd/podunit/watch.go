@@ -5,10 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/unit"
 )
 
 // The directories podunit.path watches as packaged; a manifest directory
@@ -68,10 +72,16 @@ func watchManifestDirs(ctx context.Context, m pathManager, dropIn string, paths 
 	slices.Sort(extra)
 	var want []byte
 	if len(extra) > 0 {
-		want = []byte("# Written by podunit sync: manifest directories beyond the packaged one\n# (manifestDir, manifestDirs, a kubelet's staticPodPath) and the directories\n# their symlinked manifests point into. Removed when there are none.\n[Path]\n")
-		for _, p := range extra {
-			want = fmt.Appendf(want, "PathChanged=%s\n", p)
+		opts := make([]*unit.UnitOption, len(extra))
+		for i, p := range extra {
+			// A '%' would start a specifier in a unit file.
+			opts[i] = unit.NewUnitOption("Path", "PathChanged", strings.ReplaceAll(p, "%", "%%"))
 		}
+		body, err := io.ReadAll(unit.Serialize(opts))
+		if err != nil {
+			return false, err
+		}
+		want = append([]byte("# Written by podunit sync: manifest directories beyond the packaged one\n# (manifestDir, manifestDirs, a kubelet's staticPodPath) and the directories\n# their symlinked manifests point into. Removed when there are none.\n"), body...)
 	}
 	have, err := os.ReadFile(dropIn)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

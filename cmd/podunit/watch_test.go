@@ -65,3 +65,16 @@ func TestWatchPathsFollowSymlinks(t *testing.T) {
 		t.Errorf("watch %v, want %s and %s", got, dir, real)
 	}
 }
+
+// A path with a '%' is written escaped: in a unit file '%' starts a
+// specifier.
+func TestWatchDropInEscapesSpecifiers(t *testing.T) {
+	dropIn := filepath.Join(t.TempDir(), "podunit.path.d", "50-manifest-dir.conf")
+	m := &fakePathManager{}
+	if _, err := watchManifestDirs(context.Background(), m, dropIn, []string{"/srv/100%pods"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dropIn); !strings.Contains(string(b), "PathChanged=/srv/100%%pods\n") {
+		t.Errorf("drop-in:\n%s", b)
+	}
+}
