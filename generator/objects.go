@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 )
 
 // Objects are the ConfigMaps and Secrets of all manifests, by namespace and
@@ -246,7 +246,7 @@ func (p *Pod) resolve(objects *Objects) error {
 	}
 	for i, ps := range p.Spec.Spec.ImagePullSecrets {
 		if s := secrets[ps.Name]; s != nil {
-			if _, err := podshim.DockerConfig(s); err != nil {
+			if _, err := podspec.DockerConfig(s); err != nil {
 				path := fmt.Sprintf("spec.imagePullSecrets[%d].name", i)
 				errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(path), Field: p.lines.field(path),
 					Msg: fmt.Sprintf("Secret %q: %v", ps.Name, err)})
@@ -256,7 +256,7 @@ func (p *Pod) resolve(objects *Objects) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	p.Objects = podshim.Objects{}
+	p.Objects = podspec.Objects{}
 	for _, name := range sortedNames(configMaps) {
 		p.Objects.ConfigMaps = append(p.Objects.ConfigMaps, *configMaps[name])
 	}

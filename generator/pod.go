@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 )
 
 // Annotations podunit sets on every pod, as the kubelet does on static pods.
@@ -40,7 +40,7 @@ type Pod struct {
 	Spec *corev1.Pod
 	// Objects are the ConfigMaps and Secrets the pod uses (Resolve); their
 	// content is part of Hash.
-	Objects podshim.Objects
+	Objects podspec.Objects
 	// Notices are what podunit accepted in the pod's document without acting
 	// on it (scheduler and API-server fields), sorted by line. They are not
 	// part of Hash.

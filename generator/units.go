@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
 
@@ -43,10 +43,6 @@ const (
 	stopMargin = 30 * time.Second
 )
 
-// podFailedExitStatus is podshim's exit status for a pod that finished and
-// failed (cmd/podshim).
-const podFailedExitStatus = 4
-
 // runtimeUnits are ordered before every pod so that at shutdown pods stop
 // before the runtime does. Ordering against a unit that does not exist is a
 // no-op, so both runtimes can be named.
@@ -72,7 +68,7 @@ func SpecFile(p *Pod) ([]byte, error) {
 // WriteSpecFiles writes the files of a pod's spec file path, unless they
 // exist (the hash in their names means their content never changes): the
 // data file of the ConfigMaps and Secrets it uses, the spec's protobuf twin
-// that podshim reads (podshim.BinarySpecPath), then the spec file itself,
+// that podshim reads (podspec.BinarySpecPath), then the spec file itself,
 // each atomically and readable by root only. The spec file comes last:
 // its presence means the others are written.
 func WriteSpecFiles(path string, p *Pod) error {
@@ -87,7 +83,7 @@ func WriteSpecFiles(path string, p *Pod) error {
 		if err != nil {
 			return fmt.Errorf("pod %s: encode data: %w", p.Key(), err)
 		}
-		if err := WriteFile0600(podshim.DataPath(path), b); err != nil {
+		if err := WriteFile0600(podspec.DataPath(path), b); err != nil {
 			return fmt.Errorf("write spec: %w", err)
 		}
 	}
@@ -95,7 +91,7 @@ func WriteSpecFiles(path string, p *Pod) error {
 	if err != nil {
 		return fmt.Errorf("pod %s: encode spec: %w", p.Key(), err)
 	}
-	if err := WriteFile0600(podshim.BinarySpecPath(path), pb); err != nil {
+	if err := WriteFile0600(podspec.BinarySpecPath(path), pb); err != nil {
 		return fmt.Errorf("write spec: %w", err)
 	}
 	b, err := SpecFile(p)
@@ -106,18 +102,6 @@ func WriteSpecFiles(path string, p *Pod) error {
 		return fmt.Errorf("write spec: %w", err)
 	}
 	return nil
-}
-
-// SpecFileOf is the spec file that a file in the spec directory belongs to:
-// itself, or the spec file whose data file or protobuf twin it is; ok is
-// false for anything else.
-func SpecFileOf(path string) (spec string, ok bool) {
-	for _, suffix := range []string{".data.json", ".pb"} {
-		if base, ok := strings.CutSuffix(path, suffix); ok {
-			return base + ".json", true
-		}
-	}
-	return path, strings.HasSuffix(path, ".json")
 }
 
 // WriteFile0600 writes b to path atomically (a temporary file renamed
@@ -172,7 +156,7 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		RemainAfterExit:          true,
 		Restart:                  "on-failure",
 		RestartSec:               restartDelay,
-		RestartPreventExitStatus: []int{podFailedExitStatus},
+		RestartPreventExitStatus: []int{podspec.ExitPodFailed},
 		TimeoutStartSec:          startTimeout,
 		WatchdogSec:              watchdog,
 		TimeoutStopSec:           grace + stopMargin,

@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
-	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
 
@@ -145,7 +145,7 @@ func TestSpecFilesRoundTrip(t *testing.T) {
 			if err := WriteSpecFiles(spec, p); err != nil {
 				t.Fatal(err)
 			}
-			got, err := podshim.ReadSpec(spec)
+			got, err := podspec.ReadSpec(spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,10 +154,10 @@ func TestSpecFilesRoundTrip(t *testing.T) {
 				w, _ := json.Marshal(p.Spec)
 				t.Errorf("%s: pod %s from the protobuf twin differs:\n got  %s\n want %s", path, p.Key(), g, w)
 			}
-			if err := os.Remove(podshim.BinarySpecPath(spec)); err != nil {
+			if err := os.Remove(podspec.BinarySpecPath(spec)); err != nil {
 				t.Fatal(err)
 			}
-			if got, err = podshim.ReadSpec(spec); err != nil || !equality.Semantic.DeepEqual(got, p.Spec) {
+			if got, err = podspec.ReadSpec(spec); err != nil || !equality.Semantic.DeepEqual(got, p.Spec) {
 				t.Errorf("%s: pod %s from the JSON spec file differs (%v)", path, p.Key(), err)
 			}
 		}
@@ -176,7 +176,7 @@ func TestWriteSpecFilesKeepsWhatExists(t *testing.T) {
 	if err := WriteSpecFiles(spec, pods[0]); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{spec, podshim.BinarySpecPath(spec)} {
+	for _, f := range []string{spec, podspec.BinarySpecPath(spec)} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, %v (want mode 0600)", f, fi, err)
 		}
@@ -189,21 +189,6 @@ func TestWriteSpecFilesKeepsWhatExists(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(spec); string(b) != "kept" {
 		t.Errorf("spec file rewritten: %q", b)
-	}
-}
-
-func TestSpecFileOf(t *testing.T) {
-	for path, want := range map[string]string{
-		"/s/default_web-1.json":      "/s/default_web-1.json",
-		"/s/default_web-1.pb":        "/s/default_web-1.json",
-		"/s/default_web-1.data.json": "/s/default_web-1.json",
-		"/s/default_web-1.json.tmp":  "",
-		"/s/README":                  "",
-	} {
-		got, ok := SpecFileOf(path)
-		if ok != (want != "") || ok && got != want {
-			t.Errorf("SpecFileOf(%s) = %s, %v; want %q", path, got, ok, want)
-		}
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 )
 
 // Annotations on the pods of a workload (Deployment, ReplicaSet, DaemonSet,
@@ -23,7 +23,7 @@ const (
 	AnnotationOwner = "podunit.io/owner"
 	// AnnotationBackoffLimit is a Job's backoffLimit, which podshim honours:
 	// a container that failed more often fails the pod.
-	AnnotationBackoffLimit = podshim.AnnotationBackoffLimit
+	AnnotationBackoffLimit = podspec.AnnotationBackoffLimit
 )
 
 // MaxReplicas bounds a workload's replicas: one machine runs far fewer pods

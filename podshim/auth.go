@@ -2,49 +2,13 @@ package podshim
 
 import (
 	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim/podspec"
 )
-
-// dockerAuth is one registry's entry in a docker config (auths.<registry>).
-type dockerAuth struct {
-	Username      string `json:"username,omitempty"`
-	Password      string `json:"password,omitempty"`
-	Auth          string `json:"auth,omitempty"` // base64 of username:password
-	IdentityToken string `json:"identitytoken,omitempty"`
-	RegistryToken string `json:"registrytoken,omitempty"`
-}
-
-// DockerConfig reads the registry credentials of an image pull Secret: a
-// kubernetes.io/dockerconfigjson Secret's .dockerconfigjson ({"auths":
-// {registry: auth}}) or a kubernetes.io/dockercfg Secret's .dockercfg
-// ({registry: auth}), as `kubectl create secret docker-registry` and
-// `docker login` write them.
-func DockerConfig(s *corev1.Secret) (map[string]dockerAuth, error) {
-	if b, ok := s.Data[corev1.DockerConfigJsonKey]; ok {
-		var cfg struct {
-			Auths map[string]dockerAuth `json:"auths"`
-		}
-		if err := json.Unmarshal(b, &cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", corev1.DockerConfigJsonKey, err)
-		}
-		return cfg.Auths, nil
-	}
-	if b, ok := s.Data[corev1.DockerConfigKey]; ok {
-		var auths map[string]dockerAuth
-		if err := json.Unmarshal(b, &auths); err != nil {
-			return nil, fmt.Errorf("%s: %w", corev1.DockerConfigKey, err)
-		}
-		return auths, nil
-	}
-	return nil, errors.New("no .dockerconfigjson or .dockercfg key: make it with kubectl create secret docker-registry")
-}
 
 // pullCredentials are the credentials of the pod's image pull Secrets for
 // image, best match first (the longest registry/path prefix), each Secret
@@ -58,11 +22,11 @@ func (s *Shim) pullCredentials(image string) []*runtimeapi.AuthConfig {
 	}
 	var matches []match
 	for _, ref := range s.pod.Spec.ImagePullSecrets {
-		secret := s.cfg.Objects.secret(ref.Name)
+		secret := s.cfg.Objects.Secret(ref.Name)
 		if secret == nil {
 			continue
 		}
-		auths, err := DockerConfig(secret)
+		auths, err := podspec.DockerConfig(secret)
 		if err != nil {
 			continue // sync checked it
 		}

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim/podspec"
 )
 
 func TestRegistryOf(t *testing.T) {
@@ -38,7 +40,7 @@ func TestPullWithImagePullSecrets(t *testing.T) {
 	pod.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}, {Name: "team"}}
 	s := newShim(t, pod, rt, &notes{})
 	auth := base64.StdEncoding.EncodeToString([]byte("bot:s3cret"))
-	s.cfg.Objects = Objects{Secrets: []corev1.Secret{
+	s.cfg.Objects = podspec.Objects{Secrets: []corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Name: "regcred"}, Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{
 			corev1.DockerConfigJsonKey: []byte(`{"auths":{"https://registry.example:5000/v1/":{"auth":"` + auth + `"},"other.example":{"username":"x","password":"y"}}}`)}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "team"}, Type: corev1.SecretTypeDockercfg, Data: map[string][]byte{

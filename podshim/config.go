@@ -169,7 +169,7 @@ func (s *Shim) containerEnv(c *corev1.Container) ([]*runtimeapi.KeyValue, map[st
 		} else {
 			name = from.ConfigMapRef.Name
 		}
-		data, _ := s.cfg.Objects.lookup(secret, name) // missing and optional: nothing
+		data, _ := s.cfg.Objects.Lookup(secret, name) // missing and optional: nothing
 		keys := make([]string, 0, len(data))
 		for k := range data {
 			keys = append(keys, k)
@@ -201,7 +201,7 @@ func (s *Shim) containerEnv(c *corev1.Container) ([]*runtimeapi.KeyValue, map[st
 				} else {
 					name, key = vf.ConfigMapKeyRef.Name, vf.ConfigMapKeyRef.Key
 				}
-				data, _ := s.cfg.Objects.lookup(secret, name)
+				data, _ := s.cfg.Objects.Lookup(secret, name)
 				value, ok := data[key]
 				if !ok {
 					continue // optional and missing (sync checked the others)

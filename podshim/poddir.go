@@ -162,7 +162,7 @@ func (s *Shim) writeProjection(v *corev1.Volume) error {
 	}
 	files := map[string]projectedFile{}
 	keys := func(secret bool, name string, items []corev1.KeyToPath, mode int32) {
-		data, _ := s.cfg.Objects.lookup(secret, name) // missing and optional: nothing
+		data, _ := s.cfg.Objects.Lookup(secret, name) // missing and optional: nothing
 		if len(items) == 0 {
 			for k, value := range data {
 				files[k] = projectedFile{value, mode}

@@ -13,6 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim/podspec"
 )
 
 // ErrPodFailed is returned by Run when the pod finished with a failure (a
@@ -62,7 +64,7 @@ type Config struct {
 	// Host describes the machine, for the downward API and OOM scores.
 	Host Host
 	// Objects are the ConfigMaps and Secrets the pod uses (its data file).
-	Objects Objects
+	Objects podspec.Objects
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -467,7 +469,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 // failed container is run again until it failed that many times more, in
 // the same sandbox (the kubelet's Job controller would make new pods).
 func (s *Shim) restartAfter(c *container) bool {
-	if v, ok := s.pod.Annotations[AnnotationBackoffLimit]; ok && c.app() {
+	if v, ok := s.pod.Annotations[podspec.AnnotationBackoffLimit]; ok && c.app() {
 		limit, err := strconv.Atoi(v)
 		if err == nil {
 			return c.exit.ExitCode != 0 && int(c.attempt) < limit
@@ -475,10 +477,6 @@ func (s *Shim) restartAfter(c *container) bool {
 	}
 	return shouldRestart(c.restartPolicy(s.pod.Spec.RestartPolicy), c.exit.ExitCode)
 }
-
-// AnnotationBackoffLimit is a Job's backoffLimit on its pod (set by the
-// generator; podshim does not import it).
-const AnnotationBackoffLimit = "podunit.io/backoff-limit"
 
 // listContainers returns the sandbox's containers by name, newest first.
 func (s *Shim) listContainers(ctx context.Context) (map[string][]*runtimeapi.Container, error) {
@@ -720,7 +718,7 @@ func (s *Shim) report(ctx context.Context) error {
 func (s *Shim) phase() (corev1.PodPhase, string) {
 	appsDone := true
 	failed := ""
-	_, job := s.pod.Annotations[AnnotationBackoffLimit]
+	_, job := s.pod.Annotations[podspec.AnnotationBackoffLimit]
 	for _, c := range s.containers {
 		if c.done && !c.sidecar && c.exit != nil && c.exit.ExitCode != 0 && failed == "" {
 			failed = fmt.Sprintf("container %s exited with code %d (%s)", c.spec.Name, c.exit.ExitCode, c.exit.Reason)

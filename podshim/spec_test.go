@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim/podspec"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -332,7 +334,7 @@ func TestConfigMapsAndSecretsInEnvAndVolumes(t *testing.T) {
 	}
 	c.VolumeMounts = []corev1.VolumeMount{{Name: "conf", MountPath: "/etc/app"}, {Name: "creds", MountPath: "/run/creds"}}
 	s := newShim(t, pod, newFakeCRI("busybox:1"), &notes{})
-	s.cfg.Objects = Objects{
+	s.cfg.Objects = podspec.Objects{
 		ConfigMaps: []corev1.ConfigMap{{ObjectMeta: metav1ObjectMeta("settings", "shop", "", nil), Data: map[string]string{"MODE": "fast", "bad key": "x", "app.conf": "port=80"}}},
 		Secrets:    []corev1.Secret{{ObjectMeta: metav1ObjectMeta("creds", "shop", "", nil), Data: map[string][]byte{"user": []byte("admin"), "password": []byte("pw")}}},
 	}

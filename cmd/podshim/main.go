@@ -25,6 +25,7 @@ import (
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 )
 
 // steadyGCPercent is podshim's GOGC once its pod is started.
@@ -33,7 +34,7 @@ const steadyGCPercent = 50
 const (
 	exitFailure   = 1
 	exitUsage     = 2
-	exitPodFailed = 4
+	exitPodFailed = podspec.ExitPodFailed // the unit stays failed (RestartPreventExitStatus)
 )
 
 func main() {
@@ -101,11 +102,11 @@ func run(args []string) int {
 }
 
 func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) error {
-	pod, err := podshim.ReadSpec(specPath)
+	pod, err := podspec.ReadSpec(specPath)
 	if err != nil {
 		return err
 	}
-	if cfg.Objects, err = podshim.ReadObjects(specPath); err != nil {
+	if cfg.Objects, err = podspec.ReadObjects(specPath); err != nil {
 		return err
 	}
 	log = log.With("pod", pod.Namespace+"/"+pod.Name)

@@ -20,6 +20,7 @@ import (
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
 
@@ -463,7 +464,7 @@ func (s *syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[stri
 	}
 	for _, e := range entries {
 		path := filepath.Join(s.unitConfig.SpecDir, e.Name())
-		spec, ok := generator.SpecFileOf(path)
+		spec, ok := podspec.SpecFileOf(path)
 		if !ok || keep[spec] {
 			continue
 		}

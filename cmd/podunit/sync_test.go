@@ -24,6 +24,7 @@ import (
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
 
@@ -231,7 +232,7 @@ func TestSync(t *testing.T) {
 	}
 	// The old spec's protobuf twin went with it.
 	if twins, _ := filepath.Glob(filepath.Join(s.unitConfig.SpecDir, "*.pb")); len(twins) != 1 ||
-		twins[0] != podshim.BinarySpecPath(filepath.Join(s.unitConfig.SpecDir, after[0])) {
+		twins[0] != podspec.BinarySpecPath(filepath.Join(s.unitConfig.SpecDir, after[0])) {
 		t.Errorf("protobuf twins after edit: %v (spec %v)", twins, after)
 	}
 	if got := seen(after[0]); got != firstSeen {

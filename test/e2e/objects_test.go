@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
 
@@ -78,7 +79,7 @@ spec:
 	other := runningContainer(t, "default", "e2e-cm-other", "web")
 
 	// The secret is in a root-only data file and in no log.
-	data := podshim.DataPath(filepath.Join(specDir, "default_e2e-cm-user-"+string(user.UID)+".json"))
+	data := podspec.DataPath(filepath.Join(specDir, "default_e2e-cm-user-"+string(user.UID)+".json"))
 	if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("data file %s: %v %v", data, fi, err)
 	}

@@ -1,4 +1,4 @@
-package podshim
+package podspec
 
 import (
 	"encoding/json"
@@ -44,7 +44,8 @@ func ReadObjects(specPath string) (Objects, error) {
 	return o, nil
 }
 
-func (o Objects) configMap(name string) *corev1.ConfigMap {
+// ConfigMap is the pod's ConfigMap called name; nil when it has none.
+func (o Objects) ConfigMap(name string) *corev1.ConfigMap {
 	for i := range o.ConfigMaps {
 		if o.ConfigMaps[i].Name == name {
 			return &o.ConfigMaps[i]
@@ -53,7 +54,8 @@ func (o Objects) configMap(name string) *corev1.ConfigMap {
 	return nil
 }
 
-func (o Objects) secret(name string) *corev1.Secret {
+// Secret is the pod's Secret called name; nil when it has none.
+func (o Objects) Secret(name string) *corev1.Secret {
 	for i := range o.Secrets {
 		if o.Secrets[i].Name == name {
 			return &o.Secrets[i]
@@ -74,16 +76,16 @@ func configMapData(cm *corev1.ConfigMap) map[string][]byte {
 	return out
 }
 
-// lookup returns the data of the ConfigMap (secret false) or Secret called
+// Lookup returns the data of the ConfigMap (secret false) or Secret called
 // name; ok is false when the pod's data has no such object.
-func (o Objects) lookup(secret bool, name string) (data map[string][]byte, ok bool) {
+func (o Objects) Lookup(secret bool, name string) (data map[string][]byte, ok bool) {
 	if secret {
-		if s := o.secret(name); s != nil {
+		if s := o.Secret(name); s != nil {
 			return s.Data, true
 		}
 		return nil, false
 	}
-	if cm := o.configMap(name); cm != nil {
+	if cm := o.ConfigMap(name); cm != nil {
 		return configMapData(cm), true
 	}
 	return nil, false

@@ -1,4 +1,4 @@
-package podshim
+package podspec
 
 import (
 	"encoding/json"
@@ -49,4 +49,16 @@ func ReadSpec(specPath string) (*corev1.Pod, error) {
 		return nil, fmt.Errorf("spec %s: %w", specPath, err)
 	}
 	return &pod, nil
+}
+
+// SpecFileOf is the spec file that a file in the spec directory belongs to:
+// itself, or the spec file whose data file or protobuf twin it is; ok is
+// false for anything else.
+func SpecFileOf(path string) (spec string, ok bool) {
+	for _, suffix := range []string{".data.json", ".pb"} {
+		if base, ok := strings.CutSuffix(path, suffix); ok {
+			return base + ".json", true
+		}
+	}
+	return path, strings.HasSuffix(path, ".json")
 }

@@ -1,0 +1,39 @@
+package generator
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// generator is translation, and podspec the contract both sides of a pod's
+// spec files share: neither reaches podshim's runtime side, the CRI client
+// (gRPC) or the command line, and podspec not even the unit model. A
+// dependency that pulls these in fails this test. (generator still reaches
+// D-Bus through units, whose model and reconciler are one package yet.)
+func TestGeneratorDependencies(t *testing.T) {
+	for _, pkg := range []string{".", "../podshim/podspec"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Skipf("go list unavailable: %v\n%s", err, out)
+		}
+		for _, banned := range []string{
+			"github.com/podunit/podunit/podshim",
+			"github.com/podunit/podunit/criclient",
+			"github.com/podunit/podunit/generator", // for podspec
+			"github.com/podunit/podunit/units",     // for podspec
+			"github.com/spf13/cobra",
+			"google.golang.org/grpc",
+			"k8s.io/kubernetes",
+		} {
+			if pkg == "." && (banned == "github.com/podunit/podunit/generator" || banned == "github.com/podunit/podunit/units") {
+				continue
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				if dep == banned {
+					t.Errorf("%s depends on %s", pkg, banned)
+				}
+			}
+		}
+	}
+}
