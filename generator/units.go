@@ -17,11 +17,13 @@ import (
 
 // UnitConfig says how pods become units on this machine.
 type UnitConfig struct {
-	PodshimPath  string   // absolute path of the podshim binary
-	PodshimArgs  []string // more podshim flags, from the configuration
-	SpecDir      string   // where the pod spec files live, e.g. /run/podunit/specs
-	CRIEndpoint  string   // e.g. unix:///run/containerd/containerd.sock
-	CgroupDriver string   // units.CgroupDriverSystemd or units.CgroupDriverCgroupfs
+	PodshimPath string // absolute path of the podshim binary
+	// Podshim holds the podshim arguments the configuration sets (log
+	// rotation, resolver configuration); Unit adds the pod's own.
+	Podshim      podspec.Args
+	SpecDir      string // where the pod spec files live, e.g. /run/podunit/specs
+	CRIEndpoint  string // e.g. unix:///run/containerd/containerd.sock
+	CgroupDriver string // units.CgroupDriverSystemd or units.CgroupDriverCgroupfs
 }
 
 // Timing of every pod unit.
@@ -144,12 +146,8 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 
 		Type:         "notify",
 		NotifyAccess: "main",
-		ExecStart: append([]string{cfg.PodshimPath,
-			"--spec", SpecPath(cfg, ns, name, p.Hash),
-			"--cri-endpoint", cfg.CRIEndpoint,
-			"--cgroup-parent", parent,
-		}, cfg.PodshimArgs...),
-		Slice: units.SliceName(ns, name),
+		ExecStart:    podshimArgs(cfg, SpecPath(cfg, ns, name, p.Hash), parent).Argv(cfg.PodshimPath),
+		Slice:        units.SliceName(ns, name),
 		// A pod that finished (restartPolicy OnFailure or Never) stays
 		// active (exited) when it succeeded and failed when it failed
 		// (podshim's exit status 4), and is not run again.
@@ -165,6 +163,14 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		KillMode: "mixed",
 		Limits:   sliceLimits(p.Spec),
 	}, nil
+}
+
+// podshimArgs are the command line of the pod's podshim: its spec file,
+// the runtime, its cgroup parent, and what the configuration sets.
+func podshimArgs(cfg UnitConfig, spec, cgroupParent string) podspec.Args {
+	a := cfg.Podshim
+	a.Spec, a.CRIEndpoint, a.CgroupParent = spec, cfg.CRIEndpoint, cgroupParent
+	return a
 }
 
 // rolloutGroup is the workload whose replicas are replaced one at a time:

@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -48,21 +47,21 @@ func run(args []string) int {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	fs := flag.NewFlagSet("podshim", flag.ContinueOnError)
-	specPath := fs.String("spec", "", "pod spec file written by `podunit sync` (required)")
-	endpoint := fs.String("cri-endpoint", criclient.DefaultEndpoint, "CRI runtime endpoint")
-	cgroupParent := fs.String("cgroup-parent", "", "CgroupParent of the pod sandbox: the pod's slice (systemd driver) or cgroup path (cgroupfs)")
-	stateDir := fs.String("state-dir", podshim.DefaultStateDir, "where the pod's state file is written")
-	logRoot := fs.String("log-root", podshim.DefaultLogRoot, "container log root, in the kubelet's layout")
-	logMaxSize := fs.Int64("log-max-size", podshim.DefaultLogMaxSize, "rotate a container's log file past this many bytes")
-	logMaxFiles := fs.Int("log-max-files", podshim.DefaultLogMaxFiles, "log files kept per container, the current one included")
-	podRoot := fs.String("pod-root", podshim.DefaultPodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")
-	volumeRoot := fs.String("volume-root", podshim.DefaultVolumeRoot, "where PersistentVolumeClaims' directories are made")
-	resolvConf := fs.String("resolv-conf", podshim.DefaultResolvConf(), "the host's resolver configuration, which pods' DNS starts from")
+	a := podspec.Args{
+		CRIEndpoint: criclient.DefaultEndpoint,
+		StateDir:    podshim.DefaultStateDir,
+		LogRoot:     podshim.DefaultLogRoot,
+		LogMaxSize:  podshim.DefaultLogMaxSize,
+		LogMaxFiles: podshim.DefaultLogMaxFiles,
+		PodRoot:     podshim.DefaultPodRoot,
+		VolumeRoot:  podshim.DefaultVolumeRoot,
+		ResolvConf:  podshim.DefaultResolvConf(),
+	}
+	fs := a.Flags("podshim")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *specPath == "" || fs.NArg() > 0 {
+	if a.Spec == "" || fs.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: podshim --spec FILE [flags]")
 		fs.PrintDefaults()
 		return exitUsage
@@ -77,15 +76,15 @@ func run(args []string) int {
 		},
 	}))
 
-	err := runPod(log, *specPath, *endpoint, podshim.Config{
-		CgroupParent: *cgroupParent,
-		StateDir:     *stateDir,
-		LogRoot:      *logRoot,
-		LogMaxSize:   *logMaxSize,
-		LogMaxFiles:  *logMaxFiles,
-		PodRoot:      *podRoot,
-		VolumeRoot:   *volumeRoot,
-		ResolvConf:   *resolvConf,
+	err := runPod(log, a.Spec, a.CRIEndpoint, podshim.Config{
+		CgroupParent: a.CgroupParent,
+		StateDir:     a.StateDir,
+		LogRoot:      a.LogRoot,
+		LogMaxSize:   a.LogMaxSize,
+		LogMaxFiles:  a.LogMaxFiles,
+		PodRoot:      a.PodRoot,
+		VolumeRoot:   a.VolumeRoot,
+		ResolvConf:   a.ResolvConf,
 		Host:         podshim.ReadHost(),
 	})
 	switch {

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
 
@@ -112,27 +112,27 @@ func (c Config) checkNode() error {
 	return nil
 }
 
-// podshimArgs are the podshim flags the configuration sets.
-func (c Config) podshimArgs() ([]string, error) {
-	var args []string
+// podshimArgs are the podshim arguments the configuration sets.
+func (c Config) podshimArgs() (podspec.Args, error) {
+	var args podspec.Args
 	if c.ContainerLogMaxSize != "" {
 		q, err := resource.ParseQuantity(c.ContainerLogMaxSize)
 		if err != nil || q.Value() < 1<<10 {
-			return nil, fmt.Errorf("containerLogMaxSize: %q: must be a size of at least 1Ki, e.g. 10Mi", c.ContainerLogMaxSize)
+			return args, fmt.Errorf("containerLogMaxSize: %q: must be a size of at least 1Ki, e.g. 10Mi", c.ContainerLogMaxSize)
 		}
-		args = append(args, "--log-max-size", strconv.FormatInt(q.Value(), 10))
+		args.LogMaxSize = q.Value()
 	}
 	if c.ContainerLogMaxFiles != 0 {
 		if c.ContainerLogMaxFiles < 2 {
-			return nil, fmt.Errorf("containerLogMaxFiles: %d: must be at least 2", c.ContainerLogMaxFiles)
+			return args, fmt.Errorf("containerLogMaxFiles: %d: must be at least 2", c.ContainerLogMaxFiles)
 		}
-		args = append(args, "--log-max-files", strconv.Itoa(c.ContainerLogMaxFiles))
+		args.LogMaxFiles = c.ContainerLogMaxFiles
 	}
 	if c.ResolvConf != "" {
 		if !filepath.IsAbs(c.ResolvConf) {
-			return nil, fmt.Errorf("resolvConf: %q: must be an absolute path", c.ResolvConf)
+			return args, fmt.Errorf("resolvConf: %q: must be an absolute path", c.ResolvConf)
 		}
-		args = append(args, "--resolv-conf", c.ResolvConf)
+		args.ResolvConf = c.ResolvConf
 	}
 	return args, nil
 }
@@ -205,7 +205,7 @@ func (c Config) unitConfig(specDir string) generator.UnitConfig {
 	args, _ := c.podshimArgs()
 	return generator.UnitConfig{
 		PodshimPath:  podshimPath,
-		PodshimArgs:  args,
+		Podshim:      args,
 		SpecDir:      specDir,
 		CRIEndpoint:  c.CRIEndpoint,
 		CgroupDriver: c.CgroupDriver,

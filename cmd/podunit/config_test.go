@@ -30,8 +30,9 @@ func TestPackagedConfigIsTheDefaults(t *testing.T) {
 		t.Errorf("packaged config %+v differs from the defaults %+v", cfg, def)
 	}
 	// The log keys restate podshim's defaults as flags.
-	if !slices.Equal(got.PodshimArgs, []string{"--log-max-size", "10485760", "--log-max-files", "5"}) || len(want.PodshimArgs) != 0 {
-		t.Errorf("podshim args: packaged %q, default %q", got.PodshimArgs, want.PodshimArgs)
+	if !slices.Equal(got.Podshim.Argv("podshim"), []string{"podshim", "--log-max-size", "10485760", "--log-max-files", "5"}) ||
+		!slices.Equal(want.Podshim.Argv("podshim"), []string{"podshim"}) {
+		t.Errorf("podshim args: packaged %q, default %q", got.Podshim.Argv("podshim"), want.Podshim.Argv("podshim"))
 	}
 }
 

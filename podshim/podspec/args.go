@@ -1,0 +1,63 @@
+package podspec
+
+import (
+	"flag"
+	"strconv"
+)
+
+// Args are podshim's command line: what `podunit sync` puts in a pod
+// unit's ExecStart (Argv) and what podshim parses (Flags), named in one
+// place. A zero field is left out of the command line: podshim's default
+// holds.
+type Args struct {
+	Spec         string // the pod's spec file (required)
+	CRIEndpoint  string // the runtime's CRI socket
+	CgroupParent string // the pod's slice (systemd driver) or its cgroup path (cgroupfs)
+
+	// From config.yaml: containerLogMaxSize, containerLogMaxFiles,
+	// resolvConf.
+	LogMaxSize  int64
+	LogMaxFiles int
+	ResolvConf  string
+
+	// Where podshim keeps things; podunit never sets them.
+	StateDir, LogRoot, PodRoot, VolumeRoot string
+}
+
+// Argv is program with the arguments that are set, in a fixed order.
+func (a Args) Argv(program string) []string {
+	argv := []string{program}
+	add := func(flag, value string) {
+		if value != "" && value != "0" {
+			argv = append(argv, "--"+flag, value)
+		}
+	}
+	add("spec", a.Spec)
+	add("cri-endpoint", a.CRIEndpoint)
+	add("cgroup-parent", a.CgroupParent)
+	add("log-max-size", strconv.FormatInt(a.LogMaxSize, 10))
+	add("log-max-files", strconv.Itoa(a.LogMaxFiles))
+	add("resolv-conf", a.ResolvConf)
+	add("state-dir", a.StateDir)
+	add("log-root", a.LogRoot)
+	add("pod-root", a.PodRoot)
+	add("volume-root", a.VolumeRoot)
+	return argv
+}
+
+// Flags is a flag set that parses what Argv writes into a, whose values
+// are the defaults.
+func (a *Args) Flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&a.Spec, "spec", a.Spec, "pod spec file written by `podunit sync` (required)")
+	fs.StringVar(&a.CRIEndpoint, "cri-endpoint", a.CRIEndpoint, "CRI runtime endpoint")
+	fs.StringVar(&a.CgroupParent, "cgroup-parent", a.CgroupParent, "CgroupParent of the pod sandbox: the pod's slice (systemd driver) or cgroup path (cgroupfs)")
+	fs.Int64Var(&a.LogMaxSize, "log-max-size", a.LogMaxSize, "rotate a container's log file past this many bytes")
+	fs.IntVar(&a.LogMaxFiles, "log-max-files", a.LogMaxFiles, "log files kept per container, the current one included")
+	fs.StringVar(&a.ResolvConf, "resolv-conf", a.ResolvConf, "the host's resolver configuration, which pods' DNS starts from")
+	fs.StringVar(&a.StateDir, "state-dir", a.StateDir, "where the pod's state file is written")
+	fs.StringVar(&a.LogRoot, "log-root", a.LogRoot, "container log root, in the kubelet's layout")
+	fs.StringVar(&a.PodRoot, "pod-root", a.PodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")
+	fs.StringVar(&a.VolumeRoot, "volume-root", a.VolumeRoot, "where PersistentVolumeClaims' directories are made")
+	return fs
+}
