@@ -250,11 +250,14 @@ func checkKind(file string, doc int, root *yaml.Node) (*Kind, *Notice, error) {
 	}
 	group := groupOf(apiVersion.Value)
 	k := findKind(kind.Value)
+	wrongVersion := func() error {
+		return &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: %s)", doc, apiVersion.Value, k.Name, k.apiVersion())}
+	}
 	switch {
 	case k != nil && apiVersion.Value == k.apiVersion():
 		return k, nil, nil
 	case k != nil && group == groupOf(k.apiVersion()):
-		return nil, nil, &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: %s)", doc, apiVersion.Value, k.Name, k.apiVersion())}
+		return nil, nil, wrongVersion()
 	}
 	name := topField(root, "metadata")
 	if name != nil {
@@ -271,7 +274,7 @@ func checkKind(file string, doc int, root *yaml.Node) (*Kind, *Notice, error) {
 		return nil, &Notice{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("document %d: %s (%s) skipped: a custom resource, and there is no API server or controller to act on it; the rest of the file runs", doc, what, apiVersion.Value)}, nil
 	}
 	if k != nil {
-		return nil, nil, &FieldError{File: file, Line: apiVersion.Line, Field: "apiVersion", Msg: fmt.Sprintf("document %d: %q is not supported for %s (apiVersion: %s)", doc, apiVersion.Value, k.Name, k.apiVersion())}
+		return nil, nil, wrongVersion()
 	}
 	return nil, nil, &FieldError{File: file, Line: kind.Line, Field: "kind", Msg: fmt.Sprintf("document %d: %q is not supported%s (%s)", doc, kind.Value, suggestKind(kind.Value), kindNames())}
 }

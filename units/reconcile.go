@@ -95,8 +95,8 @@ func List(ctx context.Context, m Manager) (map[string]Running, error) {
 // waits for that stop and then starts the new generation (never both at
 // once). A workload's replicas (Unit.Group) are replaced one at a time by a
 // rollout unit, which also starts an ordered workload's new pods
-// (Unit.Ordered) one at a time. Every other unit is left untouched. One pod's slow stop or rollout
-// therefore never delays another pod's change. Errors for single units are
+// (Unit.Ordered) one at a time. Every other unit is left untouched. One
+// pod's slow stop or rollout therefore never delays another pod's change. Errors for single units are
 // in the Result; the error return is for failures that stopped the whole
 // pass.
 func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff) (*Result, error) {
@@ -227,20 +227,19 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 		}
 		desc := fmt.Sprintf("Roll out %s in namespace %s, one replica at a time", group[0].Group, group[0].Namespace)
 		queued, err := startHandoff(ctx, m, name, desc, handoff(HandoffJob{Next: group, Rolling: true}))
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Errorf("roll out %s: %w", group[0].Group, err))
+			continue
+		}
 		for _, u := range group {
 			_, loaded := current[u.Name]
 			switch {
-			case err != nil:
-				res.Errors = append(res.Errors, fmt.Errorf("roll out %s: %w", u.Group, err))
 			case !queued:
 				res.Pending = append(res.Pending, u.Name)
 			case loaded:
 				res.Replaced = append(res.Replaced, u.Name)
 			default:
 				res.Started = append(res.Started, u.Name) // by the rollout, in order
-			}
-			if err != nil {
-				break
 			}
 		}
 	}
@@ -367,29 +366,16 @@ func startHandoff(ctx context.Context, m Manager, name, description string, argv
 // WaitStopped waits until a unit is down: gone, or inactive or failed (its
 // failure then reset, so that systemd may unload it).
 func WaitStopped(ctx context.Context, m Manager, name string) error {
-	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{name})
-		if err != nil {
-			return fmt.Errorf("unit %q: %w", name, err)
-		}
-		down := true
-		for _, st := range statuses {
-			if st.Name == name && st.LoadState != "not-found" && st.ActiveState != "inactive" && st.ActiveState != "failed" {
-				down = false
-			}
-		}
-		if down {
-			if err := m.ResetFailedUnitContext(ctx, name); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
-				return fmt.Errorf("reset failed unit %q: %w", name, err)
-			}
-			return nil
-		}
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return fmt.Errorf("unit %q still stopping: %w", name, ctx.Err())
-		}
+	down := func(st *dbus.UnitStatus) bool {
+		return st == nil || st.LoadState == "not-found" || st.ActiveState == "inactive" || st.ActiveState == "failed"
 	}
+	if err := pollUnit(ctx, m, name, 50*time.Millisecond, time.Second, down, "still stopping"); err != nil {
+		return err
+	}
+	if err := m.ResetFailedUnitContext(ctx, name); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
+		return fmt.Errorf("reset failed unit %q: %w", name, err)
+	}
+	return nil
 }
 
 // QueueStart queues a (static) unit's start job without waiting for it.
@@ -425,20 +411,31 @@ func notActive(current map[string]Running, desired map[string]bool, names []stri
 // WaitActive waits until a unit is active: a pod unit once podshim sent
 // READY=1.
 func WaitActive(ctx context.Context, m Manager, name string) error {
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+	active := func(st *dbus.UnitStatus) bool { return st != nil && st.ActiveState == "active" }
+	return pollUnit(ctx, m, name, 100*time.Millisecond, 2*time.Second, active, "not ready")
+}
+
+// pollUnit polls unit name's status, the delay doubling from first up to
+// limit, until done is true of it (nil: the unit is not loaded).
+func pollUnit(ctx context.Context, m Manager, name string, first, limit time.Duration, done func(*dbus.UnitStatus) bool, notYet string) error {
+	for delay := first; ; delay = min(2*delay, limit) {
 		statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{name})
 		if err != nil {
 			return fmt.Errorf("unit %q: %w", name, err)
 		}
-		for _, st := range statuses {
-			if st.Name == name && st.ActiveState == "active" {
-				return nil
+		var st *dbus.UnitStatus
+		for i := range statuses {
+			if statuses[i].Name == name {
+				st = &statuses[i]
 			}
+		}
+		if done(st) {
+			return nil
 		}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return fmt.Errorf("unit %q not ready: %w", name, ctx.Err())
+			return fmt.Errorf("unit %q %s: %w", name, notYet, ctx.Err())
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,14 +34,14 @@ type fakeManager struct {
 	// slices are the pod slices and their last properties.
 	slices map[string]map[string]any
 	// handoffs are the queued hand-off units and their command lines;
-	// pending the units they name.
+	// jobs the jobs those command lines name.
 	handoffs map[string][]string
-	pending  map[string]*Unit
+	jobs     []HandoffJob
 }
 
 func newFakeManager(existing ...dbus.UnitStatus) *fakeManager {
 	m := &fakeManager{units: map[string]dbus.UnitStatus{}, stopFails: map[string]bool{}, slowStops: map[string]bool{},
-		slices: map[string]map[string]any{}, handoffs: map[string][]string{}, pending: map[string]*Unit{}}
+		slices: map[string]map[string]any{}, handoffs: map[string][]string{}}
 	for _, u := range existing {
 		m.units[u.Name] = u
 	}
@@ -163,24 +164,13 @@ func (m *fakeManager) StartUnitContext(_ context.Context, name, mode string, ch 
 	return 1, nil
 }
 
-// handoff is a Handoff for tests: the command line names the units, which
-// runHandoffs finds again.
+// handoff is a Handoff for tests: the command line names the job by its
+// index in m.jobs, where runHandoffs finds it again.
 func (m *fakeManager) handoff(job HandoffJob) []string {
-	argv := []string{"podunit", "handoff"}
-	if job.Rolling {
-		argv = append(argv, "--rolling")
-	}
-	if job.Gone != "" {
-		argv = append(argv, "--gone", job.Gone)
-	}
-	for _, r := range job.Ready {
-		argv = append(argv, "--ready", r)
-	}
-	for _, u := range job.Next {
-		m.pending[u.Name] = u
-		argv = append(argv, u.Name)
-	}
-	return argv
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.jobs = append(m.jobs, job)
+	return []string{"podunit", "handoff", strconv.Itoa(len(m.jobs) - 1)}
 }
 
 // runHandoffs runs the queued hand-off units as podunit handoff does
@@ -193,32 +183,30 @@ func (m *fakeManager) runHandoffs(t *testing.T) []error {
 	m.mu.Unlock()
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(handoffs)) {
-		argv := handoffs[name]
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		for i, a := range argv {
-			if a == "--ready" {
-				if err := WaitActive(ctx, m, argv[i+1]); err != nil {
-					errs = append(errs, err)
-				}
-			}
+		i, err := strconv.Atoi(handoffs[name][2])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		var next []*Unit
-		for _, a := range argv[2:] {
-			if u, ok := m.pending[a]; ok {
-				next = append(next, u)
+		m.mu.Lock()
+		job := m.jobs[i]
+		m.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		for _, r := range job.Ready {
+			if err := WaitActive(ctx, m, r); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		switch {
-		case slices.Contains(argv, "--gone"):
-			if err := WaitStopped(ctx, m, argv[slices.Index(argv, "--gone")+1]); err != nil {
+		case job.Gone != "":
+			if err := WaitStopped(ctx, m, job.Gone); err != nil {
 				errs = append(errs, err)
 			}
-		case slices.Contains(argv, "--rolling"):
-			if _, err := RollOut(ctx, m, next); err != nil {
+		case job.Rolling:
+			if _, err := RollOut(ctx, m, job.Next); err != nil {
 				errs = append(errs, err)
 			}
 		default:
-			errs = append(errs, StartUnits(ctx, m, next)...)
+			errs = append(errs, StartUnits(ctx, m, job.Next)...)
 		}
 		cancel()
 	}
