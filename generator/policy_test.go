@@ -188,7 +188,7 @@ func TestAdmission(t *testing.T) {
 func TestReadAdmitsOnTheNode(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "ssd.yaml", strings.Replace(webPod, "name: web\nspec:\n", "name: ssd\nspec:\n  nodeSelector: {disktype: ssd}\n", 1))
-	writeFile(t, dir, "pinned.yaml", strings.Replace(webPod, "name: web\nspec:\n", "name: pinned\nspec:\n  nodeName: worker-7\n", 1))
+	writeFile(t, dir, "pinned.yaml", strings.Replace(webPod, "name: web\nspec:\n", "name: pinned\nspec:\n  nodeName: worker-7\n  schedulerName: mine\n", 1))
 	set, err := Reader{Node: NewNode("node1", nil)}.Read(Source{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,10 @@ func TestReadAdmitsOnTheNode(t *testing.T) {
 	if len(set.Pods) != 1 || set.Pods[0].Name() != "pinned" {
 		t.Fatalf("pods: %v", set.Pods)
 	}
-	if len(set.Notices) != 1 || !strings.Contains(set.Notices[0].String(), `pinned.yaml:6: notice: spec.nodeName: "worker-7" is not this node ("node1")`) {
+	// Each notice once: the nodeName's, added on admission, and the one
+	// found on decoding.
+	if len(set.Notices) != 2 || !strings.Contains(set.Notices[0].String(), `pinned.yaml:6: notice: spec.nodeName: "worker-7" is not this node ("node1")`) ||
+		!strings.Contains(set.Notices[1].String(), `pinned.yaml:7: notice: spec.schedulerName`) {
 		t.Errorf("notices: %v", set.Notices)
 	}
 	if !strings.Contains(set.Pods[0].Spec.Annotations[AnnotationNotices], "spec.nodeName") {

@@ -229,9 +229,10 @@ func (r Reader) admit(m *Manifest) error {
 			continue
 		}
 		if n := p.Spec.Spec.NodeName; n != "" && n != r.Node.Name {
-			p.addNotice(Notice{File: p.Source, Line: p.lines.lineOf("spec.nodeName"), Field: p.lines.field("spec.nodeName"),
-				Msg: fmt.Sprintf("%q is not this node (%q): the pod runs here all the same, as a static pod does", n, r.Node.Name)})
-			m.Notices = sortNotices(append(m.Notices, p.Notices...))
+			notice := Notice{File: p.Source, Line: p.lines.lineOf("spec.nodeName"), Field: p.lines.field("spec.nodeName"),
+				Msg: fmt.Sprintf("%q is not this node (%q): the pod runs here all the same, as a static pod does", n, r.Node.Name)}
+			p.addNotice(notice)
+			m.Notices = sortNotices(append(m.Notices, notice))
 		}
 		p.Rejected = Admit(p.Spec, r.Node)
 	}
