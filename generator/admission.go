@@ -73,7 +73,8 @@ func Admit(pod *corev1.Pod, node Node) *Rejection {
 		return &Rejection{Reason: "PodOSNotSupported", Message: fmt.Sprintf("Pod was rejected: the pod's OS %q does not match the node's OS %q", os.Name, runtime.GOOS)}
 	}
 	fail := &Rejection{Reason: "NodeAffinity", Message: "Pod was rejected: Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector"}
-	for k, v := range pod.Spec.NodeSelector {
+	for _, k := range slices.Sorted(maps.Keys(pod.Spec.NodeSelector)) { // the same message every time
+		v := pod.Spec.NodeSelector[k]
 		if have, ok := node.Labels[k]; !ok || have != v {
 			fail.Message += fmt.Sprintf(" (nodeSelector %s=%s; the node has %s)", k, v, describeLabel(node.Labels, k))
 			return fail
