@@ -144,9 +144,12 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 	}
 	limit := defaultBackoffLimit
 	if w.job != nil {
-		for field, v := range map[string]*int32{"spec.completions": w.job.Completions, "spec.parallelism": w.job.Parallelism} {
-			if v != nil && *v != 1 {
-				fail(field, "%d: only 1 (a Job runs one pod here)", *v)
+		for _, f := range []struct {
+			path string
+			v    *int32
+		}{{"spec.completions", w.job.Completions}, {"spec.parallelism", w.job.Parallelism}} {
+			if f.v != nil && *f.v != 1 {
+				fail(f.path, "%d: only 1 (a Job runs one pod here)", *f.v)
 			}
 		}
 		switch w.template.Spec.RestartPolicy {
