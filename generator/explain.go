@@ -2,6 +2,7 @@ package generator
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -69,11 +70,9 @@ func Explain(query string) (*Explanation, error) {
 	e.Type = typeName(t)
 	if st := structOf(t); st != nil {
 		fields := jsonFields(st)
-		for _, name := range slices.Sorted(mapKeys(fields)) {
-			if name == "apiVersion" || name == "kind" || name == "TypeMeta" {
-				if path != "" {
-					continue
-				}
+		for _, name := range slices.Sorted(maps.Keys(fields)) {
+			if path != "" && (name == "apiVersion" || name == "kind" || name == "TypeMeta") {
+				continue
 			}
 			f := ExplainedField{Name: name, Type: typeName(fields[name])}
 			var child *fieldNode
@@ -143,14 +142,4 @@ func typeName(t reflect.Type) string {
 		return "integer"
 	}
 	return "string"
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
