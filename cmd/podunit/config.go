@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,7 +106,8 @@ func (c Config) checkNode() error {
 			return fmt.Errorf("nodeName: %q: %s", c.NodeName, strings.Join(msgs, "; "))
 		}
 	}
-	for k, v := range c.NodeLabels {
+	for _, k := range slices.Sorted(maps.Keys(c.NodeLabels)) { // the first bad one by name
+		v := c.NodeLabels[k]
 		if msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(msgs) > 0 {
 			return fmt.Errorf("nodeLabels: %s=%s: %s", k, v, strings.Join(msgs, "; "))
 		}
