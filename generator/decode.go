@@ -113,6 +113,8 @@ type decoded struct {
 	// nil for a Pod; for a pod made from a workload's template,
 	// spec.containers → spec.template.spec.containers.
 	inFile func(string) string
+	// cron is the CronJob whose job template pod is this one.
+	cron *CronJob
 	// notices are the document's accepted-but-not-acted-on fields, and for
 	// a skipped kind the one notice that says so (kind is then "").
 	notices []Notice

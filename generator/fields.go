@@ -244,8 +244,19 @@ type Kind struct {
 	// Workload kinds hold a pod template: their Fields end with the Pod's
 	// fields under spec.template, which the docs summarise in one row.
 	Workload bool
+	// TemplatePrefix is where a workload's pod template is: default
+	// "spec.template.".
+	TemplatePrefix string
 
 	tree func() *fieldNode
+}
+
+// Template is where the kind's pod template is, for a workload.
+func (k *Kind) Template() string {
+	if k.TemplatePrefix == "" {
+		return "spec.template."
+	}
+	return k.TemplatePrefix
 }
 
 func (k *Kind) apiVersion() string {
@@ -277,9 +288,9 @@ func init() {
 		{Name: "DaemonSet", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.DaemonSet{}), Workload: true,
 			Fields: workloadFields("DaemonSet", "apps/v1")},
 		{Name: "Job", APIVersion: "batch/v1", Type: reflect.TypeOf(batchv1.Job{}), Workload: true,
-			Fields: workloadFields("Job", "batch/v1", Field{"spec.backoffLimit", "Default 6: how often a failed container is run again before the Job fails (its unit then stays failed). A Job that completed stays completed across syncs and reboots until its manifest changes.", Honoured},
-				Field{"spec.completions", "Only 1 (the default): a Job runs one pod here.", Honoured},
-				Field{"spec.parallelism", "Only 1 (the default).", Honoured})},
+			Fields: workloadFields("Job", "batch/v1", jobFields...)},
+		{Name: "CronJob", APIVersion: "batch/v1", Type: reflect.TypeOf(batchv1.CronJob{}), Workload: true,
+			TemplatePrefix: "spec.jobTemplate.spec.template.", Fields: cronJobFields()},
 	}
 	for _, k := range Kinds {
 		k.tree = sync.OnceValue(func() *fieldNode { return buildTree(k.Fields) })
@@ -320,6 +331,46 @@ func metadataFields(kind, note string) []Field {
 		{"metadata.uid", "Written by an API server; dropped without a word.", Dropped},
 	}
 	return append(rows, serverFields("")...)
+}
+
+// jobFields are a Job's own fields.
+var jobFields = []Field{
+	{"spec.backoffLimit", "Default 6: how often a failed container is run again before the Job fails (its unit then stays failed). A Job that completed stays completed across syncs and reboots until its manifest changes.", Honoured},
+	{"spec.completions", "Only 1 (the default): a Job runs one pod here.", Honoured},
+	{"spec.parallelism", "Only 1 (the default).", Honoured},
+}
+
+// cronJobFields are a CronJob's: its own, then a Job's under
+// spec.jobTemplate.
+func cronJobFields() []Field {
+	rows := []Field{
+		{"apiVersion", "Must be `batch/v1`.", Honoured},
+		{"kind", "Must be `CronJob`.", Honoured},
+		{"metadata.name", "Required, at most 52 characters. Its timer is `cronjob-<name>.timer`; each run is a Job's pod of its own, `<name>-<minutes since the epoch of the scheduled time>` (as the CronJob controller names its Jobs), annotated `podunit.io/cronjob: <name>`.", Honoured},
+		{"metadata.namespace", "Default `default`; its runs' namespace.", Honoured},
+		{"metadata.labels", "Kept on the object; the runs get the pod template's.", Honoured},
+		{"metadata.annotations", "Kept on the object; the runs get the pod template's.", Honoured},
+		{"metadata.uid", "Written by an API server; dropped without a word (each run gets its own UID).", Dropped},
+		{"spec.schedule", "Required. Five-field cron syntax as Kubernetes reads it (`*/5 * * * *`, names such as `mon-fri` and `jan`, `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`; not `@every`), turned into the timer's `OnCalendar=` expressions: systemd waits, persistently, so a run missed while the machine was off starts at boot (see `startingDeadlineSeconds`). `systemctl list-timers` shows the next run.", Honoured},
+		{"spec.timeZone", "A tz database name (`Etc/UTC`, `Europe/Berlin`); default the machine's local time zone.", Honoured},
+		{"spec.concurrencyPolicy", "`Allow` (default): runs may overlap. `Forbid`: a run whose previous one still runs is skipped. `Replace`: the running one is stopped and the new one starts.", Honoured},
+		{"spec.suspend", "`true`: no timer, no new runs; runs under way go on.", Honoured},
+		{"spec.startingDeadlineSeconds", "A run that starts later than this after its scheduled time (the machine was off or busy) is skipped, as the controller skips it. Default: never skipped.", Honoured},
+		{"spec.successfulJobsHistoryLimit", "Default 3: finished runs kept, with their units (`systemctl status`, `podunit get pods`) and their journal lines; older ones are removed after each run.", Honoured},
+		{"spec.failedJobsHistoryLimit", "Default 1: as `successfulJobsHistoryLimit`, for failed runs.", Honoured},
+		{"spec.jobTemplate.metadata.labels", "Kept; the runs get the pod template's labels, as Jobs' pods do.", Honoured},
+		{"spec.jobTemplate.metadata.annotations", "Kept; the runs get the pod template's annotations.", Honoured},
+		{"spec.jobTemplate.metadata.name", "Jobs are named after the CronJob and the scheduled time, as the controller names them: accepted, no effect.", Noticed},
+	}
+	rows = append(rows, serverFields("")...)
+	rows = append(rows, statusField)
+	rows = append(rows, serverFields("spec.jobTemplate.")...)
+	for _, f := range workloadFields("Job", "batch/v1", jobFields...) {
+		if strings.HasPrefix(f.Path, "spec.") {
+			rows = append(rows, Field{"spec.jobTemplate." + f.Path, f.Doc, f.Class})
+		}
+	}
+	return rows
 }
 
 // statefulSetFields are a StatefulSet's own fields.

@@ -48,6 +48,9 @@ type Pod struct {
 	// Rejected says why the pod does not fit this node (Reader.Read sets
 	// it); nil when it may run.
 	Rejected *Rejection
+	// Cron is set on a CronJob's pod template: the pod is not run as it
+	// is, but once a schedule, as a Job's pod of its own (Run).
+	Cron *CronJob
 
 	lines decoded // where the pod's fields are in Source
 }
@@ -111,7 +114,7 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 		}
 		annotate(d.pod, hash, file, notices)
 		maps.Copy(d.pod.Annotations, d.after)
-		m.Pods = append(m.Pods, &Pod{Source: file, Hash: hash, Spec: d.pod, Notices: notices, lines: d})
+		m.Pods = append(m.Pods, &Pod{Source: file, Hash: hash, Spec: d.pod, Notices: notices, Cron: d.cron, lines: d})
 	}
 	for _, d := range docs {
 		if d.kind == "" { // a skipped kind: only its notice

@@ -23,13 +23,14 @@ func renderFieldTable() string {
 		}
 		fmt.Fprintf(&b, "### %s\n\n| Field | Class | Notes |\n|---|---|---|\n", k.Name)
 		for _, f := range k.Fields {
-			if k.Workload && strings.HasPrefix(f.Path, "spec.template.") {
+			if k.Workload && strings.HasPrefix(f.Path, k.Template()) {
 				continue
 			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.Path, f.Class, strings.ReplaceAll(f.Doc, "|", `\|`))
 		}
 		if k.Workload {
-			b.WriteString("| `spec.template.metadata.*`, `spec.template.spec.*` | as in a Pod | The pod template: every Pod field above, under `spec.template`, in the same class. |\n")
+			t := strings.TrimSuffix(k.Template(), ".")
+			fmt.Fprintf(&b, "| `%s.metadata.*`, `%s.spec.*` | as in a Pod | The pod template: every Pod field above, under `%s`, in the same class. |\n", t, t, t)
 		}
 	}
 	b.WriteString("\n### Kinds skipped with a notice\n\n| Kind | API group | Why |\n|---|---|---|\n")

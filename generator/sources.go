@@ -22,6 +22,9 @@ type Skipped struct {
 // could not be used and the entries that were skipped.
 type Set struct {
 	Pods    []*Pod  // sorted by manifest path, then document order
+	// CronJobs are the CronJobs' pod templates (Pod.Cron set), in the same
+	// order: each is run on its schedule, not as it is.
+	CronJobs []*Pod
 	Errors  []error // one per unusable file or conflicting pod; *FieldError values
 	Skipped []Skipped
 	// Notices are every usable file's notices, by file and line.
@@ -189,16 +192,24 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 			set.Errors = append(set.Errors, err)
 		}
 		for _, p := range m.Pods {
-			if first, dup := owner[p.Key()]; dup {
+			key := p.Key()
+			if p.Cron != nil {
+				key = "CronJob " + key // its runs are named <name>-<minutes>
+			}
+			if first, dup := owner[key]; dup {
+				what := "pod"
+				if p.Cron != nil {
+					what = "CronJob"
+				}
 				set.Errors = append(set.Errors, &FieldError{File: path, Field: "metadata.name",
-					Msg: fmt.Sprintf("pod %s is already defined in %s, which keeps it; this definition is not run", p.Key(), first)})
+					Msg: fmt.Sprintf("%s %s is already defined in %s, which keeps it; this definition is not run", what, p.Key(), first)})
 				if set.Conflicts == nil {
 					set.Conflicts = map[string][]string{}
 				}
 				set.Conflicts[p.Key()] = append(set.Conflicts[p.Key()], path)
 				continue
 			}
-			owner[p.Key()] = path
+			owner[key] = path
 			if url := origin[path]; url != "" {
 				p.Spec.Annotations[AnnotationConfigSource] = "http"
 				p.Spec.Annotations[AnnotationManifest] = url
@@ -212,9 +223,12 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 		set.Errors = append(set.Errors, err)
 	}
 	for _, p := range pods {
-		if p.Rejected != nil {
+		switch {
+		case p.Rejected != nil:
 			set.NotAdmitted = append(set.NotAdmitted, p)
-		} else {
+		case p.Cron != nil:
+			set.CronJobs = append(set.CronJobs, p)
+		default:
 			set.Pods = append(set.Pods, p)
 		}
 	}

@@ -51,9 +51,31 @@ type workload struct {
 	job      *batchv1.JobSpec
 	strategy appsv1.DeploymentStrategyType // Deployment
 	set      *appsv1.StatefulSetSpec       // StatefulSet
+	cron     *batchv1.CronJobSpec          // CronJob: job is its jobTemplate's
+	// spec is where the pod-making spec is in the file: "spec." or, for a
+	// CronJob, "spec.jobTemplate.spec.".
+	spec string
+}
+
+// templateField maps a pod's field path to its place in the workload's
+// file.
+func (w *workload) templateField(path string) string {
+	switch {
+	case strings.HasPrefix(path, "spec"), strings.HasPrefix(path, "metadata.labels"), strings.HasPrefix(path, "metadata.annotations"):
+		return w.spec + "template." + path
+	}
+	return path // metadata.name and namespace are the workload's
 }
 
 func asWorkload(obj any) (*workload, bool) {
+	w, ok := asWorkloadOf(obj)
+	if ok && w.spec == "" {
+		w.spec = "spec."
+	}
+	return w, ok
+}
+
+func asWorkloadOf(obj any) (*workload, bool) {
 	one := int32(1)
 	switch o := obj.(type) {
 	case *appsv1.StatefulSet:
@@ -89,17 +111,12 @@ func asWorkload(obj any) (*workload, bool) {
 		return &workload{kind: "DaemonSet", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: 1}, true
 	case *batchv1.Job:
 		return &workload{kind: "Job", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: 1, job: &o.Spec}, true
+	case *batchv1.CronJob:
+		job := &o.Spec.JobTemplate.Spec
+		return &workload{kind: "CronJob", meta: o.ObjectMeta, selector: job.Selector, template: job.Template, replicas: 1, job: job, cron: &o.Spec,
+			spec: "spec.jobTemplate.spec."}, true
 	}
 	return nil, false
-}
-
-// templateField maps a pod's field path to its place in a workload.
-func templateField(path string) string {
-	switch {
-	case strings.HasPrefix(path, "spec"), strings.HasPrefix(path, "metadata.labels"), strings.HasPrefix(path, "metadata.annotations"):
-		return "spec.template." + path
-	}
-	return path // metadata.name and namespace are the workload's
 }
 
 // workloadPods checks a workload and makes its pods, decoded as a Pod
@@ -115,17 +132,20 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 		fail("metadata.name", "required")
 	}
 	switch {
-	case w.selector == nil && w.kind != "Job":
+	case w.selector == nil && w.job == nil:
 		fail("spec.selector", "required: matchLabels naming the template's labels")
 	case w.selector != nil:
 		if len(w.selector.MatchExpressions) > 0 {
-			fail("spec.selector.matchExpressions", "not supported by podunit (use matchLabels)")
+			fail(w.spec+"selector.matchExpressions", "not supported by podunit (use matchLabels)")
 		}
 		for k, v := range w.selector.MatchLabels {
 			if w.template.Labels[k] != v {
-				fail("spec.selector.matchLabels", "%s=%s does not match the template's labels (spec.template.metadata.labels)", k, v)
+				fail(w.spec+"selector.matchLabels", "%s=%s does not match the template's labels (%stemplate.metadata.labels)", k, v, w.spec)
 			}
 		}
+	}
+	if w.cron != nil {
+		validateCronJob(w, fail)
 	}
 	switch {
 	case w.replicas < 0:
@@ -147,7 +167,7 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 		for _, f := range []struct {
 			path string
 			v    *int32
-		}{{"spec.completions", w.job.Completions}, {"spec.parallelism", w.job.Parallelism}} {
+		}{{w.spec + "completions", w.job.Completions}, {w.spec + "parallelism", w.job.Parallelism}} {
 			if f.v != nil && *f.v != 1 {
 				fail(f.path, "%d: only 1 (a Job runs one pod here)", *f.v)
 			}
@@ -155,11 +175,11 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 		switch w.template.Spec.RestartPolicy {
 		case corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
 		default:
-			fail("spec.template.spec.restartPolicy", "%q: a Job's pod must have restartPolicy OnFailure or Never", w.template.Spec.RestartPolicy)
+			fail(w.spec+"template.spec.restartPolicy", "%q: a Job's pod must have restartPolicy OnFailure or Never", w.template.Spec.RestartPolicy)
 		}
 		if b := w.job.BackoffLimit; b != nil {
 			if *b < 0 {
-				fail("spec.backoffLimit", "%d: must be 0 or more", *b)
+				fail(w.spec+"backoffLimit", "%d: must be 0 or more", *b)
 			}
 			limit = int(*b)
 		}
@@ -195,7 +215,10 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 		if w.set != nil {
 			claims = append(claims, statefulPod(pod, w, i)...)
 		}
-		pd := decoded{kind: "Pod", pod: pod, doc: d.doc, line: d.line, lines: d.lines, inFile: templateField, notices: d.notices}
+		pd := decoded{kind: "Pod", pod: pod, doc: d.doc, line: d.line, lines: d.lines, inFile: w.templateField, notices: d.notices}
+		if w.cron != nil {
+			pd.cron = newCronJob(w)
+		}
 		switch {
 		case w.strategy == appsv1.RecreateDeploymentStrategyType:
 			pd.after = map[string]string{AnnotationStrategy: string(w.strategy)}

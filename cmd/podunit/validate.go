@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,8 +70,15 @@ func validateFiles(stdout, stderr io.Writer, cfg Config, files []string) error {
 	for _, p := range set.Pods {
 		fmt.Fprintf(stdout, "%s: pod %s is valid (config %s)\n", p.Source, p.Key(), p.Hash)
 	}
+	for _, p := range set.CronJobs {
+		fmt.Fprintf(stdout, "%s: CronJob %s is valid (config %s): %s\n", p.Source, p.Key(), p.Hash, describeSchedule(p.Cron))
+	}
 	for _, p := range set.NotAdmitted {
-		fmt.Fprintf(stdout, "%s: pod %s is valid (config %s) but is not started on this node: %s\n", p.Source, p.Key(), p.Hash, p.Rejected)
+		what := "pod"
+		if p.Cron != nil {
+			what = "CronJob"
+		}
+		fmt.Fprintf(stdout, "%s: %s %s is valid (config %s) but is not started on this node: %s\n", p.Source, what, p.Key(), p.Hash, p.Rejected)
 	}
 	for _, d := range set.Defined {
 		fmt.Fprintf(stdout, "%s: defines %s %s/%s\n", d.File, d.Kind, d.Namespace, d.Name)
@@ -84,6 +92,23 @@ func validateFiles(stdout, stderr io.Writer, cfg Config, files []string) error {
 		return &exitError{exitInvalid, fmt.Errorf("%d of %d file(s) invalid", n, len(files))}
 	}
 	return nil
+}
+
+// describeSchedule says when a CronJob runs: its schedule and the timer's
+// calendar expressions.
+func describeSchedule(c *generator.CronJob) string {
+	if c.Suspend {
+		return "suspended: no runs until spec.suspend is false"
+	}
+	cal, err := c.OnCalendar()
+	if err != nil {
+		return err.Error()
+	}
+	tz := ""
+	if c.TimeZone != "" {
+		tz = " in " + c.TimeZone
+	}
+	return fmt.Sprintf("runs at %q%s (OnCalendar=%s), concurrencyPolicy %s", c.Schedule, tz, strings.Join(cal, " and OnCalendar="), c.Concurrency)
 }
 
 // invalidFiles counts the files with at least one error.

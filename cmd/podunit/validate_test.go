@@ -11,13 +11,6 @@ import (
 	"testing"
 )
 
-// notReadYet are real manifests of kinds podunit does not read yet (the
-// kubelet runs none of them either: it runs only Pods).
-var notReadYet = map[string]bool{
-	"k8sio-cronjob-hello":    true, // CronJob
-	"kubectl-create-cronjob": true,
-}
-
 var updateGolden = flag.Bool("update", false, "rewrite the golden files of test/testdata/real")
 
 // The corpus of real manifests (test/testdata/real, README.md there says
@@ -68,7 +61,7 @@ func TestValidateRealManifests(t *testing.T) {
 			if got != string(want) {
 				t.Errorf("podunit validate %s:\n%s\nwant (%s):\n%s", path, got, golden, want)
 			}
-			invalid := strings.HasPrefix(name, "invalid-") || notReadYet[name]
+			invalid := strings.HasPrefix(name, "invalid-")
 			if invalid != (verr != nil) {
 				t.Errorf("invalid-* files must fail and others pass; got %v", verr)
 			}
