@@ -5,15 +5,11 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
-	godbus "github.com/godbus/dbus/v5"
 )
 
 // Properties renders the unit as the properties of StartTransientUnit, the
 // same settings Options renders as text.
 func (u *Unit) Properties() []dbus.Property {
-	prop := func(name string, value any) dbus.Property {
-		return dbus.Property{Name: name, Value: godbus.MakeVariant(value)}
-	}
 	props := []dbus.Property{
 		dbus.PropDescription(u.Description()),
 	}

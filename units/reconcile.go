@@ -100,9 +100,23 @@ func List(ctx context.Context, m Manager) (map[string]Running, error) {
 // in the Result; the error return is for failures that stopped the whole
 // pass.
 func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff) (*Result, error) {
+	return ReconcileKeeping(ctx, m, desired, nil, handoff)
+}
+
+// ReconcileKeeping is Reconcile that leaves alone, as if they were not
+// there, the loaded pod units for which keep is true and that are not
+// desired: a CronJob's runs, which its timer starts and its history limits
+// remove.
+func ReconcileKeeping(ctx context.Context, m Manager, desired []*Unit, keep func(Running) bool, handoff Handoff) (*Result, error) {
 	current, err := List(ctx, m)
 	if err != nil {
 		return nil, err
+	}
+	kept := map[string]bool{}
+	if keep != nil {
+		for name, r := range current {
+			kept[name] = keep(r)
+		}
 	}
 	busy, err := pendingHandoffs(ctx, m)
 	if err != nil {
@@ -157,7 +171,7 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 	}
 	var stop []string
 	for name := range current {
-		if !want[name] {
+		if !want[name] && !kept[name] {
 			stop = append(stop, name)
 		}
 	}
@@ -497,21 +511,30 @@ func startUnitJob(ctx context.Context, m Manager, u *Unit, done chan<- string) e
 	if err := applySlice(ctx, m, u); err != nil {
 		return fmt.Errorf("start unit %q: %w", u.Name, err)
 	}
+	return retryUntilGone(ctx, m, u.Name, func() error {
+		_, err := m.StartTransientUnitContext(ctx, u.Name, "fail", u.Properties(), done)
+		return err
+	})
+}
+
+// retryUntilGone creates a transient unit with start, again while a unit
+// of that name exists: the previous generation, stopped but not yet
+// garbage-collected.
+func retryUntilGone(ctx context.Context, m Manager, name string, start func() error) error {
 	deadline := time.Now().Add(unitGoneTimeout)
 	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
-		_, err := m.StartTransientUnitContext(ctx, u.Name, "fail", u.Properties(), done)
+		err := start()
 		if err == nil {
 			return nil
 		}
 		if !isDBusError(err, "org.freedesktop.systemd1.UnitExists") || time.Now().After(deadline) {
-			return fmt.Errorf("start unit %q: %w", u.Name, err)
+			return fmt.Errorf("start unit %q: %w", name, err)
 		}
-		// The previous generation is stopped but not yet garbage-collected.
-		_ = m.ResetFailedUnitContext(ctx, u.Name)
+		_ = m.ResetFailedUnitContext(ctx, name)
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
-			return fmt.Errorf("start unit %q: %w", u.Name, ctx.Err())
+			return fmt.Errorf("start unit %q: %w", name, ctx.Err())
 		}
 	}
 }

@@ -65,12 +65,50 @@ func (m *fakeManager) ListUnitsByPatternsContext(_ context.Context, _, patterns 
 		}
 		return out, nil
 	}
+	if slices.Contains(patterns, "cronjob-*.timer") {
+		for _, u := range m.units {
+			if strings.HasPrefix(u.Name, "cronjob-") && strings.HasSuffix(u.Name, ".timer") {
+				out = append(out, u)
+			}
+		}
+		return out, nil
+	}
 	for _, u := range m.units {
 		if strings.HasPrefix(u.Name, "pod-") {
 			out = append(out, u)
 		}
 	}
 	return out, nil
+}
+
+// StartTransientUnitAux creates a timer and its service, as systemd does.
+func (m *fakeManager) StartTransientUnitAux(_ context.Context, name, mode string, props []dbus.Property, aux []dbus.PropertyCollection, ch chan<- string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	call := "start " + name
+	for _, a := range aux {
+		call += " +" + a.Name
+	}
+	m.calls = append(m.calls, call)
+	if _, exists := m.units[name]; exists {
+		return 0, godbus.Error{Name: "org.freedesktop.systemd1.UnitExists"}
+	}
+	desc := func(props []dbus.Property) string {
+		for _, p := range props {
+			if p.Name == "Description" {
+				return p.Value.Value().(string)
+			}
+		}
+		return ""
+	}
+	m.units[name] = dbus.UnitStatus{Name: name, Description: desc(props), LoadState: "loaded", ActiveState: "active", SubState: "waiting"}
+	for _, a := range aux {
+		m.units[a.Name] = dbus.UnitStatus{Name: a.Name, Description: desc(a.Properties), LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
+	}
+	if ch != nil {
+		ch <- "done"
+	}
+	return 1, nil
 }
 
 func (m *fakeManager) StartTransientUnitContext(_ context.Context, name, mode string, props []dbus.Property, ch chan<- string) (int, error) {
@@ -581,5 +619,30 @@ func TestReconcileLeavesAUnitWithAJobAlone(t *testing.T) {
 	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h1)}, m.handoff)
 	if err != nil || !slices.Equal(res.Unchanged, []string{"pod-web.service"}) || len(m.calls) != 0 {
 		t.Errorf("result %+v, err %v, calls %v", res, err, m.calls)
+	}
+}
+
+// A CronJob's runs are not in the manifests: ReconcileKeeping leaves the
+// ones keep claims alone (running, finished or failed), slices included,
+// and stops the rest as Reconcile does.
+func TestReconcileKeepsCronJobRuns(t *testing.T) {
+	m := newFakeManager(
+		running("backup-29939190", h1, "active"),
+		running("backup-29939191", h1, "failed"),
+		running("web", h1, "active"),
+	)
+	m.slices[SliceName("default", "backup-29939190")] = map[string]any{"Description": "Pod default/backup-29939190"}
+	keep := func(r Running) bool { return strings.HasPrefix(r.PodName, "backup-") }
+	res, err := ReconcileKeeping(context.Background(), m, nil, keep, m.handoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Stopped, []string{"pod-web.service"}) || len(res.Errors) > 0 {
+		t.Errorf("stopped %v, errors %v; want pod-web.service only", res.Stopped, res.Errors)
+	}
+	for _, c := range m.calls {
+		if strings.Contains(c, "backup") {
+			t.Errorf("touched a kept run: %s", c)
+		}
 	}
 }
