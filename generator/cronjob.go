@@ -171,21 +171,22 @@ func RunName(cronJob string, scheduled time.Time) string {
 	return cronJob + "-" + strconv.FormatInt(scheduled.Unix()/60, 10)
 }
 
-// RunOf tells whether a pod is a run of the CronJob cronJob (by name), and
-// the run's scheduled time.
-func RunOf(cronJob, pod string) (time.Time, bool) {
+// ParseRunName reads a run's pod name: the CronJob's name and the run's
+// scheduled time (to the minute). ok is false for a name RunName did not
+// make.
+func ParseRunName(pod string) (cronJob string, scheduled time.Time, ok bool) {
 	m := runNameRE.FindStringSubmatch(pod)
-	if m == nil || m[1] != cronJob {
-		return time.Time{}, false
+	if m == nil || len(m[1]) > MaxCronJobName {
+		return "", time.Time{}, false
 	}
 	minutes, err := strconv.ParseInt(m[2], 10, 64)
 	if err != nil {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
-	return time.Unix(minutes*60, 0), true
+	return m[1], time.Unix(minutes*60, 0), true
 }
 
-var runNameRE = regexp.MustCompile(`^(.+)-([0-9]{1,12})$`)
+var runNameRE = regexp.MustCompile(`^(.+)-([0-9]{8,12})$`)
 
 // Run is the pod of the template p's run for the scheduled time: a Job's
 // pod named RunName, with a config hash of its own and the CronJob's

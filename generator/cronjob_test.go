@@ -92,12 +92,12 @@ func TestCronJobTemplateAndRuns(t *testing.T) {
 	if again.Hash != run.Hash {
 		t.Errorf("the same run hashes differently: %s, %s", again.Hash, run.Hash)
 	}
-	if got, ok := RunOf("backup", run.Name()); !ok || !got.Equal(at) {
-		t.Errorf("RunOf(%q) = %v %v", run.Name(), got, ok)
+	if cj, got, ok := ParseRunName(run.Name()); !ok || cj != "backup" || !got.Equal(at) {
+		t.Errorf("ParseRunName(%q) = %s %v %v", run.Name(), cj, got, ok)
 	}
-	for _, name := range []string{"backup", "backup-x", "backups-29939190", "other-29939190"} {
-		if _, ok := RunOf("backup", name); ok {
-			t.Errorf("RunOf(backup, %q) is a run", name)
+	for _, name := range []string{"backup", "backup-x", "web-0", "web-12"} {
+		if _, _, ok := ParseRunName(name); ok {
+			t.Errorf("ParseRunName(%q) is a run", name)
 		}
 	}
 

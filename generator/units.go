@@ -57,6 +57,13 @@ func SpecPath(cfg UnitConfig, namespace, name, hash string) string {
 	return filepath.Join(cfg.SpecDir, fmt.Sprintf("%s_%s-%s.json", namespace, name, hash))
 }
 
+// CronSpecPath is where the spec file of CronJob namespace/name's job
+// template lives, the CronJob's hash (CronHash) in its name: a directory of
+// its own, so that no template is taken for a pod's spec.
+func CronSpecPath(cfg UnitConfig, namespace, name, hash string) string {
+	return filepath.Join(cfg.SpecDir, "cronjobs", fmt.Sprintf("%s_%s-%s.json", namespace, name, hash))
+}
+
 // SpecFile is the content of the pod's spec file, which podshim reads: the
 // defaulted pod as JSON.
 func SpecFile(p *Pod) ([]byte, error) {

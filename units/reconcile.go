@@ -401,6 +401,22 @@ func QueueStart(ctx context.Context, m Manager, name string) error {
 }
 
 // queueStop queues a unit's stop job without waiting for it.
+// Remove takes a finished pod's unit away: a failed one's failure is
+// reset, another is stopped (the stop job is queued, not waited for).
+// Either way systemd unloads it.
+func Remove(ctx context.Context, m Manager, r Running) error {
+	if r.ActiveState == "failed" {
+		if err := m.ResetFailedUnitContext(ctx, r.Name); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
+			return fmt.Errorf("reset failed unit %q: %w", r.Name, err)
+		}
+		return nil
+	}
+	return queueStop(ctx, m, r.Name)
+}
+
+// QueueStop queues a unit's stop job without waiting for it.
+func QueueStop(ctx context.Context, m Manager, name string) error { return queueStop(ctx, m, name) }
+
 func queueStop(ctx context.Context, m Manager, name string) error {
 	if _, err := m.StopUnitContext(ctx, name, "replace", nil); err != nil && !isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
 		return fmt.Errorf("stop unit %q: %w", name, err)

@@ -104,7 +104,7 @@ stops and shows, and whose output journalctl -u shows. The status API
 		newRestartCommand(), newVolumeCommand())
 	add(groupManifest, newApplyCommand(), newDeleteCommand(), newValidateCommand(), newExplainCommand(), newRenderCommand())
 	add(groupService, newSyncCommand(), newFetchCommand(), newServeCommand())
-	root.AddCommand(newDoctorCommand(), newVersionCommand(), newManCommand(), newHandoffCommand())
+	root.AddCommand(newDoctorCommand(), newVersionCommand(), newManCommand(), newHandoffCommand(), newCronRunCommand())
 	root.SetHelpCommandGroupID("")
 	root.SetCompletionCommandGroupID("")
 	return root

@@ -92,13 +92,15 @@ good spec.`,
 		if err != nil {
 			return err
 		}
-		handoff := []string{self, "handoff", "--config", configPath, "--spec-dir", specDir}
-		return runSync(cfg, specDir, urlCache, settle, timeout, handoff, report)
+		common := []string{"--config", configPath, "--spec-dir", specDir}
+		handoff := append([]string{self, "handoff"}, common...)
+		cronRun := append([]string{self, "cron-run"}, common...)
+		return runSync(cfg, specDir, urlCache, settle, timeout, handoff, cronRun, report)
 	}
 	return cmd
 }
 
-func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration, handoff []string, report *reporter) error {
+func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration, handoff, cronRun []string, report *reporter) error {
 	var err error
 	// Absolute, so that every unit's SourcePath names its manifest.
 	if cfg.ManifestDir, err = filepath.Abs(cfg.ManifestDir); err != nil {
@@ -136,6 +138,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	s := &syncer{
 		watch:      watch,
 		handoffCmd: handoff,
+		cronRunCmd: cronRun,
 		sources:    cfg.sources(urlCache),
 		reader:     cfg.reader(),
 		podRoot:    podshim.DefaultPodRoot,
@@ -166,6 +169,9 @@ type syncer struct {
 	// handoffCmd is the command line of `podunit handoff`, which hand-off
 	// units run with spec files after it (see units.Handoff).
 	handoffCmd []string
+	// cronRunCmd is the command line of `podunit cron-run`, which CronJob
+	// timers' services run with the CronJob's policy after it.
+	cronRunCmd []string
 	// watch makes podunit.path watch what each pass reads (the targets of
 	// symlinked manifests too); nil: not run by systemd.
 	watch     func(context.Context)
@@ -181,7 +187,7 @@ type syncer struct {
 	notices     map[string][]string
 	quiet       time.Duration // see settleQuiet
 	unitConfig  generator.UnitConfig
-	manager     units.Manager
+	manager     units.TimerManager
 	runtime     sandboxRuntime
 	report      *reporter
 }
@@ -307,10 +313,16 @@ func (s *syncer) pass(ctx context.Context, last syncState) (invalid, failed int,
 
 	desired = append(desired, s.keepLastGood(loaded, desired, keep)...)
 
-	res, err := units.Reconcile(ctx, s.manager, desired, s.handoff)
+	cron, err := s.planCronJobs(ctx, set)
 	if err != nil {
 		return invalid, failed, err
 	}
+	failed += cron.failed
+	res, err := units.ReconcileKeeping(ctx, s.manager, desired, cron.keepRun, s.handoff)
+	if err != nil {
+		return invalid, failed, err
+	}
+	failed += s.syncTimers(ctx, cron)
 	for _, n := range res.Started {
 		s.report.Infof("started %s", n)
 	}

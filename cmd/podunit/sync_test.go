@@ -105,6 +105,16 @@ func (m *manager) StartTransientUnitContext(ctx context.Context, name, _ string,
 	return 1, nil
 }
 
+// StartTransientUnitAux arms a CronJob's timer with its service.
+func (m *manager) StartTransientUnitAux(ctx context.Context, name, mode string, props []dbus.Property, aux []dbus.PropertyCollection, ch chan<- string) (int, error) {
+	for _, a := range aux {
+		if _, err := m.StartTransientUnitContext(ctx, a.Name, mode, a.Properties, nil); err != nil {
+			return 0, err
+		}
+	}
+	return m.StartTransientUnitContext(ctx, name, mode, props, ch)
+}
+
 func (m *manager) SetUnitPropertiesContext(context.Context, string, bool, ...dbus.Property) error {
 	return nil
 }
