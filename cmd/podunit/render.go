@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
 )
 
 func newRenderCommand() *cobra.Command {
@@ -15,7 +18,9 @@ func newRenderCommand() *cobra.Command {
 		Use:   "render FILE",
 		Short: "print the systemd unit a manifest becomes",
 		Long: `Prints the systemd unit(s) a manifest becomes, as unit-file text: the same
-settings sync gives the transient unit over D-Bus. FILE "-" is standard input.`,
+settings sync gives the transient unit over D-Bus. A CronJob becomes a timer
+and its service, and each run a pod unit, shown for the next scheduled time.
+FILE "-" is standard input.`,
 		Args: exactArgs(1, "one manifest file"),
 	}
 	cmd.Flags().StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
@@ -28,14 +33,31 @@ settings sync gives the transient unit over D-Bus. FILE "-" is standard input.`,
 		if err != nil {
 			return &exitError{exitInvalid, err}
 		}
-		return renderUnits(cmd.OutOrStdout(), cfg, pods)
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cronRun := []string{self, "cron-run", "--config", configPath, "--spec-dir", DefaultSpecDir}
+		return renderUnits(cmd.OutOrStdout(), cfg, pods, cronRun, time.Now())
 	}
 	return cmd
 }
 
-func renderUnits(stdout io.Writer, cfg Config, pods []*generator.Pod) error {
+func renderUnits(stdout io.Writer, cfg Config, pods []*generator.Pod, cronRun []string, now time.Time) error {
 	ucfg := cfg.unitConfig(DefaultSpecDir)
 	for i, p := range pods {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		if p.Cron != nil {
+			var err error
+			if p, err = renderTimer(stdout, ucfg, p, cronRun, now); err != nil {
+				return err
+			}
+			if p == nil {
+				continue
+			}
+		}
 		u, err := generator.Unit(ucfg, p)
 		if err != nil {
 			return err
@@ -44,10 +66,45 @@ func renderUnits(stdout io.Writer, cfg Config, pods []*generator.Pod) error {
 		if err != nil {
 			return err
 		}
-		if i > 0 {
-			fmt.Fprintln(stdout)
-		}
 		io.WriteString(stdout, text)
 	}
 	return nil
+}
+
+// renderTimer prints a CronJob's timer and its service, and returns the
+// pod of its next run (nil when there is none), for the caller to print.
+func renderTimer(stdout io.Writer, ucfg generator.UnitConfig, p *generator.Pod, cronRun []string, now time.Time) (*generator.Pod, error) {
+	hash, err := generator.CronHash(p)
+	if err != nil {
+		return nil, err
+	}
+	calendar, err := p.Cron.OnCalendar()
+	if err != nil {
+		return nil, err
+	}
+	t := &units.Timer{Namespace: p.Namespace(), CronJob: p.Name(), ConfigHash: hash, Source: p.Source, OnCalendar: calendar,
+		ExecStart: cronRunArgv(cronRun, p.Cron, generator.CronSpecPath(ucfg, p.Namespace(), p.Name(), hash))}
+	text, err := t.Render()
+	if err != nil {
+		return nil, err
+	}
+	io.WriteString(stdout, text)
+	if p.Cron.Suspend {
+		fmt.Fprintf(stdout, "\n# CronJob %s is suspended: sync starts no timer for it.\n", p.Key())
+		return nil, nil
+	}
+	schedule, err := p.Cron.Parsed()
+	if err != nil {
+		return nil, err
+	}
+	loc, err := p.Cron.Location()
+	if err != nil {
+		return nil, err
+	}
+	next := schedule.Next(now, loc)
+	if next.IsZero() {
+		return nil, nil
+	}
+	fmt.Fprintf(stdout, "\n# Each run is a pod unit of its own; the next, for %s:\n", next.Format(time.RFC3339))
+	return p.Run(next)
 }
