@@ -191,21 +191,8 @@ func planRun(c *generator.CronJob, ns string, now time.Time, loaded map[string]u
 	if err != nil {
 		return plan, err
 	}
-	var running, succeeded, failed []units.Running
-	for _, r := range loaded {
-		if cj, _, ok := generator.ParseRunName(r.PodName); !ok || cj != c.Name || r.Namespace != ns {
-			continue
-		}
-		switch runResult(r) {
-		case "succeeded":
-			succeeded = append(succeeded, r)
-		case "failed":
-			failed = append(failed, r)
-		default:
-			running = append(running, r)
-		}
-	}
-	plan.Prune = append(beyond(succeeded, c.SuccessfulJobsHistoryLimit), beyond(failed, c.FailedJobsHistoryLimit)...)
+	var running []units.Running
+	plan.Prune, running = history(c, ns, loaded)
 
 	plan.Scheduled = schedule.Prev(now, loc)
 	name := generator.RunName(c.Name, plan.Scheduled)
@@ -230,6 +217,41 @@ func planRun(c *generator.CronJob, ns string, now time.Time, loaded map[string]u
 		}
 	}
 	return plan, nil
+}
+
+// history sorts the loaded runs of c in namespace ns: the finished ones
+// beyond the history limits, to remove, and the ones still running.
+func history(c *generator.CronJob, ns string, loaded map[string]units.Running) (prune, running []units.Running) {
+	var succeeded, failed []units.Running
+	for _, r := range loaded {
+		if cj, _, ok := generator.ParseRunName(r.PodName); !ok || cj != c.Name || r.Namespace != ns {
+			continue
+		}
+		switch runResult(r) {
+		case "succeeded":
+			succeeded = append(succeeded, r)
+		case "failed":
+			failed = append(failed, r)
+		default:
+			running = append(running, r)
+		}
+	}
+	return append(beyond(succeeded, c.SuccessfulJobsHistoryLimit), beyond(failed, c.FailedJobsHistoryLimit)...), running
+}
+
+// pruneHistory removes the finished runs of the CronJobs beyond their
+// history limits: a run that finished since its timer last fired counts
+// now, as the CronJob controller counts it at each of its syncs.
+func (s *syncer) pruneHistory(ctx context.Context, cronJobs []*generator.Pod, loaded map[string]units.Running) {
+	for _, p := range cronJobs {
+		prune, _ := history(p.Cron, p.Namespace(), loaded)
+		for _, r := range prune {
+			s.report.Infof("removing %s (%s), beyond CronJob %s's history limit", r.Name, runResult(r), p.Key())
+			if err := units.Remove(ctx, s.manager, r); err != nil {
+				s.report.Errorf("%v", err)
+			}
+		}
+	}
 }
 
 // runResult is how a run's unit stands: "succeeded" (its pod completed:

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -175,6 +177,22 @@ func TestSyncCronJob(t *testing.T) {
 	}
 	if _, ok := m.units[run]; !ok {
 		t.Fatal("the sync stopped the CronJob's run")
+	}
+	// ... and once more runs finished than successfulJobsHistoryLimit (3)
+	// keeps, it removes the oldest, as the controller does at each sync.
+	for i, minutes := range []int{29936517, 29936518, 29936519} {
+		name := fmt.Sprintf("pod-report-%d.service", minutes)
+		m.units[name] = dbus.UnitStatus{Name: name, Description: fmt.Sprintf("Pod default/report-%d (podunit config %032d)", minutes, i),
+			LoadState: "loaded", ActiveState: "active", SubState: "exited"}
+	}
+	u := m.units[run]
+	u.SubState = "exited"
+	m.units[run] = u
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.units["pod-report-29936517.service"]; ok || len(m.units) != 5 {
+		t.Errorf("after the history limit: %v", slices.Sorted(maps.Keys(m.units)))
 	}
 
 	// Suspended: no timer; the run goes on.

@@ -345,6 +345,7 @@ func (s *syncer) pass(ctx context.Context, last syncState) (invalid, failed int,
 	if loaded, err = units.List(ctx, s.manager); err != nil {
 		return invalid, failed, err
 	}
+	s.pruneHistory(ctx, set.CronJobs, loaded)
 	s.jobs.record(loaded, s.unitConfig, set.Pods, s.report)
 	s.removeStaleSpecs(loaded, keep)
 	if withSandbox := collectSandboxes(ctx, s.runtime, loaded, s.report); withSandbox != nil && s.podRoot != "" {

@@ -83,7 +83,14 @@ func writeManifest(t *testing.T, file, content string) {
 // waitFor polls cond until it returns true or the wait times out.
 func waitFor(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	waitForWithin(t, waitTimeout, what, cond)
+}
+
+// waitForWithin is waitFor with a bound of its own, for what takes longer
+// than any wait should (a schedule's next minute).
+func waitForWithin(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		ok, err := cond()
@@ -93,15 +100,15 @@ func waitFor(t *testing.T, what string, cond func() (bool, error)) {
 		lastErr = err
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("timed out after %s waiting for %s (last error: %v)\n%s", waitTimeout, what, lastErr, diagnostics())
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)\n%s", timeout, what, lastErr, diagnostics())
 }
 
 // diagnostics is what a failing wait prints: the pod units and the journal of
 // the sync and the pods.
 func diagnostics() string {
 	out, _ := exec.Command("sh", "-c",
-		"systemctl list-units --all --no-pager 'pod-*' podunit-sync.service; "+
-			"journalctl --no-pager -n 60 -u podunit-sync.service -u 'pod-*'").CombinedOutput()
+		"systemctl list-units --all --no-pager 'pod-*' 'cronjob-*' podunit-sync.service; "+
+			"journalctl --no-pager -n 60 -u podunit-sync.service -u 'pod-*' -u 'cronjob-*'").CombinedOutput()
 	return string(out)
 }
 
