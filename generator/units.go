@@ -135,6 +135,14 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 	for _, ref := range afterPods(p.Spec) {
 		after = append(after, units.ServiceName(ref.namespace, ref.name))
 	}
+	// At shutdown node-critical pods stop last, after every other pod has
+	// stopped (podunit-critical.target sits between them).
+	order, before := append([]string{}, runtimeUnits...), []string(nil)
+	if critical(p.Spec) {
+		before = []string{units.CriticalTarget}
+	} else {
+		order = append(order, units.CriticalTarget)
+	}
 	return &units.Unit{
 		Name:       units.ServiceName(ns, name),
 		Namespace:  ns,
@@ -144,7 +152,8 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		Group:      rolloutGroup(p.Spec),
 		Ordered:    orderedStart(p.Spec),
 
-		After:              append([]string{}, runtimeUnits...),
+		After:              order,
+		Before:             before,
 		StartAfter:         after,
 		StartLimitInterval: 0, // never give up on a pod: the restart delay paces retries
 		// A failed pod's unit stays, failed, for `systemctl status`; a
@@ -170,6 +179,16 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		KillMode: "mixed",
 		Limits:   sliceLimits(p.Spec),
 	}, nil
+}
+
+// critical tells whether the pod is node-critical by its priority class,
+// as the kubelet's graceful node shutdown tells it: it stops last.
+func critical(pod *corev1.Pod) bool {
+	switch pod.Spec.PriorityClassName {
+	case SystemNodeCritical, SystemClusterCritical:
+		return true
+	}
+	return false
 }
 
 // podshimArgs are the command line of the pod's podshim: its spec file,

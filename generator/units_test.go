@@ -254,3 +254,25 @@ spec:
 		t.Errorf("container over the pod's limit: %v", err)
 	}
 }
+
+// At shutdown node-critical pods stop last, as the kubelet's graceful node
+// shutdown stops them: their units are ordered before podunit-critical.target,
+// every other pod's after it (so it stops before the target, and the
+// target before the critical pods).
+func TestCriticalPodsStopLast(t *testing.T) {
+	for class, critical := range map[string]bool{"system-node-critical": true, "system-cluster-critical": true, "": false, "high": false} {
+		manifest := "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: kube-system}\nspec:\n  priorityClassName: \"" + class + "\"\n  containers: [{name: c, image: i}]\n"
+		pods, err := Decode("p.yaml", []byte(manifest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := Unit(testUnitConfig, pods[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, after := slices.Contains(u.Before, units.CriticalTarget), slices.Contains(u.After, units.CriticalTarget)
+		if before != critical || after == critical {
+			t.Errorf("priorityClassName %q: Before=%v After=%v", class, u.Before, u.After)
+		}
+	}
+}

@@ -10,6 +10,13 @@ import (
 const (
 	// ParentSlice holds every pod's slice.
 	ParentSlice = "podunit.slice"
+	// CriticalTarget orders pods at shutdown, as the kubelet's graceful
+	// node shutdown does: node-critical pods (Before=) stop after it, every
+	// other pod (After=) before it. podunit-sync.service starts it before
+	// any pod, so that it never orders a pod's start. A static unit: pods
+	// that refer to it are not kept loaded by it, as they would be by
+	// referring to each other.
+	CriticalTarget = "podunit-critical.target"
 	// servicePrefix and sliceStem make pod-<stem>.service and podunit-<stem>.slice.
 	servicePrefix = "pod-"
 	serviceSuffix = ".service"

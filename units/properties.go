@@ -19,6 +19,9 @@ func (u *Unit) Properties() []dbus.Property {
 	if len(u.After) > 0 {
 		props = append(props, dbus.PropAfter(u.After...))
 	}
+	if len(u.Before) > 0 {
+		props = append(props, dbus.PropBefore(u.Before...))
+	}
 	if len(u.Wants) > 0 {
 		props = append(props, dbus.PropWants(u.Wants...))
 	}

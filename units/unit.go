@@ -43,6 +43,7 @@ type Unit struct {
 
 	// [Unit]
 	After              []string
+	Before             []string
 	Wants              []string
 	StartLimitInterval time.Duration // 0 disables the start-rate limit
 	CollectMode        string
@@ -95,6 +96,9 @@ func (u *Unit) Options() []*unit.UnitOption {
 	}
 	if len(u.After) > 0 {
 		opts = append(opts, opt("Unit", "After", strings.Join(u.After, " ")))
+	}
+	if len(u.Before) > 0 {
+		opts = append(opts, opt("Unit", "Before", strings.Join(u.Before, " ")))
 	}
 	if len(u.Wants) > 0 {
 		opts = append(opts, opt("Unit", "Wants", strings.Join(u.Wants, " ")))

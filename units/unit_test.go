@@ -11,6 +11,7 @@ func fullUnit() *Unit {
 		Name: "pod-web.service", Namespace: "default", PodName: "web", ConfigHash: "0123456789abcdef0123456789abcdef",
 		Source:             "/etc/podunit/manifests/web.yaml",
 		After:              []string{"containerd.service", "pod-db.service"},
+		Before:             []string{CriticalTarget},
 		Wants:              []string{"pod-db.service"},
 		StartLimitInterval: 0, CollectMode: "inactive-or-failed",
 		Type: "notify", NotifyAccess: "main",
