@@ -14,9 +14,8 @@ import (
 	"github.com/podunit/podunit/units"
 )
 
-// stopTimes are when systemd began and finished stopping unit since a
-// time, from its job messages in the journal (systemd's UNIT_STOPPING and
-// UNIT_STOPPED message IDs).
+// stopTimes are when a pod began and finished stopping since a time, from
+// its podshim's journal: "stopping container" and "removed sandbox".
 func stopTimes(t *testing.T, unit string, since time.Time) (began, done time.Time) {
 	t.Helper()
 	out, err := exec.Command("journalctl", "--no-pager", "-o", "json", "-u", unit,
@@ -30,10 +29,11 @@ func stopTimes(t *testing.T, unit string, since time.Time) (began, done time.Tim
 			continue
 		}
 		us, _ := strconv.ParseInt(fmt.Sprint(e["__REALTIME_TIMESTAMP"]), 10, 64)
-		switch e["MESSAGE_ID"] {
-		case "de5b426a63be47a7b6ac3eaac82e2f6f":
+		msg := fmt.Sprint(e["MESSAGE"])
+		switch {
+		case strings.Contains(msg, `msg="stopping container"`) && began.IsZero():
 			began = time.UnixMicro(us)
-		case "9d1aaa27d60140bd96365438aad20286":
+		case strings.Contains(msg, `msg="removed sandbox"`):
 			done = time.UnixMicro(us)
 		}
 	}
@@ -44,9 +44,10 @@ func stopTimes(t *testing.T, unit string, since time.Time) (began, done time.Tim
 // as kubeadm's control plane has) stop only once every other pod has
 // stopped, as the kubelet's graceful node shutdown stops them. The stop
 // transaction of a shutdown is reproduced without powering the test bed
-// off: one `systemctl stop` of both pods and podunit-critical.target, whose
-// ordering is the same. The other pod takes two seconds to stop; the
-// critical one begins stopping only after that.
+// off: a unit that conflicts with both pods and podunit-critical.target is
+// started, which stops all three in one transaction, as shutdown.target's
+// conflicts do. The other pod takes two seconds to stop; the critical one
+// begins stopping only after that.
 func TestCriticalPodsStopLast(t *testing.T) {
 	pod := func(name, class string) string {
 		return fmt.Sprintf(`apiVersion: v1
@@ -68,9 +69,18 @@ spec:
 		t.Fatalf("%s is %q: podunit-sync.service should have started it", units.CriticalTarget, s)
 	}
 	start := time.Now()
-	// Listed critical first: the order of the names does not matter, the
-	// units' ordering does.
-	systemctl(t, "stop", critical, units.CriticalTarget, regular)
+	// The critical pod named first: the order of the names does not
+	// matter, the units' ordering does.
+	shutdown := exec.Command("systemd-run", "--unit=e2e-shutdown", "--service-type=oneshot", "--remain-after-exit",
+		"--property=Conflicts="+critical+" "+units.CriticalTarget+" "+regular, "true")
+	if out, err := shutdown.CombinedOutput(); err != nil {
+		t.Fatalf("systemd-run: %v\n%s", err, out)
+	}
+	// Stopped, not yet unloaded: the unit that conflicts with them refers to them.
+	defer exec.Command("systemctl", "stop", "e2e-shutdown.service").Run()
+	for _, u := range []string{critical, regular} {
+		waitFor(t, u+" stopped", func() (bool, error) { s := activeState(u); return s == "inactive" || s == "failed" || s == "", nil })
+	}
 	_, regularDone := stopTimes(t, regular, start)
 	criticalBegan, criticalDone := stopTimes(t, critical, start)
 	if regularDone.IsZero() || criticalBegan.IsZero() || criticalDone.IsZero() {
@@ -80,6 +90,7 @@ spec:
 		t.Errorf("the critical pod began stopping at %s, before the other pod had stopped (%s)",
 			criticalBegan.Format(time.StampMicro), regularDone.Format(time.StampMicro))
 	}
+	systemctl(t, "stop", "e2e-shutdown.service")
 	runSync(t) // the target is started again, with the pods
 	waitFor(t, units.CriticalTarget+" active again", func() (bool, error) { return activeState(units.CriticalTarget) == "active", nil })
 }
