@@ -142,8 +142,8 @@ packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arc
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(PKGROOT) VERSION=$(PKG_VERSION) EXTRA_LDFLAGS='-s -w'
 	rm -f bin/podunit bin/podshim # built for /usr and stripped: not what make build makes
 	install -D -m 0644 packaging/preset/80-podunit.preset $(PKGROOT)/usr/lib/systemd/system-preset/80-podunit.preset
-	$(PKGROOT)/usr/bin/podunit man $(PKGROOT)/usr/share/man/man8
-	gzip -9n $(PKGROOT)/usr/share/man/man8/*.8
+	$(PKGROOT)/usr/bin/podunit man $(PKGROOT)/usr/share/man
+	gzip -9n $(PKGROOT)/usr/share/man/man8/*.8 $(PKGROOT)/usr/share/man/man5/*.5
 	install -d $(PKGROOT)/usr/share/bash-completion/completions $(PKGROOT)/usr/share/zsh/vendor-completions $(PKGROOT)/usr/share/fish/vendor_completions.d
 	$(PKGROOT)/usr/bin/podunit completion bash >$(PKGROOT)/usr/share/bash-completion/completions/podunit
 	$(PKGROOT)/usr/bin/podunit completion zsh >$(PKGROOT)/usr/share/zsh/vendor-completions/_podunit

@@ -259,6 +259,9 @@ func (k *Kind) Template() string {
 	return k.TemplatePrefix
 }
 
+// Version is the kind's apiVersion.
+func (k *Kind) Version() string { return k.apiVersion() }
+
 func (k *Kind) apiVersion() string {
 	if k.APIVersion == "" {
 		return "v1"

@@ -33,7 +33,7 @@ for f in /usr/bin/podunit /usr/libexec/podunit/podshim /usr/lib/systemd/system/p
 	/usr/lib/systemd/system/podunit-sync.service /usr/lib/systemd/system/podunit-sync.timer \
 	/usr/lib/systemd/system/podunit-status.socket /usr/lib/systemd/system/podunit-status.service \
 	/usr/lib/systemd/system/podunit.slice /usr/lib/systemd/system/podunit-critical.target /usr/lib/sysusers.d/podunit.conf /usr/lib/tmpfiles.d/podunit.conf \
-	/usr/lib/systemd/system-preset/80-podunit.preset /usr/share/man/man8/podunit.8.gz \
+	/usr/lib/systemd/system-preset/80-podunit.preset /usr/share/man/man8/podunit.8.gz /usr/share/man/man5/podunit-manifest.5.gz \
 	/usr/share/bash-completion/completions/podunit /etc/podunit/manifests; do
 	grep -qx "$f" <<<"$list" || fail "$rpmfile lacks $f"
 done
