@@ -223,3 +223,31 @@ func TestSyncCronJob(t *testing.T) {
 }
 
 var _ units.TimerManager = (*dbus.Conn)(nil)
+
+// A CronJob whose manifest becomes invalid keeps its timer on its last
+// good schedule, and its runs, until the file is fixed or removed.
+func TestSyncCronJobKeepsLastGood(t *testing.T) {
+	s, m, _, out := newSyncer(t)
+	s.cronRunCmd = []string{"/usr/bin/podunit", "cron-run"}
+	ctx := context.Background()
+	write(t, s.sources[0].Dir, "report.yaml", cronManifest)
+	if err := s.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := m.units["cronjob-report.timer"]
+	write(t, s.sources[0].Dir, "report.yaml", strings.Replace(cronManifest, "concurrencyPolicy:", "concurencyPolicy:", 1))
+	out.Reset()
+	if err := s.run(ctx); err == nil {
+		t.Fatal("a sync with a typo succeeded")
+	}
+	if after, ok := m.units["cronjob-report.timer"]; !ok || after.Description != before.Description {
+		t.Fatalf("the timer of the invalid CronJob: %v (was %v)", after, before)
+	}
+	if !strings.Contains(out.String(), "CronJob default/report keeps its last good schedule") {
+		t.Errorf("output:\n%s", out)
+	}
+	_, _, hash, _ := units.ParseTimerDescription(before.Description)
+	if _, err := os.Stat(generator.CronSpecPath(s.unitConfig, "default", "report", hash)); err != nil {
+		t.Errorf("the last good template was removed: %v", err)
+	}
+}
