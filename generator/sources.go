@@ -21,12 +21,12 @@ type Skipped struct {
 // Set is what a manifest directory holds: the pods to run, the files that
 // could not be used and the entries that were skipped.
 type Set struct {
-	Pods    []*Pod  // sorted by manifest path, then document order
+	Pods []*Pod // sorted by manifest path, then document order
 	// CronJobs are the CronJobs' pod templates (Pod.Cron set), in the same
 	// order: each is run on its schedule, not as it is.
 	CronJobs []*Pod
-	Errors  []error // one per unusable file or conflicting pod; *FieldError values
-	Skipped []Skipped
+	Errors   []error // one per unusable file or conflicting pod; *FieldError values
+	Skipped  []Skipped
 	// Notices are every usable file's notices, by file and line.
 	Notices []Notice
 	// NotAdmitted are the pods that do not fit this node (nodeSelector,

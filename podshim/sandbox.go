@@ -1,6 +1,8 @@
 package podshim
 
 import (
+	"github.com/podunit/podunit/podshim/criconfig"
+
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +51,8 @@ func (s *Shim) ensureSandbox(ctx context.Context) error {
 			return err
 		}
 	}
-	s.sandboxConfig = s.newSandboxConfig(attempt)
+	s.hostDNS = readHostDNS(s.cfg.ResolvConf, s.log)
+	s.sandboxConfig = criconfig.Sandbox(s.input(), attempt)
 	if adopt != "" {
 		s.log.Info("adopted sandbox", "sandbox", adopt)
 		s.sandboxID = adopt

@@ -1,6 +1,8 @@
 package podshim
 
 import (
+	"github.com/podunit/podunit/podshim/criconfig"
+
 	"bufio"
 	"context"
 	"errors"
@@ -90,6 +92,7 @@ type Shim struct {
 
 	sandboxID     string
 	sandboxConfig *runtimeapi.PodSandboxConfig
+	hostDNS       *runtimeapi.DNSConfig // the host's resolver configuration, read for each new sandbox
 	podIPs        []string
 	startTime     time.Time
 	containers    []*container // in spec order
@@ -161,12 +164,7 @@ func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logge
 	return s
 }
 
-func (s *Shim) grace() int64 {
-	if g := s.pod.Spec.TerminationGracePeriodSeconds; g != nil {
-		return *g
-	}
-	return 30
-}
+func (s *Shim) grace() int64 { return criconfig.GracePeriod(s.pod) }
 
 func (s *Shim) send(state string) {
 	if err := s.notify(state); err != nil {
@@ -409,7 +407,7 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 	c.state = newest.State
 	switch newest.State {
 	case runtimeapi.ContainerState_CONTAINER_RUNNING:
-		if newest.Annotations[annotationContainerHash] != containerHash(c.spec) {
+		if newest.Annotations[criconfig.AnnotationContainerHash] != criconfig.ContainerHash(c.spec) {
 			// The spec changed under the same UID: replace the container.
 			s.log.Info("container spec changed; replacing it", "container", c.spec.Name)
 			if err := s.rt.StopContainer(ctx, newest.Id, s.grace()); err != nil {

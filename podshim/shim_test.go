@@ -3,6 +3,7 @@ package podshim
 import (
 	"context"
 	"errors"
+	"github.com/podunit/podunit/podshim/criconfig"
 	"io"
 	"log/slog"
 	"strings"
@@ -92,7 +93,7 @@ func TestStartCreatesPodTheKubeletWay(t *testing.T) {
 		}
 	}
 	for _, c := range rt.Containers {
-		if c.Labels[LabelContainerName] != "app" || c.Annotations[annotationRestartCount] != "0" || c.Annotations[annotationGracePeriod] != "7" {
+		if c.Labels[LabelContainerName] != "app" || c.Annotations["io.kubernetes.container.restartCount"] != "0" || c.Annotations["io.kubernetes.pod.terminationGracePeriod"] != "7" {
 			t.Errorf("container labels %v annotations %v", c.Labels, c.Annotations)
 		}
 		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
@@ -111,7 +112,7 @@ func TestStartCreatesPodTheKubeletWay(t *testing.T) {
 
 func TestSandboxAndContainerConfig(t *testing.T) {
 	s := newShim(t, testPod(), newFakeCRI(), &notes{})
-	sb := s.newSandboxConfig(2)
+	sb := criconfig.Sandbox(s.input(), 2)
 	if sb.Metadata.Attempt != 2 || sb.Linux.CgroupParent != "podunit-shop_web.slice" ||
 		sb.LogDirectory != "/var/log/pods/shop_web_uid-1" {
 		t.Errorf("sandbox config %+v", sb)

@@ -4,131 +4,16 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/podshim/podspec"
 )
 
 func ptr[T any](v T) *T { return &v }
-
-func resources(cpuReq, memReq, cpuLim, memLim string) corev1.ResourceRequirements {
-	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
-	for _, x := range []struct {
-		list corev1.ResourceList
-		name corev1.ResourceName
-		v    string
-	}{{r.Requests, "cpu", cpuReq}, {r.Requests, "memory", memReq}, {r.Limits, "cpu", cpuLim}, {r.Limits, "memory", memLim}} {
-		if x.v != "" {
-			x.list[x.name] = resource.MustParse(x.v)
-		}
-	}
-	return r
-}
-
-func TestQoSAndCgroupSettingsAsTheKubelet(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		res      corev1.ResourceRequirements
-		qos      corev1.PodQOSClass
-		shares   int64
-		quota    int64
-		memory   int64
-		oomScore int64
-	}{
-		{"none", resources("", "", "", ""), corev1.PodQOSBestEffort, 2, 0, 0, 1000},
-		{"limits=requests", resources("500m", "64Mi", "500m", "64Mi"), corev1.PodQOSGuaranteed, 512, 50000, 64 << 20, -997},
-		// 1 GiB requested of a 4 GiB host: 1000 - 250.
-		{"burstable", resources("250m", "1Gi", "", ""), corev1.PodQOSBurstable, 256, 0, 0, 750},
-		{"tiny cpu limit", resources("1m", "", "1m", ""), corev1.PodQOSBurstable, 2, 1000, 0, 999},
-		// kubeadm's control plane: node-critical, killed last whatever its QoS.
-		{"node-critical", resources("100m", "100Mi", "", ""), corev1.PodQOSBurstable, 102, 0, 0, -997},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			pod := testPod()
-			pod.Spec.Containers[0].Resources = tc.res
-			if tc.name == "node-critical" {
-				pod.Spec.PriorityClassName = "system-node-critical"
-			}
-			s := newShim(t, pod, newFakeCRI(), &notes{})
-			s.cfg.Host.Memory = 4 << 30
-			if got := qosClass(pod); got != tc.qos {
-				t.Errorf("QoS %s, want %s", got, tc.qos)
-			}
-			r := s.linuxResources(&pod.Spec.Containers[0])
-			if r.CpuShares != tc.shares || r.CpuQuota != tc.quota || r.MemoryLimitInBytes != tc.memory || r.OomScoreAdj != tc.oomScore {
-				t.Errorf("resources: shares %d quota %d memory %d oom %d; want %d %d %d %d",
-					r.CpuShares, r.CpuQuota, r.MemoryLimitInBytes, r.OomScoreAdj, tc.shares, tc.quota, tc.memory, tc.oomScore)
-			}
-			if tc.quota != 0 && r.CpuPeriod != 100000 {
-				t.Errorf("CFS period %d, want 100000", r.CpuPeriod)
-			}
-		})
-	}
-}
-
-// With pod-level resources the pod's QoS class comes from them, as in
-// Kubernetes: limits equal to requests for cpu and memory make it
-// Guaranteed whatever its containers say.
-func TestQoSFromPodLevelResources(t *testing.T) {
-	pod := testPod()
-	pod.Spec.Containers[0].Resources = resources("", "", "", "")
-	pod.Spec.Resources = &corev1.ResourceRequirements{
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
-	}
-	if got := qosClass(pod); got != corev1.PodQOSGuaranteed {
-		t.Errorf("QoS %s, want Guaranteed", got)
-	}
-	pod.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}
-	if got := qosClass(pod); got != corev1.PodQOSBurstable {
-		t.Errorf("QoS %s, want Burstable", got)
-	}
-}
-
-func TestDownwardAPIEnvAndResourceValues(t *testing.T) {
-	pod := testPod()
-	pod.Annotations = map[string]string{"team": "shop"}
-	c := &pod.Spec.Containers[0]
-	c.Resources = resources("250m", "", "", "128Mi")
-	c.Env = []corev1.EnvVar{
-		{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
-		{Name: "NS", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
-		{Name: "APP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
-		{Name: "TEAM", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['team']"}}},
-		{Name: "IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
-		{Name: "HOST_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}}},
-		{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
-		{Name: "MEM_MI", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}},
-		{Name: "CPU_M", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "requests.cpu", Divisor: resource.MustParse("1m")}}},
-		// No cpu limit: the host's CPUs, rounded up in whole cores.
-		{Name: "CPUS", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.cpu"}}},
-		{Name: "GREETING", Value: "$(POD) in $(NS)"},
-	}
-	s := newShim(t, pod, newFakeCRI("busybox:1"), &notes{})
-	s.cfg.Host = Host{NodeName: "edge-1", IPs: []string{"192.0.2.7"}, CPUs: 4, Memory: 8 << 30}
-	s.podIPs = []string{"10.88.0.5"}
-	cfg, err := s.containerConfig(context.Background(), c, "sha256:abc", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, kv := range cfg.Envs {
-		got[kv.Key] = string(kv.Value)
-	}
-	want := map[string]string{"POD": "web", "NS": "shop", "APP": "web", "TEAM": "shop", "IP": "10.88.0.5", "HOST_IP": "192.0.2.7",
-		"NODE": "edge-1", "MEM_MI": "128", "CPU_M": "250", "CPUS": "4", "GREETING": "web in shop"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("env %s=%q, want %q", k, got[k], v)
-		}
-	}
-}
 
 func TestPodDirectoryHostsVolumesAndMounts(t *testing.T) {
 	pod := testPod()
@@ -172,12 +57,12 @@ func TestPodDirectoryHostsVolumesAndMounts(t *testing.T) {
 		t.Errorf("emptyDir: %v %v", fi, err)
 	}
 
-	mounts, err := s.containerMounts(c)
+	cc, err := s.containerConfig(context.Background(), c, "busybox:1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	byPath := map[string]*runtimeapi.Mount{}
-	for _, m := range mounts {
+	for _, m := range cc.Mounts {
 		byPath[m.ContainerPath] = m
 	}
 	if m := byPath["/data"]; m == nil || m.HostPath != filepath.Join(s.volumeDir("empty-dir", "cache"), "data/app") {
@@ -234,41 +119,6 @@ func TestHostPathTypeChecksAndSubPathEscape(t *testing.T) {
 	}
 }
 
-func TestSecurityContextAndNamespaces(t *testing.T) {
-	pod := testPod()
-	pod.Spec.HostPID, pod.Spec.HostIPC = true, true
-	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr(int64(1000)), SupplementalGroups: []int64{5},
-		Sysctls: []corev1.Sysctl{{Name: "net.ipv4.ip_unprivileged_port_start", Value: "0"}}}
-	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
-		RunAsUser: ptr(int64(2000)), ReadOnlyRootFilesystem: ptr(true), AllowPrivilegeEscalation: ptr(false),
-		Capabilities:   &corev1.Capabilities{Add: []corev1.Capability{"CAP_NET_ADMIN"}, Drop: []corev1.Capability{"ALL"}},
-		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-	s := newShim(t, pod, newFakeCRI(), &notes{})
-	sb := s.newSandboxConfig(0)
-	ns := sb.Linux.SecurityContext.NamespaceOptions
-	if ns.Pid != runtimeapi.NamespaceMode_NODE || ns.Ipc != runtimeapi.NamespaceMode_NODE || ns.Network != runtimeapi.NamespaceMode_POD {
-		t.Errorf("namespaces %v", ns)
-	}
-	if sb.Linux.Sysctls["net.ipv4.ip_unprivileged_port_start"] != "0" {
-		t.Errorf("sysctls %v", sb.Linux.Sysctls)
-	}
-	sc := s.containerSecurityContext(&pod.Spec.Containers[0])
-	if sc.RunAsUser.GetValue() != 2000 || !slices.Equal(sc.SupplementalGroups, []int64{5}) || !sc.ReadonlyRootfs || !sc.NoNewPrivs {
-		t.Errorf("security context %+v", sc)
-	}
-	if !slices.Equal(sc.Capabilities.AddCapabilities, []string{"NET_ADMIN"}) || !slices.Equal(sc.Capabilities.DropCapabilities, []string{"ALL"}) {
-		t.Errorf("capabilities %+v", sc.Capabilities)
-	}
-	if sc.Seccomp.ProfileType != runtimeapi.SecurityProfile_RuntimeDefault || !slices.Contains(sc.MaskedPaths, "/proc/kcore") {
-		t.Errorf("seccomp %v, masked %v", sc.Seccomp, sc.MaskedPaths)
-	}
-	pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr(true)}
-	if !s.newSandboxConfig(0).Linux.SecurityContext.Privileged || len(s.containerSecurityContext(&pod.Spec.Containers[0]).MaskedPaths) != 0 {
-		t.Error("a privileged container needs a privileged sandbox and no masked paths")
-	}
-}
-
 func TestRunAsNonRootWaitsWithCreateContainerConfigError(t *testing.T) {
 	pod := testPod()
 	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr(true)}
@@ -291,28 +141,9 @@ func TestRunAsNonRootWaitsWithCreateContainerConfigError(t *testing.T) {
 	}
 }
 
-func TestDNSFromHostAndDNSConfig(t *testing.T) {
-	dir := t.TempDir()
-	resolv := filepath.Join(dir, "resolv.conf")
-	os.WriteFile(resolv, []byte("# generated\nnameserver 192.0.2.53\nsearch example.org\noptions ndots:2 edns0\n"), 0o644)
-	pod := testPod()
-	pod.Spec.DNSPolicy = corev1.DNSClusterFirst
-	pod.Spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: []string{"192.0.2.54"}, Searches: []string{"svc.example.org"},
-		Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr("5")}, {Name: "single-request"}}}
-	s := newShim(t, pod, newFakeCRI(), &notes{})
-	s.cfg.ResolvConf = resolv
-	d := s.dnsConfig()
-	if !slices.Equal(d.Servers, []string{"192.0.2.53", "192.0.2.54"}) || !slices.Equal(d.Searches, []string{"example.org", "svc.example.org"}) ||
-		!slices.Equal(d.Options, []string{"ndots:5", "edns0", "single-request"}) {
-		t.Errorf("DNS %+v", d)
-	}
-	pod.Spec.DNSPolicy = corev1.DNSNone
-	if d := s.dnsConfig(); !slices.Equal(d.Servers, []string{"192.0.2.54"}) || len(d.Searches) != 1 {
-		t.Errorf("dnsPolicy None: %+v", d)
-	}
-}
-
-func TestConfigMapsAndSecretsInEnvAndVolumes(t *testing.T) {
+// ConfigMaps and Secrets become the files of their volumes, read-only, a
+// Secret's on a tmpfs (their use in env is criconfig's).
+func TestConfigMapsAndSecretsInVolumes(t *testing.T) {
 	pod := testPod()
 	c := &pod.Spec.Containers[0]
 	c.EnvFrom = []corev1.EnvFromSource{
@@ -338,19 +169,6 @@ func TestConfigMapsAndSecretsInEnvAndVolumes(t *testing.T) {
 		ConfigMaps: []corev1.ConfigMap{{ObjectMeta: metav1ObjectMeta("settings", "shop", "", nil), Data: map[string]string{"MODE": "fast", "bad key": "x", "app.conf": "port=80"}}},
 		Secrets:    []corev1.Secret{{ObjectMeta: metav1ObjectMeta("creds", "shop", "", nil), Data: map[string][]byte{"user": []byte("admin"), "password": []byte("pw")}}},
 	}
-	envs, _, err := s.containerEnv(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, kv := range envs {
-		got = append(got, kv.Key+"="+string(kv.Value))
-	}
-	want := []string{"MODE=override", "app.conf=port=80", "DB_password=pw", "DB_user=admin", "URL=db://admin@host", "PASSWORD=pw"}
-	if !slices.Equal(got, want) {
-		t.Errorf("env %q, want %q", got, want)
-	}
-
 	if err := s.setupPodDir(); err != nil {
 		t.Skipf("volumes need root for their tmpfs: %v", err)
 	}
@@ -368,35 +186,13 @@ func TestConfigMapsAndSecretsInEnvAndVolumes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.volumeDir("secret", "creds"), "user")); err == nil {
 		t.Error("a key not in items was written")
 	}
-	mounts, err := s.containerMounts(c)
+	cc, err := s.containerConfig(context.Background(), c, "busybox:1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range mounts[:2] {
+	for _, m := range cc.Mounts[:2] {
 		if !m.Readonly {
 			t.Errorf("mount %s must be read-only", m.ContainerPath)
 		}
-	}
-}
-
-// hostUsers: false puts the pod in a user namespace of its own: the same
-// 65536 host IDs for the same pod (an adopting podshim maps it again so),
-// never the host's first range.
-func TestUserNamespace(t *testing.T) {
-	pod := testPod()
-	no := false
-	pod.Spec.HostUsers = &no
-	s := newShim(t, pod, newFakeCRI(), &notes{})
-	ns := s.namespaceOptions().UsernsOptions
-	if ns == nil || ns.Mode != runtimeapi.NamespaceMode_POD || len(ns.Uids) != 1 || ns.Uids[0].Length != 65536 ||
-		ns.Uids[0].HostId < 65536 || ns.Uids[0].HostId%65536 != 0 || ns.Gids[0].HostId != ns.Uids[0].HostId {
-		t.Fatalf("user namespace %+v", ns)
-	}
-	if again := userNamespace(pod.UID); again.Uids[0].HostId != ns.Uids[0].HostId {
-		t.Error("the range changes for the same pod")
-	}
-	pod.Spec.HostUsers = nil
-	if s.namespaceOptions().UsernsOptions != nil {
-		t.Error("a user namespace without hostUsers: false")
 	}
 }

@@ -1,6 +1,8 @@
 package podshim
 
 import (
+	"github.com/podunit/podunit/podshim/criconfig"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -218,7 +220,7 @@ func (s *Shim) writeState() error {
 
 // podStatus is the pod's status as the kubelet would report it.
 func (s *Shim) podStatus() corev1.PodStatus {
-	status := corev1.PodStatus{QOSClass: qosClass(s.pod)}
+	status := corev1.PodStatus{QOSClass: criconfig.QOSClass(s.pod)}
 	// podunit knows its host's address, unlike the kubelet in standalone mode.
 	for _, ip := range s.cfg.Host.IPs {
 		if status.HostIP == "" {
@@ -230,7 +232,7 @@ func (s *Shim) podStatus() corev1.PodStatus {
 		t := metav1.NewTime(s.startTime)
 		status.StartTime = &t
 	}
-	if ips := s.ips(); len(ips) > 0 {
+	if ips := s.input().IPs(); len(ips) > 0 {
 		status.PodIP = ips[0]
 		for _, ip := range ips {
 			status.PodIPs = append(status.PodIPs, corev1.PodIP{IP: ip})

@@ -8,16 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
 
-// criStopSignal is a container's lifecycle.stopSignal in the CRI's terms;
-// SIGNAL_RUNTIME_DEFAULT (the image's STOPSIGNAL, else SIGTERM) when unset.
-func criStopSignal(c *corev1.Container) runtimeapi.Signal {
-	if c.Lifecycle == nil || c.Lifecycle.StopSignal == nil {
-		return runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT
-	}
-	return runtimeapi.Signal(runtimeapi.Signal_value["SIGNAL_"+string(*c.Lifecycle.StopSignal)])
-}
+	"github.com/podunit/podunit/podshim/criconfig"
+)
 
 // stopWithOwnSignal stops a container whose stopSignal the runtime does not
 // honour (containerd before 2.1 does not know the CRI's stop_signal, and
@@ -27,7 +20,7 @@ func criStopSignal(c *corev1.Container) runtimeapi.Signal {
 // the runtime honours the signal, or the process cannot be found: the
 // runtime's own stop then does it all.
 func (s *Shim) stopWithOwnSignal(ctx context.Context, c *corev1.Container, id string, grace int64) (handled bool, err error) {
-	want := criStopSignal(c)
+	want := criconfig.StopSignal(c)
 	if want == runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT {
 		return false, nil
 	}

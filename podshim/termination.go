@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim/criconfig"
 )
 
 // The kubelet's limits on a termination message: what the container wrote
@@ -21,53 +23,12 @@ const (
 	maxFallbackLogLines   = 80
 )
 
-// defaultTerminationMessagePath is the API server's default.
-const defaultTerminationMessagePath = "/dev/termination-log"
-
-// terminationMessagePath is where c writes its termination message.
-func terminationMessagePath(c *corev1.Container) string {
-	if c.TerminationMessagePath != "" {
-		return c.TerminationMessagePath
-	}
-	return defaultTerminationMessagePath
-}
-
-// terminationLog is the host file mounted at the container's
-// terminationMessagePath for one attempt, so a restarted container never
-// shows its predecessor's message.
-func (s *Shim) terminationLog(name string, attempt uint32) string {
-	return filepath.Join(s.podDir(), "containers", name, fmt.Sprintf("termination-log-%d", attempt))
-}
-
-// terminationMount makes the (empty, world-writable, as the kubelet's)
-// termination log of an attempt and mounts it where the container writes
-// its message, unless a volume is mounted there.
-func (s *Shim) terminationMount(c *corev1.Container, attempt uint32) (*runtimeapi.Mount, error) {
-	path := terminationMessagePath(c)
-	for _, m := range c.VolumeMounts {
-		if filepath.Clean(m.MountPath) == filepath.Clean(path) {
-			return nil, nil
-		}
-	}
-	host := s.terminationLog(c.Name, attempt)
-	if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(host, nil, 0o666); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(host, 0o666); err != nil { // past the umask
-		return nil, err
-	}
-	return &runtimeapi.Mount{ContainerPath: path, HostPath: host}, nil
-}
-
 // terminationMessage is what the kubelet reports as an exited container's
 // message: its termination log, or under FallbackToLogsOnError after a
 // failure with an empty log, the tail of its output. Empty when there is
 // none.
 func (s *Shim) terminationMessage(c *corev1.Container, attempt uint32, exitCode int32, logPath string) string {
-	msg := readLimited(s.terminationLog(c.Name, attempt), maxTerminationMessage)
+	msg := readLimited(criconfig.TerminationLog(s.podDir(), c.Name, attempt), maxTerminationMessage)
 	if msg == "" && exitCode != 0 && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
 		msg = logTail(logPath, maxFallbackLogLines, maxFallbackLogBytes)
 	}

@@ -1,6 +1,7 @@
 package podshim
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,9 +17,13 @@ import (
 func TestTerminationMessage(t *testing.T) {
 	s := newShim(t, testPod(), newFakeCRI(), &notes{})
 	c := &s.pod.Spec.Containers[0]
-	m, err := s.terminationMount(c, 2)
-	if err != nil || m.ContainerPath != "/dev/termination-log" {
-		t.Fatalf("mount %+v, %v", m, err)
+	cc, err := s.containerConfig(context.Background(), c, "busybox:1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cc.Mounts[len(cc.Mounts)-1]
+	if m.ContainerPath != "/dev/termination-log" {
+		t.Fatalf("mount %+v", m)
 	}
 	if fi, err := os.Stat(m.HostPath); err != nil || fi.Mode().Perm() != 0o666 {
 		t.Fatalf("the termination log on the host: %v %v", fi, err)
@@ -46,10 +51,5 @@ func TestTerminationMessage(t *testing.T) {
 	os.WriteFile(m.HostPath, []byte("bye"), 0o666)
 	if msg := s.terminationMessage(c, 2, 1, log); msg != "bye" {
 		t.Errorf("the file wins: %q", msg)
-	}
-	// A volume mounted at the path: no file of podunit's.
-	c.VolumeMounts = []corev1.VolumeMount{{Name: "v", MountPath: "/dev/termination-log"}}
-	if m, err := s.terminationMount(c, 3); m != nil || err != nil {
-		t.Errorf("mount over a volume: %+v %v", m, err)
 	}
 }

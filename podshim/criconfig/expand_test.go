@@ -1,4 +1,4 @@
-package podshim
+package criconfig
 
 import "testing"
 
@@ -20,8 +20,8 @@ func TestExpand(t *testing.T) {
 		"no references":     "no references",
 		"$()":               "$()",
 	} {
-		if got := expand(in, env); got != want {
-			t.Errorf("expand(%q) = %q, want %q", in, got, want)
+		if got := Expand(in, env); got != want {
+			t.Errorf("Expand(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
