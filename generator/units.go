@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
@@ -92,7 +93,7 @@ func WriteSpecFiles(path string, p *Pod) error {
 		if err != nil {
 			return fmt.Errorf("pod %s: encode data: %w", p.Key(), err)
 		}
-		if err := WriteFile0600(podspec.DataPath(path), b); err != nil {
+		if err := atomicfile.Write(podspec.DataPath(path), b, 0o600); err != nil {
 			return fmt.Errorf("write spec: %w", err)
 		}
 	}
@@ -100,27 +101,17 @@ func WriteSpecFiles(path string, p *Pod) error {
 	if err != nil {
 		return fmt.Errorf("pod %s: encode spec: %w", p.Key(), err)
 	}
-	if err := WriteFile0600(podspec.BinarySpecPath(path), pb); err != nil {
+	if err := atomicfile.Write(podspec.BinarySpecPath(path), pb, 0o600); err != nil {
 		return fmt.Errorf("write spec: %w", err)
 	}
 	b, err := SpecFile(p)
 	if err != nil {
 		return err
 	}
-	if err := WriteFile0600(path, b); err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("write spec: %w", err)
 	}
 	return nil
-}
-
-// WriteFile0600 writes b to path atomically (a temporary file renamed
-// over it), readable by root only.
-func WriteFile0600(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // Unit translates a pod into its service unit.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/criconfig"
 )
 
@@ -124,7 +125,7 @@ func (s *Shim) writeEtcHosts() error {
 			fmt.Fprintf(&b, "%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
 		}
 	}
-	return writeFileAtomic(s.etcHostsPath(), b.Bytes(), 0o644)
+	return atomicfile.Write(s.etcHostsPath(), b.Bytes(), 0o644)
 }
 
 func (s *Shim) etcHostsPath() string { return criconfig.EtcHostsPath(s.podDir()) }

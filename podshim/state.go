@@ -1,6 +1,7 @@
 package podshim
 
 import (
+	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/criconfig"
 
 	"bytes"
@@ -154,7 +155,7 @@ func (o *offsetsFile) save(offsets map[string]int64) error {
 		}
 	}
 	o.close()
-	f, err := createFileAtomic(o.path, b, 0o600)
+	f, err := atomicfile.Create(o.path, b, 0o600)
 	if err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func (s *Shim) writeState() error {
 	if bytes.Equal(b, s.lastState) {
 		return nil // nothing changed: no write every poll
 	}
-	if err := writeFileAtomic(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b, 0o600); err != nil {
+	if err := atomicfile.Write(StatePath(s.cfg.StateDir, st.Namespace, st.Name), b, 0o600); err != nil {
 		return err
 	}
 	s.lastState = b
@@ -372,38 +373,4 @@ func (s *Shim) removeState() {
 			s.log.Warn("remove state file", "err", err)
 		}
 	}
-}
-
-// writeFileAtomic replaces path with data, with the given mode, so that
-// readers never see a partial file.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	f, err := createFileAtomic(path, data, mode)
-	if err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-// createFileAtomic is writeFileAtomic, and returns the new file open for
-// writing.
-func createFileAtomic(path string, data []byte, mode fs.FileMode) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return nil, err
-	}
-	if _, err = tmp.Write(data); err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, err
-	}
-	return tmp, nil
 }

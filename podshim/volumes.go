@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/criconfig"
 )
 
@@ -124,7 +125,7 @@ func (s *Shim) writeProjection(v *corev1.Volume) error {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(path, f.data, fs.FileMode(f.mode)); err != nil {
+		if err := atomicfile.Write(path, f.data, fs.FileMode(f.mode)); err != nil {
 			return err
 		}
 	}
@@ -182,7 +183,7 @@ func (s *Shim) writeDownwardAPI(v *corev1.Volume) error {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(path, []byte(value), fs.FileMode(mode)); err != nil {
+		if err := atomicfile.Write(path, []byte(value), fs.FileMode(mode)); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/atomicfile"
 )
 
 // manifestDirFlags find the manifest directory as sync does.
@@ -174,30 +175,7 @@ func writeManifest(target string, data []byte, secret bool) (string, error) {
 	if secret {
 		mode = 0o600
 	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(target), ".apply-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
+	if err := atomicfile.WriteSync(target, data, mode); err != nil {
 		return "", err
 	}
 	if old == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/atomicfile"
 )
 
 // DefaultURLCache is where `podunit fetch` keeps the last good answer of
@@ -161,7 +162,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 		return err
 	}
 	// Root only: the answer may hold Secrets.
-	if err := generator.WriteFile0600(filepath.Join(f.dir, urlManifest), body); err != nil {
+	if err := atomicfile.WriteSync(filepath.Join(f.dir, urlManifest), body, 0o600); err != nil {
 		return err
 	}
 	f.report.Infof("manifestURL %s: new set of manifests (%d bytes)", f.url, len(body))
@@ -170,7 +171,7 @@ func (f *fetcher) fetch(ctx context.Context) error {
 
 func (f *fetcher) writeState(st fetchState) error {
 	b, _ := json.Marshal(st)
-	if err := generator.WriteFile0600(f.statePath(), b); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := atomicfile.WriteSync(f.statePath(), b, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil

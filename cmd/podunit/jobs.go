@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/units"
 )
 
@@ -75,10 +76,7 @@ func (j jobRecords) record(loaded map[string]units.Running, cfg generator.UnitCo
 		if err != nil || !isJobPod(p) {
 			continue
 		}
-		if err := os.MkdirAll(j.dir, 0o755); err == nil {
-			err = os.WriteFile(path, []byte(result+"\n"), 0o644)
-		}
-		if err != nil {
+		if err := atomicfile.WriteSync(path, []byte(result+"\n"), 0o644); err != nil {
 			report.Errorf("job pod %s/%s %s, but it could not be recorded (it may run again after a reboot): %v", r.Namespace, r.PodName, strings.ToLower(result), err)
 		}
 	}

@@ -78,9 +78,12 @@ func roffText(s string) string {
 }
 
 // roffEscape escapes what roff would read as its own: backslashes and
-// hyphens (which would become typographic dashes or break words).
+// hyphens (which would become typographic dashes or break words). The
+// page stays ASCII, so that man renders it in any locale: other characters
+// become roff's named glyphs, which fall back to ASCII.
 func roffEscape(s string) string {
-	return strings.NewReplacer(`\`, `\e`, "-", `\-`).Replace(s)
+	return strings.NewReplacer(`\`, `\e`, "-", `\-`, "…", `.\|.\|.`, "→", `\(->`, "—", `\(em`, "–", `\(en`,
+		"’", `'`, "“", `\(lq`, "”", `\(rq`, "µ", `\(mc`).Replace(s)
 }
 
 // roffQuoted is a macro argument: escaped and quoted, and a long field

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,8 +22,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient"
-	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/atomicfile"
 )
 
 // DefaultStatusSocket is where podunit-status.socket listens.
@@ -256,10 +255,7 @@ func writeSyncState(path string, st syncState) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return generator.WriteFile0600(path, b)
+	return atomicfile.Write(path, b, 0o600)
 }
 
 // syncStale is how old the last sync may be: the timer runs one every 20 s.

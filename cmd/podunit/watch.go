@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/podunit/podunit/podshim/atomicfile"
 )
 
 // The directories podunit.path watches as packaged; a manifest directory
@@ -95,10 +97,8 @@ func watchManifestDirs(ctx context.Context, m pathManager, dropIn string, paths 
 			return false, err
 		}
 	} else {
-		if err := os.MkdirAll(filepath.Dir(dropIn), 0o755); err != nil {
-			return false, err
-		}
-		if err := os.WriteFile(dropIn, want, 0o644); err != nil {
+		// systemd may read it at any time (a reload by someone else).
+		if err := atomicfile.Write(dropIn, want, 0o644); err != nil {
 			return false, err
 		}
 	}
