@@ -80,7 +80,7 @@ test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute wat
 
 fuzz: ## fuzz the manifest decoder and the CRI wire decoder (FUZZTIME each, default 10m)
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./generator
-	$(GO) test -run '^$$' -fuzz FuzzWireDecode -fuzztime $(FUZZTIME) ./criclient
+	$(GO) test -run '^$$' -fuzz FuzzWireDecode -fuzztime $(FUZZTIME) ./criclient/internal/wire
 
 fuzz-short: ## the fuzzers for 15 s each (what CI runs)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=15s

@@ -1,4 +1,4 @@
-// Command gen writes criclient's wire_gen.go (see package wiregen).
+// Command gen writes criclient/internal/wire's wire_gen.go (see package wiregen).
 package main
 
 import (

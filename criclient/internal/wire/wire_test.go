@@ -1,4 +1,4 @@
-package criclient
+package wire
 
 import (
 	"bytes"
@@ -8,12 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient/internal/wiregen"
@@ -49,7 +47,7 @@ func TestWireMatchesProto(t *testing.T) {
 				fill(rng, m, 3)
 				want := m.Interface()
 
-				ours, ok := marshalMessage(want)
+				ours, ok := Marshal(want)
 				if !ok {
 					t.Fatal("not a CRI message to the generated code")
 				}
@@ -69,7 +67,7 @@ func TestWireMatchesProto(t *testing.T) {
 					t.Fatal(err)
 				}
 				got = mt.New().Interface()
-				if ok, err := unmarshalMessage(theirs, got); !ok || err != nil {
+				if ok, err := Unmarshal(theirs, got); !ok || err != nil {
 					t.Fatalf("decoding protobuf's encoding: ok %v, %v", ok, err)
 				}
 				if !proto.Equal(want, got) {
@@ -164,7 +162,7 @@ func randString(rng *rand.Rand) string {
 // TestWireDecodeSkipsUnknownFields: a newer runtime's fields are skipped,
 // in every wire type, and the known ones still read.
 func TestWireDecodeSkipsUnknownFields(t *testing.T) {
-	b, _ := marshalMessage(&runtimeapi.VersionResponse{Version: "0.1.0", RuntimeName: "containerd"})
+	b, _ := Marshal(&runtimeapi.VersionResponse{Version: "0.1.0", RuntimeName: "containerd"})
 	b = protowire.AppendTag(b, 90, protowire.VarintType)
 	b = protowire.AppendVarint(b, 7)
 	b = protowire.AppendTag(b, 91, protowire.BytesType)
@@ -177,7 +175,7 @@ func TestWireDecodeSkipsUnknownFields(t *testing.T) {
 	b = protowire.AppendTag(b, 2, protowire.VarintType)
 	b = protowire.AppendVarint(b, 1)
 	var got runtimeapi.VersionResponse
-	if _, err := unmarshalMessage(b, &got); err != nil {
+	if _, err := Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Version != "0.1.0" || got.RuntimeName != "containerd" {
@@ -188,54 +186,20 @@ func TestWireDecodeSkipsUnknownFields(t *testing.T) {
 // TestWireDecodeRejectsTruncated: every cut of a valid message but the ones
 // ending on a field boundary is an error, never a panic or a silent half.
 func TestWireDecodeRejectsTruncated(t *testing.T) {
-	full, _ := marshalMessage(&runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{
+	full, _ := Marshal(&runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{
 		Id: "abc", Labels: map[string]string{"a": "b"}, ExitCode: -1,
 		Mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/srv"}},
 	}})
 	for i := range len(full) {
 		var got runtimeapi.ContainerStatusResponse
-		if _, err := unmarshalMessage(full[:i], &got); err == nil && i > 0 {
+		if _, err := Unmarshal(full[:i], &got); err == nil && i > 0 {
 			t.Errorf("%d of %d bytes decoded without error", i, len(full))
 		}
 	}
 }
 
-// TestCodecRoundTrip goes through the gRPC codec the client uses, and its
-// fallback for messages that are not CRI's.
-func TestCodecRoundTrip(t *testing.T) {
-	c := newCodec()
-	in := &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
-		Metadata: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "u1", Attempt: 2},
-		Labels:   map[string]string{"io.podunit": "yes"},
-		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-			SupplementalGroups: []int64{1, 2, 3000},
-		}},
-	}, RuntimeHandler: "runc"}
-	data, err := c.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &runtimeapi.RunPodSandboxRequest{RuntimeHandler: "stale"}
-	if err := c.Unmarshal(data, out); err != nil {
-		t.Fatal(err)
-	}
-	if !proto.Equal(in, out) {
-		t.Fatalf("want %v\n got %v", in, out)
-	}
-
-	// A message from outside CRI goes to protobuf.
-	data, err = c.Marshal(wrapperspb.String("v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back wrapperspb.StringValue
-	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(data.Materialize())}, &back); err != nil || back.Value != "v1" {
-		t.Fatalf("got %v, %v", &back, err)
-	}
-}
-
 // TestWireGenUpToDate: wire_gen.go is what wiregen writes for the cri-api in
-// go.mod; after a cri-api upgrade, run go generate ./criclient.
+// go.mod; after a cri-api upgrade, run go generate ./criclient/internal/wire.
 func TestWireGenUpToDate(t *testing.T) {
 	want, err := wiregen.Generate()
 	if err != nil {
@@ -246,7 +210,7 @@ func TestWireGenUpToDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatal("wire_gen.go is stale: run go generate ./criclient")
+		t.Fatal("wire_gen.go is stale: run go generate ./criclient/internal/wire")
 	}
 }
 
@@ -255,7 +219,7 @@ func TestWireGenUpToDate(t *testing.T) {
 // too, but for strings that are not UTF-8, which it does not check (the
 // runtimes encode with protobuf, which does).
 func FuzzWireDecode(f *testing.F) {
-	seed, _ := marshalMessage(&runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{
+	seed, _ := Marshal(&runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{
 		Id: "abc", Labels: map[string]string{"a": "b"}, ExitCode: -1,
 		Mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: "/srv", UidMappings: []*runtimeapi.IDMapping{{HostId: 1}}}},
 	}, Info: map[string]string{"info": "{}"}})
@@ -264,7 +228,7 @@ func FuzzWireDecode(f *testing.F) {
 		want := &runtimeapi.ContainerStatusResponse{}
 		perr := proto.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, want)
 		got := &runtimeapi.ContainerStatusResponse{}
-		_, err := unmarshalMessage(b, got)
+		_, err := Unmarshal(b, got)
 		switch {
 		case perr == nil && err != nil:
 			t.Fatalf("protobuf decodes it, ours: %v", err)
