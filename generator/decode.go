@@ -19,6 +19,19 @@ import (
 // MaxManifestSize is the largest manifest podunit reads, as the kubelet does.
 const MaxManifestSize = 10 << 20
 
+// Flatten splits errors.Join'ed errors (as Read and Decode return them), so
+// that each problem is reported on its own line.
+func Flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
 // FieldError is one problem with one field of one manifest.
 type FieldError struct {
 	File  string // the manifest's path, as given to the decoder

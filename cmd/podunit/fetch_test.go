@@ -85,16 +85,16 @@ func TestFetchKeepsTheLastGoodSet(t *testing.T) {
 func TestSyncRunsURLPods(t *testing.T) {
 	s, m, _, out := newSyncer(t)
 	cache := filepath.Join(t.TempDir(), "url")
-	s.sources = append(s.sources, generator.Source{Dir: cache, Origin: "http://config.example/pods"})
-	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
+	s.Sources = append(s.Sources, generator.Source{Dir: cache, Origin: "http://config.example/pods"})
+	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
 	write(t, cache, urlManifest, pod("web", "img:2")+"---\n"+pod("api", "img:1"))
-	if err := s.run(context.Background()); err == nil || !strings.Contains(out.String(), "pod default/web is already defined in "+filepath.Join(s.sources[0].Dir, "web.yaml")) {
+	if err := syncOnce(context.Background(), s); err == nil || !strings.Contains(out.String(), "pod default/web is already defined in "+filepath.Join(s.Sources[0].Dir, "web.yaml")) {
 		t.Errorf("conflict not reported: %v\n%s", err, out)
 	}
-	if _, ok := m.units["pod-api.service"]; !ok {
-		t.Fatalf("units %v", m.units)
+	if _, ok := m.Units["pod-api.service"]; !ok {
+		t.Fatalf("units %v", m.Units)
 	}
-	specs, _ := filepath.Glob(filepath.Join(s.unitConfig.SpecDir, "default_api-*.json"))
+	specs, _ := filepath.Glob(filepath.Join(s.UnitConfig.SpecDir, "default_api-*.json"))
 	p, err := generator.ReadSpecFile(specs[0])
 	if err != nil || p.Spec.Annotations[generator.AnnotationConfigSource] != "http" || p.Spec.Annotations[generator.AnnotationManifest] != "http://config.example/pods" {
 		t.Errorf("annotations %v (%v)", p.Spec.Annotations, err)

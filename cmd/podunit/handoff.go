@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os/signal"
 	"syscall"
 	"time"
@@ -12,8 +10,8 @@ import (
 	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
 
-	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/engine"
 )
 
 // handoffTimeout bounds a hand-off: a rollout waits for each replica to be
@@ -74,61 +72,9 @@ annotated podunit.io/after).`,
 			if err := units.WaitStopped(ctx, conn, gone); err != nil {
 				return err
 			}
-			return units.QueueStart(ctx, conn, syncUnit)
+			return units.QueueStart(ctx, conn, engine.SyncUnit)
 		}
-		return handoff(ctx, conn, cfg.unitConfig(specDir), specs, rolling, report)
+		return engine.Handoff(ctx, conn, cfg.unitConfig(specDir), specs, rolling, report)
 	}
 	return cmd
 }
-
-// handoff starts the units of specs (see newHandoffCommand).
-func handoff(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, specs []string, rolling bool, report *reporter) error {
-	var (
-		next    []*units.Unit
-		carryOn bool
-	)
-	for _, path := range specs {
-		p, err := generator.ReadSpecFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			// A later sync wants another generation: it is the next sync's.
-			report.Infof("%s is gone (the manifest changed again); the next sync carries on", path)
-			carryOn = true
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		u, err := generator.Unit(ucfg, p)
-		if err != nil {
-			return fmt.Errorf("pod %s: %w", p.Key(), err)
-		}
-		next = append(next, u)
-	}
-	var errs []error
-	if rolling {
-		replaced, err := units.RollOut(ctx, m, next)
-		for _, name := range replaced {
-			report.Infof("replaced %s (ready)", name)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	} else {
-		errs = units.StartUnits(ctx, m, next)
-		if len(errs) == 0 {
-			for _, u := range next {
-				report.Infof("started %s, its old generation stopped", u.Name)
-			}
-		}
-	}
-	if carryOn || len(errs) > 0 {
-		// The next sync sees what is left and carries on.
-		if err := units.QueueStart(ctx, m, syncUnit); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// syncUnit is the service that runs podunit sync.
-const syncUnit = "podunit-sync.service"

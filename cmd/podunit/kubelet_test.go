@@ -56,13 +56,13 @@ func TestKubeletConfigSources(t *testing.T) {
 // staticPodPath may name one file, as the kubelet allows.
 func TestSyncStaticPodPathFile(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
-	write(t, filepath.Dir(s.sources[0].Dir), "one-pod.yaml", pod("web", "img:1"))
-	s.sources[0].Dir = filepath.Join(filepath.Dir(s.sources[0].Dir), "one-pod.yaml")
-	if err := s.run(context.Background()); err != nil {
+	write(t, filepath.Dir(s.Sources[0].Dir), "one-pod.yaml", pod("web", "img:1"))
+	s.Sources[0].Dir = filepath.Join(filepath.Dir(s.Sources[0].Dir), "one-pod.yaml")
+	if err := syncOnce(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.units["pod-web.service"]; !ok {
-		t.Errorf("units %v", m.units)
+	if _, ok := m.Units["pod-web.service"]; !ok {
+		t.Errorf("units %v", m.Units)
 	}
 }
 

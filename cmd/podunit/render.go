@@ -10,6 +10,7 @@ import (
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/engine"
 )
 
 func newRenderCommand() *cobra.Command {
@@ -83,7 +84,7 @@ func renderTimer(stdout io.Writer, ucfg generator.UnitConfig, p *generator.Pod, 
 		return nil, err
 	}
 	t := &units.Timer{Namespace: p.Namespace(), CronJob: p.Name(), ConfigHash: hash, Source: p.Source, OnCalendar: calendar,
-		ExecStart: cronRunArgv(cronRun, p.Cron, generator.CronSpecPath(ucfg, p.Namespace(), p.Name(), hash))}
+		ExecStart: engine.CronRunArgv(cronRun, p.Cron, generator.CronSpecPath(ucfg, p.Namespace(), p.Name(), hash))}
 	text, err := t.Render()
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +22,7 @@ import (
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/podshim"
-	"github.com/podunit/podunit/podshim/atomicfile"
+	"github.com/podunit/podunit/units/engine"
 )
 
 // DefaultStatusSocket is where podunit-status.socket listens.
@@ -97,7 +96,7 @@ func serve(cfg Config, socket, specDir string) error {
 	defer rt.Close()
 	rt.Timeout = 2 * time.Second
 	status := &statusServer{
-		specDir: specDir, stateDir: podshim.DefaultStateDir, syncState: DefaultSyncState,
+		specDir: specDir, stateDir: podshim.DefaultStateDir, syncState: engine.DefaultStatePath,
 		manager: conn, runtime: rt, statsMaxAge: statsMaxAge, maxAge: snapshotMaxAge,
 	}
 	if err := status.watch(ctx); err != nil {
@@ -207,63 +206,12 @@ func (s *statusServer) healthz(w http.ResponseWriter, r *http.Request, pingOnly 
 	io.WriteString(w, "ok")
 }
 
-// DefaultSyncState is where each sync records how it went, for healthz and
-// the pods' conditions.
-const DefaultSyncState = "/run/podunit/sync.json"
-
-// syncState is what the last sync recorded.
-type syncState struct {
-	Time time.Time `json:"time"`
-	// Failed counts the pod units the sync could not bring to their state.
-	Failed int `json:"failed"`
-	// Invalid maps each invalid manifest file to its first error.
-	Invalid map[string]string `json:"invalid,omitempty"`
-	// Conflicts maps a pod (namespace/name) to the other files defining it.
-	Conflicts map[string][]string `json:"conflicts,omitempty"`
-	// NotAdmitted maps a pod (namespace/name) that does not fit this node
-	// to why, with its spec file.
-	NotAdmitted map[string]notAdmitted `json:"notAdmitted,omitempty"`
-	// Notices maps each usable manifest file to its notices, one a line
-	// (generator.Notice), so that a sync reports them once per change.
-	Notices map[string][]string `json:"notices,omitempty"`
-	// Duration is how long the sync took, in seconds.
-	Duration float64 `json:"duration"`
-	// Syncs and FailedSyncs count the syncs since boot (/run is a tmpfs).
-	Syncs       int `json:"syncs"`
-	FailedSyncs int `json:"failedSyncs"`
-}
-
-// notAdmitted is a pod that the last sync did not run because it does not
-// fit this node.
-type notAdmitted struct {
-	Spec    string `json:"spec"` // its spec file
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
-}
-
-func readSyncState(path string) (syncState, error) {
-	var st syncState
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return st, err
-	}
-	return st, json.Unmarshal(b, &st)
-}
-
-func writeSyncState(path string, st syncState) error {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(path, b, 0o600)
-}
-
 // syncStale is how old the last sync may be: the timer runs one every 20 s.
 const syncStale = 2 * time.Minute
 
 // syncHealth tells whether syncs run and succeed.
 func syncHealth(path string, now time.Time) error {
-	st, err := readSyncState(path)
+	st, err := engine.ReadState(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return errors.New("no sync has run yet (systemctl start podunit-sync)")

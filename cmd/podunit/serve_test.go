@@ -18,7 +18,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units/unitstest"
 )
 
 type fakeVersioner struct{ err error }
@@ -37,16 +39,16 @@ func get(t testing.TB, h http.Handler, path string) (int, string) {
 
 func TestStatusAPI(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
-	s.syncState = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
-	write(t, s.sources[0].Dir, "api.yaml", pod("api", "img:1"))
+	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
+	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
+	write(t, s.Sources[0].Dir, "api.yaml", pod("api", "img:1"))
 	ctx := context.Background()
-	if err := s.run(ctx); err != nil {
+	if err := syncOnce(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	stateDir := t.TempDir()
 	// podshim's record of web: running, with its IP.
-	specs, _ := filepath.Glob(filepath.Join(s.unitConfig.SpecDir, "default_web-*.json"))
+	specs, _ := filepath.Glob(filepath.Join(s.UnitConfig.SpecDir, "default_web-*.json"))
 	var web corev1.Pod
 	b, _ := os.ReadFile(specs[0])
 	json.Unmarshal(b, &web)
@@ -55,7 +57,7 @@ func TestStatusAPI(t *testing.T) {
 	sb, _ := json.Marshal(st)
 	write(t, stateDir, "default_web.json", string(sb))
 
-	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: stateDir, syncState: s.syncState, manager: m, runtime: fakeVersioner{}}
+	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: stateDir, syncState: s.StatePath, manager: m, runtime: fakeVersioner{}}
 	code, body := get(t, srv, "/pods")
 	var list corev1.PodList
 	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || list.Kind != "PodList" || list.APIVersion != "v1" {
@@ -84,8 +86,8 @@ func TestStatusAPI(t *testing.T) {
 	}
 
 	// An invalid edit: the pod runs on its last good spec, and says so.
-	write(t, s.sources[0].Dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, ttty: true}]}\n")
-	s.run(ctx)
+	write(t, s.Sources[0].Dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, ttty: true}]}\n")
+	syncOnce(ctx, s)
 	_, body = get(t, srv, "/pods/default/web")
 	if !strings.Contains(body, `"type":"podunit.io/ManifestValid","status":"False"`) || !strings.Contains(body, "ttty: unknown field") {
 		t.Errorf("no InvalidManifest condition:\n%s", body)
@@ -101,19 +103,19 @@ func TestStatusAPI(t *testing.T) {
 	if code, body := get(t, srv, "/healthz"); code != 500 || !strings.Contains(body, "[-]runtime failed: connection refused") || !strings.Contains(body, "healthz check failed") {
 		t.Errorf("unhealthy /healthz: %d %q", code, body)
 	}
-	if err := syncHealth(s.syncState, time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "ago") {
+	if err := syncHealth(s.StatePath, time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "ago") {
 		t.Errorf("a stale sync: %v", err)
 	}
 }
 
 func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
-	s.syncState = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.sources[0].Dir, "a.yaml", pod("web", "img:1"))
-	write(t, s.sources[0].Dir, "b.yaml", pod("web", "img:2"))
-	s.run(context.Background())
+	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
+	write(t, s.Sources[0].Dir, "a.yaml", pod("web", "img:1"))
+	write(t, s.Sources[0].Dir, "b.yaml", pod("web", "img:2"))
+	syncOnce(context.Background(), s)
 	stateDir := t.TempDir()
-	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: stateDir, syncState: s.syncState, manager: m, runtime: fakeVersioner{}}
+	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: stateDir, syncState: s.StatePath, manager: m, runtime: fakeVersioner{}}
 	_, body := get(t, srv, "/pods/default/web")
 	var web corev1.Pod
 	if err := json.Unmarshal([]byte(body), &web); err != nil {
@@ -170,14 +172,14 @@ func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 
 func TestStatusAnswersAreFreshAndSystemdFiguresCached(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
-	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
-	s.run(context.Background())
-	counting := &countingManager{manager: m}
-	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: t.TempDir(), manager: counting, runtime: fakeVersioner{},
+	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
+	syncOnce(context.Background(), s)
+	counting := &countingManager{Manager: m}
+	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: t.TempDir(), manager: counting, runtime: fakeVersioner{},
 		statsMaxAge: time.Hour}
 	get(t, srv, "/pods")
-	write(t, s.sources[0].Dir, "api.yaml", pod("api", "img:1"))
-	s.run(context.Background())
+	write(t, s.Sources[0].Dir, "api.yaml", pod("api", "img:1"))
+	syncOnce(context.Background(), s)
 	// A pod is in the very next answer after its unit started.
 	if _, now := get(t, srv, "/pods"); !strings.Contains(now, `"name":"api"`) {
 		t.Error("a stale snapshot was served")
@@ -192,38 +194,36 @@ func TestStatusAnswersAreFreshAndSystemdFiguresCached(t *testing.T) {
 
 // countingManager counts the reads of units' figures.
 type countingManager struct {
-	*manager
+	*unitstest.Manager
 	calls atomic.Int32
 }
 
 func (c *countingManager) GetUnitTypePropertiesContext(ctx context.Context, unit, typ string) (map[string]any, error) {
 	c.calls.Add(1)
-	return c.manager.GetUnitTypePropertiesContext(ctx, unit, typ)
+	return c.Manager.GetUnitTypePropertiesContext(ctx, unit, typ)
 }
 
 func TestStatusSnapshotReusedUntilAWatchedFileChanges(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
-	s.syncState = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.sources[0].Dir, "web.yaml", pod("web", "img:1"))
-	s.run(context.Background())
-	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: t.TempDir(), syncState: s.syncState, manager: m, runtime: fakeVersioner{},
+	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
+	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
+	syncOnce(context.Background(), s)
+	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: t.TempDir(), syncState: s.StatePath, manager: m, runtime: fakeVersioner{},
 		maxAge: time.Hour}
 	if err := srv.watch(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	_, first := get(t, srv, "/pods")
 	// A change only systemd knows of waits for maxAge...
-	m.mu.Lock()
-	u := m.units["pod-web.service"]
+	u, _ := m.Get("pod-web.service")
 	u.ActiveState, u.SubState = "failed", "failed"
-	m.units["pod-web.service"] = u
-	m.mu.Unlock()
+	m.Set(u)
 	if _, again := get(t, srv, "/pods"); again != first {
 		t.Error("rebuilt with no watched file changed")
 	}
 	// ...a sync (new spec files, its record) is in the next answer.
-	write(t, s.sources[0].Dir, "api.yaml", pod("api", "img:1"))
-	s.run(context.Background())
+	write(t, s.Sources[0].Dir, "api.yaml", pod("api", "img:1"))
+	syncOnce(context.Background(), s)
 	waitUntil(t, func() bool { return srv.changed.Load() })
 	if _, now := get(t, srv, "/pods"); !strings.Contains(now, `"name":"api"`) || !strings.Contains(now, `"podunit.io/unit-state":"failed (failed)"`) {
 		t.Errorf("not rebuilt after a sync:\n%s", now)
@@ -236,5 +236,35 @@ func waitUntil(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out")
 		}
+	}
+}
+
+// A pod the sync did not start because it does not fit the node is served
+// Failed with the kubelet's reason, and `get pods` says so.
+func TestStatusShowsNotAdmittedPod(t *testing.T) {
+	s, m, _, _ := newSyncer(t)
+	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
+	s.Reader = generator.Reader{Node: generator.NewNode("node1", nil)}
+	write(t, s.Sources[0].Dir, "ssd.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: ssd}\nspec:\n  nodeSelector: {disktype: ssd}\n  containers: [{name: c, image: i}]\n")
+	ctx := context.Background()
+	if err := syncOnce(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: t.TempDir(), syncState: s.StatePath, manager: m}
+	snap, err := srv.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, c := range snap.pods {
+		if c.pod.Name == "ssd" {
+			found = true
+			if c.pod.Status.Phase != "Failed" || c.pod.Status.Reason != "NodeAffinity" || podStatusWord(&c.pod) != "NodeAffinity" {
+				t.Errorf("status %+v, get pods says %s", c.pod.Status, podStatusWord(&c.pod))
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the not-admitted pod is not served: %s", snap.list)
 	}
 }

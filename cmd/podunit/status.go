@@ -23,6 +23,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/engine"
 )
 
 // statusServer answers from what systemd, the spec files, podshim's state
@@ -84,7 +85,7 @@ type snapshot struct {
 	pods    []*cachedPod         // sorted by namespace and name
 	stats   map[string]unitStats // by unit name
 	list    []byte               // the /pods answer
-	sync    syncState
+	sync    engine.State
 }
 
 // Annotations podunit adds to the pods it serves.
@@ -194,7 +195,7 @@ func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	last, _ := readSyncState(s.syncState)
+	last, _ := engine.ReadState(s.syncState)
 	snap := &snapshot{started: started, sync: last, stats: s.unitStats(ctx, loaded)}
 	running := slices.SortedFunc(maps.Values(loaded), func(a, b units.Running) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.PodName, b.PodName))
@@ -327,7 +328,7 @@ func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*ge
 
 // rejectedPod is a pod that the last sync did not start because it does
 // not fit this node: Failed, with the kubelet's reason and message.
-func (s *statusServer) rejectedPod(na notAdmitted, specs map[string]*generator.Pod) (*cachedPod, error) {
+func (s *statusServer) rejectedPod(na engine.NotAdmitted, specs map[string]*generator.Pod) (*cachedPod, error) {
 	p := s.specs[na.Spec]
 	if p == nil {
 		var err error

@@ -23,19 +23,19 @@ import (
 // whole server under wrk).
 func BenchmarkStatusPods(b *testing.B) {
 	s, m, _, _ := newSyncer(b)
-	s.syncState = filepath.Join(b.TempDir(), "sync.json")
+	s.StatePath = filepath.Join(b.TempDir(), "sync.json")
 	const pods = 100
 	for i := range pods {
-		write(b, s.sources[0].Dir, fmt.Sprintf("web-%d.yaml", i), webManifest(fmt.Sprintf("web-%d", i)))
+		write(b, s.Sources[0].Dir, fmt.Sprintf("web-%d.yaml", i), webManifest(fmt.Sprintf("web-%d", i)))
 	}
-	if err := s.run(context.Background()); err != nil {
+	if err := syncOnce(context.Background(), s); err != nil {
 		b.Fatal(err)
 	}
 	stateDir := b.TempDir()
 	start := metav1.NewTime(time.Now())
 	for i := range pods {
 		name := fmt.Sprintf("web-%d", i)
-		spec, _ := filepath.Glob(filepath.Join(s.unitConfig.SpecDir, "default_"+name+"-*.json"))
+		spec, _ := filepath.Glob(filepath.Join(s.UnitConfig.SpecDir, "default_"+name+"-*.json"))
 		var p corev1.Pod
 		data, _ := os.ReadFile(spec[0])
 		json.Unmarshal(data, &p)
@@ -49,7 +49,7 @@ func BenchmarkStatusPods(b *testing.B) {
 		sb, _ := json.Marshal(st)
 		write(b, stateDir, "default_"+name+".json", string(sb))
 	}
-	srv := &statusServer{specDir: s.unitConfig.SpecDir, stateDir: stateDir, syncState: s.syncState, manager: m, runtime: fakeVersioner{},
+	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: stateDir, syncState: s.StatePath, manager: m, runtime: fakeVersioner{},
 		statsMaxAge: time.Hour, maxAge: time.Hour}
 	if err := srv.watch(b.Context()); err != nil {
 		b.Fatal(err)

@@ -84,7 +84,7 @@ func validateFiles(stdout, stderr io.Writer, cfg Config, files []string) error {
 		fmt.Fprintf(stdout, "%s: defines %s %s/%s\n", d.File, d.Kind, d.Namespace, d.Name)
 	}
 	for _, e := range append(errs, set.Errors...) {
-		for _, fe := range flatten(e) {
+		for _, fe := range generator.Flatten(e) {
 			fmt.Fprintln(stderr, fe)
 		}
 	}
@@ -115,7 +115,7 @@ func describeSchedule(c *generator.CronJob) string {
 func invalidFiles(readErrs, errs []error) int {
 	files := map[string]bool{}
 	for _, e := range errs {
-		for _, fe := range flatten(e) {
+		for _, fe := range generator.Flatten(e) {
 			var f *generator.FieldError
 			if errors.As(fe, &f) {
 				files[f.File] = true

@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"context"
@@ -127,21 +127,21 @@ data: {target: db}
 // stops the runs too, and its template goes.
 func TestSyncCronJob(t *testing.T) {
 	s, m, _, out := newSyncer(t)
-	s.cronRunCmd = []string{"/usr/bin/podunit", "cron-run"}
+	s.CronRunCmd = []string{"/usr/bin/podunit", "cron-run"}
 	ctx := context.Background()
-	write(t, s.sources[0].Dir, "report.yaml", cronManifest)
-	if err := s.run(ctx); err != nil {
+	write(t, s.Sources[0].Dir, "report.yaml", cronManifest)
+	if err := runSync(ctx, s); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	timer, ok := m.units["cronjob-report.timer"]
-	if _, svc := m.units["cronjob-report.service"]; !ok || !svc {
-		t.Fatalf("units %v", m.units)
+	timer, ok := m.Units["cronjob-report.timer"]
+	if _, svc := m.Units["cronjob-report.service"]; !ok || !svc {
+		t.Fatalf("units %v", m.Units)
 	}
 	if !strings.Contains(out.String(), "started cronjob-report.timer; next run at ") {
 		t.Errorf("the sync does not report the timer:\n%s", out)
 	}
 	_, _, hash, _ := units.ParseTimerDescription(timer.Description)
-	template := generator.CronSpecPath(s.unitConfig, "default", "report", hash)
+	template := generator.CronSpecPath(s.UnitConfig, "default", "report", hash)
 	tmpl, err := generator.ReadSpecFile(template)
 	if err != nil || tmpl.Name() != "report" {
 		t.Fatalf("template %s: %v", template, err)
@@ -152,19 +152,19 @@ func TestSyncCronJob(t *testing.T) {
 	c := &generator.CronJob{Name: "report", Schedule: "0 6 * * *", TimeZone: "Etc/UTC", Concurrency: batchv1.ForbidConcurrent,
 		SuccessfulJobsHistoryLimit: 3, FailedJobsHistoryLimit: 1}
 	fired := time.Date(2026, 12, 2, 6, 0, 1, 0, time.UTC)
-	if err := cronRun(ctx, m, s.unitConfig, template, c, fired, &reporter{w: out}); err != nil {
+	if err := CronRun(ctx, m, s.UnitConfig, template, c, fired, &testReporter{w: out}); err != nil {
 		t.Fatal(err)
 	}
 	run := "pod-report-29936520.service"
-	if _, ok := m.units[run]; !ok {
-		t.Fatalf("no run unit; units %v\n%s", m.units, out)
+	if _, ok := m.Units[run]; !ok {
+		t.Fatalf("no run unit; units %v\n%s", m.Units, out)
 	}
-	specs, _ := filepath.Glob(filepath.Join(s.unitConfig.SpecDir, "default_report-29936520-*.data.json"))
+	specs, _ := filepath.Glob(filepath.Join(s.UnitConfig.SpecDir, "default_report-29936520-*.data.json"))
 	if len(specs) != 1 {
 		t.Errorf("the run's data file (its ConfigMap): %v", specs)
 	}
 	// Fired again in the same minute (a restart of the timer): nothing new.
-	if err := cronRun(ctx, m, s.unitConfig, template, c, fired.Add(10*time.Second), &reporter{w: out}); err != nil {
+	if err := CronRun(ctx, m, s.UnitConfig, template, c, fired.Add(10*time.Second), &testReporter{w: out}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "no run: the run for 2026-12-02T06:00:00Z (report-29936520) started already") {
@@ -172,49 +172,49 @@ func TestSyncCronJob(t *testing.T) {
 	}
 
 	// A sync leaves the run alone.
-	if err := s.run(ctx); err != nil {
+	if err := runSync(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.units[run]; !ok {
+	if _, ok := m.Units[run]; !ok {
 		t.Fatal("the sync stopped the CronJob's run")
 	}
 	// ... and once more runs finished than successfulJobsHistoryLimit (3)
 	// keeps, it removes the oldest, as the controller does at each sync.
 	for i, minutes := range []int{29936517, 29936518, 29936519} {
 		name := fmt.Sprintf("pod-report-%d.service", minutes)
-		m.units[name] = dbus.UnitStatus{Name: name, Description: fmt.Sprintf("Pod default/report-%d (podunit config %032d)", minutes, i),
+		m.Units[name] = dbus.UnitStatus{Name: name, Description: fmt.Sprintf("Pod default/report-%d (podunit config %032d)", minutes, i),
 			LoadState: "loaded", ActiveState: "active", SubState: "exited"}
 	}
-	u := m.units[run]
+	u := m.Units[run]
 	u.SubState = "exited"
-	m.units[run] = u
-	if err := s.run(ctx); err != nil {
+	m.Units[run] = u
+	if err := runSync(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.units["pod-report-29936517.service"]; ok || len(m.units) != 5 {
-		t.Errorf("after the history limit: %v", slices.Sorted(maps.Keys(m.units)))
+	if _, ok := m.Units["pod-report-29936517.service"]; ok || len(m.Units) != 5 {
+		t.Errorf("after the history limit: %v", slices.Sorted(maps.Keys(m.Units)))
 	}
 
 	// Suspended: no timer; the run goes on.
-	write(t, s.sources[0].Dir, "report.yaml", strings.Replace(cronManifest, "  schedule:", "  suspend: true\n  schedule:", 1))
-	if err := s.run(ctx); err != nil {
+	write(t, s.Sources[0].Dir, "report.yaml", strings.Replace(cronManifest, "  schedule:", "  suspend: true\n  schedule:", 1))
+	if err := runSync(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.units["cronjob-report.timer"]; ok {
+	if _, ok := m.Units["cronjob-report.timer"]; ok {
 		t.Error("a suspended CronJob's timer is still there")
 	}
-	if _, ok := m.units[run]; !ok {
+	if _, ok := m.Units[run]; !ok {
 		t.Error("suspending the CronJob stopped its run")
 	}
 
 	// Removed: its runs stop, its template goes.
-	if err := os.Remove(filepath.Join(s.sources[0].Dir, "report.yaml")); err != nil {
+	if err := os.Remove(filepath.Join(s.Sources[0].Dir, "report.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.run(ctx); err != nil {
+	if err := runSync(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.units[run]; ok {
+	if _, ok := m.Units[run]; ok {
 		t.Error("the removed CronJob's run still runs")
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(template), "*")); len(left) != 0 {
@@ -228,26 +228,26 @@ var _ units.TimerManager = (*dbus.Conn)(nil)
 // good schedule, and its runs, until the file is fixed or removed.
 func TestSyncCronJobKeepsLastGood(t *testing.T) {
 	s, m, _, out := newSyncer(t)
-	s.cronRunCmd = []string{"/usr/bin/podunit", "cron-run"}
+	s.CronRunCmd = []string{"/usr/bin/podunit", "cron-run"}
 	ctx := context.Background()
-	write(t, s.sources[0].Dir, "report.yaml", cronManifest)
-	if err := s.run(ctx); err != nil {
+	write(t, s.Sources[0].Dir, "report.yaml", cronManifest)
+	if err := runSync(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	before := m.units["cronjob-report.timer"]
-	write(t, s.sources[0].Dir, "report.yaml", strings.Replace(cronManifest, "concurrencyPolicy:", "concurencyPolicy:", 1))
+	before := m.Units["cronjob-report.timer"]
+	write(t, s.Sources[0].Dir, "report.yaml", strings.Replace(cronManifest, "concurrencyPolicy:", "concurencyPolicy:", 1))
 	out.Reset()
-	if err := s.run(ctx); err == nil {
+	if err := runSync(ctx, s); err == nil {
 		t.Fatal("a sync with a typo succeeded")
 	}
-	if after, ok := m.units["cronjob-report.timer"]; !ok || after.Description != before.Description {
+	if after, ok := m.Units["cronjob-report.timer"]; !ok || after.Description != before.Description {
 		t.Fatalf("the timer of the invalid CronJob: %v (was %v)", after, before)
 	}
 	if !strings.Contains(out.String(), "CronJob default/report keeps its last good schedule") {
 		t.Errorf("output:\n%s", out)
 	}
 	_, _, hash, _ := units.ParseTimerDescription(before.Description)
-	if _, err := os.Stat(generator.CronSpecPath(s.unitConfig, "default", "report", hash)); err != nil {
+	if _, err := os.Stat(generator.CronSpecPath(s.UnitConfig, "default", "report", hash)); err != nil {
 		t.Errorf("the last good template was removed: %v", err)
 	}
 }

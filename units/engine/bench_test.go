@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"context"
@@ -59,11 +59,11 @@ spec:
 `, name, name)
 }
 
-func benchSyncer(b *testing.B) *syncer {
-	debug.SetGCPercent(syncGCPercent) // as runSync
+func benchSyncer(b *testing.B) *Syncer {
+	debug.SetGCPercent(GCPercent) // as podunit sync
 	s, _, _, _ := newSyncer(b)
 	for i := range benchPods() {
-		write(b, s.sources[0].Dir, fmt.Sprintf("pod-%04d.yaml", i), webManifest(fmt.Sprintf("pod-%04d", i)))
+		write(b, s.Sources[0].Dir, fmt.Sprintf("pod-%04d.yaml", i), webManifest(fmt.Sprintf("pod-%04d", i)))
 	}
 	return s
 }
@@ -75,11 +75,11 @@ func benchSyncer(b *testing.B) *syncer {
 func BenchmarkSyncUnchanged(b *testing.B) {
 	s := benchSyncer(b)
 	ctx := context.Background()
-	if err := s.run(ctx); err != nil {
+	if err := runSync(ctx, s); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := s.run(ctx); err != nil {
+		if err := runSync(ctx, s); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -94,11 +94,11 @@ func BenchmarkSyncNew(b *testing.B) {
 		b.StopTimer()
 		s := benchSyncer(b)
 		b.StartTimer()
-		if err := s.run(ctx); err != nil {
+		if err := runSync(ctx, s); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		os.RemoveAll(filepath.Dir(s.sources[0].Dir))
+		os.RemoveAll(filepath.Dir(s.Sources[0].Dir))
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(benchPods()), "manifests")
@@ -112,12 +112,12 @@ func BenchmarkSyncNew(b *testing.B) {
 func BenchmarkSyncFloor(b *testing.B) {
 	s := benchSyncer(b)
 	for b.Loop() {
-		entries, err := os.ReadDir(s.sources[0].Dir)
+		entries, err := os.ReadDir(s.Sources[0].Dir)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, e := range entries {
-			data, err := os.ReadFile(filepath.Join(s.sources[0].Dir, e.Name()))
+			data, err := os.ReadFile(filepath.Join(s.Sources[0].Dir, e.Name()))
 			if err != nil {
 				b.Fatal(err)
 			}

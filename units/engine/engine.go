@@ -1,0 +1,445 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/podspec"
+	"github.com/podunit/podunit/units"
+)
+
+// maxPasses bounds how often one sync re-reads a directory that keeps
+// changing while it runs.
+const maxPasses = 3
+
+// A sync reads the manifest directory only once it has held still for
+// SettleQuiet, so that an editor's save sequence (vim: test file, rename to
+// a backup, write, remove the backup) is seen as one change rather than as
+// a removed pod followed by a new one. A directory that never holds still
+// is read after settleMax anyway.
+const (
+	SettleQuiet = 100 * time.Millisecond
+	settleMax   = 2 * time.Second
+	settlePoll  = 20 * time.Millisecond
+)
+
+// GCPercent is the garbage collector's target for a sync: a sync is a
+// short-lived process that allocates ~70 kB a manifest, nearly all of it
+// garbage at once; collecting less often cut a 1,000-manifest sync from
+// 200 to 150 ms (docs/benchmarks.md) for a few tens of MB at peak.
+const GCPercent = 400
+
+// Syncer is the sync engine: it reads the manifests of its sources,
+// writes the pods' spec files and brings systemd's pod units and CronJob
+// timers to them, without waiting on any pod (units.Reconcile); it keeps a
+// pod whose manifest turned invalid on its last good spec, records finished
+// Jobs, keeps CronJobs' history limits, collects orphaned sandboxes and pod
+// directories, and records each sync for the status API. `podunit sync`
+// fills it in from the configuration and runs it.
+type Syncer struct {
+	// Sources are the manifest directories, read in order (the first
+	// definition of a pod wins); Reader reads them for this node.
+	Sources []generator.Source
+	Reader  generator.Reader
+	// UnitConfig is how pods become units and where spec files go.
+	UnitConfig generator.UnitConfig
+	// Manager is systemd; Runtime the container runtime (sandboxes of pods
+	// no unit owns are removed).
+	Manager units.TimerManager
+	Runtime Runtime
+	// Report receives what the sync did and found.
+	Report Reporter
+
+	// HandoffCmd is the command line of `podunit handoff`, which hand-off
+	// units run with their flags and spec files after it (units.Handoff);
+	// CronRunCmd that of `podunit cron-run`, which CronJob timers'
+	// services run with the CronJob's policy after it.
+	HandoffCmd, CronRunCmd []string
+	// Watch makes podunit.path watch what each pass reads (the targets of
+	// symlinked manifests too); nil: nothing to watch (not run by systemd).
+	Watch func(context.Context)
+	// PodRoot holds podshim's pod directories, collected when orphaned;
+	// "": not collected.
+	PodRoot string
+	// Jobs records finished Job pods across reboots.
+	Jobs JobRecords
+	// StatePath is where the sync is recorded for the status API (State);
+	// "": not recorded.
+	StatePath string
+	// Quiet is how long the directories must hold still before they are
+	// read (SettleQuiet; 0: at once).
+	Quiet time.Duration
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+
+	// What the last pass found: invalid files and their first error, pods
+	// defined twice, pods that do not fit the node, notices by file.
+	invalid     map[string]string
+	conflicts   map[string][]string
+	notAdmitted map[string]NotAdmitted
+	notices     map[string][]string
+}
+
+// Reporter receives a sync's messages for people.
+type Reporter interface {
+	// Errorf reports a problem the user has to act on.
+	Errorf(format string, args ...any)
+	// Noticef reports what podunit accepted without acting on it.
+	Noticef(format string, args ...any)
+	// Infof reports a change.
+	Infof(format string, args ...any)
+	// Debugf reports what -v asks for: skipped files, unchanged pods.
+	Debugf(format string, args ...any)
+}
+
+// Result is how a sync went: the manifest problems it found (everything
+// valid was synced all the same) and the pod units it could not bring to
+// their state.
+type Result struct {
+	Invalid, Failed int
+}
+
+// Run syncs until the manifest directories held still for a whole pass, so
+// a change made while a sync runs is not left for the next trigger. The
+// error is for a sync that could not run at all (systemd unreachable).
+func (s *Syncer) Run(ctx context.Context) (Result, error) {
+	start := time.Now()
+	var invalid, failed int
+	var last State
+	if s.StatePath != "" {
+		last, _ = ReadState(s.StatePath)
+	}
+	for pass := 1; ; pass++ {
+		before := settle(ctx, s.Quiet, s.dirs()...)
+		if s.Watch != nil {
+			// At every pass: a symlink made while this sync ran (a start
+			// request joins a sync under way) must be watched too.
+			s.Watch(ctx)
+		}
+		inv, fail, err := s.pass(ctx, last)
+		if err != nil {
+			return Result{}, err
+		}
+		invalid, failed = inv, fail
+		if pass == maxPasses || fingerprint(s.dirs()...) == before {
+			break
+		}
+		s.Report.Debugf("%s changed during the sync; syncing again", strings.Join(s.dirs(), ", "))
+	}
+	if s.StatePath != "" {
+		st := last
+		st.Time, st.Duration = time.Now().UTC(), time.Since(start).Seconds()
+		st.Failed, st.Invalid, st.Conflicts = failed, s.invalid, s.conflicts
+		st.NotAdmitted, st.Notices = s.notAdmitted, s.notices
+		st.Syncs++
+		if failed > 0 {
+			st.FailedSyncs++
+		}
+		if err := writeState(s.StatePath, st); err != nil {
+			s.Report.Errorf("record the sync for the status API: %v", err)
+		}
+	}
+	return Result{Invalid: invalid, Failed: failed}, nil
+}
+
+// pass reads the directory once and reconciles the units with it. It returns
+// the number of manifest problems and of units that could not be synced.
+// last is what the sync before this one recorded: notices and admission
+// results are reported when they differ from it.
+func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err error) {
+	set, err := s.Reader.Read(s.Sources...)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, sk := range set.Skipped {
+		s.Report.Debugf("skipped %s: %s", sk.Path, sk.Reason)
+	}
+	s.invalid = map[string]string{}
+	s.conflicts = set.Conflicts
+	for _, e := range set.Errors {
+		for _, fe := range generator.Flatten(e) {
+			s.Report.Errorf("%v", fe)
+			invalid++
+			var f *generator.FieldError
+			if errors.As(fe, &f) {
+				if _, seen := s.invalid[f.File]; !seen {
+					s.invalid[f.File] = f.Error()
+				}
+			}
+		}
+	}
+
+	s.reportNotices(set.Notices, last.Notices)
+	keep := map[string]bool{}
+	s.notAdmitted = map[string]NotAdmitted{}
+	for _, p := range set.NotAdmitted {
+		path := generator.SpecPath(s.UnitConfig, p.Namespace(), p.Name(), p.Hash)
+		na := NotAdmitted{Spec: path, Reason: p.Rejected.Reason, Message: p.Rejected.Message}
+		if last.NotAdmitted[p.Key()] != na {
+			s.Report.Infof("pod %s from %s is not started on this node: %s", p.Key(), p.Source, p.Rejected)
+		}
+		if err := generator.WriteSpecFiles(path, p); err != nil {
+			s.Report.Errorf("pod %s: %v", p.Key(), err)
+			continue
+		}
+		keep[path] = true
+		s.notAdmitted[p.Key()] = na
+	}
+
+	loaded, err := units.List(ctx, s.Manager)
+	if err != nil {
+		return invalid, failed, err
+	}
+	desired := make([]*units.Unit, 0, len(set.Pods))
+	for _, p := range set.Pods {
+		if result := s.Jobs.completed(p, loaded); result != "" {
+			s.Report.Debugf("job pod %s completed (%s); it is not run again until its manifest changes", p.Key(), result)
+			continue
+		}
+		s.setSeen(p, loaded)
+		u, err := generator.Unit(s.UnitConfig, p)
+		if err != nil {
+			s.Report.Errorf("pod %s from %s: %v", p.Key(), p.Source, err)
+			failed++
+			continue
+		}
+		path := generator.SpecPath(s.UnitConfig, p.Namespace(), p.Name(), p.Hash)
+		if err := generator.WriteSpecFiles(path, p); err != nil {
+			s.Report.Errorf("pod %s: %v", p.Key(), err)
+			failed++
+			continue
+		}
+		keep[path] = true
+		desired = append(desired, u)
+	}
+
+	desired = append(desired, s.keepLastGood(loaded, desired, keep)...)
+
+	cron, err := s.planCronJobs(ctx, set)
+	if err != nil {
+		return invalid, failed, err
+	}
+	failed += cron.failed
+	res, err := units.ReconcileKeeping(ctx, s.Manager, desired, cron.keepRun, s.handoff)
+	if err != nil {
+		return invalid, failed, err
+	}
+	failed += s.syncTimers(ctx, cron)
+	for _, n := range res.Started {
+		s.Report.Infof("started %s", n)
+	}
+	for _, n := range res.Replaced {
+		s.Report.Infof("replacing %s (its manifest changed): the old generation stops, then the new one starts", n)
+	}
+	for _, n := range res.Pending {
+		s.Report.Debugf("%s is being replaced already", n)
+	}
+	for _, n := range res.Stopped {
+		s.Report.Infof("stopping %s (its manifest is gone)", n)
+	}
+	for _, n := range res.Unchanged {
+		s.Report.Debugf("unchanged %s", n)
+	}
+	for _, e := range res.Errors {
+		s.Report.Errorf("%v", e)
+		failed++
+	}
+	if loaded, err = units.List(ctx, s.Manager); err != nil {
+		return invalid, failed, err
+	}
+	s.pruneHistory(ctx, set.CronJobs, loaded)
+	s.Jobs.record(loaded, s.UnitConfig, set.Pods, s.Report)
+	s.removeStaleSpecs(loaded, keep)
+	if withSandbox := collectSandboxes(ctx, s.Runtime, loaded, s.Report); withSandbox != nil && s.PodRoot != "" {
+		for _, p := range set.Pods {
+			withSandbox[string(p.Spec.UID)] = true
+		}
+		collectPodDirs(s.PodRoot, withSandbox, time.Now(), s.Report)
+	}
+	return invalid, failed, nil
+}
+
+// handoff is the command line of a hand-off unit for job (units.Handoff).
+func (s *Syncer) handoff(job units.HandoffJob) []string {
+	argv := append([]string{}, s.HandoffCmd...)
+	if job.Rolling {
+		argv = append(argv, "--rolling")
+	}
+	if job.Gone != "" {
+		argv = append(argv, "--gone", job.Gone)
+	}
+	for _, r := range job.Ready {
+		argv = append(argv, "--ready", r)
+	}
+	for _, u := range job.Next {
+		argv = append(argv, generator.SpecPath(s.UnitConfig, u.Namespace, u.PodName, u.ConfigHash))
+	}
+	return argv
+}
+
+// reportNotices reports each file's notices when they differ from what the
+// last sync reported for it, so the journal says each once per change.
+func (s *Syncer) reportNotices(notices []generator.Notice, last map[string][]string) {
+	s.notices = map[string][]string{}
+	for _, n := range notices {
+		s.notices[n.File] = append(s.notices[n.File], n.String())
+	}
+	for file, lines := range s.notices {
+		if slices.Equal(lines, last[file]) {
+			continue
+		}
+		for _, l := range lines {
+			s.Report.Noticef("%s", l)
+		}
+	}
+}
+
+// setSeen sets the pod's kubernetes.io/config.seen annotation as the
+// kubelet does: when podunit first saw the pod, kept across edits (from the
+// spec of the unit running it); it is not part of the config hash.
+func (s *Syncer) setSeen(p *generator.Pod, loaded map[string]units.Running) {
+	if _, err := os.Stat(generator.SpecPath(s.UnitConfig, p.Namespace(), p.Name(), p.Hash)); err == nil {
+		return // unchanged: its spec file, with the annotation, is written
+	}
+	seen := s.clock().UTC().Format(time.RFC3339Nano)
+	if r, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; ok {
+		if old, err := generator.ReadSpecFile(generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)); err == nil {
+			if v := old.Spec.Annotations[generator.AnnotationConfigSeen]; v != "" {
+				seen = v
+			}
+		}
+	}
+	p.Spec.Annotations[generator.AnnotationConfigSeen] = seen
+}
+
+// keepLastGood returns the units of running pods whose manifest is still
+// there but no longer valid (a half-saved file, a typo): they keep running
+// on their last good spec, which their spec file holds, until the file is
+// fixed or removed. The kubelet would kill them.
+func (s *Syncer) keepLastGood(loaded map[string]units.Running, desired []*units.Unit, keep map[string]bool) []*units.Unit {
+	if len(s.invalid) == 0 {
+		return nil
+	}
+	wanted := map[string]bool{}
+	for _, u := range desired {
+		wanted[u.Name] = true
+	}
+	var kept []*units.Unit
+	for _, r := range loaded {
+		if wanted[r.Name] {
+			continue
+		}
+		path := generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)
+		p, err := generator.ReadSpecFile(path)
+		if err != nil {
+			continue
+		}
+		if _, bad := s.invalid[p.Source]; !bad {
+			continue
+		}
+		u, err := generator.Unit(s.UnitConfig, p)
+		if err != nil {
+			continue
+		}
+		s.Report.Errorf("%s is invalid: pod %s keeps running on its last good spec (config %s) until the file is fixed or removed", p.Source, p.Key(), p.Hash)
+		keep[path] = true
+		kept = append(kept, u)
+	}
+	return kept
+}
+
+// removeStaleSpecs removes spec files that neither a desired pod nor a unit
+// still loaded (one that could not be stopped) refers to.
+func (s *Syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[string]bool) {
+	for _, r := range loaded {
+		keep[generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)] = true
+	}
+	entries, err := os.ReadDir(s.UnitConfig.SpecDir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.Report.Errorf("spec files not cleaned up: %v", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(s.UnitConfig.SpecDir, e.Name())
+		spec, ok := podspec.SpecFileOf(path)
+		if !ok || keep[spec] {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.Report.Errorf("remove stale spec file: %v", err)
+		}
+	}
+}
+
+// dirs are the directories (or files) a sync reads.
+func (s *Syncer) dirs() []string {
+	dirs := make([]string, len(s.Sources))
+	for i, src := range s.Sources {
+		dirs[i] = src.Dir
+	}
+	return dirs
+}
+
+// settle waits until the directories' fingerprint has not changed for quiet
+// (at most settleMax) and returns it.
+func settle(ctx context.Context, quiet time.Duration, dirs ...string) string {
+	fp := fingerprint(dirs...)
+	if quiet <= 0 {
+		return fp
+	}
+	deadline := time.Now().Add(settleMax)
+	stable := time.Now()
+	for time.Since(stable) < quiet && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return fp
+		case <-time.After(settlePoll):
+		}
+		if now := fingerprint(dirs...); now != fp {
+			fp, stable = now, time.Now()
+		}
+	}
+	return fp
+}
+
+// fingerprint summarises directories' entries (names, sizes, modification
+// times, following symlinks) to tell whether they changed.
+func fingerprint(dirs ...string) string {
+	var parts []string
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			parts = append(parts, dir+": error: "+err.Error())
+			continue
+		}
+		for _, e := range entries {
+			path := filepath.Join(dir, e.Name())
+			info, err := os.Stat(path)
+			if err != nil {
+				parts = append(parts, path+":?")
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s:%d:%d", path, info.Size(), info.ModTime().UnixNano()))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "\n")
+}
+
+// clock is the sync's now.
+func (s *Syncer) clock() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/atomicfile"
+	"github.com/podunit/podunit/units"
+)
+
+// DefaultJobDir records the Job pods that finished, so that a completed (or
+// failed) Job is not run again after a reboot, when its unit is gone.
+const DefaultJobDir = "/var/lib/podunit/jobs"
+
+// JobRecords are the finished Job pods, a file each:
+// <namespace>_<name>-<hash> holding Succeeded or Failed.
+type JobRecords struct {
+	Dir string // "": not recorded
+}
+
+func (j JobRecords) path(namespace, name, hash string) string {
+	return filepath.Join(j.Dir, namespace+"_"+name+"-"+hash)
+}
+
+func isJobPod(p *generator.Pod) bool {
+	return strings.HasPrefix(p.Spec.Annotations[generator.AnnotationOwner], "Job/")
+}
+
+// completed is how the Job pod p finished ("Succeeded", "Failed") when it
+// did and has no unit any more; "" otherwise: run it (or leave its unit).
+func (j JobRecords) completed(p *generator.Pod, loaded map[string]units.Running) string {
+	if j.Dir == "" || !isJobPod(p) {
+		return ""
+	}
+	if _, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; ok {
+		return ""
+	}
+	b, err := os.ReadFile(j.path(p.Namespace(), p.Name(), p.Hash))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// record writes down the Job pods whose units finished, and forgets those
+// whose Job is no longer desired as it was.
+func (j JobRecords) record(loaded map[string]units.Running, cfg generator.UnitConfig, desired []*generator.Pod, report Reporter) {
+	if j.Dir == "" {
+		return
+	}
+	keep := map[string]bool{}
+	for _, p := range desired {
+		if isJobPod(p) {
+			keep[filepath.Base(j.path(p.Namespace(), p.Name(), p.Hash))] = true
+		}
+	}
+	for _, r := range loaded {
+		result := ""
+		switch {
+		case r.ActiveState == "active" && r.SubState == "exited":
+			result = "Succeeded"
+		case r.ActiveState == "failed":
+			result = "Failed"
+		default:
+			continue
+		}
+		path := j.path(r.Namespace, r.PodName, r.ConfigHash)
+		if _, err := os.Stat(path); err == nil || !keep[filepath.Base(path)] {
+			continue
+		}
+		p, err := generator.ReadSpecFile(generator.SpecPath(cfg, r.Namespace, r.PodName, r.ConfigHash))
+		if err != nil || !isJobPod(p) {
+			continue
+		}
+		if err := atomicfile.WriteSync(path, []byte(result+"\n"), 0o644); err != nil {
+			report.Errorf("job pod %s/%s %s, but it could not be recorded (it may run again after a reboot): %v", r.Namespace, r.PodName, strings.ToLower(result), err)
+		}
+	}
+	entries, err := os.ReadDir(j.Dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			report.Errorf("job records: %v", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			os.Remove(filepath.Join(j.Dir, e.Name()))
+		}
+	}
+}

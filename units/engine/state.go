@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"encoding/json"
+	"os"
+	"time"
+
+	"github.com/podunit/podunit/podshim/atomicfile"
+)
+
+// DefaultStatePath is where each sync records how it went, for healthz and
+// the pods' conditions.
+const DefaultStatePath = "/run/podunit/sync.json"
+
+// State is what the last sync recorded.
+type State struct {
+	Time time.Time `json:"time"`
+	// Failed counts the pod units the sync could not bring to their state.
+	Failed int `json:"failed"`
+	// Invalid maps each invalid manifest file to its first error.
+	Invalid map[string]string `json:"invalid,omitempty"`
+	// Conflicts maps a pod (namespace/name) to the other files defining it.
+	Conflicts map[string][]string `json:"conflicts,omitempty"`
+	// NotAdmitted maps a pod (namespace/name) that does not fit this node
+	// to why, with its spec file.
+	NotAdmitted map[string]NotAdmitted `json:"notAdmitted,omitempty"`
+	// Notices maps each usable manifest file to its notices, one a line
+	// (generator.Notice), so that a sync reports them once per change.
+	Notices map[string][]string `json:"notices,omitempty"`
+	// Duration is how long the sync took, in seconds.
+	Duration float64 `json:"duration"`
+	// Syncs and FailedSyncs count the syncs since boot (/run is a tmpfs).
+	Syncs       int `json:"syncs"`
+	FailedSyncs int `json:"failedSyncs"`
+}
+
+// NotAdmitted is a pod that the last sync did not run because it does not
+// fit this node.
+type NotAdmitted struct {
+	Spec    string `json:"spec"` // its spec file
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// ReadState reads what the last sync recorded at path.
+func ReadState(path string) (State, error) {
+	var st State
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal(b, &st)
+}
+
+func writeState(path string, st State) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, b, 0o600)
+}
