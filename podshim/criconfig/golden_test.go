@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,10 +19,14 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // corpus is the repository's real manifests (test/testdata/real), read as
-// a sync reads them.
-const corpus = "../../test/testdata/real"
+// a sync reads them; examples the ones the packages install.
+const (
+	corpus   = "../../test/testdata/real"
+	examples = "../../contrib/examples"
+)
 
-// goldenManifests are real manifests whose translation is pinned: kubeadm's
+// goldenManifests are real manifests (and, as contrib:<name>, the
+// examples) whose translation is pinned: kubeadm's
 // control plane (hostNetwork, hostPath, node-critical), node-exporter
 // (hostPID, mount propagation), ConfigMaps and Secrets in env and volumes,
 // the downward API, security contexts, sidecars, a StatefulSet's claims,
@@ -32,6 +37,7 @@ var goldenManifests = []string{
 	"k8sio-security-context-selinux", "k8sio-sidecar-containers", "k8sio-statefulset-web", "k8sio-qos-guaranteed",
 	"k8sio-dns-config", "k8sio-termination-message", "k8sio-lifecycle-events", "podman-kube-play-configmap-pvc",
 	"kubectl-create-deployment-replicas-port", "kubectl-secret-docker-registry-and-pod",
+	"contrib:static-web",
 }
 
 // translation is what a golden file holds: the first pod of a manifest as
@@ -52,11 +58,14 @@ func TestGoldenTranslations(t *testing.T) {
 	for _, name := range goldenManifests {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(corpus, name+".yaml")
+			if example, ok := strings.CutPrefix(name, "contrib:"); ok {
+				path, name = filepath.Join(examples, example+".yaml"), "contrib-"+example
+			}
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			set, err := generator.Reader{}.Check([]generator.File{{Path: "real/" + name + ".yaml", Data: data}}, generator.Source{Dir: corpus})
+			set, err := generator.Reader{}.Check([]generator.File{{Path: filepath.Base(filepath.Dir(path)) + "/" + filepath.Base(path), Data: data}}, generator.Source{Dir: corpus})
 			if err != nil || len(set.Errors) > 0 || len(set.Pods) == 0 {
 				t.Fatalf("%v %v (%d pods)", err, set.Errors, len(set.Pods))
 			}
