@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podunit/podunit/units/status"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -32,9 +33,9 @@ func TestDescribePod(t *testing.T) {
 		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s"}},
 		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}}})
 	p.Spec.Containers = []corev1.Container{{Name: "c", Image: "busybox", Command: []string{"sh", "-c"}, Args: []string{"echo one\necho two\n"}}}
-	p.Annotations[AnnotationUnitState] = "active (running)"
-	p.Annotations[AnnotationUnitRestarts] = "0"
-	p.Annotations[AnnotationMemoryBytes] = "3145728"
+	p.Annotations[status.AnnotationUnitState] = "active (running)"
+	p.Annotations[status.AnnotationUnitRestarts] = "0"
+	p.Annotations[status.AnnotationMemoryBytes] = "3145728"
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady"}}
 	now := time.Date(2026, 11, 23, 12, 10, 0, 0, time.UTC)
 	var out bytes.Buffer

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units/status"
 )
 
 func newDescribeCommand() *cobra.Command {
@@ -52,7 +53,7 @@ systemd's: unit started, stopped, restarted).`,
 		if err != nil {
 			return err
 		}
-		unit := pod.Annotations[AnnotationUnit]
+		unit := pod.Annotations[status.AnnotationUnit]
 		ev, err := unitEvents(unit, events)
 		if err != nil {
 			ev = []event{{Message: "(journal not readable: " + err.Error() + ")"}}
@@ -310,17 +311,17 @@ func describeState(tw io.Writer, name string, s corev1.ContainerState) {
 // unitSummary is the unit's name and state, with systemd's figures.
 func unitSummary(p *corev1.Pod) string {
 	a := p.Annotations
-	s := orNone(a[AnnotationUnit])
-	if st := a[AnnotationUnitState]; st != "" {
+	s := orNone(a[status.AnnotationUnit])
+	if st := a[status.AnnotationUnitState]; st != "" {
 		s += ", " + st
 	}
-	if r := a[AnnotationUnitRestarts]; r != "" {
+	if r := a[status.AnnotationUnitRestarts]; r != "" {
 		s += ", restarted " + r + " time(s) by systemd"
 	}
-	if m, err := strconv.ParseUint(a[AnnotationMemoryBytes], 10, 64); err == nil {
+	if m, err := strconv.ParseUint(a[status.AnnotationMemoryBytes], 10, 64); err == nil {
 		s += fmt.Sprintf(", memory %.1fMi", float64(m)/(1<<20))
 	}
-	if c := a[AnnotationCPUSeconds]; c != "" {
+	if c := a[status.AnnotationCPUSeconds]; c != "" {
 		s += ", cpu " + c + "s"
 	}
 	return s

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/podunit/podunit/units/status"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -257,7 +258,7 @@ func printPods(w io.Writer, pods []corev1.Pod, output string, allNamespaces bool
 // InvalidManifest for a pod running on its last good spec.
 func podStatusWord(p *corev1.Pod) string {
 	for _, c := range p.Status.Conditions {
-		if c.Type == ConditionManifestValid && c.Status == corev1.ConditionFalse {
+		if c.Type == status.ConditionManifestValid && c.Status == corev1.ConditionFalse {
 			return "InvalidManifest"
 		}
 	}

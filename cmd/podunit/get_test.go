@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podunit/podunit/units/status"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -31,7 +32,7 @@ func TestGetPodsTable(t *testing.T) {
 	}
 	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
 	invalid := statusPod("edited", corev1.PodRunning, corev1.ContainerStatus{Name: "c", Ready: true, State: running})
-	invalid.Status.Conditions = []corev1.PodCondition{{Type: ConditionManifestValid, Status: corev1.ConditionFalse}}
+	invalid.Status.Conditions = []corev1.PodCondition{{Type: status.ConditionManifestValid, Status: corev1.ConditionFalse}}
 	pods := []corev1.Pod{
 		statusPod("web", corev1.PodRunning, corev1.ContainerStatus{Name: "web", Ready: true, State: running}, corev1.ContainerStatus{Name: "log", State: running, RestartCount: 2}),
 		statusPod("crash", corev1.PodRunning, corev1.ContainerStatus{Name: "c", State: waiting("CrashLoopBackOff"), RestartCount: 5}),

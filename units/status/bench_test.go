@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"context"
@@ -49,9 +49,9 @@ func BenchmarkStatusPods(b *testing.B) {
 		sb, _ := json.Marshal(st)
 		write(b, stateDir, "default_"+name+".json", string(sb))
 	}
-	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: stateDir, syncState: s.StatePath, manager: m, runtime: fakeVersioner{},
-		statsMaxAge: time.Hour, maxAge: time.Hour}
-	if err := srv.watch(b.Context()); err != nil {
+	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: stateDir, SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{},
+		StatsMaxAge: time.Hour, MaxAge: time.Hour}
+	if err := srv.Watch(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 	if _, body := get(b, srv, "/pods"); !strings.Contains(body, `"name":"web-99"`) {

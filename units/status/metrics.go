@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // metrics is GET /metrics: every figure comes from the snapshot /pods
 // serves (systemd, podshim's states, the last sync) at scrape time, so the
 // metrics and /pods never disagree and nothing is counted twice.
-func (s *statusServer) metrics() http.Handler {
+func (s *Server) metrics() http.Handler {
 	s.metricsOnce.Do(func() {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(&podCollector{s: s}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -58,7 +58,7 @@ var (
 // the kubelet's pod_start_duration_seconds buckets.
 var startBuckets = []float64{0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600}
 
-type podCollector struct{ s *statusServer }
+type podCollector struct{ s *Server }
 
 func (c *podCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPods, descRestarts, descReady, descStarted, descProbeFailures, descUnitRestarts, descMemory, descCPU,

@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func TestStatusAPI(t *testing.T) {
 	sb, _ := json.Marshal(st)
 	write(t, stateDir, "default_web.json", string(sb))
 
-	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: stateDir, syncState: s.StatePath, manager: m, runtime: fakeVersioner{}}
+	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: stateDir, SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{}}
 	code, body := get(t, srv, "/pods")
 	var list corev1.PodList
 	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || list.Kind != "PodList" || list.APIVersion != "v1" {
@@ -99,7 +99,7 @@ func TestStatusAPI(t *testing.T) {
 	if code, body := get(t, srv, "/healthz?verbose"); code != 200 || body != "[+]ping ok\n[+]runtime ok\n[+]syncloop ok\nhealthz check passed\n" {
 		t.Errorf("/healthz?verbose: %d %q", code, body)
 	}
-	srv.runtime = fakeVersioner{err: errors.New("connection refused")}
+	srv.Runtime = fakeVersioner{err: errors.New("connection refused")}
 	if code, body := get(t, srv, "/healthz"); code != 500 || !strings.Contains(body, "[-]runtime failed: connection refused") || !strings.Contains(body, "healthz check failed") {
 		t.Errorf("unhealthy /healthz: %d %q", code, body)
 	}
@@ -115,7 +115,7 @@ func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 	write(t, s.Sources[0].Dir, "b.yaml", pod("web", "img:2"))
 	syncOnce(context.Background(), s)
 	stateDir := t.TempDir()
-	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: stateDir, syncState: s.StatePath, manager: m, runtime: fakeVersioner{}}
+	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: stateDir, SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{}}
 	_, body := get(t, srv, "/pods/default/web")
 	var web corev1.Pod
 	if err := json.Unmarshal([]byte(body), &web); err != nil {
@@ -175,8 +175,8 @@ func TestStatusAnswersAreFreshAndSystemdFiguresCached(t *testing.T) {
 	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
 	syncOnce(context.Background(), s)
 	counting := &countingManager{Manager: m}
-	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: t.TempDir(), manager: counting, runtime: fakeVersioner{},
-		statsMaxAge: time.Hour}
+	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: t.TempDir(), Manager: counting, Runtime: fakeVersioner{},
+		StatsMaxAge: time.Hour}
 	get(t, srv, "/pods")
 	write(t, s.Sources[0].Dir, "api.yaml", pod("api", "img:1"))
 	syncOnce(context.Background(), s)
@@ -208,9 +208,9 @@ func TestStatusSnapshotReusedUntilAWatchedFileChanges(t *testing.T) {
 	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
 	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
 	syncOnce(context.Background(), s)
-	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: t.TempDir(), syncState: s.StatePath, manager: m, runtime: fakeVersioner{},
-		maxAge: time.Hour}
-	if err := srv.watch(t.Context()); err != nil {
+	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: t.TempDir(), SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{},
+		MaxAge: time.Hour}
+	if err := srv.Watch(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	_, first := get(t, srv, "/pods")
@@ -240,7 +240,7 @@ func waitUntil(t *testing.T, cond func() bool) {
 }
 
 // A pod the sync did not start because it does not fit the node is served
-// Failed with the kubelet's reason, and `get pods` says so.
+// Failed with the kubelet's reason.
 func TestStatusShowsNotAdmittedPod(t *testing.T) {
 	s, m, _, _ := newSyncer(t)
 	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
@@ -250,7 +250,7 @@ func TestStatusShowsNotAdmittedPod(t *testing.T) {
 	if err := syncOnce(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	srv := &statusServer{specDir: s.UnitConfig.SpecDir, stateDir: t.TempDir(), syncState: s.StatePath, manager: m}
+	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: t.TempDir(), SyncState: s.StatePath, Manager: m}
 	snap, err := srv.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -259,8 +259,8 @@ func TestStatusShowsNotAdmittedPod(t *testing.T) {
 	for _, c := range snap.pods {
 		if c.pod.Name == "ssd" {
 			found = true
-			if c.pod.Status.Phase != "Failed" || c.pod.Status.Reason != "NodeAffinity" || podStatusWord(&c.pod) != "NodeAffinity" {
-				t.Errorf("status %+v, get pods says %s", c.pod.Status, podStatusWord(&c.pod))
+			if c.pod.Status.Phase != "Failed" || c.pod.Status.Reason != "NodeAffinity" {
+				t.Errorf("status %+v", c.pod.Status)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"cmp"
@@ -26,7 +26,7 @@ import (
 	"github.com/podunit/podunit/units/engine"
 )
 
-// statusServer answers from what systemd, the spec files, podshim's state
+// Server answers from what systemd, the spec files, podshim's state
 // files and the last sync hold: no database of its own to drift.
 //
 // Answers come from a snapshot of every pod. With watch on (serve turns it
@@ -41,15 +41,20 @@ import (
 // config hash), a state file is re-read when its size or time changes, and
 // the units' figures from systemd are refreshed in the background once
 // they are statsMaxAge old.
-type statusServer struct {
-	specDir, stateDir, syncState string
-	manager                      units.Manager
-	runtime                      versioner
-	// statsMaxAge is how old the units' figures may be; 0 reads them in
-	// each build.
-	statsMaxAge time.Duration
-	// maxAge bounds a snapshot's reuse while watching (see above).
-	maxAge   time.Duration
+type Server struct {
+	// SpecDir holds the pods' spec files, StateDir podshim's state files,
+	// SyncState the last sync's record (engine.State).
+	SpecDir, StateDir, SyncState string
+	// Manager is systemd, for the pod units and their figures; Runtime the
+	// container runtime, whose liveness healthz checks.
+	Manager units.Manager
+	Runtime Versioner
+	// StatsMaxAge is how old the units' figures may be (DefaultStatsMaxAge);
+	// 0 reads them in each build.
+	StatsMaxAge time.Duration
+	// MaxAge bounds a snapshot's reuse while watching (see above;
+	// DefaultSnapshotMaxAge).
+	MaxAge   time.Duration
 	watching atomic.Bool // the watcher runs: changed is trustworthy
 	changed  atomic.Bool // a watched file changed since the last build began
 
@@ -69,15 +74,15 @@ type statusServer struct {
 	metricsHandler http.Handler
 }
 
-// statsMaxAge is how old systemd's figures of the units may be: they are
+// DefaultStatsMaxAge is how old systemd's figures of the units may be: they are
 // counters and gauges, and reading them costs a D-Bus call a unit, which
 // systemd answers with all of the unit's ~250 properties. The kubelet's
 // own figures (cAdvisor's housekeeping) are as old.
-const statsMaxAge = 10 * time.Second
+const DefaultStatsMaxAge = 10 * time.Second
 
-// snapshotMaxAge bounds the reuse of a snapshot when no watched file
-// changed.
-const snapshotMaxAge = time.Second
+// DefaultSnapshotMaxAge bounds the reuse of a snapshot when no watched
+// file changed.
+const DefaultSnapshotMaxAge = time.Second
 
 // snapshot is every pod at one moment, with the encoded PodList.
 type snapshot struct {
@@ -111,10 +116,10 @@ const (
 // snapshot returns the pods: while watching and nothing changed, the last
 // snapshot (rebuilt in the background once it is maxAge old); else one whose
 // build began after the call.
-func (s *statusServer) snapshot(ctx context.Context) (*snapshot, error) {
+func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	arrived := time.Now()
 	if snap := s.snap.Load(); snap != nil && s.watching.Load() && !s.changed.Load() {
-		if time.Since(snap.started) >= s.maxAge && s.refreshing.CompareAndSwap(false, true) {
+		if time.Since(snap.started) >= s.MaxAge && s.refreshing.CompareAndSwap(false, true) {
 			go func() {
 				defer s.refreshing.Store(false)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -129,7 +134,7 @@ func (s *statusServer) snapshot(ctx context.Context) (*snapshot, error) {
 
 // rebuild builds a snapshot, unless one whose build began after arrived
 // was made while it waited for its turn.
-func (s *statusServer) rebuild(ctx context.Context, arrived time.Time) (*snapshot, error) {
+func (s *Server) rebuild(ctx context.Context, arrived time.Time) (*snapshot, error) {
 	s.build.Lock()
 	defer s.build.Unlock()
 	if snap := s.snap.Load(); snap != nil && snap.started.After(arrived) {
@@ -147,12 +152,12 @@ func (s *statusServer) rebuild(ctx context.Context, arrived time.Time) (*snapsho
 // watch marks the snapshot out of date whenever a spec file, a state file
 // or the sync record changes, until ctx ends. Directories that do not exist
 // yet are created: podshim and sync create them anyway.
-func (s *statusServer) watch(ctx context.Context) error {
+func (s *Server) Watch(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
 	}
-	for _, dir := range []string{s.specDir, s.stateDir, filepath.Dir(s.syncState)} {
+	for _, dir := range []string{s.SpecDir, s.StateDir, filepath.Dir(s.SyncState)} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			w.Close()
 			return err
@@ -189,13 +194,13 @@ func (s *statusServer) watch(ctx context.Context) error {
 // buildSnapshot reads the pods of the loaded pod units, each with its last
 // spec, the status podshim recorded and its unit's figures from systemd,
 // sorted by namespace and name. s.build is held.
-func (s *statusServer) buildSnapshot(ctx context.Context) (*snapshot, error) {
+func (s *Server) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	started := time.Now()
-	loaded, err := units.List(ctx, s.manager)
+	loaded, err := units.List(ctx, s.Manager)
 	if err != nil {
 		return nil, err
 	}
-	last, _ := engine.ReadState(s.syncState)
+	last, _ := engine.ReadState(s.SyncState)
 	snap := &snapshot{started: started, sync: last, stats: s.unitStats(ctx, loaded)}
 	running := slices.SortedFunc(maps.Values(loaded), func(a, b units.Running) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.PodName, b.PodName))
@@ -257,8 +262,8 @@ type cachedPod struct {
 // pod is the pod of unit r: the cached one when nothing it is made of
 // changed (the spec file, the unit's state and figures, the state file's
 // size and time, the last sync's word on its manifest), else made anew.
-func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*generator.Pod) (*cachedPod, error) {
-	path := generator.SpecPath(generator.UnitConfig{SpecDir: s.specDir}, r.Namespace, r.PodName, r.ConfigHash)
+func (s *Server) pod(r units.Running, snap *snapshot, specs map[string]*generator.Pod) (*cachedPod, error) {
+	path := generator.SpecPath(generator.UnitConfig{SpecDir: s.SpecDir}, r.Namespace, r.PodName, r.ConfigHash)
 	p := s.specs[path]
 	if p == nil {
 		var err error
@@ -267,7 +272,7 @@ func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*ge
 		}
 	}
 	specs[path] = p
-	statePath := podshim.StatePath(s.stateDir, r.Namespace, r.PodName)
+	statePath := podshim.StatePath(s.StateDir, r.Namespace, r.PodName)
 	fi, statErr := os.Stat(statePath)
 	stats, hasStats := snap.stats[r.Name]
 	invalid, isInvalid := snap.sync.Invalid[p.Source]
@@ -294,7 +299,7 @@ func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*ge
 	if statErr == nil {
 		// nil when unreadable: podshim replaces the file by a rename, so a
 		// read never sees half of one.
-		st, _ = podshim.ReadState(s.stateDir, r.Namespace, r.PodName)
+		st, _ = podshim.ReadState(s.StateDir, r.Namespace, r.PodName)
 	}
 	if st != nil && st.UID == string(pod.UID) {
 		pod.Status = st.Status
@@ -328,7 +333,7 @@ func (s *statusServer) pod(r units.Running, snap *snapshot, specs map[string]*ge
 
 // rejectedPod is a pod that the last sync did not start because it does
 // not fit this node: Failed, with the kubelet's reason and message.
-func (s *statusServer) rejectedPod(na engine.NotAdmitted, specs map[string]*generator.Pod) (*cachedPod, error) {
+func (s *Server) rejectedPod(na engine.NotAdmitted, specs map[string]*generator.Pod) (*cachedPod, error) {
 	p := s.specs[na.Spec]
 	if p == nil {
 		var err error
@@ -380,17 +385,17 @@ type unitProperties interface {
 // unitStats returns the units' figures: read now when statsMaxAge is 0,
 // else the last ones read, with a refresh in the background once they are
 // statsMaxAge old.
-func (s *statusServer) unitStats(ctx context.Context, loaded map[string]units.Running) map[string]unitStats {
-	m, ok := s.manager.(unitProperties)
+func (s *Server) unitStats(ctx context.Context, loaded map[string]units.Running) map[string]unitStats {
+	m, ok := s.Manager.(unitProperties)
 	if !ok {
 		return nil
 	}
-	if s.statsMaxAge == 0 {
+	if s.StatsMaxAge == 0 {
 		return readUnitStats(ctx, m, loaded)
 	}
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	if time.Since(s.statsAt) >= s.statsMaxAge && !s.statsRefreshing {
+	if time.Since(s.statsAt) >= s.StatsMaxAge && !s.statsRefreshing {
 		s.statsRefreshing = true
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
