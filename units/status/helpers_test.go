@@ -55,7 +55,9 @@ func syncOnce(ctx context.Context, s *engine.Syncer) error {
 // reporter writes a sync's messages, one a line.
 type reporter struct{ w io.Writer }
 
-func (r *reporter) Errorf(format string, args ...any)  { fmt.Fprintf(r.w, "error: "+format+"\n", args...) }
+func (r *reporter) Errorf(format string, args ...any) {
+	fmt.Fprintf(r.w, "error: "+format+"\n", args...)
+}
 func (r *reporter) Noticef(format string, args ...any) { fmt.Fprintf(r.w, format+"\n", args...) }
 func (r *reporter) Infof(format string, args ...any)   { fmt.Fprintf(r.w, format+"\n", args...) }
 func (r *reporter) Debugf(format string, args ...any)  { fmt.Fprintf(r.w, format+"\n", args...) }
