@@ -68,6 +68,14 @@ spec:
 	if s := activeState(units.CriticalTarget); s != "active" {
 		t.Fatalf("%s is %q: podunit-sync.service should have started it", units.CriticalTarget, s)
 	}
+	// No sync may start the pods again while they stop (podunit-sync.timer
+	// runs one every 20 s, podunit.path one at any manifest change).
+	systemctl(t, "stop", "podunit.path", "podunit-sync.timer")
+	t.Cleanup(func() { exec.Command("systemctl", "start", "podunit.path", "podunit-sync.timer").Run() })
+	waitFor(t, "no sync under way", func() (bool, error) {
+		s := activeState("podunit-sync.service")
+		return s != "active" && s != "activating", nil
+	})
 	start := time.Now()
 	// The critical pod named first: the order of the names does not
 	// matter, the units' ordering does.
