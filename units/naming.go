@@ -24,6 +24,12 @@ const (
 	unitNameMax = 255
 )
 
+// Patterns of podunit's pod and CronJob units, for ListUnitsByPatterns.
+const (
+	ServicePattern = servicePrefix + "*" + serviceSuffix
+	TimerPattern   = timerPrefix + "*" + timerSuffix
+)
+
 // stem is "<name>" in namespace default and "<namespace>_<name>" otherwise.
 // Kubernetes names are DNS-1123 (lower-case letters, digits, '-' and '.'), so
 // the stem is a valid unit name prefix without escaping, and '_' cannot occur

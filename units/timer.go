@@ -1,18 +1,14 @@
 package units
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/coreos/go-systemd/v22/unit"
-	godbus "github.com/godbus/dbus/v5"
 )
 
 // Timer is a CronJob's timer, cronjob-<stem>.timer, and the service it
@@ -34,11 +30,11 @@ type Timer struct {
 const (
 	timerPrefix = "cronjob-"
 	timerSuffix = ".timer"
-	// timerAccuracy: a run starts within a second of its time, as the
+	// TimerAccuracy: a run starts within a second of its time, as the
 	// CronJob controller starts it, not within systemd's default minute.
-	timerAccuracy = time.Second
-	// cronRunTimeout bounds `podunit cron-run`, which only queues jobs.
-	cronRunTimeout = 5 * time.Minute
+	TimerAccuracy = time.Second
+	// CronRunTimeout bounds `podunit cron-run`, which only queues jobs.
+	CronRunTimeout = 5 * time.Minute
 )
 
 // TimerName is the CronJob's timer: cronjob-<name>.timer, or
@@ -51,8 +47,11 @@ func TimerName(namespace, name string) string {
 func (t *Timer) Name() string { return TimerName(t.Namespace, t.CronJob) }
 
 // Service is the unit the timer starts.
-func (t *Timer) Service() string {
-	return strings.TrimSuffix(t.Name(), timerSuffix) + serviceSuffix
+func (t *Timer) Service() string { return TimerService(t.Name()) }
+
+// TimerService is the service a CronJob's timer starts.
+func TimerService(timer string) string {
+	return strings.TrimSuffix(timer, timerSuffix) + serviceSuffix
 }
 
 // Description is "CronJob <ns>/<name> (podunit config <hash>)".
@@ -60,7 +59,8 @@ func (t *Timer) Description() string {
 	return fmt.Sprintf("CronJob %s/%s (podunit config %s)", t.Namespace, t.CronJob, t.ConfigHash)
 }
 
-func (t *Timer) serviceDescription() string {
+// ServiceDescription is the description of the timer's service.
+func (t *Timer) ServiceDescription() string {
 	return fmt.Sprintf("Run CronJob %s/%s (podunit config %s)", t.Namespace, t.CronJob, t.ConfigHash)
 }
 
@@ -85,7 +85,7 @@ func (t *Timer) TimerOptions() []*unit.UnitOption {
 		opts = append(opts, unit.NewUnitOption("Timer", "OnCalendar", c))
 	}
 	return append(opts,
-		unit.NewUnitOption("Timer", "AccuracySec", seconds(timerAccuracy)),
+		unit.NewUnitOption("Timer", "AccuracySec", seconds(TimerAccuracy)),
 		unit.NewUnitOption("Timer", "Persistent", "yes"),
 	)
 }
@@ -93,10 +93,10 @@ func (t *Timer) TimerOptions() []*unit.UnitOption {
 // ServiceOptions renders the timer's service as unit-file options.
 func (t *Timer) ServiceOptions() []*unit.UnitOption {
 	return []*unit.UnitOption{
-		unit.NewUnitOption("Unit", "Description", t.serviceDescription()),
+		unit.NewUnitOption("Unit", "Description", t.ServiceDescription()),
 		unit.NewUnitOption("Service", "Type", "oneshot"),
 		unit.NewUnitOption("Service", "ExecStart", QuoteCommand(t.ExecStart)),
-		unit.NewUnitOption("Service", "TimeoutStartSec", seconds(cronRunTimeout)),
+		unit.NewUnitOption("Service", "TimeoutStartSec", seconds(CronRunTimeout)),
 	}
 }
 
@@ -117,141 +117,4 @@ func (t *Timer) Render() (string, error) {
 		return "", err
 	}
 	return b.String(), nil
-}
-
-// TimerProperties renders the timer as StartTransientUnit's properties.
-func (t *Timer) TimerProperties() []dbus.Property {
-	calendar := make([]struct{ Base, Spec string }, len(t.OnCalendar))
-	for i, c := range t.OnCalendar {
-		calendar[i].Base, calendar[i].Spec = "OnCalendar", c
-	}
-	props := []dbus.Property{dbus.PropDescription(t.Description())}
-	if filepath.IsAbs(t.Source) {
-		props = append(props, prop("SourcePath", t.Source))
-	}
-	return append(props,
-		prop("TimersCalendar", calendar),
-		prop("AccuracyUSec", usec(timerAccuracy)),
-		prop("Persistent", true),
-	)
-}
-
-// ServiceProperties renders the timer's service as the properties of
-// StartTransientUnit's auxiliary unit.
-func (t *Timer) ServiceProperties() []dbus.Property {
-	return []dbus.Property{
-		dbus.PropDescription(t.serviceDescription()),
-		dbus.PropType("oneshot"),
-		dbus.PropExecStart(t.ExecStart, false),
-		prop("TimeoutStartUSec", usec(cronRunTimeout)),
-	}
-}
-
-func prop(name string, value any) dbus.Property {
-	return dbus.Property{Name: name, Value: godbus.MakeVariant(value)}
-}
-
-// TimerManager is a Manager that creates a unit with an auxiliary one.
-type TimerManager interface {
-	Manager
-	StartTransientUnitAux(ctx context.Context, name, mode string, properties []dbus.Property, aux []dbus.PropertyCollection, ch chan<- string) (int, error)
-}
-
-// RunningTimer is a CronJob timer as the manager reports it.
-type RunningTimer struct {
-	Name, Namespace, CronJob, ConfigHash string
-	ActiveState                          string
-}
-
-// ListTimers returns the CronJob timers podunit created, by name.
-func ListTimers(ctx context.Context, m Manager) (map[string]RunningTimer, error) {
-	statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{timerPrefix + "*" + timerSuffix})
-	if err != nil {
-		return nil, fmt.Errorf("list CronJob timers: %w", err)
-	}
-	out := map[string]RunningTimer{}
-	for _, s := range statuses {
-		ns, name, hash, ok := ParseTimerDescription(s.Description)
-		if !ok || s.LoadState == "not-found" {
-			continue
-		}
-		out[s.Name] = RunningTimer{Name: s.Name, Namespace: ns, CronJob: name, ConfigHash: hash, ActiveState: s.ActiveState}
-	}
-	return out, nil
-}
-
-// TimerResult says what ReconcileTimers did, by timer name.
-type TimerResult struct {
-	Started, Replaced, Stopped, Unchanged []string
-	Errors                                []error
-}
-
-// ReconcileTimers brings the CronJob timers to desired: new ones are
-// started (armed), changed ones replaced, and the ones no longer desired
-// stopped, with their services, unless keep says to leave them (a CronJob
-// whose manifest is invalid keeps its last good timer). A timer's stop is
-// immediate; a run under way is a pod unit of its own and goes on.
-func ReconcileTimers(ctx context.Context, m TimerManager, desired []*Timer, keep func(RunningTimer) bool) (*TimerResult, error) {
-	current, err := ListTimers(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	res := &TimerResult{}
-	want := map[string]bool{}
-	for _, t := range desired {
-		name := t.Name()
-		want[name] = true
-		cur, ok := current[name]
-		switch {
-		case ok && cur.ConfigHash == t.ConfigHash && cur.ActiveState == "active":
-			res.Unchanged = append(res.Unchanged, name)
-			continue
-		case ok:
-			if err := stopTimer(ctx, m, name); err != nil {
-				res.Errors = append(res.Errors, err)
-				continue
-			}
-		}
-		if err := startTimer(ctx, m, t); err != nil {
-			res.Errors = append(res.Errors, err)
-			continue
-		}
-		if ok {
-			res.Replaced = append(res.Replaced, name)
-		} else {
-			res.Started = append(res.Started, name)
-		}
-	}
-	var gone []string
-	for name, cur := range current {
-		if !want[name] && (keep == nil || !keep(cur)) {
-			gone = append(gone, name)
-		}
-	}
-	sort.Strings(gone)
-	for _, name := range gone {
-		if err := stopTimer(ctx, m, name); err != nil {
-			res.Errors = append(res.Errors, err)
-			continue
-		}
-		res.Stopped = append(res.Stopped, name)
-	}
-	return res, nil
-}
-
-// stopTimer stops a timer and its service: both are unloaded then, and
-// their names free for the next generation.
-func stopTimer(ctx context.Context, m Manager, name string) error {
-	if err := stopUnit(ctx, m, name); err != nil {
-		return err
-	}
-	return stopUnit(ctx, m, strings.TrimSuffix(name, timerSuffix)+serviceSuffix)
-}
-
-func startTimer(ctx context.Context, m TimerManager, t *Timer) error {
-	aux := []dbus.PropertyCollection{{Name: t.Service(), Properties: t.ServiceProperties()}}
-	return retryUntilGone(ctx, m, t.Name(), func() error {
-		_, err := m.StartTransientUnitAux(ctx, t.Name(), "fail", t.TimerProperties(), aux, nil)
-		return err
-	})
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
 
-	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 	"github.com/podunit/podunit/units/engine"
 )
 
@@ -64,15 +64,15 @@ annotated podunit.io/after).`,
 		defer conn.Close()
 		report := newReporter(cmd.ErrOrStderr(), false)
 		for _, r := range ready {
-			if err := units.WaitActive(ctx, conn, r); err != nil {
+			if err := bus.WaitActive(ctx, conn, r); err != nil {
 				return err
 			}
 		}
 		if gone != "" {
-			if err := units.WaitStopped(ctx, conn, gone); err != nil {
+			if err := bus.WaitStopped(ctx, conn, gone); err != nil {
 				return err
 			}
-			return units.QueueStart(ctx, conn, engine.SyncUnit)
+			return bus.QueueStart(ctx, conn, engine.SyncUnit)
 		}
 		return engine.Handoff(ctx, conn, cfg.unitConfig(specDir), specs, rolling, report)
 	}

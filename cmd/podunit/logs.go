@@ -17,6 +17,7 @@ import (
 
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 func newLogsCommand() *cobra.Command {
@@ -204,7 +205,7 @@ func restartPod(stdout io.Writer, namespace, name string) error {
 		return fmt.Errorf("connect to systemd: %w", err)
 	}
 	defer conn.Close()
-	loaded, err := units.List(ctx, conn)
+	loaded, err := bus.List(ctx, conn)
 	if err != nil {
 		return err
 	}

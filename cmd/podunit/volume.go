@@ -18,6 +18,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // newVolumeCommand manages the PersistentVolumeClaims' directories, which
@@ -78,9 +79,9 @@ func claimsInUse(ctx context.Context, specDir string) (map[string][]string, erro
 	if err != nil {
 		return nil, err
 	}
-	var loaded map[string]units.Running
+	var loaded map[string]bus.Running
 	if conn, err := dbus.NewSystemConnectionContext(ctx); err == nil {
-		loaded, _ = units.List(ctx, conn)
+		loaded, _ = bus.List(ctx, conn)
 		conn.Close()
 	}
 	out := map[string][]string{}
@@ -110,7 +111,7 @@ func claimsInUse(ctx context.Context, specDir string) (map[string][]string, erro
 
 // specInUse tells whether a pod's spec is what its unit runs, or what its
 // manifest still asks for.
-func specInUse(p *generator.Pod, loaded map[string]units.Running) bool {
+func specInUse(p *generator.Pod, loaded map[string]bus.Running) bool {
 	if r, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; ok && r.ConfigHash == p.Hash {
 		return true
 	}

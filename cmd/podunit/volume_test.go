@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podunit/podunit/generator"
-	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 func TestVolumeLsAndRm(t *testing.T) {
@@ -70,15 +70,15 @@ func TestSpecInUse(t *testing.T) {
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "db.yaml")
 	p := &generator.Pod{Source: manifest, Hash: "h1", Spec: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db"}}}
-	running := map[string]units.Running{"pod-db.service": {Name: "pod-db.service", Namespace: "default", PodName: "db", ConfigHash: "h1"}}
+	running := map[string]bus.Running{"pod-db.service": {Name: "pod-db.service", Namespace: "default", PodName: "db", ConfigHash: "h1"}}
 	if !specInUse(p, running) {
 		t.Error("the spec its unit runs is not in use")
 	}
-	if specInUse(p, map[string]units.Running{}) {
+	if specInUse(p, map[string]bus.Running{}) {
 		t.Error("a gone pod's spec (no unit, no manifest) is in use")
 	}
 	os.WriteFile(manifest, []byte("x"), 0o644)
-	if !specInUse(p, map[string]units.Running{}) {
+	if !specInUse(p, map[string]bus.Running{}) {
 		t.Error("a pod whose manifest is there (not started yet) is not in use")
 	}
 }

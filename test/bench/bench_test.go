@@ -29,6 +29,7 @@ import (
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/podshim/criconfig"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 const image = "localhost/podunit/busybox:1.35"
@@ -110,7 +111,7 @@ func unitFor(b testing.TB, name string, manifest []byte) *units.Unit {
 func startAndWait(b testing.TB, conn *dbus.Conn, u *units.Unit) {
 	b.Helper()
 	done := make(chan string, 1)
-	if _, err := conn.StartTransientUnitContext(context.Background(), u.Name, "fail", u.Properties(), done); err != nil {
+	if _, err := conn.StartTransientUnitContext(context.Background(), u.Name, "fail", bus.Properties(u), done); err != nil {
 		b.Fatal(err)
 	}
 	if r := <-done; r != "done" {

@@ -17,6 +17,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // CronRunArgv is the command line of a CronJob timer's service: base
@@ -39,7 +40,7 @@ func CronRunArgv(base []string, c *generator.CronJob, template string) []string 
 
 // cronRun starts the run of the CronJob c due at now, and keeps its
 // history limits (see newCronRunCommand).
-func CronRun(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, template string, c *generator.CronJob, now time.Time, report Reporter) error {
+func CronRun(ctx context.Context, m bus.Manager, ucfg generator.UnitConfig, template string, c *generator.CronJob, now time.Time, report Reporter) error {
 	tmpl, err := generator.ReadSpecFile(template)
 	if err != nil {
 		return fmt.Errorf("CronJob %s: its template: %w", c.Name, err)
@@ -48,7 +49,7 @@ func CronRun(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, te
 		return fmt.Errorf("CronJob %s: its template: %w", c.Name, err)
 	}
 	tmpl.Cron = c
-	loaded, err := units.List(ctx, m)
+	loaded, err := bus.List(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func CronRun(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, te
 	}
 	for _, name := range plan.Stop {
 		report.Infof("CronJob %s/%s: stopping %s, still running (concurrencyPolicy Replace)", tmpl.Namespace(), c.Name, name)
-		if err := units.QueueStop(ctx, m, name); err != nil {
+		if err := bus.QueueStop(ctx, m, name); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -76,14 +77,14 @@ func CronRun(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, te
 	}
 	for _, r := range plan.Prune {
 		report.Infof("CronJob %s/%s: removing %s (%s), beyond the history limit", tmpl.Namespace(), c.Name, r.Name, runResult(r))
-		if err := units.Remove(ctx, m, r); err != nil {
+		if err := bus.Remove(ctx, m, r); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(plan.Prune) > 0 {
 		// The next sync collects what the removed runs left: their slices,
 		// spec files and sandboxes.
-		if err := units.QueueStart(ctx, m, SyncUnit); err != nil {
+		if err := bus.QueueStart(ctx, m, SyncUnit); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -92,7 +93,7 @@ func CronRun(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, te
 
 // startRun writes the spec files of the run for scheduled and starts its
 // unit.
-func startRun(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, tmpl *generator.Pod, scheduled, now time.Time) error {
+func startRun(ctx context.Context, m bus.Manager, ucfg generator.UnitConfig, tmpl *generator.Pod, scheduled, now time.Time) error {
 	run, err := tmpl.Run(scheduled)
 	if err != nil {
 		return err
@@ -105,7 +106,7 @@ func startRun(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, t
 	if err != nil {
 		return fmt.Errorf("run %s: %w", run.Key(), err)
 	}
-	return errors.Join(units.StartUnits(ctx, m, []*units.Unit{u})...)
+	return errors.Join(bus.StartUnits(ctx, m, []*units.Unit{u})...)
 }
 
 // runPlan is what a CronJob's timer does at one firing.
@@ -118,12 +119,12 @@ type runPlan struct {
 	// Stop are the runs to stop first (concurrencyPolicy Replace).
 	Stop []string
 	// Prune are the finished runs beyond the history limits.
-	Prune []units.Running
+	Prune []bus.Running
 }
 
 // planRun decides, as the CronJob controller does, what the timer firing
 // at now does, from the runs of c in namespace ns that are loaded.
-func planRun(c *generator.CronJob, ns string, now time.Time, loaded map[string]units.Running) (runPlan, error) {
+func planRun(c *generator.CronJob, ns string, now time.Time, loaded map[string]bus.Running) (runPlan, error) {
 	var plan runPlan
 	schedule, err := c.Parsed()
 	if err != nil {
@@ -133,7 +134,7 @@ func planRun(c *generator.CronJob, ns string, now time.Time, loaded map[string]u
 	if err != nil {
 		return plan, err
 	}
-	var running []units.Running
+	var running []bus.Running
 	plan.Prune, running = history(c, ns, loaded)
 
 	plan.Scheduled = schedule.Prev(now, loc)
@@ -163,8 +164,8 @@ func planRun(c *generator.CronJob, ns string, now time.Time, loaded map[string]u
 
 // history sorts the loaded runs of c in namespace ns: the finished ones
 // beyond the history limits, to remove, and the ones still running.
-func history(c *generator.CronJob, ns string, loaded map[string]units.Running) (prune, running []units.Running) {
-	var succeeded, failed []units.Running
+func history(c *generator.CronJob, ns string, loaded map[string]bus.Running) (prune, running []bus.Running) {
+	var succeeded, failed []bus.Running
 	for _, r := range loaded {
 		if cj, _, ok := generator.ParseRunName(r.PodName); !ok || cj != c.Name || r.Namespace != ns {
 			continue
@@ -184,12 +185,12 @@ func history(c *generator.CronJob, ns string, loaded map[string]units.Running) (
 // pruneHistory removes the finished runs of the CronJobs beyond their
 // history limits: a run that finished since its timer last fired counts
 // now, as the CronJob controller counts it at each of its syncs.
-func (s *Syncer) pruneHistory(ctx context.Context, cronJobs []*generator.Pod, loaded map[string]units.Running) {
+func (s *Syncer) pruneHistory(ctx context.Context, cronJobs []*generator.Pod, loaded map[string]bus.Running) {
 	for _, p := range cronJobs {
 		prune, _ := history(p.Cron, p.Namespace(), loaded)
 		for _, r := range prune {
 			s.Report.Infof("removing %s (%s), beyond CronJob %s's history limit", r.Name, runResult(r), p.Key())
-			if err := units.Remove(ctx, s.Manager, r); err != nil {
+			if err := bus.Remove(ctx, s.Manager, r); err != nil {
 				s.Report.Errorf("%v", err)
 			}
 		}
@@ -198,7 +199,7 @@ func (s *Syncer) pruneHistory(ctx context.Context, cronJobs []*generator.Pod, lo
 
 // runResult is how a run's unit stands: "succeeded" (its pod completed:
 // active, exited), "failed", or "running" (starting, running, stopping).
-func runResult(r units.Running) string {
+func runResult(r bus.Running) string {
 	switch {
 	case r.ActiveState == "active" && r.SubState == "exited":
 		return "succeeded"
@@ -209,12 +210,12 @@ func runResult(r units.Running) string {
 }
 
 // beyond are the runs past the newest limit ones, by scheduled time.
-func beyond(runs []units.Running, limit int32) []units.Running {
-	scheduled := func(r units.Running) int64 {
+func beyond(runs []bus.Running, limit int32) []bus.Running {
+	scheduled := func(r bus.Running) int64 {
 		_, t, _ := generator.ParseRunName(r.PodName)
 		return t.Unix()
 	}
-	slices.SortFunc(runs, func(a, b units.Running) int { return cmp.Compare(scheduled(b), scheduled(a)) })
+	slices.SortFunc(runs, func(a, b bus.Running) int { return cmp.Compare(scheduled(b), scheduled(a)) })
 	if int(limit) >= len(runs) {
 		return nil
 	}
@@ -237,7 +238,7 @@ type cronPlan struct {
 }
 
 // keepRun tells whether a pod unit is a run of a CronJob of the plan.
-func (c *cronPlan) keepRun(r units.Running) bool {
+func (c *cronPlan) keepRun(r bus.Running) bool {
 	cj, _, ok := generator.ParseRunName(r.PodName)
 	return ok && c.names[r.Namespace+"/"+cj]
 }
@@ -279,7 +280,7 @@ func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set) (*cronPla
 	if len(s.invalid) == 0 {
 		return plan, nil
 	}
-	loaded, err := units.ListTimers(ctx, s.Manager)
+	loaded, err := bus.ListTimers(ctx, s.Manager)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +307,7 @@ func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set) (*cronPla
 // syncTimers brings the CronJob timers to the plan, and removes the
 // template files no CronJob uses. It returns how many could not be synced.
 func (s *Syncer) syncTimers(ctx context.Context, plan *cronPlan) int {
-	res, err := units.ReconcileTimers(ctx, s.Manager, plan.timers, func(r units.RunningTimer) bool { return plan.kept[r.Name] })
+	res, err := bus.ReconcileTimers(ctx, s.Manager, plan.timers, func(r bus.RunningTimer) bool { return plan.kept[r.Name] })
 	if err != nil {
 		s.Report.Errorf("%v", err)
 		return 1

@@ -16,11 +16,12 @@ import (
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
-func runUnit(cronJob string, scheduled time.Time, active, sub string) units.Running {
+func runUnit(cronJob string, scheduled time.Time, active, sub string) bus.Running {
 	name := generator.RunName(cronJob, scheduled)
-	return units.Running{Name: units.ServiceName("default", name), Namespace: "default", PodName: name, ConfigHash: "aa",
+	return bus.Running{Name: units.ServiceName("default", name), Namespace: "default", PodName: name, ConfigHash: "aa",
 		ActiveState: active, SubState: sub}
 }
 
@@ -36,7 +37,7 @@ func TestPlanRun(t *testing.T) {
 	deadline := int64(60)
 	base := generator.CronJob{Name: "backup", Schedule: "*/10 * * * *", TimeZone: "Etc/UTC", Concurrency: batchv1.AllowConcurrent,
 		SuccessfulJobsHistoryLimit: 2, FailedJobsHistoryLimit: 1}
-	history := []units.Running{
+	history := []bus.Running{
 		runUnit("backup", at("09:00"), "active", "exited"),
 		runUnit("backup", at("09:10"), "failed", "failed"),
 		runUnit("backup", at("09:20"), "active", "exited"),
@@ -50,20 +51,20 @@ func TestPlanRun(t *testing.T) {
 		policy      batchv1.ConcurrencyPolicy
 		deadline    *int64
 		now         time.Time
-		loaded      []units.Running
+		loaded      []bus.Running
 		run         bool
 		skip        string
 		stop, prune []string
 	}{
 		{name: "due", now: at("10:00").Add(300 * time.Millisecond), loaded: history, run: true,
 			prune: []string{"pod-backup-29936700.service", "pod-backup-29936710.service"}},
-		{name: "allow overlaps", now: at("10:00"), loaded: []units.Running{running}, run: true},
-		{name: "forbid", policy: batchv1.ForbidConcurrent, now: at("10:00"), loaded: []units.Running{running},
+		{name: "allow overlaps", now: at("10:00"), loaded: []bus.Running{running}, run: true},
+		{name: "forbid", policy: batchv1.ForbidConcurrent, now: at("10:00"), loaded: []bus.Running{running},
 			skip: "pod-backup-29936750.service still runs (concurrencyPolicy Forbid)"},
 		{name: "forbid, last run done", policy: batchv1.ForbidConcurrent, now: at("10:00"), loaded: history[:1], run: true},
-		{name: "replace", policy: batchv1.ReplaceConcurrent, now: at("10:00"), loaded: []units.Running{running}, run: true,
+		{name: "replace", policy: batchv1.ReplaceConcurrent, now: at("10:00"), loaded: []bus.Running{running}, run: true,
 			stop: []string{"pod-backup-29936750.service"}},
-		{name: "started already", now: at("10:05"), loaded: []units.Running{runUnit("backup", at("10:00"), "active", "running")},
+		{name: "started already", now: at("10:05"), loaded: []bus.Running{runUnit("backup", at("10:00"), "active", "running")},
 			skip: "the run for 2026-12-02T10:00:00Z (backup-29936760) started already"},
 		{name: "late, no deadline", now: at("10:09"), run: true},
 		{name: "past the deadline", deadline: &deadline, now: at("10:09"),
@@ -75,7 +76,7 @@ func TestPlanRun(t *testing.T) {
 				c.Concurrency = tc.policy
 			}
 			c.StartingDeadlineSeconds = tc.deadline
-			loaded := map[string]units.Running{}
+			loaded := map[string]bus.Running{}
 			for _, r := range tc.loaded {
 				loaded[r.Name] = r
 			}
@@ -222,7 +223,7 @@ func TestSyncCronJob(t *testing.T) {
 	}
 }
 
-var _ units.TimerManager = (*dbus.Conn)(nil)
+var _ bus.TimerManager = (*dbus.Conn)(nil)
 
 // A CronJob whose manifest becomes invalid keeps its timer on its last
 // good schedule, and its runs, until the file is fixed or removed.

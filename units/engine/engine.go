@@ -14,6 +14,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // maxPasses bounds how often one sync re-reads a directory that keeps
@@ -39,7 +40,7 @@ const GCPercent = 400
 
 // Syncer is the sync engine: it reads the manifests of its sources,
 // writes the pods' spec files and brings systemd's pod units and CronJob
-// timers to them, without waiting on any pod (units.Reconcile); it keeps a
+// timers to them, without waiting on any pod (bus.Reconcile); it keeps a
 // pod whose manifest turned invalid on its last good spec, records finished
 // Jobs, keeps CronJobs' history limits, collects orphaned sandboxes and pod
 // directories, and records each sync for the status API. `podunit sync`
@@ -53,13 +54,13 @@ type Syncer struct {
 	UnitConfig generator.UnitConfig
 	// Manager is systemd; Runtime the container runtime (sandboxes of pods
 	// no unit owns are removed).
-	Manager units.TimerManager
+	Manager bus.TimerManager
 	Runtime Runtime
 	// Report receives what the sync did and found.
 	Report Reporter
 
 	// HandoffCmd is the command line of `podunit handoff`, which hand-off
-	// units run with their flags and spec files after it (units.Handoff);
+	// units run with their flags and spec files after it (bus.Handoff);
 	// CronRunCmd that of `podunit cron-run`, which CronJob timers'
 	// services run with the CronJob's policy after it.
 	HandoffCmd, CronRunCmd []string
@@ -194,7 +195,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		s.notAdmitted[p.Key()] = na
 	}
 
-	loaded, err := units.List(ctx, s.Manager)
+	loaded, err := bus.List(ctx, s.Manager)
 	if err != nil {
 		return invalid, failed, err
 	}
@@ -228,7 +229,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		return invalid, failed, err
 	}
 	failed += cron.failed
-	res, err := units.ReconcileKeeping(ctx, s.Manager, desired, cron.keepRun, s.handoff)
+	res, err := bus.ReconcileKeeping(ctx, s.Manager, desired, cron.keepRun, s.handoff)
 	if err != nil {
 		return invalid, failed, err
 	}
@@ -252,7 +253,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		s.Report.Errorf("%v", e)
 		failed++
 	}
-	if loaded, err = units.List(ctx, s.Manager); err != nil {
+	if loaded, err = bus.List(ctx, s.Manager); err != nil {
 		return invalid, failed, err
 	}
 	s.pruneHistory(ctx, set.CronJobs, loaded)
@@ -267,8 +268,8 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	return invalid, failed, nil
 }
 
-// handoff is the command line of a hand-off unit for job (units.Handoff).
-func (s *Syncer) handoff(job units.HandoffJob) []string {
+// handoff is the command line of a hand-off unit for job (bus.Handoff).
+func (s *Syncer) handoff(job bus.HandoffJob) []string {
 	argv := append([]string{}, s.HandoffCmd...)
 	if job.Rolling {
 		argv = append(argv, "--rolling")
@@ -305,7 +306,7 @@ func (s *Syncer) reportNotices(notices []generator.Notice, last map[string][]str
 // setSeen sets the pod's kubernetes.io/config.seen annotation as the
 // kubelet does: when podunit first saw the pod, kept across edits (from the
 // spec of the unit running it); it is not part of the config hash.
-func (s *Syncer) setSeen(p *generator.Pod, loaded map[string]units.Running) {
+func (s *Syncer) setSeen(p *generator.Pod, loaded map[string]bus.Running) {
 	if _, err := os.Stat(generator.SpecPath(s.UnitConfig, p.Namespace(), p.Name(), p.Hash)); err == nil {
 		return // unchanged: its spec file, with the annotation, is written
 	}
@@ -324,7 +325,7 @@ func (s *Syncer) setSeen(p *generator.Pod, loaded map[string]units.Running) {
 // there but no longer valid (a half-saved file, a typo): they keep running
 // on their last good spec, which their spec file holds, until the file is
 // fixed or removed. The kubelet would kill them.
-func (s *Syncer) keepLastGood(loaded map[string]units.Running, desired []*units.Unit, keep map[string]bool) []*units.Unit {
+func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Unit, keep map[string]bool) []*units.Unit {
 	if len(s.invalid) == 0 {
 		return nil
 	}
@@ -358,7 +359,7 @@ func (s *Syncer) keepLastGood(loaded map[string]units.Running, desired []*units.
 
 // removeStaleSpecs removes spec files that neither a desired pod nor a unit
 // still loaded (one that could not be stopped) refers to.
-func (s *Syncer) removeStaleSpecs(loaded map[string]units.Running, keep map[string]bool) {
+func (s *Syncer) removeStaleSpecs(loaded map[string]bus.Running, keep map[string]bool) {
 	for _, r := range loaded {
 		keep[generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)] = true
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // Runtime is the part of the CRI the sandbox collector uses.
@@ -35,7 +36,7 @@ type Runtime interface {
 //
 // It returns the UIDs of the pods whose sandboxes remain, or nil when the
 // runtime could not be asked.
-func collectSandboxes(ctx context.Context, rt Runtime, loaded map[string]units.Running, report Reporter) map[string]bool {
+func collectSandboxes(ctx context.Context, rt Runtime, loaded map[string]bus.Running, report Reporter) map[string]bool {
 	list, err := rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{podshim.LabelManaged: "true"}})
 	if err != nil {
 		report.Errorf("orphaned sandboxes not collected: list sandboxes: %v", err)

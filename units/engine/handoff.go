@@ -8,10 +8,11 @@ import (
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // handoff starts the units of specs (see newHandoffCommand).
-func Handoff(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, specs []string, rolling bool, report Reporter) error {
+func Handoff(ctx context.Context, m bus.Manager, ucfg generator.UnitConfig, specs []string, rolling bool, report Reporter) error {
 	var (
 		next    []*units.Unit
 		carryOn bool
@@ -35,7 +36,7 @@ func Handoff(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, sp
 	}
 	var errs []error
 	if rolling {
-		replaced, err := units.RollOut(ctx, m, next)
+		replaced, err := bus.RollOut(ctx, m, next)
 		for _, name := range replaced {
 			report.Infof("replaced %s (ready)", name)
 		}
@@ -43,7 +44,7 @@ func Handoff(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, sp
 			errs = append(errs, err)
 		}
 	} else {
-		errs = units.StartUnits(ctx, m, next)
+		errs = bus.StartUnits(ctx, m, next)
 		if len(errs) == 0 {
 			for _, u := range next {
 				report.Infof("started %s, its old generation stopped", u.Name)
@@ -52,7 +53,7 @@ func Handoff(ctx context.Context, m units.Manager, ucfg generator.UnitConfig, sp
 	}
 	if carryOn || len(errs) > 0 {
 		// The next sync sees what is left and carries on.
-		if err := units.QueueStart(ctx, m, SyncUnit); err != nil {
+		if err := bus.QueueStart(ctx, m, SyncUnit); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // DefaultJobDir records the Job pods that finished, so that a completed (or
@@ -32,7 +33,7 @@ func isJobPod(p *generator.Pod) bool {
 
 // completed is how the Job pod p finished ("Succeeded", "Failed") when it
 // did and has no unit any more; "" otherwise: run it (or leave its unit).
-func (j JobRecords) completed(p *generator.Pod, loaded map[string]units.Running) string {
+func (j JobRecords) completed(p *generator.Pod, loaded map[string]bus.Running) string {
 	if j.Dir == "" || !isJobPod(p) {
 		return ""
 	}
@@ -48,7 +49,7 @@ func (j JobRecords) completed(p *generator.Pod, loaded map[string]units.Running)
 
 // record writes down the Job pods whose units finished, and forgets those
 // whose Job is no longer desired as it was.
-func (j JobRecords) record(loaded map[string]units.Running, cfg generator.UnitConfig, desired []*generator.Pod, report Reporter) {
+func (j JobRecords) record(loaded map[string]bus.Running, cfg generator.UnitConfig, desired []*generator.Pod, report Reporter) {
 	if j.Dir == "" {
 		return
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 	"github.com/podunit/podunit/units/engine"
 )
 
@@ -47,7 +48,7 @@ type Server struct {
 	SpecDir, StateDir, SyncState string
 	// Manager is systemd, for the pod units and their figures; Runtime the
 	// container runtime, whose liveness healthz checks.
-	Manager units.Manager
+	Manager bus.Manager
 	Runtime Versioner
 	// StatsMaxAge is how old the units' figures may be (DefaultStatsMaxAge);
 	// 0 reads them in each build.
@@ -196,13 +197,13 @@ func (s *Server) Watch(ctx context.Context) error {
 // sorted by namespace and name. s.build is held.
 func (s *Server) buildSnapshot(ctx context.Context) (*snapshot, error) {
 	started := time.Now()
-	loaded, err := units.List(ctx, s.Manager)
+	loaded, err := bus.List(ctx, s.Manager)
 	if err != nil {
 		return nil, err
 	}
 	last, _ := engine.ReadState(s.SyncState)
 	snap := &snapshot{started: started, sync: last, stats: s.unitStats(ctx, loaded)}
-	running := slices.SortedFunc(maps.Values(loaded), func(a, b units.Running) int {
+	running := slices.SortedFunc(maps.Values(loaded), func(a, b bus.Running) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.PodName, b.PodName))
 	})
 	specs := map[string]*generator.Pod{}
@@ -262,7 +263,7 @@ type cachedPod struct {
 // pod is the pod of unit r: the cached one when nothing it is made of
 // changed (the spec file, the unit's state and figures, the state file's
 // size and time, the last sync's word on its manifest), else made anew.
-func (s *Server) pod(r units.Running, snap *snapshot, specs map[string]*generator.Pod) (*cachedPod, error) {
+func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.Pod) (*cachedPod, error) {
 	path := generator.SpecPath(generator.UnitConfig{SpecDir: s.SpecDir}, r.Namespace, r.PodName, r.ConfigHash)
 	p := s.specs[path]
 	if p == nil {
@@ -385,7 +386,7 @@ type unitProperties interface {
 // unitStats returns the units' figures: read now when statsMaxAge is 0,
 // else the last ones read, with a refresh in the background once they are
 // statsMaxAge old.
-func (s *Server) unitStats(ctx context.Context, loaded map[string]units.Running) map[string]unitStats {
+func (s *Server) unitStats(ctx context.Context, loaded map[string]bus.Running) map[string]unitStats {
 	m, ok := s.Manager.(unitProperties)
 	if !ok {
 		return nil
@@ -411,7 +412,7 @@ func (s *Server) unitStats(ctx context.Context, loaded map[string]units.Running)
 
 // readUnitStats reads NRestarts, MemoryCurrent and CPUUsageNSec of each
 // unit; systemd reports an unknown figure as the largest uint64.
-func readUnitStats(ctx context.Context, m unitProperties, loaded map[string]units.Running) map[string]unitStats {
+func readUnitStats(ctx context.Context, m unitProperties, loaded map[string]bus.Running) map[string]unitStats {
 	out := make(map[string]unitStats, len(loaded))
 	for name := range loaded {
 		props, err := m.GetUnitTypePropertiesContext(ctx, name, "Service")

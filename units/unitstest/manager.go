@@ -1,6 +1,6 @@
 // Package unitstest is an in-memory systemd manager for tests of what
-// drives units (the sync engine, the status server): units.Manager and
-// units.TimerManager, as httptest is a server for tests of HTTP clients.
+// drives units (the sync engine, the status server): bus.Manager and
+// bus.TimerManager, as httptest is a server for tests of HTTP clients.
 // The units package's own tests use a finer fake of their own, which
 // scripts job outcomes.
 package unitstest
@@ -16,7 +16,7 @@ import (
 	"github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
 
-	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // Manager is a minimal systemd: units start active and vanish when
@@ -39,8 +39,8 @@ type Manager struct {
 func NewManager() *Manager { return &Manager{Units: map[string]dbus.UnitStatus{}} }
 
 var (
-	_ units.TimerManager = (*Manager)(nil)
-	_ units.TimerManager = (*dbus.Conn)(nil)
+	_ bus.TimerManager = (*Manager)(nil)
+	_ bus.TimerManager = (*dbus.Conn)(nil)
 )
 
 // ListUnitsByPatternsContext lists the units whose names start as a
@@ -100,16 +100,16 @@ func execArgs(props []dbus.Property) []string {
 func (m *Manager) runHandoff(ctx context.Context, argv []string) error {
 	for i, a := range argv {
 		if a == "--ready" {
-			if err := units.WaitActive(ctx, m, argv[i+1]); err != nil {
+			if err := bus.WaitActive(ctx, m, argv[i+1]); err != nil {
 				return err
 			}
 		}
 	}
 	if i := slices.Index(argv, "--gone"); i >= 0 {
-		if err := units.WaitStopped(ctx, m, argv[i+1]); err != nil {
+		if err := bus.WaitStopped(ctx, m, argv[i+1]); err != nil {
 			return err
 		}
-		return units.QueueStart(ctx, m, "podunit-sync.service")
+		return bus.QueueStart(ctx, m, "podunit-sync.service")
 	}
 	var specs []string
 	for _, a := range argv {

@@ -1,4 +1,4 @@
-package units
+package bus
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+
+	"github.com/podunit/podunit/units"
 )
 
 // fakeManager is an in-memory systemd manager: enough of its unit states and
@@ -278,9 +280,9 @@ func (m *fakeManager) SetUnitPropertiesContext(_ context.Context, name string, r
 	return nil
 }
 
-func podUnit(name, hash string) *Unit {
-	return &Unit{Name: ServiceName("default", name), Namespace: "default", PodName: name, ConfigHash: hash,
-		ExecStart: []string{"/usr/libexec/podunit/podshim"}, Slice: SliceName("default", name)}
+func podUnit(name, hash string) *units.Unit {
+	return &units.Unit{Name: units.ServiceName("default", name), Namespace: "default", PodName: name, ConfigHash: hash,
+		ExecStart: []string{"/usr/libexec/podunit/podshim"}, Slice: units.SliceName("default", name)}
 }
 
 // A pod's limits are on its slice before the pod starts; a new generation
@@ -288,8 +290,8 @@ func podUnit(name, hash string) *Unit {
 func TestReconcileSetsSliceLimits(t *testing.T) {
 	m := newFakeManager()
 	u := podUnit("web", h1)
-	u.Limits = SliceLimits{MemoryMax: 96 << 20, CPUQuotaPerSec: 500000}
-	if _, err := Reconcile(context.Background(), m, []*Unit{u}, m.handoff); err != nil {
+	u.Limits = units.SliceLimits{MemoryMax: 96 << 20, CPUQuotaPerSec: 500000}
+	if _, err := Reconcile(context.Background(), m, []*units.Unit{u}, m.handoff); err != nil {
 		t.Fatal(err)
 	}
 	slice := m.slices["podunit-web.slice"]
@@ -300,7 +302,7 @@ func TestReconcileSetsSliceLimits(t *testing.T) {
 		t.Errorf("calls %v: the slice's limits must be set before the pod starts", m.calls)
 	}
 	next := podUnit("web", h2) // limits removed
-	if _, err := Reconcile(context.Background(), m, []*Unit{next}, m.handoff); err != nil {
+	if _, err := Reconcile(context.Background(), m, []*units.Unit{next}, m.handoff); err != nil {
 		t.Fatal(err)
 	}
 	if errs := m.runHandoffs(t); len(errs) > 0 {
@@ -315,7 +317,7 @@ func TestReconcileSetsSliceLimits(t *testing.T) {
 }
 
 func running(name, hash, state string) dbus.UnitStatus {
-	return dbus.UnitStatus{Name: ServiceName("default", name), Description: podUnit(name, hash).Description(),
+	return dbus.UnitStatus{Name: units.ServiceName("default", name), Description: podUnit(name, hash).Description(),
 		LoadState: "loaded", ActiveState: state}
 }
 
@@ -332,10 +334,10 @@ func TestReconcile(t *testing.T) {
 		// Not podunit's: same prefix, foreign description. Never touched.
 		dbus.UnitStatus{Name: "pod-foreign.service", Description: "Someone else's pod", LoadState: "loaded", ActiveState: "active"},
 	)
-	m.slices[SliceName("default", "gone")] = map[string]any{"Description": "Pod default/gone"}
+	m.slices[units.SliceName("default", "gone")] = map[string]any{"Description": "Pod default/gone"}
 	m.slices["podunit-other.slice"] = map[string]any{"Description": "Someone else's slice"}
-	desired := func() []*Unit {
-		return []*Unit{podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1)}
+	desired := func() []*units.Unit {
+		return []*units.Unit{podUnit("same", h1), podUnit("changed", h2), podUnit("new", h1), podUnit("failed", h1), podUnit("restarting", h1)}
 	}
 	res, err := Reconcile(context.Background(), m, desired(), m.handoff)
 	if err != nil {
@@ -353,7 +355,7 @@ func TestReconcile(t *testing.T) {
 	check("Stopped", res.Stopped, "pod-gone.service")
 	// The removed pod's slice stays while its pod stops: stopping a slice
 	// stops its containers' scopes too, which must stop through podshim.
-	if _, ok := m.slices[SliceName("default", "gone")]; !ok {
+	if _, ok := m.slices[units.SliceName("default", "gone")]; !ok {
 		t.Errorf("the removed pod's slice was stopped with it: %v", m.calls)
 	}
 	// A removed pod that had failed is unloaded.
@@ -378,7 +380,7 @@ func TestReconcile(t *testing.T) {
 	if _, ok := m.units["pod-changed.service"]; !ok || !slices.Contains(m.calls, "start pod-changed.service") {
 		t.Errorf("the hand-off did not start the new generation: %v", m.calls)
 	}
-	if slices.Contains(m.calls, "stop "+SliceName("default", "changed")) {
+	if slices.Contains(m.calls, "stop "+units.SliceName("default", "changed")) {
 		t.Errorf("the replaced pod's slice was stopped: %v", m.calls)
 	}
 	for _, c := range m.calls {
@@ -393,7 +395,7 @@ func TestReconcile(t *testing.T) {
 	if _, err := Reconcile(context.Background(), m, desired(), m.handoff); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(m.calls, []string{"stop " + SliceName("default", "gone")}) {
+	if !slices.Equal(m.calls, []string{"stop " + units.SliceName("default", "gone")}) {
 		t.Errorf("second pass: calls %v, want the removed pod's slice stopped", m.calls)
 	}
 	m.calls = nil
@@ -413,7 +415,7 @@ func TestReconcileNeverWaitsOnAPod(t *testing.T) {
 	m.slowStops["pod-leaving.service"] = true
 	done := make(chan *Result)
 	go func() {
-		res, err := Reconcile(context.Background(), m, []*Unit{podUnit("slow", h2), podUnit("new", h1)}, m.handoff)
+		res, err := Reconcile(context.Background(), m, []*units.Unit{podUnit("slow", h2), podUnit("new", h1)}, m.handoff)
 		if err != nil {
 			t.Error(err)
 		}
@@ -433,7 +435,7 @@ func TestReconcileNeverWaitsOnAPod(t *testing.T) {
 		t.Error("the new pod was not started while another stopped")
 	}
 	// The manifest changes again while the old generation still stops.
-	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("slow", h1), podUnit("new", h1)}, m.handoff)
+	res, err := Reconcile(context.Background(), m, []*units.Unit{podUnit("slow", h1), podUnit("new", h1)}, m.handoff)
 	if err != nil || !slices.Equal(res.Pending, []string{"pod-slow.service"}) || len(res.Replaced) != 0 {
 		t.Errorf("second pass: %+v %v", res, err)
 	}
@@ -444,7 +446,7 @@ func TestReconcileNeverWaitsOnAPod(t *testing.T) {
 func TestHandoffWaitsForStoppedUnitToGo(t *testing.T) {
 	m := newFakeManager(running("web", h1, "active"))
 	m.lingering = 2
-	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h2)}, m.handoff)
+	res, err := Reconcile(context.Background(), m, []*units.Unit{podUnit("web", h2)}, m.handoff)
 	if err != nil || len(res.Errors) > 0 || !slices.Equal(res.Replaced, []string{"pod-web.service"}) {
 		t.Fatalf("result %+v, err %v, calls %v", res, err, m.calls)
 	}
@@ -459,14 +461,14 @@ func TestHandoffNeverRunsTwoGenerations(t *testing.T) {
 	m := newFakeManager(running("web", h1, "active"))
 	m.stopFails["pod-web.service"] = true
 	m.units["pod-web.service"] = running("web", h1, "active") // still there
-	if _, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h2)}, m.handoff); err != nil {
+	if _, err := Reconcile(context.Background(), m, []*units.Unit{podUnit("web", h2)}, m.handoff); err != nil {
 		t.Fatal(err)
 	}
 	errs := m.runHandoffs(t)
 	if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "still stopping") || slices.Contains(m.calls, "start pod-web.service") {
 		t.Errorf("errors %v", errs)
 	}
-	if _, _, hash, _ := ParseDescription(m.units["pod-web.service"].Description); hash != h1 {
+	if _, _, hash, _ := units.ParseDescription(m.units["pod-web.service"].Description); hash != h1 {
 		t.Errorf("the unit is now generation %s", hash)
 	}
 }
@@ -490,7 +492,7 @@ func TestReconcileStartsAfterDependenciesAreReady(t *testing.T) {
 	web, db, cache := podUnit("web", h1), podUnit("db", h1), podUnit("cache", h1)
 	web.StartAfter = []string{db.Name, cache.Name}
 	db.StartAfter = []string{cache.Name}
-	res, err := Reconcile(context.Background(), m, []*Unit{web, db, cache}, m.handoff)
+	res, err := Reconcile(context.Background(), m, []*units.Unit{web, db, cache}, m.handoff)
 	if err != nil || len(res.Errors) > 0 {
 		t.Fatal(err, res.Errors)
 	}
@@ -509,13 +511,13 @@ func TestReconcileStartsAfterDependenciesAreReady(t *testing.T) {
 	// on a missing unit would not hold it either.
 	lone := podUnit("lone", h1)
 	lone.StartAfter = []string{"pod-nowhere.service"}
-	if _, err := Reconcile(context.Background(), m, []*Unit{web, db, cache, lone}, m.handoff); err != nil {
+	if _, err := Reconcile(context.Background(), m, []*units.Unit{web, db, cache, lone}, m.handoff); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := m.units["pod-lone.service"]; !ok {
 		t.Errorf("a pod after a pod that does not exist was not started: %v", m.calls)
 	}
-	for _, p := range web.Properties() {
+	for _, p := range Properties(web) {
 		if p.Name == "After" || p.Name == "Wants" {
 			if strings.Contains(fmt.Sprint(p.Value.Value()), db.Name) {
 				t.Errorf("%s=%v links the units", p.Name, p.Value.Value())
@@ -528,7 +530,7 @@ func TestReconcileStartsAfterDependenciesAreReady(t *testing.T) {
 // started again (ready) before the next one stops.
 func TestReconcileRollsReplicasOneAtATime(t *testing.T) {
 	var existing []dbus.UnitStatus
-	var desired []*Unit
+	var desired []*units.Unit
 	for _, n := range []string{"web-0", "web-1", "web-2"} {
 		existing = append(existing, running(n, h1, "active"))
 		u := podUnit(n, h2)
@@ -540,7 +542,7 @@ func TestReconcileRollsReplicasOneAtATime(t *testing.T) {
 	if err != nil || len(res.Replaced) != 3 || len(res.Errors) > 0 {
 		t.Fatalf("result %+v, err %v", res, err)
 	}
-	if !slices.Equal(m.calls, []string{"handoff " + RolloutName("default", "Deployment/web")}) {
+	if !slices.Equal(m.calls, []string{"handoff " + units.RolloutName("default", "Deployment/web")}) {
 		t.Fatalf("the reconcile itself must only queue the rollout: %v", m.calls)
 	}
 	if errs := m.runHandoffs(t); len(errs) > 0 {
@@ -562,7 +564,7 @@ func TestReconcileRollsReplicasOneAtATime(t *testing.T) {
 // does.
 func TestRolloutOfStatefulSetIsReversed(t *testing.T) {
 	var existing []dbus.UnitStatus
-	var desired []*Unit
+	var desired []*units.Unit
 	for _, n := range []string{"db-0", "db-1"} {
 		existing = append(existing, running(n, h1, "active"))
 		u := podUnit(n, h2)
@@ -585,7 +587,7 @@ func TestRolloutOfStatefulSetIsReversed(t *testing.T) {
 // a time, lowest ordinal first, each ready before the next; the reconcile
 // itself starts none of them.
 func TestOrderedStartGoesThroughTheRollout(t *testing.T) {
-	var desired []*Unit
+	var desired []*units.Unit
 	for _, n := range []string{"db-0", "db-1", "db-2"} {
 		u := podUnit(n, h1)
 		u.Group, u.Ordered = "StatefulSet/db", true
@@ -616,7 +618,7 @@ func TestReconcileLeavesAUnitWithAJobAlone(t *testing.T) {
 	restarting := running("web", h1, "deactivating")
 	restarting.JobType = "restart"
 	m := newFakeManager(restarting)
-	res, err := Reconcile(context.Background(), m, []*Unit{podUnit("web", h1)}, m.handoff)
+	res, err := Reconcile(context.Background(), m, []*units.Unit{podUnit("web", h1)}, m.handoff)
 	if err != nil || !slices.Equal(res.Unchanged, []string{"pod-web.service"}) || len(m.calls) != 0 {
 		t.Errorf("result %+v, err %v, calls %v", res, err, m.calls)
 	}
@@ -631,7 +633,7 @@ func TestReconcileKeepsCronJobRuns(t *testing.T) {
 		running("backup-29939191", h1, "failed"),
 		running("web", h1, "active"),
 	)
-	m.slices[SliceName("default", "backup-29939190")] = map[string]any{"Description": "Pod default/backup-29939190"}
+	m.slices[units.SliceName("default", "backup-29939190")] = map[string]any{"Description": "Pod default/backup-29939190"}
 	keep := func(r Running) bool { return strings.HasPrefix(r.PodName, "backup-") }
 	res, err := ReconcileKeeping(context.Background(), m, nil, keep, m.handoff)
 	if err != nil {

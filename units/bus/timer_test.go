@@ -1,4 +1,4 @@
-package units
+package bus
 
 import (
 	"context"
@@ -6,10 +6,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/podunit/podunit/units"
 )
 
-func cronTimer(name, hash string) *Timer {
-	return &Timer{Namespace: "default", CronJob: name, ConfigHash: hash, Source: "/etc/podunit/manifests/" + name + ".yaml",
+func cronTimer(name, hash string) *units.Timer {
+	return &units.Timer{Namespace: "default", CronJob: name, ConfigHash: hash, Source: "/etc/podunit/manifests/" + name + ".yaml",
 		OnCalendar: []string{"*-*-* *:00,30:00"}, ExecStart: []string{"/usr/bin/podunit", "cron-run", "/run/podunit/cronjobs/" + name + ".json"}}
 }
 
@@ -20,7 +22,7 @@ func TestTimerRenderings(t *testing.T) {
 	if tm.Name() != "cronjob-backup.timer" || tm.Service() != "cronjob-backup.service" {
 		t.Errorf("names %s, %s", tm.Name(), tm.Service())
 	}
-	if ns, name, hash, ok := ParseTimerDescription(tm.Description()); !ok || ns != "default" || name != "backup" || hash != h1 {
+	if ns, name, hash, ok := units.ParseTimerDescription(tm.Description()); !ok || ns != "default" || name != "backup" || hash != h1 {
 		t.Errorf("description %q read back as %s/%s %s %v", tm.Description(), ns, name, hash, ok)
 	}
 	text, err := tm.Render()
@@ -35,10 +37,10 @@ func TestTimerRenderings(t *testing.T) {
 	}
 	names := func(props []string) []string { sort.Strings(props); return props }
 	var timerProps, serviceProps []string
-	for _, p := range tm.TimerProperties() {
+	for _, p := range TimerProperties(tm) {
 		timerProps = append(timerProps, p.Name)
 	}
-	for _, p := range tm.ServiceProperties() {
+	for _, p := range ServiceProperties(tm) {
 		serviceProps = append(serviceProps, p.Name)
 	}
 	if got, want := names(timerProps), []string{"AccuracyUSec", "Description", "Persistent", "SourcePath", "TimersCalendar"}; !slices.Equal(got, want) {
@@ -58,12 +60,12 @@ func TestTimerRenderings(t *testing.T) {
 func TestReconcileTimers(t *testing.T) {
 	m := newFakeManager()
 	ctx := context.Background()
-	if _, err := ReconcileTimers(ctx, m, []*Timer{cronTimer("same", h1), cronTimer("changed", h1), cronTimer("gone", h1), cronTimer("kept", h1)}, nil); err != nil {
+	if _, err := ReconcileTimers(ctx, m, []*units.Timer{cronTimer("same", h1), cronTimer("changed", h1), cronTimer("gone", h1), cronTimer("kept", h1)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	m.calls = nil
 	keep := func(r RunningTimer) bool { return r.CronJob == "kept" }
-	res, err := ReconcileTimers(ctx, m, []*Timer{cronTimer("same", h1), cronTimer("changed", h2), cronTimer("new", h1)}, keep)
+	res, err := ReconcileTimers(ctx, m, []*units.Timer{cronTimer("same", h1), cronTimer("changed", h2), cronTimer("new", h1)}, keep)
 	if err != nil {
 		t.Fatal(err)
 	}

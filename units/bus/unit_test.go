@@ -1,17 +1,19 @@
-package units
+package bus
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podunit/podunit/units"
 )
 
-func fullUnit() *Unit {
-	return &Unit{
+func fullUnit() *units.Unit {
+	return &units.Unit{
 		Name: "pod-web.service", Namespace: "default", PodName: "web", ConfigHash: "0123456789abcdef0123456789abcdef",
 		Source:             "/etc/podunit/manifests/web.yaml",
 		After:              []string{"containerd.service", "pod-db.service"},
-		Before:             []string{CriticalTarget},
+		Before:             []string{units.CriticalTarget},
 		Wants:              []string{"pod-db.service"},
 		StartLimitInterval: 0, CollectMode: "inactive-or-failed",
 		Type: "notify", NotifyAccess: "main",
@@ -32,7 +34,7 @@ func fullUnit() *Unit {
 // every option has its property and no property lacks its option.
 func TestOptionsMatchProperties(t *testing.T) {
 	u := fullUnit()
-	// Unit-file option name → D-Bus property name, where they differ.
+	// units.Unit-file option name → D-Bus property name, where they differ.
 	dbusName := map[string]string{
 		"StartLimitIntervalSec": "StartLimitIntervalUSec",
 		"RestartSec":            "RestartUSec",
@@ -41,7 +43,7 @@ func TestOptionsMatchProperties(t *testing.T) {
 		"WatchdogSec":           "WatchdogUSec",
 	}
 	props := map[string]bool{}
-	for _, p := range u.Properties() {
+	for _, p := range Properties(u) {
 		props[p.Name] = true
 	}
 	seen := map[string]bool{}
@@ -79,7 +81,7 @@ func TestRender(t *testing.T) {
 			t.Errorf("rendered unit lacks %q:\n%s", want, text)
 		}
 	}
-	for _, p := range fullUnit().Properties() {
+	for _, p := range Properties(fullUnit()) {
 		if p.Name == "TimeoutStopUSec" && p.Value.Value().(uint64) != 1500000 {
 			t.Errorf("TimeoutStopUSec = %v", p.Value)
 		}
@@ -89,9 +91,9 @@ func TestRender(t *testing.T) {
 // The slice's two renderings carry the same limits.
 func TestSliceOptionsMatchProperties(t *testing.T) {
 	u := fullUnit()
-	u.Limits = SliceLimits{MemoryMax: 64 << 20, CPUQuotaPerSec: 250000}
+	u.Limits = units.SliceLimits{MemoryMax: 64 << 20, CPUQuotaPerSec: 250000}
 	props := map[string]any{}
-	for _, p := range u.SliceProperties() {
+	for _, p := range SliceProperties(u) {
 		props[p.Name] = p.Value.Value()
 	}
 	opts := map[string]string{}

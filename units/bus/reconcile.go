@@ -1,4 +1,4 @@
-package units
+package bus
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+	"github.com/podunit/podunit/units"
 )
 
 // Manager is the part of systemd's D-Bus API the reconciler uses. The
@@ -50,10 +51,10 @@ type HandoffJob struct {
 	// generations are down (StartUnits); with Rolling, to replace (or, for
 	// an ordered workload, start) one at a time, each ready before the next
 	// (RollOut).
-	Next    []*Unit
+	Next    []*units.Unit
 	Rolling bool
 	// Ready are units that must be active before Next starts
-	// (Unit.StartAfter of a new pod whose dependencies are not ready).
+	// (units.Unit.StartAfter of a new pod whose dependencies are not ready).
 	Ready []string
 	// Gone is a removed pod's unit: once it is down, the next sync collects
 	// what the pod left (its slice and spec files).
@@ -72,13 +73,13 @@ type Running struct {
 // List returns the pod units podunit created, by name: the pod-*.service
 // units whose description podunit wrote.
 func List(ctx context.Context, m Manager) (map[string]Running, error) {
-	statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{servicePrefix + "*" + serviceSuffix})
+	statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{units.ServicePattern})
 	if err != nil {
 		return nil, fmt.Errorf("list pod units: %w", err)
 	}
 	out := map[string]Running{}
 	for _, s := range statuses {
-		ns, name, hash, ok := ParseDescription(s.Description)
+		ns, name, hash, ok := units.ParseDescription(s.Description)
 		if !ok || s.LoadState == "not-found" {
 			continue
 		}
@@ -93,13 +94,13 @@ func List(ctx context.Context, m Manager) (map[string]Running, error) {
 // slices of pods that are gone are stopped too), and for a pod whose config
 // hash changed it queues the old generation's stop and a hand-off unit that
 // waits for that stop and then starts the new generation (never both at
-// once). A workload's replicas (Unit.Group) are replaced one at a time by a
+// once). A workload's replicas (units.Unit.Group) are replaced one at a time by a
 // rollout unit, which also starts an ordered workload's new pods
-// (Unit.Ordered) one at a time. Every other unit is left untouched. One
+// (units.Unit.Ordered) one at a time. Every other unit is left untouched. One
 // pod's slow stop or rollout therefore never delays another pod's change. Errors for single units are
 // in the Result; the error return is for failures that stopped the whole
 // pass.
-func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff) (*Result, error) {
+func Reconcile(ctx context.Context, m Manager, desired []*units.Unit, handoff Handoff) (*Result, error) {
 	return ReconcileKeeping(ctx, m, desired, nil, handoff)
 }
 
@@ -107,7 +108,7 @@ func Reconcile(ctx context.Context, m Manager, desired []*Unit, handoff Handoff)
 // there, the loaded pod units for which keep is true and that are not
 // desired: a CronJob's runs, which its timer starts and its history limits
 // remove.
-func ReconcileKeeping(ctx context.Context, m Manager, desired []*Unit, keep func(Running) bool, handoff Handoff) (*Result, error) {
+func ReconcileKeeping(ctx context.Context, m Manager, desired []*units.Unit, keep func(Running) bool, handoff Handoff) (*Result, error) {
 	current, err := List(ctx, m)
 	if err != nil {
 		return nil, err
@@ -123,14 +124,14 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*Unit, keep func
 		return nil, err
 	}
 	res := &Result{}
-	var start, replace []*Unit
-	rolling := map[string][]*Unit{} // by rollout unit
+	var start, replace []*units.Unit
+	rolling := map[string][]*units.Unit{} // by rollout unit
 	want := map[string]bool{}
 	for _, u := range desired {
 		want[u.Name] = true
 		cur, ok := current[u.Name]
 		switch {
-		case busy[HandoffName(u.Name)] || (u.Group != "" && busy[RolloutName(u.Namespace, u.Group)]):
+		case busy[units.HandoffName(u.Name)] || (u.Group != "" && busy[units.RolloutName(u.Namespace, u.Group)]):
 			// Its hand-off or its workload's rollout is under way: it
 			// starts the pod (a later sync sees whether that was the
 			// generation wanted).
@@ -142,14 +143,14 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*Unit, keep func
 		case !ok && u.Ordered:
 			// A StatefulSet's pod: started by the rollout unit, after the
 			// ones before it are ready.
-			name := RolloutName(u.Namespace, u.Group)
+			name := units.RolloutName(u.Namespace, u.Group)
 			rolling[name] = append(rolling[name], u)
 		case !ok:
 			start = append(start, u)
 		case cur.ConfigHash != u.ConfigHash && u.Group != "" && cur.ActiveState == "active":
 			// A replica of a workload: replaced one at a time, by one
 			// rollout unit for the whole workload.
-			name := RolloutName(u.Namespace, u.Group)
+			name := units.RolloutName(u.Namespace, u.Group)
 			rolling[name] = append(rolling[name], u)
 		case cur.ConfigHash != u.ConfigHash:
 			replace = append(replace, u)
@@ -196,7 +197,7 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*Unit, keep func
 		// Once it is down, a hand-off with nothing to start has the next
 		// sync collect its slice and spec files.
 		desc := fmt.Sprintf("Collect pod %s/%s's slice once it stopped", cur.Namespace, cur.PodName)
-		if _, err := startHandoff(ctx, m, HandoffName(name), desc, handoff(HandoffJob{Gone: name})); err != nil {
+		if _, err := startHandoff(ctx, m, units.HandoffName(name), desc, handoff(HandoffJob{Gone: name})); err != nil {
 			res.Errors = append(res.Errors, err)
 		}
 		res.Stopped = append(res.Stopped, name)
@@ -211,7 +212,7 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*Unit, keep func
 			continue
 		}
 		desc := fmt.Sprintf("Start pod %s/%s (podunit config %s) once its old generation stopped", u.Namespace, u.PodName, u.ConfigHash)
-		queued, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}, Ready: notActive(current, want, u.StartAfter)}))
+		queued, err := startHandoff(ctx, m, units.HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*units.Unit{u}, Ready: notActive(current, want, u.StartAfter)}))
 		switch {
 		case err != nil:
 			res.Errors = append(res.Errors, fmt.Errorf("replace %s: %w", u.Name, err))
@@ -228,7 +229,7 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*Unit, keep func
 		if strings.HasPrefix(group[0].Group, "StatefulSet/") {
 			// As the StatefulSet controller: new pods lowest ordinal first,
 			// then replacements highest ordinal first.
-			var starts, replaced []*Unit
+			var starts, replaced []*units.Unit
 			for _, u := range group {
 				if _, loaded := current[u.Name]; loaded {
 					replaced = append(replaced, u)
@@ -261,7 +262,7 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*Unit, keep func
 		if waiting := notActive(current, want, u.StartAfter); len(waiting) > 0 {
 			// Started by a hand-off once what it starts after is ready.
 			desc := fmt.Sprintf("Start pod %s/%s once %s ready", u.Namespace, u.PodName, strings.Join(waiting, ", "))
-			if _, err := startHandoff(ctx, m, HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*Unit{u}, Ready: waiting})); err != nil {
+			if _, err := startHandoff(ctx, m, units.HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*units.Unit{u}, Ready: waiting})); err != nil {
 				res.Errors = append(res.Errors, err)
 				continue
 			}
@@ -287,11 +288,11 @@ func collectSlices(ctx context.Context, m Manager, current map[string]Running, w
 	}
 	var errs []error
 	for _, st := range statuses {
-		ns, name, ok := parseSliceDescription(st.Description)
+		ns, name, ok := units.ParseSliceDescription(st.Description)
 		if !ok || st.ActiveState != "active" {
 			continue
 		}
-		service := ServiceName(ns, name)
+		service := units.ServiceName(ns, name)
 		if _, loaded := current[service]; loaded || want[service] {
 			continue
 		}
@@ -321,7 +322,7 @@ func pendingHandoffs(ctx context.Context, m Manager) (map[string]bool, error) {
 // StartUnits starts the units a hand-off was given once their old
 // generations are down (a stopped transient unit that systemd has not
 // collected yet is waited for too). It returns the errors, one per unit.
-func StartUnits(ctx context.Context, m Manager, next []*Unit) []error {
+func StartUnits(ctx context.Context, m Manager, next []*units.Unit) []error {
 	var errs []error
 	for _, u := range next {
 		if err := WaitStopped(ctx, m, u.Name); err != nil {
@@ -339,7 +340,7 @@ func StartUnits(ctx context.Context, m Manager, next []*Unit) []error {
 // started again and ready (its start job done: READY=1) before the next one
 // stops, so the others keep serving. A replica that does not become ready
 // stops the rollout; the next sync starts it again.
-func RollOut(ctx context.Context, m Manager, next []*Unit) ([]string, error) {
+func RollOut(ctx context.Context, m Manager, next []*units.Unit) ([]string, error) {
 	var replaced []string
 	for _, u := range next {
 		if err := stopUnit(ctx, m, u.Name); err != nil {
@@ -497,13 +498,13 @@ func stopUnit(ctx context.Context, m Manager, name string) error {
 // unit before a unit of the same name can be created again.
 var unitGoneTimeout = 10 * time.Second
 
-func startUnit(ctx context.Context, m Manager, u *Unit) error {
+func startUnit(ctx context.Context, m Manager, u *units.Unit) error {
 	return startUnitJob(ctx, m, u, nil)
 }
 
 // startUnitAndWait starts u and waits for its start job: for a pod, until
 // podshim sent READY=1 (or the start failed).
-func startUnitAndWait(ctx context.Context, m Manager, u *Unit) error {
+func startUnitAndWait(ctx context.Context, m Manager, u *units.Unit) error {
 	done := make(chan string, 1)
 	if err := startUnitJob(ctx, m, u, done); err != nil {
 		return err
@@ -520,7 +521,7 @@ func startUnitAndWait(ctx context.Context, m Manager, u *Unit) error {
 }
 
 // startUnitJob starts u; done, when not nil, receives the start job's result.
-func startUnitJob(ctx context.Context, m Manager, u *Unit, done chan<- string) error {
+func startUnitJob(ctx context.Context, m Manager, u *units.Unit, done chan<- string) error {
 	if len(u.ExecStart) == 0 {
 		return fmt.Errorf("start unit %q: no ExecStart", u.Name)
 	}
@@ -528,7 +529,7 @@ func startUnitJob(ctx context.Context, m Manager, u *Unit, done chan<- string) e
 		return fmt.Errorf("start unit %q: %w", u.Name, err)
 	}
 	return retryUntilGone(ctx, m, u.Name, func() error {
-		_, err := m.StartTransientUnitContext(ctx, u.Name, "fail", u.Properties(), done)
+		_, err := m.StartTransientUnitContext(ctx, u.Name, "fail", Properties(u), done)
 		return err
 	})
 }
