@@ -8,9 +8,9 @@ import (
 
 // generator is translation, and podspec the contract both sides of a pod's
 // spec files share: neither reaches podshim's runtime side, the CRI client
-// (gRPC) or the command line, and podspec not even the unit model. A
-// dependency that pulls these in fails this test. (generator still reaches
-// D-Bus through units, whose model and reconciler are one package yet.)
+// (gRPC), systemd's D-Bus API (generator uses the units model, not its
+// D-Bus side) or the command line, and podspec not even the unit model. A
+// dependency that pulls these in fails this test.
 func TestGeneratorDependencies(t *testing.T) {
 	for _, pkg := range []string{".", "../podshim/podspec"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
@@ -22,6 +22,9 @@ func TestGeneratorDependencies(t *testing.T) {
 			"github.com/podunit/podunit/criclient",
 			"github.com/podunit/podunit/generator", // for podspec
 			"github.com/podunit/podunit/units",     // for podspec
+			"github.com/podunit/podunit/units/bus",
+			"github.com/godbus/dbus/v5",
+			"github.com/coreos/go-systemd/v22/dbus",
 			"github.com/spf13/cobra",
 			"google.golang.org/grpc",
 			"k8s.io/kubernetes",

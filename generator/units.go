@@ -1,9 +1,7 @@
 package generator
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -11,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
@@ -63,55 +60,6 @@ func SpecPath(cfg UnitConfig, namespace, name, hash string) string {
 // its own, so that no template is taken for a pod's spec.
 func CronSpecPath(cfg UnitConfig, namespace, name, hash string) string {
 	return filepath.Join(cfg.SpecDir, "cronjobs", fmt.Sprintf("%s_%s-%s.json", namespace, name, hash))
-}
-
-// SpecFile is the content of the pod's spec file, which podshim reads: the
-// defaulted pod as JSON.
-func SpecFile(p *Pod) ([]byte, error) {
-	b, err := json.MarshalIndent(p.Spec, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("pod %s: encode spec: %w", p.Key(), err)
-	}
-	return append(b, '\n'), nil
-}
-
-// WriteSpecFiles writes the files of a pod's spec file path, unless they
-// exist (the hash in their names means their content never changes): the
-// data file of the ConfigMaps and Secrets it uses, the spec's protobuf twin
-// that podshim reads (podspec.BinarySpecPath), then the spec file itself,
-// each atomically and readable by root only. The spec file comes last:
-// its presence means the others are written.
-func WriteSpecFiles(path string, p *Pod) error {
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("write spec: %w", err)
-	}
-	if !p.Objects.Empty() {
-		b, err := json.Marshal(p.Objects)
-		if err != nil {
-			return fmt.Errorf("pod %s: encode data: %w", p.Key(), err)
-		}
-		if err := atomicfile.Write(podspec.DataPath(path), b, 0o600); err != nil {
-			return fmt.Errorf("write spec: %w", err)
-		}
-	}
-	pb, err := p.Spec.Marshal()
-	if err != nil {
-		return fmt.Errorf("pod %s: encode spec: %w", p.Key(), err)
-	}
-	if err := atomicfile.Write(podspec.BinarySpecPath(path), pb, 0o600); err != nil {
-		return fmt.Errorf("write spec: %w", err)
-	}
-	b, err := SpecFile(p)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, b, 0o600); err != nil {
-		return fmt.Errorf("write spec: %w", err)
-	}
-	return nil
 }
 
 // Unit translates a pod into its service unit.
@@ -292,16 +240,13 @@ func sliceLimits(pod *corev1.Pod) units.SliceLimits {
 	return l
 }
 
-// ReadSpecFile reads back a pod from the spec file SpecFile wrote: the pod as
-// it last ran, with its source and config hash from its annotations.
-func ReadSpecFile(path string) (*Pod, error) {
-	b, err := os.ReadFile(path)
+// FromSpec is the pod of a spec file as it last ran, with its source and
+// config hash from its annotations; it takes podspec.ReadSpec's results:
+//
+//	p, err := generator.FromSpec(podspec.ReadSpec(path))
+func FromSpec(pod *corev1.Pod, err error) (*Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pod corev1.Pod
-	if err := json.Unmarshal(b, &pod); err != nil {
-		return nil, fmt.Errorf("spec file %s: %w", path, err)
-	}
-	return &Pod{Source: pod.Annotations[AnnotationManifest], Hash: pod.Annotations[AnnotationConfigHash], Spec: &pod}, nil
+	return &Pod{Source: pod.Annotations[AnnotationManifest], Hash: pod.Annotations[AnnotationConfigHash], Spec: pod}, nil
 }

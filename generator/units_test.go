@@ -108,7 +108,7 @@ func TestSpecFileRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := SpecFile(pods[0])
+	b, err := podspec.EncodeSpec(pods[0].Spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestSpecFilesRoundTrip(t *testing.T) {
 		for _, p := range pods {
 			n++
 			spec := filepath.Join(dir, p.Namespace()+"_"+p.Name()+"-"+p.Hash+".json")
-			if err := WriteSpecFiles(spec, p); err != nil {
+			if err := podspec.WriteSpecFiles(spec, p.Spec, p.Objects); err != nil {
 				t.Fatal(err)
 			}
 			got, err := podspec.ReadSpec(spec)
@@ -173,7 +173,7 @@ func TestWriteSpecFilesKeepsWhatExists(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := filepath.Join(t.TempDir(), "specs", "default_web-1.json")
-	if err := WriteSpecFiles(spec, pods[0]); err != nil {
+	if err := podspec.WriteSpecFiles(spec, pods[0].Spec, pods[0].Objects); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{spec, podspec.BinarySpecPath(spec)} {
@@ -184,7 +184,7 @@ func TestWriteSpecFilesKeepsWhatExists(t *testing.T) {
 	// The hash in the name means the content never changes: an existing
 	// spec file is not written again.
 	os.WriteFile(spec, []byte("kept"), 0o600)
-	if err := WriteSpecFiles(spec, pods[0]); err != nil {
+	if err := podspec.WriteSpecFiles(spec, pods[0].Spec, pods[0].Objects); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(spec); string(b) != "kept" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/test/urlserver"
 )
 
@@ -95,7 +96,7 @@ func TestSyncRunsURLPods(t *testing.T) {
 		t.Fatalf("units %v", m.Units)
 	}
 	specs, _ := filepath.Glob(filepath.Join(s.UnitConfig.SpecDir, "default_api-*.json"))
-	p, err := generator.ReadSpecFile(specs[0])
+	p, err := generator.FromSpec(podspec.ReadSpec(specs[0]))
 	if err != nil || p.Spec.Annotations[generator.AnnotationConfigSource] != "http" || p.Spec.Annotations[generator.AnnotationManifest] != "http://config.example/pods" {
 		t.Errorf("annotations %v (%v)", p.Spec.Annotations, err)
 	}

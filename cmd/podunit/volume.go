@@ -17,6 +17,7 @@ import (
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
@@ -89,7 +90,7 @@ func claimsInUse(ctx context.Context, specDir string) (map[string][]string, erro
 		if strings.HasSuffix(path, ".data.json") {
 			continue
 		}
-		p, err := generator.ReadSpecFile(path)
+		p, err := generator.FromSpec(podspec.ReadSpec(path))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed meanwhile

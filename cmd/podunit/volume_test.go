@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units/bus"
 )
 
@@ -38,7 +39,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, _ := generator.SpecFile(pods[0])
+	spec, _ := podspec.EncodeSpec(pods[0].Spec)
 	write(t, specs, "default_db-x.json", string(spec))
 
 	var out bytes.Buffer

@@ -28,6 +28,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/podshim/criconfig"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
@@ -96,7 +97,7 @@ func unitFor(b testing.TB, name string, manifest []byte) *units.Unit {
 		b.Fatal(err)
 	}
 	p := pods[0]
-	if err := generator.WriteSpecFiles(generator.SpecPath(unitConfig, p.Namespace(), p.Name(), p.Hash), p); err != nil {
+	if err := podspec.WriteSpecFiles(generator.SpecPath(unitConfig, p.Namespace(), p.Name(), p.Hash), p.Spec, p.Objects); err != nil {
 		b.Fatal(err)
 	}
 	u, err := generator.Unit(unitConfig, p)

@@ -41,7 +41,7 @@ func CronRunArgv(base []string, c *generator.CronJob, template string) []string 
 // cronRun starts the run of the CronJob c due at now, and keeps its
 // history limits (see newCronRunCommand).
 func CronRun(ctx context.Context, m bus.Manager, ucfg generator.UnitConfig, template string, c *generator.CronJob, now time.Time, report Reporter) error {
-	tmpl, err := generator.ReadSpecFile(template)
+	tmpl, err := generator.FromSpec(podspec.ReadSpec(template))
 	if err != nil {
 		return fmt.Errorf("CronJob %s: its template: %w", c.Name, err)
 	}
@@ -99,7 +99,7 @@ func startRun(ctx context.Context, m bus.Manager, ucfg generator.UnitConfig, tmp
 		return err
 	}
 	run.Spec.Annotations[generator.AnnotationConfigSeen] = now.UTC().Format(time.RFC3339Nano)
-	if err := generator.WriteSpecFiles(generator.SpecPath(ucfg, run.Namespace(), run.Name(), run.Hash), run); err != nil {
+	if err := podspec.WriteSpecFiles(generator.SpecPath(ucfg, run.Namespace(), run.Name(), run.Hash), run.Spec, run.Objects); err != nil {
 		return fmt.Errorf("run %s: %w", run.Key(), err)
 	}
 	u, err := generator.Unit(ucfg, run)
@@ -254,7 +254,7 @@ func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set) (*cronPla
 			return nil, err
 		}
 		path := generator.CronSpecPath(s.UnitConfig, p.Namespace(), p.Name(), hash)
-		if err := generator.WriteSpecFiles(path, p); err != nil {
+		if err := podspec.WriteSpecFiles(path, p.Spec, p.Objects); err != nil {
 			s.Report.Errorf("CronJob %s: %v", p.Key(), err)
 			plan.failed++
 			continue
@@ -289,7 +289,7 @@ func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set) (*cronPla
 			continue
 		}
 		path := generator.CronSpecPath(s.UnitConfig, r.Namespace, r.CronJob, r.ConfigHash)
-		p, err := generator.ReadSpecFile(path)
+		p, err := generator.FromSpec(podspec.ReadSpec(path))
 		if err != nil {
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
@@ -143,7 +144,7 @@ func TestSyncCronJob(t *testing.T) {
 	}
 	_, _, hash, _ := units.ParseTimerDescription(timer.Description)
 	template := generator.CronSpecPath(s.UnitConfig, "default", "report", hash)
-	tmpl, err := generator.ReadSpecFile(template)
+	tmpl, err := generator.FromSpec(podspec.ReadSpec(template))
 	if err != nil || tmpl.Name() != "report" {
 		t.Fatalf("template %s: %v", template, err)
 	}

@@ -187,7 +187,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		if last.NotAdmitted[p.Key()] != na {
 			s.Report.Infof("pod %s from %s is not started on this node: %s", p.Key(), p.Source, p.Rejected)
 		}
-		if err := generator.WriteSpecFiles(path, p); err != nil {
+		if err := podspec.WriteSpecFiles(path, p.Spec, p.Objects); err != nil {
 			s.Report.Errorf("pod %s: %v", p.Key(), err)
 			continue
 		}
@@ -213,7 +213,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 			continue
 		}
 		path := generator.SpecPath(s.UnitConfig, p.Namespace(), p.Name(), p.Hash)
-		if err := generator.WriteSpecFiles(path, p); err != nil {
+		if err := podspec.WriteSpecFiles(path, p.Spec, p.Objects); err != nil {
 			s.Report.Errorf("pod %s: %v", p.Key(), err)
 			failed++
 			continue
@@ -312,7 +312,7 @@ func (s *Syncer) setSeen(p *generator.Pod, loaded map[string]bus.Running) {
 	}
 	seen := s.clock().UTC().Format(time.RFC3339Nano)
 	if r, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; ok {
-		if old, err := generator.ReadSpecFile(generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)); err == nil {
+		if old, err := generator.FromSpec(podspec.ReadSpec(generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash))); err == nil {
 			if v := old.Spec.Annotations[generator.AnnotationConfigSeen]; v != "" {
 				seen = v
 			}
@@ -339,7 +339,7 @@ func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Un
 			continue
 		}
 		path := generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)
-		p, err := generator.ReadSpecFile(path)
+		p, err := generator.FromSpec(podspec.ReadSpec(path))
 		if err != nil {
 			continue
 		}

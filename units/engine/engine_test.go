@@ -134,7 +134,7 @@ func TestSync(t *testing.T) {
 		t.Errorf("spec files: %v", specs)
 	}
 	seen := func(file string) string {
-		p, err := generator.ReadSpecFile(filepath.Join(s.UnitConfig.SpecDir, file))
+		p, err := generator.FromSpec(podspec.ReadSpec(filepath.Join(s.UnitConfig.SpecDir, file)))
 		if err != nil {
 			t.Fatal(err)
 		}

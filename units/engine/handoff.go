@@ -7,6 +7,7 @@ import (
 	"io/fs"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
@@ -18,7 +19,7 @@ func Handoff(ctx context.Context, m bus.Manager, ucfg generator.UnitConfig, spec
 		carryOn bool
 	)
 	for _, path := range specs {
-		p, err := generator.ReadSpecFile(path)
+		p, err := generator.FromSpec(podspec.ReadSpec(path))
 		if errors.Is(err, fs.ErrNotExist) {
 			// A later sync wants another generation: it is the next sync's.
 			report.Infof("%s is gone (the manifest changed again); the next sync carries on", path)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/atomicfile"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
@@ -73,7 +74,7 @@ func (j JobRecords) record(loaded map[string]bus.Running, cfg generator.UnitConf
 		if _, err := os.Stat(path); err == nil || !keep[filepath.Base(path)] {
 			continue
 		}
-		p, err := generator.ReadSpecFile(generator.SpecPath(cfg, r.Namespace, r.PodName, r.ConfigHash))
+		p, err := generator.FromSpec(podspec.ReadSpec(generator.SpecPath(cfg, r.Namespace, r.PodName, r.ConfigHash)))
 		if err != nil || !isJobPod(p) {
 			continue
 		}

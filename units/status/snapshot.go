@@ -22,6 +22,7 @@ import (
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 	"github.com/podunit/podunit/units/engine"
@@ -268,7 +269,7 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 	p := s.specs[path]
 	if p == nil {
 		var err error
-		if p, err = generator.ReadSpecFile(path); err != nil {
+		if p, err = generator.FromSpec(podspec.ReadSpec(path)); err != nil {
 			return nil, err
 		}
 	}
@@ -338,7 +339,7 @@ func (s *Server) rejectedPod(na engine.NotAdmitted, specs map[string]*generator.
 	p := s.specs[na.Spec]
 	if p == nil {
 		var err error
-		if p, err = generator.ReadSpecFile(na.Spec); err != nil {
+		if p, err = generator.FromSpec(podspec.ReadSpec(na.Spec)); err != nil {
 			return nil, err
 		}
 	}
