@@ -16,6 +16,7 @@ import (
 
 	"github.com/podunit/podunit/cni"
 	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // finding is one result of `podunit doctor`: a problem comes with its fix.
@@ -120,11 +121,10 @@ func (d *doctor) systemd(ctx context.Context) []finding {
 	}
 	defer conn.Close()
 	var out []finding
-	v, err := conn.GetManagerProperty("Version")
+	version, err := bus.Version(conn)
 	if err != nil {
 		return []finding{failed("systemd", "", "cannot read its version: %v", err)}
 	}
-	version := strings.Trim(v, `"`)
 	major, _ := strconv.Atoi(strings.FieldsFunc(version, func(r rune) bool { return r < '0' || r > '9' })[0])
 	switch {
 	case major < minSystemd:
@@ -134,7 +134,7 @@ func (d *doctor) systemd(ctx context.Context) []finding {
 	default:
 		out = append(out, passed("systemd", "version %s", version))
 	}
-	statuses, err := conn.ListUnitsByNamesContext(ctx, d.unitsActive)
+	statuses, err := bus.States(ctx, conn, d.unitsActive)
 	if err != nil {
 		return append(out, failed("podunit units", "", "cannot list them: %v", err))
 	}

@@ -212,12 +212,8 @@ func restartPod(stdout io.Writer, namespace, name string) error {
 	if _, ok := loaded[unit]; !ok {
 		return &exitError{exitFailure, fmt.Errorf("pod %s/%s has no unit (podunit get pods -A lists the pods)", namespace, name)}
 	}
-	done := make(chan string, 1)
-	if _, err := conn.RestartUnitContext(ctx, unit, "replace", done); err != nil {
-		return fmt.Errorf("restart %s: %w", unit, err)
-	}
-	if r := <-done; r != "done" {
-		return fmt.Errorf("restart %s: %s (journalctl -u %s)", unit, r, unit)
+	if err := bus.Restart(ctx, conn, unit); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "pod/%s restarted\n", name)
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units/bus"
 	"github.com/podunit/podunit/units/engine"
 )
 
@@ -75,6 +76,9 @@ good spec.`,
 	return cmd
 }
 
+// packagedWatch are the directories podunit.path watches as packaged.
+var packagedWatch = []string{"/etc/podunit/manifests", DefaultURLCache}
+
 func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration, handoff, cronRun []string, report *reporter) error {
 	var err error
 	// Absolute, so that every unit's SourcePath names its manifest.
@@ -101,8 +105,8 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	var watch func(context.Context)
 	if os.Getenv("INVOCATION_ID") != "" { // run by systemd (podunit-sync.service), not by hand
 		watch = func(ctx context.Context) {
-			paths := watchPaths(dirs)
-			if changed, err := watchManifestDirs(ctx, conn, watchDropIn, paths); err != nil {
+			paths := bus.WatchPaths(dirs)
+			if changed, err := bus.WatchManifestDirs(ctx, conn, bus.WatchDropIn, packagedWatch, paths); err != nil {
 				report.Errorf("changes in %s are picked up by the periodic relist only: %v", strings.Join(paths, ", "), err)
 			} else if changed {
 				report.Infof("podunit.path now watches %s", strings.Join(paths, ", "))

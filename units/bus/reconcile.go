@@ -415,6 +415,50 @@ func Remove(ctx context.Context, m Manager, r Running) error {
 	return queueStop(ctx, m, r.Name)
 }
 
+// Inspector is what a health check reads of systemd.
+type Inspector interface {
+	GetManagerProperty(prop string) (string, error)
+	ListUnitsByNamesContext(ctx context.Context, units []string) ([]dbus.UnitStatus, error)
+}
+
+// Version is systemd's version, as it reports it ("252.38-1~deb12u1").
+func Version(m Inspector) (string, error) {
+	v, err := m.GetManagerProperty("Version")
+	if err != nil {
+		return "", err
+	}
+	return strings.Trim(v, `"`), nil
+}
+
+// States are the named units as the manager has them, loaded or not.
+func States(ctx context.Context, m Inspector, names []string) ([]dbus.UnitStatus, error) {
+	return m.ListUnitsByNamesContext(ctx, names)
+}
+
+// Restarter is what Restart needs of systemd.
+type Restarter interface {
+	RestartUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
+}
+
+// Restart restarts a unit and waits for the restart job: for a pod's unit,
+// until its new podshim said READY=1. The error names the job's result
+// (failed, timeout, ...) otherwise.
+func Restart(ctx context.Context, m Restarter, name string) error {
+	done := make(chan string, 1)
+	if _, err := m.RestartUnitContext(ctx, name, "replace", done); err != nil {
+		return fmt.Errorf("restart %s: %w", name, err)
+	}
+	select {
+	case r := <-done:
+		if r != "done" {
+			return fmt.Errorf("restart %s: %s (journalctl -u %s)", name, r, name)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("restart %s: %w", name, ctx.Err())
+	}
+}
+
 // QueueStop queues a unit's stop job without waiting for it.
 func QueueStop(ctx context.Context, m Manager, name string) error { return queueStop(ctx, m, name) }
 

@@ -1,4 +1,4 @@
-package main
+package bus
 
 import (
 	"bytes"
@@ -17,26 +17,23 @@ import (
 	"github.com/podunit/podunit/podshim/atomicfile"
 )
 
-// The directories podunit.path watches as packaged; a manifest directory
-// elsewhere (manifestDir, a kubelet's staticPodPath) is added with a
-// runtime drop-in, so that its changes are picked up at once rather than by
-// the 20 s relist.
-var (
-	packagedWatch = []string{"/etc/podunit/manifests", DefaultURLCache}
-	watchDropIn   = "/run/systemd/system/podunit.path.d/50-manifest-dir.conf"
-)
+// WatchDropIn is the runtime drop-in of podunit.path with the directories
+// it watches beyond the packaged ones (a manifestDir elsewhere, a kubelet's
+// staticPodPath), so that their changes are picked up at once rather than
+// by the 20 s relist.
+const WatchDropIn = "/run/systemd/system/podunit.path.d/50-manifest-dir.conf"
 
-// pathManager is what watchManifestDir needs of systemd.
-type pathManager interface {
+// PathManager is what WatchManifestDirs needs of systemd.
+type PathManager interface {
 	ReloadContext(ctx context.Context) error
 	RestartUnitContext(ctx context.Context, name, mode string, ch chan<- string) (int, error)
 }
 
-// watchPaths are what podunit.path must watch for the sync reading dirs:
+// WatchPaths are what podunit.path must watch for the sync reading dirs:
 // the directories themselves (or files: a kubelet's staticPodPath may be
 // one) and the directories that their symlinked manifests point into, so
 // that a change to a symlink's target is noticed at once.
-func watchPaths(dirs []string) []string {
+func WatchPaths(dirs []string) []string {
 	var out []string
 	add := func(p string) {
 		if !slices.Contains(out, p) {
@@ -61,13 +58,14 @@ func watchPaths(dirs []string) []string {
 	return out
 }
 
-// watchManifestDirs makes podunit.path watch paths beyond the packaged
-// ones: it writes (or removes) the drop-in and, when it changed, reloads
-// systemd and restarts podunit.path. It reports whether anything changed.
-func watchManifestDirs(ctx context.Context, m pathManager, dropIn string, paths []string) (bool, error) {
+// WatchManifestDirs makes podunit.path watch paths beyond the ones its
+// packaged unit file watches (packaged): it writes (or removes) the drop-in
+// and, when it changed, reloads systemd and restarts podunit.path. It
+// reports whether anything changed.
+func WatchManifestDirs(ctx context.Context, m PathManager, dropIn string, packaged, paths []string) (bool, error) {
 	var extra []string
 	for _, p := range paths {
-		if !slices.Contains(packagedWatch, p) {
+		if !slices.Contains(packaged, p) {
 			extra = append(extra, p)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package bus
 
 import (
 	"context"
@@ -23,6 +23,9 @@ func (f *fakePathManager) RestartUnitContext(_ context.Context, name, _ string, 
 // A manifest directory other than the packaged one gets podunit.path's
 // attention through a drop-in, written (and systemd reloaded) only when it
 // changes.
+// packaged are the directories podunit.path watches as packaged.
+var packaged = []string{"/etc/podunit/manifests", "/var/cache/podunit/url"}
+
 func TestWatchManifestDir(t *testing.T) {
 	m := &fakePathManager{}
 	dropIn := filepath.Join(t.TempDir(), "podunit.path.d", "50-manifest-dir.conf")
@@ -30,7 +33,7 @@ func TestWatchManifestDir(t *testing.T) {
 	step := func(dir string, wantChanged bool) {
 		t.Helper()
 		m.calls = nil
-		changed, err := watchManifestDirs(ctx, m, dropIn, []string{dir})
+		changed, err := WatchManifestDirs(ctx, m, dropIn, packaged, []string{dir})
 		if err != nil || changed != wantChanged {
 			t.Fatalf("%s: changed %v err %v, want changed %v", dir, changed, err, wantChanged)
 		}
@@ -59,7 +62,7 @@ func TestWatchPathsFollowSymlinks(t *testing.T) {
 	os.WriteFile(filepath.Join(elsewhere, "web.yaml"), []byte("x"), 0o644)
 	os.Symlink(filepath.Join(elsewhere, "web.yaml"), filepath.Join(dir, "web.yaml"))
 	os.WriteFile(filepath.Join(dir, "plain.yaml"), []byte("x"), 0o644)
-	got := watchPaths([]string{dir})
+	got := WatchPaths([]string{dir})
 	real, _ := filepath.EvalSymlinks(elsewhere)
 	if len(got) != 2 || got[0] != dir || got[1] != real {
 		t.Errorf("watch %v, want %s and %s", got, dir, real)
@@ -71,7 +74,7 @@ func TestWatchPathsFollowSymlinks(t *testing.T) {
 func TestWatchDropInEscapesSpecifiers(t *testing.T) {
 	dropIn := filepath.Join(t.TempDir(), "podunit.path.d", "50-manifest-dir.conf")
 	m := &fakePathManager{}
-	if _, err := watchManifestDirs(context.Background(), m, dropIn, []string{"/srv/100%pods"}); err != nil {
+	if _, err := WatchManifestDirs(context.Background(), m, dropIn, packaged, []string{"/srv/100%pods"}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(dropIn); !strings.Contains(string(b), "PathChanged=/srv/100%%pods\n") {
