@@ -13,8 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"cmp"
 	"github.com/podunit/podunit/units/status"
 	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -35,23 +37,39 @@ func newStatusClient(socket string) *statusClient {
 }
 
 func (c *statusClient) pods() ([]corev1.Pod, error) {
-	resp, err := c.http.Get("http://localhost/pods")
+	var list corev1.PodList
+	if err := c.get("/pods", &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+func (c *statusClient) cronJobs() ([]batchv1.CronJob, error) {
+	var list batchv1.CronJobList
+	if err := c.get("/cronjobs", &list); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// get decodes the JSON answer to GET path into v.
+func (c *statusClient) get(path string, v any) error {
+	resp, err := c.http.Get("http://localhost" + path)
 	if err != nil {
-		return nil, fmt.Errorf("status API at %s: %w (is podunit-status.socket running? systemctl enable --now podunit-status.socket)", c.socket, err)
+		return fmt.Errorf("status API at %s: %w (is podunit-status.socket running? systemctl enable --now podunit-status.socket)", c.socket, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status API: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+		return fmt.Errorf("status API: %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	var list corev1.PodList
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("status API: %w", err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("status API: %w", err)
 	}
-	return list.Items, nil
+	return nil
 }
 
 // podFlags are the flags of every command that names pods: the namespace
@@ -119,23 +137,31 @@ func newGetCommand() *cobra.Command {
 		output string
 	)
 	cmd := &cobra.Command{
-		Use:   "get pods [NAME...]",
-		Short: "list pods as kubectl does",
+		Use:   "get pods|cronjobs [NAME...]",
+		Short: "list pods or CronJobs as kubectl does",
 		Long: `Lists pods as 'kubectl get pods' does: NAME, READY, STATUS, RESTARTS, AGE, and
 with -o wide the pod's IP, its unit and the manifest it came from. STATUS
 uses Kubernetes' words (Running, Pending, CrashLoopBackOff, ImagePullBackOff,
 Completed, Error), and InvalidManifest for a pod that runs on its last good
-spec because its manifest became invalid.`,
-		Example: "  podunit get pods\n  podunit get pods -A -o wide\n  podunit get pods web -o yaml",
+spec because its manifest became invalid.
+
+'get cronjobs' lists the CronJobs as 'kubectl get cronjobs' does: NAME,
+SCHEDULE, TIMEZONE, SUSPEND, ACTIVE (runs still running), LAST SCHEDULE,
+and instead of AGE, NEXT: when the CronJob's timer fires next. With -o wide
+its timer and manifest. Each run is a pod (get pods).`,
+		Example: "  podunit get pods\n  podunit get pods -A -o wide\n  podunit get pods web -o yaml\n  podunit get cronjobs",
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 || !slices.Contains([]string{"pods", "pod", "po"}, args[0]) {
-				return usageError(cmd, "podunit get takes the resource 'pods', then pod names")
+			if len(args) == 0 || !slices.Contains([]string{"pods", "pod", "po", "cronjobs", "cronjob", "cj"}, args[0]) {
+				return usageError(cmd, "podunit get takes the resource 'pods' or 'cronjobs', then names")
 			}
 			return nil
 		},
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
-				return []string{"pods"}, cobra.ShellCompDirectiveNoFileComp
+				return []string{"pods", "cronjobs"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			if !slices.Contains([]string{"pods", "pod", "po"}, args[0]) {
+				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
 			return pf.completePods(-1)(cmd, args, s)
 		},
@@ -145,6 +171,25 @@ spec because its manifest became invalid.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output: wide, json, yaml or name")
 	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml", "name"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !slices.Contains([]string{"pods", "pod", "po"}, args[0]) {
+			list, err := newStatusClient(pf.socket).cronJobs()
+			if err != nil {
+				return err
+			}
+			names := args[1:]
+			var shown []batchv1.CronJob
+			for _, c := range list {
+				if (all || c.Namespace == pf.namespace) && (len(names) == 0 || slices.Contains(names, c.Name)) {
+					shown = append(shown, c)
+				}
+			}
+			for _, n := range names {
+				if !slices.ContainsFunc(shown, func(c batchv1.CronJob) bool { return c.Name == n }) {
+					return &exitError{exitFailure, fmt.Errorf("CronJob %q not found in namespace %q", n, pf.namespace)}
+				}
+			}
+			return printCronJobs(cmd.OutOrStdout(), shown, output, all, time.Now())
+		}
 		pods, err := newStatusClient(pf.socket).pods()
 		if err != nil {
 			return err
@@ -247,6 +292,82 @@ func printPods(w io.Writer, pods []corev1.Pod, output string, allNamespaces bool
 				ip = "<none>"
 			}
 			row += fmt.Sprintf("\t%s\t%s\t%s", ip, p.Annotations["podunit.io/unit"], p.Annotations["podunit.io/manifest"])
+		}
+		fmt.Fprintln(tw, row)
+	}
+	return tw.Flush()
+}
+
+// printCronJobs prints CronJobs as kubectl does, with NEXT for AGE.
+func printCronJobs(w io.Writer, list []batchv1.CronJob, output string, allNamespaces bool, now time.Time) error {
+	list = slices.Clone(list)
+	slices.SortFunc(list, func(a, b batchv1.CronJob) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	switch output {
+	case "json", "yaml":
+		l := batchv1.CronJobList{Items: list}
+		l.Kind, l.APIVersion = "List", "v1"
+		var b []byte
+		var err error
+		if output == "json" {
+			b, err = json.MarshalIndent(l, "", "    ")
+			b = append(b, '\n')
+		} else {
+			b, err = yaml.Marshal(l)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	case "name":
+		for _, c := range list {
+			fmt.Fprintf(w, "cronjob.batch/%s\n", c.Name)
+		}
+		return nil
+	case "", "wide":
+	default:
+		return &exitError{exitUsage, fmt.Errorf("-o %q: one of wide, json, yaml, name", output)}
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(w, "No resources found.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	header := "NAME\tSCHEDULE\tTIMEZONE\tSUSPEND\tACTIVE\tLAST SCHEDULE\tNEXT"
+	if allNamespaces {
+		header = "NAMESPACE\t" + header
+	}
+	if output == "wide" {
+		header += "\tTIMER\tSOURCE"
+	}
+	fmt.Fprintln(tw, header)
+	for _, c := range list {
+		tz, last, next := "<none>", "<none>", "<none>"
+		if c.Spec.TimeZone != nil {
+			tz = *c.Spec.TimeZone
+		}
+		if t := c.Status.LastScheduleTime; t != nil {
+			last = shortDuration(now.Sub(t.Time))
+		}
+		if t, err := time.Parse(time.RFC3339, c.Annotations[status.AnnotationNextSchedule]); err == nil {
+			next = shortDuration(t.Sub(now))
+		}
+		suspend := "False"
+		if c.Spec.Suspend != nil && *c.Spec.Suspend {
+			suspend = "True"
+		}
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s", c.Name, c.Spec.Schedule, tz, suspend, len(c.Status.Active), last, next)
+		if allNamespaces {
+			row = c.Namespace + "\t" + row
+		}
+		if output == "wide" {
+			timer := c.Annotations[status.AnnotationUnit]
+			if timer == "" {
+				timer = "<none>"
+			}
+			row += fmt.Sprintf("\t%s\t%s", timer, c.Annotations["podunit.io/manifest"])
 		}
 		fmt.Fprintln(tw, row)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/podunit/podunit/units/status"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -97,5 +98,29 @@ func TestCommandLines(t *testing.T) {
 		if code != tc.code || err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("podunit %s: exit %d, %v; want %d and %q", strings.Join(tc.args, " "), code, err, tc.code, tc.msg)
 		}
+	}
+}
+
+// get cronjobs prints kubectl's columns, NEXT for AGE.
+func TestPrintCronJobs(t *testing.T) {
+	now := time.Date(2026, 12, 2, 11, 30, 0, 0, time.UTC)
+	tz, yes := "Etc/UTC", true
+	last := metav1.NewTime(now.Add(-30 * time.Minute))
+	list := []batchv1.CronJob{
+		{ObjectMeta: metav1.ObjectMeta{Name: "report", Namespace: "default", Annotations: map[string]string{
+			status.AnnotationNextSchedule: now.Add(30 * time.Minute).Format(time.RFC3339), status.AnnotationUnit: "cronjob-report.timer"}},
+			Spec:   batchv1.CronJobSpec{Schedule: "0 * * * *", TimeZone: &tz},
+			Status: batchv1.CronJobStatus{Active: []corev1.ObjectReference{{Name: "report-29936820"}}, LastScheduleTime: &last}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "paused", Namespace: "default"}, Spec: batchv1.CronJobSpec{Schedule: "@daily", Suspend: &yes}},
+	}
+	var b strings.Builder
+	if err := printCronJobs(&b, list, "", false, now); err != nil {
+		t.Fatal(err)
+	}
+	want := "NAME     SCHEDULE    TIMEZONE   SUSPEND   ACTIVE   LAST SCHEDULE   NEXT\n" +
+		"paused   @daily      <none>     True      0        <none>          <none>\n" +
+		"report   0 * * * *   Etc/UTC    False     1        30m             30m\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -103,6 +105,12 @@ spec:
 	}
 	if j := journal(t, "cronjob-"+name+".service", start); !strings.Contains(j, "started "+first) {
 		t.Errorf("cron-run's journal does not say it started %s:\n%s", first, j)
+	}
+
+	// get cronjobs shows it as kubectl would, with its last and next run.
+	out, err := exec.Command(podunitBin, "get", "cronjobs").CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^e2e-cron\s+\* \* \* \* \*\s+<none>\s+False\s+[01]\s+\d+s\s+\d+s$`).Match(out) {
+		t.Errorf("podunit get cronjobs: %v\n%s", err, out)
 	}
 
 	// The next minute's run completes, and the history limit removes the

@@ -247,8 +247,15 @@ func (c *cronPlan) keepRun(r bus.Running) bool {
 // timers; a suspended CronJob has none.
 func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set) (*cronPlan, error) {
 	plan := &cronPlan{next: map[string]time.Time{}, kept: map[string]bool{}, names: map[string]bool{}, templates: map[string]bool{}}
+	s.cronJobs = map[string]CronJobRecord{}
 	for _, p := range set.CronJobs {
 		plan.names[p.Key()] = true
+		record := CronJobRecord{Schedule: p.Cron.Schedule, TimeZone: p.Cron.TimeZone, Suspend: p.Cron.Suspend,
+			ConcurrencyPolicy: string(p.Cron.Concurrency), Manifest: p.Source}
+		if !p.Cron.Suspend {
+			record.Timer = units.TimerName(p.Namespace(), p.Name())
+		}
+		s.cronJobs[p.Key()] = record
 		hash, err := generator.CronHash(p)
 		if err != nil {
 			return nil, err
@@ -299,6 +306,9 @@ func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set) (*cronPla
 		s.Report.Errorf("%s is invalid: CronJob %s/%s keeps its last good schedule (config %s) until the file is fixed or removed", p.Source, r.Namespace, r.CronJob, r.ConfigHash)
 		plan.kept[name] = true
 		plan.names[r.Namespace+"/"+r.CronJob] = true
+		if record, ok := s.previous.CronJobs[r.Namespace+"/"+r.CronJob]; ok {
+			s.cronJobs[r.Namespace+"/"+r.CronJob] = record
+		}
 		plan.templates[path] = true
 	}
 	return plan, nil

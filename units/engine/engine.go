@@ -87,6 +87,8 @@ type Syncer struct {
 	conflicts   map[string][]string
 	notAdmitted map[string]NotAdmitted
 	notices     map[string][]string
+	cronJobs    map[string]CronJobRecord
+	previous    State // what the sync before this one recorded
 }
 
 // Reporter receives a sync's messages for people.
@@ -118,6 +120,7 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 	if s.StatePath != "" {
 		last, _ = ReadState(s.StatePath)
 	}
+	s.previous = last
 	for pass := 1; ; pass++ {
 		before := settle(ctx, s.Quiet, s.dirs()...)
 		if s.Watch != nil {
@@ -139,7 +142,7 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 		st := last
 		st.Time, st.Duration = time.Now().UTC(), time.Since(start).Seconds()
 		st.Failed, st.Invalid, st.Conflicts = failed, s.invalid, s.conflicts
-		st.NotAdmitted, st.Notices = s.notAdmitted, s.notices
+		st.NotAdmitted, st.Notices, st.CronJobs = s.notAdmitted, s.notices, s.cronJobs
 		st.Syncs++
 		if failed > 0 {
 			st.FailedSyncs++

@@ -27,6 +27,9 @@ type State struct {
 	// Notices maps each usable manifest file to its notices, one a line
 	// (generator.Notice), so that a sync reports them once per change.
 	Notices map[string][]string `json:"notices,omitempty"`
+	// CronJobs are the CronJobs the sync read (namespace/name), suspended
+	// ones too, for the status server's /cronjobs.
+	CronJobs map[string]CronJobRecord `json:"cronJobs,omitempty"`
 	// Duration is how long the sync took, in seconds.
 	Duration float64 `json:"duration"`
 	// Syncs and FailedSyncs count the syncs since boot (/run is a tmpfs).
@@ -40,6 +43,18 @@ type NotAdmitted struct {
 	Spec    string `json:"spec"` // its spec file
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
+}
+
+// CronJobRecord is a CronJob as the last sync read it.
+type CronJobRecord struct {
+	Schedule          string `json:"schedule"`
+	TimeZone          string `json:"timeZone,omitempty"`
+	Suspend           bool   `json:"suspend,omitempty"`
+	ConcurrencyPolicy string `json:"concurrencyPolicy"`
+	// Manifest is the file it is defined in; Timer its timer unit ("" when
+	// suspended).
+	Manifest string `json:"manifest"`
+	Timer    string `json:"timer,omitempty"`
 }
 
 // ReadState reads what the last sync recorded at path.

@@ -20,7 +20,10 @@ import (
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/engine"
 	"github.com/podunit/podunit/units/unitstest"
+	batchv1 "k8s.io/api/batch/v1"
 )
 
 type fakeVersioner struct{ err error }
@@ -266,5 +269,85 @@ func TestStatusShowsNotAdmittedPod(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the not-admitted pod is not served: %s", snap.list)
+	}
+}
+
+// /cronjobs lists the CronJobs the last sync read, as batch/v1 CronJobs
+// with the status the controller would report: the running run as active,
+// the last scheduled and the last successful run's times, and when the
+// timer fires next.
+func TestCronJobsAPI(t *testing.T) {
+	s, m, _, _ := newSyncer(t)
+	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
+	s.CronRunCmd = []string{"/usr/bin/podunit", "cron-run"}
+	write(t, s.Sources[0].Dir, "report.yaml", `apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report}
+spec:
+  schedule: "0 * * * *"
+  timeZone: Etc/UTC
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: c, image: busybox}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: paused}
+spec:
+  schedule: "@daily"
+  suspend: true
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: c, image: busybox}]
+`)
+	ctx := context.Background()
+	if err := syncOnce(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	// Two runs: 10:00 succeeded, 11:00 still runs.
+	timer, _ := m.Get("cronjob-report.timer")
+	_, _, hash, _ := units.ParseTimerDescription(timer.Description)
+	template := generator.CronSpecPath(s.UnitConfig, "default", "report", hash)
+	c := &generator.CronJob{Name: "report", Schedule: "0 * * * *", TimeZone: "Etc/UTC", Concurrency: "Allow", SuccessfulJobsHistoryLimit: 3, FailedJobsHistoryLimit: 1}
+	stateDir := t.TempDir()
+	for _, run := range []struct {
+		at    time.Time
+		phase corev1.PodPhase
+	}{{time.Date(2026, 12, 2, 10, 0, 5, 0, time.UTC), corev1.PodSucceeded}, {time.Date(2026, 12, 2, 11, 0, 5, 0, time.UTC), corev1.PodRunning}} {
+		if err := engine.CronRun(ctx, m, s.UnitConfig, template, c, run.at, &reporter{w: io.Discard}); err != nil {
+			t.Fatal(err)
+		}
+		name := generator.RunName("report", run.at.Truncate(time.Hour))
+		specs, _ := filepath.Glob(filepath.Join(s.UnitConfig.SpecDir, "default_"+name+"-*.json"))
+		var p corev1.Pod
+		b, _ := os.ReadFile(specs[0])
+		json.Unmarshal(b, &p)
+		st, _ := json.Marshal(podshim.State{Namespace: "default", Name: name, UID: string(p.UID), Status: corev1.PodStatus{Phase: run.phase}})
+		write(t, stateDir, "default_"+name+".json", string(st))
+	}
+	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: stateDir, SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{}}
+	code, body := get(t, srv, "/cronjobs")
+	var list batchv1.CronJobList
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || list.Kind != "CronJobList" || len(list.Items) != 2 {
+		t.Fatalf("/cronjobs: %d %v\n%s", code, err, body)
+	}
+	paused, report := list.Items[0], list.Items[1]
+	if paused.Name != "paused" || !*paused.Spec.Suspend || paused.Annotations[AnnotationNextSchedule] != "" || paused.Annotations[AnnotationUnit] != "" {
+		t.Errorf("the suspended CronJob: %+v", paused)
+	}
+	if report.Spec.Schedule != "0 * * * *" || *report.Spec.TimeZone != "Etc/UTC" || report.Annotations[AnnotationUnit] != "cronjob-report.timer" ||
+		report.Annotations[AnnotationNextSchedule] == "" {
+		t.Errorf("the CronJob: %+v", report)
+	}
+	st := report.Status
+	if len(st.Active) != 1 || st.Active[0].Name != "report-29936820" || st.LastScheduleTime == nil || !st.LastScheduleTime.Time.Equal(time.Date(2026, 12, 2, 11, 0, 0, 0, time.UTC)) ||
+		st.LastSuccessfulTime == nil || !st.LastSuccessfulTime.Time.Equal(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("status %+v", st)
 	}
 }
