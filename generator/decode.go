@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -55,12 +57,48 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
+// checkText reports the first byte that cannot be in a manifest, with its
+// line and column: a manifest is UTF-8 text, without control characters
+// other than tabs and line ends (as YAML requires).
+func checkText(file string, data []byte) error {
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return &FieldError{File: file, Line: line, Msg: fmt.Sprintf("byte 0x%02x in column %d is not UTF-8: a manifest is UTF-8 text", data[i], col)}
+		case r == '\n':
+			line, col = line+1, 0
+		case r < 0x20 && r != '\t' && r != '\r', r == 0x7f:
+			return &FieldError{File: file, Line: line, Msg: fmt.Sprintf("control character %U in column %d: a manifest is text", r, col)}
+		}
+		i += size
+		col++
+	}
+	return nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError is the YAML parser's error with its line where it names one
+// ("yaml: line 4: did not find expected key").
+func yamlError(file string, err error) *FieldError {
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &FieldError{File: file, Line: line, Msg: "invalid YAML: " + m[2]}
+	}
+	return &FieldError{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+}
+
 // decodeFile parses every YAML document (or the JSON object) in data into a
 // v1 Pod, strictly. It returns the pods in document order with the line of
 // each field path it saw, or the errors found, each a *FieldError.
 func decodeFile(file string, data []byte) ([]decoded, error) {
 	if len(data) > MaxManifestSize {
 		return nil, &FieldError{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxManifestSize)}
+	}
+	if err := checkText(file, data); err != nil {
+		return nil, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var (
@@ -73,8 +111,7 @@ func decodeFile(file string, data []byte) ([]decoded, error) {
 		if err := dec.Decode(&root); err == io.EOF {
 			break
 		} else if err != nil {
-			// The YAML parser's own message carries the line ("yaml: line 4: …").
-			errs = append(errs, &FieldError{File: file, Msg: err.Error()})
+			errs = append(errs, yamlError(file, err))
 			break
 		}
 		if len(root.Content) == 0 || isNull(root.Content[0]) {
@@ -387,7 +424,11 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, allowed *fieldN
 		}
 		return out
 	case reflect.String:
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		if n.Kind != yaml.ScalarNode {
+			w.fail(n, path, "must be a string, not %s", describe(n))
+			return nil
+		}
+		if n.ShortTag() != "!!str" {
 			w.fail(n, path, "must be a string, not %s (quote it: %q)", describe(n), n.Value)
 			return nil
 		}
@@ -420,9 +461,13 @@ func (w *walker) object(n *yaml.Node, t reflect.Type, path string, allowed *fiel
 		return nil
 	}
 	fields := jsonFields(t)
-	out := make(map[string]any, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), n.Content[i+1]
+	content, bad := mergedContent(n)
+	if bad != nil {
+		w.fail(bad, path, "<<: a merge key takes a mapping, an alias of one, or a list of them")
+	}
+	out := make(map[string]any, len(content)/2)
+	for i := 0; i+1 < len(content); i += 2 {
+		k, v := resolve(content[i]), content[i+1]
 		p := k.Value
 		if path != "" {
 			p = path + "." + k.Value
@@ -528,6 +573,57 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// mergedContent is a mapping's key/value pairs with YAML merge keys
+// ("<<: *base", "<<: [*a, *b]") expanded, as the YAML library behind
+// kubectl and the kubelet expands them: the mapping's own keys win, then
+// those of the merged mappings, the first first. bad is a merge key whose
+// value is not a mapping (nil when there is none).
+func mergedContent(n *yaml.Node) (content []*yaml.Node, bad *yaml.Node) {
+	own := map[string]bool{}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := resolve(n.Content[i])
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merges = append(merges, n.Content[i+1])
+			continue
+		}
+		own[k.Value] = true
+		content = append(content, n.Content[i], n.Content[i+1])
+	}
+	if len(merges) == 0 {
+		return content, nil
+	}
+	var sources []*yaml.Node
+	for _, m := range merges {
+		switch m = resolve(m); m.Kind {
+		case yaml.MappingNode:
+			sources = append(sources, m)
+		case yaml.SequenceNode:
+			for _, item := range m.Content {
+				if item = resolve(item); item.Kind != yaml.MappingNode {
+					return content, m
+				}
+				sources = append(sources, item)
+			}
+		default:
+			return content, m
+		}
+	}
+	for _, src := range sources {
+		more, bad := mergedContent(src)
+		if bad != nil {
+			return content, bad
+		}
+		for i := 0; i+1 < len(more); i += 2 {
+			if k := resolve(more[i]).Value; !own[k] {
+				own[k] = true
+				content = append(content, more[i], more[i+1])
+			}
+		}
+	}
+	return content, nil
 }
 
 func resolve(n *yaml.Node) *yaml.Node {

@@ -3,12 +3,18 @@ package generator
 import (
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podunit/podunit/units"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and docs/manifest-reference.md")
@@ -242,8 +248,8 @@ func TestReadDir(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, dir := range []string{"testdata/valid", "testdata/invalid"} {
-		files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, dir := range []string{"testdata/valid", "testdata/invalid", "../test/testdata/real", "../test/testdata/bad"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.*"))
 		for _, path := range files {
 			b, err := os.ReadFile(path)
 			if err != nil {
@@ -269,10 +275,130 @@ func FuzzDecode(f *testing.F) {
 			if len(p.Hash) != 32 || p.Spec.Namespace == "" || p.Spec.Name == "" {
 				t.Fatalf("decoded pod without identity: %+v", p)
 			}
-			// A valid pod always translates into a unit.
-			if _, err := Unit(testUnitConfig, p); err != nil {
+			// A valid pod always translates into a unit, whose names and
+			// text nothing in the manifest can break out of.
+			u, err := Unit(testUnitConfig, p)
+			if err != nil {
 				t.Fatalf("valid pod does not translate: %v", err)
 			}
+			checkUnitText(t, u)
 		}
 	})
+}
+
+var (
+	unitNameRE  = regexp.MustCompile(`^pod-[a-z0-9][a-z0-9._-]*\.service$`)
+	sliceNameRE = regexp.MustCompile(`^podunit-[a-z0-9_.\\x-]+\.slice$`)
+	unitLineRE  = regexp.MustCompile(`^(#.*|\[(Unit|Service|Slice)\]|[A-Za-z]+=.*|)$`)
+)
+
+// checkUnitText checks what a pod's manifest can reach in its unit: the
+// unit and slice names are podunit's own, every line of the unit-file
+// text is a comment, a section or one setting, and podshim's spec file is
+// in the spec directory.
+func checkUnitText(t *testing.T, u *units.Unit) {
+	t.Helper()
+	if !unitNameRE.MatchString(u.Name) || !sliceNameRE.MatchString(u.Slice) {
+		t.Fatalf("unit %q, slice %q", u.Name, u.Slice)
+	}
+	text, err := u.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if !unitLineRE.MatchString(line) {
+			t.Fatalf("unit text line %q:\n%s", line, text)
+		}
+	}
+	var spec string
+	for i, a := range u.ExecStart {
+		if a == "--spec" && i+1 < len(u.ExecStart) {
+			spec = u.ExecStart[i+1]
+		}
+	}
+	if filepath.Dir(spec) != testUnitConfig.SpecDir || strings.ContainsAny(spec, "\n\x00") {
+		t.Fatalf("spec file %q", spec)
+	}
+}
+
+// YAML merge keys are expanded as the YAML library behind kubectl expands
+// them: the mapping's own keys win.
+func TestMergeKeys(t *testing.T) {
+	pods, err := Decode("merge.yaml", []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - &base {name: c, image: busybox, args: [a]}
+  - <<: *base
+    name: d
+  - <<: [*base, {workingDir: /srv}]
+    name: e
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := pods[0].Spec.Spec.Containers
+	if len(cs) != 3 || cs[1].Name != "d" || cs[1].Image != "busybox" || cs[1].Args[0] != "a" || cs[2].Name != "e" || cs[2].WorkingDir != "/srv" {
+		t.Errorf("containers %+v", cs)
+	}
+}
+
+// A manifest directory with hostile entries: each is reported with its
+// file and nothing blocks or takes long (a named pipe is never opened, a
+// socket never read, a symlink loop or a dangling symlink never followed
+// twice, a file over the size limit never read beyond it, a 100,000-deep
+// nesting refused by the YAML parser); the good manifest beside them is read.
+func TestHostileDirectoryEntries(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("good.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: good}\nspec: {containers: [{name: c, image: i}]}\n")
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", filepath.Join(dir, "socket.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	os.Symlink("/nonexistent/pod.yaml", filepath.Join(dir, "dangling.yaml"))
+	os.Symlink(filepath.Join(dir, "loop-b.yaml"), filepath.Join(dir, "loop-a.yaml"))
+	os.Symlink(filepath.Join(dir, "loop-a.yaml"), filepath.Join(dir, "loop-b.yaml"))
+	write("huge.yaml", "# "+strings.Repeat("x", MaxManifestSize)+"\n")
+	write("deep.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: deep}\nspec:\n  x: "+strings.Repeat("[", 100000)+strings.Repeat("]", 100000)+"\n")
+	start := time.Now()
+	set, err := ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("read in %s", time.Since(start))
+	if len(set.Pods) != 1 || set.Pods[0].Name() != "good" {
+		t.Errorf("pods %v", set.Pods)
+	}
+	got := map[string]string{}
+	for _, e := range set.Errors {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			t.Errorf("not a FieldError: %v", e)
+			continue
+		}
+		got[filepath.Base(fe.File)] = fe.Msg
+	}
+	for name, want := range map[string]string{
+		"fifo.yaml":     "not a regular file (a named pipe)",
+		"socket.yaml":   "not a regular file (a socket)",
+		"dangling.yaml": "a symlink to /nonexistent/pod.yaml, which does not exist",
+		"loop-a.yaml":   "too many levels of symbolic links",
+		"loop-b.yaml":   "too many levels of symbolic links",
+		"huge.yaml":     "larger than 10485760 bytes",
+		"deep.yaml":     "invalid YAML: ",
+	} {
+		if !strings.Contains(got[name], want) {
+			t.Errorf("%s: %q, want %q", name, got[name], want)
+		}
+	}
 }

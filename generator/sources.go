@@ -276,8 +276,13 @@ func decodeAll(paths []string) []decodeResult {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				data, err := readManifest(paths[i])
-				if err != nil {
+				data, err := ReadManifest(paths[i])
+				var fe *FieldError
+				switch {
+				case errors.As(err, &fe):
+					out[i].err = fe
+					continue
+				case err != nil:
 					out[i].err = &FieldError{File: paths[i], Msg: err.Error()}
 					continue
 				}
@@ -324,14 +329,46 @@ func skipReason(path string, e fs.DirEntry) string {
 	if !known {
 		return fmt.Sprintf("not a manifest: only %s files are read", strings.Join(manifestExts, ", "))
 	}
-	info, err := os.Stat(path) // follows symlinks
-	if err != nil {
-		return fmt.Sprintf("cannot stat: %v", err)
+	if info, err := os.Stat(path); err == nil && info.IsDir() { // follows symlinks
+		return "a directory: manifest directories are not read recursively, as the kubelet's are not"
 	}
-	if !info.Mode().IsRegular() {
-		return "not a regular file"
-	}
+	// Anything else named as a manifest is read, and what is not a regular
+	// file (a named pipe, a socket, a dangling symlink) is an error the
+	// sync reports: ReadManifest.
 	return ""
+}
+
+// ReadManifest reads a manifest file, at most MaxManifestSize bytes and one
+// more (which the decoder refuses). What is not a regular file is refused
+// before it is opened: opening a named pipe would wait for a writer.
+func ReadManifest(path string) ([]byte, error) {
+	info, err := os.Stat(path) // follows symlinks
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if target, lerr := os.Readlink(path); lerr == nil {
+			return nil, &FieldError{File: path, Msg: fmt.Sprintf("a symlink to %s, which does not exist: not read", target)}
+		}
+		return nil, err
+	case err != nil:
+		return nil, &FieldError{File: path, Msg: fmt.Sprintf("%v: not read", errors.Unwrap(err))}
+	case !info.Mode().IsRegular():
+		return nil, &FieldError{File: path, Msg: fmt.Sprintf("not a regular file (%s): not read", fileType(info.Mode()))}
+	}
+	return readManifest(path)
+}
+
+func fileType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return m.Type().String()
 }
 
 func isDigits(s string) bool {

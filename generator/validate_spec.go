@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -79,6 +80,8 @@ func validatePodLevel(spec *corev1.PodSpec, fail, note failFunc) {
 					fail(rp, "not supported by podunit for a whole pod (cpu and memory are)")
 				case q.Sign() < 0:
 					fail(rp, "%s: must be 0 or more", q.String())
+				case tooLarge(name, q):
+					fail(rp, "%s: too large (more than %s)", q.String(), maxQuantity(name))
 				}
 			}
 		}
@@ -517,6 +520,8 @@ func validateContainerLevel(p string, c *corev1.Container, spec *corev1.PodSpec,
 				fail(rp, "not supported by podunit (cpu, memory and ephemeral-storage are; there is no device plugin for extended resources)")
 			case q.Sign() < 0:
 				fail(rp, "%s: must be 0 or more", q.String())
+			case tooLarge(name, q):
+				fail(rp, "%s: too large (more than %s)", q.String(), maxQuantity(name))
 			}
 		}
 	}
@@ -591,4 +596,21 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// tooLarge tells whether a cpu or memory quantity cannot be counted in the
+// units the runtime is given (millicores, bytes) without overflowing: 1e30
+// bytes of memory is no limit a kernel can set, and a typo.
+func tooLarge(name corev1.ResourceName, q resource.Quantity) bool {
+	limit := resource.MustParse(maxQuantity(name))
+	return q.Cmp(limit) > 0
+}
+
+// maxQuantity is the largest cpu or memory quantity podunit takes: far
+// above any machine, well inside what the runtime's int64 fields hold.
+func maxQuantity(name corev1.ResourceName) string {
+	if name == corev1.ResourceCPU {
+		return "1M" // a million cores, 10^9 millicores
+	}
+	return "1Ei" // 2^60 bytes
 }

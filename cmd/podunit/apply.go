@@ -115,7 +115,7 @@ func readManifest(file string) ([]byte, error) {
 	if file == "-" {
 		return io.ReadAll(io.LimitReader(os.Stdin, generator.MaxManifestSize+1))
 	}
-	return os.ReadFile(file)
+	return generator.ReadManifest(file)
 }
 
 func firstObjectName(m *generator.Manifest) string {
