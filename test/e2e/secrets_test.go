@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/podunit/podunit/podshim"
 )
 
 // A Secret's value reaches its container and nothing else a person or
@@ -130,4 +132,51 @@ func fmtProps(props map[string]any) []string {
 		out = append(out, k+"="+strings.TrimSpace(strings.ReplaceAll(fmt.Sprint(v), "\n", " ")))
 	}
 	return out
+}
+
+// A container cannot reach the host through a symlink it plants in a
+// volume (the class of CVE-2017-1002101 in the kubelet's subPath): an init
+// container makes escape → /etc in an emptyDir, and the container that
+// mounts subPath: escape is refused with CreateContainerConfigError, the
+// host's /etc never mounted; one that mounts an ordinary subPath runs.
+func TestSubPathSymlinkEscapeRefused(t *testing.T) {
+	const name = "e2e-escape"
+	writeManifest(t, name+".yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-escape}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: data, emptyDir: {}}]
+  initContainers:
+  - name: plant
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "ln -s /etc /data/escape && mkdir -p /data/fine && echo planted"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  containers:
+  - name: fine
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    volumeMounts: [{name: data, mountPath: /mnt, subPath: fine}]
+  - name: escapes
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "cat /mnt/shadow; sleep 3600"]
+    volumeMounts: [{name: data, mountPath: /mnt, subPath: escape}]
+`)
+	waitFor(t, "the escaping container refused, the other running", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+		if err != nil || len(st.Status.ContainerStatuses) != 2 {
+			return false, err
+		}
+		fine, esc := st.Status.ContainerStatuses[0], st.Status.ContainerStatuses[1]
+		w := esc.State.Waiting
+		return fine.State.Running != nil && w != nil && w.Reason == "CreateContainerConfigError" &&
+			strings.Contains(w.Message, "leaves the volume"), nil
+	})
+	for _, s := range sandboxes(t, "default", name) {
+		for _, c := range containers(t, s.Id) {
+			if c.Metadata.Name == "escapes" {
+				t.Errorf("a container was created for the escaping mount: %s", c.Id)
+			}
+		}
+	}
 }
