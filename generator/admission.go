@@ -223,3 +223,63 @@ func caseHint(value string, allowed ...string) string {
 	}
 	return ""
 }
+
+// Host access policies (config.yaml restrictHostAccess): which pods may
+// not reach the host. The kubelet lets static pods do anything; a site that
+// runs manifests from a URL it does not fully trust can refuse them that.
+const (
+	HostAccessAllowed = ""    // every pod may (default)
+	HostAccessNoneURL = "url" // pods from manifestURL may not
+	HostAccessNoneAll = "all" // no pod may
+)
+
+// HostAccess lists what of the pod reaches the host: privileged
+// containers, added capabilities, hostPath volumes, the host's network,
+// PID or IPC namespace. Empty: none.
+func HostAccess(pod *corev1.Pod) []string {
+	var out []string
+	spec := &pod.Spec
+	for _, f := range []struct {
+		on   bool
+		path string
+	}{{spec.HostNetwork, "spec.hostNetwork"}, {spec.HostPID, "spec.hostPID"}, {spec.HostIPC, "spec.hostIPC"}} {
+		if f.on {
+			out = append(out, f.path)
+		}
+	}
+	for i, v := range spec.Volumes {
+		if v.HostPath != nil {
+			out = append(out, fmt.Sprintf("spec.volumes[%d].hostPath (%s)", i, v.HostPath.Path))
+		}
+	}
+	for _, list := range []struct {
+		name string
+		cs   []corev1.Container
+	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+		for i, c := range list.cs {
+			sc := c.SecurityContext
+			if sc == nil {
+				continue
+			}
+			if sc.Privileged != nil && *sc.Privileged {
+				out = append(out, fmt.Sprintf("spec.%s[%d].securityContext.privileged", list.name, i))
+			}
+			if sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
+				out = append(out, fmt.Sprintf("spec.%s[%d].securityContext.capabilities.add", list.name, i))
+			}
+		}
+	}
+	return out
+}
+
+// restrictHostAccess rejects a pod that reaches the host where the policy
+// refuses it; fromURL tells whether the pod came from manifestURL.
+func restrictHostAccess(p *Pod, policy string, fromURL bool) {
+	if p.Rejected != nil || policy == HostAccessAllowed || (policy == HostAccessNoneURL && !fromURL) {
+		return
+	}
+	if access := HostAccess(p.Spec); len(access) > 0 {
+		p.Rejected = &Rejection{Reason: "HostAccessForbidden", Message: fmt.Sprintf(
+			"Pod was rejected: config.yaml restrictHostAccess: %s refuses pods that reach the host: %s", policy, strings.Join(access, ", "))}
+	}
+}

@@ -1,8 +1,10 @@
 package generator
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -291,5 +293,44 @@ func TestAdmitHostUsers(t *testing.T) {
 	}
 	if r := Admit(pod, NewNode("node1", nil)); r != nil {
 		t.Errorf("a runtime not known (validate) rejects: %v", r)
+	}
+}
+
+// restrictHostAccess: "all" refuses every pod that reaches the host, "url"
+// only those from manifestURL, absent none; a pod that does not reach the
+// host runs either way.
+func TestRestrictHostAccess(t *testing.T) {
+	dir, fetched := t.TempDir(), t.TempDir()
+	host := "apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec:\n  hostNetwork: true\n  volumes: [{name: v, hostPath: {path: /etc}}]\n  containers: [{name: c, image: i, securityContext: {privileged: true, capabilities: {add: [NET_ADMIN]}}}]\n"
+	plain := "apiVersion: v1\nkind: Pod\nmetadata: {name: %s}\nspec: {containers: [{name: c, image: i}]}\n"
+	for _, f := range []struct{ dir, name, content string }{
+		{dir, "host-local.yaml", fmt.Sprintf(host, "host-local")}, {dir, "plain-local.yaml", fmt.Sprintf(plain, "plain-local")},
+		{fetched, "manifest.yaml", fmt.Sprintf(host, "host-url") + "---\n" + fmt.Sprintf(plain, "plain-url")},
+	} {
+		if err := os.WriteFile(filepath.Join(f.dir, f.name), []byte(f.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for policy, refused := range map[string][]string{
+		HostAccessAllowed: nil,
+		HostAccessNoneURL: {"host-url"},
+		HostAccessNoneAll: {"host-local", "host-url"},
+	} {
+		set, err := Reader{RestrictHostAccess: policy}.Read(Source{Dir: dir}, Source{Dir: fetched, Origin: "http://config.example/pods"})
+		if err != nil || len(set.Errors) > 0 {
+			t.Fatalf("%v %v", err, set.Errors)
+		}
+		var got []string
+		for _, p := range set.NotAdmitted {
+			got = append(got, p.Name())
+			if p.Rejected.Reason != "HostAccessForbidden" || !strings.Contains(p.Rejected.Message,
+				"spec.hostNetwork, spec.volumes[0].hostPath (/etc), spec.containers[0].securityContext.privileged, spec.containers[0].securityContext.capabilities.add") {
+				t.Errorf("%s: %v", p.Name(), p.Rejected)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, refused) || len(set.Pods)+len(set.NotAdmitted) != 4 {
+			t.Errorf("restrictHostAccess %q: refused %v, want %v (admitted %d)", policy, got, refused, len(set.Pods))
+		}
 	}
 }

@@ -66,6 +66,10 @@ type Reader struct {
 	// Node is this node, for admission. Without a name, every pod is
 	// admitted and nodeName is not compared.
 	Node Node
+	// RestrictHostAccess is config.yaml's restrictHostAccess: which pods
+	// may not reach the host (HostAccessAllowed, HostAccessNoneURL,
+	// HostAccessNoneAll); such a pod is not admitted.
+	RestrictHostAccess string
 }
 
 // Read reads the manifests of every source, in order, as ReadDir
@@ -214,6 +218,7 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 				p.Spec.Annotations[AnnotationConfigSource] = "http"
 				p.Spec.Annotations[AnnotationManifest] = url
 			}
+			restrictHostAccess(p, r.RestrictHostAccess, origin[path] != "")
 			pods = append(pods, p)
 		}
 	}

@@ -73,6 +73,11 @@ type Config struct {
 	// kubernetes.io/os and kubernetes.io/arch, which nodeSelector and
 	// required node affinity are matched against.
 	NodeLabels map[string]string `json:"nodeLabels"`
+	// RestrictHostAccess refuses pods that reach the host (privileged
+	// containers, added capabilities, hostPath volumes, the host's network,
+	// PID or IPC namespace): "url" those from manifestURL, "all" every
+	// pod; default none, as the kubelet lets static pods do anything.
+	RestrictHostAccess string `json:"restrictHostAccess"`
 }
 
 // reader reads manifests as this configuration says: strictly or not, on
@@ -83,7 +88,7 @@ func (c Config) reader() generator.Reader {
 		h, _ := os.Hostname()
 		name = strings.ToLower(h)
 	}
-	return generator.Reader{Strict: c.Strict, Node: generator.NewNode(name, c.NodeLabels)}
+	return generator.Reader{Strict: c.Strict, Node: generator.NewNode(name, c.NodeLabels), RestrictHostAccess: c.RestrictHostAccess}
 }
 
 // sources are the manifest sources sync reads, in order: the manifest
@@ -173,6 +178,11 @@ func loadConfig(path string, explicit bool) (Config, error) {
 	}
 	if cfg.ReadOnlyPort < 0 || cfg.ReadOnlyPort > 65535 {
 		return cfg, fmt.Errorf("config %s: readOnlyPort: %d: must be between 0 (off) and 65535", path, cfg.ReadOnlyPort)
+	}
+	switch cfg.RestrictHostAccess {
+	case generator.HostAccessAllowed, generator.HostAccessNoneURL, generator.HostAccessNoneAll:
+	default:
+		return cfg, fmt.Errorf("config %s: restrictHostAccess: %q: must be url or all (or absent)", path, cfg.RestrictHostAccess)
 	}
 	if err := cfg.checkNode(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)

@@ -43,6 +43,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"resolvConf: etc/resolv.conf\n": "resolvConf",
 		"manifestDirs: /x\n":            "manifestDirs",
 		"cgroupDriver: both\n":          "cgroupDriver",
+		"restrictHostAccess: yes\n":     "restrictHostAccess",
 	} {
 		path := writeConfig(t, text)
 		_, err := loadConfig(path, true)
