@@ -196,3 +196,27 @@ func TestConfigMapsAndSecretsInVolumes(t *testing.T) {
 		}
 	}
 }
+
+// A subPath below a symlink a container planted is refused before anything
+// is made: no directory appears outside the volume. Inside the volume,
+// missing directories are made and symlinks that stay inside are followed.
+func TestSubPathMakesNothingOutsideTheVolume(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	os.Symlink(outside, filepath.Join(root, "escape"))
+	os.Mkdir(filepath.Join(root, "real"), 0o755)
+	os.Symlink("real", filepath.Join(root, "alias"))
+	if _, err := subPath(root, "escape/made-by-podunit"); err == nil || !strings.Contains(err.Error(), "leaves the volume") {
+		t.Errorf("subPath through an escaping symlink: %v", err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("made outside the volume: %v", entries)
+	}
+	got, err := subPath(root, "alias/a/b")
+	realRoot, _ := filepath.EvalSymlinks(root)
+	if err != nil || got != filepath.Join(realRoot, "real", "a", "b") {
+		t.Errorf("subPath through a symlink inside the volume: %q %v", got, err)
+	}
+	if fi, err := os.Stat(got); err != nil || !fi.IsDir() {
+		t.Errorf("not made: %v", err)
+	}
+}

@@ -269,25 +269,56 @@ func checkHostPath(h *corev1.HostPathVolumeSource) error {
 	return nil
 }
 
-// subPath returns root/sub, made as a directory when missing, refusing one
-// that leaves root through a symlink.
+// subPath returns root/sub, its missing directories made, refusing one
+// that leaves root through a symlink (a container can plant one in its
+// volume: the class of CVE-2017-1002101 in the kubelet). It walks sub one
+// component at a time from the volume's real path: a symlink is resolved
+// and must stay inside the volume before anything below it is looked at or
+// made, so that no directory is ever made outside the volume.
 func subPath(root, sub string) (string, error) {
-	path := filepath.Join(root, sub)
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(path, 0o755); err != nil {
-			return "", err
-		}
-	}
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return "", err
 	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return "", err
+	inside := func(p string) bool {
+		return p == realRoot || strings.HasPrefix(p, realRoot+string(filepath.Separator))
 	}
-	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
-		return "", fmt.Errorf("subPath %q leaves the volume (it resolves to %s)", sub, real)
+	cur := realRoot
+	parts := strings.Split(filepath.Clean(sub), string(filepath.Separator))
+	for i, part := range parts {
+		if part == "" || part == "." {
+			continue
+		}
+		next := filepath.Join(cur, part)
+		fi, err := os.Lstat(next)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Mkdir does not follow a symlink in its last component, and
+			// cur is a real path inside the volume.
+			if err := os.Mkdir(next, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return "", err
+			}
+			cur = next
+		case err != nil:
+			return "", err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			real, err := filepath.EvalSymlinks(next)
+			if err != nil {
+				return "", fmt.Errorf("subPath %q: %w", sub, err)
+			}
+			if !inside(real) {
+				return "", fmt.Errorf("subPath %q leaves the volume (it resolves to %s)", sub, filepath.Join(append([]string{real}, parts[i+1:]...)...))
+			}
+			cur = real
+		default:
+			if !fi.IsDir() && i < len(parts)-1 {
+				return "", fmt.Errorf("subPath %q: %s is not a directory", sub, next)
+			}
+			cur = next
+		}
 	}
-	return real, nil
+	if !inside(cur) {
+		return "", fmt.Errorf("subPath %q leaves the volume (it resolves to %s)", sub, cur)
+	}
+	return cur, nil
 }

@@ -138,7 +138,9 @@ func fmtProps(props map[string]any) []string {
 // volume (the class of CVE-2017-1002101 in the kubelet's subPath): an init
 // container makes escape → /etc in an emptyDir, and the container that
 // mounts subPath: escape is refused with CreateContainerConfigError, the
-// host's /etc never mounted; one that mounts an ordinary subPath runs.
+// host's /etc never mounted, and one that mounts escape/new is refused
+// before anything is made (no new directory in the host's /etc); one that
+// mounts an ordinary subPath runs.
 func TestSubPathSymlinkEscapeRefused(t *testing.T) {
 	const name = "e2e-escape"
 	writeManifest(t, name+".yaml", `apiVersion: v1
@@ -161,20 +163,33 @@ spec:
     image: localhost/podunit/busybox:1.35
     command: ["sh", "-c", "cat /mnt/shadow; sleep 3600"]
     volumeMounts: [{name: data, mountPath: /mnt, subPath: escape}]
+  - name: makes
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "sleep 3600"]
+    volumeMounts: [{name: data, mountPath: /mnt, subPath: escape/podunit-e2e-made}]
 `)
+	const made = "/etc/podunit-e2e-made" // where the planted symlink points on the host
+	t.Cleanup(func() { os.Remove(made) })
 	waitFor(t, "the escaping container refused, the other running", func() (bool, error) {
 		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
-		if err != nil || len(st.Status.ContainerStatuses) != 2 {
+		if err != nil || len(st.Status.ContainerStatuses) != 3 {
 			return false, err
 		}
-		fine, esc := st.Status.ContainerStatuses[0], st.Status.ContainerStatuses[1]
-		w := esc.State.Waiting
-		return fine.State.Running != nil && w != nil && w.Reason == "CreateContainerConfigError" &&
-			strings.Contains(w.Message, "leaves the volume"), nil
+		fine := st.Status.ContainerStatuses[0]
+		refused := 0
+		for _, c := range st.Status.ContainerStatuses[1:] {
+			if w := c.State.Waiting; w != nil && w.Reason == "CreateContainerConfigError" && strings.Contains(w.Message, "leaves the volume") {
+				refused++
+			}
+		}
+		return fine.State.Running != nil && refused == 2, nil
 	})
+	if _, err := os.Stat(made); err == nil {
+		t.Errorf("%s was made on the host through the planted symlink", made)
+	}
 	for _, s := range sandboxes(t, "default", name) {
 		for _, c := range containers(t, s.Id) {
-			if c.Metadata.Name == "escapes" {
+			if c.Metadata.Name == "escapes" || c.Metadata.Name == "makes" {
 				t.Errorf("a container was created for the escaping mount: %s", c.Id)
 			}
 		}
