@@ -1,0 +1,163 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
+)
+
+// converged reports how the pods named prefix-* differ from the manifests
+// of that prefix, "" when they do not: every manifest's pod has its unit
+// active and exactly one ready sandbox; no other pod of the prefix has a
+// unit, an active slice, a sandbox, a spec file or a state file; no
+// podunit unit failed.
+func converged(t *testing.T, prefix string) string {
+	t.Helper()
+	want := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(manifestDir, prefix+"-*.yaml"))
+	for _, f := range files {
+		want[strings.TrimSuffix(filepath.Base(f), ".yaml")] = true
+	}
+	var problems []string
+	ctx := context.Background()
+	list, err := systemd.ListUnitsByPatternsContext(ctx, nil, []string{"pod-" + prefix + "-*", "podunit-" + prefix + "*", "podunit-*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := map[string]string{}
+	for _, u := range list {
+		if u.LoadState == "not-found" {
+			continue
+		}
+		loaded[u.Name] = u.ActiveState
+		if u.ActiveState == "failed" && strings.HasPrefix(u.Name, "podunit") {
+			problems = append(problems, u.Name+" failed")
+		}
+	}
+	for name := range want {
+		if s := loaded[units.ServiceName("default", name)]; s != "active" {
+			problems = append(problems, fmt.Sprintf("%s: unit %q", name, s))
+		}
+		ready := 0
+		for _, sb := range sandboxes(t, "default", name) {
+			if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
+				ready++
+			}
+		}
+		if ready != 1 {
+			problems = append(problems, fmt.Sprintf("%s: %d ready sandboxes", name, ready))
+		}
+	}
+	slicePrefix := strings.TrimSuffix(units.SliceName("default", prefix+"-"), ".slice")
+	wantSlices := map[string]bool{}
+	for name := range want {
+		wantSlices[units.SliceName("default", name)] = true
+	}
+	for u, state := range loaded {
+		if name, ok := strings.CutPrefix(strings.TrimSuffix(u, ".service"), "pod-"); ok && strings.HasPrefix(name, prefix+"-") && !want[name] {
+			problems = append(problems, "unit of a removed pod: "+u)
+		}
+		if strings.HasPrefix(u, slicePrefix) && strings.HasSuffix(u, ".slice") && !wantSlices[u] && state == "active" {
+			problems = append(problems, "slice of a removed pod: "+u)
+		}
+	}
+	all, err := cri.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{podshim.LabelManaged: "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sb := range all {
+		if name := sb.Metadata.Name; strings.HasPrefix(name, prefix+"-") && !want[name] {
+			problems = append(problems, "sandbox of a removed pod: "+name)
+		}
+	}
+	for _, glob := range []string{filepath.Join(specDir, "default_"+prefix+"-*"), filepath.Join(podshim.DefaultStateDir, "default_"+prefix+"-*")} {
+		paths, _ := filepath.Glob(glob)
+		for _, p := range paths {
+			base := strings.TrimPrefix(filepath.Base(p), "default_")
+			name := base[:strings.IndexAny(base+".", ".")]
+			if i := strings.LastIndex(name, "-"); strings.HasPrefix(glob, specDir) && i > 0 {
+				name = name[:i] // the config hash
+			}
+			if !want[name] {
+				problems = append(problems, "file of a removed pod: "+p)
+			}
+		}
+	}
+	slices.Sort(problems)
+	return strings.Join(problems, "; ")
+}
+
+// A sync killed with SIGKILL in the middle of reconciling twenty new
+// manifests leaves nothing the next sync cannot converge from: it starts
+// exactly the pods of the manifests, and once ten are removed, exactly
+// those ten remain, with no unit, sandbox or file of the others left.
+func TestSyncKilledMidwayConverges(t *testing.T) {
+	const prefix = "e2e-kill"
+	// No periodic sync meanwhile: the killed one and the next are the
+	// test's.
+	systemctl(t, "stop", "podunit.path", "podunit-sync.timer")
+	t.Cleanup(func() {
+		for i := range 20 {
+			os.Remove(filepath.Join(manifestDir, fmt.Sprintf("%s-%02d.yaml", prefix, i)))
+		}
+		systemctl(t, "start", "podunit.path", "podunit-sync.timer")
+		runSync(t)
+	})
+	for i := range 20 {
+		name := fmt.Sprintf("%s-%02d", prefix, i)
+		if err := os.WriteFile(filepath.Join(manifestDir, name+".yaml"), []byte(fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`, name)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	systemctl(t, "start", "--no-block", "podunit-sync.service")
+	waitFor(t, "the sync to have started a first pod", func() (bool, error) {
+		s := activeState(units.ServiceName("default", prefix+"-00"))
+		return s == "active" || s == "activating", nil
+	})
+	systemctl(t, "kill", "--signal=KILL", "podunit-sync.service")
+	started := 0
+	for i := range 20 {
+		if s := activeState(units.ServiceName("default", fmt.Sprintf("%s-%02d", prefix, i))); s != "" && s != "inactive" {
+			started++
+		}
+	}
+	t.Logf("the sync was killed after starting %d of 20 pods", started)
+
+	start := time.Now()
+	runSync(t)
+	waitFor(t, "all twenty pods as their manifests say", func() (bool, error) { return converged(t, prefix) == "", nil })
+	t.Logf("converged %s after the next sync began", time.Since(start).Round(time.Millisecond))
+
+	for i := 0; i < 20; i += 2 {
+		os.Remove(filepath.Join(manifestDir, fmt.Sprintf("%s-%02d.yaml", prefix, i)))
+	}
+	runSync(t)
+	waitFor(t, "exactly the ten remaining pods, nothing of the others", func() (bool, error) {
+		if p := converged(t, prefix); p != "" {
+			runSync(t) // the next sync collects what the stopped pods left
+			return false, fmt.Errorf("%s", p)
+		}
+		return true, nil
+	})
+}
