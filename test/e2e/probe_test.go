@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -166,7 +167,8 @@ spec:
 }
 
 // imagePullPolicy Never runs a present image and never pulls a missing one:
-// that container waits with ErrImageNeverPull while the others run.
+// that container waits with ErrImageNeverPull while the others run, and
+// starts once the image is imported.
 func TestImagePullPolicyNever(t *testing.T) {
 	const name = "e2e-never"
 	writeManifest(t, "e2e-never.yaml", `apiVersion: v1
@@ -183,6 +185,7 @@ spec:
   - name: absent
     image: localhost/podunit/absent:1
     imagePullPolicy: Never
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 `)
 	unit := units.ServiceName("default", name)
 	waitFor(t, "absent waiting with ErrImageNeverPull, present running", func() (bool, error) {
@@ -196,6 +199,19 @@ spec:
 	if j := journal(t, "containerd.service", time.Now().Add(-time.Minute)); strings.Contains(j, "PullImage \"localhost/podunit/absent:1\"") {
 		t.Error("an image with imagePullPolicy Never was pulled")
 	}
+	// The image arrives (imported, as on a box without a registry): the
+	// waiting container starts with it, retried without a restart by hand.
+	if out, err := exec.Command("ctr", "-n", "k8s.io", "images", "tag", "localhost/podunit/busybox:1.35", "localhost/podunit/absent:1").CombinedOutput(); err != nil {
+		t.Fatalf("ctr images tag: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ctr", "-n", "k8s.io", "images", "rm", "localhost/podunit/absent:1").Run() })
+	waitFor(t, "absent running once its image is there", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+		if err != nil {
+			return false, err
+		}
+		return st.Status.ContainerStatuses[1].State.Running != nil, nil
+	})
 	os.Remove(filepath.Join(manifestDir, "e2e-never.yaml"))
 	waitGone(t, unit)
 }
