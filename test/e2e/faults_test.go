@@ -5,7 +5,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -160,4 +164,58 @@ spec:
 		}
 		return true, nil
 	})
+}
+
+// statusAPI gets path from the status socket.
+func statusAPI(t *testing.T, path string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", "/run/podunit/status.sock")
+	}}}
+	resp, err := c.Get("http://localhost" + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// containerd stopped for a while: the running pod keeps running (the same
+// container, serving), healthz says the runtime is down, a pod written
+// meanwhile starts once containerd is back, and nothing needs a hand.
+func TestContainerdOutage(t *testing.T) {
+	writeManifest(t, "e2e-outage.yaml", webPod("e2e-outage", "still here", 0))
+	waitActive(t, "default", "e2e-outage")
+	before := runningContainer(t, "default", "e2e-outage", "web")
+	ip := getPod(t, "default", "e2e-outage").Status.PodIP
+
+	systemctl(t, "stop", "containerd.service")
+	t.Cleanup(func() { exec.Command("systemctl", "start", "containerd.service").Run() })
+	down := time.Now()
+	waitFor(t, "healthz to report the runtime down", func() (bool, error) {
+		code, body := statusAPI(t, "/healthz?verbose")
+		return code == http.StatusInternalServerError && strings.Contains(body, "[-]runtime"), nil
+	})
+	if code, body, err := get("http://" + ip + "/"); err != nil || code != 200 || !strings.Contains(body, "still here") {
+		t.Errorf("the pod stopped serving while containerd was down: %d %q %v", code, body, err)
+	}
+	writeManifest(t, "e2e-outage-new.yaml", webPod("e2e-outage-new", "new", 0))
+	time.Sleep(10 * time.Second) // the outage, with a pod waiting to start
+	systemctl(t, "start", "containerd.service")
+	t.Logf("containerd was down for %s", time.Since(down).Round(time.Second))
+
+	up := time.Now()
+	waitActive(t, "default", "e2e-outage-new")
+	t.Logf("the pod written during the outage was ready %s after containerd came back", time.Since(up).Round(time.Millisecond))
+	waitFor(t, "healthz ok again", func() (bool, error) {
+		code, _ := statusAPI(t, "/healthz")
+		return code == http.StatusOK, nil
+	})
+	if after := runningContainer(t, "default", "e2e-outage", "web"); after != before {
+		t.Errorf("the running pod's container was replaced: %s → %s", before, after)
+	}
+	if s := activeState(units.ServiceName("default", "e2e-outage")); s != "active" {
+		t.Errorf("the running pod's unit is %s", s)
+	}
 }
