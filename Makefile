@@ -47,7 +47,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit test-e2e test-e2e-slow test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit test-e2e test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,6 +74,18 @@ test-e2e: build ## end-to-end tests against real systemd, containerd, runc and C
 	# /tmp, /var/tmp and /run are its own: a source tree there is hidden).
 	rm -rf $(E2E_TESTBED)/real && mkdir -p $(E2E_TESTBED)/real && cp test/testdata/real/*.yaml $(E2E_TESTBED)/real/
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
+
+# The resilience suite (docs/reliability.md): hostile input, escapes,
+# secrets, host access and faults. Every one of these also runs in
+# `make test`; this target runs them alone and prints the summary.
+RESILIENCE_E2E := TestSyncKilledMidwayConverges|TestContainerdOutage|TestImagePullPolicyNever|TestPodshimKilledAdoptsPod|TestSubPathSymlinkEscapeRefused|TestSecretValueStaysSecret|TestRestrictHostAccess
+
+test-resilience: build ## hostile input, escapes, secrets, host access and faults, with a summary table (docs/reliability.md)
+	$(GO) test -count=1 -v ./cmd/podunit -run 'TestValidateBadManifests' >bin/resilience.log 2>&1 || true
+	$(GO) test -count=1 -v ./generator -run 'TestHostileDirectoryEntries|TestRestrictHostAccess|TestMergeKeys' >>bin/resilience.log 2>&1 || true
+	$(GO) test -count=1 -v ./podshim -run 'TestSubPathMakesNothingOutsideTheVolume' >>bin/resilience.log 2>&1 || true
+	$(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=$(RESILIENCE_E2E)' >>bin/resilience.log 2>&1 || true
+	./test/resilience.sh bin/resilience.log
 
 test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog); not part of make test
 	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim'

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Prints the resilience summary (docs/reliability.md) from the output of
+# the tests `make test-resilience` runs: each test, its outcome, and what
+# it reported (recovery times, what was refused).
+#   resilience.sh LOG
+set -euo pipefail
+log=$1
+printf '%-40s %-6s %s\n' TEST RESULT REPORTED
+awk '
+	/^=== RUN / { name = $3; notes[name] = "" }
+	/^    [a-z_]+_test\.go:[0-9]+: / && name != "" {
+		line = $0; sub(/^    [a-z_]+_test\.go:[0-9]+: /, "", line)
+		notes[name] = notes[name] (notes[name] == "" ? "" : "; ") line
+	}
+	/^--- (PASS|FAIL|SKIP): / && $3 !~ /\// {
+		t = $3; r = $2; sub(/:$/, "", r)
+		printf "%-40s %-6s %s\n", t, r, substr(notes[t], 1, 160)
+	}
+' "$log"
+! grep -q '^--- FAIL' "$log"
