@@ -78,7 +78,7 @@ test-e2e: build ## end-to-end tests against real systemd, containerd, runc and C
 # The resilience suite (docs/reliability.md): hostile input, escapes,
 # secrets, host access and faults. Every one of these also runs in
 # `make test`; this target runs them alone and prints the summary.
-RESILIENCE_E2E := TestSyncKilledMidwayConverges|TestContainerdOutage|TestImagePullPolicyNever|TestPodshimKilledAdoptsPod|TestSubPathSymlinkEscapeRefused|TestSecretValueStaysSecret|TestRestrictHostAccess
+RESILIENCE_E2E := TestSyncKilledMidwayConverges|TestContainerdOutage|TestJournaldRestartWhileLogging|TestImagePullPolicyNever|TestPodshimKilledAdoptsPod|TestSubPathSymlinkEscapeRefused|TestSecretValueStaysSecret|TestRestrictHostAccess
 
 test-resilience: build ## hostile input, escapes, secrets, host access and faults, with a summary table (docs/reliability.md)
 	$(GO) test -count=1 -v ./cmd/podunit -run 'TestValidateBadManifests' >bin/resilience.log 2>&1 || true
