@@ -9,6 +9,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,8 +60,9 @@ func (e *FieldError) Error() string {
 
 // checkText reports the first byte that cannot be in a manifest, with its
 // line and column: a manifest is UTF-8 text, without control characters
-// other than tabs and line ends (as YAML requires).
-func checkText(file string, data []byte) error {
+// other than tabs and line ends (as YAML requires). Only a file the YAML
+// parser refused is scanned.
+func checkText(file string, data []byte) *FieldError {
 	line, col := 1, 1
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
@@ -97,9 +99,6 @@ func decodeFile(file string, data []byte) ([]decoded, error) {
 	if len(data) > MaxManifestSize {
 		return nil, &FieldError{File: file, Msg: fmt.Sprintf("larger than %d bytes", MaxManifestSize)}
 	}
-	if err := checkText(file, data); err != nil {
-		return nil, err
-	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var (
 		out     []decoded
@@ -111,7 +110,13 @@ func decodeFile(file string, data []byte) ([]decoded, error) {
 		if err := dec.Decode(&root); err == io.EOF {
 			break
 		} else if err != nil {
-			errs = append(errs, yamlError(file, err))
+			// Bytes that cannot be in a manifest are named with their
+			// line and column; the parser only says it met one.
+			if bad := checkText(file, data); bad != nil {
+				errs = append(errs, bad)
+			} else {
+				errs = append(errs, yamlError(file, err))
+			}
 			break
 		}
 		if len(root.Content) == 0 || isNull(root.Content[0]) {
@@ -581,11 +586,14 @@ func editDistance(a, b string) int {
 // those of the merged mappings, the first first. bad is a merge key whose
 // value is not a mapping (nil when there is none).
 func mergedContent(n *yaml.Node) (content []*yaml.Node, bad *yaml.Node) {
+	if !slices.ContainsFunc(n.Content, isMergeKey) {
+		return n.Content, nil // nearly every mapping: nothing to copy
+	}
 	own := map[string]bool{}
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := resolve(n.Content[i])
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+		if isMergeKey(k) {
 			merges = append(merges, n.Content[i+1])
 			continue
 		}
@@ -624,6 +632,11 @@ func mergedContent(n *yaml.Node) (content []*yaml.Node, bad *yaml.Node) {
 		}
 	}
 	return content, nil
+}
+
+func isMergeKey(n *yaml.Node) bool {
+	n = resolve(n)
+	return n.Kind == yaml.ScalarNode && n.Value == "<<" && n.ShortTag() == "!!merge"
 }
 
 func resolve(n *yaml.Node) *yaml.Node {

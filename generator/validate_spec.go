@@ -598,19 +598,22 @@ func sortedKeys(m map[string]bool) []string {
 	return keys
 }
 
-// tooLarge tells whether a cpu or memory quantity cannot be counted in the
-// units the runtime is given (millicores, bytes) without overflowing: 1e30
-// bytes of memory is no limit a kernel can set, and a typo.
+// The largest cpu and memory quantities podunit takes: far above any
+// machine, well inside what the runtime's int64 fields (millicores, bytes)
+// hold. 1e30 bytes of memory is no limit a kernel can set, but a typo.
+var (
+	maxCPU    = resource.MustParse("1M") // a million cores
+	maxMemory = resource.MustParse("1Ei")
+)
+
+// tooLarge tells whether a cpu or memory quantity is above its maximum.
 func tooLarge(name corev1.ResourceName, q resource.Quantity) bool {
-	limit := resource.MustParse(maxQuantity(name))
-	return q.Cmp(limit) > 0
+	return q.Cmp(*maxQuantity(name)) > 0
 }
 
-// maxQuantity is the largest cpu or memory quantity podunit takes: far
-// above any machine, well inside what the runtime's int64 fields hold.
-func maxQuantity(name corev1.ResourceName) string {
+func maxQuantity(name corev1.ResourceName) *resource.Quantity {
 	if name == corev1.ResourceCPU {
-		return "1M" // a million cores, 10^9 millicores
+		return &maxCPU
 	}
-	return "1Ei" // 2^60 bytes
+	return &maxMemory
 }
