@@ -244,18 +244,15 @@ func (c *cronPlan) keepRun(r bus.Running) bool {
 }
 
 // planCronJobs writes the CronJobs' template spec files and makes their
-// timers; a suspended CronJob has none.
-func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set) (*cronPlan, error) {
+// timers; a suspended CronJob has none. last is what the sync before this
+// one recorded: a CronJob kept on its last good timer keeps its record.
+func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set, last State) (*cronPlan, error) {
 	plan := &cronPlan{next: map[string]time.Time{}, kept: map[string]bool{}, names: map[string]bool{}, templates: map[string]bool{}}
 	s.cronJobs = map[string]CronJobRecord{}
 	for _, p := range set.CronJobs {
 		plan.names[p.Key()] = true
-		record := CronJobRecord{Schedule: p.Cron.Schedule, TimeZone: p.Cron.TimeZone, Suspend: p.Cron.Suspend,
+		s.cronJobs[p.Key()] = CronJobRecord{Schedule: p.Cron.Schedule, TimeZone: p.Cron.TimeZone, Suspend: p.Cron.Suspend,
 			ConcurrencyPolicy: string(p.Cron.Concurrency), Manifest: p.Source}
-		if !p.Cron.Suspend {
-			record.Timer = units.TimerName(p.Namespace(), p.Name())
-		}
-		s.cronJobs[p.Key()] = record
 		hash, err := generator.CronHash(p)
 		if err != nil {
 			return nil, err
@@ -296,17 +293,14 @@ func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set) (*cronPla
 			continue
 		}
 		path := generator.CronSpecPath(s.UnitConfig, r.Namespace, r.CronJob, r.ConfigHash)
-		p, err := generator.FromSpec(podspec.ReadSpec(path))
-		if err != nil {
-			continue
-		}
-		if _, bad := s.invalid[p.Source]; !bad {
+		p := s.lastGood(path)
+		if p == nil {
 			continue
 		}
 		s.Report.Errorf("%s is invalid: CronJob %s/%s keeps its last good schedule (config %s) until the file is fixed or removed", p.Source, r.Namespace, r.CronJob, r.ConfigHash)
 		plan.kept[name] = true
 		plan.names[r.Namespace+"/"+r.CronJob] = true
-		if record, ok := s.previous.CronJobs[r.Namespace+"/"+r.CronJob]; ok {
+		if record, ok := last.CronJobs[r.Namespace+"/"+r.CronJob]; ok {
 			s.cronJobs[r.Namespace+"/"+r.CronJob] = record
 		}
 		plan.templates[path] = true

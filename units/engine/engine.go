@@ -88,7 +88,6 @@ type Syncer struct {
 	notAdmitted map[string]NotAdmitted
 	notices     map[string][]string
 	cronJobs    map[string]CronJobRecord
-	previous    State // what the sync before this one recorded
 }
 
 // Reporter receives a sync's messages for people.
@@ -120,7 +119,6 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 	if s.StatePath != "" {
 		last, _ = ReadState(s.StatePath)
 	}
-	s.previous = last
 	for pass := 1; ; pass++ {
 		before := settle(ctx, s.Quiet, s.dirs()...)
 		if s.Watch != nil {
@@ -227,7 +225,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 
 	desired = append(desired, s.keepLastGood(loaded, desired, keep)...)
 
-	cron, err := s.planCronJobs(ctx, set)
+	cron, err := s.planCronJobs(ctx, set, last)
 	if err != nil {
 		return invalid, failed, err
 	}
@@ -342,11 +340,8 @@ func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Un
 			continue
 		}
 		path := generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)
-		p, err := generator.FromSpec(podspec.ReadSpec(path))
-		if err != nil {
-			continue
-		}
-		if _, bad := s.invalid[p.Source]; !bad {
+		p := s.lastGood(path)
+		if p == nil {
 			continue
 		}
 		u, err := generator.Unit(s.UnitConfig, p)
@@ -358,6 +353,19 @@ func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Un
 		kept = append(kept, u)
 	}
 	return kept
+}
+
+// lastGood is the pod of a spec file when its manifest is invalid now: it
+// keeps running (or scheduling) on that last good spec. nil otherwise.
+func (s *Syncer) lastGood(spec string) *generator.Pod {
+	p, err := generator.FromSpec(podspec.ReadSpec(spec))
+	if err != nil {
+		return nil
+	}
+	if _, bad := s.invalid[p.Source]; !bad {
+		return nil
+	}
+	return p
 }
 
 // removeStaleSpecs removes spec files that neither a desired pod nor a unit

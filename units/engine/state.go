@@ -51,10 +51,8 @@ type CronJobRecord struct {
 	TimeZone          string `json:"timeZone,omitempty"`
 	Suspend           bool   `json:"suspend,omitempty"`
 	ConcurrencyPolicy string `json:"concurrencyPolicy"`
-	// Manifest is the file it is defined in; Timer its timer unit ("" when
-	// suspended).
+	// Manifest is the file it is defined in.
 	Manifest string `json:"manifest"`
-	Timer    string `json:"timer,omitempty"`
 }
 
 // ReadState reads what the last sync recorded at path.

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
 )
 
 // AnnotationNextSchedule is on a served CronJob: when its timer fires next
@@ -34,8 +35,8 @@ func (s *Server) cronJobs(snap *snapshot, now time.Time) *batchv1.CronJobList {
 			Spec: batchv1.CronJobSpec{Schedule: r.Schedule, Suspend: &r.Suspend,
 				ConcurrencyPolicy: batchv1.ConcurrencyPolicy(r.ConcurrencyPolicy)},
 		}
-		if r.Timer != "" {
-			cj.Annotations[AnnotationUnit] = r.Timer
+		if !r.Suspend {
+			cj.Annotations[AnnotationUnit] = units.TimerName(ns, name)
 		}
 		if r.TimeZone != "" {
 			tz := r.TimeZone
