@@ -146,17 +146,6 @@ func TestRunAsNonRootWaitsWithCreateContainerConfigError(t *testing.T) {
 func TestConfigMapsAndSecretsInVolumes(t *testing.T) {
 	pod := testPod()
 	c := &pod.Spec.Containers[0]
-	c.EnvFrom = []corev1.EnvFromSource{
-		{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}},
-		{Prefix: "DB_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}}},
-		{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}, Optional: ptr(true)}},
-	}
-	c.Env = []corev1.EnvVar{
-		{Name: "MODE", Value: "override"},
-		{Name: "URL", Value: "db://$(DB_user)@host"},
-		{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "password"}}},
-		{Name: "MISSING", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: "nope", Optional: ptr(true)}}},
-	}
 	pod.Spec.Volumes = []corev1.Volume{
 		{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, DefaultMode: ptr(int32(0o644))}}},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podunit/podunit/units/engine/enginetest"
 	"github.com/podunit/podunit/units/status"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -57,8 +58,8 @@ func TestDescribePod(t *testing.T) {
 func TestApplyWritesOnlyValidManifestsAtomically(t *testing.T) {
 	dir := t.TempDir()
 	src := t.TempDir()
-	write(t, src, "web.yaml", pod("web", "img:1"))
-	write(t, src, "none.yaml", "")
+	enginetest.Write(t, src, "web.yaml", enginetest.Pod("web", "img:1"))
+	enginetest.Write(t, src, "none.yaml", "")
 	apply := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		err := run(append([]string{"apply", "--manifest-dir", dir, "--config", filepath.Join(src, "none.yaml")}, args...), &out, io.Discard)
@@ -70,12 +71,12 @@ func TestApplyWritesOnlyValidManifestsAtomically(t *testing.T) {
 	if out, _ := apply("-f", filepath.Join(src, "web.yaml")); !strings.Contains(out, "pod/web unchanged") {
 		t.Errorf("again: %q", out)
 	}
-	write(t, src, "web.yaml", pod("web", "img:2"))
+	enginetest.Write(t, src, "web.yaml", enginetest.Pod("web", "img:2"))
 	if out, _ := apply("-f", filepath.Join(src, "web.yaml")); !strings.Contains(out, "pod/web configured") {
 		t.Errorf("changed: %q", out)
 	}
 	// An invalid manifest is refused, and the running one stays.
-	write(t, src, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, ttty: true}]\n")
+	enginetest.Write(t, src, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: i, ttty: true}]\n")
 	if _, err := apply("-f", filepath.Join(src, "web.yaml")); err == nil || !strings.Contains(err.Error(), "web.yaml:5: spec.containers[0].ttty: unknown field") {
 		t.Errorf("invalid: %v", err)
 	}
@@ -83,7 +84,7 @@ func TestApplyWritesOnlyValidManifestsAtomically(t *testing.T) {
 		t.Errorf("the applied manifest changed: %s", b)
 	}
 	// Another file may not define the same pod.
-	write(t, src, "other.yaml", pod("web", "img:3"))
+	enginetest.Write(t, src, "other.yaml", enginetest.Pod("web", "img:3"))
 	if _, err := apply("-f", filepath.Join(src, "other.yaml")); err == nil || !strings.Contains(err.Error(), "pod default/web is defined in "+filepath.Join(dir, "web.yaml")) {
 		t.Errorf("a second definition: %v", err)
 	}
@@ -95,10 +96,10 @@ func TestApplyWritesOnlyValidManifestsAtomically(t *testing.T) {
 
 func TestDeleteRemovesOnlyWholeDefinitions(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, "web.yaml", pod("web", "img:1"))
-	write(t, dir, "two.yaml", pod("a", "img:1")+"---\n"+pod("b", "img:1"))
+	enginetest.Write(t, dir, "web.yaml", enginetest.Pod("web", "img:1"))
+	enginetest.Write(t, dir, "two.yaml", enginetest.Pod("a", "img:1")+"---\n"+enginetest.Pod("b", "img:1"))
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	write(t, filepath.Dir(cfg), "config.yaml", "")
+	enginetest.Write(t, filepath.Dir(cfg), "config.yaml", "")
 	del := func(args ...string) error {
 		return run(append([]string{"delete", "--wait=false", "--manifest-dir", dir, "--config", cfg}, args...), io.Discard, io.Discard)
 	}
@@ -109,7 +110,7 @@ func TestDeleteRemovesOnlyWholeDefinitions(t *testing.T) {
 		t.Errorf("a missing pod: %v", err)
 	}
 	other := filepath.Join(t.TempDir(), "settings.yaml")
-	write(t, filepath.Dir(other), "settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n")
+	enginetest.Write(t, filepath.Dir(other), "settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n")
 	if err := del("-f", other); err == nil || !strings.Contains(err.Error(), "defines no pod") {
 		t.Errorf("a file without pods: %v", err)
 	}
@@ -129,8 +130,8 @@ func TestDeleteRemovesOnlyWholeDefinitions(t *testing.T) {
 
 func TestDoctorHostChecks(t *testing.T) {
 	proc := t.TempDir()
-	write(t, filepath.Join(proc, "sys/net/ipv4"), "ip_forward", "0\n")
-	write(t, proc, "swaps", "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2 partition 1000 0 -2\n")
+	enginetest.Write(t, filepath.Join(proc, "sys/net/ipv4"), "ip_forward", "0\n")
+	enginetest.Write(t, proc, "swaps", "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2 partition 1000 0 -2\n")
 	d := &doctor{procRoot: proc}
 	var out bytes.Buffer
 	failed := printFindings(&out, []finding{d.ipForward(), d.swap()})
@@ -156,8 +157,8 @@ func TestLogsFromCRIFiles(t *testing.T) {
 	p := statusPod("web", corev1.PodRunning, corev1.ContainerStatus{Name: "c", RestartCount: 1})
 	p.UID = "u1"
 	p.Spec.Containers = []corev1.Container{{Name: "c"}}
-	write(t, filepath.Join(root, "default_web_u1", "c"), "0.log", "2026-11-23T12:00:00Z stdout F from the first attempt\n")
-	write(t, filepath.Join(root, "default_web_u1", "c"), "1.log",
+	enginetest.Write(t, filepath.Join(root, "default_web_u1", "c"), "0.log", "2026-11-23T12:00:00Z stdout F from the first attempt\n")
+	enginetest.Write(t, filepath.Join(root, "default_web_u1", "c"), "1.log",
 		"2026-11-23T12:01:00Z stdout F one\n2026-11-23T12:02:00Z stderr P tw\n2026-11-23T12:02:00Z stderr F o\n2026-11-23T12:03:00Z stdout F three\n2026-11-23T12:04:00Z stdout F half-writ")
 	var out bytes.Buffer
 	now := time.Date(2026, 11, 23, 12, 5, 0, 0, time.UTC)

@@ -14,6 +14,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/test/urlserver"
+	"github.com/podunit/podunit/units/engine/enginetest"
 )
 
 func TestFetchKeepsTheLastGoodSet(t *testing.T) {
@@ -84,12 +85,12 @@ func TestFetchKeepsTheLastGoodSet(t *testing.T) {
 // Pods from the URL run beside the directory's, annotated as the kubelet
 // annotates staticPodURL pods; the directory wins a name both define.
 func TestSyncRunsURLPods(t *testing.T) {
-	s, m, _, out := newSyncer(t)
+	s, m, _, out := enginetest.NewSyncer(t)
 	cache := filepath.Join(t.TempDir(), "url")
 	s.Sources = append(s.Sources, generator.Source{Dir: cache, Origin: "http://config.example/pods"})
-	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
-	write(t, cache, urlManifest, pod("web", "img:2")+"---\n"+pod("api", "img:1"))
-	if err := syncOnce(context.Background(), s); err == nil || !strings.Contains(out.String(), "pod default/web is already defined in "+filepath.Join(s.Sources[0].Dir, "web.yaml")) {
+	enginetest.Write(t, s.Sources[0].Dir, "web.yaml", enginetest.Pod("web", "img:1"))
+	enginetest.Write(t, cache, urlManifest, enginetest.Pod("web", "img:2")+"---\n"+enginetest.Pod("api", "img:1"))
+	if err := enginetest.Run(context.Background(), s); err == nil || !strings.Contains(out.String(), "pod default/web is already defined in "+filepath.Join(s.Sources[0].Dir, "web.yaml")) {
 		t.Errorf("conflict not reported: %v\n%s", err, out)
 	}
 	if _, ok := m.Units["pod-api.service"]; !ok {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/podunit/podunit/units/engine/enginetest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ httpCheckFrequency: 30s
 func TestKubeletConfigSources(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "kubelet.yaml")
-	write(t, dir, "kubelet.yaml", strings.Replace(kubeletYAML, "%s", "/etc/kubernetes/manifests", 1))
+	enginetest.Write(t, dir, "kubelet.yaml", strings.Replace(kubeletYAML, "%s", "/etc/kubernetes/manifests", 1))
 	cfg := defaultConfig()
 	notes, err := applyKubeletConfig(&cfg, path)
 	if err != nil {
@@ -47,7 +48,7 @@ func TestKubeletConfigSources(t *testing.T) {
 			t.Errorf("notes lack %q:\n%s", want, all)
 		}
 	}
-	write(t, dir, "bad.yaml", "kind: KubeletConfiguration\nstaticPodURL: ftp://x\n")
+	enginetest.Write(t, dir, "bad.yaml", "kind: KubeletConfiguration\nstaticPodURL: ftp://x\n")
 	if _, err := applyKubeletConfig(&cfg, filepath.Join(dir, "bad.yaml")); err == nil || !strings.Contains(err.Error(), "manifestURL") {
 		t.Errorf("bad staticPodURL: %v", err)
 	}
@@ -55,10 +56,10 @@ func TestKubeletConfigSources(t *testing.T) {
 
 // staticPodPath may name one file, as the kubelet allows.
 func TestSyncStaticPodPathFile(t *testing.T) {
-	s, m, _, _ := newSyncer(t)
-	write(t, filepath.Dir(s.Sources[0].Dir), "one-pod.yaml", pod("web", "img:1"))
+	s, m, _, _ := enginetest.NewSyncer(t)
+	enginetest.Write(t, filepath.Dir(s.Sources[0].Dir), "one-pod.yaml", enginetest.Pod("web", "img:1"))
 	s.Sources[0].Dir = filepath.Join(filepath.Dir(s.Sources[0].Dir), "one-pod.yaml")
-	if err := syncOnce(context.Background(), s); err != nil {
+	if err := enginetest.Run(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := m.Units["pod-web.service"]; !ok {
@@ -70,9 +71,9 @@ func TestSyncStaticPodPathFile(t *testing.T) {
 // (serve takes the kubelet's readOnlyPort from it); the flag wins.
 func TestKubeletConfigKey(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, "kubelet.yaml", strings.Replace(kubeletYAML, "%s", "/etc/kubernetes/manifests", 1))
-	write(t, dir, "other.yaml", "kind: KubeletConfiguration\nreadOnlyPort: 10266\n")
-	write(t, dir, "config.yaml", "kubeletConfig: "+filepath.Join(dir, "kubelet.yaml")+"\n")
+	enginetest.Write(t, dir, "kubelet.yaml", strings.Replace(kubeletYAML, "%s", "/etc/kubernetes/manifests", 1))
+	enginetest.Write(t, dir, "other.yaml", "kind: KubeletConfiguration\nreadOnlyPort: 10266\n")
+	enginetest.Write(t, dir, "config.yaml", "kubeletConfig: "+filepath.Join(dir, "kubelet.yaml")+"\n")
 	cfg, _, err := loadConfigWithKubelet(filepath.Join(dir, "config.yaml"), true, "")
 	if err != nil || cfg.ReadOnlyPort != 10255 || cfg.ManifestDir != "/etc/kubernetes/manifests" {
 		t.Errorf("from the key: %+v, %v", cfg, err)

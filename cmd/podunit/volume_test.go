@@ -13,6 +13,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units/bus"
+	"github.com/podunit/podunit/units/engine/enginetest"
 )
 
 func TestVolumeLsAndRm(t *testing.T) {
@@ -40,7 +41,7 @@ spec:
 		t.Fatal(err)
 	}
 	spec, _ := podspec.EncodeSpec(pods[0].Spec)
-	write(t, specs, "default_db-x.json", string(spec))
+	enginetest.Write(t, specs, "default_db-x.json", string(spec))
 
 	var out bytes.Buffer
 	flags := []string{"volume", "--volume-root", root, "--spec-dir", specs}

@@ -222,8 +222,8 @@ func TestContainerdOutage(t *testing.T) {
 
 // journald restarted while a pod logs: podshim keeps forwarding (its
 // datagrams go to the socket systemd holds across the restart), so lines
-// written after the restart are in the pod's journal, and none of the
-// pod's own log (the CRI log file) is lost.
+// written after the restart are in the pod's journal; the lines missing
+// across the restart are reported.
 func TestJournaldRestartWhileLogging(t *testing.T) {
 	writeManifest(t, "e2e-chatty.yaml", `apiVersion: v1
 kind: Pod

@@ -255,3 +255,42 @@ func syncWithNewConfig(t *testing.T) {
 		exec.Command("systemctl", "start", "podunit-sync.service").Run()
 	}
 }
+
+// podunitConfig is the test bed's configuration file.
+const podunitConfig = "/etc/podunit/config.yaml"
+
+// withConfig adds lines to config.yaml and has a sync read it. It returns
+// restore, which puts the file back and has a sync read that; restore also
+// runs when the test ends.
+func withConfig(t *testing.T, lines string) (restore func()) {
+	t.Helper()
+	old, err := os.ReadFile(podunitConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore = func() {
+		os.WriteFile(podunitConfig, old, 0o644)
+		syncWithNewConfig(t)
+	}
+	t.Cleanup(restore)
+	if err := os.WriteFile(podunitConfig, append(append([]byte{}, old...), "\n"+lines+"\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	syncWithNewConfig(t)
+	return restore
+}
+
+// waitStatusWord waits until `podunit get pods` shows pod with word in its
+// row (its STATUS: NodeAffinity, HostAccessForbidden, …).
+func waitStatusWord(t *testing.T, pod, word string) {
+	t.Helper()
+	waitFor(t, pod+" shown "+word, func() (bool, error) {
+		out, _ := exec.Command(podunitBin, "get", "pods").Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, pod+" ") && strings.Contains(line, word) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}

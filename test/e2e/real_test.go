@@ -132,26 +132,9 @@ func TestKubectlCreateDeployment(t *testing.T) {
 // nodes with disktype=ssd does not start here, and says why in Kubernetes'
 // words, until config.yaml gives this node that label.
 func TestNodeSelectorAdmission(t *testing.T) {
-	const config = "/etc/podunit/config.yaml"
-	old, err := os.ReadFile(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		os.WriteFile(config, old, 0o644)
-		exec.Command("systemctl", "start", "podunit-sync.service").Run()
-	})
 	writeManifest(t, "ssd.yaml", strings.NewReplacer("image: nginx", "image: localhost/podunit/nginx:1", "  name: nginx\n", "  name: e2e-ssd\n").
 		Replace(realManifest(t, "k8sio-pod-nginx-nodeselector.yaml")))
-	waitFor(t, "the pod reported as not admitted", func() (bool, error) {
-		out, _ := exec.Command(podunitBin, "get", "pods").Output()
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, "e2e-ssd ") && strings.Contains(line, "NodeAffinity") {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
+	waitStatusWord(t, "e2e-ssd", "NodeAffinity")
 	if st := activeState("pod-e2e-ssd.service"); st == "active" || st == "activating" {
 		t.Fatalf("a pod whose nodeSelector does not match was started (%s)", st)
 	}
@@ -159,10 +142,7 @@ func TestNodeSelectorAdmission(t *testing.T) {
 	if pod.Status.Phase != corev1.PodFailed || pod.Status.Reason != "NodeAffinity" || !strings.Contains(pod.Status.Message, "disktype=ssd") {
 		t.Errorf("status %+v", pod.Status)
 	}
-	if err := os.WriteFile(config, append(append([]byte{}, old...), "\nnodeLabels: {disktype: ssd}\n"...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	syncWithNewConfig(t)
+	withConfig(t, "nodeLabels: {disktype: ssd}")
 	waitActive(t, "default", "e2e-ssd")
 }
 

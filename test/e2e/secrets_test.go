@@ -4,12 +4,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,17 +59,12 @@ spec:
 		out, _ := podunitOut(args...)
 		places["podunit "+strings.Join(args, " ")] = []byte(out)
 	}
-	api := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", "/run/podunit/status.sock")
-	}}}
 	for _, path := range []string{"/pods", "/pods/default/e2e-canary", "/metrics", "/cronjobs"} {
-		resp, err := api.Get("http://localhost" + path)
-		if err != nil {
-			t.Fatalf("status API %s: %v", path, err)
+		code, body := statusAPI(t, path)
+		if code != 200 {
+			t.Fatalf("status API %s: %d %s", path, code, body)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		places["the status API's "+path] = b
+		places["the status API's "+path] = []byte(body)
 	}
 	places["the unit's properties"] = []byte(strings.Join(fmtProps(unitProps(t, unit)), "\n"))
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")

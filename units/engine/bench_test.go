@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/podunit/podunit/units/engine"
+	"github.com/podunit/podunit/units/engine/enginetest"
 )
 
 // benchPods is how many manifests the sync benchmarks read
@@ -22,48 +25,11 @@ func benchPods() int {
 	return 1000
 }
 
-// webManifest is a realistic pod: two containers, probes, ports, env, a
-// volume.
-func webManifest(name string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  labels: {app: %s, tier: web}
-spec:
-  terminationGracePeriodSeconds: 10
-  containers:
-  - name: web
-    image: localhost/web:1.2.3
-    args: ["--listen", ":8080"]
-    env:
-    - {name: MODE, value: production}
-    - name: POD_IP
-      valueFrom: {fieldRef: {fieldPath: status.podIP}}
-    ports:
-    - {name: http, containerPort: 8080}
-    readinessProbe:
-      httpGet: {path: /healthz, port: http}
-    resources:
-      limits: {cpu: 500m, memory: 128Mi}
-    volumeMounts:
-    - {name: cache, mountPath: /cache}
-  - name: sidecar
-    image: localhost/logger:1
-    command: ["sh", "-c", "tail -F /cache/log"]
-    volumeMounts:
-    - {name: cache, mountPath: /cache}
-  volumes:
-  - name: cache
-    emptyDir: {}
-`, name, name)
-}
-
-func benchSyncer(b *testing.B) *Syncer {
-	debug.SetGCPercent(GCPercent) // as podunit sync
-	s, _, _, _ := newSyncer(b)
+func benchSyncer(b *testing.B) *engine.Syncer {
+	debug.SetGCPercent(engine.GCPercent) // as podunit sync
+	s, _, _, _ := enginetest.NewSyncer(b)
 	for i := range benchPods() {
-		write(b, s.Sources[0].Dir, fmt.Sprintf("pod-%04d.yaml", i), webManifest(fmt.Sprintf("pod-%04d", i)))
+		enginetest.Write(b, s.Sources[0].Dir, fmt.Sprintf("pod-%04d.yaml", i), enginetest.WebManifest(fmt.Sprintf("pod-%04d", i)))
 	}
 	return s
 }
@@ -75,11 +41,11 @@ func benchSyncer(b *testing.B) *Syncer {
 func BenchmarkSyncUnchanged(b *testing.B) {
 	s := benchSyncer(b)
 	ctx := context.Background()
-	if err := runSync(ctx, s); err != nil {
+	if err := enginetest.Run(ctx, s); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := runSync(ctx, s); err != nil {
+		if err := enginetest.Run(ctx, s); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -94,7 +60,7 @@ func BenchmarkSyncNew(b *testing.B) {
 		b.StopTimer()
 		s := benchSyncer(b)
 		b.StartTimer()
-		if err := runSync(ctx, s); err != nil {
+		if err := enginetest.Run(ctx, s); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

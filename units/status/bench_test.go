@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units/engine/enginetest"
 )
 
 // BenchmarkStatusPods is GET /pods over 100 running pods (the in-memory
@@ -22,13 +23,13 @@ import (
 // JSON), "unchanged" one when nothing did (make bench-status measures the
 // whole server under wrk).
 func BenchmarkStatusPods(b *testing.B) {
-	s, m, _, _ := newSyncer(b)
+	s, m, _, _ := enginetest.NewSyncer(b)
 	s.StatePath = filepath.Join(b.TempDir(), "sync.json")
 	const pods = 100
 	for i := range pods {
-		write(b, s.Sources[0].Dir, fmt.Sprintf("web-%d.yaml", i), webManifest(fmt.Sprintf("web-%d", i)))
+		enginetest.Write(b, s.Sources[0].Dir, fmt.Sprintf("web-%d.yaml", i), enginetest.WebManifest(fmt.Sprintf("web-%d", i)))
 	}
-	if err := syncOnce(context.Background(), s); err != nil {
+	if err := enginetest.Run(context.Background(), s); err != nil {
 		b.Fatal(err)
 	}
 	stateDir := b.TempDir()
@@ -47,7 +48,7 @@ func BenchmarkStatusPods(b *testing.B) {
 			},
 		}}
 		sb, _ := json.Marshal(st)
-		write(b, stateDir, "default_"+name+".json", string(sb))
+		enginetest.Write(b, stateDir, "default_"+name+".json", string(sb))
 	}
 	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: stateDir, SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{},
 		StatsMaxAge: time.Hour, MaxAge: time.Hour}

@@ -22,6 +22,7 @@ import (
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/engine"
+	"github.com/podunit/podunit/units/engine/enginetest"
 	"github.com/podunit/podunit/units/unitstest"
 	batchv1 "k8s.io/api/batch/v1"
 )
@@ -41,12 +42,12 @@ func get(t testing.TB, h http.Handler, path string) (int, string) {
 }
 
 func TestStatusAPI(t *testing.T) {
-	s, m, _, _ := newSyncer(t)
+	s, m, _, _ := enginetest.NewSyncer(t)
 	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
-	write(t, s.Sources[0].Dir, "api.yaml", pod("api", "img:1"))
+	enginetest.Write(t, s.Sources[0].Dir, "web.yaml", enginetest.Pod("web", "img:1"))
+	enginetest.Write(t, s.Sources[0].Dir, "api.yaml", enginetest.Pod("api", "img:1"))
 	ctx := context.Background()
-	if err := syncOnce(ctx, s); err != nil {
+	if err := enginetest.Run(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	stateDir := t.TempDir()
@@ -58,7 +59,7 @@ func TestStatusAPI(t *testing.T) {
 	st := podshim.State{Namespace: "default", Name: "web", UID: string(web.UID),
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.88.0.7"}}
 	sb, _ := json.Marshal(st)
-	write(t, stateDir, "default_web.json", string(sb))
+	enginetest.Write(t, stateDir, "default_web.json", string(sb))
 
 	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: stateDir, SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{}}
 	code, body := get(t, srv, "/pods")
@@ -89,8 +90,8 @@ func TestStatusAPI(t *testing.T) {
 	}
 
 	// An invalid edit: the pod runs on its last good spec, and says so.
-	write(t, s.Sources[0].Dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, ttty: true}]}\n")
-	syncOnce(ctx, s)
+	enginetest.Write(t, s.Sources[0].Dir, "web.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: c, image: i, ttty: true}]}\n")
+	enginetest.Run(ctx, s)
 	_, body = get(t, srv, "/pods/default/web")
 	if !strings.Contains(body, `"type":"podunit.io/ManifestValid","status":"False"`) || !strings.Contains(body, "ttty: unknown field") {
 		t.Errorf("no InvalidManifest condition:\n%s", body)
@@ -112,11 +113,11 @@ func TestStatusAPI(t *testing.T) {
 }
 
 func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
-	s, m, _, _ := newSyncer(t)
+	s, m, _, _ := enginetest.NewSyncer(t)
 	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.Sources[0].Dir, "a.yaml", pod("web", "img:1"))
-	write(t, s.Sources[0].Dir, "b.yaml", pod("web", "img:2"))
-	syncOnce(context.Background(), s)
+	enginetest.Write(t, s.Sources[0].Dir, "a.yaml", enginetest.Pod("web", "img:1"))
+	enginetest.Write(t, s.Sources[0].Dir, "b.yaml", enginetest.Pod("web", "img:2"))
+	enginetest.Run(context.Background(), s)
 	stateDir := t.TempDir()
 	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: stateDir, SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{}}
 	_, body := get(t, srv, "/pods/default/web")
@@ -147,7 +148,7 @@ func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, RestartCount: 2}},
 	}}
 	sb, _ := json.Marshal(st)
-	write(t, stateDir, "default_web.json", string(sb))
+	enginetest.Write(t, stateDir, "default_web.json", string(sb))
 	code, metrics := get(t, srv, "/metrics")
 	for _, want := range []string{
 		`podunit_pods{phase="Running"} 1`,
@@ -174,15 +175,15 @@ func TestStatusAPIUnitFiguresConflictsAndMetrics(t *testing.T) {
 }
 
 func TestStatusAnswersAreFreshAndSystemdFiguresCached(t *testing.T) {
-	s, m, _, _ := newSyncer(t)
-	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
-	syncOnce(context.Background(), s)
+	s, m, _, _ := enginetest.NewSyncer(t)
+	enginetest.Write(t, s.Sources[0].Dir, "web.yaml", enginetest.Pod("web", "img:1"))
+	enginetest.Run(context.Background(), s)
 	counting := &countingManager{Manager: m}
 	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: t.TempDir(), Manager: counting, Runtime: fakeVersioner{},
 		StatsMaxAge: time.Hour}
 	get(t, srv, "/pods")
-	write(t, s.Sources[0].Dir, "api.yaml", pod("api", "img:1"))
-	syncOnce(context.Background(), s)
+	enginetest.Write(t, s.Sources[0].Dir, "api.yaml", enginetest.Pod("api", "img:1"))
+	enginetest.Run(context.Background(), s)
 	// A pod is in the very next answer after its unit started.
 	if _, now := get(t, srv, "/pods"); !strings.Contains(now, `"name":"api"`) {
 		t.Error("a stale snapshot was served")
@@ -207,10 +208,10 @@ func (c *countingManager) GetUnitTypePropertiesContext(ctx context.Context, unit
 }
 
 func TestStatusSnapshotReusedUntilAWatchedFileChanges(t *testing.T) {
-	s, m, _, _ := newSyncer(t)
+	s, m, _, _ := enginetest.NewSyncer(t)
 	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
-	write(t, s.Sources[0].Dir, "web.yaml", pod("web", "img:1"))
-	syncOnce(context.Background(), s)
+	enginetest.Write(t, s.Sources[0].Dir, "web.yaml", enginetest.Pod("web", "img:1"))
+	enginetest.Run(context.Background(), s)
 	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: t.TempDir(), SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{},
 		MaxAge: time.Hour}
 	if err := srv.Watch(t.Context()); err != nil {
@@ -225,8 +226,8 @@ func TestStatusSnapshotReusedUntilAWatchedFileChanges(t *testing.T) {
 		t.Error("rebuilt with no watched file changed")
 	}
 	// ...a sync (new spec files, its record) is in the next answer.
-	write(t, s.Sources[0].Dir, "api.yaml", pod("api", "img:1"))
-	syncOnce(context.Background(), s)
+	enginetest.Write(t, s.Sources[0].Dir, "api.yaml", enginetest.Pod("api", "img:1"))
+	enginetest.Run(context.Background(), s)
 	waitUntil(t, func() bool { return srv.changed.Load() })
 	if _, now := get(t, srv, "/pods"); !strings.Contains(now, `"name":"api"`) || !strings.Contains(now, `"podunit.io/unit-state":"failed (failed)"`) {
 		t.Errorf("not rebuilt after a sync:\n%s", now)
@@ -245,12 +246,12 @@ func waitUntil(t *testing.T, cond func() bool) {
 // A pod the sync did not start because it does not fit the node is served
 // Failed with the kubelet's reason.
 func TestStatusShowsNotAdmittedPod(t *testing.T) {
-	s, m, _, _ := newSyncer(t)
+	s, m, _, _ := enginetest.NewSyncer(t)
 	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
 	s.Reader = generator.Reader{Node: generator.NewNode("node1", nil)}
-	write(t, s.Sources[0].Dir, "ssd.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: ssd}\nspec:\n  nodeSelector: {disktype: ssd}\n  containers: [{name: c, image: i}]\n")
+	enginetest.Write(t, s.Sources[0].Dir, "ssd.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: ssd}\nspec:\n  nodeSelector: {disktype: ssd}\n  containers: [{name: c, image: i}]\n")
 	ctx := context.Background()
-	if err := syncOnce(ctx, s); err != nil {
+	if err := enginetest.Run(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: t.TempDir(), SyncState: s.StatePath, Manager: m}
@@ -277,10 +278,10 @@ func TestStatusShowsNotAdmittedPod(t *testing.T) {
 // the last scheduled and the last successful run's times, and when the
 // timer fires next.
 func TestCronJobsAPI(t *testing.T) {
-	s, m, _, _ := newSyncer(t)
+	s, m, _, _ := enginetest.NewSyncer(t)
 	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
 	s.CronRunCmd = []string{"/usr/bin/podunit", "cron-run"}
-	write(t, s.Sources[0].Dir, "report.yaml", `apiVersion: batch/v1
+	enginetest.Write(t, s.Sources[0].Dir, "report.yaml", `apiVersion: batch/v1
 kind: CronJob
 metadata: {name: report}
 spec:
@@ -307,7 +308,7 @@ spec:
           containers: [{name: c, image: busybox}]
 `)
 	ctx := context.Background()
-	if err := syncOnce(ctx, s); err != nil {
+	if err := enginetest.Run(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	// Two runs: 10:00 succeeded, 11:00 still runs.
@@ -320,7 +321,7 @@ spec:
 		at    time.Time
 		phase corev1.PodPhase
 	}{{time.Date(2026, 12, 2, 10, 0, 5, 0, time.UTC), corev1.PodSucceeded}, {time.Date(2026, 12, 2, 11, 0, 5, 0, time.UTC), corev1.PodRunning}} {
-		if err := engine.CronRun(ctx, m, s.UnitConfig, template, c, run.at, &reporter{w: io.Discard}); err != nil {
+		if err := engine.CronRun(ctx, m, s.UnitConfig, template, c, run.at, &enginetest.Reporter{W: io.Discard}); err != nil {
 			t.Fatal(err)
 		}
 		name := generator.RunName("report", run.at.Truncate(time.Hour))
@@ -329,7 +330,7 @@ spec:
 		b, _ := os.ReadFile(specs[0])
 		json.Unmarshal(b, &p)
 		st, _ := json.Marshal(podshim.State{Namespace: "default", Name: name, UID: string(p.UID), Status: corev1.PodStatus{Phase: run.phase}})
-		write(t, stateDir, "default_"+name+".json", string(st))
+		enginetest.Write(t, stateDir, "default_"+name+".json", string(st))
 	}
 	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: stateDir, SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{}}
 	code, body := get(t, srv, "/cronjobs")

@@ -1,4 +1,8 @@
-package status
+// Package enginetest helps the tests of what reads what a sync leaves
+// (the status server, the CLI): a sync engine on a temporary directory
+// with systemd and the runtime faked, and manifests to give it. The
+// engine's own tests cannot import it (it imports the engine).
+package enginetest
 
 import (
 	"bytes"
@@ -18,9 +22,10 @@ import (
 	"github.com/podunit/podunit/units/unitstest"
 )
 
-// newSyncer is a sync engine on a temporary directory, with systemd and the
-// runtime faked, whose spec files and record the server reads.
-func newSyncer(t testing.TB) (*engine.Syncer, *unitstest.Manager, *critest.FakeRuntimeService, *bytes.Buffer) {
+// NewSyncer is a sync engine on a temporary directory, with systemd
+// (unitstest) and the runtime (cri-api's fake) faked. Its messages go to
+// the buffer it returns, as podunit sync prints them on a terminal.
+func NewSyncer(t testing.TB) (*engine.Syncer, *unitstest.Manager, *critest.FakeRuntimeService, *bytes.Buffer) {
 	t.Helper()
 	m := unitstest.NewManager()
 	rt := critest.NewFakeRuntimeService()
@@ -35,16 +40,16 @@ func newSyncer(t testing.TB) (*engine.Syncer, *unitstest.Manager, *critest.FakeR
 		},
 		Manager: m,
 		Runtime: rt,
-		Report:  &reporter{w: &out},
+		Report:  &Reporter{W: &out},
 	}
 	m.Handoff = func(ctx context.Context, specs []string, rolling bool) error {
-		return engine.Handoff(ctx, m, s.UnitConfig, specs, rolling, &reporter{w: io.Discard})
+		return engine.Handoff(ctx, m, s.UnitConfig, specs, rolling, &Reporter{W: io.Discard})
 	}
 	return s, m, rt, &out
 }
 
-// syncOnce runs s once: an error for a sync that failed or found problems.
-func syncOnce(ctx context.Context, s *engine.Syncer) error {
+// Run runs s once: an error for a sync that failed or found problems.
+func Run(ctx context.Context, s *engine.Syncer) error {
 	res, err := s.Run(ctx)
 	if err == nil && (res.Failed > 0 || res.Invalid > 0) {
 		err = errors.New("the sync found problems")
@@ -52,17 +57,18 @@ func syncOnce(ctx context.Context, s *engine.Syncer) error {
 	return err
 }
 
-// reporter writes a sync's messages, one a line.
-type reporter struct{ w io.Writer }
+// Reporter writes a sync's messages, one a line, errors with "error: ".
+type Reporter struct{ W io.Writer }
 
-func (r *reporter) Errorf(format string, args ...any) {
-	fmt.Fprintf(r.w, "error: "+format+"\n", args...)
+func (r *Reporter) Errorf(format string, args ...any) {
+	fmt.Fprintf(r.W, "error: "+format+"\n", args...)
 }
-func (r *reporter) Noticef(format string, args ...any) { fmt.Fprintf(r.w, format+"\n", args...) }
-func (r *reporter) Infof(format string, args ...any)   { fmt.Fprintf(r.w, format+"\n", args...) }
-func (r *reporter) Debugf(format string, args ...any)  { fmt.Fprintf(r.w, format+"\n", args...) }
+func (r *Reporter) Noticef(format string, args ...any) { fmt.Fprintf(r.W, format+"\n", args...) }
+func (r *Reporter) Infof(format string, args ...any)   { fmt.Fprintf(r.W, format+"\n", args...) }
+func (r *Reporter) Debugf(format string, args ...any)  { fmt.Fprintf(r.W, format+"\n", args...) }
 
-func write(t testing.TB, dir, name, content string) {
+// Write writes a file, its directory made.
+func Write(t testing.TB, dir, name, content string) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -72,11 +78,14 @@ func write(t testing.TB, dir, name, content string) {
 	}
 }
 
-func pod(name, image string) string {
+// Pod is a one-container pod's manifest.
+func Pod(name, image string) string {
 	return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  containers: [{name: c, image: \"" + image + "\"}]\n"
 }
 
-func webManifest(name string) string {
+// WebManifest is a realistic pod's manifest: two containers, env, a
+// probe, limits and a volume.
+func WebManifest(name string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
