@@ -232,19 +232,7 @@ func printPods(w io.Writer, pods []corev1.Pod, output string, allNamespaces bool
 	case "json", "yaml":
 		list := corev1.PodList{Items: pods}
 		list.Kind, list.APIVersion = "List", "v1"
-		var b []byte
-		var err error
-		if output == "json" {
-			b, err = json.MarshalIndent(list, "", "    ")
-			b = append(b, '\n')
-		} else {
-			b, err = yaml.Marshal(list)
-		}
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
+		return printObject(w, list, output)
 	case "name":
 		for _, p := range pods {
 			fmt.Fprintf(w, "pod/%s\n", p.Name)
@@ -298,6 +286,23 @@ func printPods(w io.Writer, pods []corev1.Pod, output string, allNamespaces bool
 	return tw.Flush()
 }
 
+// printObject prints v as kubectl's -o json (indented by four) or -o yaml.
+func printObject(w io.Writer, v any, output string) error {
+	var b []byte
+	var err error
+	if output == "json" {
+		b, err = json.MarshalIndent(v, "", "    ")
+		b = append(b, '\n')
+	} else {
+		b, err = yaml.Marshal(v)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
 // printCronJobs prints CronJobs as kubectl does, with NEXT for AGE.
 func printCronJobs(w io.Writer, list []batchv1.CronJob, output string, allNamespaces bool, now time.Time) error {
 	list = slices.Clone(list)
@@ -308,19 +313,7 @@ func printCronJobs(w io.Writer, list []batchv1.CronJob, output string, allNamesp
 	case "json", "yaml":
 		l := batchv1.CronJobList{Items: list}
 		l.Kind, l.APIVersion = "List", "v1"
-		var b []byte
-		var err error
-		if output == "json" {
-			b, err = json.MarshalIndent(l, "", "    ")
-			b = append(b, '\n')
-		} else {
-			b, err = yaml.Marshal(l)
-		}
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
+		return printObject(w, l, output)
 	case "name":
 		for _, c := range list {
 			fmt.Fprintf(w, "cronjob.batch/%s\n", c.Name)
