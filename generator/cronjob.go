@@ -133,21 +133,50 @@ func loadTimeZone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// Location is where the schedule's times are: the time zone, or the
+// location is where the schedule's times are: the time zone, or the
 // machine's local time.
-func (c *CronJob) Location() (*time.Location, error) {
+func (c *CronJob) location() (*time.Location, error) {
 	if c.TimeZone == "" {
 		return time.Local, nil
 	}
 	return loadTimeZone(c.TimeZone)
 }
 
-// Parsed is the CronJob's schedule, parsed.
-func (c *CronJob) Parsed() (*cron.Schedule, error) { return cron.Parse(c.Schedule) }
+// parsed is the CronJob's schedule, parsed.
+func (c *CronJob) parsed() (*cron.Schedule, error) { return cron.Parse(c.Schedule) }
+
+// Next is the first scheduled time after t, in the CronJob's time zone;
+// zero when the schedule never comes again.
+func (c *CronJob) Next(t time.Time) (time.Time, error) {
+	s, loc, err := c.schedule()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return s.Next(t, loc), nil
+}
+
+// Prev is the last scheduled time at or before t, in the CronJob's time
+// zone; zero when there is none.
+func (c *CronJob) Prev(t time.Time) (time.Time, error) {
+	s, loc, err := c.schedule()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return s.Prev(t, loc), nil
+}
+
+func (c *CronJob) schedule() (*cron.Schedule, *time.Location, error) {
+	s, err := c.parsed()
+	if err != nil {
+		return nil, nil, err
+	}
+	loc, err := c.location()
+	return s, loc, err
+}
 
 // OnCalendar is the schedule as systemd timer expressions.
 func (c *CronJob) OnCalendar() ([]string, error) {
-	s, err := c.Parsed()
+	s, err := c.parsed()
 	if err != nil {
 		return nil, err
 	}

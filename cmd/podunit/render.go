@@ -94,16 +94,8 @@ func renderTimer(stdout io.Writer, ucfg generator.UnitConfig, p *generator.Pod, 
 		fmt.Fprintf(stdout, "\n# CronJob %s is suspended: sync starts no timer for it.\n", p.Key())
 		return nil, nil
 	}
-	schedule, err := p.Cron.Parsed()
-	if err != nil {
-		return nil, err
-	}
-	loc, err := p.Cron.Location()
-	if err != nil {
-		return nil, err
-	}
-	next := schedule.Next(now, loc)
-	if next.IsZero() {
+	next, err := p.Cron.Next(now)
+	if err != nil || next.IsZero() {
 		return nil, nil
 	}
 	fmt.Fprintf(stdout, "\n# Each run is a pod unit of its own; the next, for %s:\n", next.Format(time.RFC3339))

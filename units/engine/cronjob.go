@@ -125,19 +125,13 @@ type runPlan struct {
 // planRun decides, as the CronJob controller does, what the timer firing
 // at now does, from the runs of c in namespace ns that are loaded.
 func planRun(c *generator.CronJob, ns string, now time.Time, loaded map[string]bus.Running) (runPlan, error) {
-	var plan runPlan
-	schedule, err := c.Parsed()
+	scheduled, err := c.Prev(now)
 	if err != nil {
-		return plan, err
+		return runPlan{}, err
 	}
-	loc, err := c.Location()
-	if err != nil {
-		return plan, err
-	}
+	plan := runPlan{Scheduled: scheduled}
 	var running []bus.Running
 	plan.Prune, running = history(c, ns, loaded)
-
-	plan.Scheduled = schedule.Prev(now, loc)
 	name := generator.RunName(c.Name, plan.Scheduled)
 	_, started := loaded[units.ServiceName(ns, name)]
 	switch {
@@ -275,11 +269,7 @@ func (s *Syncer) planCronJobs(ctx context.Context, set *generator.Set, last Stat
 		t := &units.Timer{Namespace: p.Namespace(), CronJob: p.Name(), ConfigHash: hash, Source: p.Source,
 			OnCalendar: calendar, ExecStart: CronRunArgv(s.CronRunCmd, p.Cron, path)}
 		plan.timers = append(plan.timers, t)
-		if sched, err := p.Cron.Parsed(); err == nil {
-			if loc, err := p.Cron.Location(); err == nil {
-				plan.next[t.Name()] = sched.Next(s.clock(), loc)
-			}
-		}
+		plan.next[t.Name()], _ = p.Cron.Next(s.clock()) // validated by the generator
 	}
 	if len(s.invalid) == 0 {
 		return plan, nil

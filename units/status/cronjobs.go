@@ -43,12 +43,8 @@ func (s *Server) cronJobs(snap *snapshot, now time.Time) *batchv1.CronJobList {
 			cj.Spec.TimeZone = &tz
 		}
 		c := &generator.CronJob{Schedule: r.Schedule, TimeZone: r.TimeZone}
-		if sched, err := c.Parsed(); err == nil && !r.Suspend {
-			if loc, err := c.Location(); err == nil {
-				if next := sched.Next(now, loc); !next.IsZero() {
-					cj.Annotations[AnnotationNextSchedule] = next.UTC().Format(time.RFC3339)
-				}
-			}
+		if next, err := c.Next(now); err == nil && !next.IsZero() && !r.Suspend {
+			cj.Annotations[AnnotationNextSchedule] = next.UTC().Format(time.RFC3339)
 		}
 		for _, p := range snap.pods {
 			if p.pod.Namespace != ns || p.pod.Annotations[generator.AnnotationCronJob] != name {
