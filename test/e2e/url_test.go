@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,38 @@ func TestManifestURL(t *testing.T) {
 	if j := journal(t, "podunit-fetch.service", time.Now().Add(-20*time.Second)); !strings.Contains(j, "HTTP 500") || !strings.Contains(j, "keeping the last good set") {
 		t.Errorf("the fetch errors are not in the journal:\n%s", j)
 	}
+
+	// A server that misbehaves at the HTTP level. Meanwhile the directory
+	// changes, and its pods start as if the URL were not there: sync never
+	// waits on a fetch.
+	srv.Answer(http.StatusOK, webPod(name, "from a URL", 0), 0)
+	for i, bad := range []struct {
+		what  string
+		mode  urlserver.Mode
+		error string // in podunit-fetch's journal
+	}{
+		{"hanging", urlserver.Hang, "Client.Timeout exceeded"},
+		{"a half-written body", urlserver.HalfBody, "unexpected EOF"},
+		{"a 50 MiB body", urlserver.Huge, "larger than"},
+		{"a redirect loop", urlserver.RedirectLoop, "stopped after 10 redirects"},
+	} {
+		since := time.Now()
+		srv.Misbehave(bad.mode)
+		dirPod := fmt.Sprintf("e2e-url-dir%d", i)
+		writeManifest(t, dirPod+".yaml", webPod(dirPod, "from the directory", 0))
+		dirUnit := waitActive(t, "default", dirPod)
+		t.Logf("URL server %s: a directory pod active %s after its file was written", bad.what, time.Since(since).Round(time.Millisecond))
+		waitFor(t, "podunit-fetch to report "+bad.what, func() (bool, error) {
+			j := journal(t, "podunit-fetch.service", since)
+			return strings.Contains(j, bad.error) && strings.Contains(j, "keeping the last good set"), nil
+		})
+		if p := unitProps(t, unit); p["ActiveState"] != "active" || fmt.Sprint(p["InvocationID"]) != invocation {
+			t.Errorf("after %s the URL's pod is %v (invocation %v, was %s)", bad.what, p["ActiveState"], p["InvocationID"], invocation)
+		}
+		os.Remove(filepath.Join(manifestDir, dirPod+".yaml"))
+		waitGone(t, dirUnit)
+	}
+	srv.Misbehave(urlserver.Normal)
 
 	srv.Answer(http.StatusOK, "", 0) // an explicitly empty set
 	waitGone(t, units.ServiceName("default", name))
