@@ -47,7 +47,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit test-e2e test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,7 +59,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-e2e test-packages test-demo bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, the packages, make demo, a short benchmark run
+test: deps build test-unit fuzz-short test-e2e test-reboot test-packages test-demo bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, the packages, make demo, a short benchmark run
 
 test-unit: ## gofmt, go vet and the unit tests
 	@unformatted=$$($(dir $(GO))gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
@@ -67,13 +67,18 @@ test-unit: ## gofmt, go vet and the unit tests
 	$(GO) vet -tags e2e ./test/...
 	$(GO) test -count=1 ./...
 
-test-e2e: build ## end-to-end tests against real systemd, containerd, runc and CNI in a private test bed (root)
+e2e-build: build
 	$(GO) test -c -tags e2e -o bin/e2e.test ./test/e2e
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	# The real manifests the tests run, where the test bed sees them (its
 	# /tmp, /var/tmp and /run are its own: a source tree there is hidden).
 	rm -rf $(E2E_TESTBED)/real && mkdir -p $(E2E_TESTBED)/real && cp test/testdata/real/*.yaml $(E2E_TESTBED)/real/
+
+test-e2e: e2e-build ## end-to-end tests against real systemd, containerd, runc and CNI in a private test bed (root)
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
+
+test-reboot: e2e-build ## a test bed powered off and booted, then its power cut: every pod back, nothing of before left
+	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/reboot.sh bin/install bin/e2e.test
 
 # The resilience suite (docs/reliability.md): hostile input, escapes,
 # secrets, host access and faults. Every one of these also runs in

@@ -48,6 +48,12 @@ mkdir -p /run/podunit-testbed
 mount --bind "$TB" /run/podunit-testbed
 S=/run/podunit-testbed/state
 
+# What the host's image starts at boot, read before the overlays hide the
+# host's /etc under the test bed's own.
+host_wants=$(for wants in /lib/systemd/system/sysinit.target.wants /etc/systemd/system/*.wants; do
+	for u in "$wants"/*; do [ -e "$u" ] || [ -L "$u" ] && basename "$u"; done
+done; true)
+
 # /usr too: a package installed in the test bed (make test-packages) puts
 # its binaries and units there.
 for d in etc var usr; do
@@ -65,12 +71,12 @@ mount --bind "$S/containerd" /var/lib/containerd
 
 # Only what the test bed needs may start: mask everything the host's image
 # would start at boot. tmpfiles in particular once emptied a host's /tmp.
+# (The host's own units: what is enabled inside, podunit's units, starts
+# when the test bed boots again.)
 mkdir -p /run/systemd/system
 keep=" systemd-journald.service systemd-journal-flush.service dbus.socket containerd.service "
 mask() { [[ $keep == *" $1 "* ]] || ln -sf /dev/null "/run/systemd/system/$1"; }
-for wants in /lib/systemd/system/sysinit.target.wants /etc/systemd/system/*.wants; do
-	for u in "$wants"/*; do [ -e "$u" ] || [ -L "$u" ] && mask "$(basename "$u")"; done
-done
+for u in $host_wants; do mask "$u"; done
 for u in systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service \
 	systemd-tmpfiles-clean.service systemd-tmpfiles-clean.timer \
 	systemd-remount-fs.service systemd-fsck-root.service systemd-logind.service \

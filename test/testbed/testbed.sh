@@ -6,6 +6,12 @@
 #
 #   testbed.sh up                 boot it (idempotent: fails if already up)
 #   testbed.sh down               power it off and remove its state
+#   testbed.sh poweroff           power it off cleanly, keeping its disk (state)
+#   testbed.sh crash              cut its power: SIGKILL to its systemd, so
+#                                 every process in it dies at once; disk kept
+#   testbed.sh boot               boot it again from the kept disk: /run and
+#                                 /tmp empty, /etc, /var, containerd's store as
+#                                 they were (a reboot is poweroff + boot)
 #   testbed.sh install DESTDIR    copy an installed tree (make install DESTDIR=…) into it
 #   testbed.sh exec CMD…          run CMD inside it (stdin/stdout pass through)
 #   testbed.sh run BINARY ARGS…   copy a host binary into it and run it there
@@ -56,7 +62,19 @@ up() {
 	cp "$here/inner.sh" "$here/podunit-testbed.target" "$TB/"
 	cp "$here/containerd.toml" "$TB/containerd.toml"
 	cp "$here/../../packaging/cni/10-podunit.conflist" "$TB/cni.conflist"
+	boot
+	import_image "$BUSYBOX_IMAGE" "$TB/images/busybox.tar"
+	import_image "$PAUSE_IMAGE" "$TB/images/pause.tar"
+	import_image "$NGINX_IMAGE" "$TB/images/nginx.tar"
+	log "up: systemd pid $(pid); enter with: nsenter -t $(pid) -m -p -n -u -i"
+}
 
+# boot starts the test bed's systemd on the state in $TB/state (new or
+# kept from before a poweroff or crash) and waits for its target and for
+# containerd.
+boot() {
+	if pid >/dev/null; then die "already running (pid $(pid))"; fi
+	[ -d "$TB/state" ] || die "no state in $TB to boot from (testbed.sh up makes one)"
 	# The host's mount table must come out of a boot unchanged: a remount
 	# inside that reaches a superblock the host shares would show here.
 	cat /proc/self/mounts >"$TB/host-mounts.before"
@@ -73,7 +91,7 @@ up() {
 	if [ -z "$child" ] || [ "$(cat "/proc/$child/comm" 2>/dev/null)" != systemd ]; then
 		cat "$TB/boot.log" >&2
 		[ -n "$child" ] && kill -9 "$child" 2>/dev/null
-		cleanup_state
+		cleanup_cgroups
 		die "systemd did not start"
 	fi
 	echo "$child" >"$TB/pid"
@@ -95,10 +113,7 @@ up() {
 		down
 		die "containerd did not answer"
 	fi
-	import_image "$BUSYBOX_IMAGE" "$TB/images/busybox.tar"
-	import_image "$PAUSE_IMAGE" "$TB/images/pause.tar"
-	import_image "$NGINX_IMAGE" "$TB/images/nginx.tar"
-	log "up: systemd pid $child; enter with: nsenter -t $child -m -p -n -u -i"
+	log "booted: systemd pid $child"
 }
 
 import_image() { # name tarball
@@ -111,12 +126,21 @@ import_image() { # name tarball
 }
 
 down() {
-	local p u
+	stop_systemd SIGRTMIN+4
+	cleanup_state
+}
+
+# stop_systemd ends the test bed's systemd with signal (SIGRTMIN+4: a clean
+# poweroff; SIGKILL: a power cut, which the kernel turns into SIGKILL for
+# every process of the PID namespace), waits until all of it is gone and
+# removes its empty cgroups. The state directory stays.
+stop_systemd() {
+	local sig=$1 p u
 	p=$(pid) || p=
 	u=$(cat "$TB/unshare.pid" 2>/dev/null) || u=
 	if [ -n "$p" ]; then
-		log "powering off systemd pid $p"
-		kill -s SIGRTMIN+4 "$p" 2>/dev/null || true
+		log "stopping systemd pid $p with $sig"
+		kill -s "$sig" "$p" 2>/dev/null || true
 		for _ in $(seq 300); do [ -d "/proc/$p" ] || break; sleep 0.1; done
 		if [ -d "/proc/$p" ]; then
 			log "systemd pid $p did not power off in 30 s; killing it"
@@ -135,7 +159,8 @@ down() {
 	if [ -n "$u" ] && [ -d "/proc/$u" ] && [ "$(cat "/proc/$u/comm" 2>/dev/null)" = unshare ]; then
 		for _ in $(seq 50); do [ -d "/proc/$u" ] || break; sleep 0.1; done
 	fi
-	cleanup_state
+	rm -f "$TB/pid" "$TB/unshare.pid"
+	cleanup_cgroups
 }
 
 thaw() { # every frozen cgroup of the test bed's freezer hierarchy
@@ -149,12 +174,15 @@ thaw() { # every frozen cgroup of the test bed's freezer hierarchy
 	done < <(find "/sys/fs/cgroup/freezer/$CG" -name freezer.state -print0)
 }
 
-cleanup_state() {
-	# Empty cgroups left behind in each hierarchy, deepest first.
+cleanup_cgroups() { # the empty cgroups left in each hierarchy, deepest first
 	local h
 	for h in /sys/fs/cgroup/*/"$CG"; do
 		[ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} + 2>/dev/null || true
 	done
+}
+
+cleanup_state() {
+	cleanup_cgroups
 	# The mount namespace is gone with its last process; nothing is mounted here.
 	if [ -d "$TB/state" ]; then
 		if grep -q " $TB/state" /proc/self/mountinfo; then die "$TB/state still has mounts; not removing it"; fi
@@ -186,6 +214,9 @@ shift || true
 case $cmd in
 up) up ;;
 down) down ;;
+poweroff) stop_systemd SIGRTMIN+4 ;;
+crash) stop_systemd SIGKILL ;;
+boot) boot ;;
 install) install_tree "$@" ;;
 exec) enter "$@" ;;
 run)
