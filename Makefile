@@ -47,7 +47,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,7 +59,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-e2e test-reboot test-packages test-demo bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, the packages, make demo, a short benchmark run
+test: deps build test-unit fuzz-short test-e2e test-reboot test-load-short test-packages test-demo bench-short ## everything: unit tests, end-to-end tests in a fresh test bed, the packages, make demo, a short benchmark run
 
 test-unit: ## gofmt, go vet and the unit tests
 	@unformatted=$$($(dir $(GO))gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
@@ -76,6 +76,17 @@ e2e-build: build
 
 test-e2e: e2e-build ## end-to-end tests against real systemd, containerd, runc and CNI in a private test bed (root)
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
+
+# The load suite's sizes (docs/reliability.md); test-load-short is what
+# make test runs.
+LOAD_ENV ?= LOAD_PODS=100 CHURN_MANIFESTS=50 CHURN_EDITS=500 CHURN_SECONDS=300 IDLE_PODS=50 IDLE_SECONDS=300
+LOAD_SHORT_ENV := LOAD_PODS=20 CHURN_MANIFESTS=10 CHURN_EDITS=60 CHURN_SECONDS=30 IDLE_PODS=10 IDLE_SECONDS=20
+
+test-load: e2e-build ## load: 100 pods at once against the raw CRI floor, 500 changes over 5 min, 50 idle pods for 5 min (about 25 min)
+	env PODUNIT_E2E_LOAD=1 $(LOAD_ENV) PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test -test.run '^TestLoad' -test.timeout 60m
+
+test-load-short: ## the load suite with small numbers (what make test runs)
+	$(MAKE) --no-print-directory test-load LOAD_ENV='$(LOAD_SHORT_ENV)'
 
 test-reboot: e2e-build ## a test bed powered off and booted, then its power cut: every pod back, nothing of before left
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/reboot.sh bin/install bin/e2e.test

@@ -121,6 +121,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 		Sources:    cfg.sources(urlCache),
 		Reader:     cfg.reader(),
 		PodRoot:    podshim.DefaultPodRoot,
+		LogRoot:    podshim.DefaultLogRoot,
 		Jobs:       engine.JobRecords{Dir: engine.DefaultJobDir},
 		StatePath:  engine.DefaultStatePath,
 		Quiet:      settle,

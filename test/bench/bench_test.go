@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,14 +20,11 @@ import (
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	"golang.org/x/sys/unix"
-	corev1 "k8s.io/api/core/v1"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
-	"github.com/podunit/podunit/podshim"
-	"github.com/podunit/podunit/podshim/criconfig"
 	"github.com/podunit/podunit/podshim/podspec"
+	"github.com/podunit/podunit/test/crifloor"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
@@ -135,9 +131,9 @@ func stopAndWait(b testing.TB, conn *dbus.Conn, name string) {
 // minutes; measured one after the other, the two drifted apart):
 //
 //   - floor: the CRI calls that bring up the same pod, made directly with
-//     the configs podshim would make (podshim/criconfig's, built before the
-//     clock starts), in the same kind of pod slice: RunPodSandbox,
-//     ImageStatus, CreateContainer, StartContainer;
+//     the configs podshim would make (test/crifloor: podshim/criconfig's,
+//     built before the clock starts), in the same kind of pod slice:
+//     RunPodSandbox, ImageStatus, CreateContainer, StartContainer;
 //   - unit: StartTransientUnit of the pod's unit with the properties
 //     `podunit sync` sends, until its start job completes, i.e. until
 //     podshim sent READY=1.
@@ -178,38 +174,8 @@ func BenchmarkStartToReady(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// floorConfigs are the configs podshim makes for the pod's sandbox and its
-// one container at their first start: the translation itself
-// (podshim/criconfig), with the host facts podshim reads and the files the
-// container's mounts name (/etc/hosts, the termination-message file) made.
-func floorConfigs(b *testing.B, spec *corev1.Pod) (*runtimeapi.PodSandboxConfig, *runtimeapi.ContainerConfig) {
-	b.Helper()
-	in := &criconfig.Input{
-		Pod:  spec,
-		Host: podshim.ReadHost(),
-		Paths: criconfig.Paths{PodDir: filepath.Join(podshim.DefaultPodRoot, string(spec.UID)), VolumeRoot: podshim.DefaultVolumeRoot,
-			LogRoot: podshim.DefaultLogRoot, CgroupParent: "podunit-floor.slice"},
-	}
-	if resolv, err := os.ReadFile(podshim.DefaultResolvConf()); err == nil {
-		in.HostDNS = criconfig.ParseResolvConf(resolv)
-	}
-	c, err := criconfig.Container(in, &spec.Spec.Containers[0], image, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, m := range c.Mounts {
-		if err := os.MkdirAll(filepath.Dir(m.HostPath), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(m.HostPath, nil, 0o666); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return criconfig.Sandbox(in, 0), c
-}
-
-// floorStart brings the pod up with raw CRI calls, returns how long they
-// took, and removes it.
+// floorStart brings the pod up with raw CRI calls (test/crifloor), returns
+// how long they took, and removes it.
 func floorStart(b *testing.B, ctx context.Context, rt *criclient.Client, name string) time.Duration {
 	b.Helper()
 	pods, err := generator.Decode("floor.yaml", pod(name))
@@ -217,29 +183,19 @@ func floorStart(b *testing.B, ctx context.Context, rt *criclient.Client, name st
 		b.Fatal(err)
 	}
 	spec := pods[0].Spec
-	sandbox, c := floorConfigs(b, spec)
+	sandbox, c, err := crifloor.Configs(spec, image)
+	if err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
-	id, err := rt.RunPodSandbox(ctx, sandbox, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	img, err := rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: image}, false)
-	if err != nil || img.Image == nil {
-		b.Fatalf("image: %v", err)
-	}
-	c.Image = &runtimeapi.ImageSpec{Image: img.Image.Id, UserSpecifiedImage: image}
-	cid, err := rt.CreateContainer(ctx, id, c, sandbox)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := rt.StartContainer(ctx, cid); err != nil {
-		b.Fatal(err)
-	}
+	p, err := crifloor.Start(ctx, rt, spec, sandbox, c, image)
 	took := time.Since(start)
-	_ = rt.StopContainer(ctx, cid, 0)
-	_ = rt.StopPodSandbox(ctx, id)
-	_ = rt.RemovePodSandbox(ctx, id)
-	os.RemoveAll(filepath.Join(podshim.DefaultPodRoot, string(spec.UID)))
+	if p != nil {
+		p.Remove(ctx, rt)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
 	return took
 }
 

@@ -23,16 +23,19 @@ import (
 )
 
 // converged reports how the pods named prefix-* differ from the manifests
-// of that prefix, "" when they do not: every manifest's pod has its unit
-// active and exactly one ready sandbox; no other pod of the prefix has a
-// unit, an active slice, a sandbox, a spec file or a state file; no
-// podunit unit failed.
+// of that prefix (prefix-NN.yaml or .yml holding pod prefix-NN), "" when
+// they do not: every manifest's pod has its unit active and exactly one
+// ready sandbox; no other pod of the prefix has a unit, an active slice, a
+// sandbox, a spec file, a state file or a log directory, nor an earlier
+// generation of the pod a log directory; no podunit unit failed.
 func converged(t *testing.T, prefix string) string {
 	t.Helper()
 	want := map[string]bool{}
-	files, _ := filepath.Glob(filepath.Join(manifestDir, prefix+"-*.yaml"))
-	for _, f := range files {
-		want[strings.TrimSuffix(filepath.Base(f), ".yaml")] = true
+	for _, ext := range []string{".yaml", ".yml"} {
+		files, _ := filepath.Glob(filepath.Join(manifestDir, prefix+"-*"+ext))
+		for _, f := range files {
+			want[strings.TrimSuffix(filepath.Base(f), ext)] = true
+		}
 	}
 	var problems []string
 	ctx := context.Background()
@@ -97,6 +100,19 @@ func converged(t *testing.T, prefix string) string {
 			if !want[name] {
 				problems = append(problems, "file of a removed pod: "+p)
 			}
+		}
+	}
+	// Log directories: <namespace>_<name>_<uid>, only the current
+	// generation's of each pod.
+	logDirs, _ := filepath.Glob(filepath.Join(podshim.DefaultLogRoot, "default_"+prefix+"-*_*"))
+	for _, d := range logDirs {
+		base := strings.TrimPrefix(filepath.Base(d), "default_")
+		i := strings.LastIndex(base, "_")
+		name, uid := base[:i], base[i+1:]
+		if !want[name] {
+			problems = append(problems, "log directory of a removed pod: "+d)
+		} else if st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name); err == nil && st.UID != uid {
+			problems = append(problems, "log directory of a replaced pod: "+d)
 		}
 	}
 	slices.Sort(problems)

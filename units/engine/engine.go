@@ -68,8 +68,9 @@ type Syncer struct {
 	// symlinked manifests too); nil: nothing to watch (not run by systemd).
 	Watch func(context.Context)
 	// PodRoot holds podshim's pod directories, collected when orphaned;
-	// "": not collected.
-	PodRoot string
+	// "": not collected. LogRoot holds the pods' log directories, collected
+	// with their pod directories.
+	PodRoot, LogRoot string
 	// Jobs records finished Job pods across reboots.
 	Jobs JobRecords
 	// StatePath is where the sync is recorded for the status API (State);
@@ -264,7 +265,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		for _, p := range set.Pods {
 			withSandbox[string(p.Spec.UID)] = true
 		}
-		collectPodDirs(s.PodRoot, withSandbox, time.Now(), s.Report)
+		collectPodDirs(s.PodRoot, s.LogRoot, withSandbox, time.Now(), s.Report)
 	}
 	return invalid, failed, nil
 }

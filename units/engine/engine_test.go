@@ -273,9 +273,17 @@ func TestSettleWaitsForTheDirectoryToHoldStill(t *testing.T) {
 }
 
 // A pod directory whose pod has neither a sandbox nor a manifest goes, its
-// tmpfs volumes unmounted; a young one (its podshim may be starting) stays.
+// tmpfs volumes unmounted, and its log directory with it; a young one (its
+// podshim may be starting) stays, and so does a log directory with no pod
+// directory (not podunit's).
 func TestCollectPodDirs(t *testing.T) {
-	root := t.TempDir()
+	root, logRoot := t.TempDir(), t.TempDir()
+	logDirs := map[string]bool{"default_web_kept": true, "default_web_orphan": false, "default_web_young": true, "default_other_stranger": true}
+	for d := range logDirs {
+		if err := os.MkdirAll(filepath.Join(logRoot, d, "c"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	old := time.Now().Add(-2 * podDirMinAge)
 	for _, d := range []string{"kept", "orphan/volumes/kubernetes.io~secret/s", "young"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -294,10 +302,15 @@ func TestCollectPodDirs(t *testing.T) {
 		os.Chtimes(filepath.Join(root, d), old, old)
 	}
 	var out bytes.Buffer
-	collectPodDirs(root, map[string]bool{"kept": true}, time.Now(), &testReporter{w: &out})
+	collectPodDirs(root, logRoot, map[string]bool{"kept": true}, time.Now(), &testReporter{w: &out})
 	for d, want := range map[string]bool{"kept": true, "orphan": false, "young": true} {
 		if _, err := os.Stat(filepath.Join(root, d)); (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v (%s)", d, err == nil, want, out.String())
+		}
+	}
+	for d, want := range logDirs {
+		if _, err := os.Stat(filepath.Join(logRoot, d)); (err == nil) != want {
+			t.Errorf("log directory %s: exists %v, want %v (%s)", d, err == nil, want, out.String())
 		}
 	}
 	if mounted {

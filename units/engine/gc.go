@@ -64,10 +64,14 @@ const podDirMinAge = time.Minute
 
 // collectPodDirs removes the pod directories (podshim.DefaultPodRoot/<uid>:
 // /etc/hosts, emptyDir, secret and other volumes, some on a tmpfs) of pods
-// that no longer exist: neither desired nor with a sandbox. podshim removes
-// its pod's directory at teardown; this catches a pod whose podshim was not
-// running when it was stopped, so that neither disk nor memory leaks.
-func collectPodDirs(root string, keep map[string]bool, now time.Time, report Reporter) {
+// that no longer exist: neither desired nor with a sandbox, and with each
+// its log directory under logRoot (<namespace>_<name>_<uid>, which only the
+// pod's podshim would remove). podshim removes both at teardown; this
+// catches a pod whose podshim was not running when it was stopped (killed,
+// or the machine lost power), so that neither disk nor memory leaks. A log
+// directory goes only with a pod directory: one without is not podunit's
+// to remove (a kubelet's, say).
+func collectPodDirs(root, logRoot string, keep map[string]bool, now time.Time, report Reporter) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -86,6 +90,17 @@ func collectPodDirs(root string, keep map[string]bool, now time.Time, report Rep
 			continue
 		}
 		report.Infof("removed pod directory %s: its pod is gone", dir)
+		if logRoot == "" {
+			continue
+		}
+		logs, _ := filepath.Glob(filepath.Join(logRoot, "*_*_"+e.Name()))
+		for _, l := range logs {
+			if err := os.RemoveAll(l); err != nil {
+				report.Errorf("orphaned pod log directory %s: %v", l, err)
+				continue
+			}
+			report.Infof("removed pod log directory %s: its pod is gone", l)
+		}
 	}
 }
 

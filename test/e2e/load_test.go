@@ -1,0 +1,455 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/test/crifloor"
+)
+
+// The load suite (make test-load; make test runs it with small numbers):
+// many pods at once against the raw CRI floor, churn, and idle CPU. It
+// reports figures and checks the system ends exactly as its manifests say;
+// it asserts no time.
+
+const loadImage = "localhost/podunit/busybox:1.35"
+
+// loadEnv is the number an environment variable gives, or def.
+func loadEnv(t *testing.T, name string, def int) int {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("%s=%q: want a positive number", name, v)
+		}
+		return n
+	}
+	return def
+}
+
+func skipUnlessLoad(t *testing.T) {
+	if os.Getenv("PODUNIT_E2E_LOAD") == "" {
+		t.Skip("the load suite: make test-load")
+	}
+}
+
+func sleeper(name, note string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, annotations: {note: %q}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: %s
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
+`, name, note, loadImage)
+}
+
+// writeFile writes a manifest as a careful tool does: a hidden temporary
+// file renamed into place.
+func writeFile(t *testing.T, file, content string) {
+	t.Helper()
+	tmp := filepath.Join(manifestDir, "."+file+".tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(manifestDir, file)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// activeUnits counts the active pod units named pod-prefix-*.
+func activeUnits(t *testing.T, prefix string) int {
+	t.Helper()
+	list, err := systemd.ListUnitsByPatternsContext(context.Background(), []string{"active"}, []string{"pod-" + prefix + "-*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
+// removeAll removes the prefix's manifests and waits until nothing of their
+// pods is left.
+func removeAll(t *testing.T, prefix string) {
+	t.Helper()
+	for _, ext := range []string{".yaml", ".yml"} {
+		files, _ := filepath.Glob(filepath.Join(manifestDir, prefix+"-*"+ext))
+		for _, f := range files {
+			os.Remove(f)
+		}
+	}
+	waitForWithin(t, 5*time.Minute, "every "+prefix+" pod gone", func() (bool, error) {
+		if p := converged(t, prefix); p != "" {
+			runSync(t)
+			return false, fmt.Errorf("%s", p)
+		}
+		return true, nil
+	})
+}
+
+// floorAll starts n pods with raw CRI calls, all at once, and returns how
+// long until every one ran; they are removed off the clock.
+func floorAll(t *testing.T, n int) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := criclient.New(criclient.DefaultEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	specs := make([]*generator.Pod, n)
+	for i := range n {
+		name := fmt.Sprintf("floor-%03d", i)
+		pods, err := generator.Decode(name+".yaml", []byte(sleeper(name, "")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs[i] = pods[0]
+	}
+	started := make([]*crifloor.Pod, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	begin := make(chan struct{})
+	for i, p := range specs {
+		sb, c, err := crifloor.Configs(p.Spec, loadImage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-begin
+			started[i], errs[i] = crifloor.Start(ctx, rt, p.Spec, sb, c, loadImage)
+		}()
+	}
+	start := time.Now()
+	close(begin)
+	wg.Wait()
+	took := time.Since(start)
+	for i, p := range started {
+		if p != nil {
+			p.Remove(ctx, rt)
+		}
+		if errs[i] != nil {
+			t.Fatalf("floor pod %d: %v", i, errs[i])
+		}
+	}
+	exec.Command("systemctl", "stop", crifloor.CgroupParent).Run()
+	return took
+}
+
+// privateDirty is a process's Private_Dirty in KiB (smaps_rollup).
+func privateDirty(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Private_Dirty:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// pidsNamed lists the processes whose comm is name.
+func pidsNamed(name string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(b)) == name {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// mainPIDs are the main processes of the prefix's pod units (podshims).
+func mainPIDs(t *testing.T, prefix string) []int {
+	t.Helper()
+	list, err := systemd.ListUnitsByPatternsContext(context.Background(), []string{"active"}, []string{"pod-" + prefix + "-*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, u := range list {
+		if pid := unitProps(t, u.Name)["MainPID"].(uint32); pid != 0 {
+			pids = append(pids, int(pid))
+		}
+	}
+	return pids
+}
+
+// 100 pods from 100 files dropped at once: all ready, against the same
+// pods started with raw CRI calls, all at once, before and after (the
+// floor's mean); then podunit's memory next to the runtime's own shims.
+func TestLoadManyPods(t *testing.T) {
+	skipUnlessLoad(t)
+	const prefix = "e2e-load"
+	n := loadEnv(t, "LOAD_PODS", 100)
+	t.Cleanup(func() { removeAll(t, prefix) })
+
+	floor1 := floorAll(t, n)
+	start := time.Now()
+	for i := range n {
+		name := fmt.Sprintf("%s-%03d", prefix, i)
+		writeFile(t, name+".yaml", sleeper(name, ""))
+	}
+	waitForWithin(t, 15*time.Minute, fmt.Sprintf("%d pods active", n), func() (bool, error) {
+		return activeUnits(t, prefix) == n, nil
+	})
+	took := time.Since(start)
+	if p := converged(t, prefix); p != "" {
+		t.Errorf("not as the manifests say: %s", p)
+	}
+
+	// Memory, with every pod running: podshims, serve (once it has
+	// answered), one sync over all the manifests (its peak), the runtime.
+	statusAPI(t, "/pods")
+	var shims int
+	pids := mainPIDs(t, prefix)
+	for _, pid := range pids {
+		shims += privateDirty(t, pid)
+	}
+	serve := privateDirty(t, int(unitProps(t, "podunit-status.service")["MainPID"].(uint32)))
+	cmd := exec.Command(podunitBin, "sync")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("podunit sync: %v\n%s", err, out)
+	}
+	syncPeak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	var runtimeShims int
+	runtimeShimPIDs := pidsNamed("containerd-shim")
+	for _, pid := range runtimeShimPIDs {
+		runtimeShims += privateDirty(t, pid)
+	}
+	containerd := 0
+	for _, pid := range pidsNamed("containerd") {
+		containerd += privateDirty(t, pid)
+	}
+
+	removeAll(t, prefix)
+	floor2 := floorAll(t, n)
+	floor := (floor1 + floor2) / 2
+	t.Logf("%d pods: all ready %s after the files were written; raw CRI, all at once: %s and %s (mean %s); ratio %.2f",
+		n, took.Round(time.Millisecond), floor1.Round(time.Millisecond), floor2.Round(time.Millisecond), floor.Round(time.Millisecond),
+		float64(took)/float64(floor))
+	t.Logf("Private_Dirty: %d podshims %d KiB (%d KiB each), podunit serve %d KiB; podunit sync peak RSS %d KiB; "+
+		"the runtime's %d shims %d KiB (%d KiB each), containerd %d KiB",
+		len(pids), shims, shims/max(len(pids), 1), serve, syncPeak,
+		len(runtimeShimPIDs), runtimeShims, runtimeShims/max(len(runtimeShimPIDs), 1), containerd)
+}
+
+// churnSlot is one manifest of the churn.
+type churnSlot struct {
+	exists, valid bool
+	ext           string
+	gen           int
+}
+
+// Churn: edits, deletes, re-adds, invalid edits and renames across many
+// manifests, then quiet. The system must end exactly as the last valid
+// manifests say, with nothing of any earlier pod left.
+func TestLoadChurn(t *testing.T) {
+	skipUnlessLoad(t)
+	const prefix = "e2e-churn"
+	slotsN := loadEnv(t, "CHURN_MANIFESTS", 50)
+	edits := loadEnv(t, "CHURN_EDITS", 500)
+	period := time.Duration(loadEnv(t, "CHURN_SECONDS", 300)) * time.Second
+	seed := uint64(loadEnv(t, "CHURN_SEED", int(time.Now().UnixNano()%1e9)))
+	t.Logf("seed %d (CHURN_SEED=%d repeats this run's edits)", seed, seed)
+	rnd := rand.New(rand.NewPCG(seed, seed))
+	t.Cleanup(func() { removeAll(t, prefix) })
+
+	slots := make([]churnSlot, slotsN)
+	name := func(i int) string { return fmt.Sprintf("%s-%02d", prefix, i) }
+	path := func(i int) string { return filepath.Join(manifestDir, name(i)+slots[i].ext) }
+	write := func(i int, valid bool) {
+		s := &slots[i]
+		s.gen++
+		content := sleeper(name(i), fmt.Sprintf("generation %d", s.gen))
+		if !valid {
+			// A typo: the pod keeps running as it was (keep-last-good).
+			content = strings.Replace(content, "containers:", "contaners:", 1)
+		}
+		writeFile(t, name(i)+s.ext, content)
+		s.exists, s.valid = true, valid
+	}
+	for i := range slots {
+		slots[i].ext = ".yaml"
+		write(i, true)
+	}
+	counts := map[string]int{}
+	start := time.Now()
+	for e := range edits {
+		i := rnd.IntN(slotsN)
+		s := &slots[i]
+		op := "add"
+		if s.exists {
+			switch r := rnd.IntN(100); {
+			case r < 50:
+				op = "edit"
+			case r < 65:
+				op = "delete"
+			case r < 85:
+				op = "invalid"
+			default:
+				op = "rename"
+			}
+		}
+		switch op {
+		case "add", "edit":
+			write(i, true)
+		case "invalid":
+			write(i, false)
+		case "delete":
+			if err := os.Remove(path(i)); err != nil {
+				t.Fatal(err)
+			}
+			s.exists = false
+		case "rename":
+			old := path(i)
+			s.ext = map[string]string{".yaml": ".yml", ".yml": ".yaml"}[s.ext]
+			if err := os.Rename(old, path(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		counts[op]++
+		// Spread over the period, as they come.
+		if next := start.Add(period * time.Duration(e+1) / time.Duration(edits)); time.Until(next) > 0 {
+			time.Sleep(time.Until(next))
+		}
+	}
+	// The final state: a manifest that was never valid has no pod to keep,
+	// so each invalid one is mended last.
+	for i, s := range slots {
+		if s.exists && !s.valid {
+			write(i, true)
+			counts["mended"]++
+		}
+	}
+	quiet := time.Now()
+	t.Logf("%d changes over %s across %d manifests: %v", edits, time.Since(start).Round(time.Second), slotsN, counts)
+	waitForWithin(t, 5*time.Minute, "exactly the final manifests' pods", func() (bool, error) {
+		if p := converged(t, prefix); p != "" {
+			return false, fmt.Errorf("%s", p)
+		}
+		return true, nil
+	})
+	t.Logf("converged %s after the last change (the periodic sync runs every 20 s)", time.Since(quiet).Round(time.Millisecond))
+	for i, s := range slots {
+		if !s.exists {
+			continue
+		}
+		want := fmt.Sprintf("generation %d", s.gen)
+		if got := podAnnotation(t, name(i), "note"); got != want {
+			t.Errorf("%s runs %q, its manifest says %q", name(i), got, want)
+		}
+	}
+	// Nothing of an earlier generation left on disk: each pod directory
+	// belongs to a pod that runs.
+	current := map[string]bool{}
+	for _, f := range []string{podshim.DefaultStateDir} {
+		entries, _ := os.ReadDir(f)
+		for _, e := range entries {
+			if ns, pod, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".json"), "_"); ok {
+				if st, err := podshim.ReadState(podshim.DefaultStateDir, ns, pod); err == nil {
+					current[st.UID] = true
+				}
+			}
+		}
+	}
+	waitForWithin(t, 3*time.Minute, "no pod directory of a gone pod", func() (bool, error) {
+		entries, _ := os.ReadDir(podshim.DefaultPodRoot)
+		var left []string
+		for _, e := range entries {
+			if !current[e.Name()] {
+				left = append(left, e.Name())
+			}
+		}
+		if len(left) > 0 {
+			runSync(t) // collected a minute after their pod went
+			return false, fmt.Errorf("%v", left)
+		}
+		return true, nil
+	})
+}
+
+// podAnnotation is an annotation of the pod as the status API shows it.
+func podAnnotation(t *testing.T, name, key string) string {
+	t.Helper()
+	return getPod(t, "default", name).Annotations[key]
+}
+
+// 50 idle pods for a while: the CPU time all of podunit uses, podshims,
+// serve and the periodic syncs (which systemd runs and reaps: their time
+// is in its children's), as a share of one core.
+func TestLoadIdle(t *testing.T) {
+	skipUnlessLoad(t)
+	const prefix = "e2e-idle"
+	n := loadEnv(t, "IDLE_PODS", 50)
+	idle := time.Duration(loadEnv(t, "IDLE_SECONDS", 300)) * time.Second
+	t.Cleanup(func() { removeAll(t, prefix) })
+	for i := range n {
+		name := fmt.Sprintf("%s-%02d", prefix, i)
+		writeFile(t, name+".yaml", sleeper(name, ""))
+	}
+	waitForWithin(t, 10*time.Minute, fmt.Sprintf("%d pods active", n), func() (bool, error) {
+		return activeUnits(t, prefix) == n, nil
+	})
+	time.Sleep(5 * time.Second) // the start's syncs and probes settle
+	statusAPI(t, "/pods")
+	serve := int(unitProps(t, "podunit-status.service")["MainPID"].(uint32))
+	shims := mainPIDs(t, prefix)
+	ticks := func() (shim, srv, reaped, manager int64) {
+		for _, pid := range shims {
+			shim += procTicks(t, pid, false)
+		}
+		return shim, procTicks(t, serve, false), procTicks(t, 1, true), procTicks(t, 1, false)
+	}
+	s0, v0, r0, m0 := ticks()
+	time.Sleep(idle)
+	s1, v1, r1, m1 := ticks()
+	pct := func(d int64) float64 { return float64(d) * 10 / float64(idle.Milliseconds()) * 100 }
+	t.Logf("%d idle pods for %s: podunit %.3f %% of one core (podshims %.3f %%, serve %.3f %%, syncs %.3f %%); systemd itself %.3f %%",
+		n, idle, pct(s1-s0+v1-v0+r1-r0), pct(s1-s0), pct(v1-v0), pct(r1-r0), pct(m1-m0))
+}
+
+// procTicks is utime+stime of pid, or with children of its reaped
+// children (cutime+cstime), in clock ticks of 10 ms.
+func procTicks(t *testing.T, pid int, children bool) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
+	i := 11 // utime, stime: fields 14 and 15
+	if children {
+		i = 13 // cutime, cstime: fields 16 and 17
+	}
+	u, _ := strconv.ParseInt(f[i], 10, 64)
+	s, _ := strconv.ParseInt(f[i+1], 10, 64)
+	return u + s
+}
