@@ -92,15 +92,18 @@ test-reboot: e2e-build ## a test bed powered off and booted, then its power cut:
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/reboot.sh bin/install bin/e2e.test
 
 # The resilience suite (docs/reliability.md): hostile input, escapes,
-# secrets, host access and faults. Every one of these also runs in
-# `make test`; this target runs them alone and prints the summary.
-RESILIENCE_E2E := TestSyncKilledMidwayConverges|TestContainerdOutage|TestJournaldRestartWhileLogging|TestImagePullPolicyNever|TestPodshimKilledAdoptsPod|TestSubPathSymlinkEscapeRefused|TestSecretValueStaysSecret|TestRestrictHostAccess
+# secrets, privilege, faults, reboots and load. Everything but the full-size
+# load suite also runs in `make test` (which runs test-load-short); this
+# target runs them alone and prints the summary table.
+RESILIENCE_E2E := TestSyncKilledMidwayConverges|TestContainerdOutage|TestJournaldRestartWhileLogging|TestImagePullPolicyNever|TestPodshimKilledAdoptsPod|TestServeKilled|TestCNIFailure|TestDiskFull|TestManifestURL|TestSubPathSymlinkEscapeRefused|TestSecretValueStaysSecret|TestRestrictHostAccess|TestStatusSocketPrivilege
 
-test-resilience: build ## hostile input, escapes, secrets, host access and faults, with a summary table (docs/reliability.md)
+test-resilience: build ## the whole resilience suite (faults, reboots, load at full size, hostile input, privilege; about 40 min), with a summary table (docs/reliability.md)
 	$(GO) test -count=1 -v ./cmd/podunit -run 'TestValidateBadManifests' >bin/resilience.log 2>&1 || true
-	$(GO) test -count=1 -v ./generator -run 'TestHostileDirectoryEntries|TestRestrictHostAccess|TestMergeKeys' >>bin/resilience.log 2>&1 || true
+	$(GO) test -count=1 -v ./generator -run 'TestHostileDirectoryEntries|TestRestrictHostAccess|TestMergeKeys|TestInjectionIsContained|TestHostileManifestFileName' >>bin/resilience.log 2>&1 || true
 	$(GO) test -count=1 -v ./podshim -run 'TestSubPathMakesNothingOutsideTheVolume' >>bin/resilience.log 2>&1 || true
 	$(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=$(RESILIENCE_E2E)' >>bin/resilience.log 2>&1 || true
+	$(MAKE) --no-print-directory test-reboot >>bin/resilience.log 2>&1 || true
+	$(MAKE) --no-print-directory test-load >>bin/resilience.log 2>&1 || true
 	./test/resilience.sh bin/resilience.log
 
 test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog); not part of make test

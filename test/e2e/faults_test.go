@@ -197,12 +197,15 @@ func statusAPI(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// containerd stopped for a while: the running pod keeps running (the same
-// container, serving), healthz says the runtime is down, a pod written
-// meanwhile starts once containerd is back, and nothing needs a hand.
+// containerd stopped for 30 s: the running pod keeps running (the same
+// container, serving), healthz says the runtime is down, a pod written and
+// a pod edited meanwhile start once containerd is back, and nothing needs a
+// hand.
 func TestContainerdOutage(t *testing.T) {
 	writeManifest(t, "e2e-outage.yaml", webPod("e2e-outage", "still here", 0))
+	writeManifest(t, "e2e-outage-edit.yaml", webPod("e2e-outage-edit", "before the outage", 0))
 	waitActive(t, "default", "e2e-outage")
+	waitActive(t, "default", "e2e-outage-edit")
 	before := runningContainer(t, "default", "e2e-outage", "web")
 	ip := getPod(t, "default", "e2e-outage").Status.PodIP
 
@@ -217,13 +220,26 @@ func TestContainerdOutage(t *testing.T) {
 		t.Errorf("the pod stopped serving while containerd was down: %d %q %v", code, body, err)
 	}
 	writeManifest(t, "e2e-outage-new.yaml", webPod("e2e-outage-new", "new", 0))
-	time.Sleep(10 * time.Second) // the outage, with a pod waiting to start
+	writeManifest(t, "e2e-outage-edit.yaml", webPod("e2e-outage-edit", "edited during the outage", 0))
+	time.Sleep(30*time.Second - time.Since(down)) // the outage, with a new pod and an edit waiting
 	systemctl(t, "start", "containerd.service")
 	t.Logf("containerd was down for %s", time.Since(down).Round(time.Second))
 
 	up := time.Now()
 	waitActive(t, "default", "e2e-outage-new")
 	t.Logf("the pod written during the outage was ready %s after containerd came back", time.Since(up).Round(time.Millisecond))
+	waitFor(t, "the pod edited during the outage to run its edit", func() (bool, error) {
+		p := getPod(t, "default", "e2e-outage-edit")
+		if p.Status.PodIP == "" || activeState(units.ServiceName("default", "e2e-outage-edit")) != "active" {
+			return false, nil
+		}
+		_, body, err := get("http://" + p.Status.PodIP + "/")
+		return err == nil && strings.Contains(body, "edited during the outage"), err
+	})
+	t.Logf("the pod edited during the outage ran its edit %s after containerd came back", time.Since(up).Round(time.Millisecond))
+	if n := len(sandboxes(t, "default", "e2e-outage-edit")); n != 1 {
+		t.Errorf("the edited pod has %d sandboxes, want 1 (the old one removed)", n)
+	}
 	waitFor(t, "healthz ok again", func() (bool, error) {
 		code, _ := statusAPI(t, "/healthz")
 		return code == http.StatusOK, nil

@@ -39,6 +39,7 @@ booted=1
 "$tb" install "$tree"
 # What the package enables.
 "$tb" exec systemctl enable --now podunit.path podunit-sync.timer podunit-status.socket
+echo "=== pods running before"
 phase prepare
 
 echo "=== a clean reboot"
