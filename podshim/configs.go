@@ -47,26 +47,43 @@ func (s *Shim) input() *criconfig.Input {
 // containerConfig is c's CRI config, with what it needs of the host made
 // (see prepareHost). An error is a config that cannot be met (a hostPath
 // check, runAsNonRoot): the container's CreateContainerConfigError.
-func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRef string, attempt uint32) (*runtimeapi.ContainerConfig, error) {
-	cc, err := criconfig.Container(s.input(), c, imageRef, attempt)
+// release lets go of the hostPaths the config pins: call it once the
+// container is created (or will not be).
+func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRef string, attempt uint32) (cc *runtimeapi.ContainerConfig, release func(), err error) {
+	cc, err = criconfig.Container(s.input(), c, imageRef, attempt)
 	if err != nil {
-		return nil, err
+		return nil, func() {}, err
 	}
-	if err := s.prepareHost(c, cc, attempt); err != nil {
-		return nil, err
+	release, err = s.prepareHost(c, cc, attempt)
+	if err == nil {
+		err = s.checkNonRoot(ctx, c, cc.Linux.SecurityContext)
 	}
-	if err := s.checkNonRoot(ctx, c, cc.Linux.SecurityContext); err != nil {
-		return nil, err
+	if err != nil {
+		release()
+		return nil, func() {}, err
 	}
-	return cc, nil
+	return cc, release, nil
 }
 
 // prepareHost makes what c's config needs of the host, as the kubelet does
 // before it creates a container: hostPath volumes checked (and made, for
-// the *OrCreate types), subPaths made and resolved (the config then names
-// the resolved path; one that leaves its volume is refused), and the
-// attempt's empty termination-message file.
-func (s *Shim) prepareHost(c *corev1.Container, cc *runtimeapi.ContainerConfig, attempt uint32) error {
+// the *OrCreate types) and pinned (the config names the checked file
+// through podshim's descriptor until release), subPaths made and resolved
+// (the config then names the resolved path; one that leaves its volume is
+// refused), and the attempt's empty termination-message file.
+func (s *Shim) prepareHost(c *corev1.Container, cc *runtimeapi.ContainerConfig, attempt uint32) (release func(), err error) {
+	var pins []pinnedHostPath
+	release = func() {
+		for _, p := range pins {
+			p.release()
+		}
+		pins = nil
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	in := s.input()
 	volumes := map[string]*corev1.Volume{}
 	for i := range s.pod.Spec.Volumes {
@@ -75,28 +92,43 @@ func (s *Shim) prepareHost(c *corev1.Container, cc *runtimeapi.ContainerConfig, 
 	// The config's mounts start with c's volumeMounts, in order.
 	for i, m := range c.VolumeMounts {
 		v := volumes[m.Name]
-		if v.HostPath != nil {
-			if err := checkHostPath(v.HostPath); err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-		}
 		if m.SubPath != "" {
+			if v.HostPath != nil {
+				pin, ok, err := checkHostPath(v.HostPath)
+				if err != nil {
+					return release, fmt.Errorf("volume %q: %w", v.Name, err)
+				}
+				if ok {
+					pin.release() // the subPath below it is resolved and checked itself
+				}
+			}
 			host, err := subPath(in.VolumeRoot(v), m.SubPath)
 			if err != nil {
-				return fmt.Errorf("volume %q: %w", v.Name, err)
+				return release, fmt.Errorf("volume %q: %w", v.Name, err)
 			}
 			cc.Mounts[i].HostPath = host
+			continue
+		}
+		if v.HostPath != nil {
+			pin, ok, err := checkHostPath(v.HostPath)
+			if err != nil {
+				return release, fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			if ok {
+				pins = append(pins, pin)
+				cc.Mounts[i].HostPath = pin.path()
+			}
 		}
 	}
 	log := criconfig.TerminationLog(s.podDir(), c.Name, attempt)
 	for _, m := range cc.Mounts {
 		if m.HostPath == log {
 			if err := makeTerminationLog(log); err != nil {
-				return fmt.Errorf("termination message file: %w", err)
+				return release, fmt.Errorf("termination message file: %w", err)
 			}
 		}
 	}
-	return nil
+	return release, nil
 }
 
 // makeTerminationLog makes an empty termination-message file, writable by

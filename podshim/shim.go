@@ -514,11 +514,12 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	if err != nil {
 		return err
 	}
-	config, err := s.containerConfig(ctx, c.spec, imageRef, attempt)
+	config, release, err := s.containerConfig(ctx, c.spec, imageRef, attempt)
 	if err != nil {
 		return &waitingError{reason: "CreateContainerConfigError", msg: fmt.Sprintf("container %q: %v", c.spec.Name, err)}
 	}
 	id, err := s.rt.CreateContainer(ctx, s.sandboxID, config, s.sandboxConfig)
+	release() // the container's mounts are made
 	if err != nil {
 		return fmt.Errorf("container %q: create: %w", c.spec.Name, err)
 	}

@@ -120,7 +120,8 @@ func TestSandboxAndContainerConfig(t *testing.T) {
 	if len(sb.PortMappings) != 1 || sb.PortMappings[0].HostPort != 8080 || sb.PortMappings[0].ContainerPort != 80 {
 		t.Errorf("port mappings %v", sb.PortMappings)
 	}
-	c, err := s.containerConfig(context.Background(), &s.pod.Spec.Containers[0], "sha256:abc", 3)
+	c, release, err := s.containerConfig(context.Background(), &s.pod.Spec.Containers[0], "sha256:abc", 3)
+	defer release()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,8 @@ func TestPodDirectoryHostsVolumesAndMounts(t *testing.T) {
 		t.Errorf("emptyDir: %v %v", fi, err)
 	}
 
-	cc, err := s.containerConfig(context.Background(), c, "busybox:1", 0)
+	cc, release, err := s.containerConfig(context.Background(), c, "busybox:1", 0)
+	defer release()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +109,12 @@ func TestHostPathTypeChecksAndSubPathEscape(t *testing.T) {
 		{"/dev/null", corev1.HostPathCharDev, true},
 		{filepath.Join(dir, "anything"), corev1.HostPathUnset, true},
 	} {
-		err := checkHostPath(&corev1.HostPathVolumeSource{Path: tc.path, Type: ptr(tc.typ)})
+		pin, pinned, err := checkHostPath(&corev1.HostPathVolumeSource{Path: tc.path, Type: ptr(tc.typ)})
 		if (err == nil) != tc.ok {
 			t.Errorf("%s as %q: err %v, want ok=%v", tc.path, tc.typ, err, tc.ok)
+		}
+		if pinned {
+			pin.release()
 		}
 	}
 	os.Symlink("/etc", filepath.Join(dir, "escape"))
@@ -175,7 +179,8 @@ func TestConfigMapsAndSecretsInVolumes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.volumeDir("secret", "creds"), "user")); err == nil {
 		t.Error("a key not in items was written")
 	}
-	cc, err := s.containerConfig(context.Background(), c, "busybox:1", 0)
+	cc, release, err := s.containerConfig(context.Background(), c, "busybox:1", 0)
+	defer release()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,5 +212,62 @@ func TestSubPathMakesNothingOutsideTheVolume(t *testing.T) {
 	}
 	if fi, err := os.Stat(got); err != nil || !fi.IsDir() {
 		t.Errorf("not made: %v", err)
+	}
+}
+
+// A hostPath swapped for a symlink between its type check and the
+// container's creation (by a pod that can write the parent directory)
+// still mounts the directory that was checked: the runtime, which resolves
+// every mount's source as containerd does (filepath.EvalSymlinks), is
+// given the checked file's descriptor. The swap's target is never named.
+func TestHostPathSwappedAfterCheck(t *testing.T) {
+	dir := t.TempDir()
+	data, secret := filepath.Join(dir, "data"), filepath.Join(dir, "secret")
+	os.Mkdir(data, 0o755)
+	os.Mkdir(secret, 0o700)
+	pod := testPod()
+	pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: data, Type: ptr(corev1.HostPathDirectory)}}}}
+	c := &pod.Spec.Containers[0]
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+	s := newShim(t, pod, newFakeCRI("busybox:1"), &notes{})
+	if err := s.setupPodDir(); err != nil {
+		t.Fatal(err)
+	}
+	cc, release, err := s.containerConfig(context.Background(), c, "busybox:1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The swap, after the check.
+	if err := os.Rename(data, data+"-checked"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, data); err != nil {
+		t.Fatal(err)
+	}
+	var source string
+	for _, m := range cc.Mounts {
+		if m.ContainerPath == "/data" {
+			source = m.HostPath
+		}
+	}
+	resolved, err := filepath.EvalSymlinks(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resolved != data+"-checked" {
+		t.Errorf("the runtime would mount %s (config %s), not the checked directory %s-checked", resolved, source, data)
+	}
+	release()
+	if _, err := os.Stat(source); err == nil {
+		t.Errorf("%s still open after release", source)
+	}
+
+	// The type is checked on what is pinned: a symlink to a file where a
+	// directory is wanted is refused.
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	os.Remove(data)
+	os.Symlink(filepath.Join(dir, "file"), data)
+	if _, _, err := s.containerConfig(context.Background(), c, "busybox:1", 1); err == nil || !strings.Contains(err.Error(), "is not a Directory") {
+		t.Errorf("a symlink to a file as a Directory hostPath: %v", err)
 	}
 }

@@ -17,7 +17,8 @@ import (
 func TestTerminationMessage(t *testing.T) {
 	s := newShim(t, testPod(), newFakeCRI(), &notes{})
 	c := &s.pod.Spec.Containers[0]
-	cc, err := s.containerConfig(context.Background(), c, "busybox:1", 2)
+	cc, release, err := s.containerConfig(context.Background(), c, "busybox:1", 2)
+	defer release()
 	if err != nil {
 		t.Fatal(err)
 	}

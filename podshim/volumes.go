@@ -226,47 +226,75 @@ func (s *Shim) volumeFieldValue(path string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// pinnedHostPath is a hostPath held open from its type check until the
+// container that mounts it is created, so that the check and the mount are
+// of the same file: a path swapped for a symlink in between (by a pod that
+// can write the parent directory) does not make the runtime mount the
+// symlink's target. The runtime is given /proc/<podshim>/fd/<n>, which it
+// resolves, as containerd and CRI-O resolve every mount's source, to the
+// checked file wherever it now is.
+type pinnedHostPath struct{ fd int }
+
+func (p pinnedHostPath) path() string { return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), p.fd) }
+
+func (p pinnedHostPath) release() { unix.Close(p.fd) }
+
 // checkHostPath checks (and for the *OrCreate types makes) a hostPath as
-// its type says, as the kubelet does before starting the container.
-func checkHostPath(h *corev1.HostPathVolumeSource) error {
+// its type says, as the kubelet does before starting the container, and
+// pins what it checked. A path that does not exist, of no type, is left to
+// the runtime (it makes a directory), as the kubelet leaves it: ok is false.
+func checkHostPath(h *corev1.HostPathVolumeSource) (pin pinnedHostPath, ok bool, err error) {
 	t := corev1.HostPathUnset
 	if h.Type != nil {
 		t = *h.Type
 	}
-	if t == corev1.HostPathUnset {
-		return nil
-	}
-	fi, err := os.Stat(h.Path)
-	if errors.Is(err, fs.ErrNotExist) {
+	fd, err := unix.Open(h.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
 		switch t {
+		case corev1.HostPathUnset:
+			return pin, false, nil
 		case corev1.HostPathDirectoryOrCreate:
-			return os.MkdirAll(h.Path, 0o755)
+			err = os.MkdirAll(h.Path, 0o755)
 		case corev1.HostPathFileOrCreate:
-			f, err := os.OpenFile(h.Path, os.O_CREATE|os.O_WRONLY, 0o644)
-			if err != nil {
-				return err
+			var f *os.File
+			if f, err = os.OpenFile(h.Path, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				err = f.Close()
 			}
-			return f.Close()
+		default:
+			return pin, false, fmt.Errorf("hostPath type check failed: %s does not exist (type %s)", h.Path, t)
 		}
-		return fmt.Errorf("hostPath type check failed: %s does not exist (type %s)", h.Path, t)
+		if err != nil {
+			return pin, false, err
+		}
+		fd, err = unix.Open(h.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
-		return err
+		return pin, false, &fs.PathError{Op: "open", Path: h.Path, Err: err}
 	}
-	mode := fi.Mode()
-	ok := map[corev1.HostPathType]bool{
-		corev1.HostPathDirectoryOrCreate: mode.IsDir(),
-		corev1.HostPathDirectory:         mode.IsDir(),
-		corev1.HostPathFileOrCreate:      mode.IsRegular(),
-		corev1.HostPathFile:              mode.IsRegular(),
-		corev1.HostPathSocket:            mode&fs.ModeSocket != 0,
-		corev1.HostPathCharDev:           mode&fs.ModeCharDevice != 0,
-		corev1.HostPathBlockDev:          mode&fs.ModeDevice != 0 && mode&fs.ModeCharDevice == 0,
+	pin = pinnedHostPath{fd}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		pin.release()
+		return pin, false, &fs.PathError{Op: "stat", Path: h.Path, Err: err}
+	}
+	if t == corev1.HostPathUnset {
+		return pin, true, nil
+	}
+	kind := st.Mode & unix.S_IFMT
+	ok = map[corev1.HostPathType]bool{
+		corev1.HostPathDirectoryOrCreate: kind == unix.S_IFDIR,
+		corev1.HostPathDirectory:         kind == unix.S_IFDIR,
+		corev1.HostPathFileOrCreate:      kind == unix.S_IFREG,
+		corev1.HostPathFile:              kind == unix.S_IFREG,
+		corev1.HostPathSocket:            kind == unix.S_IFSOCK,
+		corev1.HostPathCharDev:           kind == unix.S_IFCHR,
+		corev1.HostPathBlockDev:          kind == unix.S_IFBLK,
 	}[t]
 	if !ok {
-		return fmt.Errorf("hostPath type check failed: %s is not a %s", h.Path, strings.TrimSuffix(string(t), "OrCreate"))
+		pin.release()
+		return pin, false, fmt.Errorf("hostPath type check failed: %s is not a %s", h.Path, strings.TrimSuffix(string(t), "OrCreate"))
 	}
-	return nil
+	return pin, true, nil
 }
 
 // subPath returns root/sub, its missing directories made, refusing one
