@@ -232,10 +232,10 @@ func TestContainerdOutage(t *testing.T) {
 		// Between the old generation's stop and the new one's start the
 		// pod is not there to get.
 		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", "e2e-outage-edit")
-		if err != nil || len(st.Status.PodIPs) == 0 || activeState(units.ServiceName("default", "e2e-outage-edit")) != "active" {
+		if err != nil || st.Status.PodIP == "" || activeState(units.ServiceName("default", "e2e-outage-edit")) != "active" {
 			return false, err
 		}
-		_, body, err := get("http://" + st.Status.PodIPs[0].IP + "/")
+		_, body, err := get("http://" + st.Status.PodIP + "/")
 		return err == nil && strings.Contains(body, "edited during the outage"), err
 	})
 	t.Logf("the pod edited during the outage ran its edit %s after containerd came back", time.Since(up).Round(time.Millisecond))
