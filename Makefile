@@ -47,7 +47,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-vm test-vm-short test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -87,6 +87,24 @@ test-load: e2e-build ## load: 100 pods at once against the raw CRI floor, 500 ch
 
 test-load-short: ## the load suite with small numbers (what make test runs)
 	$(MAKE) --no-print-directory test-load LOAD_ENV='$(LOAD_SHORT_ENV)'
+
+# The VM tier (docs/testbed.md): Debian with systemd as PID 1 on cgroup v2,
+# booted by qemu. VM_DISTS each run the whole story; forky (Debian testing)
+# is reported but does not fail the run.
+VM_DIR ?= /var/lib/podunit-vm
+VM_DISTS ?= bookworm trixie
+VM_TESTING ?= 1
+VM_DEB = dist/podunit_$(PKG_VERSION)-1_$(PKG_ARCH).deb
+
+test-vm: ## the VM tier: install the .deb with apt, pods, reboot, power cut, in Debian 12 and 13 VMs (and 14, reported only)
+	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION) DIST=dist
+	mkdir -p $(VM_DIR)/oci && test/testbed/images.sh $(VM_DIR)/oci
+	rc=0; for d in $(VM_DISTS); do PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/story.sh $$d $(VM_DEB) $(VM_DIR)/oci || rc=1; done; \
+	if [ -n "$(VM_TESTING)" ]; then PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/story.sh forky $(VM_DEB) $(VM_DIR)/oci || echo "forky (testing) failed: reported, not fatal"; fi; \
+	exit $$rc
+
+test-vm-short: ## the VM story on Debian 12 only (what make test runs)
+	$(MAKE) --no-print-directory test-vm VM_DISTS=bookworm VM_TESTING=
 
 test-reboot: e2e-build ## a test bed powered off and booted, then its power cut: every pod back, nothing of before left
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/reboot.sh bin/install bin/e2e.test

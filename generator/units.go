@@ -22,6 +22,9 @@ type UnitConfig struct {
 	SpecDir      string // where the pod spec files live, e.g. /run/podunit/specs
 	CRIEndpoint  string // e.g. unix:///run/containerd/containerd.sock
 	CgroupDriver string // units.CgroupDriverSystemd or units.CgroupDriverCgroupfs
+	// JobDir is where a Job pod's podshim records its end
+	// (podspec.DefaultJobDir); "": not recorded by podshim.
+	JobDir string
 }
 
 // Timing of every pod unit.
@@ -101,7 +104,7 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 
 		Type:         "notify",
 		NotifyAccess: "main",
-		ExecStart:    podshimArgs(cfg, SpecPath(cfg, ns, name, p.Hash), parent).Argv(cfg.PodshimPath),
+		ExecStart:    podshimArgs(cfg, p, parent).Argv(cfg.PodshimPath),
 		Slice:        units.SliceName(ns, name),
 		// A pod that finished (restartPolicy OnFailure or Never) stays
 		// active (exited) when it succeeded and failed when it failed
@@ -132,9 +135,13 @@ func critical(pod *corev1.Pod) bool {
 
 // podshimArgs are the command line of the pod's podshim: its spec file,
 // the runtime, its cgroup parent, and what the configuration sets.
-func podshimArgs(cfg UnitConfig, spec, cgroupParent string) podspec.Args {
+func podshimArgs(cfg UnitConfig, p *Pod, cgroupParent string) podspec.Args {
 	a := cfg.Podshim
-	a.Spec, a.CRIEndpoint, a.CgroupParent = spec, cfg.CRIEndpoint, cgroupParent
+	ns, name := p.Namespace(), p.Name()
+	a.Spec, a.CRIEndpoint, a.CgroupParent = SpecPath(cfg, ns, name, p.Hash), cfg.CRIEndpoint, cgroupParent
+	if cfg.JobDir != "" && strings.HasPrefix(p.Spec.Annotations[AnnotationOwner], "Job/") {
+		a.FinishedRecord = podspec.JobRecordPath(cfg.JobDir, ns, name, p.Hash)
+	}
 	return a
 }
 

@@ -276,3 +276,39 @@ func TestCriticalPodsStopLast(t *testing.T) {
 		}
 	}
 }
+
+// A Job's pod tells its podshim where to record its end, so that the Job
+// stays done across a reboot that comes before any sync saw it finish; no
+// other pod gets a record.
+func TestJobPodRecordsItsEnd(t *testing.T) {
+	cfg := testUnitConfig
+	cfg.JobDir = "/var/lib/podunit/jobs"
+	pods, err := Decode("/etc/podunit/manifests/m.yaml", []byte(`apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, namespace: shop}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec: {containers: [{name: c, image: busybox}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods {
+		u, err := Unit(cfg, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		argv := strings.Join(u.ExecStart, " ")
+		want := "--finished-record /var/lib/podunit/jobs/shop_migrate-" + p.Hash
+		if got := strings.Contains(argv, want); got != (p.Name() == "migrate") {
+			t.Errorf("%s: ExecStart %s (want the record: %v)", p.Name(), argv, p.Name() == "migrate")
+		}
+	}
+}

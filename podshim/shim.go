@@ -1,13 +1,13 @@
 package podshim
 
 import (
-	"github.com/podunit/podunit/podshim/criconfig"
-
 	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/podunit/podunit/podshim/atomicfile"
+	"github.com/podunit/podunit/podshim/criconfig"
 	"github.com/podunit/podunit/podshim/podspec"
 )
 
@@ -69,6 +71,9 @@ type Config struct {
 	Objects podspec.Objects
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// FinishedRecord, if set, is written with the pod's phase (Succeeded or
+	// Failed) when it finishes: a Job's record (podspec.Args).
+	FinishedRecord string
 }
 
 func (c Config) runtimeName() string {
@@ -641,6 +646,17 @@ func (s *Shim) finished(ctx context.Context) (bool, error) {
 	}
 	if err := s.writeState(); err != nil {
 		s.log.Warn("write state", "err", err)
+	}
+	if s.cfg.FinishedRecord != "" {
+		// Synced: the Job must stay done across a power cut that comes
+		// before any sync has seen its unit finished.
+		err := os.MkdirAll(filepath.Dir(s.cfg.FinishedRecord), 0o755)
+		if err == nil {
+			err = atomicfile.WriteSync(s.cfg.FinishedRecord, []byte(string(phase)+"\n"), 0o644)
+		}
+		if err != nil {
+			s.log.Warn("record the Job pod's end", "file", s.cfg.FinishedRecord, "err", err)
+		}
 	}
 	s.send(fmt.Sprintf("READY=1\nSTATUS=%s: %s", phase, why))
 	if phase == corev1.PodFailed {

@@ -3,9 +3,10 @@ package podshim
 import (
 	"context"
 	"errors"
-	"github.com/podunit/podunit/podshim/criconfig"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	critest "k8s.io/cri-api/pkg/apis/testing"
+
+	"github.com/podunit/podunit/podshim/criconfig"
 )
 
 var _ = types.UID("")
@@ -273,6 +276,7 @@ func TestRestartPolicies(t *testing.T) {
 		pod.Spec.RestartPolicy = tc.policy
 		n := &notes{}
 		s := newShim(t, pod, rt, n)
+		s.cfg.FinishedRecord = filepath.Join(t.TempDir(), "jobs", "shop_web-hash")
 		ctx := context.Background()
 		if err := s.start(ctx); err != nil {
 			t.Fatal(err)
@@ -288,13 +292,21 @@ func TestRestartPolicies(t *testing.T) {
 		if done == tc.restarts || !errors.Is(err, tc.err) {
 			t.Errorf("%s, exit %d: finished=%v err=%v", tc.policy, tc.code, done, err)
 		}
+		record, _ := os.ReadFile(s.cfg.FinishedRecord)
 		if !done {
+			if len(record) > 0 {
+				t.Errorf("%s, exit %d: a running pod recorded as finished: %q", tc.policy, tc.code, record)
+			}
 			continue
 		}
 		st, _ := ReadState(s.cfg.StateDir, "shop", "web")
 		wantPhase := corev1.PodSucceeded
 		if tc.err != nil {
 			wantPhase = corev1.PodFailed
+		}
+		// The Job's record, at once: no sync need see the unit finished.
+		if string(record) != string(wantPhase)+"\n" {
+			t.Errorf("%s, exit %d: finished record %q, want %s", tc.policy, tc.code, record, wantPhase)
 		}
 		if st.Status.Phase != wantPhase || st.Status.ContainerStatuses[0].State.Terminated == nil {
 			t.Errorf("%s, exit %d: phase %s, state %+v", tc.policy, tc.code, st.Status.Phase, st.Status.ContainerStatuses[0].State)

@@ -1,13 +1,15 @@
 #!/bin/bash
 # Installs what building and testing podunit needs on Debian 12: the Debian
 # packages of the test bed (systemd, D-Bus, containerd, runc, CNI plugins,
-# busybox-static and umoci for local images) and the Go modules. Packages
+# busybox-static and umoci for local images), of the VM tier (qemu,
+# mmdebstrap) and the Go modules. Packages
 # already installed are not touched; apt runs only when something is missing.
 set -euo pipefail
 packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
 	umoci iptables iproute2 util-linux jq curl git make gcc wrk
 	lintian rpm
-	docker-registry skopeo apache2-utils openssl)
+	docker-registry skopeo apache2-utils openssl
+	qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client debian-archive-keyring dpkg-dev zstd)
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=

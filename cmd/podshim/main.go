@@ -86,6 +86,8 @@ func run(args []string) int {
 		VolumeRoot:   a.VolumeRoot,
 		ResolvConf:   a.ResolvConf,
 		Host:         podshim.ReadHost(),
+
+		FinishedRecord: a.FinishedRecord,
 	})
 	switch {
 	case err == nil:

@@ -222,6 +222,7 @@ func (c Config) unitConfig(specDir string) generator.UnitConfig {
 		SpecDir:      specDir,
 		CRIEndpoint:  c.CRIEndpoint,
 		CgroupDriver: c.CgroupDriver,
+		JobDir:       podspec.DefaultJobDir,
 	}
 }
 

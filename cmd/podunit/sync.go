@@ -17,6 +17,7 @@ import (
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units/bus"
 	"github.com/podunit/podunit/units/engine"
 )
@@ -122,7 +123,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 		Reader:     cfg.reader(),
 		PodRoot:    podshim.DefaultPodRoot,
 		LogRoot:    podshim.DefaultLogRoot,
-		Jobs:       engine.JobRecords{Dir: engine.DefaultJobDir},
+		Jobs:       engine.JobRecords{Dir: podspec.DefaultJobDir},
 		StatePath:  engine.DefaultStatePath,
 		Quiet:      settle,
 		UnitConfig: cfg.unitConfig(specDir),

@@ -2,8 +2,20 @@ package podspec
 
 import (
 	"flag"
+	"path/filepath"
 	"strconv"
 )
+
+// DefaultJobDir holds the records of the Job pods that finished, so that a
+// completed (or failed) Job is not run again after a reboot, when its unit
+// is gone: JobRecordPath names each.
+const DefaultJobDir = "/var/lib/podunit/jobs"
+
+// JobRecordPath is the record of the Job pod namespace/name of config hash
+// in dir: it holds Succeeded or Failed.
+func JobRecordPath(dir, namespace, name, hash string) string {
+	return filepath.Join(dir, namespace+"_"+name+"-"+hash)
+}
 
 // Args are podshim's command line: what `podunit sync` puts in a pod
 // unit's ExecStart (Argv) and what podshim parses (Flags), named in one
@@ -22,6 +34,12 @@ type Args struct {
 
 	// Where podshim keeps things; podunit never sets them.
 	StateDir, LogRoot, PodRoot, VolumeRoot string
+
+	// FinishedRecord, for a Job's pod, is the file podshim writes the
+	// pod's end into ("Succeeded" or "Failed", JobRecordPath) as soon as
+	// it finishes, so that the Job is not run again after a reboot even
+	// when no sync ran in between.
+	FinishedRecord string
 }
 
 // Argv is program with the arguments that are set, in a fixed order.
@@ -42,6 +60,7 @@ func (a Args) Argv(program string) []string {
 	add("log-root", a.LogRoot)
 	add("pod-root", a.PodRoot)
 	add("volume-root", a.VolumeRoot)
+	add("finished-record", a.FinishedRecord)
 	return argv
 }
 
@@ -59,5 +78,6 @@ func (a *Args) Flags(name string) *flag.FlagSet {
 	fs.StringVar(&a.LogRoot, "log-root", a.LogRoot, "container log root, in the kubelet's layout")
 	fs.StringVar(&a.PodRoot, "pod-root", a.PodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")
 	fs.StringVar(&a.VolumeRoot, "volume-root", a.VolumeRoot, "where PersistentVolumeClaims' directories are made")
+	fs.StringVar(&a.FinishedRecord, "finished-record", a.FinishedRecord, "a Job's pod: the file its end (Succeeded or Failed) is written into when it finishes")
 	return fs
 }

@@ -14,18 +14,16 @@ import (
 	"github.com/podunit/podunit/units/bus"
 )
 
-// DefaultJobDir records the Job pods that finished, so that a completed (or
-// failed) Job is not run again after a reboot, when its unit is gone.
-const DefaultJobDir = "/var/lib/podunit/jobs"
-
-// JobRecords are the finished Job pods, a file each:
-// <namespace>_<name>-<hash> holding Succeeded or Failed.
+// JobRecords are the finished Job pods, a file each
+// (podspec.JobRecordPath) holding Succeeded or Failed. podshim writes a
+// Job pod's record when it finishes (podspec.Args.FinishedRecord); a sync
+// writes any that is missing and forgets those of Jobs no longer desired.
 type JobRecords struct {
-	Dir string // "": not recorded
+	Dir string // "": not recorded (podspec.DefaultJobDir on a machine)
 }
 
 func (j JobRecords) path(namespace, name, hash string) string {
-	return filepath.Join(j.Dir, namespace+"_"+name+"-"+hash)
+	return podspec.JobRecordPath(j.Dir, namespace, name, hash)
 }
 
 func isJobPod(p *generator.Pod) bool {

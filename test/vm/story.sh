@@ -1,0 +1,193 @@
+#!/bin/bash
+# The VM tier's story, as a user lives it on a Debian machine with systemd
+# as PID 1: install the .deb with apt (which must find containerd, runc and
+# the CNI plugins), follow `podunit doctor`, run pods, reboot, lose power.
+# Prints one table row a step: distribution, systemd, containerd, cgroup,
+# step, result, time. Always powers the VM off and removes it.
+#   story.sh DIST DEB IMAGES_DIR
+# IMAGES_DIR holds busybox.tar, pause.tar and nginx.tar (test/testbed/images.sh).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+dist=$1 deb=$2 images=$3
+vm=$here/vm.sh
+g() { "$vm" ssh "$@"; }                     # a shell command line for the guest
+gq() { "$vm" ssh "$(printf '%q ' "$@")"; } # an argv, quoted for the guest's shell
+
+results=() failed=0 facts=""
+# The sandboxes of the boot before the last (their IDs, one a line).
+sandboxes_file=$(mktemp)
+step() { # name command…: runs a step, records its row
+	local name=$1 start=$SECONDS out rc=0
+	shift
+	echo "=== $dist: $name" >&2
+	out=$("$@" 2>&1) || rc=$?
+	printf '%s\n' "$out" | sed 's/^/    /' >&2
+	if [ $rc = 0 ]; then
+		results+=("$(printf '%-9s %-28s %-6s %4ss' "$dist" "$name" PASS $((SECONDS - start)))")
+	else
+		results+=("$(printf '%-9s %-28s %-6s %4ss' "$dist" "$name" FAIL $((SECONDS - start)))")
+		failed=1
+	fi
+	return $rc
+}
+# fail ends the step (each runs in a subshell of its own).
+fail() { echo "FAIL: $*"; exit 1; }
+# until SECONDS WHAT COMMAND…: wait for a command in the guest to succeed.
+until_guest() {
+	local timeout=$1 what=$2
+	local deadline=$((SECONDS + timeout))
+	shift 2
+	until gq "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || { fail "timed out after $timeout s: $what"; return 1; }
+		sleep 2
+	done
+}
+
+finish() {
+	local rc=$?
+	if [ $rc != 0 ] || [ $failed != 0 ]; then
+		echo "--- the guest's journal (last 120 lines):" >&2
+		g journalctl --no-pager -n 120 >&2 2>/dev/null || "$vm" console | tail -60 >&2 || true
+	fi
+	"$vm" down || true
+	rm -f "$sandboxes_file" /tmp/vm-story-token
+	echo
+	printf '%-9s %-8s %-11s %-9s %s\n' DIST SYSTEMD CONTAINERD CGROUP "$facts"
+	printf '%-9s %-28s %-6s %s\n' DIST STEP RESULT TIME
+	printf '%s\n' "${results[@]}"
+	[ $rc = 0 ] && [ $failed = 0 ]
+}
+trap finish EXIT
+
+"$vm" down 2>/dev/null || true
+step boot "$vm" boot "$dist"
+
+install() {
+	g "dpkg -s containerd >/dev/null 2>&1" && fail "containerd is installed before podunit"
+	"$vm" copy "$deb" /root
+	g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$deb")"
+	g dpkg -s containerd runc containernetworking-plugins >/dev/null || fail "apt did not install the dependencies"
+	for u in podunit.path podunit-sync.timer podunit-status.socket; do
+		[ "$(g systemctl is-enabled $u)" = enabled ] || fail "$u is not enabled"
+		[ "$(g systemctl is-active $u)" = active ] || fail "$u is not active"
+	done
+}
+step "apt install ./podunit.deb" install
+
+doctor() {
+	# Debian's containerd as installed: its own cgroup driver and CNI
+	# directory, and a pause image from a registry this machine cannot
+	# reach. doctor must say so, with the fix.
+	local out
+	out=$(g podunit doctor 2>&1) && fail "doctor passed on a runtime that cannot run podunit's pods: $out"
+	echo "$out"
+	grep -q "SystemdCgroup = true" <<<"$out" || fail "doctor does not name the cgroup driver's fix"
+	# The fixes, as docs/packaging.md gives them, and the local images.
+	g "cat >/etc/containerd/config.toml" <<'TOML'
+version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/podunit/pause:1"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    SystemdCgroup = true
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "/etc/cni/net.d"
+TOML
+	g systemctl restart containerd
+	"$vm" copy "$images/busybox.tar" "$images/pause.tar" "$images/nginx.tar" /root/images
+	for i in busybox:1.35 pause:1 nginx:1; do
+		g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null
+	done
+	g podunit doctor || fail "doctor fails after its fixes"
+}
+step "podunit doctor, its fixes" doctor
+
+facts=$(printf '%-9s %-8s %-11s %-9s' "$dist" "$(g systemctl --version | awk 'NR==1 {print $2}')" \
+	"$(g containerd --version | awk '{print $3}')" "$(g stat -fc %T /sys/fs/cgroup)")
+
+pods() {
+	g "cat >/etc/podunit/manifests/web.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: web
+    image: localhost/podunit/nginx:1
+    ports: [{containerPort: 80, hostPort: 8080}]
+YAML
+	g "cat >/etc/podunit/manifests/data.yaml" <<'YAML'
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: keeper}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: c
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "[ -f /data/token ] || date +%s%N > /data/token; echo start >> /data/starts; trap 'exit 0' TERM; sleep 86400 & wait"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+YAML
+	g "cat >/etc/podunit/manifests/once.yaml" <<'YAML'
+apiVersion: batch/v1
+kind: Job
+metadata: {name: once}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: c
+        image: localhost/podunit/busybox:1.35
+        command: ["sh", "-c", "echo ran >> /log/runs"]
+        volumeMounts: [{name: log, mountPath: /log}]
+      volumes: [{name: log, hostPath: {path: /var/lib/vm-story, type: DirectoryOrCreate}}]
+YAML
+	until_guest 300 "pod-web active" systemctl is-active --quiet pod-web.service
+	until_guest 120 "pod-keeper active" systemctl is-active --quiet pod-keeper.service
+	until_guest 120 "the Job done" sh -c '[ "$(systemctl show -P SubState pod-once.service)" = exited ]'
+	g "busybox wget -q -O- http://127.0.0.1:8080/ >/dev/null" || fail "the web pod does not answer on host port 8080"
+	g systemctl status --no-pager pod-web.service | grep -q "podunit-web.slice" || fail "systemctl status pod-web does not show its slice"
+	g journalctl -u pod-web.service --no-pager | grep -q "started container" || fail "journalctl -u pod-web has nothing of the pod"
+	g "cat /var/lib/podunit/volumes/default/data/token" >/tmp/vm-story-token
+	g "ctr -n k8s.io containers ls -q 'labels.\"io.cri-containerd.kind\"==sandbox'" >"$sandboxes_file"
+	g "podunit get pods"
+}
+step "pods run" pods
+
+# back NAME: after a boot, every pod back, once; nothing of before.
+back() {
+	until_guest 300 "pod-web active again" systemctl is-active --quiet pod-web.service
+	until_guest 120 "pod-keeper active again" systemctl is-active --quiet pod-keeper.service
+	g "busybox wget -q -O- http://127.0.0.1:8080/ >/dev/null" || fail "the web pod does not answer after the boot"
+	# containerd before podunit's pods: the sync is ordered after it.
+	local c s
+	c=$(g systemctl show -P ActiveEnterTimestampMonotonic containerd.service)
+	s=$(g systemctl show -P ExecMainStartTimestampMonotonic pod-web.service)
+	((s > c)) || fail "pod-web started ($s) before containerd was up ($c)"
+	[ "$(g cat /var/lib/vm-story/runs | grep -c ran)" = 1 ] || fail "the completed Job ran again"
+	[ "$(g cat /var/lib/podunit/volumes/default/data/token)" = "$(cat /tmp/vm-story-token)" ] || fail "the claim's data changed"
+	# Nothing of before: no sandbox of the last boot is left (containerd
+	# keeps them, not ready, until they are removed).
+	local deadline=$((SECONDS + 120)) left
+	while left=$(g ctr -n k8s.io containers ls -q | grep -xF -f "$sandboxes_file"); do
+		((SECONDS < deadline)) || fail "sandboxes of before the boot are left: $left"
+		sleep 3
+	done
+	g "ctr -n k8s.io containers ls -q 'labels.\"io.cri-containerd.kind\"==sandbox'" >"$sandboxes_file"
+	echo "pods back, $(g cat /var/lib/podunit/volumes/default/data/starts | grep -c start) starts of the claim's pod"
+}
+step "systemctl reboot" "$vm" reboot
+step "pods back after reboot" back
+step "power cut (qemu killed)" "$vm" crash
+step "boot after the power cut" "$vm" boot "$dist"
+step "pods back after power cut" back
