@@ -1,8 +1,6 @@
 package podshim
 
 import (
-	"github.com/podunit/podunit/podshim/criconfig"
-
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +10,9 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/cni/cache"
+	"github.com/podunit/podunit/podshim/criconfig"
 )
 
 // ensureSandbox adopts the pod's ready sandbox from an earlier podshim or
@@ -140,7 +141,11 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 	if id == s.sandboxID {
 		s.forwardLogs(ctx) // what the containers said while stopping
 	}
-	if err := s.rt.StopPodSandbox(ctx, id); err != nil {
+	repaired, err := cache.StopSandbox(ctx, s.rt, s.cfg.cniCacheDir(), id)
+	if len(repaired) > 0 {
+		s.log.Warn("removed the sandbox's unreadable CNI cache (a power cut?)", "sandbox", id, "files", repaired)
+	}
+	if err != nil {
 		return fmt.Errorf("stop sandbox %s: %w", id, err)
 	}
 	if err := s.rt.RemovePodSandbox(ctx, id); err != nil {
