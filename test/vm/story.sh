@@ -52,7 +52,8 @@ finish() {
 	"$vm" down || true
 	rm -f "$sandboxes_file" /tmp/vm-story-token
 	echo
-	printf '%-9s %-8s %-11s %-9s %s\n' DIST SYSTEMD CONTAINERD CGROUP "$facts"
+	printf '%-9s %-8s %-11s %s\n' DIST SYSTEMD CONTAINERD CGROUP
+	echo "$facts"
 	printf '%-9s %-28s %-6s %s\n' DIST STEP RESULT TIME
 	printf '%s\n' "${results[@]}"
 	[ $rc = 0 ] && [ $failed = 0 ]
@@ -104,7 +105,7 @@ TOML
 }
 step "podunit doctor, its fixes" doctor
 
-facts=$(printf '%-9s %-8s %-11s %-9s' "$dist" "$(g systemctl --version | awk 'NR==1 {print $2}')" \
+facts=$(printf '%-9s %-8s %-11s %s' "$dist" "$(g systemctl --version | awk 'NR==1 {print $2}')" \
 	"$(g containerd --version | awk '{print $3}')" "$(g stat -fc %T /sys/fs/cgroup)")
 
 pods() {
@@ -184,6 +185,7 @@ back() {
 		sleep 3
 	done
 	g "ctr -n k8s.io containers ls -q 'labels.\"io.cri-containerd.kind\"==sandbox'" >"$sandboxes_file"
+	echo "CNI cache entries repaired at this boot: $(g journalctl -b --no-pager -o cat | grep -c 'unreadable CNI cache' || true)"
 	echo "pods back, $(g cat /var/lib/podunit/volumes/default/data/starts | grep -c start) starts of the claim's pod"
 }
 step "systemctl reboot" "$vm" reboot
