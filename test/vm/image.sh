@@ -76,7 +76,7 @@ mmdebstrap --mode=root --variant=apt --format=directory \
 		chroot "$1" apt-get clean' \
 	"$dist" "$rootfs" "$mirror" >&2
 log "root filesystem in $((SECONDS - start)) s; making the disk"
-mkfs.ext4 -q -L root -d "$rootfs" "$out.tmp/base.img" 4G
+mkfs.ext4 -q -L root -d "$rootfs" "$out.tmp/base.img" 4G >&2
 rm -rf "$rootfs"
 date -u +%FT%TZ >"$out.tmp/done"
 trap - EXIT
