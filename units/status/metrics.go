@@ -38,9 +38,9 @@ var (
 	descUnitRestarts = prometheus.NewDesc("podunit_unit_restarts_total",
 		"Restarts of the pod's unit by systemd (NRestarts): podshim restarts, not container restarts.", []string{"namespace", "pod", "unit"}, nil)
 	descMemory = prometheus.NewDesc("podunit_pod_memory_bytes",
-		"Memory of the pod's unit cgroup (MemoryCurrent): its containers, podshim and the sandbox.", []string{"namespace", "pod", "unit"}, nil)
+		"Memory of the pod's slice (MemoryCurrent): its containers, podshim and the sandbox.", []string{"namespace", "pod", "unit"}, nil)
 	descCPU = prometheus.NewDesc("podunit_pod_cpu_seconds_total",
-		"CPU time of the pod's unit cgroup (CPUUsageNSec).", []string{"namespace", "pod", "unit"}, nil)
+		"CPU time of the pod's slice (CPUUsageNSec): its containers, podshim and the sandbox.", []string{"namespace", "pod", "unit"}, nil)
 	descStartLatency = prometheus.NewDesc("podunit_pod_start_duration_seconds",
 		"From the pod's start (status.startTime) to all its containers being ready, for the pods that got there.", nil, nil)
 	descSyncDuration = prometheus.NewDesc("podunit_sync_duration_seconds", "How long the last sync took.", nil, nil)

@@ -411,17 +411,23 @@ func (s *Server) unitStats(ctx context.Context, loaded map[string]bus.Running) m
 	return s.stats
 }
 
-// readUnitStats reads NRestarts, MemoryCurrent and CPUUsageNSec of each
-// unit; systemd reports an unknown figure as the largest uint64.
+// readUnitStats reads each pod's figures from systemd: NRestarts of its
+// unit, MemoryCurrent and CPUUsageNSec of its slice, which holds the unit
+// (podshim), the sandbox and the containers (the unit's own cgroup holds
+// podshim alone). systemd reports an unknown figure as the largest uint64.
 func readUnitStats(ctx context.Context, m unitProperties, loaded map[string]bus.Running) map[string]unitStats {
 	out := make(map[string]unitStats, len(loaded))
-	for name := range loaded {
+	for name, r := range loaded {
 		props, err := m.GetUnitTypePropertiesContext(ctx, name, "Service")
 		if err != nil {
 			continue
 		}
 		var st unitStats
 		st.Restarts, _ = props["NRestarts"].(uint32)
+		if props, err = m.GetUnitTypePropertiesContext(ctx, units.SliceName(r.Namespace, r.PodName), "Slice"); err != nil {
+			out[name] = st
+			continue
+		}
 		if v, ok := props["MemoryCurrent"].(uint64); ok && v != math.MaxUint64 {
 			st.MemoryBytes = v
 		}

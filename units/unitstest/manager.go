@@ -160,10 +160,15 @@ func (m *Manager) StartUnitContext(_ context.Context, name, _ string, ch chan<- 
 // ResetFailedUnitContext does nothing: a unit stopped here is gone.
 func (m *Manager) ResetFailedUnitContext(context.Context, string) error { return nil }
 
-// GetUnitTypePropertiesContext gives every unit the same figures, and
-// systemd's "unknown" for memory.
-func (m *Manager) GetUnitTypePropertiesContext(_ context.Context, unit, _ string) (map[string]any, error) {
-	return map[string]any{"NRestarts": uint32(2), "MemoryCurrent": uint64(math.MaxUint64), "CPUUsageNSec": uint64(1_500_000_000)}, nil
+// GetUnitTypePropertiesContext gives every unit of a type the same
+// figures, and systemd's "unknown" for memory: a service (podshim alone)
+// used 0.1 s of CPU, a slice (the whole pod) 1.5 s.
+func (m *Manager) GetUnitTypePropertiesContext(_ context.Context, unit, unitType string) (map[string]any, error) {
+	cpu := uint64(100_000_000)
+	if unitType == "Slice" {
+		cpu = 1_500_000_000
+	}
+	return map[string]any{"NRestarts": uint32(2), "MemoryCurrent": uint64(math.MaxUint64), "CPUUsageNSec": cpu}, nil
 }
 
 // Set puts a unit in the manager, as a test arranges it.
