@@ -165,6 +165,55 @@ YAML
 }
 step "pods run" pods
 
+# cgroup v2, as systemd as PID 1 sets it up: a pod's limits are its
+# slice's and its containers', enforced; its CPU time is counted.
+cgroups() {
+	g "cat >/etc/podunit/manifests/limits.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: localhost/podunit/busybox:1.35
+    # 100 MB in a shell variable, past the 48 MiB limit.
+    command: ["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); sleep 3600"]
+    resources: {limits: {memory: 48Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: busy}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do :; done"]
+    resources: {limits: {cpu: 500m}}
+YAML
+	until_guest 240 "hog OOMKilled" sh -c 'podunit get pods hog -o json | grep -q OOMKilled'
+	echo "hog: $(g podunit get pods hog | tail -1)"
+	# The slice's own limits: the containers' and podshim's allowance.
+	local max quota
+	max=$(g systemctl show -P MemoryMax podunit-hog.slice)
+	[ "$max" = $(((48 + 32) << 20)) ] || fail "podunit-hog.slice MemoryMax=$max, want 48 MiB + 32 MiB for podshim and the sandbox"
+	quota=$(g systemctl show -P CPUQuotaPerSecUSec podunit-busy.slice)
+	[ "$quota" = 500ms ] || fail "podunit-busy.slice CPUQuotaPerSecUSec=$quota, want 500ms"
+	# The pod's CPU time, containers included, from systemd's accounting.
+	local cpu deadline=$((SECONDS + 120))
+	while :; do
+		cpu=$(g podunit get pods busy -o json | sed -n 's/.*"podunit.io\/cpu-seconds": *"\([0-9.]*\)".*/\1/p')
+		[ -n "$cpu" ] && awk -v c="$cpu" 'BEGIN { exit !(c >= 2) }' && break
+		((SECONDS < deadline)) || fail "busy's podunit.io/cpu-seconds is '$cpu' after 2 min of a busy loop"
+		sleep 5
+	done
+	echo "busy: podunit.io/cpu-seconds $cpu"
+	g rm /etc/podunit/manifests/limits.yaml
+	until_guest 120 "hog and busy gone" sh -c '! systemctl is-active --quiet pod-hog.service && ! systemctl is-active --quiet pod-busy.service'
+}
+step "cgroup v2 limits, CPU time" cgroups
+
 # back NAME: after a boot, every pod back, once; nothing of before.
 back() {
 	until_guest 300 "pod-web active again" systemctl is-active --quiet pod-web.service

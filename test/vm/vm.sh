@@ -78,7 +78,7 @@ boot() {
 	fi
 	[ "$(cat "$run/dist")" = "$dist" ] || die "the disk is $(cat "$run/dist")'s; vm.sh down first"
 	image=$(cat "$run/image")
-	if grep -qE '^kvm_(intel|amd) ' /proc/modules && [ -w /dev/kvm ]; then
+	if grep -qsE '^kvm_(intel|amd) ' /proc/modules && [ -w /dev/kvm ]; then
 		accel="-accel kvm -cpu host"
 	else
 		accel="-accel tcg,thread=multi,tb-size=256 -cpu qemu64"
