@@ -69,15 +69,21 @@ func TestMain(m *testing.M) {
 // waits for its pod to go when the test ends.
 func writeManifest(t *testing.T, file, content string) {
 	t.Helper()
-	path := filepath.Join(manifestDir, file)
+	writeFile(t, file, content)
+	t.Cleanup(func() { os.Remove(filepath.Join(manifestDir, file)) })
+}
+
+// writeFile writes a manifest as a careful tool does: a hidden temporary
+// file renamed into place.
+func writeFile(t *testing.T, file, content string) {
+	t.Helper()
 	tmp := filepath.Join(manifestDir, "."+file+".tmp")
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.Rename(tmp, filepath.Join(manifestDir, file)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(path) })
 }
 
 // waitFor polls cond until it returns true or the wait times out.

@@ -61,19 +61,6 @@ spec:
 `, name, note, loadImage)
 }
 
-// writeFile writes a manifest as a careful tool does: a hidden temporary
-// file renamed into place.
-func writeFile(t *testing.T, file, content string) {
-	t.Helper()
-	tmp := filepath.Join(manifestDir, "."+file+".tmp")
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(manifestDir, file)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // activeUnits counts the active pod units named pod-prefix-*.
 func activeUnits(t *testing.T, prefix string) int {
 	t.Helper()
