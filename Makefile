@@ -96,11 +96,14 @@ VM_DISTS ?= bookworm trixie
 VM_TESTING ?= 1
 VM_DEB = dist/podunit_$(PKG_VERSION)-1_$(PKG_ARCH).deb
 
-test-vm: ## the VM tier: install the .deb with apt, pods, reboot, power cut, in Debian 12 and 13 VMs (and 14, reported only)
+VM_NEXT_DEB = bin/dist-next/podunit_$(PKG_VERSION).1-1_$(PKG_ARCH).deb
+
+test-vm: ## the VM tier: install the .deb with apt, pods, cgroup v2, reboot, power cut, upgrade, in Debian 12 and 13 VMs (and 14, reported only)
 	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION) DIST=dist
+	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION).1 DIST=bin/dist-next
 	mkdir -p $(VM_DIR)/oci && test/testbed/images.sh $(VM_DIR)/oci
-	rc=0; for d in $(VM_DISTS); do PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/story.sh $$d $(VM_DEB) $(VM_DIR)/oci || rc=1; done; \
-	if [ -n "$(VM_TESTING)" ]; then PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/story.sh forky $(VM_DEB) $(VM_DIR)/oci || echo "forky (testing) failed: reported, not fatal"; fi; \
+	rc=0; for d in $(VM_DISTS); do PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/story.sh $$d $(VM_DEB) $(VM_NEXT_DEB) $(VM_DIR)/oci || rc=1; done; \
+	if [ -n "$(VM_TESTING)" ]; then PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/story.sh forky $(VM_DEB) $(VM_NEXT_DEB) $(VM_DIR)/oci || echo "forky (testing) failed: reported, not fatal"; fi; \
 	exit $$rc
 
 test-vm-short: ## the VM story on Debian 12 only (what make test runs)

@@ -4,11 +4,12 @@
 # the CNI plugins), follow `podunit doctor`, run pods, reboot, lose power.
 # Prints one table row a step: distribution, systemd, containerd, cgroup,
 # step, result, time. Always powers the VM off and removes it.
-#   story.sh DIST DEB IMAGES_DIR
-# IMAGES_DIR holds busybox.tar, pause.tar and nginx.tar (test/testbed/images.sh).
+#   story.sh DIST DEB NEXT_DEB IMAGES_DIR
+# NEXT_DEB is a later version, for the upgrade; IMAGES_DIR holds
+# busybox.tar, pause.tar and nginx.tar (test/testbed/images.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-dist=$1 deb=$2 images=$3
+dist=$1 deb=$2 next=$3 images=$4
 vm=$here/vm.sh
 g() { "$vm" ssh "$@"; }                     # a shell command line for the guest
 gq() { "$vm" ssh "$(printf '%q ' "$@")"; } # an argv, quoted for the guest's shell
@@ -242,3 +243,33 @@ step "pods back after reboot" back
 step "power cut (qemu killed)" "$vm" crash
 step "boot after the power cut" "$vm" boot "$dist"
 step "pods back after power cut" back
+
+# The package's life with pods running: an upgrade keeps their units and
+# containers; removal stops podunit's own units and keeps the pods, their
+# data and the configuration; purge takes the configuration.
+package_life() {
+	local inv cid before after
+	inv=$(g systemctl show -P InvocationID pod-web.service)
+	cid=$(g "podunit get pods web -o json | grep -o 'containerd://[0-9a-f]*' | head -1")
+	before=$(g podunit version)
+	"$vm" copy "$next" /root
+	g "DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$next")"
+	after=$(g podunit version)
+	[ "$after" != "$before" ] || fail "podunit version did not change: $after"
+	[ "$(g systemctl show -P InvocationID pod-web.service)" = "$inv" ] || fail "the upgrade restarted pod-web.service"
+	[ "$(g "podunit get pods web -o json | grep -o 'containerd://[0-9a-f]*' | head -1")" = "$cid" ] || fail "the upgrade replaced web's container"
+	[ "$(g systemctl is-active podunit.path)" = active ] || fail "podunit.path is not active after the upgrade"
+	echo "upgraded ($before → $after) under the running pods"
+	g "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q podunit"
+	for u in podunit.path podunit-sync.timer podunit-status.socket; do
+		[ "$(g systemctl is-active $u || true)" != active ] || fail "$u still active after apt remove"
+	done
+	[ "$(g systemctl show -P InvocationID pod-web.service)" = "$inv" ] || fail "apt remove stopped pod-web.service"
+	g test -f /etc/podunit/config.yaml || fail "apt remove took the configuration"
+	g test -s /var/lib/podunit/volumes/default/data/token || fail "apt remove took the claim's data"
+	g "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q podunit"
+	g test ! -e /etc/podunit/config.yaml || fail "apt purge left config.yaml"
+	g test -s /var/lib/podunit/volumes/default/data/token || fail "apt purge took the claim's data"
+	echo "removed (pods and data kept), purged (configuration gone)"
+}
+step "upgrade, remove, purge" package_life
