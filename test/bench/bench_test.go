@@ -69,8 +69,9 @@ func connect(b testing.TB) (*dbus.Conn, *criclient.Client) {
 		b.Fatal(err)
 	}
 	// The benchmarks start units themselves; a sync would stop them (no
-	// manifest asks for them).
-	for _, u := range []string{"podunit.path", "podunit-sync.timer"} {
+	// manifest asks for them): no new sync, and none still running (the
+	// timer runs one as soon as it starts).
+	for _, u := range []string{"podunit.path", "podunit-sync.timer", "podunit-sync.service"} {
 		done := make(chan string, 1)
 		if _, err := conn.StopUnitContext(context.Background(), u, "replace", done); err == nil {
 			<-done
