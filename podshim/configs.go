@@ -92,32 +92,25 @@ func (s *Shim) prepareHost(c *corev1.Container, cc *runtimeapi.ContainerConfig, 
 	// The config's mounts start with c's volumeMounts, in order.
 	for i, m := range c.VolumeMounts {
 		v := volumes[m.Name]
-		if m.SubPath != "" {
-			if v.HostPath != nil {
-				pin, ok, err := checkHostPath(v.HostPath)
-				if err != nil {
-					return release, fmt.Errorf("volume %q: %w", v.Name, err)
-				}
-				if ok {
-					pin.release() // the subPath below it is resolved and checked itself
-				}
-			}
-			host, err := subPath(in.VolumeRoot(v), m.SubPath)
-			if err != nil {
-				return release, fmt.Errorf("volume %q: %w", v.Name, err)
-			}
-			cc.Mounts[i].HostPath = host
-			continue
-		}
 		if v.HostPath != nil {
 			pin, ok, err := checkHostPath(v.HostPath)
 			if err != nil {
 				return release, fmt.Errorf("volume %q: %w", v.Name, err)
 			}
-			if ok {
+			switch {
+			case ok && m.SubPath == "":
 				pins = append(pins, pin)
 				cc.Mounts[i].HostPath = pin.path()
+			case ok:
+				pin.release() // the subPath below it is resolved and checked on its own
 			}
+		}
+		if m.SubPath != "" {
+			host, err := subPath(in.VolumeRoot(v), m.SubPath)
+			if err != nil {
+				return release, fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			cc.Mounts[i].HostPath = host
 		}
 	}
 	log := criconfig.TerminationLog(s.podDir(), c.Name, attempt)
