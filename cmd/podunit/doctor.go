@@ -186,7 +186,7 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 
 func cgroupDriverFix(runtime, podunit, configPath string) string {
 	if podunit == "systemd" {
-		return "in /etc/containerd/config.toml set SystemdCgroup = true under [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options] and restart containerd (docs/packaging.md, containerd), or set cgroupDriver: " + runtime + " in " + configPath
+		return "in /etc/containerd/config.toml set SystemdCgroup = true under [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options] and restart containerd, or set cgroupDriver: " + runtime + " in " + configPath
 	}
 	return "set cgroupDriver: " + runtime + " in " + configPath
 }
@@ -203,7 +203,7 @@ func (d *doctor) network(ctx context.Context) finding {
 	if bin == "" {
 		fix := "apt install containernetworking-plugins (or put the plugins into /opt/cni/bin)"
 		if other := cni.BinDir(cni.DefaultBinDirs); other != "" {
-			fix = "the plugins are in " + other + ": set bin_dir = \"" + other + "\" in the runtime's CNI configuration (docs/packaging.md, containerd) and restart it"
+			fix = "the plugins are in " + other + ": set bin_dir = \"" + other + "\" in the runtime's CNI configuration ([plugins.\"io.containerd.grpc.v1.cri\".cni] for containerd) and restart it"
 		}
 		return failed("CNI", fix, "no plugins in %s, where the runtime looks", strings.Join(d.cniBinDirs, ", "))
 	}
