@@ -9,6 +9,7 @@
 package criclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -242,6 +243,9 @@ type Settings struct {
 	// configurations and plugins.
 	CNIConfDir    string
 	CNIPluginDirs []string
+	// SandboxImage is the image every pod's sandbox runs (containerd's
+	// sandbox_image).
+	SandboxImage string
 }
 
 // Settings asks the runtime with one verbose Status call (containerd's
@@ -257,6 +261,7 @@ func (c *Client) Settings(ctx context.Context) (Settings, error) {
 	info := st.GetInfo()
 	var out Settings
 	out.CNIConfDir, out.CNIPluginDirs = cniDirs(info["cniconfig"])
+	out.SandboxImage = containerdSandboxImage(info["config"])
 	rc, err := c.runtime.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
 	switch {
 	case err == nil && rc.GetLinux() != nil:
@@ -270,6 +275,22 @@ func (c *Client) Settings(ctx context.Context) (Settings, error) {
 		return Settings{}, err
 	}
 	return out, nil
+}
+
+// containerdSandboxImage reads the sandbox image from containerd's CRI
+// configuration, as its Status shows it: sandboxImage (1.x), or the pinned
+// sandbox image (2.x).
+func containerdSandboxImage(config string) string {
+	var cfg struct {
+		SandboxImage string `json:"sandboxImage"`
+		PinnedImages struct {
+			Sandbox string `json:"sandbox"`
+		} `json:"pinnedImages"`
+	}
+	if json.Unmarshal([]byte(config), &cfg) != nil {
+		return ""
+	}
+	return cmp.Or(cfg.SandboxImage, cfg.PinnedImages.Sandbox)
 }
 
 // containerdCgroupDriver reads the default runc runtime's SystemdCgroup

@@ -142,6 +142,19 @@ func TestContainerdCgroupDriver(t *testing.T) {
 	}
 }
 
+func TestContainerdSandboxImage(t *testing.T) {
+	for config, want := range map[string]string{
+		`{"sandboxImage":"registry.k8s.io/pause:3.6","containerd":{}}`: "registry.k8s.io/pause:3.6",
+		`{"pinnedImages":{"sandbox":"registry.k8s.io/pause:3.10"}}`:    "registry.k8s.io/pause:3.10",
+		`{"containerd":{}}`: "",
+		`not json`:          "",
+	} {
+		if got := containerdSandboxImage(config); got != want {
+			t.Errorf("%s: %q, want %q", config, got, want)
+		}
+	}
+}
+
 func TestCNIDirs(t *testing.T) {
 	conf, plugins := cniDirs(`{"PluginDirs":["/usr/lib/cni"],"PluginConfDir":"/etc/cni/net.d","PluginMaxConfNum":1}`)
 	if conf != "/etc/cni/net.d" || len(plugins) != 1 || plugins[0] != "/usr/lib/cni" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/cni"
 	"github.com/podunit/podunit/criclient"
@@ -175,6 +176,20 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 			"the runtime uses %s, podunit %s: pods' containers would land outside their units", driver, d.cfg.CgroupDriver))
 	default:
 		out = append(out, passed("cgroup driver", "%s, as the runtime's", driver))
+	}
+	// The sandbox image: without it no pod starts, and a machine that
+	// cannot reach its registry never gets it.
+	if img := settings.SandboxImage; err == nil && img != "" {
+		st, ierr := rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: img}, false)
+		switch {
+		case ierr != nil:
+			out = append(out, warned("sandbox image", "", "cannot tell whether %s is here: %v", img, ierr))
+		case st.GetImage() == nil:
+			out = append(out, warned("sandbox image", "where the registry cannot be reached, import the image (ctr -n k8s.io images import FILE) or set sandbox_image in /etc/containerd/config.toml to one this machine has",
+				"%s is not on this machine: the first pod pulls it from its registry", img))
+		default:
+			out = append(out, passed("sandbox image", "%s, present", img))
+		}
 	}
 	// The runtime's own CNI directories: containerd looks for plugins in
 	// /opt/cni/bin unless told, Debian's package puts them in /usr/lib/cni.

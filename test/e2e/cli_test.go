@@ -158,7 +158,7 @@ spec:
 func TestDoctor(t *testing.T) {
 	out, code := podunitOut("doctor")
 	for _, want := range []string{"[ok]   systemd: version", "[ok]   podunit.path: active", "[ok]   runtime: containerd",
-		"[ok]   cgroup driver: systemd", `[ok]   CNI: network "podunit" from /etc/cni/net.d/10-podunit.conflist (bridge, portmap, firewall)`} {
+		"[ok]   cgroup driver: systemd", "[ok]   sandbox image: localhost/podunit/pause:1, present", `[ok]   CNI: network "podunit" from /etc/cni/net.d/10-podunit.conflist (bridge, portmap, firewall)`} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("doctor lacks %q (exit %d):\n%s", want, code, out)
 		}

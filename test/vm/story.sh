@@ -84,6 +84,7 @@ doctor() {
 	out=$(g podunit doctor 2>&1) && fail "doctor passed on a runtime that cannot run podunit's pods: $out"
 	echo "$out"
 	grep -q "SystemdCgroup = true" <<<"$out" || fail "doctor does not name the cgroup driver's fix"
+	grep -q "sandbox image: .* is not on this machine" <<<"$out" || fail "doctor does not say the sandbox image is missing"
 	# The fixes, as docs/packaging.md gives them, and the local images.
 	g "cat >/etc/containerd/config.toml" <<'TOML'
 version = 2
@@ -102,7 +103,9 @@ TOML
 	for i in busybox:1.35 pause:1 nginx:1; do
 		g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null
 	done
-	g podunit doctor || fail "doctor fails after its fixes"
+	out=$(g podunit doctor) || fail "doctor fails after its fixes: $out"
+	echo "$out"
+	grep -q "sandbox image: localhost/podunit/pause:1, present" <<<"$out" || fail "doctor does not find the sandbox image"
 }
 step "podunit doctor, its fixes" doctor
 
