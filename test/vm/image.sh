@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=${PODUNIT_VM_DIR:-/var/lib/podunit-vm}
 
 # What the guest has from the start, and what apt must find for podunit.
-base_packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,linux-image-amd64,initramfs-tools,zstd,openssh-server,iptables,busybox-static,iproute2,procps,e2fsprogs,netbase,login,mount,ca-certificates
+base_packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,linux-image-amd64,initramfs-tools,zstd,openssh-server,iptables,busybox-static,iproute2,procps,e2fsprogs,netbase,login,mount,passwd,ca-certificates
 repo_packages="containerd runc containernetworking-plugins"
 
 key=$( (cat "$0"; echo "$dist") | sha256sum | cut -c1-12)
