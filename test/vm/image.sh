@@ -38,6 +38,13 @@ if [ -z "$mirror" ]; then
 fi
 
 log() { printf 'vm image: %s\n' "$*" >&2; }
+# mmdebstrap mounts /dev, /proc and /sys into the root filesystem while it
+# builds: never remove a directory something is still mounted below (a
+# build that was killed, or one still running).
+if grep -q " $out.tmp/" /proc/self/mountinfo; then
+	log "$out.tmp has mounts below it (a build still running?); not removing it"
+	exit 1
+fi
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 trap 'rm -rf "$out.tmp"' EXIT
