@@ -47,7 +47,7 @@ if grep -q " $out.tmp/" /proc/self/mountinfo; then
 fi
 rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
-trap 'rm -rf "$out.tmp"' EXIT
+trap 'grep -q " $out.tmp/" /proc/self/mountinfo || rm -rf "$out.tmp"' EXIT
 ssh-keygen -q -t ed25519 -N '' -C podunit-vm -f "$out.tmp/id_ed25519"
 
 log "building $dist from $mirror (mmdebstrap)"
