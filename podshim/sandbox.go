@@ -141,7 +141,7 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 	if id == s.sandboxID {
 		s.forwardLogs(ctx) // what the containers said while stopping
 	}
-	repaired, err := cache.StopSandbox(ctx, s.rt, s.cfg.cniCacheDir(), id)
+	repaired, err := cache.StopSandbox(ctx, s.rt, cache.Dir, id)
 	if len(repaired) > 0 {
 		s.log.Warn("removed the sandbox's unreadable CNI cache (a power cut?)", "sandbox", id, "files", repaired)
 	}

@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/podunit/podunit/cni/cache"
 	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/criconfig"
 	"github.com/podunit/podunit/podshim/podspec"
@@ -75,16 +74,6 @@ type Config struct {
 	// FinishedRecord, if set, is written with the pod's phase (Succeeded or
 	// Failed) when it finishes: a Job's record (podspec.Args).
 	FinishedRecord string
-	// CNICacheDir is libcni's result cache, repaired when a power cut left
-	// a sandbox's entry unreadable (cni/cache); "" is cache.Dir.
-	CNICacheDir string
-}
-
-func (c Config) cniCacheDir() string {
-	if c.CNICacheDir == "" {
-		return cache.Dir
-	}
-	return c.CNICacheDir
 }
 
 func (c Config) runtimeName() string {

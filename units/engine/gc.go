@@ -128,10 +128,6 @@ func removeMounted(dir string) error {
 	return os.RemoveAll(dir)
 }
 
-// cniCacheDir is libcni's result cache, repaired when a power cut left an
-// orphaned sandbox's entry unreadable (cni/cache); a variable for tests.
-var cniCacheDir = cache.Dir
-
 // orphanStopTimeout is the grace period given to the containers of an
 // orphaned sandbox: their pod's unit is gone, so its grace period is unknown.
 const orphanStopTimeout = 10
@@ -148,7 +144,7 @@ func removeSandbox(ctx context.Context, rt Runtime, id string) error {
 			}
 		}
 	}
-	if _, err := cache.StopSandbox(ctx, rt, cniCacheDir, id); err != nil {
+	if _, err := cache.StopSandbox(ctx, rt, cache.Dir, id); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
 	if err := rt.RemovePodSandbox(ctx, id); err != nil {
