@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/test/crifloor"
+	"github.com/podunit/podunit/test/procstat"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
@@ -266,7 +266,7 @@ func TestPodshimFootprint(t *testing.T) {
 		pids = append(pids, int(p.Value.Value().(uint32)))
 	}
 	time.Sleep(3 * time.Second) // let the pods settle
-	var private []smaps
+	var private []procstat.Private
 	cpu0 := map[int]int64{}
 	for _, pid := range pids {
 		private = append(private, smapsPrivate(t, pid))
@@ -275,7 +275,7 @@ func TestPodshimFootprint(t *testing.T) {
 	lines0 := journalLines(t, names, lines)
 	time.Sleep(idle)
 	var ticks int64
-	var afterIdle []smaps
+	var afterIdle []procstat.Private
 	for _, pid := range pids {
 		ticks += cpuTicks(t, pid) - cpu0[pid]
 		afterIdle = append(afterIdle, smapsPrivate(t, pid))
@@ -285,12 +285,12 @@ func TestPodshimFootprint(t *testing.T) {
 	t.Logf("pods: %d, each writing %d lines a second", n, lines)
 	for _, m := range []struct {
 		when    string
-		samples []smaps
+		samples []procstat.Private
 	}{{"3 s after start", private}, {fmt.Sprintf("after %s more", idle), afterIdle}} {
 		var dirty, both []float64
 		for _, p := range m.samples {
-			dirty = append(dirty, p.dirty)
-			both = append(both, p.dirty+p.clean)
+			dirty = append(dirty, float64(p.Dirty))
+			both = append(both, float64(p.Dirty+p.Clean))
 		}
 		t.Logf("podshim private memory %s: Private_Dirty %s; with Private_Clean %s", m.when, summary(dirty), summary(both))
 	}
@@ -337,41 +337,18 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// smaps is a process's private memory in KiB, from smaps_rollup: dirty
-// (what the target counts) and clean (the binary's pages that only
-// this podshim touched: the kernel can drop them, but they are its own).
-type smaps struct{ dirty, clean float64 }
-
-func smapsPrivate(t *testing.T, pid int) smaps {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+func smapsPrivate(t *testing.T, pid int) procstat.Private {
+	m, err := procstat.ReadPrivate(pid)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var m smaps
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "Private_Dirty:":
-			m.dirty = v
-		case "Private_Clean:":
-			m.clean = v
-		}
 	}
 	return m
 }
 
-// cpuTicks is utime+stime of pid and its threads, in clock ticks (10 ms).
 func cpuTicks(t *testing.T, pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	n, err := procstat.Ticks(pid, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
+	return n
 }

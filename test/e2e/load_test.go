@@ -20,6 +20,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/test/crifloor"
+	"github.com/podunit/podunit/test/procstat"
 )
 
 // The load suite (make test-load; make test runs it with small numbers):
@@ -141,36 +142,14 @@ func floorAll(t *testing.T, n int) time.Duration {
 	return took
 }
 
-// privateDirty is a process's Private_Dirty in KiB (smaps_rollup).
+// privateDirty is a process's Private_Dirty in KiB.
 func privateDirty(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	m, err := procstat.ReadPrivate(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Private_Dirty:" {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return 0
-}
-
-// pidsNamed lists the processes whose comm is name.
-func pidsNamed(name string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(b)) == name {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return m.Dirty
 }
 
 // mainPIDs are the main processes of the prefix's pod units (podshims).
@@ -227,12 +206,12 @@ func TestLoadManyPods(t *testing.T) {
 	}
 	syncPeak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
 	var runtimeShims int
-	runtimeShimPIDs := pidsNamed("containerd-shim")
+	runtimeShimPIDs := procstat.Named("containerd-shim")
 	for _, pid := range runtimeShimPIDs {
 		runtimeShims += privateDirty(t, pid)
 	}
 	containerd := 0
-	for _, pid := range pidsNamed("containerd") {
+	for _, pid := range procstat.Named("containerd") {
 		containerd += privateDirty(t, pid)
 	}
 
@@ -423,20 +402,12 @@ func TestLoadIdle(t *testing.T) {
 		n, idle, pct(s1-s0+v1-v0+r1-r0), pct(s1-s0), pct(v1-v0), pct(r1-r0), pct(m1-m0))
 }
 
-// procTicks is utime+stime of pid, or with children of its reaped
-// children (cutime+cstime), in clock ticks of 10 ms.
+// procTicks is pid's CPU time, or that of its reaped children, in ticks.
 func procTicks(t *testing.T, pid int, children bool) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	n, err := procstat.Ticks(pid, children)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
-	i := 11 // utime, stime: fields 14 and 15
-	if children {
-		i = 13 // cutime, cstime: fields 16 and 17
-	}
-	u, _ := strconv.ParseInt(f[i], 10, 64)
-	s, _ := strconv.ParseInt(f[i+1], 10, 64)
-	return u + s
+	return n
 }
