@@ -48,7 +48,13 @@ func Configs(spec *corev1.Pod, image string) (*runtimeapi.PodSandboxConfig, *run
 			return nil, nil, err
 		}
 	}
-	return criconfig.Sandbox(in, 0), c, nil
+	sb := criconfig.Sandbox(in, 0)
+	// The floor's pods are not podunit's: without its label, a sync that
+	// runs while they do (the path unit, the periodic timer) does not
+	// collect them as sandboxes whose unit is gone.
+	delete(sb.Labels, criconfig.LabelManaged)
+	delete(c.Labels, criconfig.LabelManaged)
+	return sb, c, nil
 }
 
 func podDir(spec *corev1.Pod) string {
