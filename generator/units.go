@@ -3,6 +3,7 @@ package generator
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,15 +26,27 @@ type UnitConfig struct {
 	// JobDir is where a Job pod's podshim records its end
 	// (podspec.DefaultJobDir); "": not recorded by podshim.
 	JobDir string
+	// RestartSteps: the manager paces restarts itself with RestartSteps=
+	// and RestartMaxDelaySec= (systemd 254 and later, SystemdHasRestartSteps);
+	// otherwise podshim waits out podspec.DefaultRestartBackoff.
+	RestartSteps bool
+}
+
+// SystemdHasRestartSteps tells whether the systemd of this version string
+// ("252.38-1~deb12u1", "257.9-1") takes RestartSteps= and
+// RestartMaxDelaySec=: 254 and later.
+func SystemdHasRestartSteps(version string) bool {
+	version = strings.TrimSpace(version)
+	end := strings.IndexFunc(version, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(version)
+	}
+	n, err := strconv.Atoi(version[:end])
+	return err == nil && n >= 254
 }
 
 // Timing of every pod unit.
 const (
-	// restartDelay is how long systemd waits before running podshim again
-	// after it failed (killed, runtime unreachable). The new podshim adopts
-	// the pod's sandbox and containers. Container restarts are podshim's,
-	// per container with the kubelet's back-off.
-	restartDelay = 2 * time.Second
 	// startTimeout is how long podshim may go without a sign of progress
 	// before the pod is ready: it extends the timeout (EXTEND_TIMEOUT_USEC)
 	// on every keepalive (30 s), and while pulling.
@@ -85,6 +98,19 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 	} else {
 		order = append(order, units.CriticalTarget)
 	}
+	// After podshim failed (killed, hung, the runtime unreachable) systemd
+	// runs it again, later each time (podspec.RestartBackoff); the new
+	// podshim adopts the pod's sandbox and containers. Container restarts
+	// are podshim's, per container with the kubelet's back-off.
+	backoff := podspec.DefaultRestartBackoff
+	args := podshimArgs(cfg, p, parent)
+	var steps int
+	var maxDelay time.Duration
+	if cfg.RestartSteps {
+		steps, maxDelay = backoff.Steps, backoff.MaxDelay
+	} else {
+		args.RestartBackoff = true
+	}
 	return &units.Unit{
 		Name:       units.ServiceName(ns, name),
 		Namespace:  ns,
@@ -104,14 +130,16 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 
 		Type:         "notify",
 		NotifyAccess: "main",
-		ExecStart:    podshimArgs(cfg, p, parent).Argv(cfg.PodshimPath),
+		ExecStart:    args.Argv(cfg.PodshimPath),
 		Slice:        units.SliceName(ns, name),
 		// A pod that finished (restartPolicy OnFailure or Never) stays
 		// active (exited) when it succeeded and failed when it failed
 		// (podshim's exit status 4), and is not run again.
 		RemainAfterExit:          true,
 		Restart:                  "on-failure",
-		RestartSec:               restartDelay,
+		RestartSec:               backoff.Sec,
+		RestartSteps:             steps,
+		RestartMaxDelay:          maxDelay,
 		RestartPreventExitStatus: []int{podspec.ExitPodFailed},
 		TimeoutStartSec:          startTimeout,
 		WatchdogSec:              watchdog,

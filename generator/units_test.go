@@ -23,6 +23,7 @@ var testUnitConfig = UnitConfig{
 	SpecDir:      "/run/podunit/specs",
 	CRIEndpoint:  "unix:///run/containerd/containerd.sock",
 	CgroupDriver: units.CgroupDriverSystemd,
+	RestartSteps: true, // the goldens are systemd 254+'s units
 }
 
 // Each valid fixture renders to its golden unit text (testdata/valid/*.unit;
@@ -90,6 +91,30 @@ func TestUnitSettings(t *testing.T) {
 		"--cgroup-parent", "podunit-shop_web.slice"}
 	if strings.Join(u.ExecStart, " ") != strings.Join(wantExec, " ") {
 		t.Errorf("ExecStart = %q, want %q", u.ExecStart, wantExec)
+	}
+
+	// systemd paces podshim's restarts (RestartSteps=) where it can; on an
+	// older manager the unit has RestartSec= alone and podshim waits out
+	// the rest.
+	backoff := podspec.DefaultRestartBackoff
+	if u.RestartSec != backoff.Sec || u.RestartSteps != backoff.Steps || u.RestartMaxDelay != backoff.MaxDelay {
+		t.Errorf("systemd 254+: RestartSec=%s RestartSteps=%d RestartMaxDelaySec=%s, want %+v", u.RestartSec, u.RestartSteps, u.RestartMaxDelay, backoff)
+	}
+	old := testUnitConfig
+	old.RestartSteps = false
+	u252, err := Unit(old, pods[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u252.RestartSec != backoff.Sec || u252.RestartSteps != 0 || u252.RestartMaxDelay != 0 ||
+		strings.Join(u252.ExecStart, " ") != strings.Join(append(wantExec, "--restart-backoff"), " ") {
+		t.Errorf("systemd 252: RestartSec=%s RestartSteps=%d RestartMaxDelaySec=%s ExecStart=%q; want RestartSec=%s alone and podshim --restart-backoff",
+			u252.RestartSec, u252.RestartSteps, u252.RestartMaxDelay, u252.ExecStart, backoff.Sec)
+	}
+	for v, want := range map[string]bool{"252.38-1~deb12u1": false, "253": false, "254.1": true, "257.9-1": true, "262~rc1-1": true, "": false} {
+		if got := SystemdHasRestartSteps(v); got != want {
+			t.Errorf("SystemdHasRestartSteps(%q) = %v", v, got)
+		}
 	}
 
 	cgfs := testUnitConfig

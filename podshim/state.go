@@ -49,6 +49,14 @@ func StatePath(dir, namespace, name string) string {
 	return filepath.Join(dir, namespace+"_"+name+".json")
 }
 
+// FailedMarkPath is the file a podshim that failed (exit status 1) leaves
+// for pod namespace/name in dir, so that the next one knows it follows a
+// failure (cmd/podshim's restart back-off); the pod's teardown removes it
+// with the state file.
+func FailedMarkPath(dir, namespace, name string) string {
+	return filepath.Join(dir, namespace+"_"+name+".failed")
+}
+
 // ReadState reads a pod's state file.
 func ReadState(dir, namespace, name string) (*State, error) {
 	b, err := os.ReadFile(StatePath(dir, namespace, name))
@@ -368,6 +376,7 @@ func (s *Shim) removeState() {
 	for _, path := range []string{
 		StatePath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name),
 		offsetsPath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name),
+		FailedMarkPath(s.cfg.StateDir, s.pod.Namespace, s.pod.Name),
 	} {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.log.Warn("remove state file", "err", err)

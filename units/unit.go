@@ -49,13 +49,18 @@ type Unit struct {
 	CollectMode        string
 
 	// [Service]
-	Type                     string
-	NotifyAccess             string
-	ExecStart                []string
-	Slice                    string
-	RemainAfterExit          bool
-	Restart                  string
-	RestartSec               time.Duration
+	Type            string
+	NotifyAccess    string
+	ExecStart       []string
+	Slice           string
+	RemainAfterExit bool
+	Restart         string
+	RestartSec      time.Duration
+	// RestartSteps and RestartMaxDelay (systemd 254+) lengthen RestartSec
+	// with each automatic restart; 0: not set (an older manager refuses
+	// them).
+	RestartSteps             int
+	RestartMaxDelay          time.Duration
 	RestartPreventExitStatus []int
 	TimeoutStartSec          time.Duration
 	TimeoutStopSec           time.Duration
@@ -113,6 +118,13 @@ func (u *Unit) Options() []*unit.UnitOption {
 		opt("Service", "RemainAfterExit", yesNo(u.RemainAfterExit)),
 		opt("Service", "Restart", u.Restart),
 		opt("Service", "RestartSec", seconds(u.RestartSec)),
+	)
+	if u.RestartSteps > 0 {
+		opts = append(opts,
+			opt("Service", "RestartSteps", strconv.Itoa(u.RestartSteps)),
+			opt("Service", "RestartMaxDelaySec", seconds(u.RestartMaxDelay)))
+	}
+	opts = append(opts,
 		opt("Service", "TimeoutStartSec", seconds(u.TimeoutStartSec)),
 		opt("Service", "TimeoutStopSec", seconds(u.TimeoutStopSec)),
 		opt("Service", "WatchdogSec", seconds(u.WatchdogSec)),

@@ -88,7 +88,7 @@ func run(args []string) int {
 		Host:         podshim.ReadHost(),
 
 		FinishedRecord: a.FinishedRecord,
-	})
+	}, a.RestartBackoff)
 	switch {
 	case err == nil:
 		return 0
@@ -102,11 +102,18 @@ func run(args []string) int {
 	}
 }
 
-func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) error {
+func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, restartBackoff bool) (err error) {
 	pod, err := podspec.ReadSpec(specPath)
 	if err != nil {
 		return err
 	}
+	// A failure systemd answers with a restart: the next podshim waits
+	// out the back-off (waitRestartBackoff).
+	defer func() {
+		if err != nil && !errors.Is(err, podshim.ErrPodFailed) && cfg.StateDir != "" {
+			_ = os.WriteFile(podshim.FailedMarkPath(cfg.StateDir, pod.Namespace, pod.Name), nil, 0o600)
+		}
+	}()
 	if cfg.Objects, err = podspec.ReadObjects(specPath); err != nil {
 		return err
 	}
@@ -129,6 +136,9 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config) err
 	notify := func(state string) error {
 		_, err := daemon.SdNotify(false, state)
 		return err
+	}
+	if restartBackoff {
+		waitRestartBackoff(ctx, log, notify, cfg.StateDir, pod.Namespace, pod.Name)
 	}
 	// A stop during the connection check still goes through Run, which tears
 	// down whatever an earlier podshim left.

@@ -22,6 +22,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 )
 
 // DefaultConfigPath is podunit's configuration file.
@@ -212,11 +213,17 @@ func loadConfigWithKubelet(path string, explicit bool, kubeletFlag string) (Conf
 	return cfg, notes, err
 }
 
-// unitConfig is how this configuration makes pods into units; the
-// configuration was checked by loadConfig.
-func (c Config) unitConfig(specDir string) generator.UnitConfig {
+// unitConfig is how this configuration makes pods into units for the
+// given manager (nil: one without RestartSteps=, whose units every systemd
+// takes); the configuration was checked by loadConfig.
+func (c Config) unitConfig(specDir string, manager bus.Inspector) generator.UnitConfig {
 	args, _ := c.podshimArgs()
+	var version string
+	if manager != nil {
+		version, _ = bus.Version(manager)
+	}
 	return generator.UnitConfig{
+		RestartSteps: generator.SystemdHasRestartSteps(version),
 		PodshimPath:  podshimPath,
 		Podshim:      args,
 		SpecDir:      specDir,

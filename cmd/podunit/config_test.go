@@ -25,7 +25,7 @@ func TestPackagedConfigIsTheDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := defaultConfig()
-	got, want := cfg.unitConfig("/run/podunit/specs"), def.unitConfig("/run/podunit/specs")
+	got, want := cfg.unitConfig("/run/podunit/specs", nil), def.unitConfig("/run/podunit/specs", nil)
 	if cfg.ManifestDir != def.ManifestDir || cfg.CRIEndpoint != def.CRIEndpoint || cfg.CgroupDriver != def.CgroupDriver {
 		t.Errorf("packaged config %+v differs from the defaults %+v", cfg, def)
 	}

@@ -64,7 +64,7 @@ removes the finished runs beyond the history limits.`,
 			return fmt.Errorf("connect to systemd: %w", err)
 		}
 		defer conn.Close()
-		return engine.CronRun(ctx, conn, cfg.unitConfig(specDir), args[0], &c, time.Now(), newReporter(cmd.ErrOrStderr(), false))
+		return engine.CronRun(ctx, conn, cfg.unitConfig(specDir, conn), args[0], &c, time.Now(), newReporter(cmd.ErrOrStderr(), false))
 	}
 	return cmd
 }

@@ -74,7 +74,7 @@ annotated podunit.io/after).`,
 			}
 			return bus.QueueStart(ctx, conn, engine.SyncUnit)
 		}
-		return engine.Handoff(ctx, conn, cfg.unitConfig(specDir), specs, rolling, report)
+		return engine.Handoff(ctx, conn, cfg.unitConfig(specDir, conn), specs, rolling, report)
 	}
 	return cmd
 }

@@ -6,10 +6,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
 	"github.com/podunit/podunit/units/engine"
 )
 
@@ -21,7 +23,8 @@ func newRenderCommand() *cobra.Command {
 		Long: `Prints the systemd unit(s) a manifest becomes, as unit-file text: the same
 settings sync gives the transient unit over D-Bus. A CronJob becomes a timer
 and its service, and each run a pod unit, shown for the next scheduled time.
-FILE "-" is standard input.`,
+FILE "-" is standard input. The units are this machine's: with RestartSteps=
+where its systemd (254 and later) takes it.`,
 		Args: exactArgs(1, "one manifest file"),
 	}
 	cmd.Flags().StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
@@ -39,13 +42,18 @@ FILE "-" is standard input.`,
 			return err
 		}
 		cronRun := []string{self, "cron-run", "--config", configPath, "--spec-dir", DefaultSpecDir}
-		return renderUnits(cmd.OutOrStdout(), cfg, pods, cronRun, time.Now())
+		// This machine's systemd, if it answers: what its version takes.
+		var manager bus.Inspector
+		if conn, err := dbus.NewSystemConnectionContext(cmd.Context()); err == nil {
+			defer conn.Close()
+			manager = conn
+		}
+		return renderUnits(cmd.OutOrStdout(), cfg.unitConfig(DefaultSpecDir, manager), pods, cronRun, time.Now())
 	}
 	return cmd
 }
 
-func renderUnits(stdout io.Writer, cfg Config, pods []*generator.Pod, cronRun []string, now time.Time) error {
-	ucfg := cfg.unitConfig(DefaultSpecDir)
+func renderUnits(stdout io.Writer, ucfg generator.UnitConfig, pods []*generator.Pod, cronRun []string, now time.Time) error {
 	for i, p := range pods {
 		if i > 0 {
 			fmt.Fprintln(stdout)

@@ -126,7 +126,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 		Jobs:       engine.JobRecords{Dir: podspec.DefaultJobDir},
 		StatePath:  engine.DefaultStatePath,
 		Quiet:      settle,
-		UnitConfig: cfg.unitConfig(specDir),
+		UnitConfig: cfg.unitConfig(specDir, conn),
 		Manager:    conn,
 		Report:     report,
 	}

@@ -40,6 +40,11 @@ type Args struct {
 	// it finishes, so that the Job is not run again after a reboot even
 	// when no sync ran in between.
 	FinishedRecord string
+
+	// RestartBackoff: the unit's manager has no RestartSteps= (systemd
+	// before 254), so podshim, restarted after a failure, waits out the
+	// rest of DefaultRestartBackoff itself before it goes on.
+	RestartBackoff bool
 }
 
 // Argv is program with the arguments that are set, in a fixed order.
@@ -61,6 +66,9 @@ func (a Args) Argv(program string) []string {
 	add("pod-root", a.PodRoot)
 	add("volume-root", a.VolumeRoot)
 	add("finished-record", a.FinishedRecord)
+	if a.RestartBackoff {
+		argv = append(argv, "--restart-backoff")
+	}
 	return argv
 }
 
@@ -79,5 +87,6 @@ func (a *Args) Flags(name string) *flag.FlagSet {
 	fs.StringVar(&a.PodRoot, "pod-root", a.PodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")
 	fs.StringVar(&a.VolumeRoot, "volume-root", a.VolumeRoot, "where PersistentVolumeClaims' directories are made")
 	fs.StringVar(&a.FinishedRecord, "finished-record", a.FinishedRecord, "a Job's pod: the file its end (Succeeded or Failed) is written into when it finishes")
+	fs.BoolVar(&a.RestartBackoff, "restart-backoff", a.RestartBackoff, "after an automatic restart, wait out the rest of the restart back-off that systemd before 254 cannot pace (RestartSteps=)")
 	return fs
 }

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 )
 
@@ -198,6 +200,85 @@ func TestPodshimKilledAdoptsPod(t *testing.T) {
 	}
 	os.Remove(filepath.Join(manifestDir, "e2e-adopt.yaml"))
 	waitGone(t, unit)
+}
+
+// A podshim that keeps failing is run again later each time: 2 s, 4 s,
+// 8 s, 15 s, 30 s, then every minute (podspec.DefaultRestartBackoff), and
+// from the first step again after a start the user asked for. systemd 254+
+// paces it with RestartSteps=; this test bed's systemd 252 has RestartSec=
+// alone and podshim waits the rest (the VM story checks systemd 257). The
+// pod's container is not touched by any of it.
+func TestPodshimRestartBackoff(t *testing.T) {
+	const name = "e2e-backoff"
+	writeManifest(t, name+".yaml", sleeper(name, ""))
+	unit := waitActive(t, "default", name)
+	t.Cleanup(func() {
+		os.Remove(filepath.Join(manifestDir, name+".yaml"))
+		waitGone(t, unit)
+	})
+	before := podState(t, "default", name)
+
+	// killed kills the pod's podshim and returns how long until the unit
+	// was active again (a new podshim adopted the pod and said READY=1),
+	// with systemd's restart count.
+	killed := func() (time.Duration, uint32) {
+		t.Helper()
+		pid := unitProps(t, unit)["MainPID"].(uint32)
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		var p map[string]any
+		waitForWithin(t, 3*time.Minute, "a new podshim, active", func() (bool, error) {
+			p = unitProps(t, unit)
+			return p["MainPID"].(uint32) != pid && p["ActiveState"] == "active", nil
+		})
+		active := time.Duration(p["ActiveEnterTimestampMonotonic"].(uint64)) * time.Microsecond
+		return active - time.Duration(ts.Nano()), p["NRestarts"].(uint32)
+	}
+
+	backoff := podspec.DefaultRestartBackoff
+	var gaps []time.Duration
+	for n := 1; n <= backoff.Steps; n++ {
+		gap, restarts := killed()
+		t.Logf("podshim killed, failure %d in a row: active again after %s (systemd's delay %s)", n, gap.Round(time.Millisecond), backoff.Delay(n).Round(time.Millisecond))
+		if restarts != uint32(n) {
+			t.Errorf("NRestarts = %d after %d failures in a row", restarts, n)
+		}
+		if gap < backoff.Delay(n) {
+			t.Errorf("failure %d: podshim ran again after %s, before its back-off of %s", n, gap.Round(time.Millisecond), backoff.Delay(n))
+		}
+		if n > 1 && gap <= gaps[len(gaps)-1] {
+			t.Errorf("failure %d: the back-off did not grow: %s after %s", n, gap, gaps[len(gaps)-1])
+		}
+		gaps = append(gaps, gap)
+	}
+
+	// The kills did not touch the pod: adopted each time.
+	after := podState(t, "default", name)
+	if after.SandboxID != before.SandboxID ||
+		after.Status.ContainerStatuses[0].ContainerID != before.Status.ContainerStatuses[0].ContainerID ||
+		after.Status.ContainerStatuses[0].RestartCount != 0 {
+		t.Errorf("the pod was not adopted through the back-off: before %+v, after %+v", before, after)
+	}
+	// Where podshim paces itself (systemd before 254), it says so.
+	if strings.Contains(fmt.Sprint(unitProps(t, unit)["ExecStart"]), "--restart-backoff") &&
+		!strings.Contains(journal(t, unit, time.Now().Add(-5*time.Minute)), "restart back-off") {
+		t.Errorf("podshim waited out the back-off without a word in the journal")
+	}
+
+	// A restart the user asks for starts the count again.
+	systemctl(t, "restart", unit)
+	waitActive(t, "default", name)
+	gap, restarts := killed()
+	t.Logf("after systemctl restart, podshim killed: active again after %s", gap.Round(time.Millisecond))
+	if restarts != 1 || gap >= backoff.Delay(3) {
+		t.Errorf("after systemctl restart the back-off did not start again: NRestarts %d, active again after %s (the last was %s)",
+			restarts, gap.Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond))
+	}
 }
 
 // A container that exits is started again inside the same sandbox: the pod

@@ -46,6 +46,11 @@ func Properties(u *units.Unit) []dbus.Property {
 		prop("CPUAccounting", true),
 		prop("MemoryAccounting", true),
 	)
+	if u.RestartSteps > 0 {
+		props = append(props,
+			prop("RestartSteps", uint32(u.RestartSteps)),
+			prop("RestartMaxDelayUSec", usec(u.RestartMaxDelay)))
+	}
 	if len(u.RestartPreventExitStatus) > 0 {
 		// (status codes, signals), as systemd's D-Bus API has it.
 		codes := make([]int32, len(u.RestartPreventExitStatus))

@@ -22,6 +22,8 @@ func fullUnit() *units.Unit {
 		RemainAfterExit:          true,
 		Restart:                  "on-failure",
 		RestartSec:               10 * time.Second,
+		RestartSteps:             5,
+		RestartMaxDelay:          time.Minute,
 		RestartPreventExitStatus: []int{4},
 		TimeoutStartSec:          5 * time.Minute,
 		TimeoutStopSec:           1500 * time.Millisecond,
@@ -38,6 +40,7 @@ func TestOptionsMatchProperties(t *testing.T) {
 	dbusName := map[string]string{
 		"StartLimitIntervalSec": "StartLimitIntervalUSec",
 		"RestartSec":            "RestartUSec",
+		"RestartMaxDelaySec":    "RestartMaxDelayUSec",
 		"TimeoutStartSec":       "TimeoutStartUSec",
 		"TimeoutStopSec":        "TimeoutStopUSec",
 		"WatchdogSec":           "WatchdogUSec",
@@ -75,6 +78,7 @@ func TestRender(t *testing.T) {
 		"\n[Service]\nType=notify\n",
 		"StartLimitIntervalSec=0s\n",
 		"TimeoutStopSec=1500ms\n",
+		"RestartSec=10s\nRestartSteps=5\nRestartMaxDelaySec=60s\n",
 		"ExecStart=/usr/libexec/podunit/podshim --spec /run/podunit/specs/x.json\n",
 	} {
 		if !strings.Contains(text, want) {
