@@ -54,6 +54,9 @@ type doctor struct {
 	// cniFromRuntime: take the CNI directories the runtime reports, when
 	// it does, over the defaults.
 	cniFromRuntime bool
+	// containerd is the configuration syntax of the containerd that
+	// answered, for the fixes.
+	containerd containerdConfig
 }
 
 func newDoctorCommand() *cobra.Command {
@@ -165,14 +168,18 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 			"%s does not answer: %v", d.cfg.CRIEndpoint, err)}
 	}
 	out := []finding{passed("runtime", "%s %s (%s) at %s", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion, d.cfg.CRIEndpoint)}
+	d.containerd = newContainerdConfig(v.RuntimeName, v.RuntimeVersion)
 	settings, err := rt.Settings(ctx)
+	if err == nil && settings.SandboxImage == "" && d.containerd.v3() {
+		settings.SandboxImage = pinnedSandboxImage(ctx)
+	}
 	switch driver := settings.CgroupDriver; {
 	case err != nil:
 		out = append(out, warned("cgroup driver", "", "cannot tell the runtime's: %v", err))
 	case driver == "":
 		out = append(out, warned("cgroup driver", "check that the runtime's cgroup driver is "+d.cfg.CgroupDriver, "the runtime does not tell its driver"))
 	case driver != d.cfg.CgroupDriver:
-		out = append(out, failed("cgroup driver", cgroupDriverFix(driver, d.cfg.CgroupDriver, d.configPath),
+		out = append(out, failed("cgroup driver", d.cgroupDriverFix(driver),
 			"the runtime uses %s, podunit %s: pods' containers would land outside their units", driver, d.cfg.CgroupDriver))
 	default:
 		out = append(out, passed("cgroup driver", "%s, as the runtime's", driver))
@@ -185,7 +192,7 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 		case ierr != nil:
 			out = append(out, warned("sandbox image", "", "cannot tell whether %s is here: %v", img, ierr))
 		case st.GetImage() == nil:
-			out = append(out, warned("sandbox image", "where the registry cannot be reached, import the image (ctr -n k8s.io images import FILE) or set sandbox_image in /etc/containerd/config.toml to one this machine has",
+			out = append(out, warned("sandbox image", d.containerd.sandboxImageFix(),
 				"%s is not on this machine: the first pod pulls it from its registry", img))
 		default:
 			out = append(out, passed("sandbox image", "%s, present", img))
@@ -199,11 +206,11 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 	return out
 }
 
-func cgroupDriverFix(runtime, podunit, configPath string) string {
-	if podunit == "systemd" {
-		return "in /etc/containerd/config.toml set SystemdCgroup = true under [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options] and restart containerd, or set cgroupDriver: " + runtime + " in " + configPath
+func (d *doctor) cgroupDriverFix(runtime string) string {
+	if d.cfg.CgroupDriver == "systemd" && d.containerd.major > 0 {
+		return d.containerd.cgroupFix() + ", or set cgroupDriver: " + runtime + " in " + d.configPath
 	}
-	return "set cgroupDriver: " + runtime + " in " + configPath
+	return "set cgroupDriver: " + runtime + " in " + d.configPath
 }
 
 func (d *doctor) network(ctx context.Context) finding {
@@ -218,7 +225,10 @@ func (d *doctor) network(ctx context.Context) finding {
 	if bin == "" {
 		fix := "apt install containernetworking-plugins (or put the plugins into /opt/cni/bin)"
 		if other := cni.BinDir(cni.DefaultBinDirs); other != "" {
-			fix = "the plugins are in " + other + ": set bin_dir = \"" + other + "\" in the runtime's CNI configuration ([plugins.\"io.containerd.grpc.v1.cri\".cni] for containerd) and restart it"
+			fix = "the plugins are in " + other + ": set the runtime's CNI plugin directory to it and restart the runtime"
+			if d.containerd.major > 0 {
+				fix = "the plugins are in " + other + ": " + d.containerd.cniFix(other)
+			}
 		}
 		return failed("CNI", fix, "no plugins in %s, where the runtime looks", strings.Join(d.cniBinDirs, ", "))
 	}

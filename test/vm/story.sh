@@ -85,8 +85,22 @@ doctor() {
 	echo "$out"
 	grep -q "SystemdCgroup = true" <<<"$out" || fail "doctor does not name the cgroup driver's fix"
 	grep -q "sandbox image: .* is not on this machine" <<<"$out" || fail "doctor does not say the sandbox image is missing"
-	# The fixes, as docs/packaging.md gives them, and the local images.
-	g "cat >/etc/containerd/config.toml" <<'TOML'
+	# The fixes, as docs/packaging.md gives them (in the syntax of the
+	# containerd installed), and the local images.
+	if g containerd --version | grep -q ' v\?2\.'; then
+		grep -q "io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options" <<<"$out" || fail "doctor's fix is not in containerd 2's syntax"
+		g "cat >/etc/containerd/config.toml" <<'TOML'
+version = 3
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  SystemdCgroup = true
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "/etc/cni/net.d"
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "localhost/podunit/pause:1"
+TOML
+	else
+		g "cat >/etc/containerd/config.toml" <<'TOML'
 version = 2
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/podunit/pause:1"
@@ -98,6 +112,7 @@ version = 2
   bin_dir = "/usr/lib/cni"
   conf_dir = "/etc/cni/net.d"
 TOML
+	fi
 	g systemctl restart containerd
 	"$vm" copy "$images/busybox.tar" "$images/pause.tar" "$images/nginx.tar" /root/images
 	for i in busybox:1.35 pause:1 nginx:1; do
@@ -217,6 +232,35 @@ YAML
 	until_guest 120 "hog and busy gone" sh -c '! systemctl is-active --quiet pod-hog.service && ! systemctl is-active --quiet pod-busy.service'
 }
 step "cgroup v2 limits, CPU time" cgroups
+
+# A podshim that keeps failing is paced: systemd 254+ with its own
+# RestartSteps=, systemd 252 with RestartSec= and podshim waiting the rest
+# (podspec.DefaultRestartBackoff: 2 s, 3.9 s, 7.8 s, 15.4 s, 30.4 s, 1 min).
+# The same behaviour on both; the pod's container is not touched.
+restart_backoff() {
+	local unit=pod-keeper.service n pid up gap restarts cid
+	local want=(0 2.00 3.95 7.80 15.39)
+	if [ "$(g systemctl show -P RestartSteps $unit 2>/dev/null)" = 5 ]; then
+		echo "systemd paces the restarts: RestartSteps=5 RestartMaxDelaySec=$(g systemctl show -P RestartMaxDelayUSec $unit)"
+	elif g systemctl show -P ExecStart $unit | grep -q -- --restart-backoff; then
+		echo "systemd $(g systemctl --version | awk 'NR==1 {print $2}') has no RestartSteps=: podshim waits the rest (--restart-backoff)"
+	else
+		fail "$unit has neither RestartSteps= nor podshim --restart-backoff"
+	fi
+	cid=$(g "podunit get pods keeper -o json | grep -o 'containerd://[0-9a-f]*' | head -1")
+	for n in 1 2 3 4; do
+		pid=$(g systemctl show -P MainPID $unit)
+		up=$(g "kill -9 $pid && awk '{print \$1}' /proc/uptime")
+		until_guest 180 "podshim $n back" sh -c "[ \"\$(systemctl show -P MainPID $unit)\" != $pid ] && systemctl is-active --quiet $unit"
+		gap=$(awk -v a="$(g systemctl show -P ActiveEnterTimestampMonotonic $unit)" -v k="$up" 'BEGIN { printf "%.2f", a / 1e6 - k }')
+		restarts=$(g systemctl show -P NRestarts $unit)
+		echo "kill $n: active again after ${gap} s (back-off ${want[n]} s), NRestarts=$restarts"
+		[ "$restarts" = "$n" ] || fail "NRestarts=$restarts after $n failures in a row"
+		awk -v g="$gap" -v w="${want[n]}" 'BEGIN { exit !(g >= w - 0.05) }' || fail "kill $n: podshim back after $gap s, before its back-off of ${want[n]} s"
+	done
+	[ "$(g "podunit get pods keeper -o json | grep -o 'containerd://[0-9a-f]*' | head -1")" = "$cid" ] || fail "the back-off replaced keeper's container"
+}
+step "podshim restart back-off" restart_backoff
 
 # back NAME: after a boot, every pod back, once; nothing of before.
 back() {
