@@ -87,7 +87,7 @@ func containerFields(prefix, note string) []Field {
 	rows := []Field{
 		{prefix + ".name", "Required. A DNS-1123 label, unique in the pod.", Honoured},
 		{prefix + ".image", "Required. A reference to an image the runtime can resolve or pull.", Honoured},
-		{prefix + ".imagePullPolicy", "`Always`, `IfNotPresent` or `Never`. Default `Always` for `:latest` or no tag, else `IfNotPresent`.", Honoured},
+		{prefix + ".imagePullPolicy", "`Always`, `IfNotPresent` or `Never`. Default `Always` for `:latest` or no tag, else `IfNotPresent`. A pod that pulls at its start (`Always`, or `IfNotPresent` with the image not on the machine) is ordered after `network-online.target`, so at boot it waits for the network; one whose images are here starts as soon as the runtime is up.", Honoured},
 		{prefix + ".command", "Replaces the image's entrypoint. `$(VAR)` is expanded from the container's env, `$$` is a literal `$`, as in Kubernetes.", Honoured},
 		{prefix + ".args", "Replaces the image's command. `$(VAR)` is expanded as in `command`.", Honoured},
 		{prefix + ".workingDir", "Working directory inside the container.", Honoured},

@@ -26,6 +26,11 @@ type UnitConfig struct {
 	// JobDir is where a Job pod's podshim records its end
 	// (podspec.DefaultJobDir); "": not recorded by podshim.
 	JobDir string
+	// ImagePresent tells whether the runtime has an image; nil: taken as
+	// present. A pod that must pull at its start is ordered after
+	// network-online.target (pullsAtStart), one that need not is not held
+	// back by a network that is slow to come up at boot.
+	ImagePresent func(image string) bool
 	// RestartSteps: the manager paces restarts itself with RestartSteps=
 	// and RestartMaxDelaySec= (systemd 254 and later, SystemdHasRestartSteps);
 	// otherwise podshim waits out podspec.DefaultRestartBackoff.
@@ -98,6 +103,11 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 	} else {
 		order = append(order, units.CriticalTarget)
 	}
+	var wants []string
+	if pullsAtStart(p.Spec, cfg.ImagePresent) {
+		order = append(order, networkOnline)
+		wants = []string{networkOnline}
+	}
 	// After podshim failed (killed, hung, the runtime unreachable) systemd
 	// runs it again, later each time (podspec.RestartBackoff); the new
 	// podshim adopts the pod's sandbox and containers. Container restarts
@@ -122,6 +132,7 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 
 		After:              order,
 		Before:             before,
+		Wants:              wants,
 		StartAfter:         after,
 		StartLimitInterval: 0, // never give up on a pod: the restart delay paces retries
 		// A failed pod's unit stays, failed, for `systemctl status`; a
@@ -149,6 +160,28 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 		KillMode: "mixed",
 		Limits:   sliceLimits(p.Spec),
 	}, nil
+}
+
+// networkOnline is the target a pod that pulls at its start waits for.
+const networkOnline = "network-online.target"
+
+// pullsAtStart tells whether starting the pod pulls an image: a container
+// (init and sidecar ones included) whose imagePullPolicy is Always, or
+// IfNotPresent with the image not on this machine. Never pulls nothing.
+func pullsAtStart(pod *corev1.Pod, present func(string) bool) bool {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			switch c.ImagePullPolicy {
+			case corev1.PullAlways:
+				return true
+			case corev1.PullIfNotPresent:
+				if present != nil && !present(c.Image) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // critical tells whether the pod is node-critical by its priority class,

@@ -337,3 +337,45 @@ spec: {containers: [{name: c, image: busybox}]}
 		}
 	}
 }
+
+// A pod that must pull at its start waits for the network at boot; one
+// whose images are here (or never pulled) does not.
+func TestNetworkOnlineOnlyWhenPulling(t *testing.T) {
+	pod := func(policy corev1.PullPolicy) *Pod {
+		pods, err := Decode("p.yaml", []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  initContainers: [{name: init, image: "localhost/init:1", imagePullPolicy: Never}]
+  containers: [{name: c, image: "localhost/app:1", imagePullPolicy: `+string(policy)+`}]
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pods[0]
+	}
+	here := func(image string) bool { return image == "localhost/app:1" }
+	gone := func(string) bool { return false }
+	for _, c := range []struct {
+		policy  corev1.PullPolicy
+		present func(string) bool
+		waits   bool
+	}{
+		{corev1.PullAlways, here, true},
+		{corev1.PullIfNotPresent, gone, true},
+		{corev1.PullIfNotPresent, here, false},
+		{corev1.PullIfNotPresent, nil, false},
+		{corev1.PullNever, gone, false},
+	} {
+		cfg := testUnitConfig
+		cfg.ImagePresent = c.present
+		u, err := Unit(cfg, pod(c.policy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, wants := slices.Contains(u.After, "network-online.target"), slices.Contains(u.Wants, "network-online.target")
+		if after != c.waits || wants != c.waits {
+			t.Errorf("%s, image present %v: After=%v Wants=%v, want the network %v", c.policy, c.present != nil && c.present("localhost/app:1"), u.After, u.Wants, c.waits)
+		}
+	}
+}

@@ -136,7 +136,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	}
 	defer rt.Close()
 	rt.Timeout = 30 * time.Second
-	s.Runtime = rt
+	s.Runtime, s.Images = rt, rt
 	if v, err := rt.Version(ctx, ""); err == nil {
 		// What admission checks of the runtime (hostUsers: false).
 		s.Reader.Node.Runtime = v.RuntimeName + " " + v.RuntimeVersion

@@ -56,6 +56,10 @@ type Syncer struct {
 	// no unit owns are removed).
 	Manager bus.TimerManager
 	Runtime Runtime
+	// Images tells which images the runtime has, for the pods about to
+	// start: one that must pull waits for network-online.target
+	// (generator.UnitConfig.ImagePresent); nil: not asked.
+	Images Images
 	// Report receives what the sync did and found.
 	Report Reporter
 
@@ -202,13 +206,18 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		return invalid, failed, err
 	}
 	desired := make([]*units.Unit, 0, len(set.Pods))
+	present := imagePresence(ctx, s.Images)
 	for _, p := range set.Pods {
 		if result := s.Jobs.completed(p, loaded); result != "" {
 			s.Report.Debugf("job pod %s completed (%s); it is not run again until its manifest changes", p.Key(), result)
 			continue
 		}
 		s.setSeen(p, loaded)
-		u, err := generator.Unit(s.UnitConfig, p)
+		ucfg := s.UnitConfig
+		if r, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; !ok || r.ConfigHash != p.Hash {
+			ucfg.ImagePresent = present // only a unit about to start asks
+		}
+		u, err := generator.Unit(ucfg, p)
 		if err != nil {
 			s.Report.Errorf("pod %s from %s: %v", p.Key(), p.Source, err)
 			failed++

@@ -24,8 +24,10 @@ import (
 // would (see Handoff).
 type Manager struct {
 	mu sync.Mutex
-	// Units are the loaded units, by name.
-	Units map[string]dbus.UnitStatus
+	// Units are the loaded units, by name; Properties the properties
+	// each was last started with.
+	Units      map[string]dbus.UnitStatus
+	Properties map[string][]dbus.Property
 	// Started are the static units started (podunit-sync.service).
 	Started []string
 	// Handoff runs a hand-off's second half: start the units of specs
@@ -36,7 +38,9 @@ type Manager struct {
 }
 
 // NewManager returns a Manager with no units.
-func NewManager() *Manager { return &Manager{Units: map[string]dbus.UnitStatus{}} }
+func NewManager() *Manager {
+	return &Manager{Units: map[string]dbus.UnitStatus{}, Properties: map[string][]dbus.Property{}}
+}
 
 var (
 	_ bus.TimerManager = (*Manager)(nil)
@@ -80,6 +84,7 @@ func (m *Manager) StartTransientUnitContext(ctx context.Context, name, _ string,
 			m.Units[name] = dbus.UnitStatus{Name: name, Description: p.Value.Value().(string), LoadState: "loaded", ActiveState: "active"}
 		}
 	}
+	m.Properties[name] = props
 	if ch != nil {
 		ch <- "done"
 	}
