@@ -15,7 +15,7 @@ import (
 // answers: version 2 (containerd 1.x) or version 3 (containerd 2.x, whose
 // CRI plugin is split into a runtime and an images plugin).
 type containerdConfig struct {
-	major int // containerd's major version; 0: not containerd
+	major, minor int // containerd's version; major 0: not containerd
 }
 
 func newContainerdConfig(runtimeName, runtimeVersion string) containerdConfig {
@@ -23,12 +23,14 @@ func newContainerdConfig(runtimeName, runtimeVersion string) containerdConfig {
 		return containerdConfig{}
 	}
 	v := strings.TrimPrefix(runtimeVersion, "v")
-	major, _, _ := strings.Cut(v, ".")
+	major, rest, _ := strings.Cut(v, ".")
+	minor, _, _ := strings.Cut(rest, ".")
 	n, err := strconv.Atoi(major)
 	if err != nil {
 		n = 1
 	}
-	return containerdConfig{major: n}
+	m, _ := strconv.Atoi(minor)
+	return containerdConfig{major: n, minor: m}
 }
 
 func (c containerdConfig) v3() bool { return c.major >= 2 }
@@ -47,8 +49,13 @@ func (c containerdConfig) cgroupFix() string {
 		c.section("runtime", ".containerd.runtimes.runc.options") + " and restart containerd"
 }
 
+// cniFix: bin_dirs from containerd 2.1 on, which deprecates bin_dir.
 func (c containerdConfig) cniFix(binDir string) string {
-	return "set bin_dir = \"" + binDir + "\" under " + c.section("runtime", ".cni") + " in /etc/containerd/config.toml and restart containerd"
+	set := "bin_dir = \"" + binDir + "\""
+	if c.major > 2 || c.major == 2 && c.minor >= 1 {
+		set = "bin_dirs = [\"" + binDir + "\"]"
+	}
+	return "set " + set + " under " + c.section("runtime", ".cni") + " in /etc/containerd/config.toml and restart containerd"
 }
 
 func (c containerdConfig) sandboxImageFix() string {

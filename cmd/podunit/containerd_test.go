@@ -17,8 +17,10 @@ func TestContainerdFixesSpeakItsVersion(t *testing.T) {
 			`[plugins."io.containerd.grpc.v1.cri".cni]`, `sandbox_image = "IMAGE" under [plugins."io.containerd.grpc.v1.cri"]`},
 		{"v1.7.24", `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`,
 			`[plugins."io.containerd.grpc.v1.cri".cni]`, `sandbox_image = "IMAGE" under [plugins."io.containerd.grpc.v1.cri"]`},
-		{"2.1.9~ds1", `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]`,
-			`[plugins.'io.containerd.cri.v1.runtime'.cni]`, `sandbox = "IMAGE" under [plugins.'io.containerd.cri.v1.images'.pinned_images]`},
+		{"2.0.5", `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]`,
+			`bin_dir = "/usr/lib/cni" under [plugins.'io.containerd.cri.v1.runtime'.cni]`, `sandbox = "IMAGE" under [plugins.'io.containerd.cri.v1.images'.pinned_images]`},
+		{"2.1.9+unknown", `[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]`,
+			`bin_dirs = ["/usr/lib/cni"] under [plugins.'io.containerd.cri.v1.runtime'.cni]`, `sandbox = "IMAGE" under [plugins.'io.containerd.cri.v1.images'.pinned_images]`},
 	} {
 		cc := newContainerdConfig("containerd", c.version)
 		for _, f := range []struct{ fix, want string }{

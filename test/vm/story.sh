@@ -94,7 +94,7 @@ version = 3
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = true
 [plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dir = "/usr/lib/cni"
+  bin_dirs = ["/usr/lib/cni"]
   conf_dir = "/etc/cni/net.d"
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "localhost/podunit/pause:1"
@@ -180,6 +180,20 @@ YAML
 	g journalctl -u pod-web.service --no-pager | grep -q "started container" || fail "journalctl -u pod-web has nothing of the pod"
 	g "cat /var/lib/podunit/volumes/default/data/token" >/tmp/vm-story-token
 	g "ctr -n k8s.io containers ls -q 'labels.\"io.cri-containerd.kind\"==sandbox'" >"$sandboxes_file"
+	# At boot a pod waits for the network only when it must pull: web's
+	# images are here; one whose image is not is ordered after
+	# network-online.target.
+	g systemctl show -P After pod-web.service | grep -q network-online.target && fail "pod-web waits for network-online.target though its images are here"
+	g "cat >/etc/podunit/manifests/absent.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: absent}
+spec:
+  containers: [{name: c, image: localhost/podunit/absent:1, imagePullPolicy: IfNotPresent}]
+YAML
+	until_guest 120 "pod-absent's unit" sh -c 'systemctl show -P After pod-absent.service | grep -q network-online.target'
+	g rm /etc/podunit/manifests/absent.yaml
+	until_guest 120 "pod-absent gone" sh -c '[ "$(systemctl show -P LoadState pod-absent.service)" = not-found ]'
 	g "podunit get pods"
 }
 step "pods run" pods
