@@ -110,7 +110,7 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, res
 	// A failure systemd answers with a restart: the next podshim waits
 	// out the back-off (waitRestartBackoff).
 	defer func() {
-		if err != nil && !errors.Is(err, podshim.ErrPodFailed) && cfg.StateDir != "" {
+		if err != nil && !errors.Is(err, podshim.ErrPodFailed) && cfg.StateDir != "" && os.MkdirAll(cfg.StateDir, 0o755) == nil {
 			_ = os.WriteFile(podshim.FailedMarkPath(cfg.StateDir, pod.Namespace, pod.Name), nil, 0o600)
 		}
 	}()
