@@ -47,7 +47,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-vm test-vm-short test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -108,6 +108,14 @@ test-vm: ## the VM tier: install the .deb with apt, pods, cgroup v2, reboot, pow
 
 test-vm-short: ## the VM story on Debian 12 only (what make test runs)
 	$(MAKE) --no-print-directory test-vm VM_DISTS=bookworm VM_TESTING=
+
+BENCH_VM_DIST ?= trixie
+BENCH_VM_ROUNDS ?= 3
+bench-vm: ## side by side in a Debian 13 VM: podunit, podman kube play and the raw CRI floor, times and memory for one pod (docs/benchmarks.md)
+	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION) DIST=dist
+	mkdir -p $(VM_DIR)/oci && test/testbed/images.sh $(VM_DIR)/oci
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/crifloor ./test/crifloor/cmd/crifloor
+	PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/bench.sh $(BENCH_VM_DIST) $(VM_DEB) $(VM_DIR)/oci bin/crifloor $(BENCH_VM_ROUNDS)
 
 test-reboot: e2e-build ## a test bed powered off and booted, then its power cut: every pod back, nothing of before left
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/reboot.sh bin/install bin/e2e.test

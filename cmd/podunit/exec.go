@@ -32,10 +32,11 @@ runtime's streaming server (the kubelet's remotecommand protocol over a
 WebSocket): -it gives the command your standard input and a terminal of
 your terminal's size, in raw mode, for an interactive shell.
 
--i without -t is refused: the runtimes' streaming servers speak the
-protocol's version 4, in which the end of standard input cannot be told,
-so a command reading to its end (cat, a restore from a dump) would never
-finish. Copy input into the container through a volume instead.`,
+-i without -t passes standard input to the command and, at its end, tells
+the command so (remotecommand v5), so that a command reading to the end of
+its input (cat, a restore from a dump) finishes. A runtime whose streaming
+server speaks only version 4 cannot be told: the command is then not run,
+and the error names the runtime's version.`,
 		Example: "  podunit exec web -- cat /etc/hostname\n  podunit exec -it web -- sh\n  podunit exec web -c sidecar -- sh -c 'ls /data'",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 1 || len(args) < 2 {
@@ -79,9 +80,6 @@ finish. Copy input into the container through a volume instead.`,
 		}
 		defer rt.Close()
 		rt.Timeout = 10 * time.Second
-		if stdin && !tty {
-			return usageError(cmd, "-i needs -t: the runtime's streaming server cannot be told that standard input ended (see podunit exec --help)")
-		}
 		if stdin || tty {
 			url, err := rt.Exec(context.Background(), &runtimeapi.ExecRequest{
 				ContainerId: id, Cmd: args[1:], Stdin: stdin, Stdout: true, Stderr: !tty, Tty: tty,
@@ -94,6 +92,13 @@ finish. Copy input into the container through a volume instead.`,
 				in = cmd.InOrStdin()
 			}
 			code, err := streamExec(url, in, cmd.OutOrStdout(), cmd.ErrOrStderr(), tty)
+			if errors.Is(err, errNoStdinClose) {
+				runtime := "the runtime"
+				if v, verr := rt.Version(context.Background(), ""); verr == nil {
+					runtime = v.RuntimeName + " " + v.RuntimeVersion
+				}
+				return &exitError{exitFailure, fmt.Errorf("-i without -t: %s's streaming server speaks only remotecommand v4, which cannot tell the command that its standard input ended; the command was not run. Use -it, or copy the input in through a volume", runtime)}
+			}
 			if err != nil {
 				return fmt.Errorf("exec in container %s (%s): %w", container, id, err)
 			}

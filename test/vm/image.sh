@@ -13,7 +13,9 @@
 # either builds a new image.
 #
 # The mirror is the host's own Debian mirror (its apt sources), unless
-# MIRROR is set.
+# MIRROR is set. PODUNIT_VM_EXTRA names more packages for the local
+# repository (the side-by-side benchmark's podman): an image of its own,
+# DIST+extra-KEY, next to the plain one.
 set -euo pipefail
 dist=${1:?usage: image.sh DIST}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,9 +24,12 @@ root=${PODUNIT_VM_DIR:-/var/lib/podunit-vm}
 # What the guest has from the start, and what apt must find for podunit.
 base_packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,linux-image-amd64,initramfs-tools,zstd,openssh-server,iptables,busybox-static,iproute2,procps,e2fsprogs,netbase,login,mount,passwd,ca-certificates
 repo_packages="containerd runc containernetworking-plugins"
+extra=${PODUNIT_VM_EXTRA:-}
+name=$dist${extra:++extra}
+repo_packages+=${extra:+ $extra}
 
-key=$( (cat "$0"; echo "$dist") | sha256sum | cut -c1-12)
-out=$root/$dist-$key
+key=$( (cat "$0"; echo "$dist"; echo "$extra") | sha256sum | cut -c1-12)
+out=$root/$name-$key
 if [ -f "$out/done" ]; then
 	echo "$out"
 	exit 0
@@ -89,9 +94,9 @@ date -u +%FT%TZ >"$out.tmp/done"
 trap - EXIT
 rm -rf "$out"
 mv "$out.tmp" "$out"
-# Older images of this distribution go.
-for old in "$root/$dist"-*; do
+# Older images of this distribution (and kind) go.
+for old in "$root/$name"-*; do
 	[ "$old" = "$out" ] || rm -rf "$old"
 done
-log "$dist image in $((SECONDS - start)) s: $out"
+log "$name image in $((SECONDS - start)) s: $out"
 echo "$out"

@@ -1,0 +1,157 @@
+#!/bin/bash
+# The side-by-side benchmark of the VM tier: in one Debian VM (13 by
+# default), in the same run, the same one-container pod (a web server on a
+# hostPort) brought up
+#   - by podunit: its manifest written → the hostPort answers, and
+#     `systemctl restart` of its unit → READY (systemd's own spawn
+#     reported apart);
+#   - by `podman kube play` (Debian's podman), the anchor users would pick
+#     instead: the command → the hostPort answers, and its systemd unit
+#     podman-kube@.service started → READY;
+#   - by the raw CRI calls podshim makes (test/crifloor): the floor;
+# and each one's memory for the pod once it is up (Private_Dirty: podunit's
+# podshim and the runtime's shim; podman's conmons; the floor's shim).
+# TCG makes absolute times meaningless: docs/benchmarks.md keeps the
+# ratios to the floor of the same run. Always powers the VM off.
+#   bench.sh DIST DEB IMAGES_DIR CRIFLOOR [ROUNDS]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+dist=$1 deb=$2 images=$3 floor=$4 rounds=${5:-3}
+vm=$here/vm.sh
+g() { "$vm" ssh "$@"; }
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+trap '"$vm" down || true' EXIT
+"$vm" down 2>/dev/null || true
+export PODUNIT_VM_EXTRA="podman catatonit"
+"$vm" boot "$dist"
+
+log "installing podunit and podman"
+"$vm" copy "$deb" "$floor" /root
+g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$deb") podman catatonit >/dev/null"
+g "cat >/etc/containerd/config.toml" <<'TOML'
+version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/podunit/pause:1"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    SystemdCgroup = true
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = "/etc/cni/net.d"
+TOML
+g systemctl restart containerd
+"$vm" copy "$images/pause.tar" "$images/nginx.tar" /root/images
+for i in pause:1 nginx:1; do
+	g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null
+done
+g "id=\$(podman load -q -i /root/images/nginx.tar | awk '{print \$NF}') && podman tag \"\$id\" localhost/podunit/nginx:1"
+g podunit doctor >/dev/null || { g podunit doctor; exit 1; }
+facts="$(g "systemctl --version | awk 'NR==1 {print \"systemd\", \$2}'; containerd --version | awk '{print \"containerd\", \$3}'; podman --version")"
+
+g "cat >/root/web.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: web
+    image: localhost/podunit/nginx:1
+    ports: [{containerPort: 80, hostPort: 8080}]
+YAML
+# A first podman run off the clock: it builds its pause image once.
+g "podman kube play /root/web.yaml >/dev/null && podman kube down /root/web.yaml >/dev/null"
+
+# In the guest: seconds from now until the hostPort answers, after ACTION.
+served() {
+	g "t0=\$(date +%s.%N); $1 >/dev/null; until busybox wget -q -O /dev/null -T 1 http://127.0.0.1:8080/ 2>/dev/null; do sleep 0.02; done; awk -v a=\"\$t0\" -v b=\"\$(date +%s.%N)\" 'BEGIN { printf \"%.3f\", b - a }'"
+}
+# Private_Dirty, in KiB, of the processes named (pgrep -x), summed.
+private() {
+	g "for p in \$(pgrep -x '$1'); do cat /proc/\$p/smaps_rollup; done | awk '/^Private_Dirty:/ { s += \$2 } END { print s + 0 }'"
+}
+# Start → READY of a unit, and systemd's spawn within it, in seconds.
+ready() {
+	g "systemctl show -p InactiveExitTimestampMonotonic -p ExecMainStartTimestampMonotonic -p ActiveEnterTimestampMonotonic $1" |
+		awk -F= '{ v[$1] = $2 } END { i = v["InactiveExitTimestampMonotonic"]
+			printf "%.3f %.3f", (v["ActiveEnterTimestampMonotonic"] - i) / 1e6, (v["ExecMainStartTimestampMonotonic"] - i) / 1e6 }'
+}
+free_port() {
+	local deadline=$((SECONDS + 60))
+	while g "busybox wget -q -O /dev/null -T 1 http://127.0.0.1:8080/" 2>/dev/null; do
+		((SECONDS < deadline)) || { log "port 8080 still answers"; exit 1; }
+		sleep 1
+	done
+}
+settle=15 # seconds after serving before memory is read: the Go collectors have run
+
+rows=()
+for r in $(seq "$rounds"); do
+	log "round $r of $rounds"
+	# The floor.
+	out=$(g "/root/crifloor -f /root/web.yaml")
+	t_floor=${out%% *}
+	sleep $settle
+	m_floor=$(private containerd-shim-runc-v2)
+	g "/root/crifloor -f /root/web.yaml -rm ${out#* }"
+	free_port
+
+	# podunit: the file → serving; systemctl restart → READY.
+	t_file=$(served "cp /root/web.yaml /etc/podunit/manifests/web.yaml")
+	sleep $settle
+	m_shim=$(g "cat /proc/\$(systemctl show -P MainPID pod-web.service)/smaps_rollup" | awk '/^Private_Dirty:/ { print $2 }')
+	m_rt=$(private containerd-shim-runc-v2)
+	g systemctl restart pod-web.service
+	read -r t_ready t_spawn < <(ready pod-web.service)
+	g "rm /etc/podunit/manifests/web.yaml; while systemctl is-active --quiet pod-web.service; do sleep 0.2; done"
+	free_port
+
+	# podman kube play: the command → serving; its systemd unit → READY.
+	t_play=$(served "podman kube play /root/web.yaml")
+	sleep $settle
+	m_play=$(private conmon)
+	n_play=$(g "pgrep -cx conmon || true")
+	g "podman kube down /root/web.yaml >/dev/null"
+	free_port
+	unit=$(g "echo podman-kube@\$(systemd-escape /root/web.yaml).service")
+	g systemctl start "$unit"
+	read -r t_pready t_pspawn < <(ready "$unit")
+	sleep $settle
+	m_punit=$(private conmon)
+	n_punit=$(g "pgrep -cx conmon || true")
+	g systemctl stop "$unit"
+	free_port
+
+	rows+=("$r $t_floor $t_file $t_ready $t_spawn $t_play $t_pready $t_pspawn $m_floor $m_shim $m_rt $m_play $n_play $m_punit $n_punit")
+	log "round $r: floor ${t_floor}s; podunit file→serving ${t_file}s, start→READY ${t_ready}s (spawn ${t_spawn}s); podman kube play→serving ${t_play}s, podman-kube@ start→READY ${t_pready}s"
+done
+containerd_kib=$(private containerd)
+
+echo
+echo "$dist: $(echo "$facts" | paste -sd, -)"
+printf '%-5s %7s %12s %13s %7s %11s %13s | %8s %12s %8s %14s %14s\n' round floor podunit-file podunit-start spawn podman-play podman-unit \
+	"floor-MB" "podshim+shim" "" "podman-play" "podman-kube@"
+for row in "${rows[@]}"; do
+	read -r r tf tfi tr ts tp tpr tps mf ms mr mp np mpu npu <<<"$row"
+	printf '%-5s %6ss %11ss %12ss %6ss %10ss %12ss | %6s K %6s+%-5s K %8s %8s K (%s) %6s K (%s)\n' "$r" "$tf" "$tfi" "$tr" "$ts" "$tp" "$tpr" \
+		"$mf" "$ms" "$mr" "" "$mp" "$np" "$mpu" "$npu"
+done
+# Means and ratios to the floor.
+printf '%s\n' "${rows[@]}" | awk -v ck="$containerd_kib" '
+	{ n++; f += $2; fi += $3; r += $4; s += $5; p += $6; pr += $7; ps += $8; mf += $9; ms += $10; mr += $11; mp += $12; mpu += $14 }
+	END {
+		printf "\nmeans over %d rounds (seconds; ratio to the floor):\n", n
+		printf "  raw CRI floor, calls → serving     %6.3f  1.00x\n", f / n
+		printf "  podunit, file written → serving    %6.3f  %.2fx\n", fi / n, fi / f
+		printf "  podunit, systemctl start → READY   %6.3f  %.2fx  (systemd spawn %.3f)\n", r / n, r / f, s / n
+		printf "  podman kube play → serving         %6.3f  %.2fx\n", p / n, p / f
+		printf "  podman-kube@ start → READY         %6.3f  %.2fx  (systemd spawn %.3f)\n", pr / n, pr / f, ps / n
+		printf "memory for the pod, Private_Dirty (KiB):\n"
+		printf "  floor: the runtime shim            %6d\n", mf / n
+		printf "  podunit: podshim + runtime shim    %6d + %d = %d\n", ms / n, mr / n, (ms + mr) / n
+		printf "  podman kube play: conmons          %6d\n", mp / n
+		printf "  podman-kube@: conmons              %6d\n", mpu / n
+		printf "  (containerd itself, shared by every pod: %d; podman has no daemon)\n", ck
+	}'
