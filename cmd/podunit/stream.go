@@ -27,10 +27,10 @@ const (
 	streamProtocolV4 = "v4.channel.k8s.io"
 	chanClose        = 0xff
 	chanStdin        = 0
-	chanStdout     = 1
-	chanStderr     = 2
-	chanError      = 3
-	chanResize     = 4
+	chanStdout       = 1
+	chanStderr       = 2
+	chanError        = 3
+	chanResize       = 4
 )
 
 // streamStatus is what the server sends on the error channel when the
