@@ -22,20 +22,52 @@ type Node struct {
 	// UserNamespaces tells whether the runtime runs pods in user
 	// namespaces (hostUsers: false): containerd 2.0 or later, CRI-O.
 	UserNamespaces bool
+	// ImageVolumes tells whether the runtime mounts images as volumes
+	// (volumes[].image): containerd 2.1 or later, CRI-O 1.31 or later.
+	ImageVolumes bool
 }
 
 // RuntimeSupportsUserNamespaces tells whether a CRI runtime of this name
 // and version runs pods with hostUsers: false.
 func RuntimeSupportsUserNamespaces(name, version string) bool {
-	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
-	n, err := strconv.Atoi(major)
+	major, _, ok := runtimeVersion(version)
 	switch name {
 	case "containerd":
-		return err == nil && n >= 2
+		return ok && major >= 2
 	case "cri-o":
-		return err == nil && n >= 1 // user namespaces since before 1.25 (the oldest CRI v1 CRI-O)
+		return ok && major >= 1 // user namespaces since before 1.25 (the oldest CRI v1 CRI-O)
 	}
 	return false
+}
+
+// RuntimeSupportsImageVolumes tells whether a CRI runtime of this name and
+// version mounts images as volumes (CRI Mount.image): containerd 2.1 and
+// CRI-O 1.31 were the first.
+func RuntimeSupportsImageVolumes(name, version string) bool {
+	major, minor, ok := runtimeVersion(version)
+	switch name {
+	case "containerd":
+		return ok && (major > 2 || major == 2 && minor >= 1)
+	case "cri-o":
+		return ok && (major > 1 || major == 1 && minor >= 31)
+	}
+	return false
+}
+
+// runtimeVersion reads "v2.1.9", "2.1.9~ds1" or "1.31.0": major and minor.
+func runtimeVersion(version string) (major, minor int, ok bool) {
+	maj, rest, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	min, _, _ := strings.Cut(rest, ".")
+	major, err := strconv.Atoi(maj)
+	if err != nil {
+		return 0, 0, false
+	}
+	end := strings.IndexFunc(min, func(r rune) bool { return r < '0' || r > '9' })
+	if end >= 0 {
+		min = min[:end]
+	}
+	minor, _ = strconv.Atoi(min)
+	return major, minor, true
 }
 
 // NewNode is the node named hostname with the labels the kubelet gives every
@@ -68,6 +100,13 @@ func (r *Rejection) String() string { return r.Reason + ": " + r.Message }
 func Admit(pod *corev1.Pod, node Node) *Rejection {
 	if hu := pod.Spec.HostUsers; hu != nil && !*hu && node.Runtime != "" && !node.UserNamespaces {
 		return &Rejection{Reason: "UserNamespacesNotSupported", Message: fmt.Sprintf("Pod was rejected: hostUsers: false needs a container runtime with user namespaces (containerd 2.0 or later, CRI-O); this node runs %s", node.Runtime)}
+	}
+	if node.Runtime != "" && !node.ImageVolumes {
+		for _, v := range pod.Spec.Volumes {
+			if v.Image != nil {
+				return &Rejection{Reason: "ImageVolumesNotSupported", Message: fmt.Sprintf("Pod was rejected: volume %q is an image volume, which needs a container runtime that mounts images (containerd 2.1 or later, CRI-O 1.31 or later); this node runs %s", v.Name, node.Runtime)}
+			}
+		}
 	}
 	if os := pod.Spec.OS; os != nil && string(os.Name) != runtime.GOOS {
 		return &Rejection{Reason: "PodOSNotSupported", Message: fmt.Sprintf("Pod was rejected: the pod's OS %q does not match the node's OS %q", os.Name, runtime.GOOS)}

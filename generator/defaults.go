@@ -43,6 +43,9 @@ func setDefaults(pod *corev1.Pod) {
 			t := corev1.HostPathUnset
 			v.HostPath.Type = &t
 		}
+		if v.Image != nil && v.Image.PullPolicy == "" {
+			v.Image.PullPolicy = defaultPullPolicy(v.Image.Reference)
+		}
 		mode := func(m **int32) {
 			if *m == nil {
 				def := int32(0o644) // the API default of every projecting source

@@ -207,6 +207,8 @@ func volumeFields() []Field {
 	rows = append(rows,
 		Field{"spec.volumes[].persistentVolumeClaim.claimName", "A PersistentVolumeClaim in the pod's namespace, defined in any manifest file: its host directory (`/var/lib/podunit/volumes/<namespace>/<claim>`) is mounted, and outlives the pod. With `fsGroup` it is given to the group as an emptyDir is.", Honoured},
 		Field{"spec.volumes[].persistentVolumeClaim.readOnly", "Mount it read-only in every container.", Honoured},
+		Field{"spec.volumes[].image.reference", "Required. An OCI image (or artifact) whose files are mounted, read-only, as the kubelet's image volumes: pulled as a container's image is (with the pod's pull secrets) before the containers that mount it start, and `subPath` mounts one of its directories. Needs a runtime that mounts images (containerd 2.1 or later, CRI-O 1.31 or later): on an older one the pod is not started (reason `ImageVolumesNotSupported`, naming the runtime's version).", Honoured},
+		Field{"spec.volumes[].image.pullPolicy", "`Always`, `IfNotPresent` or `Never`, as a container's `imagePullPolicy`, with the same default.", Honoured},
 		Field{"spec.volumes[].projected.defaultMode", "Default 0644. A projected volume combines ConfigMaps, Secrets and downward API files in one read-only directory (on a tmpfs).", Honoured})
 	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].configMap", "name", "As a `configMap` volume's.")...)
 	rows = append(rows, keyToPathFields("spec.volumes[].projected.sources[].secret", "name", "As a `secret` volume's.")...)

@@ -296,6 +296,29 @@ func TestAdmitHostUsers(t *testing.T) {
 	}
 }
 
+// An image volume needs a runtime that mounts images: on one without, the
+// pod is not started, and the reason names the volume and the runtime.
+func TestAdmitImageVolumes(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Volumes: []corev1.Volume{{Name: "tools",
+		VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "localhost/tools:1"}}}}}}
+	for _, tc := range []struct {
+		name, version string
+		admit         bool
+	}{{"containerd", "1.7.24~ds1", false}, {"containerd", "2.0.5", false}, {"containerd", "2.1.9+unknown", true},
+		{"containerd", "v3.0.0", true}, {"cri-o", "1.30.4", false}, {"cri-o", "1.31.0", true}} {
+		node := NewNode("node1", nil)
+		node.Runtime = tc.name + " " + tc.version
+		node.ImageVolumes = RuntimeSupportsImageVolumes(tc.name, tc.version)
+		r := Admit(pod, node)
+		if (r == nil) != tc.admit {
+			t.Errorf("%s: %v", node.Runtime, r)
+		}
+		if r != nil && (r.Reason != "ImageVolumesNotSupported" || !strings.Contains(r.Message, node.Runtime) || !strings.Contains(r.Message, `"tools"`)) {
+			t.Errorf("%s: %v", node.Runtime, r)
+		}
+	}
+}
+
 // restrictHostAccess: "all" refuses every pod that reaches the host, "url"
 // only those from manifestURL, absent none; a pod that does not reach the
 // host runs either way.

@@ -166,19 +166,23 @@ func Unit(cfg UnitConfig, p *Pod) (*units.Unit, error) {
 const networkOnline = "network-online.target"
 
 // pullsAtStart tells whether starting the pod pulls an image: a container
-// (init and sidecar ones included) whose imagePullPolicy is Always, or
-// IfNotPresent with the image not on this machine. Never pulls nothing.
+// (init and sidecar ones included) or an image volume whose pull policy is
+// Always, or IfNotPresent with the image not on this machine. Never pulls
+// nothing.
 func pullsAtStart(pod *corev1.Pod, present func(string) bool) bool {
+	pulls := func(image string, policy corev1.PullPolicy) bool {
+		return policy == corev1.PullAlways || policy == corev1.PullIfNotPresent && present != nil && !present(image)
+	}
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range list {
-			switch c.ImagePullPolicy {
-			case corev1.PullAlways:
+			if pulls(c.Image, c.ImagePullPolicy) {
 				return true
-			case corev1.PullIfNotPresent:
-				if present != nil && !present(c.Image) {
-					return true
-				}
 			}
+		}
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Image != nil && pulls(v.Image.Reference, v.Image.PullPolicy) {
+			return true
 		}
 	}
 	return false

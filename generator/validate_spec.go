@@ -221,13 +221,13 @@ func validateVolumes(spec *corev1.PodSpec, fail, note failFunc) {
 		p := fmt.Sprintf("spec.volumes[%d]", i)
 		validateUniqueName(p+".name", "volume", v.Name, names, fail)
 		n := 0
-		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil, v.ConfigMap != nil, v.Secret != nil, v.Projected != nil, v.PersistentVolumeClaim != nil} {
+		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil, v.ConfigMap != nil, v.Secret != nil, v.Projected != nil, v.PersistentVolumeClaim != nil, v.Image != nil} {
 			if set {
 				n++
 			}
 		}
 		if n != 1 {
-			fail(p, "must have exactly one of hostPath, emptyDir, downwardAPI, configMap, secret, projected, persistentVolumeClaim")
+			fail(p, "must have exactly one of hostPath, emptyDir, downwardAPI, configMap, secret, projected, persistentVolumeClaim, image")
 			continue
 		}
 		switch {
@@ -253,6 +253,15 @@ func validateVolumes(spec *corev1.PodSpec, fail, note failFunc) {
 			}
 		case v.PersistentVolumeClaim != nil:
 			validateObjectName(p+".persistentVolumeClaim.claimName", v.PersistentVolumeClaim.ClaimName, fail)
+		case v.Image != nil:
+			if strings.TrimSpace(v.Image.Reference) == "" {
+				fail(p+".image.reference", "required")
+			}
+			switch v.Image.PullPolicy {
+			case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+			default:
+				fail(p+".image.pullPolicy", "%q: must be Always, IfNotPresent or Never%s", v.Image.PullPolicy, caseHint(string(v.Image.PullPolicy), "Always", "IfNotPresent", "Never"))
+			}
 		case v.ConfigMap != nil:
 			validateObjectName(p+".configMap.name", v.ConfigMap.Name, fail)
 			validateMode(p+".configMap.defaultMode", v.ConfigMap.DefaultMode, fail)

@@ -40,7 +40,8 @@ func (s *Shim) input() *criconfig.Input {
 			LogRoot:      s.cfg.LogRoot,
 			CgroupParent: s.cfg.CgroupParent,
 		},
-		Log: s.log,
+		ImageVolumes: s.imageVolumes,
+		Log:          s.log,
 	}
 }
 
@@ -92,6 +93,9 @@ func (s *Shim) prepareHost(c *corev1.Container, cc *runtimeapi.ContainerConfig, 
 	// The config's mounts start with c's volumeMounts, in order.
 	for i, m := range c.VolumeMounts {
 		v := volumes[m.Name]
+		if v.Image != nil {
+			continue // the runtime's: nothing of the host
+		}
 		if v.HostPath != nil {
 			pin, ok, err := checkHostPath(v.HostPath)
 			if err != nil {

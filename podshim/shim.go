@@ -110,8 +110,9 @@ type Shim struct {
 	wake          chan struct{} // a probe result changed
 	lastState     []byte        // the state file as last written
 	offsets       offsetsFile
-	initialized   bool      // every init container is through
-	logWatch      *logWatch // nil: logs are read on every reconcile
+	initialized   bool              // every init container is through
+	logWatch      *logWatch         // nil: logs are read on every reconcile
+	imageVolumes  map[string]string // image volume → the ID of its pulled image
 }
 
 // DefaultKeepaliveInterval is well inside the unit's WatchdogSec= (3 min)
@@ -519,6 +520,9 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	if err != nil {
 		return err
 	}
+	if err := s.ensureImageVolumes(ctx, c.spec); err != nil {
+		return err
+	}
 	config, release, err := s.containerConfig(ctx, c.spec, imageRef, attempt)
 	if err != nil {
 		return &waitingError{reason: "CreateContainerConfigError", msg: fmt.Sprintf("container %q: %v", c.spec.Name, err)}
@@ -564,21 +568,50 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 // ensureImage makes the container's image present as its pull policy says
 // and returns the image reference to create the container from.
 func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string, error) {
-	image := &runtimeapi.ImageSpec{Image: spec.Image}
-	if spec.ImagePullPolicy != corev1.PullAlways {
+	return s.ensurePulled(ctx, fmt.Sprintf("container %q", spec.Name), spec.Image, spec.ImagePullPolicy)
+}
+
+// ensureImageVolumes makes the images of the image volumes c mounts
+// present, each as its pull policy says, before c is created, and keeps
+// their IDs for the mounts (criconfig.Input.ImageVolumes).
+func (s *Shim) ensureImageVolumes(ctx context.Context, c *corev1.Container) error {
+	for _, m := range c.VolumeMounts {
+		for i := range s.pod.Spec.Volumes {
+			v := &s.pod.Spec.Volumes[i]
+			if v.Name != m.Name || v.Image == nil {
+				continue
+			}
+			ref, err := s.ensurePulled(ctx, fmt.Sprintf("image volume %q of container %q", v.Name, c.Name), v.Image.Reference, v.Image.PullPolicy)
+			if err != nil {
+				return err
+			}
+			if s.imageVolumes == nil {
+				s.imageVolumes = map[string]string{}
+			}
+			s.imageVolumes[v.Name] = ref
+		}
+	}
+	return nil
+}
+
+// ensurePulled makes an image present as the pull policy says and returns
+// its reference; what names the container or volume in messages.
+func (s *Shim) ensurePulled(ctx context.Context, what, ref string, policy corev1.PullPolicy) (string, error) {
+	image := &runtimeapi.ImageSpec{Image: ref}
+	if policy != corev1.PullAlways {
 		st, err := s.rt.ImageStatus(ctx, image, false)
 		if err != nil {
-			return "", fmt.Errorf("container %q: image status %s: %w", spec.Name, spec.Image, err)
+			return "", fmt.Errorf("%s: image status %s: %w", what, ref, err)
 		}
 		if st.GetImage() != nil {
 			return st.Image.Id, nil
 		}
-		if spec.ImagePullPolicy == corev1.PullNever {
-			return "", &waitingError{reason: "ErrImageNeverPull", msg: fmt.Sprintf("container %q: image %s is not present and imagePullPolicy is Never", spec.Name, spec.Image)}
+		if policy == corev1.PullNever {
+			return "", &waitingError{reason: "ErrImageNeverPull", msg: fmt.Sprintf("%s: image %s is not present and imagePullPolicy is Never", what, ref)}
 		}
 	}
-	s.status("Starting: pulling image %s for container %s", spec.Image, spec.Name)
-	s.log.Info("pulling image", "container", spec.Name, "image", spec.Image)
+	s.status("Starting: pulling image %s for %s", ref, what)
+	s.log.Info("pulling image", "for", what, "image", ref)
 	// A pull takes as long as it takes: keep systemd's timers at bay.
 	pulling, stop := context.WithCancel(ctx)
 	keepalive := s.keepaliveMessage()
@@ -594,12 +627,12 @@ func (s *Shim) ensureImage(ctx context.Context, spec *corev1.Container) (string,
 			}
 		}
 	}()
-	ref, err := s.pull(ctx, image)
+	id, err := s.pull(ctx, image)
 	stop()
 	if err != nil {
-		return "", &waitingError{reason: "ErrImagePull", msg: fmt.Sprintf("container %q: pull %s: %v", spec.Name, spec.Image, err)}
+		return "", &waitingError{reason: "ErrImagePull", msg: fmt.Sprintf("%s: pull %s: %v", what, ref, err)}
 	}
-	return ref, nil
+	return id, nil
 }
 
 // pull pulls an image with each of the pod's matching pull credentials in

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -471,4 +472,56 @@ func TestNeverPodRunsUntilEveryContainerIsDone(t *testing.T) {
 	if done, err := s.finished(ctx); !done || !errors.Is(err, ErrPodFailed) {
 		t.Errorf("finished=%v err=%v once every container is done, want the pod failed", done, err)
 	}
+}
+
+// An image volume's image is pulled as its pull policy says before the
+// container that mounts it is created, and the container mounts it.
+func TestImageVolumePulledBeforeTheContainer(t *testing.T) {
+	rt := &recordingCRI{fakeCRI: newFakeCRI("busybox:1")}
+	pod := testPod()
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "tools",
+		VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "localhost/tools:1", PullPolicy: corev1.PullIfNotPresent}}})
+	pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "tools", MountPath: "/tools", SubPath: "bin"})
+	s := newShim(t, pod, rt, &notes{})
+	if err := s.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(rt.FakeImageService.Called, "PullImage") {
+		t.Fatalf("the image volume's image was not pulled: %v", rt.FakeImageService.Called)
+	}
+	var mount *runtimeapi.Mount
+	for _, c := range rt.created {
+		for _, m := range c.Mounts {
+			if m.ContainerPath == "/tools" {
+				mount = m
+			}
+		}
+	}
+	if mount == nil || mount.Image.GetImage() != "localhost/tools:1" || mount.ImageSubPath != "bin" || !mount.Readonly || mount.HostPath != "" {
+		t.Errorf("the container's mount of the image volume: %+v", mount)
+	}
+
+	// Never, and absent: the container waits, as for its own image.
+	rt = &recordingCRI{fakeCRI: newFakeCRI("busybox:1")}
+	pod.Spec.Volumes[len(pod.Spec.Volumes)-1].Image.PullPolicy = corev1.PullNever
+	s = newShim(t, pod, rt, &notes{})
+	if err := s.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+	if w := st.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != "ErrImageNeverPull" || !strings.Contains(w.Message, `image volume "tools"`) {
+		t.Errorf("an absent image volume under Never: %+v", st.Status.ContainerStatuses[0].State)
+	}
+}
+
+// recordingCRI is the fake runtime, keeping the configs of the containers
+// created (cri-api's fake keeps no mounts).
+type recordingCRI struct {
+	*fakeCRI
+	created []*runtimeapi.ContainerConfig
+}
+
+func (r *recordingCRI) CreateContainer(ctx context.Context, sandbox string, c *runtimeapi.ContainerConfig, sb *runtimeapi.PodSandboxConfig) (string, error) {
+	r.created = append(r.created, c)
+	return r.fakeCRI.CreateContainer(ctx, sandbox, c, sb)
 }

@@ -138,9 +138,11 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	rt.Timeout = 30 * time.Second
 	s.Runtime, s.Images = rt, rt
 	if v, err := rt.Version(ctx, ""); err == nil {
-		// What admission checks of the runtime (hostUsers: false).
+		// What admission checks of the runtime (hostUsers: false, image
+		// volumes).
 		s.Reader.Node.Runtime = v.RuntimeName + " " + v.RuntimeVersion
 		s.Reader.Node.UserNamespaces = generator.RuntimeSupportsUserNamespaces(v.RuntimeName, v.RuntimeVersion)
+		s.Reader.Node.ImageVolumes = generator.RuntimeSupportsImageVolumes(v.RuntimeName, v.RuntimeVersion)
 	}
 	res, err := s.Run(ctx)
 	switch {

@@ -1,6 +1,7 @@
 package criconfig
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -222,6 +223,14 @@ func (in *Input) containerMounts(c *corev1.Container) []*runtimeapi.Mount {
 	hostsMounted := false
 	for _, m := range c.VolumeMounts {
 		v := volumes[m.Name]
+		if v.Image != nil {
+			// The runtime mounts the image itself, read-only, as for the
+			// kubelet; subPath is a directory inside it.
+			image := cmp.Or(in.ImageVolumes[v.Name], v.Image.Reference)
+			mounts = append(mounts, &runtimeapi.Mount{ContainerPath: m.MountPath, Readonly: true,
+				Image: &runtimeapi.ImageSpec{Image: image, UserSpecifiedImage: v.Image.Reference}, ImageSubPath: m.SubPath})
+			continue
+		}
 		root, readOnly := in.VolumeRoot(v), m.ReadOnly
 		switch {
 		case v.HostPath != nil, v.EmptyDir != nil:

@@ -339,3 +339,35 @@ func TestMounts(t *testing.T) {
 		t.Errorf("%d mounts over a volume at the termination-message path, want 2 (it and /etc/hosts)", n)
 	}
 }
+
+// An image volume is the runtime's to mount: the image (its ID once
+// pulled, else its reference), read-only whatever the mount says, a subPath
+// as the image's directory; nothing of the host.
+func TestImageVolumeMounts(t *testing.T) {
+	pod := testPod()
+	pod.Spec.Volumes = []corev1.Volume{
+		{Name: "tools", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "localhost/tools:1", PullPolicy: corev1.PullIfNotPresent}}},
+		{Name: "models", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "localhost/models:2", PullPolicy: corev1.PullIfNotPresent}}},
+	}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{
+		{Name: "tools", MountPath: "/tools"},
+		{Name: "models", MountPath: "/models", SubPath: "small", ReadOnly: false},
+	}
+	in := testInput(pod)
+	in.ImageVolumes = map[string]string{"tools": "sha256:0123"}
+	c, err := Container(in, &pod.Spec.Containers[0], "busybox:1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*runtimeapi.Mount{
+		{ContainerPath: "/tools", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "sha256:0123", UserSpecifiedImage: "localhost/tools:1"}},
+		{ContainerPath: "/models", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "localhost/models:2", UserSpecifiedImage: "localhost/models:2"}, ImageSubPath: "small"},
+	}
+	for i, w := range want {
+		m := c.Mounts[i]
+		if m.ContainerPath != w.ContainerPath || !m.Readonly || m.HostPath != "" || m.Image.GetImage() != w.Image.Image ||
+			m.Image.GetUserSpecifiedImage() != w.Image.UserSpecifiedImage || m.ImageSubPath != w.ImageSubPath {
+			t.Errorf("mount %d = %+v, want %+v", i, m, w)
+		}
+	}
+}

@@ -29,6 +29,10 @@ type Input struct {
 	PodIPs []string
 	// Paths are where the pod's files are on the host.
 	Paths Paths
+	// ImageVolumes are the images the pod's image volumes mount, by volume
+	// name, as the runtime has them once pulled (their IDs); a volume not
+	// in it mounts its reference.
+	ImageVolumes map[string]string
 	// Log receives warnings (an envFrom key that is no variable name, more
 	// than 3 name servers); nil: none.
 	Log *slog.Logger
