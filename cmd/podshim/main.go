@@ -18,9 +18,11 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/coreos/go-systemd/v22/journal"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/podshim"
@@ -102,6 +104,37 @@ func run(args []string) int {
 	}
 }
 
+// runtimeWait is how long podshim waits for a runtime that does not answer
+// at its start (restarted, or not yet up at boot) before it fails and
+// leaves the pacing to systemd's restart back-off: a short outage costs a
+// pod's start no more than the outage.
+const runtimeWait = time.Minute
+
+// waitRuntime asks the runtime for its version until it answers, once a
+// second for up to runtimeWait, saying so in the unit's status.
+func waitRuntime(ctx context.Context, rt *criclient.Client, endpoint string, log *slog.Logger, notify func(string) error) (*runtimeapi.VersionResponse, error) {
+	deadline := time.Now().Add(runtimeWait)
+	for logged := false; ; {
+		v, err := rt.Version(ctx, "")
+		if err == nil || ctx.Err() != nil {
+			return v, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("CRI runtime at %s: %w", endpoint, err)
+		}
+		if !logged {
+			log.Warn("waiting for the CRI runtime", "endpoint", endpoint, "err", err)
+			logged = true
+		}
+		_ = notify(fmt.Sprintf("STATUS=Waiting for the CRI runtime at %s: %v\nEXTEND_TIMEOUT_USEC=%d", endpoint, err, (2 * runtimeWait).Microseconds()))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, restartBackoff bool) (err error) {
 	pod, err := podspec.ReadSpec(specPath)
 	if err != nil {
@@ -142,9 +175,9 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, res
 	}
 	// A stop during the connection check still goes through Run, which tears
 	// down whatever an earlier podshim left.
-	v, err := rt.Version(ctx, "")
+	v, err := waitRuntime(ctx, rt, endpoint, log, notify)
 	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("CRI runtime at %s: %w", endpoint, err)
+		return err
 	}
 	if v != nil {
 		cfg.RuntimeName = v.RuntimeName

@@ -94,7 +94,7 @@ spec:
   containers:
   - name: c
     image: localhost/podunit/busybox:1.35
-    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo line $i; echo $i > /tmp/count; sleep 0.1; done"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo line $i; echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done"]
 `)
 	unitA := waitActive(t, "default", "e2e-disk-a")
 	pidA := unitProps(t, unitA)["MainPID"].(uint32)

@@ -388,3 +388,29 @@ spec:
 		t.Errorf("the pod was started (%s)", st)
 	}
 }
+
+// An image volume on a runtime that cannot mount images (containerd 1.6,
+// Debian 12's): the pod is not started and says why, naming the volume and
+// the runtime's version. (The VM tier mounts one on containerd 2.1.)
+func TestImageVolumeNeedsARuntimeThatMountsImages(t *testing.T) {
+	writeManifest(t, "e2e-imagevol.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: e2e-imagevol}
+spec:
+  volumes: [{name: tools, image: {reference: localhost/podunit/busybox:1.35}}]
+  containers:
+  - name: c
+    image: localhost/podunit/busybox:1.35
+    command: ["sleep", "3600"]
+    volumeMounts: [{name: tools, mountPath: /tools}]
+`)
+	t.Cleanup(func() { os.Remove(filepath.Join(manifestDir, "e2e-imagevol.yaml")) })
+	waitStatusWord(t, "e2e-imagevol", "ImageVolumesNotSupported")
+	pod := getPod(t, "default", "e2e-imagevol")
+	if pod.Status.Phase != corev1.PodFailed || !strings.Contains(pod.Status.Message, "containerd 1.") || !strings.Contains(pod.Status.Message, `"tools"`) {
+		t.Errorf("status %+v", pod.Status)
+	}
+	if st := activeState("pod-e2e-imagevol.service"); st == "active" || st == "activating" {
+		t.Errorf("the pod was started (%s)", st)
+	}
+}

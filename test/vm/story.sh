@@ -276,6 +276,68 @@ restart_backoff() {
 }
 step "podshim restart back-off" restart_backoff
 
+# What the runtime offers, used when it does and refused, naming its
+# version, when it does not: `podunit exec -i` without a terminal
+# (remotecommand v5), hostUsers: false (containerd 2.0+), image volumes
+# (containerd 2.1+).
+runtime_features() {
+	local cv major minor out rc map
+	cv=$(g containerd --version | awk '{print $3}')
+	cv=${cv#v}
+	major=${cv%%.*} minor=${cv#*.}
+	minor=${minor%%.*}
+	rc=0
+	out=$(g "printf 'one\ntwo\n' | podunit exec -i keeper -- sh -c 'touch /tmp/exec-ran; cat; echo done'" 2>&1) || rc=$?
+	if [ $rc = 0 ]; then
+		[ "$(printf '%s' "$out" | tr '\n' ' ')" = "one two done" ] || fail "exec -i: the command said $out"
+		echo "exec -i: the input and its end reached the command (remotecommand v5)"
+	else
+		grep -q "speaks only remotecommand v4" <<<"$out" && grep -qF "containerd $cv" <<<"$out" || fail "exec -i failed otherwise: $out"
+		g podunit exec keeper -- test ! -e /tmp/exec-ran || fail "exec -i was refused, yet the command ran"
+		echo "exec -i: refused, the command not run: $out"
+	fi
+	g "cat >/etc/podunit/manifests/features.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: userns}
+spec:
+  hostUsers: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: localhost/podunit/busybox:1.35, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: imagevol}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: tools, image: {reference: "localhost/podunit/nginx:1"}}]
+  containers:
+  - {name: c, image: localhost/podunit/busybox:1.35, command: ["sleep", "3600"], volumeMounts: [{name: tools, mountPath: /tools}]}
+YAML
+	if ((major >= 2)); then
+		until_guest 180 "pod-userns active" systemctl is-active --quiet pod-userns.service
+		map=$(g podunit exec userns -- cat /proc/self/uid_map)
+		awk '{ exit !($1 == 0 && $2 != 0 && $3 == 65536) }' <<<"$map" || fail "hostUsers: false, yet uid_map is: $map"
+		echo "hostUsers: false: the pod's root is host uid $(awk '{print $2}' <<<"$map"), 65536 IDs"
+	else
+		until_guest 120 "userns refused" sh -c 'podunit get pods userns | grep -q UserNamespacesNotSupported'
+		echo "hostUsers: false refused: $(g podunit get pods userns -o json | grep -o '"message": *"[^"]*"' | head -1)"
+	fi
+	if ((major > 2 || major == 2 && minor >= 1)); then
+		until_guest 180 "pod-imagevol active" systemctl is-active --quiet pod-imagevol.service
+		g podunit exec imagevol -- cat /tools/www/index.html | grep -q "podunit test bed" || fail "the image volume's files are not at /tools"
+		g podunit exec imagevol -- touch /tools/x 2>/dev/null && fail "the image volume is writable"
+		echo "image volume: localhost/podunit/nginx:1 mounted read-only at /tools"
+	else
+		until_guest 120 "imagevol refused" sh -c 'podunit get pods imagevol | grep -q ImageVolumesNotSupported'
+		echo "image volume refused: $(g podunit get pods imagevol -o json | grep -o '"message": *"[^"]*"' | head -1)"
+	fi
+	g rm /etc/podunit/manifests/features.yaml
+	until_guest 120 "userns and imagevol gone" sh -c '[ "$(systemctl show -P LoadState pod-userns.service)" = not-found ] && [ "$(systemctl show -P LoadState pod-imagevol.service)" = not-found ]'
+}
+step "runtime features" runtime_features
+
 # back NAME: after a boot, every pod back, once; nothing of before.
 back() {
 	until_guest 300 "pod-web active again" systemctl is-active --quiet pod-web.service
