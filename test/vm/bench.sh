@@ -46,7 +46,7 @@ g systemctl restart containerd
 for i in pause:1 nginx:1; do
 	g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null
 done
-g "id=\$(podman load -q -i /root/images/nginx.tar | awk '{print \$NF}') && podman tag \"\$id\" localhost/podunit/nginx:1"
+g "id=\$(podman load -q -i /root/images/nginx.tar | awk '{print \$NF}') && podman tag \"\${id#sha256:}\" localhost/podunit/nginx:1"
 g podunit doctor >/dev/null || { g podunit doctor; exit 1; }
 facts="$(g "systemctl --version | awk 'NR==1 {print \"systemd\", \$2}'; containerd --version | awk '{print \"containerd\", \$3}'; podman --version")"
 
