@@ -32,11 +32,9 @@ runtime's streaming server (the kubelet's remotecommand protocol over a
 WebSocket): -it gives the command your standard input and a terminal of
 your terminal's size, in raw mode, for an interactive shell.
 
--i without -t passes standard input to the command and, at its end, tells
-the command so (remotecommand v5), so that a command reading to the end of
-its input (cat, a restore from a dump) finishes. A runtime whose streaming
-server speaks only version 4 cannot be told: the command is then not run,
-and the error names the runtime's version.`,
+-i without -t passes standard input to the command and, at its end, closes
+the command's, so that a command reading to the end of its input (cat, a
+restore from a dump) finishes: 'podunit exec -i db -- psql < dump.sql'.`,
 		Example: "  podunit exec web -- cat /etc/hostname\n  podunit exec -it web -- sh\n  podunit exec web -c sidecar -- sh -c 'ls /data'",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 1 || len(args) < 2 {
@@ -91,13 +89,14 @@ and the error names the runtime's version.`,
 			if stdin {
 				in = cmd.InOrStdin()
 			}
-			code, err := streamExec(url, in, cmd.OutOrStdout(), cmd.ErrOrStderr(), tty)
-			if errors.Is(err, errNoStdinClose) {
-				runtime := "the runtime"
-				if v, verr := rt.Version(context.Background(), ""); verr == nil {
-					runtime = v.RuntimeName + " " + v.RuntimeVersion
-				}
-				return &exitError{exitFailure, fmt.Errorf("-i without -t: %s's streaming server speaks only remotecommand v4, which cannot tell the command that its standard input ended; the command was not run. Use -it, or copy the input in through a volume", runtime)}
+			// Standard input without a terminal goes over SPDY, whose
+			// streams end one by one: the command sees the end of its
+			// input. A terminal goes over a WebSocket.
+			var code int
+			if stdin && !tty {
+				code, err = execSPDY(url, in, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			} else {
+				code, err = streamExec(url, in, cmd.OutOrStdout(), cmd.ErrOrStderr(), tty)
 			}
 			if err != nil {
 				return fmt.Errorf("exec in container %s (%s): %w", container, id, err)

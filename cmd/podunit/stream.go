@@ -18,14 +18,11 @@ import (
 
 // The kubelet's remotecommand protocol over a WebSocket, as the runtime's
 // streaming server (containerd's, CRI-O's) speaks it: every message starts
-// with its channel's number. Version 5 adds the close signal
-// ([chanClose, channel]) that tells the command its standard input ended;
-// version 4 cannot, so a command that reads its input to the end would
-// never finish.
+// with its channel's number. Version 4 over a WebSocket cannot tell the
+// command that its standard input ended: standard input without a terminal
+// goes over SPDY (execSPDY).
 const (
-	streamProtocolV5 = "v5.channel.k8s.io"
 	streamProtocolV4 = "v4.channel.k8s.io"
-	chanClose        = 0xff
 	chanStdin        = 0
 	chanStdout       = 1
 	chanStderr       = 2
@@ -61,16 +58,9 @@ func (s streamStatus) exitCode() (int, error) {
 	return 0, errors.New(s.Message)
 }
 
-// errNoStdinClose: the runtime's streaming server does not speak
-// remotecommand v5, so the end of standard input cannot be passed on.
-var errNoStdinClose = errors.New("the runtime's streaming server does not speak " + streamProtocolV5 +
-	", which alone can tell the command that its standard input ended")
-
 // streamExec connects to the runtime's exec URL and joins the command's
 // streams to ours, with a terminal of the same size when tty is set, until
-// the command ends. It returns the command's exit status. Standard input
-// without a terminal needs v5, asked for alone: a server without it refuses
-// the connection before the command starts (errNoStdinClose).
+// the command ends. It returns the command's exit status.
 func streamExec(rawURL string, stdin io.Reader, stdout, stderr io.Writer, tty bool) (int, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -87,23 +77,12 @@ func streamExec(rawURL string, stdin io.Reader, stdout, stderr io.Writer, tty bo
 	if err != nil {
 		return 0, err
 	}
-	needClose := stdin != nil && !tty
-	cfg.Protocol = []string{streamProtocolV5, streamProtocolV4}
-	if needClose {
-		cfg.Protocol = []string{streamProtocolV5}
-	}
+	cfg.Protocol = []string{streamProtocolV4}
 	ws, err := websocket.DialConfig(cfg)
-	var herr *websocket.DialError
-	if needClose && errors.As(err, &herr) && errors.Is(herr.Err, websocket.ErrBadStatus) {
-		return 0, errNoStdinClose
-	}
 	if err != nil {
 		return 0, fmt.Errorf("the runtime's streaming server at %s: %w", origin.Host, err)
 	}
 	defer ws.Close()
-	// The server's choice, when it named one (x/net/websocket keeps only
-	// that one; all that was offered when it named none).
-	v5 := len(ws.Config().Protocol) == 1 && ws.Config().Protocol[0] == streamProtocolV5
 	ws.PayloadType = websocket.BinaryFrame
 
 	var sendMu sync.Mutex
@@ -141,11 +120,8 @@ func streamExec(rawURL string, stdin io.Reader, stdout, stderr io.Writer, tty bo
 					return
 				}
 				if err != nil {
-					// End of input: v5 passes it on; v4 cannot (and is
-					// not used without a terminal).
-					if v5 {
-						send(chanClose, []byte{chanStdin})
-					}
+					// End of input: v4 over a WebSocket cannot pass it
+					// on; with a terminal, ^D does.
 					return
 				}
 			}

@@ -1,77 +1,71 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
-	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 
-	"golang.org/x/net/websocket"
+	"github.com/moby/spdystream"
 )
 
-// streamServer is a runtime's streaming server for one `cat`: it speaks
-// the protocols given (the first of the client's it knows), echoes standard
-// input, and ends the command (status Success) when v5 says the input
-// ended or the client sends "EOF" under v4. ran counts the commands run.
-func streamServer(t *testing.T, protocols []string, ran *atomic.Int32) *httptest.Server {
+// spdyServer is a runtime's streaming server for one `sh -c 'cat; echo
+// done; exit 3'`, over SPDY as the kubelet's remotecommand v4: it echoes
+// the stdin stream to stdout until that stream ends, then says done and
+// writes the exit status on the error stream.
+func spdyServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	return httptest.NewServer(websocket.Server{
-		Handshake: func(cfg *websocket.Config, _ *http.Request) error {
-			for _, p := range cfg.Protocol {
-				if slices.Contains(protocols, p) {
-					cfg.Protocol = []string{p}
-					return nil
-				}
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "SPDY/3.1" || r.Header.Get("X-Stream-Protocol-Version") != streamProtocolV4 {
+			http.Error(w, "not a v4 SPDY upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: " + streamProtocolV4 + "\r\n\r\n")
+		buf.Flush()
+		sc, err := spdystream.NewConnection(conn, true)
+		if err != nil {
+			return
+		}
+		var mu sync.Mutex
+		streams := map[string]*spdystream.Stream{}
+		all := make(chan struct{})
+		go sc.Serve(func(s *spdystream.Stream) {
+			s.SendReply(http.Header{}, false)
+			mu.Lock()
+			defer mu.Unlock()
+			streams[s.Headers().Get("Streamtype")] = s
+			if len(streams) == 4 {
+				close(all)
 			}
-			return errors.New("requested protocol(s) are not supported")
-		},
-		Handler: func(ws *websocket.Conn) {
-			ran.Add(1)
-			ws.PayloadType = websocket.BinaryFrame
-			for {
-				var msg []byte
-				if websocket.Message.Receive(ws, &msg) != nil || len(msg) == 0 {
-					return
-				}
-				switch {
-				case msg[0] == chanStdin:
-					websocket.Message.Send(ws, append([]byte{chanStdout}, msg[1:]...))
-				case msg[0] == chanClose && len(msg) == 2 && msg[1] == chanStdin:
-					websocket.Message.Send(ws, append([]byte{chanError}, `{"status":"Success"}`...))
-					return
-				}
-			}
-		},
-	})
+		})
+		<-all
+		io.Copy(streams["stdout"], bufio.NewReader(streams["stdin"]))
+		streams["stdout"].Write([]byte("done\n"))
+		streams["error"].Write([]byte(`{"status":"Failure","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}`))
+		for _, s := range streams {
+			s.Close()
+		}
+		sc.CloseWait()
+	}))
 }
 
-func wsURL(s *httptest.Server) string { return s.URL + "/exec/token" }
-
-// -i without -t: v5 passes the end of the input on and the command
-// finishes; a v4-only server refuses the connection before the command
-// runs.
-func TestStreamExecStdinWithoutTerminal(t *testing.T) {
-	var ran atomic.Int32
-	v5 := streamServer(t, []string{streamProtocolV5, streamProtocolV4}, &ran)
-	defer v5.Close()
+// -i without -t: the input reaches the command, and so does its end; the
+// command's exit status comes back.
+func TestExecSPDYPassesTheEndOfInput(t *testing.T) {
+	s := spdyServer(t)
+	defer s.Close()
 	var out, errs bytes.Buffer
-	code, err := streamExec(wsURL(v5), strings.NewReader("hello\nworld\n"), &out, &errs, false)
-	if err != nil || code != 0 || out.String() != "hello\nworld\n" {
-		t.Errorf("v5: exit %d, %v, stdout %q", code, err, out.String())
-	}
-
-	ran.Store(0)
-	v4 := streamServer(t, []string{streamProtocolV4}, &ran)
-	defer v4.Close()
-	_, err = streamExec(wsURL(v4), strings.NewReader("hello\n"), &out, &errs, false)
-	if !errors.Is(err, errNoStdinClose) {
-		t.Errorf("v4 server, -i without -t: %v, want %v", err, errNoStdinClose)
-	}
-	if ran.Load() != 0 {
-		t.Error("the command ran on a server that cannot be told the input ended")
+	code, err := execSPDY(s.URL+"/exec/token", strings.NewReader("one\ntwo\n"), &out, &errs)
+	if err != nil || code != 3 || out.String() != "one\ntwo\ndone\n" {
+		t.Errorf("exit %d, %v, stdout %q", code, err, out.String())
 	}
 }

@@ -276,26 +276,19 @@ restart_backoff() {
 }
 step "podshim restart back-off" restart_backoff
 
-# What the runtime offers, used when it does and refused, naming its
-# version, when it does not: `podunit exec -i` without a terminal
-# (remotecommand v5), hostUsers: false (containerd 2.0+), image volumes
-# (containerd 2.1+).
+# `podunit exec -i` without a terminal (over SPDY: every runtime), and
+# what the runtime offers, used when it does and refused, naming its
+# version, when it does not: hostUsers: false (containerd 2.0+), image
+# volumes (containerd 2.1+).
 runtime_features() {
-	local cv major minor out rc map
+	local cv major minor out map
 	cv=$(g containerd --version | awk '{print $3}')
 	cv=${cv#v}
 	major=${cv%%.*} minor=${cv#*.}
 	minor=${minor%%.*}
-	rc=0
-	out=$(g "printf 'one\ntwo\n' | podunit exec -i keeper -- sh -c 'touch /tmp/exec-ran; cat; echo done'" 2>&1) || rc=$?
-	if [ $rc = 0 ]; then
-		[ "$(printf '%s' "$out" | tr '\n' ' ')" = "one two done" ] || fail "exec -i: the command said $out"
-		echo "exec -i: the input and its end reached the command (remotecommand v5)"
-	else
-		grep -q "speaks only remotecommand v4" <<<"$out" && grep -qF "containerd $cv" <<<"$out" || fail "exec -i failed otherwise: $out"
-		g podunit exec keeper -- test ! -e /tmp/exec-ran || fail "exec -i was refused, yet the command ran"
-		echo "exec -i: refused, the command not run: $out"
-	fi
+	out=$(g "printf 'one\ntwo\n' | podunit exec -i keeper -- sh -c 'cat; echo done'" 2>&1) || fail "exec -i: $out"
+	[ "$(printf '%s' "$out" | tr '\n' ' ')" = "one two done" ] || fail "exec -i: the command said $out"
+	echo "exec -i: the input and its end reached the command"
 	g "cat >/etc/podunit/manifests/features.yaml" <<'YAML'
 apiVersion: v1
 kind: Pod
