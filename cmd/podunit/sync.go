@@ -137,7 +137,12 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	defer rt.Close()
 	rt.Timeout = 30 * time.Second
 	s.Runtime, s.Images = rt, rt
-	if v, err := rt.Version(ctx, ""); err == nil {
+	// Asked briefly: a runtime that does not answer (restarting) must not
+	// hold up the sync; admission then does not check its features.
+	vctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	v, err := rt.Version(vctx, "")
+	cancel()
+	if err == nil {
 		// What admission checks of the runtime (hostUsers: false, image
 		// volumes).
 		s.Reader.Node.Runtime = v.RuntimeName + " " + v.RuntimeVersion

@@ -30,6 +30,9 @@ type Runtime interface {
 	RemovePodSandbox(ctx context.Context, podSandboxID string) error
 }
 
+// listTimeout bounds the collector's question to the runtime.
+const listTimeout = 5 * time.Second
+
 // collectSandboxes removes the sandboxes podunit created whose pod has no
 // unit any more. podshim removes its sandbox when its unit stops; this
 // catches a unit stopped while podshim was not running (waiting to be
@@ -38,7 +41,11 @@ type Runtime interface {
 // It returns the UIDs of the pods whose sandboxes remain, or nil when the
 // runtime could not be asked.
 func collectSandboxes(ctx context.Context, rt Runtime, loaded map[string]bus.Running, report Reporter) map[string]bool {
-	list, err := rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{podshim.LabelManaged: "true"}})
+	// Asked briefly: a runtime that does not answer (restarting) must not
+	// hold up the next sync; this one's leftovers are the next one's.
+	lctx, cancel := context.WithTimeout(ctx, listTimeout)
+	list, err := rt.ListPodSandbox(lctx, &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{podshim.LabelManaged: "true"}})
+	cancel()
 	if err != nil {
 		report.Errorf("orphaned sandboxes not collected: list sandboxes: %v", err)
 		return nil
