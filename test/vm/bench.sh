@@ -21,14 +21,16 @@ vm=$here/vm.sh
 g() { "$vm" ssh "$@"; }
 log() { printf 'bench: %s\n' "$*" >&2; }
 
+trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 trap '"$vm" down || true' EXIT
 "$vm" down 2>/dev/null || true
-export PODUNIT_VM_EXTRA="podman catatonit"
+export PODUNIT_VM_EXTRA="podman catatonit nftables aardvark-dns"
 "$vm" boot "$dist"
 
 log "installing podunit and podman"
 "$vm" copy "$deb" "$floor" /root
-g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$deb") podman catatonit >/dev/null"
+g "chmod 0755 /root/$(basename "$floor")"
+g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$deb") podman catatonit nftables aardvark-dns >/dev/null"
 g "cat >/etc/containerd/config.toml" <<'TOML'
 version = 2
 [plugins."io.containerd.grpc.v1.cri"]
@@ -76,7 +78,7 @@ private() {
 ready() {
 	g "systemctl show -p InactiveExitTimestampMonotonic -p ExecMainStartTimestampMonotonic -p ActiveEnterTimestampMonotonic $1" |
 		awk -F= '{ v[$1] = $2 } END { i = v["InactiveExitTimestampMonotonic"]
-			printf "%.3f %.3f", (v["ActiveEnterTimestampMonotonic"] - i) / 1e6, (v["ExecMainStartTimestampMonotonic"] - i) / 1e6 }'
+			printf "%.3f %.3f\n", (v["ActiveEnterTimestampMonotonic"] - i) / 1e6, (v["ExecMainStartTimestampMonotonic"] - i) / 1e6 }'
 }
 free_port() {
 	local deadline=$((SECONDS + 60))
@@ -94,7 +96,7 @@ for r in $(seq "$rounds"); do
 	out=$(g "/root/crifloor -f /root/web.yaml")
 	t_floor=${out%% *}
 	sleep $settle
-	m_floor=$(private containerd-shim-runc-v2)
+	m_floor=$(private containerd-shim)
 	g "/root/crifloor -f /root/web.yaml -rm ${out#* }"
 	free_port
 
@@ -102,7 +104,7 @@ for r in $(seq "$rounds"); do
 	t_file=$(served "cp /root/web.yaml /etc/podunit/manifests/web.yaml")
 	sleep $settle
 	m_shim=$(g "cat /proc/\$(systemctl show -P MainPID pod-web.service)/smaps_rollup" | awk '/^Private_Dirty:/ { print $2 }')
-	m_rt=$(private containerd-shim-runc-v2)
+	m_rt=$(private containerd-shim)
 	g systemctl restart pod-web.service
 	read -r t_ready t_spawn < <(ready pod-web.service)
 	g "rm /etc/podunit/manifests/web.yaml; while systemctl is-active --quiet pod-web.service; do sleep 0.2; done"
