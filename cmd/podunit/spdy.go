@@ -74,34 +74,20 @@ func execSPDY(rawURL string, stdin io.Reader, stdout, stderr io.Writer) (int, er
 	defer sc.Close()
 	go sc.Serve(spdystream.NoOpStreamHandler)
 
-	open := func(kind string) (*spdystream.Stream, error) {
+	// The error stream first, as the kubelet's clients open it: the
+	// server writes the command's end there.
+	streams := map[string]*spdystream.Stream{}
+	for _, kind := range []string{"error", "stdin", "stdout", "stderr"} {
 		s, err := sc.CreateStream(http.Header{"Streamtype": {kind}}, nil, false)
 		if err == nil {
 			err = s.WaitTimeout(spdyStreamTimeout)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s stream: %w", kind, err)
+			return 0, fmt.Errorf("%s stream: %w", kind, err)
 		}
-		return s, nil
+		streams[kind] = s
 	}
-	// The error stream first, as the kubelet's clients open it: the
-	// server writes the command's end there.
-	errStream, err := open("error")
-	if err != nil {
-		return 0, err
-	}
-	in, err := open("stdin")
-	if err != nil {
-		return 0, err
-	}
-	out, err := open("stdout")
-	if err != nil {
-		return 0, err
-	}
-	errOut, err := open("stderr")
-	if err != nil {
-		return 0, err
-	}
+	in, errStream := streams["stdin"], streams["error"]
 	go func() {
 		io.Copy(in, stdin)
 		in.Close() // the end of standard input: the command's stdin closes
@@ -110,7 +96,7 @@ func execSPDY(rawURL string, stdin io.Reader, stdout, stderr io.Writer) (int, er
 	for _, c := range []struct {
 		w io.Writer
 		r io.Reader
-	}{{stdout, out}, {stderr, errOut}} {
+	}{{stdout, streams["stdout"]}, {stderr, streams["stderr"]}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -20,6 +20,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 dist=$1 deb=$2 images=$3 floor=$4 rounds=${5:-3}
 vm=$here/vm.sh
 g() { "$vm" ssh "$@"; }
+# shellcheck source=test/vm/guest.sh
+. "$here/guest.sh"
 log() { printf 'bench: %s\n' "$*" >&2; }
 
 trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
@@ -32,23 +34,8 @@ log "installing podunit and podman"
 "$vm" copy "$deb" "$floor" /root
 g "chmod 0755 /root/$(basename "$floor")"
 g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$deb") podman catatonit nftables aardvark-dns >/dev/null"
-g "cat >/etc/containerd/config.toml" <<'TOML'
-version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/podunit/pause:1"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-    SystemdCgroup = true
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "/usr/lib/cni"
-  conf_dir = "/etc/cni/net.d"
-TOML
-g systemctl restart containerd
-"$vm" copy "$images/pause.tar" "$images/nginx.tar" /root/images
-for i in pause:1 nginx:1; do
-	g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null
-done
+configure_containerd
+import_images "$images" pause:1 nginx:1
 g "id=\$(podman load -q -i /root/images/nginx.tar | awk '{print \$NF}') && podman tag \"\${id#sha256:}\" localhost/podunit/nginx:1"
 g podunit doctor >/dev/null || { g podunit doctor; exit 1; }
 facts="$(g "systemctl --version | awk 'NR==1 {print \"systemd\", \$2}'; containerd --version | awk '{print \"containerd\", \$3}'; podman --version")"

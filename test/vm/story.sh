@@ -12,6 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 dist=$1 deb=$2 next=$3 images=$4
 vm=$here/vm.sh
 g() { "$vm" ssh "$@"; }                     # a shell command line for the guest
+# shellcheck source=test/vm/guest.sh
+. "$here/guest.sh"
 gq() { "$vm" ssh "$(printf '%q ' "$@")"; } # an argv, quoted for the guest's shell
 
 results=() failed=0 facts=""
@@ -85,39 +87,12 @@ doctor() {
 	echo "$out"
 	grep -q "SystemdCgroup = true" <<<"$out" || fail "doctor does not name the cgroup driver's fix"
 	grep -q "sandbox image: .* is not on this machine" <<<"$out" || fail "doctor does not say the sandbox image is missing"
-	# The fixes, as docs/packaging.md gives them (in the syntax of the
-	# containerd installed), and the local images.
 	if g containerd --version | grep -q ' v\?2\.'; then
 		grep -q "io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options" <<<"$out" || fail "doctor's fix is not in containerd 2's syntax"
-		g "cat >/etc/containerd/config.toml" <<'TOML'
-version = 3
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-  SystemdCgroup = true
-[plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dirs = ["/usr/lib/cni"]
-  conf_dir = "/etc/cni/net.d"
-[plugins.'io.containerd.cri.v1.images'.pinned_images]
-  sandbox = "localhost/podunit/pause:1"
-TOML
-	else
-		g "cat >/etc/containerd/config.toml" <<'TOML'
-version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/podunit/pause:1"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-    SystemdCgroup = true
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "/usr/lib/cni"
-  conf_dir = "/etc/cni/net.d"
-TOML
 	fi
-	g systemctl restart containerd
-	"$vm" copy "$images/busybox.tar" "$images/pause.tar" "$images/nginx.tar" /root/images
-	for i in busybox:1.35 pause:1 nginx:1; do
-		g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null
-	done
+	# The fixes, as docs/packaging.md gives them, and the local images.
+	configure_containerd
+	import_images "$images" busybox:1.35 pause:1 nginx:1
 	out=$(g podunit doctor) || fail "doctor fails after its fixes: $out"
 	echo "$out"
 	grep -q "sandbox image: localhost/podunit/pause:1, present" <<<"$out" || fail "doctor does not find the sandbox image"
