@@ -30,7 +30,7 @@ type Node struct {
 // RuntimeSupportsUserNamespaces tells whether a CRI runtime of this name
 // and version runs pods with hostUsers: false.
 func RuntimeSupportsUserNamespaces(name, version string) bool {
-	major, _, ok := runtimeVersion(version)
+	major, _, ok := ParseVersion(version)
 	switch name {
 	case "containerd":
 		return ok && major >= 2
@@ -44,7 +44,7 @@ func RuntimeSupportsUserNamespaces(name, version string) bool {
 // version mounts images as volumes (CRI Mount.image): containerd 2.1 and
 // CRI-O 1.31 were the first.
 func RuntimeSupportsImageVolumes(name, version string) bool {
-	major, minor, ok := runtimeVersion(version)
+	major, minor, ok := ParseVersion(version)
 	switch name {
 	case "containerd":
 		return ok && (major > 2 || major == 2 && minor >= 1)
@@ -54,20 +54,29 @@ func RuntimeSupportsImageVolumes(name, version string) bool {
 	return false
 }
 
-// runtimeVersion reads "v2.1.9", "2.1.9~ds1" or "1.31.0": major and minor.
-func runtimeVersion(version string) (major, minor int, ok bool) {
-	maj, rest, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
-	min, _, _ := strings.Cut(rest, ".")
-	major, err := strconv.Atoi(maj)
-	if err != nil {
+// ParseVersion reads the major and minor numbers of a version as runtimes
+// and systemd report them: "v2.1.9", "2.1.9~ds1", "1.31.0",
+// "252.38-1~deb12u1", "262~rc1-1" (minor 0). ok is false when it does not
+// start with a number.
+func ParseVersion(version string) (major, minor int, ok bool) {
+	major, rest, ok := leadingInt(strings.TrimPrefix(strings.TrimSpace(version), "v"))
+	if !ok {
 		return 0, 0, false
 	}
-	end := strings.IndexFunc(min, func(r rune) bool { return r < '0' || r > '9' })
-	if end >= 0 {
-		min = min[:end]
+	if rest, dot := strings.CutPrefix(rest, "."); dot {
+		minor, _, _ = leadingInt(rest)
 	}
-	minor, _ = strconv.Atoi(min)
 	return major, minor, true
+}
+
+// leadingInt is the number s starts with, and what follows it.
+func leadingInt(s string) (n int, rest string, ok bool) {
+	end := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(s)
+	}
+	n, err := strconv.Atoi(s[:end])
+	return n, s[end:], err == nil
 }
 
 // NewNode is the node named hostname with the labels the kubelet gives every

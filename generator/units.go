@@ -3,7 +3,6 @@ package generator
 import (
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,13 +40,8 @@ type UnitConfig struct {
 // ("252.38-1~deb12u1", "257.9-1") takes RestartSteps= and
 // RestartMaxDelaySec=: 254 and later.
 func SystemdHasRestartSteps(version string) bool {
-	version = strings.TrimSpace(version)
-	end := strings.IndexFunc(version, func(r rune) bool { return r < '0' || r > '9' })
-	if end < 0 {
-		end = len(version)
-	}
-	n, err := strconv.Atoi(version[:end])
-	return err == nil && n >= 254
+	major, _, ok := ParseVersion(version)
+	return ok && major >= 254
 }
 
 // Timing of every pod unit.

@@ -5,9 +5,10 @@ import (
 	"bytes"
 	"context"
 	"os/exec"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/podunit/podunit/generator"
 )
 
 // containerdConfig names the sections of /etc/containerd/config.toml
@@ -22,15 +23,11 @@ func newContainerdConfig(runtimeName, runtimeVersion string) containerdConfig {
 	if runtimeName != "containerd" {
 		return containerdConfig{}
 	}
-	v := strings.TrimPrefix(runtimeVersion, "v")
-	major, rest, _ := strings.Cut(v, ".")
-	minor, _, _ := strings.Cut(rest, ".")
-	n, err := strconv.Atoi(major)
-	if err != nil {
-		n = 1
+	major, minor, ok := generator.ParseVersion(runtimeVersion)
+	if !ok {
+		major, minor = 1, 0 // the older syntax, which containerd 2 still reads
 	}
-	m, _ := strconv.Atoi(minor)
-	return containerdConfig{major: n, minor: m}
+	return containerdConfig{major: major, minor: minor}
 }
 
 func (c containerdConfig) v3() bool { return c.major >= 2 }

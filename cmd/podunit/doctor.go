@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/podunit/podunit/cni"
 	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units/bus"
 )
 
@@ -129,7 +129,7 @@ func (d *doctor) systemd(ctx context.Context) []finding {
 	if err != nil {
 		return []finding{failed("systemd", "", "cannot read its version: %v", err)}
 	}
-	major, _ := strconv.Atoi(strings.FieldsFunc(version, func(r rune) bool { return r < '0' || r > '9' })[0])
+	major, _, _ := generator.ParseVersion(version)
 	switch {
 	case major < minSystemd:
 		out = append(out, failed("systemd", "upgrade systemd (Debian 12 has 252)", "version %s; podunit needs %d or newer", version, minSystemd))
