@@ -19,6 +19,7 @@ import (
 	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/criconfig"
 	"github.com/podunit/podunit/podshim/podspec"
+	"github.com/podunit/podunit/podshim/registry"
 )
 
 // ErrPodFailed is returned by Run when the pod finished with a failure (a
@@ -74,6 +75,16 @@ type Config struct {
 	// FinishedRecord, if set, is written with the pod's phase (Succeeded or
 	// Failed) when it finishes: a Job's record (podspec.Args).
 	FinishedRecord string
+	// NodeAuth are the node's registry credentials (registry.DefaultAuthFile),
+	// tried after the pod's image pull Secrets.
+	NodeAuth map[string]podspec.DockerAuth
+	// Pins, after a rollback, are the image IDs this generation ran when
+	// it was last ready: its containers are created from them (podspec.Pins).
+	Pins *podspec.Pins
+	// OfflineFallback: a container whose image's policy is Always runs the
+	// local copy when the registry cannot be reached, and the pull is
+	// retried in the background (imagePullOffline: local-copy).
+	OfflineFallback bool
 }
 
 func (c Config) runtimeName() string {
@@ -113,6 +124,9 @@ type Shim struct {
 	initialized   bool              // every init container is through
 	logWatch      *logWatch         // nil: logs are read on every reconcile
 	imageVolumes  map[string]string // image volume → the ID of its pulled image
+	// backgroundPulls are the images pulled again in the background (the
+	// registry could not be reached at the container's start).
+	backgroundPulls map[string]bool
 }
 
 // DefaultKeepaliveInterval is well inside the unit's WatchdogSec= (3 min)
@@ -597,16 +611,21 @@ func (s *Shim) ensureImageVolumes(ctx context.Context, c *corev1.Container) erro
 // ensurePulled makes an image present as the pull policy says and returns
 // its reference; what names the container or volume in messages.
 func (s *Shim) ensurePulled(ctx context.Context, what, ref string, policy corev1.PullPolicy) (string, error) {
+	if id := s.pinned(ctx, ref); id != "" {
+		return id, nil
+	}
 	image := &runtimeapi.ImageSpec{Image: ref}
-	if policy != corev1.PullAlways {
+	var local string // the image's ID, when it is here
+	if policy != corev1.PullAlways || s.cfg.OfflineFallback {
 		st, err := s.rt.ImageStatus(ctx, image, false)
 		if err != nil {
 			return "", fmt.Errorf("%s: image status %s: %w", what, ref, err)
 		}
-		if st.GetImage() != nil {
-			return st.Image.Id, nil
+		local = st.GetImage().GetId()
+		if local != "" && policy != corev1.PullAlways {
+			return local, nil
 		}
-		if policy == corev1.PullNever {
+		if local == "" && policy == corev1.PullNever {
 			return "", &waitingError{reason: "ErrImageNeverPull", msg: fmt.Sprintf("%s: image %s is not present and imagePullPolicy is Never", what, ref)}
 		}
 	}
@@ -629,29 +648,71 @@ func (s *Shim) ensurePulled(ctx context.Context, what, ref string, policy corev1
 	}()
 	id, err := s.pull(ctx, image)
 	stop()
+	if err != nil && local != "" && registry.Unreachable(err) {
+		// The box is offline (or its registry is): the kubelet would
+		// never start the pod; the copy it ran last is better than none.
+		s.log.Warn("the registry cannot be reached: running the local copy of the image, and pulling again in the background",
+			"for", what, "image", ref, "id", local, "err", err)
+		s.status("Starting: %s runs its local copy of %s (the registry cannot be reached)", what, ref)
+		s.pullInBackground(ref)
+		return local, nil
+	}
 	if err != nil {
 		return "", &waitingError{reason: "ErrImagePull", msg: fmt.Sprintf("%s: pull %s: %v", what, ref, err)}
 	}
 	return id, nil
 }
 
-// pull pulls an image with each of the pod's matching pull credentials in
-// turn until one works, as the kubelet does, or without any when none
-// matches. The credentials never reach a log: errors come from the runtime.
-func (s *Shim) pull(ctx context.Context, image *runtimeapi.ImageSpec) (string, error) {
-	creds := s.pullCredentials(image.Image)
-	if len(creds) == 0 {
-		return s.rt.PullImage(ctx, image, nil, s.sandboxConfig)
+// pinned is the image ID a rollback pinned ref to, when it is present; ""
+// otherwise (no pins, another generation's, or the image is gone: then
+// the spec's reference is used, as without pins).
+func (s *Shim) pinned(ctx context.Context, ref string) string {
+	p := s.cfg.Pins
+	if p == nil || p.Generation != s.pod.Annotations["kubernetes.io/config.hash"] || p.Images[ref] == "" {
+		return ""
 	}
-	var errs []error
-	for _, auth := range creds {
-		ref, err := s.rt.PullImage(ctx, image, auth, s.sandboxConfig)
-		if err == nil {
-			return ref, nil
+	st, err := s.rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: p.Images[ref]}, false)
+	if err != nil || st.GetImage() == nil {
+		s.log.Warn("the image this generation ran is gone: using the image its spec names", "image", ref, "pinned", p.Images[ref])
+		return ""
+	}
+	return st.Image.Id
+}
+
+// pullInBackground pulls ref again and again, a minute apart at first and
+// at most an hour apart, until it works or podshim stops: the next
+// container start then uses what it pulled.
+func (s *Shim) pullInBackground(ref string) {
+	if s.backgroundPulls == nil {
+		s.backgroundPulls = map[string]bool{}
+	}
+	if s.backgroundPulls[ref] {
+		return
+	}
+	s.backgroundPulls[ref] = true
+	image := &runtimeapi.ImageSpec{Image: ref}
+	creds := registry.PodKeyring(s.pod, s.cfg.Objects, s.cfg.NodeAuth).Credentials(ref)
+	sandbox, log, rt := s.sandboxConfig, s.log, s.rt
+	go func() {
+		for delay := time.Minute; ; delay = min(2*delay, time.Hour) {
+			time.Sleep(delay)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			id, err := registry.Pull(ctx, rt, image, creds, sandbox)
+			cancel()
+			if err == nil {
+				log.Info("pulled the image the registry could not give before; a container started from now on uses it", "image", ref, "id", id)
+				return
+			}
+			log.Debug("the registry still cannot be reached", "image", ref, "err", err)
 		}
-		errs = append(errs, err)
-	}
-	return "", errors.Join(errs...)
+	}()
+}
+
+// pull pulls an image with the pod's and the node's credentials
+// (registry.Keyring).
+func (s *Shim) pull(ctx context.Context, image *runtimeapi.ImageSpec) (string, error) {
+	creds := registry.PodKeyring(s.pod, s.cfg.Objects, s.cfg.NodeAuth).Credentials(image.Image)
+	return registry.Pull(ctx, s.rt, image, creds, s.sandboxConfig)
 }
 
 // finished reports whether every container is done. Then it stops the

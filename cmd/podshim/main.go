@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,6 +28,7 @@ import (
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/podshim/podspec"
+	"github.com/podunit/podunit/podshim/registry"
 )
 
 // steadyGCPercent is podshim's GOGC once its pod is started.
@@ -59,13 +61,13 @@ func run(args []string) int {
 		VolumeRoot:  podshim.DefaultVolumeRoot,
 		ResolvConf:  podshim.DefaultResolvConf(),
 	}
-	fs := a.Flags("podshim")
-	if err := fs.Parse(args); err != nil {
+	flags := a.Flags("podshim")
+	if err := flags.Parse(args); err != nil {
 		return exitUsage
 	}
-	if a.Spec == "" || fs.NArg() > 0 {
+	if a.Spec == "" || flags.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: podshim --spec FILE [flags]")
-		fs.PrintDefaults()
+		flags.PrintDefaults()
 		return exitUsage
 	}
 	// journald stamps every line; the unit name says which pod.
@@ -78,7 +80,7 @@ func run(args []string) int {
 		},
 	}))
 
-	err := runPod(log, a.Spec, a.CRIEndpoint, podshim.Config{
+	cfg := podshim.Config{
 		CgroupParent: a.CgroupParent,
 		StateDir:     a.StateDir,
 		LogRoot:      a.LogRoot,
@@ -89,8 +91,22 @@ func run(args []string) int {
 		ResolvConf:   a.ResolvConf,
 		Host:         podshim.ReadHost(),
 
-		FinishedRecord: a.FinishedRecord,
-	}, a.RestartBackoff)
+		FinishedRecord:  a.FinishedRecord,
+		OfflineFallback: a.OfflineFallback,
+	}
+	var err error
+	// The node's credentials and a rollback's pins: one that cannot be
+	// read is said, and the pod runs without it (a pull that needs the
+	// credentials then says why it failed).
+	if cfg.NodeAuth, err = registry.ReadAuthFile(a.AuthFile); err != nil {
+		log.Error("the node's registry credentials are not used", "err", err)
+	}
+	if a.Pins != "" {
+		if cfg.Pins, err = podspec.ReadPins(a.Pins); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Error("the images of the generation rolled back to are not pinned", "err", err)
+		}
+	}
+	err = runPod(log, a.Spec, a.CRIEndpoint, cfg, a.RestartBackoff)
 	switch {
 	case err == nil:
 		return 0

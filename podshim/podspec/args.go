@@ -45,6 +45,17 @@ type Args struct {
 	// before 254), so podshim, restarted after a failure, waits out the
 	// rest of DefaultRestartBackoff itself before it goes on.
 	RestartBackoff bool
+
+	// Pins, after a rollback, holds the generation to the images it ran
+	// when it was last ready (Pins); "": the images the spec names.
+	Pins string
+	// AuthFile is the node's registry credentials (containers-auth.json
+	// format), tried after the pod's image pull Secrets; "": none.
+	AuthFile string
+	// OfflineFallback: an image whose policy is Always but whose registry
+	// cannot be reached runs from the local copy, with a notice, and the
+	// pull is retried in the background.
+	OfflineFallback bool
 }
 
 // Argv is program with the arguments that are set, in a fixed order.
@@ -66,6 +77,11 @@ func (a Args) Argv(program string) []string {
 	add("pod-root", a.PodRoot)
 	add("volume-root", a.VolumeRoot)
 	add("finished-record", a.FinishedRecord)
+	add("pins", a.Pins)
+	add("auth-file", a.AuthFile)
+	if a.OfflineFallback {
+		argv = append(argv, "--offline-fallback")
+	}
 	if a.RestartBackoff {
 		argv = append(argv, "--restart-backoff")
 	}
@@ -87,6 +103,9 @@ func (a *Args) Flags(name string) *flag.FlagSet {
 	fs.StringVar(&a.PodRoot, "pod-root", a.PodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")
 	fs.StringVar(&a.VolumeRoot, "volume-root", a.VolumeRoot, "where PersistentVolumeClaims' directories are made")
 	fs.StringVar(&a.FinishedRecord, "finished-record", a.FinishedRecord, "a Job's pod: the file its end (Succeeded or Failed) is written into when it finishes")
+	fs.StringVar(&a.Pins, "pins", a.Pins, "after a rollback: the image IDs the pod's generation ran when it was last ready")
+	fs.StringVar(&a.AuthFile, "auth-file", a.AuthFile, "the node's registry credentials (containers-auth.json), after the pod's image pull Secrets")
+	fs.BoolVar(&a.OfflineFallback, "offline-fallback", a.OfflineFallback, "run the local copy of an Always image whose registry cannot be reached, and keep pulling")
 	fs.BoolVar(&a.RestartBackoff, "restart-backoff", a.RestartBackoff, "after an automatic restart, wait out the rest of the restart back-off that systemd before 254 cannot pace (RestartSteps=)")
 	return fs
 }

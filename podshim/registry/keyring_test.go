@@ -1,0 +1,89 @@
+package registry
+
+import (
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podunit/podunit/podshim/podspec"
+)
+
+func TestOf(t *testing.T) {
+	for image, want := range map[string][3]string{
+		"nginx":                                 {"docker.io", "library/nginx", "latest"},
+		"nginx:1.25":                            {"docker.io", "library/nginx", "1.25"},
+		"bitnami/redis:7":                       {"docker.io", "bitnami/redis", "7"},
+		"registry.example:5000/team/app:1":      {"registry.example:5000", "team/app", "1"},
+		"registry.example:5000/team/app":        {"registry.example:5000", "team/app", "latest"},
+		"localhost/podunit/busybox:1.35":        {"localhost", "podunit/busybox", "1.35"},
+		"registry.example/app@sha256:0123abcd":  {"registry.example", "app", ""},
+		"registry.example:5000/app:1@sha256:00": {"registry.example:5000", "app", ""},
+	} {
+		if h, p := Of(image); h != want[0] || p != want[1] {
+			t.Errorf("Of(%q) = %s, %s; want %s, %s", image, h, p, want[0], want[1])
+		}
+		if tag := Tag(image); tag != want[2] {
+			t.Errorf("Tag(%q) = %q, want %q", image, tag, want[2])
+		}
+	}
+}
+
+// The pod's Secrets whose registry (and path) match come first, the most
+// specific first; the node's auth file after them; another registry's
+// entries never.
+func TestKeyring(t *testing.T) {
+	auth := base64.StdEncoding.EncodeToString([]byte("bot:s3cret"))
+	pod := &corev1.Pod{Spec: corev1.PodSpec{ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}, {Name: "team"}, {Name: "missing"}}}}
+	objects := podspec.Objects{Secrets: []corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: "regcred"}, Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{
+			corev1.DockerConfigJsonKey: []byte(`{"auths":{"https://registry.example:5000/v1/":{"auth":"` + auth + `"},"other.example":{"username":"x","password":"y"}}}`)}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "team"}, Type: corev1.SecretTypeDockercfg, Data: map[string][]byte{
+			corev1.DockerConfigKey: []byte(`{"registry.example:5000/team":{"username":"team","password":"pw"}}`)}},
+	}}
+	dir := t.TempDir()
+	authFile := filepath.Join(dir, "auth.json")
+	os.WriteFile(authFile, []byte(`{"auths":{"registry.example:5000":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("node:pw2"))+`"}}}`), 0o600)
+	node, err := ReadAuthFile(authFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := PodKeyring(pod, objects, node)
+	var users []string
+	for _, c := range k.Credentials("registry.example:5000/team/app:1") {
+		users = append(users, c.Username+":"+c.Password)
+	}
+	if want := []string{"team:pw", "bot:s3cret", "node:pw2"}; !slices.Equal(users, want) {
+		t.Errorf("credentials %v, want %v", users, want)
+	}
+	if c := k.Credentials("docker.io/library/nginx"); len(c) != 0 {
+		t.Errorf("credentials for another registry: %v", c)
+	}
+	if none, err := ReadAuthFile(filepath.Join(dir, "absent.json")); none != nil || err != nil {
+		t.Errorf("a missing auth file: %v, %v; want no credentials and no error", none, err)
+	}
+	os.WriteFile(authFile, []byte("{"), 0o600)
+	if _, err := ReadAuthFile(authFile); err == nil {
+		t.Error("a broken auth file was read without an error")
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	for msg, want := range map[string]bool{
+		`failed to pull and unpack image "127.0.0.1:5443/app:1": failed to resolve reference: failed to do request: Head "https://127.0.0.1:5443/v2/app/manifests/1": dial tcp 127.0.0.1:5443: connect: connection refused`: true,
+		`failed to resolve reference "registry.example/app:1": failed to do request: Head "https://registry.example/v2/app/manifests/1": dial tcp: lookup registry.example on 10.0.0.1:53: no such host`:                  true,
+		`pinging container registry registry.example: Get "https://registry.example/v2/": dial tcp 10.1.1.1:443: i/o timeout`:                                                                                            true,
+		`failed to resolve reference "127.0.0.1:5443/app:1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed`:                      false,
+		`failed to resolve reference "127.0.0.1:5443/app:2": 127.0.0.1:5443/app:2: not found`:                                                                                                                               false,
+		`unexpected status from HEAD request to https://127.0.0.1:5443/v2/app/manifests/1: 401 Unauthorized`:                                                                                                             false,
+	} {
+		if got := Unreachable(errors.New(msg)); got != want {
+			t.Errorf("Unreachable(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}
