@@ -76,11 +76,11 @@ func TestKeyring(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	for msg, want := range map[string]bool{
 		`failed to pull and unpack image "127.0.0.1:5443/app:1": failed to resolve reference: failed to do request: Head "https://127.0.0.1:5443/v2/app/manifests/1": dial tcp 127.0.0.1:5443: connect: connection refused`: true,
-		`failed to resolve reference "registry.example/app:1": failed to do request: Head "https://registry.example/v2/app/manifests/1": dial tcp: lookup registry.example on 10.0.0.1:53: no such host`:                  true,
-		`pinging container registry registry.example: Get "https://registry.example/v2/": dial tcp 10.1.1.1:443: i/o timeout`:                                                                                            true,
-		`failed to resolve reference "127.0.0.1:5443/app:1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed`:                      false,
+		`failed to resolve reference "registry.example/app:1": failed to do request: Head "https://registry.example/v2/app/manifests/1": dial tcp: lookup registry.example on 10.0.0.1:53: no such host`:                    true,
+		`pinging container registry registry.example: Get "https://registry.example/v2/": dial tcp 10.1.1.1:443: i/o timeout`:                                                                                               true,
+		`failed to resolve reference "127.0.0.1:5443/app:1": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed`:                          false,
 		`failed to resolve reference "127.0.0.1:5443/app:2": 127.0.0.1:5443/app:2: not found`:                                                                                                                               false,
-		`unexpected status from HEAD request to https://127.0.0.1:5443/v2/app/manifests/1: 401 Unauthorized`:                                                                                                             false,
+		`unexpected status from HEAD request to https://127.0.0.1:5443/v2/app/manifests/1: 401 Unauthorized`:                                                                                                                false,
 	} {
 		if got := Unreachable(errors.New(msg)); got != want {
 			t.Errorf("Unreachable(%q) = %v, want %v", msg, got, want)
