@@ -75,6 +75,8 @@ func validate(file string, d decoded) ([]error, []Notice) {
 		}
 	}
 
+	validateRollout(pod, fail)
+
 	spec := pod.Spec
 	switch spec.RestartPolicy {
 	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:

@@ -60,6 +60,7 @@ func run(args []string) int {
 		PodRoot:     podshim.DefaultPodRoot,
 		VolumeRoot:  podshim.DefaultVolumeRoot,
 		ResolvConf:  podshim.DefaultResolvConf(),
+		AuthFile:    registry.DefaultAuthFile,
 	}
 	flags := a.Flags("podshim")
 	if err := flags.Parse(args); err != nil {
@@ -92,7 +93,7 @@ func run(args []string) int {
 		Host:         podshim.ReadHost(),
 
 		FinishedRecord:  a.FinishedRecord,
-		OfflineFallback: a.OfflineFallback,
+		OfflineFallback: !a.PullOfflineFail,
 	}
 	var err error
 	// The node's credentials and a rollback's pins: one that cannot be

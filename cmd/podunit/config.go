@@ -21,6 +21,7 @@ import (
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/podspec"
+	"github.com/podunit/podunit/podshim/registry"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
@@ -79,7 +80,27 @@ type Config struct {
 	// PID or IPC namespace): "url" those from manifestURL, "all" every
 	// pod; default none, as the kubelet lets static pods do anything.
 	RestrictHostAccess string `json:"restrictHostAccess"`
+	// ImagePullOffline is what a container whose image's policy is Always
+	// does when its registry cannot be reached (a network error, not a
+	// refusal) and the image is here: "local-copy" (the default) runs the
+	// local copy with a notice and keeps pulling in the background; "fail"
+	// waits for the registry, as the kubelet does.
+	ImagePullOffline string `json:"imagePullOffline"`
+	// RegistryAuthFile holds the node's registry credentials in the
+	// containers-auth.json format (podman login --authfile), tried after a
+	// pod's image pull Secrets; default /etc/podunit/auth.json.
+	RegistryAuthFile string `json:"registryAuthFile"`
+	// ImagesDir holds image archives (OCI or docker) imported into the
+	// runtime before the pods start: a box provisioned without a
+	// registry; default /var/lib/podunit/images.
+	ImagesDir string `json:"imagesDir"`
 }
+
+// Values of imagePullOffline.
+const (
+	pullOfflineLocalCopy = "local-copy"
+	pullOfflineFail      = "fail"
+)
 
 // reader reads manifests as this configuration says: strictly or not, on
 // this node.
@@ -143,6 +164,19 @@ func (c Config) podshimArgs() (podspec.Args, error) {
 		}
 		args.ResolvConf = c.ResolvConf
 	}
+	switch c.ImagePullOffline {
+	case "", pullOfflineLocalCopy:
+	case pullOfflineFail:
+		args.PullOfflineFail = true
+	default:
+		return args, fmt.Errorf("imagePullOffline: %q: must be local-copy or fail", c.ImagePullOffline)
+	}
+	if c.RegistryAuthFile != "" && !filepath.IsAbs(c.RegistryAuthFile) {
+		return args, fmt.Errorf("registryAuthFile: %q: must be an absolute path", c.RegistryAuthFile)
+	}
+	if c.RegistryAuthFile != "" && c.RegistryAuthFile != registry.DefaultAuthFile {
+		args.AuthFile = c.RegistryAuthFile // podshim's default otherwise
+	}
 	return args, nil
 }
 
@@ -151,8 +185,22 @@ func defaultConfig() Config {
 		ManifestDir:  "/etc/podunit/manifests",
 		CRIEndpoint:  criclient.DefaultEndpoint,
 		CgroupDriver: units.CgroupDriverSystemd,
+
+		RegistryAuthFile: registry.DefaultAuthFile,
+		ImagesDir:        DefaultImagesDir,
 	}
 }
+
+// authFile is the node's registry credentials file.
+func (c Config) authFile() string {
+	if c.RegistryAuthFile == "" {
+		return registry.DefaultAuthFile
+	}
+	return c.RegistryAuthFile
+}
+
+// DefaultImagesDir is where image archives are dropped to be imported.
+const DefaultImagesDir = "/var/lib/podunit/images"
 
 // loadConfig reads path over the defaults. A missing file at the default
 // path is the defaults; a missing file named explicitly is an error.

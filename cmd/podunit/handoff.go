@@ -10,6 +10,9 @@ import (
 	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
 
+	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/registry"
 	"github.com/podunit/podunit/units/bus"
 	"github.com/podunit/podunit/units/engine"
 )
@@ -26,6 +29,7 @@ func newHandoffCommand() *cobra.Command {
 		configPath, specDir, gone string
 		ready                     []string
 		rolling                   bool
+		trigger                   string
 	)
 	cmd := &cobra.Command{
 		Use:    "handoff [SPEC...]",
@@ -33,8 +37,10 @@ func newHandoffCommand() *cobra.Command {
 		Hidden: true,
 		Long: `Run by the hand-off units podunit sync queues (podunit-handoff-*.service,
 podunit-rollout-*.service), never by hand. Without --rolling it waits for
-the old generations of the units of the spec files given to stop, then
-starts them. With --rolling it replaces a workload's replicas (or starts a
+pulls the images of the spec files given while their old generations run,
+then stops those and starts the new ones; a new generation that replaced a
+ready one must be ready within its rollout deadline, or the old one runs
+again (RolledBack). With --rolling it replaces a workload's replicas (or starts a
 StatefulSet's pods) one at a time: each stopped, started and ready before
 the next. A spec file that a later sync removed is skipped, and a sync is
 queued to carry on. With --gone UNIT (a removed pod's hand-off) it waits
@@ -47,6 +53,7 @@ annotated podunit.io/after).`,
 	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files are")
 	f.BoolVar(&rolling, "rolling", false, "replace the pods one at a time, each ready before the next")
 	f.StringVar(&gone, "gone", "", "a removed pod's unit: wait for it to stop, then queue a sync")
+	f.StringVar(&trigger, "trigger", engine.TriggerManifest, "why the pods are replaced: manifest or auto-update")
 	f.StringArrayVar(&ready, "ready", nil, "a unit to wait for to be active (ready) before starting (podunit.io/after)")
 	cmd.RunE = func(cmd *cobra.Command, specs []string) error {
 		cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
@@ -74,7 +81,23 @@ annotated podunit.io/after).`,
 			}
 			return bus.QueueStart(ctx, conn, engine.SyncUnit)
 		}
-		return engine.Handoff(ctx, conn, cfg.unitConfig(specDir, conn), specs, rolling, report)
+		rt, err := criclient.New(cfg.CRIEndpoint)
+		if err != nil {
+			return err
+		}
+		defer rt.Close()
+		r := &engine.Replacer{
+			Manager:    conn,
+			Images:     rt,
+			UnitConfig: cfg.unitConfig(specDir, conn),
+			Rollouts:   engine.Rollouts{Dir: engine.DefaultRolloutDir},
+			StateDir:   podshim.DefaultStateDir,
+			Report:     report,
+		}
+		if r.NodeAuth, err = registry.ReadAuthFile(cfg.authFile()); err != nil {
+			report.Errorf("the node's registry credentials are not used: %v", err)
+		}
+		return engine.Handoff(ctx, r, specs, rolling, trigger)
 	}
 	return cmd
 }

@@ -93,7 +93,8 @@ func serve(cfg Config, socket, specDir string) error {
 	rt.Timeout = 2 * time.Second
 	server := &status.Server{
 		SpecDir: specDir, StateDir: podshim.DefaultStateDir, SyncState: engine.DefaultStatePath,
-		Manager: conn, Runtime: rt, StatsMaxAge: status.DefaultStatsMaxAge, MaxAge: status.DefaultSnapshotMaxAge,
+		Rollouts: engine.Rollouts{Dir: engine.DefaultRolloutDir},
+		Manager:  conn, Runtime: rt, StatsMaxAge: status.DefaultStatsMaxAge, MaxAge: status.DefaultSnapshotMaxAge,
 	}
 	if err := server.Watch(ctx); err != nil {
 		// Correct, only slower: every answer is built anew.

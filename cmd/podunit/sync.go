@@ -124,6 +124,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 		PodRoot:    podshim.DefaultPodRoot,
 		LogRoot:    podshim.DefaultLogRoot,
 		Jobs:       engine.JobRecords{Dir: podspec.DefaultJobDir},
+		Rollouts:   engine.Rollouts{Dir: engine.DefaultRolloutDir},
 		StatePath:  engine.DefaultStatePath,
 		Quiet:      settle,
 		UnitConfig: cfg.unitConfig(specDir, conn),

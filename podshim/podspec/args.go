@@ -50,12 +50,13 @@ type Args struct {
 	// when it was last ready (Pins); "": the images the spec names.
 	Pins string
 	// AuthFile is the node's registry credentials (containers-auth.json
-	// format), tried after the pod's image pull Secrets; "": none.
+	// format), tried after the pod's image pull Secrets; podshim's default
+	// is registry.DefaultAuthFile.
 	AuthFile string
-	// OfflineFallback: an image whose policy is Always but whose registry
-	// cannot be reached runs from the local copy, with a notice, and the
-	// pull is retried in the background.
-	OfflineFallback bool
+	// PullOfflineFail: a container whose image's policy is Always waits
+	// for a registry that cannot be reached, as the kubelet does, instead
+	// of running the local copy (imagePullOffline: fail).
+	PullOfflineFail bool
 }
 
 // Argv is program with the arguments that are set, in a fixed order.
@@ -79,8 +80,8 @@ func (a Args) Argv(program string) []string {
 	add("finished-record", a.FinishedRecord)
 	add("pins", a.Pins)
 	add("auth-file", a.AuthFile)
-	if a.OfflineFallback {
-		argv = append(argv, "--offline-fallback")
+	if a.PullOfflineFail {
+		argv = append(argv, "--image-pull-offline-fail")
 	}
 	if a.RestartBackoff {
 		argv = append(argv, "--restart-backoff")
@@ -105,7 +106,7 @@ func (a *Args) Flags(name string) *flag.FlagSet {
 	fs.StringVar(&a.FinishedRecord, "finished-record", a.FinishedRecord, "a Job's pod: the file its end (Succeeded or Failed) is written into when it finishes")
 	fs.StringVar(&a.Pins, "pins", a.Pins, "after a rollback: the image IDs the pod's generation ran when it was last ready")
 	fs.StringVar(&a.AuthFile, "auth-file", a.AuthFile, "the node's registry credentials (containers-auth.json), after the pod's image pull Secrets")
-	fs.BoolVar(&a.OfflineFallback, "offline-fallback", a.OfflineFallback, "run the local copy of an Always image whose registry cannot be reached, and keep pulling")
+	fs.BoolVar(&a.PullOfflineFail, "image-pull-offline-fail", a.PullOfflineFail, "wait for a registry that cannot be reached, as the kubelet does, instead of running the local copy of an Always image")
 	fs.BoolVar(&a.RestartBackoff, "restart-backoff", a.RestartBackoff, "after an automatic restart, wait out the rest of the restart back-off that systemd before 254 cannot pace (RestartSteps=)")
 	return fs
 }

@@ -203,15 +203,12 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*units.Unit, kee
 		res.Stopped = append(res.Stopped, name)
 	}
 	for _, u := range replace {
-		// The old generation's stop, then the hand-off, which waits for
-		// it to be down. (Not by an ordering dependency: a unit another
-		// refers to is never unloaded, and a new generation can take its
-		// name only once it is.)
-		if err := queueStop(ctx, m, u.Name); err != nil {
-			res.Errors = append(res.Errors, err)
-			continue
-		}
-		desc := fmt.Sprintf("Start pod %s/%s (podunit config %s) once its old generation stopped", u.Namespace, u.PodName, u.ConfigHash)
+		// The hand-off pulls the new generation's images while the old one
+		// runs, stops it, starts the new one and, when the old one was
+		// ready, rolls back if the new one is not. (Not by an ordering
+		// dependency: a unit another refers to is never unloaded, and a
+		// new generation can take its name only once it is.)
+		desc := fmt.Sprintf("Replace pod %s/%s with podunit config %s", u.Namespace, u.PodName, u.ConfigHash)
 		queued, err := startHandoff(ctx, m, units.HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*units.Unit{u}, Ready: notActive(current, want, u.StartAfter)}))
 		switch {
 		case err != nil:
@@ -303,6 +300,12 @@ func collectSlices(ctx context.Context, m Manager, current map[string]Running, w
 	return errs
 }
 
+// PendingHandoffs are the hand-off and rollout units that run or wait to
+// run, by name.
+func PendingHandoffs(ctx context.Context, m Manager) (map[string]bool, error) {
+	return pendingHandoffs(ctx, m)
+}
+
 // pendingHandoffs are the hand-off and rollout units that run or wait to
 // run (a start job queued behind an old generation's stop).
 func pendingHandoffs(ctx context.Context, m Manager) (map[string]bool, error) {
@@ -334,24 +337,6 @@ func StartUnits(ctx context.Context, m Manager, next []*units.Unit) []error {
 		}
 	}
 	return errs
-}
-
-// RollOut replaces a workload's replicas one at a time: each is stopped,
-// started again and ready (its start job done: READY=1) before the next one
-// stops, so the others keep serving. A replica that does not become ready
-// stops the rollout; the next sync starts it again.
-func RollOut(ctx context.Context, m Manager, next []*units.Unit) ([]string, error) {
-	var replaced []string
-	for _, u := range next {
-		if err := stopUnit(ctx, m, u.Name); err != nil {
-			return replaced, err
-		}
-		if err := startUnitAndWait(ctx, m, u); err != nil {
-			return replaced, fmt.Errorf("rollout of %s stopped: %w", u.Group, err)
-		}
-		replaced = append(replaced, u.Name)
-	}
-	return replaced, nil
 }
 
 // startHandoff queues a hand-off unit, a oneshot service running argv.
@@ -604,4 +589,42 @@ func retryUntilGone(ctx context.Context, m Manager, name string, start func() er
 func isDBusError(err error, name string) bool {
 	var e godbus.Error
 	return errors.As(err, &e) && e.Name == name
+}
+
+// StopUnit stops a unit and waits until it is down (its failure reset, so
+// that systemd unloads it).
+func StopUnit(ctx context.Context, m Manager, name string) error { return stopUnit(ctx, m, name) }
+
+// StartUnit queues u's start job without waiting for it.
+func StartUnit(ctx context.Context, m Manager, u *units.Unit) error { return startUnit(ctx, m, u) }
+
+// ErrNotReady is returned by WaitReady for a unit that did not become
+// ready in time, or failed.
+var ErrNotReady = errors.New("not ready")
+
+// WaitReady waits until a unit is active (a pod unit: podshim sent
+// READY=1) for at most deadline. A unit that fails (podshim gave up on the
+// pod, or the pod failed) or goes down ends the wait at once. The error
+// wraps ErrNotReady and says what the unit did.
+func WaitReady(ctx context.Context, m Manager, name string, deadline time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	var last string
+	err := pollUnit(ctx, m, name, 100*time.Millisecond, time.Second, func(st *dbus.UnitStatus) bool {
+		if st == nil {
+			last = "gone"
+			return true
+		}
+		last = st.ActiveState + " (" + st.SubState + ")"
+		return st.ActiveState == "active" || st.ActiveState == "failed" || (st.ActiveState == "inactive" && st.JobType == "")
+	}, "not ready")
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w within %s: %s", ErrNotReady, deadline, last)
+	case err != nil:
+		return err
+	case strings.HasPrefix(last, "active "):
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrNotReady, last)
 }

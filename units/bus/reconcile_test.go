@@ -241,12 +241,24 @@ func (m *fakeManager) runHandoffs(t *testing.T) []error {
 			if err := WaitStopped(ctx, m, job.Gone); err != nil {
 				errs = append(errs, err)
 			}
-		case job.Rolling:
-			if _, err := RollOut(ctx, m, job.Next); err != nil {
-				errs = append(errs, err)
-			}
 		default:
-			errs = append(errs, StartUnits(ctx, m, job.Next)...)
+			// As engine.Replacer does (without its images and readiness
+			// gate): each old generation stopped, then the new one started,
+			// ready before the next when rolling.
+			for _, u := range job.Next {
+				if err := StopUnit(ctx, m, u.Name); err != nil {
+					errs = append(errs, err)
+					break
+				}
+				start := StartUnit
+				if job.Rolling {
+					start = startUnitAndWait
+				}
+				if err := start(ctx, m, u); err != nil {
+					errs = append(errs, err)
+					break
+				}
+			}
 		}
 		cancel()
 	}
@@ -367,11 +379,11 @@ func TestReconcile(t *testing.T) {
 	if len(res.Errors) > 0 {
 		t.Errorf("errors: %v", res.Errors)
 	}
-	// A replaced unit: its stop is queued, then the hand-off (ordered after
-	// it), which starts the new generation; the reconcile itself does not.
-	stop := slices.Index(m.calls, "stop pod-changed.service")
-	handoff := slices.Index(m.calls, "handoff podunit-handoff-changed.service")
-	if stop < 0 || handoff < stop || slices.Contains(m.calls, "start pod-changed.service") {
+	// A replaced unit: its hand-off is queued, which stops the old
+	// generation (once the new one's images are here) and starts the new
+	// one; the reconcile itself does neither.
+	if !slices.Contains(m.calls, "handoff podunit-handoff-changed.service") ||
+		slices.Contains(m.calls, "stop pod-changed.service") || slices.Contains(m.calls, "start pod-changed.service") {
 		t.Errorf("replacement: %v", m.calls)
 	}
 	if errs := m.runHandoffs(t); len(errs) > 0 {
@@ -434,8 +446,10 @@ func TestReconcileNeverWaitsOnAPod(t *testing.T) {
 	if _, ok := m.units["pod-new.service"]; !ok {
 		t.Error("the new pod was not started while another stopped")
 	}
-	// The manifest changes again while the old generation still stops.
-	res, err := Reconcile(context.Background(), m, []*units.Unit{podUnit("slow", h1), podUnit("new", h1)}, m.handoff)
+	// The manifest changes again while the hand-off is under way: left to
+	// it (it sees that its generation is no longer wanted and queues a
+	// sync).
+	res, err := Reconcile(context.Background(), m, []*units.Unit{podUnit("slow", "33333333333333333333333333333333"), podUnit("new", h1)}, m.handoff)
 	if err != nil || !slices.Equal(res.Pending, []string{"pod-slow.service"}) || len(res.Replaced) != 0 {
 		t.Errorf("second pass: %+v %v", res, err)
 	}
@@ -465,7 +479,7 @@ func TestHandoffNeverRunsTwoGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	errs := m.runHandoffs(t)
-	if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "still stopping") || slices.Contains(m.calls, "start pod-web.service") {
+	if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "job timeout") || slices.Contains(m.calls, "start pod-web.service") {
 		t.Errorf("errors %v", errs)
 	}
 	if _, _, hash, _ := units.ParseDescription(m.units["pod-web.service"].Description); hash != h1 {

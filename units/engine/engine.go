@@ -77,6 +77,10 @@ type Syncer struct {
 	PodRoot, LogRoot string
 	// Jobs records finished Job pods across reboots.
 	Jobs JobRecords
+	// Rollouts are the hand-offs' records (DefaultRolloutDir): a pod
+	// whose new generation was rolled back runs its last ready generation
+	// until its manifest changes again.
+	Rollouts Rollouts
 	// StatePath is where the sync is recorded for the status API (State);
 	// "": not recorded.
 	StatePath string
@@ -93,6 +97,7 @@ type Syncer struct {
 	notAdmitted map[string]NotAdmitted
 	notices     map[string][]string
 	cronJobs    map[string]CronJobRecord
+	rolledBack  map[string]string
 }
 
 // Reporter receives a sync's messages for people.
@@ -146,6 +151,7 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 		st.Time, st.Duration = time.Now().UTC(), time.Since(start).Seconds()
 		st.Failed, st.Invalid, st.Conflicts = failed, s.invalid, s.conflicts
 		st.NotAdmitted, st.Notices, st.CronJobs = s.notAdmitted, s.notices, s.cronJobs
+		st.RolledBack = s.rolledBack
 		st.Syncs++
 		if failed > 0 {
 			st.FailedSyncs++
@@ -207,12 +213,18 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	}
 	desired := make([]*units.Unit, 0, len(set.Pods))
 	present := imagePresence(ctx, s.Images)
+	rollouts := s.Rollouts.All()
+	s.rolledBack = map[string]string{}
 	for _, p := range set.Pods {
 		if result := s.Jobs.completed(p, loaded); result != "" {
 			s.Report.Debugf("job pod %s completed (%s); it is not run again until its manifest changes", p.Key(), result)
 			continue
 		}
 		s.setSeen(p, loaded)
+		if u := s.rolledBackUnit(p, rollouts[p.Key()], last, keep); u != nil {
+			desired = append(desired, u)
+			continue
+		}
 		ucfg := s.UnitConfig
 		if r, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; !ok || r.ConfigHash != p.Hash {
 			ucfg.ImagePresent = present // only a unit about to start asks
@@ -234,6 +246,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	}
 
 	desired = append(desired, s.keepLastGood(loaded, desired, keep)...)
+	s.collectRollouts(ctx, rollouts, set.Pods)
 
 	cron, err := s.planCronJobs(ctx, set, last)
 	if err != nil {
@@ -295,6 +308,80 @@ func (s *Syncer) handoff(job bus.HandoffJob) []string {
 		argv = append(argv, generator.SpecPath(s.UnitConfig, u.Namespace, u.PodName, u.ConfigHash))
 	}
 	return argv
+}
+
+// rolledBackUnit is the unit of the generation pod p runs instead of its
+// own when p's generation was rolled back (a replacement that was not
+// ready): the last ready generation, pinned to the images it ran, until
+// the manifest changes again. nil otherwise. p's spec file is written all
+// the same (the status API shows what the manifest asks for).
+func (s *Syncer) rolledBackUnit(p *generator.Pod, rec *Rollout, last State, keep map[string]bool) *units.Unit {
+	if rec == nil || rec.Phase != PhaseRolledBack || rec.Generation != p.Hash || rec.Previous == "" {
+		return nil
+	}
+	u, err := previousUnit(s.UnitConfig, s.Rollouts, rec)
+	if err != nil {
+		s.Report.Errorf("pod %s: generation %s was rolled back, but generation %s cannot run again: %v; running the manifest's", p.Key(), rec.Generation, rec.Previous, err)
+		return nil
+	}
+	path := generator.SpecPath(s.UnitConfig, p.Namespace(), p.Name(), p.Hash)
+	if err := podspec.WriteSpecFiles(path, p.Spec, p.Objects); err != nil {
+		s.Report.Errorf("pod %s: %v", p.Key(), err)
+	}
+	keep[path] = true
+	keep[generator.SpecPath(s.UnitConfig, p.Namespace(), p.Name(), rec.Previous)] = true
+	s.rolledBack[p.Key()] = rec.Generation
+	if last.RolledBack[p.Key()] != rec.Generation {
+		s.Report.Errorf("pod %s runs generation %s: generation %s of %s was rolled back (%s: %s); it is tried again when the manifest changes",
+			p.Key(), rec.Previous, rec.Generation, p.Source, rec.Reason, rec.Message)
+	}
+	return u
+}
+
+// collectRollouts removes the records of replacements that are over: a
+// rollback whose manifest changed since (the new generation has a
+// hand-off and a record of its own), and a replacement whose hand-off is
+// gone (a reboot cut it short) or whose pod is gone.
+func (s *Syncer) collectRollouts(ctx context.Context, rollouts map[string]*Rollout, pods []*generator.Pod) {
+	if len(rollouts) == 0 {
+		return
+	}
+	manifest := map[string]string{} // the config hash each manifest asks for
+	for _, p := range pods {
+		manifest[p.Key()] = p.Hash
+	}
+	var busy map[string]bool
+	for key, rec := range rollouts {
+		hash, wanted := manifest[key]
+		stale := !wanted || hash != rec.Generation
+		if !stale && rec.Phase != PhaseRolledBack {
+			if busy == nil {
+				var err error
+				if busy, err = bus.PendingHandoffs(ctx, s.Manager); err != nil {
+					return
+				}
+			}
+			name := units.ServiceName(rec.Namespace, rec.Name)
+			stale = !busy[units.HandoffName(name)] && !s.rolloutBusy(busy, rec)
+		}
+		if !stale {
+			continue
+		}
+		if err := s.Rollouts.Remove(rec.Namespace, rec.Name); err != nil {
+			s.Report.Errorf("pod %s: %v", key, err)
+		}
+	}
+}
+
+// rolloutBusy tells whether the rollout unit of the workload of rec's pod
+// runs.
+func (s *Syncer) rolloutBusy(busy map[string]bool, rec *Rollout) bool {
+	p, err := generator.FromSpec(podspec.ReadSpec(generator.SpecPath(s.UnitConfig, rec.Namespace, rec.Name, rec.Generation)))
+	if err != nil {
+		return false
+	}
+	u, err := generator.Unit(s.UnitConfig, p)
+	return err == nil && u.Group != "" && busy[units.RolloutName(u.Namespace, u.Group)]
 }
 
 // reportNotices reports each file's notices when they differ from what the

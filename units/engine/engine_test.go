@@ -47,7 +47,8 @@ func newSyncer(t testing.TB) (*Syncer, *unitstest.Manager, *critest.FakeRuntimeS
 	}
 	report := &testReporter{w: io.Discard}
 	m.Handoff = func(ctx context.Context, specs []string, rolling bool) error {
-		return Handoff(ctx, m, s.UnitConfig, specs, rolling, report)
+		r := &Replacer{Manager: m, UnitConfig: s.UnitConfig, Rollouts: s.Rollouts, Report: report}
+		return Handoff(ctx, r, specs, rolling, TriggerManifest)
 	}
 	return s, m, rt, &out
 }

@@ -3,62 +3,33 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
 
-	"github.com/podunit/podunit/generator"
-	"github.com/podunit/podunit/podshim/podspec"
-	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
 )
 
-// handoff starts the units of specs (see newHandoffCommand).
-func Handoff(ctx context.Context, m bus.Manager, ucfg generator.UnitConfig, specs []string, rolling bool, report Reporter) error {
-	var (
-		next    []*units.Unit
-		carryOn bool
-	)
-	for _, path := range specs {
-		p, err := generator.FromSpec(podspec.ReadSpec(path))
-		if errors.Is(err, fs.ErrNotExist) {
-			// A later sync wants another generation: it is the next sync's.
-			report.Infof("%s is gone (the manifest changed again); the next sync carries on", path)
-			carryOn = true
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		u, err := generator.Unit(ucfg, p)
-		if err != nil {
-			return fmt.Errorf("pod %s: %w", p.Key(), err)
-		}
-		next = append(next, u)
+// Handoff carries out a hand-off unit's job (see newHandoffCommand): the
+// replacement of the pods of specs by r, one at a time, each ready before
+// the next when rolling. When a spec file is gone (a later sync wants
+// another generation) or a replacement failed, a sync is queued: it sees
+// what is left and carries on.
+func Handoff(ctx context.Context, r *Replacer, specs []string, rolling bool, trigger string) error {
+	steps := make([]Step, len(specs))
+	for i, s := range specs {
+		steps[i] = Step{Spec: s, Trigger: trigger}
 	}
-	var errs []error
-	if rolling {
-		replaced, err := bus.RollOut(ctx, m, next)
-		for _, name := range replaced {
-			report.Infof("replaced %s (ready)", name)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	} else {
-		errs = bus.StartUnits(ctx, m, next)
-		if len(errs) == 0 {
-			for _, u := range next {
-				report.Infof("started %s, its old generation stopped", u.Name)
-			}
+	var carryOn bool
+	_, err := r.Replace(ctx, steps, rolling, &carryOn)
+	if carryOn || err != nil {
+		if qerr := bus.QueueStart(ctx, r.Manager, SyncUnit); qerr != nil {
+			err = errors.Join(err, qerr)
 		}
 	}
-	if carryOn || len(errs) > 0 {
-		// The next sync sees what is left and carries on.
-		if err := bus.QueueStart(ctx, m, SyncUnit); err != nil {
-			errs = append(errs, err)
-		}
+	if errors.Is(err, ErrRolledBack) {
+		// Done as designed: the pod runs its last ready generation, and
+		// the record, the journal and the status API say why.
+		return nil
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // SyncUnit is the service that runs podunit sync.

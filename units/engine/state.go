@@ -30,6 +30,10 @@ type State struct {
 	// CronJobs are the CronJobs the sync read (namespace/name), suspended
 	// ones too, for the status server's /cronjobs.
 	CronJobs map[string]CronJobRecord `json:"cronJobs,omitempty"`
+	// RolledBack maps a pod (namespace/name) that runs its last ready
+	// generation after a failed replacement to the generation that
+	// failed, so that a sync reports it once per change.
+	RolledBack map[string]string `json:"rolledBack,omitempty"`
 	// Duration is how long the sync took, in seconds.
 	Duration float64 `json:"duration"`
 	// Syncs and FailedSyncs count the syncs since boot (/run is a tmpfs).

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podunit/podunit/units/engine"
 )
 
 // metrics is GET /metrics: every figure comes from the snapshot /pods
@@ -52,6 +54,14 @@ var (
 		"Manifest files that the last sync found invalid.", nil, nil)
 	descConflicts = prometheus.NewDesc("podunit_manifest_conflicts",
 		"Pods that more than one manifest file defines (the first runs).", nil, nil)
+	descRollouts = prometheus.NewDesc("podunit_rollouts_total",
+		"Replacements of a ready pod by hand-offs, by result: ready, or rolled_back to the last ready generation.", []string{"result"}, nil)
+	descImagePullsFailed = prometheus.NewDesc("podunit_image_pulls_failed_total",
+		"Failed pulls of a new generation's images while the running one kept running.", nil, nil)
+	descAutoUpdateChecks = prometheus.NewDesc("podunit_auto_update_checks_total",
+		"Images podunit auto-update asked about, and how many of them had changed.", []string{"result"}, nil)
+	descRolledBack = prometheus.NewDesc("podunit_pods_rolled_back",
+		"Pods that run their last ready generation because the one their manifest asks for was not ready.", nil, nil)
 )
 
 // startBuckets are the pod start latency histogram's buckets, in seconds:
@@ -62,7 +72,8 @@ type podCollector struct{ s *Server }
 
 func (c *podCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPods, descRestarts, descReady, descStarted, descProbeFailures, descUnitRestarts, descMemory, descCPU,
-		descStartLatency, descSyncDuration, descSyncTime, descSyncs, descSyncErrors, descManifestErrors, descConflicts} {
+		descStartLatency, descSyncDuration, descSyncTime, descSyncs, descSyncErrors, descManifestErrors, descConflicts,
+		descRollouts, descImagePullsFailed, descAutoUpdateChecks, descRolledBack} {
 		ch <- d
 	}
 }
@@ -122,6 +133,22 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPods, prometheus.GaugeValue, count, string(phase))
 	}
 	ch <- prometheus.MustNewConstHistogram(descStartLatency, n, sum, buckets)
+	counter := func(d *prometheus.Desc, name string, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(snap.counters[name]), labels...)
+	}
+	counter(descRollouts, engine.CounterRolloutsReady, "ready")
+	counter(descRollouts, engine.CounterRolloutsRolledBack, "rolled_back")
+	counter(descImagePullsFailed, engine.CounterImagePullsFailed)
+	checks, changed := snap.counters[engine.CounterAutoUpdateChecks], snap.counters[engine.CounterAutoUpdatesAvailable]
+	ch <- prometheus.MustNewConstMetric(descAutoUpdateChecks, prometheus.CounterValue, float64(checks-min(changed, checks)), "unchanged")
+	counter(descAutoUpdateChecks, engine.CounterAutoUpdatesAvailable, "changed")
+	var rolledBack float64
+	for _, r := range snap.rollouts {
+		if r.Phase == engine.PhaseRolledBack {
+			rolledBack++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descRolledBack, prometheus.GaugeValue, rolledBack)
 	if st := snap.sync; !st.Time.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descSyncDuration, prometheus.GaugeValue, st.Duration)
 		ch <- prometheus.MustNewConstMetric(descSyncTime, prometheus.GaugeValue, float64(st.Time.UnixNano())/1e9)

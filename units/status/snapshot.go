@@ -19,6 +19,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
@@ -47,6 +48,9 @@ type Server struct {
 	// SpecDir holds the pods' spec files, StateDir podshim's state files,
 	// SyncState the last sync's record (engine.State).
 	SpecDir, StateDir, SyncState string
+	// Rollouts are the hand-offs' records: a replacement under way or
+	// rolled back shows as the pod's ConditionUpToDate.
+	Rollouts engine.Rollouts
 	// Manager is systemd, for the pod units and their figures; Runtime the
 	// container runtime, whose liveness healthz checks.
 	Manager bus.Manager
@@ -93,6 +97,10 @@ type snapshot struct {
 	stats   map[string]unitStats // by unit name
 	list    []byte               // the /pods answer
 	sync    engine.State
+	// rollouts are the rollout records, by namespace/name; counters the
+	// hand-offs' and auto-update's counters.
+	rollouts map[string]*engine.Rollout
+	counters map[string]uint64
 }
 
 // Annotations podunit adds to the pods it serves.
@@ -113,6 +121,11 @@ const (
 	// ConditionManifestUnique is false on a pod that other files define too:
 	// the first definition runs, the others do not.
 	ConditionManifestUnique corev1.PodConditionType = "podunit.io/ManifestUnique"
+	// ConditionUpToDate is false on a pod that does not run the generation
+	// its manifest asks for: its replacement pulls images (Pulling,
+	// ImagePullBackOff), starts (Starting), or was rolled back
+	// (RolledBack), the reason says which.
+	ConditionUpToDate corev1.PodConditionType = "podunit.io/UpToDate"
 )
 
 // snapshot returns the pods: while watching and nothing changed, the last
@@ -159,7 +172,11 @@ func (s *Server) Watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, dir := range []string{s.SpecDir, s.StateDir, filepath.Dir(s.SyncState)} {
+	dirs := []string{s.SpecDir, s.StateDir, filepath.Dir(s.SyncState)}
+	if s.Rollouts.Dir != "" {
+		dirs = append(dirs, s.Rollouts.Dir)
+	}
+	for _, dir := range dirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			w.Close()
 			return err
@@ -203,7 +220,8 @@ func (s *Server) buildSnapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	last, _ := engine.ReadState(s.SyncState)
-	snap := &snapshot{started: started, sync: last, stats: s.unitStats(ctx, loaded)}
+	snap := &snapshot{started: started, sync: last, stats: s.unitStats(ctx, loaded),
+		rollouts: s.Rollouts.All(), counters: s.Rollouts.Counters()}
 	running := slices.SortedFunc(maps.Values(loaded), func(a, b bus.Running) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.PodName, b.PodName))
 	})
@@ -279,7 +297,8 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 	stats, hasStats := snap.stats[r.Name]
 	invalid, isInvalid := snap.sync.Invalid[p.Source]
 	conflicts := snap.sync.Conflicts[r.Namespace+"/"+r.PodName]
-	key := fmt.Sprintf("%s|%s|%s|%v %v|%q %t|%q", path, r.ActiveState, r.SubState, stats, hasStats, invalid, isInvalid, conflicts)
+	rollout := snap.rollouts[r.Namespace+"/"+r.PodName]
+	key := fmt.Sprintf("%s|%s|%s|%v %v|%q %t|%q|%v", path, r.ActiveState, r.SubState, stats, hasStats, invalid, isInvalid, conflicts, rollout)
 	if statErr == nil {
 		key += fmt.Sprintf("|%d %d", fi.Size(), fi.ModTime().UnixNano())
 	}
@@ -316,6 +335,9 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 			Message: "running on its last good spec: " + invalid,
 		})
 	}
+	if rollout != nil {
+		pod.Status.Conditions = append(pod.Status.Conditions, rolloutCondition(rollout))
+	}
 	if len(conflicts) > 0 {
 		pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
 			Type: ConditionManifestUnique, Status: corev1.ConditionFalse, Reason: "NameConflict",
@@ -331,6 +353,23 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 		c.probeFailures = st.ProbeFailures
 	}
 	return c, nil
+}
+
+// rolloutCondition says what the pod's replacement does, or why it was
+// rolled back.
+func rolloutCondition(r *engine.Rollout) corev1.PodCondition {
+	c := corev1.PodCondition{Type: ConditionUpToDate, Status: corev1.ConditionFalse, Reason: r.Phase,
+		LastTransitionTime: metav1.NewTime(r.Updated)}
+	switch r.Phase {
+	case engine.PhaseRolledBack:
+		c.Message = fmt.Sprintf("generation %s (%s) was not ready: %s: %s; generation %s runs until the manifest changes",
+			r.Generation, r.Trigger, r.Reason, r.Message, r.Previous)
+	case engine.PhaseImagePullBackOff:
+		c.Message = fmt.Sprintf("generation %s cannot start: %s (%d tries)", r.Generation, r.Message, r.Attempts)
+	default:
+		c.Message = fmt.Sprintf("generation %s (%s): %s", r.Generation, r.Trigger, strings.ToLower(r.Phase))
+	}
+	return c
 }
 
 // rejectedPod is a pod that the last sync did not start because it does

@@ -43,7 +43,8 @@ func NewSyncer(t testing.TB) (*engine.Syncer, *unitstest.Manager, *critest.FakeR
 		Report:  &Reporter{W: &out},
 	}
 	m.Handoff = func(ctx context.Context, specs []string, rolling bool) error {
-		return engine.Handoff(ctx, m, s.UnitConfig, specs, rolling, &Reporter{W: io.Discard})
+		r := &engine.Replacer{Manager: m, UnitConfig: s.UnitConfig, Report: &Reporter{W: io.Discard}}
+		return engine.Handoff(ctx, r, specs, rolling, engine.TriggerManifest)
 	}
 	return s, m, rt, &out
 }

@@ -1,0 +1,444 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/podspec"
+	"github.com/podunit/podunit/podshim/registry"
+	"github.com/podunit/podunit/units"
+	"github.com/podunit/podunit/units/bus"
+)
+
+// ImageService is the part of the CRI image service a replacement uses:
+// it pulls the new generation's images before the old one stops.
+type ImageService interface {
+	Images
+	registry.Puller
+}
+
+// Replacer carries out replacements: the second half of a sync's change,
+// run by a hand-off unit (podunit handoff), never by the sync itself. For
+// each pod it
+//
+//  1. pulls every image the new generation needs that the runtime lacks
+//     (or whose policy is Always) while the old generation keeps running;
+//     a pull that fails is retried with back-off, and the old generation
+//     runs on meanwhile (ImagePullBackOff);
+//  2. stops the old generation and starts the new one;
+//  3. when the old generation was ready, waits for the new one to be ready
+//     within its rollout deadline (generator.RolloutDeadline); if it is
+//     not, stops it and starts the old generation again, pinned to the
+//     image IDs it ran (RolledBack).
+//
+// Each step is recorded (Rollouts) for the sync, the status API and
+// /metrics.
+type Replacer struct {
+	Manager    bus.Manager
+	Images     ImageService // nil: nothing is pulled ahead
+	UnitConfig generator.UnitConfig
+	Rollouts   Rollouts
+	// StateDir holds podshim's state files: the image IDs the old
+	// generation runs, and why the new one is not ready.
+	StateDir string
+	// NodeAuth are the node's registry credentials (registry.DefaultAuthFile).
+	NodeAuth map[string]podspec.DockerAuth
+	Report   Reporter
+	// PullBackoff is the wait after the n-th failed pull (n from 1);
+	// nil: DefaultPullBackoff.
+	PullBackoff func(n int) time.Duration
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// DefaultPullBackoff is the kubelet's image pull back-off: 10 s, doubling,
+// at most 5 min.
+func DefaultPullBackoff(n int) time.Duration {
+	d := 10 * time.Second
+	for i := 1; i < n && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
+}
+
+// ErrRolledBack: a replacement was not ready and its pod runs its last
+// ready generation again; the record says why.
+var ErrRolledBack = errors.New("rolled back")
+
+// errSpecGone: the spec file being rolled out was removed by a later sync
+// (the manifest changed again); the next sync carries on.
+var errSpecGone = errors.New("the manifest changed again")
+
+// Step is one pod of a replacement: the spec file of its new generation.
+type Step struct {
+	Spec string
+	// Trigger is why it is replaced (TriggerManifest, TriggerAutoUpdate).
+	Trigger string
+}
+
+// Replace replaces pods one at a time, each through the three steps above,
+// and stops at the first that rolls back, rolling back the ones it
+// replaced before it too (a workload's rollout: the replicas must not run
+// two versions). It returns the unit names replaced and ready.
+//
+// With rolling (a workload's rollout), a pod with no ready generation to
+// come back to (a StatefulSet's new pod, started in order) must be ready
+// too before the next one starts; a pod replaced alone is only started.
+func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carryOn *bool) ([]string, error) {
+	type done struct {
+		u   *units.Unit
+		rec *Rollout
+	}
+	var replaced []done
+	var names []string
+	pods := make([]*generator.Pod, len(steps))
+	for i, st := range steps {
+		p, err := generator.FromSpec(podspec.ReadSpec(st.Spec))
+		if errors.Is(err, fs.ErrNotExist) {
+			r.Report.Infof("%s is gone (the manifest changed again); the next sync carries on", st.Spec)
+			*carryOn = true
+			return names, nil
+		}
+		if err != nil {
+			return names, err
+		}
+		pods[i] = p
+	}
+	// Every image of every pod first, while all of them run.
+	recs := make([]*Rollout, len(steps))
+	for i, p := range pods {
+		recs[i] = r.begin(ctx, p, steps[i].Trigger)
+	}
+	for i, p := range pods {
+		if err := r.pull(ctx, p, recs[i], steps[i].Spec); err != nil {
+			if errors.Is(err, errSpecGone) {
+				*carryOn = true
+				return names, nil
+			}
+			return names, err
+		}
+	}
+	for i, p := range pods {
+		u, err := generator.Unit(r.UnitConfig, p)
+		if err != nil {
+			return names, fmt.Errorf("pod %s: %w", p.Key(), err)
+		}
+		rec := recs[i]
+		if _, err := podspec.ReadSpec(steps[i].Spec); errors.Is(err, fs.ErrNotExist) {
+			// Changed again while the images were pulled: the old
+			// generation runs on, and the next sync replaces it.
+			r.Report.Infof("pod %s: generation %s is no longer wanted (the manifest changed again)", p.Key(), p.Hash)
+			_ = r.Rollouts.Remove(p.Namespace(), p.Name())
+			*carryOn = true
+			return names, nil
+		}
+		err = r.swap(ctx, u, p, rec, rolling)
+		if err == nil {
+			names = append(names, u.Name)
+			replaced = append(replaced, done{u, rec})
+			continue
+		}
+		if !errors.Is(err, bus.ErrNotReady) || rec.Previous == "" {
+			return names, err
+		}
+		// Not ready: this pod and those replaced before it go back.
+		failure := r.rollBack(ctx, u, p, rec, err)
+		for j := len(replaced) - 1; j >= 0; j-- {
+			d := replaced[j]
+			d.rec.Reason, d.rec.Message = "RolloutFailed", fmt.Sprintf("pod %s of the same rollout was not ready: %s", p.Key(), rec.Message)
+			if e := r.rollBackTo(ctx, d.u, d.rec); e != nil {
+				failure = errors.Join(failure, e)
+			}
+		}
+		return names[:0], failure
+	}
+	return names, nil
+}
+
+// begin records a replacement's start: the generation it replaces and the
+// image IDs that one runs, with a copy of its spec.
+func (r *Replacer) begin(ctx context.Context, p *generator.Pod, trigger string) *Rollout {
+	ns, name := p.Namespace(), p.Name()
+	now := r.clock()
+	rec := &Rollout{Namespace: ns, Name: name, Phase: PhasePulling, Trigger: trigger, Generation: p.Hash, Started: now, Updated: now}
+	loaded, err := bus.List(ctx, r.Manager)
+	if err != nil {
+		r.Report.Errorf("pod %s: %v", p.Key(), err)
+	}
+	if cur, ok := loaded[units.ServiceName(ns, name)]; ok && cur.ActiveState == "active" && cur.SubState == "running" {
+		// Ready: a generation to come back to.
+		prevSpec := generator.SpecPath(r.UnitConfig, ns, name, cur.ConfigHash)
+		if err := r.Rollouts.SaveSpec(prevSpec, ns, name, cur.ConfigHash); err != nil {
+			r.Report.Errorf("pod %s: keep generation %s to roll back to: %v", p.Key(), cur.ConfigHash, err)
+		} else {
+			rec.Previous = cur.ConfigHash
+			rec.PreviousImages = r.runningImages(ns, name)
+		}
+	}
+	if old, _ := r.Rollouts.Read(ns, name); old != nil && old.Phase == PhaseRolledBack && old.Previous == rec.Previous && trigger == TriggerAutoUpdate {
+		rec.PreviousImages = old.PreviousImages // the pinned ones it runs
+	}
+	r.record(rec)
+	return rec
+}
+
+// runningImages are the image IDs pod namespace/name's containers run, by
+// the reference its spec names (podshim's state).
+func (r *Replacer) runningImages(namespace, name string) map[string]string {
+	st, err := podshim.ReadState(r.StateDir, namespace, name)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, cs := range append(st.Status.InitContainerStatuses, st.Status.ContainerStatuses...) {
+		if cs.Image != "" && cs.ImageID != "" {
+			out[cs.Image] = cs.ImageID
+		}
+	}
+	return out
+}
+
+// pull makes every image the pod needs present, trying again with back-off
+// until it works, the context ends or the spec file is gone.
+func (r *Replacer) pull(ctx context.Context, p *generator.Pod, rec *Rollout, spec string) error {
+	if r.Images == nil {
+		return nil
+	}
+	objects, err := podspec.ReadObjects(spec)
+	if err != nil {
+		return err
+	}
+	keyring := registry.PodKeyring(p.Spec, objects, r.NodeAuth)
+	for attempt := 1; ; attempt++ {
+		err := r.pullImages(ctx, p.Spec, keyring)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		_ = r.Rollouts.Count(CounterImagePullsFailed)
+		wait := r.backoff(attempt)
+		rec.Phase, rec.Reason, rec.Attempts = PhaseImagePullBackOff, "ErrImagePull", attempt
+		rec.Message = fmt.Sprintf("%v; the running generation keeps running, next try in %s", err, wait.Round(time.Second))
+		r.record(rec)
+		r.Report.Errorf("pod %s: new generation %s not started: %s", p.Key(), p.Hash, rec.Message)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		if _, err := podspec.ReadSpec(spec); errors.Is(err, fs.ErrNotExist) {
+			r.Report.Infof("pod %s: generation %s is no longer wanted (the manifest changed again)", p.Key(), p.Hash)
+			if err := r.Rollouts.Remove(p.Namespace(), p.Name()); err != nil {
+				r.Report.Errorf("pod %s: %v", p.Key(), err)
+			}
+			return errSpecGone
+		}
+	}
+}
+
+// pullImages pulls the images of the pod's containers and image volumes
+// that its start would pull: Always, or IfNotPresent and absent.
+func (r *Replacer) pullImages(ctx context.Context, pod *corev1.Pod, keyring registry.Keyring) error {
+	type want struct {
+		ref    string
+		policy corev1.PullPolicy
+	}
+	var wants []want
+	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		wants = append(wants, want{c.Image, c.ImagePullPolicy})
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Image != nil {
+			wants = append(wants, want{v.Image.Reference, v.Image.PullPolicy})
+		}
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for _, w := range wants {
+		if seen[w.ref] || w.policy == corev1.PullNever {
+			continue
+		}
+		seen[w.ref] = true
+		image := &runtimeapi.ImageSpec{Image: w.ref}
+		if w.policy != corev1.PullAlways {
+			st, err := r.Images.ImageStatus(ctx, image, false)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("image status %s: %w", w.ref, err))
+				continue
+			}
+			if st.GetImage() != nil {
+				continue
+			}
+		}
+		r.Report.Infof("pod %s/%s: pulling %s before its running generation stops", pod.Namespace, pod.Name, w.ref)
+		if _, err := registry.Pull(ctx, r.Images, image, keyring.Credentials(w.ref), nil); err != nil {
+			errs = append(errs, fmt.Errorf("pull %s: %w", w.ref, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// swap stops the pod's running generation and starts u; when a ready
+// generation is replaced, u must be ready within the pod's deadline.
+func (r *Replacer) swap(ctx context.Context, u *units.Unit, p *generator.Pod, rec *Rollout, rolling bool) error {
+	rec.Phase, rec.Reason, rec.Message = PhaseStarting, "", ""
+	r.record(rec)
+	if err := bus.StopUnit(ctx, r.Manager, u.Name); err != nil {
+		return err
+	}
+	if err := bus.WaitStopped(ctx, r.Manager, u.Name); err != nil {
+		return err
+	}
+	if err := bus.StartUnit(ctx, r.Manager, u); err != nil {
+		return err
+	}
+	if rec.Previous == "" {
+		// Nothing ready to come back to (the old generation was failing
+		// or down, or there was none): started, as sync starts a new pod;
+		// in a rollout, ready before the next one starts.
+		if rolling {
+			if err := bus.WaitActive(ctx, r.Manager, u.Name); err != nil {
+				return fmt.Errorf("rollout of %s stopped: %w", u.Group, err)
+			}
+		}
+		r.finish(rec, "started %s", u.Name)
+		return nil
+	}
+	deadline := generator.RolloutDeadline(p.Spec)
+	if err := bus.WaitReady(ctx, r.Manager, u.Name, deadline); err != nil {
+		return err
+	}
+	_ = r.Rollouts.Count(CounterRolloutsReady)
+	r.finish(rec, "replaced %s: generation %s is ready", u.Name, p.Hash)
+	return nil
+}
+
+// finish removes a replacement's record once it went through.
+func (r *Replacer) finish(rec *Rollout, format string, args ...any) {
+	if err := r.Rollouts.Remove(rec.Namespace, rec.Name); err != nil {
+		r.Report.Errorf("pod %s: %v", rec.Key(), err)
+	}
+	r.Report.Infof(format, args...)
+}
+
+// rollBack records why u (generation rec.Generation) was not ready and
+// runs the generation it replaced again.
+func (r *Replacer) rollBack(ctx context.Context, u *units.Unit, p *generator.Pod, rec *Rollout, notReady error) error {
+	rec.Reason, rec.Message = r.whyNotReady(p, notReady)
+	if rec.Trigger == TriggerAutoUpdate {
+		rec.FailedImages = r.runningImages(p.Namespace(), p.Name())
+	}
+	return r.rollBackTo(ctx, u, rec)
+}
+
+// rollBackTo stops u and starts rec.Previous again, pinned to the image
+// IDs it ran; the record says RolledBack until the manifest changes.
+func (r *Replacer) rollBackTo(ctx context.Context, u *units.Unit, rec *Rollout) error {
+	_ = r.Rollouts.Count(CounterRolloutsRolledBack)
+	rec.Phase = PhaseRolledBack
+	r.record(rec)
+	r.Report.Errorf("pod %s: generation %s rolled back to %s: %s: %s", rec.Key(), rec.Generation, rec.Previous, rec.Reason, rec.Message)
+	if err := bus.StopUnit(ctx, r.Manager, u.Name); err != nil {
+		return err
+	}
+	prev, err := r.PreviousUnit(rec)
+	if err != nil {
+		return fmt.Errorf("pod %s: roll back to %s: %w", rec.Key(), rec.Previous, err)
+	}
+	if err := bus.WaitStopped(ctx, r.Manager, u.Name); err != nil {
+		return err
+	}
+	if err := bus.StartUnit(ctx, r.Manager, prev); err != nil {
+		return err
+	}
+	if err := bus.WaitReady(ctx, r.Manager, prev.Name, generator.DefaultRolloutDeadline); err != nil {
+		r.Report.Errorf("pod %s: generation %s, rolled back to, is not ready either: %v", rec.Key(), rec.Previous, err)
+	}
+	return fmt.Errorf("pod %s: generation %s was not ready (%s): %w to %s", rec.Key(), rec.Generation, rec.Reason, ErrRolledBack, rec.Previous)
+}
+
+// PreviousUnit is the unit of the generation a rollback returns to, with
+// its spec files restored and its images pinned.
+func (r *Replacer) PreviousUnit(rec *Rollout) (*units.Unit, error) {
+	return previousUnit(r.UnitConfig, r.Rollouts, rec)
+}
+
+func previousUnit(ucfg generator.UnitConfig, rs Rollouts, rec *Rollout) (*units.Unit, error) {
+	p, err := rs.RestoreSpec(generator.SpecPath(ucfg, rec.Namespace, rec.Name, rec.Previous), rec.Namespace, rec.Name, rec.Previous)
+	if err != nil {
+		return nil, err
+	}
+	if len(rec.PreviousImages) > 0 {
+		pins := rs.PinsPath(rec.Namespace, rec.Name)
+		if err := podspec.WritePins(pins, &podspec.Pins{Generation: rec.Previous, Images: rec.PreviousImages}); err != nil {
+			return nil, err
+		}
+		ucfg.Podshim.Pins = pins
+	}
+	return generator.Unit(ucfg, p)
+}
+
+// whyNotReady says, in Kubernetes' words where podshim has some, why the
+// new generation was not ready: a container's waiting or terminated
+// reason, else the deadline.
+func (r *Replacer) whyNotReady(p *generator.Pod, notReady error) (reason, message string) {
+	reason, message = "ProgressDeadlineExceeded", notReady.Error()
+	st, err := podshim.ReadState(r.StateDir, p.Namespace(), p.Name())
+	if err != nil || st.UID != string(p.Spec.UID) {
+		return reason, message
+	}
+	var why []string
+	for _, cs := range append(st.Status.InitContainerStatuses, st.Status.ContainerStatuses...) {
+		switch {
+		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != "ContainerCreating" && cs.State.Waiting.Reason != "PodInitializing":
+			if reason == "ProgressDeadlineExceeded" {
+				reason = cs.State.Waiting.Reason
+			}
+			w := fmt.Sprintf("container %s: %s", cs.Name, cs.State.Waiting.Reason)
+			if t := cs.LastTerminationState.Terminated; t != nil {
+				w += fmt.Sprintf(" (exit code %d, %d restarts)", t.ExitCode, cs.RestartCount)
+			}
+			why = append(why, w)
+		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0:
+			why = append(why, fmt.Sprintf("container %s: %s (exit code %d)", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode))
+		case cs.State.Running != nil && !cs.Ready:
+			why = append(why, fmt.Sprintf("container %s: running, not ready", cs.Name))
+		}
+	}
+	if len(why) > 0 {
+		message = strings.Join(why, "; ") + " (" + message + ")"
+	}
+	return reason, message
+}
+
+func (r *Replacer) record(rec *Rollout) {
+	rec.Updated = r.clock()
+	if err := r.Rollouts.Write(rec); err != nil {
+		r.Report.Errorf("pod %s: record the rollout: %v", rec.Key(), err)
+	}
+}
+
+func (r *Replacer) backoff(n int) time.Duration {
+	if r.PullBackoff != nil {
+		return r.PullBackoff(n)
+	}
+	return DefaultPullBackoff(n)
+}
+
+func (r *Replacer) clock() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
