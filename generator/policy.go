@@ -133,7 +133,7 @@ func containerPolicyFields(prefix string) []Field {
 // workloadPolicyFields are the fields of a workload kind's own spec that
 // only its controller in an API server acts on.
 func workloadPolicyFields(kind string) []Field {
-	minReady := Field{"spec.minReadySeconds", "A new pod counts as available once ready: accepted, no effect.", Noticed}
+	minReady := Field{"spec.minReadySeconds", "How long a replaced pod's new generation must stay ready (no container restarted) before the replacement counts as done; one that does not is rolled back to the last ready generation. Set on the pods as `podunit.io/min-ready-seconds`, after the config hash; without it 10 s.", Honoured}
 	history := func(what string) Field {
 		return Field{"spec.revisionHistoryLimit", "podunit keeps the last good generation of each pod, not " + what + ": accepted, no effect.", Noticed}
 	}
@@ -144,7 +144,7 @@ func workloadPolicyFields(kind string) []Field {
 	case "Deployment":
 		rows = append(rows, minReady, history("old ReplicaSets"),
 			Field{"spec.strategy.rollingUpdate", "podunit replaces one replica at a time, each new pod ready before the next old one stops (maxSurge 1, maxUnavailable 0): accepted, these values have no effect.", Noticed},
-			Field{"spec.progressDeadlineSeconds", "A replaced pod has its unit's start timeout to become ready: accepted, no effect.", Noticed},
+			Field{"spec.progressDeadlineSeconds", "How long a replaced pod's new generation has to become ready before it is rolled back to the last ready generation. Set on the pods as `podunit.io/rollout-deadline`, after the config hash; without it the unit's start timeout (90 s).", Honoured},
 		)
 	case "ReplicaSet", "ReplicationController":
 		rows = append(rows, minReady)

@@ -43,6 +43,32 @@ func parseDeadline(v string) (time.Duration, error) {
 	return d, nil
 }
 
+// AnnotationMinReadySeconds is how long a replaced pod's new generation
+// must stay ready (no container restarted, every container ready, its unit
+// active) after it first was, before the replacement counts as done: a
+// version that crashes a second after it started is rolled back too. A
+// workload's minReadySeconds sets it on its pods.
+const AnnotationMinReadySeconds = "podunit.io/min-ready-seconds"
+
+// DefaultMinReady is the window without the annotation, as Nomad's
+// min_healthy_time: long enough to see a crash at start, short enough not
+// to hold up a rollout.
+const DefaultMinReady = 10 * time.Second
+
+// MinReady is the pod's window (validated by Validate); 0 is allowed: ready
+// once is enough, as Kubernetes' minReadySeconds: 0.
+func MinReady(pod *corev1.Pod) time.Duration {
+	v, ok := pod.Annotations[AnnotationMinReadySeconds]
+	if !ok {
+		return DefaultMinReady
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	if err != nil {
+		return DefaultMinReady
+	}
+	return time.Duration(n) * time.Second
+}
+
 // Auto-update annotations: podunit's, and podman's read as the same. On the
 // pod, for all its containers; with a container's name after the slash
 // (auto-update.podunit.io/<container>, io.containers.autoupdate/<container>),
@@ -78,6 +104,11 @@ func validateRollout(pod *corev1.Pod, fail func(field, format string, args ...an
 	if v, ok := pod.Annotations[AnnotationRolloutDeadline]; ok {
 		if _, err := parseDeadline(v); err != nil || strings.TrimSpace(v) == "" {
 			fail(fmt.Sprintf("metadata.annotations[%s]", AnnotationRolloutDeadline), "%q: a duration (\"90s\", \"5m\") or a number of seconds", v)
+		}
+	}
+	if v, ok := pod.Annotations[AnnotationMinReadySeconds]; ok {
+		if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err != nil || n > 3600 {
+			fail(fmt.Sprintf("metadata.annotations[%s]", AnnotationMinReadySeconds), "%q: a number of seconds from 0 to 3600", v)
 		}
 	}
 	containers := map[string]bool{}

@@ -50,6 +50,10 @@ type workload struct {
 	replicas int32
 	job      *batchv1.JobSpec
 	strategy appsv1.DeploymentStrategyType // Deployment
+	// minReady is the workload's minReadySeconds; deadline a Deployment's
+	// progressDeadlineSeconds (nil: not set).
+	minReady int32
+	deadline *int32
 	set      *appsv1.StatefulSetSpec       // StatefulSet
 	cron     *batchv1.CronJobSpec          // CronJob: job is its jobTemplate's
 	// spec is where the pod-making spec is in the file: "spec." or, for a
@@ -82,12 +86,12 @@ func asWorkloadOf(obj any) (*workload, bool) {
 		if o.Spec.Replicas != nil {
 			one = *o.Spec.Replicas
 		}
-		return &workload{kind: "StatefulSet", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one, set: &o.Spec}, true
+		return &workload{kind: "StatefulSet", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one, set: &o.Spec, minReady: o.Spec.MinReadySeconds}, true
 	case *corev1.ReplicationController:
 		if o.Spec.Replicas != nil {
 			one = *o.Spec.Replicas
 		}
-		w := &workload{kind: "ReplicationController", meta: o.ObjectMeta, replicas: one}
+		w := &workload{kind: "ReplicationController", meta: o.ObjectMeta, replicas: one, minReady: o.Spec.MinReadySeconds}
 		if o.Spec.Template != nil {
 			w.template = *o.Spec.Template
 		}
@@ -101,14 +105,15 @@ func asWorkloadOf(obj any) (*workload, bool) {
 		if o.Spec.Replicas != nil {
 			one = *o.Spec.Replicas
 		}
-		return &workload{kind: "Deployment", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one, strategy: o.Spec.Strategy.Type}, true
+		return &workload{kind: "Deployment", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one, strategy: o.Spec.Strategy.Type,
+			minReady: o.Spec.MinReadySeconds, deadline: o.Spec.ProgressDeadlineSeconds}, true
 	case *appsv1.ReplicaSet:
 		if o.Spec.Replicas != nil {
 			one = *o.Spec.Replicas
 		}
-		return &workload{kind: "ReplicaSet", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one}, true
+		return &workload{kind: "ReplicaSet", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: one, minReady: o.Spec.MinReadySeconds}, true
 	case *appsv1.DaemonSet:
-		return &workload{kind: "DaemonSet", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: 1}, true
+		return &workload{kind: "DaemonSet", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: 1, minReady: o.Spec.MinReadySeconds}, true
 	case *batchv1.Job:
 		return &workload{kind: "Job", meta: o.ObjectMeta, selector: o.Spec.Selector, template: o.Spec.Template, replicas: 1, job: &o.Spec}, true
 	case *batchv1.CronJob:
@@ -219,11 +224,22 @@ func workloadPods(file string, d decoded, w *workload) ([]decoded, []*corev1.Per
 		if w.cron != nil {
 			pd.cron = newCronJob(w)
 		}
+		pd.after = map[string]string{}
 		switch {
 		case w.strategy == appsv1.RecreateDeploymentStrategyType:
-			pd.after = map[string]string{AnnotationStrategy: string(w.strategy)}
+			pd.after[AnnotationStrategy] = string(w.strategy)
 		case w.set != nil && w.set.PodManagementPolicy == appsv1.ParallelPodManagement:
-			pd.after = map[string]string{AnnotationStrategy: string(appsv1.ParallelPodManagement)}
+			pd.after[AnnotationStrategy] = string(appsv1.ParallelPodManagement)
+		}
+		// How a replacement is judged, not what the pod is: after the hash.
+		if _, ok := pod.Annotations[AnnotationMinReadySeconds]; !ok && w.minReady > 0 {
+			pd.after[AnnotationMinReadySeconds] = strconv.Itoa(int(w.minReady))
+		}
+		if _, ok := pod.Annotations[AnnotationRolloutDeadline]; !ok && w.deadline != nil && *w.deadline > 0 {
+			pd.after[AnnotationRolloutDeadline] = strconv.Itoa(int(*w.deadline))
+		}
+		if len(pd.after) == 0 {
+			pd.after = nil
 		}
 		out = append(out, pd)
 	}

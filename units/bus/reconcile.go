@@ -591,6 +591,20 @@ func isDBusError(err error, name string) bool {
 	return errors.As(err, &e) && e.Name == name
 }
 
+// UnitState is a unit's ActiveState ("inactive" when it is not loaded).
+func UnitState(ctx context.Context, m Manager, name string) (string, error) {
+	statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{name})
+	if err != nil {
+		return "", fmt.Errorf("unit %q: %w", name, err)
+	}
+	for _, st := range statuses {
+		if st.Name == name {
+			return st.ActiveState, nil
+		}
+	}
+	return "inactive", nil
+}
+
 // StopUnit stops a unit and waits until it is down (its failure reset, so
 // that systemd unloads it).
 func StopUnit(ctx context.Context, m Manager, name string) error { return stopUnit(ctx, m, name) }

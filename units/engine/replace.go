@@ -74,6 +74,10 @@ func DefaultPullBackoff(n int) time.Duration {
 // ready generation again; the record says why.
 var ErrRolledBack = errors.New("rolled back")
 
+// errRestarted: a container of the new generation restarted while it had
+// to stay ready.
+var errRestarted = errors.New("a container restarted")
+
 // errSpecGone: the spec file being rolled out was removed by a later sync
 // (the manifest changed again); the next sync carries on.
 var errSpecGone = errors.New("the manifest changed again")
@@ -319,8 +323,53 @@ func (r *Replacer) swap(ctx context.Context, u *units.Unit, p *generator.Pod, re
 	if err := bus.WaitReady(ctx, r.Manager, u.Name, deadline); err != nil {
 		return err
 	}
+	if err := r.holdReady(ctx, u.Name, p, generator.MinReady(p.Spec)); err != nil {
+		return err
+	}
 	_ = r.Rollouts.Count(CounterRolloutsReady)
 	r.finish(rec, "replaced %s: generation %s is ready", u.Name, p.Hash)
+	return nil
+}
+
+// holdReady checks for window that the new generation stays ready: its
+// unit active, no container restarted and every container ready, as
+// podshim records them. A version that crashes a second after it started
+// is not ready.
+func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod, window time.Duration) error {
+	restarts := func() (n int32, unready string, ok bool) {
+		st, err := podshim.ReadState(r.StateDir, p.Namespace(), p.Name())
+		if err != nil || st.UID != string(p.Spec.UID) {
+			return 0, "", false
+		}
+		for _, cs := range st.Status.ContainerStatuses {
+			n += cs.RestartCount
+			if !cs.Ready && unready == "" {
+				unready = cs.Name
+			}
+		}
+		return n, unready, true
+	}
+	base, _, known := restarts()
+	end := time.Now().Add(window)
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		if st, err := bus.UnitState(ctx, r.Manager, unit); err != nil || st != "active" {
+			return fmt.Errorf("%w: it was ready, then %s within %s", bus.ErrNotReady, st, window)
+		}
+		n, unready, ok := restarts()
+		switch {
+		case !ok || !known:
+			base, known = n, ok
+		case n > base:
+			return fmt.Errorf("%w: it was ready, then %w within %s", bus.ErrNotReady, errRestarted, window)
+		case unready != "":
+			return fmt.Errorf("%w: it was ready, then container %s was not, within %s", bus.ErrNotReady, unready, window)
+		}
+	}
 	return nil
 }
 
@@ -412,9 +461,15 @@ func (r *Replacer) whyNotReady(p *generator.Pod, notReady error) (reason, messag
 			why = append(why, w)
 		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0:
 			why = append(why, fmt.Sprintf("container %s: %s (exit code %d)", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode))
+		case cs.RestartCount > 0 && cs.LastTerminationState.Terminated != nil:
+			t := cs.LastTerminationState.Terminated
+			why = append(why, fmt.Sprintf("container %s: restarted %d times, last %s (exit code %d)", cs.Name, cs.RestartCount, t.Reason, t.ExitCode))
 		case cs.State.Running != nil && !cs.Ready:
 			why = append(why, fmt.Sprintf("container %s: running, not ready", cs.Name))
 		}
+	}
+	if reason == "ProgressDeadlineExceeded" && errors.Is(notReady, errRestarted) {
+		reason = "CrashLoopBackOff" // restarting: the back-off is next
 	}
 	if len(why) > 0 {
 		message = strings.Join(why, "; ") + " (" + message + ")"
