@@ -54,8 +54,8 @@ type workload struct {
 	// progressDeadlineSeconds (nil: not set).
 	minReady int32
 	deadline *int32
-	set      *appsv1.StatefulSetSpec       // StatefulSet
-	cron     *batchv1.CronJobSpec          // CronJob: job is its jobTemplate's
+	set      *appsv1.StatefulSetSpec // StatefulSet
+	cron     *batchv1.CronJobSpec    // CronJob: job is its jobTemplate's
 	// spec is where the pod-making spec is in the file: "spec." or, for a
 	// CronJob, "spec.jobTemplate.spec.".
 	spec string
