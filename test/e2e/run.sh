@@ -24,5 +24,5 @@ trap 'rc=$?; cleanup; exit $rc' EXIT
 "$tb" up
 booted=1
 "$tb" install "$tree"
-"$tb" exec systemctl enable --now podunit.path podunit-sync.timer podunit-fetch.service podunit-status.socket podunit-status.service
+"$tb" exec systemctl enable --now podunit.path podunit-sync.timer podunit-fetch.service podunit-status.socket podunit-status.service podunit-images.path
 "$tb" run "$bin" -test.v -test.timeout 20m "$@"

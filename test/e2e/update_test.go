@@ -148,9 +148,9 @@ spec:
 	if v := metricValue(metrics, `podunit_rollouts_total{result="rolled_back"}`); v != rolledBackBefore+1 {
 		t.Errorf("rolled-back rollouts: %v, want %v", v, rolledBackBefore+1)
 	}
-	if j := journal(t, "podunit-sync.service", begin); !strings.Contains(j, "rolled back") {
-		t.Errorf("the sync's journal does not say the pod was rolled back:\n%s", j)
-	}
+	waitFor(t, "the sync's journal saying the pod was rolled back", func() (bool, error) {
+		return strings.Contains(journal(t, "podunit-sync.service", begin), "was rolled back"), nil
+	})
 
 	// No flapping: syncs leave it on the good generation.
 	for range 2 {

@@ -33,6 +33,8 @@ for f in /usr/bin/podunit /usr/libexec/podunit/podshim /usr/lib/systemd/system/p
 	/usr/lib/systemd/system/podunit-sync.service /usr/lib/systemd/system/podunit-sync.timer \
 	/usr/lib/systemd/system/podunit-status.socket /usr/lib/systemd/system/podunit-status.service \
 	/usr/lib/systemd/system/podunit.slice /usr/lib/systemd/system/podunit-critical.target /usr/lib/sysusers.d/podunit.conf /usr/lib/tmpfiles.d/podunit.conf \
+	/usr/lib/systemd/system/podunit-images.path /usr/lib/systemd/system/podunit-images.service \
+	/usr/lib/systemd/system/podunit-auto-update.timer /usr/lib/systemd/system/podunit-auto-update.service \
 	/usr/lib/systemd/system-preset/80-podunit.preset /usr/share/man/man8/podunit.8.gz /usr/share/man/man5/podunit-manifest.5.gz \
 	/usr/share/bash-completion/completions/podunit /etc/podunit/manifests; do
 	grep -qx "$f" <<<"$list" || fail "$rpmfile lacks $f"
@@ -79,7 +81,7 @@ tbx rm -f /usr/sbin/policy-rc.d
 cni_before=$(tbx sha256sum /etc/cni/net.d/10-podunit.conflist)
 
 tbx dpkg -i /run/podunit-testbed/old.deb
-for u in podunit.path podunit-sync.timer podunit-status.socket; do
+for u in podunit.path podunit-sync.timer podunit-status.socket podunit-images.path podunit-auto-update.timer; do
 	[ "$(tbx systemctl is-enabled "$u")" = enabled ] || fail "$u is not enabled after install"
 	[ "$(tbx systemctl is-active "$u")" = active ] || fail "$u is not active after install"
 done
@@ -120,7 +122,7 @@ new_version=$(tbx podunit version)
 ok "upgraded ($old_version → $new_version): the pod kept its unit and container $cid"
 
 tbx dpkg -r podunit
-for u in podunit.path podunit-sync.timer podunit-status.socket podunit-status.service; do
+for u in podunit.path podunit-sync.timer podunit-status.socket podunit-status.service podunit-images.path podunit-auto-update.timer; do
 	state=$(tbx systemctl is-active "$u" || true)
 	[ "$state" = active ] && fail "$u still active after removal"
 	tbx test -e "/usr/lib/systemd/system/$u" && fail "$u still installed after removal"
@@ -138,7 +140,7 @@ ok "purged: configuration gone"
 # --- the .rpm's scriptlets, in the same test bed: the pod still runs (removal
 # leaves pods), and its manifest is still there (purge keeps manifests).
 tbx rpm -i --nodeps /run/podunit-testbed/old.rpm
-for u in podunit.path podunit-sync.timer podunit-status.socket; do
+for u in podunit.path podunit-sync.timer podunit-status.socket podunit-images.path podunit-auto-update.timer; do
 	[ "$(tbx systemctl is-enabled "$u")" = enabled ] || fail "$u is not enabled after rpm -i (preset)"
 	[ "$(tbx systemctl is-active "$u")" = active ] || fail "$u is not active after rpm -i"
 done

@@ -262,7 +262,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		s.Report.Infof("started %s", n)
 	}
 	for _, n := range res.Replaced {
-		s.Report.Infof("replacing %s (its manifest changed): the old generation stops, then the new one starts", n)
+		s.Report.Infof("replacing %s (its manifest changed): its hand-off pulls the new generation's images, then stops the old one and starts the new one", n)
 	}
 	for _, n := range res.Pending {
 		s.Report.Debugf("%s is being replaced already", n)
