@@ -23,6 +23,8 @@ import (
 // holding the test bed's busybox image as private/busybox:1.
 type registry struct {
 	addr, dir string
+	// stop stops the registry (a box that lost its network).
+	stop func()
 }
 
 const (
@@ -73,11 +75,16 @@ auth:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-	})
+	var stopped bool
+	r.stop = func() {
+		if !stopped {
+			stopped = true
+			cmd.Process.Kill()
+			cmd.Wait()
+			logf.Close()
+		}
+	}
+	t.Cleanup(r.stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if c, err := net.Dial("tcp", r.addr); err == nil {

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
 )
 
@@ -180,4 +183,202 @@ func metricValue(exposition, sample string) float64 {
 		}
 	}
 	return 0
+}
+
+// push copies the test bed's busybox image to the registry as ref, with
+// env set in its configuration: a new image (a new digest) for each env.
+func (r *registry) push(t *testing.T, ref string, env ...string) {
+	t.Helper()
+	layout := filepath.Join(r.dir, "layout")
+	tag := "base"
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	if _, err := os.Stat(layout); err != nil {
+		run("skopeo", "copy", "oci-archive:"+filepath.Join(os.Getenv("PODUNIT_TESTBED_DIR"), "images", "busybox.tar"), "oci:"+layout+":base")
+	}
+	if len(env) > 0 {
+		tag = fmt.Sprintf("v%d", time.Now().UnixNano())
+		args := []string{"config", "--image", layout + ":base", "--tag", tag}
+		for _, e := range env {
+			args = append(args, "--config.env", e)
+		}
+		run("umoci", args...)
+	}
+	run("skopeo", "copy", "--dest-cert-dir", filepath.Join(r.dir, "certs"), "--dest-creds", registryUser+":"+registryPassword,
+		"oci:"+layout+":"+tag, "docker://"+r.addr+"/"+ref)
+}
+
+// runningImage is the image ID the pod's container runs, as podshim
+// records it.
+func runningImage(t *testing.T, pod, container string) string {
+	t.Helper()
+	st := podState(t, "default", pod)
+	for _, cs := range st.Status.ContainerStatuses {
+		if cs.Name == container {
+			return cs.ImageID
+		}
+	}
+	return ""
+}
+
+// autoUpdate runs podunit auto-update and returns the UPDATED column of
+// pod's row.
+func autoUpdate(t *testing.T, pod string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(podunitBin, append([]string{"auto-update"}, args...)...).CombinedOutput()
+	t.Logf("podunit auto-update %s:\n%s", strings.Join(args, " "), out)
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 5 && f[0] == "default/"+pod {
+			return strings.Join(f[4:], " ")
+		}
+	}
+	t.Fatalf("podunit auto-update %v: no row for %s (%v)", args, pod, err)
+	return ""
+}
+
+// User story: "my pod says podunit.io/auto-update: registry. When I push a
+// good new version under the same tag, the daily run replaces the pod with
+// it; when I push a broken one, the pod goes back to the version that
+// worked, even though the tag now names the broken one, and later runs do
+// not try that broken one again."
+func TestAutoUpdateFromRegistry(t *testing.T) {
+	r := startRegistry(t)
+	r.push(t, "private/app:stable")
+	secret := `apiVersion: v1
+kind: Secret
+metadata: {name: e2e-regcred}
+type: kubernetes.io/dockerconfigjson
+data:
+  .dockerconfigjson: ` + dockerConfigJSON(r.addr, registryUser, registryPassword) + "\n---\n"
+	command := `if [ "$APP_MODE" = crash ]; then echo crashing; exit 1; fi; echo "app version ${APP_VERSION:-1}"; ` + serveForever
+	writeManifest(t, "e2e-auto.yaml", secret+registryPod("e2e-auto", r.addr+"/private/app:stable", command,
+		"podunit.io/auto-update: registry", "podunit.io/rollout-deadline: 20s", "podunit.io/min-ready-seconds: '3'"))
+	unit := waitActive(t, "default", "e2e-auto")
+	v1 := runningImage(t, "e2e-auto", "app")
+	generation := unitGeneration(t, unit)
+
+	if got := autoUpdate(t, "e2e-auto", "--dry-run"); got != "false" {
+		t.Fatalf("dry run with nothing pushed: %q, want false", got)
+	}
+	r.push(t, "private/app:stable", "APP_VERSION=2")
+	if got := autoUpdate(t, "e2e-auto", "--dry-run"); got != "pending" {
+		t.Fatalf("dry run after a push: %q, want pending", got)
+	}
+	if runningImage(t, "e2e-auto", "app") != v1 {
+		t.Fatal("a dry run changed the pod")
+	}
+	if got := autoUpdate(t, "e2e-auto"); got != "true" {
+		t.Fatalf("auto-update to a good new digest: %q, want true", got)
+	}
+	v2 := runningImage(t, "e2e-auto", "app")
+	if v2 == v1 || unitGeneration(t, unit) != generation || activeState(unit) != "active" {
+		t.Fatalf("after the update the pod runs %s (was %s), generation %s, %s", v2, v1, unitGeneration(t, unit), activeState(unit))
+	}
+
+	r.push(t, "private/app:stable", "APP_VERSION=3", "APP_MODE=crash")
+	begin := time.Now()
+	if got := autoUpdate(t, "e2e-auto"); !strings.HasPrefix(got, "rolled back") {
+		t.Fatalf("auto-update to a crashing digest: %q, want rolled back", got)
+	}
+	t.Logf("rolled back within %.1f s", time.Since(begin).Seconds())
+	waitFor(t, "the pod on its good image again", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", "e2e-auto")
+		if err != nil || len(st.Status.ContainerStatuses) == 0 {
+			return false, err
+		}
+		cs := st.Status.ContainerStatuses[0]
+		return activeState(unit) == "active" && cs.ImageID == v2 && cs.Ready, nil
+	})
+	waitStatusWord(t, "e2e-auto", "RolledBack")
+	// The tag still names the broken digest: later runs and syncs leave
+	// the pod on the good one.
+	if got := autoUpdate(t, "e2e-auto"); !strings.HasPrefix(got, "skipped") {
+		t.Errorf("the next auto-update: %q, want skipped", got)
+	}
+	for range 2 {
+		exec.Command("systemctl", "start", "podunit-sync.service").Run()
+	}
+	systemctl(t, "restart", unit) // podshim again, as after a crash or a reboot
+	waitActive(t, "default", "e2e-auto")
+	if got := runningImage(t, "e2e-auto", "app"); got != v2 {
+		t.Errorf("after syncs and a restart the pod runs %s, want the pinned %s", got, v2)
+	}
+	if !strings.Contains(journal(t, units.HandoffName(unit), begin), "rolled back") {
+		t.Error("the hand-off's journal does not say it rolled back")
+	}
+}
+
+// User stories: "I provision boxes without a registry: I drop image
+// archives into /var/lib/podunit/images, and the pods that use them run";
+// "my box reboots while its registry cannot be reached; a pod whose image
+// says :latest (pull policy Always) runs the copy it has, instead of never
+// starting as with the kubelet" (unless imagePullOffline: fail).
+func TestOfflineImages(t *testing.T) {
+	// An archive dropped into the images directory is imported.
+	const dir = "/var/lib/podunit/images"
+	os.MkdirAll(dir, 0o755)
+	archive := filepath.Join(dir, "e2e-offline.tar")
+	t.Cleanup(func() { os.Remove(archive) })
+	tmp := filepath.Join(dir, ".e2e-offline.tmp")
+	if out, err := exec.Command("skopeo", "copy", "oci-archive:"+filepath.Join(os.Getenv("PODUNIT_TESTBED_DIR"), "images", "busybox.tar"),
+		"oci-archive:"+tmp+":localhost/e2e/offline:1").CombinedOutput(); err != nil {
+		t.Fatalf("skopeo: %v\n%s", err, out)
+	}
+	begin := time.Now()
+	if err := os.Rename(tmp, archive); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the archive's image in the runtime", func() (bool, error) {
+		st, err := cri.ImageStatus(context.Background(), &runtimeapi.ImageSpec{Image: "localhost/e2e/offline:1"}, false)
+		return err == nil && st.GetImage() != nil, err
+	})
+	if j := journal(t, "podunit-images.service", begin); !strings.Contains(j, "imported localhost/e2e/offline:1") {
+		t.Errorf("podunit-images.service's journal:\n%s", j)
+	}
+	writeManifest(t, "e2e-offline.yaml", fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: e2e-offline}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: localhost/e2e/offline:1
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", %q]
+`, serveForever))
+	waitActive(t, "default", "e2e-offline")
+
+	// :latest with the registry gone: the local copy runs.
+	r := startRegistry(t)
+	r.push(t, "private/app:latest")
+	secret := `apiVersion: v1
+kind: Secret
+metadata: {name: e2e-regcred}
+type: kubernetes.io/dockerconfigjson
+data:
+  .dockerconfigjson: ` + dockerConfigJSON(r.addr, registryUser, registryPassword) + "\n---\n"
+	writeManifest(t, "e2e-latest.yaml", secret+registryPod("e2e-latest", r.addr+"/private/app:latest", serveForever))
+	unit := waitActive(t, "default", "e2e-latest")
+	r.stop()
+	begin = time.Now()
+	systemctl(t, "restart", unit) // as at a boot without the network
+	waitActive(t, "default", "e2e-latest")
+	if j := journal(t, unit, begin); !strings.Contains(j, "registry cannot be reached") {
+		t.Errorf("the pod's journal does not say it runs the local copy:\n%s", j)
+	}
+	// imagePullOffline: fail is the kubelet's behaviour: no start.
+	withConfig(t, "imagePullOffline: fail")
+	writeManifest(t, "e2e-latest-strict.yaml", secret+registryPod("e2e-latest-strict", r.addr+"/private/app:latest", serveForever))
+	waitFor(t, "the strict pod waiting for its image", func() (bool, error) {
+		st, err := podshim.ReadState(podshim.DefaultStateDir, "default", "e2e-latest-strict")
+		if err != nil || len(st.Status.ContainerStatuses) == 0 || st.Status.ContainerStatuses[0].State.Waiting == nil {
+			return false, err
+		}
+		w := st.Status.ContainerStatuses[0].State.Waiting.Reason
+		return w == "ErrImagePull" || w == "ImagePullBackOff", nil
+	})
 }

@@ -339,6 +339,13 @@ func StartUnits(ctx context.Context, m Manager, next []*units.Unit) []error {
 	return errs
 }
 
+// StartHandoff queues a hand-off unit as a sync does (podunit auto-update's
+// replacements go through the same units, so that a sync leaves the pod to
+// them). queued is false when one runs already.
+func StartHandoff(ctx context.Context, m Manager, name, description string, argv []string) (queued bool, err error) {
+	return startHandoff(ctx, m, name, description, argv)
+}
+
 // startHandoff queues a hand-off unit, a oneshot service running argv.
 // queued is false when it exists already: a replacement is under way. A
 // rollout waits for each replica to be ready, with deadlines of its own: the
