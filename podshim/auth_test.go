@@ -31,7 +31,7 @@ func TestPullWithImagePullSecrets(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "team"}, Type: corev1.SecretTypeDockercfg, Data: map[string][]byte{
 			corev1.DockerConfigKey: []byte(`{"registry.example:5000/team":{"username":"team","password":"pw"}}`)}},
 	}}
-	creds := registry.PodKeyring(s.pod, s.cfg.Objects, nil).Credentials(pod.Spec.Containers[0].Image)
+	creds := registry.PodKeyring(s.pod, s.cfg.Objects, registry.Node{}).Credentials(pod.Spec.Containers[0].Image)
 	var users []string
 	for _, c := range creds {
 		users = append(users, c.Username+":"+c.Password)
@@ -39,7 +39,7 @@ func TestPullWithImagePullSecrets(t *testing.T) {
 	if want := []string{"team:pw", "bot:s3cret"}; !slices.Equal(users, want) {
 		t.Errorf("credentials %v, want %v", users, want)
 	}
-	if c := registry.PodKeyring(s.pod, s.cfg.Objects, nil).Credentials("docker.io/library/nginx"); len(c) != 0 {
+	if c := registry.PodKeyring(s.pod, s.cfg.Objects, registry.Node{}).Credentials("docker.io/library/nginx"); len(c) != 0 {
 		t.Errorf("credentials for another registry: %v", c)
 	}
 	// The first credentials are refused; the second work.

@@ -75,9 +75,9 @@ type Config struct {
 	// FinishedRecord, if set, is written with the pod's phase (Succeeded or
 	// Failed) when it finishes: a Job's record (podspec.Args).
 	FinishedRecord string
-	// NodeAuth are the node's registry credentials (registry.DefaultAuthFile),
-	// tried after the pod's image pull Secrets.
-	NodeAuth map[string]podspec.DockerAuth
+	// Node are the node's registry credentials (its auth file, credential
+	// provider plugins), tried after the pod's image pull Secrets.
+	Node registry.Node
 	// Pins, after a rollback, are the image IDs this generation ran when
 	// it was last ready: its containers are created from them (podspec.Pins).
 	Pins *podspec.Pins
@@ -691,7 +691,7 @@ func (s *Shim) pullInBackground(ref string) {
 	}
 	s.backgroundPulls[ref] = true
 	image := &runtimeapi.ImageSpec{Image: ref}
-	creds := registry.PodKeyring(s.pod, s.cfg.Objects, s.cfg.NodeAuth).Credentials(ref)
+	creds := registry.PodKeyring(s.pod, s.cfg.Objects, s.cfg.Node).Credentials(ref)
 	sandbox, log, rt := s.sandboxConfig, s.log, s.rt
 	go func() {
 		for delay := time.Minute; ; delay = min(2*delay, time.Hour) {
@@ -711,7 +711,7 @@ func (s *Shim) pullInBackground(ref string) {
 // pull pulls an image with the pod's and the node's credentials
 // (registry.Keyring).
 func (s *Shim) pull(ctx context.Context, image *runtimeapi.ImageSpec) (string, error) {
-	creds := registry.PodKeyring(s.pod, s.cfg.Objects, s.cfg.NodeAuth).Credentials(image.Image)
+	creds := registry.PodKeyring(s.pod, s.cfg.Objects, s.cfg.Node).Credentials(image.Image)
 	return registry.Pull(ctx, s.rt, image, creds, s.sandboxConfig)
 }
 

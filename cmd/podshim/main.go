@@ -99,7 +99,7 @@ func run(args []string) int {
 	// The node's credentials and a rollback's pins: one that cannot be
 	// read is said, and the pod runs without it (a pull that needs the
 	// credentials then says why it failed).
-	if cfg.NodeAuth, err = registry.ReadAuthFile(a.AuthFile); err != nil {
+	if cfg.Node, err = registry.ReadNode(a.AuthFile, a.CredentialProviders); err != nil {
 		log.Error("the node's registry credentials are not used", "err", err)
 	}
 	if a.Pins != "" {

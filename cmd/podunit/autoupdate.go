@@ -81,7 +81,7 @@ Exit status: 0, or 1 when a check, pull or replacement failed.`,
 			HandoffCmd: []string{self, "handoff", "--config", configPath, "--spec-dir", specDir},
 			Report:     report,
 		}
-		if a.NodeAuth, err = registry.ReadAuthFile(cfg.authFile()); err != nil {
+		if a.Node, err = registry.ReadNode(cfg.authFile(), registry.DefaultProvidersPath); err != nil {
 			report.Errorf("the node's registry credentials are not used: %v", err)
 		}
 		updates, err := a.Run(ctx, dryRun)

@@ -90,6 +90,13 @@ type Config struct {
 	// containers-auth.json format (podman login --authfile), tried after a
 	// pod's image pull Secrets; default /etc/podunit/auth.json.
 	RegistryAuthFile string `json:"registryAuthFile"`
+	// ImageCredentialProviderConfigPath and ImageCredentialProviderBinDir
+	// are the kubelet's credential provider plugins: a
+	// CredentialProviderConfig and the directory of its executables, as the
+	// kubelet's keys of the same names. Their credentials are tried after
+	// a pod's image pull Secrets and the auth file.
+	ImageCredentialProviderConfigPath string `json:"imageCredentialProviderConfigPath"`
+	ImageCredentialProviderBinDir     string `json:"imageCredentialProviderBinDir"`
 	// ImagesDir holds image archives (OCI or docker) imported into the
 	// runtime before the pods start: a box provisioned without a
 	// registry; default /var/lib/podunit/images.
@@ -177,6 +184,9 @@ func (c Config) podshimArgs() (podspec.Args, error) {
 	if c.RegistryAuthFile != "" && c.RegistryAuthFile != registry.DefaultAuthFile {
 		args.AuthFile = c.RegistryAuthFile // podshim's default otherwise
 	}
+	if c.ImageCredentialProviderConfigPath != "" {
+		args.CredentialProviders = registry.DefaultProvidersPath // written by sync
+	}
 	return args, nil
 }
 
@@ -189,6 +199,34 @@ func defaultConfig() Config {
 		RegistryAuthFile: registry.DefaultAuthFile,
 		ImagesDir:        DefaultImagesDir,
 	}
+}
+
+// providers reads the credential provider plugins' configuration; nil
+// when none is configured.
+func (c Config) providers() (*registry.Providers, error) {
+	if c.ImageCredentialProviderConfigPath == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.ImageCredentialProviderConfigPath)
+	if err != nil {
+		return nil, fmt.Errorf("imageCredentialProviderConfigPath: %w", err)
+	}
+	var pc struct {
+		Kind string `json:"kind"`
+		registry.Providers
+	}
+	if err := yaml.Unmarshal(b, &pc); err != nil {
+		return nil, fmt.Errorf("imageCredentialProviderConfigPath %s: %w", c.ImageCredentialProviderConfigPath, err)
+	}
+	if pc.Kind != "CredentialProviderConfig" {
+		return nil, fmt.Errorf("imageCredentialProviderConfigPath %s: kind %q, want CredentialProviderConfig", c.ImageCredentialProviderConfigPath, pc.Kind)
+	}
+	p := &pc.Providers
+	p.BinDir = c.ImageCredentialProviderBinDir
+	if err := p.Check(); err != nil {
+		return nil, fmt.Errorf("imageCredentialProviderConfigPath %s: %w", c.ImageCredentialProviderConfigPath, err)
+	}
+	return p, nil
 }
 
 // authFile is the node's registry credentials file.

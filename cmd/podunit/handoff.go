@@ -94,7 +94,7 @@ annotated podunit.io/after).`,
 			StateDir:   podshim.DefaultStateDir,
 			Report:     report,
 		}
-		if r.NodeAuth, err = registry.ReadAuthFile(cfg.authFile()); err != nil {
+		if r.Node, err = registry.ReadNode(cfg.authFile(), registry.DefaultProvidersPath); err != nil {
 			report.Errorf("the node's registry credentials are not used: %v", err)
 		}
 		return engine.Handoff(ctx, r, specs, rolling, trigger)

@@ -20,12 +20,16 @@ type kubeletConfiguration struct {
 	StaticPodURLHeader map[string][]string `json:"staticPodURLHeader"`
 	HTTPCheckFrequency string              `json:"httpCheckFrequency"`
 	ReadOnlyPort       int                 `json:"readOnlyPort"`
+
+	ImageCredentialProviderConfigPath string `json:"imageCredentialProviderConfigPath"`
+	ImageCredentialProviderBinDir     string `json:"imageCredentialProviderBinDir"`
 }
 
 // kubeletUsed are the keys podunit takes from a KubeletConfiguration; every
 // other key is reported (with -v) as not applying to podunit.
 var kubeletUsed = map[string]bool{"kind": true, "apiVersion": true, "staticPodPath": true, "staticPodURL": true,
-	"staticPodURLHeader": true, "httpCheckFrequency": true, "readOnlyPort": true}
+	"staticPodURLHeader": true, "httpCheckFrequency": true, "readOnlyPort": true,
+	"imageCredentialProviderConfigPath": true, "imageCredentialProviderBinDir": true}
 
 // applyKubeletConfig reads a KubeletConfiguration and takes its static pod
 // sources over cfg's: staticPodPath becomes manifestDir (a directory or one
@@ -65,6 +69,10 @@ func applyKubeletConfig(cfg *Config, path string) ([]string, error) {
 	if kc.ReadOnlyPort != 0 {
 		cfg.ReadOnlyPort = kc.ReadOnlyPort
 		notes = append(notes, fmt.Sprintf("%s: readOnlyPort %d serves podunit's read-only API (podunit-status.service)", path, kc.ReadOnlyPort))
+	}
+	if kc.ImageCredentialProviderConfigPath != "" {
+		cfg.ImageCredentialProviderConfigPath, cfg.ImageCredentialProviderBinDir = kc.ImageCredentialProviderConfigPath, kc.ImageCredentialProviderBinDir
+		notes = append(notes, fmt.Sprintf("%s: the credential provider plugins of %s (in %s) give pulls their credentials", path, kc.ImageCredentialProviderConfigPath, kc.ImageCredentialProviderBinDir))
 	}
 	var all map[string]any
 	if yaml.Unmarshal(b, &all) == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/podshim/podspec"
+	"github.com/podunit/podunit/podshim/registry"
 	"github.com/podunit/podunit/units/bus"
 	"github.com/podunit/podunit/units/engine"
 )
@@ -113,6 +114,14 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 				report.Infof("podunit.path now watches %s", strings.Join(paths, ", "))
 			}
 		}
+	}
+
+	// The credential provider plugins, for podshim and the hand-offs: a
+	// configuration that cannot be read keeps the last one written.
+	if providers, err := cfg.providers(); err != nil {
+		report.Errorf("%v", err)
+	} else if err := registry.WriteProviders(registry.DefaultProvidersPath, providers); err != nil {
+		report.Errorf("credential provider plugins: %v", err)
 	}
 
 	s := &engine.Syncer{

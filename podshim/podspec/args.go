@@ -53,6 +53,10 @@ type Args struct {
 	// format), tried after the pod's image pull Secrets; podshim's default
 	// is registry.DefaultAuthFile.
 	AuthFile string
+	// CredentialProviders is the kubelet credential provider plugins'
+	// configuration as sync wrote it (registry.DefaultProvidersPath); "":
+	// none.
+	CredentialProviders string
 	// PullOfflineFail: a container whose image's policy is Always waits
 	// for a registry that cannot be reached, as the kubelet does, instead
 	// of running the local copy (imagePullOffline: fail).
@@ -80,6 +84,7 @@ func (a Args) Argv(program string) []string {
 	add("finished-record", a.FinishedRecord)
 	add("pins", a.Pins)
 	add("auth-file", a.AuthFile)
+	add("credential-providers", a.CredentialProviders)
 	if a.PullOfflineFail {
 		argv = append(argv, "--image-pull-offline-fail")
 	}
@@ -106,6 +111,7 @@ func (a *Args) Flags(name string) *flag.FlagSet {
 	fs.StringVar(&a.FinishedRecord, "finished-record", a.FinishedRecord, "a Job's pod: the file its end (Succeeded or Failed) is written into when it finishes")
 	fs.StringVar(&a.Pins, "pins", a.Pins, "after a rollback: the image IDs the pod's generation ran when it was last ready")
 	fs.StringVar(&a.AuthFile, "auth-file", a.AuthFile, "the node's registry credentials (containers-auth.json), after the pod's image pull Secrets")
+	fs.StringVar(&a.CredentialProviders, "credential-providers", a.CredentialProviders, "the kubelet credential provider plugins' configuration, as podunit sync wrote it")
 	fs.BoolVar(&a.PullOfflineFail, "image-pull-offline-fail", a.PullOfflineFail, "wait for a registry that cannot be reached, as the kubelet does, instead of running the local copy of an Always image")
 	fs.BoolVar(&a.RestartBackoff, "restart-backoff", a.RestartBackoff, "after an automatic restart, wait out the rest of the restart back-off that systemd before 254 cannot pace (RestartSteps=)")
 	return fs

@@ -22,7 +22,7 @@ func TestArgsRoundTrip(t *testing.T) {
 	in := Args{Spec: "/run/podunit/specs/default_web-1.json", CRIEndpoint: "unix:///run/containerd/containerd.sock",
 		CgroupParent: "podunit-web.slice", LogMaxSize: 16384, LogMaxFiles: 2, ResolvConf: "/etc/resolv.conf",
 		FinishedRecord: "/var/lib/podunit/jobs/default_once", RestartBackoff: true,
-		Pins: "/var/lib/podunit/rollouts/default_web.pins.json", AuthFile: "/etc/podunit/auth.json", PullOfflineFail: true}
+		Pins: "/var/lib/podunit/rollouts/default_web.pins.json", AuthFile: "/etc/podunit/auth.json", CredentialProviders: "/run/podunit/credential-providers.json", PullOfflineFail: true}
 	argv := in.Argv("/usr/libexec/podunit/podshim")
 	out := Args{LogMaxSize: 10 << 20, LogMaxFiles: 5, StateDir: "/run/podunit/pods"}
 	if err := out.Flags("podshim").Parse(argv[1:]); err != nil {

@@ -7,6 +7,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -34,13 +35,36 @@ type Keyring struct {
 	Secrets []map[string]podspec.DockerAuth
 	// Node are the node's auths (DefaultAuthFile), tried after the pod's.
 	Node map[string]podspec.DockerAuth
+	// Providers are the kubelet's credential provider plugins, run for an
+	// image they match, tried after the node's auths.
+	Providers *Providers
+}
+
+// Node are the node's own credentials: its auth file and its credential
+// provider plugins.
+type Node struct {
+	Auths     map[string]podspec.DockerAuth
+	Providers *Providers
+}
+
+// ReadNode reads the node's credentials: the auth file (DefaultAuthFile)
+// and the plugins sync configured (DefaultProvidersPath). What cannot be
+// read is left out, and said in the error.
+func ReadNode(authFile, providersPath string) (Node, error) {
+	auths, err1 := ReadAuthFile(authFile)
+	var providers *Providers
+	var err2 error
+	if providersPath != "" {
+		providers, err2 = ReadProviders(providersPath)
+	}
+	return Node{Auths: auths, Providers: providers}, errors.Join(err1, err2)
 }
 
 // PodKeyring is the keyring of a pod: its image pull Secrets (from the
-// objects of its data file) and the node's auths. A Secret that is missing
-// or unreadable adds nothing: sync checked them.
-func PodKeyring(pod *corev1.Pod, objects podspec.Objects, node map[string]podspec.DockerAuth) Keyring {
-	k := Keyring{Node: node}
+// objects of its data file), then the node's credentials. A Secret that is
+// missing or unreadable adds nothing: sync checked them.
+func PodKeyring(pod *corev1.Pod, objects podspec.Objects, node Node) Keyring {
+	k := Keyring{Node: node.Auths, Providers: node.Providers}
 	for _, ref := range pod.Spec.ImagePullSecrets {
 		secret := objects.Secret(ref.Name)
 		if secret == nil {
@@ -79,11 +103,13 @@ func ReadAuthFile(path string) (map[string]podspec.DockerAuth, error) {
 // Credentials are the credentials for image, as the kubelet's keyring
 // gives them: the pod's Secrets' entries that match its registry (and
 // path), the most specific first, each Secret in the pod's order; then the
-// node's, the same way. None: pull without.
+// node's, the same way; then what the credential provider plugins that
+// match it give. None: pull without.
 func (k Keyring) Credentials(image string) []*runtimeapi.AuthConfig {
 	host, path := Of(image)
 	out := matching(host, path, k.Secrets)
-	return append(out, matching(host, path, []map[string]podspec.DockerAuth{k.Node})...)
+	out = append(out, matching(host, path, []map[string]podspec.DockerAuth{k.Node})...)
+	return append(out, k.Providers.Credentials(context.Background(), image)...)
 }
 
 func matching(host, path string, sets []map[string]podspec.DockerAuth) []*runtimeapi.AuthConfig {

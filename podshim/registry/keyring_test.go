@@ -53,7 +53,7 @@ func TestKeyring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := PodKeyring(pod, objects, node)
+	k := PodKeyring(pod, objects, Node{Auths: node})
 	var users []string
 	for _, c := range k.Credentials("registry.example:5000/team/app:1") {
 		users = append(users, c.Username+":"+c.Password)
@@ -85,5 +85,71 @@ func TestUnreachable(t *testing.T) {
 		if got := Unreachable(errors.New(msg)); got != want {
 			t.Errorf("Unreachable(%q) = %v, want %v", msg, got, want)
 		}
+	}
+}
+
+func TestMatchImage(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, image string
+		want           bool
+	}{
+		{"*.dkr.ecr.*.amazonaws.com", "123.dkr.ecr.eu-west-1.amazonaws.com/app:1", true},
+		{"*.example.com", "example.com/app", false},
+		{"*.example.com", "a.example.com/app", true},
+		{"registry.example:5000", "registry.example:5000/app:1", true},
+		{"registry.example:5000", "registry.example/app:1", false},
+		{"registry.example/team", "registry.example/team/app:1", true},
+		{"registry.example/team", "registry.example/teams/app:1", false},
+		{"docker.io", "nginx", true},
+	} {
+		host, repo := Of(tc.image)
+		if got := matchImage(tc.pattern, host, repo); got != tc.want {
+			t.Errorf("matchImage(%q, %q) = %v, want %v", tc.pattern, tc.image, got, tc.want)
+		}
+	}
+}
+
+// A credential provider plugin gets the kubelet's request on stdin and its
+// credentials go with the pull, after the node's auth file.
+func TestCredentialProviderPlugin(t *testing.T) {
+	bin := t.TempDir()
+	script := `#!/bin/sh
+read -r req
+case "$req" in *'"kind":"CredentialProviderRequest"'*) ;; *) exit 1 ;; esac
+case "$req" in *'"image":"registry.example:5000/app:1"'*) ;; *) exit 1 ;; esac
+echo '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderResponse","cacheKeyType":"Registry","auth":{"registry.example:5000":{"username":"'"$USER_NAME"'","password":"pw"}}}'
+`
+	os.WriteFile(filepath.Join(bin, "fake-provider"), []byte(script), 0o755)
+	p := &Providers{BinDir: bin, Providers: []Provider{{Name: "fake-provider", MatchImages: []string{"registry.example:5000"},
+		APIVersion: "credentialprovider.kubelet.k8s.io/v1"}}}
+	p.Providers[0].Env = append(p.Providers[0].Env, struct {
+		Name  string `json:"name"`
+		Value string `json:"value"`
+	}{"USER_NAME", "plugin"})
+	if err := p.Check(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "providers.json")
+	if err := WriteProviders(path, p); err != nil {
+		t.Fatal(err)
+	}
+	read, err := ReadProviders(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := Keyring{Node: map[string]podspec.DockerAuth{"registry.example:5000": {Username: "node", Password: "x"}}, Providers: read}
+	var users []string
+	for _, c := range k.Credentials("registry.example:5000/app:1") {
+		users = append(users, c.Username)
+	}
+	if want := []string{"node", "plugin"}; !slices.Equal(users, want) {
+		t.Errorf("credentials of %v, want %v", users, want)
+	}
+	if c := k.Credentials("other.example/app:1"); len(c) != 0 {
+		t.Errorf("a plugin ran for an image it does not match: %v", c)
+	}
+	bad := &Providers{BinDir: bin, Providers: []Provider{{Name: "../x", MatchImages: []string{"a"}, APIVersion: "credentialprovider.kubelet.k8s.io/v1"}}}
+	if err := bad.Check(); err == nil {
+		t.Error("a provider name with a path was accepted")
 	}
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -381,4 +382,89 @@ data:
 		w := st.Status.ContainerStatuses[0].State.Waiting.Reason
 		return w == "ErrImagePull" || w == "ImagePullBackOff", nil
 	})
+}
+
+// User story: "my pods' manifests carry no pull secrets: the box has its
+// registry credentials (podman login's auth.json, or the kubelet's
+// credential provider plugin I already use), and those never show up in a
+// log, the status API or a process's arguments."
+func TestPullCredentialsOfTheNode(t *testing.T) {
+	r := startRegistry(t)
+	pod := func(name string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: %s/private/busybox:1
+    imagePullPolicy: Always
+    command: ["sh", "-c", %q]
+`, name, r.addr, serveForever)
+	}
+	begin := time.Now()
+	auth := `{"auths":{"` + r.addr + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte(registryUser+":"+registryPassword)) + `"}}}`
+	if err := os.WriteFile("/etc/podunit/auth.json", []byte(auth), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove("/etc/podunit/auth.json") })
+	writeManifest(t, "e2e-authfile.yaml", pod("e2e-authfile"))
+	unit1 := waitActive(t, "default", "e2e-authfile")
+	os.Remove("/etc/podunit/auth.json")
+
+	// The kubelet's credential provider plugin protocol, with a plugin of
+	// the test's.
+	dir := "/var/lib/e2e-providers"
+	freshDir(t, dir)
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	plugin := `#!/bin/sh
+cat >/dev/null
+printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderResponse","cacheKeyType":"Registry","auth":{"%s":{"username":"%s","password":"%s"}}}\n' "$REGISTRY" "$REG_USER" "$REG_PASSWORD"
+`
+	os.WriteFile(filepath.Join(dir, "bin", "e2e-provider"), []byte(plugin), 0o700)
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1
+kind: CredentialProviderConfig
+providers:
+- name: e2e-provider
+  apiVersion: credentialprovider.kubelet.k8s.io/v1
+  matchImages: [%q]
+  defaultCacheDuration: 1m
+  env:
+  - {name: REGISTRY, value: %q}
+  - {name: REG_USER, value: %q}
+  - {name: REG_PASSWORD, value: %q}
+`, r.addr, r.addr, registryUser, registryPassword)), 0o600)
+	withConfig(t, "imageCredentialProviderConfigPath: "+dir+"/config.yaml\nimageCredentialProviderBinDir: "+dir+"/bin")
+	writeManifest(t, "e2e-provider.yaml", pod("e2e-provider"))
+	unit2 := waitActive(t, "default", "e2e-provider")
+
+	// Neither source's password is anywhere a user or process could read
+	// it but the files root wrote.
+	places := map[string]string{
+		"the pods' journal":  journal(t, unit1, begin) + journal(t, unit2, begin),
+		"the sync's journal": journal(t, "podunit-sync.service", begin),
+	}
+	if out, err := exec.Command(podunitBin, "get", "pods", "-A", "-o", "yaml").Output(); err == nil {
+		places["get pods -o yaml"] = string(out)
+	}
+	for _, p := range []string{"e2e-authfile", "e2e-provider"} {
+		if out, err := exec.Command(podunitBin, "describe", "pod", p).Output(); err == nil {
+			places["describe "+p] = string(out)
+		}
+	}
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, c := range cmdlines {
+		b, _ := os.ReadFile(c)
+		places[c] += string(b)
+	}
+	places["the units' properties"] = fmt.Sprint(unitProps(t, unit1), unitProps(t, unit2))
+	for where, text := range places {
+		if strings.Contains(text, registryPassword) {
+			t.Errorf("the registry password is in %s", where)
+		}
+	}
+	if fi, err := os.Stat("/run/podunit/credential-providers.json"); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("the plugins' configuration as sync wrote it: %v, %v (want root's alone)", fi.Mode(), err)
+	}
 }

@@ -38,7 +38,7 @@ type AutoUpdater struct {
 	UnitConfig generator.UnitConfig
 	Rollouts   Rollouts
 	StateDir   string
-	NodeAuth   map[string]podspec.DockerAuth
+	Node       registry.Node
 	// HandoffCmd is `podunit handoff` with its flags.
 	HandoffCmd []string
 	Report     Reporter
@@ -116,7 +116,7 @@ func (a *AutoUpdater) check(ctx context.Context, p *generator.Pod) []Update {
 	}
 	rec, _ := a.Rollouts.Read(p.Namespace(), p.Name())
 	objects, _ := podspec.ReadObjects(generator.SpecPath(a.UnitConfig, p.Namespace(), p.Name(), p.Hash))
-	keyring := registry.PodKeyring(p.Spec, objects, a.NodeAuth)
+	keyring := registry.PodKeyring(p.Spec, objects, a.Node)
 	var out []Update
 	for _, c := range p.Spec.Spec.Containers {
 		policy := generator.AutoUpdatePolicy(p.Spec, c.Name)
@@ -184,7 +184,7 @@ func (a *AutoUpdater) hasDigest(ctx context.Context, id, digest string) bool {
 // hand-off, and says how that went.
 func (a *AutoUpdater) update(ctx context.Context, p *generator.Pod, spec string, updates []Update) string {
 	objects, _ := podspec.ReadObjects(spec)
-	keyring := registry.PodKeyring(p.Spec, objects, a.NodeAuth)
+	keyring := registry.PodKeyring(p.Spec, objects, a.Node)
 	for _, u := range updates {
 		if !u.Changed || u.Skipped != "" || u.Err != nil || u.Policy != generator.AutoUpdateRegistry {
 			continue

@@ -50,8 +50,9 @@ type Replacer struct {
 	// StateDir holds podshim's state files: the image IDs the old
 	// generation runs, and why the new one is not ready.
 	StateDir string
-	// NodeAuth are the node's registry credentials (registry.DefaultAuthFile).
-	NodeAuth map[string]podspec.DockerAuth
+	// Node are the node's registry credentials: its auth file and
+	// credential provider plugins.
+	Node registry.Node
 	Report   Reporter
 	// PullBackoff is the wait after the n-th failed pull (n from 1);
 	// nil: DefaultPullBackoff.
@@ -221,7 +222,7 @@ func (r *Replacer) pull(ctx context.Context, p *generator.Pod, rec *Rollout, spe
 	if err != nil {
 		return err
 	}
-	keyring := registry.PodKeyring(p.Spec, objects, r.NodeAuth)
+	keyring := registry.PodKeyring(p.Spec, objects, r.Node)
 	for attempt := 1; ; attempt++ {
 		err := r.pullImages(ctx, p.Spec, keyring)
 		if err == nil {
