@@ -598,18 +598,19 @@ func isDBusError(err error, name string) bool {
 	return errors.As(err, &e) && e.Name == name
 }
 
-// UnitState is a unit's ActiveState ("inactive" when it is not loaded).
-func UnitState(ctx context.Context, m Manager, name string) (string, error) {
+// UnitState is a unit's ActiveState and SubState ("inactive" when it is
+// not loaded).
+func UnitState(ctx context.Context, m Manager, name string) (state, sub string, err error) {
 	statuses, err := m.ListUnitsByPatternsContext(ctx, nil, []string{name})
 	if err != nil {
-		return "", fmt.Errorf("unit %q: %w", name, err)
+		return "", "", fmt.Errorf("unit %q: %w", name, err)
 	}
 	for _, st := range statuses {
 		if st.Name == name {
-			return st.ActiveState, nil
+			return st.ActiveState, st.SubState, nil
 		}
 	}
-	return "inactive", nil
+	return "inactive", "gone", nil
 }
 
 // StopUnit stops a unit and waits until it is down (its failure reset, so
@@ -623,29 +624,45 @@ func StartUnit(ctx context.Context, m Manager, u *units.Unit) error { return sta
 // ready in time, or failed.
 var ErrNotReady = errors.New("not ready")
 
+// ErrStopped is returned by WaitReady for a unit that something else
+// stopped meanwhile (a sync, after its manifest was removed; systemctl
+// stop): not a failure of the unit.
+var ErrStopped = errors.New("stopped meanwhile")
+
 // WaitReady waits until a unit is active (a pod unit: podshim sent
 // READY=1) for at most deadline. A unit that fails (podshim gave up on the
-// pod, or the pod failed) or goes down ends the wait at once. The error
-// wraps ErrNotReady and says what the unit did.
+// pod, or the pod failed) ends the wait at once (ErrNotReady), as does one
+// that is stopped (ErrStopped).
 func WaitReady(ctx context.Context, m Manager, name string, deadline time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	var last string
+	var state, sub string
 	err := pollUnit(ctx, m, name, 100*time.Millisecond, time.Second, func(st *dbus.UnitStatus) bool {
 		if st == nil {
-			last = "gone"
+			state, sub = "inactive", "gone"
 			return true
 		}
-		last = st.ActiveState + " (" + st.SubState + ")"
-		return st.ActiveState == "active" || st.ActiveState == "failed" || (st.ActiveState == "inactive" && st.JobType == "")
+		state, sub = st.ActiveState, st.SubState
+		return state == "active" || state == "failed" || state == "deactivating" || (state == "inactive" && st.JobType == "")
 	}, "not ready")
 	switch {
 	case err != nil && ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w within %s: %s", ErrNotReady, deadline, last)
+		return fmt.Errorf("%w within %s: %s (%s)", ErrNotReady, deadline, state, sub)
 	case err != nil:
 		return err
-	case strings.HasPrefix(last, "active "):
-		return nil
 	}
-	return fmt.Errorf("%w: %s", ErrNotReady, last)
+	return StateError(state, sub)
+}
+
+// StateError is what a unit's state says of it after it was started: nil
+// when active, ErrNotReady when it failed or is restarting, ErrStopped
+// when something stopped it.
+func StateError(state, sub string) error {
+	switch state {
+	case "active":
+		return nil
+	case "inactive", "deactivating":
+		return fmt.Errorf("%w: %s (%s)", ErrStopped, state, sub)
+	}
+	return fmt.Errorf("%w: %s (%s)", ErrNotReady, state, sub)
 }

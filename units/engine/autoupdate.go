@@ -213,8 +213,8 @@ func (a *AutoUpdater) update(ctx context.Context, p *generator.Pod, spec string,
 	if rec, _ := a.Rollouts.Read(p.Namespace(), p.Name()); rec != nil && rec.Phase == PhaseRolledBack {
 		return fmt.Sprintf("rolled back: %s: %s", rec.Reason, rec.Message)
 	}
-	if s, _ := bus.UnitState(ctx, a.Manager, unit); s != "active" {
-		return "failed: the pod's unit is " + s + " (journalctl -u " + handoff + ")"
+	if s, sub, _ := bus.UnitState(ctx, a.Manager, unit); s != "active" {
+		return "failed: the pod's unit is " + s + " (" + sub + "); journalctl -u " + handoff
 	}
 	return "updated"
 }

@@ -52,8 +52,8 @@ type Replacer struct {
 	StateDir string
 	// Node are the node's registry credentials: its auth file and
 	// credential provider plugins.
-	Node registry.Node
-	Report   Reporter
+	Node   registry.Node
+	Report Reporter
 	// PullBackoff is the wait after the n-th failed pull (n from 1);
 	// nil: DefaultPullBackoff.
 	PullBackoff func(n int) time.Duration
@@ -151,6 +151,14 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 			names = append(names, u.Name)
 			replaced = append(replaced, done{u, rec})
 			continue
+		}
+		if errors.Is(err, bus.ErrStopped) {
+			// A sync stopped it (its manifest was removed), or a person
+			// did: not the new generation's failure; the next sync decides.
+			r.Report.Infof("pod %s: generation %s was stopped while it was rolled out (%v); the next sync carries on", p.Key(), p.Hash, err)
+			_ = r.Rollouts.Remove(p.Namespace(), p.Name())
+			*carryOn = true
+			return names, nil
 		}
 		if !errors.Is(err, bus.ErrNotReady) || rec.Previous == "" {
 			return names, err
@@ -358,8 +366,12 @@ func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod,
 			return ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
-		if st, err := bus.UnitState(ctx, r.Manager, unit); err != nil || st != "active" {
-			return fmt.Errorf("%w: it was ready, then %s within %s", bus.ErrNotReady, st, window)
+		state, sub, err := bus.UnitState(ctx, r.Manager, unit)
+		if err != nil {
+			return err
+		}
+		if err := bus.StateError(state, sub); err != nil {
+			return fmt.Errorf("it was ready, then: %w, within %s", err, window)
 		}
 		n, unready, ok := restarts()
 		switch {
