@@ -150,13 +150,19 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 		if err == nil {
 			names = append(names, u.Name)
 			replaced = append(replaced, done{u, rec})
+			if !rolling {
+				r.finish(rec)
+			}
 			continue
 		}
 		if errors.Is(err, bus.ErrStopped) {
 			// A sync stopped it (its manifest was removed), or a person
 			// did: not the new generation's failure; the next sync decides.
 			r.Report.Infof("pod %s: generation %s was stopped while it was rolled out (%v); the next sync carries on", p.Key(), p.Hash, err)
-			_ = r.Rollouts.Remove(p.Namespace(), p.Name())
+			r.finish(rec)
+			for _, d := range replaced {
+				r.finish(d.rec)
+			}
 			*carryOn = true
 			return names, nil
 		}
@@ -173,6 +179,13 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 			}
 		}
 		return names[:0], failure
+	}
+	// A rollout is done once every replica is: until then each keeps what
+	// it needs to come back to.
+	for _, d := range replaced {
+		if rolling {
+			r.finish(d.rec)
+		}
 	}
 	return names, nil
 }
@@ -325,7 +338,7 @@ func (r *Replacer) swap(ctx context.Context, u *units.Unit, p *generator.Pod, re
 				return fmt.Errorf("rollout of %s stopped: %w", u.Group, err)
 			}
 		}
-		r.finish(rec, "started %s", u.Name)
+		r.Report.Infof("started %s", u.Name)
 		return nil
 	}
 	deadline := generator.RolloutDeadline(p.Spec)
@@ -336,7 +349,9 @@ func (r *Replacer) swap(ctx context.Context, u *units.Unit, p *generator.Pod, re
 		return err
 	}
 	_ = r.Rollouts.Count(CounterRolloutsReady)
-	r.finish(rec, "replaced %s: generation %s is ready", u.Name, p.Hash)
+	rec.Phase = PhaseReady
+	r.record(rec)
+	r.Report.Infof("replaced %s: generation %s is ready", u.Name, p.Hash)
 	return nil
 }
 
@@ -386,12 +401,12 @@ func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod,
 	return nil
 }
 
-// finish removes a replacement's record once it went through.
-func (r *Replacer) finish(rec *Rollout, format string, args ...any) {
+// finish removes a replacement's record (and the spec it kept) once it
+// went through.
+func (r *Replacer) finish(rec *Rollout) {
 	if err := r.Rollouts.Remove(rec.Namespace, rec.Name); err != nil {
 		r.Report.Errorf("pod %s: %v", rec.Key(), err)
 	}
-	r.Report.Infof(format, args...)
 }
 
 // rollBack records why u (generation rec.Generation) was not ready and

@@ -35,6 +35,9 @@ const (
 	PhaseImagePullBackOff = "ImagePullBackOff"
 	PhaseStarting         = "Starting"
 	PhaseRolledBack       = "RolledBack"
+	// PhaseReady: replaced and ready, in a rollout that goes on (its
+	// replicas come back to their old generations if a later one fails).
+	PhaseReady = "Ready"
 )
 
 // Triggers of a replacement.

@@ -298,6 +298,9 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 	invalid, isInvalid := snap.sync.Invalid[p.Source]
 	conflicts := snap.sync.Conflicts[r.Namespace+"/"+r.PodName]
 	rollout := snap.rollouts[r.Namespace+"/"+r.PodName]
+	if rollout != nil && rollout.Phase == engine.PhaseReady {
+		rollout = nil // up to date
+	}
 	key := fmt.Sprintf("%s|%s|%s|%v %v|%q %t|%q|%v", path, r.ActiveState, r.SubState, stats, hasStats, invalid, isInvalid, conflicts, rollout)
 	if statErr == nil {
 		key += fmt.Sprintf("|%d %d", fi.Size(), fi.ModTime().UnixNano())
