@@ -118,6 +118,13 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 		}
 		pods[i] = p
 	}
+	// A pod a rollback holds on its last ready generation (the sync asks
+	// for that one): started again as it was, pinned, its record kept.
+	if len(pods) == 1 && steps[0].Trigger == TriggerManifest {
+		if old, _ := r.Rollouts.Read(pods[0].Namespace(), pods[0].Name()); old != nil && old.Phase == PhaseRolledBack && old.Previous == pods[0].Hash && old.Generation != old.Previous {
+			return names, r.restore(ctx, old)
+		}
+	}
 	// Every image of every pod first, while all of them run.
 	recs := make([]*Rollout, len(steps))
 	for i, p := range pods {
@@ -443,6 +450,26 @@ func (r *Replacer) rollBackTo(ctx context.Context, u *units.Unit, rec *Rollout) 
 		r.Report.Errorf("pod %s: generation %s, rolled back to, is not ready either: %v", rec.Key(), rec.Previous, err)
 	}
 	return fmt.Errorf("pod %s: generation %s was not ready (%s): %w to %s", rec.Key(), rec.Generation, rec.Reason, ErrRolledBack, rec.Previous)
+}
+
+// restore starts the generation a rollback holds a pod on again, pinned
+// (its unit was down: stopped by hand, or failing).
+func (r *Replacer) restore(ctx context.Context, rec *Rollout) error {
+	u, err := r.PreviousUnit(rec)
+	if err != nil {
+		return fmt.Errorf("pod %s: generation %s: %w", rec.Key(), rec.Previous, err)
+	}
+	if err := bus.StopUnit(ctx, r.Manager, u.Name); err != nil {
+		return err
+	}
+	if err := bus.WaitStopped(ctx, r.Manager, u.Name); err != nil {
+		return err
+	}
+	if err := bus.StartUnit(ctx, r.Manager, u); err != nil {
+		return err
+	}
+	r.Report.Infof("started %s: generation %s, which the rollback of %s holds it on", u.Name, rec.Previous, rec.Generation)
+	return nil
 }
 
 // PreviousUnit is the unit of the generation a rollback returns to, with

@@ -154,6 +154,13 @@ func (m *Manager) StopUnitContext(_ context.Context, name, _ string, ch chan<- s
 	return 1, nil
 }
 
+// ExecStart is the command line a unit was started with (nil: none).
+func (m *Manager) ExecStart(name string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return execArgs(m.Properties[name])
+}
+
 // StartUnitContext records the start of a static unit.
 func (m *Manager) StartUnitContext(_ context.Context, name, _ string, ch chan<- string) (int, error) {
 	m.mu.Lock()
