@@ -215,7 +215,6 @@ func authorize(ctx context.Context, client *http.Client, challenge, repo string,
 	return "Bearer " + tok.Token, nil
 }
 
-
 // client is an HTTP client that trusts the system's CAs and those
 // configured for host.
 func (r Resolver) client(host string) (*http.Client, error) {
