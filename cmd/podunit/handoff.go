@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podunit/podunit/criclient"
+	"github.com/podunit/podunit/criclient/archive"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/podshim/registry"
 	"github.com/podunit/podunit/units/bus"
@@ -93,6 +95,9 @@ annotated podunit.io/after).`,
 			Rollouts:   engine.Rollouts{Dir: engine.DefaultRolloutDir},
 			StateDir:   podshim.DefaultStateDir,
 			Report:     report,
+		}
+		if v, err := rt.Version(ctx, ""); err == nil {
+			r.Pin = archive.Importer{Runtime: v.RuntimeName, Address: strings.TrimPrefix(cfg.CRIEndpoint, "unix://")}.Pin
 		}
 		if r.Node, err = registry.ReadNode(cfg.authFile(), registry.DefaultProvidersPath); err != nil {
 			report.Errorf("the node's registry credentials are not used: %v", err)

@@ -259,3 +259,32 @@ func normalize(name string) string {
 	}
 	return name
 }
+
+// PinnedLabel is containerd's label for a pinned image: its CRI reports
+// the image pinned, and image garbage collection (the kubelet's, crictl's
+// prune) leaves it alone.
+const PinnedLabel = "io.cri-containerd.pinned"
+
+// Pin labels images (by ID or name) pinned in containerd, so that nothing
+// collects the images a rolled-back generation runs. CRI-O keeps pinned
+// images in its own configuration (pinned_images), not per image: there
+// Pin does nothing.
+func (im Importer) Pin(ctx context.Context, images []string) error {
+	if im.Runtime != "containerd" || len(images) == 0 {
+		return nil
+	}
+	run := im.Command
+	if run == nil {
+		run = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+			return exec.CommandContext(ctx, name, args...).CombinedOutput()
+		}
+	}
+	var errs []error
+	for _, ref := range images {
+		args := []string{"--address", im.Address, "--namespace", "k8s.io", "images", "label", ref, PinnedLabel + "=pinned"}
+		if out, err := run(ctx, "ctr", args...); err != nil {
+			errs = append(errs, fmt.Errorf("ctr %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out))))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -295,6 +295,12 @@ data:
 		return activeState(unit) == "active" && cs.ImageID == v2 && cs.Ready, nil
 	})
 	waitStatusWord(t, "e2e-auto", "RolledBack")
+	// The good image is pinned in containerd: no image garbage collection
+	// (the kubelet's, crictl rmi --prune) takes it while the pod needs it.
+	pinned, _ := exec.Command("ctr", "-n", "k8s.io", "images", "ls", "-q", `labels."io.cri-containerd.pinned"==pinned`).CombinedOutput()
+	if !strings.Contains(string(pinned), v2) {
+		t.Errorf("the image the rollback runs (%s) is not pinned; pinned: %s", v2, pinned)
+	}
 	// The tag still names the broken digest: later runs and syncs leave
 	// the pod on the good one.
 	if got := autoUpdate(t, "e2e-auto"); !strings.HasPrefix(got, "skipped") {

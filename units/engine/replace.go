@@ -54,6 +54,9 @@ type Replacer struct {
 	// credential provider plugins.
 	Node   registry.Node
 	Report Reporter
+	// Pin pins the image IDs a rolled-back generation runs in the runtime,
+	// so that no image garbage collection removes them; nil: not pinned.
+	Pin func(ctx context.Context, images []string) error
 	// PullBackoff is the wait after the n-th failed pull (n from 1);
 	// nil: DefaultPullBackoff.
 	PullBackoff func(n int) time.Duration
@@ -439,6 +442,15 @@ func (r *Replacer) rollBackTo(ctx context.Context, u *units.Unit, rec *Rollout) 
 	prev, err := r.PreviousUnit(rec)
 	if err != nil {
 		return fmt.Errorf("pod %s: roll back to %s: %w", rec.Key(), rec.Previous, err)
+	}
+	if r.Pin != nil {
+		var ids []string
+		for _, id := range rec.PreviousImages {
+			ids = append(ids, id)
+		}
+		if err := r.Pin(ctx, ids); err != nil {
+			r.Report.Errorf("pod %s: the images of generation %s are not pinned: %v", rec.Key(), rec.Previous, err)
+		}
 	}
 	if err := bus.WaitStopped(ctx, r.Manager, u.Name); err != nil {
 		return err
