@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -128,4 +129,71 @@ spec:
 		}
 	}
 	os.Remove(filepath.Join(manifestDir, "e2e-job.yaml"))
+}
+
+// User story: "I roll a Deployment to a version that crashes. The first
+// replica to get it comes back to the old version, the others are never
+// touched, and they stay that way until I change the manifest."
+func TestDeploymentRolloutStopsAtTheFirstFailure(t *testing.T) {
+	manifest := func(command string) string {
+		return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: e2e-roll}
+spec:
+  replicas: 3
+  minReadySeconds: 3
+  progressDeadlineSeconds: 20
+  selector: {matchLabels: {app: e2e-roll}}
+  template:
+    metadata: {labels: {app: e2e-roll}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: localhost/podunit/busybox:1.35
+        command: ["sh", "-c", %q]
+`, command)
+	}
+	writeManifest(t, "e2e-roll.yaml", manifest("trap 'exit 0' TERM; sleep 3600 & wait"))
+	var unitsOf []string
+	invocations := map[string]string{}
+	for i := range 3 {
+		u := waitActive(t, "default", fmt.Sprintf("e2e-roll-%d", i))
+		unitsOf = append(unitsOf, u)
+	}
+	generation := map[string]string{}
+	for _, u := range unitsOf {
+		invocations[u] = fmt.Sprint(unitProps(t, u)["InvocationID"])
+		generation[u] = unitGeneration(t, u)
+	}
+	writeFile(t, "e2e-roll.yaml", manifest("echo broken; exit 1"))
+	waitFor(t, "every replica shown RolledBack", func() (bool, error) {
+		for i := range 3 {
+			if statusWord(t, fmt.Sprintf("e2e-roll-%d", i)) != "RolledBack" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	touched := 0
+	for _, u := range unitsOf {
+		waitFor(t, u+" on its old generation", func() (bool, error) {
+			return activeState(u) == "active" && unitGeneration(t, u) == generation[u], nil
+		})
+		if fmt.Sprint(unitProps(t, u)["InvocationID"]) != invocations[u] {
+			touched++
+		}
+	}
+	if touched != 1 {
+		t.Errorf("%d replicas were replaced and rolled back, want 1: the rollout stops at the first failure", touched)
+	}
+	// Syncs leave them there.
+	for range 2 {
+		exec.Command("systemctl", "start", "podunit-sync.service").Run()
+	}
+	for _, u := range unitsOf {
+		if g := unitGeneration(t, u); g != generation[u] {
+			t.Errorf("after more syncs %s runs generation %s, want %s", u, g, generation[u])
+		}
+	}
 }

@@ -188,6 +188,17 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 				failure = errors.Join(failure, e)
 			}
 		}
+		// The replicas not reached keep their generation, held as the
+		// others are: the rollout stops here until the manifest changes.
+		for _, rest := range recs[i+1:] {
+			if rest.Previous == "" {
+				r.finish(rest)
+				continue
+			}
+			rest.Phase, rest.Reason = PhaseRolledBack, "RolloutFailed"
+			rest.Message = fmt.Sprintf("the rollout stopped before this pod: pod %s was not ready: %s", p.Key(), rec.Message)
+			r.record(rest)
+		}
 		return names[:0], failure
 	}
 	// A rollout is done once every replica is: until then each keeps what
