@@ -9,20 +9,20 @@ import (
 
 // Handoff carries out a hand-off unit's job (see newHandoffCommand): the
 // replacement of the pods of specs by r, one at a time, each ready before
-// the next when rolling. When a spec file is gone (a later sync wants
-// another generation) or a replacement failed, a sync is queued: it sees
-// what is left and carries on.
+// the next when rolling. A sync is queued when it ends: it sees what is
+// left (a spec file gone because a later sync wants another generation, a
+// failed replacement, a manifest changed meanwhile) and carries on.
 func Handoff(ctx context.Context, r *Replacer, specs []string, rolling bool, trigger string) error {
 	steps := make([]Step, len(specs))
 	for i, s := range specs {
 		steps[i] = Step{Spec: s, Trigger: trigger}
 	}
-	var carryOn bool
-	_, err := r.Replace(ctx, steps, rolling, &carryOn)
-	if carryOn || err != nil {
-		if qerr := bus.QueueStart(ctx, r.Manager, SyncUnit); qerr != nil {
-			err = errors.Join(err, qerr)
-		}
+	_, err := r.Replace(ctx, steps, rolling)
+	// Always a sync after: a manifest that changed while this hand-off
+	// pulled or held its pods to their readiness was left to it, and
+	// should not wait for the periodic sync.
+	if qerr := bus.QueueStart(ctx, r.Manager, SyncUnit); qerr != nil {
+		err = errors.Join(err, qerr)
 	}
 	if errors.Is(err, ErrRolledBack) {
 		// Done as designed: the pod runs its last ready generation, and

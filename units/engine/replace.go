@@ -101,7 +101,7 @@ type Step struct {
 // With rolling (a workload's rollout), a pod with no ready generation to
 // come back to (a StatefulSet's new pod, started in order) must be ready
 // too before the next one starts; a pod replaced alone is only started.
-func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carryOn *bool) ([]string, error) {
+func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]string, error) {
 	type done struct {
 		u   *units.Unit
 		rec *Rollout
@@ -113,7 +113,6 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 		p, err := generator.FromSpec(podspec.ReadSpec(st.Spec))
 		if errors.Is(err, fs.ErrNotExist) {
 			r.Report.Infof("%s is gone (the manifest changed again); the next sync carries on", st.Spec)
-			*carryOn = true
 			return names, nil
 		}
 		if err != nil {
@@ -136,7 +135,6 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 	for i, p := range pods {
 		if err := r.pull(ctx, p, recs[i], steps[i].Spec); err != nil {
 			if errors.Is(err, errSpecGone) {
-				*carryOn = true
 				return names, nil
 			}
 			return names, err
@@ -153,7 +151,6 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 			// generation runs on, and the next sync replaces it.
 			r.Report.Infof("pod %s: generation %s is no longer wanted (the manifest changed again)", p.Key(), p.Hash)
 			_ = r.Rollouts.Remove(p.Namespace(), p.Name())
-			*carryOn = true
 			return names, nil
 		}
 		err = r.swap(ctx, u, p, rec, rolling)
@@ -173,7 +170,6 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool, carr
 			for _, d := range replaced {
 				r.finish(d.rec)
 			}
-			*carryOn = true
 			return names, nil
 		}
 		if !errors.Is(err, bus.ErrNotReady) || rec.Previous == "" {
