@@ -36,6 +36,36 @@ func TestPackagedConfigIsTheDefaults(t *testing.T) {
 	}
 }
 
+// The credential provider plugins' configuration is read as the kubelet's:
+// a CredentialProviderConfig, checked, with its executables' directory.
+func TestCredentialProviderConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "providers.yaml")
+	os.WriteFile(good, []byte(`apiVersion: kubelet.config.k8s.io/v1
+kind: CredentialProviderConfig
+providers:
+- name: ecr-credential-provider
+  matchImages: ["*.dkr.ecr.*.amazonaws.com"]
+  defaultCacheDuration: 12h
+  apiVersion: credentialprovider.kubelet.k8s.io/v1
+  args: [get-credentials]
+`), 0o644)
+	cfg := Config{ImageCredentialProviderConfigPath: good, ImageCredentialProviderBinDir: "/usr/libexec/kubernetes/kubelet-plugins/credential-provider/exec"}
+	p, err := cfg.providers()
+	if err != nil || len(p.Providers) != 1 || p.Providers[0].Name != "ecr-credential-provider" || p.BinDir != cfg.ImageCredentialProviderBinDir {
+		t.Fatalf("providers %+v, %v", p, err)
+	}
+	if args, _ := cfg.podshimArgs(); args.CredentialProviders == "" {
+		t.Error("podshim is not given the plugins' configuration")
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("kind: CredentialProviderConfig\nproviders:\n- name: x\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n"), 0o644)
+	cfg.ImageCredentialProviderConfigPath = bad
+	if _, err := cfg.providers(); err == nil || !strings.Contains(err.Error(), "matchImages") || !strings.Contains(err.Error(), bad) {
+		t.Errorf("a provider without matchImages: %v", err)
+	}
+}
+
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	for text, want := range map[string]string{
 		"containerLogMaxSize: lots\n":   "containerLogMaxSize",
@@ -44,6 +74,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"manifestDirs: /x\n":            "manifestDirs",
 		"cgroupDriver: both\n":          "cgroupDriver",
 		"restrictHostAccess: yes\n":     "restrictHostAccess",
+		"imagePullOffline: never\n":     "imagePullOffline",
+		"registryAuthFile: auth.json\n": "registryAuthFile",
 	} {
 		path := writeConfig(t, text)
 		_, err := loadConfig(path, true)
