@@ -89,15 +89,7 @@ func (r Resolver) head(ctx context.Context, client *http.Client, u, repo string,
 	}
 	authz := ""
 	for try := 0; try < 2; try++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
-		if err != nil {
-			return "", err
-		}
-		req.Header.Set("Accept", manifestTypes)
-		if authz != "" {
-			req.Header.Set("Authorization", authz)
-		}
-		resp, err := client.Do(req)
+		resp, err := manifestRequest(ctx, client, http.MethodHead, u, authz)
 		if err != nil {
 			return "", err
 		}
@@ -107,7 +99,7 @@ func (r Resolver) head(ctx context.Context, client *http.Client, u, repo string,
 			if d := resp.Header.Get("Docker-Content-Digest"); d != "" {
 				return d, nil
 			}
-			return r.getDigest(ctx, client, u, authz)
+			return getDigest(ctx, client, u, authz)
 		case resp.StatusCode == http.StatusUnauthorized && try == 0:
 			if authz, err = authorize(ctx, client, resp.Header.Get("WWW-Authenticate"), repo, cred); err != nil {
 				return "", err
@@ -119,18 +111,23 @@ func (r Resolver) head(ctx context.Context, client *http.Client, u, repo string,
 	return "", fmt.Errorf("HEAD %s: unauthorized", u)
 }
 
-// getDigest computes a manifest's digest from its body, for a registry
-// that does not send Docker-Content-Digest.
-func (r Resolver) getDigest(ctx context.Context, client *http.Client, u, authz string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// manifestRequest asks for a manifest, accepting every kind a tag may name.
+func manifestRequest(ctx context.Context, client *http.Client, method, u, authz string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	req.Header.Set("Accept", manifestTypes)
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
-	resp, err := client.Do(req)
+	return client.Do(req)
+}
+
+// getDigest computes a manifest's digest from its body, for a registry
+// that does not send Docker-Content-Digest.
+func getDigest(ctx context.Context, client *http.Client, u, authz string) (string, error) {
+	resp, err := manifestRequest(ctx, client, http.MethodGet, u, authz)
 	if err != nil {
 		return "", err
 	}

@@ -42,6 +42,17 @@ func statusWord(t *testing.T, pod string) string {
 	return ""
 }
 
+// regcred is the image pull Secret e2e-regcred for r, and a document
+// separator: a manifest's first document.
+func regcred(r *registry) string {
+	return `apiVersion: v1
+kind: Secret
+metadata: {name: e2e-regcred}
+type: kubernetes.io/dockerconfigjson
+data:
+  .dockerconfigjson: ` + dockerConfigJSON(r.addr, registryUser, registryPassword) + "\n---\n"
+}
+
 func registryPod(name, image, command string, annotations ...string) string {
 	meta := "{name: " + name + "}"
 	if len(annotations) > 0 {
@@ -69,12 +80,7 @@ const serveForever = "trap 'exit 0' TERM; sleep 3600 & wait"
 // with nothing running.
 func TestEditToUnpullableImageKeepsTheOldPod(t *testing.T) {
 	r := startRegistry(t)
-	secret := `apiVersion: v1
-kind: Secret
-metadata: {name: e2e-regcred}
-type: kubernetes.io/dockerconfigjson
-data:
-  .dockerconfigjson: ` + dockerConfigJSON(r.addr, registryUser, registryPassword) + "\n---\n"
+	secret := regcred(r)
 	writeManifest(t, "e2e-upd.yaml", secret+registryPod("e2e-upd", r.addr+"/private/busybox:1", serveForever))
 	unit := waitActive(t, "default", "e2e-upd")
 	before, old := runningContainer(t, "default", "e2e-upd", "app"), unitGeneration(t, unit)
@@ -249,12 +255,7 @@ func autoUpdate(t *testing.T, pod string, args ...string) string {
 func TestAutoUpdateFromRegistry(t *testing.T) {
 	r := startRegistry(t)
 	r.push(t, "private/app:stable")
-	secret := `apiVersion: v1
-kind: Secret
-metadata: {name: e2e-regcred}
-type: kubernetes.io/dockerconfigjson
-data:
-  .dockerconfigjson: ` + dockerConfigJSON(r.addr, registryUser, registryPassword) + "\n---\n"
+	secret := regcred(r)
 	command := `if [ "$APP_MODE" = crash ]; then echo crashing; exit 1; fi; echo "app version ${APP_VERSION:-1}"; ` + serveForever
 	writeManifest(t, "e2e-auto.yaml", secret+registryPod("e2e-auto", r.addr+"/private/app:stable", command,
 		"podunit.io/auto-update: registry", "podunit.io/rollout-deadline: 20s", "podunit.io/min-ready-seconds: '3'"))
@@ -362,12 +363,7 @@ spec:
 	// :latest with the registry gone: the local copy runs.
 	r := startRegistry(t)
 	r.push(t, "private/app:latest")
-	secret := `apiVersion: v1
-kind: Secret
-metadata: {name: e2e-regcred}
-type: kubernetes.io/dockerconfigjson
-data:
-  .dockerconfigjson: ` + dockerConfigJSON(r.addr, registryUser, registryPassword) + "\n---\n"
+	secret := regcred(r)
 	writeManifest(t, "e2e-latest.yaml", secret+registryPod("e2e-latest", r.addr+"/private/app:latest", serveForever))
 	unit := waitActive(t, "default", "e2e-latest")
 	r.stop()

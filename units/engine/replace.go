@@ -337,13 +337,7 @@ func (r *Replacer) pullImages(ctx context.Context, pod *corev1.Pod, keyring regi
 func (r *Replacer) swap(ctx context.Context, u *units.Unit, p *generator.Pod, rec *Rollout, rolling bool) error {
 	rec.Phase, rec.Reason, rec.Message = PhaseStarting, "", ""
 	r.record(rec)
-	if err := bus.StopUnit(ctx, r.Manager, u.Name); err != nil {
-		return err
-	}
-	if err := bus.WaitStopped(ctx, r.Manager, u.Name); err != nil {
-		return err
-	}
-	if err := bus.StartUnit(ctx, r.Manager, u); err != nil {
+	if err := r.exchange(ctx, u); err != nil {
 		return err
 	}
 	if rec.Previous == "" {
@@ -418,6 +412,18 @@ func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod,
 	return nil
 }
 
+// exchange stops whatever generation of u's pod runs, waits until its
+// unit is gone, and starts u: never two generations at once.
+func (r *Replacer) exchange(ctx context.Context, u *units.Unit) error {
+	if err := bus.StopUnit(ctx, r.Manager, u.Name); err != nil {
+		return err
+	}
+	if err := bus.WaitStopped(ctx, r.Manager, u.Name); err != nil {
+		return err
+	}
+	return bus.StartUnit(ctx, r.Manager, u)
+}
+
 // finish removes a replacement's record (and the spec it kept) once it
 // went through.
 func (r *Replacer) finish(rec *Rollout) {
@@ -443,9 +449,6 @@ func (r *Replacer) rollBackTo(ctx context.Context, u *units.Unit, rec *Rollout) 
 	rec.Phase = PhaseRolledBack
 	r.record(rec)
 	r.Report.Errorf("pod %s: generation %s rolled back to %s: %s: %s", rec.Key(), rec.Generation, rec.Previous, rec.Reason, rec.Message)
-	if err := bus.StopUnit(ctx, r.Manager, u.Name); err != nil {
-		return err
-	}
 	prev, err := r.PreviousUnit(rec)
 	if err != nil {
 		return fmt.Errorf("pod %s: roll back to %s: %w", rec.Key(), rec.Previous, err)
@@ -459,10 +462,7 @@ func (r *Replacer) rollBackTo(ctx context.Context, u *units.Unit, rec *Rollout) 
 			r.Report.Errorf("pod %s: the images of generation %s are not pinned: %v", rec.Key(), rec.Previous, err)
 		}
 	}
-	if err := bus.WaitStopped(ctx, r.Manager, u.Name); err != nil {
-		return err
-	}
-	if err := bus.StartUnit(ctx, r.Manager, prev); err != nil {
+	if err := r.exchange(ctx, prev); err != nil {
 		return err
 	}
 	if err := bus.WaitReady(ctx, r.Manager, prev.Name, generator.DefaultRolloutDeadline); err != nil {
@@ -478,13 +478,7 @@ func (r *Replacer) restore(ctx context.Context, rec *Rollout) error {
 	if err != nil {
 		return fmt.Errorf("pod %s: generation %s: %w", rec.Key(), rec.Previous, err)
 	}
-	if err := bus.StopUnit(ctx, r.Manager, u.Name); err != nil {
-		return err
-	}
-	if err := bus.WaitStopped(ctx, r.Manager, u.Name); err != nil {
-		return err
-	}
-	if err := bus.StartUnit(ctx, r.Manager, u); err != nil {
+	if err := r.exchange(ctx, u); err != nil {
 		return err
 	}
 	r.Report.Infof("started %s: generation %s, which the rollback of %s holds it on", u.Name, rec.Previous, rec.Generation)
