@@ -132,6 +132,16 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 	for i, p := range pods {
 		recs[i] = r.begin(ctx, p, steps[i].Trigger)
 	}
+	// However it ends, only a rollback's records outlive the hand-off: a
+	// rollout's replicas keep theirs (Ready) until the whole rollout is
+	// done, so that a later replica's failure can take them back.
+	defer func() {
+		for _, rec := range recs {
+			if rec.Phase != PhaseRolledBack {
+				r.finish(rec)
+			}
+		}
+	}()
 	for i, p := range pods {
 		if err := r.pull(ctx, p, recs[i], steps[i].Spec); err != nil {
 			if errors.Is(err, errSpecGone) {
@@ -150,26 +160,18 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 			// Changed again while the images were pulled: the old
 			// generation runs on, and the next sync replaces it.
 			r.Report.Infof("pod %s: generation %s is no longer wanted (the manifest changed again)", p.Key(), p.Hash)
-			_ = r.Rollouts.Remove(p.Namespace(), p.Name())
 			return names, nil
 		}
 		err = r.swap(ctx, u, p, rec, rolling)
 		if err == nil {
 			names = append(names, u.Name)
 			replaced = append(replaced, done{u, rec})
-			if !rolling {
-				r.finish(rec)
-			}
 			continue
 		}
 		if errors.Is(err, bus.ErrStopped) {
 			// A sync stopped it (its manifest was removed), or a person
 			// did: not the new generation's failure; the next sync decides.
 			r.Report.Infof("pod %s: generation %s was stopped while it was rolled out (%v); the next sync carries on", p.Key(), p.Hash, err)
-			r.finish(rec)
-			for _, d := range replaced {
-				r.finish(d.rec)
-			}
 			return names, nil
 		}
 		if !errors.Is(err, bus.ErrNotReady) || rec.Previous == "" {
@@ -188,7 +190,6 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		// others are: the rollout stops here until the manifest changes.
 		for _, rest := range recs[i+1:] {
 			if rest.Previous == "" {
-				r.finish(rest)
 				continue
 			}
 			rest.Phase, rest.Reason = PhaseRolledBack, "RolloutFailed"
@@ -196,13 +197,6 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 			r.record(rest)
 		}
 		return names[:0], failure
-	}
-	// A rollout is done once every replica is: until then each keeps what
-	// it needs to come back to.
-	for _, d := range replaced {
-		if rolling {
-			r.finish(d.rec)
-		}
 	}
 	return names, nil
 }
@@ -282,9 +276,6 @@ func (r *Replacer) pull(ctx context.Context, p *generator.Pod, rec *Rollout, spe
 		}
 		if _, err := podspec.ReadSpec(spec); errors.Is(err, fs.ErrNotExist) {
 			r.Report.Infof("pod %s: generation %s is no longer wanted (the manifest changed again)", p.Key(), p.Hash)
-			if err := r.Rollouts.Remove(p.Namespace(), p.Name()); err != nil {
-				r.Report.Errorf("pod %s: %v", p.Key(), err)
-			}
 			return errSpecGone
 		}
 	}
