@@ -211,7 +211,10 @@ func (r *Replacer) begin(ctx context.Context, p *generator.Pod, trigger string) 
 	if err != nil {
 		r.Report.Errorf("pod %s: %v", p.Key(), err)
 	}
-	if cur, ok := loaded[units.ServiceName(ns, name)]; ok && cur.ActiveState == "active" && cur.SubState == "running" {
+	// A pod that runs to completion (a Job's, restartPolicy OnFailure or
+	// Never) is not held to staying ready: its containers end.
+	always := p.Spec.Spec.RestartPolicy == corev1.RestartPolicyAlways
+	if cur, ok := loaded[units.ServiceName(ns, name)]; ok && always && cur.ActiveState == "active" && cur.SubState == "running" {
 		// Ready: a generation to come back to.
 		prevSpec := generator.SpecPath(r.UnitConfig, ns, name, cur.ConfigHash)
 		if err := r.Rollouts.SaveSpec(prevSpec, ns, name, cur.ConfigHash); err != nil {
