@@ -53,7 +53,7 @@ finish() {
 		g journalctl --no-pager -n 120 >&2 2>/dev/null || "$vm" console | tail -60 >&2 || true
 	fi
 	"$vm" down || true
-	rm -f "$sandboxes_file" /tmp/vm-story-token
+	rm -f "$sandboxes_file" /tmp/vm-story-token /tmp/vm-story-gate
 	echo
 	printf '%-9s %-8s %-11s %s\n' DIST SYSTEMD CONTAINERD CGROUP
 	echo "$facts"
@@ -314,6 +314,39 @@ YAML
 }
 step "runtime features" runtime_features
 
+# An edit to a version that crashes: the hand-off starts it, sees it is not
+# ready (or not for long), and runs the last ready generation again,
+# which holds until the manifest changes, across reboots and power cuts
+# (back checks it).
+gate_manifest() { # COMMAND
+	cat <<YAML
+apiVersion: v1
+kind: Pod
+metadata:
+  name: gate
+  annotations: {podunit.io/rollout-deadline: 30s, podunit.io/min-ready-seconds: "3"}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: localhost/podunit/busybox:1.35, command: ["sh", "-c", "$1"]}
+YAML
+}
+gate_generation() { g systemctl show -P Description pod-gate.service | grep -o 'config [0-9a-f]*' | cut -d' ' -f2; }
+update_gate() {
+	local good
+	gate_manifest "trap 'exit 0' TERM; sleep 3600 & wait" | g "cat >/etc/podunit/manifests/gate.yaml"
+	until_guest 120 "pod-gate active" systemctl is-active --quiet pod-gate.service
+	good=$(gate_generation)
+	echo "$good" >/tmp/vm-story-gate
+	gate_manifest "echo broken; exit 1" | g "cat >/etc/podunit/manifests/.gate.tmp && mv /etc/podunit/manifests/.gate.tmp /etc/podunit/manifests/gate.yaml"
+	until_guest 120 "gate shown RolledBack" sh -c 'podunit get pods gate | grep -q RolledBack'
+	until_guest 60 "pod-gate active again" systemctl is-active --quiet pod-gate.service
+	[ "$(gate_generation)" = "$good" ] || fail "pod-gate runs generation $(gate_generation), not the last ready one, $good"
+	echo "rolled back to generation $good: $(g podunit describe pod gate | grep -o 'RolledBack.*' | head -1 | cut -c1-160)"
+	g journalctl -u podunit-handoff-pod-gate.service --no-pager -o cat | grep 'rolled back' | head -1 || true
+}
+step "update gate, rollback" update_gate
+
 # back NAME: after a boot, every pod back, once; nothing of before.
 back() {
 	until_guest 300 "pod-web active again" systemctl is-active --quiet pod-web.service
@@ -336,6 +369,12 @@ back() {
 	g "ctr -n k8s.io containers ls -q 'labels.\"io.cri-containerd.kind\"==sandbox'" >"$sandboxes_file"
 	echo "CNI cache entries repaired at this boot: $(g journalctl -b --no-pager -o cat | grep -c 'unreadable CNI cache' || true)"
 	echo "pods back, $(g cat /var/lib/podunit/volumes/default/data/starts | grep -c start) starts of the claim's pod"
+	# A rollback holds across the boot: the pod runs the last ready
+	# generation, not the manifest's broken one.
+	until_guest 120 "pod-gate active again" systemctl is-active --quiet pod-gate.service
+	[ "$(gate_generation)" = "$(cat /tmp/vm-story-gate)" ] || fail "after the boot pod-gate runs generation $(gate_generation), not the rolled-back-to $(cat /tmp/vm-story-gate)"
+	g podunit get pods gate | grep -q RolledBack || fail "after the boot gate is not shown RolledBack"
+	echo "gate still rolled back to generation $(cat /tmp/vm-story-gate)"
 }
 step "systemctl reboot" "$vm" reboot
 step "pods back after reboot" back
