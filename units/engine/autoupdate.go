@@ -134,8 +134,8 @@ func (a *AutoUpdater) check(ctx context.Context, p *generator.Pod) []Update {
 		case generator.AutoUpdateRegistry:
 			u.Available, u.Err = a.Resolver.Digest(ctx, c.Image, keyring.Credentials(c.Image))
 			if u.Err == nil {
-				u.Changed = !a.hasDigest(ctx, u.Running, u.Available)
-				if u.Changed && rec != nil && rec.Phase == PhaseRolledBack && a.hasDigest(ctx, rec.FailedImages[c.Image], u.Available) {
+				u.Changed = !a.hasDigest(ctx, c.Image, u.Running, u.Available)
+				if u.Changed && rec != nil && rec.Phase == PhaseRolledBack && a.hasDigest(ctx, c.Image, rec.FailedImages[c.Image], u.Available) {
 					u.Skipped = "this digest was rolled back before"
 				}
 			}
@@ -162,11 +162,17 @@ func (a *AutoUpdater) check(ctx context.Context, p *generator.Pod) []Update {
 	return out
 }
 
-// hasDigest tells whether image ID id was pulled as digest (its
-// RepoDigests name it).
-func (a *AutoUpdater) hasDigest(ctx context.Context, id, digest string) bool {
+// hasDigest tells whether image ID id is what image's repository names
+// digest: the runtime knows repository@digest as that image (it was pulled
+// by the tag when the tag named the digest), or lists the digest among the
+// image's RepoDigests.
+func (a *AutoUpdater) hasDigest(ctx context.Context, image, id, digest string) bool {
 	if id == "" || digest == "" {
 		return false
+	}
+	host, repo := registry.Of(image)
+	if st, err := a.Images.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: host + "/" + repo + "@" + digest}, false); err == nil && st.GetImage() != nil {
+		return st.Image.Id == id
 	}
 	st, err := a.Images.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: id}, false)
 	if err != nil || st.GetImage() == nil {
