@@ -102,6 +102,8 @@ Exit status: 0, or 1 when a check, pull or replacement failed.`,
 				word = "pending"
 			case u.Changed && u.Result == "updated":
 				word = "true"
+			case u.Changed && u.Result == "unchanged":
+				word = "false"
 			case u.Changed:
 				word = u.Result
 				if len(word) >= 7 && word[:7] == "failed:" {

@@ -191,14 +191,27 @@ func (a *AutoUpdater) hasDigest(ctx context.Context, image, id, digest string) b
 func (a *AutoUpdater) update(ctx context.Context, p *generator.Pod, spec string, updates []Update) string {
 	objects, _ := podspec.ReadObjects(spec)
 	keyring := registry.PodKeyring(p.Spec, objects, a.Node)
+	same := true
 	for _, u := range updates {
-		if !u.Changed || u.Skipped != "" || u.Err != nil || u.Policy != generator.AutoUpdateRegistry {
+		if !u.Changed || u.Skipped != "" || u.Err != nil {
 			continue
 		}
-		if _, err := registry.Pull(ctx, a.Images, &runtimeapi.ImageSpec{Image: u.Image}, keyring.Credentials(u.Image), nil); err != nil {
+		if u.Policy != generator.AutoUpdateRegistry {
+			same = false
+			continue
+		}
+		id, err := registry.Pull(ctx, a.Images, &runtimeapi.ImageSpec{Image: u.Image}, keyring.Credentials(u.Image), nil)
+		if err != nil {
 			_ = a.Rollouts.Count(CounterImagePullsFailed)
 			return fmt.Sprintf("failed: pull %s: %v (the pod runs on)", u.Image, err)
 		}
+		same = same && id == u.Running
+	}
+	if same {
+		// The digest was new to the runtime, not the image (one imported
+		// from an archive has no digest of its registry's): nothing to
+		// replace.
+		return "unchanged"
 	}
 	unit := units.ServiceName(p.Namespace(), p.Name())
 	handoff := units.HandoffName(unit)
