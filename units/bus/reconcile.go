@@ -385,6 +385,16 @@ func WaitStopped(ctx context.Context, m Manager, name string) error {
 	return nil
 }
 
+// WaitFinished waits until a oneshot unit that was queued (a hand-off)
+// has run and ended: gone, or down with no job left. (A unit whose start
+// job is still queued is inactive too, and not finished.)
+func WaitFinished(ctx context.Context, m Manager, name string) error {
+	finished := func(st *dbus.UnitStatus) bool {
+		return st == nil || st.LoadState == "not-found" || (st.JobType == "" && (st.ActiveState == "inactive" || st.ActiveState == "failed"))
+	}
+	return pollUnit(ctx, m, name, 100*time.Millisecond, time.Second, finished, "still running")
+}
+
 // QueueStart queues a (static) unit's start job without waiting for it.
 func QueueStart(ctx context.Context, m Manager, name string) error {
 	if _, err := m.StartUnitContext(ctx, name, "replace", nil); err != nil {

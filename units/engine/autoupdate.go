@@ -226,7 +226,7 @@ func (a *AutoUpdater) update(ctx context.Context, p *generator.Pod, spec string,
 	a.Report.Infof("pod %s: new images pulled; %s replaces the pod", p.Key(), handoff)
 	wait, cancel := context.WithTimeout(ctx, time.Hour)
 	defer cancel()
-	if err := bus.WaitStopped(wait, a.Manager, handoff); err != nil {
+	if err := bus.WaitFinished(wait, a.Manager, handoff); err != nil {
 		return "failed: " + err.Error()
 	}
 	if rec, _ := a.Rollouts.Read(p.Namespace(), p.Name()); rec != nil && rec.Phase == PhaseRolledBack {
