@@ -246,7 +246,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	}
 
 	desired = append(desired, s.keepLastGood(loaded, desired, keep)...)
-	s.collectRollouts(ctx, rollouts, set.Pods)
+	s.collectRollouts(ctx, rollouts, set.Pods, loaded)
 
 	cron, err := s.planCronJobs(ctx, set, last)
 	if err != nil {
@@ -342,7 +342,7 @@ func (s *Syncer) rolledBackUnit(p *generator.Pod, rec *Rollout, last State, keep
 // rollback whose manifest changed since (the new generation has a
 // hand-off and a record of its own), and a replacement whose hand-off is
 // gone (a reboot cut it short) or whose pod is gone.
-func (s *Syncer) collectRollouts(ctx context.Context, rollouts map[string]*Rollout, pods []*generator.Pod) {
+func (s *Syncer) collectRollouts(ctx context.Context, rollouts map[string]*Rollout, pods []*generator.Pod, loaded map[string]bus.Running) {
 	if len(rollouts) == 0 {
 		return
 	}
@@ -353,7 +353,10 @@ func (s *Syncer) collectRollouts(ctx context.Context, rollouts map[string]*Rollo
 	var busy map[string]bool
 	for key, rec := range rollouts {
 		hash, wanted := manifest[key]
-		stale := !wanted || hash != rec.Generation
+		_, running := loaded[units.ServiceName(rec.Namespace, rec.Name)]
+		// A pod no valid manifest asks for still has its record while its
+		// unit runs: on its last good spec (an invalid edit), or stopping.
+		stale := (!wanted && !running) || (wanted && hash != rec.Generation)
 		if !stale && rec.Phase != PhaseRolledBack {
 			if busy == nil {
 				var err error
