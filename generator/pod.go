@@ -19,7 +19,7 @@ import (
 
 // Annotations podunit sets on every pod, as the kubelet does on static pods.
 const (
-	AnnotationConfigHash   = "kubernetes.io/config.hash"
+	AnnotationConfigHash   = podspec.AnnotationConfigHash
 	AnnotationConfigSource = "kubernetes.io/config.source"
 	// AnnotationConfigSeen is when podunit first saw the pod (RFC 3339),
 	// set by sync and kept across edits; it is not part of the hash.

@@ -668,7 +668,7 @@ func (s *Shim) ensurePulled(ctx context.Context, what, ref string, policy corev1
 // the spec's reference is used, as without pins).
 func (s *Shim) pinned(ctx context.Context, ref string) string {
 	p := s.cfg.Pins
-	if p == nil || p.Generation != s.pod.Annotations["kubernetes.io/config.hash"] || p.Images[ref] == "" {
+	if p == nil || p.Generation != s.pod.Annotations[podspec.AnnotationConfigHash] || p.Images[ref] == "" {
 		return ""
 	}
 	st, err := s.rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: p.Images[ref]}, false)

@@ -15,3 +15,7 @@ const AnnotationBackoffLimit = "podunit.io/backoff-limit"
 // failed: its unit then stays failed and is not restarted
 // (RestartPreventExitStatus).
 const ExitPodFailed = 4
+
+// AnnotationConfigHash is the pod's config hash, which sync sets as the
+// kubelet does on static pods: what a generation is (Pins name theirs).
+const AnnotationConfigHash = "kubernetes.io/config.hash"
