@@ -96,9 +96,13 @@ annotated podunit.io/after).`,
 			StateDir:   podshim.DefaultStateDir,
 			Report:     report,
 		}
-		if v, err := rt.Version(ctx, ""); err == nil {
+		// Which runtime pins a rollback's images, asked briefly: a runtime
+		// that does not answer now is waited for by the pulls.
+		vctx, vcancel := context.WithTimeout(ctx, 3*time.Second)
+		if v, err := rt.Version(vctx, ""); err == nil {
 			r.Pin = archive.Importer{Runtime: v.RuntimeName, Address: strings.TrimPrefix(cfg.CRIEndpoint, "unix://")}.Pin
 		}
+		vcancel()
 		if r.Node, err = registry.ReadNode(cfg.authFile(), registry.DefaultProvidersPath); err != nil {
 			report.Errorf("the node's registry credentials are not used: %v", err)
 		}
