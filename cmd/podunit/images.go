@@ -56,6 +56,12 @@ names its file).`,
 		if dir == "" {
 			dir = cfg.ImagesDir
 		}
+		// Nothing to import (most boots): the runtime is not even asked.
+		if names, err := archive.Archives(dir); err != nil {
+			return err
+		} else if len(names) == 0 {
+			return nil
+		}
 		ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer cancel()
 		rt, err := criclient.New(cfg.CRIEndpoint)

@@ -116,6 +116,25 @@ func (im Importer) ImportDir(ctx context.Context, dir string) ([]Result, error) 
 	return out, nil
 }
 
+// Archives are the archive files in dir, by name; none when dir does not
+// exist.
+func Archives(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") && isArchive(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
 func isArchive(name string) bool {
 	for _, ext := range []string{".tar", ".tar.gz", ".tgz", ".oci"} {
 		if strings.HasSuffix(name, ext) {
