@@ -68,6 +68,10 @@ func (a *AutoUpdater) Run(ctx context.Context, dryRun bool) ([]Update, error) {
 		return nil, err
 	}
 	var out []Update
+	// A workload whose replica rolled back is not updated further: its
+	// other replicas stay on what works, as a rollout stops at its first
+	// failure.
+	failedOwners := map[string]string{}
 	names := make([]string, 0, len(loaded))
 	for n := range loaded {
 		names = append(names, n)
@@ -91,12 +95,24 @@ func (a *AutoUpdater) Run(ctx context.Context, dryRun bool) ([]Update, error) {
 		for _, u := range updates {
 			changed = changed || (u.Changed && u.Skipped == "" && u.Err == nil)
 		}
+		owner := p.Spec.Annotations[generator.AnnotationOwner]
+		if changed && owner != "" && failedOwners[owner] != "" {
+			for i := range updates {
+				if updates[i].Changed && updates[i].Skipped == "" {
+					updates[i].Skipped = "replica " + failedOwners[owner] + " of " + owner + " rolled back"
+				}
+			}
+			changed = false
+		}
 		if changed && !dryRun {
 			result := a.update(ctx, p, spec, updates)
 			for i := range updates {
 				if updates[i].Changed && updates[i].Skipped == "" {
 					updates[i].Result = result
 				}
+			}
+			if owner != "" && strings.HasPrefix(result, "rolled back") {
+				failedOwners[owner] = p.Name()
 			}
 		}
 		out = append(out, updates...)
