@@ -52,6 +52,11 @@ func converged(t *testing.T, prefix string) string {
 		if u.ActiveState == "failed" && strings.HasPrefix(u.Name, "podunit") {
 			problems = append(problems, u.Name+" failed")
 		}
+		// A replacement under way (pulling, or holding a new generation
+		// to its readiness) is not converged yet.
+		if (strings.HasPrefix(u.Name, "podunit-handoff-"+prefix) || strings.HasPrefix(u.Name, "podunit-rollout-")) && (u.ActiveState == "activating" || u.ActiveState == "active" || u.JobType != "") {
+			problems = append(problems, u.Name+" under way")
+		}
 	}
 	for name := range want {
 		if s := loaded[units.ServiceName("default", name)]; s != "active" {

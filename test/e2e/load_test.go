@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
@@ -317,22 +320,25 @@ func TestLoadChurn(t *testing.T) {
 	}
 	quiet := time.Now()
 	t.Logf("%d changes over %s across %d manifests: %v", edits, time.Since(start).Round(time.Second), slotsN, counts)
-	waitForWithin(t, 5*time.Minute, "exactly the final manifests' pods", func() (bool, error) {
+	// Converged: exactly the final manifests' pods, each running its last
+	// valid edit (a replacement holds its new generation to its readiness
+	// for podunit.io/min-ready-seconds before it is done).
+	waitForWithin(t, 5*time.Minute, "exactly the final manifests' pods, each on its last edit", func() (bool, error) {
 		if p := converged(t, prefix); p != "" {
 			return false, fmt.Errorf("%s", p)
 		}
+		for i, s := range slots {
+			if !s.exists {
+				continue
+			}
+			want := fmt.Sprintf("generation %d", s.gen)
+			if got, err := tryPodAnnotation(name(i), "note"); err != nil || got != want {
+				return false, fmt.Errorf("%s runs %q (%v), its manifest says %q", name(i), got, err, want)
+			}
+		}
 		return true, nil
 	})
-	t.Logf("converged %s after the last change (the periodic sync runs every 20 s)", time.Since(quiet).Round(time.Millisecond))
-	for i, s := range slots {
-		if !s.exists {
-			continue
-		}
-		want := fmt.Sprintf("generation %d", s.gen)
-		if got := podAnnotation(t, name(i), "note"); got != want {
-			t.Errorf("%s runs %q, its manifest says %q", name(i), got, want)
-		}
-	}
+	t.Logf("converged %s after the last change (the periodic sync runs every 20 s; a replaced pod is held ready for 10 s)", time.Since(quiet).Round(time.Millisecond))
 	// Nothing of an earlier generation left on disk: each pod directory
 	// belongs to a pod that runs.
 	current := map[string]bool{}
@@ -360,6 +366,20 @@ func TestLoadChurn(t *testing.T) {
 		}
 		return true, nil
 	})
+}
+
+// tryPodAnnotation is an annotation of the pod as the status API shows it,
+// or why it cannot be read now (the pod between two generations).
+func tryPodAnnotation(name, key string) (string, error) {
+	out, err := exec.Command(podunitBin, "get", "pods", name, "-o", "json").Output()
+	if err != nil {
+		return "", err
+	}
+	var list corev1.PodList
+	if err := json.Unmarshal(out, &list); err != nil || len(list.Items) != 1 {
+		return "", fmt.Errorf("get -o json: %v, %d pods", err, len(list.Items))
+	}
+	return list.Items[0].Annotations[key], nil
 }
 
 // podAnnotation is an annotation of the pod as the status API shows it.
