@@ -70,7 +70,7 @@ func TestOfflineFallback(t *testing.T) {
 			pod.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
 			s := newShim(t, pod, rt, &notes{})
 			s.cfg.OfflineFallback = tc.fallback
-			s.backgroundPulls = map[string]bool{"busybox:1": true} // no goroutine in a unit test
+			s.offline = map[string]bool{"busybox:1": true} // no goroutine in a unit test
 			rt.FakeImageService.InjectError("PullImage", tc.pullErr)
 			ref, err := s.ensureImage(context.Background(), &pod.Spec.Containers[0])
 			if tc.want == "" {

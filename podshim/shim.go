@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -124,9 +126,12 @@ type Shim struct {
 	initialized   bool              // every init container is through
 	logWatch      *logWatch         // nil: logs are read on every reconcile
 	imageVolumes  map[string]string // image volume → the ID of its pulled image
-	// backgroundPulls are the images pulled again in the background (the
-	// registry could not be reached at the container's start).
-	backgroundPulls map[string]bool
+	// offline are the images run from their local copy because their
+	// registry could not be reached, pulled again in the background until
+	// it can (ConditionImagesPulled); guarded by offlineMu, which the
+	// background pulls take too.
+	offlineMu sync.Mutex
+	offline   map[string]bool
 }
 
 // DefaultKeepaliveInterval is well inside the unit's WatchdogSec= (3 min)
@@ -683,13 +688,16 @@ func (s *Shim) pinned(ctx context.Context, ref string) string {
 // at most an hour apart, until it works or podshim stops: the next
 // container start then uses what it pulled.
 func (s *Shim) pullInBackground(ref string) {
-	if s.backgroundPulls == nil {
-		s.backgroundPulls = map[string]bool{}
+	s.offlineMu.Lock()
+	defer s.offlineMu.Unlock()
+	if s.offline == nil {
+		s.offline = map[string]bool{}
 	}
-	if s.backgroundPulls[ref] {
+	if s.offline[ref] {
 		return
 	}
-	s.backgroundPulls[ref] = true
+	s.offline[ref] = true
+	s.wakeUp() // the state file says so
 	image := &runtimeapi.ImageSpec{Image: ref}
 	creds := registry.PodKeyring(s.pod, s.cfg.Objects, s.cfg.Node).Credentials(ref)
 	sandbox, log, rt := s.sandboxConfig, s.log, s.rt
@@ -701,11 +709,37 @@ func (s *Shim) pullInBackground(ref string) {
 			cancel()
 			if err == nil {
 				log.Info("pulled the image the registry could not give before; a container started from now on uses it", "image", ref, "id", id)
+				s.offlineMu.Lock()
+				delete(s.offline, ref)
+				s.offlineMu.Unlock()
+				s.wakeUp()
 				return
 			}
 			log.Debug("the registry still cannot be reached", "image", ref, "err", err)
 		}
 	}()
+}
+
+// ConditionImagesPulled is false on a pod that runs the local copy of an
+// image whose registry could not be reached (imagePullOffline:
+// local-copy), until the background pull gets it.
+const ConditionImagesPulled corev1.PodConditionType = "podunit.io/ImagesPulled"
+
+// offlineCondition is ConditionImagesPulled when some image runs from its
+// local copy; nil otherwise.
+func (s *Shim) offlineCondition() *corev1.PodCondition {
+	s.offlineMu.Lock()
+	defer s.offlineMu.Unlock()
+	if len(s.offline) == 0 {
+		return nil
+	}
+	refs := make([]string, 0, len(s.offline))
+	for ref := range s.offline {
+		refs = append(refs, ref)
+	}
+	slices.Sort(refs)
+	return &corev1.PodCondition{Type: ConditionImagesPulled, Status: corev1.ConditionFalse, Reason: "RegistryUnreachable",
+		Message: "running the local copy of " + strings.Join(refs, ", ") + ": the registry could not be reached; pulling again in the background"}
 }
 
 // pull pulls an image with the pod's and the node's credentials

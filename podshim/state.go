@@ -276,6 +276,9 @@ func (s *Shim) podStatus() corev1.PodStatus {
 		containersReady,
 		condition(corev1.PodScheduled, true),
 	}
+	if c := s.offlineCondition(); c != nil {
+		status.Conditions = append(status.Conditions, *c)
+	}
 	s.stampConditions(status.Conditions)
 	return status
 }

@@ -373,6 +373,10 @@ spec:
 	if j := journal(t, unit, begin); !strings.Contains(j, "registry cannot be reached") {
 		t.Errorf("the pod's journal does not say it runs the local copy:\n%s", j)
 	}
+	waitFor(t, "describe saying the pod runs a local copy", func() (bool, error) {
+		out, _ := exec.Command(podunitBin, "describe", "pod", "e2e-latest").CombinedOutput()
+		return strings.Contains(string(out), "RegistryUnreachable"), nil
+	})
 	// imagePullOffline: fail is the kubelet's behaviour: no start.
 	withConfig(t, "imagePullOffline: fail")
 	writeManifest(t, "e2e-latest-strict.yaml", secret+registryPod("e2e-latest-strict", r.addr+"/private/app:latest", serveForever))
