@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
@@ -264,9 +265,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	for _, n := range res.Replaced {
 		s.Report.Infof("replacing %s (its manifest changed): its hand-off pulls the new generation's images, then stops the old one and starts the new one", n)
 	}
-	for _, n := range res.Pending {
-		s.Report.Debugf("%s is being replaced already", n)
-	}
+	s.markSuperseded(res.Pending, desired)
 	for _, n := range res.Stopped {
 		s.Report.Infof("stopping %s (its manifest is gone)", n)
 	}
@@ -308,6 +307,30 @@ func (s *Syncer) handoff(job bus.HandoffJob) []string {
 		argv = append(argv, generator.SpecPath(s.UnitConfig, u.Namespace, u.PodName, u.ConfigHash))
 	}
 	return argv
+}
+
+// markSuperseded tells the hand-offs of pending pods which generation
+// their manifests ask for now (Rollouts.SupersededPath): one holding a
+// generation the manifest no longer asks for to its readiness stops
+// holding it, so that the next sync replaces it without waiting out the
+// window.
+func (s *Syncer) markSuperseded(pending []string, desired []*units.Unit) {
+	for _, n := range pending {
+		s.Report.Debugf("%s is being replaced already", n)
+		if s.Rollouts.Dir == "" {
+			continue
+		}
+		for _, u := range desired {
+			if u.Name != n {
+				continue
+			}
+			if err := os.MkdirAll(s.Rollouts.Dir, 0o755); err == nil {
+				if err := atomicfile.Write(s.Rollouts.SupersededPath(u.Namespace, u.PodName), []byte(u.ConfigHash), 0o644); err != nil {
+					s.Report.Debugf("%s: %v", n, err)
+				}
+			}
+		}
+	}
 }
 
 // rolledBackUnit is the unit of the generation pod p runs instead of its

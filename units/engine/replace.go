@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -206,6 +207,7 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 func (r *Replacer) begin(ctx context.Context, p *generator.Pod, trigger string) *Rollout {
 	ns, name := p.Namespace(), p.Name()
 	now := r.clock()
+	_ = os.Remove(r.Rollouts.SupersededPath(ns, name)) // an earlier sync's word, for an earlier hand-off
 	rec := &Rollout{Namespace: ns, Name: name, Phase: PhasePulling, Trigger: trigger, Generation: p.Hash, Started: now, Updated: now}
 	loaded, err := bus.List(ctx, r.Manager)
 	if err != nil {
@@ -380,11 +382,20 @@ func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod,
 	}
 	base, _, known := restarts()
 	end := time.Now().Add(window)
+	marker := r.Rollouts.SupersededPath(p.Namespace(), p.Name())
 	for time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(250 * time.Millisecond):
+		}
+		if next, err := os.ReadFile(marker); err == nil && string(next) != p.Hash {
+			// The manifest asks for another generation already: this
+			// one was ready, and the next sync replaces it (through
+			// the gate, with this one to come back to).
+			r.Report.Infof("pod %s: generation %s is superseded by %s; not held to its readiness any longer", p.Key(), p.Hash, next)
+			_ = os.Remove(marker)
+			return nil
 		}
 		state, sub, err := bus.UnitState(ctx, r.Manager, unit)
 		if err != nil {
