@@ -91,6 +91,7 @@ annotated podunit.io/after).`,
 		r := &engine.Replacer{
 			Manager:    conn,
 			Images:     rt,
+			Containers: rt,
 			UnitConfig: cfg.unitConfig(specDir, conn),
 			Rollouts:   engine.Rollouts{Dir: engine.DefaultRolloutDir},
 			StateDir:   podshim.DefaultStateDir,

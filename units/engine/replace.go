@@ -27,6 +27,11 @@ type ImageService interface {
 	registry.Puller
 }
 
+// Containers is the part of the CRI runtime service a replacement asks.
+type Containers interface {
+	ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error)
+}
+
 // Replacer carries out replacements: the second half of a sync's change,
 // run by a hand-off unit (podunit handoff), never by the sync itself. For
 // each pod it
@@ -55,6 +60,9 @@ type Replacer struct {
 	// credential provider plugins.
 	Node   registry.Node
 	Report Reporter
+	// Containers is the runtime's container listing: whether the new
+	// generation's containers keep running; nil: podshim's state alone.
+	Containers Containers
 	// Pin pins the image IDs a rolled-back generation runs in the runtime,
 	// so that no image garbage collection removes them; nil: not pinned.
 	Pin func(ctx context.Context, images []string) error
@@ -363,24 +371,50 @@ func (r *Replacer) swap(ctx context.Context, u *units.Unit, p *generator.Pod, re
 }
 
 // holdReady checks for window that the new generation stays ready: its
-// unit active, no container restarted and every container ready, as
-// podshim records them. A version that crashes a second after it started
-// is not ready.
+// unit active, and each app container running its first attempt (the
+// runtime's word, which does not lag: on a slow machine podshim's state
+// file may still say ready while a container already exited) and ready
+// (podshim's probes, from its state file of the same sandbox). A version
+// that crashes a second after it started is not ready.
 func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod, window time.Duration) error {
-	restarts := func() (n int32, unready string, ok bool) {
-		st, err := podshim.ReadState(r.StateDir, p.Namespace(), p.Name())
-		if err != nil || st.UID != string(p.Spec.UID) {
-			return 0, "", false
-		}
-		for _, cs := range st.Status.ContainerStatuses {
-			n += cs.RestartCount
-			if !cs.Ready && unready == "" {
-				unready = cs.Name
+	apps := map[string]bool{}
+	for _, c := range p.Spec.Spec.Containers {
+		apps[c.Name] = true
+	}
+	check := func() error {
+		sandbox := ""
+		if r.Containers != nil {
+			list, err := r.Containers.ListContainers(ctx, &runtimeapi.ContainerFilter{LabelSelector: map[string]string{
+				podshim.LabelPodNamespace: p.Namespace(), podshim.LabelPodName: p.Name(), podshim.LabelPodUID: string(p.Spec.UID),
+			}})
+			if err != nil {
+				return nil // the runtime's hiccup is not the pod's failure
+			}
+			for _, c := range list {
+				name := c.GetLabels()[podshim.LabelContainerName]
+				if !apps[name] {
+					continue
+				}
+				sandbox = c.PodSandboxId
+				switch {
+				case c.GetMetadata().GetAttempt() > 0:
+					return fmt.Errorf("%w: container %s", errRestarted, name)
+				case c.State != runtimeapi.ContainerState_CONTAINER_RUNNING:
+					return fmt.Errorf("%w: container %s exited", errRestarted, name)
+				}
 			}
 		}
-		return n, unready, true
+		st, err := podshim.ReadState(r.StateDir, p.Namespace(), p.Name())
+		if err != nil || st.UID != string(p.Spec.UID) || (sandbox != "" && st.SandboxID != sandbox) {
+			return nil // not this sandbox's word yet
+		}
+		for _, cs := range st.Status.ContainerStatuses {
+			if apps[cs.Name] && !cs.Ready {
+				return fmt.Errorf("container %s was not ready", cs.Name)
+			}
+		}
+		return nil
 	}
-	base, _, known := restarts()
 	end := time.Now().Add(window)
 	marker := r.Rollouts.SupersededPath(p.Namespace(), p.Name())
 	for time.Now().Before(end) {
@@ -404,14 +438,8 @@ func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod,
 		if err := bus.StateError(state, sub); err != nil {
 			return fmt.Errorf("it was ready, then: %w, within %s", err, window)
 		}
-		n, unready, ok := restarts()
-		switch {
-		case !ok || !known:
-			base, known = n, ok
-		case n > base:
-			return fmt.Errorf("%w: it was ready, then %w within %s", bus.ErrNotReady, errRestarted, window)
-		case unready != "":
-			return fmt.Errorf("%w: it was ready, then container %s was not, within %s", bus.ErrNotReady, unready, window)
+		if err := check(); err != nil {
+			return fmt.Errorf("%w: it was ready, then %w, within %s", bus.ErrNotReady, err, window)
 		}
 	}
 	return nil
