@@ -1,6 +1,7 @@
 package podspec
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -37,11 +38,15 @@ func ReadPins(path string) (*Pins, error) {
 }
 
 // WritePins writes a pins file atomically (it survives a power cut whole or
-// not at all).
+// not at all); a file that holds them already is left as it is, so that a
+// sync that keeps a rolled-back pod on its pins writes nothing.
 func WritePins(path string, p *Pins) error {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return err
+	}
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil
 	}
 	return atomicfile.WriteSync(path, b, 0o644)
 }

@@ -137,9 +137,13 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		}
 	}
 	// Every image of every pod first, while all of them run.
+	loaded, err := bus.List(ctx, r.Manager) // the generations running now, asked once for all
+	if err != nil {
+		return names, err
+	}
 	recs := make([]*Rollout, len(steps))
 	for i, p := range pods {
-		recs[i] = r.begin(ctx, p, steps[i].Trigger)
+		recs[i] = r.begin(p, loaded[units.ServiceName(p.Namespace(), p.Name())], steps[i].Trigger)
 	}
 	// However it ends, only a rollback's records outlive the hand-off: a
 	// rollout's replicas keep theirs (Ready) until the whole rollout is
@@ -210,21 +214,18 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 	return names, nil
 }
 
-// begin records a replacement's start: the generation it replaces and the
-// image IDs that one runs, with a copy of its spec.
-func (r *Replacer) begin(ctx context.Context, p *generator.Pod, trigger string) *Rollout {
+// begin records a replacement's start: the generation it replaces (cur,
+// the pod's unit as it runs now) and the image IDs that one runs, with a
+// copy of its spec.
+func (r *Replacer) begin(p *generator.Pod, cur bus.Running, trigger string) *Rollout {
 	ns, name := p.Namespace(), p.Name()
 	now := r.clock()
 	_ = os.Remove(r.Rollouts.SupersededPath(ns, name)) // an earlier sync's word, for an earlier hand-off
 	rec := &Rollout{Namespace: ns, Name: name, Phase: PhasePulling, Trigger: trigger, Generation: p.Hash, Started: now, Updated: now}
-	loaded, err := bus.List(ctx, r.Manager)
-	if err != nil {
-		r.Report.Errorf("pod %s: %v", p.Key(), err)
-	}
 	// A pod that runs to completion (a Job's, restartPolicy OnFailure or
 	// Never) is not held to staying ready: its containers end.
 	always := p.Spec.Spec.RestartPolicy == corev1.RestartPolicyAlways
-	if cur, ok := loaded[units.ServiceName(ns, name)]; ok && always && cur.ActiveState == "active" && cur.SubState == "running" {
+	if always && cur.ActiveState == "active" && cur.SubState == "running" {
 		// Ready: a generation to come back to.
 		prevSpec := generator.SpecPath(r.UnitConfig, ns, name, cur.ConfigHash)
 		if err := r.Rollouts.SaveSpec(prevSpec, ns, name, cur.ConfigHash); err != nil {
