@@ -33,7 +33,9 @@ type container struct {
 	exitWatch *exitWatch // the running instance's process; nil: not watched
 	watchedID string     // the instance exitWatch is for
 
-	log containerLog // the instance's log, as forwarded
+	log     containerLog // the instance's log, as forwarded
+	rotated []rotatedLog // logs rotated aside that the runtime may still write, oldest first
+	carry   string       // the start of a line a rotation split, for the next log's first line
 }
 
 // unwatch stops watching c's process.

@@ -1,10 +1,13 @@
 package podshim
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -100,7 +103,9 @@ func (s *Shim) watchContainer(ctx context.Context, c *container) {
 
 // logWatch tells the main loop that a container wrote to its log: an
 // inotify instance on the containers' log directories, read in the Go
-// runtime's poller. Only that an event came matters, not what it says.
+// runtime's poller. That an event came is what matters, but for one kind:
+// the runtime closing a log podshim rotated, which says it wrote its last
+// line there (see rotatedLog).
 // (fsnotify's reader keeps a 64 KiB event buffer on its goroutine's stack,
 // which grows to 128 KiB: in a process that runs once per pod, that was a
 // twelfth of its memory; docs/benchmarks.md.)
@@ -109,6 +114,10 @@ type logWatch struct {
 	f       *os.File
 	written chan struct{}
 	dirs    map[string]bool
+
+	mu     sync.Mutex
+	wds    map[int32]string // watch descriptor → directory
+	closes map[string]bool  // logs whose close is awaited → closed yet
 }
 
 func newLogWatch() (*logWatch, error) {
@@ -117,14 +126,17 @@ func newLogWatch() (*logWatch, error) {
 		return nil, os.NewSyscallError("inotify_init1", err)
 	}
 	// Non-blocking, so reads wait in the poller; f.Fd() would undo that.
-	lw := &logWatch{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), written: make(chan struct{}, 1), dirs: map[string]bool{}}
+	lw := &logWatch{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), written: make(chan struct{}, 1),
+		dirs: map[string]bool{}, wds: map[int32]string{}, closes: map[string]bool{}}
 	go func() {
 		// Room for many events, and at least one with the longest name.
 		buf := make([]byte, 4096)
 		for {
-			if _, err := lw.f.Read(buf); err != nil {
+			n, err := lw.f.Read(buf)
+			if err != nil {
 				return // closed
 			}
+			lw.noteCloses(buf[:n])
 			select {
 			case lw.written <- struct{}{}:
 			default:
@@ -134,20 +146,82 @@ func newLogWatch() (*logWatch, error) {
 	return lw, nil
 }
 
+// noteCloses records, of the events in b, the closes of awaited logs by a
+// writer. Nothing is made unless a close is awaited.
+func (lw *logWatch) noteCloses(b []byte) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if len(lw.closes) == 0 {
+		return
+	}
+	for len(b) >= unix.SizeofInotifyEvent {
+		wd := int32(binary.NativeEndian.Uint32(b[0:]))
+		mask := binary.NativeEndian.Uint32(b[4:])
+		end := unix.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(b[12:]))
+		if end > len(b) {
+			return
+		}
+		if mask&unix.IN_CLOSE_WRITE != 0 {
+			name := string(bytes.TrimRight(b[unix.SizeofInotifyEvent:end], "\x00"))
+			path := filepath.Join(lw.wds[wd], name)
+			if _, awaited := lw.closes[path]; awaited {
+				lw.closes[path] = true
+			}
+		}
+		b = b[end:]
+	}
+}
+
 // add watches a container's log directory (made by the runtime when the
 // container is created).
 func (lw *logWatch) add(dir string) {
 	if lw == nil || lw.dirs[dir] {
 		return
 	}
-	if _, err := unix.InotifyAddWatch(lw.fd, dir, unix.IN_MODIFY|unix.IN_CREATE|unix.IN_MOVED_TO); err == nil {
-		lw.dirs[dir] = true
-		// What was written before the watch began is read now.
-		select {
-		case lw.written <- struct{}{}:
-		default:
-		}
+	wd, err := unix.InotifyAddWatch(lw.fd, dir, unix.IN_MODIFY|unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE)
+	if err != nil {
+		return
 	}
+	lw.dirs[dir] = true
+	lw.mu.Lock()
+	lw.wds[int32(wd)] = dir
+	lw.mu.Unlock()
+	// What was written before the watch began is read now.
+	select {
+	case lw.written <- struct{}{}:
+	default:
+	}
+}
+
+// awaitClose starts looking out for a writer's close of the log at path
+// (the name it will have then). Without a watch, nothing is seen.
+func (lw *logWatch) awaitClose(path string) {
+	if lw == nil {
+		return
+	}
+	lw.mu.Lock()
+	lw.closes[path] = false
+	lw.mu.Unlock()
+}
+
+// closed reports whether a writer closed the log at path since awaitClose.
+func (lw *logWatch) closed(path string) bool {
+	if lw == nil {
+		return false
+	}
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return lw.closes[path]
+}
+
+// forget stops looking out for path's close.
+func (lw *logWatch) forget(path string) {
+	if lw == nil {
+		return
+	}
+	lw.mu.Lock()
+	delete(lw.closes, path)
+	lw.mu.Unlock()
 }
 
 func (lw *logWatch) close() {

@@ -10,7 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,8 +51,19 @@ func (s *Shim) forwardLogs(ctx context.Context) {
 	if s.cfg.Logs == nil || s.sandboxConfig == nil {
 		return
 	}
+	if s.logOffsets == nil {
+		s.logOffsets = map[string]int64{}
+	}
 	for _, c := range s.containers {
-		if c.id == "" {
+		if c.id != "" && c.log.id != c.id {
+			c.log.close()
+			c.log = containerLog{id: c.id, path: s.logPath(c)}
+			s.followRotatedLogs(c)
+		}
+		// Lines in a rotated log came first: the current one waits for
+		// the runtime to be done with it (milliseconds), so the journal
+		// has them in order.
+		if !s.forwardRotatedLogs(c) || c.id == "" {
 			continue
 		}
 		if s.forwardContainerLog(c) {
@@ -79,16 +90,28 @@ func (l *containerLog) close() {
 	*l = containerLog{}
 }
 
+// rotatedLogWait is how long a rotated log is followed when the runtime's
+// close of it cannot be seen: without inotify, or when a podshim restarted
+// after the rotation.
+const rotatedLogWait = 10 * time.Second
+
+// rotatedLog is a log podshim renamed aside that the runtime may still be
+// writing. containerd's ReopenContainerLog returns while the old file's
+// writer still holds lines it read from the container (a buffer's worth)
+// and closes the file only once it wrote them; CRI-O's conmon closes it at
+// once. The log is followed until that close, so those lines reach the
+// journal too.
+type rotatedLog struct {
+	path    string
+	f       *os.File
+	id      string // the instance that wrote it
+	attempt uint32
+	at      time.Time // when it was rotated
+}
+
 // forwardContainerLog sends what c's current instance wrote since the last
 // call, and reports whether it read its log to the end.
 func (s *Shim) forwardContainerLog(c *container) bool {
-	if s.logOffsets == nil {
-		s.logOffsets = map[string]int64{}
-	}
-	if c.log.id != c.id {
-		c.log.close()
-		c.log = containerLog{id: c.id, path: s.logPath(c)}
-	}
 	if c.log.f == nil {
 		f, err := os.Open(c.log.path)
 		if err != nil {
@@ -99,11 +122,75 @@ func (s *Shim) forwardContainerLog(c *container) bool {
 		}
 		c.log.f = f
 	}
-	if err := s.forwardFile(c, c.log.path, c.log.f); err != nil {
+	if err := s.forwardFile(c, c.id, c.attempt, c.log.path, c.log.f); err != nil {
 		s.log.Warn("forward container log", "container", c.spec.Name, "path", c.log.path, "err", err)
 		return false
 	}
 	return true
+}
+
+// forwardRotatedLogs sends what c's rotated logs hold, closing each the
+// runtime is done with, and reports whether none is left.
+func (s *Shim) forwardRotatedLogs(c *container) bool {
+	for len(c.rotated) > 0 {
+		r := c.rotated[0]
+		// Asked before the read: a close seen now means the read finds
+		// every line the runtime wrote there.
+		done := s.logWatch.closed(r.path) || s.cfg.Now().Sub(r.at) >= rotatedLogWait
+		if err := s.forwardFile(c, r.id, r.attempt, r.path, r.f); err != nil {
+			s.log.Warn("forward container log", "container", c.spec.Name, "path", r.path, "err", err)
+			return false
+		}
+		if !done {
+			return false
+		}
+		// A line the runtime split at the reopen: its start is here, its
+		// end in the next log.
+		c.carry += s.partialTail(r.path, r.f)
+		r.f.Close()
+		delete(s.logOffsets, r.path)
+		s.logWatch.forget(r.path)
+		c.rotated = c.rotated[1:]
+	}
+	c.rotated = nil
+	return true
+}
+
+// partialTail is the text of the partial records at the end of f, the
+// log at path, after what was forwarded: the start of a line whose end the
+// runtime wrote elsewhere.
+func (s *Shim) partialTail(path string, f *os.File) string {
+	off := s.logOffsets[path]
+	rest, err := io.ReadAll(io.NewSectionReader(f, off, 1<<62))
+	if err != nil || len(rest) == 0 {
+		return ""
+	}
+	var tail strings.Builder
+	for raw := range bytes.Lines(rest) {
+		if l, ok := parseCRILog(raw); ok && l.partial {
+			tail.WriteString(l.Message)
+		}
+	}
+	return tail.String()
+}
+
+// followRotatedLogs takes up the rotated logs of c's current instance that
+// an earlier podshim was still following (their offsets were recorded).
+func (s *Shim) followRotatedLogs(c *container) {
+	prefix := c.log.path + "."
+	for path := range s.logOffsets {
+		if !strings.HasPrefix(path, prefix) || slices.ContainsFunc(c.rotated, func(r rotatedLog) bool { return r.path == path }) {
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			delete(s.logOffsets, path)
+			continue
+		}
+		c.rotated = append(c.rotated, rotatedLog{path: path, f: f, id: c.id, attempt: c.attempt, at: s.cfg.Now()})
+	}
+	// Their names sort in the order they were rotated.
+	slices.SortFunc(c.rotated, func(a, b rotatedLog) int { return strings.Compare(a.path, b.path) })
 }
 
 // closeReplacedLogs closes an open log that is no longer the file at its
@@ -129,15 +216,29 @@ func (s *Shim) closeReplacedLogs() {
 // (older attempts' logs, removed).
 func (s *Shim) dropGoneLogOffsets() {
 	for path := range s.logOffsets {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !s.followed(path) {
 			delete(s.logOffsets, path)
 		}
 	}
 }
 
-// forwardFile sends the complete lines of f, the log at path, after path's
-// recorded offset.
-func (s *Shim) forwardFile(c *container, path string, f *os.File) error {
+// followed reports whether path is a rotated log still followed: it may be
+// removed (containerLogMaxFiles) while it is read from the open file.
+func (s *Shim) followed(path string) bool {
+	for _, c := range s.containers {
+		for _, r := range c.rotated {
+			if r.path == path {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forwardFile sends the complete lines of f, the log at path of c's
+// instance id (attempt), after path's recorded offset. A line's start left
+// at the end of the log rotated before (c.carry) begins its first line.
+func (s *Shim) forwardFile(c *container, id string, attempt uint32, path string, f *os.File) error {
 	var st unix.Stat_t // not f.Stat: no allocation for every wake-up
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return &fs.PathError{Op: "fstat", Path: path, Err: err}
@@ -164,6 +265,7 @@ func (s *Shim) forwardFile(c *container, path string, f *os.File) error {
 	r := s.logReader
 	defer r.Reset(nil)
 	var lines joiner
+	lines.partial.WriteString(c.carry)
 	pending := int64(0) // bytes of partial lines read but not yet sent
 	for {
 		raw, err := r.ReadBytes('\n')
@@ -181,13 +283,13 @@ func (s *Shim) forwardFile(c *container, path string, f *os.File) error {
 			pending += int64(len(raw))
 			continue
 		}
-		pending = 0
-		if err := s.cfg.Logs(LogLine{Container: c.spec.Name, ContainerID: c.id, RestartCount: c.attempt,
+		if err := s.cfg.Logs(LogLine{Container: c.spec.Name, ContainerID: id, RestartCount: attempt,
 			Stream: line.Stream, Time: line.Time, Message: msg}); err != nil {
-			off -= int64(len(raw))
-			s.logOffsets[path] = off
+			s.logOffsets[path] = off - int64(len(raw)) - pending
 			return err
 		}
+		pending = 0
+		c.carry = ""
 		s.logOffsets[path] = off
 	}
 	// A line split over several records whose end is not written yet is
@@ -198,7 +300,8 @@ func (s *Shim) forwardFile(c *container, path string, f *os.File) error {
 
 // rotateLog renames c's log aside once it is past LogMaxSize and asks the
 // runtime to reopen it, keeping at most LogMaxFiles files per container, as
-// the kubelet's container log manager does.
+// the kubelet's container log manager does. The renamed log is followed
+// until the runtime is done with it.
 func (s *Shim) rotateLog(ctx context.Context, c *container) {
 	path := c.log.path
 	// What was just forwarded is (but an unfinished line) the file's size.
@@ -206,25 +309,31 @@ func (s *Shim) rotateLog(ctx context.Context, c *container) {
 		return
 	}
 	rotated := fmt.Sprintf("%s.%s", path, s.cfg.Now().UTC().Format("20060102-150405.000000"))
+	// Looked out for before the rename: the close comes under the new name.
+	s.logWatch.awaitClose(rotated)
 	if err := os.Rename(path, rotated); err != nil {
+		s.logWatch.forget(rotated)
 		s.log.Warn("rotate container log", "path", path, "err", err)
 		return
 	}
 	if err := s.rt.ReopenContainerLog(ctx, c.id); err != nil {
+		// As the kubelet: the runtime still writes to the file, which
+		// goes back to be rotated in a later round.
+		s.logWatch.forget(rotated)
 		s.log.Warn("reopen container log", "container", c.spec.Name, "err", err)
+		if err := os.Rename(rotated, path); err != nil {
+			s.log.Warn("rename container log back", "path", rotated, "err", err)
+		}
+		return
 	}
-	// Lines written between the last read and the reopen are in the
-	// rotated file, which the open log now is; the next batch opens the new
-	// one.
 	s.logOffsets[rotated] = s.logOffsets[path]
-	_ = s.forwardFile(c, rotated, c.log.f)
-	delete(s.logOffsets, rotated)
 	delete(s.logOffsets, path)
-	c.log.f.Close()
-	c.log.f = nil
+	c.rotated = append(c.rotated, rotatedLog{path: rotated, f: c.log.f, id: c.id, attempt: c.attempt, at: s.cfg.Now()})
+	c.log.f = nil // the next batch opens the new one
+	s.forwardRotatedLogs(c)
 
 	old, _ := filepath.Glob(path + ".*")
-	sort.Strings(old) // timestamps sort in time order
+	slices.Sort(old) // timestamps sort in time order
 	for len(old) > max(s.cfg.LogMaxFiles-1, 0) {
 		if err := os.Remove(old[0]); err != nil {
 			s.log.Warn("remove rotated container log", "path", old[0], "err", err)

@@ -119,7 +119,9 @@ func TestRotateLogs(t *testing.T) {
 		appendLog(t, path, strings.Repeat(fmt.Sprintf("2026-11-23T10:00:0%dZ stdout F line %d of forty bytes\n", i, i), 3))
 		rt.FakeRuntimeService.Called = nil
 		s.forwardLogs(context.Background())
-		clk.now = clk.now.Add(time.Second)
+		// Without a log watch, the runtime's close of a rotated log is
+		// not seen: it is followed for rotatedLogWait.
+		clk.now = clk.now.Add(rotatedLogWait)
 		reopened := false
 		for _, c := range rt.FakeRuntimeService.Called {
 			reopened = reopened || c == "ReopenContainerLog"
@@ -134,6 +136,198 @@ func TestRotateLogs(t *testing.T) {
 	rotated, _ := filepath.Glob(path + ".*")
 	if len(rotated) != 1 {
 		t.Errorf("rotated files kept: %v, want 1 (LogMaxFiles 2 with the current one)", rotated)
+	}
+}
+
+// lateWriter is a runtime that writes a container's log as containerd
+// does: through a file it keeps open, which ReopenContainerLog replaces by a
+// new one at the log's path while the old one stays open until its writer
+// flushed what it held (the test closes it).
+type lateWriter struct {
+	*fakeCRI
+	path     string
+	w, old   *os.File
+	reopened int
+}
+
+func (r *lateWriter) ReopenContainerLog(ctx context.Context, id string) error {
+	if err := r.fakeCRI.ReopenContainerLog(ctx, id); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(r.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	r.old, r.w = r.w, f
+	r.reopened++
+	return nil
+}
+
+func (r *lateWriter) write(t *testing.T, f *os.File, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if _, err := fmt.Fprintf(f, "2026-11-23T10:00:00Z stdout F %s\n", l); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Lines containerd writes to a log after podshim rotated it (its reopen
+// returns before the old writer flushed) reach the sink, before any line of
+// the new log; the rotated log is let go once the runtime closed it.
+func TestRotatedLogFollowedUntilTheRuntimeClosesIt(t *testing.T) {
+	s, got, path := logShim(t)
+	ctx := context.Background()
+	s.cfg.LogMaxSize, s.cfg.LogMaxFiles = 100, 2
+	lw, err := newLogWatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lw.close)
+	s.logWatch = lw
+	s.watchLogs(s.containers[0])
+	rt := &lateWriter{fakeCRI: s.rt.(*fakeCRI), path: path}
+	s.rt = rt
+	if rt.w, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.w.Close() })
+
+	rt.write(t, rt.w, "one of several lines", "two of several lines", "three of several lines")
+	s.forwardLogs(ctx)
+	if rt.reopened != 1 {
+		t.Fatalf("a log past LogMaxSize: %d reopens, want 1", rt.reopened)
+	}
+	rotated, _ := filepath.Glob(path + ".*")
+	if len(rotated) != 1 {
+		t.Fatalf("rotated logs %v", rotated)
+	}
+	rt.write(t, rt.old, "four, flushed late")
+	rt.write(t, rt.w, "five, in the new log")
+	s.forwardLogs(ctx)
+	if m := messages(*got); !strings.HasSuffix(m, "|stdout:four, flushed late") {
+		t.Fatalf("while the runtime still writes the rotated log: %q", m)
+	}
+	rt.old.Close()
+	waitUntil(t, "the runtime's close seen", func() bool { return lw.closed(rotated[0]) })
+	s.forwardLogs(ctx)
+	want := "stdout:one of several lines|stdout:two of several lines|stdout:three of several lines|stdout:four, flushed late|stdout:five, in the new log"
+	if m := messages(*got); m != want {
+		t.Errorf("forwarded %q, want %q", m, want)
+	}
+	if n := len(s.containers[0].rotated); n != 0 {
+		t.Errorf("%d rotated logs still followed after the runtime closed them", n)
+	}
+	if _, ok := s.logOffsets[rotated[0]]; ok {
+		t.Error("the rotated log's offset is kept after it was let go")
+	}
+}
+
+// A line whose start the runtime's old writer flushed as a partial record
+// when the reopen closed its pipe, and whose end went to the new log
+// (containerd cuts the container's output where its pipe read ended), is
+// sent whole.
+func TestLineSplitByARotation(t *testing.T) {
+	s, got, path := logShim(t)
+	ctx := context.Background()
+	s.cfg.LogMaxSize, s.cfg.LogMaxFiles = 100, 2
+	lw, err := newLogWatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lw.close)
+	s.logWatch = lw
+	s.watchLogs(s.containers[0])
+	rt := &lateWriter{fakeCRI: s.rt.(*fakeCRI), path: path}
+	s.rt = rt
+	if rt.w, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.w.Close() })
+	rt.write(t, rt.w, "one of several lines", "two of several lines", "three of several lines")
+	s.forwardLogs(ctx)
+	rotated, _ := filepath.Glob(path + ".*")
+	if rt.reopened != 1 || len(rotated) != 1 {
+		t.Fatalf("%d reopens, rotated logs %v", rt.reopened, rotated)
+	}
+	fmt.Fprint(rt.old, "2026-11-23T10:00:01Z stdout P chatty li\n")
+	rt.old.Close()
+	fmt.Fprint(rt.w, "2026-11-23T10:00:01Z stdout F ne 1362\n")
+	waitUntil(t, "the runtime's close seen", func() bool { return lw.closed(rotated[0]) })
+	s.forwardLogs(ctx)
+	if m := messages((*got)[3:]); m != "stdout:chatty line 1362" {
+		t.Errorf("after the split line: %q", m)
+	}
+	rt.write(t, rt.w, "next")
+	s.forwardLogs(ctx)
+	if m := messages((*got)[3:]); m != "stdout:chatty line 1362|stdout:next" {
+		t.Errorf("after the split line: %q", m)
+	}
+}
+
+// A podshim that restarts while a rotated log is followed takes it up again
+// from its recorded offset: its late lines are sent, and nothing twice.
+func TestRotatedLogFollowedAcrossARestart(t *testing.T) {
+	s, got, path := logShim(t)
+	ctx := context.Background()
+	s.cfg.LogMaxSize, s.cfg.LogMaxFiles = 100, 2
+	rt := &lateWriter{fakeCRI: s.rt.(*fakeCRI), path: path}
+	s.rt = rt
+	var err error
+	if rt.w, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.w.Close() })
+	rt.write(t, rt.w, "one of several lines", "two of several lines", "three of several lines")
+	s.forwardLogs(ctx)
+	if rt.reopened != 1 {
+		t.Fatalf("%d reopens, want 1", rt.reopened)
+	}
+	before := len(*got)
+
+	var again []LogLine
+	s2 := newShim(t, testPod(), rt, &notes{})
+	s2.cfg.StateDir, s2.cfg.LogRoot = s.cfg.StateDir, s.cfg.LogRoot
+	s2.cfg.Logs = func(l LogLine) error { again = append(again, l); return nil }
+	clk := &clock{now: time.Unix(1_000_000, 0)}
+	s2.cfg.Now = clk.Now
+	if err := s2.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rt.write(t, rt.old, "four, flushed late")
+	rt.old.Close()
+	rt.write(t, rt.w, "five, in the new log")
+	s2.forwardLogs(ctx)
+	if m := messages(again); m != "stdout:four, flushed late" {
+		t.Errorf("the new podshim, before rotatedLogWait: %q", m)
+	}
+	clk.now = clk.now.Add(rotatedLogWait)
+	s2.forwardLogs(ctx)
+	if m := messages(again); m != "stdout:four, flushed late|stdout:five, in the new log" || before != 3 {
+		t.Errorf("the new podshim sent %q (the first %d lines)", m, before)
+	}
+}
+
+// A reopen the runtime refuses puts the log back, as the kubelet does: the
+// runtime still writes to it, and it is rotated in a later round.
+func TestRotateLogReopenRefused(t *testing.T) {
+	s, got, path := logShim(t)
+	ctx := context.Background()
+	s.cfg.LogMaxSize, s.cfg.LogMaxFiles = 100, 2
+	rt := s.rt.(*fakeCRI)
+	rt.FakeRuntimeService.InjectError("ReopenContainerLog", fmt.Errorf("container is not running"))
+	appendLog(t, path, strings.Repeat("2026-11-23T10:00:00Z stdout F a line of forty bytes or so\n", 3))
+	s.forwardLogs(ctx)
+	if rotated, _ := filepath.Glob(path + ".*"); len(rotated) != 0 {
+		t.Errorf("after a refused reopen: rotated logs %v", rotated)
+	}
+	appendLog(t, path, "2026-11-23T10:00:01Z stdout F after\n")
+	s.forwardLogs(ctx)
+	if n := len(*got); n != 4 || (*got)[3].Message != "after" {
+		t.Errorf("forwarded %q", messages(*got))
+	}
+	if rotated, _ := filepath.Glob(path + ".*"); len(rotated) != 1 {
+		t.Errorf("the next round: rotated logs %v, want 1", rotated)
 	}
 }
 

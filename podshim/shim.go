@@ -315,6 +315,9 @@ func (s *Shim) nextCheck(now, keepalive time.Time) time.Time {
 		if c.state == runtimeapi.ContainerState_CONTAINER_RUNNING && (c.exitWatch == nil || c.exitWatch.fired.Load()) {
 			poll = true
 		}
+		// A rotated log is followed until the runtime's close is seen or
+		// rotatedLogWait has passed: the latter needs no event.
+		poll = poll || len(c.rotated) > 0
 	}
 	if poll && now.Add(s.cfg.PollInterval).Before(next) {
 		next = now.Add(s.cfg.PollInterval)

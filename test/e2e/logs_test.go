@@ -163,21 +163,28 @@ spec:
   containers:
   - name: chatty
     image: localhost/podunit/busybox:1.35
-    command: ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo \"chatty line $i ................................................\"; i=$((i+1)); done; trap 'exit 0' TERM; sleep 3600 & wait"]
+    command: ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo \"chatty line $i ................................................\"; i=$((i+1)); [ $((i % 100)) -ne 0 ] || usleep 20000; done; trap 'exit 0' TERM; sleep 3600 & wait"]
 `)
 	unit := waitActive(t, "default", name)
 	if args := unitProps(t, unit)["ExecStart"]; !strings.Contains(fmt.Sprint(args), "--log-max-size 16384 --log-max-files 2") {
 		t.Errorf("podshim not given the configured rotation: %v", args)
 	}
-	waitFor(t, "all 3000 lines in the journal", func() (bool, error) {
-		out, err := exec.Command("journalctl", "--no-pager", "-o", "cat", "-u", unit, "CONTAINER_NAME=chatty").Output()
-		return strings.Count(string(out), "chatty line ") == 3000, err
-	})
 	st := podState(t, "default", name)
+	// The lines of this container, not of an earlier test's pod of the
+	// same name (go test -count).
+	id := strings.TrimPrefix(st.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	waitFor(t, "all 3000 lines in the journal, once each", func() (bool, error) {
+		out, err := exec.Command("journalctl", "--no-pager", "-o", "cat", "-u", unit, "CONTAINER_ID="+id).Output()
+		if err != nil {
+			return false, err
+		}
+		return chattyLines(string(out))
+	})
 	dir := filepath.Join("/var/log/pods", fmt.Sprintf("default_%s_%s", name, st.UID), "chatty")
-	// The burst (300 KB within milliseconds) overshoots before the
-	// rotation, as with the kubelet; the file count is the bound, and the
-	// current file starts again small.
+	// Bursts of 100 lines (10 KB within a millisecond) 20 ms apart: the
+	// log is rotated while the container writes, and a burst may overshoot
+	// before the rotation, as with the kubelet; the file count is the
+	// bound, and the current file starts again small.
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) != 2 {
 		t.Errorf("log files %v: want the current one and one rotated (containerLogMaxFiles 2)", files)
@@ -187,4 +194,38 @@ spec:
 	}
 	os.Remove(filepath.Join(manifestDir, "e2e-rotate.yaml"))
 	waitGone(t, unit)
+}
+
+// chattyLines reports whether the journal text holds each of the chatty
+// container's 3000 lines exactly once, and if not, which are missing or
+// doubled.
+func chattyLines(journal string) (bool, error) {
+	seen := make([]int, 3000)
+	var mangled []string
+	for _, l := range strings.Split(strings.TrimSuffix(journal, "\n"), "\n") {
+		var i int
+		if _, err := fmt.Sscanf(l, "chatty line %d", &i); err == nil && i >= 0 && i < len(seen) &&
+			l == fmt.Sprintf("chatty line %d ................................................", i) {
+			seen[i]++
+		} else if l != "" {
+			mangled = append(mangled, l)
+		}
+	}
+	if len(mangled) > 0 {
+		return false, fmt.Errorf("lines not as the container wrote them: %q", mangled[:min(len(mangled), 10)])
+	}
+	var missing, doubled []int
+	for i, n := range seen {
+		switch {
+		case n == 0:
+			missing = append(missing, i)
+		case n > 1:
+			doubled = append(doubled, i)
+		}
+	}
+	if len(missing) == 0 && len(doubled) == 0 {
+		return true, nil
+	}
+	return false, fmt.Errorf("%d lines missing (first %v), %d doubled (first %v)",
+		len(missing), missing[:min(len(missing), 10)], len(doubled), doubled[:min(len(doubled), 10)])
 }
