@@ -150,7 +150,12 @@ func (s *Shim) probeWorker(ctx context.Context, spec *corev1.Container, id strin
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil {
+		if runtimeUnavailable(err) {
+			// As the kubelet: a probe the runtime could not run (it is
+			// stopped or restarting) says nothing of the container; its
+			// result is thrown away, so an outage kills nothing.
+			s.log.Debug(string(kind)+" probe not run: the CRI runtime is unavailable", "container", spec.Name, "err", err)
+		} else if err == nil {
 			successes, failures = successes+1, 0
 			if successes == max(probe.SuccessThreshold, 1) {
 				if !report(true, "") {

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -164,5 +166,32 @@ func TestReadinessAndLiveness(t *testing.T) {
 		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
 			t.Error("container still running after failing its liveness probe")
 		}
+	}
+}
+
+// A probe the runtime cannot run while it is down is thrown away, as the
+// kubelet does: a containerd restart fails no liveness probe and kills no
+// container.
+func TestProbeNotFailedByRuntimeOutage(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	pod := testPod()
+	pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{TimeoutSeconds: 1, PeriodSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1,
+		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"check"}}}}
+	s := newShim(t, pod, rt, &notes{})
+	for range 2 {
+		rt.FakeRuntimeService.InjectError("ExecSync", status.Error(codes.Unavailable, "connection refused"))
+	}
+	if err := s.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.containers[0].stopProbes()
+	calls := func() int {
+		rt.FakeRuntimeService.Lock()
+		defer rt.FakeRuntimeService.Unlock()
+		return strings.Count(strings.Join(rt.FakeRuntimeService.Called, " "), "ExecSync")
+	}
+	waitUntil(t, "a probe after the outage", func() bool { return calls() >= 3 })
+	if _, _, failed := s.containers[0].probes.result(); failed != "" {
+		t.Errorf("the liveness probe failed during the runtime's outage: %s", failed)
 	}
 }

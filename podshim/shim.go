@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -115,6 +117,7 @@ type Shim struct {
 	startTime     time.Time
 	containers    []*container // in spec order
 	ready         bool         // READY=1 was sent
+	runtimeDown   time.Time    // since when the runtime has not answered; zero: it does
 	lastStatus    string
 	transitions   map[corev1.PodConditionType]transition
 	logOffsets    map[string]int64 // log file → bytes forwarded
@@ -274,13 +277,44 @@ func (s *Shim) loop(ctx context.Context) error {
 			s.keepalive()
 			nextKeepalive = now.Add(s.cfg.KeepaliveInterval)
 		}
-		if err := s.reconcile(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		err := s.reconcile(ctx)
+		switch {
+		case err == nil:
+			if !s.runtimeDown.IsZero() {
+				s.log.Info("the CRI runtime answers again", "after", s.cfg.Now().Sub(s.runtimeDown).Round(time.Second))
+				s.runtimeDown = time.Time{}
+				if err := s.report(ctx); err != nil {
+					return err
+				}
 			}
+		case ctx.Err() != nil:
+			return nil
+		case runtimeUnavailable(err):
+			s.rideOutRuntime(err)
+		default:
 			return err
 		}
 	}
+}
+
+// runtimeUnavailable reports whether err says the CRI runtime cannot be
+// reached: it is stopped or restarting.
+func runtimeUnavailable(err error) bool {
+	return status.Code(err) == codes.Unavailable
+}
+
+// rideOutRuntime is the loop's answer to a runtime that went away: the
+// containers run on without it (their shims do not need it), so podshim
+// keeps the pod, its watchdog pings and its log forwarding, says so in the
+// unit's status, and reconciles again every second until the runtime
+// answers. Exiting instead would leave the pod to systemd's restart
+// back-off, which grows with every failed attempt during a long outage.
+func (s *Shim) rideOutRuntime(err error) {
+	if s.runtimeDown.IsZero() {
+		s.runtimeDown = s.cfg.Now()
+		s.log.Warn("the CRI runtime is unavailable; the containers run on, podshim waits for it", "err", err)
+	}
+	s.status("Runtime unavailable since %s (the containers run on): %v", s.runtimeDown.Format(time.TimeOnly), err)
 }
 
 // sleep waits for the timer or a wake-up, forwarding container output as it
@@ -319,6 +353,9 @@ func (s *Shim) nextCheck(now, keepalive time.Time) time.Time {
 		// rotatedLogWait has passed: the latter needs no event.
 		poll = poll || len(c.rotated) > 0
 	}
+	if !s.runtimeDown.IsZero() && now.Add(runtimeRetry).Before(next) {
+		next = now.Add(runtimeRetry)
+	}
 	if poll && now.Add(s.cfg.PollInterval).Before(next) {
 		next = now.Add(s.cfg.PollInterval)
 	}
@@ -327,6 +364,9 @@ func (s *Shim) nextCheck(now, keepalive time.Time) time.Time {
 	}
 	return next
 }
+
+// runtimeRetry is how often podshim asks a runtime that went away again.
+const runtimeRetry = time.Second
 
 // StartExtension is how much each keepalive extends the unit's start
 // timeout while the pod is not ready yet: a pod may take as long as it needs

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -347,6 +349,43 @@ func TestRunTearsDownOnStop(t *testing.T) {
 	}
 	if _, err := ReadState(s.cfg.StateDir, "shop", "web"); err == nil {
 		t.Error("state file left after stop")
+	}
+}
+
+// A runtime that goes away (containerd stopped or restarting) is waited
+// out in the loop: podshim does not exit, the container is not replaced,
+// and the unit's status says why until the runtime answers again.
+func TestRunRidesOutRuntimeOutage(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	n := &notes{}
+	s := newShim(t, testPod(), rt, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitUntil(t, "READY=1", func() bool { return strings.Contains(n.all(), "READY=1") })
+	var before []string
+	for id := range rt.Containers {
+		before = append(before, id)
+	}
+	down := status.Error(codes.Unavailable, "connection error: dial unix /run/containerd/containerd.sock: connect: no such file or directory")
+	rt.FakeRuntimeService.InjectError("ListContainers", down)
+	rt.FakeRuntimeService.InjectError("ListContainers", down)
+	waitUntil(t, "the outage in the unit's status", func() bool { return strings.Contains(n.all(), "STATUS=Runtime unavailable since") })
+	waitUntil(t, "the status back to running", func() bool {
+		all := n.all()
+		return strings.Contains(all[strings.LastIndex(all, "Runtime unavailable"):], "STATUS=Running: 1/1 ready")
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned during the outage: %v", err)
+	default:
+	}
+	if len(rt.Containers) != 1 || rt.Containers[before[0]] == nil || rt.Containers[before[0]].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Errorf("the container was not kept: %v → %v", before, rt.Containers)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -207,12 +207,19 @@ func statusAPI(t *testing.T, path string) (int, string) {
 // a pod edited meanwhile start once containerd is back, and nothing needs a
 // hand.
 func TestContainerdOutage(t *testing.T) {
-	writeManifest(t, "e2e-outage.yaml", webPod("e2e-outage", "still here", 0))
+	// An exec liveness probe needs the runtime: while it is down, the
+	// probe's result is thrown away (as the kubelet does), not failed.
+	writeManifest(t, "e2e-outage.yaml", webPod("e2e-outage", "still here", 0)+`    livenessProbe:
+      exec: {command: ["true"]}
+      periodSeconds: 1
+      failureThreshold: 1
+`)
 	writeManifest(t, "e2e-outage-edit.yaml", webPod("e2e-outage-edit", "before the outage", 0))
-	waitActive(t, "default", "e2e-outage")
+	unit := waitActive(t, "default", "e2e-outage")
 	waitActive(t, "default", "e2e-outage-edit")
 	before := runningContainer(t, "default", "e2e-outage", "web")
 	ip := getPod(t, "default", "e2e-outage").Status.PodIP
+	podshimPID := unitProps(t, unit)["MainPID"].(uint32)
 
 	systemctl(t, "stop", "containerd.service")
 	t.Cleanup(func() { exec.Command("systemctl", "start", "containerd.service").Run() })
@@ -224,6 +231,10 @@ func TestContainerdOutage(t *testing.T) {
 	if code, body, err := get("http://" + ip + "/"); err != nil || code != 200 || !strings.Contains(body, "still here") {
 		t.Errorf("the pod stopped serving while containerd was down: %d %q %v", code, body, err)
 	}
+	waitFor(t, "the running pod's unit to say the runtime is unavailable", func() (bool, error) {
+		text, _ := unitProps(t, unit)["StatusText"].(string)
+		return strings.HasPrefix(text, "Runtime unavailable since"), nil
+	})
 	writeManifest(t, "e2e-outage-new.yaml", webPod("e2e-outage-new", "new", 0))
 	writeManifest(t, "e2e-outage-edit.yaml", webPod("e2e-outage-edit", "edited during the outage", 0))
 	time.Sleep(30*time.Second - time.Since(down)) // the outage, with a new pod and an edit waiting
@@ -251,14 +262,21 @@ func TestContainerdOutage(t *testing.T) {
 		code, _ := statusAPI(t, "/healthz")
 		return code == http.StatusOK, nil
 	})
-	// Its podshim may have failed during the outage (its relist could not
-	// reach the runtime) and been run again by systemd: it adopts the
-	// pod once the runtime answers, with the same container.
-	waitFor(t, "the running pod's unit active again", func() (bool, error) {
-		return activeState(units.ServiceName("default", "e2e-outage")) == "active", nil
+	// Its podshim waited the outage out: the same process, never
+	// restarted, the same container on its first attempt.
+	waitFor(t, "the running pod's unit to say it runs again", func() (bool, error) {
+		text, _ := unitProps(t, unit)["StatusText"].(string)
+		return strings.HasPrefix(text, "Running"), nil
 	})
+	if p := unitProps(t, unit); p["ActiveState"] != "active" || p["MainPID"].(uint32) != podshimPID || p["NRestarts"].(uint32) != 0 {
+		t.Errorf("the running pod's podshim did not ride the outage out: %v, pid %v (was %d), %v restarts",
+			p["ActiveState"], p["MainPID"], podshimPID, p["NRestarts"])
+	}
 	if after := runningContainer(t, "default", "e2e-outage", "web"); after != before {
 		t.Errorf("the running pod's container was replaced: %s → %s", before, after)
+	}
+	if cs := getPod(t, "default", "e2e-outage").Status.ContainerStatuses[0]; cs.RestartCount != 0 {
+		t.Errorf("the running pod's container restarted %d times (liveness during the outage?)", cs.RestartCount)
 	}
 }
 
