@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -107,11 +108,23 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	var watch func(context.Context)
 	if os.Getenv("INVOCATION_ID") != "" { // run by systemd (podunit-sync.service), not by hand
 		watch = func(ctx context.Context) {
-			paths := bus.WatchPaths(dirs)
-			if changed, err := bus.WatchManifestDirs(ctx, conn, bus.WatchDropIn, packagedWatch, paths); err != nil {
-				report.Errorf("changes in %s are picked up by the periodic relist only: %v", strings.Join(paths, ", "), err)
-			} else if changed {
-				report.Infof("podunit.path now watches %s", strings.Join(paths, ", "))
+			manifests := bus.ManifestWatch(packagedWatch)
+			manifests.Paths = bus.WatchPaths(dirs)
+			images := bus.ImagesWatch([]string{DefaultImagesDir})
+			if cfg.ImagesDir != "" {
+				if dir, err := filepath.Abs(cfg.ImagesDir); err == nil {
+					images.Paths = []string{dir}
+				}
+			}
+			changed, err := bus.Watch(ctx, conn, manifests, images)
+			if err != nil {
+				report.Errorf("changes in %s are picked up by the periodic relist only, and image archives in %s by podunit images import: %v",
+					strings.Join(manifests.Paths, ", "), strings.Join(images.Paths, ", "), err)
+			}
+			for _, w := range []bus.PathWatch{manifests, images} {
+				if slices.Contains(changed, w.Unit) {
+					report.Infof("%s now watches %s", w.Unit, strings.Join(w.Paths, ", "))
+				}
 			}
 		}
 	}

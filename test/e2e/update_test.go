@@ -390,6 +390,36 @@ spec:
 	})
 }
 
+// User story: "my provisioning drops image archives on a data partition,
+// and config.yaml's imagesDir names it": podunit-images.path watches it
+// (the sync writes its drop-in), so an archive there is imported at once.
+func TestImagesDirElsewhere(t *testing.T) {
+	const dir = "/srv/e2e-images"
+	freshDir(t, dir)
+	os.MkdirAll(dir, 0o755)
+	withConfig(t, "imagesDir: "+dir)
+	waitFor(t, "podunit-images.path to watch "+dir, func() (bool, error) {
+		out, err := exec.Command("systemctl", "show", "-p", "Paths", "podunit-images.path").Output()
+		return strings.Contains(string(out), dir), err
+	})
+	tmp := filepath.Join(dir, ".e2e-elsewhere.tmp")
+	if out, err := exec.Command("skopeo", "copy", "oci-archive:"+filepath.Join(os.Getenv("PODUNIT_TESTBED_DIR"), "images", "busybox.tar"),
+		"oci-archive:"+tmp+":localhost/e2e/elsewhere:1").CombinedOutput(); err != nil {
+		t.Fatalf("skopeo: %v\n%s", err, out)
+	}
+	begin := time.Now()
+	if err := os.Rename(tmp, filepath.Join(dir, "e2e-elsewhere.tar")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the archive's image in the runtime", func() (bool, error) {
+		st, err := cri.ImageStatus(context.Background(), &runtimeapi.ImageSpec{Image: "localhost/e2e/elsewhere:1"}, false)
+		return err == nil && st.GetImage() != nil, err
+	})
+	if j := journal(t, "podunit-images.service", begin); !strings.Contains(j, "imported localhost/e2e/elsewhere:1") {
+		t.Errorf("podunit-images.service's journal:\n%s", j)
+	}
+}
+
 // User story: "my pods' manifests carry no pull secrets: the box has its
 // registry credentials (podman login's auth.json, or the kubelet's
 // credential provider plugin I already use), and those never show up in a

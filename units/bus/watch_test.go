@@ -33,7 +33,10 @@ func TestWatchManifestDir(t *testing.T) {
 	step := func(dir string, wantChanged bool) {
 		t.Helper()
 		m.calls = nil
-		changed, err := WatchManifestDirs(ctx, m, dropIn, packaged, []string{dir})
+		w := ManifestWatch(packaged)
+		w.DropIn, w.Paths = dropIn, []string{dir}
+		units, err := Watch(ctx, m, w)
+		changed := len(units) > 0
 		if err != nil || changed != wantChanged {
 			t.Fatalf("%s: changed %v err %v, want changed %v", dir, changed, err, wantChanged)
 		}
@@ -74,10 +77,39 @@ func TestWatchPathsFollowSymlinks(t *testing.T) {
 func TestWatchDropInEscapesSpecifiers(t *testing.T) {
 	dropIn := filepath.Join(t.TempDir(), "podunit.path.d", "50-manifest-dir.conf")
 	m := &fakePathManager{}
-	if _, err := WatchManifestDirs(context.Background(), m, dropIn, packaged, []string{"/srv/100%pods"}); err != nil {
+	w := ManifestWatch(packaged)
+	w.DropIn, w.Paths = dropIn, []string{"/srv/100%pods"}
+	if _, err := Watch(context.Background(), m, w); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(dropIn); !strings.Contains(string(b), "PathChanged=/srv/100%%pods\n") {
 		t.Errorf("drop-in:\n%s", b)
+	}
+}
+
+// An imagesDir other than the packaged one is watched by
+// podunit-images.path through its own drop-in; both path units' drop-ins
+// changing cost one reload, and only the changed unit is restarted.
+func TestWatchImagesDir(t *testing.T) {
+	tmp := t.TempDir()
+	m := &fakePathManager{}
+	manifests := ManifestWatch(packaged)
+	manifests.DropIn, manifests.Paths = filepath.Join(tmp, "podunit.path.d", "50-manifest-dir.conf"), []string{"/etc/podunit/manifests"}
+	images := ImagesWatch([]string{"/var/lib/podunit/images"})
+	images.DropIn, images.Paths = filepath.Join(tmp, "podunit-images.path.d", "50-images-dir.conf"), []string{"/srv/images"}
+	units, err := Watch(context.Background(), m, manifests, images)
+	if err != nil || strings.Join(units, ",") != "podunit-images.path" || strings.Join(m.calls, ",") != "reload,restart podunit-images.path" {
+		t.Fatalf("changed %v, calls %v, err %v", units, m.calls, err)
+	}
+	if b, _ := os.ReadFile(images.DropIn); !strings.Contains(string(b), "[Path]\nPathChanged=/srv/images\n") || !strings.HasPrefix(string(b), "# Written by podunit sync: the image archive directory") {
+		t.Errorf("drop-in:\n%s", b)
+	}
+	m.calls = nil
+	images.Paths = []string{"/var/lib/podunit/images"}
+	if units, err := Watch(context.Background(), m, manifests, images); err != nil || len(units) != 1 {
+		t.Fatalf("back to the default: changed %v, err %v", units, err)
+	}
+	if _, err := os.Stat(images.DropIn); !os.IsNotExist(err) {
+		t.Errorf("drop-in left for the default directory: %v", err)
 	}
 }
