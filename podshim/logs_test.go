@@ -172,32 +172,44 @@ func (r *lateWriter) write(t *testing.T, f *os.File, lines ...string) {
 	}
 }
 
-// Lines containerd writes to a log after podshim rotated it (its reopen
-// returns before the old writer flushed) reach the sink, before any line of
-// the new log; the rotated log is let go once the runtime closed it.
-func TestRotatedLogFollowedUntilTheRuntimeClosesIt(t *testing.T) {
+// rotatingShim is a started shim with LogMaxSize 100 whose runtime writes
+// its container's log as containerd does (lateWriter), with a log watch if
+// watch; three lines have been written and forwarded, and the log rotated.
+func rotatingShim(t *testing.T, watch bool) (*Shim, *[]LogLine, string, *lateWriter) {
+	t.Helper()
 	s, got, path := logShim(t)
-	ctx := context.Background()
 	s.cfg.LogMaxSize, s.cfg.LogMaxFiles = 100, 2
-	lw, err := newLogWatch()
-	if err != nil {
-		t.Fatal(err)
+	if watch {
+		lw, err := newLogWatch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(lw.close)
+		s.logWatch = lw
+		s.watchLogs(s.containers[0])
 	}
-	t.Cleanup(lw.close)
-	s.logWatch = lw
-	s.watchLogs(s.containers[0])
 	rt := &lateWriter{fakeCRI: s.rt.(*fakeCRI), path: path}
 	s.rt = rt
+	var err error
 	if rt.w, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rt.w.Close() })
-
 	rt.write(t, rt.w, "one of several lines", "two of several lines", "three of several lines")
-	s.forwardLogs(ctx)
+	s.forwardLogs(context.Background())
 	if rt.reopened != 1 {
 		t.Fatalf("a log past LogMaxSize: %d reopens, want 1", rt.reopened)
 	}
+	return s, got, path, rt
+}
+
+// Lines containerd writes to a log after podshim rotated it (its reopen
+// returns before the old writer flushed) reach the sink, before any line of
+// the new log; the rotated log is let go once the runtime closed it.
+func TestRotatedLogFollowedUntilTheRuntimeClosesIt(t *testing.T) {
+	s, got, path, rt := rotatingShim(t, true)
+	ctx := context.Background()
+	lw := s.logWatch
 	rotated, _ := filepath.Glob(path + ".*")
 	if len(rotated) != 1 {
 		t.Fatalf("rotated logs %v", rotated)
@@ -228,24 +240,9 @@ func TestRotatedLogFollowedUntilTheRuntimeClosesIt(t *testing.T) {
 // (containerd cuts the container's output where its pipe read ended), is
 // sent whole.
 func TestLineSplitByARotation(t *testing.T) {
-	s, got, path := logShim(t)
+	s, got, path, rt := rotatingShim(t, true)
 	ctx := context.Background()
-	s.cfg.LogMaxSize, s.cfg.LogMaxFiles = 100, 2
-	lw, err := newLogWatch()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(lw.close)
-	s.logWatch = lw
-	s.watchLogs(s.containers[0])
-	rt := &lateWriter{fakeCRI: s.rt.(*fakeCRI), path: path}
-	s.rt = rt
-	if rt.w, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.w.Close() })
-	rt.write(t, rt.w, "one of several lines", "two of several lines", "three of several lines")
-	s.forwardLogs(ctx)
+	lw := s.logWatch
 	rotated, _ := filepath.Glob(path + ".*")
 	if rt.reopened != 1 || len(rotated) != 1 {
 		t.Fatalf("%d reopens, rotated logs %v", rt.reopened, rotated)
@@ -268,21 +265,8 @@ func TestLineSplitByARotation(t *testing.T) {
 // A podshim that restarts while a rotated log is followed takes it up again
 // from its recorded offset: its late lines are sent, and nothing twice.
 func TestRotatedLogFollowedAcrossARestart(t *testing.T) {
-	s, got, path := logShim(t)
+	s, got, _, rt := rotatingShim(t, false)
 	ctx := context.Background()
-	s.cfg.LogMaxSize, s.cfg.LogMaxFiles = 100, 2
-	rt := &lateWriter{fakeCRI: s.rt.(*fakeCRI), path: path}
-	s.rt = rt
-	var err error
-	if rt.w, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.w.Close() })
-	rt.write(t, rt.w, "one of several lines", "two of several lines", "three of several lines")
-	s.forwardLogs(ctx)
-	if rt.reopened != 1 {
-		t.Fatalf("%d reopens, want 1", rt.reopened)
-	}
 	before := len(*got)
 
 	var again []LogLine

@@ -329,24 +329,7 @@ func TestOfflineImages(t *testing.T) {
 	// An archive dropped into the images directory is imported.
 	const dir = "/var/lib/podunit/images"
 	os.MkdirAll(dir, 0o755)
-	archive := filepath.Join(dir, "e2e-offline.tar")
-	t.Cleanup(func() { os.Remove(archive) })
-	tmp := filepath.Join(dir, ".e2e-offline.tmp")
-	if out, err := exec.Command("skopeo", "copy", "oci-archive:"+filepath.Join(os.Getenv("PODUNIT_TESTBED_DIR"), "images", "busybox.tar"),
-		"oci-archive:"+tmp+":localhost/e2e/offline:1").CombinedOutput(); err != nil {
-		t.Fatalf("skopeo: %v\n%s", err, out)
-	}
-	begin := time.Now()
-	if err := os.Rename(tmp, archive); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the archive's image in the runtime", func() (bool, error) {
-		st, err := cri.ImageStatus(context.Background(), &runtimeapi.ImageSpec{Image: "localhost/e2e/offline:1"}, false)
-		return err == nil && st.GetImage() != nil, err
-	})
-	if j := journal(t, "podunit-images.service", begin); !strings.Contains(j, "imported localhost/e2e/offline:1") {
-		t.Errorf("podunit-images.service's journal:\n%s", j)
-	}
+	dropArchive(t, filepath.Join(dir, "e2e-offline.tar"), "localhost/e2e/offline:1")
 	writeManifest(t, "e2e-offline.yaml", fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: e2e-offline}
@@ -367,7 +350,7 @@ spec:
 	writeManifest(t, "e2e-latest.yaml", secret+registryPod("e2e-latest", r.addr+"/private/app:latest", serveForever))
 	unit := waitActive(t, "default", "e2e-latest")
 	r.stop()
-	begin = time.Now()
+	begin := time.Now()
 	systemctl(t, "restart", unit) // as at a boot without the network
 	waitActive(t, "default", "e2e-latest")
 	if j := journal(t, unit, begin); !strings.Contains(j, "registry cannot be reached") {
@@ -402,20 +385,29 @@ func TestImagesDirElsewhere(t *testing.T) {
 		out, err := exec.Command("systemctl", "show", "-p", "Paths", "podunit-images.path").Output()
 		return strings.Contains(string(out), dir), err
 	})
-	tmp := filepath.Join(dir, ".e2e-elsewhere.tmp")
+	dropArchive(t, filepath.Join(dir, "e2e-elsewhere.tar"), "localhost/e2e/elsewhere:1")
+}
+
+// dropArchive writes the test bed's busybox image as an OCI archive named
+// image to archive (whole, by a rename, as a careful provisioning tool
+// does) and waits for podunit-images.service to import it.
+func dropArchive(t *testing.T, archive, image string) {
+	t.Helper()
+	t.Cleanup(func() { os.Remove(archive) })
+	tmp := filepath.Join(filepath.Dir(archive), "."+filepath.Base(archive)+".tmp")
 	if out, err := exec.Command("skopeo", "copy", "oci-archive:"+filepath.Join(os.Getenv("PODUNIT_TESTBED_DIR"), "images", "busybox.tar"),
-		"oci-archive:"+tmp+":localhost/e2e/elsewhere:1").CombinedOutput(); err != nil {
+		"oci-archive:"+tmp+":"+image).CombinedOutput(); err != nil {
 		t.Fatalf("skopeo: %v\n%s", err, out)
 	}
 	begin := time.Now()
-	if err := os.Rename(tmp, filepath.Join(dir, "e2e-elsewhere.tar")); err != nil {
+	if err := os.Rename(tmp, archive); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the archive's image in the runtime", func() (bool, error) {
-		st, err := cri.ImageStatus(context.Background(), &runtimeapi.ImageSpec{Image: "localhost/e2e/elsewhere:1"}, false)
+		st, err := cri.ImageStatus(context.Background(), &runtimeapi.ImageSpec{Image: image}, false)
 		return err == nil && st.GetImage() != nil, err
 	})
-	if j := journal(t, "podunit-images.service", begin); !strings.Contains(j, "imported localhost/e2e/elsewhere:1") {
+	if j := journal(t, "podunit-images.service", begin); !strings.Contains(j, "imported "+image) {
 		t.Errorf("podunit-images.service's journal:\n%s", j)
 	}
 }
