@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -75,6 +76,19 @@ func New(endpoint string) (*Client, error) {
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
+
+// Reachable reports whether the runtime could be reached at the last try:
+// false while its socket refuses connections (it is stopped or restarting)
+// and gRPC tries it again. A call made then waits for it (WaitForReady) and
+// fails with DeadlineExceeded if it does not come back in time; this tells
+// such a failure from a runtime that answered slowly.
+func (c *Client) Reachable() bool {
+	switch c.conn.GetState() {
+	case connectivity.TransientFailure, connectivity.Connecting, connectivity.Shutdown:
+		return false
+	}
+	return true
+}
 
 func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.Timeout)

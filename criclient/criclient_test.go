@@ -118,6 +118,13 @@ func TestClientWaitsForRuntime(t *testing.T) {
 	if _, err := down.Version(context.Background(), ""); status.Code(err) != codes.DeadlineExceeded {
 		t.Errorf("Version with no runtime: %v, want DeadlineExceeded", err)
 	}
+	// What tells that failure from a slow runtime's.
+	if down.Reachable() {
+		t.Error("a runtime whose socket is missing is reachable")
+	}
+	if !c.Reachable() {
+		t.Error("a runtime that answered is not reachable")
+	}
 }
 
 func TestEndpoint(t *testing.T) {

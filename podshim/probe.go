@@ -150,7 +150,7 @@ func (s *Shim) probeWorker(ctx context.Context, spec *corev1.Container, id strin
 		if ctx.Err() != nil {
 			return
 		}
-		if runtimeUnavailable(err) {
+		if s.runtimeUnavailable(err) {
 			// As the kubelet: a probe the runtime could not run (it is
 			// stopped or restarting) says nothing of the container; its
 			// result is thrown away, so an outage kills nothing.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,29 +170,54 @@ func TestReadinessAndLiveness(t *testing.T) {
 	}
 }
 
+// unreachable is a runtime whose socket refuses connections: calls wait
+// for it and fail with DeadlineExceeded, and its connection says so.
+type unreachable struct {
+	*fakeCRI
+	down atomic.Bool
+}
+
+func (u *unreachable) Reachable() bool { return !u.down.Load() }
+
 // A probe the runtime cannot run while it is down is thrown away, as the
 // kubelet does: a containerd restart fails no liveness probe and kills no
-// container.
+// container. A probe that timed out on a runtime that answers fails.
 func TestProbeNotFailedByRuntimeOutage(t *testing.T) {
-	rt := newFakeCRI("busybox:1")
-	pod := testPod()
-	pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{TimeoutSeconds: 1, PeriodSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1,
-		ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"check"}}}}
-	s := newShim(t, pod, rt, &notes{})
-	for range 2 {
-		rt.FakeRuntimeService.InjectError("ExecSync", status.Error(codes.Unavailable, "connection refused"))
-	}
-	if err := s.start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer s.containers[0].stopProbes()
-	calls := func() int {
-		rt.FakeRuntimeService.Lock()
-		defer rt.FakeRuntimeService.Unlock()
-		return strings.Count(strings.Join(rt.FakeRuntimeService.Called, " "), "ExecSync")
-	}
-	waitUntil(t, "a probe after the outage", func() bool { return calls() >= 3 })
-	if _, _, failed := s.containers[0].probes.result(); failed != "" {
-		t.Errorf("the liveness probe failed during the runtime's outage: %s", failed)
+	for _, tc := range []struct {
+		name    string
+		err     error
+		down    bool
+		failing bool
+	}{
+		{"refused", status.Error(codes.Unavailable, "connection refused"), false, false},
+		{"waited for", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), true, false},
+		{"starting", status.Error(codes.Unknown, "server is not initialized yet"), false, false},
+		{"timed out", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &unreachable{fakeCRI: newFakeCRI("busybox:1")}
+			pod := testPod()
+			pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{TimeoutSeconds: 1, PeriodSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1,
+				ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"check"}}}}
+			s := newShim(t, pod, rt, &notes{})
+			if err := s.start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer s.containers[0].stopProbes()
+			rt.down.Store(tc.down)
+			rt.FakeRuntimeService.InjectError("ExecSync", tc.err)
+			calls := func() int {
+				rt.FakeRuntimeService.Lock()
+				defer rt.FakeRuntimeService.Unlock()
+				return strings.Count(strings.Join(rt.FakeRuntimeService.Called, " "), "ExecSync")
+			}
+			// The probe that gets the error is the first or the second
+			// (the first may have run already); the third starts once
+			// the second's result was taken.
+			waitUntil(t, "a probe after the error", func() bool { return calls() >= 3 })
+			if _, _, failed := s.containers[0].probes.result(); (failed != "") != tc.failing {
+				t.Errorf("liveness failure %q, want failing %v", failed, tc.failing)
+			}
+		})
 	}
 }

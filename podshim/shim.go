@@ -289,7 +289,9 @@ func (s *Shim) loop(ctx context.Context) error {
 			}
 		case ctx.Err() != nil:
 			return nil
-		case runtimeUnavailable(err):
+		case s.runtimeUnavailable(err) || status.Code(err) == codes.DeadlineExceeded:
+			// A runtime that does not answer in time is waited for too:
+			// a podshim run again would wait for it the same way.
 			s.rideOutRuntime(err)
 		default:
 			return err
@@ -297,10 +299,31 @@ func (s *Shim) loop(ctx context.Context) error {
 	}
 }
 
-// runtimeUnavailable reports whether err says the CRI runtime cannot be
-// reached: it is stopped or restarting.
-func runtimeUnavailable(err error) bool {
-	return status.Code(err) == codes.Unavailable
+// reachability is what a Runtime may tell of its connection (criclient's
+// does).
+type reachability interface{ Reachable() bool }
+
+// runtimeUnavailable reports whether err came of a runtime that cannot be
+// reached or cannot answer yet: it is stopped or restarting. A call made
+// then waits for the runtime and fails with DeadlineExceeded if it does not
+// come back in time: the connection's state tells that from a slow answer.
+func (s *Shim) runtimeUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if r, ok := s.rt.(reachability); ok && !r.Reachable() {
+		return true
+	}
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.Unavailable:
+		return true
+	case codes.Unknown:
+		// containerd 1.x while its CRI plugin starts (2.x says
+		// Unavailable).
+		return strings.Contains(st.Message(), "server is not initialized yet")
+	}
+	return false
 }
 
 // rideOutRuntime is the loop's answer to a runtime that went away: the
