@@ -277,6 +277,9 @@ func (s *Shim) loop(ctx context.Context) error {
 			s.keepalive()
 			nextKeepalive = now.Add(s.cfg.KeepaliveInterval)
 		}
+		if !s.runtimeDown.IsZero() && !s.runtimeBack(ctx) {
+			continue
+		}
 		err := s.reconcile(ctx)
 		switch {
 		case err == nil:
@@ -324,6 +327,16 @@ func (s *Shim) runtimeUnavailable(err error) bool {
 		return strings.Contains(st.Message(), "server is not initialized yet")
 	}
 	return false
+}
+
+// runtimeBack asks a runtime that went away, briefly, whether it answers
+// again: a reconcile's calls would wait for it (up to their timeout, two
+// minutes) while the watchdog and the container output wait too.
+func (s *Shim) runtimeBack(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, runtimeRetry)
+	defer cancel()
+	_, err := s.rt.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{Id: s.sandboxID})
+	return err == nil
 }
 
 // rideOutRuntime is the loop's answer to a runtime that went away: the

@@ -368,8 +368,14 @@ func TestRunRidesOutRuntimeOutage(t *testing.T) {
 		before = append(before, id)
 	}
 	down := status.Error(codes.Unavailable, "connection error: dial unix /run/containerd/containerd.sock: connect: no such file or directory")
+	rt.FakeRuntimeService.Lock()
+	rt.FakeRuntimeService.Called = nil
+	rt.FakeRuntimeService.Unlock()
 	rt.FakeRuntimeService.InjectError("ListContainers", down)
-	rt.FakeRuntimeService.InjectError("ListContainers", down)
+	// While it is down, podshim asks it briefly whether it is back
+	// before it reconciles, rather than wait in a reconcile's calls.
+	rt.FakeRuntimeService.InjectError("ListPodSandbox", down)
+	rt.FakeRuntimeService.InjectError("ListPodSandbox", down)
 	waitUntil(t, "the outage in the unit's status", func() bool { return strings.Contains(n.all(), "STATUS=Runtime unavailable since") })
 	waitUntil(t, "the status back to running", func() bool {
 		all := n.all()
@@ -379,6 +385,12 @@ func TestRunRidesOutRuntimeOutage(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Run returned during the outage: %v", err)
 	default:
+	}
+	rt.FakeRuntimeService.Lock()
+	calls := strings.Join(rt.FakeRuntimeService.Called, " ")
+	rt.FakeRuntimeService.Unlock()
+	if !strings.Contains(calls, "ListContainers ListPodSandbox ListPodSandbox ListPodSandbox ListContainers") {
+		t.Errorf("calls during the outage: %s", calls)
 	}
 	if len(rt.Containers) != 1 || rt.Containers[before[0]] == nil || rt.Containers[before[0]].State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 		t.Errorf("the container was not kept: %v → %v", before, rt.Containers)
