@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -39,6 +40,24 @@ type Client struct {
 	image   runtimeapi.ImageServiceClient
 	// Timeout bounds each call (but PullImage, bounded by its context).
 	Timeout time.Duration
+	// failFast: calls fail at once (Unavailable) while the runtime cannot
+	// be reached, instead of waiting for it.
+	failFast atomic.Bool
+}
+
+// SetFailFast makes calls fail at once, with Unavailable, while the runtime
+// cannot be reached (on), or wait for it within Timeout, the default (off).
+// A caller with a loop of its own to keep (podshim's watchdog and logs)
+// asks again later rather than wait in a call.
+func (c *Client) SetFailFast(on bool) { c.failFast.Store(on) }
+
+var failFastOpts = []grpc.CallOption{grpc.WaitForReady(false)}
+
+func (c *Client) callOpts() []grpc.CallOption {
+	if c.failFast.Load() {
+		return failFastOpts
+	}
+	return nil
 }
 
 // ErrEndpoint is returned for an endpoint that is not a unix socket URL.
@@ -98,14 +117,14 @@ func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) 
 func (c *Client) Version(ctx context.Context, apiVersion string) (*runtimeapi.VersionResponse, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	return c.runtime.Version(ctx, &runtimeapi.VersionRequest{Version: apiVersion})
+	return c.runtime.Version(ctx, &runtimeapi.VersionRequest{Version: apiVersion}, c.callOpts()...)
 }
 
 // RunPodSandbox creates and starts a pod sandbox and returns its ID.
 func (c *Client) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandboxConfig, runtimeHandler string) (string, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	resp, err := c.runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: config, RuntimeHandler: runtimeHandler})
+	resp, err := c.runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: config, RuntimeHandler: runtimeHandler}, c.callOpts()...)
 	if err != nil {
 		return "", err
 	}
@@ -116,7 +135,7 @@ func (c *Client) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandbo
 func (c *Client) StopPodSandbox(ctx context.Context, podSandboxID string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	_, err := c.runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podSandboxID})
+	_, err := c.runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: podSandboxID}, c.callOpts()...)
 	return err
 }
 
@@ -124,7 +143,7 @@ func (c *Client) StopPodSandbox(ctx context.Context, podSandboxID string) error 
 func (c *Client) RemovePodSandbox(ctx context.Context, podSandboxID string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	_, err := c.runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podSandboxID})
+	_, err := c.runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: podSandboxID}, c.callOpts()...)
 	return err
 }
 
@@ -132,14 +151,14 @@ func (c *Client) RemovePodSandbox(ctx context.Context, podSandboxID string) erro
 func (c *Client) PodSandboxStatus(ctx context.Context, podSandboxID string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	return c.runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podSandboxID, Verbose: verbose})
+	return c.runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podSandboxID, Verbose: verbose}, c.callOpts()...)
 }
 
 // ListPodSandbox lists the sandboxes that match filter.
 func (c *Client) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	resp, err := c.runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: filter})
+	resp, err := c.runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: filter}, c.callOpts()...)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +171,7 @@ func (c *Client) CreateContainer(ctx context.Context, podSandboxID string, confi
 	defer cancel()
 	resp, err := c.runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
 		PodSandboxId: podSandboxID, Config: config, SandboxConfig: sandboxConfig,
-	})
+	}, c.callOpts()...)
 	if err != nil {
 		return "", err
 	}
@@ -163,7 +182,7 @@ func (c *Client) CreateContainer(ctx context.Context, podSandboxID string, confi
 func (c *Client) StartContainer(ctx context.Context, containerID string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	_, err := c.runtime.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: containerID})
+	_, err := c.runtime.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: containerID}, c.callOpts()...)
 	return err
 }
 
@@ -172,7 +191,7 @@ func (c *Client) StopContainer(ctx context.Context, containerID string, timeout 
 	// The call lasts as long as the grace period, plus the usual bound.
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout+time.Duration(timeout)*time.Second)
 	defer cancel()
-	_, err := c.runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: containerID, Timeout: timeout})
+	_, err := c.runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: containerID, Timeout: timeout}, c.callOpts()...)
 	return err
 }
 
@@ -180,7 +199,7 @@ func (c *Client) StopContainer(ctx context.Context, containerID string, timeout 
 func (c *Client) RemoveContainer(ctx context.Context, containerID string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	_, err := c.runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: containerID})
+	_, err := c.runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: containerID}, c.callOpts()...)
 	return err
 }
 
@@ -188,7 +207,7 @@ func (c *Client) RemoveContainer(ctx context.Context, containerID string) error 
 func (c *Client) ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	resp, err := c.runtime.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: filter})
+	resp, err := c.runtime.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: filter}, c.callOpts()...)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +218,7 @@ func (c *Client) ListContainers(ctx context.Context, filter *runtimeapi.Containe
 func (c *Client) ContainerStatus(ctx context.Context, containerID string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	return c.runtime.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: containerID, Verbose: verbose})
+	return c.runtime.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: containerID, Verbose: verbose}, c.callOpts()...)
 }
 
 // ImageStatus returns the image's status; its Image is nil when the image is
@@ -207,13 +226,13 @@ func (c *Client) ContainerStatus(ctx context.Context, containerID string, verbos
 func (c *Client) ImageStatus(ctx context.Context, image *runtimeapi.ImageSpec, verbose bool) (*runtimeapi.ImageStatusResponse, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	return c.image.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: image, Verbose: verbose})
+	return c.image.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: image, Verbose: verbose}, c.callOpts()...)
 }
 
 // PullImage pulls an image and returns its reference. A pull has no deadline
 // of its own: the caller's context bounds it.
 func (c *Client) PullImage(ctx context.Context, image *runtimeapi.ImageSpec, auth *runtimeapi.AuthConfig, podSandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {
-	resp, err := c.image.PullImage(ctx, &runtimeapi.PullImageRequest{Image: image, Auth: auth, SandboxConfig: podSandboxConfig})
+	resp, err := c.image.PullImage(ctx, &runtimeapi.PullImageRequest{Image: image, Auth: auth, SandboxConfig: podSandboxConfig}, c.callOpts()...)
 	if err != nil {
 		return "", err
 	}
@@ -225,7 +244,7 @@ func (c *Client) PullImage(ctx context.Context, image *runtimeapi.ImageSpec, aut
 func (c *Client) ReopenContainerLog(ctx context.Context, containerID string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	_, err := c.runtime.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: containerID})
+	_, err := c.runtime.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: containerID}, c.callOpts()...)
 	return err
 }
 
@@ -246,7 +265,7 @@ func (c *Client) ExecSync(ctx context.Context, containerID string, cmd []string,
 	defer cancel()
 	resp, err := c.runtime.ExecSync(ctx, &runtimeapi.ExecSyncRequest{
 		ContainerId: containerID, Cmd: cmd, Timeout: int64(timeout.Seconds()),
-	})
+	}, c.callOpts()...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -276,7 +295,7 @@ type Settings struct {
 func (c *Client) Settings(ctx context.Context) (Settings, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	st, err := c.runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+	st, err := c.runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true}, c.callOpts()...)
 	if err != nil {
 		return Settings{}, err
 	}
@@ -284,7 +303,7 @@ func (c *Client) Settings(ctx context.Context) (Settings, error) {
 	var out Settings
 	out.CNIConfDir, out.CNIPluginDirs = cniDirs(info["cniconfig"])
 	out.SandboxImage = containerdSandboxImage(info["config"])
-	rc, err := c.runtime.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{})
+	rc, err := c.runtime.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{}, c.callOpts()...)
 	switch {
 	case err == nil && rc.GetLinux() != nil:
 		out.CgroupDriver = "systemd"
@@ -361,7 +380,7 @@ func cniDirs(info string) (string, []string) {
 func (c *Client) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (string, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	resp, err := c.runtime.Exec(ctx, req)
+	resp, err := c.runtime.Exec(ctx, req, c.callOpts()...)
 	if err != nil {
 		return "", err
 	}

@@ -122,6 +122,12 @@ func TestClientWaitsForRuntime(t *testing.T) {
 	if down.Reachable() {
 		t.Error("a runtime whose socket is missing is reachable")
 	}
+	// Fail-fast calls do not wait for it.
+	down.SetFailFast(true)
+	down.Timeout = time.Minute
+	if _, err := down.Version(context.Background(), ""); status.Code(err) != codes.Unavailable {
+		t.Errorf("fail-fast Version with no runtime: %v, want Unavailable", err)
+	}
 	if !c.Reachable() {
 		t.Error("a runtime that answered is not reachable")
 	}

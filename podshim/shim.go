@@ -261,6 +261,13 @@ func (s *Shim) start(ctx context.Context) error {
 // or the pod finished. Between those it sleeps; container output is
 // forwarded as it is written.
 func (s *Shim) loop(ctx context.Context) error {
+	// The loop has a watchdog to ping and output to forward: a runtime
+	// that went away is asked again later (rideOutRuntime), not waited for
+	// in a call. Start-up and teardown wait for it.
+	if f, ok := s.rt.(failFaster); ok {
+		f.SetFailFast(true)
+		defer f.SetFailFast(false)
+	}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	nextKeepalive := s.cfg.Now().Add(s.cfg.KeepaliveInterval)
@@ -305,6 +312,10 @@ func (s *Shim) loop(ctx context.Context) error {
 // reachability is what a Runtime may tell of its connection (criclient's
 // does).
 type reachability interface{ Reachable() bool }
+
+// failFaster is a Runtime whose calls can fail at once while it cannot be
+// reached, rather than wait for it (criclient's).
+type failFaster interface{ SetFailFast(on bool) }
 
 // runtimeUnavailable reports whether err came of a runtime that cannot be
 // reached or cannot answer yet: it is stopped or restarting. A call made
