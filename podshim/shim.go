@@ -291,11 +291,9 @@ func (s *Shim) loop(ctx context.Context) error {
 		switch {
 		case err == nil:
 			if !s.runtimeDown.IsZero() {
+				// The reconcile reported the pod: its status is back.
 				s.log.Info("the CRI runtime answers again", "after", s.cfg.Now().Sub(s.runtimeDown).Round(time.Second))
 				s.runtimeDown = time.Time{}
-				if err := s.report(ctx); err != nil {
-					return err
-				}
 			}
 		case ctx.Err() != nil:
 			return nil
