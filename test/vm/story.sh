@@ -259,6 +259,28 @@ restart_backoff() {
 }
 step "podshim restart back-off" restart_backoff
 
+# containerd stopped for 20 s and started again (an upgrade of the
+# package does this): the pods run on, each podshim rides the outage out
+# (the same process, never restarted) and the containers are the same.
+runtime_outage() {
+	local unit=pod-keeper.service pid restarts cid since
+	pid=$(g systemctl show -P MainPID $unit)
+	restarts=$(g systemctl show -P NRestarts $unit)
+	cid=$(g "podunit get pods keeper -o json | grep -o 'containerd://[0-9a-f]*' | head -1")
+	since=$(g date +%s)
+	g systemctl stop containerd.service
+	sleep 20
+	g systemctl start containerd.service
+	until_guest 120 "keeper reported running again" sh -c "systemctl show -P StatusText $unit | grep -q '^Running'"
+	[ "$(g systemctl show -P MainPID $unit)" = "$pid" ] || fail "keeper's podshim was replaced during the outage (pid $pid → $(g systemctl show -P MainPID $unit))"
+	[ "$(g systemctl show -P NRestarts $unit)" = "$restarts" ] || fail "keeper's podshim was restarted during the outage"
+	[ "$(g "podunit get pods keeper -o json | grep -o 'containerd://[0-9a-f]*' | head -1")" = "$cid" ] || fail "keeper's container was replaced"
+	g systemctl is-active --quiet $unit || fail "$unit is not active after the outage"
+	echo "keeper: podshim $pid and its container ran through the outage; its journal:"
+	g "journalctl -u $unit --since @$since --no-pager -o cat | grep -i 'runtime' | head -3" || true
+}
+step "containerd stopped, started" runtime_outage
+
 # `podunit exec -i` without a terminal (over SPDY: every runtime), and
 # what the runtime offers, used when it does and refused, naming its
 # version, when it does not: hostUsers: false (containerd 2.0+), image
