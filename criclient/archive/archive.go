@@ -62,10 +62,7 @@ const recordName = ".imported.json"
 // ImportDir imports every archive in dir (*.tar, *.tar.gz, *.tgz, *.oci)
 // that is new or changed since it was last imported.
 func (im Importer) ImportDir(ctx context.Context, dir string) ([]Result, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := Archives(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -73,13 +70,12 @@ func (im Importer) ImportDir(ctx context.Context, dir string) ([]Result, error) 
 	if b, err := os.ReadFile(filepath.Join(dir, recordName)); err == nil {
 		_ = json.Unmarshal(b, &record)
 	}
+	if len(names) == 0 && len(record) == 0 {
+		return nil, nil // no archive now or before (or no directory)
+	}
 	var out []Result
 	seen := map[string]bool{}
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") || !isArchive(name) {
-			continue
-		}
+	for _, name := range names {
 		path := filepath.Join(dir, name)
 		info, err := os.Stat(path)
 		if err != nil || !info.Mode().IsRegular() {

@@ -317,18 +317,22 @@ func (s *Syncer) handoff(job bus.HandoffJob) []string {
 func (s *Syncer) markSuperseded(pending []string, desired []*units.Unit) {
 	for _, n := range pending {
 		s.Report.Debugf("%s is being replaced already", n)
-		if s.Rollouts.Dir == "" {
+	}
+	if s.Rollouts.Dir == "" || len(pending) == 0 {
+		return
+	}
+	for _, u := range desired {
+		if !slices.Contains(pending, u.Name) {
 			continue
 		}
-		for _, u := range desired {
-			if u.Name != n {
-				continue
-			}
-			if err := os.MkdirAll(s.Rollouts.Dir, 0o755); err == nil {
-				if err := atomicfile.Write(s.Rollouts.SupersededPath(u.Namespace, u.PodName), []byte(u.ConfigHash), 0o644); err != nil {
-					s.Report.Debugf("%s: %v", n, err)
-				}
-			}
+		// Written once a generation, not at every pass while the
+		// hand-off pulls or holds.
+		path := s.Rollouts.SupersededPath(u.Namespace, u.PodName)
+		if old, err := os.ReadFile(path); err == nil && string(old) == u.ConfigHash {
+			continue
+		}
+		if err := atomicfile.Write(path, []byte(u.ConfigHash), 0o644); err != nil {
+			s.Report.Debugf("%s: %v", u.Name, err)
 		}
 	}
 }
