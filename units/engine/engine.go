@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/podunit/podunit/generator"
-	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
@@ -212,6 +212,13 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	if err != nil {
 		return invalid, failed, err
 	}
+	// The hand-offs and rollouts under way own their pods' records and
+	// spec files until they end (a later sync tells them what is wanted
+	// now; they queue a sync when they end).
+	busy, err := bus.PendingHandoffs(ctx, s.Manager)
+	if err != nil {
+		return invalid, failed, err
+	}
 	desired := make([]*units.Unit, 0, len(set.Pods))
 	present := imagePresence(ctx, s.Images)
 	rollouts := s.Rollouts.All()
@@ -246,8 +253,14 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		desired = append(desired, u)
 	}
 
-	desired = append(desired, s.keepLastGood(loaded, desired, keep)...)
-	s.collectRollouts(ctx, rollouts, set.Pods, loaded)
+	desired = append(desired, s.keepLastGood(loaded, desired, keep, rollouts, busy)...)
+	handedOff := handedOffPods(busy, desired, loaded)
+	s.collectRollouts(rollouts, set.Pods, loaded, handedOff)
+	// Before any unit changes: a hand-off under way goes on with what is
+	// wanted now, and starts nothing for a pod that is gone.
+	if err := writeWanted(WantedPath(s.UnitConfig), desired); err != nil {
+		s.Report.Errorf("tell the hand-offs under way what is wanted: %v", err)
+	}
 
 	cron, err := s.planCronJobs(ctx, set, last)
 	if err != nil {
@@ -265,7 +278,9 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	for _, n := range res.Replaced {
 		s.Report.Infof("replacing %s (its manifest changed): its hand-off pulls the new generation's images, then stops the old one and starts the new one", n)
 	}
-	s.markSuperseded(res.Pending, desired)
+	for _, n := range res.Pending {
+		s.Report.Debugf("%s is being replaced already: its hand-off goes on with what is wanted now", n)
+	}
 	for _, n := range res.Stopped {
 		s.Report.Infof("stopping %s (its manifest is gone)", n)
 	}
@@ -281,7 +296,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	}
 	s.pruneHistory(ctx, set.CronJobs, loaded)
 	s.Jobs.record(loaded, s.UnitConfig, set.Pods, s.Report)
-	s.removeStaleSpecs(loaded, keep)
+	s.removeStaleSpecs(loaded, keep, handedOff)
 	if withSandbox := collectSandboxes(ctx, s.Runtime, loaded, s.Report); withSandbox != nil && s.PodRoot != "" {
 		for _, p := range set.Pods {
 			withSandbox[string(p.Spec.UID)] = true
@@ -307,34 +322,6 @@ func (s *Syncer) handoff(job bus.HandoffJob) []string {
 		argv = append(argv, generator.SpecPath(s.UnitConfig, u.Namespace, u.PodName, u.ConfigHash))
 	}
 	return argv
-}
-
-// markSuperseded tells the hand-offs of pending pods which generation
-// their manifests ask for now (Rollouts.SupersededPath): one holding a
-// generation the manifest no longer asks for to its readiness stops
-// holding it, so that the next sync replaces it without waiting out the
-// window.
-func (s *Syncer) markSuperseded(pending []string, desired []*units.Unit) {
-	for _, n := range pending {
-		s.Report.Debugf("%s is being replaced already", n)
-	}
-	if s.Rollouts.Dir == "" || len(pending) == 0 {
-		return
-	}
-	for _, u := range desired {
-		if !slices.Contains(pending, u.Name) {
-			continue
-		}
-		// Written once a generation, not at every pass while the
-		// hand-off pulls or holds.
-		path := s.Rollouts.SupersededPath(u.Namespace, u.PodName)
-		if old, err := os.ReadFile(path); err == nil && string(old) == u.ConfigHash {
-			continue
-		}
-		if err := atomicfile.Write(path, []byte(u.ConfigHash), 0o644); err != nil {
-			s.Report.Debugf("%s: %v", u.Name, err)
-		}
-	}
 }
 
 // rolledBackUnit is the unit of the generation pod p runs instead of its
@@ -368,8 +355,10 @@ func (s *Syncer) rolledBackUnit(p *generator.Pod, rec *Rollout, last State, keep
 // collectRollouts removes the records of replacements that are over: a
 // rollback whose manifest changed since (the new generation has a
 // hand-off and a record of its own), and a replacement whose hand-off is
-// gone (a reboot cut it short) or whose pod is gone.
-func (s *Syncer) collectRollouts(ctx context.Context, rollouts map[string]*Rollout, pods []*generator.Pod, loaded map[string]bus.Running) {
+// gone (a reboot or a kill cut it short) or whose pod is gone. A record
+// whose hand-off or rollout is under way is the hand-off's: it holds the
+// generation a rollback returns to, whatever the manifest says now.
+func (s *Syncer) collectRollouts(rollouts map[string]*Rollout, pods []*generator.Pod, loaded map[string]bus.Running, handedOff map[string]bool) {
 	if len(rollouts) == 0 {
 		return
 	}
@@ -377,24 +366,18 @@ func (s *Syncer) collectRollouts(ctx context.Context, rollouts map[string]*Rollo
 	for _, p := range pods {
 		manifest[p.Key()] = p.Hash
 	}
-	var busy map[string]bool
 	for key, rec := range rollouts {
+		if handedOff[key] {
+			continue
+		}
 		hash, wanted := manifest[key]
 		_, running := loaded[units.ServiceName(rec.Namespace, rec.Name)]
+		// A rollback holds its pod while the manifest asks for the
+		// generation that failed, and the pod's unit runs or is wanted.
 		// A pod no valid manifest asks for still has its record while its
 		// unit runs: on its last good spec (an invalid edit), or stopping.
-		stale := (!wanted && !running) || (wanted && hash != rec.Generation)
-		if !stale && rec.Phase != PhaseRolledBack {
-			if busy == nil {
-				var err error
-				if busy, err = bus.PendingHandoffs(ctx, s.Manager); err != nil {
-					return
-				}
-			}
-			name := units.ServiceName(rec.Namespace, rec.Name)
-			stale = !busy[units.HandoffName(name)] && !s.rolloutBusy(busy, rec)
-		}
-		if !stale {
+		keep := rec.Phase == PhaseRolledBack && ((wanted && hash == rec.Generation) || (!wanted && running))
+		if keep {
 			continue
 		}
 		if err := s.Rollouts.Remove(rec.Namespace, rec.Name); err != nil {
@@ -403,15 +386,25 @@ func (s *Syncer) collectRollouts(ctx context.Context, rollouts map[string]*Rollo
 	}
 }
 
-// rolloutBusy tells whether the rollout unit of the workload of rec's pod
-// runs.
-func (s *Syncer) rolloutBusy(busy map[string]bool, rec *Rollout) bool {
-	p, err := generator.FromSpec(podspec.ReadSpec(generator.SpecPath(s.UnitConfig, rec.Namespace, rec.Name, rec.Generation)))
-	if err != nil {
-		return false
+// handedOffPods are the pods (namespace/name) that a hand-off or rollout
+// under way may start: those whose hand-off unit, or whose workload's
+// rollout unit, runs or is queued.
+func handedOffPods(busy map[string]bool, desired []*units.Unit, loaded map[string]bus.Running) map[string]bool {
+	out := map[string]bool{}
+	if len(busy) == 0 {
+		return out
 	}
-	u, err := generator.Unit(s.UnitConfig, p)
-	return err == nil && u.Group != "" && busy[units.RolloutName(u.Namespace, u.Group)]
+	for _, u := range desired {
+		if busy[units.HandoffName(u.Name)] || (u.Group != "" && busy[units.RolloutName(u.Namespace, u.Group)]) {
+			out[u.Namespace+"/"+u.PodName] = true
+		}
+	}
+	for _, r := range loaded {
+		if busy[units.HandoffName(r.Name)] {
+			out[r.Namespace+"/"+r.PodName] = true
+		}
+	}
+	return out
 }
 
 // reportNotices reports each file's notices when they differ from what the
@@ -452,8 +445,10 @@ func (s *Syncer) setSeen(p *generator.Pod, loaded map[string]bus.Running) {
 // keepLastGood returns the units of running pods whose manifest is still
 // there but no longer valid (a half-saved file, a typo): they keep running
 // on their last good spec, which their spec file holds, until the file is
-// fixed or removed. The kubelet would kill them.
-func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Unit, keep map[string]bool) []*units.Unit {
+// fixed or removed. The kubelet would kill them. A pod being replaced has
+// for its last good spec the generation its hand-off rolls out (its old
+// generation may be down already).
+func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Unit, keep map[string]bool, rollouts map[string]*Rollout, busy map[string]bool) []*units.Unit {
 	if len(s.invalid) == 0 {
 		return nil
 	}
@@ -461,12 +456,22 @@ func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Un
 	for _, u := range desired {
 		wanted[u.Name] = true
 	}
-	var kept []*units.Unit
+	specs := map[string]string{} // unit name → its last good spec
 	for _, r := range loaded {
-		if wanted[r.Name] {
+		specs[r.Name] = generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)
+	}
+	for _, rec := range rollouts {
+		name := units.ServiceName(rec.Namespace, rec.Name)
+		if busy[units.HandoffName(name)] {
+			specs[name] = generator.SpecPath(s.UnitConfig, rec.Namespace, rec.Name, rec.Generation)
+		}
+	}
+	var kept []*units.Unit
+	for _, name := range slices.Sorted(maps.Keys(specs)) {
+		if wanted[name] {
 			continue
 		}
-		path := generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)
+		path := specs[name]
 		p := s.lastGood(path)
 		if p == nil {
 			continue
@@ -496,8 +501,11 @@ func (s *Syncer) lastGood(spec string) *generator.Pod {
 }
 
 // removeStaleSpecs removes spec files that neither a desired pod nor a unit
-// still loaded (one that could not be stopped) refers to.
-func (s *Syncer) removeStaleSpecs(loaded map[string]bus.Running, keep map[string]bool) {
+// still loaded (one that could not be stopped) refers to, nor a hand-off
+// under way for the pod (handedOff: it may be about to start the
+// generation it was given; it goes on with the one wanted now, and the
+// sync it queues when it ends collects the rest).
+func (s *Syncer) removeStaleSpecs(loaded map[string]bus.Running, keep map[string]bool, handedOff map[string]bool) {
 	for _, r := range loaded {
 		keep[generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)] = true
 	}
@@ -511,13 +519,24 @@ func (s *Syncer) removeStaleSpecs(loaded map[string]bus.Running, keep map[string
 	for _, e := range entries {
 		path := filepath.Join(s.UnitConfig.SpecDir, e.Name())
 		spec, ok := podspec.SpecFileOf(path)
-		if !ok || keep[spec] {
+		if !ok || keep[spec] || handedOff[specPod(spec)] {
 			continue
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.Report.Errorf("remove stale spec file: %v", err)
 		}
 	}
+}
+
+// specPod is the namespace/name of the pod of a spec file's path
+// (generator.SpecPath: <namespace>_<name>-<hash>.json).
+func specPod(spec string) string {
+	stem := strings.TrimSuffix(filepath.Base(spec), ".json")
+	if i := strings.LastIndexByte(stem, '-'); i > 0 {
+		stem = stem[:i]
+	}
+	ns, name, _ := strings.Cut(stem, "_")
+	return ns + "/" + name
 }
 
 // dirs are the directories (or files) a sync reads.

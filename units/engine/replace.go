@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -71,6 +70,9 @@ type Replacer struct {
 	PullBackoff func(n int) time.Duration
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+
+	// wanted reads what the last sync wants (WantedPath of UnitConfig).
+	wanted *wantedReader
 }
 
 // DefaultPullBackoff is the kubelet's image pull back-off: 10 s, doubling,
@@ -91,9 +93,17 @@ var ErrRolledBack = errors.New("rolled back")
 // to stay ready.
 var errRestarted = errors.New("a container restarted")
 
-// errSpecGone: the spec file being rolled out was removed by a later sync
-// (the manifest changed again); the next sync carries on.
-var errSpecGone = errors.New("the manifest changed again")
+// errGone: no valid manifest asks for the pod any more (a later sync
+// said so): the hand-off starts nothing for it.
+var errGone = errors.New("its manifest is gone")
+
+// errSuperseded ends a wait once the manifest asks for another generation
+// than the one waited for.
+var errSuperseded = errors.New("superseded by a later edit")
+
+// wantedPoll is how often a hand-off that waits looks at what the sync
+// wants now.
+const wantedPoll = 250 * time.Millisecond
 
 // Step is one pod of a replacement: the spec file of its new generation.
 type Step struct {
@@ -107,6 +117,14 @@ type Step struct {
 // replaced before it too (a workload's rollout: the replicas must not run
 // two versions). It returns the unit names replaced and ready.
 //
+// The generation a pod is replaced with is the one the sync wants now
+// (WantedPath): a manifest edited again while its replacement is under
+// way supersedes the generation being rolled out, at whichever step it is
+// (pulling, stopping the old generation, starting, holding it to its
+// readiness), and the newest one is started in its place, once the old one
+// is down; a pod whose manifest is gone is left alone (the sync stops it),
+// and nothing is started for it.
+//
 // With rolling (a workload's rollout), a pod with no ready generation to
 // come back to (a StatefulSet's new pod, started in order) must be ready
 // too before the next one starts; a pod replaced alone is only started.
@@ -117,6 +135,9 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 	}
 	var replaced []done
 	var names []string
+	if r.wanted == nil {
+		r.wanted = &wantedReader{path: WantedPath(r.UnitConfig)}
+	}
 	pods := make([]*generator.Pod, len(steps))
 	for i, st := range steps {
 		p, err := generator.FromSpec(podspec.ReadSpec(st.Spec))
@@ -155,39 +176,39 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 			}
 		}
 	}()
-	for i, p := range pods {
-		if err := r.pull(ctx, p, recs[i], steps[i].Spec); err != nil {
-			if errors.Is(err, errSpecGone) {
-				return names, nil
-			}
+	gone := make([]bool, len(pods))
+	for i := range pods {
+		p, err := r.pull(ctx, pods[i], recs[i])
+		switch {
+		case errors.Is(err, errGone):
+			gone[i] = true
+			continue
+		case err != nil:
 			return names, err
 		}
+		pods[i] = p
 	}
-	for i, p := range pods {
-		u, err := generator.Unit(r.UnitConfig, p)
-		if err != nil {
-			return names, fmt.Errorf("pod %s: %w", p.Key(), err)
-		}
+	for i := range pods {
 		rec := recs[i]
-		if _, err := podspec.ReadSpec(steps[i].Spec); errors.Is(err, fs.ErrNotExist) {
-			// Changed again while the images were pulled: the old
-			// generation runs on, and the next sync replaces it.
-			r.Report.Infof("pod %s: generation %s is no longer wanted (the manifest changed again)", p.Key(), p.Hash)
-			return names, nil
+		if gone[i] {
+			r.Report.Infof("pod %s: %v; it is not started (the sync stops it)", pods[i].Key(), errGone)
+			continue
 		}
-		err = r.swap(ctx, u, p, rec, rolling)
-		if err == nil {
+		u, p, err := r.swap(ctx, pods[i], rec, rolling)
+		switch {
+		case err == nil:
 			names = append(names, u.Name)
 			replaced = append(replaced, done{u, rec})
 			continue
-		}
-		if errors.Is(err, bus.ErrStopped) {
+		case errors.Is(err, errGone):
+			r.Report.Infof("pod %s: %v; its old generation is down and nothing is started", p.Key(), errGone)
+			continue
+		case errors.Is(err, bus.ErrStopped):
 			// A sync stopped it (its manifest was removed), or a person
 			// did: not the new generation's failure; the next sync decides.
 			r.Report.Infof("pod %s: generation %s was stopped while it was rolled out (%v); the next sync carries on", p.Key(), p.Hash, err)
 			return names, nil
-		}
-		if !errors.Is(err, bus.ErrNotReady) || rec.Previous == "" {
+		case !errors.Is(err, bus.ErrNotReady) || rec.Previous == "":
 			return names, err
 		}
 		// Not ready: this pod and those replaced before it go back.
@@ -214,13 +235,66 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 	return names, nil
 }
 
+// latest is the generation of p's pod that the sync wants now: p itself,
+// a later one (from its spec file, which the sync wrote before it said
+// so), or errGone when no valid manifest asks for the pod any more.
+func (r *Replacer) latest(p *generator.Pod) (*generator.Pod, error) {
+	hash, wanted, known := r.wanted.lookup(p.Key())
+	switch {
+	case !known || hash == p.Hash:
+		return p, nil
+	case !wanted:
+		return nil, errGone
+	}
+	next, err := generator.FromSpec(podspec.ReadSpec(generator.SpecPath(r.UnitConfig, p.Namespace(), p.Name(), hash)))
+	if err != nil {
+		r.Report.Errorf("pod %s: generation %s is wanted now, but cannot be read: %v; going on with %s", p.Key(), hash, err, p.Hash)
+		return p, nil
+	}
+	return next, nil
+}
+
+// follow moves a replacement to the generation wanted now, when that is
+// another than p, and records it.
+func (r *Replacer) follow(p *generator.Pod, rec *Rollout) (*generator.Pod, error) {
+	next, err := r.latest(p)
+	if err != nil || next == p {
+		return next, err
+	}
+	r.Report.Infof("pod %s: generation %s is superseded by %s (the manifest changed again); going on with %s", p.Key(), p.Hash, next.Hash, next.Hash)
+	rec.Generation = next.Hash
+	r.record(rec)
+	return next, nil
+}
+
+// whileWanted is ctx, ended with cause errSuperseded once the sync wants
+// another generation of p's pod than p (or none).
+func (r *Replacer) whileWanted(ctx context.Context, p *generator.Pod) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		t := time.NewTicker(wantedPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if hash, wanted, known := r.wanted.lookup(p.Key()); known && (!wanted || hash != p.Hash) {
+				cancel(errSuperseded)
+				return
+			}
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
 // begin records a replacement's start: the generation it replaces (cur,
 // the pod's unit as it runs now) and the image IDs that one runs, with a
 // copy of its spec.
 func (r *Replacer) begin(p *generator.Pod, cur bus.Running, trigger string) *Rollout {
 	ns, name := p.Namespace(), p.Name()
 	now := r.clock()
-	_ = os.Remove(r.Rollouts.SupersededPath(ns, name)) // an earlier sync's word, for an earlier hand-off
 	rec := &Rollout{Namespace: ns, Name: name, Phase: PhasePulling, Trigger: trigger, Generation: p.Hash, Started: now, Updated: now}
 	// A pod that runs to completion (a Job's, restartPolicy OnFailure or
 	// Never) is not held to staying ready: its containers end.
@@ -259,23 +333,24 @@ func (r *Replacer) runningImages(namespace, name string) map[string]string {
 }
 
 // pull makes every image the pod needs present, trying again with back-off
-// until it works, the context ends or the spec file is gone.
-func (r *Replacer) pull(ctx context.Context, p *generator.Pod, rec *Rollout, spec string) error {
+// until it works or the context ends, while the old generation runs. It
+// follows the generation wanted now (follow) at each try, and returns the
+// pod pulled for, or errGone.
+func (r *Replacer) pull(ctx context.Context, p *generator.Pod, rec *Rollout) (*generator.Pod, error) {
 	if r.Images == nil {
-		return nil
+		return r.follow(p, rec)
 	}
-	objects, err := podspec.ReadObjects(spec)
-	if err != nil {
-		return err
-	}
-	keyring := registry.PodKeyring(p.Spec, objects, r.Node)
 	for attempt := 1; ; attempt++ {
-		err := r.pullImages(ctx, p.Spec, keyring)
+		var err error
+		if p, err = r.follow(p, rec); err != nil {
+			return nil, err
+		}
+		err = r.pullFor(ctx, p)
 		if err == nil {
-			return nil
+			return p, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		_ = r.Rollouts.Count(CounterImagePullsFailed)
 		wait := r.backoff(attempt)
@@ -283,16 +358,30 @@ func (r *Replacer) pull(ctx context.Context, p *generator.Pod, rec *Rollout, spe
 		rec.Message = fmt.Sprintf("%v; the running generation keeps running, next try in %s", err, wait.Round(time.Second))
 		r.record(rec)
 		r.Report.Errorf("pod %s: new generation %s not started: %s", p.Key(), p.Hash, rec.Message)
+		// An edit ends the back-off at once: its images are tried next.
+		wctx, cancel := r.whileWanted(ctx, p)
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-wctx.Done():
 		case <-time.After(wait):
 		}
-		if _, err := podspec.ReadSpec(spec); errors.Is(err, fs.ErrNotExist) {
-			r.Report.Infof("pod %s: generation %s is no longer wanted (the manifest changed again)", p.Key(), p.Hash)
-			return errSpecGone
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 	}
+}
+
+// pullFor pulls the images of pod p that its start would pull, with its
+// pull credentials.
+func (r *Replacer) pullFor(ctx context.Context, p *generator.Pod) error {
+	if r.Images == nil {
+		return nil
+	}
+	objects, err := podspec.ReadObjects(generator.SpecPath(r.UnitConfig, p.Namespace(), p.Name(), p.Hash))
+	if err != nil {
+		return err
+	}
+	return r.pullImages(ctx, p.Spec, registry.PodKeyring(p.Spec, objects, r.Node))
 }
 
 // pullImages pulls the images of the pod's containers and image volumes
@@ -337,38 +426,87 @@ func (r *Replacer) pullImages(ctx context.Context, pod *corev1.Pod, keyring regi
 	return errors.Join(errs...)
 }
 
-// swap stops the pod's running generation and starts u; when a ready
-// generation is replaced, u must be ready within the pod's deadline.
-func (r *Replacer) swap(ctx context.Context, u *units.Unit, p *generator.Pod, rec *Rollout, rolling bool) error {
+// swap stops the pod's running generation and starts p, or the
+// generation wanted by the time the old one is down; when a ready
+// generation is replaced, the one started must be ready within the pod's
+// deadline, and one superseded while it starts is stopped for the newest.
+// It returns the unit and pod started last; errGone when the pod's
+// manifest went away (nothing is started).
+func (r *Replacer) swap(ctx context.Context, p *generator.Pod, rec *Rollout, rolling bool) (*units.Unit, *generator.Pod, error) {
 	rec.Phase, rec.Reason, rec.Message = PhaseStarting, "", ""
 	r.record(rec)
-	if err := r.exchange(ctx, u); err != nil {
-		return err
-	}
-	if rec.Previous == "" {
-		// Nothing ready to come back to (the old generation was failing
-		// or down, or there was none): started, as sync starts a new pod;
-		// in a rollout, ready before the next one starts.
-		if rolling {
-			if err := bus.WaitActive(ctx, r.Manager, u.Name); err != nil {
-				return fmt.Errorf("rollout of %s stopped: %w", u.Group, err)
+	name := units.ServiceName(p.Namespace(), p.Name())
+	for {
+		if err := bus.StopUnit(ctx, r.Manager, name); err != nil {
+			return nil, p, err
+		}
+		if err := bus.WaitStopped(ctx, r.Manager, name); err != nil {
+			return nil, p, err
+		}
+		// The grace period is over: what is wanted now starts.
+		next, err := r.follow(p, rec)
+		if err != nil {
+			return nil, p, err
+		}
+		if next != p {
+			p = next
+			if err := r.pullFor(ctx, p); err != nil {
+				if rec.Previous == "" {
+					return nil, p, err
+				}
+				u, uerr := generator.Unit(r.UnitConfig, p)
+				if uerr != nil {
+					return nil, p, fmt.Errorf("pod %s: %w", p.Key(), uerr)
+				}
+				return u, p, fmt.Errorf("%w: %w", bus.ErrNotReady, err)
 			}
 		}
-		r.Report.Infof("started %s", u.Name)
-		return nil
+		u, err := generator.Unit(r.UnitConfig, p)
+		if err != nil {
+			return nil, p, fmt.Errorf("pod %s: %w", p.Key(), err)
+		}
+		if err := bus.StartUnit(ctx, r.Manager, u); err != nil {
+			return u, p, err
+		}
+		if rec.Previous == "" && !rolling {
+			// Nothing ready to come back to (the old generation was
+			// failing or down, or there was none): started, as sync
+			// starts a new pod.
+			r.Report.Infof("started %s", u.Name)
+			return u, p, nil
+		}
+		wctx, cancel := r.whileWanted(ctx, p)
+		if rec.Previous == "" {
+			// In a rollout, ready before the next one starts.
+			err = bus.WaitActive(wctx, r.Manager, u.Name)
+			if err != nil && context.Cause(wctx) != errSuperseded {
+				err = fmt.Errorf("rollout of %s stopped: %w", u.Group, err)
+			}
+		} else {
+			err = bus.WaitReady(wctx, r.Manager, u.Name, generator.RolloutDeadline(p.Spec))
+		}
+		superseded := err != nil && context.Cause(wctx) == errSuperseded
+		cancel()
+		if superseded {
+			r.Report.Infof("pod %s: generation %s is superseded while it starts; it is stopped for the generation wanted now", p.Key(), p.Hash)
+			continue
+		}
+		if err != nil {
+			return u, p, err
+		}
+		if rec.Previous == "" {
+			r.Report.Infof("started %s", u.Name)
+			return u, p, nil
+		}
+		if err := r.holdReady(ctx, u.Name, p, generator.MinReady(p.Spec)); err != nil {
+			return u, p, err
+		}
+		_ = r.Rollouts.Count(CounterRolloutsReady)
+		rec.Phase = PhaseReady
+		r.record(rec)
+		r.Report.Infof("replaced %s: generation %s is ready", u.Name, p.Hash)
+		return u, p, nil
 	}
-	deadline := generator.RolloutDeadline(p.Spec)
-	if err := bus.WaitReady(ctx, r.Manager, u.Name, deadline); err != nil {
-		return err
-	}
-	if err := r.holdReady(ctx, u.Name, p, generator.MinReady(p.Spec)); err != nil {
-		return err
-	}
-	_ = r.Rollouts.Count(CounterRolloutsReady)
-	rec.Phase = PhaseReady
-	r.record(rec)
-	r.Report.Infof("replaced %s: generation %s is ready", u.Name, p.Hash)
-	return nil
 }
 
 // holdReady checks for window that the new generation stays ready: its
@@ -417,19 +555,18 @@ func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod,
 		return nil
 	}
 	end := time.Now().Add(window)
-	marker := r.Rollouts.SupersededPath(p.Namespace(), p.Name())
 	for time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(wantedPoll):
 		}
-		if next, err := os.ReadFile(marker); err == nil && string(next) != p.Hash {
-			// The manifest asks for another generation already: this
-			// one was ready, and the next sync replaces it (through
-			// the gate, with this one to come back to).
-			r.Report.Infof("pod %s: generation %s is superseded by %s; not held to its readiness any longer", p.Key(), p.Hash, next)
-			_ = os.Remove(marker)
+		if next, err := r.latest(p); err != nil || next != p {
+			// The manifest asks for another generation already (or
+			// none): this one was ready, and the sync this hand-off
+			// queues when it ends replaces it (through the gate, with
+			// this one to come back to), or stops it.
+			r.Report.Infof("pod %s: generation %s is superseded (the manifest changed again); not held to its readiness any longer", p.Key(), p.Hash)
 			return nil
 		}
 		state, sub, err := bus.UnitState(ctx, r.Manager, unit)
@@ -478,15 +615,21 @@ func (r *Replacer) rollBack(ctx context.Context, u *units.Unit, p *generator.Pod
 
 // rollBackTo stops u and starts rec.Previous again, pinned to the image
 // IDs it ran; the record says RolledBack until the manifest changes.
+//
+// When the generation to come back to cannot be run again (its saved spec
+// is gone or unreadable), u is left running, as it is, and the journal
+// says why: a pod that is not ready is better than no pod.
 func (r *Replacer) rollBackTo(ctx context.Context, u *units.Unit, rec *Rollout) error {
+	prev, err := r.PreviousUnit(rec)
+	if err != nil {
+		r.Report.Errorf("pod %s: generation %s was not ready (%s: %s), and generation %s cannot be run again (%v): %s is left running",
+			rec.Key(), rec.Generation, rec.Reason, rec.Message, rec.Previous, err, u.Name)
+		return nil
+	}
 	_ = r.Rollouts.Count(CounterRolloutsRolledBack)
 	rec.Phase = PhaseRolledBack
 	r.record(rec)
 	r.Report.Errorf("pod %s: generation %s rolled back to %s: %s: %s", rec.Key(), rec.Generation, rec.Previous, rec.Reason, rec.Message)
-	prev, err := r.PreviousUnit(rec)
-	if err != nil {
-		return fmt.Errorf("pod %s: roll back to %s: %w", rec.Key(), rec.Previous, err)
-	}
 	if r.Pin != nil {
 		var ids []string
 		for _, id := range rec.PreviousImages {

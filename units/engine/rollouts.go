@@ -88,16 +88,6 @@ func (rs Rollouts) PinsPath(namespace, name string) string {
 	return rs.stem(namespace, name) + ".pins.json"
 }
 
-// SupersededPath is the file in which a sync tells pod namespace/name's
-// hand-off the generation its manifest asks for while the hand-off runs;
-// "" for a zero Rollouts.
-func (rs Rollouts) SupersededPath(namespace, name string) string {
-	if rs.Dir == "" {
-		return ""
-	}
-	return rs.stem(namespace, name) + ".next"
-}
-
 // savedSpec is where a replacement keeps the spec of the generation it
 // replaces: a sync removes spec files no unit refers to, and the old unit
 // is gone while the new one starts.
@@ -168,7 +158,7 @@ func (rs Rollouts) Remove(namespace, name string) error {
 		return nil
 	}
 	var errs []error
-	for _, p := range []string{rs.stem(namespace, name) + ".json", rs.PinsPath(namespace, name), rs.SupersededPath(namespace, name)} {
+	for _, p := range []string{rs.stem(namespace, name) + ".json", rs.PinsPath(namespace, name)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
