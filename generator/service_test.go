@@ -242,6 +242,15 @@ func TestServiceConflicts(t *testing.T) {
 		services: "one two",
 		errs:     []string{"c.yaml:4: spec.ports[0].nodePort: 30080/TCP on the node's addresses is already Service default/one's node port (a.yaml:4), which keeps it: this Service is not served"},
 	}, {
+		name: "two LoadBalancers on one port",
+		files: map[string]string{
+			"a.yaml": svc("web", "{type: LoadBalancer, ports: [{port: 443}]}"),
+			"b.yaml": svc("api", "{type: LoadBalancer, ports: [{port: 443}]}"),
+			"c.yaml": svc("internal", "{ports: [{port: 443}]}"),
+		},
+		services: "web internal",
+		errs:     []string{"b.yaml:4: spec.ports[0].port: 443/TCP on the node's addresses is already Service default/web's LoadBalancer port (a.yaml:4), which keeps it: this Service is not served"},
+	}, {
 		name: "hostPort first",
 		files: map[string]string{
 			"a.yaml": hostPod("proxy", 80, "TCP"),
@@ -261,6 +270,15 @@ func TestServiceConflicts(t *testing.T) {
 		services: "web",
 		pods:     "other",
 		errs:     []string{"b.yaml:8: spec.containers[0].ports[0].hostPort: 30080/TCP on the node's addresses is already Service default/web's node port (a.yaml:4), which keeps it: this pod is not run"},
+	}, {
+		name: "a Deployment's replicas: one error for the template",
+		files: map[string]string{
+			"a.yaml": svc("web", "{type: LoadBalancer, ports: [{port: 80}]}"),
+			"b.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: proxy}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: proxy}}\n" +
+				"  template:\n    metadata: {labels: {app: proxy}}\n    spec:\n      containers:\n      - name: c\n        image: i\n        ports: [{containerPort: 8080, hostPort: 80}]\n",
+		},
+		services: "web",
+		errs:     []string{"b.yaml:13: spec.template.spec.containers[0].ports[0].hostPort: 80/TCP on the node's addresses is already Service default/web's LoadBalancer port (a.yaml:4), which keeps it: this pod is not run"},
 	}, {
 		name: "in one file, document order",
 		files: map[string]string{
