@@ -117,8 +117,12 @@ func (r Reader) checkServiceRanges(m *Manifest) []error {
 	return errs
 }
 
-// lastAddr is the highest address of p (its broadcast address).
+// lastAddr is the highest address of an IPv4 prefix (its broadcast
+// address); not valid for another prefix (which no IPv4 ClusterIP is in).
 func lastAddr(p netip.Prefix) netip.Addr {
+	if !p.Addr().Is4() {
+		return netip.Addr{}
+	}
 	b := p.Masked().Addr().As4()
 	host := uint32(1)<<(32-p.Bits()) - 1
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host

@@ -351,6 +351,8 @@ func TestServiceRanges(t *testing.T) {
 		{"custom range", custom, "  clusterIP: 172.20.1.1\n  type: NodePort\n  ports: [{port: 80, nodePort: 8080}]\n", ""},
 		{"custom range's resolver", custom, "  clusterIP: 172.20.0.10\n  ports: [{port: 80}]\n",
 			"x.yaml:5: spec.clusterIP: 172.20.0.10: the node's resolver has this address (clusterDNS): pods reach cluster DNS there"},
+		{"an IPv6 range (which config.yaml should refuse)", Reader{ServiceClusterIPRange: netip.MustParsePrefix("fd00::/108")}, "  clusterIP: 10.96.0.1\n  ports: [{port: 80}]\n",
+			"x.yaml:5: spec.clusterIP: 10.96.0.1: outside the node's ClusterIP range fd00::/108 (serviceClusterIPRange in config.yaml)"},
 		{"node port outside the default range", Reader{}, "  type: NodePort\n  ports:\n  - port: 80\n    nodePort: 8080\n",
 			"x.yaml:8: spec.ports[0].nodePort: 8080: outside the node port range 30000-32767"},
 		{"node port outside a custom range", custom, "  type: LoadBalancer\n  ports:\n  - port: 80\n    nodePort: 30080\n",
