@@ -248,7 +248,7 @@ func TestReadDir(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, dir := range []string{"testdata/valid", "testdata/invalid", "../test/testdata/real", "../test/testdata/bad"} {
+	for _, dir := range []string{"testdata/valid", "testdata/invalid", "testdata/services", "../test/testdata/real", "../test/testdata/bad"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.*"))
 		for _, path := range files {
 			b, err := os.ReadFile(path)
@@ -282,6 +282,19 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("valid pod does not translate: %v", err)
 			}
 			checkUnitText(t, u)
+		}
+		// A valid Service always has a model for the node, whose ports
+		// and addresses are what the manifest says.
+		m, err := DecodeManifest("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		for _, s := range m.Services {
+			model, _ := s.Model(), s.Summary()
+			if model.Key() == "/" || len(model.Ports) != len(s.Spec.Spec.Ports) || len(model.Ports) > MaxServicePorts ||
+				model.ClusterIP.IsValid() && !model.ClusterIP.Is4() {
+				t.Fatalf("Service model %+v of %+v", model, s.Spec.Spec)
+			}
 		}
 	})
 }

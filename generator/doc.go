@@ -1,8 +1,10 @@
 // Package generator turns Kubernetes manifests into the pods podunit runs and
-// the systemd units that run them.
+// the systemd units that run them, and into the Services the node serves.
 //
 // It is pure translation: bytes in, validated and defaulted pods out, each
-// with its config hash, then unit definitions from the units package's model.
+// with its config hash, then unit definitions from the units package's model;
+// Services out, checked against the node's ranges and each other, each with
+// its model for the node's rules and resolver (package cni/service).
 // The only I/O is reading the manifest sources it is asked to read.
 //
 // Every field of every kind it reads is in one class (policy.go), kept in

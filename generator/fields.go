@@ -281,6 +281,7 @@ func init() {
 		{Name: "ConfigMap", Type: reflect.TypeOf(corev1.ConfigMap{}), Fields: configMapFields},
 		{Name: "Secret", Type: reflect.TypeOf(corev1.Secret{}), Fields: secretFields},
 		{Name: "PersistentVolumeClaim", Type: reflect.TypeOf(corev1.PersistentVolumeClaim{}), Fields: claimFields},
+		{Name: "Service", Type: reflect.TypeOf(corev1.Service{}), Fields: serviceFields},
 		{Name: "Deployment", APIVersion: "apps/v1", Type: reflect.TypeOf(appsv1.Deployment{}), Workload: true,
 			Fields: workloadFields("Deployment", "apps/v1", Field{"spec.replicas", "Default 1: pods `<name>-0` … `<name>-<replicas-1>`; 0 runs none; at most 1000.", Honoured},
 				Field{"spec.strategy.type", "`RollingUpdate` (default): a template change replaces the pods one at a time, each new pod ready before the next old one stops. `Recreate`: every old pod stops before any new one starts.", Honoured})},
@@ -415,6 +416,44 @@ var claimFields = append(metadataFields("PersistentVolumeClaim",
 	Field{"spec.volumeName", "Binding to a PersistentVolume is an API server's: the claim is a host directory here. Accepted, no effect.", Noticed},
 	statusField,
 )
+
+// serviceFields are a Service's. What no row lists is rejected, among it
+// spec.loadBalancerSourceRanges: podunit's rules do not filter by source,
+// and a firewall that silently let everyone in would be worse than an error.
+var serviceFields = append([]Field{
+	{"apiVersion", "Must be `v1`.", Honoured},
+	{"kind", "Must be `Service`.", Honoured},
+	{"metadata.name", "Required. A DNS-1035 label (lower-case letters, digits and `-`, starting with a letter, at most 63 characters), as the API server requires: the Service's DNS name is `<name>.<namespace>.svc.<clusterDomain>`, so no two Services' names can collide in DNS.", Honoured},
+	{"metadata.namespace", "Default `default`. The Service selects the pods of its namespace; pods of the namespace resolve it by its name alone.", Honoured},
+	{"metadata.labels", "Kept; nothing selects Services by them.", Honoured},
+	{"metadata.annotations", "Kept.", Honoured},
+	{"metadata.uid", "Written by an API server; dropped without a word.", Dropped},
+	{"status", "The load balancer's state as an API server last saw it; dropped without a word (podunit serves a LoadBalancer Service on the node's own addresses).", Dropped},
+	{"spec.type", "`ClusterIP` (default): a virtual address from `serviceClusterIPRange` (default 10.96.0.0/12) that spreads connections over the ready pods the selector matches. `NodePort`: also a port on every address of the node. `LoadBalancer`: as `NodePort`, and the Service's `port` on the node's own addresses, as k3s's ServiceLB serves it on one node. `ExternalName`: a DNS alias (a CNAME) to `externalName`, no address.", Honoured},
+	{"spec.clusterIP", "Empty (default): the sync gives the Service a free address of `serviceClusterIPRange`, kept across edits, restarts and reboots until its manifest is removed. An IPv4 address inside the range (not its first or last, nor the resolver's `clusterDNS`): that address; two Services asking for one are an error naming both files, the first keeps it. `None`: a headless Service without a virtual address, whose name answers the ready pods' addresses (ClusterIP Services only). Not with `ExternalName`.", Honoured},
+	{"spec.clusterIPs", "What an API server writes: `[<clusterIP>]`. Its first address must be `clusterIP` (and gives it when `clusterIP` is empty); a dual-stack Service's second, IPv6, address is left out with a notice: podunit's Services are IPv4.", Honoured},
+	{"spec.ipFamilies", "`[IPv4]` (default). A second family, `IPv6`, is left out with a notice; `IPv6` first is refused: podunit's Services are IPv4, as on a cluster without IPv6 Service addresses.", Honoured},
+	{"spec.ipFamilyPolicy", "`SingleStack` (default). `PreferDualStack` gives a notice and the Service is single-stack IPv4, as on a cluster without IPv6 Service addresses; `RequireDualStack` is refused, as such a cluster's API server refuses it.", Honoured},
+	{"spec.ports[].name", "A DNS-1123 label, unique in the Service; required when it has several ports. It names the port's SRV record (`_<name>._<protocol>.<service>.<namespace>.svc.<clusterDomain>`) and the endpoints' port.", Honoured},
+	{"spec.ports[].protocol", "`TCP` (default) or `UDP`. `SCTP` is refused: podunit's rules do not carry it.", Honoured},
+	{"spec.ports[].port", "Required, 1-65535: the port on the ClusterIP, on the external IPs and, for a LoadBalancer, on the node's addresses. Each port and protocol once in a Service; at most 100 ports, as an EndpointSlice holds.", Honoured},
+	{"spec.ports[].targetPort", "The pods' port: a number (1-65535) or the name of a container port, resolved per pod as Kubernetes resolves it (a pod without a port of that name is no endpoint of it). Default `port`.", Honoured},
+	{"spec.ports[].nodePort", "`NodePort` and `LoadBalancer` only: the port on every address of the node, inside the node port range (default 30000-32767). Empty: the sync picks a free one, kept across edits and reboots. Two Services asking for the same port and protocol, or a pod's `hostPort` on it, are an error naming both files; the first keeps it.", Honoured},
+	{"spec.ports[].appProtocol", "Kept, a hint for ingress controllers and meshes; connections are forwarded by port whatever their protocol, as kube-proxy forwards them.", Honoured},
+	{"spec.selector", "The labels of the pods that serve the Service, in its namespace: its endpoints are the ready ones among them. Empty: no endpoints (there are no hand-written Endpoints here to give it some). A selector that no pod of the manifests has gives a notice, even with `strict: true` not an error: Kubernetes accepts it, and the pods may come later.", Honoured},
+	{"spec.externalIPs", "IPv4 addresses on which the node also accepts the Service's ports, as kube-proxy does (not 0.0.0.0, loopback, link-local or multicast); routing them to this node is the network's work.", Honoured},
+	{"spec.externalName", "With `type: ExternalName`, required: a DNS name (a DNS-1123 subdomain), to which the Service's name answers a CNAME. Not with other types.", Honoured},
+	{"spec.sessionAffinity", "`None` (default) or `ClientIP`: a client's connections go to the pod they reached before, until `timeoutSeconds` passed since its last one.", Honoured},
+	{"spec.sessionAffinityConfig.clientIP.timeoutSeconds", "With `ClientIP` only: 1-86400, default 10800 (3 hours).", Honoured},
+	{"spec.publishNotReadyAddresses", "Every selected pod is an endpoint whether ready or not (a StatefulSet's peers find each other's names before they are ready).", Honoured},
+	{"spec.internalTrafficPolicy", "`Cluster` (default) or `Local`. On one node every endpoint is local, so both pick the same endpoints, exactly as Kubernetes would on this node: no notice.", Honoured},
+	{"spec.externalTrafficPolicy", "`Cluster` (default) or `Local`, for `NodePort` and `LoadBalancer` Services and those with `externalIPs`. On one node every endpoint is local, so both pick the same endpoints; `Local` gives a notice, as the node's rules do not promise to keep the client's source address.", Honoured},
+	{"spec.allocateLoadBalancerNodePorts", "`LoadBalancer` only. `true` (default): each port gets a node port as for `NodePort`; `false`: only the node ports given.", Honoured},
+	{"spec.healthCheckNodePort", "Serves a cloud load balancer's health checks for `externalTrafficPolicy: Local`; no load balancer stands in front of this node: accepted, no port is served.", Noticed},
+	{"spec.loadBalancerIP", "A LoadBalancer Service is served on the node's own addresses, as k3s's ServiceLB serves it, and cannot take another: accepted, this address is not used (the field is deprecated in Kubernetes too).", Noticed},
+	{"spec.loadBalancerClass", "Chooses which controller implements a LoadBalancer; podunit serves every LoadBalancer Service itself: accepted, no effect.", Noticed},
+	{"spec.trafficDistribution", "Prefers endpoints close to the client among zones and nodes; one node: accepted, no effect.", Noticed},
+}, serverFields("")...)
 
 // workloadFields are the fields of a workload kind: its own, then the
 // Pod's under spec.template.

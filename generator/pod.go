@@ -69,6 +69,9 @@ type Manifest struct {
 	ConfigMaps []*corev1.ConfigMap
 	Secrets    []*corev1.Secret
 	Claims     []*corev1.PersistentVolumeClaim
+	// Services are the file's Services, in document order, validated on
+	// their own (the node's ranges and other files are checked by Read).
+	Services []*Service
 	// Notices are the file's notices, each once (a workload's replicas
 	// share theirs), in file order: skipped documents and accepted fields
 	// that have no effect.
@@ -158,6 +161,17 @@ func DecodeManifest(file string, data []byte) (*Manifest, error) {
 				continue
 			}
 			m.Claims = append(m.Claims, obj)
+			continue
+		case *corev1.Service:
+			setServiceDefaults(obj)
+			verrs, vnotes := validateService(file, d, obj)
+			if len(verrs) > 0 {
+				errs = append(errs, verrs...)
+				continue
+			}
+			notices := sortNotices(append(slices.Clone(d.notices), vnotes...))
+			note(notices)
+			m.Services = append(m.Services, &Service{Source: file, Spec: obj, Notices: notices, lines: d})
 			continue
 		}
 		addPod(d)

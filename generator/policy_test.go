@@ -85,9 +85,13 @@ status: {phase: Running, podIP: 10.0.0.1}
 }
 
 // Other kinds in a file are skipped with a notice naming the document, and
-// the file's workload runs; a misspelt kind is still an error.
+// the file's workload and Service run; a misspelt kind is still an error.
 func TestSkippedKindsLetTheRestOfTheFileRun(t *testing.T) {
 	file := webPod + `---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web}
+---
 apiVersion: v1
 kind: Service
 metadata: {name: web}
@@ -102,13 +106,13 @@ spec: {anything: [goes, here]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Pods) != 1 || len(m.Notices) != 2 {
-		t.Fatalf("%d pods, notices %v", len(m.Pods), m.Notices)
+	if len(m.Pods) != 1 || len(m.Services) != 1 || len(m.Notices) != 2 {
+		t.Fatalf("%d pods, %d Services, notices %v", len(m.Pods), len(m.Services), m.Notices)
 	}
-	if n := m.Notices[0].String(); n != `all.yaml:11: notice: kind: document 2: Service "web" skipped: podunit has no Services or kube-proxy: reach pods through hostPort, hostNetwork or the pod IP; the rest of the file runs` {
+	if n := m.Notices[0].String(); n != `all.yaml:11: notice: kind: document 2: ServiceAccount "web" skipped: there is no API server, so no service account tokens; the rest of the file runs` {
 		t.Errorf("notice %q", n)
 	}
-	if n := m.Notices[1].String(); !strings.Contains(n, `document 3: ServiceMonitor "web" (monitoring.coreos.com/v1) skipped: a custom resource`) {
+	if n := m.Notices[1].String(); !strings.Contains(n, `document 4: ServiceMonitor "web" (monitoring.coreos.com/v1) skipped: a custom resource`) {
 		t.Errorf("notice %q", n)
 	}
 	_, err = DecodeManifest("typo.yaml", []byte("apiVersion: v1\nkind: Servce\nmetadata: {name: web}\n"))
@@ -250,6 +254,13 @@ func TestExplain(t *testing.T) {
 		"deployment.spec.template.spec.priority":         "notice",
 		"deployment.spec.strategy.type":                  "honoured",
 		"statefulset.spec.volumeClaimTemplates.metadata": "mixed: see its fields",
+		"service.spec.ports":                             "mixed: see its fields",
+		"service.spec.ports.nodePort":                    "honoured",
+		"service.spec.clusterIP":                         "honoured",
+		"service.spec.loadBalancerClass":                 "notice",
+		"service.spec.loadBalancerSourceRanges":          Rejected,
+		"service.status.loadBalancer":                    "dropped",
+		"service.metadata.managedFields":                 "dropped",
 	} {
 		e, err := Explain(query)
 		if err != nil || e.Class != class {
@@ -259,7 +270,10 @@ func TestExplain(t *testing.T) {
 	if _, err := Explain("pod.spec.containers.imagePullPolcy"); err == nil || !strings.Contains(err.Error(), `did you mean "imagePullPolicy"`) {
 		t.Errorf("a misspelt field: %v", err)
 	}
-	if _, err := Explain("service"); err == nil || !strings.Contains(err.Error(), "skipped with a notice") {
+	if e, err := Explain("service"); err != nil || e.Kind != "Service" || e.APIVersion != "v1" {
+		t.Errorf("explain service: %+v %v", e, err)
+	}
+	if _, err := Explain("serviceaccount"); err == nil || !strings.Contains(err.Error(), "skipped with a notice") {
 		t.Errorf("a skipped kind: %v", err)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -25,7 +27,11 @@ type Set struct {
 	// CronJobs are the CronJobs' pod templates (Pod.Cron set), in the same
 	// order: each is run on its schedule, not as it is.
 	CronJobs []*Pod
-	Errors   []error // one per unusable file or conflicting pod; *FieldError values
+	// Services are the Services to serve, in the same order. One that
+	// asks for what an earlier definition holds (its name, its clusterIP,
+	// a port on the node's addresses) is not here: Errors says why.
+	Services []*Service
+	Errors   []error // one per unusable file or conflicting object; *FieldError values
 	Skipped  []Skipped
 	// Notices are every usable file's notices, by file and line.
 	Notices []Notice
@@ -70,6 +76,17 @@ type Reader struct {
 	// may not reach the host (HostAccessAllowed, HostAccessNoneURL,
 	// HostAccessNoneAll); such a pod is not admitted.
 	RestrictHostAccess string
+	// ServiceClusterIPRange is where Services' ClusterIPs are
+	// (config.yaml serviceClusterIPRange), an IPv4 prefix; zero:
+	// DefaultServiceClusterIPRange. An explicit clusterIP outside it is
+	// an error.
+	ServiceClusterIPRange netip.Prefix
+	// NodePortRange is where node ports are; zero: DefaultNodePortRange.
+	// An explicit nodePort outside it is an error.
+	NodePortRange PortRange
+	// ClusterDNS is the address of the node's resolver, which no Service
+	// may ask for; zero: DefaultClusterDNS of the ClusterIP range.
+	ClusterDNS netip.Addr
 }
 
 // Read reads the manifests of every source, in order, as ReadDir
@@ -84,7 +101,7 @@ func (r Reader) Read(sources ...Source) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.assemble(set, paths, decodeAll(paths), origin, NewObjects())
+	r.assemble(set, paths, decodeAll(paths), origin, NewObjects(), nil)
 	return set, nil
 }
 
@@ -129,14 +146,16 @@ func (r Reader) Check(files []File, sources ...Source) (*Set, error) {
 		}
 	}
 	fallback := NewObjects()
+	var otherPods []*Pod // for the Services' selectors
 	for i, d := range decodeAll(others) {
 		if d.err == nil {
 			_ = fallback.Add(others[i], d.m) // their own conflicts are sync's to report
+			otherPods = append(otherPods, d.m.Pods...)
 		}
 	}
 	objects := NewObjects()
 	objects.fallback = fallback
-	r.assemble(set, paths, decoded, nil, objects)
+	r.assemble(set, paths, decoded, nil, objects, otherPods)
 	return set, nil
 }
 
@@ -176,12 +195,20 @@ func list(set *Set, sources []Source) (paths []string, origin map[string]string,
 }
 
 // assemble adds decoded files to set in order: their notices and errors,
-// their objects to objects, and their pods, the first definition of a name
-// winning, resolved against objects and admitted on the node.
-func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origin map[string]string, objects *Objects) {
-	owner := map[string]string{} // pod key → file
-	var pods []*Pod
+// their objects to objects, their pods and Services, the first definition
+// of a name (and of a Service's address or node port) winning, the pods
+// resolved against objects and admitted on the node. otherPods are pods of
+// other files, which Services' selectors may match too.
+func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origin map[string]string, objects *Objects, otherPods []*Pod) {
+	owner := map[string]string{} // pod key, "CronJob " or "Service " + key → file
+	var (
+		pods     []*Pod
+		services []*Service
+	)
+	notices := make([][]Notice, len(paths)) // by file, in order
+	order := map[string]int{}
 	for i, path := range paths {
+		order[path] = i
 		m, err := decoded[i].m, decoded[i].err
 		if err == nil {
 			err = r.admit(m)
@@ -190,7 +217,7 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 			set.Errors = append(set.Errors, err)
 			continue
 		}
-		set.Notices = append(set.Notices, m.Notices...)
+		notices[i] = m.Notices
 		set.Defined = append(set.Defined, m.definitions(path)...)
 		if err := objects.Add(path, m); err != nil {
 			set.Errors = append(set.Errors, err)
@@ -221,11 +248,31 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 			restrictHostAccess(p, r.RestrictHostAccess, origin[path] != "")
 			pods = append(pods, p)
 		}
+		for _, s := range m.Services {
+			key := "Service " + s.Key()
+			if first, dup := owner[key]; dup {
+				set.Errors = append(set.Errors, &FieldError{File: path, Line: s.lines.lineOf("metadata.name"), Field: "metadata.name",
+					Msg: fmt.Sprintf("%s is already defined in %s, which keeps it; this definition is not served", key, first)})
+				continue
+			}
+			owner[key] = path
+			services = append(services, s)
+		}
 	}
 	// Pods use the ConfigMaps and Secrets of every file.
 	pods, err := Resolve(pods, objects)
 	if err != nil {
 		set.Errors = append(set.Errors, err)
+	}
+	pods, services, claimErrs := settleClaims(pods, services, order)
+	set.Errors = append(set.Errors, claimErrs...)
+	set.Services = services
+	for _, n := range selectorNotices(set.Services, append(slices.Clone(pods), otherPods...)) {
+		i := order[n.File]
+		notices[i] = sortNotices(append(slices.Clone(notices[i]), n))
+	}
+	for _, ns := range notices {
+		set.Notices = append(set.Notices, ns...)
 	}
 	for _, p := range pods {
 		switch {
@@ -240,9 +287,11 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 }
 
 // admit evaluates the pods of a decoded file against the node, adding the
-// notices that depend on it (nodeName), and in strict mode turns the file's
-// notices into its errors.
+// notices that depend on it (nodeName), checks its Services against the
+// node's ranges, and in strict mode turns the file's notices into its
+// errors.
 func (r Reader) admit(m *Manifest) error {
+	errs := r.checkServiceRanges(m)
 	for _, p := range m.Pods {
 		if r.Node.Name == "" {
 			continue
@@ -255,12 +304,10 @@ func (r Reader) admit(m *Manifest) error {
 		}
 		p.Rejected = Admit(p.Spec, r.Node)
 	}
-	if !r.Strict || len(m.Notices) == 0 {
-		return nil
-	}
-	errs := make([]error, len(m.Notices))
-	for i, n := range m.Notices {
-		errs[i] = n.AsError()
+	if r.Strict {
+		for _, n := range m.Notices {
+			errs = append(errs, n.AsError())
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -25,6 +25,9 @@ resolved across all the files given and then the configured manifest
 sources, as sync resolves them; pods are matched against this node
 (nodeSelector, node affinity) as sync matches them.
 
+Services are checked against the node's ClusterIP and node port ranges
+and against each other and the pods' hostPorts, as sync checks them.
+
 Notices (fields that only a scheduler or an API server acts on, kinds that
 are skipped) are printed but do not fail, unless config.yaml says
 strict: true or --strict is given. Exit status 3 when any file is invalid.
@@ -72,6 +75,9 @@ func validateFiles(stdout, stderr io.Writer, cfg Config, files []string) error {
 	}
 	for _, p := range set.CronJobs {
 		fmt.Fprintf(stdout, "%s: CronJob %s is valid (config %s): %s\n", p.Source, p.Key(), p.Hash, describeSchedule(p.Cron))
+	}
+	for _, s := range set.Services {
+		fmt.Fprintf(stdout, "%s: Service %s is valid: %s\n", s.Source, s.Key(), s.Summary())
 	}
 	for _, p := range set.NotAdmitted {
 		what := "pod"
