@@ -85,17 +85,35 @@ func (s *Shim) ensureSandbox(ctx context.Context) error {
 
 // teardown stops every container within the grace period, then stops and
 // removes the sandbox. It is bounded by the grace period plus StopTimeout.
+//
+// A runtime that cannot be reached is not waited for: the stop would hold
+// systemd's job queue for the whole grace period, and with it the
+// runtime's own start (systemd orders a queued stop before a start). The
+// sandbox is left, running, to podunit sync, which removes the sandboxes
+// whose unit is gone once the runtime answers again.
 func (s *Shim) teardown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.grace())*time.Second+s.cfg.StopTimeout)
 	defer cancel()
+	if f, ok := s.rt.(failFaster); ok {
+		f.SetFailFast(true)
+		defer f.SetFailFast(false)
+	}
 	s.send("STOPPING=1\nSTATUS=Stopping: containers")
 	defer s.removeState()
+	var err error
 	if s.sandboxID == "" {
 		// Stopped before a sandbox was made or adopted: remove any that a
 		// racing RunPodSandbox left.
-		return s.removeAll(ctx)
+		err = s.removeAll(ctx)
+	} else {
+		err = s.removeSandbox(ctx, s.sandboxID)
 	}
-	return s.removeSandbox(ctx, s.sandboxID)
+	if s.runtimeUnavailable(err) {
+		s.log.Warn("the CRI runtime cannot be reached: the pod's sandbox is left to podunit sync, which removes it once the runtime is back", "sandbox", s.sandboxID, "err", err)
+		s.send("STATUS=Stopped; the CRI runtime cannot be reached: podunit sync removes the sandbox once it is back")
+		return nil
+	}
+	return err
 }
 
 func (s *Shim) removeAll(ctx context.Context) error {

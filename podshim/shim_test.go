@@ -576,3 +576,39 @@ func (r *recordingCRI) CreateContainer(ctx context.Context, sandbox string, c *r
 	r.created = append(r.created, c)
 	return r.fakeCRI.CreateContainer(ctx, sandbox, c, sb)
 }
+
+// A pod stopped while its runtime cannot be reached gives up its teardown
+// at once, leaving the sandbox to podunit sync's collector: its stop must
+// not hold systemd's job queue (and the runtime's own start behind it) for
+// its grace period.
+func TestTeardownLeavesTheSandboxWhenTheRuntimeIsDown(t *testing.T) {
+	rt := &unreachable{fakeCRI: newFakeCRI("busybox:1")}
+	n := &notes{}
+	pod := testPod()
+	grace := int64(600)
+	pod.Spec.TerminationGracePeriodSeconds = &grace
+	s := newShim(t, pod, rt, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitUntil(t, "READY=1", func() bool { return strings.Contains(n.all(), "READY=1") })
+	rt.down.Store(true)
+	for _, call := range []string{"ListContainers", "StopContainer", "StopPodSandbox", "RemovePodSandbox"} {
+		rt.FakeRuntimeService.InjectError(call, status.Error(codes.Unavailable, "connection error: connect: connection refused"))
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stop waited for a runtime that cannot be reached")
+	}
+	if !strings.Contains(n.all(), "podunit sync removes the sandbox once it is back") {
+		t.Errorf("the unit's status does not say where the sandbox went:\n%s", n.all())
+	}
+	if len(rt.Sandboxes) != 1 {
+		t.Errorf("sandboxes: %d, want the one left to the collector", len(rt.Sandboxes))
+	}
+}
