@@ -124,13 +124,19 @@ test-reboot: e2e-build ## a test bed powered off and booted, then its power cut:
 # secrets, privilege, faults, reboots and load. Everything but the full-size
 # load suite also runs in `make test` (which runs test-load-short); this
 # target runs them alone and prints the summary table.
-RESILIENCE_E2E := TestSyncKilledMidwayConverges|TestContainerdOutage|TestJournaldRestartWhileLogging|TestImagePullPolicyNever|TestPodshimKilledAdoptsPod|TestServeKilled|TestCNIFailure|TestDiskFull|TestManifestURL|TestSubPathSymlinkEscapeRefused|TestSecretValueStaysSecret|TestRestrictHostAccess|TestStatusSocketPrivilege
+# The interleaving tests' long forms (docs/reliability.md): sequences of
+# the engine's (simulated systemd, a few seconds each) and of the test
+# bed's (real systemd and containerd, about a minute each).
+INTERLEAVE_SEQUENCES ?= 200
+E2E_INTERLEAVE_SEQUENCES ?= 10
+RESILIENCE_E2E := TestInterleavedEditsInTheTestBed|TestEditDuringReplacementEndsOnTheLatest|TestRemoveDuringReplacementStopsThePod|TestSyncKilledMidwayConverges|TestContainerdOutage|TestJournaldRestartWhileLogging|TestImagePullPolicyNever|TestPodshimKilledAdoptsPod|TestServeKilled|TestCNIFailure|TestDiskFull|TestManifestURL|TestSubPathSymlinkEscapeRefused|TestSecretValueStaysSecret|TestRestrictHostAccess|TestStatusSocketPrivilege
 
 test-resilience: build ## the whole resilience suite (faults, reboots, load at full size, hostile input, privilege; about 40 min), with a summary table (docs/reliability.md)
 	$(GO) test -count=1 -v ./cmd/podunit -run 'TestValidateBadManifests' >bin/resilience.log 2>&1 || true
 	$(GO) test -count=1 -v ./generator -run 'TestHostileDirectoryEntries|TestRestrictHostAccess|TestMergeKeys|TestInjectionIsContained|TestHostileManifestFileName' >>bin/resilience.log 2>&1 || true
-	$(GO) test -count=1 -v ./podshim -run 'TestSubPathMakesNothingOutsideTheVolume' >>bin/resilience.log 2>&1 || true
-	$(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=$(RESILIENCE_E2E)' >>bin/resilience.log 2>&1 || true
+	$(GO) test -count=1 -v ./podshim -run 'TestSubPathMakesNothingOutsideTheVolume|TestTeardownLeavesTheSandboxWhenTheRuntimeIsDown' >>bin/resilience.log 2>&1 || true
+	$(GO) test -count=1 -v ./units/engine -run 'TestInterleavedEditsEndOnTheLatestManifest' -interleave.sequences=$(INTERLEAVE_SEQUENCES) -timeout 60m >>bin/resilience.log 2>&1 || true
+	PODUNIT_E2E_INTERLEAVE_SEQUENCES=$(E2E_INTERLEAVE_SEQUENCES) $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=$(RESILIENCE_E2E)' >>bin/resilience.log 2>&1 || true
 	$(MAKE) --no-print-directory test-reboot >>bin/resilience.log 2>&1 || true
 	$(MAKE) --no-print-directory test-load >>bin/resilience.log 2>&1 || true
 	./test/resilience.sh bin/resilience.log
