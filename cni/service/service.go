@@ -40,6 +40,11 @@ const (
 	UDP Protocol = "UDP"
 )
 
+// DefaultClusterDomain is the DNS domain of the Services' names
+// (<service>.<namespace>.svc.<domain>) when none is configured, as the
+// kubelet's clusterDomain is by convention.
+const DefaultClusterDomain = "cluster.local"
+
 // DefaultAffinityTimeout is sessionAffinityConfig.clientIP.timeoutSeconds'
 // default: 3 hours.
 const DefaultAffinityTimeout = 10800 * time.Second
@@ -161,8 +166,8 @@ func Endpoints(svc *Service, pods []Pod) []Endpoint {
 		ep := Endpoint{
 			Namespace: p.Namespace, Pod: p.Name, IP: p.IP,
 			Serving: p.Ready, Terminating: p.Terminating,
-			Ready:   svc.PublishNotReadyAddresses || (p.Ready && !p.Terminating),
-			Ports:   map[string]int32{},
+			Ready: svc.PublishNotReadyAddresses || (p.Ready && !p.Terminating),
+			Ports: map[string]int32{},
 		}
 		if p.Hostname != "" && p.Subdomain == svc.Name {
 			ep.Hostname = p.Hostname
