@@ -1,6 +1,7 @@
 package podshim
 
 import (
+	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/podshim/atomicfile"
 	"github.com/podunit/podunit/podshim/criconfig"
 
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,6 +70,20 @@ func ReadState(dir, namespace, name string) (*State, error) {
 		return nil, fmt.Errorf("pod %s/%s: state file: %w", namespace, name, err)
 	}
 	return &st, nil
+}
+
+// ServiceStatus is what the node's Services need of the pod's state: its
+// address and its Ready condition (service.Table.Join). Whether the pod
+// is stopping its state does not say: its unit's state does.
+func (st *State) ServiceStatus() service.PodStatus {
+	var out service.PodStatus
+	out.IP, _ = netip.ParseAddr(st.Status.PodIP)
+	for _, c := range st.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			out.Ready = c.Status == corev1.ConditionTrue
+		}
+	}
+	return out
 }
 
 // restoreBackoff takes the back-offs and log offsets an earlier podshim of

@@ -28,6 +28,7 @@ import (
 	"github.com/podunit/podunit/podshim/registry"
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
+	"github.com/podunit/podunit/units/engine"
 )
 
 // DefaultConfigPath is podunit's configuration file.
@@ -120,6 +121,9 @@ type Config struct {
 	// ClusterFirst), which no Service may have: default the 10th address
 	// of serviceClusterIPRange (10.96.0.10), as kubeadm gives kube-dns.
 	ClusterDNS string `json:"clusterDNS"`
+
+	// path is the file the configuration was read from, for messages.
+	path string
 }
 
 // Values of imagePullOffline.
@@ -217,7 +221,7 @@ func (sn serviceNetwork) checkPodNetwork(n *cni.Network) error {
 	for _, subnet := range n.Subnets {
 		switch {
 		case subnet.Overlaps(sn.ClusterIPRange):
-			return fmt.Errorf("serviceClusterIPRange: %s overlaps the pods' network %s (CNI network %q, %s): choose a range outside it, e.g. %s",
+			return fmt.Errorf("serviceClusterIPRange: %s overlaps the pods' network %s (CNI network %q, %s): choose a range outside it%s",
 				sn.ClusterIPRange, subnet, n.Name, n.File, outsideRange(subnet))
 		case subnet.Contains(sn.ClusterDNS):
 			return fmt.Errorf("clusterDNS: %s is in the pods' network %s (CNI network %q, %s): a pod may have that address", sn.ClusterDNS, subnet, n.Name, n.File)
@@ -226,13 +230,35 @@ func (sn serviceNetwork) checkPodNetwork(n *cni.Network) error {
 	return nil
 }
 
-// outsideRange suggests a Service range clear of the pods' subnet: the
-// default, or 172.20.0.0/16 when the default overlaps it.
-func outsideRange(subnet netip.Prefix) netip.Prefix {
-	if !subnet.Overlaps(generator.DefaultServiceClusterIPRange) {
-		return generator.DefaultServiceClusterIPRange
+// serviceConfig is how the sync serves Services: its record and table in
+// their places, the domain, and the pods' network of the CNI directory
+// (when it has one); Off when the Service addresses overlap it.
+func (c Config) serviceConfig(cniDir string) (engine.ServiceConfig, error) {
+	sn, err := c.services()
+	if err != nil {
+		return engine.ServiceConfig{}, err // checked by loadConfig
 	}
-	return netip.MustParsePrefix("172.20.0.0/16")
+	sc := engine.ServiceConfig{Dir: engine.DefaultServiceDir, TablePath: service.DefaultTablePath, ClusterDomain: sn.ClusterDomain}
+	n, err := cni.Load(cniDir)
+	if err != nil {
+		return sc, nil // no network yet: doctor says so, and pods fail on it
+	}
+	sc.PodNetwork = n.Subnets
+	if err := sn.checkPodNetwork(n); err != nil {
+		sc.Off = fmt.Errorf("%s: %w", cmp.Or(c.path, DefaultConfigPath), err)
+	}
+	return sc, nil
+}
+
+// outsideRange suggests a Service range clear of the pods' subnet: the
+// default, else 172.20.0.0/16 or 192.168.240.0/20.
+func outsideRange(subnet netip.Prefix) string {
+	for _, p := range []string{generator.DefaultServiceClusterIPRange.String(), "172.20.0.0/16", "192.168.240.0/20"} {
+		if !subnet.Overlaps(netip.MustParsePrefix(p)) {
+			return ", e.g. " + p
+		}
+	}
+	return ""
 }
 
 // sources are the manifest sources sync reads, in order: the manifest

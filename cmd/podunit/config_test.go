@@ -153,6 +153,16 @@ func TestServiceKeys(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "serviceClusterIPRange: 10.96.0.0/12 overlaps the pods' network 10.0.0.0/8") || !strings.Contains(err.Error(), "10-pods.conflist") {
 		t.Errorf("a range inside the pods' network: %v", err)
 	}
+	// The sync serves no Service while they overlap, and says where.
+	cniDir := filepath.Dir(wide.File)
+	def.path = "/etc/podunit/config.yaml"
+	sc, err := def.serviceConfig(cniDir)
+	if err != nil || sc.Off == nil || !strings.HasPrefix(sc.Off.Error(), "/etc/podunit/config.yaml: serviceClusterIPRange: ") || fmt.Sprint(sc.PodNetwork) != "[10.0.0.0/8]" {
+		t.Errorf("the sync's Services over an overlapping network: %+v, %v", sc, err)
+	}
+	if sc, _ := def.serviceConfig("../../packaging/cni"); sc.Off != nil || sc.Dir != "/var/lib/podunit/services" || sc.TablePath != "/run/podunit/services/services.json" || sc.ClusterDomain != "cluster.local" {
+		t.Errorf("the sync's Services: %+v", sc)
+	}
 	cfg, _ = loadConfig(writeConfig(t, "clusterDNS: 10.88.0.53\n"), true)
 	sn, _ = cfg.services()
 	if err := sn.checkPodNetwork(packaged); err == nil || !strings.HasPrefix(err.Error(), "clusterDNS: 10.88.0.53 is in the pods' network") {

@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
 
+	"github.com/podunit/podunit/cni"
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
@@ -74,6 +75,7 @@ good spec.`,
 		common := []string{"--config", configPath, "--spec-dir", specDir}
 		handoff := append([]string{self, "handoff"}, common...)
 		cronRun := append([]string{self, "cron-run"}, common...)
+		cfg.path = configPath
 		return runSync(cfg, specDir, urlCache, settle, timeout, handoff, cronRun, report)
 	}
 	return cmd
@@ -137,7 +139,12 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 		report.Errorf("credential provider plugins: %v", err)
 	}
 
+	services, err := cfg.serviceConfig(cni.DefaultConfDir)
+	if err != nil {
+		return err
+	}
 	s := &engine.Syncer{
+		Services:   services,
 		Watch:      watch,
 		HandoffCmd: handoff,
 		CronRunCmd: cronRun,

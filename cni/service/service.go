@@ -53,46 +53,51 @@ const DefaultAffinityTimeout = 10800 * time.Second
 type Port struct {
 	// Name is the port's name ("" when the Service has a single unnamed
 	// port); endpoints' ports are keyed by it.
-	Name     string
-	Protocol Protocol
+	Name     string   `json:"name,omitempty"`
+	Protocol Protocol `json:"protocol"`
 	// Port is the Service's port, on its ClusterIP, external IPs and (for
 	// LoadBalancer) the node's addresses.
-	Port int32
+	Port int32 `json:"port"`
 	// NodePort is the port on every node address (NodePort and
 	// LoadBalancer Services); 0: none.
-	NodePort int32
+	NodePort int32 `json:"nodePort,omitempty"`
 	// TargetPort is the pod's port by number, or TargetPortName the name
 	// of a container port, resolved per pod (one of the two is set).
-	TargetPort     int32
-	TargetPortName string
+	TargetPort     int32  `json:"targetPort,omitempty"`
+	TargetPortName string `json:"targetPortName,omitempty"`
 }
 
 // Service is a Service as the node serves it.
+//
+// Its JSON (field names as the v1 Service's where they mean the same) is
+// the Services part of the node's Service table (Table).
 type Service struct {
-	Namespace, Name string
-	Type            Type
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Type      Type   `json:"type"`
 	// ClusterIP is the Service's virtual address; not valid for a
 	// headless Service (clusterIP: None) or an ExternalName one.
-	ClusterIP netip.Addr
-	Ports     []Port
+	ClusterIP netip.Addr `json:"clusterIP,omitzero"`
+	Ports     []Port     `json:"ports,omitempty"`
 	// Selector chooses the pods that serve it; empty: the Service selects
 	// no pods (it has no endpoints on podunit, which has no other source
 	// of them), as an empty selector does in Kubernetes (it is not kept).
-	Selector map[string]string
+	Selector map[string]string `json:"selector,omitempty"`
 	// ExternalIPs are spec.externalIPs: addresses the node accepts the
 	// Service's ports on, as on its ClusterIP.
-	ExternalIPs []netip.Addr
+	ExternalIPs []netip.Addr `json:"externalIPs,omitempty"`
 	// ExternalName is the name an ExternalName Service answers with
 	// (a CNAME).
-	ExternalName string
+	ExternalName string `json:"externalName,omitempty"`
 	// SessionAffinity sends a client to the endpoint it reached before,
-	// for AffinityTimeout after its last packet (sessionAffinity: ClientIP).
-	SessionAffinity bool
-	AffinityTimeout time.Duration
+	// for AffinityTimeout after its last packet (sessionAffinity: ClientIP;
+	// in JSON, the timeout in nanoseconds).
+	SessionAffinity bool          `json:"sessionAffinityClientIP,omitempty"`
+	AffinityTimeout time.Duration `json:"affinityTimeout,omitempty"`
 	// PublishNotReadyAddresses makes every endpoint ready, whatever its
 	// pod's readiness (the names of a StatefulSet's peers before they are
 	// ready).
-	PublishNotReadyAddresses bool
+	PublishNotReadyAddresses bool `json:"publishNotReadyAddresses,omitempty"`
 }
 
 // Key is the Service's namespace/name.
@@ -122,9 +127,9 @@ type Pod struct {
 
 // ContainerPort is a port a pod's container declares.
 type ContainerPort struct {
-	Name     string
-	Protocol Protocol
-	Port     int32
+	Name     string   `json:"name,omitempty"`
+	Protocol Protocol `json:"protocol"`
+	Port     int32    `json:"containerPort"`
 }
 
 // Endpoint is one pod serving a Service.

@@ -63,6 +63,9 @@ type Syncer struct {
 	Images Images
 	// Report receives what the sync did and found.
 	Report Reporter
+	// Services is where the Services' reconciler keeps what each Service
+	// holds and writes the node's Service table; zero: no Services.
+	Services ServiceConfig
 
 	// HandoffCmd is the command line of `podunit handoff`, which hand-off
 	// units run with their flags and spec files after it (bus.Handoff);
@@ -99,6 +102,8 @@ type Syncer struct {
 	notices     map[string][]string
 	cronJobs    map[string]CronJobRecord
 	rolledBack  map[string]string
+	// serviceProblems are the Services' errors, by namespace/name.
+	serviceProblems map[string][]string
 }
 
 // Reporter receives a sync's messages for people.
@@ -152,7 +157,7 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 		st.Time, st.Duration = time.Now().UTC(), time.Since(start).Seconds()
 		st.Failed, st.Invalid, st.Conflicts = failed, s.invalid, s.conflicts
 		st.NotAdmitted, st.Notices, st.CronJobs = s.notAdmitted, s.notices, s.cronJobs
-		st.RolledBack = s.rolledBack
+		st.RolledBack, st.ServiceProblems = s.rolledBack, s.serviceProblems
 		st.Syncs++
 		if failed > 0 {
 			st.FailedSyncs++
@@ -254,6 +259,8 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	}
 
 	desired = append(desired, s.keepLastGood(loaded, desired, keep, rollouts, busy)...)
+	svcInvalid, svcFailed := s.syncServices(set, desired)
+	invalid, failed = invalid+svcInvalid, failed+svcFailed
 	handedOff := handedOffPods(busy, desired, loaded)
 	s.collectRollouts(rollouts, set.Pods, loaded, handedOff)
 	// Before any unit changes: a hand-off under way goes on with what is

@@ -34,6 +34,10 @@ type State struct {
 	// generation after a failed replacement to the generation that
 	// failed, so that a sync reports it once per change.
 	RolledBack map[string]string `json:"rolledBack,omitempty"`
+	// ServiceProblems are the errors of each Service (namespace/name) the
+	// sync could not serve as its manifest says: not served, or served
+	// as its record says (its last good definition).
+	ServiceProblems map[string][]string `json:"serviceProblems,omitempty"`
 	// Duration is how long the sync took, in seconds.
 	Duration float64 `json:"duration"`
 	// Syncs and FailedSyncs count the syncs since boot (/run is a tmpfs).

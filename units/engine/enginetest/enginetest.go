@@ -41,6 +41,8 @@ func NewSyncer(t testing.TB) (*engine.Syncer, *unitstest.Manager, *critest.FakeR
 		Manager: m,
 		Runtime: rt,
 		Report:  &Reporter{W: &out},
+		Services: engine.ServiceConfig{Dir: filepath.Join(dir, "services"), TablePath: filepath.Join(dir, "run", "services.json"),
+			ClusterDomain: "cluster.local"},
 	}
 	m.Handoff = func(ctx context.Context, specs []string, rolling bool) error {
 		r := &engine.Replacer{Manager: m, UnitConfig: s.UnitConfig, Report: &Reporter{W: io.Discard}}
