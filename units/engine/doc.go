@@ -10,6 +10,9 @@
 // runs its timer's (CronRun, run by `podunit cron-run`). A pod whose
 // manifest turns invalid keeps running on its last good spec; finished
 // Jobs are recorded so that they do not run again after a reboot;
-// sandboxes and pod directories no unit owns are collected. Each sync
+// sandboxes and pod directories no unit owns are collected. The Services'
+// reconciler (services.go) gives each Service its ClusterIP and node ports,
+// keeps them in a record across reboots, and writes the node's Service
+// table (service.Table) that the rules and the resolver follow. Each sync
 // records how it went (State) for the status server.
 package engine

@@ -485,3 +485,35 @@ func writeFile(t *testing.T, dir, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// The table describes the pods that run: a pod whose manifest turned
+// invalid runs on its last good spec, and stays in the table as that spec
+// says, with its Service.
+func TestServiceTableKeepsLastGoodPods(t *testing.T) {
+	s, _, _, out := newSyncer(t)
+	s.Services = ServiceConfig{Dir: t.TempDir(), TablePath: filepath.Join(t.TempDir(), "services.json")}
+	manifests := s.Sources[0].Dir
+	writeFile(t, manifests, "web.yaml", svc("web", "ClusterIP", "", "{name: http, port: 80, targetPort: http}")+"---\n"+podWithPort("web", "web", 8080, 0))
+	if err := runSync(context.Background(), s); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	writeFile(t, manifests, "web.yaml", svc("web", "ClusterIP", "", "{name: http, port: 80, targetPort: http}")+"---\n"+podWithPort("web", "web", 8080, 0)+"  restartPolcy: Never\n")
+	if err := runSync(context.Background(), s); !errors.Is(err, errInvalid) {
+		t.Fatalf("an invalid manifest: %v", err)
+	}
+	table, err := service.ReadTable(s.Services.TablePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(table.Services) != 1 || len(table.Pods) != 1 || table.Pods[0].Name != "web" || table.Pods[0].Labels["app"] != "web" || table.Pods[0].Ports[0].Port != 8080 {
+		t.Errorf("table with web's manifest invalid: %+v", table)
+	}
+	if !strings.Contains(out.String(), "Service default/web keeps its last good definition until the file is fixed or removed") {
+		t.Errorf("the journal does not say web is kept:\n%s", out)
+	}
+	os.Remove(filepath.Join(manifests, "web.yaml"))
+	runSync(context.Background(), s)
+	if table, _ = service.ReadTable(s.Services.TablePath); len(table.Services) != 0 || len(table.Pods) != 0 {
+		t.Errorf("table with web removed: %+v", table)
+	}
+}
