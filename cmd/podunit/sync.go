@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -143,6 +144,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 	if err != nil {
 		return err
 	}
+	services.NodeIPs = nodeIPv4s(podshim.ReadHost().IPs)
 	s := &engine.Syncer{
 		Services:   services,
 		Watch:      watch,
@@ -189,4 +191,18 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 		return &exitError{exitInvalid, fmt.Errorf("%d manifest problem(s); valid pods were synced", res.Invalid)}
 	}
 	return nil
+}
+
+// nodeIPv4s are the node's IPv4 addresses among ips, sorted: where its
+// LoadBalancer Services answer (k3s's ServiceLB reports a node's IPv4
+// addresses for an IPv4 Service).
+func nodeIPv4s(ips []string) []netip.Addr {
+	var out []netip.Addr
+	for _, ip := range ips {
+		if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }

@@ -30,6 +30,7 @@ const DefaultTablePath = "/run/podunit/services/services.json"
 //	  "clusterDomain": "cluster.local",
 //	  "clusterDNS": "10.96.0.10",
 //	  "podNetwork": ["10.88.0.0/16"],
+//	  "nodeIPs": ["192.168.1.20"],
 //	  "services": [{"namespace": "default", "name": "web", "type": "NodePort",
 //	                "clusterIP": "10.97.12.34", "selector": {"app": "web"},
 //	                "ports": [{"name": "http", "protocol": "TCP", "port": 80,
@@ -50,8 +51,12 @@ type Table struct {
 	// PodNetwork are the subnets of the pods' CNI network, when the sync
 	// could tell them.
 	PodNetwork []netip.Prefix `json:"podNetwork"`
-	Services   []Service      `json:"services"`
-	Pods       []PodInfo      `json:"pods"`
+	// NodeIPs are the node's IPv4 addresses (those podshim gives pods as
+	// status.hostIPs), where LoadBalancer Services answer: their
+	// status.loadBalancer.ingress, as k3s's ServiceLB reports a node's.
+	NodeIPs  []netip.Addr `json:"nodeIPs"`
+	Services []Service    `json:"services"`
+	Pods     []PodInfo    `json:"pods"`
 }
 
 // PodInfo is what a pod's manifest says that its endpoints depend on:
@@ -108,6 +113,13 @@ func (t *Table) Marshal() ([]byte, error) {
 	slices.SortFunc(pods, func(a, b PodInfo) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	podNetwork, nodeIPs := t.PodNetwork, t.NodeIPs
+	if podNetwork == nil {
+		podNetwork = []netip.Prefix{}
+	}
+	if nodeIPs == nil {
+		nodeIPs = []netip.Addr{}
+	}
 	var b bytes.Buffer
 	field := func(name string, v any, last bool) error {
 		enc, err := json.Marshal(v)
@@ -150,7 +162,8 @@ func (t *Table) Marshal() ([]byte, error) {
 		field("serviceNodePortRange", t.NodePortRange, false),
 		field("clusterDomain", t.ClusterDomain, false),
 		field("clusterDNS", t.ClusterDNS, false),
-		field("podNetwork", t.PodNetwork, false),
+		field("podNetwork", podNetwork, false),
+		field("nodeIPs", nodeIPs, false),
 		list("services", len(services), func(i int) any { return &services[i] }, false),
 		list("pods", len(pods), func(i int) any { return &pods[i] }, true),
 	)

@@ -17,6 +17,7 @@ func TestTableRoundTrip(t *testing.T) {
 	table := &Table{
 		ClusterIPRange: netip.MustParsePrefix("10.96.0.0/12"), NodePortRange: "30000-32767",
 		ClusterDomain: "cluster.local", ClusterDNS: ip("10.96.0.10"), PodNetwork: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/16")},
+		NodeIPs: []netip.Addr{ip("192.168.1.20")},
 		Services: []Service{
 			{Namespace: "default", Name: "web", Type: NodePort, ClusterIP: ip("10.97.0.3"), Selector: map[string]string{"app": "web"},
 				Ports: []Port{{Name: "http", Protocol: TCP, Port: 80, NodePort: 30086, TargetPortName: "http"}}, SessionAffinity: true, AffinityTimeout: 3 * time.Hour},
@@ -37,7 +38,7 @@ func TestTableRoundTrip(t *testing.T) {
 	if b2, _ := reversed.Marshal(); string(b2) != string(b) {
 		t.Errorf("the same table in another order gives other bytes:\n%s\n%s", b, b2)
 	}
-	for _, want := range []string{`"serviceClusterIPRange": "10.96.0.0/12"`, `"clusterDNS": "10.96.0.10"`, `"clusterIP":"10.97.0.3"`,
+	for _, want := range []string{`"serviceClusterIPRange": "10.96.0.0/12"`, `"clusterDNS": "10.96.0.10"`, `"nodeIPs": ["192.168.1.20"]`, `"clusterIP":"10.97.0.3"`,
 		`"nodePort":30086`, `"targetPortName":"http"`, `"containerPort":8080`, `"sessionAffinityClientIP":true`, `"affinityTimeout":10800000000000`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("the table's JSON lacks %s:\n%s", want, b)
@@ -47,7 +48,7 @@ func TestTableRoundTrip(t *testing.T) {
 		t.Errorf("a Service without a ClusterIP has an empty one in JSON:\n%s", b)
 	}
 	// A line a Service, then a line a pod.
-	if lines := strings.Split(string(b), "\n"); len(lines) != 16 || !strings.HasPrefix(lines[7], `  {"namespace":"default","name":"db"`) || !strings.HasPrefix(lines[11], `  {"namespace":"default","name":"web-0"`) {
+	if lines := strings.Split(string(b), "\n"); len(lines) != 17 || !strings.HasPrefix(lines[8], `  {"namespace":"default","name":"db"`) || !strings.HasPrefix(lines[12], `  {"namespace":"default","name":"web-0"`) {
 		t.Errorf("lines:\n%s", b)
 	}
 	path := filepath.Join(t.TempDir(), "services.json")

@@ -103,7 +103,7 @@ type Syncer struct {
 	cronJobs    map[string]CronJobRecord
 	rolledBack  map[string]string
 	// serviceProblems are the Services' errors, by namespace/name.
-	serviceProblems map[string][]string
+	serviceProblems map[string][]ServiceProblem
 }
 
 // Reporter receives a sync's messages for people.

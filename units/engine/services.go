@@ -47,11 +47,36 @@ type ServiceConfig struct {
 	// pods' network, when known.
 	ClusterDomain string
 	PodNetwork    []netip.Prefix
+	// NodeIPs are the node's addresses, for the table.
+	NodeIPs []netip.Addr
 	// Off says why no Service can be served (config.yaml's range overlaps
 	// the pods' network): each sync reports it as a failure and leaves the
 	// record and the table as they are.
 	Off error
 }
+
+// ServiceProblem is why a Service is not served as its manifest says.
+type ServiceProblem struct {
+	// Reason is ReasonInvalidManifest, ReasonConflict or
+	// ReasonRangeExhausted.
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+	// Served: the Service is served all the same, as its record says
+	// (its last good definition); else it is not served at all.
+	Served bool `json:"served,omitempty"`
+}
+
+// The reasons of ServiceProblem.
+const (
+	// ReasonInvalidManifest: the Service's manifest has errors.
+	ReasonInvalidManifest = "InvalidManifest"
+	// ReasonConflict: the manifest asks for an address or a port that
+	// another Service or a pod holds.
+	ReasonConflict = "Conflict"
+	// ReasonRangeExhausted: no address or node port of the node's ranges
+	// is free.
+	ReasonRangeExhausted = "RangeExhausted"
+)
 
 // ServiceRecord is one Service as the sync last served it, in the record:
 // the manifest it came from, when podunit first served it, and the
@@ -130,7 +155,7 @@ func (s *Syncer) syncServices(set *generator.Set, desired []*units.Unit) (invali
 	in := serviceInputs{
 		Desired: set.Services, Invalid: s.invalid, Record: record,
 		Pods: s.desiredPods(set, desired), CronJobs: set.CronJobs,
-		ClusterDomain: cmp.Or(cfg.ClusterDomain, service.DefaultClusterDomain), PodNetwork: cfg.PodNetwork,
+		ClusterDomain: cmp.Or(cfg.ClusterDomain, service.DefaultClusterDomain), PodNetwork: cfg.PodNetwork, NodeIPs: cfg.NodeIPs,
 		Now: s.clock().UTC().Truncate(time.Second),
 	}
 	in.ClusterIPs, in.NodePorts, in.ClusterDNS = s.Reader.ServiceNetwork()
@@ -144,7 +169,7 @@ func (s *Syncer) syncServices(set *generator.Set, desired []*units.Unit) (invali
 	}
 	for _, key := range slices.Sorted(maps.Keys(plan.Problems)) {
 		for _, p := range plan.Problems[key] {
-			s.Report.Errorf("%s", p)
+			s.Report.Errorf("%s", p.Message)
 		}
 	}
 	s.serviceProblems = plan.Problems
@@ -210,6 +235,7 @@ type serviceInputs struct {
 	ClusterDNS    netip.Addr
 	ClusterDomain string
 	PodNetwork    []netip.Prefix
+	NodeIPs       []netip.Addr
 	// Desired are the manifests' Services, in read order.
 	Desired []*generator.Service
 	// Invalid are the manifest files with errors: a recorded Service of
@@ -234,7 +260,7 @@ type servicePlan struct {
 	// before; Freed what Services gone held.
 	Given, Freed []string
 	// Problems are each Service's errors, by namespace/name.
-	Problems map[string][]string
+	Problems map[string][]ServiceProblem
 	// Invalid counts the conflicts (a manifest asks for what another
 	// Service holds), Failed the Services an exhausted range left out.
 	Invalid, Failed int
@@ -268,7 +294,7 @@ type servicePlan struct {
 //     over a node port the sync gave, which moves. An exhausted range is an
 //     error naming the file and the Service; the others are served.
 func planServices(in serviceInputs) *servicePlan {
-	pl := &planner{in: in, plan: &servicePlan{Record: map[string]*ServiceRecord{}, Problems: map[string][]string{}},
+	pl := &planner{in: in, plan: &servicePlan{Record: map[string]*ServiceRecord{}, Problems: map[string][]ServiceProblem{}},
 		ips: map[netip.Addr]holder{}, ports: map[nodePort]holder{}, numbers: map[int32]bool{},
 		askedIPs: map[netip.Addr]bool{}, askedPorts: map[int32]bool{}}
 	pl.reserveHostPorts()
@@ -423,7 +449,7 @@ func held(svc *corev1.Service) (ip netip.Addr, nodePorts, lbPorts []nodePort) {
 // the problem said.
 func (pl *planner) serve(c *candidate) {
 	if c.invalid != "" {
-		pl.problem(c.key, "%s is invalid: Service %s keeps its last good definition until the file is fixed or removed (%s)", c.file, c.key, c.invalid)
+		pl.problem(c.key, ReasonInvalidManifest, true, "%s is invalid: Service %s keeps its last good definition until the file is fixed or removed (%s)", c.file, c.key, c.invalid)
 		pl.assign(c)
 		return
 	}
@@ -432,18 +458,18 @@ func (pl *planner) serve(c *candidate) {
 		pl.commit(c, c.spec, a, c.file)
 		return
 	}
-	why := conflict
+	why, reason := conflict, ReasonConflict
 	if conflict != "" {
 		pl.plan.Invalid++
 	} else {
-		why = exhausted
+		why, reason = exhausted, ReasonRangeExhausted
 		pl.plan.Failed++
 	}
 	if c.rec == nil {
-		pl.problem(c.key, "%s: Service %s is not served: %s", c.file, c.key, why)
+		pl.problem(c.key, reason, false, "%s: Service %s is not served: %s", c.file, c.key, why)
 		return
 	}
-	pl.problem(c.key, "%s: Service %s: %s; it keeps its last good definition (that of the last sync) until this is fixed", c.file, c.key, why)
+	pl.problem(c.key, reason, true, "%s: Service %s: %s; it keeps its last good definition (that of the last sync) until this is fixed", c.file, c.key, why)
 	pl.assign(&candidate{key: c.key, file: c.rec.Manifest, rec: c.rec})
 }
 
@@ -453,7 +479,12 @@ func (pl *planner) assign(c *candidate) {
 	spec := c.rec.Service.DeepCopy()
 	a, conflict, exhausted := pl.try(c, spec, true)
 	if why := cmp.Or(conflict, exhausted); why != "" {
-		pl.problem(c.key, "%s: Service %s is not served: %s", c.file, c.key, why)
+		reason := ReasonConflict
+		if conflict == "" {
+			reason = ReasonRangeExhausted
+		}
+		pl.dropProblems(c.key)
+		pl.problem(c.key, reason, false, "%s: Service %s is not served: %s", c.file, c.key, why)
 		pl.plan.Failed++
 		return
 	}
@@ -591,8 +622,16 @@ func (pl *planner) commit(c *candidate, spec *corev1.Service, a assignment, mani
 	}
 }
 
-func (pl *planner) problem(key, format string, args ...any) {
-	pl.plan.Problems[key] = append(pl.plan.Problems[key], fmt.Sprintf(format, args...))
+func (pl *planner) problem(key, reason string, served bool, format string, args ...any) {
+	pl.plan.Problems[key] = append(pl.plan.Problems[key], ServiceProblem{Reason: reason, Message: fmt.Sprintf(format, args...), Served: served})
+}
+
+// dropProblems marks key's problems so far as those of a Service that is
+// not served after all.
+func (pl *planner) dropProblems(key string) {
+	for i := range pl.plan.Problems[key] {
+		pl.plan.Problems[key][i].Served = false
+	}
 }
 
 // usableIP tells whether a recorded address may stay a Service's: inside
@@ -785,7 +824,7 @@ func freedLine(key string, rec *ServiceRecord) string {
 // facts.
 func (pl *planner) table() *service.Table {
 	t := &service.Table{ClusterIPRange: pl.in.ClusterIPs, NodePortRange: pl.in.NodePorts.String(),
-		ClusterDomain: pl.in.ClusterDomain, ClusterDNS: pl.in.ClusterDNS, PodNetwork: pl.in.PodNetwork,
+		ClusterDomain: pl.in.ClusterDomain, ClusterDNS: pl.in.ClusterDNS, PodNetwork: pl.in.PodNetwork, NodeIPs: pl.in.NodeIPs,
 		Services: []service.Service{}, Pods: []service.PodInfo{}}
 	for _, key := range slices.Sorted(maps.Keys(pl.plan.Record)) {
 		rec := pl.plan.Record[key]

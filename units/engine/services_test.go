@@ -167,11 +167,11 @@ var servicePlanStories = []servicePlanStory{
 			}},
 		},
 		check: func(t *testing.T, plans []*servicePlan) {
-			if len(plans[0].Record) != 6 || plans[0].Failed != 1 || !strings.Contains(strings.Join(plans[0].Problems["default/np2"], "\n"), "20-np.yaml: Service default/np2 is not served: no address of serviceClusterIPRange 10.96.0.0/29 is free") {
-				t.Errorf("the /29: %d served, %d failed, np2: %q", len(plans[0].Record), plans[0].Failed, plans[0].Problems["default/np2"])
+			if len(plans[0].Record) != 6 || plans[0].Failed != 1 || !strings.Contains(fmt.Sprint(plans[0].Problems["default/np2"]), "20-np.yaml: Service default/np2 is not served: no address of serviceClusterIPRange 10.96.0.0/29 is free") {
+				t.Errorf("the /29: %d served, %d failed, np2: %v", len(plans[0].Record), plans[0].Failed, plans[0].Problems["default/np2"])
 			}
-			if _, ok := plans[1].Record["default/np2"]; ok || !strings.Contains(strings.Join(plans[1].Problems["default/np2"], "\n"), "no port of serviceNodePortRange 30000-30002 is free") {
-				t.Errorf("np2 with an address and no node port: %q", plans[1].Problems["default/np2"])
+			if _, ok := plans[1].Record["default/np2"]; ok || !strings.Contains(fmt.Sprint(plans[1].Problems["default/np2"]), "no port of serviceNodePortRange 30000-30002 is free") {
+				t.Errorf("np2 with an address and no node port: %v", plans[1].Problems["default/np2"])
 			}
 		},
 	},
@@ -274,7 +274,7 @@ func playServices(t *testing.T, steps []serviceStep) ([]*servicePlan, string) {
 			}
 		}
 		in := serviceInputs{Desired: set.Services, Invalid: invalid, Record: record, Pods: set.Pods, CronJobs: set.CronJobs,
-			ClusterDomain: "cluster.local", PodNetwork: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/16")}, Now: now.Add(time.Duration(i) * time.Minute)}
+			ClusterDomain: "cluster.local", PodNetwork: []netip.Prefix{netip.MustParsePrefix("10.88.0.0/16")}, NodeIPs: []netip.Addr{netip.MustParseAddr("192.168.1.20")}, Now: now.Add(time.Duration(i) * time.Minute)}
 		in.ClusterIPs, in.NodePorts, in.ClusterDNS = reader.ServiceNetwork()
 		plan := planServices(in)
 		plans = append(plans, plan)
@@ -337,7 +337,11 @@ func renderPlan(t *testing.T, plan *servicePlan) string {
 	}
 	for _, key := range slices.Sorted(maps.Keys(plan.Problems)) {
 		for _, p := range plan.Problems[key] {
-			fmt.Fprintf(&b, "problem: %s\n", p)
+			served := "not served"
+			if p.Served {
+				served = "served as its record says"
+			}
+			fmt.Fprintf(&b, "problem (%s, %s): %s\n", p.Reason, served, p.Message)
 		}
 	}
 	fmt.Fprintf(&b, "conflicts %d, failed %d\n", plan.Invalid, plan.Failed)
@@ -462,8 +466,8 @@ func TestSyncServicesAcrossReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "other.yaml: Service default/other is not served: clusterIP " + web.ClusterIP.String() + " is already Service default/web's (" + filepath.Join(manifests, "web.yaml") + "), which keeps it"
-	if p := st.ServiceProblems["default/other"]; len(p) != 1 || !strings.HasSuffix(p[0], want) {
-		t.Errorf("other's problems: %q, want %q", p, want)
+	if p := st.ServiceProblems["default/other"]; len(p) != 1 || !strings.HasSuffix(p[0].Message, want) || p[0].Reason != ReasonConflict || p[0].Served {
+		t.Errorf("other's problems: %v, want %q", p, want)
 	}
 
 	// Off: nothing is touched, the sync fails.

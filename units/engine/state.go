@@ -37,7 +37,7 @@ type State struct {
 	// ServiceProblems are the errors of each Service (namespace/name) the
 	// sync could not serve as its manifest says: not served, or served
 	// as its record says (its last good definition).
-	ServiceProblems map[string][]string `json:"serviceProblems,omitempty"`
+	ServiceProblems map[string][]ServiceProblem `json:"serviceProblems,omitempty"`
 	// Duration is how long the sync took, in seconds.
 	Duration float64 `json:"duration"`
 	// Syncs and FailedSyncs count the syncs since boot (/run is a tmpfs).
