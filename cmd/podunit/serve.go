@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-systemd/v22/dbus"
 	"github.com/spf13/cobra"
 
+	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units/engine"
@@ -93,8 +94,9 @@ func serve(cfg Config, socket, specDir string) error {
 	rt.Timeout = 2 * time.Second
 	server := &status.Server{
 		SpecDir: specDir, StateDir: podshim.DefaultStateDir, SyncState: engine.DefaultStatePath,
-		Rollouts: engine.Rollouts{Dir: engine.DefaultRolloutDir},
-		Manager:  conn, Runtime: rt, StatsMaxAge: status.DefaultStatsMaxAge, MaxAge: status.DefaultSnapshotMaxAge,
+		Rollouts:   engine.Rollouts{Dir: engine.DefaultRolloutDir},
+		ServiceDir: engine.DefaultServiceDir, ServiceTable: service.DefaultTablePath,
+		Manager: conn, Runtime: rt, StatsMaxAge: status.DefaultStatsMaxAge, MaxAge: status.DefaultSnapshotMaxAge,
 	}
 	if err := server.Watch(ctx); err != nil {
 		// Correct, only slower: every answer is built anew.

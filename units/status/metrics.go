@@ -60,6 +60,9 @@ var (
 		"Failed pulls of a new generation's images while the running one kept running.", nil, nil)
 	descAutoUpdateChecks = prometheus.NewDesc("podunit_auto_update_checks_total",
 		"Images podunit auto-update asked about, and how many of them had changed.", []string{"result"}, nil)
+	descServiceEndpoints = prometheus.NewDesc("podunit_service_endpoints",
+		"Endpoints of a Service (the pods its selector matches that have an address), by whether they are in rotation (ready).",
+		[]string{"namespace", "service", "ready"}, nil)
 	descRolledBack = prometheus.NewDesc("podunit_pods_rolled_back",
 		"Pods that run their last ready generation because the one their manifest asks for was not ready.", nil, nil)
 )
@@ -73,7 +76,7 @@ type podCollector struct{ s *Server }
 func (c *podCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPods, descRestarts, descReady, descStarted, descProbeFailures, descUnitRestarts, descMemory, descCPU,
 		descStartLatency, descSyncDuration, descSyncTime, descSyncs, descSyncErrors, descManifestErrors, descConflicts,
-		descRollouts, descImagePullsFailed, descAutoUpdateChecks, descRolledBack} {
+		descRollouts, descImagePullsFailed, descAutoUpdateChecks, descRolledBack, descServiceEndpoints} {
 		ch <- d
 	}
 }
@@ -149,6 +152,20 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descRolledBack, prometheus.GaugeValue, rolledBack)
+	if v := c.s.services(snap); v.readError == nil {
+		for _, svc := range v.snapshot.Services {
+			var ready, notReady float64
+			for _, ep := range v.snapshot.Endpoints[svc.Key()] {
+				if ep.Ready {
+					ready++
+				} else {
+					notReady++
+				}
+			}
+			ch <- prometheus.MustNewConstMetric(descServiceEndpoints, prometheus.GaugeValue, ready, svc.Namespace, svc.Name, "true")
+			ch <- prometheus.MustNewConstMetric(descServiceEndpoints, prometheus.GaugeValue, notReady, svc.Namespace, svc.Name, "false")
+		}
+	}
 	if st := snap.sync; !st.Time.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descSyncDuration, prometheus.GaugeValue, st.Duration)
 		ch <- prometheus.MustNewConstMetric(descSyncTime, prometheus.GaugeValue, float64(st.Time.UnixNano())/1e9)

@@ -58,12 +58,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("pod %s/%s not found", ns, name), http.StatusNotFound)
 	case path == "cronjobs":
 		s.serveCronJobs(w, r)
+	case path == "services", strings.HasPrefix(path, "services/"):
+		s.serveServices(w, r, path)
+	case path == "endpointslices":
+		s.serveEndpointSlices(w, r)
 	case path == "healthz", path == "healthz/ping":
 		s.healthz(w, r, path == "healthz/ping")
 	case path == "metrics":
 		s.metrics().ServeHTTP(w, r)
 	default:
-		http.Error(w, "not found: the read-only API serves /pods, /pods/NAMESPACE/NAME, /cronjobs, /healthz and /metrics", http.StatusNotFound)
+		http.Error(w, "not found: the read-only API serves /pods, /pods/NAMESPACE/NAME, /cronjobs, /services, /services/NAMESPACE/NAME, /endpointslices, /healthz and /metrics", http.StatusNotFound)
 	}
 }
 

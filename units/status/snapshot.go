@@ -51,6 +51,10 @@ type Server struct {
 	// Rollouts are the hand-offs' records: a replacement under way or
 	// rolled back shows as the pod's ConditionUpToDate.
 	Rollouts engine.Rollouts
+	// ServiceDir holds the sync's record of the Services
+	// (engine.DefaultServiceDir), ServiceTable the node's Service table
+	// (service.DefaultTablePath): /services and /endpointslices; "": none.
+	ServiceDir, ServiceTable string
 	// Manager is systemd, for the pod units and their figures; Runtime the
 	// container runtime, whose liveness healthz checks.
 	Manager bus.Manager
@@ -101,6 +105,10 @@ type snapshot struct {
 	// hand-offs' and auto-update's counters.
 	rollouts map[string]*engine.Rollout
 	counters map[string]uint64
+
+	// The Services, made on the first request that needs them.
+	servicesOnce sync.Once
+	serviceView  *serviceView
 }
 
 // Annotations podunit adds to the pods it serves.
@@ -176,6 +184,7 @@ func (s *Server) Watch(ctx context.Context) error {
 	if s.Rollouts.Dir != "" {
 		dirs = append(dirs, s.Rollouts.Dir)
 	}
+
 	for _, dir := range dirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			w.Close()
@@ -184,6 +193,14 @@ func (s *Server) Watch(ctx context.Context) error {
 		if err := w.Add(dir); err != nil {
 			w.Close()
 			return fmt.Errorf("watch %s: %w", dir, err)
+		}
+	}
+	// The Services' directories when they can be watched (the record's is
+	// under /var/lib, read-only to serve): else the snapshot's maximum age
+	// bounds how late a change shows.
+	for _, d := range []string{s.ServiceDir, filepath.Dir(s.ServiceTable)} {
+		if d != "" && d != "." && !slices.Contains(dirs, d) && os.MkdirAll(d, 0o755) == nil {
+			w.Add(d)
 		}
 	}
 	s.watching.Store(true)
@@ -275,6 +292,8 @@ type cachedPod struct {
 	key  string
 	pod  corev1.Pod
 	json []byte
+	// activeState is its unit's ("deactivating": the pod is stopping).
+	activeState string
 	// probeFailures from podshim's state: "container/kind" → count.
 	probeFailures map[string]int64
 }
@@ -351,7 +370,7 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 	if err != nil {
 		return nil, err
 	}
-	c := &cachedPod{key: key, pod: pod, json: b}
+	c := &cachedPod{key: key, pod: pod, json: b, activeState: r.ActiveState}
 	if st != nil && st.UID == string(pod.UID) {
 		c.probeFailures = st.ProbeFailures
 	}
