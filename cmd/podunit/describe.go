@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units/status"
@@ -26,22 +28,35 @@ func newDescribeCommand() *cobra.Command {
 		events int
 	)
 	cmd := &cobra.Command{
-		Use:   "describe pod NAME",
-		Short: "show a pod in detail, with its unit and recent events",
+		Use:   "describe pod|service NAME",
+		Short: "show a pod or a Service in detail, with recent events",
 		Long: `Shows a pod as 'kubectl describe pod' does: its manifest, unit, conditions,
 containers with their states, volumes, and its recent events from the
 journal (podshim's: container started, killed, probe failed, back-off; and
-systemd's: unit started, stopped, restarted).`,
-		Example: "  podunit describe pod web\n  podunit describe pod web -n edge",
+systemd's: unit started, stopped, restarted).
+
+'describe service' shows a Service as 'kubectl describe service' does: its
+manifest, labels, selector, type, ClusterIP, each port with its target
+port, node port and endpoints (ready ones under Endpoints, the others under
+Not Ready Endpoints), session affinity, a problem when it is served as
+its last good definition, and the sync's journal entries about it. For a
+Service that is not served it says why.`,
+		Example: "  podunit describe pod web\n  podunit describe pod web -n edge\n  podunit describe service frontend",
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 || (args[0] != "pod" && args[0] != "pods" && args[0] != "po") {
-				return usageError(cmd, "podunit describe takes 'pod' and a pod name")
+			if len(args) != 2 || !slices.Contains(append([]string{"pod", "pods", "po"}, serviceWords...), args[0]) {
+				return usageError(cmd, "podunit describe takes 'pod' or 'service' and a name")
 			}
 			return nil
 		},
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
-				return []string{"pod"}, cobra.ShellCompDirectiveNoFileComp
+				return []string{"pod", "service"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			if slices.Contains(serviceWords, args[0]) {
+				if len(args) > 1 {
+					return nil, cobra.ShellCompDirectiveNoFileComp
+				}
+				return pf.completeServices(cmd, args, s)
 			}
 			return pf.completePods(2)(cmd, args, s)
 		},
@@ -49,6 +64,28 @@ systemd's: unit started, stopped, restarted).`,
 	pf.register(cmd)
 	cmd.Flags().IntVar(&events, "events", 15, "how many recent events to show")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if slices.Contains(serviceWords, args[0]) {
+			client := newStatusClient(pf.socket)
+			svc, err := client.service(pf.namespace, args[1])
+			if err != nil {
+				return err
+			}
+			all, err := client.endpointSlices()
+			if err != nil {
+				return err
+			}
+			var mine []discoveryv1.EndpointSlice
+			for _, sl := range all {
+				if sl.Namespace == svc.Namespace && sl.Labels[discoveryv1.LabelServiceName] == svc.Name {
+					mine = append(mine, sl)
+				}
+			}
+			ev, err := serviceEvents(svc.Namespace+"/"+svc.Name, events)
+			if err != nil {
+				ev = []event{{Message: "(journal not readable: " + err.Error() + ")"}}
+			}
+			return describeService(cmd.OutOrStdout(), svc, mine, ev, time.Now())
+		}
 		pod, err := pf.pod(args[1])
 		if err != nil {
 			return err
@@ -189,12 +226,17 @@ func describePod(w io.Writer, p *corev1.Pod, events []event, now time.Time) erro
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	return writeEvents(w, events, now)
+}
+
+// writeEvents writes describe's Events section.
+func writeEvents(w io.Writer, events []event, now time.Time) error {
 	if len(events) == 0 {
 		fmt.Fprintln(w, "Events:  <none>")
 		return nil
 	}
 	fmt.Fprintln(w, "Events:")
-	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  Age\tFrom\tMessage")
 	for _, e := range events {
 		age := "<unknown>"

@@ -64,13 +64,21 @@ func (c *statusClient) get(path string, v any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status API: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+		return &statusError{code: resp.StatusCode, status: resp.Status, msg: strings.TrimSpace(string(b))}
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("status API: %w", err)
 	}
 	return nil
 }
+
+// statusError is an answer of the status API other than 200 OK.
+type statusError struct {
+	code        int
+	status, msg string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("status API: %s: %s", e.status, e.msg) }
 
 // podFlags are the flags of every command that names pods: the namespace
 // and the status API's socket.
@@ -116,6 +124,21 @@ func (p *podFlags) completePods(max int) cobra.CompletionFunc {
 	}
 }
 
+// completeServices completes Service names from the status API.
+func (p *podFlags) completeServices(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	list, err := newStatusClient(p.socket).services()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, s := range list {
+		if s.Namespace == p.namespace {
+			out = append(out, s.Name)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
 // pod finds one pod in the status API.
 func (p *podFlags) pod(name string) (*corev1.Pod, error) {
 	pods, err := newStatusClient(p.socket).pods()
@@ -137,8 +160,8 @@ func newGetCommand() *cobra.Command {
 		output string
 	)
 	cmd := &cobra.Command{
-		Use:   "get pods|cronjobs [NAME...]",
-		Short: "list pods or CronJobs as kubectl does",
+		Use:   "get pods|cronjobs|services [NAME...]",
+		Short: "list pods, CronJobs or Services as kubectl does",
 		Long: `Lists pods as 'kubectl get pods' does: NAME, READY, STATUS, RESTARTS, AGE, and
 with -o wide the pod's IP, its unit and the manifest it came from. STATUS
 uses Kubernetes' words (Running, Pending, CrashLoopBackOff, ImagePullBackOff,
@@ -148,17 +171,28 @@ spec because its manifest became invalid.
 'get cronjobs' lists the CronJobs as 'kubectl get cronjobs' does: NAME,
 SCHEDULE, TIMEZONE, SUSPEND, ACTIVE (runs still running), LAST SCHEDULE,
 and instead of AGE, NEXT: when the CronJob's timer fires next. With -o wide
-its timer and manifest. Each run is a pod (get pods).`,
-		Example: "  podunit get pods\n  podunit get pods -A -o wide\n  podunit get pods web -o yaml\n  podunit get cronjobs",
+its timer and manifest. Each run is a pod (get pods).
+
+'get services' lists the Services as 'kubectl get services' does: NAME,
+TYPE, CLUSTER-IP (the address the sync gave it, kept until its manifest is
+removed), EXTERNAL-IP (a LoadBalancer's: the node's addresses, as k3s's
+ServiceLB reports them), PORT(S) (port:nodePort/protocol) and AGE; with
+-o wide its SELECTOR. -o json and -o yaml print a v1 ServiceList. A Service
+that is not served (its manifest asks for what another holds, or a range
+is exhausted) is not listed: 'podunit describe service NAME' says why.`,
+		Example: "  podunit get pods\n  podunit get pods -A -o wide\n  podunit get pods web -o yaml\n  podunit get cronjobs\n  podunit get services -A -o wide",
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 || !slices.Contains([]string{"pods", "pod", "po", "cronjobs", "cronjob", "cj"}, args[0]) {
-				return usageError(cmd, "podunit get takes the resource 'pods' or 'cronjobs', then names")
+			if len(args) == 0 || !slices.Contains(append([]string{"pods", "pod", "po", "cronjobs", "cronjob", "cj"}, serviceWords...), args[0]) {
+				return usageError(cmd, "podunit get takes the resource 'pods', 'cronjobs' or 'services', then names")
 			}
 			return nil
 		},
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, s string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
-				return []string{"pods", "cronjobs"}, cobra.ShellCompDirectiveNoFileComp
+				return []string{"pods", "cronjobs", "services"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			if slices.Contains(serviceWords, args[0]) {
+				return pf.completeServices(cmd, args, s)
 			}
 			if !slices.Contains([]string{"pods", "pod", "po"}, args[0]) {
 				return nil, cobra.ShellCompDirectiveNoFileComp
@@ -171,6 +205,26 @@ its timer and manifest. Each run is a pod (get pods).`,
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output: wide, json, yaml or name")
 	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"wide", "json", "yaml", "name"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if slices.Contains(serviceWords, args[0]) {
+			list, err := newStatusClient(pf.socket).services()
+			if err != nil {
+				return err
+			}
+			names := args[1:]
+			var shown []corev1.Service
+			for _, s := range list {
+				if (all || s.Namespace == pf.namespace) && (len(names) == 0 || slices.Contains(names, s.Name)) {
+					shown = append(shown, s)
+				}
+			}
+			for _, n := range names {
+				if !slices.ContainsFunc(shown, func(s corev1.Service) bool { return s.Name == n }) {
+					_, err := newStatusClient(pf.socket).service(pf.namespace, n) // why, when the sync knows
+					return cmp.Or(err, error(&exitError{exitFailure, fmt.Errorf("Service %q not found in namespace %q", n, pf.namespace)}))
+				}
+			}
+			return printServices(cmd.OutOrStdout(), shown, output, all, pf.namespace, time.Now())
+		}
 		if !slices.Contains([]string{"pods", "pod", "po"}, args[0]) {
 			list, err := newStatusClient(pf.socket).cronJobs()
 			if err != nil {

@@ -36,7 +36,11 @@ func newServeCommand() *cobra.Command {
 		Long: `Serves GET /pods, /pods/NAMESPACE/NAME, /healthz and /metrics as the
 kubelet's read-only API does, from the pods' units, specs and states: on the
 sockets systemd passes (podunit-status.socket), or on --socket when run by
-hand, and on readOnlyPort when the configuration sets one.`,
+hand, and on readOnlyPort when the configuration sets one. Also /cronjobs
+(a batch/v1 CronJobList), /services and /services/NAMESPACE/NAME (a v1
+ServiceList and Services, with the ClusterIP and node ports the sync gave
+each) and /endpointslices (a discovery.k8s.io/v1 EndpointSliceList: each
+Service's endpoints, the pods its selector matches, ready or not).`,
 		Args: exactArgs(0, "no arguments"),
 	}
 	f := cmd.Flags()
