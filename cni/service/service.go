@@ -161,8 +161,8 @@ func Endpoints(svc *Service, pods []Pod) []Endpoint {
 		ep := Endpoint{
 			Namespace: p.Namespace, Pod: p.Name, IP: p.IP,
 			Serving: p.Ready, Terminating: p.Terminating,
-			Ready:   svc.PublishNotReadyAddresses || (p.Ready && !p.Terminating),
-			Ports:   map[string]int32{},
+			Ready: svc.PublishNotReadyAddresses || (p.Ready && !p.Terminating),
+			Ports: map[string]int32{},
 		}
 		if p.Hostname != "" && p.Subdomain == svc.Name {
 			ep.Hostname = p.Hostname
