@@ -1,0 +1,133 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"sigs.k8s.io/knftables"
+
+	"github.com/podunit/podunit/cni/service"
+)
+
+// New is the knftables.Interface that Sync and Remove take on a real node:
+// table podunit of family ip, through the nft binary (1.0.1 or later).
+func New() (knftables.Interface, error) {
+	nft, err := knftables.New(knftables.IPv4Family, Table)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	return nft, nil
+}
+
+// Result is what a Sync wrote, for /metrics and the journal.
+type Result struct {
+	Stats
+	// Affinity is how many sessionAffinity clients were carried over from
+	// the table replaced.
+	Affinity int
+	// Duration is the whole Sync: plan, reading the affinity sets, and the
+	// transaction.
+	Duration time.Duration
+	// Skipped is the Ruleset's (what got no rule, and why), and the
+	// affinity clients that could not be read, if so.
+	Skipped []string
+}
+
+// Sync makes table podunit of nft (an Interface for family ip, table
+// podunit: New, or knftables.NewFake in tests) hold exactly the rules of
+// snap on node, in one transaction: the table is deleted and written anew,
+// so a packet sees either the old rules or the new ones, never a mix, and
+// nothing of an earlier version of the table survives. Connections already
+// established keep their endpoint (conntrack holds their NAT). The clients
+// that sessionAffinity sets remember are read first and written back into
+// the sets that remain (their timeout starts again); when they cannot be
+// read, the rules are written all the same and Result.Skipped says so.
+func Sync(ctx context.Context, nft knftables.Interface, snap *service.Snapshot, node Node) (Result, error) {
+	start := time.Now()
+	rs, err := Plan(snap, node)
+	if err != nil {
+		return Result{}, err
+	}
+	skipped := rs.Skipped
+	kept, err := affinityClients(ctx, nft, rs.AffinitySets)
+	if ctx.Err() != nil {
+		return Result{}, ctx.Err()
+	}
+	if err != nil {
+		// The rules matter more than who was stuck to which pod.
+		skipped = append(slices.Clip(skipped), fmt.Sprintf("sessionAffinity clients not carried over: %v", err))
+	}
+	tx := nft.NewTransaction()
+	n := rs.replace(tx, kept)
+	if err := nft.Run(ctx, tx); err != nil {
+		return Result{}, fmt.Errorf("nftables: replace table ip %s (%d rules): %w", Table, rs.Stats.Rules, err)
+	}
+	return Result{Stats: rs.Stats, Affinity: n, Duration: time.Since(start), Skipped: skipped}, nil
+}
+
+// Remove deletes table podunit, and with it every rule podunit wrote (the
+// last Service gone, the package removed); no table: nothing to do.
+func Remove(ctx context.Context, nft knftables.Interface) error {
+	tx := nft.NewTransaction()
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	if err := nft.Run(ctx, tx); err != nil {
+		return fmt.Errorf("nftables: delete table ip %s: %w", Table, err)
+	}
+	return nil
+}
+
+// replace fills tx with the replacement of the table by rs (adding it
+// first, so that deleting it cannot fail), then the kept affinity clients of
+// the sets rs still has; it returns how many clients it kept.
+func (rs *Ruleset) replace(tx *knftables.Transaction, kept map[string][]string) int {
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	for _, obj := range rs.Objects {
+		tx.Add(obj)
+	}
+	n := 0
+	for _, set := range rs.AffinitySets {
+		for _, client := range kept[set] {
+			tx.Add(&knftables.Element{Set: set, Key: []string{client}})
+			n++
+		}
+	}
+	return n
+}
+
+// affinityClients reads the clients of those of sets that the table has
+// now (none when it has no table yet).
+func affinityClients(ctx context.Context, nft knftables.Interface, sets []string) (map[string][]string, error) {
+	if len(sets) == 0 {
+		return nil, nil
+	}
+	existing, err := nft.List(ctx, "sets")
+	if knftables.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("nftables: list the sets of table ip %s: %w", Table, err)
+	}
+	kept := map[string][]string{}
+	for _, set := range sets {
+		if !slices.Contains(existing, set) {
+			continue
+		}
+		elems, err := nft.ListElements(ctx, "set", set)
+		if knftables.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("nftables: list set %s: %w", set, err)
+		}
+		for _, e := range elems {
+			if len(e.Key) == 1 {
+				kept[set] = append(kept[set], e.Key[0])
+			}
+		}
+	}
+	return kept, nil
+}
