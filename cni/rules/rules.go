@@ -131,7 +131,7 @@ const (
 
 	chainServices      = "services"
 	chainMarkMasq      = "mark-for-masquerade"
-	chainMasquerade    = "masquerade"
+	chainMasquerade    = "masquerading"
 	chainNoEndpoints   = "no-endpoints"
 	chainNoEndpointsNP = "no-endpoints-node-ports"
 	chainClusterIPs    = "cluster-ips-check"
