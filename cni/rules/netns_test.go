@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -458,6 +459,79 @@ func TestRealNFTAcceptsEveryRuleset(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// Through New's Interface, a client sessionAffinity remembers keeps what
+// is left of its time across a Sync (read over netlink), capped by the
+// set's timeout if that shrank.
+func TestRealSyncKeepsAffinityTime(t *testing.T) {
+	requireNetns(t)
+	node := newNetns(t, "affinity")
+	svcs, pods := web(service.ClusterIP, 1)
+	svcs[0].SessionAffinity = true
+	set := "affinity/default/web/tcp/80/10.88.0.2/8080"
+	err := node.run(func() error {
+		nft, err := New()
+		if err != nil {
+			return err
+		}
+		if _, err := Sync(context.Background(), nft, service.Build(svcs, pods), testNode); err != nil {
+			return err
+		}
+		// As the packet path would have, a while ago.
+		tx := nft.NewTransaction()
+		tx.Add(&knftables.Element{Set: set, Key: []string{"192.0.2.7 expires 100s"}})
+		tx.Add(&knftables.Element{Set: set, Key: []string{"192.0.2.8 expires 2h"}})
+		if err := nft.Run(context.Background(), tx); err != nil {
+			return err
+		}
+		svcs[0].AffinityTimeout = time.Hour
+		res, err := Sync(context.Background(), nft, service.Build(svcs, pods), testNode)
+		if err != nil {
+			return err
+		}
+		if res.Affinity != 2 {
+			return fmt.Errorf("carried %d clients over, want 2", res.Affinity)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ip", "netns", "exec", string(node), "nft", "-j", "list", "set", "ip", Table, set).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var listing struct {
+		Nftables []struct {
+			Set *struct {
+				Timeout int
+				Elem    []struct {
+					Elem struct {
+						Val     string
+						Expires int
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(out, &listing); err != nil {
+		t.Fatal(err)
+	}
+	expires := map[string]int{}
+	for _, o := range listing.Nftables {
+		if o.Set != nil {
+			for _, e := range o.Set.Elem {
+				expires[e.Elem.Val] = e.Elem.Expires
+			}
+		}
+	}
+	if e := expires["192.0.2.7"]; e < 90 || e > 100 {
+		t.Errorf("192.0.2.7 expires in %ds, want what was left of 100s", e)
+	}
+	if e := expires["192.0.2.8"]; e < 3590 || e > 3600 {
+		t.Errorf("192.0.2.8 expires in %ds, want the new timeout of 1h", e)
 	}
 }
 

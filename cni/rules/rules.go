@@ -102,8 +102,8 @@ func (n *Node) check() error {
 type Ruleset struct {
 	Objects []knftables.Object
 	// AffinitySets are the sets that remember sessionAffinity clients;
-	// Sync carries their entries over from the table it replaces.
-	AffinitySets []string
+	// Sync carries their clients over from the table it replaces.
+	AffinitySets []AffinitySet
 	Stats        Stats
 	// Skipped says what of the Snapshot got no rule and why: IPv6
 	// addresses, an address and port (or a node port) that an earlier
@@ -194,7 +194,7 @@ type planner struct {
 	node                Node
 	chains, sets        []knftables.Object
 	rules, elements     []knftables.Object
-	affinity            []string
+	affinity            []AffinitySet
 	stats               Stats
 	skipped             []string
 	serviceIP, nodePort map[string]string // key → Service port that has it
@@ -411,7 +411,7 @@ func (p *planner) port(svc *service.Service, port service.Port, externalIPs []ne
 		for _, t := range targets {
 			p.sets = append(p.sets, &knftables.Set{Name: t.affinity, Type: "ipv4_addr",
 				Flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, Timeout: &timeout})
-			p.affinity = append(p.affinity, t.affinity)
+			p.affinity = append(p.affinity, AffinitySet{Name: t.affinity, Timeout: timeout})
 			p.rule(chain, "ip saddr @"+t.affinity, "goto", t.chain)
 		}
 	}

@@ -13,12 +13,14 @@ import (
 
 // New is the knftables.Interface that Sync and Remove take on a real node:
 // table podunit of family ip, through the nft binary (1.0.1 or later).
+// Sync reads the sessionAffinity sets through it over netlink, in the
+// network namespace of the thread that calls Sync.
 func New() (knftables.Interface, error) {
 	nft, err := knftables.New(knftables.IPv4Family, Table)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
-	return nft, nil
+	return &netlinkNFT{nft}, nil
 }
 
 // Result is what a Sync wrote, for /metrics and the journal.
@@ -42,8 +44,9 @@ type Result struct {
 // nothing of an earlier version of the table survives. Connections already
 // established keep their endpoint (conntrack holds their NAT). The clients
 // that sessionAffinity sets remember are read first and written back into
-// the sets that remain (their timeout starts again); when they cannot be
-// read, the rules are written all the same and Result.Skipped says so.
+// the sets that remain, with what was left of their time (through New's
+// Interface; through another, the timeout starts again); when they cannot
+// be read, the rules are written all the same and Result.Skipped says so.
 func Sync(ctx context.Context, nft knftables.Interface, snap *service.Snapshot, node Node) (Result, error) {
 	start := time.Now()
 	rs, err := Plan(snap, node)
@@ -51,7 +54,7 @@ func Sync(ctx context.Context, nft knftables.Interface, snap *service.Snapshot, 
 		return Result{}, err
 	}
 	skipped := rs.Skipped
-	kept, err := affinityClients(ctx, nft, rs.AffinitySets)
+	kept, err := readAffinity(ctx, nft, rs.AffinitySets)
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}
@@ -82,52 +85,11 @@ func Remove(ctx context.Context, nft knftables.Interface) error {
 // replace fills tx with the replacement of the table by rs (adding it
 // first, so that deleting it cannot fail), then the kept affinity clients of
 // the sets rs still has; it returns how many clients it kept.
-func (rs *Ruleset) replace(tx *knftables.Transaction, kept map[string][]string) int {
+func (rs *Ruleset) replace(tx *knftables.Transaction, kept map[string][]affinityClient) int {
 	tx.Add(&knftables.Table{})
 	tx.Delete(&knftables.Table{})
 	for _, obj := range rs.Objects {
 		tx.Add(obj)
 	}
-	n := 0
-	for _, set := range rs.AffinitySets {
-		for _, client := range kept[set] {
-			tx.Add(&knftables.Element{Set: set, Key: []string{client}})
-			n++
-		}
-	}
-	return n
-}
-
-// affinityClients reads the clients of those of sets that the table has
-// now (none when it has no table yet).
-func affinityClients(ctx context.Context, nft knftables.Interface, sets []string) (map[string][]string, error) {
-	if len(sets) == 0 {
-		return nil, nil
-	}
-	existing, err := nft.List(ctx, "sets")
-	if knftables.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("nftables: list the sets of table ip %s: %w", Table, err)
-	}
-	kept := map[string][]string{}
-	for _, set := range sets {
-		if !slices.Contains(existing, set) {
-			continue
-		}
-		elems, err := nft.ListElements(ctx, "set", set)
-		if knftables.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("nftables: list set %s: %w", set, err)
-		}
-		for _, e := range elems {
-			if len(e.Key) == 1 {
-				kept[set] = append(kept[set], e.Key[0])
-			}
-		}
-	}
-	return kept, nil
+	return addAffinity(tx, rs.AffinitySets, kept)
 }
