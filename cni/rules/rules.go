@@ -167,7 +167,6 @@ func Plan(snap *service.Snapshot, node Node) (*Ruleset, error) {
 		node:      node,
 		serviceIP: map[string]string{},
 		nodePort:  map[string]string{},
-		endpoint:  map[string]bool{},
 	}
 	p.base()
 	var services []*service.Service
@@ -198,7 +197,6 @@ type planner struct {
 	stats               Stats
 	skipped             []string
 	serviceIP, nodePort map[string]string // key → Service port that has it
-	endpoint            map[string]bool   // endpoint chains made
 }
 
 func (p *planner) ruleset() *Ruleset {

@@ -2,7 +2,9 @@ package rules
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -341,11 +343,21 @@ func TestSysctls(t *testing.T) {
 		t.Errorf("without Localhost: %+v, want route_localnet 0", s)
 	}
 
+	// The bridge not there yet: the others are written all the same.
 	root := t.TempDir()
-	if err := WriteSysctls(root, Sysctls(n)); err == nil || !strings.Contains(err.Error(), "net.ipv4.ip_forward") {
-		t.Errorf("WriteSysctls where there is no such setting: %v", err)
+	for _, d := range []string{"net/ipv4", "net/bridge"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, d := range []string{"net/ipv4/conf/br.100", "net/bridge"} {
+	err := WriteSysctls(root, Sysctls(n))
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "net.ipv4.conf.br/100.route_localnet") {
+		t.Errorf("WriteSysctls without the bridge: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "net/ipv4/ip_forward")); string(b) != "1\n" {
+		t.Errorf("ip_forward %q after a failed route_localnet", b)
+	}
+	for _, d := range []string{"net/ipv4/conf/br.100"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}

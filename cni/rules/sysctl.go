@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,12 +57,16 @@ func Sysctls(node Node) []Sysctl {
 }
 
 // WriteSysctls writes each setting under procSys (/proc/sys on a node; the
-// network namespace is the writing thread's).
+// network namespace is the writing thread's), all it can: the error says
+// which failed. One that does not exist yet (the pods' bridge before the
+// first pod, net/bridge before br_netfilter is loaded) matches
+// fs.ErrNotExist; writing again at the next Sync is the remedy.
 func WriteSysctls(procSys string, settings []Sysctl) error {
+	var errs []error
 	for _, s := range settings {
 		if err := os.WriteFile(filepath.Join(procSys, s.Path), []byte(s.Value+"\n"), 0o644); err != nil {
-			return fmt.Errorf("sysctl %s=%s (%s): %w", s.Name(), s.Value, s.Why, err)
+			errs = append(errs, fmt.Errorf("sysctl %s=%s (%s): %w", s.Name(), s.Value, s.Why, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
