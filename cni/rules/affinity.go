@@ -99,10 +99,11 @@ type netlinkNFT struct {
 }
 
 func (n *netlinkNFT) readAffinity(_ context.Context, sets []AffinitySet) (map[string][]affinityClient, error) {
-	conn, err := gnftables.New()
+	conn, err := gnftables.New(gnftables.AsLasting()) // one socket for every set
 	if err != nil {
 		return nil, fmt.Errorf("nftables netlink: %w", err)
 	}
+	defer conn.CloseLasting()
 	tables, err := conn.ListTablesOfFamily(gnftables.TableFamilyIPv4)
 	if err != nil {
 		return nil, fmt.Errorf("nftables netlink: list tables: %w", err)

@@ -99,7 +99,6 @@ func BenchmarkSyncNFT(b *testing.B) {
 			}
 			tx := nft.NewTransaction()
 			rs.replace(tx, nil)
-			b.ReportMetric(float64(len(tx.String())), "tx-bytes")
 			err = node.run(func() error {
 				if _, err := Sync(context.Background(), nft, snap, testNode); err != nil {
 					return err
@@ -114,6 +113,7 @@ func BenchmarkSyncNFT(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			b.ReportMetric(float64(len(tx.String())), "tx-bytes")
 		})
 	}
 	if err := node.run(func() error { return Remove(context.Background(), nft) }); err != nil {
