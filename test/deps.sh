@@ -6,7 +6,7 @@
 # already installed are not touched; apt runs only when something is missing.
 set -euo pipefail
 packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
-	umoci iptables iproute2 util-linux jq curl git make gcc wrk
+	umoci iptables nftables iproute2 util-linux jq curl git make gcc wrk
 	lintian rpm
 	docker-registry skopeo apache2-utils openssl
 	qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client debian-archive-keyring dpkg-dev zstd)
