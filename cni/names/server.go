@@ -123,6 +123,7 @@ type Server struct {
 	nameservers []netip.Addr
 
 	serving atomic.Pointer[context.Context]
+	probing sync.WaitGroup // loop probes, waited for before Serve returns
 	stats   counters
 }
 
@@ -164,8 +165,10 @@ func (s *Server) rebuild() {
 // that serves probes them for loops again.
 func (s *Server) SetUpstreams(servers []string) {
 	s.fwd.setServers(servers)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if ctx := s.serving.Load(); ctx != nil {
-		go s.fwd.probe(*ctx)
+		s.probing.Go(func() { s.fwd.probe(*ctx) })
 	}
 }
 
@@ -292,8 +295,9 @@ func (s *Server) Serve(ctx context.Context, l *Listeners) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.mu.Lock()
 	s.serving.Store(&ctx)
-	defer s.serving.Store(nil)
+	s.mu.Unlock()
 
 	handler := dns.HandlerFunc(s.serveDNS)
 	var servers []*dns.Server
@@ -321,19 +325,13 @@ func (s *Server) Serve(ctx context.Context, l *Listeners) error {
 			errc <- err
 		}()
 	}
-	ready := make(chan struct{})
-	go func() { started.Wait(); close(ready) }()
-
+	// Every server has started or failed (a server told to shut down
+	// before it started would never stop).
+	started.Wait()
+	s.probing.Go(func() { s.fwd.probe(ctx) })
 	var err error
 	running := len(servers)
 	select {
-	case <-ready:
-		go s.fwd.probe(ctx)
-		select {
-		case <-ctx.Done():
-		case err = <-errc:
-			running--
-		}
 	case <-ctx.Done():
 	case err = <-errc:
 		running--
@@ -347,6 +345,10 @@ func (s *Server) Serve(ctx context.Context, l *Listeners) error {
 	for ; running > 0; running-- {
 		<-errc
 	}
+	s.mu.Lock()
+	s.serving.Store(nil)
+	s.mu.Unlock()
+	s.probing.Wait()
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -419,8 +421,8 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 		s.respond(w, req, new(dns.Msg).SetRcode(req, dns.RcodeNotImplemented))
 	case s.fwd.probeHit(name):
 		s.respond(w, req, new(dns.Msg).SetRcode(req, dns.RcodeServerFailure))
-	case q.Qclass != dns.ClassINET:
-		s.respond(w, req, new(dns.Msg).SetRcode(req, dns.RcodeRefused))
+	case q.Qclass != dns.ClassINET, q.Qtype == dns.TypeAXFR, q.Qtype == dns.TypeIXFR:
+		s.respond(w, req, new(dns.Msg).SetRcode(req, dns.RcodeRefused)) // no zone transfers, as CoreDNS
 	case z.inZone(name):
 		s.stats.cluster.Add(1)
 		s.answerZone(w, req, z, q)

@@ -513,3 +513,22 @@ func TestServeStops(t *testing.T) {
 	}
 	again.Close()
 }
+
+// Serve returns the error of a socket that fails, and stops the others.
+func TestServeFails(t *testing.T) {
+	l, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Stream[0].Close()
+	done := make(chan error, 1)
+	go func() { done <- New(Config{}).Serve(context.Background(), l) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("no error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+}
