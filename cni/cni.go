@@ -6,8 +6,10 @@ package cni
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -27,7 +29,11 @@ type Network struct {
 	Name       string
 	CNIVersion string
 	Plugins    []string // plugin types, in order
-	list       *libcni.NetworkConfigList
+	// Subnets are the pods' address ranges, as the plugins' IPAM
+	// configuration gives them (host-local's ranges or subnet); empty when
+	// no plugin names one (an IPAM that leases them, as dhcp does).
+	Subnets []netip.Prefix
+	list    *libcni.NetworkConfigList
 }
 
 // ErrNoNetwork means the configuration directory holds no usable network.
@@ -59,8 +65,48 @@ func Load(dir string) (*Network, error) {
 	n := &Network{File: file, Name: list.Name, CNIVersion: list.CNIVersion, list: list}
 	for _, p := range list.Plugins {
 		n.Plugins = append(n.Plugins, p.Network.Type)
+		subnets, err := ipamSubnets(p.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: plugin %s: %w", file, p.Network.Type, err)
+		}
+		n.Subnets = append(n.Subnets, subnets...)
 	}
 	return n, nil
+}
+
+// ipamSubnets are the subnets a plugin's configuration gives its IPAM
+// plugin: host-local's (and static-range IPAMs') ranges, or the older
+// single subnet.
+func ipamSubnets(conf []byte) ([]netip.Prefix, error) {
+	var c struct {
+		IPAM struct {
+			Subnet string `json:"subnet"`
+			Ranges [][]struct {
+				Subnet string `json:"subnet"`
+			} `json:"ranges"`
+		} `json:"ipam"`
+	}
+	if err := json.Unmarshal(conf, &c); err != nil {
+		return nil, err
+	}
+	given := []string{c.IPAM.Subnet}
+	for _, set := range c.IPAM.Ranges {
+		for _, r := range set {
+			given = append(given, r.Subnet)
+		}
+	}
+	var out []netip.Prefix
+	for _, s := range given {
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("ipam subnet %q: %w", s, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Check runs libcni's validation of the network against the plugins in

@@ -3,6 +3,7 @@ package cni
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,5 +47,44 @@ func TestCheckRunsThePlugins(t *testing.T) {
 	}
 	if err := n.Check(context.Background(), []string{bin}); err != nil {
 		t.Errorf("podunit's own network against %s: %v", bin, err)
+	}
+}
+
+// The pods' subnets come from the IPAM configuration, as the packaged
+// network and older single-subnet files give them; an IPAM that leases
+// addresses names none.
+func TestSubnets(t *testing.T) {
+	n, err := Load("../packaging/cni")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(n.Subnets) != "[10.88.0.0/16]" {
+		t.Errorf("the packaged network's subnets: %v", n.Subnets)
+	}
+	for conf, want := range map[string]string{
+		`{"cniVersion":"0.4.0","name":"old","type":"bridge","ipam":{"type":"host-local","subnet":"10.22.1.0/24"}}`:                                                                               "[10.22.1.0/24]",
+		`{"cniVersion":"1.0.0","name":"two","plugins":[{"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.1.0.0/16"},{"subnet":"10.2.0.5/16"}],[{"subnet":"fd00::/64"}]]}}]}`: "[10.1.0.0/16 10.2.0.0/16 fd00::/64]",
+		`{"cniVersion":"1.0.0","name":"dhcp","plugins":[{"type":"macvlan","ipam":{"type":"dhcp"}}]}`:                                                                                             "[]",
+	} {
+		dir := t.TempDir()
+		ext := ".conflist"
+		if !strings.Contains(conf, "plugins") {
+			ext = ".conf"
+		}
+		if err := os.WriteFile(filepath.Join(dir, "10-net"+ext), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(n.Subnets); got != want {
+			t.Errorf("%s: subnets %s, want %s", conf, got, want)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "10-bad.conflist"), []byte(`{"cniVersion":"1.0.0","name":"bad","plugins":[{"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.1.0.0"}]]}}]}`), 0o644)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "10-bad.conflist") || !strings.Contains(err.Error(), `"10.1.0.0"`) {
+		t.Errorf("a subnet without a length: %v", err)
 	}
 }

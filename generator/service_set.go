@@ -65,6 +65,18 @@ func ParsePortRange(s string) (PortRange, error) {
 	return PortRange{First: int32(a), Last: int32(b)}, nil
 }
 
+// ServiceNetwork is what the Reader reads Services against, its defaults
+// filled in: the ClusterIP range, the node port range and the address of
+// the node's resolver (which the sync's allocator gives no Service either).
+func (r Reader) ServiceNetwork() (clusterIPs netip.Prefix, nodePorts PortRange, clusterDNS netip.Addr) {
+	return r.serviceRange(), r.nodePortRange(), r.clusterDNS()
+}
+
+// LastAddr is the highest address of an IPv4 prefix (its broadcast
+// address), which no Service is given, as the first (its network address)
+// is not; not valid for another prefix.
+func LastAddr(p netip.Prefix) netip.Addr { return lastAddr(p) }
+
 // serviceRange is the Reader's ClusterIP range.
 func (r Reader) serviceRange() netip.Prefix {
 	if r.ServiceClusterIPRange.IsValid() {

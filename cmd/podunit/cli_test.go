@@ -150,6 +150,19 @@ func TestDoctorHostChecks(t *testing.T) {
 	if printFindings(&out, []finding{d.network(t.Context())}) != 1 || !strings.Contains(out.String(), "no CNI network configuration") {
 		t.Errorf("no network:\n%s", out.String())
 	}
+	// The Services' range against the pods' network.
+	enginetest.Write(t, d.cniConfDir, "10-wide.conflist", `{"cniVersion":"1.0.0","name":"wide","plugins":[{"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.0.0.0/8"}]]}}]}`)
+	d.configPath = "/etc/podunit/config.yaml"
+	out.Reset()
+	if printFindings(&out, []finding{d.services()}) != 1 || !strings.Contains(out.String(), "[fail] Services: serviceClusterIPRange: 10.96.0.0/12 overlaps the pods' network 10.0.0.0/8") ||
+		!strings.Contains(out.String(), "fix: set serviceClusterIPRange (and clusterDNS) in /etc/podunit/config.yaml") {
+		t.Errorf("an overlapping range:\n%s", out.String())
+	}
+	d.cfg.ServiceClusterIPRange = "172.20.0.0/16"
+	out.Reset()
+	if printFindings(&out, []finding{d.services()}) != 0 || !strings.Contains(out.String(), "[ok]   Services: ClusterIPs from 172.20.0.0/16, node ports 30000-32767, cluster DNS 172.20.0.10 (cluster.local)") {
+		t.Errorf("a range clear of it:\n%s", out.String())
+	}
 }
 
 func TestLogsFromCRIFiles(t *testing.T) {

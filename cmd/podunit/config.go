@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +20,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/podunit/podunit/cni"
+	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim/podspec"
@@ -101,6 +105,21 @@ type Config struct {
 	// runtime before the pods start: a box provisioned without a
 	// registry; default /var/lib/podunit/images.
 	ImagesDir string `json:"imagesDir"`
+	// ServiceClusterIPRange is where Services' ClusterIPs come from, an
+	// IPv4 prefix (default 10.96.0.0/12, the kube-apiserver's) that must
+	// not overlap the pods' CNI network; ServiceNodePortRange is where
+	// NodePort and LoadBalancer Services' node ports come from (default
+	// 30000-32767), as the kube-apiserver's flags of the same names.
+	ServiceClusterIPRange string `json:"serviceClusterIPRange"`
+	ServiceNodePortRange  string `json:"serviceNodePortRange"`
+	// ClusterDomain is the DNS domain of the Services' names
+	// (<service>.<namespace>.svc.<clusterDomain>): default cluster.local,
+	// or the clusterDomain of the kubelet configuration (kubeletConfig).
+	ClusterDomain string `json:"clusterDomain"`
+	// ClusterDNS is the address of the resolver pods are given (dnsPolicy
+	// ClusterFirst), which no Service may have: default the 10th address
+	// of serviceClusterIPRange (10.96.0.10), as kubeadm gives kube-dns.
+	ClusterDNS string `json:"clusterDNS"`
 }
 
 // Values of imagePullOffline.
@@ -117,7 +136,103 @@ func (c Config) reader() generator.Reader {
 		h, _ := os.Hostname()
 		name = strings.ToLower(h)
 	}
-	return generator.Reader{Strict: c.Strict, Node: generator.NewNode(name, c.NodeLabels), RestrictHostAccess: c.RestrictHostAccess}
+	sn, _ := c.services() // checked by loadConfig
+	return generator.Reader{Strict: c.Strict, Node: generator.NewNode(name, c.NodeLabels), RestrictHostAccess: c.RestrictHostAccess,
+		ServiceClusterIPRange: sn.ClusterIPRange, NodePortRange: sn.NodePorts, ClusterDNS: sn.ClusterDNS}
+}
+
+// serviceNetwork is the node's Service addressing, as config.yaml (or its
+// defaults) gives it.
+type serviceNetwork struct {
+	ClusterIPRange netip.Prefix
+	NodePorts      generator.PortRange
+	ClusterDomain  string
+	ClusterDNS     netip.Addr
+}
+
+// The kube-apiserver's bounds of an IPv4 Service range: at most 2^20
+// addresses (a /12); podunit's smallest holds a few Services (a /29).
+const (
+	minServiceRangeBits = 12
+	maxServiceRangeBits = 29
+)
+
+// services reads and checks the Service keys: a usable IPv4 range, a port
+// range, a DNS domain, and a resolver address that pods can reach and no
+// Service has. Errors name the key.
+func (c Config) services() (serviceNetwork, error) {
+	sn := serviceNetwork{
+		ClusterIPRange: generator.DefaultServiceClusterIPRange,
+		NodePorts:      generator.DefaultNodePortRange,
+		ClusterDomain:  cmp.Or(c.ClusterDomain, service.DefaultClusterDomain),
+	}
+	if c.ServiceClusterIPRange != "" {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c.ServiceClusterIPRange))
+		switch {
+		case err != nil:
+			return sn, fmt.Errorf("serviceClusterIPRange: %q: must be an IPv4 prefix, e.g. 10.96.0.0/12", c.ServiceClusterIPRange)
+		case !p.Addr().Is4():
+			return sn, fmt.Errorf("serviceClusterIPRange: %q: podunit's Services are IPv4 only", c.ServiceClusterIPRange)
+		case p.Bits() < minServiceRangeBits || p.Bits() > maxServiceRangeBits:
+			return sn, fmt.Errorf("serviceClusterIPRange: %q: the prefix length must be between /%d and /%d", c.ServiceClusterIPRange, minServiceRangeBits, maxServiceRangeBits)
+		}
+		sn.ClusterIPRange = p.Masked()
+	}
+	if c.ServiceNodePortRange != "" {
+		r, err := generator.ParsePortRange(c.ServiceNodePortRange)
+		if err != nil {
+			return sn, fmt.Errorf("serviceNodePortRange: %w", err)
+		}
+		sn.NodePorts = r
+	}
+	if msgs := validation.IsDNS1123Subdomain(strings.TrimSuffix(sn.ClusterDomain, ".")); len(msgs) > 0 {
+		return sn, fmt.Errorf("clusterDomain: %q: %s", sn.ClusterDomain, strings.Join(msgs, "; "))
+	}
+	sn.ClusterDomain = strings.TrimSuffix(sn.ClusterDomain, ".")
+	ipRange, last := sn.ClusterIPRange, generator.LastAddr(sn.ClusterIPRange)
+	if c.ClusterDNS == "" {
+		sn.ClusterDNS = generator.DefaultClusterDNS(ipRange)
+		if !ipRange.Contains(sn.ClusterDNS) || sn.ClusterDNS == last {
+			return sn, fmt.Errorf("clusterDNS: serviceClusterIPRange %s has no 10th address for the resolver (the default): give clusterDNS, or a larger range", ipRange)
+		}
+		return sn, nil
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(c.ClusterDNS))
+	switch {
+	case err != nil || !a.Is4():
+		return sn, fmt.Errorf("clusterDNS: %q: must be an IPv4 address, e.g. %s", c.ClusterDNS, generator.DefaultClusterDNS(ipRange))
+	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return sn, fmt.Errorf("clusterDNS: %s: pods cannot reach a resolver there", a)
+	case a == ipRange.Addr() || a == last:
+		return sn, fmt.Errorf("clusterDNS: %s: the first and the last address of serviceClusterIPRange %s are no one's", a, ipRange)
+	}
+	sn.ClusterDNS = a
+	return sn, nil
+}
+
+// checkPodNetwork tells whether the Service addresses stay clear of the
+// pods' network (the CNI network the runtime gives pods): a ClusterIP or
+// the resolver's address inside it would shadow a pod's.
+func (sn serviceNetwork) checkPodNetwork(n *cni.Network) error {
+	for _, subnet := range n.Subnets {
+		switch {
+		case subnet.Overlaps(sn.ClusterIPRange):
+			return fmt.Errorf("serviceClusterIPRange: %s overlaps the pods' network %s (CNI network %q, %s): choose a range outside it, e.g. %s",
+				sn.ClusterIPRange, subnet, n.Name, n.File, outsideRange(subnet))
+		case subnet.Contains(sn.ClusterDNS):
+			return fmt.Errorf("clusterDNS: %s is in the pods' network %s (CNI network %q, %s): a pod may have that address", sn.ClusterDNS, subnet, n.Name, n.File)
+		}
+	}
+	return nil
+}
+
+// outsideRange suggests a Service range clear of the pods' subnet: the
+// default, or 172.20.0.0/16 when the default overlaps it.
+func outsideRange(subnet netip.Prefix) netip.Prefix {
+	if !subnet.Overlaps(generator.DefaultServiceClusterIPRange) {
+		return generator.DefaultServiceClusterIPRange
+	}
+	return netip.MustParsePrefix("172.20.0.0/16")
 }
 
 // sources are the manifest sources sync reads, in order: the manifest
@@ -272,6 +387,9 @@ func loadConfig(path string, explicit bool) (Config, error) {
 		return cfg, fmt.Errorf("config %s: restrictHostAccess: %q: must be url or all (or absent)", path, cfg.RestrictHostAccess)
 	}
 	if err := cfg.checkNode(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if _, err := cfg.services(); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	if cfg.ReadOnlyAddress != "" && net.ParseIP(cfg.ReadOnlyAddress) == nil {

@@ -111,7 +111,7 @@ func (d *doctor) run(ctx context.Context) []finding {
 	var out []finding
 	out = append(out, d.systemd(ctx)...)
 	out = append(out, d.runtime(ctx)...)
-	out = append(out, d.network(ctx))
+	out = append(out, d.network(ctx), d.services())
 	out = append(out, d.manifests()...)
 	out = append(out, d.ipForward(), d.swap())
 	return out
@@ -236,6 +236,20 @@ func (d *doctor) network(ctx context.Context) finding {
 		return failed("CNI", "install the missing plugins into "+bin, "%v", err)
 	}
 	return passed("CNI", "network %q from %s (%s), plugins in %s", n.Name, n.File, strings.Join(n.Plugins, ", "), bin)
+}
+
+// services checks the Service addresses against the pods' network.
+func (d *doctor) services() finding {
+	sn, err := d.cfg.services()
+	if err != nil {
+		return failed("Services", "fix it in "+d.configPath, "%v", err)
+	}
+	if n, err := cni.Load(d.cniConfDir); err == nil {
+		if err := sn.checkPodNetwork(n); err != nil {
+			return failed("Services", "set serviceClusterIPRange (and clusterDNS) in "+d.configPath+" outside the pods' network", "%v", err)
+		}
+	}
+	return passed("Services", "ClusterIPs from %s, node ports %s, cluster DNS %s (%s)", sn.ClusterIPRange, sn.NodePorts, sn.ClusterDNS, sn.ClusterDomain)
 }
 
 func (d *doctor) manifests() []finding {

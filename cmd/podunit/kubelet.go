@@ -20,6 +20,7 @@ type kubeletConfiguration struct {
 	StaticPodURLHeader map[string][]string `json:"staticPodURLHeader"`
 	HTTPCheckFrequency string              `json:"httpCheckFrequency"`
 	ReadOnlyPort       int                 `json:"readOnlyPort"`
+	ClusterDomain      string              `json:"clusterDomain"`
 
 	ImageCredentialProviderConfigPath string `json:"imageCredentialProviderConfigPath"`
 	ImageCredentialProviderBinDir     string `json:"imageCredentialProviderBinDir"`
@@ -28,13 +29,14 @@ type kubeletConfiguration struct {
 // kubeletUsed are the keys podunit takes from a KubeletConfiguration; every
 // other key is reported (with -v) as not applying to podunit.
 var kubeletUsed = map[string]bool{"kind": true, "apiVersion": true, "staticPodPath": true, "staticPodURL": true,
-	"staticPodURLHeader": true, "httpCheckFrequency": true, "readOnlyPort": true,
+	"staticPodURLHeader": true, "httpCheckFrequency": true, "readOnlyPort": true, "clusterDomain": true,
 	"imageCredentialProviderConfigPath": true, "imageCredentialProviderBinDir": true}
 
 // applyKubeletConfig reads a KubeletConfiguration and takes its static pod
 // sources over cfg's: staticPodPath becomes manifestDir (a directory or one
 // file), staticPodURL, staticPodURLHeader and httpCheckFrequency become
-// manifestURL, manifestURLHeaders and manifestURLInterval. It returns notes
+// manifestURL, manifestURLHeaders and manifestURLInterval, and its
+// clusterDomain is the Services' unless config.yaml names one. It returns notes
 // on what it did and on the keys that do not apply.
 func applyKubeletConfig(cfg *Config, path string) ([]string, error) {
 	b, err := os.ReadFile(path)
@@ -69,6 +71,17 @@ func applyKubeletConfig(cfg *Config, path string) ([]string, error) {
 	if kc.ReadOnlyPort != 0 {
 		cfg.ReadOnlyPort = kc.ReadOnlyPort
 		notes = append(notes, fmt.Sprintf("%s: readOnlyPort %d serves podunit's read-only API (podunit-status.service)", path, kc.ReadOnlyPort))
+	}
+	switch kd := kc.ClusterDomain; {
+	case kd == "":
+	case cfg.ClusterDomain == "":
+		cfg.ClusterDomain = kd
+		if _, err := cfg.services(); err != nil {
+			return nil, fmt.Errorf("kubelet config %s: %w", path, err)
+		}
+		notes = append(notes, fmt.Sprintf("%s: clusterDomain %s is the domain of the Services' names", path, kd))
+	case cfg.ClusterDomain != kd:
+		notes = append(notes, fmt.Sprintf("%s: clusterDomain %s is not used: config.yaml's clusterDomain %s is", path, kd, cfg.ClusterDomain))
 	}
 	if kc.ImageCredentialProviderConfigPath != "" {
 		cfg.ImageCredentialProviderConfigPath, cfg.ImageCredentialProviderBinDir = kc.ImageCredentialProviderConfigPath, kc.ImageCredentialProviderBinDir

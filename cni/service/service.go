@@ -40,6 +40,11 @@ const (
 	UDP Protocol = "UDP"
 )
 
+// DefaultClusterDomain is the DNS domain of the Services' names
+// (<service>.<namespace>.svc.<domain>) when none is configured, as the
+// kubelet's clusterDomain is by convention.
+const DefaultClusterDomain = "cluster.local"
+
 // DefaultAffinityTimeout is sessionAffinityConfig.clientIP.timeoutSeconds'
 // default: 3 hours.
 const DefaultAffinityTimeout = 10800 * time.Second
