@@ -100,6 +100,12 @@ func (s *Shim) teardown(ctx context.Context) error {
 	}
 	s.send("STOPPING=1\nSTATUS=Stopping: containers")
 	defer s.removeState()
+	// Out of its Services' rotation first: no new connection reaches a
+	// container that is about to get its stop signal.
+	s.terminating = true
+	if err := s.writeState(); err != nil {
+		s.log.Warn("write state", "err", err)
+	}
 	var err error
 	if s.sandboxID == "" {
 		// Stopped before a sandbox was made or adopted: remove any that a

@@ -125,6 +125,7 @@ type Shim struct {
 	probeFailures probeCounts
 	wake          chan struct{} // a probe result changed
 	lastState     []byte        // the state file as last written
+	terminating   bool          // stopping: out of its Services' rotation
 	offsets       offsetsFile
 	initialized   bool              // every init container is through
 	logWatch      *logWatch         // nil: logs are read on every reconcile
