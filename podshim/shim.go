@@ -70,6 +70,10 @@ type Config struct {
 	// ResolvConf is the host's resolver configuration the pods' DNS starts
 	// from; empty: none.
 	ResolvConf string
+	// ClusterDNS and ClusterDomain are the cluster resolver that dnsPolicy
+	// ClusterFirst names; empty: none (ClusterFirst is Default).
+	ClusterDNS    []string
+	ClusterDomain string
 	// Host describes the machine, for the downward API and OOM scores.
 	Host Host
 	// Objects are the ConfigMaps and Secrets the pod uses (its data file).
