@@ -58,6 +58,10 @@ func (s *Shim) ensureSandbox(ctx context.Context) error {
 		s.log.Info("adopted sandbox", "sandbox", adopt)
 		s.sandboxID = adopt
 	} else {
+		// As the kubelet: the pod's log directory exists before its sandbox.
+		if err := os.MkdirAll(s.sandboxConfig.LogDirectory, 0o755); err != nil {
+			return fmt.Errorf("pod log directory: %w", err)
+		}
 		id, err := s.rt.RunPodSandbox(ctx, s.sandboxConfig, "")
 		if err != nil {
 			return fmt.Errorf("run pod sandbox: %w", err)

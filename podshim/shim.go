@@ -639,6 +639,13 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	if err != nil {
 		return &waitingError{reason: "CreateContainerConfigError", msg: fmt.Sprintf("container %q: %v", c.spec.Name, err)}
 	}
+	// As the kubelet: the log's directory exists before the container.
+	// containerd makes it if it is missing; CRI-O's conmon does not, and
+	// the container fails ("Failed to open log file").
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(s.sandboxConfig.LogDirectory, config.LogPath)), 0o755); err != nil {
+		release()
+		return fmt.Errorf("container %q: log directory: %w", c.spec.Name, err)
+	}
 	id, err := s.rt.CreateContainer(ctx, s.sandboxID, config, s.sandboxConfig)
 	release() // the container's mounts are made
 	if err != nil {
