@@ -617,3 +617,29 @@ func TestTeardownLeavesTheSandboxWhenTheRuntimeIsDown(t *testing.T) {
 		t.Errorf("sandboxes: %d, want the one left to the collector", len(rt.Sandboxes))
 	}
 }
+
+// A stop the runtime reports failed for a container that did stop
+// (containerd 1.x: "failed to kill container …: ttrpc: closed" when the
+// task exits meanwhile) is a stop: the pod's teardown goes on.
+func TestStopContainerThatStoppedAnyway(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	n := &notes{}
+	s := newShim(t, testPod(), rt, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitUntil(t, "READY=1", func() bool { return strings.Contains(n.all(), "READY=1") })
+	rt.FakeRuntimeService.InjectError("StopContainer", status.Error(codes.Unknown, `failed to kill container "c1": ttrpc: closed: unknown`))
+	rt.FakeRuntimeService.Lock()
+	for _, c := range rt.Containers {
+		c.State = runtimeapi.ContainerState_CONTAINER_EXITED // it exited meanwhile
+	}
+	rt.FakeRuntimeService.Unlock()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("the teardown failed: %v", err)
+	}
+	if len(rt.Sandboxes) != 0 {
+		t.Errorf("sandboxes left: %d", len(rt.Sandboxes))
+	}
+}

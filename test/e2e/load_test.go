@@ -350,6 +350,12 @@ func TestLoadChurn(t *testing.T) {
 	})
 	t.Logf("every pod on its last edit and ready %s after the last change; converged (every replacement done: a replaced pod is held ready for 10 s) %s after it",
 		serving.Round(time.Millisecond), time.Since(quiet).Round(time.Millisecond))
+	if time.Since(quiet) > serving+15*time.Second {
+		// What the hand-offs did after every pod served its last edit.
+		out, _ := exec.Command("journalctl", "--no-pager", "-o", "short-precise", "-u", "podunit-handoff-*", "-u", "podunit-rollout-*",
+			"--since", quiet.Add(serving).Format("2006-01-02 15:04:05")).CombinedOutput()
+		t.Logf("the hand-offs after that:\n%s", out)
+	}
 	// Nothing of an earlier generation left on disk: each pod directory
 	// belongs to a pod that runs.
 	current := map[string]bool{}
