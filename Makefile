@@ -18,9 +18,14 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) \
            -X main.podshimPath=$(LIBEXECDIR)/podunit/podshim $(EXTRA_LDFLAGS)
 
+# The test beds' container runtime: containerd (Debian's) or crio (CRI-O,
+# built by test/crio/build.sh at test/versions.env's CRIO_VERSION, cached).
+RUNTIME ?= containerd
+export RUNTIME
+
 # Where `make test-e2e` and `make demo` keep their test beds (never under /tmp).
 TESTBED_ROOT ?= /var/lib/podunit-testbed
-E2E_TESTBED  := $(TESTBED_ROOT)/e2e
+E2E_TESTBED  := $(TESTBED_ROOT)/e2e$(if $(filter crio,$(RUNTIME)),-crio)
 DEMO_TESTBED := $(TESTBED_ROOT)/demo
 
 # Extra flags for the e2e test binary, e.g. E2E_FLAGS=-test.run=TestHostNamespaces

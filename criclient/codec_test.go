@@ -3,6 +3,7 @@ package criclient
 import (
 	"testing"
 
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -12,7 +13,10 @@ import (
 // TestCodecRoundTrip goes through the gRPC codec the client uses, and its
 // fallback for messages that are not CRI's.
 func TestCodecRoundTrip(t *testing.T) {
-	c := newCodec()
+	c, ok := encoding.GetCodecV2("proto").(codec)
+	if !ok {
+		t.Fatalf("gRPC's proto codec is %T, not criclient's: CRI messages would go through protobuf's reflection", encoding.GetCodecV2("proto"))
+	}
 	in := &runtimeapi.RunPodSandboxRequest{Config: &runtimeapi.PodSandboxConfig{
 		Metadata: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "u1", Attempt: 2},
 		Labels:   map[string]string{"io.podunit": "yes"},

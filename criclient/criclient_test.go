@@ -3,14 +3,17 @@ package criclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -84,6 +87,54 @@ func TestClientOverUnixSocket(t *testing.T) {
 	// An unimplemented call is an error, not a hang.
 	if _, err := c.ListContainers(ctx, nil); status.Code(err) != codes.Unimplemented {
 		t.Errorf("ListContainers error %v", err)
+	}
+}
+
+// CRI-O serves gRPC and HTTP on one socket and hands a connection to its
+// gRPC server only when the request's content-type is exactly
+// "application/grpc"; anything else (a codec's "application/grpc+proto")
+// reaches its HTTP server, which resets the connection. This server refuses
+// the same requests, so every call of a client that names a codec fails.
+func TestClientContentTypeIsPlainGRPC(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "crio.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused []string
+	var mu sync.Mutex
+	onlyPlainGRPC := func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if ct := info.Header.Get("content-type"); len(ct) != 1 || ct[0] != "application/grpc" {
+			mu.Lock()
+			refused = append(refused, fmt.Sprintf("%s: content-type %q", info.FullMethodName, ct))
+			mu.Unlock()
+			return nil, status.Error(codes.Unavailable, "not application/grpc: served as HTTP, connection reset")
+		}
+		return ctx, nil
+	}
+	srv := grpc.NewServer(grpc.InTapHandle(onlyPlainGRPC))
+	rs := &runtimeServer{}
+	runtimeapi.RegisterRuntimeServiceServer(srv, rs)
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+
+	c, err := New("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if v, err := c.Version(ctx, ""); err != nil || v.RuntimeName != "fake" {
+		t.Errorf("Version: %v %v", v, err)
+	}
+	cfg := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "web", Uid: "u1"}}
+	if id, err := c.RunPodSandbox(ctx, cfg, ""); err != nil || id != "sb-1" || rs.got.Config.Metadata.Uid != "u1" {
+		t.Errorf("RunPodSandbox: %q %v", id, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(refused) > 0 {
+		t.Errorf("requests a CRI-O socket refuses: %q", refused)
 	}
 }
 

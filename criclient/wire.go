@@ -16,9 +16,19 @@ import (
 // in every podshim (docs/benchmarks.md). The bytes on the wire are the same
 // protobuf encoding; a message that is not a CRI message goes to gRPC's own
 // codec.
+//
+// It is registered as the process's "proto" codec rather than forced on each
+// call (grpc.ForceCodecV2): a forced codec makes gRPC name its subtype in the
+// request's content-type, "application/grpc+proto", and CRI-O's socket hands
+// a connection to its gRPC server only when content-type is exactly
+// "application/grpc" (cmux); any other goes to its HTTP server, which resets
+// it. With the registered codec every call says plain "application/grpc",
+// which containerd and CRI-O both serve.
 type codec struct{ fallback encoding.CodecV2 }
 
-func newCodec() codec { return codec{fallback: encoding.GetCodecV2("proto")} }
+// gRPC's own "proto" codec, registered by the import above (whose
+// initialisation comes before this package's), becomes the fallback.
+func init() { encoding.RegisterCodecV2(codec{fallback: encoding.GetCodecV2("proto")}) }
 
 func (codec) Name() string { return "proto" }
 

@@ -29,11 +29,13 @@ const DefaultLogRoot = "/var/log/pods"
 // now (the pod's addresses once its sandbox has them).
 func (s *Shim) input() *criconfig.Input {
 	return &criconfig.Input{
-		Pod:     s.pod,
-		Objects: s.cfg.Objects,
-		Host:    s.cfg.Host,
-		HostDNS: s.hostDNS,
-		PodIPs:  s.podIPs,
+		Pod:           s.pod,
+		Objects:       s.cfg.Objects,
+		Host:          s.cfg.Host,
+		HostDNS:       s.hostDNS,
+		ClusterDNS:    s.cfg.ClusterDNS,
+		ClusterDomain: s.cfg.ClusterDomain,
+		PodIPs:        s.podIPs,
 		Paths: criconfig.Paths{
 			PodDir:       s.podDir(),
 			VolumeRoot:   s.cfg.VolumeRoot,

@@ -4,7 +4,10 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // minStopGrace is the least time a container gets between SIGTERM and
@@ -50,7 +53,24 @@ func (s *Shim) stopContainer(ctx context.Context, name, id string) error {
 			return err
 		}
 	}
-	return s.rt.StopContainer(ctx, id, max(grace, minStopGrace))
+	err := s.rt.StopContainer(ctx, id, max(grace, minStopGrace))
+	if err == nil || s.runtimeUnavailable(err) {
+		return err
+	}
+	// containerd 1.x fails a kill whose task exited meanwhile ("ttrpc:
+	// closed", seen under load): what counts is whether it still runs.
+	st, serr := s.rt.ContainerStatus(ctx, id, false)
+	switch {
+	case status.Code(serr) == codes.NotFound:
+		return nil
+	case serr == nil && st.GetStatus().GetState() != runtimeapi.ContainerState_CONTAINER_RUNNING:
+		s.log.Info("container stopped, though the runtime said otherwise", "container", name, "err", err)
+		return nil
+	case serr == nil:
+		// Still running: once more.
+		return s.rt.StopContainer(ctx, id, minStopGrace)
+	}
+	return err
 }
 
 func (s *Shim) byName(name string) *container {

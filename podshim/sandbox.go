@@ -58,6 +58,10 @@ func (s *Shim) ensureSandbox(ctx context.Context) error {
 		s.log.Info("adopted sandbox", "sandbox", adopt)
 		s.sandboxID = adopt
 	} else {
+		// As the kubelet: the pod's log directory exists before its sandbox.
+		if err := os.MkdirAll(s.sandboxConfig.LogDirectory, 0o755); err != nil {
+			return fmt.Errorf("pod log directory: %w", err)
+		}
 		id, err := s.rt.RunPodSandbox(ctx, s.sandboxConfig, "")
 		if err != nil {
 			return fmt.Errorf("run pod sandbox: %w", err)
@@ -100,6 +104,12 @@ func (s *Shim) teardown(ctx context.Context) error {
 	}
 	s.send("STOPPING=1\nSTATUS=Stopping: containers")
 	defer s.removeState()
+	// Out of its Services' rotation first: no new connection reaches a
+	// container that is about to get its stop signal.
+	s.terminating = true
+	if err := s.writeState(); err != nil {
+		s.log.Warn("write state", "err", err)
+	}
 	var err error
 	if s.sandboxID == "" {
 		// Stopped before a sandbox was made or adopted: remove any that a

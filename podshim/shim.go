@@ -70,6 +70,10 @@ type Config struct {
 	// ResolvConf is the host's resolver configuration the pods' DNS starts
 	// from; empty: none.
 	ResolvConf string
+	// ClusterDNS and ClusterDomain are the cluster resolver that dnsPolicy
+	// ClusterFirst names; empty: none (ClusterFirst is Default).
+	ClusterDNS    []string
+	ClusterDomain string
 	// Host describes the machine, for the downward API and OOM scores.
 	Host Host
 	// Objects are the ConfigMaps and Secrets the pod uses (its data file).
@@ -125,6 +129,7 @@ type Shim struct {
 	probeFailures probeCounts
 	wake          chan struct{} // a probe result changed
 	lastState     []byte        // the state file as last written
+	terminating   bool          // stopping: out of its Services' rotation
 	offsets       offsetsFile
 	initialized   bool              // every init container is through
 	logWatch      *logWatch         // nil: logs are read on every reconcile
@@ -633,6 +638,13 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	config, release, err := s.containerConfig(ctx, c.spec, imageRef, attempt)
 	if err != nil {
 		return &waitingError{reason: "CreateContainerConfigError", msg: fmt.Sprintf("container %q: %v", c.spec.Name, err)}
+	}
+	// As the kubelet: the log's directory exists before the container.
+	// containerd makes it if it is missing; CRI-O's conmon does not, and
+	// the container fails ("Failed to open log file").
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(s.sandboxConfig.LogDirectory, config.LogPath)), 0o755); err != nil {
+		release()
+		return fmt.Errorf("container %q: log directory: %w", c.spec.Name, err)
 	}
 	id, err := s.rt.CreateContainer(ctx, s.sandboxID, config, s.sandboxConfig)
 	release() // the container's mounts are made

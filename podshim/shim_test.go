@@ -75,7 +75,7 @@ func testPod() *corev1.Pod {
 func newShim(t testing.TB, pod *corev1.Pod, rt Runtime, n *notes) *Shim {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return New(pod, Config{CgroupParent: "podunit-shop_web.slice", StateDir: t.TempDir(), PodRoot: t.TempDir(), VolumeRoot: t.TempDir(), PollInterval: 10 * time.Millisecond}, rt, n.notify, log)
+	return New(pod, Config{CgroupParent: "podunit-shop_web.slice", StateDir: t.TempDir(), PodRoot: t.TempDir(), VolumeRoot: t.TempDir(), LogRoot: t.TempDir(), PollInterval: 10 * time.Millisecond}, rt, n.notify, log)
 }
 
 func TestStartCreatesPodTheKubeletWay(t *testing.T) {
@@ -106,6 +106,11 @@ func TestStartCreatesPodTheKubeletWay(t *testing.T) {
 			t.Errorf("container state %s", c.State)
 		}
 	}
+	// The container's log directory is made before the container, as the
+	// kubelet makes it: CRI-O's conmon does not, and fails without it.
+	if fi, err := os.Stat(filepath.Join(s.cfg.LogRoot, "shop_web_uid-1", "app")); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 {
+		t.Errorf("container log directory: %v %v", fi, err)
+	}
 	if !strings.Contains(n.all(), "READY=1") || !strings.Contains(n.all(), "STATUS=Running: 1/1 ready, pod IP 192.168.192.168") {
 		t.Errorf("notifications:\n%s", n.all())
 	}
@@ -120,7 +125,7 @@ func TestSandboxAndContainerConfig(t *testing.T) {
 	s := newShim(t, testPod(), newFakeCRI(), &notes{})
 	sb := criconfig.Sandbox(s.input(), 2)
 	if sb.Metadata.Attempt != 2 || sb.Linux.CgroupParent != "podunit-shop_web.slice" ||
-		sb.LogDirectory != "/var/log/pods/shop_web_uid-1" {
+		sb.LogDirectory != filepath.Join(s.cfg.LogRoot, "shop_web_uid-1") {
 		t.Errorf("sandbox config %+v", sb)
 	}
 	if len(sb.PortMappings) != 1 || sb.PortMappings[0].HostPort != 8080 || sb.PortMappings[0].ContainerPort != 80 {
@@ -610,5 +615,31 @@ func TestTeardownLeavesTheSandboxWhenTheRuntimeIsDown(t *testing.T) {
 	}
 	if len(rt.Sandboxes) != 1 {
 		t.Errorf("sandboxes: %d, want the one left to the collector", len(rt.Sandboxes))
+	}
+}
+
+// A stop the runtime reports failed for a container that did stop
+// (containerd 1.x: "failed to kill container …: ttrpc: closed" when the
+// task exits meanwhile) is a stop: the pod's teardown goes on.
+func TestStopContainerThatStoppedAnyway(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	n := &notes{}
+	s := newShim(t, testPod(), rt, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitUntil(t, "READY=1", func() bool { return strings.Contains(n.all(), "READY=1") })
+	rt.FakeRuntimeService.InjectError("StopContainer", status.Error(codes.Unknown, `failed to kill container "c1": ttrpc: closed: unknown`))
+	rt.FakeRuntimeService.Lock()
+	for _, c := range rt.Containers {
+		c.State = runtimeapi.ContainerState_CONTAINER_EXITED // it exited meanwhile
+	}
+	rt.FakeRuntimeService.Unlock()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("the teardown failed: %v", err)
+	}
+	if len(rt.Sandboxes) != 0 {
+		t.Errorf("sandboxes left: %d", len(rt.Sandboxes))
 	}
 }

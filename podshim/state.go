@@ -44,6 +44,10 @@ type State struct {
 	// ProbeFailures counts each container's failed probes by kind
 	// ("web/liveness"), over the pod's life: the status API's metrics.
 	ProbeFailures map[string]int64 `json:"probeFailures,omitempty"`
+	// Terminating: the pod is being stopped. Its Services' endpoints leave
+	// rotation at once, before its containers are told to stop, as an
+	// EndpointSlice's terminating endpoint does.
+	Terminating bool `json:"terminating,omitempty"`
 }
 
 // StatePath is the state file of pod namespace/name in dir.
@@ -223,6 +227,7 @@ func (s *Shim) writeState() error {
 		Status:        s.podStatus(),
 		Backoff:       map[string]Backoff{},
 		ProbeFailures: s.probeFailures.snapshot(),
+		Terminating:   s.terminating,
 	}
 	for _, c := range s.containers {
 		if !c.backoff.Updated.IsZero() {

@@ -1,14 +1,17 @@
 #!/bin/bash
 # Installs what building and testing podunit needs on Debian 12: the Debian
 # packages of the test bed (systemd, D-Bus, containerd, runc, CNI plugins,
-# busybox-static and umoci for local images), of the VM tier (qemu,
-# mmdebstrap) and the Go modules. Packages
+# busybox-static and umoci for local images), of the CRI-O test bed (what
+# crio, built by test/crio/build.sh, needs around it: conmon, runc,
+# containers' policy, registries and storage configuration, skopeo to load
+# images, nftables), of the VM tier (qemu, mmdebstrap) and the Go modules. Packages
 # already installed are not touched; apt runs only when something is missing.
 set -euo pipefail
 packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
-	umoci iptables iproute2 util-linux jq curl git make gcc wrk
+	umoci iptables nftables iproute2 util-linux jq curl git make gcc wrk
 	lintian rpm
 	docker-registry skopeo apache2-utils openssl
+	conmon golang-github-containers-common golang-github-containers-image containers-storage nftables
 	qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client debian-archive-keyring dpkg-dev zstd)
 missing=()
 for p in "${packages[@]}"; do

@@ -82,18 +82,22 @@ func run(args []string) int {
 	}))
 
 	cfg := podshim.Config{
-		CgroupParent: a.CgroupParent,
-		StateDir:     a.StateDir,
-		LogRoot:      a.LogRoot,
-		LogMaxSize:   a.LogMaxSize,
-		LogMaxFiles:  a.LogMaxFiles,
-		PodRoot:      a.PodRoot,
-		VolumeRoot:   a.VolumeRoot,
-		ResolvConf:   a.ResolvConf,
-		Host:         podshim.ReadHost(),
+		CgroupParent:  a.CgroupParent,
+		StateDir:      a.StateDir,
+		LogRoot:       a.LogRoot,
+		LogMaxSize:    a.LogMaxSize,
+		LogMaxFiles:   a.LogMaxFiles,
+		PodRoot:       a.PodRoot,
+		VolumeRoot:    a.VolumeRoot,
+		ResolvConf:    a.ResolvConf,
+		ClusterDomain: a.ClusterDomain,
+		Host:          podshim.ReadHost(),
 
 		FinishedRecord:  a.FinishedRecord,
 		OfflineFallback: !a.PullOfflineFail,
+	}
+	if a.ClusterDNS != "" {
+		cfg.ClusterDNS = []string{a.ClusterDNS}
 	}
 	var err error
 	// The node's credentials and a rollback's pins: one that cannot be
@@ -157,10 +161,15 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, res
 	if err != nil {
 		return err
 	}
+	// SIGTERM (systemctl stop) and SIGINT ask for a graceful stop.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	// A failure systemd answers with a restart: the next podshim waits
-	// out the back-off (waitRestartBackoff).
+	// out the back-off (waitRestartBackoff). A stop that failed (its
+	// teardown: the sync's collector removes what is left) has no next
+	// podshim, and leaves no mark.
 	defer func() {
-		if err != nil && !errors.Is(err, podshim.ErrPodFailed) && cfg.StateDir != "" && os.MkdirAll(cfg.StateDir, 0o755) == nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, podshim.ErrPodFailed) && cfg.StateDir != "" && os.MkdirAll(cfg.StateDir, 0o755) == nil {
 			_ = os.WriteFile(podshim.FailedMarkPath(cfg.StateDir, pod.Namespace, pod.Name), nil, 0o600)
 		}
 	}()
@@ -180,9 +189,6 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, res
 	}
 	defer rt.Close()
 
-	// SIGTERM (systemctl stop) and SIGINT ask for a graceful stop.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	notify := func(state string) error {
 		_, err := daemon.SdNotify(false, state)
 		return err

@@ -1,6 +1,7 @@
 package criconfig
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -24,6 +25,15 @@ type Input struct {
 	// HostDNS is the host's resolver configuration (ParseResolvConf); nil:
 	// none.
 	HostDNS *runtimeapi.DNSConfig
+	// ClusterDNS are the addresses of the cluster's resolver (the
+	// kubelet's clusterDNS: podunit's resolver, e.g. 10.96.0.10), the
+	// name server of pods with dnsPolicy ClusterFirst; none: there is no
+	// cluster DNS, and ClusterFirst falls back to Default as the kubelet
+	// does.
+	ClusterDNS []string
+	// ClusterDomain is the cluster's DNS domain (the kubelet's
+	// clusterDomain); "": ClusterDomain.
+	ClusterDomain string
 	// PodIPs are the sandbox's addresses once it has them (status.podIP);
 	// a hostNetwork pod has the host's.
 	PodIPs []string
@@ -106,13 +116,19 @@ func Plugin(v *corev1.Volume) string {
 	return ""
 }
 
-// ClusterDomain completes a pod's fully qualified name, as the kubelet's
-// default clusterDomain.
+// ClusterDomain is the kubelet's default clusterDomain: it completes a
+// pod's fully qualified name and its search list.
 const ClusterDomain = "cluster.local"
 
 // Hostnames are the pod's host name and, with a subdomain, its fully
-// qualified name.
+// qualified name in the default cluster domain.
 func Hostnames(pod *corev1.Pod) (hostname, fqdn string) {
+	return HostnamesIn(pod, ClusterDomain)
+}
+
+// HostnamesIn are the pod's host name and, with a subdomain, its fully
+// qualified name in the cluster domain given.
+func HostnamesIn(pod *corev1.Pod, domain string) (hostname, fqdn string) {
 	hostname = pod.Spec.Hostname
 	if hostname == "" {
 		hostname = pod.Name
@@ -121,7 +137,7 @@ func Hostnames(pod *corev1.Pod) (hostname, fqdn string) {
 		hostname = strings.TrimRight(hostname[:63], "-.")
 	}
 	if sub := pod.Spec.Subdomain; sub != "" {
-		fqdn = fmt.Sprintf("%s.%s.%s.svc.%s", hostname, sub, pod.Namespace, ClusterDomain)
+		fqdn = fmt.Sprintf("%s.%s.%s.svc.%s", hostname, sub, pod.Namespace, cmp.Or(strings.Trim(domain, "."), ClusterDomain))
 	}
 	return hostname, fqdn
 }

@@ -3,10 +3,12 @@ package criconfig
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -96,17 +98,68 @@ func protocol(p corev1.Protocol) runtimeapi.Protocol {
 	return runtimeapi.Protocol_TCP
 }
 
-// dnsConfig is the pod's resolver configuration, as the kubelet makes it
-// without cluster DNS: the host's for ClusterFirst, ClusterFirstWithHostNet
-// and Default; nothing for None; then dnsConfig merged in.
+// Limits of the resolver configuration the kubelet composes for a pod:
+// glibc reads 3 name servers; since Kubernetes 1.28 (KEP-2595, expanded
+// DNS configuration) a search list may hold 32 domains and 2048
+// characters, and a search domain longer than 253 characters is dropped
+// (glibc 2.28 aborts on one).
+const (
+	maxNameservers     = 3
+	maxSearches        = 32
+	maxSearchListChars = 2048
+	maxSearchChars     = 253
+)
+
+// ndotsCluster is the option the kubelet gives a pod that uses cluster
+// DNS: names with fewer than 5 dots are tried with the search list first.
+const ndotsCluster = "ndots:5"
+
+// dnsConfig is the pod's resolver configuration, as the kubelet's DNS
+// configurer composes it:
+//   - ClusterFirst (the default), and ClusterFirstWithHostNet on any pod:
+//     the cluster's resolver (ClusterDNS) as the only name server, the
+//     search list <ns>.svc.<domain> svc.<domain> <domain> followed by the
+//     node's, and options ndots:5 only;
+//   - ClusterFirst on a hostNetwork pod, and Default: the node's
+//     configuration (HostDNS);
+//   - None: nothing;
+//   - with no ClusterDNS (Services off), ClusterFirst falls back to
+//     Default, with a warning, as the kubelet does without clusterDNS;
+//
+// then the pod's dnsConfig appended (name servers and search domains
+// without duplicates, options replacing those of the same name), and
+// the limits applied (maxNameservers, maxSearches, maxSearchListChars,
+// maxSearchChars), with a warning when they cut something.
 func (in *Input) dnsConfig() *runtimeapi.DNSConfig {
+	spec := &in.Pod.Spec
 	out := &runtimeapi.DNSConfig{}
-	if in.Pod.Spec.DNSPolicy != corev1.DNSNone && in.HostDNS != nil {
-		out.Servers = append(out.Servers, in.HostDNS.Servers...)
-		out.Searches = append(out.Searches, in.HostDNS.Searches...)
-		out.Options = append(out.Options, in.HostDNS.Options...)
+	host := func() {
+		if in.HostDNS != nil {
+			out.Servers = slices.Clone(in.HostDNS.Servers)
+			out.Searches = slices.Clone(in.HostDNS.Searches)
+			out.Options = slices.Clone(in.HostDNS.Options)
+		}
 	}
-	if c := in.Pod.Spec.DNSConfig; c != nil {
+	clusterFirst := spec.DNSPolicy == corev1.DNSClusterFirstWithHostNet ||
+		((spec.DNSPolicy == corev1.DNSClusterFirst || spec.DNSPolicy == "") && !spec.HostNetwork)
+	switch {
+	case spec.DNSPolicy == corev1.DNSNone:
+	case clusterFirst && len(in.ClusterDNS) > 0:
+		domain := in.clusterDomain()
+		out.Servers = slices.Clone(in.ClusterDNS)
+		out.Searches = []string{in.Pod.Namespace + ".svc." + domain, "svc." + domain, domain}
+		if in.HostDNS != nil {
+			out.Searches = append(out.Searches, in.HostDNS.Searches...)
+		}
+		out.Options = []string{ndotsCluster}
+	case clusterFirst:
+		in.log().Warn("no cluster DNS is configured (Services are off): dnsPolicy falls back to Default, the node's resolver configuration, as the kubelet does without clusterDNS",
+			"dnsPolicy", cmp.Or(spec.DNSPolicy, corev1.DNSClusterFirst))
+		host()
+	default:
+		host()
+	}
+	if c := spec.DNSConfig; c != nil {
 		out.Servers = append(out.Servers, c.Nameservers...)
 		out.Searches = append(out.Searches, c.Searches...)
 		for _, o := range c.Options {
@@ -118,15 +171,43 @@ func (in *Input) dnsConfig() *runtimeapi.DNSConfig {
 		}
 	}
 	out.Servers = dedupe(out.Servers)
-	if len(out.Servers) > 3 {
-		in.log().Warn("more than 3 name servers; using the first 3", "servers", out.Servers)
-		out.Servers = out.Servers[:3]
+	if len(out.Servers) > maxNameservers {
+		out.Servers = out.Servers[:maxNameservers]
+		in.log().Warn("more than 3 name servers: the first 3 are used", "servers", strings.Join(out.Servers, " "))
 	}
-	out.Searches = dedupe(out.Searches)
-	if len(out.Searches) > 32 {
-		out.Searches = out.Searches[:32]
+	var cut bool
+	out.Searches, cut = fitSearches(dedupe(out.Searches))
+	if cut {
+		in.log().Warn("the search list exceeds the resolver's limits (32 domains, 2048 characters, 253 per domain): some domains are left out",
+			"search", strings.Join(out.Searches, " "))
 	}
 	return out
+}
+
+// clusterDomain is the cluster's DNS domain; "" is ClusterDomain.
+func (in *Input) clusterDomain() string {
+	return cmp.Or(strings.Trim(in.ClusterDomain, "."), ClusterDomain)
+}
+
+// fitSearches cuts a search list to the limits as the kubelet does: the
+// first 32 domains, without those over 253 characters, then domains off
+// the end until the line fits 2048 characters; cut tells whether any was
+// left out.
+func fitSearches(search []string) (out []string, cut bool) {
+	if len(search) > maxSearches {
+		search, cut = search[:maxSearches], true
+	}
+	for _, s := range search {
+		if len(s) > maxSearchChars {
+			cut = true
+			continue
+		}
+		out = append(out, s)
+	}
+	for len(out) > 0 && len(strings.Join(out, " ")) > maxSearchListChars {
+		out, cut = out[:len(out)-1], true
+	}
+	return out, cut
 }
 
 // ParseResolvConf reads the nameserver, search and options lines of a
@@ -145,7 +226,16 @@ func ParseResolvConf(b []byte) *runtimeapi.DNSConfig {
 		case "nameserver":
 			out.Servers = append(out.Servers, f[1])
 		case "search", "domain":
-			out.Searches = f[1:] // the last one wins, as in the resolver
+			// The last one wins, as in the resolver; a trailing dot is
+			// dropped as the kubelet drops it (but from "."), so that
+			// cluster.local. and cluster.local count once.
+			out.Searches = nil
+			for _, d := range f[1:] {
+				if d != "." {
+					d = strings.TrimSuffix(d, ".")
+				}
+				out.Searches = append(out.Searches, d)
+			}
 		case "options":
 			for _, o := range f[1:] {
 				name, _, _ := strings.Cut(o, ":")

@@ -31,6 +31,11 @@ type Args struct {
 	LogMaxSize  int64
 	LogMaxFiles int
 	ResolvConf  string
+	// ClusterDNS and ClusterDomain are the pods' resolver (cluster DNS,
+	// podunit-dns.service) and its domain: dnsPolicy ClusterFirst names
+	// them. Empty: no cluster DNS, ClusterFirst falls back to Default.
+	ClusterDNS    string
+	ClusterDomain string
 
 	// Where podshim keeps things; podunit never sets them.
 	StateDir, LogRoot, PodRoot, VolumeRoot string
@@ -77,6 +82,8 @@ func (a Args) Argv(program string) []string {
 	add("log-max-size", strconv.FormatInt(a.LogMaxSize, 10))
 	add("log-max-files", strconv.Itoa(a.LogMaxFiles))
 	add("resolv-conf", a.ResolvConf)
+	add("cluster-dns", a.ClusterDNS)
+	add("cluster-domain", a.ClusterDomain)
 	add("state-dir", a.StateDir)
 	add("log-root", a.LogRoot)
 	add("pod-root", a.PodRoot)
@@ -104,6 +111,8 @@ func (a *Args) Flags(name string) *flag.FlagSet {
 	fs.Int64Var(&a.LogMaxSize, "log-max-size", a.LogMaxSize, "rotate a container's log file past this many bytes")
 	fs.IntVar(&a.LogMaxFiles, "log-max-files", a.LogMaxFiles, "log files kept per container, the current one included")
 	fs.StringVar(&a.ResolvConf, "resolv-conf", a.ResolvConf, "the host's resolver configuration, which pods' DNS starts from")
+	fs.StringVar(&a.ClusterDNS, "cluster-dns", a.ClusterDNS, "the cluster DNS address pods with dnsPolicy ClusterFirst use")
+	fs.StringVar(&a.ClusterDomain, "cluster-domain", a.ClusterDomain, "the cluster DNS domain")
 	fs.StringVar(&a.StateDir, "state-dir", a.StateDir, "where the pod's state file is written")
 	fs.StringVar(&a.LogRoot, "log-root", a.LogRoot, "container log root, in the kubelet's layout")
 	fs.StringVar(&a.PodRoot, "pod-root", a.PodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")

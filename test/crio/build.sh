@@ -50,9 +50,10 @@ CGO_ENABLED=1 "$go" build -tags "$tags" -trimpath \
 	-o "$out/crio.new" github.com/cri-o/cri-o/cmd/crio
 src=$("$go" list -m -f '{{.Dir}}' github.com/cri-o/cri-o)
 log "building pinns from $src/pinns"
-rm -rf "$cache/pinns-src" && cp -r "$src/pinns" "$cache/pinns-src" && chmod -R u+w "$cache/pinns-src"
-make -C "$cache/pinns-src" >&2
-install -m 0755 "$cache/pinns-src/bin/pinns" "$out/pinns"
+# pinns's Makefile writes its binary to ../bin/pinns: a directory of its own.
+rm -rf "$cache/src" && mkdir -p "$cache/src" && cp -r "$src/pinns" "$cache/src/pinns" && chmod -R u+w "$cache/src"
+make -C "$cache/src/pinns" >&2
+install -m 0755 "$cache/src/bin/pinns" "$out/pinns"
 mv "$out/crio.new" "$out/crio"
 "$out/crio" --version >&2 || true
 echo "$out"

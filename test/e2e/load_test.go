@@ -22,6 +22,7 @@ import (
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/test/crifloor"
 	"github.com/podunit/podunit/test/procstat"
 )
@@ -320,13 +321,11 @@ func TestLoadChurn(t *testing.T) {
 	}
 	quiet := time.Now()
 	t.Logf("%d changes over %s across %d manifests: %v", edits, time.Since(start).Round(time.Second), slotsN, counts)
-	// Converged: exactly the final manifests' pods, each running its last
-	// valid edit (a replacement holds its new generation to its readiness
-	// for podunit.io/min-ready-seconds before it is done).
-	waitForWithin(t, 5*time.Minute, "exactly the final manifests' pods, each on its last edit", func() (bool, error) {
-		if p := converged(t, prefix); p != "" {
-			return false, fmt.Errorf("%s", p)
-		}
+	// Serving: exactly the final manifests' pods, each running its last
+	// valid edit, ready; then converged: every replacement done too (a
+	// replacement holds its new generation to its readiness for
+	// podunit.io/min-ready-seconds before it is done).
+	onLastEdit := func() (bool, error) {
 		for i, s := range slots {
 			if !s.exists {
 				continue
@@ -335,10 +334,28 @@ func TestLoadChurn(t *testing.T) {
 			if got, err := tryPodAnnotation(name(i), "note"); err != nil || got != want {
 				return false, fmt.Errorf("%s runs %q (%v), its manifest says %q", name(i), got, err, want)
 			}
+			if activeState(units.ServiceName("default", name(i))) != "active" {
+				return false, fmt.Errorf("%s is not ready", name(i))
+			}
 		}
 		return true, nil
+	}
+	waitForWithin(t, 5*time.Minute, "each final manifest's pod on its last edit, ready", onLastEdit)
+	serving := time.Since(quiet)
+	waitForWithin(t, 5*time.Minute, "exactly the final manifests' pods, each on its last edit, every replacement done", func() (bool, error) {
+		if p := converged(t, prefix); p != "" {
+			return false, fmt.Errorf("%s", p)
+		}
+		return onLastEdit()
 	})
-	t.Logf("converged %s after the last change (the periodic sync runs every 20 s; a replaced pod is held ready for 10 s)", time.Since(quiet).Round(time.Millisecond))
+	t.Logf("every pod on its last edit and ready %s after the last change; converged (every replacement done: a replaced pod is held ready for 10 s) %s after it",
+		serving.Round(time.Millisecond), time.Since(quiet).Round(time.Millisecond))
+	if time.Since(quiet) > serving+15*time.Second {
+		// What the hand-offs did after every pod served its last edit.
+		out, _ := exec.Command("journalctl", "--no-pager", "-o", "short-precise", "-u", "podunit-handoff-*", "-u", "podunit-rollout-*",
+			"--since", quiet.Add(serving).Format("2006-01-02 15:04:05")).CombinedOutput()
+		t.Logf("the hand-offs after that:\n%s", out)
+	}
 	// Nothing of an earlier generation left on disk: each pod directory
 	// belongs to a pod that runs.
 	current := map[string]bool{}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/units"
 )
 
@@ -45,8 +46,8 @@ spec:
 // does not answer).
 func serves(t *testing.T, name string) string {
 	t.Helper()
-	st := podState(t, "default", name)
-	if st == nil || st.Status.PodIP == "" {
+	st, err := podshim.ReadState(podshim.DefaultStateDir, "default", name)
+	if err != nil || st.Status.PodIP == "" {
 		return ""
 	}
 	code, body, err := get("http://" + st.Status.PodIP + "/v")
@@ -129,6 +130,11 @@ func TestEditDuringReplacementEndsOnTheLatest(t *testing.T) {
 	looks, missing := stop()
 	t.Logf("v3 served %.1f s after it was saved (the old generation's grace period: %d s); generations run: %v", took.Seconds(), grace, generations)
 
+	// v3 is held to its readiness for min-ready-seconds, then the
+	// hand-off ends.
+	waitFor(t, "the hand-off's end", func() (bool, error) {
+		return activeState(units.HandoffName(unit)) != "activating", nil
+	})
 	v3 := unitGeneration(t, unit)
 	if len(generations) > 2 || generations[0] != v1 || generations[len(generations)-1] != v3 {
 		t.Errorf("the pod ran generations %v: want v1 (%s), then v3 (%s) only", generations, v1, v3)
@@ -191,7 +197,7 @@ func TestInterleavedEditsInTheTestBed(t *testing.T) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	sequences := 2
+	sequences := 3
 	if n, err := strconv.Atoi(os.Getenv("PODUNIT_E2E_INTERLEAVE_SEQUENCES")); err == nil {
 		sequences = n
 	}

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs as PID 1 of the test bed's fresh PID, mount, UTS, IPC and network
 # namespaces (started by testbed.sh through unshare). It makes every path the
-# test bed writes private, then becomes a systemd manager.
+# test bed writes private, sets up the container runtime named in
+# $TB/runtime (containerd or crio), then becomes a systemd manager.
 #
 # What the host sees change: nothing under /etc, /var, /usr, /tmp or
 # /run. Writes land in overlay upper directories and bind mounts under the
@@ -65,16 +66,28 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
 mount -t proc proc /proc
 
-# containerd's overlay snapshotter cannot sit on an overlay: a plain directory.
-mkdir -p "$S/containerd" /var/lib/containerd
-mount --bind "$S/containerd" /var/lib/containerd
+# The container runtime testbed.sh up chose: containerd or crio.
+runtime=$(cat "$TB/runtime" 2>/dev/null) || runtime=containerd
+case $runtime in
+containerd)
+	# containerd's overlay snapshotter cannot sit on an overlay: a plain directory.
+	mkdir -p "$S/containerd" /var/lib/containerd
+	mount --bind "$S/containerd" /var/lib/containerd
+	;;
+crio)
+	# Nor can CRI-O's overlay storage.
+	mkdir -p "$S/containers" /var/lib/containers
+	mount --bind "$S/containers" /var/lib/containers
+	;;
+*) echo "inner.sh: unknown runtime $runtime" >&2; exit 1 ;;
+esac
 
 # Only what the test bed needs may start: mask everything the host's image
 # would start at boot. tmpfiles in particular once emptied a host's /tmp.
 # (The host's own units: what is enabled inside, podunit's units, starts
 # when the test bed boots again.)
 mkdir -p /run/systemd/system
-keep=" systemd-journald.service systemd-journal-flush.service dbus.socket containerd.service "
+keep=" systemd-journald.service systemd-journal-flush.service dbus.socket $runtime.service "
 mask() { [[ $keep == *" $1 "* ]] || ln -sf /dev/null "/run/systemd/system/$1"; }
 for u in $host_wants; do mask "$u"; done
 for u in systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service \
@@ -90,9 +103,24 @@ for u in systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service \
 done
 
 cp "$TB/podunit-testbed.target" /run/systemd/system/
-mkdir -p /etc/containerd /etc/cni/net.d
-cp "$TB/containerd.toml" /etc/containerd/config.toml
+mkdir -p /run/systemd/system/podunit-testbed.target.d
+printf '[Unit]\nRequires=%s.service\nAfter=%s.service\n' "$runtime" "$runtime" \
+	>/run/systemd/system/podunit-testbed.target.d/runtime.conf
+mkdir -p /etc/cni/net.d
 cp "$TB/cni.conflist" /etc/cni/net.d/10-podunit.conflist
+case $runtime in
+containerd)
+	mkdir -p /etc/containerd
+	cp "$TB/containerd.toml" /etc/containerd/config.toml
+	;;
+crio)
+	# crio and pinns as test/crio/build.sh built them (copied to $TB/crio).
+	ln -sf /run/podunit-testbed/crio/crio /run/podunit-testbed/crio/pinns /usr/local/bin/
+	mkdir -p /etc/crio
+	cp "$TB/crio.conf" /etc/crio/crio.conf
+	cp "$TB/crio.service" /run/systemd/system/crio.service
+	;;
+esac
 
 export container=podunit-testbed
 exec /lib/systemd/systemd --system --unit=podunit-testbed.target --log-target=console --show-status=no </dev/null

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The podunit test bed: a private systemd manager with journald, D-Bus and
-# containerd (runc, CNI bridge + portmap) as real services, in its own PID,
-# mount, network, UTS and IPC namespaces. Nothing it writes reaches the host's
-# /etc, /var, /usr, /tmp or /run (see inner.sh).
+# a container runtime (containerd with runc, or CRI-O with crun; CNI bridge +
+# portmap) as real services, in its own PID, mount, network, UTS and IPC
+# namespaces. Nothing it writes reaches the host's /etc, /var, /usr, /tmp or
+# /run (see inner.sh).
 #
 #   testbed.sh up                 boot it (idempotent: fails if already up)
 #   testbed.sh down               power it off and remove its state
@@ -16,10 +17,16 @@
 #   testbed.sh exec CMD…          run CMD inside it (stdin/stdout pass through)
 #   testbed.sh run BINARY ARGS…   copy a host binary into it and run it there
 #   testbed.sh pid                print the host PID of its systemd
+#   testbed.sh runtime            print its runtime: containerd or crio
 #
 # PODUNIT_TESTBED_DIR (default /var/lib/podunit-testbed/default) holds its
 # state; it must not be under /tmp, /var/tmp or /run, which are private
 # inside. Test beds with different directories can run side by side.
+# RUNTIME (containerd, the default, or crio) picks the runtime at `up`; the
+# test bed keeps it in $PODUNIT_TESTBED_DIR/runtime (inside:
+# /run/podunit-testbed/runtime) for every later command. CRI-O is built by
+# test/crio/build.sh (cached) and runs as crio.service with
+# test/testbed/crio.conf.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 TB=${PODUNIT_TESTBED_DIR:-/var/lib/podunit-testbed/default}
@@ -28,6 +35,9 @@ CG=podunit-testbed-$(basename "$TB")
 BUSYBOX_IMAGE=localhost/podunit/busybox:1.35
 PAUSE_IMAGE=localhost/podunit/pause:1
 NGINX_IMAGE=localhost/podunit/nginx:1
+# CRI-O's image store, as test/testbed/crio.conf sets it (skopeo's syntax).
+CRIO_STORE='[overlay@/var/lib/containers/storage+/run/containers/storage]'
+CRIO_SOCKET=/run/crio/crio.sock
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -56,12 +66,23 @@ wait_for() { # seconds command...
 up() {
 	case $TB in /tmp/* | /var/tmp/* | /run/*) die "PODUNIT_TESTBED_DIR=$TB is hidden inside the test bed";; esac
 	if pid >/dev/null; then die "already running (pid $(pid)); testbed.sh down first"; fi
+	local rt=${RUNTIME:-containerd}
+	case $rt in containerd | crio) ;; *) die "RUNTIME=$rt: containerd or crio";; esac
 	cleanup_state
 	mkdir -p "$TB/images" "$TB/state"
 	"$here/images.sh" "$TB/images"
 	cp "$here/inner.sh" "$here/podunit-testbed.target" "$TB/"
-	cp "$here/containerd.toml" "$TB/containerd.toml"
 	cp "$here/../../packaging/cni/10-podunit.conflist" "$TB/cni.conflist"
+	echo "$rt" >"$TB/runtime"
+	if [ "$rt" = crio ]; then
+		local bin
+		bin=$("$here/../crio/build.sh") || die "building crio failed"
+		mkdir -p "$TB/crio"
+		cp "$bin/crio" "$bin/pinns" "$TB/crio/"
+		cp "$here/crio.conf" "$here/crio.service" "$TB/"
+	else
+		cp "$here/containerd.toml" "$TB/containerd.toml"
+	fi
 	boot
 	import_image "$BUSYBOX_IMAGE" "$TB/images/busybox.tar"
 	import_image "$PAUSE_IMAGE" "$TB/images/pause.tar"
@@ -71,7 +92,7 @@ up() {
 
 # boot starts the test bed's systemd on the state in $TB/state (new or
 # kept from before a poweroff or crash) and waits for its target and for
-# containerd.
+# the runtime.
 boot() {
 	if pid >/dev/null; then die "already running (pid $(pid))"; fi
 	[ -d "$TB/state" ] || die "no state in $TB to boot from (testbed.sh up makes one)"
@@ -109,14 +130,28 @@ boot() {
 		down
 		die "booting the test bed changed the host's mounts (above); fix inner.sh before going on"
 	fi
-	if ! wait_for 30 enter ctr --address /run/containerd/containerd.sock version; then
+	if [ "$(runtime)" = crio ]; then
+		# crio.service is Type=notify: active means its socket serves.
+		if ! wait_for 30 enter crio status --socket "$CRIO_SOCKET" info; then
+			down
+			die "crio did not answer"
+		fi
+	elif ! wait_for 30 enter ctr --address /run/containerd/containerd.sock version; then
 		down
 		die "containerd did not answer"
 	fi
 	log "booted: systemd pid $child"
 }
 
+runtime() { cat "$TB/runtime" 2>/dev/null || echo containerd; }
+
 import_image() { # name tarball
+	if [ "$(runtime)" = crio ]; then
+		# Into CRI-O's store while it runs: it reads the store at each call.
+		enter skopeo copy -q "oci-archive:$2" "containers-storage:$CRIO_STORE$1" >/dev/null
+		enter skopeo inspect --raw "containers-storage:$CRIO_STORE$1" >/dev/null || die "image $1 missing after copy"
+		return
+	fi
 	enter ctr -n k8s.io images import --index-name "$1" "$2" >/dev/null
 	# Not "ctr … | grep -q": grep leaving early makes ctr die of SIGPIPE,
 	# which pipefail reports as a failure.
@@ -206,6 +241,10 @@ install_tree() { # DESTDIR: copy an installed tree into the test bed's root
 	for f in "$src"/usr/local/lib/tmpfiles.d/*.conf "$src"/usr/lib/tmpfiles.d/*.conf; do
 		[ -e "$f" ] && enter systemd-tmpfiles --create "${f#"$src"}"
 	done
+	# What an admin of a CRI-O machine does: criEndpoint names its socket.
+	if [ "$(runtime)" = crio ] && [ -e "$src/etc/podunit/config.yaml" ]; then
+		enter sed -i "s|^criEndpoint:.*|criEndpoint: unix://$CRIO_SOCKET|" /etc/podunit/config.yaml
+	fi
 	return 0
 }
 
@@ -228,5 +267,6 @@ run)
 	enter "$bin" "$@"
 	;;
 pid) pid || die "not running" ;;
+runtime) runtime ;;
 *) sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -104,6 +104,26 @@ type Syncer struct {
 	rolledBack  map[string]string
 	// serviceProblems are the Services' errors, by namespace/name.
 	serviceProblems map[string][]ServiceProblem
+	// busy are the hand-offs that ran when the last pass began.
+	busy map[string]bool
+}
+
+// handoffEnded tells whether a hand-off that ran when the last pass began
+// has ended since.
+func (s *Syncer) handoffEnded(ctx context.Context) bool {
+	if len(s.busy) == 0 {
+		return false
+	}
+	now, err := bus.PendingHandoffs(ctx, s.Manager)
+	if err != nil {
+		return false
+	}
+	for name := range s.busy {
+		if !now[name] {
+			return true
+		}
+	}
+	return false
 }
 
 // Reporter receives a sync's messages for people.
@@ -147,10 +167,20 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 		invalid, failed = inv, fail
-		if pass == maxPasses || fingerprint(s.dirs()...) == before {
+		if pass == maxPasses {
 			break
 		}
-		s.Report.Debugf("%s changed during the sync; syncing again", strings.Join(s.dirs(), ", "))
+		if fingerprint(s.dirs()...) != before {
+			s.Report.Debugf("%s changed during the sync; syncing again", strings.Join(s.dirs(), ", "))
+			continue
+		}
+		// A hand-off that ended during the pass queued a sync, which
+		// systemd merges into this one (a start job on a running oneshot):
+		// what it left is this sync's to carry on, not the periodic one's.
+		if !s.handoffEnded(ctx) {
+			break
+		}
+		s.Report.Debugf("a hand-off ended during the sync; syncing again")
 	}
 	if s.StatePath != "" {
 		st := last
@@ -224,6 +254,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	if err != nil {
 		return invalid, failed, err
 	}
+	s.busy = busy
 	desired := make([]*units.Unit, 0, len(set.Pods))
 	present := imagePresence(ctx, s.Images)
 	rollouts := s.Rollouts.All()

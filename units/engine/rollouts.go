@@ -187,7 +187,31 @@ func (rs Rollouts) SaveSpec(spec, namespace, name, hash string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	return podspec.WriteSpecFiles(dst, pod, objects)
+	if err := podspec.WriteSpecFiles(dst, pod, objects); err != nil {
+		return err
+	}
+	// On disk before the old generation stops: a rollback's record,
+	// written (and synced) later, must never name a spec a power cut lost.
+	return syncFiles(dst, podspec.BinarySpecPath(dst), podspec.DataPath(dst), filepath.Dir(dst))
+}
+
+// syncFiles flushes each path that exists (files and directories) to disk.
+func syncFiles(paths ...string) error {
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // RestoreSpec makes sure the spec files of a saved generation are at spec
