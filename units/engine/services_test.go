@@ -521,3 +521,37 @@ func TestServiceTableKeepsLastGoodPods(t *testing.T) {
 		t.Errorf("table with web removed: %+v", table)
 	}
 }
+
+// Two records holding the same address (only a hand edit of the record
+// makes that): the first Service in read order keeps it, the other gets
+// another.
+func TestRecordContestFirstInReadOrderKeeps(t *testing.T) {
+	plans, _ := playServices(t, []serviceStep{{what: "a and b", files: map[string]string{
+		"10-b.yaml": svc("b", "NodePort", "", "{port: 80}"),
+		"20-a.yaml": svc("a", "NodePort", "", "{port: 80}"),
+	}}})
+	rec := plans[0].Record
+	rec["default/a"].Service.Spec.ClusterIP = rec["default/b"].Service.Spec.ClusterIP
+	rec["default/a"].Service.Spec.ClusterIPs = rec["default/b"].Service.Spec.ClusterIPs
+	rec["default/a"].Service.Spec.Ports[0].NodePort = rec["default/b"].Service.Spec.Ports[0].NodePort
+	contested, port := rec["default/b"].Service.Spec.ClusterIP, rec["default/b"].Service.Spec.Ports[0].NodePort
+
+	dir := t.TempDir()
+	writeFile(t, dir, "10-b.yaml", svc("b", "NodePort", "", "{port: 80}"))
+	writeFile(t, dir, "20-a.yaml", svc("a", "NodePort", "", "{port: 80}"))
+	reader := generator.Reader{ServiceClusterIPRange: netip.MustParsePrefix("10.96.0.0/28"), NodePortRange: generator.PortRange{First: 30000, Last: 30015}}
+	set, err := reader.Read(generator.Source{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := serviceInputs{Desired: set.Services, Record: rec, Now: time.Now()}
+	in.ClusterIPs, in.NodePorts, in.ClusterDNS = reader.ServiceNetwork()
+	plan := planServices(in)
+	a, b := plan.Record["default/a"].Service.Spec, plan.Record["default/b"].Service.Spec
+	if b.ClusterIP != contested || b.Ports[0].NodePort != port || a.ClusterIP == contested || a.Ports[0].NodePort == port {
+		t.Errorf("b (read first) %s:%d, a %s:%d; contested %s:%d", b.ClusterIP, b.Ports[0].NodePort, a.ClusterIP, a.Ports[0].NodePort, contested, port)
+	}
+	if len(plan.Given) != 1 || !strings.Contains(plan.Given[0], "Service default/a") || !strings.Contains(plan.Given[0], "is Service default/b's") {
+		t.Errorf("given: %q", plan.Given)
+	}
+}
