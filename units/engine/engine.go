@@ -289,7 +289,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		desired = append(desired, u)
 	}
 
-	desired = append(desired, s.keepLastGood(loaded, desired, keep, rollouts, busy)...)
+	desired = append(desired, s.keepLastGood(loaded, desired, keep, rollouts, last)...)
 	svcInvalid, svcFailed := s.syncServices(set, desired)
 	invalid, failed = invalid+svcInvalid, failed+svcFailed
 	handedOff := handedOffPods(busy, desired, loaded)
@@ -480,13 +480,15 @@ func (s *Syncer) setSeen(p *generator.Pod, loaded map[string]bus.Running) {
 	p.Spec.Annotations[generator.AnnotationConfigSeen] = seen
 }
 
-// keepLastGood returns the units of running pods whose manifest is still
-// there but no longer valid (a half-saved file, a typo): they keep running
-// on their last good spec, which their spec file holds, until the file is
-// fixed or removed. The kubelet would kill them. A pod being replaced has
-// for its last good spec the generation its hand-off rolls out (its old
-// generation may be down already).
-func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Unit, keep map[string]bool, rollouts map[string]*Rollout, busy map[string]bool) []*units.Unit {
+// keepLastGood returns the units of pods whose manifest is still there but
+// no longer valid (a half-saved file, a typo): they keep running on their
+// last good spec until the file is fixed or removed. The kubelet would
+// kill them. A pod's last good spec is the generation the last sync wanted
+// for it (the wanted file: what its hand-off rolls out, or the generation
+// a rollback holds it on), whose spec file that sync kept, even when its
+// unit is not loaded now (between a replacement's stop and start, or a
+// hand-off killed there); else the generation its unit runs.
+func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Unit, keep map[string]bool, rollouts map[string]*Rollout, last State) []*units.Unit {
 	if len(s.invalid) == 0 {
 		return nil
 	}
@@ -498,10 +500,13 @@ func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Un
 	for _, r := range loaded {
 		specs[r.Name] = generator.SpecPath(s.UnitConfig, r.Namespace, r.PodName, r.ConfigHash)
 	}
-	for _, rec := range rollouts {
-		name := units.ServiceName(rec.Namespace, rec.Name)
-		if busy[units.HandoffName(name)] {
-			specs[name] = generator.SpecPath(s.UnitConfig, rec.Namespace, rec.Name, rec.Generation)
+	if last, err := readWanted(WantedPath(s.UnitConfig)); err == nil {
+		for key, hash := range last.Pods {
+			ns, name, _ := strings.Cut(key, "/")
+			path := generator.SpecPath(s.UnitConfig, ns, name, hash)
+			if _, err := os.Stat(path); err == nil {
+				specs[units.ServiceName(ns, name)] = path
+			}
 		}
 	}
 	var kept []*units.Unit
@@ -514,12 +519,18 @@ func (s *Syncer) keepLastGood(loaded map[string]bus.Running, desired []*units.Un
 		if p == nil {
 			continue
 		}
+		keep[path] = true
+		// Its last good generation was rolled back: the rollback holds
+		// it on the generation before, as for a valid manifest.
+		if u := s.rolledBackUnit(p, rollouts[p.Key()], last, keep); u != nil {
+			kept = append(kept, u)
+			continue
+		}
 		u, err := generator.Unit(s.UnitConfig, p)
 		if err != nil {
 			continue
 		}
 		s.Report.Errorf("%s is invalid: pod %s keeps running on its last good spec (config %s) until the file is fixed or removed", p.Source, p.Key(), p.Hash)
-		keep[path] = true
 		kept = append(kept, u)
 	}
 	return kept

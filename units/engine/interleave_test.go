@@ -102,9 +102,6 @@ type simPod struct {
 	hash    string   // config hash of the latest valid content ("" while invalid or gone)
 	valid   []string // every valid generation written
 	good    map[string]bool
-	// removed: the file was removed after its last valid generation (a
-	// sync may or may not have seen it gone).
-	removed bool
 }
 
 func playSequence(t *testing.T, seed uint64) {
@@ -160,14 +157,14 @@ func playSequence(t *testing.T, seed uint64) {
 					p.hash = q.Hash
 				}
 			}
-			p.valid, p.removed = append(p.valid, p.hash), false
+			p.valid = append(p.valid, p.hash)
 			p.good[p.hash] = kind == genGood
 		}
 		sim.logf("test: %s.yaml is now %s (generation %s)", p.name, kind, p.hash)
 	}
 	remove := func(p *simPod) {
 		os.Remove(filepath.Join(s.Sources[0].Dir, p.name+".yaml"))
-		p.present, p.hash, p.removed = false, "", true
+		p.present, p.hash = false, ""
 		sim.logf("test: %s.yaml removed", p.name)
 	}
 
@@ -203,13 +200,15 @@ func playSequence(t *testing.T, seed uint64) {
 		case p.latest == genUnpullable:
 			checkPulling(t, sim, s, p)
 		case p.latest == genInvalid:
-			// The last valid generation a sync saw runs, or its hand-off
-			// pulls it (unpullable) while the one before runs.
-			// Re-added invalid, nothing valid since: nothing runs, or
-			// (no sync saw the file gone) the last good one still.
+			// The last good generation runs: the one the syncs last
+			// wanted, a valid one; none when no sync saw the file valid
+			// since it was added. (A pod whose last valid generation
+			// cannot be pulled: its hand-off pulls it while the one
+			// before runs.)
 			st, ok := sim.unit(units.ServiceName("default", p.name))
-			if ok && !slices.Contains(p.valid, hashOf(st)) || !ok && !p.removed {
-				t.Errorf("pod %s: file invalid, runs %q (valid generations: %v)", p.name, hashOf(st), p.valid)
+			want := sim.lastWanted("default/" + p.name)
+			if ok && !slices.Contains(p.valid, hashOf(st)) || !ok && want != "" {
+				t.Errorf("pod %s: file invalid, runs %q, the last sync wanted %q (valid generations: %v)", p.name, hashOf(st), want, p.valid)
 			}
 		default:
 			continue
@@ -256,6 +255,13 @@ func checkPulling(t *testing.T, sim *simSystemd, s *Syncer, p *simPod) {
 	case rec == nil:
 		if !loaded || hashOf(st) != p.hash {
 			t.Errorf("pod %s: no hand-off pulls %s, and the unit runs %q", p.name, p.hash, hashOf(st))
+		}
+	case rec.Phase == PhaseRolledBack && rec.Generation == p.hash:
+		// The unpullable generation became the wanted one only after
+		// the old generation was down (an edit during the grace period):
+		// the last ready one runs again rather than nothing.
+		if !loaded || hashOf(st) != rec.Previous || !p.good[rec.Previous] {
+			t.Errorf("pod %s: rolled back from %s, runs %q, want the ready %s", p.name, p.hash, hashOf(st), rec.Previous)
 		}
 	case rec.Phase != PhaseImagePullBackOff || rec.Generation != p.hash:
 		t.Errorf("pod %s: record %+v, want ImagePullBackOff for %s", p.name, rec, p.hash)
@@ -377,6 +383,15 @@ type simSystemd struct {
 	running  sync.WaitGroup
 	syncs    chan struct{}
 	syncBusy bool
+	wanted   map[string]string // what the last sync wanted
+}
+
+// lastWanted is the generation the last sync wanted pod key to run ("":
+// none).
+func (m *simSystemd) lastWanted(key string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.wanted[key]
 }
 
 type simUnit struct {
@@ -449,8 +464,12 @@ func (m *simSystemd) runSyncs(ctx context.Context) {
 		if _, err := m.sync.Run(ctx); err != nil && ctx.Err() == nil {
 			m.violate("sync failed: %v", err)
 		}
+		w, _ := readWanted(WantedPath(m.sync.UnitConfig))
 		m.mu.Lock()
 		m.syncBusy = false
+		if w != nil {
+			m.wanted = w.Pods
+		}
 		m.mu.Unlock()
 	}
 }

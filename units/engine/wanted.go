@@ -63,6 +63,19 @@ func writeWanted(path string, desired []*units.Unit) error {
 	return atomicfile.Write(path, b, 0o644)
 }
 
+// readWanted reads the wanted file.
+func readWanted(path string) (*Wanted, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var w Wanted
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
 // wantedReader reads the wanted file again only when it changed.
 type wantedReader struct {
 	path string
@@ -100,10 +113,8 @@ func (w *wantedReader) lookup(key string) (hash string, wanted, known bool) {
 	case err != nil:
 		// Unreadable now: what was read last stands.
 	case !w.checked || inode(info) != w.ino || !info.ModTime().Equal(w.mtime) || info.Size() != w.size:
-		b, err := os.ReadFile(w.path)
-		var next Wanted
-		if err == nil && json.Unmarshal(b, &next) == nil {
-			w.wanted, w.ino, w.mtime, w.size = &next, inode(info), info.ModTime(), info.Size()
+		if next, err := readWanted(w.path); err == nil {
+			w.wanted, w.ino, w.mtime, w.size = next, inode(info), info.ModTime(), info.Size()
 		}
 	}
 	w.checked = true
