@@ -113,8 +113,10 @@ func (s *Shim) teardown(ctx context.Context) error {
 	var err error
 	if s.sandboxID == "" {
 		// Stopped before a sandbox was made or adopted: remove any that a
-		// racing RunPodSandbox left.
-		err = s.removeAll(ctx)
+		// racing RunPodSandbox left, and the directories made for it.
+		if err = s.removeAll(ctx); err == nil {
+			s.removePodFiles()
+		}
 	} else {
 		err = s.removeSandbox(ctx, s.sandboxID)
 	}
@@ -180,20 +182,26 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
 	s.log.Info("removed sandbox", "sandbox", id)
-	if id == s.sandboxID && s.sandboxConfig != nil {
-		// The pod is gone; its logs are in the journal. The runtime leaves
-		// the log directory, as the kubelet's own cleanup would remove it.
+	if id == s.sandboxID {
+		s.removePodFiles()
+	}
+	return nil
+}
+
+// removePodFiles removes what the pod kept on the host once its sandbox is
+// gone: its log directory (its logs are in the journal; the runtime leaves
+// it, as the kubelet's own cleanup would remove it), made before the
+// sandbox, and its pod directory (volumes go with the pod, as emptyDir and
+// the downward API do).
+func (s *Shim) removePodFiles() {
+	if s.sandboxConfig != nil {
 		if err := os.RemoveAll(s.sandboxConfig.LogDirectory); err != nil {
 			s.log.Warn("remove pod log directory", "err", err)
 		}
 	}
-	if id == s.sandboxID {
-		// Volumes go with the pod, as emptyDir and the downward API do.
-		if err := s.removePodDir(); err != nil {
-			s.log.Warn("remove pod directory", "dir", s.podDir(), "err", err)
-		}
+	if err := s.removePodDir(); err != nil {
+		s.log.Warn("remove pod directory", "dir", s.podDir(), "err", err)
 	}
-	return nil
 }
 
 // stopContainers stops the running ones of list in parallel.

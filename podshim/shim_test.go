@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -641,5 +642,28 @@ func TestStopContainerThatStoppedAnyway(t *testing.T) {
 	}
 	if len(rt.Sandboxes) != 0 {
 		t.Errorf("sandboxes left: %d", len(rt.Sandboxes))
+	}
+}
+
+// A pod stopped before its sandbox was made (its RunPodSandbox failed or
+// was cut short by the stop) leaves no log directory behind: podshim made
+// it before the sandbox, as the kubelet does (the load test's churn found
+// them piling up).
+func TestTeardownWithoutSandboxRemovesTheLogDirectory(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	s := newShim(t, testPod(), rt, &notes{})
+	rt.FakeRuntimeService.InjectError("RunPodSandbox", errors.New("context canceled"))
+	if err := s.start(context.Background()); err == nil {
+		t.Fatal("start did not fail")
+	}
+	dir := filepath.Join(s.cfg.LogRoot, "shop_web_uid-1")
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the log directory was not made before the sandbox: %v", err)
+	}
+	if err := s.teardown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("log directory left: %v", err)
 	}
 }
