@@ -77,10 +77,10 @@ func ReadState(dir, namespace, name string) (*State, error) {
 }
 
 // ServiceStatus is what the node's Services need of the pod's state: its
-// address and its Ready condition (service.Table.Join). Whether the pod
-// is stopping its state does not say: its unit's state does.
+// address, its Ready condition and whether it is stopping
+// (service.Table.Join).
 func (st *State) ServiceStatus() service.PodStatus {
-	var out service.PodStatus
+	out := service.PodStatus{Terminating: st.Terminating}
 	out.IP, _ = netip.ParseAddr(st.Status.PodIP)
 	for _, c := range st.Status.Conditions {
 		if c.Type == corev1.PodReady {

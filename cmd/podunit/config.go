@@ -312,6 +312,11 @@ func (c Config) podshimArgs() (podspec.Args, error) {
 		}
 		args.ResolvConf = c.ResolvConf
 	}
+	sn, err := c.services()
+	if err != nil {
+		return args, err
+	}
+	args.ClusterDNS, args.ClusterDomain = sn.ClusterDNS.String(), sn.ClusterDomain
 	switch c.ImagePullOffline {
 	case "", pullOfflineLocalCopy:
 	case pullOfflineFail:

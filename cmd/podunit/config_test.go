@@ -32,9 +32,11 @@ func TestPackagedConfigIsTheDefaults(t *testing.T) {
 	if cfg.ManifestDir != def.ManifestDir || cfg.CRIEndpoint != def.CRIEndpoint || cfg.CgroupDriver != def.CgroupDriver {
 		t.Errorf("packaged config %+v differs from the defaults %+v", cfg, def)
 	}
-	// The log keys restate podshim's defaults as flags.
-	if !slices.Equal(got.Podshim.Argv("podshim"), []string{"podshim", "--log-max-size", "10485760", "--log-max-files", "5"}) ||
-		!slices.Equal(want.Podshim.Argv("podshim"), []string{"podshim"}) {
+	// The log keys restate podshim's defaults as flags; the pods' cluster
+	// DNS is the default range's resolver either way.
+	dns := []string{"--cluster-dns", "10.96.0.10", "--cluster-domain", "cluster.local"}
+	if !slices.Equal(got.Podshim.Argv("podshim"), append([]string{"podshim", "--log-max-size", "10485760", "--log-max-files", "5"}, dns...)) ||
+		!slices.Equal(want.Podshim.Argv("podshim"), append([]string{"podshim"}, dns...)) {
 		t.Errorf("podshim args: packaged %q, default %q", got.Podshim.Argv("podshim"), want.Podshim.Argv("podshim"))
 	}
 }

@@ -103,7 +103,7 @@ stops and shows, and whose output journalctl -u shows. The status API
 	add(groupPods, newGetCommand(), newDescribeCommand(), newLogsCommand(), newExecCommand(),
 		newRestartCommand(), newVolumeCommand())
 	add(groupManifest, newApplyCommand(), newDeleteCommand(), newValidateCommand(), newExplainCommand(), newRenderCommand())
-	add(groupService, newSyncCommand(), newFetchCommand(), newServeCommand(), newImagesCommand(), newAutoUpdateCommand())
+	add(groupService, newSyncCommand(), newFetchCommand(), newServeCommand(), newProxyCommand(), newDNSCommand(), newImagesCommand(), newAutoUpdateCommand())
 	root.AddCommand(newDoctorCommand(), newVersionCommand(), newManCommand(), newHandoffCommand(), newCronRunCommand())
 	root.SetHelpCommandGroupID("")
 	root.SetCompletionCommandGroupID("")

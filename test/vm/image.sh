@@ -23,7 +23,7 @@ root=${PODUNIT_VM_DIR:-/var/lib/podunit-vm}
 
 # What the guest has from the start, and what apt must find for podunit.
 base_packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,linux-image-amd64,initramfs-tools,zstd,openssh-server,iptables,busybox-static,iproute2,procps,e2fsprogs,netbase,login,mount,passwd,ca-certificates
-repo_packages="containerd runc containernetworking-plugins"
+repo_packages="containerd runc containernetworking-plugins nftables"
 extra=${PODUNIT_VM_EXTRA:-}
 name=$dist${extra:++extra}
 repo_packages+=${extra:+ $extra}

@@ -70,7 +70,7 @@ install() {
 	g "dpkg -s containerd >/dev/null 2>&1" && fail "containerd is installed before podunit"
 	"$vm" copy "$deb" /root
 	g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$deb")"
-	g dpkg -s containerd runc containernetworking-plugins >/dev/null || fail "apt did not install the dependencies"
+	g dpkg -s containerd runc containernetworking-plugins nftables >/dev/null || fail "apt did not install the dependencies"
 	for u in podunit.path podunit-sync.timer podunit-status.socket; do
 		[ "$(g systemctl is-enabled $u)" = enabled ] || fail "$u is not enabled"
 		[ "$(g systemctl is-active $u)" = active ] || fail "$u is not active"

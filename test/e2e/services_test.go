@@ -1,0 +1,263 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The guestbook of kubernetes.io ("Deploying PHP Guestbook application
+// with Redis"), in its real shape — three Deployments, two ClusterIP
+// Services found by name, a LoadBalancer Service in front — with busybox
+// standing in for its images: the "redis" pods answer who they are on
+// 6379, the frontend's page asks both by Service name.
+const guestbook = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: redis-leader
+  labels: {app: redis, role: leader, tier: backend}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: redis}
+  template:
+    metadata:
+      labels: {app: redis, role: leader, tier: backend}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: leader
+        image: localhost/podunit/busybox:1.35
+        command: ["sh", "-c", "exec nc -ll -p 6379 -e sh -c 'echo leader-$(hostname)'"]
+        ports:
+        - containerPort: 6379
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: redis-leader
+  labels: {app: redis, role: leader, tier: backend}
+spec:
+  ports:
+  - port: 6379
+    targetPort: 6379
+  selector: {app: redis, role: leader, tier: backend}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: redis-follower
+  labels: {app: redis, role: follower, tier: backend}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: redis}
+  template:
+    metadata:
+      labels: {app: redis, role: follower, tier: backend}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: follower
+        image: localhost/podunit/busybox:1.35
+        command: ["sh", "-c", "exec nc -ll -p 6379 -e sh -c 'echo follower-$(hostname)'"]
+        ports:
+        - containerPort: 6379
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: redis-follower
+  labels: {app: redis, role: follower, tier: backend}
+spec:
+  ports:
+  - port: 6379
+  selector: {app: redis, role: follower, tier: backend}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: frontend
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: guestbook, tier: frontend}
+  template:
+    metadata:
+      labels: {app: guestbook, tier: frontend}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: php-redis
+        image: localhost/podunit/busybox:1.35
+        env:
+        - name: GET_HOSTS_FROM
+          value: dns
+        command: ["sh", "-c"]
+        args:
+        - |
+          mkdir -p /www/cgi-bin && touch /www/ready
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "frontend-$(hostname) $(nc -w 2 redis-leader 6379 </dev/null) $(nc -w 2 redis-follower.default.svc.cluster.local 6379 </dev/null)"\n' >/www/cgi-bin/guestbook
+          chmod +x /www/cgi-bin/guestbook
+          httpd -f -p 80 -h /www & trap 'kill $!; exit 0' TERM; wait
+        ports:
+        - containerPort: 80
+          name: http-server
+        readinessProbe:
+          httpGet: {path: /ready, port: 80}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: frontend
+  labels: {app: guestbook, tier: frontend}
+spec:
+  type: LoadBalancer
+  ports:
+  - port: 80
+    targetPort: http-server
+  selector: {app: guestbook, tier: frontend}
+`
+
+// httpGet sends a GET for path to addr (host:port) and returns the body.
+func httpGet(addr, path string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr)
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	// A CGI's own headers end in a bare "\n\n" (busybox httpd passes them on).
+	resp := strings.ReplaceAll(b.String(), "\r\n", "\n")
+	_, body, _ := strings.Cut(resp, "\n\n")
+	return strings.TrimSpace(body), nil
+}
+
+// serviceIP is a Service's ClusterIP as `podunit get services` shows it.
+func serviceIP(t *testing.T, name string) string {
+	t.Helper()
+	out, _ := exec.Command(podunitBin, "get", "services").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == name {
+			return f[2]
+		}
+	}
+	return ""
+}
+
+// outside is a network namespace standing for another machine: a veth
+// pair joins it to the test bed, the node's end 192.0.2.1/24 (TEST-NET-1,
+// inside the namespaces the test made), its own 192.0.2.2.
+func outside(t *testing.T) (run func(args ...string) (string, error)) {
+	t.Helper()
+	cmds := [][]string{
+		{"ip", "netns", "add", "e2e-outside"},
+		{"ip", "link", "add", "e2e-out", "type", "veth", "peer", "name", "e2e-out-p"},
+		{"ip", "link", "set", "e2e-out-p", "netns", "e2e-outside"},
+		{"ip", "addr", "add", "192.0.2.1/24", "dev", "e2e-out"},
+		{"ip", "link", "set", "e2e-out", "up"},
+		{"ip", "netns", "exec", "e2e-outside", "ip", "addr", "add", "192.0.2.2/24", "dev", "e2e-out-p"},
+		{"ip", "netns", "exec", "e2e-outside", "ip", "link", "set", "e2e-out-p", "up"},
+		{"ip", "netns", "exec", "e2e-outside", "ip", "link", "set", "lo", "up"},
+	}
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "delete", "e2e-out").Run()
+		exec.Command("ip", "netns", "delete", "e2e-outside").Run()
+	})
+	for _, c := range cmds {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	return func(args ...string) (string, error) {
+		out, err := exec.Command("ip", append([]string{"netns", "exec", "e2e-outside"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+}
+
+// User story (#24): "I copy the guestbook from kubernetes.io into my
+// manifest directory. Its frontend answers on port 80 of my machine,
+// from the machine itself and from my laptop, and shows the data its
+// backends serve, which it finds by their Service names." Before, podunit
+// skipped every Service: the pods ran, and nothing answered.
+func TestGuestbookAnswersThroughItsLoadBalancer(t *testing.T) {
+	writeManifest(t, "e2e-guestbook.yaml", guestbook)
+	for _, name := range []string{"redis-leader-0", "redis-follower-0", "redis-follower-1", "frontend-0", "frontend-1", "frontend-2"} {
+		waitActive(t, "default", name)
+	}
+	var page string
+	waitFor(t, "the guestbook's page on 127.0.0.1:80 with both backends", func() (bool, error) {
+		var err error
+		page, err = httpGet("127.0.0.1:80", "/cgi-bin/guestbook")
+		return strings.Contains(page, "leader-redis-leader-0") && strings.Contains(page, "follower-redis-follower-"), fmt.Errorf("%q, %v", page, err)
+	})
+	t.Logf("page: %s", page)
+
+	// Spread over the three frontends, through the ClusterIP too.
+	ip := serviceIP(t, "frontend")
+	if net.ParseIP(ip) == nil {
+		t.Fatalf("podunit get services shows no ClusterIP for frontend: %q", ip)
+	}
+	seen := map[string]int{}
+	for range 30 {
+		page, err := httpGet(ip+":80", "/cgi-bin/guestbook")
+		if err != nil {
+			t.Fatalf("ClusterIP %s: %v", ip, err)
+		}
+		seen[strings.Fields(page+" x")[0]]++
+	}
+	if len(seen) != 3 {
+		t.Errorf("30 requests through the ClusterIP reached %v: want all three frontends", seen)
+	}
+
+	// From another machine, to the node's address.
+	run := outside(t)
+	waitFor(t, "the page from another machine", func() (bool, error) {
+		out, err := run("busybox", "sh", "-c", "printf 'GET /cgi-bin/guestbook HTTP/1.0\\r\\n\\r\\n' | nc -w 3 192.0.2.1 80")
+		return strings.Contains(out, "leader-redis-leader-0"), fmt.Errorf("%v: %s", err, out)
+	})
+
+	// A frontend made unready leaves rotation at once.
+	if out, err := exec.Command(podunitBin, "exec", "frontend-1", "--", "rm", "/www/ready").CombinedOutput(); err != nil {
+		t.Fatalf("podunit exec: %v\n%s", err, out)
+	}
+	start := time.Now()
+	waitFor(t, "frontend-1 out of rotation", func() (bool, error) {
+		for range 12 {
+			page, err := httpGet(ip+":80", "/cgi-bin/guestbook")
+			if err != nil || strings.HasPrefix(page, "frontend-frontend-1 ") {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	t.Logf("frontend-1 left rotation within %.1f s of its readiness file's removal (its probe runs every 1 s)", time.Since(start).Seconds())
+
+	// The app removed: its rules go with the last Service, and no other
+	// table of the node is touched.
+	exec.Command("nft", "add", "table", "ip", "e2e-other").Run()
+	defer exec.Command("nft", "delete", "table", "ip", "e2e-other").Run()
+	os.Remove(filepath.Join(manifestDir, "e2e-guestbook.yaml"))
+	waitFor(t, "podunit's nftables table gone", func() (bool, error) {
+		out, _ := exec.Command("nft", "list", "tables").CombinedOutput()
+		return !strings.Contains(string(out), "ip podunit") && strings.Contains(string(out), "ip e2e-other"), fmt.Errorf("%s", out)
+	})
+}
