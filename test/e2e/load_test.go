@@ -22,9 +22,9 @@ import (
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
-	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/test/crifloor"
 	"github.com/podunit/podunit/test/procstat"
+	"github.com/podunit/podunit/units"
 )
 
 // The load suite (make test-load; make test runs it with small numbers):

@@ -222,7 +222,7 @@ func TestGuestbookAnswersThroughItsLoadBalancer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ClusterIP %s: %v", ip, err)
 		}
-		seen[strings.Fields(page+" x")[0]]++
+		seen[strings.Fields(page + " x")[0]]++
 	}
 	if len(seen) != 3 {
 		t.Errorf("30 requests through the ClusterIP reached %v: want all three frontends", seen)
