@@ -158,6 +158,7 @@ fuzz-short: ## the fuzzers for 15 s each (what CI runs)
 
 bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed, start-to-READY vs the raw CRI floor, podshim memory and idle CPU (docs/benchmarks.md)
 	SYNC_BENCH_PODS=$(SYNC_BENCH_PODS) $(GO) test ./units/engine -run '^$$' -bench BenchmarkSync -benchtime $(BENCHTIME) -benchmem
+	$(GO) test ./cni/rules ./cni/names -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem
 	$(GO) test -c -tags e2e -o bin/bench.test ./test/bench
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) LINES_PER_SEC=$(BENCH_LINES) \
