@@ -187,8 +187,10 @@ func TestRemoveDuringReplacementStopsThePod(t *testing.T) {
 
 // The interleaving test of the engine (units/engine), in the test bed:
 // random edits (good, crash-looping, never ready, invalid), removals and
-// re-adds, a hand-off or podshim killed with SIGKILL, played against real
-// systemd, containerd and podshim, then the invariants checked. The seed
+// re-adds, a hand-off or podshim killed with SIGKILL, the runtime
+// restarted, played against real systemd, containerd (or CRI-O) and
+// podshim, then the invariants checked. (A power cut mid-replacement is
+// the reboot tests': make test-reboot.) The seed
 // is printed; PODUNIT_E2E_INTERLEAVE_SEED repeats it and
 // PODUNIT_E2E_INTERLEAVE_SEQUENCES sets the number of sequences (make
 // test-resilience runs more).
@@ -261,6 +263,14 @@ func interleaveInTestBed(t *testing.T, rng *rand.Rand) {
 		case r < 7:
 			exec.Command("systemctl", "kill", "-s", "KILL", units.HandoffName(unit)).Run()
 			t.Logf("%s: hand-off killed", time.Now().Format("15:04:05.0"))
+		case r < 8 && rng.IntN(3) == 0:
+			// The runtime restarted under the pod (whichever runs here).
+			rt := "containerd.service"
+			if exec.Command("systemctl", "is-active", "--quiet", "crio.service").Run() == nil {
+				rt = "crio.service"
+			}
+			exec.Command("systemctl", "restart", rt).Run()
+			t.Logf("%s: %s restarted", time.Now().Format("15:04:05.0"), rt)
 		case r < 8:
 			exec.Command("systemctl", "kill", "--kill-whom=main", "-s", "KILL", unit).Run()
 			t.Logf("%s: podshim killed", time.Now().Format("15:04:05.0"))
