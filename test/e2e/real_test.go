@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -103,18 +104,22 @@ func TestKubeadmEtcdStaticPod(t *testing.T) {
 
 // A file with a Deployment and a Service, as `kubectl create deployment …
 // --dry-run=client -o yaml` and `kubectl create service …` print them: the
-// Deployment runs, the Service is skipped with a notice in the journal.
+// Deployment runs, and the Service serves it on its ClusterIP (it was
+// skipped with a notice before Services were served).
 func TestDeploymentWithServiceFile(t *testing.T) {
-	start := time.Now()
 	writeManifest(t, "web-and-svc.yaml", realManifest(t, "kubectl-deployment-and-service.yaml", "image: nginx", "image: localhost/podunit/nginx:1"))
 	waitActive(t, "default", "web-0")
 	pod := getPod(t, "default", "web-0")
 	if code, body, err := get("http://" + pod.Status.PodIP + "/"); err != nil || code != 200 || !strings.Contains(body, "podunit test bed") {
 		t.Errorf("the Deployment's pod does not serve: %d %q %v", code, body, err)
 	}
-	waitFor(t, "the skipped Service in the sync's journal", func() (bool, error) {
-		j := journal(t, "podunit-sync.service", start)
-		return strings.Contains(j, `notice: kind: document 2: Service "web" skipped`), nil
+	waitFor(t, "the Deployment's page through the Service's ClusterIP", func() (bool, error) {
+		ip := serviceIP(t, "web")
+		if ip == "" {
+			return false, fmt.Errorf("no ClusterIP in podunit get services")
+		}
+		code, body, err := get("http://" + ip + "/")
+		return code == 200 && strings.Contains(body, "podunit test bed"), fmt.Errorf("%s: %d %v", ip, code, err)
 	})
 }
 
