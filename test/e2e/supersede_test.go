@@ -288,17 +288,21 @@ func interleaveInTestBed(t *testing.T, rng *rand.Rand) {
 		return serves(t, name) == latest && activeState(unit) == "active" &&
 			activeState(units.HandoffName(unit)) != "activating", nil
 	})
-	// Settled: the latest generation, nothing left over.
+	// Settled: the latest generation, and, once the sync that the
+	// hand-off queued ran, nothing left over.
 	gen := unitGeneration(t, unit)
-	specs, _ := filepath.Glob("/run/podunit/specs/default_" + name + "-*.json")
-	for _, s := range specs {
-		if !strings.Contains(s, gen) {
-			t.Errorf("spec file left beside the running generation %s: %s", gen, s)
+	waitFor(t, "nothing left of the generations before", func() (bool, error) {
+		specs, _ := filepath.Glob("/run/podunit/specs/default_" + name + "-*.json")
+		for _, s := range specs {
+			if !strings.Contains(s, gen) {
+				return false, fmt.Errorf("spec file left beside the running generation %s: %s", gen, s)
+			}
 		}
-	}
-	if rec, err := os.ReadFile("/var/lib/podunit/rollouts/default_" + name + ".json"); err == nil {
-		t.Errorf("a rollout record is left:\n%s", rec)
-	}
+		if rec, err := os.ReadFile("/var/lib/podunit/rollouts/default_" + name + ".json"); err == nil {
+			return false, fmt.Errorf("a rollout record is left:\n%s", rec)
+		}
+		return true, nil
+	})
 	if pods := journal(t, unit, time.Now().Add(-5*time.Minute)); strings.Contains(pods, "no such file or directory") {
 		t.Errorf("a podshim started on a spec file that was gone:\n%s", pods)
 	}
