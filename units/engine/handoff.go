@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/podunit/podunit/units/bus"
 )
@@ -21,7 +22,11 @@ func Handoff(ctx context.Context, r *Replacer, specs []string, rolling bool, tri
 	// Always a sync after: a manifest that changed while this hand-off
 	// pulled or held its pods to their readiness was left to it, and
 	// should not wait for the periodic sync.
-	if qerr := bus.QueueStart(ctx, r.Manager, SyncUnit); qerr != nil {
+	// A fresh context: a hand-off ended by SIGTERM or its timeout still
+	// asks for the sync.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if qerr := bus.QueueStart(qctx, r.Manager, SyncUnit); qerr != nil {
 		err = errors.Join(err, qerr)
 	}
 	if errors.Is(err, ErrRolledBack) {

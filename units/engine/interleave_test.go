@@ -625,6 +625,18 @@ func (m *simSystemd) startPod(u *simUnit, argv []string) {
 	}
 	image := p.Spec.Spec.Containers[0].Image
 	fmt.Fprintf(m.log, "%s podshim of %s starts %s\n", time.Now().Format("05.000"), u.status.Name, image)
+	if strings.Contains(image, "-late") {
+		// Ready at first, crashing 700 ms later (a version that dies once
+		// it has some traffic).
+		name, serial := u.status.Name, u.serial
+		time.AfterFunc(700*time.Millisecond, func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if cur, ok := m.units[name]; ok && cur.serial == serial && cur.status.ActiveState == "active" {
+				cur.status.ActiveState, cur.status.SubState = "activating", "auto-restart"
+			}
+		})
+	}
 	if !strings.HasPrefix(image, genGood+"/") {
 		if strings.HasPrefix(image, genCrash+"/") {
 			u.status.SubState = "auto-restart"

@@ -181,18 +181,24 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		p, err := r.pull(ctx, pods[i], recs[i])
 		switch {
 		case errors.Is(err, errGone):
+			r.Report.Infof("pod %s: %v; it is not started (the sync stops it)", pods[i].Key(), errGone)
 			gone[i] = true
 			continue
 		case err != nil:
 			return names, err
 		}
 		pods[i] = p
+		if cur := loaded[units.ServiceName(p.Namespace(), p.Name())]; steps[i].Trigger == TriggerManifest && cur.ConfigHash == p.Hash && cur.ActiveState == "active" {
+			// The edit was reverted while the new images were pulled:
+			// the generation wanted is the one that runs, untouched.
+			r.Report.Infof("pod %s: the manifest asks again for generation %s, which runs; it is left as it is", p.Key(), p.Hash)
+			gone[i] = true
+		}
 	}
 	for i := range pods {
 		rec := recs[i]
 		if gone[i] {
-			r.Report.Infof("pod %s: %v; it is not started (the sync stops it)", pods[i].Key(), errGone)
-			continue
+			continue // its manifest is gone, or its edit reverted
 		}
 		u, p, err := r.swap(ctx, pods[i], rec, rolling)
 		switch {
@@ -280,7 +286,9 @@ func (r *Replacer) whileWanted(ctx context.Context, p *generator.Pod) (context.C
 				return
 			case <-t.C:
 			}
-			if hash, wanted, known := r.wanted.lookup(p.Key()); known && (!wanted || hash != p.Hash) {
+			// As latest decides: a wanted generation whose spec cannot
+			// be read does not supersede p.
+			if next, err := r.latest(p); err != nil || next != p {
 				cancel(errSuperseded)
 				return
 			}
@@ -498,7 +506,13 @@ func (r *Replacer) swap(ctx context.Context, p *generator.Pod, rec *Rollout, rol
 			r.Report.Infof("started %s", u.Name)
 			return u, p, nil
 		}
-		if err := r.holdReady(ctx, u.Name, p, generator.MinReady(p.Spec)); err != nil {
+		if err := r.holdReady(ctx, u.Name, p, generator.MinReady(p.Spec)); errors.Is(err, errSuperseded) {
+			// Ready, but not for its whole window: it is not a
+			// generation to come back to. The newest one goes through
+			// the gate against the same last ready generation.
+			r.Report.Infof("pod %s: generation %s is superseded while it is held to its readiness; it is stopped for the generation wanted now", p.Key(), p.Hash)
+			continue
+		} else if err != nil {
 			return u, p, err
 		}
 		_ = r.Rollouts.Count(CounterRolloutsReady)
@@ -514,7 +528,9 @@ func (r *Replacer) swap(ctx context.Context, p *generator.Pod, rec *Rollout, rol
 // runtime's word, which does not lag: on a slow machine podshim's state
 // file may still say ready while a container already exited) and ready
 // (podshim's probes, from its state file of the same sandbox). A version
-// that crashes a second after it started is not ready.
+// that crashes a second after it started is not ready. A generation the
+// manifest no longer asks for ends the window with errSuperseded: it was
+// not ready long enough to be one to come back to.
 func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod, window time.Duration) error {
 	apps := map[string]bool{}
 	for _, c := range p.Spec.Spec.Containers {
@@ -561,13 +577,11 @@ func (r *Replacer) holdReady(ctx context.Context, unit string, p *generator.Pod,
 			return ctx.Err()
 		case <-time.After(wantedPoll):
 		}
-		if next, err := r.latest(p); err != nil || next != p {
-			// The manifest asks for another generation already (or
-			// none): this one was ready, and the sync this hand-off
-			// queues when it ends replaces it (through the gate, with
-			// this one to come back to), or stops it.
-			r.Report.Infof("pod %s: generation %s is superseded (the manifest changed again); not held to its readiness any longer", p.Key(), p.Hash)
+		if next, err := r.latest(p); errors.Is(err, errGone) {
+			// No manifest asks for the pod any more: the sync stops it.
 			return nil
+		} else if next != p {
+			return errSuperseded
 		}
 		state, sub, err := bus.UnitState(ctx, r.Manager, unit)
 		if err != nil {

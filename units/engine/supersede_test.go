@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
+	critest "k8s.io/cri-api/pkg/apis/testing"
+
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
+)
+
+// Regression tests of replacements superseded by an edit, found by a
+// review of the hand-off against the simulated systemd of the
+// interleaving test.
+
+// simulated is one pod "a" under the real sync and hand-offs, with a
+// simulated systemd; write saves its manifest and asks for a sync.
+func simulated(t *testing.T) (sim *simSystemd, s *Syncer, write func(content string)) {
+	t.Helper()
+	dir := t.TempDir()
+	sim = newSimSystemd(t)
+	s = &Syncer{
+		HandoffCmd: []string{"/usr/bin/podunit", "handoff"},
+		Sources:    []generator.Source{{Dir: filepath.Join(dir, "manifests")}},
+		UnitConfig: generator.UnitConfig{
+			PodshimPath: "/usr/libexec/podunit/podshim", SpecDir: filepath.Join(dir, "run", "specs"),
+			CRIEndpoint: "unix:///run/containerd/containerd.sock", CgroupDriver: units.CgroupDriverSystemd,
+		},
+		Manager:  sim,
+		Runtime:  critest.NewFakeRuntimeService(),
+		Rollouts: Rollouts{Dir: filepath.Join(dir, "rollouts")},
+		Report:   &testReporter{w: sim.log},
+	}
+	sim.replacer = func() *Replacer {
+		return &Replacer{Manager: sim, Images: simImages{}, UnitConfig: s.UnitConfig, Rollouts: s.Rollouts,
+			Report: &testReporter{w: sim.log}, PullBackoff: func(int) time.Duration { return 300 * time.Millisecond }}
+	}
+	sim.sync = s
+	ctx, cancel := context.WithCancel(context.Background())
+	syncs := make(chan struct{})
+	go func() { sim.runSyncs(ctx); close(syncs) }()
+	t.Cleanup(func() { cancel(); <-syncs; sim.stop() })
+	write = func(content string) {
+		path := filepath.Join(s.Sources[0].Dir, "a.yaml")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sim.requestSync()
+	}
+	return sim, s, write
+}
+
+func podA(image, minReady string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: a
+  annotations: {podunit.io/rollout-deadline: "900ms", podunit.io/min-ready-seconds: "%s", sim/stop-ms: "100"}
+spec:
+  containers: [{name: c, image: "%s"}]
+`, minReady, image)
+}
+
+// eventually waits until cond, for 15 s.
+func eventually(t *testing.T, sim *simSystemd, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; units: %s\n\nlog:\n%s", what, sim.snapshot(), sim.log)
+		}
+	}
+}
+
+func serialOf(sim *simSystemd, name string) int {
+	sim.mu.Lock()
+	defer sim.mu.Unlock()
+	if u, ok := sim.units[name]; ok {
+		return u.serial
+	}
+	return -1
+}
+
+// An edit reverted while the hand-off pulls the edited generation's
+// images (here: they cannot be pulled) leaves the running generation,
+// which the manifest asks for again, as it is: it is not restarted.
+func TestRevertDuringPullLeavesThePodAlone(t *testing.T) {
+	sim, _, write := simulated(t)
+	unit := units.ServiceName("default", "a")
+	good := podA("good/img:v1", "0")
+	write(good)
+	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
+	before := serialOf(sim, unit)
+	write(podA("unpullable/img:v2", "0"))
+	eventually(t, sim, "the pull failing", func() bool { return strings.Contains(sim.log.String(), "not started: pull") })
+	write(good)
+	eventually(t, sim, "the hand-off's end", func() bool { return len(sim.handoffs()) == 0 && !sim.moving(nil) })
+	if after := serialOf(sim, unit); after != before {
+		t.Errorf("the running generation was restarted (start %d, then %d)\n%s", before, after, sim.log)
+	}
+}
+
+// A generation that was ready, then superseded while it is held to its
+// readiness, is not one to come back to: the newest one is gated against
+// the last generation that stayed ready. Here the held one crashes soon
+// after its start and the newest crash-loops: the pod ends on v1, rolled
+// back, not on either of them.
+func TestSupersededWhileHeldKeepsTheLastReadyGeneration(t *testing.T) {
+	sim, s, write := simulated(t)
+	unit := units.ServiceName("default", "a")
+	write(podA("good/img:v1", "2"))
+	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
+	v1 := hashOf(mustUnit(sim, unit))
+	write(podA("good/img:v2-late", "2"))
+	eventually(t, sim, "v2 ready", func() bool {
+		st, _ := sim.unit(unit)
+		return strings.Contains(sim.log.String(), "starts good/img:v2-late") && st.ActiveState == "active"
+	})
+	write(podA("crash/img:v3", "2"))
+	eventually(t, sim, "v3 rolled back", func() bool {
+		rec, _ := s.Rollouts.Read("default", "a")
+		return rec != nil && rec.Phase == PhaseRolledBack && len(sim.handoffs()) == 0
+	})
+	rec, _ := s.Rollouts.Read("default", "a")
+	eventually(t, sim, "v1 running", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
+	if got := hashOf(mustUnit(sim, unit)); got != v1 || rec.Previous != v1 {
+		t.Errorf("the pod runs %s, rolled back to %s: want v1 (%s)\n%s", got, rec.Previous, v1, sim.log)
+	}
+}
+
+func mustUnit(sim *simSystemd, name string) dbus.UnitStatus {
+	st, _ := sim.unit(name)
+	return st
+}
