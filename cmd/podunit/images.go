@@ -70,12 +70,22 @@ names its file).`,
 		}
 		defer rt.Close()
 		vctx, vcancel := context.WithTimeout(ctx, time.Minute)
+		defer vcancel()
 		v, err := rt.Version(vctx, "")
-		vcancel()
 		if err != nil {
 			return fmt.Errorf("CRI runtime at %s: %w", cfg.CRIEndpoint, err)
 		}
 		im := archive.Importer{Runtime: v.RuntimeName, Address: strings.TrimPrefix(cfg.CRIEndpoint, "unix://"), Images: rt}
+		if v.RuntimeName == "cri-o" {
+			// Into the store CRI-O runs with, wherever its crio.conf puts it.
+			c, err := criclient.ReadCRIOConfig(vctx, cfg.CRIEndpoint)
+			if err != nil {
+				return err
+			}
+			if c.StorageDriver != "" && c.Root != "" && c.RunRoot != "" {
+				im.Store = fmt.Sprintf("[%s@%s+%s]", c.StorageDriver, c.Root, c.RunRoot)
+			}
+		}
 		results, err := im.ImportDir(ctx, dir)
 		report := newReporter(cmd.ErrOrStderr(), false)
 		imported, failed := 0, 0
