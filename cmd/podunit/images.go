@@ -40,7 +40,8 @@ its last import into the container runtime: the files 'docker save',
 boots without any registry this way: podunit-images.service runs it at
 boot, before the first sync starts the pods, and podunit-images.path
 whenever a file is dropped into the directory. containerd's archives are
-imported with ctr, CRI-O's with podman load.
+imported with ctr; into CRI-O each image is copied with skopeo into the
+store CRI-O reports on its socket.
 
 Exit status: 0 when every archive is imported, 1 otherwise (each failure
 names its file).`,
