@@ -52,7 +52,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,7 +64,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-e2e test-reboot test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, end-to-end tests in a fresh test bed, reboots, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
+test: deps build test-unit fuzz-short test-e2e test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, end-to-end tests in a fresh test bed, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
 
 test-unit: ## gofmt, go vet and the unit tests
 	@unformatted=$$($(dir $(GO))gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
@@ -79,7 +79,7 @@ e2e-build: build
 	# /tmp, /var/tmp and /run are its own: a source tree there is hidden).
 	rm -rf $(E2E_TESTBED)/real && mkdir -p $(E2E_TESTBED)/real && cp test/testdata/real/*.yaml $(E2E_TESTBED)/real/
 
-test-e2e: e2e-build ## end-to-end tests against real systemd, containerd, runc and CNI in a private test bed (root)
+test-e2e: e2e-build ## end-to-end tests against real systemd, containerd (RUNTIME=crio: CRI-O), runc and CNI in a private test bed (root)
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
 
 # The load suite's sizes (docs/reliability.md); test-load-short is what
@@ -124,6 +124,17 @@ bench-vm: ## side by side in a Debian 13 VM: podunit, podman kube play and the r
 
 test-reboot: e2e-build ## a test bed powered off and booted, then its power cut: every pod back, nothing of before left
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/reboot.sh bin/install bin/e2e.test
+
+# The CRI-O tier of make test: crio and pinns built at test/versions.env's
+# CRIO_VERSION (cached in /var/cache/podunit-test), then these tests and the
+# reboot story in a CRI-O test bed. The whole suite on CRI-O is
+# `make test-e2e RUNTIME=crio`.
+CRIO_SHORT_E2E := TestCreateEditDelete|TestContainerLogsInJournal|TestLogRotationFromConfig|TestReadinessGatesUnitActive|TestLivenessRestartsContainer|TestCLIApplyExecDescribeDelete|TestPodshimKilledAdoptsPod|TestContainerdOutage|TestDoctor
+
+test-e2e-crio-short: ## the CRI-O tier (what make test runs): CRI-O built (cached), lifecycle, logs, probes, exec, adoption, outage, doctor and the reboot story on CRI-O
+	./test/crio/build.sh >/dev/null
+	$(MAKE) --no-print-directory test-e2e RUNTIME=crio E2E_FLAGS='-test.run=$(CRIO_SHORT_E2E)'
+	$(MAKE) --no-print-directory test-reboot RUNTIME=crio
 
 # The resilience suite (docs/reliability.md): hostile input, escapes,
 # secrets, privilege, faults, reboots and load. Everything but the full-size

@@ -230,6 +230,15 @@ func (c *Client) ImageStatus(ctx context.Context, image *runtimeapi.ImageSpec, v
 	return c.image.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: image, Verbose: verbose}, c.callOpts()...)
 }
 
+// RemoveImage removes an image; given one of several names of an image,
+// it removes that name only (containerd and CRI-O alike).
+func (c *Client) RemoveImage(ctx context.Context, image *runtimeapi.ImageSpec) error {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	_, err := c.image.RemoveImage(ctx, &runtimeapi.RemoveImageRequest{Image: image}, c.callOpts()...)
+	return err
+}
+
 // PullImage pulls an image and returns its reference. A pull has no deadline
 // of its own: the caller's context bounds it.
 func (c *Client) PullImage(ctx context.Context, image *runtimeapi.ImageSpec, auth *runtimeapi.AuthConfig, podSandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {

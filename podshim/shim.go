@@ -2,6 +2,7 @@ package podshim
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -514,7 +515,10 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 	newest := instances[0]
 	if newest.Id != c.id {
 		// First look at this container (start or adoption).
-		c.id, c.attempt, c.imageRef = newest.Id, newest.Metadata.GetAttempt(), newest.ImageRef
+		// The image's ID: CRI-O's ImageRef is a repository digest of it,
+		// and its ImageId the ID (containerd 1.x: no ImageId, ImageRef is
+		// the ID), which is what podshim records after a pull.
+		c.id, c.attempt, c.imageRef = newest.Id, newest.Metadata.GetAttempt(), cmp.Or(newest.ImageId, newest.ImageRef)
 		c.exit, c.last, c.done, c.restartAt = nil, nil, false, time.Time{}
 		if len(instances) > 1 {
 			if st, err := s.rt.ContainerStatus(ctx, instances[1].Id, false); err == nil {

@@ -57,6 +57,8 @@ type doctor struct {
 	// containerd is the configuration syntax of the containerd that
 	// answered, for the fixes.
 	containerd containerdConfig
+	// crio: CRI-O answered; its fixes are crio.conf.d drop-ins.
+	crio bool
 }
 
 func newDoctorCommand() *cobra.Command {
@@ -68,7 +70,10 @@ func newDoctorCommand() *cobra.Command {
 the runtime's CRI socket, that the runtime's cgroup driver is podunit's, the
 CNI network the runtime gives pods and its plugins (with libcni, as the
 runtime loads them), the manifest directories, podunit's own units,
-net.ipv4.ip_forward and swap. Exit status 1 when a check fails.`,
+net.ipv4.ip_forward and swap. On CRI-O it reads CRI-O's configuration from
+its socket too (where conmon runs, where CNI plugins are looked for), and
+its fixes are drop-ins in /etc/crio/crio.conf.d. Exit status 1 when a check
+fails.`,
 		Args: exactArgs(0, "no arguments"),
 	}
 	f := cmd.Flags()
@@ -169,6 +174,7 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 	}
 	out := []finding{passed("runtime", "%s %s (%s) at %s", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion, d.cfg.CRIEndpoint)}
 	d.containerd = newContainerdConfig(v.RuntimeName, v.RuntimeVersion)
+	d.crio = v.RuntimeName == "cri-o"
 	settings, err := rt.Settings(ctx)
 	if err == nil && settings.SandboxImage == "" && d.containerd.v3() {
 		settings.SandboxImage = pinnedSandboxImage(ctx)
@@ -192,7 +198,11 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 		case ierr != nil:
 			out = append(out, warned("sandbox image", "", "cannot tell whether %s is here: %v", img, ierr))
 		case st.GetImage() == nil:
-			out = append(out, warned("sandbox image", d.containerd.sandboxImageFix(),
+			fix := d.containerd.sandboxImageFix()
+			if d.crio {
+				fix = crioSandboxImageFix()
+			}
+			out = append(out, warned("sandbox image", fix,
 				"%s is not on this machine: the first pod pulls it from its registry", img))
 		default:
 			out = append(out, passed("sandbox image", "%s, present", img))
@@ -203,12 +213,27 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 	if d.cniFromRuntime && len(settings.CNIPluginDirs) > 0 {
 		d.cniConfDir, d.cniBinDirs = cmp.Or(settings.CNIConfDir, d.cniConfDir), settings.CNIPluginDirs
 	}
+	if d.crio {
+		// What CRI-O's Status does not tell: its configuration, served
+		// on the same socket.
+		c, err := criclient.ReadCRIOConfig(ctx, d.cfg.CRIEndpoint)
+		if err != nil {
+			return append(out, warned("CRI-O configuration", "", "cannot read it: %v", err))
+		}
+		out = append(out, crioFindings(c)...)
+		if d.cniFromRuntime && len(c.PluginDirs) > 0 {
+			d.cniConfDir, d.cniBinDirs = cmp.Or(c.NetworkDir, d.cniConfDir), c.PluginDirs
+		}
+	}
 	return out
 }
 
 func (d *doctor) cgroupDriverFix(runtime string) string {
-	if d.cfg.CgroupDriver == "systemd" && d.containerd.major > 0 {
+	switch {
+	case d.cfg.CgroupDriver == "systemd" && d.containerd.major > 0:
 		return d.containerd.cgroupFix() + ", or set cgroupDriver: " + runtime + " in " + d.configPath
+	case d.cfg.CgroupDriver == "systemd" && d.crio:
+		return crioCgroupFix("systemd") + ", or set cgroupDriver: " + runtime + " in " + d.configPath
 	}
 	return "set cgroupDriver: " + runtime + " in " + d.configPath
 }
@@ -226,8 +251,11 @@ func (d *doctor) network(ctx context.Context) finding {
 		fix := "apt install containernetworking-plugins (or put the plugins into /opt/cni/bin)"
 		if other := cni.BinDir(cni.DefaultBinDirs); other != "" {
 			fix = "the plugins are in " + other + ": set the runtime's CNI plugin directory to it and restart the runtime"
-			if d.containerd.major > 0 {
+			switch {
+			case d.containerd.major > 0:
 				fix = "the plugins are in " + other + ": " + d.containerd.cniFix(other)
+			case d.crio:
+				fix = "the plugins are in " + other + ": " + crioCNIFix(other)
 			}
 		}
 		return failed("CNI", fix, "no plugins in %s, where the runtime looks", strings.Join(d.cniBinDirs, ", "))

@@ -40,7 +40,8 @@ its last import into the container runtime: the files 'docker save',
 boots without any registry this way: podunit-images.service runs it at
 boot, before the first sync starts the pods, and podunit-images.path
 whenever a file is dropped into the directory. containerd's archives are
-imported with ctr, CRI-O's with podman load.
+imported with ctr; into CRI-O each image is copied with skopeo into the
+store CRI-O reports on its socket.
 
 Exit status: 0 when every archive is imported, 1 otherwise (each failure
 names its file).`,
@@ -70,12 +71,22 @@ names its file).`,
 		}
 		defer rt.Close()
 		vctx, vcancel := context.WithTimeout(ctx, time.Minute)
+		defer vcancel()
 		v, err := rt.Version(vctx, "")
-		vcancel()
 		if err != nil {
 			return fmt.Errorf("CRI runtime at %s: %w", cfg.CRIEndpoint, err)
 		}
 		im := archive.Importer{Runtime: v.RuntimeName, Address: strings.TrimPrefix(cfg.CRIEndpoint, "unix://"), Images: rt}
+		if v.RuntimeName == "cri-o" {
+			// Into the store CRI-O runs with, wherever its crio.conf puts it.
+			c, err := criclient.ReadCRIOConfig(vctx, cfg.CRIEndpoint)
+			if err != nil {
+				return err
+			}
+			if c.StorageDriver != "" && c.Root != "" && c.RunRoot != "" {
+				im.Store = fmt.Sprintf("[%s@%s+%s]", c.StorageDriver, c.Root, c.RunRoot)
+			}
+		}
 		results, err := im.ImportDir(ctx, dir)
 		report := newReporter(cmd.ErrOrStderr(), false)
 		imported, failed := 0, 0

@@ -2,9 +2,9 @@
 // files `docker save`, `podman save` and `skopeo copy … oci-archive:`
 // write, dropped into a directory so that a box can be provisioned, and
 // boot, without any registry. The CRI has no call for it, so each runtime's
-// own tool does the import (ctr for containerd, podman for CRI-O, which
-// share containers-storage); the CRI then confirms that every image the
-// archive names is there.
+// own tool does the import (ctr for containerd; skopeo for CRI-O, copying
+// each image into CRI-O's containers-storage store); the CRI then confirms
+// that every image the archive names is there.
 package archive
 
 import (
@@ -39,6 +39,10 @@ type Importer struct {
 	Runtime string
 	// Address is containerd's socket (the CRI endpoint's path).
 	Address string
+	// Store is CRI-O's image store in skopeo's containers-storage syntax,
+	// "[driver@root+runroot]" (criclient.CRIOConfig); empty: the store of
+	// /etc/containers/storage.conf.
+	Store string
 	// Images confirms the imports.
 	Images Images
 	// Command runs a tool; nil: exec.CommandContext.
@@ -158,14 +162,26 @@ func (im Importer) present(ctx context.Context, images []string) bool {
 // that the runtime has them.
 func (im Importer) Import(ctx context.Context, path string, images []string) error {
 	var name string
-	var args []string
+	var calls [][]string
 	switch im.Runtime {
 	case "containerd":
-		name, args = "ctr", []string{"--address", im.Address, "--namespace", "k8s.io", "images", "import", path}
+		name = "ctr"
+		calls = [][]string{{"--address", im.Address, "--namespace", "k8s.io", "images", "import", path}}
 	case "cri-o":
-		name, args = "podman", []string{"load", "--input", path}
+		// An image at a time, from where the archive holds it to CRI-O's
+		// store under its name: CRI-O lists it at once.
+		name = "skopeo"
+		archived, err := readArchive(path)
+		if err != nil {
+			return err
+		}
+		for _, h := range archived {
+			if h.name != "" {
+				calls = append(calls, []string{"copy", "--quiet", h.ref, "containers-storage:" + im.Store + normalize(h.name)})
+			}
+		}
 	default:
-		return fmt.Errorf("importing image archives into %q is not supported: containerd (ctr) and CRI-O (podman load) are", im.Runtime)
+		return fmt.Errorf("importing image archives into %q is not supported: containerd (ctr) and CRI-O (skopeo) are", im.Runtime)
 	}
 	if _, err := exec.LookPath(name); err != nil && im.Command == nil {
 		return fmt.Errorf("%s imports archives into %s, and is not installed: %w", name, im.Runtime, err)
@@ -176,8 +192,10 @@ func (im Importer) Import(ctx context.Context, path string, images []string) err
 			return exec.CommandContext(ctx, name, args...).CombinedOutput()
 		}
 	}
-	if out, err := run(ctx, name, args...); err != nil {
-		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	for _, args := range calls {
+		if out, err := run(ctx, name, args...); err != nil {
+			return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
 	}
 	if !im.present(ctx, images) {
 		return fmt.Errorf("imported, but the runtime does not list %s", strings.Join(images, ", "))
@@ -191,6 +209,30 @@ func (im Importer) Import(ctx context.Context, path string, images []string) err
 // error: the runtime would hold the image by its digest alone, and no pod
 // could name it.
 func Names(path string) ([]string, error) {
+	held, err := readArchive(path)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, h := range held {
+		if h.name != "" {
+			names = append(names, normalize(h.name))
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s: the archive names no image: save it with its name (podman save NAME, docker save NAME, skopeo copy … oci-archive:FILE:NAME)", path)
+	}
+	return names, nil
+}
+
+// held is one image of an archive: its name there ("" when it has none)
+// and its reference in skopeo's syntax (oci-archive:FILE[:REF],
+// docker-archive:FILE:NAME).
+type held struct{ name, ref string }
+
+func readArchive(path string) ([]held, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -206,7 +248,7 @@ func Names(path string) ([]string, error) {
 		defer gz.Close()
 		r = gz
 	}
-	var names []string
+	var out []held
 	var isArchive bool
 	tr := tar.NewReader(r)
 	for {
@@ -229,11 +271,17 @@ func Names(path string) ([]string, error) {
 				return nil, fmt.Errorf("%s: index.json: %w", path, err)
 			}
 			for _, m := range idx.Manifests {
-				if n := m.Annotations["io.containerd.image.name"]; n != "" {
-					names = append(names, n)
-				} else if n := m.Annotations["org.opencontainers.image.ref.name"]; strings.ContainsAny(n, "/:") {
-					names = append(names, n)
+				ref := m.Annotations["org.opencontainers.image.ref.name"]
+				one := held{ref: "oci-archive:" + path}
+				if ref != "" {
+					one.ref += ":" + ref
 				}
+				if n := m.Annotations["io.containerd.image.name"]; n != "" {
+					one.name = n
+				} else if strings.ContainsAny(ref, "/:") {
+					one.name = ref
+				}
+				out = append(out, one)
 			}
 		case "manifest.json":
 			isArchive = true
@@ -244,22 +292,16 @@ func Names(path string) ([]string, error) {
 				return nil, fmt.Errorf("%s: manifest.json: %w", path, err)
 			}
 			for _, m := range manifests {
-				names = append(names, m.RepoTags...)
+				for _, tag := range m.RepoTags {
+					out = append(out, held{name: tag, ref: "docker-archive:" + path + ":" + tag})
+				}
 			}
 		}
 	}
 	if !isArchive {
 		return nil, fmt.Errorf("%s: neither an OCI archive (index.json) nor a docker archive (manifest.json)", path)
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	if len(names) == 0 {
-		return nil, fmt.Errorf("%s: the archive names no image: save it with its name (podman save NAME, docker save NAME, skopeo copy … oci-archive:FILE:NAME)", path)
-	}
-	for i, n := range names {
-		names[i] = normalize(n)
-	}
-	return names, nil
+	return out, nil
 }
 
 // normalize names an image as the CRI lists it: "busybox:1" is

@@ -114,3 +114,37 @@ func TestImportDir(t *testing.T) {
 		t.Errorf("Archives = %v (the record file is not an archive)", names)
 	}
 }
+
+// Into CRI-O: skopeo copies each image the archive names from where the
+// archive holds it into CRI-O's store, under its name as the CRI lists it.
+func TestImportIntoCRIO(t *testing.T) {
+	dir := t.TempDir()
+	oci, docker := filepath.Join(dir, "two.tar"), filepath.Join(dir, "podman.tar.gz")
+	writeTar(t, oci, false, map[string]string{"index.json": `{"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"localhost/app:1"}},` +
+		`{"annotations":{"io.containerd.image.name":"docker.io/library/nginx:1","org.opencontainers.image.ref.name":"1"}},{}]}`})
+	writeTar(t, docker, true, map[string]string{"manifest.json": `[{"RepoTags":["busybox:1.36"]}]`})
+	var runs [][]string
+	im := Importer{Runtime: "cri-o", Store: "[overlay@/var/lib/containers/storage+/run/containers/storage]",
+		Command: func(_ context.Context, name string, args ...string) ([]byte, error) {
+			runs = append(runs, append([]string{name}, args...))
+			return nil, nil
+		}}
+	for _, path := range []string{oci, docker} {
+		names, err := Names(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := im.Import(context.Background(), path, names); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := "containers-storage:[overlay@/var/lib/containers/storage+/run/containers/storage]"
+	want := [][]string{
+		{"skopeo", "copy", "--quiet", "oci-archive:" + oci + ":localhost/app:1", store + "localhost/app:1"},
+		{"skopeo", "copy", "--quiet", "oci-archive:" + oci + ":1", store + "docker.io/library/nginx:1"},
+		{"skopeo", "copy", "--quiet", "docker-archive:" + docker + ":busybox:1.36", store + "docker.io/library/busybox:1.36"},
+	}
+	if !slices.EqualFunc(runs, want, slices.Equal) {
+		t.Errorf("ran\n%q\nwant\n%q", runs, want)
+	}
+}

@@ -8,16 +8,30 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// Puller is the CRI image service's pull.
+// Puller is the CRI image service's pull, and the status that names what it pulled.
 type Puller interface {
 	PullImage(ctx context.Context, image *runtimeapi.ImageSpec, auth *runtimeapi.AuthConfig, podSandboxConfig *runtimeapi.PodSandboxConfig) (string, error)
+	ImageStatus(ctx context.Context, image *runtimeapi.ImageSpec, verbose bool) (*runtimeapi.ImageStatusResponse, error)
 }
 
 // Pull pulls an image with each of creds in turn until one works, as the
 // kubelet does, or without any when there are none. It returns the image's
-// reference (its ID). The credentials never reach an error: errors come
-// from the runtime, which does not repeat them.
+// ID, as ImageStatus names it: containerd's PullImage returns that, CRI-O's
+// a repository digest of the image (repo@sha256:…), which would not compare
+// equal to the ID of the same image found locally. The credentials never
+// reach an error: errors come from the runtime, which does not repeat them.
 func Pull(ctx context.Context, rt Puller, image *runtimeapi.ImageSpec, creds []*runtimeapi.AuthConfig, sandbox *runtimeapi.PodSandboxConfig) (string, error) {
+	ref, err := pull(ctx, rt, image, creds, sandbox)
+	if err != nil {
+		return "", err
+	}
+	if st, err := rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref}, false); err == nil && st.GetImage().GetId() != "" {
+		return st.Image.Id, nil
+	}
+	return ref, nil
+}
+
+func pull(ctx context.Context, rt Puller, image *runtimeapi.ImageSpec, creds []*runtimeapi.AuthConfig, sandbox *runtimeapi.PodSandboxConfig) (string, error) {
 	if len(creds) == 0 {
 		return rt.PullImage(ctx, image, nil, sandbox)
 	}

@@ -75,7 +75,7 @@ func TestCLIApplyExecDescribeDelete(t *testing.T) {
 
 	out, code := podunitOut("describe", "pod", name)
 	for _, want := range []string{"Manifest:", filepath.Join(manifestDir, name+".yaml"), "pod-e2e-apply.service, active (running)",
-		"Container ID:", "containerd://", "Ready:", "true", "Events:", "podshim", "started container: container=web"} {
+		"Container ID:", containerIDPrefix(), "Ready:", "true", "Events:", "podshim", "started container: container=web"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("describe pod lacks %q (exit %d):\n%s", want, code, out)
 		}
@@ -163,18 +163,83 @@ spec:
 // driver is not the runtime's.
 func TestDoctor(t *testing.T) {
 	out, code := podunitOut("doctor")
-	for _, want := range []string{"[ok]   systemd: version", "[ok]   podunit.path: active", "[ok]   runtime: containerd",
+	runtimeOK := "[ok]   runtime: containerd"
+	if onCRIO() {
+		runtimeOK = "[ok]   runtime: cri-o 1.34"
+	}
+	for _, want := range []string{"[ok]   systemd: version", "[ok]   podunit.path: active", runtimeOK,
 		"[ok]   cgroup driver: systemd", "[ok]   sandbox image: localhost/podunit/pause:1, present", `[ok]   CNI: network "podunit" from /etc/cni/net.d/10-podunit.conflist (bridge, portmap, firewall)`} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("doctor lacks %q (exit %d):\n%s", want, code, out)
 		}
 	}
 	config := filepath.Join(t.TempDir(), "config.yaml")
-	os.WriteFile(config, []byte("cgroupDriver: cgroupfs\n"), 0o644)
+	os.WriteFile(config, []byte("criEndpoint: "+criEndpoint()+"\ncgroupDriver: cgroupfs\n"), 0o644)
 	out, code = podunitOut("doctor", "--config", config)
 	if code != 1 || !strings.Contains(out, "[fail] cgroup driver: the runtime uses systemd, podunit cgroupfs") || !strings.Contains(out, "fix: set cgroupDriver: systemd in "+config) {
 		t.Errorf("doctor with the wrong driver (exit %d):\n%s", code, out)
 	}
+	if onCRIO() {
+		crioDoctor(t)
+	}
+}
+
+// crioDoctor: on CRI-O, doctor reads CRI-O's configuration (from its
+// socket) and names fixes as crio.conf.d drop-ins, which work as printed.
+// CRI-O as distributions ship it looks for CNI plugins in /opt/cni/bin and
+// runs conmon in system.slice: both are set that way here, by a drop-in.
+func crioDoctor(t *testing.T) {
+	out, _ := podunitOut("doctor")
+	if want := `[ok]   conmon: in each pod's slice (monitor_cgroup "pod" of runtime runc)`; !strings.Contains(out, want) {
+		t.Errorf("doctor lacks %q:\n%s", want, out)
+	}
+	const bad = "/etc/crio/crio.conf.d/50-e2e-defaults.conf"
+	if err := os.MkdirAll(filepath.Dir(bad), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("[crio.runtime.runtimes.runc]\nmonitor_cgroup = \"system.slice\"\n[crio.network]\nplugin_dirs = [\"/opt/cni/bin\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, f := range []string{bad, "/etc/crio/crio.conf.d/90-podunit-conmon.conf", "/etc/crio/crio.conf.d/90-podunit-cni.conf"} {
+			os.Remove(f)
+		}
+		systemctl(t, "restart", runtimeUnit())
+	})
+	systemctl(t, "restart", runtimeUnit())
+	out, code := podunitOut("doctor")
+	for _, want := range []string{
+		"[warn] conmon: each container's conmon runs in system.slice, outside its pod's slice",
+		`fix: printf '[crio.runtime.runtimes.runc]\nmonitor_cgroup = "pod"\n' >/etc/crio/crio.conf.d/90-podunit-conmon.conf && systemctl restart crio`,
+		"[fail] CNI: no plugins in /opt/cni/bin, where the runtime looks",
+		`fix: the plugins are in /usr/lib/cni: printf '[crio.network]\nplugin_dirs = ["/usr/lib/cni"]\n' >/etc/crio/crio.conf.d/90-podunit-cni.conf && systemctl restart crio`,
+	} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("doctor on CRI-O's defaults lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+	// The fixes, as printed.
+	for _, line := range strings.Split(out, "\n") {
+		fix, ok := strings.CutPrefix(strings.TrimSpace(line), "fix: ")
+		if !ok || !strings.Contains(fix, "crio.conf.d") {
+			continue
+		}
+		fix = fix[strings.Index(fix, "printf "):]
+		if b, err := exec.Command("sh", "-c", fix).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", fix, err, b)
+		}
+	}
+	out, code = podunitOut("doctor")
+	for _, want := range []string{`[ok]   conmon: in each pod's slice`, `[ok]   CNI: network "podunit" from /etc/cni/net.d/10-podunit.conflist (bridge, portmap, firewall), plugins in /usr/lib/cni`} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("doctor after its fixes lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+	// CRI-O runs pods with the fixed configuration.
+	writeManifest(t, "e2e-doctor.yaml", webPod("e2e-doctor", "fixed", 0))
+	unit := waitActive(t, "default", "e2e-doctor")
+	os.Remove(filepath.Join(manifestDir, "e2e-doctor.yaml"))
+	waitGone(t, unit)
 }
 
 // isExit tells whether err is a command's exit with this status.

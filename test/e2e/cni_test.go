@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	cniBinDir = "/usr/lib/cni" // the test bed's containerd.toml
+	cniBinDir = "/usr/lib/cni" // the test bed's containerd.toml and crio.conf
 	// cniIPAMDir is where host-local keeps one file per address handed
 	// out, holding the sandbox it went to.
 	cniIPAMDir = "/var/lib/cni/networks/podunit"
@@ -56,6 +56,13 @@ func leakedAddresses(t *testing.T) []string {
 // journal and `podunit describe`), the pod already running keeps running
 // untouched, nothing leaks from the failed attempts, and once the plugin is
 // back the new pod starts without a hand.
+//
+// CRI-O checks a network's plugins when it loads the network and drops a
+// network whose plugins are missing or fail: the pod then says CRI-O's
+// words, "no CNI configuration file in /etc/cni/net.d/", and `podunit
+// doctor`, which makes the same check with libcni, names the plugin and its
+// error. CRI-O watches the plugin directory and takes the network back as
+// soon as the plugin is.
 func TestCNIFailure(t *testing.T) {
 	writeManifest(t, "e2e-cni-ok.yaml", webPod("e2e-cni-ok", "unaffected", 0))
 	okUnit := waitActive(t, "default", "e2e-cni-ok")
@@ -83,14 +90,25 @@ func TestCNIFailure(t *testing.T) {
 	unit := units.ServiceName("default", name)
 	since := time.Now()
 	writeManifest(t, name+".yaml", webPod(name, "after the fix", 0))
+	// What the pod says: the runtime's words.
+	why := `failed to find plugin \"portmap\"`
+	if onCRIO() {
+		why = "no CNI configuration file in /etc/cni/net.d/"
+	}
 	waitFor(t, "the journal to say the portmap plugin is missing", func() (bool, error) {
-		return strings.Contains(journal(t, unit, since), `failed to find plugin \"portmap\"`), nil
+		return strings.Contains(journal(t, unit, since), why), nil
 	})
 	out, _ := podunitOut("describe", "pod", name)
-	if !strings.Contains(out, "portmap") {
+	if !strings.Contains(out, strings.ReplaceAll(why, `\"`, `"`)) {
 		t.Errorf("podunit describe pod %s does not say why it has no sandbox:\n%s", name, out)
 	}
-	t.Logf("missing plugin, describe says: %s", lineWith(out, "portmap"))
+	t.Logf("missing plugin, describe says: %s", lineWith(out, strings.ReplaceAll(why, `\"`, `"`)))
+	if onCRIO() {
+		out, _ := podunitOut("doctor")
+		if !strings.Contains(out, `[fail] CNI: /etc/cni/net.d/10-podunit.conflist: [failed to find plugin "portmap"`) {
+			t.Errorf("doctor does not name the missing plugin:\n%s", out)
+		}
+	}
 
 	// Now present but failing, as a plugin does on a bad day.
 	if err := os.WriteFile(portmap, []byte("#!/bin/sh\n"+
@@ -99,6 +117,10 @@ func TestCNIFailure(t *testing.T) {
 	}
 	since = time.Now()
 	waitFor(t, "the journal to carry the failing plugin's message", func() (bool, error) {
+		if onCRIO() {
+			out, _ := podunitOut("doctor")
+			return strings.Contains(out, "e2e: portmap is broken"), nil
+		}
 		return strings.Contains(journal(t, unit, since), "e2e: portmap is broken"), nil
 	})
 

@@ -202,10 +202,11 @@ func statusAPI(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// containerd stopped for 30 s: the running pod keeps running (the same
-// container, serving), healthz says the runtime is down, a pod written and
-// a pod edited meanwhile start once containerd is back, and nothing needs a
-// hand.
+// containerd (on CRI-O: crio.service) stopped for 30 s: the running pod
+// keeps running (the same container, serving; CRI-O's conmon lives in the
+// pod's slice, so stopping crio.service leaves it), healthz says the runtime
+// is down, a pod written and a pod edited meanwhile start once the runtime
+// is back, and nothing needs a hand.
 func TestContainerdOutage(t *testing.T) {
 	// An exec liveness probe needs the runtime: while it is down, the
 	// probe's result is thrown away (as the kubelet does), not failed.
@@ -221,15 +222,15 @@ func TestContainerdOutage(t *testing.T) {
 	ip := getPod(t, "default", "e2e-outage").Status.PodIP
 	podshimPID := unitProps(t, unit)["MainPID"].(uint32)
 
-	systemctl(t, "stop", "containerd.service")
-	t.Cleanup(func() { exec.Command("systemctl", "start", "containerd.service").Run() })
+	systemctl(t, "stop", runtimeUnit())
+	t.Cleanup(func() { exec.Command("systemctl", "start", runtimeUnit()).Run() })
 	down := time.Now()
 	waitFor(t, "healthz to report the runtime down", func() (bool, error) {
 		code, body := statusAPI(t, "/healthz?verbose")
 		return code == http.StatusInternalServerError && strings.Contains(body, "[-]runtime"), nil
 	})
 	if code, body, err := get("http://" + ip + "/"); err != nil || code != 200 || !strings.Contains(body, "still here") {
-		t.Errorf("the pod stopped serving while containerd was down: %d %q %v", code, body, err)
+		t.Errorf("the pod stopped serving while %s was down: %d %q %v", runtimeName, code, body, err)
 	}
 	waitFor(t, "the running pod's unit to say the runtime is unavailable", func() (bool, error) {
 		text, _ := unitProps(t, unit)["StatusText"].(string)
@@ -238,12 +239,12 @@ func TestContainerdOutage(t *testing.T) {
 	writeManifest(t, "e2e-outage-new.yaml", webPod("e2e-outage-new", "new", 0))
 	writeManifest(t, "e2e-outage-edit.yaml", webPod("e2e-outage-edit", "edited during the outage", 0))
 	time.Sleep(30*time.Second - time.Since(down)) // the outage, with a new pod and an edit waiting
-	systemctl(t, "start", "containerd.service")
-	t.Logf("containerd was down for %s", time.Since(down).Round(time.Second))
+	systemctl(t, "start", runtimeUnit())
+	t.Logf("%s was down for %s", runtimeName, time.Since(down).Round(time.Second))
 
 	up := time.Now()
 	waitActive(t, "default", "e2e-outage-new")
-	t.Logf("the pod written during the outage was ready %s after containerd came back", time.Since(up).Round(time.Millisecond))
+	t.Logf("the pod written during the outage was ready %s after %s came back", time.Since(up).Round(time.Millisecond), runtimeName)
 	waitFor(t, "the pod edited during the outage to run its edit", func() (bool, error) {
 		// Between the old generation's stop and the new one's start the
 		// pod is not there to get.
@@ -254,7 +255,7 @@ func TestContainerdOutage(t *testing.T) {
 		_, body, err := get("http://" + st.Status.PodIP + "/")
 		return err == nil && strings.Contains(body, "edited during the outage"), err
 	})
-	t.Logf("the pod edited during the outage ran its edit %s after containerd came back", time.Since(up).Round(time.Millisecond))
+	t.Logf("the pod edited during the outage ran its edit %s after %s came back", time.Since(up).Round(time.Millisecond), runtimeName)
 	if n := len(sandboxes(t, "default", "e2e-outage-edit")); n != 1 {
 		t.Errorf("the edited pod has %d sandboxes, want 1 (the old one removed)", n)
 	}

@@ -3,7 +3,8 @@
 // Package e2e holds podunit's end-to-end tests. They run as root inside the
 // project's test bed (test/testbed), where podunit is installed and
 // podunit.path is enabled, against the real systemd manager, journald,
-// containerd, runc and CNI plugins there: `make test-e2e`.
+// containerd (or CRI-O: `make test-e2e RUNTIME=crio`), runc and CNI plugins
+// there: `make test-e2e`.
 package e2e
 
 import (
@@ -40,7 +41,89 @@ const (
 var (
 	systemd *dbus.Conn
 	cri     *criclient.Client
+	// runtimeName is the test bed's container runtime, "containerd" or "crio"
+	// (testbed.sh keeps it in the test bed's directory).
+	runtimeName = testbedRuntime()
 )
+
+const crioEndpoint = "unix:///run/crio/crio.sock"
+
+func testbedRuntime() string {
+	b, err := os.ReadFile("/run/podunit-testbed/runtime")
+	if err != nil {
+		return "containerd"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// criEndpoint is the runtime's CRI socket.
+func criEndpoint() string {
+	if onCRIO() {
+		return crioEndpoint
+	}
+	return criclient.DefaultEndpoint
+}
+
+// onCRIO reports whether the test bed runs CRI-O.
+func onCRIO() bool { return runtimeName == "crio" }
+
+// runtimeUnit is the runtime's service in the test bed.
+func runtimeUnit() string {
+	if onCRIO() {
+		return "crio.service"
+	}
+	return "containerd.service"
+}
+
+// containerIDPrefix is the runtime's scheme in a container status's ID, as
+// the kubelet writes it (the runtime's name from CRI Version).
+func containerIDPrefix() string {
+	if onCRIO() {
+		return "cri-o://"
+	}
+	return "containerd://"
+}
+
+// hostPortAddr is an address of this machine where a pod's hostPort
+// answers. containerd publishes hostPorts with the CNI portmap plugin,
+// which reaches them from 127.0.0.1 too; CRI-O publishes them with its own
+// nftables rules (table crio-hostports; it never hands port mappings to
+// CNI), which DNAT traffic to the machine's addresses but not from
+// loopback: there the machine's address on the pod network, the bridge's
+// (packaging/cni/10-podunit.conflist), is one a client on the machine uses.
+func hostPortAddr() string {
+	if onCRIO() {
+		return "10.88.0.1"
+	}
+	return "127.0.0.1"
+}
+
+// crioStore is CRI-O's image store in the test bed (test/testbed/crio.conf),
+// in skopeo's containers-storage syntax.
+const crioStore = "containers-storage:[overlay@/var/lib/containers/storage+/run/containers/storage]"
+
+// tagImage gives the runtime's image named from the name to as well, as an
+// import of the same image under another name would, and removes that name
+// when the test ends.
+func tagImage(t *testing.T, from, to string) {
+	t.Helper()
+	cmd := exec.Command("ctr", "-n", "k8s.io", "images", "tag", from, to)
+	if onCRIO() {
+		cmd = exec.Command("skopeo", "copy", "-q", crioStore+from, crioStore+to)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
+	t.Cleanup(func() { cri.RemoveImage(context.Background(), &runtimeapi.ImageSpec{Image: to}) })
+}
+
+// skipOnCRIO skips a test about containerd itself, saying what differs.
+func skipOnCRIO(t *testing.T, why string) {
+	t.Helper()
+	if onCRIO() {
+		t.Skip("CRI-O: " + why)
+	}
+}
 
 func TestMain(m *testing.M) {
 	// /run/podunit-testbed exists only inside a test bed.
@@ -54,7 +137,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: systemd:", err)
 		os.Exit(1)
 	}
-	if cri, err = criclient.New(criclient.DefaultEndpoint); err != nil {
+	if cri, err = criclient.New(criEndpoint()); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: CRI:", err)
 		os.Exit(1)
 	}

@@ -100,7 +100,7 @@ func removeAll(t *testing.T, prefix string) {
 func floorAll(t *testing.T, n int) time.Duration {
 	t.Helper()
 	ctx := context.Background()
-	rt, err := criclient.New(criclient.DefaultEndpoint)
+	rt, err := criclient.New(criEndpoint())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,7 @@ spec:
 	st := podState(t, "default", name)
 	// The lines of this container, not of an earlier test's pod of the
 	// same name (go test -count).
-	id := strings.TrimPrefix(st.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	id := strings.TrimPrefix(st.Status.ContainerStatuses[0].ContainerID, containerIDPrefix())
 	waitFor(t, "all 3000 lines in the journal, once each", func() (bool, error) {
 		out, err := exec.Command("journalctl", "--no-pager", "-o", "cat", "-u", unit, "CONTAINER_ID="+id).Output()
 		if err != nil {

@@ -42,7 +42,7 @@ func TestCreateEditDelete(t *testing.T) {
 		t.Fatalf("no pod IP in state %+v", st)
 	}
 	ctr := st.Status.ContainerStatuses[0]
-	id := strings.TrimPrefix(ctr.ContainerID, "containerd://")
+	id := strings.TrimPrefix(ctr.ContainerID, containerIDPrefix())
 	sliceCgroup, err := systemd.GetUnitTypePropertyContext(ctx, `podunit-e2e\x2dweb.slice`, "Slice", "ControlGroup")
 	if err != nil {
 		t.Fatal(err)
@@ -51,9 +51,17 @@ func TestCreateEditDelete(t *testing.T) {
 	if !strings.HasSuffix(cg, `/podunit.slice/podunit-e2e\x2dweb.slice`) {
 		t.Errorf("pod slice cgroup %s is not under podunit.slice", cg)
 	}
-	scope := filepath.Join("/sys/fs/cgroup/systemd", cg, "cri-containerd-"+id+".scope")
-	if _, err := os.Stat(scope); err != nil {
-		t.Errorf("container %s is not in the pod's slice: %v", id, err)
+	// containerd names a container's scope cri-containerd-<id>.scope;
+	// CRI-O crio-<id>.scope, and with conmon_cgroup "pod" its conmon's
+	// crio-conmon-<id>.scope beside it, in the pod's slice too.
+	scopes := []string{"cri-containerd-" + id + ".scope"}
+	if onCRIO() {
+		scopes = []string{"crio-" + id + ".scope", "crio-conmon-" + id + ".scope"}
+	}
+	for _, scope := range scopes {
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/systemd", cg, scope)); err != nil {
+			t.Errorf("container %s is not in the pod's slice: %v", id, err)
+		}
 	}
 
 	// The sandbox carries the kubelet's CRI labels.
@@ -70,7 +78,7 @@ func TestCreateEditDelete(t *testing.T) {
 	}
 
 	// It answers on the pod IP and on the hostPort; $(GREETING) was expanded.
-	for _, url := range []string{"http://" + st.Status.PodIP + "/", "http://127.0.0.1:18080/"} {
+	for _, url := range []string{"http://" + st.Status.PodIP + "/", "http://" + hostPortAddr() + ":18080/"} {
 		waitFor(t, url+" answering", func() (bool, error) {
 			code, body, err := get(url)
 			return code == 200 && strings.TrimSpace(body) == "first", err
@@ -81,7 +89,7 @@ func TestCreateEditDelete(t *testing.T) {
 	oldSandbox := sbs[0].Id
 	writeManifest(t, "e2e-web.yaml", webPod(name, "second", 18080))
 	waitFor(t, "the edited pod answering", func() (bool, error) {
-		code, body, err := get("http://127.0.0.1:18080/")
+		code, body, err := get("http://" + hostPortAddr() + ":18080/")
 		return code == 200 && strings.TrimSpace(body) == "second", err
 	})
 	waitActive(t, "default", name)
@@ -145,7 +153,7 @@ spec:
 	if s := activeState(units.ServiceName("default", "e2e-bad")); s != "" && s != "inactive" {
 		t.Errorf("a unit exists for the invalid manifest: %s", s)
 	}
-	if code, body, err := get("http://127.0.0.1:18081/"); code != 200 || strings.TrimSpace(body) != "good" {
+	if code, body, err := get("http://" + hostPortAddr() + ":18081/"); code != 200 || strings.TrimSpace(body) != "good" {
 		t.Errorf("good pod: %d %q %v", code, body, err)
 	}
 	os.Remove(filepath.Join(manifestDir, "e2e-good.yaml"))

@@ -369,18 +369,29 @@ spec:
 
 // hostUsers: false on a runtime without user namespaces (containerd 1.6,
 // Debian 12's): the pod is not started, and says why, naming the runtime's
-// version, as the kubelet's admission would refuse it.
+// version, as the kubelet's admission would refuse it. CRI-O has them: the
+// pod runs, its root an unprivileged range of host IDs.
 func TestHostUsersNeedsUserNamespaces(t *testing.T) {
 	writeManifest(t, "e2e-userns.yaml", `apiVersion: v1
 kind: Pod
 metadata: {name: e2e-userns}
 spec:
   hostUsers: false
+  terminationGracePeriodSeconds: 1
   containers:
   - name: c
     image: localhost/podunit/busybox:1.35
-    command: ["sleep", "3600"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 `)
+	if onCRIO() {
+		waitActive(t, "default", "e2e-userns")
+		out, code := podunitOut("exec", "e2e-userns", "--", "cat", "/proc/self/uid_map")
+		f := strings.Fields(out)
+		if code != 0 || len(f) != 3 || f[0] != "0" || f[1] == "0" || f[2] != "65536" {
+			t.Errorf("the container's uid_map: %q (exit %d), want its root mapped to 65536 IDs away from the host's root", out, code)
+		}
+		return
+	}
 	waitFor(t, "the pod reported as not admitted", func() (bool, error) {
 		out, _ := exec.Command(podunitBin, "get", "pods").Output()
 		return strings.Contains(string(out), "UserNamespacesNotSupported"), nil
@@ -396,20 +407,32 @@ spec:
 
 // An image volume on a runtime that cannot mount images (containerd 1.6,
 // Debian 12's): the pod is not started and says why, naming the volume and
-// the runtime's version. (The VM tier mounts one on containerd 2.1.)
+// the runtime's version. (The VM tier mounts one on containerd 2.1.) CRI-O
+// mounts images since 1.31: the pod runs with the image's files, read-only.
 func TestImageVolumeNeedsARuntimeThatMountsImages(t *testing.T) {
 	writeManifest(t, "e2e-imagevol.yaml", `apiVersion: v1
 kind: Pod
 metadata: {name: e2e-imagevol}
 spec:
-  volumes: [{name: tools, image: {reference: localhost/podunit/busybox:1.35}}]
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: tools, image: {reference: localhost/podunit/nginx:1}}]
   containers:
   - name: c
     image: localhost/podunit/busybox:1.35
-    command: ["sleep", "3600"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
     volumeMounts: [{name: tools, mountPath: /tools}]
 `)
 	t.Cleanup(func() { os.Remove(filepath.Join(manifestDir, "e2e-imagevol.yaml")) })
+	if onCRIO() {
+		waitActive(t, "default", "e2e-imagevol")
+		if out, code := podunitOut("exec", "e2e-imagevol", "--", "cat", "/tools/www/index.html"); code != 0 || strings.TrimSpace(out) != "podunit test bed" {
+			t.Errorf("the image volume's file: %q (exit %d)", out, code)
+		}
+		if out, code := podunitOut("exec", "e2e-imagevol", "--", "touch", "/tools/x"); code == 0 || !strings.Contains(out, "Read-only file system") {
+			t.Errorf("the image volume is writable: %q (exit %d)", out, code)
+		}
+		return
+	}
 	waitStatusWord(t, "e2e-imagevol", "ImageVolumesNotSupported")
 	pod := getPod(t, "default", "e2e-imagevol")
 	if pod.Status.Phase != corev1.PodFailed || !strings.Contains(pod.Status.Message, "containerd 1.") || !strings.Contains(pod.Status.Message, `"tools"`) {

@@ -19,7 +19,8 @@ import (
 
 // registry is Debian's docker-registry (the CNCF distribution registry) run
 // in the test bed on 127.0.0.1 with TLS (a CA of the test's, which
-// containerd trusts through its hosts.toml) and htpasswd authentication,
+// containerd trusts through its hosts.toml, CRI-O through
+// /etc/containers/certs.d) and htpasswd authentication,
 // holding the test bed's busybox image as private/busybox:1.
 type registry struct {
 	addr, dir string
@@ -97,11 +98,20 @@ auth:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// containerd trusts the test's CA for this registry (config_path).
-	hosts := filepath.Join("/run/containerd/certs.d", r.addr)
-	os.MkdirAll(hosts, 0o755)
-	t.Cleanup(func() { os.RemoveAll(hosts) })
-	os.WriteFile(filepath.Join(hosts, "hosts.toml"), []byte(fmt.Sprintf("server = \"https://%s\"\n\n[host.\"https://%s\"]\n  ca = %q\n", r.addr, r.addr, p("ca.crt"))), 0o644)
+	if onCRIO() {
+		// CRI-O (containers/image) trusts the CAs in the registry's
+		// directory of /etc/containers/certs.d.
+		certsd := filepath.Join("/etc/containers/certs.d", r.addr)
+		os.MkdirAll(certsd, 0o755)
+		t.Cleanup(func() { os.RemoveAll(certsd) })
+		run("cp", p("ca.crt"), filepath.Join(certsd, "ca.crt"))
+	} else {
+		// containerd trusts the test's CA for this registry (config_path).
+		hosts := filepath.Join("/run/containerd/certs.d", r.addr)
+		os.MkdirAll(hosts, 0o755)
+		t.Cleanup(func() { os.RemoveAll(hosts) })
+		os.WriteFile(filepath.Join(hosts, "hosts.toml"), []byte(fmt.Sprintf("server = \"https://%s\"\n\n[host.\"https://%s\"]\n  ca = %q\n", r.addr, r.addr, p("ca.crt"))), 0o644)
+	}
 	// Push the test bed's busybox image, as a user would with skopeo.
 	images := filepath.Join(os.Getenv("PODUNIT_TESTBED_DIR"), "images", "busybox.tar")
 	certs := p("certs")

@@ -45,7 +45,7 @@ func TestInvalidEditKeepsPodAndBackupsAreIgnored(t *testing.T) {
 	if after["ActiveState"] != "active" || fmt.Sprint(after["InvocationID"]) != fmt.Sprint(before["InvocationID"]) {
 		t.Errorf("the pod was disturbed by an invalid edit: %v → %v", before["InvocationID"], after["InvocationID"])
 	}
-	if code, body, err := get("http://127.0.0.1:18085/"); code != 200 || strings.TrimSpace(body) != "kept" {
+	if code, body, err := get("http://" + hostPortAddr() + ":18085/"); code != 200 || strings.TrimSpace(body) != "kept" {
 		t.Errorf("the kept pod does not answer: %d %q %v", code, body, err)
 	}
 	if s := activeState(units.ServiceName("default", "e2e-backup")); s != "" && s != "inactive" {

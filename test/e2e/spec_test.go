@@ -355,8 +355,9 @@ spec:
 	waitGone(t, unit)
 }
 
-// A UDP hostPort is published by the CNI portmap plugin as a TCP one is
-// (busybox has no UDP server to answer, so the DNAT rule is checked).
+// A UDP hostPort is published as a TCP one is, by the CNI portmap plugin
+// (containerd) or CRI-O's own nftables table (busybox has no UDP server to
+// answer, so the DNAT rule is checked).
 func TestUDPHostPort(t *testing.T) {
 	const name = "e2e-udp"
 	writeManifest(t, "e2e-udp.yaml", `apiVersion: v1
@@ -374,11 +375,17 @@ spec:
 `)
 	unit := waitActive(t, "default", name)
 	ip := podState(t, "default", name).Status.PodIP
-	out, err := exec.Command("iptables", "-t", "nat", "-S").CombinedOutput()
-	if err != nil {
-		t.Fatalf("iptables: %v\n%s", err, out)
-	}
+	cmd := exec.Command("iptables", "-t", "nat", "-S")
 	want := regexp.MustCompile(`-p udp .*--dport 18053 .*-j DNAT --to-destination ` + regexp.QuoteMeta(ip) + `:5353`)
+	if onCRIO() {
+		// An element of its map: protocol . hostPort : podIP . podPort.
+		cmd = exec.Command("nft", "list", "table", "ip", "crio-hostports")
+		want = regexp.MustCompile(`udp \. 18053 [^:]*: ` + regexp.QuoteMeta(ip) + ` \. 5353`)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
 	if !want.Match(out) {
 		t.Errorf("no UDP DNAT rule from 18053 to %s:5353:\n%s", ip, out)
 	}

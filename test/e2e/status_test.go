@@ -58,17 +58,17 @@ func TestStatusAPI(t *testing.T) {
 		}
 	}
 	if found == nil || found.Status.PodIP != ip || found.Status.Phase != corev1.PodRunning || len(found.Status.ContainerStatuses) != 1 ||
-		!strings.HasPrefix(found.Status.ContainerStatuses[0].ContainerID, "containerd://") {
+		!strings.HasPrefix(found.Status.ContainerStatuses[0].ContainerID, containerIDPrefix()) {
 		t.Fatalf("pod %s in /pods: %+v", name, found)
 	}
 
 	// The status survives restarts of the status service, of podshim and of
-	// containerd: the same pod, IP and container.
+	// the runtime: the same pod, IP and container.
 	cid := found.Status.ContainerStatuses[0].ContainerID
 	unit := "pod-" + name + ".service"
 	systemctl(t, "restart", "podunit-status.service")
 	systemctl(t, "kill", "--signal=SIGKILL", "--kill-who=main", unit)
-	systemctl(t, "restart", "containerd.service")
+	systemctl(t, "restart", runtimeUnit())
 	waitFor(t, "the pod again in /pods after the restarts", func() (bool, error) {
 		_, body := unixGet(t, "/pods/default/"+name)
 		var p corev1.Pod

@@ -26,6 +26,12 @@ out=$(lintian --tag-display-limit 0 "$old" 2>&1 | grep -v 'running with root pri
 [ -n "$out" ] && echo "$out" >&2
 if grep -q '^E:' <<<"$out"; then fail "lintian reports errors"; fi
 ok "lintian: no errors"
+# Either runtime satisfies the .deb: containerd or CRI-O.
+depends=$(dpkg-deb -f "$old" Depends)
+for d in 'containerd | cri-o' 'runc | crun' containernetworking-plugins; do
+	grep -qF "$d" <<<"$depends" || fail "the .deb does not depend on $d: $depends"
+done
+ok "deb: depends on $depends"
 
 # --- the .rpm
 list=$(rpm -qp --list "$rpmfile")

@@ -2,7 +2,7 @@
 # Builds the test bed's local OCI images from Debian's busybox-static:
 #   localhost/podunit/busybox:1.35  busybox and all its applets, cmd "sh";
 #                                   /usr/local/bin/etcd is a stand-in for etcd
-#   localhost/podunit/pause:1       the same files, entrypoint "sleep infinity"
+#   localhost/podunit/pause:1       the same files, sleeping until SIGTERM
 #   localhost/podunit/nginx:1       the same files, running httpd serving /www
 #                                   on port 80: a stand-in for nginx, for
 #                                   manifests that run an image as it is
@@ -73,7 +73,12 @@ export_image() { # tag tarball config-args...
 	mv "$tar.tmp" "$tar"
 }
 export_image busybox "$out/busybox.tar" --config.cmd sh --config.env PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export_image pause "$out/pause.tar" --config.entrypoint /bin/sleep --config.cmd infinity
+# It stops at SIGTERM, as the kubelet's pause does: CRI-O stops a sandbox's
+# infra container (a pod with shareProcessNamespace) with SIGTERM and waits
+# for it until the StopPodSandbox call's deadline, where containerd sends
+# SIGKILL at once.
+export_image pause "$out/pause.tar" --config.entrypoint /bin/sh --config.entrypoint -c \
+	--config.cmd "trap 'exit 0' TERM INT; sleep infinity & wait"
 # Unlike busybox httpd alone, it stops at SIGTERM, as nginx does.
 export_image nginx "$out/nginx.tar" --config.entrypoint /bin/sh --config.entrypoint -c \
 	--config.cmd "httpd -f -p 80 -h /www & trap 'kill \$!; exit 0' TERM; wait" \
