@@ -114,7 +114,15 @@ func tagImage(t *testing.T, from, to string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 	}
-	t.Cleanup(func() { cri.RemoveImage(context.Background(), &runtimeapi.ImageSpec{Image: to}) })
+	t.Cleanup(func() {
+		if onCRIO() {
+			cri.RemoveImage(context.Background(), &runtimeapi.ImageSpec{Image: to})
+			return
+		}
+		// The name only: the CRI's RemoveImage removes the image, with
+		// every other name it has (from, which later tests run).
+		exec.Command("ctr", "-n", "k8s.io", "images", "rm", to).Run()
+	})
 }
 
 // skipOnCRIO skips a test about containerd itself, saying what differs.
