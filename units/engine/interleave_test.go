@@ -106,33 +106,7 @@ type simPod struct {
 
 func playSequence(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	dir := t.TempDir()
-	sim := newSimSystemd(t)
-	s := &Syncer{
-		HandoffCmd: []string{"/usr/bin/podunit", "handoff"},
-		Sources:    []generator.Source{{Dir: filepath.Join(dir, "manifests")}},
-		UnitConfig: generator.UnitConfig{
-			PodshimPath: "/usr/libexec/podunit/podshim", SpecDir: filepath.Join(dir, "run", "specs"),
-			CRIEndpoint: "unix:///run/containerd/containerd.sock", CgroupDriver: units.CgroupDriverSystemd,
-		},
-		Manager:  sim,
-		Runtime:  critest.NewFakeRuntimeService(),
-		Rollouts: Rollouts{Dir: filepath.Join(dir, "rollouts")},
-		Report:   &testReporter{w: sim.log},
-	}
-	sim.replacer = func() *Replacer {
-		return &Replacer{Manager: sim, Images: simImages{}, UnitConfig: s.UnitConfig, Rollouts: s.Rollouts,
-			Report: &testReporter{w: sim.log}, PullBackoff: func(int) time.Duration { return 300 * time.Millisecond }}
-	}
-	sim.sync = s
-	ctx, cancel := context.WithCancel(context.Background())
-	syncs := make(chan struct{})
-	go func() { sim.runSyncs(ctx); close(syncs) }()
-	defer func() {
-		cancel()
-		<-syncs
-		sim.stop()
-	}()
+	sim, s := simulatedSync(t)
 
 	pods := []*simPod{{name: "a", good: map[string]bool{}}, {name: "b", good: map[string]bool{}}}
 	n := 0
@@ -221,6 +195,41 @@ func playSequence(t *testing.T, seed uint64) {
 	if v := sim.violations(); len(v) > 0 {
 		t.Fatalf("violations:\n%s\n\nlog:\n%s", strings.Join(v, "\n"), sim.log)
 	}
+}
+
+// simulatedSync is the real sync, with the real hand-offs, against a
+// simulated systemd, syncing at each request (the path unit) and every 2 s
+// (the timer) until the test ends.
+func simulatedSync(t *testing.T) (*simSystemd, *Syncer) {
+	t.Helper()
+	dir := t.TempDir()
+	sim := newSimSystemd(t)
+	s := &Syncer{
+		HandoffCmd: []string{"/usr/bin/podunit", "handoff"},
+		Sources:    []generator.Source{{Dir: filepath.Join(dir, "manifests")}},
+		UnitConfig: generator.UnitConfig{
+			PodshimPath: "/usr/libexec/podunit/podshim", SpecDir: filepath.Join(dir, "run", "specs"),
+			CRIEndpoint: "unix:///run/containerd/containerd.sock", CgroupDriver: units.CgroupDriverSystemd,
+		},
+		Manager:  sim,
+		Runtime:  critest.NewFakeRuntimeService(),
+		Rollouts: Rollouts{Dir: filepath.Join(dir, "rollouts")},
+		Report:   &testReporter{w: sim.log},
+	}
+	sim.replacer = func() *Replacer {
+		return &Replacer{Manager: sim, Images: simImages{}, UnitConfig: s.UnitConfig, Rollouts: s.Rollouts,
+			Report: &testReporter{w: sim.log}, PullBackoff: func(int) time.Duration { return 300 * time.Millisecond }}
+	}
+	sim.sync = s
+	ctx, cancel := context.WithCancel(context.Background())
+	syncs := make(chan struct{})
+	go func() { sim.runSyncs(ctx); close(syncs) }()
+	t.Cleanup(func() {
+		cancel()
+		<-syncs
+		sim.stop()
+	})
+	return sim, s
 }
 
 // settleSim waits until no hand-off runs (but those pulling what cannot be

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +9,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/dbus"
-	critest "k8s.io/cri-api/pkg/apis/testing"
 
-	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/units"
 )
 
@@ -24,29 +21,7 @@ import (
 // simulated systemd; write saves its manifest and asks for a sync.
 func simulated(t *testing.T) (sim *simSystemd, s *Syncer, write func(content string)) {
 	t.Helper()
-	dir := t.TempDir()
-	sim = newSimSystemd(t)
-	s = &Syncer{
-		HandoffCmd: []string{"/usr/bin/podunit", "handoff"},
-		Sources:    []generator.Source{{Dir: filepath.Join(dir, "manifests")}},
-		UnitConfig: generator.UnitConfig{
-			PodshimPath: "/usr/libexec/podunit/podshim", SpecDir: filepath.Join(dir, "run", "specs"),
-			CRIEndpoint: "unix:///run/containerd/containerd.sock", CgroupDriver: units.CgroupDriverSystemd,
-		},
-		Manager:  sim,
-		Runtime:  critest.NewFakeRuntimeService(),
-		Rollouts: Rollouts{Dir: filepath.Join(dir, "rollouts")},
-		Report:   &testReporter{w: sim.log},
-	}
-	sim.replacer = func() *Replacer {
-		return &Replacer{Manager: sim, Images: simImages{}, UnitConfig: s.UnitConfig, Rollouts: s.Rollouts,
-			Report: &testReporter{w: sim.log}, PullBackoff: func(int) time.Duration { return 300 * time.Millisecond }}
-	}
-	sim.sync = s
-	ctx, cancel := context.WithCancel(context.Background())
-	syncs := make(chan struct{})
-	go func() { sim.runSyncs(ctx); close(syncs) }()
-	t.Cleanup(func() { cancel(); <-syncs; sim.stop() })
+	sim, s = simulatedSync(t)
 	write = func(content string) {
 		path := filepath.Join(s.Sources[0].Dir, "a.yaml")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
