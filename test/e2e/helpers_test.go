@@ -114,7 +114,15 @@ func tagImage(t *testing.T, from, to string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 	}
-	t.Cleanup(func() { cri.RemoveImage(context.Background(), &runtimeapi.ImageSpec{Image: to}) })
+	t.Cleanup(func() {
+		if onCRIO() {
+			// CRI-O's RemoveImage of one of an image's names removes that
+			// name; containerd's removes the image with all its names.
+			cri.RemoveImage(context.Background(), &runtimeapi.ImageSpec{Image: to})
+			return
+		}
+		exec.Command("ctr", "-n", "k8s.io", "images", "rm", to).Run()
+	})
 }
 
 // skipOnCRIO skips a test about containerd itself, saying what differs.
