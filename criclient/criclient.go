@@ -230,8 +230,9 @@ func (c *Client) ImageStatus(ctx context.Context, image *runtimeapi.ImageSpec, v
 	return c.image.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: image, Verbose: verbose}, c.callOpts()...)
 }
 
-// RemoveImage removes an image; given one of several names of an image,
-// it removes that name only (containerd and CRI-O alike).
+// RemoveImage removes an image. Given one of several names of an image,
+// CRI-O removes that name only; containerd removes the image, with all
+// its names.
 func (c *Client) RemoveImage(ctx context.Context, image *runtimeapi.ImageSpec) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()

@@ -209,13 +209,19 @@ func TestLoadManyPods(t *testing.T) {
 		t.Errorf("podunit sync: %v\n%s", err, out)
 	}
 	syncPeak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	// The runtime's per-container monitor (containerd's shims, CRI-O's
+	// conmons) and the runtime itself.
+	shimName, daemon := "containerd-shim", "containerd"
+	if onCRIO() {
+		shimName, daemon = "conmon", "crio"
+	}
 	var runtimeShims int
-	runtimeShimPIDs := procstat.Named("containerd-shim")
+	runtimeShimPIDs := procstat.Named(shimName)
 	for _, pid := range runtimeShimPIDs {
 		runtimeShims += privateDirty(t, pid)
 	}
 	containerd := 0
-	for _, pid := range procstat.Named("containerd") {
+	for _, pid := range procstat.Named(daemon) {
 		containerd += privateDirty(t, pid)
 	}
 
@@ -226,9 +232,9 @@ func TestLoadManyPods(t *testing.T) {
 		n, took.Round(time.Millisecond), floor1.Round(time.Millisecond), floor2.Round(time.Millisecond), floor.Round(time.Millisecond),
 		float64(took)/float64(floor))
 	t.Logf("Private_Dirty: %d podshims %d KiB (%d KiB each), podunit serve %d KiB; podunit sync peak RSS %d KiB; "+
-		"the runtime's %d shims %d KiB (%d KiB each), containerd %d KiB",
+		"the runtime's %d %ss %d KiB (%d KiB each), %s %d KiB",
 		len(pids), shims, shims/max(len(pids), 1), serve, syncPeak,
-		len(runtimeShimPIDs), runtimeShims, runtimeShims/max(len(runtimeShimPIDs), 1), containerd)
+		len(runtimeShimPIDs), shimName, runtimeShims, runtimeShims/max(len(runtimeShimPIDs), 1), daemon, containerd)
 }
 
 // churnSlot is one manifest of the churn.
