@@ -165,30 +165,47 @@ func serviceIP(t *testing.T, name string) string {
 
 // outside is a network namespace standing for another machine: a veth
 // pair joins it to the test bed, the node's end 192.0.2.1/24 (TEST-NET-1,
-// inside the namespaces the test made), its own 192.0.2.2.
+// inside the namespaces the test made), its own 192.0.2.2. It is held by a
+// process of its own, not by `ip netns add`: that makes /run/netns a shared
+// mount, and the runtime's own network namespaces there could not be
+// unmounted any more ("device or resource busy").
 func outside(t *testing.T) (run func(args ...string) (string, error)) {
 	t.Helper()
-	cmds := [][]string{
-		{"ip", "netns", "add", "e2e-outside"},
-		{"ip", "link", "add", "e2e-out", "type", "veth", "peer", "name", "e2e-out-p"},
-		{"ip", "link", "set", "e2e-out-p", "netns", "e2e-outside"},
-		{"ip", "addr", "add", "192.0.2.1/24", "dev", "e2e-out"},
-		{"ip", "link", "set", "e2e-out", "up"},
-		{"ip", "netns", "exec", "e2e-outside", "ip", "addr", "add", "192.0.2.2/24", "dev", "e2e-out-p"},
-		{"ip", "netns", "exec", "e2e-outside", "ip", "link", "set", "e2e-out-p", "up"},
-		{"ip", "netns", "exec", "e2e-outside", "ip", "link", "set", "lo", "up"},
+	holder := exec.Command("unshare", "--net", "sleep", "600")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
 	}
+	pid := fmt.Sprint(holder.Process.Pid)
 	t.Cleanup(func() {
 		exec.Command("ip", "link", "delete", "e2e-out").Run()
-		exec.Command("ip", "netns", "delete", "e2e-outside").Run()
+		holder.Process.Kill()
+		holder.Wait()
 	})
+	in := func(args ...string) []string { return append([]string{"nsenter", "-t", pid, "-n", "--"}, args...) }
+	cmds := [][]string{
+		{"ip", "link", "add", "e2e-out", "type", "veth", "peer", "name", "e2e-out-p"},
+		{"ip", "link", "set", "e2e-out-p", "netns", pid},
+		{"ip", "addr", "add", "192.0.2.1/24", "dev", "e2e-out"},
+		{"ip", "link", "set", "e2e-out", "up"},
+		in("ip", "addr", "add", "192.0.2.2/24", "dev", "e2e-out-p"),
+		in("ip", "link", "set", "e2e-out-p", "up"),
+		in("ip", "link", "set", "lo", "up"),
+	}
+	deadline := time.Now().Add(5 * time.Second)
 	for _, c := range cmds {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
+		for {
+			out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) { // the holder's namespace may take a moment
+				t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return func(args ...string) (string, error) {
-		out, err := exec.Command("ip", append([]string{"netns", "exec", "e2e-outside"}, args...)...).CombinedOutput()
+		out, err := exec.Command("nsenter", append([]string{"-t", pid, "-n", "--"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 }

@@ -31,12 +31,15 @@ func isJobPod(p *generator.Pod) bool {
 }
 
 // completed is how the Job pod p finished ("Succeeded", "Failed") when it
-// did and has no unit any more; "" otherwise: run it (or leave its unit).
+// did and has no unit any more (or a stopped one); "" otherwise: run it
+// (or leave its unit).
 func (j JobRecords) completed(p *generator.Pod, loaded map[string]bus.Running) string {
 	if j.Dir == "" || !isJobPod(p) {
 		return ""
 	}
-	if _, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; ok {
+	// Its unit, loaded, is left to the reconcile; but one stopped and not
+	// unloaded yet (systemctl stop) is not run again.
+	if r, ok := loaded[units.ServiceName(p.Namespace(), p.Name())]; ok && r.ActiveState != "inactive" {
 		return ""
 	}
 	b, err := os.ReadFile(j.path(p.Namespace(), p.Name(), p.Hash))
