@@ -232,18 +232,28 @@ func suffix(s string) string {
 
 func ptr[T any](v T) *T { return &v }
 
-// serveServices answers /services (a v1 ServiceList) and
-// /services/NAMESPACE/NAME (a Service; for one that is not served, 404
-// with why).
-func (s *Server) serveServices(w http.ResponseWriter, r *http.Request, path string) {
+// serviceView is the Services of the current snapshot; on a failure it
+// answers 500 and returns false.
+func (s *Server) serviceView(w http.ResponseWriter, r *http.Request) (*serviceView, bool) {
 	snap, err := s.snapshot(r.Context())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+		return nil, false
 	}
 	v := s.services(snap)
 	if v.readError != nil {
 		http.Error(w, v.readError.Error(), http.StatusInternalServerError)
+		return nil, false
+	}
+	return v, true
+}
+
+// serveServices answers /services (a v1 ServiceList) and
+// /services/NAMESPACE/NAME (a Service; for one that is not served, 404
+// with why).
+func (s *Server) serveServices(w http.ResponseWriter, r *http.Request, path string) {
+	v, ok := s.serviceView(w, r)
+	if !ok {
 		return
 	}
 	if path == "services" {
@@ -276,14 +286,8 @@ func (s *Server) serveServices(w http.ResponseWriter, r *http.Request, path stri
 // serveEndpointSlices answers /endpointslices: a discovery.k8s.io/v1
 // EndpointSliceList of every Service's endpoints.
 func (s *Server) serveEndpointSlices(w http.ResponseWriter, r *http.Request) {
-	snap, err := s.snapshot(r.Context())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	v := s.services(snap)
-	if v.readError != nil {
-		http.Error(w, v.readError.Error(), http.StatusInternalServerError)
+	v, ok := s.serviceView(w, r)
+	if !ok {
 		return
 	}
 	list := discoveryv1.EndpointSliceList{TypeMeta: metav1.TypeMeta{Kind: "EndpointSliceList", APIVersion: "discovery.k8s.io/v1"}, Items: v.slices}
