@@ -17,6 +17,8 @@ const (
 	// that refer to it are not kept loaded by it, as they would be by
 	// referring to each other.
 	CriticalTarget = "podunit-critical.target"
+	// SyncUnit runs podunit sync.
+	SyncUnit = "podunit-sync.service"
 	// servicePrefix and sliceStem make pod-<stem>.service and podunit-<stem>.slice.
 	servicePrefix = "pod-"
 	serviceSuffix = ".service"

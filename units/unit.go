@@ -37,6 +37,13 @@ type Unit struct {
 	// before the next (a StatefulSet's under OrderedReady), by the same
 	// rollout unit. Not a unit setting.
 	Ordered bool
+	// Resume: this generation's replacement was cut short (its hand-off
+	// killed, the machine down) before the generation was proven ready. A
+	// hand-off takes it through the readiness gate again, against the last
+	// ready generation the replacement's record keeps, however the unit
+	// runs now (started, crash-looping, or not loaded after a boot). Not a
+	// unit setting.
+	Resume bool
 	// Source is the manifest file, shown as the unit's SourcePath. systemd
 	// takes only an absolute path there; a relative one is not rendered.
 	Source string

@@ -30,7 +30,7 @@ func newHandoffCommand() *cobra.Command {
 	var (
 		configPath, specDir, gone string
 		ready                     []string
-		rolling                   bool
+		rolling, resume           bool
 		trigger                   string
 	)
 	cmd := &cobra.Command{
@@ -38,8 +38,8 @@ func newHandoffCommand() *cobra.Command {
 		Short:  "start pods' new generations once the old ones stopped (run by sync's hand-off units)",
 		Hidden: true,
 		Long: `Run by the hand-off units podunit sync queues (podunit-handoff-*.service,
-podunit-rollout-*.service), never by hand. Without --rolling it waits for
-pulls the images of the spec files given while their old generations run,
+podunit-rollout-*.service), never by hand. Without --rolling it pulls the
+images of the spec files given while their old generations run,
 then stops those and starts the new ones; a new generation that replaced a
 ready one must be ready within its rollout deadline, or the old one runs
 again (RolledBack). With --rolling it replaces a workload's replicas (or starts a
@@ -48,12 +48,16 @@ the next. A spec file that a later sync removed is skipped, and a sync is
 queued to carry on. With --gone UNIT (a removed pod's hand-off) it waits
 for UNIT to stop, then queues a sync, which collects the pod's slice and
 spec files. With --ready UNIT it first waits for UNIT to be active (a pod
-annotated podunit.io/after).`,
+annotated podunit.io/after). With --resume it carries on replacements that
+were cut short (a hand-off killed, the machine down): the generation wanted
+goes through the readiness gate again, running or not, against the last
+ready generation the replacement's record keeps.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
 	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files are")
 	f.BoolVar(&rolling, "rolling", false, "replace the pods one at a time, each ready before the next")
+	f.BoolVar(&resume, "resume", false, "carry on replacements that were cut short (a hand-off killed, the machine down) from their records")
 	f.StringVar(&gone, "gone", "", "a removed pod's unit: wait for it to stop, then queue a sync")
 	f.StringVar(&trigger, "trigger", engine.TriggerManifest, "why the pods are replaced: manifest or auto-update")
 	f.StringArrayVar(&ready, "ready", nil, "a unit to wait for to be active (ready) before starting (podunit.io/after)")
@@ -107,7 +111,7 @@ annotated podunit.io/after).`,
 		if r.Node, err = registry.ReadNode(cfg.authFile(), registry.DefaultProvidersPath); err != nil {
 			report.Errorf("the node's registry credentials are not used: %v", err)
 		}
-		return engine.Handoff(ctx, r, specs, rolling, trigger)
+		return engine.Handoff(ctx, r, engine.Job{Specs: specs, Rolling: rolling, Trigger: trigger, Resume: resume})
 	}
 	return cmd
 }

@@ -59,6 +59,9 @@ type HandoffJob struct {
 	// Gone is a removed pod's unit: once it is down, the next sync collects
 	// what the pod left (its slice and spec files).
 	Gone string
+	// Resume: a replacement of Next was cut short (units.Unit.Resume);
+	// the hand-off carries it on from its record.
+	Resume bool
 }
 
 // Running is a pod unit as the manager reports it.
@@ -140,6 +143,14 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*units.Unit, kee
 			} else {
 				res.Pending = append(res.Pending, u.Name)
 			}
+		case u.Resume && u.Group != "":
+			// A rollout cut short: its rollout unit carries it on.
+			name := units.RolloutName(u.Namespace, u.Group)
+			rolling[name] = append(rolling[name], u)
+		case u.Resume:
+			// A replacement cut short: a hand-off takes the generation
+			// through the gate again, running or not.
+			replace = append(replace, u)
 		case !ok && u.Ordered:
 			// A StatefulSet's pod: started by the rollout unit, after the
 			// ones before it are ready.
@@ -209,7 +220,10 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*units.Unit, kee
 		// dependency: a unit another refers to is never unloaded, and a
 		// new generation can take its name only once it is.)
 		desc := fmt.Sprintf("Replace pod %s/%s with podunit config %s", u.Namespace, u.PodName, u.ConfigHash)
-		queued, err := startHandoff(ctx, m, units.HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*units.Unit{u}, Ready: notActive(current, want, u.StartAfter)}))
+		if u.Resume {
+			desc = fmt.Sprintf("Carry on replacing pod %s/%s with podunit config %s (its replacement was cut short)", u.Namespace, u.PodName, u.ConfigHash)
+		}
+		queued, err := startHandoff(ctx, m, units.HandoffName(u.Name), desc, handoff(HandoffJob{Next: []*units.Unit{u}, Ready: notActive(current, want, u.StartAfter), Resume: u.Resume}))
 		switch {
 		case err != nil:
 			res.Errors = append(res.Errors, fmt.Errorf("replace %s: %w", u.Name, err))
@@ -238,7 +252,8 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*units.Unit, kee
 			group = append(starts, replaced...)
 		}
 		desc := fmt.Sprintf("Roll out %s in namespace %s, one replica at a time", group[0].Group, group[0].Namespace)
-		queued, err := startHandoff(ctx, m, name, desc, handoff(HandoffJob{Next: group, Rolling: true}))
+		resume := slices.ContainsFunc(group, func(u *units.Unit) bool { return u.Resume })
+		queued, err := startHandoff(ctx, m, name, desc, handoff(HandoffJob{Next: group, Rolling: true, Resume: resume}))
 		if err != nil {
 			res.Errors = append(res.Errors, fmt.Errorf("roll out %s: %w", group[0].Group, err))
 			continue
@@ -360,6 +375,10 @@ func startHandoff(ctx context.Context, m Manager, name, description string, argv
 		dbus.PropExecStart(argv, false),
 		{Name: "CollectMode", Value: godbus.MakeVariant("inactive-or-failed")},
 		{Name: "TimeoutStartUSec", Value: godbus.MakeVariant(uint64(math.MaxUint64))},
+		// A hand-off that ends without queuing its sync (SIGKILL, the OOM
+		// killer) has systemd queue it: the replacement it cut short is
+		// carried on at once (units.Unit.Resume), not at the next timer.
+		{Name: "OnFailure", Value: godbus.MakeVariant([]string{units.SyncUnit})},
 	}
 	if _, err := m.StartTransientUnitContext(ctx, name, "fail", props, nil); err != nil {
 		if isDBusError(err, "org.freedesktop.systemd1.UnitExists") {

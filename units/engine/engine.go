@@ -293,7 +293,8 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	svcInvalid, svcFailed := s.syncServices(set, desired)
 	invalid, failed = invalid+svcInvalid, failed+svcFailed
 	handedOff := handedOffPods(busy, desired, loaded)
-	s.collectRollouts(rollouts, set.Pods, loaded, handedOff)
+	s.markCutShort(desired, rollouts, handedOff)
+	s.collectRollouts(rollouts, set.Pods, desired, loaded, handedOff)
 	// Before any unit changes: a hand-off under way goes on with what is
 	// wanted now, and starts nothing for a pod that is gone.
 	if err := writeWanted(WantedPath(s.UnitConfig), desired); err != nil {
@@ -350,6 +351,9 @@ func (s *Syncer) handoff(job bus.HandoffJob) []string {
 	if job.Rolling {
 		argv = append(argv, "--rolling")
 	}
+	if job.Resume {
+		argv = append(argv, "--resume")
+	}
 	if job.Gone != "" {
 		argv = append(argv, "--gone", job.Gone)
 	}
@@ -390,13 +394,38 @@ func (s *Syncer) rolledBackUnit(p *generator.Pod, rec *Rollout, last State, keep
 	return u
 }
 
+// markCutShort marks the desired units whose replacement was cut short
+// (units.Unit.Resume): a record under way whose hand-off or rollout is
+// gone (SIGKILL, the OOM killer, a reboot or a power cut) while the
+// generation wanted is not the last ready one it kept. Its hand-off
+// carries the replacement on, gated against that generation: a new
+// generation that never proved ready is not taken for a good one because
+// its hand-off died.
+func (s *Syncer) markCutShort(desired []*units.Unit, rollouts map[string]*Rollout, handedOff map[string]bool) {
+	for _, u := range desired {
+		key := u.Namespace + "/" + u.PodName
+		if rec := rollouts[key]; cutShort(rec) && !handedOff[key] && u.ConfigHash != rec.Previous {
+			u.Resume = true
+		}
+	}
+}
+
+// cutShort tells whether rec is a replacement under way (or a rollout's
+// replica waiting for the rest) with a ready generation to come back to;
+// with no hand-off running for it, one that was cut short.
+func cutShort(rec *Rollout) bool {
+	return rec != nil && rec.Previous != "" && rec.Phase != PhaseRolledBack
+}
+
 // collectRollouts removes the records of replacements that are over: a
 // rollback whose manifest changed since (the new generation has a
-// hand-off and a record of its own), and a replacement whose hand-off is
-// gone (a reboot or a kill cut it short) or whose pod is gone. A record
+// hand-off and a record of its own), a replacement whose pod is gone or
+// whose manifest asks again for the generation it replaced. A record
 // whose hand-off or rollout is under way is the hand-off's: it holds the
-// generation a rollback returns to, whatever the manifest says now.
-func (s *Syncer) collectRollouts(rollouts map[string]*Rollout, pods []*generator.Pod, loaded map[string]bus.Running, handedOff map[string]bool) {
+// generation a rollback returns to, whatever the manifest says now; so is
+// the record of a replacement cut short, which a hand-off carries on
+// (markCutShort).
+func (s *Syncer) collectRollouts(rollouts map[string]*Rollout, pods []*generator.Pod, desired []*units.Unit, loaded map[string]bus.Running, handedOff map[string]bool) {
 	if len(rollouts) == 0 {
 		return
 	}
@@ -404,8 +433,14 @@ func (s *Syncer) collectRollouts(rollouts map[string]*Rollout, pods []*generator
 	for _, p := range pods {
 		manifest[p.Key()] = p.Hash
 	}
+	resumed := map[string]bool{}
+	for _, u := range desired {
+		if u.Resume {
+			resumed[u.Namespace+"/"+u.PodName] = true
+		}
+	}
 	for key, rec := range rollouts {
-		if handedOff[key] {
+		if handedOff[key] || resumed[key] {
 			continue
 		}
 		hash, wanted := manifest[key]
@@ -414,8 +449,8 @@ func (s *Syncer) collectRollouts(rollouts map[string]*Rollout, pods []*generator
 		// generation that failed, and the pod's unit runs or is wanted.
 		// A pod no valid manifest asks for still has its record while its
 		// unit runs: on its last good spec (an invalid edit), or stopping.
-		keep := rec.Phase == PhaseRolledBack && ((wanted && hash == rec.Generation) || (!wanted && running))
-		if keep {
+		held := rec.Phase == PhaseRolledBack && ((wanted && hash == rec.Generation) || (!wanted && running))
+		if held {
 			continue
 		}
 		if err := s.Rollouts.Remove(rec.Namespace, rec.Name); err != nil {

@@ -48,7 +48,7 @@ func newSyncer(t testing.TB) (*Syncer, *unitstest.Manager, *critest.FakeRuntimeS
 	report := &testReporter{w: io.Discard}
 	m.Handoff = func(ctx context.Context, specs []string, rolling bool) error {
 		r := &Replacer{Manager: m, UnitConfig: s.UnitConfig, Rollouts: s.Rollouts, Report: report}
-		return Handoff(ctx, r, specs, rolling, TriggerManifest)
+		return Handoff(ctx, r, Job{Specs: specs, Rolling: rolling})
 	}
 	return s, m, rt, &out
 }

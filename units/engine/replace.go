@@ -110,6 +110,9 @@ type Step struct {
 	Spec string
 	// Trigger is why it is replaced (TriggerManifest, TriggerAutoUpdate).
 	Trigger string
+	// Resume: the pod's replacement was cut short (units.Unit.Resume); it
+	// is carried on from its record.
+	Resume bool
 }
 
 // Replace replaces pods one at a time, each through the three steps above,
@@ -163,13 +166,27 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		return names, err
 	}
 	recs := make([]*Rollout, len(steps))
+	resumed := make([]bool, len(steps))
 	for i, p := range pods {
-		recs[i] = r.begin(p, loaded[units.ServiceName(p.Namespace(), p.Name())], steps[i].Trigger)
+		cur := loaded[units.ServiceName(p.Namespace(), p.Name())]
+		if steps[i].Resume {
+			recs[i] = r.resume(p, cur)
+			resumed[i] = recs[i] != nil
+		}
+		if recs[i] == nil {
+			recs[i] = r.begin(p, cur, steps[i].Trigger)
+		}
 	}
 	// However it ends, only a rollback's records outlive the hand-off: a
 	// rollout's replicas keep theirs (Ready) until the whole rollout is
-	// done, so that a later replica's failure can take them back.
+	// done, so that a later replica's failure can take them back. One cut
+	// short (SIGTERM at shutdown, as SIGKILL or a power cut, which leave
+	// no chance) keeps them all: the next sync carries it on from them
+	// (units.Unit.Resume).
 	defer func() {
+		if ctx.Err() != nil {
+			return
+		}
 		for _, rec := range recs {
 			if rec.Phase != PhaseRolledBack {
 				r.finish(rec)
@@ -188,7 +205,7 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 			return names, err
 		}
 		pods[i] = p
-		if cur := loaded[units.ServiceName(p.Namespace(), p.Name())]; steps[i].Trigger == TriggerManifest && cur.ConfigHash == p.Hash && cur.ActiveState == "active" {
+		if cur := loaded[units.ServiceName(p.Namespace(), p.Name())]; !resumed[i] && steps[i].Trigger == TriggerManifest && cur.ConfigHash == p.Hash && cur.ActiveState == "active" {
 			// The edit was reverted while the new images were pulled:
 			// the generation wanted is the one that runs, untouched.
 			r.Report.Infof("pod %s: the manifest asks again for generation %s, which runs; it is left as it is", p.Key(), p.Hash)
@@ -200,7 +217,18 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		if gone[i] {
 			continue // its manifest is gone, or its edit reverted
 		}
-		u, p, err := r.swap(ctx, pods[i], rec, rolling)
+		cur := loaded[units.ServiceName(pods[i].Namespace(), pods[i].Name())]
+		running := resumed[i] && cur.ConfigHash == pods[i].Hash && (cur.ActiveState == "active" || cur.ActiveState == "activating")
+		if running && rec.Phase == PhaseReady {
+			// A replica of a rollout cut short that went through the
+			// gate before it: replaced, as it was.
+			if u, err := generator.Unit(r.UnitConfig, pods[i]); err == nil {
+				names = append(names, u.Name)
+				replaced = append(replaced, done{u, rec})
+				continue
+			}
+		}
+		u, p, err := r.swap(ctx, pods[i], rec, rolling, running)
 		switch {
 		case err == nil:
 			names = append(names, u.Name)
@@ -227,10 +255,15 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 			}
 		}
 		// The replicas not reached keep their generation, held as the
-		// others are: the rollout stops here until the manifest changes.
-		for _, rest := range recs[i+1:] {
+		// others are: the rollout stops here until the manifest changes
+		// (the generation the sync wants for each now: a template edited
+		// while the rollout ran is not tried again either).
+		for j, rest := range recs[i+1:] {
 			if rest.Previous == "" {
 				continue
+			}
+			if next, err := r.latest(pods[i+1+j]); err == nil {
+				rest.Generation = next.Hash
 			}
 			rest.Phase, rest.Reason = PhaseRolledBack, "RolloutFailed"
 			rest.Message = fmt.Sprintf("the rollout stopped before this pod: pod %s was not ready: %s", p.Key(), rec.Message)
@@ -322,6 +355,30 @@ func (r *Replacer) begin(p *generator.Pod, cur bus.Running, trigger string) *Rol
 	}
 	r.record(rec)
 	return rec
+}
+
+// resume is the record of p's replacement that was cut short (units.Unit.Resume),
+// taken up again for p: the generation to come back to is the one it kept,
+// whatever runs now (p itself, not yet through the gate, or nothing after a
+// boot); nil when there is none to take up (then begin starts afresh, from
+// what runs). A rollout's replica that went through the gate already keeps
+// its Ready.
+func (r *Replacer) resume(p *generator.Pod, cur bus.Running) *Rollout {
+	old, err := r.Rollouts.Read(p.Namespace(), p.Name())
+	if err != nil || old == nil || old.Previous == "" || old.Phase == PhaseRolledBack || old.Previous == p.Hash {
+		return nil
+	}
+	if _, err := r.Rollouts.RestoreSpec(generator.SpecPath(r.UnitConfig, p.Namespace(), p.Name(), old.Previous), p.Namespace(), p.Name(), old.Previous); err != nil {
+		r.Report.Errorf("pod %s: its replacement was cut short, and generation %s cannot be run again (%v): it starts afresh", p.Key(), old.Previous, err)
+		return nil
+	}
+	rec := *old
+	if rec.Phase != PhaseReady || rec.Generation != p.Hash || cur.ConfigHash != p.Hash {
+		rec.Phase, rec.Generation, rec.Reason, rec.Message = PhasePulling, p.Hash, "", ""
+	}
+	r.Report.Infof("pod %s: its replacement by generation %s was cut short (a hand-off killed, or the machine down); carrying it on, against the last ready generation %s", p.Key(), p.Hash, rec.Previous)
+	r.record(&rec)
+	return &rec
 }
 
 // runningImages are the image IDs pod namespace/name's containers run, by
@@ -440,40 +497,22 @@ func (r *Replacer) pullImages(ctx context.Context, pod *corev1.Pod, keyring regi
 // deadline, and one superseded while it starts is stopped for the newest.
 // It returns the unit and pod started last; errGone when the pod's
 // manifest went away (nothing is started).
-func (r *Replacer) swap(ctx context.Context, p *generator.Pod, rec *Rollout, rolling bool) (*units.Unit, *generator.Pod, error) {
+//
+// With running, p's unit runs already (a replacement cut short): it is not
+// restarted, only held to the gate.
+func (r *Replacer) swap(ctx context.Context, p *generator.Pod, rec *Rollout, rolling, running bool) (*units.Unit, *generator.Pod, error) {
 	rec.Phase, rec.Reason, rec.Message = PhaseStarting, "", ""
 	r.record(rec)
-	name := units.ServiceName(p.Namespace(), p.Name())
 	for {
-		if err := bus.StopUnit(ctx, r.Manager, name); err != nil {
-			return nil, p, err
-		}
-		if err := bus.WaitStopped(ctx, r.Manager, name); err != nil {
-			return nil, p, err
-		}
-		// The grace period is over: what is wanted now starts.
-		next, err := r.follow(p, rec)
-		if err != nil {
-			return nil, p, err
-		}
-		if next != p {
-			p = next
-			if err := r.pullFor(ctx, p); err != nil {
-				if rec.Previous == "" {
-					return nil, p, err
-				}
-				u, uerr := generator.Unit(r.UnitConfig, p)
-				if uerr != nil {
-					return nil, p, fmt.Errorf("pod %s: %w", p.Key(), uerr)
-				}
-				return u, p, fmt.Errorf("%w: %w", bus.ErrNotReady, err)
+		var u *units.Unit
+		var err error
+		if running {
+			running = false
+			if u, err = generator.Unit(r.UnitConfig, p); err != nil {
+				return nil, p, fmt.Errorf("pod %s: %w", p.Key(), err)
 			}
-		}
-		u, err := generator.Unit(r.UnitConfig, p)
-		if err != nil {
-			return nil, p, fmt.Errorf("pod %s: %w", p.Key(), err)
-		}
-		if err := bus.StartUnit(ctx, r.Manager, u); err != nil {
+			r.Report.Infof("pod %s: generation %s runs already; it is held to its readiness as its replacement would have", p.Key(), p.Hash)
+		} else if u, p, err = r.restart(ctx, p, rec); err != nil {
 			return u, p, err
 		}
 		if rec.Previous == "" && !rolling {
@@ -483,44 +522,107 @@ func (r *Replacer) swap(ctx context.Context, p *generator.Pod, rec *Rollout, rol
 			r.Report.Infof("started %s", u.Name)
 			return u, p, nil
 		}
-		wctx, cancel := r.whileWanted(ctx, p)
-		if rec.Previous == "" {
-			// In a rollout, ready before the next one starts.
-			err = bus.WaitActive(wctx, r.Manager, u.Name)
-			if err != nil && context.Cause(wctx) != errSuperseded {
-				err = fmt.Errorf("rollout of %s stopped: %w", u.Group, err)
-			}
-		} else {
-			err = bus.WaitReady(wctx, r.Manager, u.Name, generator.RolloutDeadline(p.Spec))
-		}
-		superseded := err != nil && context.Cause(wctx) == errSuperseded
-		cancel()
-		if superseded {
-			r.Report.Infof("pod %s: generation %s is superseded while it starts; it is stopped for the generation wanted now", p.Key(), p.Hash)
-			continue
-		}
-		if err != nil {
+		switch err := r.gate(ctx, u, p, rec); {
+		case errors.Is(err, errSuperseded):
+			continue // the newest, through the same gate
+		case err != nil:
 			return u, p, err
 		}
-		if rec.Previous == "" {
-			r.Report.Infof("started %s", u.Name)
-			return u, p, nil
-		}
-		if err := r.holdReady(ctx, u.Name, p, generator.MinReady(p.Spec)); errors.Is(err, errSuperseded) {
-			// Ready, but not for its whole window: it is not a
-			// generation to come back to. The newest one goes through
-			// the gate against the same last ready generation.
-			r.Report.Infof("pod %s: generation %s is superseded while it is held to its readiness; it is stopped for the generation wanted now", p.Key(), p.Hash)
-			continue
-		} else if err != nil {
-			return u, p, err
-		}
-		_ = r.Rollouts.Count(CounterRolloutsReady)
-		rec.Phase = PhaseReady
-		r.record(rec)
-		r.Report.Infof("replaced %s: generation %s is ready", u.Name, p.Hash)
 		return u, p, nil
 	}
+}
+
+// restart stops the pod's running generation and starts p, or the
+// generation wanted by the time the old one is down (the grace period is
+// the only wait). When that one's images cannot be pulled, the last ready
+// generation runs again while they are pulled with back-off (the
+// replacement is not over: the pull's failure is not the new generation's
+// failure to become ready); with none, it is started all the same, and
+// podshim pulls (ImagePullBackOff), as a new pod is.
+func (r *Replacer) restart(ctx context.Context, p *generator.Pod, rec *Rollout) (*units.Unit, *generator.Pod, error) {
+	name := units.ServiceName(p.Namespace(), p.Name())
+	for {
+		if err := bus.StopUnit(ctx, r.Manager, name); err != nil {
+			return nil, p, err
+		}
+		if err := bus.WaitStopped(ctx, r.Manager, name); err != nil {
+			return nil, p, err
+		}
+		next, err := r.follow(p, rec)
+		if err != nil {
+			return nil, p, err
+		}
+		if next != p {
+			p = next
+			if err := r.pullFor(ctx, p); err != nil && rec.Previous != "" && ctx.Err() == nil {
+				r.Report.Errorf("pod %s: generation %s, wanted now, cannot be pulled (%v); generation %s runs again while it is", p.Key(), p.Hash, err, rec.Previous)
+				if err := r.runPrevious(ctx, rec); err != nil {
+					return nil, p, err
+				}
+				rec.Phase = PhasePulling
+				if p, err = r.pull(ctx, p, rec); err != nil {
+					return nil, p, err
+				}
+				rec.Phase = PhaseStarting
+				r.record(rec)
+				continue // pulled: the last ready generation stops for it
+			}
+		}
+		u, err := generator.Unit(r.UnitConfig, p)
+		if err != nil {
+			return nil, p, fmt.Errorf("pod %s: %w", p.Key(), err)
+		}
+		if err := bus.StartUnit(ctx, r.Manager, u); err != nil {
+			return u, p, err
+		}
+		return u, p, nil
+	}
+}
+
+// gate holds u (generation p), started in place of a ready generation or
+// in a rollout, to its readiness: ready within its rollout deadline and
+// ready for its whole min-ready window. A rollout's pod with nothing to
+// come back to only has to become active. errSuperseded when the
+// manifest asks for another generation meanwhile: u is not one to come
+// back to, and the newest goes through the same gate.
+func (r *Replacer) gate(ctx context.Context, u *units.Unit, p *generator.Pod, rec *Rollout) error {
+	wctx, cancel := r.whileWanted(ctx, p)
+	var err error
+	if rec.Previous == "" {
+		// In a rollout, ready before the next one starts.
+		err = bus.WaitActive(wctx, r.Manager, u.Name)
+		if err != nil && context.Cause(wctx) != errSuperseded {
+			err = fmt.Errorf("rollout of %s stopped: %w", u.Group, err)
+		}
+	} else {
+		err = bus.WaitReady(wctx, r.Manager, u.Name, generator.RolloutDeadline(p.Spec))
+	}
+	superseded := err != nil && context.Cause(wctx) == errSuperseded
+	cancel()
+	if superseded {
+		r.Report.Infof("pod %s: generation %s is superseded while it starts; it is stopped for the generation wanted now", p.Key(), p.Hash)
+		return errSuperseded
+	}
+	if err != nil {
+		return err
+	}
+	if rec.Previous == "" {
+		r.Report.Infof("started %s", u.Name)
+		return nil
+	}
+	if err := r.holdReady(ctx, u.Name, p, generator.MinReady(p.Spec)); errors.Is(err, errSuperseded) {
+		// Ready, but not for its whole window: it is not a generation to
+		// come back to.
+		r.Report.Infof("pod %s: generation %s is superseded while it is held to its readiness; it is stopped for the generation wanted now", p.Key(), p.Hash)
+		return errSuperseded
+	} else if err != nil {
+		return err
+	}
+	_ = r.Rollouts.Count(CounterRolloutsReady)
+	rec.Phase = PhaseReady
+	r.record(rec)
+	r.Report.Infof("replaced %s: generation %s is ready", u.Name, p.Hash)
+	return nil
 }
 
 // holdReady checks for window that the new generation stays ready: its
@@ -644,15 +746,7 @@ func (r *Replacer) rollBackTo(ctx context.Context, u *units.Unit, rec *Rollout) 
 	rec.Phase = PhaseRolledBack
 	r.record(rec)
 	r.Report.Errorf("pod %s: generation %s rolled back to %s: %s: %s", rec.Key(), rec.Generation, rec.Previous, rec.Reason, rec.Message)
-	if r.Pin != nil {
-		var ids []string
-		for _, id := range rec.PreviousImages {
-			ids = append(ids, id)
-		}
-		if err := r.Pin(ctx, ids); err != nil {
-			r.Report.Errorf("pod %s: the images of generation %s are not pinned: %v", rec.Key(), rec.Previous, err)
-		}
-	}
+	r.pin(ctx, rec)
 	if err := r.exchange(ctx, prev); err != nil {
 		return err
 	}
@@ -660,6 +754,31 @@ func (r *Replacer) rollBackTo(ctx context.Context, u *units.Unit, rec *Rollout) 
 		r.Report.Errorf("pod %s: generation %s, rolled back to, is not ready either: %v", rec.Key(), rec.Previous, err)
 	}
 	return fmt.Errorf("pod %s: generation %s was not ready (%s): %w to %s", rec.Key(), rec.Generation, rec.Reason, ErrRolledBack, rec.Previous)
+}
+
+// pin pins the image IDs the generation a rollback returns to ran.
+func (r *Replacer) pin(ctx context.Context, rec *Rollout) {
+	if r.Pin == nil {
+		return
+	}
+	var ids []string
+	for _, id := range rec.PreviousImages {
+		ids = append(ids, id)
+	}
+	if err := r.Pin(ctx, ids); err != nil {
+		r.Report.Errorf("pod %s: the images of generation %s are not pinned: %v", rec.Key(), rec.Previous, err)
+	}
+}
+
+// runPrevious starts the last ready generation again, pinned, while the
+// pod's unit is down.
+func (r *Replacer) runPrevious(ctx context.Context, rec *Rollout) error {
+	u, err := r.PreviousUnit(rec)
+	if err != nil {
+		return fmt.Errorf("pod %s: generation %s: %w", rec.Key(), rec.Previous, err)
+	}
+	r.pin(ctx, rec)
+	return bus.StartUnit(ctx, r.Manager, u)
 }
 
 // restore starts the generation a rollback holds a pod on again, pinned

@@ -116,3 +116,81 @@ func mustUnit(sim *simSystemd, name string) dbus.UnitStatus {
 	st, _ := sim.unit(name)
 	return st
 }
+
+// A hand-off killed (SIGKILL) while the new generation is held to its
+// readiness does not let that generation through the gate: the next sync
+// carries the replacement on from its record, and the generation, which
+// crash-loops, is rolled back to the last ready one.
+func TestKilledHandoffKeepsTheGate(t *testing.T) {
+	sim, s, write := simulated(t)
+	unit := units.ServiceName("default", "a")
+	write(podA("good/img:v1", "0"))
+	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
+	v1 := hashOf(mustUnit(sim, unit))
+	write(podA("crash/img:v2", "0"))
+	eventually(t, sim, "v2 started", func() bool { return strings.Contains(sim.log.String(), "starts crash/img:v2") })
+	sim.killHandoffs()
+	checkRolledBackTo(t, sim, s, v1)
+}
+
+// The machine powered off while a replacement holds the new generation to
+// its readiness: at boot the new generation starts gated against the last
+// ready one (the record is on disk), and is rolled back when it is not
+// ready.
+func TestPowerCutMidReplacementKeepsTheGate(t *testing.T) {
+	sim, s, write := simulated(t)
+	unit := units.ServiceName("default", "a")
+	write(podA("good/img:v1", "0"))
+	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
+	v1 := hashOf(mustUnit(sim, unit))
+	write(podA("never/img:v2", "0"))
+	eventually(t, sim, "v2 started", func() bool { return strings.Contains(sim.log.String(), "starts never/img:v2") })
+	sim.powerCut()
+	checkRolledBackTo(t, sim, s, v1)
+}
+
+// checkRolledBackTo: pod a ends on generation v1, active, with a
+// RolledBack record naming it.
+func checkRolledBackTo(t *testing.T, sim *simSystemd, s *Syncer, v1 string) {
+	t.Helper()
+	unit := units.ServiceName("default", "a")
+	eventually(t, sim, "the rollback to v1", func() bool {
+		rec, _ := s.Rollouts.Read("default", "a")
+		st, _ := sim.unit(unit)
+		return rec != nil && rec.Phase == PhaseRolledBack && len(sim.handoffs()) == 0 && st.ActiveState == "active"
+	})
+	rec, _ := s.Rollouts.Read("default", "a")
+	if got := hashOf(mustUnit(sim, unit)); got != v1 || rec.Previous != v1 {
+		t.Errorf("the pod runs %s, rolled back to %s: want v1 (%s)\n%s", got, rec.Previous, v1, sim.log)
+	}
+}
+
+// An edit to an image that cannot be pulled, made while the old
+// generation stops for another edit, is not a rollback: the last ready
+// generation runs again while the hand-off pulls with back-off
+// (ImagePullBackOff), and an edit to a good one ends it.
+func TestUnpullableAfterStopPullsWhileTheLastReadyRuns(t *testing.T) {
+	sim, s, write := simulated(t)
+	unit := units.ServiceName("default", "a")
+	slow := func(image string) string { return strings.Replace(podA(image, "0"), `sim/stop-ms: "100"`, `sim/stop-ms: "800"`, 1) }
+	write(slow("good/img:v1"))
+	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
+	v1 := hashOf(mustUnit(sim, unit))
+	write(slow("good/img:v2"))
+	eventually(t, sim, "v1 stopping", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "deactivating" })
+	write(slow("unpullable/img:v3"))
+	eventually(t, sim, "v1 back while v3 is pulled", func() bool {
+		rec, _ := s.Rollouts.Read("default", "a")
+		st, _ := sim.unit(unit)
+		return rec != nil && rec.Phase == PhaseImagePullBackOff && st.ActiveState == "active" && hashOf(st) == v1
+	})
+	write(slow("good/img:v4"))
+	eventually(t, sim, "v4 ready, no record", func() bool {
+		rec, _ := s.Rollouts.Read("default", "a")
+		st, _ := sim.unit(unit)
+		return rec == nil && st.ActiveState == "active" && strings.Contains(sim.log.String(), "starts good/img:v4") && hashOf(st) != v1
+	})
+	if strings.Contains(sim.log.String(), "rolled back") {
+		t.Errorf("a pull's failure was taken for the new generation's:\n%s", sim.log)
+	}
+}

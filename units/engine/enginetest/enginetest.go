@@ -46,7 +46,7 @@ func NewSyncer(t testing.TB) (*engine.Syncer, *unitstest.Manager, *critest.FakeR
 	}
 	m.Handoff = func(ctx context.Context, specs []string, rolling bool) error {
 		r := &engine.Replacer{Manager: m, UnitConfig: s.UnitConfig, Report: &Reporter{W: io.Discard}}
-		return engine.Handoff(ctx, r, specs, rolling, engine.TriggerManifest)
+		return engine.Handoff(ctx, r, engine.Job{Specs: specs, Rolling: rolling})
 	}
 	return s, m, rt, &out
 }
