@@ -172,7 +172,9 @@ func checkRolledBackTo(t *testing.T, sim *simSystemd, s *Syncer, v1 string) {
 func TestUnpullableAfterStopPullsWhileTheLastReadyRuns(t *testing.T) {
 	sim, s, write := simulated(t)
 	unit := units.ServiceName("default", "a")
-	slow := func(image string) string { return strings.Replace(podA(image, "0"), `sim/stop-ms: "100"`, `sim/stop-ms: "800"`, 1) }
+	slow := func(image string) string {
+		return strings.Replace(podA(image, "0"), `sim/stop-ms: "100"`, `sim/stop-ms: "800"`, 1)
+	}
 	write(slow("good/img:v1"))
 	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
 	v1 := hashOf(mustUnit(sim, unit))
