@@ -2,6 +2,7 @@ package units
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
 )
@@ -60,6 +61,20 @@ func SliceName(namespace, name string) string {
 // one has stopped: podunit-handoff-<stem>.service for pod-<stem>.service.
 func HandoffName(service string) string {
 	return "podunit-handoff-" + service[len(servicePrefix):]
+}
+
+// HandoffPod is the pod whose hand-off unit is handoff (HandoffName's
+// inverse); ok is false for another unit.
+func HandoffPod(handoff string) (namespace, name string, ok bool) {
+	const prefix = "podunit-handoff-"
+	if !strings.HasPrefix(handoff, prefix) || !strings.HasSuffix(handoff, serviceSuffix) {
+		return "", "", false
+	}
+	stem := strings.TrimSuffix(strings.TrimPrefix(handoff, prefix), serviceSuffix)
+	if ns, name, found := strings.Cut(stem, "_"); found {
+		return ns, name, true
+	}
+	return "default", stem, stem != ""
 }
 
 // RolloutName is the unit that replaces a workload's replicas one at a time:

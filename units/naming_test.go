@@ -16,6 +16,9 @@ func TestNames(t *testing.T) {
 		if got := ServiceName(tc.ns, tc.name); got != tc.service {
 			t.Errorf("ServiceName(%s, %s) = %s, want %s", tc.ns, tc.name, got, tc.service)
 		}
+		if ns, name, ok := HandoffPod(HandoffName(tc.service)); !ok || ns != tc.ns || name != tc.name {
+			t.Errorf("HandoffPod(HandoffName(%s)) = %s, %s, %v", tc.service, ns, name, ok)
+		}
 		if got := SliceName(tc.ns, tc.name); got != tc.slice {
 			t.Errorf("SliceName(%s, %s) = %s, want %s", tc.ns, tc.name, got, tc.slice)
 		}
@@ -25,6 +28,9 @@ func TestNames(t *testing.T) {
 		if got, _ := CgroupParent(CgroupDriverCgroupfs, tc.ns, tc.name); got != tc.cgroupfs {
 			t.Errorf("cgroupfs CgroupParent = %s, want %s", got, tc.cgroupfs)
 		}
+	}
+	if _, _, ok := HandoffPod(RolloutName("default", "Deployment/web")); ok {
+		t.Error("a rollout unit was taken for a pod's hand-off")
 	}
 	if _, err := CgroupParent("docker", "default", "x"); err == nil {
 		t.Error("unknown cgroup driver accepted")

@@ -117,6 +117,53 @@ func TestEditToUnpullableImageKeepsTheOldPod(t *testing.T) {
 	}
 }
 
+// User story (#23): "I edit a pod to a version that crashes at start, and
+// the hand-off replacing it dies (the OOM killer, a kill -9). podunit still
+// puts back the version that worked, as if nothing had happened to the
+// hand-off." Before, the next sync found the hand-off gone, deleted its
+// record and left the crash-looping generation running, ungated.
+func TestKilledHandoffStillRollsBack(t *testing.T) {
+	pod := func(command string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-gate
+  annotations: {podunit.io/rollout-deadline: 15s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", %q]
+`, command)
+	}
+	writeManifest(t, "e2e-gate.yaml", pod("echo v1; "+serveForever))
+	unit := waitActive(t, "default", "e2e-gate")
+	good := unitGeneration(t, unit)
+	begin := time.Now()
+	writeFile(t, "e2e-gate.yaml", pod("echo v2 is broken; sleep 1; exit 1"))
+	waitFor(t, "the broken generation started", func() (bool, error) {
+		g := unitGeneration(t, unit)
+		return g != good && g != "", nil
+	})
+	handoff := units.HandoffName(unit)
+	if out, err := exec.Command("systemctl", "kill", "-s", "KILL", handoff).CombinedOutput(); err != nil {
+		t.Fatalf("kill the hand-off: %v\n%s", err, out)
+	}
+	t.Logf("%s killed %.1f s after the edit", handoff, time.Since(begin).Seconds())
+	waitStatusWord(t, "e2e-gate", "RolledBack")
+	waitFor(t, "the good generation ready again", func() (bool, error) {
+		return unitGeneration(t, unit) == good && activeState(unit) == "active", nil
+	})
+	t.Logf("rolled back %.1f s after the edit (deadline 15 s)", time.Since(begin).Seconds())
+	if j := journal(t, "podunit-sync.service", begin); !strings.Contains(j, "was rolled back") {
+		t.Errorf("the sync's journal does not say the pod was rolled back:\n%s", j)
+	}
+	if j := journal(t, handoff, begin); !strings.Contains(j, "cut short") {
+		t.Errorf("the second hand-off's journal does not say it carried on a replacement cut short:\n%s", j)
+	}
+}
+
 // User story: "I edit a pod to a version that crashes at start. Within the
 // deadline I gave, podunit puts back the version that worked, tells me so,
 // and leaves my manifest as I wrote it; it does not try the broken one

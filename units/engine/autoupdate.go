@@ -67,6 +67,10 @@ func (a *AutoUpdater) Run(ctx context.Context, dryRun bool) ([]Update, error) {
 	if err != nil {
 		return nil, err
 	}
+	busy, err := bus.PendingHandoffs(ctx, a.Manager)
+	if err != nil {
+		return nil, err
+	}
 	var out []Update
 	// A workload whose replica rolled back is not updated further: its
 	// other replicas stay on what works, as a rollout stops at its first
@@ -96,10 +100,14 @@ func (a *AutoUpdater) Run(ctx context.Context, dryRun bool) ([]Update, error) {
 			changed = changed || (u.Changed && u.Skipped == "" && u.Err == nil)
 		}
 		owner := p.Spec.Annotations[generator.AnnotationOwner]
-		if changed && owner != "" && failedOwners[owner] != "" {
+		why := a.leftAlone(p, busy)
+		if why == "" && owner != "" && failedOwners[owner] != "" {
+			why = "replica " + failedOwners[owner] + " of " + owner + " rolled back"
+		}
+		if changed && why != "" {
 			for i := range updates {
 				if updates[i].Changed && updates[i].Skipped == "" {
-					updates[i].Skipped = "replica " + failedOwners[owner] + " of " + owner + " rolled back"
+					updates[i].Skipped = why
 				}
 			}
 			changed = false
@@ -118,6 +126,29 @@ func (a *AutoUpdater) Run(ctx context.Context, dryRun bool) ([]Update, error) {
 		out = append(out, updates...)
 	}
 	return out, nil
+}
+
+// leftAlone says why pod p, which runs, is not auto-updated now: a
+// replacement of it, or a rollout of its workload, is under way (it goes
+// on with what the sync wants); or a rollback of a manifest edit holds it
+// on its last ready generation (an update would be taken for the end of
+// that rollback, and the sync would try the failed generation again). ""
+// when it may be.
+func (a *AutoUpdater) leftAlone(p *generator.Pod, busy map[string]bool) string {
+	u, err := generator.Unit(a.UnitConfig, p)
+	if err != nil {
+		return err.Error()
+	}
+	switch {
+	case busy[units.HandoffName(u.Name)]:
+		return "a replacement of the pod is under way"
+	case u.Group != "" && busy[units.RolloutName(u.Namespace, u.Group)]:
+		return "a rollout of " + u.Group + " is under way"
+	}
+	if rec, _ := a.Rollouts.Read(p.Namespace(), p.Name()); rec != nil && rec.Phase == PhaseRolledBack && rec.Generation != rec.Previous {
+		return fmt.Sprintf("its manifest's generation %s was rolled back; the pod is held on generation %s until the manifest changes", rec.Generation, rec.Previous)
+	}
+	return ""
 }
 
 // check compares each auto-updated container's running image with what

@@ -472,9 +472,12 @@ func handedOffPods(busy map[string]bool, desired []*units.Unit, loaded map[strin
 			out[u.Namespace+"/"+u.PodName] = true
 		}
 	}
-	for _, r := range loaded {
-		if busy[units.HandoffName(r.Name)] {
-			out[r.Namespace+"/"+r.PodName] = true
+	// A hand-off's pod whose unit is neither desired nor loaded (its file
+	// removed between the old generation's stop and the new one's start):
+	// its spec files are the hand-off's until it sees the pod is gone.
+	for name := range busy {
+		if ns, pod, ok := units.HandoffPod(name); ok {
+			out[ns+"/"+pod] = true
 		}
 	}
 	return out
