@@ -76,11 +76,6 @@ ready generation the replacement's record keeps.`,
 		}
 		defer conn.Close()
 		report := newReporter(cmd.ErrOrStderr(), false)
-		for _, r := range ready {
-			if err := bus.WaitActive(ctx, conn, r); err != nil {
-				return err
-			}
-		}
 		if gone != "" {
 			if err := bus.WaitStopped(ctx, conn, gone); err != nil {
 				return err
@@ -111,7 +106,7 @@ ready generation the replacement's record keeps.`,
 		if r.Node, err = registry.ReadNode(cfg.authFile(), registry.DefaultProvidersPath); err != nil {
 			report.Errorf("the node's registry credentials are not used: %v", err)
 		}
-		return engine.Handoff(ctx, r, engine.Job{Specs: specs, Rolling: rolling, Trigger: trigger, Resume: resume})
+		return engine.Handoff(ctx, r, engine.Job{Specs: specs, Rolling: rolling, Trigger: trigger, Resume: resume, After: ready})
 	}
 	return cmd
 }

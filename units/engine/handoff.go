@@ -3,7 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
+
+	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/podshim/podspec"
 
 	"github.com/podunit/podunit/units"
 	"github.com/podunit/podunit/units/bus"
@@ -22,6 +26,10 @@ type Job struct {
 	// Resume carries on replacements that were cut short, from their
 	// records (units.Unit.Resume).
 	Resume bool
+	// After are units that must be active (ready) before the pods start
+	// (podunit.io/after); the wait ends early once no manifest asks for
+	// the pods any more.
+	After []string
 }
 
 // Handoff carries out a hand-off unit's job: the replacement of the pods
@@ -32,6 +40,11 @@ func Handoff(ctx context.Context, r *Replacer, job Job) error {
 	trigger := job.Trigger
 	if trigger == "" {
 		trigger = TriggerManifest
+	}
+	if len(job.After) > 0 {
+		if err := r.waitAfter(ctx, job); err != nil {
+			return err
+		}
 	}
 	steps := make([]Step, len(job.Specs))
 	for i, s := range job.Specs {
@@ -58,3 +71,49 @@ func Handoff(ctx context.Context, r *Replacer, job Job) error {
 
 // SyncUnit is the service that runs podunit sync.
 const SyncUnit = units.SyncUnit
+
+// waitAfter waits for job.After to be active, or for the sync to want none
+// of the job's pods any more (their files removed meanwhile: the
+// replacement then starts nothing).
+func (r *Replacer) waitAfter(ctx context.Context, job Job) error {
+	r.init()
+	var pods []*generator.Pod
+	for _, spec := range job.Specs {
+		if p, err := generator.FromSpec(podspec.ReadSpec(spec)); err == nil {
+			pods = append(pods, p)
+		}
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(wantedPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			gone := true
+			for _, p := range pods {
+				if _, err := r.latest(p); !errors.Is(err, errGone) {
+					gone = false
+				}
+			}
+			if gone {
+				cancel(errGone)
+				return
+			}
+		}
+	}()
+	for _, u := range job.After {
+		if err := bus.WaitActive(wctx, r.Manager, u); err != nil {
+			if context.Cause(wctx) == errGone {
+				r.Report.Infof("%s: %v while it waited for %s; nothing is started", strings.Join(job.Specs, ", "), errGone, u)
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}

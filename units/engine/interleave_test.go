@@ -729,18 +729,13 @@ func (m *simSystemd) handoff(ctx context.Context, name string, argv []string) {
 	m.mu.Lock()
 	m.units[name].status.ActiveState = "activating"
 	m.mu.Unlock()
-	for _, r := range ready {
-		if err := bus.WaitActive(ctx, m, r); err != nil {
-			return
-		}
-	}
 	if gone != "" {
 		if bus.WaitStopped(ctx, m, gone) == nil {
 			m.requestSync()
 		}
 		return
 	}
-	err := Handoff(ctx, m.replacer(), Job{Specs: specs, Rolling: rolling, Trigger: trigger, Resume: resume})
+	err := Handoff(ctx, m.replacer(), Job{Specs: specs, Rolling: rolling, Trigger: trigger, Resume: resume, After: ready})
 	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(m.log, "%s %s failed: %v\n", time.Now().Format("05.000"), name, err)
 	}

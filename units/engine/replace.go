@@ -138,9 +138,7 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 	}
 	var replaced []done
 	var names []string
-	if r.wanted == nil {
-		r.wanted = &wantedReader{path: WantedPath(r.UnitConfig)}
-	}
+	r.init()
 	pods := make([]*generator.Pod, len(steps))
 	for i, st := range steps {
 		p, err := generator.FromSpec(podspec.ReadSpec(st.Spec))
@@ -272,6 +270,13 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		return names[:0], failure
 	}
 	return names, nil
+}
+
+// init makes what the zero Replacer lacks.
+func (r *Replacer) init() {
+	if r.wanted == nil {
+		r.wanted = &wantedReader{path: WantedPath(r.UnitConfig)}
+	}
 }
 
 // latest is the generation of p's pod that the sync wants now: p itself,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,41 @@ func TestUnpullableAfterStopPullsWhileTheLastReadyRuns(t *testing.T) {
 	})
 	if strings.Contains(sim.log.String(), "rolled back") {
 		t.Errorf("a pull's failure was taken for the new generation's:\n%s", sim.log)
+	}
+}
+
+// A pod that waits for another to be ready (podunit.io/after) and whose
+// file is removed meanwhile is not started when the other one gets
+// ready, and its hand-off does not wait on: it ends at once.
+func TestRemovedWhileWaitingForItsDependency(t *testing.T) {
+	sim, s, _ := simulated(t)
+	write := func(name, content string) {
+		if err := os.MkdirAll(s.Sources[0].Dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.Sources[0].Dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sim.requestSync()
+	}
+	write("a.yaml", podA("never/img:v1", "0"))
+	eventually(t, sim, "a started", func() bool { _, ok := sim.unit(units.ServiceName("default", "a")); return ok })
+	write("b.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: b
+  annotations: {podunit.io/after: a, sim/stop-ms: "10"}
+spec:
+  containers: [{name: c, image: "good/img:v1"}]
+`)
+	handoff := units.HandoffName(units.ServiceName("default", "b"))
+	eventually(t, sim, "b's hand-off waiting for a", func() bool { return slices.Contains(sim.handoffs(), handoff) })
+	if err := os.Remove(filepath.Join(s.Sources[0].Dir, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	sim.requestSync()
+	eventually(t, sim, "b's hand-off ended", func() bool { return !slices.Contains(sim.handoffs(), handoff) })
+	if _, ok := sim.unit(units.ServiceName("default", "b")); ok {
+		t.Errorf("b was started after its file was removed:\n%s", sim.log)
 	}
 }
