@@ -41,8 +41,13 @@ func TestReboot(t *testing.T) {
 	switch phase := os.Getenv("PODUNIT_E2E_REBOOT"); phase {
 	case "prepare":
 		rebootPrepare(t)
+	case "cut":
+		rebootCut(t)
 	case "check":
 		rebootCheck(t, os.Getenv("PODUNIT_E2E_REMOVED"))
+		if os.Getenv("PODUNIT_E2E_CUT") != "" {
+			rebootCutCheck(t)
+		}
 	default:
 		t.Skip("a phase of `make test-reboot` (PODUNIT_E2E_REBOOT=prepare|check)")
 	}
@@ -61,6 +66,60 @@ spec:
 `, name)
 }
 
+// cutGate is a pod replaced when the power is cut (not of bootPrefix:
+// after the cut it runs its last ready generation, not its manifest's).
+const cutGate = "e2e-cutgate"
+
+func cutGatePod(command string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  annotations: {podunit.io/rollout-deadline: 20s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", %q]
+`, cutGate, command)
+}
+
+// rebootCut edits cutGate to a generation that crashes, and returns once
+// its hand-off started it and holds it to its readiness: the power is cut
+// then.
+func rebootCut(t *testing.T) {
+	unit := units.ServiceName("default", cutGate)
+	good := unitGeneration(t, unit)
+	if good == "" {
+		t.Fatalf("%s does not run", unit)
+	}
+	writeFile(t, cutGate+".yaml", cutGatePod("echo v2 is broken; sleep 1; exit 1"))
+	waitFor(t, "the broken generation started by its hand-off", func() (bool, error) {
+		g := unitGeneration(t, unit)
+		return g != good && g != "" && activeState(units.HandoffName(unit)) == "activating", nil
+	})
+	if err := os.WriteFile(filepath.Join(filepath.Dir(bootRecord), "cutgate-good"), []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rebootCutCheck: "the power went while podunit replaced a pod with a
+// broken version; when the machine is back, the pod runs the version that
+// worked, and says it was rolled back" — the replacement was carried on
+// from its record, gated, not started ungated by the boot's sync.
+func rebootCutCheck(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(bootRecord), "cutgate-good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, unit := string(b), units.ServiceName("default", cutGate)
+	waitStatusWord(t, cutGate, "RolledBack")
+	waitFor(t, "the last ready generation back", func() (bool, error) {
+		return unitGeneration(t, unit) == good && activeState(unit) == "active", nil
+	})
+}
+
 // rebootPrepare writes the manifests: plain pods (two are removed while the
 // test bed is off), a pod with a claim, and a Job that counts its runs.
 func rebootPrepare(t *testing.T) {
@@ -68,6 +127,7 @@ func rebootPrepare(t *testing.T) {
 		bootPrefix + "-web.yaml":   webPod(bootPrefix+"-web", "back after a reboot", 0),
 		bootPrefix + "-gone1.yaml": bootPod(bootPrefix + "-gone1"),
 		bootPrefix + "-gone2.yaml": bootPod(bootPrefix + "-gone2"),
+		cutGate + ".yaml":          cutGatePod("echo v1; " + serveForever),
 		bootPrefix + "-data.yaml": `apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: e2e-boot-claim}
@@ -112,6 +172,7 @@ spec:
 		}
 		return true, nil
 	})
+	waitActive(t, "default", cutGate)
 	job := units.ServiceName("default", "e2e-bootjob")
 	waitFor(t, "the Job completed", func() (bool, error) {
 		p := unitProps(t, job)
