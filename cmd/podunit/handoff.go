@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -30,7 +31,7 @@ func newHandoffCommand() *cobra.Command {
 	var (
 		configPath, specDir, gone string
 		ready                     []string
-		rolling, resume           bool
+		rolling, resume, stopped  bool
 		trigger                   string
 	)
 	cmd := &cobra.Command{
@@ -58,6 +59,7 @@ ready generation the replacement's record keeps.`,
 	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files are")
 	f.BoolVar(&rolling, "rolling", false, "replace the pods one at a time, each ready before the next")
 	f.BoolVar(&resume, "resume", false, "carry on replacements that were cut short (a hand-off killed, the machine down) from their records")
+	f.BoolVar(&stopped, strings.TrimPrefix(bus.StoppedFlag, "--"), false, "run as the hand-off's ExecStopPost=: queue a sync unless the hand-off ended as it should ($SERVICE_RESULT)")
 	f.StringVar(&gone, "gone", "", "a removed pod's unit: wait for it to stop, then queue a sync")
 	f.StringVar(&trigger, "trigger", engine.TriggerManifest, "why the pods are replaced: manifest or auto-update")
 	f.StringArrayVar(&ready, "ready", nil, "a unit to wait for to be active (ready) before starting (podunit.io/after)")
@@ -68,6 +70,9 @@ ready generation the replacement's record keeps.`,
 		}
 		ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer cancel()
+		if stopped {
+			return queueSyncAfterKill(ctx, cmd)
+		}
 		ctx, cancelTimeout := context.WithTimeout(ctx, handoffTimeout)
 		defer cancelTimeout()
 		conn, err := dbus.NewSystemConnectionContext(ctx)
@@ -109,4 +114,22 @@ ready generation the replacement's record keeps.`,
 		return engine.Handoff(ctx, r, engine.Job{Specs: specs, Rolling: rolling, Trigger: trigger, Resume: resume, After: ready})
 	}
 	return cmd
+}
+
+// queueSyncAfterKill is a hand-off's ExecStopPost=: a hand-off that ended
+// on its own queued its sync; one killed (SIGKILL, the OOM killer) could
+// not, and its replacement, cut short, waits for the sync to carry it on.
+func queueSyncAfterKill(ctx context.Context, cmd *cobra.Command) error {
+	if os.Getenv("SERVICE_RESULT") == "success" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := dbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to systemd: %w", err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(cmd.ErrOrStderr(), "the hand-off ended with %s (%s %s): a sync carries on what it left\n", os.Getenv("SERVICE_RESULT"), os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS"))
+	return bus.QueueStart(ctx, conn, engine.SyncUnit)
 }

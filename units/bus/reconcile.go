@@ -375,10 +375,7 @@ func startHandoff(ctx context.Context, m Manager, name, description string, argv
 		dbus.PropExecStart(argv, false),
 		{Name: "CollectMode", Value: godbus.MakeVariant("inactive-or-failed")},
 		{Name: "TimeoutStartUSec", Value: godbus.MakeVariant(uint64(math.MaxUint64))},
-		// A hand-off that ends without queuing its sync (SIGKILL, the OOM
-		// killer) has systemd queue it: the replacement it cut short is
-		// carried on at once (units.Unit.Resume), not at the next timer.
-		{Name: "OnFailure", Value: godbus.MakeVariant([]string{units.SyncUnit})},
+		stopPost(append(argv[:len(argv):len(argv)], StoppedFlag)),
 	}
 	if _, err := m.StartTransientUnitContext(ctx, name, "fail", props, nil); err != nil {
 		if isDBusError(err, "org.freedesktop.systemd1.UnitExists") {
@@ -387,6 +384,21 @@ func startHandoff(ctx context.Context, m Manager, name, description string, argv
 		return false, fmt.Errorf("start unit %q: %w", name, err)
 	}
 	return true, nil
+}
+
+// StoppedFlag is added to a hand-off's command line for its ExecStopPost=:
+// run after the hand-off ended however it ended, it queues a sync when the
+// hand-off did not (killed with SIGKILL, by the OOM killer), so that the
+// replacement cut short is carried on at once (units.Unit.Resume), not at
+// the next timer. (Not OnFailure=podunit-sync.service: the dependency
+// would keep every finished hand-off unit loaded, and its name taken.)
+const StoppedFlag = "--stopped"
+
+// stopPost is the ExecStopPost= property running argv.
+func stopPost(argv []string) dbus.Property {
+	p := dbus.PropExecStart(argv, false)
+	p.Name = "ExecStopPost"
+	return p
 }
 
 // WaitStopped waits until a unit is down: gone, or inactive or failed (its

@@ -39,11 +39,13 @@ type fakeManager struct {
 	// jobs the jobs those command lines name.
 	handoffs map[string][]string
 	jobs     []HandoffJob
+	// handoffProps are the properties each hand-off unit was made with.
+	handoffProps map[string][]dbus.Property
 }
 
 func newFakeManager(existing ...dbus.UnitStatus) *fakeManager {
 	m := &fakeManager{units: map[string]dbus.UnitStatus{}, stopFails: map[string]bool{}, slowStops: map[string]bool{},
-		slices: map[string]map[string]any{}, handoffs: map[string][]string{}}
+		slices: map[string]map[string]any{}, handoffs: map[string][]string{}, handoffProps: map[string][]dbus.Property{}}
 	for _, u := range existing {
 		m.units[u.Name] = u
 	}
@@ -134,10 +136,10 @@ func (m *fakeManager) StartTransientUnitContext(_ context.Context, name, mode st
 		}
 		for _, p := range props {
 			if p.Name == "ExecStart" {
-				// go-systemd's execStart is unexported: its Args by name.
-				m.handoffs[name] = reflect.ValueOf(p.Value.Value()).Index(0).FieldByName("Args").Interface().([]string)
+				m.handoffs[name] = execArgs(p)
 			}
 		}
+		m.handoffProps[name] = props
 		return 1, nil
 	}
 	m.calls = append(m.calls, "start "+name)
@@ -660,5 +662,36 @@ func TestReconcileKeepsCronJobRuns(t *testing.T) {
 		if strings.Contains(c, "backup") {
 			t.Errorf("touched a kept run: %s", c)
 		}
+	}
+}
+
+// execArgs are the arguments of an ExecStart=-like property (go-systemd's
+// execStart is unexported: its Args by name).
+func execArgs(p dbus.Property) []string {
+	return reflect.ValueOf(p.Value.Value()).Index(0).FieldByName("Args").Interface().([]string)
+}
+
+// A hand-off killed with SIGKILL cannot queue the sync that carries its
+// replacement on: its ExecStopPost= does (its command line with
+// StoppedFlag). And a hand-off unit depends on nothing: a dependency
+// (OnFailure=, Wants=, ...) would keep the finished unit loaded, its name
+// taken, and every later replacement of the pod would wait on it forever.
+func TestHandoffUnitQueuesASyncWhenKilled(t *testing.T) {
+	m := newFakeManager(running("web", h1, "active"))
+	if _, err := Reconcile(context.Background(), m, []*units.Unit{podUnit("web", h2)}, m.handoff); err != nil {
+		t.Fatal(err)
+	}
+	name := units.HandoffName("pod-web.service")
+	var stopPost []string
+	for _, p := range m.handoffProps[name] {
+		switch p.Name {
+		case "ExecStopPost":
+			stopPost = execArgs(p)
+		case "OnFailure", "OnSuccess", "Wants", "Requires", "BindsTo", "PartOf", "After", "Before":
+			t.Errorf("the hand-off unit has %s=%v", p.Name, p.Value.Value())
+		}
+	}
+	if want := append(m.handoffs[name][:len(m.handoffs[name]):len(m.handoffs[name])], StoppedFlag); !slices.Equal(stopPost, want) {
+		t.Errorf("ExecStopPost=%q, want %q", stopPost, want)
 	}
 }
