@@ -156,9 +156,10 @@ spec:
 		return unitGeneration(t, unit) == good && activeState(unit) == "active", nil
 	})
 	t.Logf("rolled back %.1f s after the edit (deadline 15 s)", time.Since(begin).Seconds())
-	if j := journal(t, "podunit-sync.service", begin); !strings.Contains(j, "was rolled back") {
-		t.Errorf("the sync's journal does not say the pod was rolled back:\n%s", j)
-	}
+	waitFor(t, "the sync's journal saying it carried the replacement on, and the pod rolled back", func() (bool, error) {
+		j := journal(t, "podunit-sync.service", begin)
+		return strings.Contains(j, "carrying on the replacement of "+unit) && strings.Contains(j, "was rolled back"), nil
+	})
 	if j := journal(t, handoff, begin); !strings.Contains(j, "cut short") {
 		t.Errorf("the second hand-off's journal does not say it carried on a replacement cut short:\n%s", j)
 	}

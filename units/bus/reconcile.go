@@ -32,6 +32,9 @@ type Manager interface {
 type Result struct {
 	Started   []string // new pods: start jobs queued
 	Replaced  []string // pods whose config hash changed: the old generation's stop and a hand-off queued
+	// Resumed are pods whose replacement was cut short (units.Unit.Resume):
+	// a hand-off queued that carries it on.
+	Resumed []string
 	Stopped   []string // pods no longer desired: stop jobs queued
 	Unchanged []string
 	// Pending are replacements already under way (their hand-off or
@@ -231,6 +234,8 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*units.Unit, kee
 			// An earlier sync's hand-off is still waiting: it starts
 			// what it was given, and a later sync replaces that if need be.
 			res.Pending = append(res.Pending, u.Name)
+		case u.Resume:
+			res.Resumed = append(res.Resumed, u.Name)
 		default:
 			res.Replaced = append(res.Replaced, u.Name)
 		}
@@ -263,6 +268,8 @@ func ReconcileKeeping(ctx context.Context, m Manager, desired []*units.Unit, kee
 			switch {
 			case !queued:
 				res.Pending = append(res.Pending, u.Name)
+			case u.Resume:
+				res.Resumed = append(res.Resumed, u.Name)
 			case loaded:
 				res.Replaced = append(res.Replaced, u.Name)
 			default:

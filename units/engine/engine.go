@@ -317,6 +317,9 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	for _, n := range res.Replaced {
 		s.Report.Infof("replacing %s (its manifest changed): its hand-off pulls the new generation's images, then stops the old one and starts the new one", n)
 	}
+	for _, n := range res.Resumed {
+		s.Report.Infof("carrying on the replacement of %s, cut short (its hand-off was killed, or the machine went down): the generation wanted is held to its readiness against the last ready one", n)
+	}
 	for _, n := range res.Pending {
 		s.Report.Debugf("%s is being replaced already: its hand-off goes on with what is wanted now", n)
 	}
