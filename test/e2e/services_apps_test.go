@@ -96,6 +96,11 @@ spec:
         ports:
         - containerPort: 3306
           name: mysql
+          # Also published on the node, as people do to reach their
+          # database from the host: the runtime's hostPort rules
+          # (CRI-O's own nftables table crio-hostports, containerd's CNI
+          # portmap) work beside podunit's table.
+          hostPort: 13306
         volumeMounts:
         - name: mysql-persistent-storage
           mountPath: /var/lib/mysql
@@ -382,6 +387,16 @@ func TestAppsReachEachOtherThroughServices(t *testing.T) {
 				page, err := httpGet(addr, "/cgi-bin/page")
 				return strings.HasPrefix(page, "wordpress-wordpress-0 "), fmt.Errorf("%q, %v", page, err)
 			})
+		}
+		waitFor(t, "mysql's hostPort on "+hostPortAddr()+":13306", func() (bool, error) {
+			out, err := exec.Command("busybox", "nc", "-w", "3", hostPortAddr(), "13306").CombinedOutput()
+			return strings.TrimSpace(string(out)) == "mysql-wordpress-mysql-0", fmt.Errorf("%v: %s", err, out)
+		})
+		if onCRIO() {
+			if out, _ := exec.Command("nft", "list", "tables").CombinedOutput(); !strings.Contains(string(out), "crio-hostports") ||
+				!strings.Contains(string(out), "ip podunit") {
+				t.Errorf("CRI-O's and podunit's tables are not both there:\n%s", out)
+			}
 		}
 		run := outside(t)
 		for _, port := range []string{"30080", "80"} {
