@@ -23,6 +23,11 @@ func setDefaults(pod *corev1.Pod) {
 		grace := int64(DefaultTerminationGracePeriodSeconds)
 		spec.TerminationGracePeriodSeconds = &grace
 	}
+	if l := spec.EnableServiceLinks; l != nil && *l {
+		// true is the default: restating it keeps the pod's hash (nil and
+		// true mean the same to podshim).
+		spec.EnableServiceLinks = nil
+	}
 	if spec.DNSPolicy == "" {
 		spec.DNSPolicy = corev1.DNSClusterFirst
 	}

@@ -46,6 +46,7 @@ var Fields = []Field{
 	{"spec.subdomain", "With it the pod's fully qualified name is `<hostname>.<subdomain>.<namespace>.svc.cluster.local`, written into the pod's `/etc/hosts`.", Honoured},
 	{"spec.hostAliases[].ip", "Required. Added to the pod's `/etc/hosts`, which podunit writes and mounts into every container as the kubelet does.", Honoured},
 	{"spec.hostAliases[].hostnames", "Names for `ip`.", Honoured},
+	{"spec.enableServiceLinks", "`true` (default): each container gets the Service environment variables of the pod's namespace, as the kubelet sets them when the container is created: `<SVC>_SERVICE_HOST`, `<SVC>_SERVICE_PORT`, `<SVC>_SERVICE_PORT_<PORT_NAME>` and Docker's link variables (`<SVC>_PORT`, `<SVC>_PORT_<port>_<PROTO>` with `_PROTO`, `_PORT`, `_ADDR`), for every Service with a ClusterIP that the node serves then; the container's own `env` and `envFrom` win. `false`: none (but `default/kubernetes`'s, if a manifest defines that Service, as the kubelet's).", Honoured},
 	{"spec.dnsPolicy", "`ClusterFirst` (default) and `Default` both use the host's resolver configuration (there is no cluster DNS: as the kubelet without `clusterDNS`), read from `/run/systemd/resolve/resolv.conf` when systemd-resolved runs, else `/etc/resolv.conf`; `ClusterFirstWithHostNet` is the same; `None` uses `dnsConfig` only.", Honoured},
 	{"spec.dnsConfig.nameservers", "Added after the policy's name servers (at most 3 in all).", Honoured},
 	{"spec.dnsConfig.searches", "Added after the policy's search domains (at most 32).", Honoured},

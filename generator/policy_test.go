@@ -48,7 +48,6 @@ spec:
   - {key: example, operator: Exists, effect: NoSchedule}
   schedulerName: default-scheduler
   priority: 0
-  enableServiceLinks: false
   strategy: {}
 status: {phase: Running, podIP: 10.0.0.1}
 `
@@ -71,7 +70,7 @@ status: {phase: Running, podIP: 10.0.0.1}
 			t.Errorf("notice without its place or text: %+v", n)
 		}
 	}
-	// priority: 0 and enableServiceLinks: false ask for nothing: no notice.
+	// priority: 0 asks for nothing: no notice.
 	if got, want := strings.Join(fields, " "), "spec.tolerations spec.schedulerName"; got != want {
 		t.Errorf("notices on %q, want %q", got, want)
 	}
@@ -369,5 +368,31 @@ func TestRestrictHostAccess(t *testing.T) {
 		if !slices.Equal(got, refused) || len(set.Pods)+len(set.NotAdmitted) != 4 {
 			t.Errorf("restrictHostAccess %q: refused %v, want %v (admitted %d)", policy, got, refused, len(set.Pods))
 		}
+	}
+}
+
+// enableServiceLinks reaches podshim: false is a pod of its own (a new
+// hash), true restates the default and changes nothing; neither is a
+// notice.
+func TestEnableServiceLinksIsHonoured(t *testing.T) {
+	hash := func(links string) (string, *bool) {
+		t.Helper()
+		doc := "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n" + links + "  containers: [{name: web, image: nginx:1}]\n"
+		m, err := DecodeManifest("web.yaml", []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Notices) != 0 {
+			t.Errorf("notices for %q: %v", links, m.Notices)
+		}
+		return m.Pods[0].Hash, m.Pods[0].Spec.Spec.EnableServiceLinks
+	}
+	plain, _ := hash("")
+	if h, _ := hash("  enableServiceLinks: true\n"); h != plain {
+		t.Errorf("enableServiceLinks: true changed the hash")
+	}
+	h, links := hash("  enableServiceLinks: false\n")
+	if h == plain || links == nil || *links {
+		t.Errorf("enableServiceLinks: false did not reach the pod (%v, hash %s = %s)", links, h, plain)
 	}
 }

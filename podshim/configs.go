@@ -2,13 +2,16 @@ package podshim
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/podshim/criconfig"
 )
 
@@ -53,7 +56,11 @@ func (s *Shim) input() *criconfig.Input {
 // release lets go of the hostPaths the config pins: call it once the
 // container is created (or will not be).
 func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRef string, attempt uint32) (cc *runtimeapi.ContainerConfig, release func(), err error) {
-	cc, err = criconfig.Container(s.input(), c, imageRef, attempt)
+	in := s.input()
+	if in.Services, err = s.services(); err != nil {
+		return nil, func() {}, err
+	}
+	cc, err = criconfig.Container(in, c, imageRef, attempt)
 	if err != nil {
 		return nil, func() {}, err
 	}
@@ -66,6 +73,26 @@ func (s *Shim) containerConfig(ctx context.Context, c *corev1.Container, imageRe
 		return nil, func() {}, err
 	}
 	return cc, release, nil
+}
+
+// services are the node's Services as its Service table says now, for the
+// Service environment variables of a container about to be created (the
+// kubelet reads its Service cache then too): none when there is no table
+// (no Service on the node, or Services off). A table that cannot be read
+// is the container's CreateContainerConfigError, retried, as the kubelet's
+// failed Service listing is.
+func (s *Shim) services() ([]service.Service, error) {
+	if s.cfg.ServiceTable == "" {
+		return nil, nil
+	}
+	t, err := service.ReadTable(s.cfg.ServiceTable)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("the Services for the environment variables: %w", err)
+	}
+	return t.Services, nil
 }
 
 // prepareHost makes what c's config needs of the host, as the kubelet does

@@ -75,6 +75,10 @@ type Config struct {
 	// ClusterFirst names; empty: none (ClusterFirst is Default).
 	ClusterDNS    []string
 	ClusterDomain string
+	// ServiceTable is the node's Service table (service.DefaultTablePath),
+	// read as each container is created for its Service environment
+	// variables; "": none.
+	ServiceTable string
 	// Host describes the machine, for the downward API and OOM scores.
 	Host Host
 	// Objects are the ConfigMaps and Secrets the pod uses (its data file).

@@ -25,6 +25,7 @@ import (
 	"github.com/coreos/go-systemd/v22/journal"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/podshim/podspec"
@@ -52,15 +53,16 @@ func run(args []string) int {
 		runtime.GOMAXPROCS(1)
 	}
 	a := podspec.Args{
-		CRIEndpoint: criclient.DefaultEndpoint,
-		StateDir:    podshim.DefaultStateDir,
-		LogRoot:     podshim.DefaultLogRoot,
-		LogMaxSize:  podshim.DefaultLogMaxSize,
-		LogMaxFiles: podshim.DefaultLogMaxFiles,
-		PodRoot:     podshim.DefaultPodRoot,
-		VolumeRoot:  podshim.DefaultVolumeRoot,
-		ResolvConf:  podshim.DefaultResolvConf(),
-		AuthFile:    registry.DefaultAuthFile,
+		CRIEndpoint:  criclient.DefaultEndpoint,
+		StateDir:     podshim.DefaultStateDir,
+		LogRoot:      podshim.DefaultLogRoot,
+		LogMaxSize:   podshim.DefaultLogMaxSize,
+		LogMaxFiles:  podshim.DefaultLogMaxFiles,
+		PodRoot:      podshim.DefaultPodRoot,
+		VolumeRoot:   podshim.DefaultVolumeRoot,
+		ServiceTable: service.DefaultTablePath,
+		ResolvConf:   podshim.DefaultResolvConf(),
+		AuthFile:     registry.DefaultAuthFile,
 	}
 	flags := a.Flags("podshim")
 	if err := flags.Parse(args); err != nil {
@@ -89,6 +91,7 @@ func run(args []string) int {
 		LogMaxFiles:   a.LogMaxFiles,
 		PodRoot:       a.PodRoot,
 		VolumeRoot:    a.VolumeRoot,
+		ServiceTable:  a.ServiceTable,
 		ResolvConf:    a.ResolvConf,
 		ClusterDomain: a.ClusterDomain,
 		Host:          podshim.ReadHost(),

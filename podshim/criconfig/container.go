@@ -83,11 +83,24 @@ func ContainerHash(c *corev1.Container) string {
 
 // containerEnv is c's environment as the kubelet makes it: the envFrom
 // sources in order (each key sorted), then the env entries, which win and
-// may refer to earlier variables as $(VAR). It returns the list and the
-// final values by name.
+// may refer to earlier variables or to the Service variables as $(VAR),
+// then the Service variables (ServiceEnv) that neither declared. It
+// returns the list and the final values by name.
 func (in *Input) containerEnv(c *corev1.Container) ([]*runtimeapi.KeyValue, map[string]string, error) {
 	var names []string
 	env := map[string]string{}
+	serviceEnv := ServiceEnv(in.Services, in.Pod.Namespace, in.Pod.Spec.EnableServiceLinks == nil || *in.Pod.Spec.EnableServiceLinks)
+	services := make(map[string]string, len(serviceEnv))
+	for _, e := range serviceEnv {
+		services[e.Name] = e.Value
+	}
+	lookup := func(name string) (string, bool) {
+		if v, ok := env[name]; ok {
+			return v, ok
+		}
+		v, ok := services[name]
+		return v, ok
+	}
 	set := func(name, value string) {
 		if _, ok := env[name]; !ok {
 			names = append(names, name)
@@ -116,7 +129,7 @@ func (in *Input) containerEnv(c *corev1.Container) ([]*runtimeapi.KeyValue, map[
 		}
 	}
 	for _, e := range c.Env {
-		v := Expand(e.Value, env)
+		v := expand(e.Value, lookup)
 		if vf := e.ValueFrom; vf != nil {
 			switch {
 			case vf.FieldRef != nil:
@@ -143,6 +156,11 @@ func (in *Input) containerEnv(c *corev1.Container) ([]*runtimeapi.KeyValue, map[
 		}
 		set(e.Name, v)
 	}
+	for _, e := range serviceEnv {
+		if _, declared := env[e.Name]; !declared {
+			set(e.Name, e.Value)
+		}
+	}
 	envs := make([]*runtimeapi.KeyValue, len(names))
 	for i, n := range names {
 		envs[i] = &runtimeapi.KeyValue{Key: n, Value: []byte(env[n])}
@@ -168,6 +186,14 @@ func isEnvVarName(s string) bool {
 // an undefined variable is left as written, and $$ is a literal $, so
 // $$(VAR) stays $(VAR).
 func Expand(s string, env map[string]string) string {
+	return expand(s, func(name string) (string, bool) {
+		v, ok := env[name]
+		return v, ok
+	})
+}
+
+// expand is Expand with the variables' values from lookup.
+func expand(s string, lookup func(name string) (string, bool)) string {
 	if !strings.Contains(s, "$") {
 		return s
 	}
@@ -188,7 +214,7 @@ func Expand(s string, env map[string]string) string {
 				return b.String()
 			}
 			name := s[i+2 : i+2+end]
-			if v, ok := env[name]; ok {
+			if v, ok := lookup(name); ok {
 				b.WriteString(v)
 			} else {
 				b.WriteString(s[i : i+3+end])

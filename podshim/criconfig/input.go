@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/podshim/podspec"
 )
 
@@ -34,6 +35,10 @@ type Input struct {
 	// ClusterDomain is the cluster's DNS domain (the kubelet's
 	// clusterDomain); "": ClusterDomain.
 	ClusterDomain string
+	// Services are the node's Services (its Service table) when the
+	// container is created: the Service environment variables come from
+	// them (ServiceEnv); nil: none.
+	Services []service.Service
 	// PodIPs are the sandbox's addresses once it has them (status.podIP);
 	// a hostNetwork pod has the host's.
 	PodIPs []string

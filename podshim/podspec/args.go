@@ -39,6 +39,9 @@ type Args struct {
 
 	// Where podshim keeps things; podunit never sets them.
 	StateDir, LogRoot, PodRoot, VolumeRoot string
+	// ServiceTable is the node's Service table, which the Service
+	// environment variables come from; podunit never sets it either.
+	ServiceTable string
 
 	// FinishedRecord, for a Job's pod, is the file podshim writes the
 	// pod's end into ("Succeeded" or "Failed", JobRecordPath) as soon as
@@ -88,6 +91,7 @@ func (a Args) Argv(program string) []string {
 	add("log-root", a.LogRoot)
 	add("pod-root", a.PodRoot)
 	add("volume-root", a.VolumeRoot)
+	add("service-table", a.ServiceTable)
 	add("finished-record", a.FinishedRecord)
 	add("pins", a.Pins)
 	add("auth-file", a.AuthFile)
@@ -117,6 +121,7 @@ func (a *Args) Flags(name string) *flag.FlagSet {
 	fs.StringVar(&a.LogRoot, "log-root", a.LogRoot, "container log root, in the kubelet's layout")
 	fs.StringVar(&a.PodRoot, "pod-root", a.PodRoot, "where each pod's directory (its /etc/hosts and volumes) is made")
 	fs.StringVar(&a.VolumeRoot, "volume-root", a.VolumeRoot, "where PersistentVolumeClaims' directories are made")
+	fs.StringVar(&a.ServiceTable, "service-table", a.ServiceTable, "the node's Service table (written by podunit sync), which the Service environment variables come from; empty: none")
 	fs.StringVar(&a.FinishedRecord, "finished-record", a.FinishedRecord, "a Job's pod: the file its end (Succeeded or Failed) is written into when it finishes")
 	fs.StringVar(&a.Pins, "pins", a.Pins, "after a rollback: the image IDs the pod's generation ran when it was last ready")
 	fs.StringVar(&a.AuthFile, "auth-file", a.AuthFile, "the node's registry credentials (containers-auth.json), after the pod's image pull Secrets")
