@@ -31,7 +31,7 @@ DEMO_TESTBED := $(TESTBED_ROOT)/demo
 # Extra flags for the e2e test binary, e.g. E2E_FLAGS=-test.run=TestHostNamespaces
 E2E_FLAGS ?=
 
-BENCH_TESTBED := $(TESTBED_ROOT)/bench
+BENCH_TESTBED := $(TESTBED_ROOT)/bench$(if $(filter crio,$(RUNTIME)),-crio)
 # `make bench` defaults; `make test` runs a short form (bench-short).
 BENCHTIME    ?= 10x
 # BenchmarkStartToReady's pairs of pod starts: single starts vary by tens of
@@ -52,7 +52,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -129,7 +129,7 @@ test-reboot: e2e-build ## a test bed powered off and booted, then its power cut:
 # CRIO_VERSION (cached in /var/cache/podunit-test), then these tests and the
 # reboot story in a CRI-O test bed. The whole suite on CRI-O is
 # `make test-e2e RUNTIME=crio`.
-CRIO_SHORT_E2E := TestCreateEditDelete|TestContainerLogsInJournal|TestLogRotationFromConfig|TestReadinessGatesUnitActive|TestLivenessRestartsContainer|TestCLIApplyExecDescribeDelete|TestPodshimKilledAdoptsPod|TestContainerdOutage|TestDoctor
+CRIO_SHORT_E2E := TestStandaloneKubeletTutorial|TestCreateEditDelete|TestContainerLogsInJournal|TestLogRotationFromConfig|TestReadinessGatesUnitActive|TestLivenessRestartsContainer|TestCLIApplyExecDescribeDelete|TestPodshimKilledAdoptsPod|TestContainerdOutage|TestDoctor
 
 test-e2e-crio-short: ## the CRI-O tier (what make test runs): CRI-O built (cached), lifecycle, logs, probes, exec, adoption, outage, doctor and the reboot story on CRI-O
 	./test/crio/build.sh >/dev/null
@@ -167,9 +167,12 @@ fuzz: ## fuzz the manifest decoder and the CRI wire decoder (FUZZTIME each, defa
 fuzz-short: ## the fuzzers for 15 s each (what CI runs)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=15s
 
-bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed, start-to-READY vs the raw CRI floor, podshim memory and idle CPU (docs/benchmarks.md)
+bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed (RUNTIME=crio: CRI-O's), start-to-READY vs the raw CRI floor, podshim's and the runtime's per-pod memory, idle CPU (docs/benchmarks.md)
 	SYNC_BENCH_PODS=$(SYNC_BENCH_PODS) $(GO) test ./units/engine -run '^$$' -bench BenchmarkSync -benchtime $(BENCHTIME) -benchmem
 	$(GO) test ./cni/rules ./cni/names -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem
+	$(MAKE) --no-print-directory bench-testbed
+
+bench-testbed: build ## the test bed half of make bench alone: start-to-READY vs the floor, memory and CPU with RUNTIME's runtime
 	$(GO) test -c -tags e2e -o bin/bench.test ./test/bench
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) LINES_PER_SEC=$(BENCH_LINES) \
@@ -181,8 +184,9 @@ bench-status: build ## the status API under wrk: GET /pods with STATUS_PODS pods
 	PODUNIT_TESTBED_DIR=$(STATUS_TESTBED) PODS=$(STATUS_PODS) DURATION=$(STATUS_DURATION) \
 		WRK_CPUS=$(STATUS_WRK_CPUS) THREADS=$(STATUS_WRK_THREADS) ./test/bench/status.sh bin/install bin/static
 
-bench-short: ## the benchmarks, briefly (what CI runs): proves they work, numbers are not meaningful
+bench-short: ## the benchmarks, briefly (what CI runs), the test bed half on CRI-O too: proves they work, numbers are not meaningful
 	$(MAKE) --no-print-directory bench BENCHTIME=2x READY_BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 SYNC_BENCH_PODS=50
+	$(MAKE) --no-print-directory bench-testbed RUNTIME=crio READY_BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3
 	$(MAKE) --no-print-directory bench-status STATUS_PODS=5 STATUS_DURATION=3s
 
 demo: deps build ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering

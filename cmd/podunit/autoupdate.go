@@ -50,7 +50,7 @@ Exit status: 0, or 1 when a check, pull or replacement failed.`,
 	cmd.Flags().StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files are")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be updated, change nothing")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
+		cfg, _, err := loadConfigWithKubelet(configPath, cmd.Flags().Changed("config"), "")
 		if err != nil {
 			return err
 		}

@@ -63,8 +63,10 @@ type Config struct {
 	ReadOnlyPort    int    `json:"readOnlyPort"`
 	ReadOnlyAddress string `json:"readOnlyAddress"`
 	// KubeletConfig names a kubelet's KubeletConfiguration whose static pod
-	// sources podunit takes over (staticPodPath, staticPodURL, …), so a
-	// standalone kubelet's configuration works unchanged.
+	// sources (staticPodPath, staticPodURL, …), runtime
+	// (containerRuntimeEndpoint) and read-only port (readOnlyPort, address)
+	// podunit takes over, so a standalone kubelet's configuration works
+	// unchanged.
 	KubeletConfig string `json:"kubeletConfig"`
 	// ResolvConf is the host resolver configuration pods' DNS starts from,
 	// as the kubelet's resolvConf; default systemd-resolved's upstream file
@@ -429,9 +431,10 @@ func loadConfig(path string, explicit bool) (Config, error) {
 	return cfg, nil
 }
 
-// loadConfigWithKubelet is loadConfig, then the static pod sources of the
+// loadConfigWithKubelet is loadConfig, then what podunit takes over from the
 // kubelet configuration named by the kubeletConfig key or, when not empty,
-// by kubeletFlag (--kubelet-config). It returns the notes of
+// by kubeletFlag (--kubelet-config): its static pod sources, its runtime,
+// its read-only port (applyKubeletConfig). It returns the notes of
 // applyKubeletConfig, for -v.
 func loadConfigWithKubelet(path string, explicit bool, kubeletFlag string) (Config, []string, error) {
 	cfg, err := loadConfig(path, explicit)

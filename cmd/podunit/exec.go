@@ -68,7 +68,7 @@ restore from a dump) finishes: 'podunit exec -i db -- psql < dump.sql'.`,
 			return &exitError{exitFailure, fmt.Errorf("container %q of pod %s/%s is not running (%s)", container, pod.Namespace, pod.Name, podStatusWord(pod))}
 		}
 		_, id, _ := strings.Cut(cs.ContainerID, "://")
-		cfg, err := loadConfig(configPath, f.Changed("config"))
+		cfg, _, err := loadConfigWithKubelet(configPath, f.Changed("config"), "")
 		if err != nil {
 			return err
 		}

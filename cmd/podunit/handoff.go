@@ -64,7 +64,7 @@ ready generation the replacement's record keeps.`,
 	f.StringVar(&trigger, "trigger", engine.TriggerManifest, "why the pods are replaced: manifest or auto-update")
 	f.StringArrayVar(&ready, "ready", nil, "a unit to wait for to be active (ready) before starting (podunit.io/after)")
 	cmd.RunE = func(cmd *cobra.Command, specs []string) error {
-		cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
+		cfg, _, err := loadConfigWithKubelet(configPath, cmd.Flags().Changed("config"), "")
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ names its file).`,
 	cmd.Flags().StringVar(&configPath, "config", DefaultConfigPath, "configuration file")
 	cmd.Flags().StringVar(&dir, "dir", "", "the images directory (default: imagesDir of config.yaml)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := loadConfig(configPath, cmd.Flags().Changed("config"))
+		cfg, _, err := loadConfigWithKubelet(configPath, cmd.Flags().Changed("config"), "")
 		if err != nil {
 			return err
 		}

@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/podunit/podunit/criclient"
 )
 
 // kubeletConfiguration is the part of a kubelet's KubeletConfiguration
@@ -20,7 +24,10 @@ type kubeletConfiguration struct {
 	StaticPodURLHeader map[string][]string `json:"staticPodURLHeader"`
 	HTTPCheckFrequency string              `json:"httpCheckFrequency"`
 	ReadOnlyPort       int                 `json:"readOnlyPort"`
+	Address            string              `json:"address"`
 	ClusterDomain      string              `json:"clusterDomain"`
+
+	ContainerRuntimeEndpoint string `json:"containerRuntimeEndpoint"`
 
 	ImageCredentialProviderConfigPath string `json:"imageCredentialProviderConfigPath"`
 	ImageCredentialProviderBinDir     string `json:"imageCredentialProviderBinDir"`
@@ -29,15 +36,18 @@ type kubeletConfiguration struct {
 // kubeletUsed are the keys podunit takes from a KubeletConfiguration; every
 // other key is reported (with -v) as not applying to podunit.
 var kubeletUsed = map[string]bool{"kind": true, "apiVersion": true, "staticPodPath": true, "staticPodURL": true,
-	"staticPodURLHeader": true, "httpCheckFrequency": true, "readOnlyPort": true, "clusterDomain": true,
-	"imageCredentialProviderConfigPath": true, "imageCredentialProviderBinDir": true}
+	"staticPodURLHeader": true, "httpCheckFrequency": true, "readOnlyPort": true, "address": true, "clusterDomain": true,
+	"containerRuntimeEndpoint": true, "imageCredentialProviderConfigPath": true, "imageCredentialProviderBinDir": true}
 
 // applyKubeletConfig reads a KubeletConfiguration and takes its static pod
 // sources over cfg's: staticPodPath becomes manifestDir (a directory or one
 // file), staticPodURL, staticPodURLHeader and httpCheckFrequency become
-// manifestURL, manifestURLHeaders and manifestURLInterval, and its
-// clusterDomain is the Services' unless config.yaml names one. It returns notes
-// on what it did and on the keys that do not apply.
+// manifestURL, manifestURLHeaders and manifestURLInterval,
+// containerRuntimeEndpoint becomes criEndpoint (the runtime the kubelet
+// used), and its clusterDomain and address (where the kubelet served its
+// readOnlyPort) are the Services' domain and readOnlyAddress unless
+// config.yaml names them. It returns notes on what it did and on the keys
+// that do not apply.
 func applyKubeletConfig(cfg *Config, path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -72,6 +82,24 @@ func applyKubeletConfig(cfg *Config, path string) ([]string, error) {
 		cfg.ReadOnlyPort = kc.ReadOnlyPort
 		notes = append(notes, fmt.Sprintf("%s: readOnlyPort %d serves podunit's read-only API (podunit-status.service)", path, kc.ReadOnlyPort))
 	}
+	if kc.ContainerRuntimeEndpoint != "" {
+		endpoint, err := kubeletEndpoint(kc.ContainerRuntimeEndpoint)
+		if err != nil {
+			return nil, fmt.Errorf("kubelet config %s: containerRuntimeEndpoint: %w", path, err)
+		}
+		cfg.CRIEndpoint = endpoint
+		notes = append(notes, fmt.Sprintf("%s: containerRuntimeEndpoint %s is the runtime podunit uses", path, endpoint))
+	}
+	switch a := kc.Address; {
+	case a == "":
+	case net.ParseIP(a) == nil:
+		return nil, fmt.Errorf("kubelet config %s: address: %q: must be an IP address", path, a)
+	case cfg.ReadOnlyAddress == "":
+		cfg.ReadOnlyAddress = a
+		notes = append(notes, fmt.Sprintf("%s: address %s is where readOnlyPort listens", path, a))
+	case cfg.ReadOnlyAddress != a:
+		notes = append(notes, fmt.Sprintf("%s: address %s is not used: config.yaml's readOnlyAddress %s is", path, a, cfg.ReadOnlyAddress))
+	}
 	switch kd := kc.ClusterDomain; {
 	case kd == "":
 	case cfg.ClusterDomain == "":
@@ -101,4 +129,17 @@ func applyKubeletConfig(cfg *Config, path string) ([]string, error) {
 		}
 	}
 	return notes, nil
+}
+
+// kubeletEndpoint is a kubelet's containerRuntimeEndpoint as a CRI endpoint
+// podunit's client takes: unix:///path, or a bare absolute path, which the
+// kubelet still reads as a unix socket.
+func kubeletEndpoint(e string) (string, error) {
+	if strings.HasPrefix(e, "/") {
+		e = "unix://" + e
+	}
+	if path, ok := strings.CutPrefix(e, "unix://"); !ok || !strings.HasPrefix(path, "/") {
+		return "", fmt.Errorf("%q: %w", e, criclient.ErrEndpoint)
+	}
+	return e, nil
 }

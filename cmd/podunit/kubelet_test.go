@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"github.com/podunit/podunit/units/engine/enginetest"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podunit/podunit/units/engine/enginetest"
 )
 
 // A standalone kubelet's configuration, as tutorials write it.
@@ -43,7 +44,10 @@ func TestKubeletConfigSources(t *testing.T) {
 	if cfg.ReadOnlyPort != 10255 {
 		t.Errorf("readOnlyPort %d, want the kubelet's 10255", cfg.ReadOnlyPort)
 	}
-	for _, want := range []string{"readOnlyPort 10255", "keys that do not apply to podunit: [authentication authorization cgroupDriver containerRuntimeEndpoint enableServer]"} {
+	if cfg.CRIEndpoint != "unix:///run/containerd/containerd.sock" {
+		t.Errorf("criEndpoint %q, want the kubelet's containerRuntimeEndpoint", cfg.CRIEndpoint)
+	}
+	for _, want := range []string{"readOnlyPort 10255", "keys that do not apply to podunit: [authentication authorization cgroupDriver enableServer]"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("notes lack %q:\n%s", want, all)
 		}
@@ -81,5 +85,76 @@ func TestKubeletConfigKey(t *testing.T) {
 	cfg, _, err = loadConfigWithKubelet(filepath.Join(dir, "config.yaml"), true, filepath.Join(dir, "other.yaml"))
 	if err != nil || cfg.ReadOnlyPort != 10266 {
 		t.Errorf("the flag: %+v, %v", cfg, err)
+	}
+}
+
+// The kubelet configuration of kubernetes.io's tutorial "Running Kubelet in
+// Standalone Mode", as its reader writes it (the file the e2e test
+// TestStandaloneKubeletTutorial follows the tutorial with), named by the
+// packaged config.yaml's kubeletConfig: podunit takes the tutorial's
+// manifest directory, CRI-O's socket over the packaged containerd one, and
+// the read-only port on the kubelet's address; the keys about the kubelet's
+// own server and logging do not apply.
+func TestKubeletTutorialConfig(t *testing.T) {
+	const tutorial = "../../test/e2e/testdata/kubelet-standalone/kubelet.yaml"
+	cfg, notes, err := loadConfigWithKubelet(writeConfig(t, "criEndpoint: unix:///run/containerd/containerd.sock\nkubeletConfig: "+tutorial+"\n"), true, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ManifestDir != "/etc/kubernetes/manifests" || cfg.CRIEndpoint != "unix:///var/run/crio/crio.sock" ||
+		cfg.ReadOnlyPort != 10255 || cfg.readOnlyAddress() != "127.0.0.1" {
+		t.Errorf("the tutorial's kubelet.yaml gave manifestDir %q, criEndpoint %q, readOnly %s:%d",
+			cfg.ManifestDir, cfg.CRIEndpoint, cfg.readOnlyAddress(), cfg.ReadOnlyPort)
+	}
+	if u := cfg.unitConfig("/run/podunit/specs", nil); u.CRIEndpoint != "unix:///var/run/crio/crio.sock" {
+		t.Errorf("podshim is given %q, not the kubelet's runtime", u.CRIEndpoint)
+	}
+	all := strings.Join(notes, "\n")
+	for _, want := range []string{
+		"containerRuntimeEndpoint unix:///var/run/crio/crio.sock is the runtime podunit uses",
+		"address 127.0.0.1 is where readOnlyPort listens",
+		"keys that do not apply to podunit: [authentication authorization enableServer logging]",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("notes lack %q:\n%s", want, all)
+		}
+	}
+}
+
+// What podunit makes of a kubelet's containerRuntimeEndpoint and address,
+// and how config.yaml's keys weigh against them.
+func TestKubeletRuntimeAndAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, kubelet string
+		endpoint, address     string
+		err                   string
+	}{
+		{name: "a unix URL", kubelet: "containerRuntimeEndpoint: unix:///run/crio/crio.sock", endpoint: "unix:///run/crio/crio.sock", address: "127.0.0.1"},
+		{name: "a bare path, as the kubelet still reads it", kubelet: "containerRuntimeEndpoint: /run/crio/crio.sock", endpoint: "unix:///run/crio/crio.sock", address: "127.0.0.1"},
+		{name: "no endpoint: config.yaml's", config: "criEndpoint: unix:///run/crio/crio.sock", endpoint: "unix:///run/crio/crio.sock", address: "127.0.0.1"},
+		{name: "the kubelet's endpoint over config.yaml's", config: "criEndpoint: unix:///run/crio/crio.sock", kubelet: "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock",
+			endpoint: "unix:///run/containerd/containerd.sock", address: "127.0.0.1"},
+		{name: "a TCP endpoint", kubelet: "containerRuntimeEndpoint: tcp://10.0.0.1:3735", err: "containerRuntimeEndpoint"},
+		{name: "the kubelet's address", kubelet: "address: 0.0.0.0", endpoint: "unix:///run/containerd/containerd.sock", address: "0.0.0.0"},
+		{name: "config.yaml's readOnlyAddress wins", config: "readOnlyAddress: 10.0.0.5", kubelet: "address: 0.0.0.0", endpoint: "unix:///run/containerd/containerd.sock", address: "10.0.0.5"},
+		{name: "a bad address", kubelet: "address: localhost", err: "address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			enginetest.Write(t, dir, "kubelet.yaml", "kind: KubeletConfiguration\n"+tc.kubelet+"\n")
+			cfg, _, err := loadConfigWithKubelet(writeConfig(t, tc.config+"\nkubeletConfig: "+filepath.Join(dir, "kubelet.yaml")+"\n"), true, "")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "kubelet.yaml") {
+					t.Errorf("error %v, want one naming %s and the file", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.CRIEndpoint != tc.endpoint || cfg.readOnlyAddress() != tc.address {
+				t.Errorf("criEndpoint %q, readOnlyAddress %q; want %q, %q", cfg.CRIEndpoint, cfg.readOnlyAddress(), tc.endpoint, tc.address)
+			}
+		})
 	}
 }

@@ -52,7 +52,7 @@ good spec.`,
 	f.StringVar(&manifestDir, "manifest-dir", "", "manifest directory (default: manifestDir from the configuration, /etc/podunit/manifests)")
 	f.StringVar(&specDir, "spec-dir", DefaultSpecDir, "where pod spec files for podshim are written")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also report skipped files and unchanged pods")
-	f.StringVar(&kubeletConfig, "kubelet-config", "", "a kubelet's KubeletConfiguration whose staticPodPath, staticPodURL and staticPodURLHeader to use (config key kubeletConfig)")
+	f.StringVar(&kubeletConfig, "kubelet-config", "", "a kubelet's KubeletConfiguration whose staticPodPath, staticPodURL, staticPodURLHeader and containerRuntimeEndpoint to use (config key kubeletConfig)")
 	f.StringVar(&urlCache, "url-cache", DefaultURLCache, "where 'podunit fetch' keeps manifestURL's answer")
 	f.DurationVar(&settle, "settle", engine.SettleQuiet, "read the manifest directory once it held still this long (0: at once)")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long (stopping pods waits for their grace periods)")

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,10 +53,33 @@ spec:
 `, name, image, loop))
 }
 
+// The test bed's runtime (testbed.sh keeps its name where the test bed
+// sees it): containerd, or CRI-O (make bench RUNTIME=crio), with its CRI
+// socket and the per-pod processes it runs beside podshim, whose memory
+// TestPodshimFootprint reports with podshim's.
+var bedRuntime = testbedRuntime()
+
+type runtimeInfo struct {
+	endpoint string
+	// monitor is the command name (/proc/PID/comm) of the runtime's
+	// per-pod or per-container process: containerd's shim (one a pod,
+	// containerd-shim-runc-v2 cut to 15 characters), CRI-O's conmon (one a
+	// container).
+	monitor string
+	daemon  string
+}
+
+func testbedRuntime() runtimeInfo {
+	if b, _ := os.ReadFile("/run/podunit-testbed/runtime"); strings.TrimSpace(string(b)) == "crio" {
+		return runtimeInfo{endpoint: "unix:///run/crio/crio.sock", monitor: "conmon", daemon: "crio"}
+	}
+	return runtimeInfo{endpoint: criclient.DefaultEndpoint, monitor: "containerd-shim", daemon: "containerd"}
+}
+
 var unitConfig = generator.UnitConfig{
 	PodshimPath:  "/usr/local/libexec/podunit/podshim",
 	SpecDir:      "/run/podunit/specs",
-	CRIEndpoint:  criclient.DefaultEndpoint,
+	CRIEndpoint:  bedRuntime.endpoint,
 	CgroupDriver: units.CgroupDriverSystemd,
 }
 
@@ -77,7 +101,7 @@ func connect(b testing.TB) (*dbus.Conn, *criclient.Client) {
 			<-done
 		}
 	}
-	rt, err := criclient.New(criclient.DefaultEndpoint)
+	rt, err := criclient.New(bedRuntime.endpoint)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -272,6 +296,7 @@ func TestPodshimFootprint(t *testing.T) {
 		private = append(private, smapsPrivate(t, pid))
 		cpu0[pid] = cpuTicks(t, pid)
 	}
+	monitors := monitorsPrivate(t)
 	lines0 := journalLines(t, names, lines)
 	time.Sleep(idle)
 	var ticks int64
@@ -280,19 +305,33 @@ func TestPodshimFootprint(t *testing.T) {
 		ticks += cpuTicks(t, pid) - cpu0[pid]
 		afterIdle = append(afterIdle, smapsPrivate(t, pid))
 	}
+	monitorsAfter := monitorsPrivate(t)
 	forwarded := journalLines(t, names, lines) - lines0
 	cpuMsPerPodMin := float64(ticks) * 10 / float64(n) * (float64(time.Minute) / float64(idle))
-	t.Logf("pods: %d, each writing %d lines a second", n, lines)
+	t.Logf("pods: %d, each writing %d lines a second; runtime %s", n, lines, bedRuntime.daemon)
 	for _, m := range []struct {
-		when    string
-		samples []procstat.Private
-	}{{"3 s after start", private}, {fmt.Sprintf("after %s more", idle), afterIdle}} {
+		when     string
+		samples  []procstat.Private
+		monitors []procstat.Private
+	}{{"3 s after start", private, monitors}, {fmt.Sprintf("after %s more", idle), afterIdle, monitorsAfter}} {
 		var dirty, both []float64
 		for _, p := range m.samples {
 			dirty = append(dirty, float64(p.Dirty))
 			both = append(both, float64(p.Dirty+p.Clean))
 		}
 		t.Logf("podshim private memory %s: Private_Dirty %s; with Private_Clean %s", m.when, summary(dirty), summary(both))
+		// Only the benchmark's pods run in the test bed: every monitor is
+		// one of theirs.
+		var mon float64
+		for _, p := range m.monitors {
+			mon += float64(p.Dirty)
+		}
+		perPod := mon / float64(n)
+		t.Logf("%s private memory %s: %d processes, Private_Dirty %.0f KiB a pod; podshim + %s: %.0f + %.0f = %.0f KiB a pod (means)",
+			bedRuntime.monitor, m.when, len(m.monitors), perPod, bedRuntime.monitor, mean(dirty), perPod, mean(dirty)+perPod)
+	}
+	if d := procstat.Named(bedRuntime.daemon); len(d) == 1 {
+		t.Logf("%s itself, shared by every pod: Private_Dirty %d KiB", bedRuntime.daemon, smapsPrivate(t, d[0]).Dirty)
 	}
 	t.Logf("podshim CPU: %.1f ms per pod per minute (%d ticks of 10 ms over %s for %d pods)", cpuMsPerPodMin, ticks, idle, n)
 	if forwarded > 0 {
@@ -317,6 +356,24 @@ func journalLines(t *testing.T, units []string, linesPerSec int) int {
 		total += bytes.Count(out, []byte("\n"))
 	}
 	return total
+}
+
+// monitorsPrivate is the private memory of each of the runtime's per-pod
+// or per-container processes (containerd's shims, CRI-O's conmons).
+func monitorsPrivate(t *testing.T) []procstat.Private {
+	var out []procstat.Private
+	for _, pid := range procstat.Named(bedRuntime.monitor) {
+		out = append(out, smapsPrivate(t, pid))
+	}
+	return out
+}
+
+func mean(kib []float64) float64 {
+	sum := 0.0
+	for _, k := range kib {
+		sum += k
+	}
+	return sum / float64(len(kib))
 }
 
 // summary is the mean, median and maximum of KiB figures.

@@ -24,7 +24,8 @@ const CgroupParent = "podunit-floor.slice"
 // Configs are the configs podshim makes for the pod's sandbox and its first
 // container at their first start: the translation itself
 // (podshim/criconfig), with the host facts podshim reads and the files the
-// container's mounts name (/etc/hosts, the termination-message file) made.
+// container's mounts name (/etc/hosts, the termination-message file) and its
+// log directory made.
 // Build them before the clock starts.
 func Configs(spec *corev1.Pod, image string) (*runtimeapi.PodSandboxConfig, *runtimeapi.ContainerConfig, error) {
 	in := &criconfig.Input{
@@ -49,6 +50,12 @@ func Configs(spec *corev1.Pod, image string) (*runtimeapi.PodSandboxConfig, *run
 		}
 	}
 	sb := criconfig.Sandbox(in, 0)
+	// The container's log directory, as the kubelet and podshim make it
+	// before CreateContainer: containerd makes it itself, CRI-O's conmon
+	// fails without it ("Failed to open log file").
+	if err := os.MkdirAll(filepath.Join(sb.LogDirectory, filepath.Dir(c.LogPath)), 0o755); err != nil {
+		return nil, nil, err
+	}
 	// The floor's pods are not podunit's: without its label, a sync that
 	// runs while they do (the path unit, the periodic timer) does not
 	// collect them as sandboxes whose unit is gone.
@@ -66,6 +73,8 @@ type Pod struct {
 	Spec      *corev1.Pod
 	Sandbox   string
 	Container string
+	// LogDir is the sandbox's log directory, removed with the pod.
+	LogDir string
 }
 
 // Start makes the calls that bring the pod up once its configs are built
@@ -76,7 +85,7 @@ func Start(ctx context.Context, rt *criclient.Client, spec *corev1.Pod, sandbox 
 	if err != nil {
 		return nil, err
 	}
-	p := &Pod{Spec: spec, Sandbox: id}
+	p := &Pod{Spec: spec, Sandbox: id, LogDir: sandbox.LogDirectory}
 	img, err := rt.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: image}, false)
 	if err != nil || img.Image == nil {
 		return p, fmt.Errorf("image %s: %v", image, err)
@@ -88,7 +97,7 @@ func Start(ctx context.Context, rt *criclient.Client, spec *corev1.Pod, sandbox 
 	return p, rt.StartContainer(ctx, p.Container)
 }
 
-// Remove stops and removes the pod and its directory.
+// Remove stops and removes the pod, its directory and its log directory.
 func (p *Pod) Remove(ctx context.Context, rt *criclient.Client) {
 	if p.Container != "" {
 		_ = rt.StopContainer(ctx, p.Container, 0)
@@ -96,4 +105,7 @@ func (p *Pod) Remove(ctx context.Context, rt *criclient.Client) {
 	_ = rt.StopPodSandbox(ctx, p.Sandbox)
 	_ = rt.RemovePodSandbox(ctx, p.Sandbox)
 	os.RemoveAll(podDir(p.Spec))
+	if p.LogDir != "" {
+		os.RemoveAll(p.LogDir)
+	}
 }
