@@ -89,15 +89,23 @@ spec:
 // its hand-off started it and holds it to its readiness: the power is cut
 // then.
 func rebootCut(t *testing.T) {
-	unit := units.ServiceName("default", cutGate)
+	unit := waitActive(t, "default", cutGate) // ready: a generation to come back to
 	good := unitGeneration(t, unit)
-	if good == "" {
-		t.Fatalf("%s does not run", unit)
-	}
 	writeFile(t, cutGate+".yaml", cutGatePod("echo v2 is broken; sleep 1; exit 1"))
-	waitFor(t, "the broken generation started by its hand-off", func() (bool, error) {
+	waitFor(t, "the broken generation started by its hand-off, gated against the good one", func() (bool, error) {
 		g := unitGeneration(t, unit)
-		return g != good && g != "" && activeState(units.HandoffName(unit)) == "activating", nil
+		b, err := os.ReadFile("/var/lib/podunit/rollouts/default_" + cutGate + ".json")
+		if err != nil {
+			return false, err
+		}
+		var rec struct{ Phase, Previous string }
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return false, err
+		}
+		if rec.Previous != good {
+			return false, fmt.Errorf("the replacement's record: %s", b)
+		}
+		return g != good && g != "" && rec.Phase == "Starting" && activeState(units.HandoffName(unit)) == "activating", nil
 	})
 	if err := os.WriteFile(filepath.Join(filepath.Dir(bootRecord), "cutgate-good"), []byte(good), 0o644); err != nil {
 		t.Fatal(err)
@@ -114,6 +122,9 @@ func rebootCutCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	good, unit := string(b), units.ServiceName("default", cutGate)
+	if rec, err := os.ReadFile("/var/lib/podunit/rollouts/default_" + cutGate + ".json"); err == nil {
+		t.Logf("the replacement's record after the boot: %s", rec)
+	}
 	waitStatusWord(t, cutGate, "RolledBack")
 	waitFor(t, "the last ready generation back", func() (bool, error) {
 		return unitGeneration(t, unit) == good && activeState(unit) == "active", nil
