@@ -70,20 +70,7 @@ spec:
 // after the cut it runs its last ready generation, not its manifest's).
 const cutGate = "e2e-cutgate"
 
-func cutGatePod(command string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  annotations: {podunit.io/rollout-deadline: 20s}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: c
-    image: localhost/podunit/busybox:1.35
-    command: ["sh", "-c", %q]
-`, cutGate, command)
-}
+func cutGatePod(command string) string { return gatedPod(cutGate, "20s", "c", command) }
 
 // rebootCut edits cutGate to a generation that crashes, and returns once
 // its hand-off started it and holds it to its readiness: the power is cut

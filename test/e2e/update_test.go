@@ -117,26 +117,30 @@ func TestEditToUnpullableImageKeepsTheOldPod(t *testing.T) {
 	}
 }
 
+// gatedPod is a pod of one busybox container running command, replaced
+// through the readiness gate within deadline.
+func gatedPod(name, deadline, container, command string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  annotations: {podunit.io/rollout-deadline: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: %s
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", %q]
+`, name, deadline, container, command)
+}
+
 // User story (#23): "I edit a pod to a version that crashes at start, and
 // the hand-off replacing it dies (the OOM killer, a kill -9). podunit still
 // puts back the version that worked, as if nothing had happened to the
 // hand-off." Before, the next sync found the hand-off gone, deleted its
 // record and left the crash-looping generation running, ungated.
 func TestKilledHandoffStillRollsBack(t *testing.T) {
-	pod := func(command string) string {
-		return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: e2e-gate
-  annotations: {podunit.io/rollout-deadline: 15s}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: app
-    image: localhost/podunit/busybox:1.35
-    command: ["sh", "-c", %q]
-`, command)
-	}
+	pod := func(command string) string { return gatedPod("e2e-gate", "15s", "app", command) }
 	writeManifest(t, "e2e-gate.yaml", pod("echo v1; "+serveForever))
 	unit := waitActive(t, "default", "e2e-gate")
 	good := unitGeneration(t, unit)
@@ -170,20 +174,7 @@ spec:
 // and leaves my manifest as I wrote it; it does not try the broken one
 // again until I change the file."
 func TestEditToCrashLoopRollsBack(t *testing.T) {
-	pod := func(command string) string {
-		return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: e2e-rollback
-  annotations: {podunit.io/rollout-deadline: 10s}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: app
-    image: localhost/podunit/busybox:1.35
-    command: ["sh", "-c", %q]
-`, command)
-	}
+	pod := func(command string) string { return gatedPod("e2e-rollback", "10s", "app", command) }
 	writeManifest(t, "e2e-rollback.yaml", pod("echo v1; "+serveForever))
 	unit := waitActive(t, "default", "e2e-rollback")
 	good := unitGeneration(t, unit)

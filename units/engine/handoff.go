@@ -83,29 +83,15 @@ func (r *Replacer) waitAfter(ctx context.Context, job Job) error {
 			pods = append(pods, p)
 		}
 	}
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		t := time.NewTicker(wantedPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-t.C:
-			}
-			gone := true
-			for _, p := range pods {
-				if _, err := r.latest(p); !errors.Is(err, errGone) {
-					gone = false
-				}
-			}
-			if gone {
-				cancel(errGone)
-				return
+	wctx, cancel := r.until(ctx, func() error {
+		for _, p := range pods {
+			if _, err := r.latest(p); !errors.Is(err, errGone) {
+				return nil
 			}
 		}
-	}()
+		return errGone
+	})
+	defer cancel()
 	for _, u := range job.After {
 		if err := bus.WaitActive(wctx, r.Manager, u); err != nil {
 			if context.Cause(wctx) == errGone {

@@ -314,6 +314,19 @@ func (r *Replacer) follow(p *generator.Pod, rec *Rollout) (*generator.Pod, error
 // whileWanted is ctx, ended with cause errSuperseded once the sync wants
 // another generation of p's pod than p (or none).
 func (r *Replacer) whileWanted(ctx context.Context, p *generator.Pod) (context.Context, context.CancelFunc) {
+	return r.until(ctx, func() error {
+		// As latest decides: a wanted generation whose spec cannot be
+		// read does not supersede p.
+		if next, err := r.latest(p); err != nil || next != p {
+			return errSuperseded
+		}
+		return nil
+	})
+}
+
+// until is ctx, ended with the cause check returns once it returns one
+// (asked every wantedPoll).
+func (r *Replacer) until(ctx context.Context, check func() error) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	go func() {
 		t := time.NewTicker(wantedPoll)
@@ -324,10 +337,8 @@ func (r *Replacer) whileWanted(ctx context.Context, p *generator.Pod) (context.C
 				return
 			case <-t.C:
 			}
-			// As latest decides: a wanted generation whose spec cannot
-			// be read does not supersede p.
-			if next, err := r.latest(p); err != nil || next != p {
-				cancel(errSuperseded)
+			if err := check(); err != nil {
+				cancel(err)
 				return
 			}
 		}
