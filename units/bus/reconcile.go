@@ -30,11 +30,11 @@ type Manager interface {
 // Result says what a reconcile did, by unit name. It did not wait for any
 // of it: each is a job systemd carries out (or a hand-off unit's).
 type Result struct {
-	Started   []string // new pods: start jobs queued
-	Replaced  []string // pods whose config hash changed: the old generation's stop and a hand-off queued
+	Started  []string // new pods: start jobs queued
+	Replaced []string // pods whose config hash changed: the old generation's stop and a hand-off queued
 	// Resumed are pods whose replacement was cut short (units.Unit.Resume):
 	// a hand-off queued that carries it on.
-	Resumed []string
+	Resumed   []string
 	Stopped   []string // pods no longer desired: stop jobs queued
 	Unchanged []string
 	// Pending are replacements already under way (their hand-off or
