@@ -192,6 +192,37 @@ func (s *Syncer) syncServices(set *generator.Set, desired []*units.Unit) (invali
 	return plan.Invalid, failed + plan.Failed
 }
 
+// heldByServices is what each Service held after the last sync, from the
+// record, for the manifests' reading (generator.Reader.Held): a Service
+// asking again for what it holds keeps it whatever the read order, so that
+// the generator and the plan agree on who keeps a contested address or
+// port. No record (Services off, or one that cannot be read): nil.
+func (s *Syncer) heldByServices() map[string]generator.ServiceHolding {
+	if s.Services.Dir == "" || s.Services.Off != nil {
+		return nil
+	}
+	record, err := ReadServiceRecords(s.Services.Dir)
+	if err != nil {
+		return nil // syncServices reports it
+	}
+	return holdings(record)
+}
+
+// holdings is what each recorded Service holds: its ClusterIP, its node
+// ports and a LoadBalancer's ports on the node's addresses.
+func holdings(record map[string]*ServiceRecord) map[string]generator.ServiceHolding {
+	out := make(map[string]generator.ServiceHolding, len(record))
+	for key, rec := range record {
+		ip, nodePorts, lbPorts := held(rec.Service)
+		h := generator.ServiceHolding{ClusterIP: ip}
+		for _, np := range append(nodePorts, lbPorts...) {
+			h.Ports = append(h.Ports, generator.HeldPort{Port: np.port, Protocol: np.proto})
+		}
+		out[key] = h
+	}
+	return out
+}
+
 // writeIfChanged replaces path with b unless it holds b already; sync: on
 // disk when it returns.
 func writeIfChanged(path string, b []byte, sync bool) error {
