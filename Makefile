@@ -167,12 +167,14 @@ fuzz: ## fuzz the manifest decoder and the CRI wire decoder (FUZZTIME each, defa
 fuzz-short: ## the fuzzers for 15 s each (what CI runs)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=15s
 
-bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed, start-to-READY vs the raw CRI floor, podshim memory and idle CPU (docs/benchmarks.md)
+bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; rules and resolver; in a test bed, start-to-READY vs the raw CRI floor, podshim memory and idle CPU, ClusterIP vs pod IP latency, readiness to rules and names (docs/benchmarks.md)
 	SYNC_BENCH_PODS=$(SYNC_BENCH_PODS) $(GO) test ./units/engine -run '^$$' -bench BenchmarkSync -benchtime $(BENCHTIME) -benchmem
 	$(GO) test ./cni/rules ./cni/names -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem
 	$(GO) test -c -tags e2e -o bin/bench.test ./test/bench
+	# The Services' benchmarks' server, static: it runs in a busybox pod.
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/echo ./test/bench/echo
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
-	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) LINES_PER_SEC=$(BENCH_LINES) \
+	BENCH_ECHO=$(CURDIR)/bin/echo PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) LINES_PER_SEC=$(BENCH_LINES) \
 		./test/e2e/run.sh bin/install bin/bench.test -test.run TestPodshimFootprint -test.bench . -test.benchtime $(READY_BENCHTIME)
 
 bench-status: build ## the status API under wrk: GET /pods with STATUS_PODS pods and 50 clients, against /healthz/ping (docs/benchmarks.md)

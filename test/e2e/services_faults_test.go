@@ -385,8 +385,7 @@ spec:
   - {name: a, port: 80}
   - {name: b, port: 8080}
 `)
-		line := syncError(t, since, "e2e-svcf-c5-full.yaml", "serviceNodePortRange")
-		t.Logf("%s", line)
+		syncError(t, since, "e2e-svcf-c5-full.yaml", "serviceNodePortRange")
 		notServed("svcf-full")
 		running("with the node port range exhausted")
 	})
