@@ -157,8 +157,8 @@ test-resilience: build ## the whole resilience suite (faults, reboots, load at f
 	$(MAKE) --no-print-directory test-load >>bin/resilience.log 2>&1 || true
 	./test/resilience.sh bin/resilience.log
 
-test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog); not part of make test
-	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim'
+test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog; the rules' daemon and the resolver killed ten times under traffic); not part of make test
+	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim|TestProxyAndResolverKilledRepeatedly'
 
 fuzz: ## fuzz the manifest decoder and the CRI wire decoder (FUZZTIME each, default 10m)
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./generator
