@@ -85,12 +85,15 @@ func waitServiceIP(t *testing.T, name string) string {
 
 // lookup asks the node's resolver (clusterDNS, as pods do) for name's A
 // records: the addresses and the answer's rcode.
-func lookup(name string) ([]string, int, error) {
+func lookup(name string) ([]string, int, error) { return lookupWithin(name, time.Second) }
+
+// lookupWithin is lookup, waiting up to timeout for the answer.
+func lookupWithin(name string, timeout time.Duration) ([]string, int, error) {
 	server := "10.96.0.10"
 	if tab, err := service.ReadTable(service.DefaultTablePath); err == nil && tab.ClusterDNS.IsValid() {
 		server = tab.ClusterDNS.String()
 	}
-	c := &dns.Client{Timeout: time.Second}
+	c := &dns.Client{Timeout: timeout}
 	r, _, err := c.Exchange(new(dns.Msg).SetQuestion(dns.Fqdn(name), dns.TypeA), net.JoinHostPort(server, "53"))
 	if err != nil {
 		return nil, 0, err
@@ -437,6 +440,9 @@ spec:
 		requests, lost int
 		lostWhy        []string
 		answered       []time.Time // when a question the name answered was asked
+		questions      int
+		unanswered     []string
+		slowest        time.Duration // the longest wait for an answer
 		stop           = make(chan struct{})
 		wg             sync.WaitGroup
 	)
@@ -467,12 +473,27 @@ spec:
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
+			// As a pod's resolver asks: 5 s for an answer, twice.
 			asked := time.Now()
-			if addrs, _, err := lookup(name); err == nil && len(addrs) == 1 && addrs[0] == ip {
-				mu.Lock()
-				answered = append(answered, asked)
-				mu.Unlock()
+			var (
+				addrs []string
+				err   error
+			)
+			for range 2 {
+				if addrs, _, err = lookupWithin(name, 5*time.Second); err == nil {
+					break
+				}
 			}
+			took := time.Since(asked)
+			mu.Lock()
+			questions++
+			if err == nil && len(addrs) == 1 && addrs[0] == ip {
+				answered = append(answered, asked)
+				slowest = max(slowest, took)
+			} else {
+				unanswered = append(unanswered, fmt.Sprintf("%s: %v %v", asked.Format("15:04:05.000"), addrs, err))
+			}
+			mu.Unlock()
 		}
 	}()
 	defer func() {
@@ -519,27 +540,16 @@ spec:
 			t.Errorf("%d tables ip podunit after the restart, want 1", n)
 		}
 
-		// The resolver: its name answers again within the restart delay.
+		// The resolver: systemd keeps its sockets while it restarts, so a
+		// question asked meanwhile waits and is answered once it is back,
+		// within a pod resolver's timeout, rather than refused.
 		killed, delay := kill("podunit-dns.service")
-		var back time.Time
 		waitFor(t, name+" answering again", func() (bool, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, at := range answered {
-				if at.After(killed) {
-					back = at
-					return true, nil
-				}
-			}
-			return false, nil
+			return len(answered) > 0 && answered[len(answered)-1].After(killed), nil
 		})
-		gap := back.Sub(killed)
-		t.Logf("the name answered again %s after the resolver was killed (RestartSec %s)", gap.Round(time.Millisecond), delay)
-		// The restart delay, and the daemon's own start on a busy machine.
-		if slack := 3 * time.Second; gap > delay+slack {
-			t.Errorf("the name answered again %s after the kill, want within the restart delay %s (+%s for the start); the resolver's journal:\n%s",
-				gap.Round(time.Millisecond), delay, slack, journal(t, "podunit-dns.service", killed))
-		}
+		t.Logf("the resolver restarted (RestartSec %s)", delay)
 	}
 	time.Sleep(time.Second)
 	close(stop)
@@ -547,6 +557,14 @@ spec:
 	t.Logf("%d requests through the ClusterIP while both were killed and restarted, %d lost", requests, lost)
 	if lost > 0 || requests < 100 {
 		t.Errorf("%d of %d requests through the ClusterIP failed: %s", lost, requests, strings.Join(lostWhy, "; "))
+	}
+	t.Logf("%d questions for %s, %d unanswered; the longest wait for an answer %s", questions, name, len(unanswered), slowest.Round(time.Millisecond))
+	if len(unanswered) > 0 {
+		t.Errorf("questions not answered (as a pod's resolver asks, twice, 5 s each): %s", strings.Join(unanswered, "; "))
+	}
+	// A pod's resolver gives up on its first try after 5 s.
+	if slowest >= 5*time.Second {
+		t.Errorf("an answer took %s: a pod's resolver would have given up its first try", slowest.Round(time.Millisecond))
 	}
 	if got := nftList("table", "ip", "podunit"); got != rulesBefore {
 		t.Errorf("the rules changed across the restarts:\nbefore:\n%s\nafter:\n%s", rulesBefore, got)
