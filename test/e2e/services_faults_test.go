@@ -443,6 +443,8 @@ spec:
 		questions      int
 		unanswered     []string
 		slowest        time.Duration // the longest wait for an answer
+		retried        []string      // when a question asked twice was asked
+		kills          []string      // when a daemon was killed
 		stop           = make(chan struct{})
 		wg             sync.WaitGroup
 	)
@@ -479,7 +481,9 @@ spec:
 				addrs []string
 				err   error
 			)
-			for range 2 {
+			tries := 0
+			for tries < 2 {
+				tries++
 				if addrs, _, err = lookupWithin(name, 5*time.Second); err == nil {
 					break
 				}
@@ -487,6 +491,9 @@ spec:
 			took := time.Since(asked)
 			mu.Lock()
 			questions++
+			if tries > 1 {
+				retried = append(retried, asked.Format("15:04:05.000"))
+			}
 			if err == nil && len(addrs) == 1 && addrs[0] == ip {
 				answered = append(answered, asked)
 				slowest = max(slowest, took)
@@ -517,6 +524,9 @@ spec:
 			t.Fatal(err)
 		}
 		killed = time.Now()
+		mu.Lock()
+		kills = append(kills, unit+" "+killed.Format("15:04:05.000"))
+		mu.Unlock()
 		waitFor(t, unit+" restarted", func() (bool, error) {
 			p := unitProps(t, unit)
 			again, _ := p["MainPID"].(uint32)
@@ -562,9 +572,12 @@ spec:
 	if len(unanswered) > 0 {
 		t.Errorf("questions not answered (as a pod's resolver asks, twice, 5 s each): %s", strings.Join(unanswered, "; "))
 	}
-	// A pod's resolver gives up on its first try after 5 s.
-	if slowest >= 5*time.Second {
-		t.Errorf("an answer took %s: a pod's resolver would have given up its first try", slowest.Round(time.Millisecond))
+	// A question the killed resolver had read but not answered is lost
+	// with it (the client asks again after 5 s): at most one a kill; the
+	// others wait in the kept socket.
+	t.Logf("questions asked a second time: %v; kills: %v", retried, kills)
+	if len(retried) > rounds {
+		t.Errorf("%d questions needed a second try over %d kills of the resolver: more than the one each kill can take with it", len(retried), rounds)
 	}
 	if got := nftList("table", "ip", "podunit"); got != rulesBefore {
 		t.Errorf("the rules changed across the restarts:\nbefore:\n%s\nafter:\n%s", rulesBefore, got)
