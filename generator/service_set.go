@@ -171,6 +171,7 @@ type holder struct {
 	line int
 	pod  bool
 	svc  *Service // the Service, for one
+	p    *Pod     // the pod, for one
 }
 
 func (h holder) String() string {
@@ -245,11 +246,12 @@ func podClaims(p *Pod) []claim {
 // is not run, each with an error naming both files. Pods asking for the
 // same hostPort are not compared here (their runtime reports that).
 // order gives each file its place in the read order. held says what
-// Services held after the last sync: a Service asking for what it holds
-// comes first for that, so that a manifest added or renamed to sort
-// earlier does not take a running Service's address or port (and make
-// the running Service's file the invalid one).
-func settleClaims(pods []*Pod, services []*Service, order map[string]int, held map[string]ServiceHolding) (keptPods []*Pod, keptServices []*Service, errs []error) {
+// Services held after the last sync, hostPorts the hostPorts of the pods
+// it ran: a Service or a pod asking for what it holds comes first for
+// that, so that a manifest added or renamed to sort earlier does not take
+// a running Service's address or port, or a running pod's hostPort (and
+// make the running one's file the invalid one, or stop the pod).
+func settleClaims(pods []*Pod, services []*Service, order map[string]int, held map[string]ServiceHolding, hostPorts map[string][]HeldPort) (keptPods []*Pod, keptServices []*Service, errs []error) {
 	type item struct {
 		file, doc int
 		pod       *Pod
@@ -290,6 +292,21 @@ func settleClaims(pods []*Pod, services []*Service, order map[string]int, held m
 			}
 		}
 	}
+	for _, it := range items {
+		if it.pod == nil || it.pod.Rejected != nil {
+			continue
+		}
+		for _, c := range podClaims(it.pod) {
+			if _, taken := ports[c.port]; taken || !slices.Contains(hostPorts[it.pod.Key()], HeldPort{c.port.port, c.port.proto}) {
+				continue
+			}
+			what := "pod " + it.pod.Key()
+			if it.pod.Cron != nil {
+				what = "CronJob " + it.pod.Key()
+			}
+			ports[c.port] = holder{what: what, role: c.role, file: it.pod.Source, line: it.pod.lines.lineOf(c.path), pod: true, p: it.pod}
+		}
+	}
 	seen := map[string]bool{} // one error for the replicas of a template
 	for _, it := range items {
 		var (
@@ -326,7 +343,7 @@ func settleClaims(pods []*Pod, services []*Service, order map[string]int, held m
 					continue // two pods' hostPorts: not a Service's concern
 				}
 			}
-			if !taken || (first.svc != nil && first.svc == it.svc) {
+			if !taken || (first.svc != nil && first.svc == it.svc) || (first.p != nil && first.p == it.pod) {
 				continue
 			}
 			what, outcome := c.port.String()+" on the node's addresses", "this Service is not served"

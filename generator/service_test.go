@@ -214,8 +214,10 @@ func TestServiceConflicts(t *testing.T) {
 		errs          []string // relative to the directory
 		notices       int
 		orderReversed bool
-		// held: what Services held after the last sync (Reader.Held)
-		held map[string]ServiceHolding
+		// held: what Services held after the last sync (Reader.Held),
+		// hostPorts the running pods' (Reader.HeldHostPorts)
+		held      map[string]ServiceHolding
+		hostPorts map[string][]HeldPort
 	}{{
 		name:     "same name",
 		files:    map[string]string{"a.yaml": svc("web", "{selector: {x: y}, ports: [{port: 80}]}"), "b.yaml": svc("web", "{selector: {x: y}, ports: [{port: 81}]}")},
@@ -324,6 +326,27 @@ func TestServiceConflicts(t *testing.T) {
 		held:     map[string]ServiceHolding{"default/web": {Ports: []HeldPort{{30080, "TCP"}}}},
 		services: "web",
 		errs:     []string{"a.yaml:8: spec.containers[0].ports[0].hostPort: 30080/TCP on the node's addresses is already Service default/web's node port (b.yaml:4), which keeps it: this pod is not run"},
+	}, {
+		// A Service added in a file read before a running pod's asks for
+		// the pod's hostPort: the pod keeps it and runs on.
+		name: "a running pod's hostPort against a newcomer read first",
+		files: map[string]string{
+			"a.yaml": svc("web", "{type: LoadBalancer, ports: [{port: 8080}]}"),
+			"b.yaml": hostPod("proxy", 8080, "TCP"),
+		},
+		hostPorts: map[string][]HeldPort{"default/proxy": {{8080, "TCP"}}},
+		pods:      "proxy",
+		errs:      []string{"a.yaml:4: spec.ports[0].port: 8080/TCP on the node's addresses is already pod default/proxy's hostPort (b.yaml:8), which keeps it: this Service is not served"},
+	}, {
+		// What the pod held is not what it asks for now: the read order.
+		name: "a running pod asking for another hostPort",
+		files: map[string]string{
+			"a.yaml": svc("web", "{type: LoadBalancer, ports: [{port: 8080}]}"),
+			"b.yaml": hostPod("proxy", 8080, "TCP"),
+		},
+		hostPorts: map[string][]HeldPort{"default/proxy": {{9090, "TCP"}}},
+		services:  "web",
+		errs:      []string{"b.yaml:8: spec.containers[0].ports[0].hostPort: 8080/TCP on the node's addresses is already Service default/web's LoadBalancer port (a.yaml:4), which keeps it: this pod is not run"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -331,7 +354,7 @@ func TestServiceConflicts(t *testing.T) {
 				writeFile(t, dir, name, content)
 			}
 			for range 2 { // the same answer every time
-				set, err := Reader{Held: tc.held}.Read(Source{Dir: dir})
+				set, err := Reader{Held: tc.held, HeldHostPorts: tc.hostPorts}.Read(Source{Dir: dir})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -93,6 +93,11 @@ type Reader struct {
 	// object of the manifests, whatever the read order, as in Kubernetes
 	// the first to have it does. nil: the read order alone decides.
 	Held map[string]ServiceHolding
+	// HeldHostPorts are the hostPorts of the pods the last sync ran, by
+	// namespace/name: a pod asking again for one keeps it against a
+	// Service read before it (the Services' table says them; nil: the
+	// read order decides).
+	HeldHostPorts map[string][]HeldPort
 }
 
 // Read reads the manifests of every source, in order, as ReadDir
@@ -270,7 +275,7 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 	if err != nil {
 		set.Errors = append(set.Errors, err)
 	}
-	pods, services, claimErrs := settleClaims(pods, services, order, r.Held)
+	pods, services, claimErrs := settleClaims(pods, services, order, r.Held, r.HeldHostPorts)
 	set.Errors = append(set.Errors, claimErrs...)
 	set.Services = services
 	for _, n := range selectorNotices(set.Services, append(slices.Clone(pods), otherPods...)) {

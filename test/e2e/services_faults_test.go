@@ -275,7 +275,7 @@ func TestServiceConflicts(t *testing.T) {
 	)
 	// The running app: its pod maps a hostPort, its Service has an explicit
 	// ClusterIP and node port. Files are read in name order: c2 comes after
-	// c1 and before c3.
+	// c0 and c1, before c3 and c5.
 	writeManifest(t, "e2e-svcf-c2-run.yaml", twoPortPod("svcf-run", hostPort)+fmt.Sprintf(`---
 apiVersion: v1
 kind: Service
@@ -357,9 +357,9 @@ spec:
 		}
 	})
 
-	t.Run("a LoadBalancer's port is a pod's hostPort", func(t *testing.T) {
+	t.Run("a LoadBalancer's port is a running pod's hostPort, the newcomer first in read order", func(t *testing.T) {
 		since := time.Now()
-		writeManifest(t, "e2e-svcf-c4-lb.yaml", fmt.Sprintf(`apiVersion: v1
+		writeManifest(t, "e2e-svcf-c0-lb.yaml", fmt.Sprintf(`apiVersion: v1
 kind: Service
 metadata: {name: svcf-lb}
 spec:
@@ -368,12 +368,15 @@ spec:
   ports:
   - {port: %d, targetPort: 8080}
 `, hostPort))
-		line := syncError(t, since, "e2e-svcf-c4-lb.yaml", runFile)
+		line := syncError(t, since, "e2e-svcf-c0-lb.yaml", runFile)
 		if !strings.Contains(line, "hostPort") {
 			t.Errorf("the error does not say it is a hostPort: %s", line)
 		}
 		notServed("svcf-lb")
 		running("with a LoadBalancer asking for its pod's hostPort")
+		if j := journal(t, "podunit-sync.service", since); strings.Contains(j, runFile+" is invalid") {
+			t.Errorf("the running pod's file is called invalid, though it held the port first:\n%s", j)
+		}
 	})
 
 	t.Run("node port range exhausted", func(t *testing.T) {

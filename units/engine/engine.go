@@ -205,7 +205,7 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 // results are reported when they differ from it.
 func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err error) {
 	reader := s.Reader
-	reader.Held = s.heldByServices()
+	reader.Held, reader.HeldHostPorts = s.heldByServices(), s.hostPortsHeld()
 	set, err := reader.Read(s.Sources...)
 	if err != nil {
 		return 0, 0, err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/services")
@@ -259,6 +260,9 @@ func playServices(t *testing.T, steps []serviceStep) ([]*servicePlan, string) {
 			}
 		}
 		reader.Held = holdings(record) // as the sync reads
+		if len(plans) > 0 {
+			reader.HeldHostPorts = hostPortsOf(plans[len(plans)-1].Table)
+		}
 		set, err := reader.Read(generator.Source{Dir: dir})
 		if err != nil {
 			t.Fatal(err)
@@ -595,5 +599,42 @@ func TestNewcomerReadFirstDoesNotTakeAHeldAddress(t *testing.T) {
 		if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "20-web.yaml is invalid") {
 			t.Errorf("the journal:\n%s\nwant the newcomer's error %q, and nothing of web's file invalid", out, want)
 		}
+	}
+}
+
+// A LoadBalancer Service added in a file read before a running pod's asks
+// for the pod's hostPort: the pod keeps it and runs on (the sync reads the
+// running pods' hostPorts from the node's Service table), and the error
+// is the newcomer's, naming both files.
+func TestNewcomerReadFirstDoesNotTakeARunningPodsHostPort(t *testing.T) {
+	s, m, _, out := newSyncer(t)
+	s.Services = ServiceConfig{Dir: t.TempDir(), TablePath: filepath.Join(t.TempDir(), "services.json")}
+	manifests := s.Sources[0].Dir
+	writeFile(t, manifests, "20-proxy.yaml", podWithPort("proxy", "proxy", 80, 8080))
+	if err := runSync(context.Background(), s); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	unit := units.ServiceName("default", "proxy")
+	if !m.Has(unit) {
+		t.Fatalf("%s not started", unit)
+	}
+	writeFile(t, manifests, "10-web.yaml", svc("web", "LoadBalancer", "", "{port: 8080, targetPort: 80}"))
+	out.Reset()
+	if err := runSync(context.Background(), s); !errors.Is(err, errInvalid) {
+		t.Fatalf("a conflict: %v\n%s", err, out)
+	}
+	if u, ok := m.Get(unit); !ok || u.ActiveState != "active" {
+		t.Errorf("the running pod's unit: %+v, want it active still\n%s", u, out)
+	}
+	table, err := service.ReadTable(s.Services.TablePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(table.Services) != 0 || len(table.Pods) != 1 {
+		t.Errorf("table: Services %+v, pods %+v; want no Service and the pod", table.Services, table.Pods)
+	}
+	want := filepath.Join(manifests, "10-web.yaml") + ":8: spec.ports[0].port: 8080/TCP on the node's addresses is already pod default/proxy's hostPort (" + filepath.Join(manifests, "20-proxy.yaml") + ":8), which keeps it: this Service is not served"
+	if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "20-proxy.yaml is invalid") {
+		t.Errorf("the journal:\n%s\nwant %q, and nothing of the pod's file invalid", out, want)
 	}
 }
