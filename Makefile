@@ -157,8 +157,8 @@ test-resilience: build ## the whole resilience suite (faults, reboots, load at f
 	$(MAKE) --no-print-directory test-load >>bin/resilience.log 2>&1 || true
 	./test/resilience.sh bin/resilience.log
 
-test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog); not part of make test
-	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim'
+test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog; the rules' daemon and the resolver killed ten times under traffic); not part of make test
+	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim|TestProxyAndResolverKilledRepeatedly'
 
 fuzz: ## fuzz the manifest decoder and the CRI wire decoder (FUZZTIME each, default 10m)
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./generator
@@ -167,15 +167,17 @@ fuzz: ## fuzz the manifest decoder and the CRI wire decoder (FUZZTIME each, defa
 fuzz-short: ## the fuzzers for 15 s each (what CI runs)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=15s
 
-bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; in a test bed (RUNTIME=crio: CRI-O's), start-to-READY vs the raw CRI floor, podshim's and the runtime's per-pod memory, idle CPU (docs/benchmarks.md)
+bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; rules and resolver; in a test bed (RUNTIME=crio: CRI-O's), start-to-READY vs the raw CRI floor, podshim's and the runtime's per-pod memory, idle CPU, ClusterIP vs pod IP latency, readiness to rules and names (docs/benchmarks.md)
 	SYNC_BENCH_PODS=$(SYNC_BENCH_PODS) $(GO) test ./units/engine -run '^$$' -bench BenchmarkSync -benchtime $(BENCHTIME) -benchmem
 	$(GO) test ./cni/rules ./cni/names -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem
 	$(MAKE) --no-print-directory bench-testbed
 
 bench-testbed: build ## the test bed half of make bench alone: start-to-READY vs the floor, memory and CPU with RUNTIME's runtime
 	$(GO) test -c -tags e2e -o bin/bench.test ./test/bench
+	# The Services' benchmarks' server, static: it runs in a busybox pod.
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/echo ./test/bench/echo
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
-	PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) LINES_PER_SEC=$(BENCH_LINES) \
+	BENCH_ECHO=$(CURDIR)/bin/echo PODUNIT_TESTBED_DIR=$(BENCH_TESTBED) PODS=$(BENCH_PODS) IDLE_SECONDS=$(BENCH_IDLE) LINES_PER_SEC=$(BENCH_LINES) \
 		./test/e2e/run.sh bin/install bin/bench.test -test.run TestPodshimFootprint -test.bench . -test.benchtime $(READY_BENCHTIME)
 
 bench-status: build ## the status API under wrk: GET /pods with STATUS_PODS pods and 50 clients, against /healthz/ping (docs/benchmarks.md)

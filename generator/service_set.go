@@ -141,6 +141,27 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
+// ServiceHolding is what a Service held after a sync: its ClusterIP and
+// its ports on the node's addresses (node ports, a LoadBalancer's ports).
+type ServiceHolding struct {
+	ClusterIP netip.Addr
+	Ports     []HeldPort
+}
+
+// HeldPort is a port on the node's addresses.
+type HeldPort struct {
+	Port     int32
+	Protocol corev1.Protocol
+}
+
+// holds tells whether h holds what c asks for.
+func (h ServiceHolding) holds(c claim) bool {
+	if c.ip.IsValid() {
+		return c.ip == h.ClusterIP
+	}
+	return slices.Contains(h.Ports, HeldPort{c.port.port, c.port.proto})
+}
+
 // holder is what holds an address or a port of the node: a Service, or a
 // pod's hostPort.
 type holder struct {
@@ -149,6 +170,8 @@ type holder struct {
 	file string
 	line int
 	pod  bool
+	svc  *Service // the Service, for one
+	p    *Pod     // the pod, for one
 }
 
 func (h holder) String() string {
@@ -222,8 +245,13 @@ func podClaims(p *Pod) []claim {
 // asks for one is not served, a later pod that asks for a Service's port
 // is not run, each with an error naming both files. Pods asking for the
 // same hostPort are not compared here (their runtime reports that).
-// order gives each file its place in the read order.
-func settleClaims(pods []*Pod, services []*Service, order map[string]int) (keptPods []*Pod, keptServices []*Service, errs []error) {
+// order gives each file its place in the read order. held says what
+// Services held after the last sync, hostPorts the hostPorts of the pods
+// it ran: a Service or a pod asking for what it holds comes first for
+// that, so that a manifest added or renamed to sort earlier does not take
+// a running Service's address or port, or a running pod's hostPort (and
+// make the running one's file the invalid one, or stop the pod).
+func settleClaims(pods []*Pod, services []*Service, order map[string]int, held map[string]ServiceHolding, hostPorts map[string][]HeldPort) (keptPods []*Pod, keptServices []*Service, errs []error) {
 	type item struct {
 		file, doc int
 		pod       *Pod
@@ -241,6 +269,44 @@ func settleClaims(pods []*Pod, services []*Service, order map[string]int) (keptP
 
 	ips := map[netip.Addr]holder{}
 	ports := map[nodePort]holder{}
+	// What Services hold from the last sync is theirs before anything is
+	// read (of two claiming the same, which only a hand edit of the
+	// record makes, the first in read order).
+	for _, it := range items {
+		if it.svc == nil {
+			continue
+		}
+		h, ok := held[it.svc.Key()]
+		if !ok {
+			continue
+		}
+		for _, c := range serviceClaims(it.svc) {
+			if !h.holds(c) {
+				continue
+			}
+			hc := holder{what: "Service " + it.svc.Key(), role: c.role, file: it.svc.Source, line: it.svc.lines.lineOf(c.path), svc: it.svc}
+			if _, taken := ips[c.ip]; c.ip.IsValid() && !taken {
+				ips[c.ip] = hc
+			} else if _, taken := ports[c.port]; !c.ip.IsValid() && !taken {
+				ports[c.port] = hc
+			}
+		}
+	}
+	for _, it := range items {
+		if it.pod == nil || it.pod.Rejected != nil {
+			continue
+		}
+		for _, c := range podClaims(it.pod) {
+			if _, taken := ports[c.port]; taken || !slices.Contains(hostPorts[it.pod.Key()], HeldPort{c.port.port, c.port.proto}) {
+				continue
+			}
+			what := "pod " + it.pod.Key()
+			if it.pod.Cron != nil {
+				what = "CronJob " + it.pod.Key()
+			}
+			ports[c.port] = holder{what: what, role: c.role, file: it.pod.Source, line: it.pod.lines.lineOf(c.path), pod: true, p: it.pod}
+		}
+	}
 	seen := map[string]bool{} // one error for the replicas of a template
 	for _, it := range items {
 		var (
@@ -261,7 +327,7 @@ func settleClaims(pods []*Pod, services []*Service, order map[string]int) (keptP
 			}
 		} else {
 			claims, lines = serviceClaims(it.svc), it.svc.lines
-			h = holder{what: "Service " + it.svc.Key(), file: it.svc.Source}
+			h = holder{what: "Service " + it.svc.Key(), file: it.svc.Source, svc: it.svc}
 		}
 		for _, c := range claims {
 			line, field := lines.lineOf(c.path), lines.field(c.path)
@@ -277,7 +343,7 @@ func settleClaims(pods []*Pod, services []*Service, order map[string]int) (keptP
 					continue // two pods' hostPorts: not a Service's concern
 				}
 			}
-			if !taken {
+			if !taken || (first.svc != nil && first.svc == it.svc) || (first.p != nil && first.p == it.pod) {
 				continue
 			}
 			what, outcome := c.port.String()+" on the node's addresses", "this Service is not served"

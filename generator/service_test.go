@@ -214,6 +214,10 @@ func TestServiceConflicts(t *testing.T) {
 		errs          []string // relative to the directory
 		notices       int
 		orderReversed bool
+		// held: what Services held after the last sync (Reader.Held),
+		// hostPorts the running pods' (Reader.HeldHostPorts)
+		held      map[string]ServiceHolding
+		hostPorts map[string][]HeldPort
 	}{{
 		name:     "same name",
 		files:    map[string]string{"a.yaml": svc("web", "{selector: {x: y}, ports: [{port: 80}]}"), "b.yaml": svc("web", "{selector: {x: y}, ports: [{port: 81}]}")},
@@ -286,6 +290,63 @@ func TestServiceConflicts(t *testing.T) {
 		},
 		services: "web",
 		errs:     []string{"a.yaml:13: spec.containers[0].ports[0].hostPort: 8080/TCP on the node's addresses is already Service default/web's LoadBalancer port (a.yaml:4), which keeps it: this pod is not run"},
+	}, {
+		// A manifest added that sorts before a running Service's asks
+		// for its ClusterIP and its node port: the running one keeps
+		// them, and its file is not the invalid one.
+		name: "held from the last sync, the newcomer first in read order",
+		files: map[string]string{
+			"a.yaml": svc("new", "{clusterIP: 10.96.0.50, ports: [{port: 80}]}") + "---\n" + svc("np", "{type: NodePort, ports: [{port: 80, nodePort: 30080}]}"),
+			"b.yaml": svc("running", "{type: NodePort, clusterIP: 10.96.0.50, ports: [{port: 80, nodePort: 30080}]}"),
+		},
+		held:     map[string]ServiceHolding{"default/running": {ClusterIP: netip.MustParseAddr("10.96.0.50"), Ports: []HeldPort{{30080, "TCP"}}}},
+		services: "running",
+		errs: []string{
+			"a.yaml:4: spec.clusterIP: 10.96.0.50 is already Service default/running's ClusterIP (b.yaml:4), which keeps it: this Service is not served",
+			"a.yaml:9: spec.ports[0].nodePort: 30080/TCP on the node's addresses is already Service default/running's node port (b.yaml:4), which keeps it: this Service is not served",
+		},
+	}, {
+		// What a Service held and its manifest no longer asks for is not
+		// kept for it; what another Service held is no claim of this one.
+		name: "held, no longer asked for",
+		files: map[string]string{
+			"a.yaml": svc("new", "{clusterIP: 10.96.0.50, ports: [{port: 80}]}"),
+			"b.yaml": svc("running", "{clusterIP: 10.96.0.51, ports: [{port: 80}]}"),
+		},
+		held:     map[string]ServiceHolding{"default/running": {ClusterIP: netip.MustParseAddr("10.96.0.50")}, "default/gone": {ClusterIP: netip.MustParseAddr("10.96.0.51")}},
+		services: "new running",
+	}, {
+		// A running Service holds its explicit node port against a pod
+		// added in a file read before it.
+		name: "held against a newcomer's hostPort",
+		files: map[string]string{
+			"a.yaml": hostPod("proxy", 30080, "TCP"),
+			"b.yaml": svc("web", "{type: NodePort, ports: [{port: 80, nodePort: 30080}]}"),
+		},
+		held:     map[string]ServiceHolding{"default/web": {Ports: []HeldPort{{30080, "TCP"}}}},
+		services: "web",
+		errs:     []string{"a.yaml:8: spec.containers[0].ports[0].hostPort: 30080/TCP on the node's addresses is already Service default/web's node port (b.yaml:4), which keeps it: this pod is not run"},
+	}, {
+		// A Service added in a file read before a running pod's asks for
+		// the pod's hostPort: the pod keeps it and runs on.
+		name: "a running pod's hostPort against a newcomer read first",
+		files: map[string]string{
+			"a.yaml": svc("web", "{type: LoadBalancer, ports: [{port: 8080}]}"),
+			"b.yaml": hostPod("proxy", 8080, "TCP"),
+		},
+		hostPorts: map[string][]HeldPort{"default/proxy": {{8080, "TCP"}}},
+		pods:      "proxy",
+		errs:      []string{"a.yaml:4: spec.ports[0].port: 8080/TCP on the node's addresses is already pod default/proxy's hostPort (b.yaml:8), which keeps it: this Service is not served"},
+	}, {
+		// What the pod held is not what it asks for now: the read order.
+		name: "a running pod asking for another hostPort",
+		files: map[string]string{
+			"a.yaml": svc("web", "{type: LoadBalancer, ports: [{port: 8080}]}"),
+			"b.yaml": hostPod("proxy", 8080, "TCP"),
+		},
+		hostPorts: map[string][]HeldPort{"default/proxy": {{9090, "TCP"}}},
+		services:  "web",
+		errs:      []string{"b.yaml:8: spec.containers[0].ports[0].hostPort: 8080/TCP on the node's addresses is already Service default/web's LoadBalancer port (a.yaml:4), which keeps it: this pod is not run"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -293,7 +354,7 @@ func TestServiceConflicts(t *testing.T) {
 				writeFile(t, dir, name, content)
 			}
 			for range 2 { // the same answer every time
-				set, err := ReadDir(dir)
+				set, err := Reader{Held: tc.held, HeldHostPorts: tc.hostPorts}.Read(Source{Dir: dir})
 				if err != nil {
 					t.Fatal(err)
 				}

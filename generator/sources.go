@@ -87,6 +87,17 @@ type Reader struct {
 	// ClusterDNS is the address of the node's resolver, which no Service
 	// may ask for; zero: DefaultClusterDNS of the ClusterIP range.
 	ClusterDNS netip.Addr
+	// Held is what each Service (by namespace/name) held after the last
+	// sync, from the sync's record: a Service whose manifest asks again
+	// for an address or a port it holds keeps it against any other
+	// object of the manifests, whatever the read order, as in Kubernetes
+	// the first to have it does. nil: the read order alone decides.
+	Held map[string]ServiceHolding
+	// HeldHostPorts are the hostPorts of the pods the last sync ran, by
+	// namespace/name: a pod asking again for one keeps it against a
+	// Service read before it (the Services' table says them; nil: the
+	// read order decides).
+	HeldHostPorts map[string][]HeldPort
 }
 
 // Read reads the manifests of every source, in order, as ReadDir
@@ -264,7 +275,7 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 	if err != nil {
 		set.Errors = append(set.Errors, err)
 	}
-	pods, services, claimErrs := settleClaims(pods, services, order)
+	pods, services, claimErrs := settleClaims(pods, services, order, r.Held, r.HeldHostPorts)
 	set.Errors = append(set.Errors, claimErrs...)
 	set.Services = services
 	for _, n := range selectorNotices(set.Services, append(slices.Clone(pods), otherPods...)) {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/knftables"
@@ -228,9 +229,18 @@ the pods' network and the node itself, on that one address.`,
 		}
 		clients := append([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.PrefixFrom(t.ClusterDNS, 32)}, pods...)
 		s := names.New(names.Config{Domain: t.ClusterDomain, Upstreams: upstreams, Clients: clients, Log: log})
-		l, err := names.Listen(t.ClusterDNS.String())
-		if err != nil {
-			return err
+		// The sockets of the run before, from systemd's store (fdstore.go),
+		// else new ones; stored for the next run.
+		l := inheritedSockets(activation.Files(true), netip.AddrPortFrom(t.ClusterDNS, 53))
+		if l == nil {
+			if l, err = names.Listen(t.ClusterDNS.String()); err != nil {
+				return err
+			}
+		} else {
+			log.Info("answering on the sockets of the run before, kept by systemd", "address", t.ClusterDNS)
+		}
+		if err := storeSockets(l); err != nil {
+			log.Warn("keep the resolver's sockets across a restart (questions asked meanwhile are refused)", "err", err)
 		}
 		update := func(context.Context) {
 			_, snap, err := snapshotOf(tablePath, stateDir)

@@ -130,6 +130,9 @@ type ContainerPort struct {
 	Name     string   `json:"name,omitempty"`
 	Protocol Protocol `json:"protocol"`
 	Port     int32    `json:"containerPort"`
+	// HostPort is the port it maps on the node's addresses (0: none),
+	// which the pod holds against Services (the sync reads it back).
+	HostPort int32 `json:"hostPort,omitempty"`
 }
 
 // Endpoint is one pod serving a Service.

@@ -35,6 +35,9 @@ type rebootRecord struct {
 	UIDs      map[string]string // pod name → UID
 	Token     string            // what the claim held
 	Starts    int               // how often the claim's pod started
+	// Services are what each Service held: its ClusterIP and node
+	// ports, by namespace/name.
+	Services map[string]string
 }
 
 func TestReboot(t *testing.T) {
@@ -126,6 +129,26 @@ func rebootPrepare(t *testing.T) {
 		bootPrefix + "-gone1.yaml": bootPod(bootPrefix + "-gone1"),
 		bootPrefix + "-gone2.yaml": bootPod(bootPrefix + "-gone2"),
 		cutGate + ".yaml":          cutGatePod("echo v1; " + serveForever),
+		// Services given their addresses and node ports by the sync, which
+		// must keep them across reboots and power cuts.
+		"e2e-bootsvc.yaml": `apiVersion: v1
+kind: Service
+metadata: {name: e2e-boot-web}
+spec:
+  type: NodePort
+  selector: {app: e2e-boot-web}
+  ports:
+  - {port: 80}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: e2e-boot-lb}
+spec:
+  type: LoadBalancer
+  selector: {app: e2e-boot-web}
+  ports:
+  - {port: 8088, targetPort: 80}
+`,
 		bootPrefix + "-data.yaml": `apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: e2e-boot-claim}
@@ -183,7 +206,32 @@ spec:
 		rec.UIDs[bootPrefix+"-"+name] = podState(t, "default", bootPrefix+"-"+name).UID
 	}
 	rec.Token = mustExec(t, bootPrefix+"-data", "c", "cat", "/data/token")
+	rec.Services = bootServices(t)
 	saveBootRecord(t, rec)
+}
+
+// bootServices waits until the boot story's Services answer on what they
+// hold, and returns that: each one's ClusterIP and node ports.
+func bootServices(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	waitFor(t, "the Services served, answering", func() (bool, error) {
+		table := serviceTable(t)
+		for _, name := range []string{"e2e-boot-web", "e2e-boot-lb"} {
+			s, ok := table["default/"+name]
+			if !ok || !s.ClusterIP.IsValid() || len(s.Ports) != 1 || s.Ports[0].NodePort == 0 {
+				return false, fmt.Errorf("%s: %+v", name, s)
+			}
+			out[s.Key()] = fmt.Sprintf("%s:%d nodePort %d", s.ClusterIP, s.Ports[0].Port, s.Ports[0].NodePort)
+			for _, addr := range []string{fmt.Sprintf("%s:%d", s.ClusterIP, s.Ports[0].Port), fmt.Sprintf("127.0.0.1:%d", s.Ports[0].NodePort)} {
+				if body, err := httpGet(addr, "/"); body != "back after a reboot" {
+					return false, fmt.Errorf("%s via %s: %q %v", name, addr, body, err)
+				}
+			}
+		}
+		return true, nil
+	})
+	return out
 }
 
 // rebootCheck is what a user expects once the machine is back: every pod
@@ -253,6 +301,13 @@ func rebootCheck(t *testing.T, removed string) {
 		}
 		return true, nil
 	})
+
+	// Every Service keeps its ClusterIP and node ports, and answers there.
+	if got := bootServices(t); fmt.Sprint(got) != fmt.Sprint(rec.Services) {
+		t.Errorf("the Services hold %v, before the reboot %v", got, rec.Services)
+	} else {
+		t.Logf("the Services kept what they held, and answer there: %v", got)
+	}
 
 	// The completed Job stays completed.
 	if s := activeState(units.ServiceName("default", "e2e-bootjob")); s == "activating" || s == "active" {

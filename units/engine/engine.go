@@ -204,7 +204,9 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 // last is what the sync before this one recorded: notices and admission
 // results are reported when they differ from it.
 func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err error) {
-	set, err := s.Reader.Read(s.Sources...)
+	reader := s.Reader
+	reader.Held, reader.HeldHostPorts = s.heldByServices(), s.hostPortsHeld()
+	set, err := reader.Read(s.Sources...)
 	if err != nil {
 		return 0, 0, err
 	}

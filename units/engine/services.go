@@ -192,6 +192,66 @@ func (s *Syncer) syncServices(set *generator.Set, desired []*units.Unit) (invali
 	return plan.Invalid, failed + plan.Failed
 }
 
+// heldByServices is what each Service held after the last sync, from the
+// record, for the manifests' reading (generator.Reader.Held): a Service
+// asking again for what it holds keeps it whatever the read order, so that
+// the generator and the plan agree on who keeps a contested address or
+// port. No record (Services off, or one that cannot be read): nil.
+func (s *Syncer) heldByServices() map[string]generator.ServiceHolding {
+	if s.Services.Dir == "" || s.Services.Off != nil {
+		return nil
+	}
+	record, err := ReadServiceRecords(s.Services.Dir)
+	if err != nil {
+		return nil // syncServices reports it
+	}
+	return holdings(record)
+}
+
+// hostPortsHeld are the hostPorts of the pods the last sync ran, by
+// namespace/name, from the node's Service table (generator.Reader.
+// HeldHostPorts): a running pod keeps its hostPort against a Service
+// added in a file read before its own. No table (none written yet, or
+// after a reboot: it is in /run): nil, the read order decides.
+func (s *Syncer) hostPortsHeld() map[string][]generator.HeldPort {
+	if s.Services.Dir == "" || s.Services.Off != nil {
+		return nil
+	}
+	t, err := service.ReadTable(cmp.Or(s.Services.TablePath, service.DefaultTablePath))
+	if err != nil {
+		return nil
+	}
+	return hostPortsOf(t)
+}
+
+// hostPortsOf are the hostPorts of the table's pods, by namespace/name.
+func hostPortsOf(t *service.Table) map[string][]generator.HeldPort {
+	out := map[string][]generator.HeldPort{}
+	for _, p := range t.Pods {
+		for _, port := range p.Ports {
+			if port.HostPort != 0 {
+				out[p.Key()] = append(out[p.Key()], generator.HeldPort{Port: port.HostPort, Protocol: corev1.Protocol(port.Protocol)})
+			}
+		}
+	}
+	return out
+}
+
+// holdings is what each recorded Service holds: its ClusterIP, its node
+// ports and a LoadBalancer's ports on the node's addresses.
+func holdings(record map[string]*ServiceRecord) map[string]generator.ServiceHolding {
+	out := make(map[string]generator.ServiceHolding, len(record))
+	for key, rec := range record {
+		ip, nodePorts, lbPorts := held(rec.Service)
+		h := generator.ServiceHolding{ClusterIP: ip}
+		for _, np := range append(nodePorts, lbPorts...) {
+			h.Ports = append(h.Ports, generator.HeldPort{Port: np.port, Protocol: np.proto})
+		}
+		out[key] = h
+	}
+	return out
+}
+
 // writeIfChanged replaces path with b unless it holds b already; sync: on
 // disk when it returns.
 func writeIfChanged(path string, b []byte, sync bool) error {
@@ -855,7 +915,7 @@ func podInfo(p *corev1.Pod) service.PodInfo {
 	for _, c := range append(containers, p.Spec.Containers...) {
 		for _, port := range c.Ports {
 			info.Ports = append(info.Ports, service.ContainerPort{Name: port.Name,
-				Protocol: service.Protocol(cmp.Or(port.Protocol, corev1.ProtocolTCP)), Port: port.ContainerPort})
+				Protocol: service.Protocol(cmp.Or(port.Protocol, corev1.ProtocolTCP)), Port: port.ContainerPort, HostPort: port.HostPort})
 		}
 	}
 	return info

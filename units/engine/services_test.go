@@ -17,6 +17,7 @@ import (
 
 	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/generator"
+	"github.com/podunit/podunit/units"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/services")
@@ -257,6 +258,10 @@ func playServices(t *testing.T, steps []serviceStep) ([]*servicePlan, string) {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}
+		}
+		reader.Held = holdings(record) // as the sync reads
+		if len(plans) > 0 {
+			reader.HeldHostPorts = hostPortsOf(plans[len(plans)-1].Table)
 		}
 		set, err := reader.Read(generator.Source{Dir: dir})
 		if err != nil {
@@ -553,5 +558,83 @@ func TestRecordContestFirstInReadOrderKeeps(t *testing.T) {
 	}
 	if len(plan.Given) != 1 || !strings.Contains(plan.Given[0], "Service default/a") || !strings.Contains(plan.Given[0], "is Service default/b's") {
 		t.Errorf("given: %q", plan.Given)
+	}
+}
+
+// A manifest added that is read before a running Service's and asks for
+// its ClusterIP and node port: the running Service keeps both, its file is
+// not the invalid one (an edit of it still applies), and the error is the
+// newcomer's, naming both files. The generator reads with the record
+// (Reader.Held), so it and the plan agree on who keeps what.
+func TestNewcomerReadFirstDoesNotTakeAHeldAddress(t *testing.T) {
+	s, _, _, out := newSyncer(t)
+	s.Services = ServiceConfig{Dir: t.TempDir(), TablePath: filepath.Join(t.TempDir(), "services.json")}
+	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
+	manifests := s.Sources[0].Dir
+	writeFile(t, manifests, "20-web.yaml", svc("web", "NodePort", "  clusterIP: 10.96.0.50\n", "{port: 80, nodePort: 30080}"))
+	if err := runSync(context.Background(), s); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	writeFile(t, manifests, "10-new.yaml", svc("new", "NodePort", "  clusterIP: 10.96.0.50\n", "{port: 80, nodePort: 30080}"))
+	for range 2 { // and the same at the next sync
+		out.Reset()
+		if err := runSync(context.Background(), s); !errors.Is(err, errInvalid) {
+			t.Fatalf("a conflict: %v\n%s", err, out)
+		}
+		table, err := service.ReadTable(s.Services.TablePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(table.Services) != 1 || table.Services[0].Name != "web" || table.Services[0].ClusterIP.String() != "10.96.0.50" || table.Services[0].Ports[0].NodePort != 30080 {
+			t.Errorf("table %+v: want web alone, on 10.96.0.50 and node port 30080", table.Services)
+		}
+		st, err := ReadState(s.StatePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := st.ServiceProblems["default/web"]; len(p) != 0 {
+			t.Errorf("the running Service has problems: %v", p)
+		}
+		want := filepath.Join(manifests, "10-new.yaml") + ":9: spec.clusterIP: 10.96.0.50 is already Service default/web's ClusterIP (" + filepath.Join(manifests, "20-web.yaml") + ":9), which keeps it: this Service is not served"
+		if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "20-web.yaml is invalid") {
+			t.Errorf("the journal:\n%s\nwant the newcomer's error %q, and nothing of web's file invalid", out, want)
+		}
+	}
+}
+
+// A LoadBalancer Service added in a file read before a running pod's asks
+// for the pod's hostPort: the pod keeps it and runs on (the sync reads the
+// running pods' hostPorts from the node's Service table), and the error
+// is the newcomer's, naming both files.
+func TestNewcomerReadFirstDoesNotTakeARunningPodsHostPort(t *testing.T) {
+	s, m, _, out := newSyncer(t)
+	s.Services = ServiceConfig{Dir: t.TempDir(), TablePath: filepath.Join(t.TempDir(), "services.json")}
+	manifests := s.Sources[0].Dir
+	writeFile(t, manifests, "20-proxy.yaml", podWithPort("proxy", "proxy", 80, 8080))
+	if err := runSync(context.Background(), s); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	unit := units.ServiceName("default", "proxy")
+	if !m.Has(unit) {
+		t.Fatalf("%s not started", unit)
+	}
+	writeFile(t, manifests, "10-web.yaml", svc("web", "LoadBalancer", "", "{port: 8080, targetPort: 80}"))
+	out.Reset()
+	if err := runSync(context.Background(), s); !errors.Is(err, errInvalid) {
+		t.Fatalf("a conflict: %v\n%s", err, out)
+	}
+	if u, ok := m.Get(unit); !ok || u.ActiveState != "active" {
+		t.Errorf("the running pod's unit: %+v, want it active still\n%s", u, out)
+	}
+	table, err := service.ReadTable(s.Services.TablePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(table.Services) != 0 || len(table.Pods) != 1 {
+		t.Errorf("table: Services %+v, pods %+v; want no Service and the pod", table.Services, table.Pods)
+	}
+	want := filepath.Join(manifests, "10-web.yaml") + ":8: spec.ports[0].port: 8080/TCP on the node's addresses is already pod default/proxy's hostPort (" + filepath.Join(manifests, "20-proxy.yaml") + ":8), which keeps it: this Service is not served"
+	if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "20-proxy.yaml is invalid") {
+		t.Errorf("the journal:\n%s\nwant %q, and nothing of the pod's file invalid", out, want)
 	}
 }
