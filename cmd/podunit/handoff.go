@@ -64,14 +64,16 @@ ready generation the replacement's record keeps.`,
 	f.StringVar(&trigger, "trigger", engine.TriggerManifest, "why the pods are replaced: manifest or auto-update")
 	f.StringArrayVar(&ready, "ready", nil, "a unit to wait for to be active (ready) before starting (podunit.io/after)")
 	cmd.RunE = func(cmd *cobra.Command, specs []string) error {
-		cfg, _, err := loadConfigWithKubelet(configPath, cmd.Flags().Changed("config"), "")
-		if err != nil {
-			return err
-		}
 		ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer cancel()
 		if stopped {
+			// Before the configuration: a broken one must not keep the
+			// sync from carrying on.
 			return queueSyncAfterKill(ctx, cmd)
+		}
+		cfg, _, err := loadConfigWithKubelet(configPath, cmd.Flags().Changed("config"), "")
+		if err != nil {
+			return err
 		}
 		ctx, cancelTimeout := context.WithTimeout(ctx, handoffTimeout)
 		defer cancelTimeout()

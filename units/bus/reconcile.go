@@ -337,7 +337,9 @@ func pendingHandoffs(ctx context.Context, m Manager) (map[string]bool, error) {
 	}
 	busy := map[string]bool{}
 	for _, st := range statuses {
-		if st.JobId != 0 || st.ActiveState == "activating" || st.ActiveState == "active" {
+		// Deactivating: its ExecStopPost= runs; its name is taken until it
+		// ends (then the sync it queues sees it gone).
+		if st.JobId != 0 || st.ActiveState == "activating" || st.ActiveState == "active" || st.ActiveState == "deactivating" {
 			busy[st.Name] = true
 		}
 	}

@@ -113,6 +113,20 @@ func (a *AutoUpdater) Run(ctx context.Context, dryRun bool) ([]Update, error) {
 			changed = false
 		}
 		if changed && !dryRun {
+			// Asked again before each update: the one before may have
+			// taken an hour, and a rollout may have begun meanwhile.
+			if busy, err = bus.PendingHandoffs(ctx, a.Manager); err != nil {
+				return out, err
+			}
+			if why := a.leftAlone(p, busy); why != "" {
+				for i := range updates {
+					if updates[i].Changed && updates[i].Skipped == "" {
+						updates[i].Skipped = why
+					}
+				}
+				out = append(out, updates...)
+				continue
+			}
 			result := a.update(ctx, p, spec, updates)
 			for i := range updates {
 				if updates[i].Changed && updates[i].Skipped == "" {
@@ -145,8 +159,16 @@ func (a *AutoUpdater) leftAlone(p *generator.Pod, busy map[string]bool) string {
 	case u.Group != "" && busy[units.RolloutName(u.Namespace, u.Group)]:
 		return "a rollout of " + u.Group + " is under way"
 	}
-	if rec, _ := a.Rollouts.Read(p.Namespace(), p.Name()); rec != nil && rec.Phase == PhaseRolledBack && rec.Generation != rec.Previous {
+	rec, _ := a.Rollouts.Read(p.Namespace(), p.Name())
+	switch {
+	case rec == nil:
+	case rec.Phase == PhaseRolledBack && rec.Generation != rec.Previous:
 		return fmt.Sprintf("its manifest's generation %s was rolled back; the pod is held on generation %s until the manifest changes", rec.Generation, rec.Previous)
+	case cutShort(rec):
+		// Its hand-off died: the next sync carries the replacement on,
+		// gated against the generation the record keeps (an update now
+		// would take the unproven one for the last ready).
+		return "its replacement was cut short; the next sync carries it on"
 	}
 	return ""
 }

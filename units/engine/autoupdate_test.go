@@ -57,6 +57,7 @@ spec:
 		{name: "its hand-off runs", busy: map[string]bool{units.HandoffName(u.Name): true}, want: "replacement of the pod"},
 		{name: "its workload's rollout runs", busy: map[string]bool{units.RolloutName(u.Namespace, u.Group): true}, want: "rollout of " + u.Group},
 		{name: "held by a manifest's rollback", rec: &Rollout{Phase: PhaseRolledBack, Generation: "bad", Previous: p.Hash}, want: "rolled back"},
+		{name: "a replacement cut short (no hand-off: the next sync carries it on)", rec: &Rollout{Phase: PhaseStarting, Generation: p.Hash, Previous: "v1hash"}, want: "cut short"},
 		{name: "an auto-update's rollback (the next check skips the failed images)", rec: &Rollout{Phase: PhaseRolledBack, Generation: p.Hash, Previous: p.Hash}, want: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

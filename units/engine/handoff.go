@@ -41,16 +41,21 @@ func Handoff(ctx context.Context, r *Replacer, job Job) error {
 	if trigger == "" {
 		trigger = TriggerManifest
 	}
+	start := true
 	if len(job.After) > 0 {
-		if err := r.waitAfter(ctx, job); err != nil {
+		var err error
+		if start, err = r.waitAfter(ctx, job); err != nil {
 			return err
 		}
 	}
-	steps := make([]Step, len(job.Specs))
-	for i, s := range job.Specs {
-		steps[i] = Step{Spec: s, Trigger: trigger, Resume: job.Resume}
+	var err error
+	if start {
+		steps := make([]Step, len(job.Specs))
+		for i, s := range job.Specs {
+			steps[i] = Step{Spec: s, Trigger: trigger, Resume: job.Resume}
+		}
+		_, err = r.Replace(ctx, steps, job.Rolling)
 	}
-	_, err := r.Replace(ctx, steps, job.Rolling)
 	// Always a sync after: a manifest that changed while this hand-off
 	// pulled or held its pods to their readiness was left to it, and
 	// should not wait for the periodic sync.
@@ -72,10 +77,11 @@ func Handoff(ctx context.Context, r *Replacer, job Job) error {
 // SyncUnit is the service that runs podunit sync.
 const SyncUnit = units.SyncUnit
 
-// waitAfter waits for job.After to be active, or for the sync to want none
-// of the job's pods any more (their files removed meanwhile: the
-// replacement then starts nothing).
-func (r *Replacer) waitAfter(ctx context.Context, job Job) error {
+// waitAfter waits for job.After to be active. It ends early, telling not
+// to start, once the sync wants none of the job's pods any more (their
+// files removed meanwhile) or another generation of one (an edit, which
+// may name other dependencies: the sync this hand-off queues plans it).
+func (r *Replacer) waitAfter(ctx context.Context, job Job) (start bool, err error) {
 	r.init()
 	var pods []*generator.Pod
 	for _, spec := range job.Specs {
@@ -84,22 +90,30 @@ func (r *Replacer) waitAfter(ctx context.Context, job Job) error {
 		}
 	}
 	wctx, cancel := r.until(ctx, func() error {
+		gone := true
 		for _, p := range pods {
-			if _, err := r.latest(p); !errors.Is(err, errGone) {
-				return nil
+			switch next, err := r.latest(p); {
+			case errors.Is(err, errGone):
+			case next != p:
+				return errSuperseded
+			default:
+				gone = false
 			}
 		}
-		return errGone
+		if gone {
+			return errGone
+		}
+		return nil
 	})
 	defer cancel()
 	for _, u := range job.After {
 		if err := bus.WaitActive(wctx, r.Manager, u); err != nil {
-			if context.Cause(wctx) == errGone {
-				r.Report.Infof("%s: %v while it waited for %s; nothing is started", strings.Join(job.Specs, ", "), errGone, u)
-				return nil
+			if why := context.Cause(wctx); why == errGone || why == errSuperseded {
+				r.Report.Infof("%s: %v while it waited for %s; nothing is started (the sync carries on)", strings.Join(job.Specs, ", "), why, u)
+				return false, nil
 			}
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return true, nil
 }

@@ -174,6 +174,15 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		if recs[i] == nil {
 			recs[i] = r.begin(p, cur, steps[i].Trigger)
 		}
+		if resumed[i] && cur.ConfigHash == "" {
+			// Nothing runs (a boot, or a kill between the old
+			// generation's stop and the new one's start): the last ready
+			// generation runs while the new one is pulled and waits for
+			// its turn, as it did before the replacement was cut short.
+			if err := r.runPrevious(ctx, recs[i]); err != nil {
+				r.Report.Errorf("pod %s: %v", p.Key(), err)
+			}
+		}
 	}
 	// However it ends, only a rollback's records outlive the hand-off: a
 	// rollout's replicas keep theirs (Ready) until the whole rollout is
@@ -243,14 +252,16 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		case !errors.Is(err, bus.ErrNotReady) || rec.Previous == "":
 			return names, err
 		}
-		// Not ready: this pod and those replaced before it go back.
-		failure := r.rollBack(ctx, u, p, rec, err)
+		// Not ready: this pod and those replaced before it go back. Every
+		// record of the rollout says RolledBack before any generation is
+		// exchanged: a rollout cut short during its rollback (SIGKILL, a
+		// power cut) is held, not carried on past its failure.
+		r.explain(p, rec, err)
 		for j := len(replaced) - 1; j >= 0; j-- {
 			d := replaced[j]
 			d.rec.Reason, d.rec.Message = "RolloutFailed", fmt.Sprintf("pod %s of the same rollout was not ready: %s", p.Key(), rec.Message)
-			if e := r.rollBackTo(ctx, d.u, d.rec); e != nil {
-				failure = errors.Join(failure, e)
-			}
+			d.rec.Phase = PhaseRolledBack
+			r.record(d.rec)
 		}
 		// The replicas not reached keep their generation, held as the
 		// others are: the rollout stops here until the manifest changes
@@ -266,6 +277,12 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 			rest.Phase, rest.Reason = PhaseRolledBack, "RolloutFailed"
 			rest.Message = fmt.Sprintf("the rollout stopped before this pod: pod %s was not ready: %s", p.Key(), rec.Message)
 			r.record(rest)
+		}
+		failure := r.rollBackTo(ctx, u, rec)
+		for j := len(replaced) - 1; j >= 0; j-- {
+			if e := r.rollBackTo(ctx, replaced[j].u, replaced[j].rec); e != nil {
+				failure = errors.Join(failure, e)
+			}
 		}
 		return names[:0], failure
 	}
@@ -381,7 +398,9 @@ func (r *Replacer) begin(p *generator.Pod, cur bus.Running, trigger string) *Rol
 // its Ready.
 func (r *Replacer) resume(p *generator.Pod, cur bus.Running) *Rollout {
 	old, err := r.Rollouts.Read(p.Namespace(), p.Name())
-	if err != nil || old == nil || old.Previous == "" || old.Phase == PhaseRolledBack || old.Previous == p.Hash {
+	if err != nil || old == nil || old.Previous == "" || old.Phase == PhaseRolledBack || old.Previous == p.Hash || p.Spec.Spec.RestartPolicy != corev1.RestartPolicyAlways {
+		// (A pod that runs to completion is not held to staying ready,
+		// as begin decides.)
 		return nil
 	}
 	if _, err := r.Rollouts.RestoreSpec(generator.SpecPath(r.UnitConfig, p.Namespace(), p.Name(), old.Previous), p.Namespace(), p.Name(), old.Previous); err != nil {
@@ -576,9 +595,11 @@ func (r *Replacer) restart(ctx context.Context, p *generator.Pod, rec *Rollout) 
 					return nil, p, err
 				}
 				rec.Phase = PhasePulling
-				if p, err = r.pull(ctx, p, rec); err != nil {
+				pulled, err := r.pull(ctx, p, rec)
+				if err != nil {
 					return nil, p, err
 				}
+				p = pulled
 				rec.Phase = PhaseStarting
 				r.record(rec)
 				continue // pulled: the last ready generation stops for it
@@ -735,14 +756,12 @@ func (r *Replacer) finish(rec *Rollout) {
 	}
 }
 
-// rollBack records why u (generation rec.Generation) was not ready and
-// runs the generation it replaced again.
-func (r *Replacer) rollBack(ctx context.Context, u *units.Unit, p *generator.Pod, rec *Rollout, notReady error) error {
+// explain records in rec why p (generation rec.Generation) was not ready.
+func (r *Replacer) explain(p *generator.Pod, rec *Rollout, notReady error) {
 	rec.Reason, rec.Message = r.whyNotReady(p, notReady)
 	if rec.Trigger == TriggerAutoUpdate {
 		rec.FailedImages = r.runningImages(p.Namespace(), p.Name())
 	}
-	return r.rollBackTo(ctx, u, rec)
 }
 
 // rollBackTo stops u and starts rec.Previous again, pinned to the image

@@ -165,6 +165,9 @@ func (rs Rollouts) Remove(namespace, name string) error {
 	}
 	saved, _ := filepath.Glob(filepath.Join(rs.Dir, "specs", namespace+"_"+name+"-*"))
 	for _, p := range saved {
+		if hash := strings.TrimPrefix(filepath.Base(p), namespace+"_"+name+"-"); strings.Contains(hash, "-") {
+			continue // pod name-1's (<namespace>_<name>-1-<hash>.json), not this one's
+		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
