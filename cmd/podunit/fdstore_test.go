@@ -89,10 +89,26 @@ func TestInheritedSocketsOfAnotherAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	// Copies of the sockets named as systemd names them: each a
+	// descriptor of its own (a second *os.File of the same descriptor
+	// would close it again from its finalizer, by then another file's:
+	// another test's writes failed with "bad file descriptor").
+	named := func(f *os.File, err error, name string) *os.File {
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fd, err := syscall.Dup(int(f.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return os.NewFile(uintptr(fd), name)
+	}
 	files := func() []*os.File {
-		u, _ := l.Packet[0].(*net.UDPConn).File()
-		s, _ := l.Stream[0].(*net.TCPListener).File()
-		return []*os.File{os.NewFile(u.Fd(), fdNameUDP), os.NewFile(s.Fd(), fdNameTCP)}
+		u, err := l.Packet[0].(*net.UDPConn).File()
+		udp := named(u, err, fdNameUDP)
+		s, err := l.Stream[0].(*net.TCPListener).File()
+		return []*os.File{udp, named(s, err, fdNameTCP)}
 	}
 	addr := l.Packet[0].LocalAddr().(*net.UDPAddr).AddrPort()
 	if got := inheritedSockets(files(), netip.AddrPortFrom(addr.Addr(), addr.Port()+1)); got != nil {
