@@ -354,7 +354,7 @@ func TestLoadChurn(t *testing.T) {
 		}
 		return onLastEdit()
 	})
-	t.Logf("every pod on its last edit and ready %s after the last change; converged (every replacement done: a replaced pod is held ready for 10 s) %s after it",
+	t.Logf("every pod on its last edit and ready %s after the last change; converged (every replacement done: a replaced pod is held ready for 10 s; and every earlier generation's pod and log directories collected, which the sync does a minute after they were last written, podDirMinAge) %s after it",
 		serving.Round(time.Millisecond), time.Since(quiet).Round(time.Millisecond))
 	if time.Since(quiet) > serving+15*time.Second {
 		// What the hand-offs did after every pod served its last edit.
