@@ -128,11 +128,14 @@ install() {
 step "apt install ./podunit.deb" install
 
 doctor_crio() {
-	# podunit as installed asks containerd's socket: doctor names CRI-O's.
+	# podunit as installed asks containerd's socket: doctor says it does
+	# not answer and that criEndpoint names the runtime's socket; the user
+	# sets CRI-O's, as README.md says.
 	local out
 	out=$(g podunit doctor 2>&1) && fail "doctor passed with criEndpoint at containerd's socket: $out"
 	echo "$out"
-	grep -q "unix:///run/crio/crio.sock" <<<"$out" || fail "doctor does not name CRI-O's socket"
+	grep -q "runtime: unix:///run/containerd/containerd.sock does not answer" <<<"$out" || fail "doctor does not say containerd's socket does not answer"
+	grep -q "fix: .*crio.*criEndpoint" <<<"$out" || fail "doctor's fix does not name CRI-O and criEndpoint"
 	g "sed -i 's|^criEndpoint:.*|criEndpoint: unix:///run/crio/crio.sock|' /etc/podunit/config.yaml"
 	# CRI-O as packaged, with a pause image from a registry this machine
 	# cannot reach: doctor says so, with the fix in crio.conf.d syntax.
