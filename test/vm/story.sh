@@ -137,10 +137,12 @@ doctor_crio() {
 	grep -q "runtime: unix:///run/containerd/containerd.sock does not answer" <<<"$out" || fail "doctor does not say containerd's socket does not answer"
 	grep -q "fix: .*crio.*criEndpoint" <<<"$out" || fail "doctor's fix does not name CRI-O and criEndpoint"
 	g "sed -i 's|^criEndpoint:.*|criEndpoint: unix:///run/crio/crio.sock|' /etc/podunit/config.yaml"
-	# CRI-O as packaged, with a pause image from a registry this machine
-	# cannot reach: doctor says so, with the fix in crio.conf.d syntax.
-	out=$(g podunit doctor 2>&1) && fail "doctor passed without the sandbox image: $out"
+	# CRI-O as packaged passes (its cgroup manager is systemd, its conmon in
+	# the pods' slices), but its pause image comes from a registry this
+	# machine cannot reach: doctor warns, with the fix in crio.conf.d syntax.
+	out=$(g podunit doctor 2>&1) || fail "doctor fails on CRI-O as packaged: $out"
 	echo "$out"
+	grep -q "runtime: cri-o .* at unix:///run/crio/crio.sock" <<<"$out" || fail "doctor does not find CRI-O"
 	grep -q "sandbox image: .* is not on this machine" <<<"$out" || fail "doctor does not say the sandbox image is missing"
 	grep -q "/etc/crio/crio.conf.d/90-podunit-pause.conf" <<<"$out" || fail "doctor's fix is not a crio.conf.d drop-in"
 	configure_crio
