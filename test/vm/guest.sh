@@ -8,11 +8,12 @@ runtime=${runtime:-containerd}
 # syntax).
 crio_store='[overlay@/var/lib/containers/storage+/run/containers/storage]'
 
-# configure_crio points podunit at CRI-O's socket and gives CRI-O the local
-# pause image (doctor's fix, a drop-in in /etc/crio/crio.conf.d; "" runs its
-# own entrypoint: it has no /pause), and restarts it.
+# configure_crio installs skopeo (which doctor's fix names, to copy images
+# into CRI-O's store) and gives CRI-O the local pause image (doctor's fix, a
+# drop-in in /etc/crio/crio.conf.d; "" runs its own entrypoint: it has no
+# /pause), and restarts it.
 configure_crio() {
-	g "sed -i 's|^criEndpoint:.*|criEndpoint: unix:///run/crio/crio.sock|' /etc/podunit/config.yaml"
+	g "DEBIAN_FRONTEND=noninteractive apt-get install -y -q skopeo >/dev/null"
 	g "printf '[crio.image]\npause_image = \"localhost/podunit/pause:1\"\npause_command = \"\"\n' >/etc/crio/crio.conf.d/90-podunit-pause.conf && systemctl restart crio"
 }
 
@@ -74,9 +75,11 @@ import_images() {
 	for i in "$@"; do
 		"$vm" copy "$dir/${i%%:*}.tar" /root/images
 		if [ "$runtime" = crio ]; then
-			g skopeo copy -q "oci-archive:/root/images/${i%%:*}.tar" "containers-storage:${crio_store}localhost/podunit/$i" >/dev/null
+			g skopeo copy -q "oci-archive:/root/images/${i%%:*}.tar" "containers-storage:${crio_store}localhost/podunit/$i" >/dev/null ||
+				{ echo "skopeo copy of $i failed"; return 1; }
 		else
-			g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null
+			g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null ||
+				{ echo "ctr images import of $i failed"; return 1; }
 		fi
 	done
 }

@@ -146,7 +146,7 @@ doctor_crio() {
 	grep -q "sandbox image: .* is not on this machine" <<<"$out" || fail "doctor does not say the sandbox image is missing"
 	grep -q "/etc/crio/crio.conf.d/90-podunit-pause.conf" <<<"$out" || fail "doctor's fix is not a crio.conf.d drop-in"
 	configure_crio
-	import_images "$images" busybox:1.35 pause:1 nginx:1
+	import_images "$images" busybox:1.35 pause:1 nginx:1 || fail "the images were not imported"
 	out=$(g podunit doctor) || fail "doctor fails after its fixes: $out"
 	echo "$out"
 	grep -q "sandbox image: localhost/podunit/pause:1, present" <<<"$out" || fail "doctor does not find the sandbox image"
@@ -167,7 +167,7 @@ doctor() {
 	fi
 	# The fixes, as docs/packaging.md gives them, and the local images.
 	configure_containerd
-	import_images "$images" busybox:1.35 pause:1 nginx:1
+	import_images "$images" busybox:1.35 pause:1 nginx:1 || fail "the images were not imported"
 	out=$(g podunit doctor) || fail "doctor fails after its fixes: $out"
 	echo "$out"
 	grep -q "sandbox image: localhost/podunit/pause:1, present" <<<"$out" || fail "doctor does not find the sandbox image"
