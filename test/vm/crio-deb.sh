@@ -3,7 +3,9 @@
 # test/crio/build.sh builds (cached) at CRIO_VERSION (test/versions.env): no
 # Debian release ships CRI-O. The package holds crio, pinns, crio.service and
 # test/vm/crio-deb/crio.conf (systemd cgroup manager, crun or runc, conmon
-# and the CNI plugins from Debian), and depends on Debian's packages for the
+# and the CNI plugins from Debian) and a systemd .link file that keeps
+# udev from changing veths' MAC addresses (80-cri-o-veth.link says why),
+# and depends on Debian's packages for the
 # rest, so that apt has to find them in the VM's local repository.
 #   crio-deb.sh OUTDIR     prints the path of OUTDIR/cri-o_VERSION-1_amd64.deb
 # Built again only when crio, this script or its files change.
@@ -28,6 +30,7 @@ install -D -m 0755 "$bin/crio" "$root/usr/bin/crio"
 install -D -m 0755 "$bin/pinns" "$root/usr/bin/pinns"
 install -D -m 0644 "$here/crio-deb/crio.service" "$root/usr/lib/systemd/system/crio.service"
 install -D -m 0644 "$here/crio-deb/crio.conf" "$root/etc/crio/crio.conf"
+install -D -m 0644 "$here/crio-deb/80-cri-o-veth.link" "$root/usr/lib/systemd/network/80-cri-o-veth.link"
 install -d "$root/etc/crio/crio.conf.d" "$root/DEBIAN"
 echo /etc/crio/crio.conf >"$root/DEBIAN/conffiles"
 cat >"$root/DEBIAN/control" <<CONTROL
@@ -49,6 +52,8 @@ cat >"$root/DEBIAN/postinst" <<'SH'
 #!/bin/sh
 set -e
 if [ "$1" = configure ]; then
+	# 80-cri-o-veth.link, for the next veth.
+	udevadm control --reload >/dev/null 2>&1 || true
 	deb-systemd-helper unmask crio.service >/dev/null || true
 	if deb-systemd-helper --quiet was-enabled crio.service; then
 		deb-systemd-helper enable crio.service >/dev/null || true
