@@ -366,8 +366,9 @@ spec:
   selector: {app: guestbook, tier: frontend}
 YAML
 }
-# guestbook_page ADDR: the page, asked from inside the guest.
-guestbook_page() { g "busybox wget -q -T 5 -O- http://$1/cgi-bin/guestbook"; }
+# guestbook_page ADDR: the page, asked from inside the guest (busybox 1.35's
+# wget -T crashes: timeout(1) instead).
+guestbook_page() { g "timeout 10 busybox wget -q -O- http://$1/cgi-bin/guestbook"; }
 # has_backends PAGE: the page names both tiers behind the frontend.
 has_backends() { grep -q "leader-redis-leader-0" <<<"$1" && grep -q "follower-redis-follower-[01]" <<<"$1"; }
 # guestbook_answers: the page on the LoadBalancer port, with both backends,
