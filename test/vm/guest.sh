@@ -28,7 +28,7 @@ runtime_unit() { if [ "$runtime" = crio ]; then echo crio.service; else echo con
 # runtime_version prints the runtime's version (1.34.0, v1.6.20, 2.1.9).
 runtime_version() {
 	if [ "$runtime" = crio ]; then
-		g crio --version | awk '$1 == "Version:" {print $2}'
+		g crio --version | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1
 	else
 		g containerd --version | awk '{print $3}'
 	fi
