@@ -1,7 +1,38 @@
-# What a user does to the guest's containerd once `podunit doctor` has
-# named it, with the test's local images (no registry is reachable here).
-# Sourced by story.sh and bench.sh, which define g (a command line for the
-# guest) and vm (vm.sh).
+# What a user does to the guest's runtime (containerd, or CRI-O with
+# runtime=crio) once `podunit doctor` has named it, with the test's local
+# images (no registry is reachable here). Sourced by story.sh and bench.sh,
+# which define g (a command line for the guest) and vm (vm.sh).
+runtime=${runtime:-containerd}
+
+# CRI-O's image store, as the cri-o package's crio.conf has it (skopeo's
+# syntax).
+crio_store='[overlay@/var/lib/containers/storage+/run/containers/storage]'
+
+# configure_crio installs skopeo (which doctor's fix names, to copy images
+# into CRI-O's store) and gives CRI-O the local pause image (doctor's fix, a
+# drop-in in /etc/crio/crio.conf.d; "" runs its own entrypoint: it has no
+# /pause), and restarts it.
+configure_crio() {
+	g "DEBIAN_FRONTEND=noninteractive apt-get install -y -q skopeo >/dev/null"
+	g "printf '[crio.image]\npause_image = \"localhost/podunit/pause:1\"\npause_command = \"\"\n' >/etc/crio/crio.conf.d/90-podunit-pause.conf && systemctl restart crio"
+}
+
+# configure_runtime: configure_containerd or configure_crio.
+configure_runtime() {
+	if [ "$runtime" = crio ]; then configure_crio; else configure_containerd; fi
+}
+
+# runtime_unit is the runtime's systemd unit.
+runtime_unit() { if [ "$runtime" = crio ]; then echo crio.service; else echo containerd.service; fi; }
+
+# runtime_version prints the runtime's version (1.34.0, v1.6.20, 2.1.9).
+runtime_version() {
+	if [ "$runtime" = crio ]; then
+		g crio --version | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1
+	else
+		g containerd --version | awk '{print $3}'
+	fi
+}
 
 # configure_containerd writes the fixes of docs/packaging.md in the syntax
 # of the guest's containerd (config version 3 for containerd 2, version 2
@@ -36,12 +67,19 @@ TOML
 }
 
 # import_images DIR NAME:TAG…: the local images DIR/NAME.tar into
-# containerd's k8s.io namespace, as localhost/podunit/NAME:TAG.
+# containerd's k8s.io namespace (or CRI-O's store, with skopeo), as
+# localhost/podunit/NAME:TAG.
 import_images() {
 	local dir=$1 i
 	shift
 	for i in "$@"; do
 		"$vm" copy "$dir/${i%%:*}.tar" /root/images
-		g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null
+		if [ "$runtime" = crio ]; then
+			g skopeo copy -q "oci-archive:/root/images/${i%%:*}.tar" "containers-storage:${crio_store}localhost/podunit/$i" >/dev/null ||
+				{ echo "skopeo copy of $i failed"; return 1; }
+		else
+			g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null ||
+				{ echo "ctr images import of $i failed"; return 1; }
+		fi
 	done
 }

@@ -9,8 +9,11 @@
 # file repository inside it (/srv/podunit-repo, apt's only source; run
 # `apt-get update` first, as on any machine), so that `apt install
 # ./podunit_*.deb` must resolve podunit's dependencies as on a user's
-# machine. The cache key is this script and DIST: a change to
-# either builds a new image.
+# machine. PODUNIT_VM_RUNTIME=crio adds what the cri-o package of
+# test/vm/crio-deb.sh depends on (conmon, crun, containers' configuration)
+# and skopeo to the repository: an image of its own, DIST+crio-KEY (the
+# story puts the cri-o .deb beside them). The cache key is this script,
+# DIST and the additions: a change to any builds a new image.
 #
 # The mirror is the host's own Debian mirror (its apt sources), unless
 # MIRROR is set. PODUNIT_VM_EXTRA names more packages for the local
@@ -26,6 +29,10 @@ base_packages=systemd-sysv,dbus,libpam-systemd,udev,kmod,linux-image-amd64,initr
 repo_packages="containerd runc containernetworking-plugins nftables"
 extra=${PODUNIT_VM_EXTRA:-}
 name=$dist${extra:++extra}
+if [ "${PODUNIT_VM_RUNTIME:-containerd}" = crio ]; then
+	extra+=" conmon crun golang-github-containers-common golang-github-containers-image containers-storage skopeo"
+	name=$dist+crio
+fi
 repo_packages+=${extra:+ $extra}
 
 key=$( (cat "$0"; echo "$dist"; echo "$extra") | sha256sum | cut -c1-12)

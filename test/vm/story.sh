@@ -1,20 +1,52 @@
 #!/bin/bash
 # The VM tier's story, as a user lives it on a Debian machine with systemd
 # as PID 1: install the .deb with apt (which must find containerd, runc and
-# the CNI plugins), follow `podunit doctor`, run pods, reboot, lose power.
-# Prints one table row a step: distribution, systemd, containerd, cgroup,
+# the CNI plugins), follow `podunit doctor`, run pods and an app of several
+# pods behind Services, reboot, lose power.
+# Prints one table row a step: distribution, systemd, runtime, cgroup,
 # step, result, time. Always powers the VM off and removes it.
 #   story.sh DIST DEB NEXT_DEB IMAGES_DIR
 # NEXT_DEB is a later version, for the upgrade; IMAGES_DIR holds
 # busybox.tar, pause.tar and nginx.tar (test/testbed/images.sh).
+# RUNTIME=crio runs the same story on CRI-O: apt installs the cri-o package
+# PODUNIT_VM_CRIO_DEB (test/vm/crio-deb.sh), put in the VM's local
+# repository, and then podunit, whose `containerd | cri-o` it satisfies.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dist=$1 deb=$2 next=$3 images=$4
 vm=$here/vm.sh
+runtime=${RUNTIME:-containerd}
+case $runtime in
+containerd) ;;
+crio) crio_deb=${PODUNIT_VM_CRIO_DEB:?RUNTIME=crio needs PODUNIT_VM_CRIO_DEB, the cri-o .deb of test/vm/crio-deb.sh} ;;
+*) echo "story.sh: RUNTIME=$runtime: containerd or crio" >&2; exit 2 ;;
+esac
+# The image with the runtime's dependencies in its repository (image.sh).
+export PODUNIT_VM_RUNTIME=$runtime
 g() { "$vm" ssh "$@"; }                     # a shell command line for the guest
 # shellcheck source=test/vm/guest.sh
 . "$here/guest.sh"
 gq() { "$vm" ssh "$(printf '%q ' "$@")"; } # an argv, quoted for the guest's shell
+# The guest's own address on its network (qemu's user net: 10.0.2.15):
+# where hostPorts and LoadBalancer ports answer on both runtimes (CRI-O's
+# hostPorts do not answer on 127.0.0.1).
+node_ip() { g "ip -4 -o addr show scope global" | awk '{ sub("/.*", "", $4); print $4; exit }'; }
+# cid POD: the ID of the pod's first container (containerd:// or cri-o://).
+cid() { g "podunit get pods $1 -o json | grep -oE '(containerd|cri-o)://[0-9a-f]*' | head -1"; }
+# runtime_sandboxes: what the runtime keeps of pods, one ID a line:
+# containerd's sandboxes; CRI-O's sandboxes' and containers' storage (it
+# lists them nowhere else without crictl, which Debian does not ship).
+runtime_sandboxes() {
+	if [ "$runtime" = crio ]; then
+		g "ls /var/lib/containers/storage/overlay-containers" | grep -E '^[0-9a-f]{64}$' || true
+	else
+		g "ctr -n k8s.io containers ls -q 'labels.\"io.cri-containerd.kind\"==sandbox'"
+	fi
+}
+# runtime_containers: every ID the runtime keeps, sandboxes' and containers'.
+runtime_containers() {
+	if [ "$runtime" = crio ]; then runtime_sandboxes; else g ctr -n k8s.io containers ls -q; fi
+}
 
 results=() failed=0 facts=""
 # The sandboxes of the boot before the last (their IDs, one a line).
@@ -55,7 +87,7 @@ finish() {
 	"$vm" down || true
 	rm -f "$sandboxes_file" /tmp/vm-story-token /tmp/vm-story-gate
 	echo
-	printf '%-9s %-8s %-11s %s\n' DIST SYSTEMD CONTAINERD CGROUP
+	printf '%-9s %-8s %-18s %s\n' DIST SYSTEMD RUNTIME CGROUP
 	echo "$facts"
 	printf '%-9s %-28s %-6s %s\n' DIST STEP RESULT TIME
 	printf '%s\n' "${results[@]}"
@@ -68,9 +100,26 @@ step boot "$vm" boot "$dist"
 
 install() {
 	g "dpkg -s containerd >/dev/null 2>&1" && fail "containerd is installed before podunit"
+	if [ "$runtime" = crio ]; then
+		# The cri-o package beside Debian's in the local repository; the
+		# user installs the runtime, then podunit.
+		g "dpkg -s cri-o >/dev/null 2>&1" && fail "cri-o is installed before podunit"
+		"$vm" copy "$crio_deb" /srv/podunit-repo
+		(cd "$(dirname "$crio_deb")" && dpkg-scanpackages "$(basename "$crio_deb")" /dev/null 2>/dev/null) |
+			sed "s|^Filename: .*|Filename: ./$(basename "$crio_deb")|" | g "cat >>/srv/podunit-repo/Packages"
+		g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q cri-o"
+		g dpkg -s cri-o conmon crun containernetworking-plugins >/dev/null || fail "apt did not install cri-o's dependencies"
+		g systemctl is-active --quiet crio.service || fail "crio.service is not active after apt install cri-o"
+	fi
 	"$vm" copy "$deb" /root
 	g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$deb")"
-	g dpkg -s containerd runc containernetworking-plugins nftables >/dev/null || fail "apt did not install the dependencies"
+	if [ "$runtime" = crio ]; then
+		g "dpkg -s containerd >/dev/null 2>&1" && fail "apt installed containerd though cri-o satisfies podunit's containerd | cri-o"
+		g dpkg -s containernetworking-plugins nftables >/dev/null || fail "apt did not install the dependencies"
+		echo "podunit's runtime: $(g dpkg-query -W -f "'\${Package} \${Version}'" cri-o); containerd not installed"
+	else
+		g dpkg -s containerd runc containernetworking-plugins nftables >/dev/null || fail "apt did not install the dependencies"
+	fi
 	for u in podunit.path podunit-sync.timer podunit-status.socket; do
 		[ "$(g systemctl is-enabled $u)" = enabled ] || fail "$u is not enabled"
 		[ "$(g systemctl is-active $u)" = active ] || fail "$u is not active"
@@ -78,7 +127,33 @@ install() {
 }
 step "apt install ./podunit.deb" install
 
+doctor_crio() {
+	# podunit as installed asks containerd's socket: doctor says it does
+	# not answer and that criEndpoint names the runtime's socket; the user
+	# sets CRI-O's, as README.md says.
+	local out
+	out=$(g podunit doctor 2>&1) && fail "doctor passed with criEndpoint at containerd's socket: $out"
+	echo "$out"
+	grep -q "runtime: unix:///run/containerd/containerd.sock does not answer" <<<"$out" || fail "doctor does not say containerd's socket does not answer"
+	grep -q "fix: .*crio.*criEndpoint" <<<"$out" || fail "doctor's fix does not name CRI-O and criEndpoint"
+	g "sed -i 's|^criEndpoint:.*|criEndpoint: unix:///run/crio/crio.sock|' /etc/podunit/config.yaml"
+	# CRI-O as packaged passes (its cgroup manager is systemd, its conmon in
+	# the pods' slices), but its pause image comes from a registry this
+	# machine cannot reach: doctor warns, with the fix in crio.conf.d syntax.
+	out=$(g podunit doctor 2>&1) || fail "doctor fails on CRI-O as packaged: $out"
+	echo "$out"
+	grep -q "runtime: cri-o .* at unix:///run/crio/crio.sock" <<<"$out" || fail "doctor does not find CRI-O"
+	grep -q "sandbox image: .* is not on this machine" <<<"$out" || fail "doctor does not say the sandbox image is missing"
+	grep -q "/etc/crio/crio.conf.d/90-podunit-pause.conf" <<<"$out" || fail "doctor's fix is not a crio.conf.d drop-in"
+	configure_crio
+	import_images "$images" busybox:1.35 pause:1 nginx:1 || fail "the images were not imported"
+	out=$(g podunit doctor) || fail "doctor fails after its fixes: $out"
+	echo "$out"
+	grep -q "sandbox image: localhost/podunit/pause:1, present" <<<"$out" || fail "doctor does not find the sandbox image"
+}
+
 doctor() {
+	[ "$runtime" = crio ] && { doctor_crio; return; }
 	# Debian's containerd as installed: its own cgroup driver and CNI
 	# directory, and a pause image from a registry this machine cannot
 	# reach. doctor must say so, with the fix.
@@ -92,15 +167,15 @@ doctor() {
 	fi
 	# The fixes, as docs/packaging.md gives them, and the local images.
 	configure_containerd
-	import_images "$images" busybox:1.35 pause:1 nginx:1
+	import_images "$images" busybox:1.35 pause:1 nginx:1 || fail "the images were not imported"
 	out=$(g podunit doctor) || fail "doctor fails after its fixes: $out"
 	echo "$out"
 	grep -q "sandbox image: localhost/podunit/pause:1, present" <<<"$out" || fail "doctor does not find the sandbox image"
 }
 step "podunit doctor, its fixes" doctor
 
-facts=$(printf '%-9s %-8s %-11s %s' "$dist" "$(g systemctl --version | awk 'NR==1 {print $2}')" \
-	"$(g containerd --version | awk '{print $3}')" "$(g stat -fc %T /sys/fs/cgroup)")
+facts=$(printf '%-9s %-8s %-18s %s' "$dist" "$(g systemctl --version | awk 'NR==1 {print $2}')" \
+	"$runtime $(runtime_version)" "$(g stat -fc %T /sys/fs/cgroup)")
 
 pods() {
 	g "cat >/etc/podunit/manifests/web.yaml" <<'YAML'
@@ -150,11 +225,12 @@ YAML
 	until_guest 300 "pod-web active" systemctl is-active --quiet pod-web.service
 	until_guest 120 "pod-keeper active" systemctl is-active --quiet pod-keeper.service
 	until_guest 120 "the Job done" sh -c '[ "$(systemctl show -P SubState pod-once.service)" = exited ]'
-	g "busybox wget -q -O- http://127.0.0.1:8080/ >/dev/null" || fail "the web pod does not answer on host port 8080"
+	g "busybox wget -q -O- http://$(node_ip):8080/ >/dev/null" || fail "the web pod does not answer on host port 8080"
 	g systemctl status --no-pager pod-web.service | grep -q "podunit-web.slice" || fail "systemctl status pod-web does not show its slice"
 	g journalctl -u pod-web.service --no-pager | grep -q "started container" || fail "journalctl -u pod-web has nothing of the pod"
 	g "cat /var/lib/podunit/volumes/default/data/token" >/tmp/vm-story-token
-	g "ctr -n k8s.io containers ls -q 'labels.\"io.cri-containerd.kind\"==sandbox'" >"$sandboxes_file"
+	runtime_sandboxes >"$sandboxes_file"
+	[ -s "$sandboxes_file" ] || fail "the runtime lists nothing of the running pods"
 	# At boot a pod waits for the network only when it must pull: web's
 	# images are here; one whose image is not is ordered after
 	# network-online.target.
@@ -172,6 +248,163 @@ YAML
 	g "podunit get pods"
 }
 step "pods run" pods
+
+# An app of several pods, as the kubernetes.io guestbook is shaped (the
+# manifests of test/e2e's TestGuestbookAnswersThroughItsLoadBalancer):
+# redis-leader and redis-follower behind ClusterIP Services, three
+# frontends behind a LoadBalancer Service on port 80. Each frontend's page
+# asks both backends by Service name (podunit-dns) through their ClusterIPs
+# (podunit-proxy's nftables rules).
+guestbook_manifest() {
+	cat <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: redis-leader
+  labels: {app: redis, role: leader, tier: backend}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: redis}
+  template:
+    metadata:
+      labels: {app: redis, role: leader, tier: backend}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: leader
+        image: localhost/podunit/busybox:1.35
+        command: ["sh", "-c", "exec nc -ll -p 6379 -e sh -c 'echo leader-$(hostname)'"]
+        ports:
+        - containerPort: 6379
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: redis-leader
+  labels: {app: redis, role: leader, tier: backend}
+spec:
+  ports:
+  - port: 6379
+    targetPort: 6379
+  selector: {app: redis, role: leader, tier: backend}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: redis-follower
+  labels: {app: redis, role: follower, tier: backend}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: redis}
+  template:
+    metadata:
+      labels: {app: redis, role: follower, tier: backend}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: follower
+        image: localhost/podunit/busybox:1.35
+        command: ["sh", "-c", "exec nc -ll -p 6379 -e sh -c 'echo follower-$(hostname)'"]
+        ports:
+        - containerPort: 6379
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: redis-follower
+  labels: {app: redis, role: follower, tier: backend}
+spec:
+  ports:
+  - port: 6379
+  selector: {app: redis, role: follower, tier: backend}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: frontend
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: guestbook, tier: frontend}
+  template:
+    metadata:
+      labels: {app: guestbook, tier: frontend}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: php-redis
+        image: localhost/podunit/busybox:1.35
+        env:
+        - name: GET_HOSTS_FROM
+          value: dns
+        command: ["sh", "-c"]
+        args:
+        - |
+          mkdir -p /www/cgi-bin && touch /www/ready
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "frontend-$(hostname) $(nc -w 2 redis-leader 6379 </dev/null) $(nc -w 2 redis-follower.default.svc.cluster.local 6379 </dev/null)"\n' >/www/cgi-bin/guestbook
+          chmod +x /www/cgi-bin/guestbook
+          httpd -f -p 80 -h /www & trap 'kill $!; exit 0' TERM; wait
+        ports:
+        - containerPort: 80
+          name: http-server
+        readinessProbe:
+          httpGet: {path: /ready, port: 80}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: frontend
+  labels: {app: guestbook, tier: frontend}
+spec:
+  type: LoadBalancer
+  ports:
+  - port: 80
+    targetPort: http-server
+  selector: {app: guestbook, tier: frontend}
+YAML
+}
+# guestbook_page ADDR: the page, asked from inside the guest (busybox 1.35's
+# wget -T crashes: timeout(1) instead).
+guestbook_page() { g "timeout 10 busybox wget -q -O- http://$1/cgi-bin/guestbook"; }
+# has_backends PAGE: the page names both tiers behind the frontend.
+has_backends() { grep -q "leader-redis-leader-0" <<<"$1" && grep -q "follower-redis-follower-[01]" <<<"$1"; }
+# guestbook_answers: the page on the LoadBalancer port, with both backends,
+# at the node's address inside the guest and from the host through qemu's
+# forward of the guest's port 80.
+guestbook_answers() {
+	local addr page hp deadline=$((SECONDS + 300))
+	addr=$(node_ip)
+	until page=$(guestbook_page "$addr" 2>&1) && has_backends "$page"; do
+		((SECONDS < deadline)) || fail "no page with both backends on $addr:80 in 300 s; the last: $page"
+		sleep 3
+	done
+	echo "in the guest, $addr:80: $page"
+	hp=$("$vm" hostport 80)
+	page=$(curl -sS --max-time 10 "http://127.0.0.1:$hp/cgi-bin/guestbook" 2>&1) || fail "from the host, 127.0.0.1:$hp (the guest's port 80): $page"
+	has_backends "$page" || fail "from the host, 127.0.0.1:$hp (the guest's port 80): $page"
+	echo "from the host, 127.0.0.1:$hp (qemu's forward to the guest's port 80): $page"
+}
+guestbook() {
+	local u p seen
+	for u in podunit-proxy.service podunit-dns.service; do
+		g systemctl is-active --quiet $u || fail "$u is not active"
+	done
+	guestbook_manifest | g "cat >/etc/podunit/manifests/guestbook.yaml"
+	for p in redis-leader-0 redis-follower-0 redis-follower-1 frontend-0 frontend-1 frontend-2; do
+		until_guest 300 "pod-$p active" systemctl is-active --quiet "pod-$p.service"
+	done
+	guestbook_answers
+	# Spread over the three frontends.
+	seen=$(for _ in $(seq 18); do guestbook_page "$(node_ip)" | awk '{print $1}'; done | sort | uniq -c)
+	echo "18 requests to the LoadBalancer port reached:" $seen
+	[ "$(grep -c frontend- <<<"$seen")" = 3 ] || fail "18 requests did not reach all three frontends: $seen"
+	g podunit get services
+	g "podunit get services frontend" | grep -q "$(node_ip)" || fail "podunit get services frontend does not show the node's address"
+}
+step "guestbook behind Services" guestbook
 
 # cgroup v2, as systemd as PID 1 sets it up: a pod's limits are its
 # slice's and its containers', enforced; its CPU time is counted.
@@ -241,7 +474,7 @@ restart_backoff() {
 		echo "$unit was restarted $n0 time(s) before; its podshim's failures:"
 		g journalctl -u $unit --no-pager -o cat | grep -iE 'fail|error' | head -5 || true
 	fi
-	cid=$(g "podunit get pods keeper -o json | grep -o 'containerd://[0-9a-f]*' | head -1")
+	cid=$(cid keeper)
 	for k in 1 2 3 4; do
 		n=$((n0 + k))
 		# podspec.DefaultRestartBackoff: 2 s · (60/2)^((n-1)/5), 60 s from the 6th on.
@@ -255,44 +488,51 @@ restart_backoff() {
 		[ "$restarts" = "$n" ] || fail "NRestarts=$restarts after $k more failures in a row (it was $n0)"
 		awk -v g="$gap" -v w="$want" 'BEGIN { exit !(g >= w - 0.05) }' || fail "kill $k: podshim back after $gap s, before its back-off of $want s"
 	done
-	[ "$(g "podunit get pods keeper -o json | grep -o 'containerd://[0-9a-f]*' | head -1")" = "$cid" ] || fail "the back-off replaced keeper's container"
+	[ "$(cid keeper)" = "$cid" ] || fail "the back-off replaced keeper's container"
 }
 step "podshim restart back-off" restart_backoff
 
-# containerd stopped for 20 s and started again (an upgrade of the
-# package does this): the pods run on, each podshim rides the outage out
+# The runtime (containerd, or crio) stopped for 20 s and started again (an
+# upgrade of the package does this): the pods run on, each podshim rides the outage out
 # (the same process, never restarted) and the containers are the same.
 runtime_outage() {
 	local unit=pod-keeper.service pid restarts cid since
 	pid=$(g systemctl show -P MainPID $unit)
 	restarts=$(g systemctl show -P NRestarts $unit)
-	cid=$(g "podunit get pods keeper -o json | grep -o 'containerd://[0-9a-f]*' | head -1")
+	cid=$(cid keeper)
 	since=$(g date +%s)
-	g systemctl stop containerd.service
+	g systemctl stop "$(runtime_unit)"
 	sleep 20
-	g systemctl start containerd.service
+	g systemctl start "$(runtime_unit)"
 	until_guest 120 "keeper reported running again" sh -c "systemctl show -P StatusText $unit | grep -q '^Running'"
 	[ "$(g systemctl show -P MainPID $unit)" = "$pid" ] || fail "keeper's podshim was replaced during the outage (pid $pid → $(g systemctl show -P MainPID $unit))"
 	[ "$(g systemctl show -P NRestarts $unit)" = "$restarts" ] || fail "keeper's podshim was restarted during the outage"
-	[ "$(g "podunit get pods keeper -o json | grep -o 'containerd://[0-9a-f]*' | head -1")" = "$cid" ] || fail "keeper's container was replaced"
+	[ "$(cid keeper)" = "$cid" ] || fail "keeper's container was replaced"
 	g systemctl is-active --quiet $unit || fail "$unit is not active after the outage"
 	echo "keeper: podshim $pid and its container ran through the outage"
 	# Said only if podshim looked at the runtime during the outage (its
 	# keepalive, a probe, an exit).
 	g "journalctl -u $unit --since @$since --no-pager -o cat | grep -i 'CRI runtime' | head -3" || true
 }
-step "containerd stopped, started" runtime_outage
+step "$runtime stopped, started" runtime_outage
 
 # `podunit exec -i` without a terminal (over SPDY: every runtime), and
 # what the runtime offers, used when it does and refused, naming its
-# version, when it does not: hostUsers: false (containerd 2.0+), image
-# volumes (containerd 2.1+).
+# version, when it does not: hostUsers: false (containerd 2.0+, CRI-O),
+# image volumes (containerd 2.1+, CRI-O 1.31+).
 runtime_features() {
-	local cv major minor out map
-	cv=$(g containerd --version | awk '{print $3}')
+	local cv major minor out map userns=0 imagevol=0
+	cv=$(runtime_version)
 	cv=${cv#v}
 	major=${cv%%.*} minor=${cv#*.}
 	minor=${minor%%.*}
+	if [ "$runtime" = crio ]; then
+		userns=1
+		((major > 1 || minor >= 31)) && imagevol=1
+	else
+		((major >= 2)) && userns=1
+		((major > 2 || major == 2 && minor >= 1)) && imagevol=1
+	fi
 	out=$(g "printf 'one\ntwo\n' | podunit exec -i keeper -- sh -c 'cat; echo done'" 2>&1) || fail "exec -i: $out"
 	[ "$(printf '%s' "$out" | tr '\n' ' ')" = "one two done" ] || fail "exec -i: the command said $out"
 	echo "exec -i: the input and its end reached the command"
@@ -315,7 +555,7 @@ spec:
   containers:
   - {name: c, image: localhost/podunit/busybox:1.35, command: ["sleep", "3600"], volumeMounts: [{name: tools, mountPath: /tools}]}
 YAML
-	if ((major >= 2)); then
+	if ((userns)); then
 		until_guest 180 "pod-userns active" systemctl is-active --quiet pod-userns.service
 		map=$(g podunit exec userns -- cat /proc/self/uid_map)
 		awk '{ exit !($1 == 0 && $2 != 0 && $3 == 65536) }' <<<"$map" || fail "hostUsers: false, yet uid_map is: $map"
@@ -324,7 +564,7 @@ YAML
 		until_guest 120 "userns refused" sh -c 'podunit get pods userns | grep -q UserNamespacesNotSupported'
 		echo "hostUsers: false refused: $(g podunit get pods userns -o json | grep -o '"message": *"[^"]*"' | head -1)"
 	fi
-	if ((major > 2 || major == 2 && minor >= 1)); then
+	if ((imagevol)); then
 		until_guest 180 "pod-imagevol active" systemctl is-active --quiet pod-imagevol.service
 		g podunit exec imagevol -- cat /tools/www/index.html | grep -q "podunit test bed" || fail "the image volume's files are not at /tools"
 		g podunit exec imagevol -- touch /tools/x 2>/dev/null && fail "the image volume is writable"
@@ -375,22 +615,22 @@ step "update gate, rollback" update_gate
 back() {
 	until_guest 300 "pod-web active again" systemctl is-active --quiet pod-web.service
 	until_guest 120 "pod-keeper active again" systemctl is-active --quiet pod-keeper.service
-	g "busybox wget -q -O- http://127.0.0.1:8080/ >/dev/null" || fail "the web pod does not answer after the boot"
-	# containerd before podunit's pods: the sync is ordered after it.
+	g "busybox wget -q -O- http://$(node_ip):8080/ >/dev/null" || fail "the web pod does not answer after the boot"
+	# The runtime before podunit's pods: the sync is ordered after it.
 	local c s
-	c=$(g systemctl show -P ActiveEnterTimestampMonotonic containerd.service)
+	c=$(g systemctl show -P ActiveEnterTimestampMonotonic "$(runtime_unit)")
 	s=$(g systemctl show -P ExecMainStartTimestampMonotonic pod-web.service)
-	((s > c)) || fail "pod-web started ($s) before containerd was up ($c)"
+	((s > c)) || fail "pod-web started ($s) before $(runtime_unit) was up ($c)"
 	[ "$(g cat /var/lib/vm-story/runs | grep -c ran)" = 1 ] || fail "the completed Job ran again"
 	[ "$(g cat /var/lib/podunit/volumes/default/data/token)" = "$(cat /tmp/vm-story-token)" ] || fail "the claim's data changed"
 	# Nothing of before: no sandbox of the last boot is left (containerd
-	# keeps them, not ready, until they are removed).
+	# keeps them, not ready, until they are removed; CRI-O wipes them).
 	local deadline=$((SECONDS + 120)) left
-	while left=$(g ctr -n k8s.io containers ls -q | grep -xF -f "$sandboxes_file"); do
+	while left=$(runtime_containers | grep -xF -f "$sandboxes_file"); do
 		((SECONDS < deadline)) || fail "sandboxes of before the boot are left: $left"
 		sleep 3
 	done
-	g "ctr -n k8s.io containers ls -q 'labels.\"io.cri-containerd.kind\"==sandbox'" >"$sandboxes_file"
+	runtime_sandboxes >"$sandboxes_file"
 	echo "CNI cache entries repaired at this boot: $(g journalctl -b --no-pager -o cat | grep -c 'unreadable CNI cache' || true)"
 	echo "pods back, $(g cat /var/lib/podunit/volumes/default/data/starts | grep -c start) starts of the claim's pod"
 	# A rollback holds across the boot: the pod runs the last ready
@@ -399,6 +639,9 @@ back() {
 	[ "$(gate_generation)" = "$(cat /tmp/vm-story-gate)" ] || fail "after the boot pod-gate runs generation $(gate_generation), not the rolled-back-to $(cat /tmp/vm-story-gate)"
 	g podunit get pods gate | grep -q RolledBack || fail "after the boot gate is not shown RolledBack"
 	echo "gate still rolled back to generation $(cat /tmp/vm-story-gate)"
+	# The guestbook answers on its LoadBalancer port again: its Services'
+	# rules and names rebuilt from the manifests and the pods' states.
+	guestbook_answers
 }
 step "systemctl reboot" "$vm" reboot
 step "pods back after reboot" back
@@ -412,16 +655,18 @@ step "pods back after power cut" back
 package_life() {
 	local inv cid before after
 	inv=$(g systemctl show -P InvocationID pod-web.service)
-	cid=$(g "podunit get pods web -o json | grep -o 'containerd://[0-9a-f]*' | head -1")
+	cid=$(cid web)
 	before=$(g podunit version)
 	"$vm" copy "$next" /root
 	g "DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$next")"
 	after=$(g podunit version)
 	[ "$after" != "$before" ] || fail "podunit version did not change: $after"
 	[ "$(g systemctl show -P InvocationID pod-web.service)" = "$inv" ] || fail "the upgrade restarted pod-web.service"
-	[ "$(g "podunit get pods web -o json | grep -o 'containerd://[0-9a-f]*' | head -1")" = "$cid" ] || fail "the upgrade replaced web's container"
+	[ "$(cid web)" = "$cid" ] || fail "the upgrade replaced web's container"
 	[ "$(g systemctl is-active podunit.path)" = active ] || fail "podunit.path is not active after the upgrade"
 	echo "upgraded ($before → $after) under the running pods"
+	has_backends "$(guestbook_page "$(node_ip)")" || fail "the guestbook does not answer after the upgrade"
+	echo "the guestbook answers after the upgrade"
 	g "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q podunit"
 	for u in podunit.path podunit-sync.timer podunit-status.socket; do
 		[ "$(g systemctl is-active $u || true)" != active ] || fail "$u still active after apt remove"
@@ -429,6 +674,9 @@ package_life() {
 	[ "$(g systemctl show -P InvocationID pod-web.service)" = "$inv" ] || fail "apt remove stopped pod-web.service"
 	g test -f /etc/podunit/config.yaml || fail "apt remove took the configuration"
 	g test -s /var/lib/podunit/volumes/default/data/token || fail "apt remove took the claim's data"
+	# The Services' rules and the resolver's address are podunit's: gone.
+	g nft list tables | grep -qw podunit && fail "apt remove left podunit's nftables table"
+	g ip link show podunit-dns >/dev/null 2>&1 && fail "apt remove left the podunit-dns interface"
 	g "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q podunit"
 	g test ! -e /etc/podunit/config.yaml || fail "apt purge left config.yaml"
 	g test -s /var/lib/podunit/volumes/default/data/token || fail "apt purge took the claim's data"

@@ -11,9 +11,13 @@
 #   vm.sh crash            a power cut: qemu killed, no shutdown
 #   vm.sh down             kill qemu if it runs and remove the overlay
 #   vm.sh console          the guest's serial console so far
+#   vm.sh hostport PORT    the host's loopback port forwarded to the guest's
+#                          TCP PORT (one of PODUNIT_VM_FORWARD)
 #
 # PODUNIT_VM_DIR (default /var/lib/podunit-vm) holds the images and, under
-# run/, this VM's overlay, pid file, port and console log. One VM at a time.
+# run/, this VM's overlay, pid file, ports and console log. One VM at a time.
+# PODUNIT_VM_FORWARD (default 80) lists the guest's TCP ports that qemu's
+# user network forwards from free ports on the host's 127.0.0.1, besides ssh.
 # qemu uses KVM where the host really has it (kvm_intel or kvm_amd), TCG
 # otherwise.
 set -euo pipefail
@@ -58,9 +62,9 @@ wait_ssh() { # until the guest answers over ssh and its manager has booted
 	die "the guest did not boot within $BOOT_TIMEOUT s"
 }
 
-free_port() {
-	local p
-	for p in $(seq 20022 20122); do
+free_port() { # [FIRST]: a port nothing listens on, from FIRST (20022) on
+	local p first=${1:-20022}
+	for p in $(seq "$first" $((first + 100))); do
 		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return; }
 	done
 	die "no free port"
@@ -84,6 +88,13 @@ boot() {
 		accel="-accel tcg,thread=multi,tb-size=256 -cpu qemu64"
 	fi
 	free_port >"$run/port"
+	local fwd="hostfwd=tcp:127.0.0.1:$(cat "$run/port")-:22" gp first=20200
+	rm -f "$run"/fwd-*
+	for gp in ${PODUNIT_VM_FORWARD-80}; do
+		free_port $first >"$run/fwd-$gp"
+		first=$(($(cat "$run/fwd-$gp") + 1))
+		fwd+=",hostfwd=tcp:127.0.0.1:$(cat "$run/fwd-$gp")-:$gp"
+	done
 	forget_ssh
 	log "booting $dist ($accel), ssh on 127.0.0.1:$(cat "$run/port")"
 	# shellcheck disable=SC2086
@@ -91,7 +102,7 @@ boot() {
 		-kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
 		-append "root=/dev/vda rw console=ttyS0,115200 mitigations=off quiet" \
 		-drive "file=$run/disk.qcow2,if=virtio,format=qcow2,cache=unsafe" \
-		-netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$(cat "$run/port")-:22" \
+		-netdev "user,id=net0,restrict=on,$fwd" \
 		-device virtio-net-pci,netdev=net0 \
 		-chardev "socket,id=ser0,path=$run/serial.sock,server=on,wait=off,logfile=$run/console.log,logappend=on" \
 		-serial chardev:ser0 -display none -monitor none \
@@ -170,5 +181,6 @@ poweroff) poweroff_vm ;;
 crash) crash ;;
 down) down ;;
 console) cat "$run/console.log" ;;
+hostport) cat "$run/fwd-${1:?vm.sh hostport PORT}" ;;
 *) sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac
