@@ -337,9 +337,9 @@ func pendingHandoffs(ctx context.Context, m Manager) (map[string]bool, error) {
 	}
 	busy := map[string]bool{}
 	for _, st := range statuses {
-		// Deactivating: its ExecStopPost= runs; its name is taken until it
-		// ends (then the sync it queues sees it gone).
-		if st.JobId != 0 || st.ActiveState == "activating" || st.ActiveState == "active" || st.ActiveState == "deactivating" {
+		// (Deactivating: its work is done, its ExecStopPost= runs; its name
+		// is taken until it ends, which the sync waits for: Syncer.Run.)
+		if st.JobId != 0 || st.ActiveState == "activating" || st.ActiveState == "active" {
 			busy[st.Name] = true
 		}
 	}

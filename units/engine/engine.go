@@ -104,26 +104,40 @@ type Syncer struct {
 	rolledBack  map[string]string
 	// serviceProblems are the Services' errors, by namespace/name.
 	serviceProblems map[string][]ServiceProblem
-	// busy are the hand-offs that ran when the last pass began.
-	busy map[string]bool
+	// busy are the hand-offs that ran when the last pass began; taken
+	// the hand-off and rollout units whose names were taken when the pass
+	// queued them, by ones that had ended their work (in their
+	// ExecStopPost=): what they were to do waits for another pass.
+	busy  map[string]bool
+	taken []string
 }
 
 // handoffEnded tells whether a hand-off that ran when the last pass began
-// has ended since.
+// has ended since, or whether the pass could not queue one because the
+// unit's name was still taken by one ending. Either way the pass left
+// work (the hand-off's queued sync merged into this one, or a replacement
+// not queued): it waits briefly for those units to be gone, so that the
+// next pass can queue them.
 func (s *Syncer) handoffEnded(ctx context.Context) bool {
-	if len(s.busy) == 0 {
-		return false
-	}
-	now, err := bus.PendingHandoffs(ctx, s.Manager)
-	if err != nil {
-		return false
-	}
-	for name := range s.busy {
-		if !now[name] {
-			return true
+	ended := slices.Clone(s.taken)
+	if len(s.busy) > 0 {
+		if now, err := bus.PendingHandoffs(ctx, s.Manager); err == nil {
+			for name := range s.busy {
+				if !now[name] {
+					ended = append(ended, name)
+				}
+			}
 		}
 	}
-	return false
+	if len(ended) == 0 {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, name := range ended {
+		_ = bus.WaitFinished(wctx, s.Manager, name) // an ExecStopPost= is quick; the next pass sees anyway
+	}
+	return true
 }
 
 // Reporter receives a sync's messages for people.
@@ -322,7 +336,21 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	for _, n := range res.Resumed {
 		s.Report.Infof("carrying on the replacement of %s, cut short (its hand-off was killed, or the machine went down): the generation wanted is held to its readiness against the last ready one", n)
 	}
+	s.taken = nil
 	for _, n := range res.Pending {
+		if u := unitNamed(desired, n); u != nil {
+			owner := units.HandoffName(u.Name)
+			if u.Group != "" && !busy[owner] {
+				owner = units.RolloutName(u.Namespace, u.Group)
+			}
+			if !busy[owner] {
+				// Not under way when the pass began: a hand-off that had
+				// done its work and was ending held the name.
+				s.taken = append(s.taken, owner)
+				s.Report.Debugf("%s: %s is ending; the sync carries on once it is gone", n, owner)
+				continue
+			}
+		}
 		s.Report.Debugf("%s is being replaced already: its hand-off goes on with what is wanted now", n)
 	}
 	for _, n := range res.Stopped {
@@ -348,6 +376,16 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		collectPodDirs(s.PodRoot, s.LogRoot, withSandbox, time.Now(), s.Report)
 	}
 	return invalid, failed, nil
+}
+
+// unitNamed is the unit of units named name; nil if none.
+func unitNamed(us []*units.Unit, name string) *units.Unit {
+	for _, u := range us {
+		if u.Name == name {
+			return u
+		}
+	}
+	return nil
 }
 
 // handoff is the command line of a hand-off unit for job (bus.Handoff).
