@@ -49,15 +49,12 @@ func TestPowerCutWhilePullingRunsTheLastReady(t *testing.T) {
 func TestRemovedWhilePullingAfterStop(t *testing.T) {
 	sim, s, write := simulated(t)
 	unit := units.ServiceName("default", "a")
-	slow := func(image string) string {
-		return strings.Replace(podA(image, "0"), `sim/stop-ms: "100"`, `sim/stop-ms: "800"`, 1)
-	}
-	write(slow("good/img:v1"))
+	write(slowPodA("good/img:v1"))
 	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
 	v1 := hashOf(mustUnit(sim, unit))
-	write(slow("good/img:v2"))
+	write(slowPodA("good/img:v2"))
 	eventually(t, sim, "v1 stopping", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "deactivating" })
-	write(slow("unpullable/img:v3"))
+	write(slowPodA("unpullable/img:v3"))
 	eventually(t, sim, "v1 back while v3 is pulled", func() bool {
 		rec, _ := s.Rollouts.Read("default", "a")
 		st, _ := sim.unit(unit)
@@ -124,15 +121,7 @@ spec:
       containers: [{name: c, image: "%s"}]
 `, image)
 	}
-	write := func(content string) {
-		if err := os.MkdirAll(s.Sources[0].Dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(s.Sources[0].Dir, "web.yaml"), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		sim.requestSync()
-	}
+	write := func(content string) { saveManifest(t, sim, s, "web.yaml", content) }
 	pods := func() map[string]string {
 		sim.mu.Lock()
 		defer sim.mu.Unlock()
@@ -213,15 +202,7 @@ func TestRemoveKeepsAnotherPodsSavedSpec(t *testing.T) {
 // the manifest no longer names) and the sync starts the new generation.
 func TestEditedWhileWaitingForItsDependency(t *testing.T) {
 	sim, s, _ := simulated(t)
-	write := func(name, content string) {
-		if err := os.MkdirAll(s.Sources[0].Dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(s.Sources[0].Dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		sim.requestSync()
-	}
+	write := func(name, content string) { saveManifest(t, sim, s, name, content) }
 	write("a.yaml", podA("never/img:v1", "0"))
 	eventually(t, sim, "a started", func() bool { _, ok := sim.unit(units.ServiceName("default", "a")); return ok })
 	podB := func(annotations, image string) string {

@@ -308,7 +308,7 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 	desired = append(desired, s.keepLastGood(loaded, desired, keep, rollouts, last)...)
 	svcInvalid, svcFailed := s.syncServices(set, desired)
 	invalid, failed = invalid+svcInvalid, failed+svcFailed
-	handedOff := handedOffPods(busy, desired, loaded)
+	handedOff := handedOffPods(busy, desired)
 	s.markCutShort(desired, rollouts, handedOff)
 	s.collectRollouts(rollouts, set.Pods, desired, loaded, handedOff)
 	// Before any unit changes: a hand-off under way goes on with what is
@@ -505,22 +505,19 @@ func (s *Syncer) collectRollouts(rollouts map[string]*Rollout, pods []*generator
 // handedOffPods are the pods (namespace/name) that a hand-off or rollout
 // under way may start: those whose hand-off unit, or whose workload's
 // rollout unit, runs or is queued.
-func handedOffPods(busy map[string]bool, desired []*units.Unit, loaded map[string]bus.Running) map[string]bool {
+func handedOffPods(busy map[string]bool, desired []*units.Unit) map[string]bool {
 	out := map[string]bool{}
-	if len(busy) == 0 {
-		return out
-	}
-	for _, u := range desired {
-		if busy[units.HandoffName(u.Name)] || (u.Group != "" && busy[units.RolloutName(u.Namespace, u.Group)]) {
-			out[u.Namespace+"/"+u.PodName] = true
-		}
-	}
-	// A hand-off's pod whose unit is neither desired nor loaded (its file
+	// Every pod of a busy hand-off, wanted, loaded or neither (its file
 	// removed between the old generation's stop and the new one's start):
 	// its spec files are the hand-off's until it sees the pod is gone.
 	for name := range busy {
 		if ns, pod, ok := units.HandoffPod(name); ok {
 			out[ns+"/"+pod] = true
+		}
+	}
+	for _, u := range desired {
+		if u.Group != "" && busy[units.RolloutName(u.Namespace, u.Group)] {
+			out[u.Namespace+"/"+u.PodName] = true
 		}
 	}
 	return out

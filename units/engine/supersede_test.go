@@ -23,17 +23,26 @@ import (
 func simulated(t *testing.T) (sim *simSystemd, s *Syncer, write func(content string)) {
 	t.Helper()
 	sim, s = simulatedSync(t)
-	write = func(content string) {
-		path := filepath.Join(s.Sources[0].Dir, "a.yaml")
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		sim.requestSync()
-	}
+	write = func(content string) { saveManifest(t, sim, s, "a.yaml", content) }
 	return sim, s, write
+}
+
+// saveManifest writes file name of the manifest directory and asks for a
+// sync, as the path unit does.
+func saveManifest(t *testing.T, sim *simSystemd, s *Syncer, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(s.Sources[0].Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Sources[0].Dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sim.requestSync()
+}
+
+// slowPodA is podA whose stop takes 800 ms: an edit can land while it stops.
+func slowPodA(image string) string {
+	return strings.Replace(podA(image, "0"), `sim/stop-ms: "100"`, `sim/stop-ms: "800"`, 1)
 }
 
 func podA(image, minReady string) string {
@@ -173,21 +182,18 @@ func checkRolledBackTo(t *testing.T, sim *simSystemd, s *Syncer, v1 string) {
 func TestUnpullableAfterStopPullsWhileTheLastReadyRuns(t *testing.T) {
 	sim, s, write := simulated(t)
 	unit := units.ServiceName("default", "a")
-	slow := func(image string) string {
-		return strings.Replace(podA(image, "0"), `sim/stop-ms: "100"`, `sim/stop-ms: "800"`, 1)
-	}
-	write(slow("good/img:v1"))
+	write(slowPodA("good/img:v1"))
 	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
 	v1 := hashOf(mustUnit(sim, unit))
-	write(slow("good/img:v2"))
+	write(slowPodA("good/img:v2"))
 	eventually(t, sim, "v1 stopping", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "deactivating" })
-	write(slow("unpullable/img:v3"))
+	write(slowPodA("unpullable/img:v3"))
 	eventually(t, sim, "v1 back while v3 is pulled", func() bool {
 		rec, _ := s.Rollouts.Read("default", "a")
 		st, _ := sim.unit(unit)
 		return rec != nil && rec.Phase == PhaseImagePullBackOff && st.ActiveState == "active" && hashOf(st) == v1
 	})
-	write(slow("good/img:v4"))
+	write(slowPodA("good/img:v4"))
 	eventually(t, sim, "v4 ready, no record", func() bool {
 		rec, _ := s.Rollouts.Read("default", "a")
 		st, _ := sim.unit(unit)
@@ -203,15 +209,7 @@ func TestUnpullableAfterStopPullsWhileTheLastReadyRuns(t *testing.T) {
 // ready, and its hand-off does not wait on: it ends at once.
 func TestRemovedWhileWaitingForItsDependency(t *testing.T) {
 	sim, s, _ := simulated(t)
-	write := func(name, content string) {
-		if err := os.MkdirAll(s.Sources[0].Dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(s.Sources[0].Dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		sim.requestSync()
-	}
+	write := func(name, content string) { saveManifest(t, sim, s, name, content) }
 	write("a.yaml", podA("never/img:v1", "0"))
 	eventually(t, sim, "a started", func() bool { _, ok := sim.unit(units.ServiceName("default", "a")); return ok })
 	write("b.yaml", `apiVersion: v1
