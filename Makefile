@@ -132,7 +132,7 @@ test-reboot: e2e-build ## a test bed powered off and booted, then its power cut:
 # CRIO_VERSION (cached in /var/cache/podunit-test), then these tests and the
 # reboot story in a CRI-O test bed. The whole suite on CRI-O is
 # `make test-e2e RUNTIME=crio`.
-CRIO_SHORT_E2E := TestStandaloneKubeletTutorial|TestCreateEditDelete|TestContainerLogsInJournal|TestLogRotationFromConfig|TestReadinessGatesUnitActive|TestLivenessRestartsContainer|TestCLIApplyExecDescribeDelete|TestPodshimKilledAdoptsPod|TestContainerdOutage|TestDoctor
+CRIO_SHORT_E2E := TestStandaloneKubeletTutorial|TestCreateEditDelete|TestContainerLogsInJournal|TestLogRotationFromConfig|TestReadinessGatesUnitActive|TestLivenessRestartsContainer|TestCLIApplyExecDescribeDelete|TestPodshimKilledAdoptsPod|TestContainerdOutage|TestDoctor|TestKilledHandoffStillRollsBack
 
 test-e2e-crio-short: ## the CRI-O tier (what make test runs): CRI-O built (cached), lifecycle, logs, probes, exec, adoption, outage, doctor and the reboot story on CRI-O
 	./test/crio/build.sh >/dev/null
