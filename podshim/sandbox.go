@@ -226,12 +226,13 @@ func (s *Shim) stopContainers(ctx context.Context, sandbox string, list []*runti
 			}
 		case runtimeapi.ContainerState_CONTAINER_CREATED:
 			stop = func() error {
+				// A kill that fails leaves it to the sandbox's stop, bounded
+				// too (stopSandbox).
 				s.log.Info("killing container that was created but not started", "container", c.Metadata.GetName(), "id", c.Id)
-				err := s.rt.StopContainer(ctx, c.Id, 0)
-				if status.Code(err) == codes.NotFound {
-					return nil
+				if err := s.rt.StopContainer(ctx, c.Id, 0); err != nil && status.Code(err) != codes.NotFound {
+					s.log.Warn("kill created container", "container", c.Metadata.GetName(), "id", c.Id, "err", err)
 				}
-				return err
+				return nil
 			}
 		default:
 			continue

@@ -215,3 +215,32 @@ func TestStopBoundsWhatTheRuntimeStopsItself(t *testing.T) {
 		})
 	}
 }
+
+// outlast's context is done d after its parent is, not at once; cancel
+// ends it sooner.
+func TestOutlast(t *testing.T) {
+	t.Run("outlasts the stop by d", func(t *testing.T) {
+		parent, stop := context.WithCancel(context.Background())
+		out, cancel := outlast(parent, 200*time.Millisecond)
+		defer cancel()
+		stop()
+		start := time.Now()
+		select {
+		case <-out.Done():
+			t.Fatalf("done %s after the stop, want 200ms", time.Since(start))
+		case <-time.After(150 * time.Millisecond):
+		}
+		select {
+		case <-out.Done():
+		case <-time.After(2 * time.Second):
+			t.Fatal("not done 2 s after the stop")
+		}
+	})
+	t.Run("cancelled by its caller", func(t *testing.T) {
+		out, cancel := outlast(context.Background(), time.Hour)
+		cancel()
+		if out.Err() == nil {
+			t.Fatal("not done after its cancel")
+		}
+	})
+}
