@@ -55,7 +55,7 @@ const (
 	watchdog = 3 * time.Minute
 	// stopMargin is added to the grace period for stopping and removing the
 	// sandbox after the containers are gone.
-	stopMargin = 30 * time.Second
+	stopMargin = podspec.StopMargin
 )
 
 // runtimeUnits are ordered before every pod so that at shutdown pods stop

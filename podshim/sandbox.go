@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/cni/cache"
@@ -171,7 +173,7 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 	if id == s.sandboxID {
 		s.forwardLogs(ctx) // what the containers said while stopping
 	}
-	repaired, err := cache.StopSandbox(ctx, s.rt, cache.Dir, id)
+	repaired, err := cache.StopSandbox(ctx, sandboxStopper(s.stopSandbox), cache.Dir, id)
 	if len(repaired) > 0 {
 		s.log.Warn("removed the sandbox's unreadable CNI cache (a power cut?)", "sandbox", id, "files", repaired)
 	}
@@ -204,19 +206,41 @@ func (s *Shim) removePodFiles() {
 	}
 }
 
-// stopContainers stops the running ones of list in parallel.
+// stopContainers stops the containers of list that are not exited, in
+// parallel: a running one (or one in an unknown state) within the grace
+// period, a created one at once. A created container never ran its
+// process, and the runtime's StopPodSandbox would stop it on its own terms:
+// containerd kills it, CRI-O sends it its stop signal, which the OCI
+// runtime's waiting process may ignore (as PID 1 of its namespace without
+// a handler), and kills it only at the end of that call's deadline.
 func (s *Shim) stopContainers(ctx context.Context, sandbox string, list []*runtimeapi.Container) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(list))
 	for i, c := range list {
-		if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		var stop func() error
+		switch c.State {
+		case runtimeapi.ContainerState_CONTAINER_RUNNING, runtimeapi.ContainerState_CONTAINER_UNKNOWN:
+			stop = func() error {
+				s.log.Info("stopping container", "container", c.Metadata.GetName(), "id", c.Id, "grace", s.grace())
+				return s.stopContainer(ctx, c.Metadata.GetName(), c.Id)
+			}
+		case runtimeapi.ContainerState_CONTAINER_CREATED:
+			stop = func() error {
+				// A kill that fails leaves it to the sandbox's stop, bounded
+				// too (stopSandbox).
+				s.log.Info("killing container that was created but not started", "container", c.Metadata.GetName(), "id", c.Id)
+				if err := s.rt.StopContainer(ctx, c.Id, 0); err != nil && status.Code(err) != codes.NotFound {
+					s.log.Warn("kill created container", "container", c.Metadata.GetName(), "id", c.Id, "err", err)
+				}
+				return nil
+			}
+		default:
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.log.Info("stopping container", "container", c.Metadata.GetName(), "id", c.Id, "grace", s.grace())
-			if err := s.stopContainer(ctx, c.Metadata.GetName(), c.Id); err != nil {
+			if err := stop(); err != nil {
 				errs[i] = fmt.Errorf("stop container %s: %w", c.Id, err)
 			}
 		}()
@@ -226,4 +250,33 @@ func (s *Shim) stopContainers(ctx context.Context, sandbox string, list []*runti
 		return fmt.Errorf("sandbox %s: %w", sandbox, err)
 	}
 	return nil
+}
+
+// DefaultSandboxStopWait is Config.SandboxStopWait's default: a few
+// seconds, as the kubelet's least grace period (2 s) is, for what podshim
+// could not stop itself.
+const DefaultSandboxStopWait = 5 * time.Second
+
+// sandboxStopper is a StopPodSandbox for cache.StopSandbox.
+type sandboxStopper func(ctx context.Context, id string) error
+
+func (f sandboxStopper) StopPodSandbox(ctx context.Context, id string) error { return f(ctx, id) }
+
+// stopSandbox stops sandbox id once podshim stopped its containers. What is
+// left (the infra container, a container whose create a stop cut short,
+// which CRI-O keeps out of its list) the runtime stops on its own terms:
+// containerd kills it at once; CRI-O sends it its stop signal and kills it
+// when the call's deadline is near, which would be the client's two
+// minutes, past the unit's stop timeout. The first call's deadline is
+// therefore SandboxStopWait; a call cut short by it is made again, with
+// the rest of ctx's time, once the runtime's kills are under way.
+func (s *Shim) stopSandbox(ctx context.Context, id string) error {
+	first, cancel := context.WithTimeout(ctx, s.cfg.SandboxStopWait)
+	err := s.rt.StopPodSandbox(first, id)
+	cancel()
+	if err == nil || ctx.Err() != nil || (status.Code(err) != codes.DeadlineExceeded && !errors.Is(err, context.DeadlineExceeded)) {
+		return err
+	}
+	s.log.Info("the runtime did not stop the sandbox in time; asking again", "sandbox", id, "wait", s.cfg.SandboxStopWait, "err", err)
+	return s.rt.StopPodSandbox(ctx, id)
 }

@@ -50,8 +50,14 @@ type Config struct {
 	// (and extends the start timeout until the pod is ready), and relists
 	// the containers as a safety net.
 	KeepaliveInterval time.Duration
-	// StopTimeout bounds the sandbox teardown after the containers stopped.
+	// StopTimeout is what the teardown may take beyond the grace period:
+	// for the sandbox's stop and removal once the containers are gone
+	// (DefaultStopTimeout).
 	StopTimeout time.Duration
+	// SandboxStopWait is the deadline of the first StopPodSandbox call of
+	// a teardown (DefaultSandboxStopWait): the time CRI-O gives a container
+	// podshim did not stop itself before it kills it (stopSandbox).
+	SandboxStopWait time.Duration
 	// Logs receives every line the containers write; nil: none forwarded.
 	Logs LogSink
 	// LogMaxSize and LogMaxFiles rotate each container's log file, as the
@@ -147,6 +153,13 @@ type Shim struct {
 	offline   map[string]bool
 }
 
+// DefaultStopTimeout keeps a stop within its unit's TimeoutStopSec= (the
+// grace period plus podspec.StopMargin): a container creation the stop
+// came during may finish first (creationWait), and podshim needs a moment
+// to exit after its teardown. A podshim that systemd kills midway leaves
+// its sandbox to the next one, which starts by removing it.
+const DefaultStopTimeout = podspec.StopMargin - creationWait - 5*time.Second
+
 // DefaultKeepaliveInterval is well inside the unit's WatchdogSec= (3 min)
 // and StartExtension.
 const DefaultKeepaliveInterval = 30 * time.Second
@@ -178,7 +191,10 @@ func New(pod *corev1.Pod, cfg Config, rt Runtime, notify Notify, log *slog.Logge
 		cfg.KeepaliveInterval = DefaultKeepaliveInterval
 	}
 	if cfg.StopTimeout == 0 {
-		cfg.StopTimeout = time.Minute
+		cfg.StopTimeout = DefaultStopTimeout
+	}
+	if cfg.SandboxStopWait == 0 {
+		cfg.SandboxStopWait = DefaultSandboxStopWait
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -654,12 +670,23 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 		release()
 		return fmt.Errorf("container %q: log directory: %w", c.spec.Name, err)
 	}
-	id, err := s.rt.CreateContainer(ctx, s.sandboxID, config, s.sandboxConfig)
+	// A stop does not cut the runtime's create and start short: CRI-O
+	// finishes a create whose caller went away but leaves the container
+	// out of its list (for the caller's retry to claim), where the
+	// teardown cannot stop it, and its StopPodSandbox then waits for it to
+	// the end of that call's deadline. They get creationWait more.
+	rtCtx, cancel := outlast(ctx, creationWait)
+	defer cancel()
+	id, err := s.rt.CreateContainer(rtCtx, s.sandboxID, config, s.sandboxConfig)
 	release() // the container's mounts are made
 	if err != nil {
 		return fmt.Errorf("container %q: create: %w", c.spec.Name, err)
 	}
-	if err := s.rt.StartContainer(ctx, id); err != nil {
+	if ctx.Err() != nil {
+		// Not started: the teardown kills it (stopContainers).
+		return fmt.Errorf("container %q: created %s, not started: %w", c.spec.Name, id, ctx.Err())
+	}
+	if err := s.rt.StartContainer(rtCtx, id); err != nil {
 		return fmt.Errorf("container %q: start %s: %w", c.spec.Name, id, err)
 	}
 	if l := c.spec.Lifecycle; l != nil && l.PostStart != nil {
@@ -690,6 +717,24 @@ func (s *Shim) createContainer(ctx context.Context, c *container, instances []*r
 	s.watchLogs(c)
 	s.log.Info("started container", "container", c.spec.Name, "id", id, "restartCount", attempt)
 	return nil
+}
+
+// creationWait is how long a container's create or start may go on after
+// a stop (createContainer).
+const creationWait = 5 * time.Second
+
+// outlast returns a context with ctx's values and deadline that is done d
+// after ctx is, or when cancel is called.
+func outlast(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if deadline, ok := ctx.Deadline(); ok {
+		out, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(d, cancel) })
+	return out, func() {
+		stop()
+		cancel()
+	}
 }
 
 // ensureImage makes the container's image present as its pull policy says
