@@ -726,9 +726,12 @@ const creationWait = 5 * time.Second
 // outlast returns a context with ctx's values and deadline that is done d
 // after ctx is, or when cancel is called.
 func outlast(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var out context.Context
+	var cancel context.CancelFunc
 	if deadline, ok := ctx.Deadline(); ok {
-		out, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		out, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(d))
+	} else {
+		out, cancel = context.WithCancel(context.WithoutCancel(ctx))
 	}
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(d, cancel) })
 	return out, func() {

@@ -236,6 +236,16 @@ func TestOutlast(t *testing.T) {
 			t.Fatal("not done 2 s after the stop")
 		}
 	})
+	t.Run("a parent's deadline is moved by d", func(t *testing.T) {
+		deadline := time.Now().Add(time.Hour)
+		parent, stop := context.WithDeadline(context.Background(), deadline)
+		defer stop()
+		out, cancel := outlast(parent, time.Minute)
+		defer cancel()
+		if got, _ := out.Deadline(); !got.Equal(deadline.Add(time.Minute)) {
+			t.Fatalf("deadline %s, want the parent's plus 1m (%s)", got, deadline.Add(time.Minute))
+		}
+	})
 	t.Run("cancelled by its caller", func(t *testing.T) {
 		out, cancel := outlast(context.Background(), time.Hour)
 		cancel()
