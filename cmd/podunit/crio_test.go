@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient"
 )
@@ -70,5 +77,51 @@ func TestCRIOFindings(t *testing.T) {
 	fs := crioFindings(criclient.CRIOConfig{CgroupManager: "systemd", DefaultRuntime: "crun", MonitorCgroup: "system.slice"})
 	if c := dropInOf(t, "[crio.runtime]\ndefault_runtime = \"crun\"\n", fs[0].fix); !c.ConmonInPod() {
 		t.Errorf("conmon fix sets %+v", c)
+	}
+}
+
+// versionOnly answers Version as the named runtime does.
+type versionOnly struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	name string
+}
+
+func (v versionOnly) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	return &runtimeapi.VersionResponse{RuntimeName: v.name, RuntimeVersion: "1.34.0", RuntimeApiVersion: "v1"}, nil
+}
+
+// On a machine with CRI-O and podunit's default criEndpoint (containerd's
+// socket), doctor's fix names the socket that answers, as the line to set.
+func TestDoctorNamesTheRuntimeThatAnswers(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "crio.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	runtimeapi.RegisterRuntimeServiceServer(srv, versionOnly{name: "cri-o"})
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+
+	missing := "unix://" + filepath.Join(dir, "containerd.sock")
+	crio := "unix://" + sock
+	for _, tc := range []struct {
+		name  string
+		known []string
+		want  string
+	}{
+		{"CRI-O answers", []string{missing, crio}, "fix: CRI-O answers at " + crio + ": set criEndpoint: " + crio + " in /etc/podunit/config.yaml"},
+		{"nothing answers", []string{missing}, "fix: systemctl enable --now containerd (or crio)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &doctor{configPath: "/etc/podunit/config.yaml", knownEndpoints: tc.known}
+			d.cfg.CRIEndpoint = missing
+			var out bytes.Buffer
+			if printFindings(&out, d.runtime(t.Context())) != 1 || !strings.Contains(out.String(), "[fail] runtime: "+missing+" does not answer") ||
+				!strings.Contains(out.String(), tc.want) {
+				t.Errorf("doctor:\n%s\nwant %q", out.String(), tc.want)
+			}
+		})
 	}
 }

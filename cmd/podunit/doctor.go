@@ -59,10 +59,13 @@ type doctor struct {
 	containerd containerdConfig
 	// crio: CRI-O answered; its fixes are crio.conf.d drop-ins.
 	crio bool
+	// knownEndpoints are asked when criEndpoint does not answer
+	// (wellKnownEndpoints).
+	knownEndpoints []string
 }
 
 func newDoctorCommand() *cobra.Command {
-	d := &doctor{procRoot: "/proc"}
+	d := &doctor{procRoot: "/proc", knownEndpoints: wellKnownEndpoints}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "check that this machine can run pods, and say how to fix what it cannot",
@@ -169,8 +172,11 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 	rt.Timeout = 3 * time.Second
 	v, err := rt.Version(ctx, "")
 	if err != nil {
-		return []finding{failed("runtime", "systemctl enable --now containerd (or crio); criEndpoint in "+d.configPath+" names its socket",
-			"%s does not answer: %v", d.cfg.CRIEndpoint, err)}
+		fix := "systemctl enable --now containerd (or crio); criEndpoint in " + d.configPath + " names its socket"
+		if other, name := answeringRuntime(ctx, d.cfg.CRIEndpoint, d.knownEndpoints); other != "" {
+			fix = name + " answers at " + other + ": set criEndpoint: " + other + " in " + d.configPath
+		}
+		return []finding{failed("runtime", fix, "%s does not answer: %v", d.cfg.CRIEndpoint, err)}
 	}
 	out := []finding{passed("runtime", "%s %s (%s) at %s", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion, d.cfg.CRIEndpoint)}
 	d.containerd = newContainerdConfig(v.RuntimeName, v.RuntimeVersion)
@@ -337,4 +343,38 @@ func (d *doctor) swap() finding {
 			"%d swap device(s) on: a container at its memory limit swaps instead of being OOM-killed, as the kubelet's NoSwap would", lines)
 	}
 	return passed("swap", "off")
+}
+
+// wellKnownEndpoints are the CRI sockets of the runtimes as their packages
+// install them, in crictl's order.
+var wellKnownEndpoints = []string{criclient.DefaultEndpoint, "unix:///run/crio/crio.sock"}
+
+// answeringRuntime returns the first of endpoints other than configured
+// whose runtime answers, and the runtime's name: what a machine with CRI-O
+// and podunit's default criEndpoint (containerd's) should be told.
+func answeringRuntime(ctx context.Context, configured string, endpoints []string) (endpoint, name string) {
+	for _, e := range endpoints {
+		if e == configured {
+			continue
+		}
+		rt, err := criclient.New(e)
+		if err != nil {
+			continue
+		}
+		rt.Timeout = time.Second
+		v, err := rt.Version(ctx, "")
+		rt.Close()
+		if err == nil {
+			return e, runtimeDisplayName(v.RuntimeName)
+		}
+	}
+	return "", ""
+}
+
+// runtimeDisplayName is the name a user knows the runtime by.
+func runtimeDisplayName(cri string) string {
+	if cri == "cri-o" {
+		return "CRI-O"
+	}
+	return cri
 }
