@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	_ "embed"
 	"fmt"
 	"net"
 	"os"
@@ -18,114 +19,11 @@ import (
 // Services found by name, a LoadBalancer Service in front — with busybox
 // standing in for its images: the "redis" pods answer who they are on
 // 6379, the frontend's page asks both by Service name.
-const guestbook = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: redis-leader
-  labels: {app: redis, role: leader, tier: backend}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: redis}
-  template:
-    metadata:
-      labels: {app: redis, role: leader, tier: backend}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: leader
-        image: localhost/podunit/busybox:1.35
-        command: ["sh", "-c", "exec nc -ll -p 6379 -e sh -c 'echo leader-$(hostname)'"]
-        ports:
-        - containerPort: 6379
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: redis-leader
-  labels: {app: redis, role: leader, tier: backend}
-spec:
-  ports:
-  - port: 6379
-    targetPort: 6379
-  selector: {app: redis, role: leader, tier: backend}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: redis-follower
-  labels: {app: redis, role: follower, tier: backend}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: redis}
-  template:
-    metadata:
-      labels: {app: redis, role: follower, tier: backend}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: follower
-        image: localhost/podunit/busybox:1.35
-        command: ["sh", "-c", "exec nc -ll -p 6379 -e sh -c 'echo follower-$(hostname)'"]
-        ports:
-        - containerPort: 6379
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: redis-follower
-  labels: {app: redis, role: follower, tier: backend}
-spec:
-  ports:
-  - port: 6379
-  selector: {app: redis, role: follower, tier: backend}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: frontend
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: guestbook, tier: frontend}
-  template:
-    metadata:
-      labels: {app: guestbook, tier: frontend}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: php-redis
-        image: localhost/podunit/busybox:1.35
-        env:
-        - name: GET_HOSTS_FROM
-          value: dns
-        command: ["sh", "-c"]
-        args:
-        - |
-          mkdir -p /www/cgi-bin && touch /www/ready
-          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "frontend-$(hostname) $(nc -w 2 redis-leader 6379 </dev/null) $(nc -w 2 redis-follower.default.svc.cluster.local 6379 </dev/null)"\n' >/www/cgi-bin/guestbook
-          chmod +x /www/cgi-bin/guestbook
-          httpd -f -p 80 -h /www & trap 'kill $!; exit 0' TERM; wait
-        ports:
-        - containerPort: 80
-          name: http-server
-        readinessProbe:
-          httpGet: {path: /ready, port: 80}
-          periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: frontend
-  labels: {app: guestbook, tier: frontend}
-spec:
-  type: LoadBalancer
-  ports:
-  - port: 80
-    targetPort: http-server
-  selector: {app: guestbook, tier: frontend}
-`
+//
+// test/vm/story.sh runs the same file in its VMs.
+//
+//go:embed testdata/guestbook.yaml
+var guestbook string
 
 // httpGet sends a GET for path to addr (host:port) and returns the body.
 func httpGet(addr, path string) (string, error) {

@@ -135,7 +135,8 @@ doctor_crio() {
 	out=$(g podunit doctor 2>&1) && fail "doctor passed with criEndpoint at containerd's socket: $out"
 	echo "$out"
 	grep -q "runtime: unix:///run/containerd/containerd.sock does not answer" <<<"$out" || fail "doctor does not say containerd's socket does not answer"
-	grep -q "fix: .*crio.*criEndpoint" <<<"$out" || fail "doctor's fix does not name CRI-O and criEndpoint"
+	grep -qF "fix: CRI-O answers at unix:///run/crio/crio.sock: set criEndpoint: unix:///run/crio/crio.sock in /etc/podunit/config.yaml" <<<"$out" ||
+		fail "doctor's fix does not name CRI-O's socket as criEndpoint"
 	g "sed -i 's|^criEndpoint:.*|criEndpoint: unix:///run/crio/crio.sock|' /etc/podunit/config.yaml"
 	# CRI-O as packaged passes (its cgroup manager is systemd, its conmon in
 	# the pods' slices), but its pause image comes from a registry this
@@ -250,122 +251,12 @@ YAML
 step "pods run" pods
 
 # An app of several pods, as the kubernetes.io guestbook is shaped (the
-# manifests of test/e2e's TestGuestbookAnswersThroughItsLoadBalancer):
+# file test/e2e/testdata/guestbook.yaml, which test/e2e runs too):
 # redis-leader and redis-follower behind ClusterIP Services, three
 # frontends behind a LoadBalancer Service on port 80. Each frontend's page
 # asks both backends by Service name (podunit-dns) through their ClusterIPs
 # (podunit-proxy's nftables rules).
-guestbook_manifest() {
-	cat <<'YAML'
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: redis-leader
-  labels: {app: redis, role: leader, tier: backend}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: redis}
-  template:
-    metadata:
-      labels: {app: redis, role: leader, tier: backend}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: leader
-        image: localhost/podunit/busybox:1.35
-        command: ["sh", "-c", "exec nc -ll -p 6379 -e sh -c 'echo leader-$(hostname)'"]
-        ports:
-        - containerPort: 6379
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: redis-leader
-  labels: {app: redis, role: leader, tier: backend}
-spec:
-  ports:
-  - port: 6379
-    targetPort: 6379
-  selector: {app: redis, role: leader, tier: backend}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: redis-follower
-  labels: {app: redis, role: follower, tier: backend}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: redis}
-  template:
-    metadata:
-      labels: {app: redis, role: follower, tier: backend}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: follower
-        image: localhost/podunit/busybox:1.35
-        command: ["sh", "-c", "exec nc -ll -p 6379 -e sh -c 'echo follower-$(hostname)'"]
-        ports:
-        - containerPort: 6379
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: redis-follower
-  labels: {app: redis, role: follower, tier: backend}
-spec:
-  ports:
-  - port: 6379
-  selector: {app: redis, role: follower, tier: backend}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: frontend
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: guestbook, tier: frontend}
-  template:
-    metadata:
-      labels: {app: guestbook, tier: frontend}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: php-redis
-        image: localhost/podunit/busybox:1.35
-        env:
-        - name: GET_HOSTS_FROM
-          value: dns
-        command: ["sh", "-c"]
-        args:
-        - |
-          mkdir -p /www/cgi-bin && touch /www/ready
-          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "frontend-$(hostname) $(nc -w 2 redis-leader 6379 </dev/null) $(nc -w 2 redis-follower.default.svc.cluster.local 6379 </dev/null)"\n' >/www/cgi-bin/guestbook
-          chmod +x /www/cgi-bin/guestbook
-          httpd -f -p 80 -h /www & trap 'kill $!; exit 0' TERM; wait
-        ports:
-        - containerPort: 80
-          name: http-server
-        readinessProbe:
-          httpGet: {path: /ready, port: 80}
-          periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: frontend
-  labels: {app: guestbook, tier: frontend}
-spec:
-  type: LoadBalancer
-  ports:
-  - port: 80
-    targetPort: http-server
-  selector: {app: guestbook, tier: frontend}
-YAML
-}
+guestbook_manifest() { cat "$here/../e2e/testdata/guestbook.yaml"; }
 # guestbook_page ADDR: the page, asked from inside the guest (busybox 1.35's
 # wget -T crashes: timeout(1) instead).
 guestbook_page() { g "timeout 10 busybox wget -q -O- http://$1/cgi-bin/guestbook"; }
@@ -614,6 +505,10 @@ step "update gate, rollback" update_gate
 # back NAME: after a boot, every pod back, once; nothing of before.
 back() {
 	until_guest 300 "pod-web active again" systemctl is-active --quiet pod-web.service
+	# How long the boot took, and what took longest (pods' units are
+	# jobs of the boot: it ends when they are ready).
+	g systemd-analyze time --no-pager 2>/dev/null | head -1 || true
+	g systemd-analyze blame --no-pager 2>/dev/null | head -8 || true
 	until_guest 120 "pod-keeper active again" systemctl is-active --quiet pod-keeper.service
 	g "busybox wget -q -O- http://$(node_ip):8080/ >/dev/null" || fail "the web pod does not answer after the boot"
 	# The runtime before podunit's pods: the sync is ordered after it.

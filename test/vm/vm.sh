@@ -48,18 +48,27 @@ sshv() {
 forget_ssh() { ssh -q -o ControlPath="$run/ssh.ctl" -O exit root@127.0.0.1 2>/dev/null || true; rm -f "$run/ssh.ctl"; }
 
 wait_ssh() { # until the guest answers over ssh and its manager has booted
-	local deadline=$((SECONDS + BOOT_TIMEOUT)) state
+	local deadline=$((SECONDS + BOOT_TIMEOUT)) state=
 	while ((SECONDS < deadline)); do
 		qemu_pid >/dev/null || { tail -30 "$run/console.log" >&2 || true; die "qemu exited"; }
 		if state=$(sshv systemctl is-system-running 2>/dev/null); then
 			case $state in running | degraded) return 0 ;; esac
 		else
+			state=
 			forget_ssh
 		fi
 		sleep 2
 	done
 	tail -40 "$run/console.log" >&2 || true
-	die "the guest did not boot within $BOOT_TIMEOUT s"
+	if [ -n "$state" ]; then
+		# The guest answers, its manager has not finished booting: what it
+		# still waits for.
+		echo "--- the guest's manager is $state; its jobs and the units that took longest:" >&2
+		sshv systemctl list-jobs --no-pager >&2 || true
+		sshv systemd-analyze blame --no-pager 2>/dev/null | head -15 >&2 || true
+		sshv systemctl list-units --no-pager --state=activating,failed 'pod-*' >&2 || true
+	fi
+	die "the guest did not boot within $BOOT_TIMEOUT s${state:+ (its manager is $state)}"
 }
 
 free_port() { # [FIRST]: a port nothing listens on, from FIRST (20022) on
