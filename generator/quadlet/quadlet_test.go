@@ -216,3 +216,29 @@ func TestKubeKeysHandled(t *testing.T) {
 		}
 	}
 }
+
+// TestGuideListsEveryKey: docs/podman.md's table has a row for every [Kube]
+// key Quadlet knows.
+func TestGuideListsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../docs/podman.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "| `[Kube] ") {
+			rows = append(rows, strings.SplitN(line, " | ", 2)[0])
+		}
+	}
+	for _, k := range kubeKeys {
+		found := false
+		for _, r := range rows {
+			if strings.Contains(r, "`[Kube] "+k+"=`") || strings.Contains(r, "`"+k+"=`") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("docs/podman.md has no row for [Kube] %s=", k)
+		}
+	}
+}
