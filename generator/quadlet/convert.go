@@ -33,8 +33,9 @@ type Import struct {
 	// Pods are the pods the manifest defines, "namespace/name".
 	Pods []string
 	// Notes say, for every assignment of the unit in order, what it became
-	// or, when podunit cannot carry it over, what to do instead (none when
-	// Err is set).
+	// or, when podunit cannot carry it over, what to do instead; then what
+	// the import changed in the YAML to run it as podman ran it. None when
+	// Err is set.
 	Notes []Note
 	// Err is why the unit cannot be imported; the other units are.
 	Err error
@@ -308,6 +309,14 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 	}
 	if len(pods) == 0 {
 		return nil, notes, errors.New("its YAML defines no pod (Pod, Deployment, DaemonSet, Job, …)")
+	}
+	for _, d := range pods {
+		if r := lookup(d.node, "spec", "replicas"); d.kind() == "Deployment" && r != nil && r.Value != "0" && r.Value != "1" {
+			// podman kube play: "Limiting replica count to 1".
+			notes = append(notes, Note{Option: fmt.Sprintf("Deployment %s: spec.replicas: %s", d.str("metadata", "name"), r.Value), From: d.from, Carried: true,
+				Text: "set to 1, as podman runs one replica whatever the YAML says; podunit runs as many as spec.replicas asks (each with the same host ports, if any)"})
+			setScalar(lookup(d.node, "spec"), "replicas", "1", "!!int")
+		}
 	}
 	var errs []error
 	for j, o := range u.Options {
