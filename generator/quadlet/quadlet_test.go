@@ -185,6 +185,7 @@ func TestParsePublishPort(t *testing.T) {
 		{in: "8080:80/icmp", bad: "protocol"},
 		{in: "9000-9002:90-91", bad: "differ in size"},
 		{in: "70000:80", bad: "1-65535"},
+		{in: "1-65535:1-65535", bad: "more than 1000 ports"},
 		{in: "a:b:c:d", bad: "format"},
 	} {
 		got, err := parsePublishPort(tc.in)
@@ -241,4 +242,31 @@ func TestGuideListsEveryKey(t *testing.T) {
 			t.Errorf("docs/podman.md has no row for [Kube] %s=", k)
 		}
 	}
+}
+
+// FuzzConvert: any unit text, with a pod to convert, gives manifests or
+// errors, never a panic; a manifest it gives is one sync accepts (Convert
+// checks it) and starts with the import's header.
+func FuzzConvert(f *testing.F) {
+	for _, seed := range []string{
+		"[Kube]\nYaml=p.yaml\nPublishPort=8080:80\n",
+		"[Unit]\nAfter=x.kube\n[Kube]\nYaml=p.yaml\nAutoUpdate=c/local\nPodmanArgs=--annotation \"a=b c\" --x\n",
+		"[Kube]\nYaml=p.yaml\nYaml=\nYaml=%h/p.yaml\nNetwork=host\nUserNS=auto\n[Install]\nWantedBy=default.target\n",
+		"[Kube]\nYaml=p.yaml \\\n  q.yaml\n",
+	} {
+		f.Add(seed)
+	}
+	pod := []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i, ports: [{containerPort: 80}]}]\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		u, err := ParseUnit("/d/u.kube", []byte(text), nil)
+		if err != nil {
+			return
+		}
+		files := map[string][]byte{"/d/p.yaml": pod, "/d/q.yaml": pod, "/root/p.yaml": pod}
+		for _, im := range Convert([]*Unit{u}, files) {
+			if im.Err == nil && !strings.HasPrefix(string(im.Manifest), Header("/d/u.kube")) {
+				t.Errorf("manifest without its header:\n%s", im.Manifest)
+			}
+		}
+	})
 }

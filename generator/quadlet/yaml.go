@@ -259,12 +259,19 @@ func parsePublishPort(v string) ([]port, error) {
 	if hTo-hFrom != cTo-cFrom {
 		return nil, fmt.Errorf("%q: the host and container ranges differ in size", v)
 	}
+	if cTo-cFrom >= maxPortRange {
+		return nil, fmt.Errorf("%q: a range of more than %d ports: each is a port of the pod's YAML here; publish fewer", v, maxPortRange)
+	}
 	var out []port
 	for i := 0; i <= cTo-cFrom; i++ {
 		out = append(out, port{hostIP: ip, hostPort: hFrom + i, container: cFrom + i, protocol: proto})
 	}
 	return out, nil
 }
+
+// maxPortRange bounds a PublishPort= range: each port becomes an entry of
+// the manifest.
+const maxPortRange = 1000
 
 func portRange(s string) (int, int, error) {
 	from, to, isRange := strings.Cut(s, "-")
