@@ -108,6 +108,10 @@ func importQuadlet(w io.Writer, dirs []string, imports []quadlet.Import, readErr
 		}
 		fmt.Fprintf(w, "%s -> %s: %s (pods %s)\n", im.Unit, target, verb, strings.Join(im.Pods, ", "))
 		for _, n := range im.Notes {
+			if n.From != im.Unit {
+				fmt.Fprintf(w, "  %s (from %s)\n", n, n.From)
+				continue
+			}
 			fmt.Fprintf(w, "  %s\n", n)
 		}
 		if dryRun {
