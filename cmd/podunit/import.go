@@ -40,8 +40,8 @@ func newImportQuadletCommand() *cobra.Command {
 		Use:   "quadlet FILE.kube... | DIR",
 		Short: "turn Quadlet .kube units into manifests in the manifest directory",
 		Long: `Reads podman's Quadlet .kube units (files, or directories such as
-/etc/containers/systemd whose *.kube files are read), with their drop-ins
-(kube.d, NAME.kube.d), and writes each unit as one manifest, NAME.yaml, into
+/etc/containers/systemd searched as Quadlet searches them, subdirectories
+included), with their drop-ins (kube.d, NAME.kube.d), and writes each unit as one manifest, NAME.yaml, into
 the manifest directory: its ConfigMap= files as ConfigMap documents, its
 Yaml= documents, PublishPort= as host ports, AutoUpdate= as podman's
 auto-update annotation (podunit auto-update reads it), Network=host and

@@ -127,8 +127,14 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 		byName[u.ServiceName()] = i
 	}
 	// First each unit on its own, to know its pods.
+	firstOf := map[string]string{}
 	for i, u := range units {
 		out[i] = Import{Unit: u.Path, Service: u.ServiceName(), File: strings.TrimSuffix(u.Name(), ".kube") + ".yaml"}
+		if first, ok := firstOf[u.Name()]; ok {
+			out[i].Err = fmt.Errorf("%s has the same name: Quadlet makes one %s of the two, podunit one %s", first, u.ServiceName(), out[i].File)
+			continue
+		}
+		firstOf[u.Name()] = u.Path
 		docs[i], out[i].Notes, out[i].Err = convertUnit(u, files)
 		if out[i].Err == nil {
 			out[i].Manifest, out[i].Pods, out[i].Err = render(u, docs[i])

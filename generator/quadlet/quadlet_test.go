@@ -157,13 +157,14 @@ func TestDropIns(t *testing.T) {
 	if got, want := DropInDirs("foo-bar-baz.kube"), []string{"kube.d", "foo-.kube.d", "foo-bar-.kube.d", "foo-bar-baz.kube.d"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("DropInDirs = %q, want %q", got, want)
 	}
-	got := DropIns("foo-bar.kube", map[string][]string{
-		"kube.d":           {"10-a.conf", "30-c.conf", "README"},
-		"foo-.kube.d":      {"20-b.conf", "30-c.conf"},
-		"foo-bar.kube.d":   {"10-a.conf"},
-		"unrelated.kube.d": {"00-z.conf"},
+	got := DropIns("foo-bar.kube", []string{"/etc/q", "/etc/q/sub"}, map[string][]string{
+		"/etc/q/kube.d":             {"10-a.conf", "30-c.conf", "README"},
+		"/etc/q/foo-.kube.d":        {"20-b.conf"},
+		"/etc/q/sub/foo-.kube.d":    {"20-b.conf", "30-c.conf"},
+		"/etc/q/sub/foo-bar.kube.d": {"10-a.conf"},
+		"/etc/q/unrelated.kube.d":   {"00-z.conf"},
 	})
-	want := []string{"foo-bar.kube.d/10-a.conf", "foo-.kube.d/20-b.conf", "foo-.kube.d/30-c.conf"}
+	want := []string{"/etc/q/sub/foo-bar.kube.d/10-a.conf", "/etc/q/foo-.kube.d/20-b.conf", "/etc/q/sub/foo-.kube.d/30-c.conf"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("DropIns = %q, want %q", got, want)
 	}

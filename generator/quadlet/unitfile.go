@@ -95,16 +95,22 @@ func DropInDirs(name string) []string {
 	return append(dirs, name+".d")
 }
 
-// DropIns picks the drop-in files that apply, in the order they apply:
-// by file name; of two files with one name, the one of the more specific
-// directory (later in DropInDirs) wins. listing maps each of DropInDirs to
-// the names of the files it holds.
-func DropIns(name string, listing map[string][]string) []string {
+// DropIns picks the drop-in files that apply to unit name, as Quadlet
+// picks them: *.conf files of the directories DropInDirs names, in each of
+// bases (the directories searched for units, in order); of files of one
+// name, the one of the more specific directory wins, then the one of the
+// earlier base. They apply in the order of their names. listing maps each
+// directory's path to the names of the files in it.
+func DropIns(name string, bases []string, listing map[string][]string) []string {
 	chosen := map[string]string{}
-	for _, dir := range DropInDirs(name) {
-		for _, f := range listing[dir] {
-			if strings.HasSuffix(f, ".conf") {
-				chosen[f] = filepath.Join(dir, f)
+	dirs := DropInDirs(name)
+	for i := len(dirs) - 1; i >= 0; i-- {
+		for _, base := range bases {
+			dir := filepath.Join(base, dirs[i])
+			for _, f := range listing[dir] {
+				if _, ok := chosen[f]; !ok && strings.HasSuffix(f, ".conf") {
+					chosen[f] = filepath.Join(dir, f)
+				}
 			}
 		}
 	}
