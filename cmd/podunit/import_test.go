@@ -191,16 +191,27 @@ spec:
 
 func TestPodmanVolumePath(t *testing.T) {
 	dir := t.TempDir()
-	cc, sc := filepath.Join(dir, "containers.conf"), filepath.Join(dir, "storage.conf")
-	if got := podmanVolumePath(cc, sc); got != "/var/lib/containers/storage/volumes" {
+	vendorCC, cc, dropIn := filepath.Join(dir, "usr-containers.conf"), filepath.Join(dir, "containers.conf"), filepath.Join(dir, "50-x.conf")
+	sc, vendorSC := filepath.Join(dir, "storage.conf"), filepath.Join(dir, "usr-storage.conf")
+	ccs, scs := []string{vendorCC, cc, dropIn}, []string{sc, vendorSC}
+	if got := podmanVolumePath(ccs, scs); got != "/var/lib/containers/storage/volumes" {
 		t.Errorf("no files: %s", got)
 	}
+	enginetest.Write(t, dir, "usr-storage.conf", "[storage]\ngraphroot = \"/usr/graph\"\n")
+	if got := podmanVolumePath(ccs, scs); got != "/usr/graph/volumes" {
+		t.Errorf("the vendor's graphroot: %s", got)
+	}
 	enginetest.Write(t, dir, "storage.conf", "[storage]\ndriver = \"overlay\"\ngraphroot = \"/srv/containers\"\n")
-	if got := podmanVolumePath(cc, sc); got != "/srv/containers/volumes" {
+	if got := podmanVolumePath(ccs, scs); got != "/srv/containers/volumes" {
 		t.Errorf("graphroot: %s", got)
 	}
 	enginetest.Write(t, dir, "containers.conf", "[containers]\nvolume_path = \"/wrong\"\n[engine]\nvolume_path = '/srv/vols'\n")
-	if got := podmanVolumePath(cc, sc); got != "/srv/vols" {
+	if got := podmanVolumePath(ccs, scs); got != "/srv/vols" {
 		t.Errorf("volume_path: %s", got)
+	}
+	enginetest.Write(t, dir, "50-x.conf", "[engine]\nvolume_path = \"/srv/dropin\"\n")
+	enginetest.Write(t, dir, "usr-containers.conf", "[engine]\nvolume_path = \"/usr/vols\"\n")
+	if got := podmanVolumePath(ccs, scs); got != "/srv/dropin" {
+		t.Errorf("a drop-in's volume_path: %s", got)
 	}
 }

@@ -21,13 +21,16 @@ import (
 
 // Where podman keeps named volumes when run as root: the local driver's
 // volume NAME is the directory VOLUME_PATH/NAME/_data, VOLUME_PATH being
-// containers.conf's [engine] volume_path, else storage.conf's [storage]
-// graphroot + /volumes.
-const (
-	podmanContainersConf = "/etc/containers/containers.conf"
-	podmanStorageConf    = "/etc/containers/storage.conf"
-	podmanGraphRoot      = "/var/lib/containers/storage"
-)
+// containers.conf's [engine] volume_path (the last file that sets it: the
+// vendor's, the admin's, then the admin's drop-ins), else the graphroot of
+// storage.conf (the admin's, else the vendor's) + /volumes.
+const podmanGraphRoot = "/var/lib/containers/storage"
+
+func podmanConfigFiles() (containersConfs, storageConfs []string) {
+	dropIns, _ := filepath.Glob("/etc/containers/containers.conf.d/*.conf")
+	containersConfs = append([]string{"/usr/share/containers/containers.conf", "/etc/containers/containers.conf"}, dropIns...)
+	return containersConfs, []string{"/etc/containers/storage.conf", "/usr/share/containers/storage.conf"}
+}
 
 func newVolumeImportCommand(root, specDir *string) *cobra.Command {
 	var (
@@ -69,7 +72,7 @@ sees half of it.`,
 				return usageError(cmd, "namespace %q: %s", namespace, strings.Join(errs, "; "))
 			}
 			if from == "" {
-				from = podmanVolumePath(podmanContainersConf, podmanStorageConf)
+				from = podmanVolumePath(podmanConfigFiles())
 			}
 			src := filepath.Join(from, name, "_data")
 			inUse, err := claimsInUse(cmd.Context(), *specDir)
@@ -85,6 +88,9 @@ sees half of it.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "copied %s to %s: %d files, %d directories, %d bytes\n", src, dst, st.files, st.dirs, st.bytes)
+			if st.files == 0 && st.dirs == 1 {
+				fmt.Fprintf(cmd.OutOrStdout(), "the volume was empty: a volume made with a device= option (podman volume inspect %s: Options) keeps its data in that device or directory, which podman mounts only while a container uses it\n", name)
+			}
 			if st.notKept > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "%d extended attributes or owners could not be kept on this file system (first: %v)\n", st.notKept, st.firstNotKept)
 			}
@@ -98,13 +104,27 @@ sees half of it.`,
 	return cmd
 }
 
-// podmanVolumePath is where root's podman keeps named volumes.
-func podmanVolumePath(containersConf, storageConf string) string {
-	if v := tomlString(containersConf, "engine", "volume_path"); v != "" {
-		return v
+// podmanVolumePath is where root's podman keeps named volumes, given its
+// containers.conf files (later ones win) and storage.conf files (the first
+// that exists counts).
+func podmanVolumePath(containersConfs, storageConfs []string) string {
+	path := ""
+	for _, f := range containersConfs {
+		if v := tomlString(f, "engine", "volume_path"); v != "" {
+			path = v
+		}
 	}
-	if v := tomlString(storageConf, "storage", "graphroot"); v != "" {
-		return filepath.Join(v, "volumes")
+	if path != "" {
+		return path
+	}
+	for _, f := range storageConfs {
+		if _, err := os.Stat(f); err != nil {
+			continue
+		}
+		if v := tomlString(f, "storage", "graphroot"); v != "" {
+			return filepath.Join(v, "volumes")
+		}
+		break
 	}
 	return filepath.Join(podmanGraphRoot, "volumes")
 }
