@@ -123,8 +123,10 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 	docs := make([][]document, len(units))
 	byName := map[string]int{}
 	for i, u := range units {
-		byName[u.Name()] = i
-		byName[u.ServiceName()] = i
+		if _, dup := byName[u.Name()]; !dup {
+			byName[u.Name()] = i
+			byName[u.ServiceName()] = i
+		}
 	}
 	// First each unit on its own, to know its pods.
 	firstOf := map[string]string{}
@@ -142,7 +144,11 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 	}
 	// Then the ordering between them.
 	after := make([][]string, len(units))
+	afterUnits := make([][]int, len(units))
 	for i, u := range units {
+		if docs[i] == nil {
+			continue // not converted: its error says why
+		}
 		for j, o := range u.Options {
 			if o.Section != sectionUnit || !slices.Contains(orderKeys, o.Key) || o.Value == "" {
 				continue
@@ -161,17 +167,43 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 				switch {
 				case !ok || k == i:
 					others = append(others, w)
-				case out[k].Err != nil:
+				case out[k].Err != nil && o.Key != "Before":
 					out[i].Err = errors.Join(out[i].Err, fmt.Errorf("[Unit] %s=%s: %s cannot be imported (see there), so neither can the order on it", o.Key, w, units[k].Name()))
+				case o.Key == "Before" && out[k].Err != nil:
+					others = append(others, w) // not imported
 				case o.Key == "Before":
 					after[k] = append(after[k], out[i].Pods...)
+					afterUnits[k] = append(afterUnits[k], i)
 					carried = append(carried, w)
 				default:
 					after[i] = append(after[i], out[k].Pods...)
+					afterUnits[i] = append(afterUnits[i], k)
 					carried = append(carried, w)
 				}
 			}
 			out[i].Notes[j] = orderNote(o, carried, others) // one note per option, in order
+		}
+	}
+	for i, cycle := range orderCycles(afterUnits) {
+		if cycle != nil {
+			var names []string
+			for _, k := range cycle {
+				names = append(names, units[k].Name())
+			}
+			out[i].Err = errors.Join(out[i].Err, fmt.Errorf("its order is a cycle: %s after %s: no pod of them would ever start; drop one of the After=/Before=", units[i].Name(), strings.Join(names, " after ")))
+		}
+	}
+	// A unit ordered after one that is not imported is not imported either
+	// (it would wait for pods that never come), transitively.
+	for changed := true; changed; {
+		changed = false
+		for i := range units {
+			for _, k := range afterUnits[i] {
+				if out[i].Err == nil && out[k].Err != nil {
+					out[i].Err = fmt.Errorf("it starts after %s, which cannot be imported (see there)", units[k].Name())
+					changed = true
+				}
+			}
 		}
 	}
 	for i, u := range units {
@@ -188,6 +220,42 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 		if out[i].Err != nil {
 			out[i].Manifest, out[i].Pods, out[i].Notes = nil, nil, nil // not imported: the error says why
 			out[i].Err = fmt.Errorf("%s: %w", units[i].Path, out[i].Err)
+		}
+	}
+	return out
+}
+
+// orderCycles finds, for each unit, a cycle of the order through it (the
+// units after which it comes, back to itself), nil when there is none.
+func orderCycles(after [][]int) [][]int {
+	out := make([][]int, len(after))
+	for start := range after {
+		// A breadth-first search from start's predecessors back to start.
+		prev := map[int]int{}
+		queue := []int{}
+		for _, k := range after[start] {
+			if _, ok := prev[k]; !ok {
+				prev[k] = -1
+				queue = append(queue, k)
+			}
+		}
+		for len(queue) > 0 {
+			n := queue[0]
+			queue = queue[1:]
+			if n == start {
+				var path []int
+				for c := prev[n]; c != -1; c = prev[c] {
+					path = append([]int{c}, path...)
+				}
+				out[start] = append(path, start)
+				break
+			}
+			for _, k := range after[n] {
+				if _, ok := prev[k]; !ok {
+					prev[k] = n
+					queue = append(queue, k)
+				}
+			}
 		}
 	}
 	return out

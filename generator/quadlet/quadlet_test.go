@@ -263,9 +263,16 @@ func FuzzConvert(f *testing.F) {
 		if err != nil {
 			return
 		}
-		files := map[string][]byte{"/d/p.yaml": pod, "/d/q.yaml": pod, "/root/p.yaml": pod}
-		for _, im := range Convert([]*Unit{u}, files) {
-			if im.Err == nil && !strings.HasPrefix(string(im.Manifest), Header("/d/u.kube")) {
+		files := map[string][]byte{"/d/p.yaml": pod, "/d/q.yaml": pod, "/root/p.yaml": pod, "/d/v.yaml": []byte(strings.Replace(string(pod), "name: p}", "name: v}", 1))}
+		// Beside it, units that order on it and that it may order on,
+		// one of them with the same name.
+		v, err := ParseUnit("/d/v.kube", []byte("[Unit]\nAfter=u.kube\nBefore=u.service\n[Kube]\nYaml=v.yaml\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dup := &Unit{Path: "/e/u.kube", Options: u.Options}
+		for _, im := range Convert([]*Unit{u, v, dup}, files) {
+			if im.Err == nil && !strings.HasPrefix(string(im.Manifest), Header(im.Unit)) {
 				t.Errorf("manifest without its header:\n%s", im.Manifest)
 			}
 		}
