@@ -163,8 +163,9 @@ test-resilience: build ## the whole resilience suite (faults, reboots, load at f
 test-e2e-slow: ## the slow end-to-end tests (a hung podshim and the 3-minute watchdog; the rules' daemon and the resolver killed ten times under traffic); not part of make test
 	PODUNIT_E2E_SLOW=1 $(MAKE) --no-print-directory test-e2e E2E_FLAGS='-test.run=TestHungPodshim|TestProxyAndResolverKilledRepeatedly'
 
-fuzz: ## fuzz the manifest decoder and the CRI wire decoder (FUZZTIME each, default 10m)
+fuzz: ## fuzz the manifest decoder, the Quadlet import and the CRI wire decoder (FUZZTIME each, default 10m)
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./generator
+	$(GO) test -run '^$$' -fuzz FuzzConvert -fuzztime $(FUZZTIME) ./generator/quadlet
 	$(GO) test -run '^$$' -fuzz FuzzWireDecode -fuzztime $(FUZZTIME) ./criclient/internal/wire
 
 fuzz-short: ## the fuzzers for 15 s each (what CI runs)

@@ -102,7 +102,7 @@ stops and shows, and whose output journalctl -u shows. The status API
 	}
 	add(groupPods, newGetCommand(), newDescribeCommand(), newLogsCommand(), newExecCommand(),
 		newRestartCommand(), newVolumeCommand())
-	add(groupManifest, newApplyCommand(), newDeleteCommand(), newValidateCommand(), newExplainCommand(), newRenderCommand())
+	add(groupManifest, newApplyCommand(), newDeleteCommand(), newValidateCommand(), newExplainCommand(), newRenderCommand(), newImportCommand())
 	add(groupService, newSyncCommand(), newFetchCommand(), newServeCommand(), newProxyCommand(), newDNSCommand(), newImagesCommand(), newAutoUpdateCommand())
 	root.AddCommand(newDoctorCommand(), newVersionCommand(), newManCommand(), newHandoffCommand(), newCronRunCommand())
 	root.SetHelpCommandGroupID("")

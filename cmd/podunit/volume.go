@@ -23,17 +23,20 @@ import (
 )
 
 // newVolumeCommand manages the PersistentVolumeClaims' directories, which
-// outlive pods and manifests: 'podunit volume ls', 'podunit volume rm NS/NAME…'.
+// outlive pods and manifests: 'podunit volume ls', 'podunit volume rm NS/NAME…',
+// 'podunit volume import NAME' (a podman named volume's data).
 func newVolumeCommand() *cobra.Command {
 	var root, specDir string
 	cmd := &cobra.Command{
 		Use:   "volume",
-		Short: "list or remove the PersistentVolumeClaims' directories",
+		Short: "list, remove or import the PersistentVolumeClaims' directories",
 		Long: `A PersistentVolumeClaim's data is the directory VOLUME_ROOT/NAMESPACE/CLAIM.
 It stays when the claim's manifest or its pods go; rm removes it, unless a
-pod uses it.`,
-		Args: exactArgs(0, "a subcommand: ls or rm"),
-		RunE: func(cmd *cobra.Command, _ []string) error { return usageError(cmd, "podunit volume takes ls or rm") },
+pod uses it; import fills it with a podman named volume's data.`,
+		Args: exactArgs(0, "a subcommand: ls, rm or import"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError(cmd, "podunit volume takes ls, rm or import")
+		},
 	}
 	cmd.PersistentFlags().StringVar(&root, "volume-root", podshim.DefaultVolumeRoot, "where the claims' directories are")
 	cmd.PersistentFlags().StringVar(&specDir, "spec-dir", DefaultSpecDir, "the pods' spec files, to tell which claims are in use")
@@ -67,7 +70,7 @@ pod uses it.`,
 			}
 			return errors.Join(errs...)
 		},
-	})
+	}, newVolumeImportCommand(&root, &specDir))
 	return cmd
 }
 

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/podunit/podunit/podshim"
+)
+
+// Where podman keeps named volumes when run as root: the local driver's
+// volume NAME is the directory VOLUME_PATH/NAME/_data, VOLUME_PATH being
+// containers.conf's [engine] volume_path (the last file that sets it: the
+// vendor's, the admin's, then the admin's drop-ins), else the graphroot of
+// storage.conf (the admin's, else the vendor's) + /volumes.
+const podmanGraphRoot = "/var/lib/containers/storage"
+
+func podmanConfigFiles() (containersConfs, storageConfs []string) {
+	dropIns, _ := filepath.Glob("/etc/containers/containers.conf.d/*.conf")
+	containersConfs = append([]string{"/usr/share/containers/containers.conf", "/etc/containers/containers.conf"}, dropIns...)
+	return containersConfs, []string{"/etc/containers/storage.conf", "/usr/share/containers/storage.conf"}
+}
+
+func newVolumeImportCommand(root, specDir *string) *cobra.Command {
+	var (
+		namespace, claim, from string
+		force                  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "import NAME",
+		Short: "copy a podman named volume's data into a claim's directory",
+		Long: `Copies podman's named volume NAME (root's: the directory NAME/_data in
+podman's volume path, /var/lib/containers/storage/volumes unless
+containers.conf's volume_path or storage.conf's graphroot say otherwise;
+--from names another) into the directory of claim CLAIM (default NAME) of
+namespace NS (default "default"), so that a pod whose manifest claims it
+finds the data podman's pod had. Owners, modes, times, symbolic and hard
+links, device nodes and extended attributes are kept where the file system
+allows (a count of what could not be is printed). podman need not run, and
+nothing of podman's is changed.
+
+It refuses while a pod uses the claim, and when the claim's directory
+already holds data, unless --force (the old data is then replaced). The copy
+is made beside the claim's directory and renamed into place, so a pod never
+sees half of it.`,
+		Example: "  podunit volume import db_data --claim db-data\n  podunit volume import pgdata --namespace shop --from /srv/podman/volumes",
+		Args:    exactArgs(1, "the podman volume's NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if claim == "" {
+				claim = name
+			}
+			if errs := validation.IsDNS1123Subdomain(claim); len(errs) > 0 {
+				hint := ""
+				if fixed := strings.ToLower(strings.ReplaceAll(name, "_", "-")); len(validation.IsDNS1123Subdomain(fixed)) == 0 {
+					hint = fmt.Sprintf(" (--claim %s, and the same claimName in the manifest)", fixed)
+				}
+				return usageError(cmd, "claim %q: not a valid claim name: %s: name the claim with --claim%s", claim, strings.Join(errs, "; "), hint)
+			}
+			if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+				return usageError(cmd, "namespace %q: %s", namespace, strings.Join(errs, "; "))
+			}
+			if from == "" {
+				from = podmanVolumePath(podmanConfigFiles())
+			}
+			src := filepath.Join(from, name, "_data")
+			inUse, err := claimsInUse(cmd.Context(), *specDir)
+			if err != nil {
+				return err
+			}
+			if pods := inUse[namespace+"/"+claim]; len(pods) > 0 {
+				return fmt.Errorf("%s/%s is used by pod %s: delete the pod's manifest first, or import before the pod starts", namespace, claim, strings.Join(pods, ", "))
+			}
+			dst := podshim.ClaimDir(*root, namespace, claim)
+			st, err := importVolume(src, dst, force)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "copied %s to %s: %d files, %d directories, %d bytes\n", src, dst, st.files, st.dirs, st.bytes)
+			if st.files == 0 && st.dirs == 1 {
+				fmt.Fprintf(cmd.OutOrStdout(), "the volume was empty: a volume made with a device= option (podman volume inspect %s: Options) keeps its data in that device or directory, which podman mounts only while a container uses it\n", name)
+			}
+			if st.notKept > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d extended attributes or owners could not be kept on this file system (first: %v)\n", st.notKept, st.firstNotKept)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "the claim's namespace")
+	cmd.Flags().StringVar(&claim, "claim", "", "the claim's name (default: NAME)")
+	cmd.Flags().StringVar(&from, "from", "", "podman's volume path (default: from containers.conf and storage.conf, else /var/lib/containers/storage/volumes)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace data the claim's directory already holds")
+	return cmd
+}
+
+// podmanVolumePath is where root's podman keeps named volumes, given its
+// containers.conf files (later ones win) and storage.conf files (the first
+// that exists counts).
+func podmanVolumePath(containersConfs, storageConfs []string) string {
+	path := ""
+	for _, f := range containersConfs {
+		if v := tomlString(f, "engine", "volume_path"); v != "" {
+			path = v
+		}
+	}
+	if path != "" {
+		return path
+	}
+	for _, f := range storageConfs {
+		if _, err := os.Stat(f); err != nil {
+			continue
+		}
+		if v := tomlString(f, "storage", "graphroot"); v != "" {
+			return filepath.Join(v, "volumes")
+		}
+		break
+	}
+	return filepath.Join(podmanGraphRoot, "volumes")
+}
+
+// tomlString reads one quoted string key of one table from a TOML file, as
+// containers.conf and storage.conf write them; "" when it is not there.
+func tomlString(path, table, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var current string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			current = strings.Trim(line, "[] ")
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || current != table || strings.TrimSpace(k) != key {
+			continue
+		}
+		if s, err := strconv.Unquote(strings.TrimSpace(v)); err == nil {
+			return s
+		}
+		if v = strings.TrimSpace(v); len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+			return v[1 : len(v)-1]
+		}
+	}
+	return ""
+}
+
+type copyStats struct {
+	files, dirs  int
+	bytes        int64
+	notKept      int
+	firstNotKept error
+}
+
+// importVolume copies the tree src into dst: into a fresh directory beside
+// dst first, then renamed into place (the old dst, when forced, removed).
+func importVolume(src, dst string, force bool) (copyStats, error) {
+	var st copyStats
+	info, err := os.Lstat(src)
+	if err != nil {
+		return st, fmt.Errorf("podman volume: %w (podman volume inspect NAME shows its Mountpoint; pass its parent's parent as --from)", err)
+	}
+	if !info.IsDir() {
+		return st, fmt.Errorf("podman volume: %s is not a directory", src)
+	}
+	old, err := os.ReadDir(dst)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return st, err
+	case len(old) > 0 && !force:
+		return st, fmt.Errorf("%s already holds data (%d entries): --force replaces it", dst, len(old))
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return st, err
+	}
+	tmp := fmt.Sprintf("%s.import-%d", dst, time.Now().UnixNano())
+	c := &treeCopier{stats: &st, links: map[[2]uint64]string{}}
+	if err := c.copy(src, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return st, err
+	}
+	if dirExists(dst) {
+		trash := tmp + ".old"
+		if err := os.Rename(dst, trash); err != nil {
+			os.RemoveAll(tmp)
+			return st, err
+		}
+		defer os.RemoveAll(trash)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.RemoveAll(tmp)
+		return st, err
+	}
+	return st, nil
+}
+
+func dirExists(p string) bool {
+	st, err := os.Lstat(p)
+	return err == nil && st.IsDir()
+}
+
+// treeCopier copies a directory tree as cp -a does.
+type treeCopier struct {
+	stats *copyStats
+	links map[[2]uint64]string // (device, inode) of a file with more than one link → its first copy
+}
+
+func (c *treeCopier) notKept(err error) {
+	c.stats.notKept++
+	if c.stats.firstNotKept == nil {
+		c.stats.firstNotKept = err
+	}
+}
+
+func (c *treeCopier) copy(src, dst string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(src, &st); err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	mode := st.Mode & unix.S_IFMT
+	if mode == unix.S_IFREG && st.Nlink > 1 {
+		key := [2]uint64{st.Dev, st.Ino}
+		if first, ok := c.links[key]; ok {
+			c.stats.files++
+			return os.Link(first, dst)
+		}
+		c.links[key] = dst
+	}
+	perm := st.Mode & 0o7777
+	switch mode {
+	case unix.S_IFDIR:
+		if err := os.Mkdir(dst, 0o700); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(src)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := c.copy(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+				return err
+			}
+		}
+		c.stats.dirs++
+	case unix.S_IFREG:
+		n, err := copyFile(src, dst)
+		if err != nil {
+			return err
+		}
+		c.stats.files++
+		c.stats.bytes += n
+	case unix.S_IFLNK:
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(target, dst); err != nil {
+			return err
+		}
+		c.stats.files++
+	case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFSOCK:
+		if err := unix.Mknod(dst, mode|perm, int(st.Rdev)); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		c.stats.files++
+	default:
+		return fmt.Errorf("%s: unknown file type %o", src, mode)
+	}
+	if err := unix.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+		c.notKept(fmt.Errorf("%s: owner %d:%d: %w", dst, st.Uid, st.Gid, err))
+	}
+	c.copyXattrs(src, dst)
+	if mode != unix.S_IFLNK {
+		// After chown, which clears set-user-ID and set-group-ID bits.
+		if err := unix.Chmod(dst, perm); err != nil {
+			return err
+		}
+	}
+	times := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, dst, times, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		c.notKept(fmt.Errorf("%s: times: %w", dst, err))
+	}
+	return nil
+}
+
+func (c *treeCopier) copyXattrs(src, dst string) {
+	size, err := unix.Llistxattr(src, nil)
+	if err != nil || size == 0 {
+		return
+	}
+	buf := make([]byte, size)
+	if size, err = unix.Llistxattr(src, buf); err != nil {
+		c.notKept(fmt.Errorf("%s: extended attributes: %w", src, err))
+		return
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
+		n, err := unix.Lgetxattr(src, name, nil)
+		if err != nil {
+			c.notKept(fmt.Errorf("%s: %s: %w", src, name, err))
+			continue
+		}
+		val := make([]byte, n)
+		if n, err = unix.Lgetxattr(src, name, val); err == nil {
+			err = unix.Lsetxattr(dst, name, val[:n], 0)
+		}
+		if err != nil {
+			c.notKept(fmt.Errorf("%s: %s: %w", dst, name, err))
+		}
+	}
+}
+
+func copyFile(src, dst string) (int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}

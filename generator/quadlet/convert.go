@@ -1,0 +1,636 @@
+package quadlet
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/podunit/podunit/generator"
+)
+
+// Section names of a .kube unit.
+const (
+	sectionKube    = "Kube"
+	sectionUnit    = "Unit"
+	sectionService = "Service"
+	sectionInstall = "Install"
+	sectionQuadlet = "Quadlet"
+)
+
+// Import is what one .kube unit becomes.
+type Import struct {
+	// Unit is the .kube file; Service the unit Quadlet makes of it
+	// ("web.service", or ServiceName=).
+	Unit, Service string
+	// File is the manifest's file name ("web.yaml"), Manifest its content:
+	// the ConfigMap= documents, then the Yaml= documents, with the unit's
+	// ports, annotations and ordering written in. Nil when Err is set.
+	File     string
+	Manifest []byte
+	// Pods are the pods the manifest defines, "namespace/name".
+	Pods []string
+	// Notes say, for every assignment of the unit in order, what it became
+	// or, when podunit cannot carry it over, what to do instead; then what
+	// the import changed in the YAML to run it as podman ran it. None when
+	// Err is set.
+	Notes []Note
+	// Err is why the unit cannot be imported; the other units are.
+	Err error
+}
+
+// Note is what became of one assignment of a unit.
+type Note struct {
+	// Option is the assignment as written: "[Kube] PublishPort=8080:80".
+	Option string
+	// From is the file that set it (the unit or a drop-in).
+	From string
+	// Carried tells whether podunit does the same; Text says what it does
+	// or what to do instead.
+	Carried bool
+	Text    string
+}
+
+func (n Note) String() string {
+	mark := "not carried over"
+	if n.Carried {
+		mark = "carried over"
+	}
+	return fmt.Sprintf("%s: %s: %s", n.Option, mark, n.Text)
+}
+
+// HeaderPrefix starts the first line of every manifest an import writes,
+// followed by the unit's path: a later import of the same unit knows the
+// file as its own.
+const HeaderPrefix = "# podunit import quadlet: "
+
+// Header is the first line of the manifest imported from unit path.
+func Header(unitPath string) string { return HeaderPrefix + unitPath + "\n" }
+
+// ServiceName is the systemd service Quadlet generates for the unit.
+func (u *Unit) ServiceName() string {
+	if o, ok := u.last(sectionKube, "ServiceName"); ok {
+		return o.Value + ".service"
+	}
+	return strings.TrimSuffix(u.Name(), ".kube") + ".service"
+}
+
+// Sources are the files the unit's Yaml= and ConfigMap= name, absolute,
+// resolved as Quadlet resolves them (relative to the unit's directory),
+// with specifiers expanded.
+func (u *Unit) Sources() (yamls, configMaps []string, err error) {
+	yamls, err = u.paths("Yaml")
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(yamls) == 0 {
+		return nil, nil, errors.New("no Yaml= key: Quadlet refuses such a unit too")
+	}
+	configMaps, err = u.paths("ConfigMap")
+	return yamls, configMaps, err
+}
+
+func (u *Unit) paths(key string) ([]string, error) {
+	var out []string
+	for _, o := range u.values(sectionKube, key) {
+		words, err := splitWords(o.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s=: %w", key, err)
+		}
+		for _, w := range words {
+			p, unknown := expandSpecifiers(w, u.ServiceName())
+			if len(unknown) > 0 {
+				return nil, fmt.Errorf("%s=%s: specifier %s has no value outside systemd: write the path out", key, w, strings.Join(unknown, ", "))
+			}
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(filepath.Dir(u.Path), p)
+			}
+			out = append(out, filepath.Clean(p))
+		}
+	}
+	return out, nil
+}
+
+// Convert translates units into manifests. files holds the content of
+// every file the units' Sources name. Ordering between the units ([Unit]
+// After=, Requires=, Wants=, BindsTo=, Requisite=, Before=) becomes
+// podunit.io/after on the pods; an order on a unit that is not among units
+// is reported. Each manifest is checked as sync checks it.
+func Convert(units []*Unit, files map[string][]byte) []Import {
+	out := make([]Import, len(units))
+	docs := make([][]document, len(units))
+	byName := map[string]int{}
+	for i, u := range units {
+		if _, dup := byName[u.Name()]; !dup {
+			byName[u.Name()] = i
+			byName[u.ServiceName()] = i
+		}
+	}
+	// First each unit on its own, to know its pods.
+	firstOf := map[string]string{}
+	for i, u := range units {
+		out[i] = Import{Unit: u.Path, Service: u.ServiceName(), File: strings.TrimSuffix(u.Name(), ".kube") + ".yaml"}
+		if first, ok := firstOf[u.Name()]; ok {
+			out[i].Err = fmt.Errorf("%s has the same name: Quadlet makes one %s of the two, podunit one %s", first, u.ServiceName(), out[i].File)
+			continue
+		}
+		firstOf[u.Name()] = u.Path
+		docs[i], out[i].Notes, out[i].Err = convertUnit(u, files)
+		if out[i].Err == nil {
+			out[i].Manifest, out[i].Pods, out[i].Err = render(u, docs[i])
+		}
+	}
+	// Then the ordering between them.
+	after := make([][]string, len(units))
+	afterUnits := make([][]int, len(units))
+	for i, u := range units {
+		if docs[i] == nil {
+			continue // not converted: its error says why
+		}
+		for j, o := range u.Options {
+			if o.Section != sectionUnit || !slices.Contains(orderKeys, o.Key) || o.Value == "" {
+				continue
+			}
+			if _, ok := overridden(u, j); ok {
+				continue
+			}
+			words, err := splitWords(o.Value)
+			if err != nil {
+				out[i].Err = errors.Join(out[i].Err, fmt.Errorf("[Unit] %s=: %w", o.Key, err))
+				continue
+			}
+			var carried, others []string
+			for _, w := range words {
+				k, ok := byName[w]
+				switch {
+				case !ok || k == i:
+					others = append(others, w)
+				case out[k].Err != nil && o.Key != "Before":
+					out[i].Err = errors.Join(out[i].Err, fmt.Errorf("[Unit] %s=%s: %s cannot be imported (see there), so neither can the order on it", o.Key, w, units[k].Name()))
+				case o.Key == "Before" && out[k].Err != nil:
+					others = append(others, w) // not imported
+				case o.Key == "Before":
+					after[k] = append(after[k], out[i].Pods...)
+					afterUnits[k] = append(afterUnits[k], i)
+					carried = append(carried, w)
+				default:
+					after[i] = append(after[i], out[k].Pods...)
+					afterUnits[i] = append(afterUnits[i], k)
+					carried = append(carried, w)
+				}
+			}
+			out[i].Notes[j] = orderNote(o, carried, others) // one note per option, in order
+		}
+	}
+	for i, cycle := range orderCycles(afterUnits) {
+		if cycle != nil {
+			var names []string
+			for _, k := range cycle {
+				names = append(names, units[k].Name())
+			}
+			out[i].Err = errors.Join(out[i].Err, fmt.Errorf("its order is a cycle: %s after %s: no pod of them would ever start; drop one of the After=/Before=", units[i].Name(), strings.Join(names, " after ")))
+		}
+	}
+	// A unit ordered after one that is not imported is not imported either
+	// (it would wait for pods that never come), transitively.
+	for changed := true; changed; {
+		changed = false
+		for i := range units {
+			for _, k := range afterUnits[i] {
+				if out[i].Err == nil && out[k].Err != nil {
+					out[i].Err = fmt.Errorf("it starts after %s, which cannot be imported (see there)", units[k].Name())
+					changed = true
+				}
+			}
+		}
+	}
+	for i, u := range units {
+		if out[i].Err != nil || len(after[i]) == 0 {
+			continue
+		}
+		if err := addAfter(docs[i], after[i]); err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i].Manifest, out[i].Pods, out[i].Err = render(u, docs[i])
+	}
+	for i := range out {
+		if out[i].Err != nil {
+			out[i].Manifest, out[i].Pods, out[i].Notes = nil, nil, nil // not imported: the error says why
+			out[i].Err = fmt.Errorf("%s: %w", units[i].Path, out[i].Err)
+		}
+	}
+	return out
+}
+
+// orderCycles finds, for each unit, a cycle of the order through it (the
+// units after which it comes, back to itself), nil when there is none.
+func orderCycles(after [][]int) [][]int {
+	out := make([][]int, len(after))
+	for start := range after {
+		// A breadth-first search from start's predecessors back to start.
+		prev := map[int]int{}
+		queue := []int{}
+		for _, k := range after[start] {
+			if _, ok := prev[k]; !ok {
+				prev[k] = -1
+				queue = append(queue, k)
+			}
+		}
+		for len(queue) > 0 {
+			n := queue[0]
+			queue = queue[1:]
+			if n == start {
+				var path []int
+				for c := prev[n]; c != -1; c = prev[c] {
+					path = append([]int{c}, path...)
+				}
+				out[start] = append(path, start)
+				break
+			}
+			for _, k := range after[n] {
+				if _, ok := prev[k]; !ok {
+					prev[k] = n
+					queue = append(queue, k)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// orderKeys are the [Unit] keys that order a unit after (or, Before=,
+// before) another.
+var orderKeys = []string{"After", "Requires", "Wants", "BindsTo", "Requisite", "Upholds", "Before"}
+
+func orderNote(o Option, carried, others []string) Note {
+	n := Note{Option: optionString(o), From: o.From}
+	var parts []string
+	if len(carried) > 0 {
+		n.Carried = true
+		what := "starts once the pods of %s are ready (podunit.io/after)"
+		if o.Key == "Before" {
+			what = "the pods of %s start once this unit's pods are ready (podunit.io/after on them)"
+		}
+		parts = append(parts, fmt.Sprintf(what, strings.Join(carried, ", ")))
+		if o.Key != "After" && o.Key != "Before" && o.Key != "Wants" {
+			parts = append(parts, "only the start is ordered: a pod is not stopped with the pods it requires")
+		}
+	}
+	if len(others) > 0 {
+		parts = append(parts, fmt.Sprintf("%s: not a .kube unit imported with this one; podunit's pods start after the container runtime and the network by themselves; import that unit too if it is a .kube unit, or order on a pod with podunit.io/after", strings.Join(others, ", ")))
+		if len(carried) > 0 {
+			parts[len(parts)-1] = "not carried over: " + parts[len(parts)-1]
+		}
+	}
+	n.Text = strings.Join(parts, "; ")
+	return n
+}
+
+func optionString(o Option) string { return fmt.Sprintf("[%s] %s=%s", o.Section, o.Key, o.Value) }
+
+// render encodes a unit's documents as its manifest and checks it as sync
+// would.
+func render(u *Unit, docs []document) ([]byte, []string, error) {
+	data, err := encodeDocuments(Header(u.Path), docs)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := generator.DecodeManifest(strings.TrimSuffix(u.Name(), ".kube")+".yaml", data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the manifest it makes is not valid for podunit:\n%w", err)
+	}
+	var pods []string
+	for _, p := range m.Pods {
+		pods = append(pods, p.Key())
+	}
+	return data, pods, nil
+}
+
+// addAfter appends pods to every pod template's podunit.io/after.
+func addAfter(docs []document, pods []string) error {
+	sort.Strings(pods)
+	pods = slices.Compact(pods)
+	for _, d := range docs {
+		meta, _ := podTemplate(d)
+		if meta == nil {
+			continue
+		}
+		ns := d.str("metadata", "namespace")
+		if ns == "" {
+			ns = "default"
+		}
+		refs := []string{}
+		if v, ok := annotation(meta, generator.AnnotationAfter); ok && strings.TrimSpace(v) != "" {
+			refs = append(refs, strings.Split(v, ",")...)
+			for i := range refs {
+				refs[i] = strings.TrimSpace(refs[i])
+			}
+		}
+		for _, p := range pods {
+			pns, name, _ := strings.Cut(p, "/")
+			ref := p
+			if pns == ns {
+				ref = name
+			}
+			if !slices.Contains(refs, ref) {
+				refs = append(refs, ref)
+			}
+		}
+		annotate(meta, generator.AnnotationAfter, strings.Join(refs, ","))
+	}
+	return nil
+}
+
+// convertUnit reads the unit's files into documents and applies its
+// [Kube] keys; it writes one note per option of the unit, in order (the
+// ordering keys' are completed by Convert).
+func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
+	notes := make([]Note, len(u.Options))
+	for j, o := range u.Options {
+		notes[j] = Note{Option: optionString(o), From: o.From}
+	}
+	yamls, configMaps, err := u.Sources()
+	if err != nil {
+		return nil, notes, err
+	}
+	var docs, pods []document
+	for _, p := range configMaps {
+		ds, err := readDocuments(p, files)
+		if err != nil {
+			return nil, notes, fmt.Errorf("ConfigMap=: %w", err)
+		}
+		for _, d := range ds {
+			if k := d.kind(); k != "ConfigMap" {
+				return nil, notes, fmt.Errorf("ConfigMap=%s: holds a %q document; podman reads only ConfigMaps from it", p, k)
+			}
+		}
+		docs = append(docs, ds...)
+	}
+	for _, p := range yamls {
+		ds, err := readDocuments(p, files)
+		if err != nil {
+			return nil, notes, fmt.Errorf("Yaml=: %w", err)
+		}
+		docs = append(docs, ds...)
+		for _, d := range ds {
+			if meta, _ := podTemplate(d); meta != nil {
+				pods = append(pods, d)
+			}
+		}
+	}
+	if len(pods) == 0 {
+		return nil, notes, errors.New("its YAML defines no pod (Pod, Deployment, DaemonSet, Job, …)")
+	}
+	for _, d := range pods {
+		if r := lookup(d.node, "spec", "replicas"); d.kind() == "Deployment" && r != nil && r.Value != "0" && r.Value != "1" {
+			// podman kube play: "Limiting replica count to 1".
+			notes = append(notes, Note{Option: fmt.Sprintf("Deployment %s: spec.replicas: %s", d.str("metadata", "name"), r.Value), From: d.from, Carried: true,
+				Text: "set to 1, as podman runs one replica whatever the YAML says; podunit runs as many as spec.replicas asks (each with the same host ports, if any)"})
+			setScalar(lookup(d.node, "spec"), "replicas", "1", "!!int")
+		}
+	}
+	var errs []error
+	for j, o := range u.Options {
+		if o.Value == "" {
+			notes[j].Text = fmt.Sprintf("empty: clears the %s= before it, as in systemd", o.Key)
+			continue
+		}
+		if by, ok := overridden(u, j); ok {
+			notes[j].Text = by
+			continue
+		}
+		text, carried, err := convertOption(u, o, pods)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", optionString(o), o.From, err))
+			continue
+		}
+		if _, unknown := expandSpecifiers(o.Value, u.ServiceName()); len(unknown) > 0 && o.Section != sectionKube {
+			text += fmt.Sprintf(" (specifier %s is systemd's, left as written)", strings.Join(unknown, ", "))
+		}
+		notes[j].Text, notes[j].Carried = text, carried
+	}
+	return docs, notes, errors.Join(errs...)
+}
+
+// singleKeys are the [Kube] keys of one value: the last one counts.
+var singleKeys = []string{"ServiceName", "LogDriver", "UserNS", "SetWorkingDirectory", "ExitCodePropagation", "KubeDownForce", "RemapUid", "RemapGid", "RemapUsers", "RemapUidSize"}
+
+// overridden tells whether a later assignment undoes the unit's j-th: an
+// empty one of the same key, or any one of a key of one value.
+func overridden(u *Unit, j int) (string, bool) {
+	o := u.Options[j]
+	for _, later := range u.Options[j+1:] {
+		if later.Section != o.Section || later.Key != o.Key {
+			continue
+		}
+		if later.Value == "" {
+			return fmt.Sprintf("cleared by a later empty %s= (%s)", o.Key, later.From), true
+		}
+		if o.Section == sectionKube && slices.Contains(singleKeys, o.Key) {
+			return fmt.Sprintf("overridden by %s=%s (%s)", o.Key, later.Value, later.From), true
+		}
+	}
+	return "", false
+}
+
+func readDocuments(path string, files map[string][]byte) ([]document, error) {
+	data, ok := files[path]
+	if !ok {
+		return nil, fmt.Errorf("%s: not read", path)
+	}
+	return parseDocuments(path, data)
+}
+
+// convertOption applies one assignment to the pods, or says why it cannot.
+func convertOption(u *Unit, o Option, pods []document) (text string, carried bool, err error) {
+	switch o.Section {
+	case sectionKube:
+		return convertKube(u, o, pods)
+	case sectionUnit:
+		if slices.Contains(orderKeys, o.Key) {
+			return "", false, nil // Convert writes it, knowing the other units
+		}
+		return "podunit names the pod's unit after the pod (pod-NAME.service) and describes it itself; put a note in the manifest's annotations if you need one", false, nil
+	case sectionService:
+		return serviceHint(o.Key), false, nil
+	case sectionInstall:
+		switch o.Key {
+		case "WantedBy", "RequiredBy", "UpheldBy":
+			words, _ := splitWords(o.Value)
+			for _, w := range words {
+				if w != "default.target" && w != "multi-user.target" && w != "graphical.target" {
+					return fmt.Sprintf("%s: podunit starts every pod of the manifest directory at boot, after the container runtime; it does not tie a pod to another target", w), false, nil
+				}
+			}
+			return "starts at boot: podunit starts every pod of the manifest directory at boot (podunit.path and podunit-sync.service), so nothing is needed", true, nil
+		}
+		return "podunit's pod units are transient and not installed: a pod runs while its manifest is in the manifest directory", false, nil
+	case sectionQuadlet:
+		return "podunit's pods always wait for the container runtime and the network", false, nil
+	}
+	return fmt.Sprintf("section [%s] is not one of Quadlet's; podunit ignores it as systemd would", o.Section), false, nil
+}
+
+func serviceHint(key string) string {
+	switch key {
+	case "Restart", "RestartSec":
+		return "podunit restarts containers as the YAML's restartPolicy says (Always by default) and the pod's unit with Restart= of its own"
+	case "TimeoutStartSec", "TimeoutStopSec":
+		return "podunit waits for image pulls and readiness itself; a pod's stop takes its terminationGracePeriodSeconds (set it in the YAML)"
+	case "Environment", "EnvironmentFile":
+		return "set the containers' env (or envFrom a ConfigMap) in the YAML"
+	case "ExecStartPre", "ExecStartPost", "ExecStop", "ExecStopPost", "ExecReload":
+		return "podunit runs no commands around a pod: use an init container, or a postStart/preStop lifecycle hook in the YAML"
+	case "Type", "NotifyAccess", "KillMode", "SyslogIdentifier", "WorkingDirectory":
+		return "podunit sets up the pod's unit (pod-NAME.service) itself"
+	case "MemoryMax", "MemoryHigh", "CPUQuota", "CPUWeight", "TasksMax", "IOWeight":
+		return "set resources.limits in the YAML: podunit puts them on the pod's slice"
+	}
+	return "podunit generates the pod's unit (pod-NAME.service) itself and does not take service settings from elsewhere; express it in the YAML"
+}
+
+// kubeKeys are the [Kube] keys Quadlet knows; any other is refused, as
+// Quadlet refuses it.
+var kubeKeys = []string{"AutoUpdate", "ConfigMap", "ContainersConfModule", "ExitCodePropagation", "GlobalArgs",
+	"KubeDownForce", "LogDriver", "LogOpt", "Network", "PodmanArgs", "PublishPort", "RemapGid", "RemapUid",
+	"RemapUidSize", "RemapUsers", "ServiceName", "SetWorkingDirectory", "UserNS", "Yaml"}
+
+func convertKube(u *Unit, o Option, pods []document) (string, bool, error) {
+	if !slices.Contains(kubeKeys, o.Key) {
+		return "", false, fmt.Errorf("unknown key: Quadlet refuses the unit too (its keys: %s)", strings.Join(kubeKeys, ", "))
+	}
+	switch o.Key {
+	case "Yaml":
+		return "its documents are in the manifest", true, nil
+	case "ConfigMap":
+		return "its ConfigMap documents are in the manifest, before the pods", true, nil
+	case "PublishPort":
+		ports, err := parsePublishPort(o.Value)
+		if err != nil {
+			return "", false, err
+		}
+		var done []string
+		for _, d := range pods {
+			_, spec := podTemplate(d)
+			for _, p := range ports {
+				c, err := publishPort(spec, p)
+				if err != nil {
+					return "", false, fmt.Errorf("%s %s: %w", d.kind(), d.str("metadata", "name"), err)
+				}
+				done = append(done, fmt.Sprintf("%s (container %s of %s)", p, c, d.str("metadata", "name")))
+			}
+		}
+		return "hostPort " + strings.Join(done, ", "), true, nil
+	case "AutoUpdate":
+		words, err := splitWords(o.Value)
+		if err != nil {
+			return "", false, err
+		}
+		var done []string
+		for _, w := range words {
+			key, policy := generator.AnnotationPodmanAutoUpdate, w
+			if ctr, p, ok := strings.Cut(w, "/"); ok {
+				key, policy = generator.AnnotationPodmanAutoUpdate+"/"+ctr, p
+			}
+			if policy != generator.AutoUpdateRegistry && policy != generator.AutoUpdateLocal {
+				return "", false, fmt.Errorf("%q: registry, local, or CONTAINER/registry, CONTAINER/local", w)
+			}
+			for _, d := range pods {
+				meta, _ := podTemplate(d)
+				annotate(meta, key, policy)
+			}
+			done = append(done, key+": "+policy)
+		}
+		return "annotation " + strings.Join(done, ", ") + ": podunit auto-update (podunit-auto-update.timer) replaces the pod when the image changes", true, nil
+	case "Network":
+		words, err := splitWords(o.Value)
+		if err != nil {
+			return "", false, err
+		}
+		if len(words) == 1 && words[0] == "host" {
+			for _, d := range pods {
+				_, spec := podTemplate(d)
+				setScalar(spec, "hostNetwork", "true", "!!bool")
+			}
+			return "spec.hostNetwork: true", true, nil
+		}
+		return "podunit's pods join the node's CNI network (config.yaml, /etc/cni/net.d); pods reach each other through Services (kind: Service) and their names", false, nil
+	case "UserNS":
+		mode, _, _ := strings.Cut(o.Value, ":")
+		switch mode {
+		case "host":
+			return "the host's users: podunit's default", true, nil
+		case "auto":
+			for _, d := range pods {
+				_, spec := podTemplate(d)
+				setScalar(spec, "hostUsers", "false", "!!bool")
+			}
+			return "spec.hostUsers: false (a user namespace of the pod's own; needs containerd 2.0 or later, or CRI-O)", true, nil
+		}
+		return "podunit knows two modes: the host's users (default) and spec.hostUsers: false (a user namespace of the pod's own, as UserNS=auto)", false, nil
+	case "RemapUid", "RemapGid", "RemapUsers", "RemapUidSize":
+		return "podman's old user mapping: set spec.hostUsers: false in the YAML for a user namespace of the pod's own", false, nil
+	case "LogDriver":
+		if o.Value == "journald" {
+			return "podunit's containers log to journald (journalctl -u pod-NAME, journalctl CONTAINER_NAME=…)", true, nil
+		}
+		return "podunit's containers log to journald only (journalctl -u pod-NAME); forward from there", false, nil
+	case "LogOpt":
+		return "journald's own settings (journald.conf) apply to the pods' logs", false, nil
+	case "SetWorkingDirectory":
+		return "podunit resolves no path against a working directory: the YAML's hostPath volumes must be absolute", false, nil
+	case "ExitCodePropagation":
+		return "a pod's unit follows its restartPolicy; for work that runs to completion use a Job, whose outcome podunit keeps", false, nil
+	case "KubeDownForce":
+		return "removing the manifest keeps the claims' data, as podman kube down does without --force; podunit volume rm NAMESPACE/CLAIM removes it", false, nil
+	case "PodmanArgs":
+		return podmanArgs(o.Value, pods)
+	case "GlobalArgs", "ContainersConfModule":
+		return "podman's own settings; podunit's are in /etc/podunit/config.yaml", false, nil
+	case "ServiceName":
+		return fmt.Sprintf("other units' ordering on %s is read as ordering on this unit's pods; the pods' units are pod-NAME.service", u.ServiceName()), true, nil
+	}
+	return "", false, fmt.Errorf("unhandled key") // kubeKeys and this switch agree (tested)
+}
+
+// podmanArgs carries --annotation KEY=VALUE over and reports the rest.
+func podmanArgs(v string, pods []document) (string, bool, error) {
+	words, err := splitWords(v)
+	if err != nil {
+		return "", false, err
+	}
+	var done, rest []string
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		var kv string
+		switch {
+		case strings.HasPrefix(w, "--annotation="):
+			kv = strings.TrimPrefix(w, "--annotation=")
+		case w == "--annotation" && i+1 < len(words):
+			i++
+			kv = words[i]
+		default:
+			rest = append(rest, w)
+			continue
+		}
+		key, value, ok := strings.Cut(kv, "=")
+		if !ok || key == "" {
+			return "", false, fmt.Errorf("--annotation %q: KEY=VALUE", kv)
+		}
+		for _, d := range pods {
+			meta, _ := podTemplate(d)
+			annotate(meta, key, value)
+		}
+		done = append(done, "annotation "+key)
+	}
+	switch {
+	case len(rest) == 0:
+		return strings.Join(done, ", "), true, nil
+	case len(done) == 0:
+		return fmt.Sprintf("%s: podman's command line has no podunit equivalent; express it in the YAML", strings.Join(rest, " ")), false, nil
+	}
+	return fmt.Sprintf("%s carried over; not carried over: %s: podman's command line has no podunit equivalent; express it in the YAML", strings.Join(done, ", "), strings.Join(rest, " ")), false, nil
+}
