@@ -187,7 +187,7 @@ func probeFields(prefix string) []Field {
 // volumeFields are the pod's volume sources podunit implements.
 func volumeFields() []Field {
 	rows := []Field{
-		{"spec.volumes[].name", "Required. A DNS-1123 label, unique in the pod.", Honoured},
+		{"spec.volumes[].name", "Required. A DNS-1123 label, unique in the pod. A name podman writes (its volume's name and `-pvc`, which may have `_`, `.` or capitals) is accepted with a notice giving the rename Kubernetes would need.", Honoured},
 		{"spec.volumes[].hostPath.path", "A path on the host, mounted as is.", Honoured},
 		{"spec.volumes[].hostPath.type", "Checked before the container starts, as the kubelet does: `\"\"` (no check), `DirectoryOrCreate` (made 0755), `Directory`, `FileOrCreate` (made 0644), `File`, `Socket`, `CharDevice`, `BlockDevice`. A failed check leaves the container waiting with `CreateContainerConfigError`.", Honoured},
 		{"spec.volumes[].emptyDir.medium", "`\"\"` (default): a directory under `/var/lib/podunit/pods/<uid>/volumes`; `Memory`: a tmpfs. Kept across container restarts, removed with the pod.", Honoured},
@@ -206,7 +206,7 @@ func volumeFields() []Field {
 	rows = append(rows, keyToPathFields("spec.volumes[].secret", "secretName",
 		"A Secret in the pod's namespace: each key becomes a file on a tmpfs (never on disk), or only `items`. Read-only in the container; a change replaces the pod.")...)
 	rows = append(rows,
-		Field{"spec.volumes[].persistentVolumeClaim.claimName", "A PersistentVolumeClaim in the pod's namespace, defined in any manifest file: its host directory (`/var/lib/podunit/volumes/<namespace>/<claim>`) is mounted, and outlives the pod. With `fsGroup` it is given to the group as an emptyDir is.", Honoured},
+		Field{"spec.volumes[].persistentVolumeClaim.claimName", "A PersistentVolumeClaim in the pod's namespace, defined in any manifest file: its host directory (`/var/lib/podunit/volumes/<namespace>/<claim>`) is mounted, and outlives the pod. With `fsGroup` it is given to the group as an emptyDir is. A claim no manifest defines is a local volume of that name, as podman's named volume is (`podman kube generate` writes such claims): the same directory, made on first use and kept, with a notice (`strict: true`: an error). A name with `_`, `.` or capitals, as podman writes its volumes' names, is accepted with a notice giving the Kubernetes name to rename it to.", Honoured},
 		Field{"spec.volumes[].persistentVolumeClaim.readOnly", "Mount it read-only in every container.", Honoured},
 		Field{"spec.volumes[].image.reference", "Required. An OCI image (or artifact) whose files are mounted, read-only, as the kubelet's image volumes: pulled as a container's image is (with the pod's pull secrets) before the containers that mount it start, and `subPath` mounts one of its directories. Needs a runtime that mounts images (containerd 2.1 or later, CRI-O 1.31 or later): on an older one the pod is not started (reason `ImageVolumesNotSupported`, naming the runtime's version).", Honoured},
 		Field{"spec.volumes[].image.pullPolicy", "`Always`, `IfNotPresent` or `Never`, as a container's `imagePullPolicy`, with the same default.", Honoured},
@@ -471,9 +471,11 @@ func workloadFields(kind, apiVersion string, own ...Field) []Field {
 		{"metadata.labels", "Kept on the object; the pods get the template's.", Honoured},
 		{"metadata.annotations", "Kept on the object; the pods get the template's.", Honoured},
 	}
+	// kubectl sends the template's name and the API server drops it;
+	// `podman kube generate --type deployment` writes one.
+	rows = append(rows, Field{"spec.template.metadata.name", "Ignored by Kubernetes too (the API server drops it): the pods are named after the " + kind + ". Accepted, no effect.", Noticed})
 	if kind == "ReplicationController" {
-		rows = append(rows, Field{"spec.selector", "Labels that must match the template's, as the API server checks; default the template's labels.", Honoured},
-			Field{"spec.template.metadata.name", "Ignored by Kubernetes too: the pods are named after the controller. Accepted, no effect.", Noticed})
+		rows = append(rows, Field{"spec.selector", "Labels that must match the template's, as the API server checks; default the template's labels.", Honoured})
 	} else {
 		rows = append(rows, Field{"spec.selector.matchLabels", "Must match the template's labels, as the API server checks (`matchExpressions` is not supported).", Honoured})
 	}

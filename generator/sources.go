@@ -271,9 +271,13 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 		}
 	}
 	// Pods use the ConfigMaps and Secrets of every file.
-	pods, err := Resolve(pods, objects)
+	pods, claimNotices, err := resolvePods(pods, objects, r.Strict)
 	if err != nil {
 		set.Errors = append(set.Errors, err)
+	}
+	for _, n := range claimNotices {
+		i := order[n.File]
+		notices[i] = sortNotices(append(slices.Clone(notices[i]), n))
 	}
 	pods, services, claimErrs := settleClaims(pods, services, order, r.Held, r.HeldHostPorts)
 	set.Errors = append(set.Errors, claimErrs...)
