@@ -35,7 +35,7 @@ var Fields = []Field{
 	{"metadata.namespace", "Default `default`. A DNS-1123 label; other namespaces name the unit `pod-<namespace>_<name>.service`.", Honoured},
 	{"metadata.uid", "Optional. Without it the UID is the config hash, so every edit makes a new pod identity, as the kubelet does for static pods.", Honoured},
 	{"metadata.labels", "Copied to the pod sandbox and containers as CRI labels.", Honoured},
-	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations.", Honoured},
+	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations. Some have a meaning here, podunit's own (`podunit.io/after`, …) and podman's (`io.podman.annotations.*`, `io.containers.autoupdate`, `bind-mount-options`): each is honoured or given a notice saying what happens instead (the table of annotations lists podman's).", Honoured},
 	{"spec.restartPolicy", "`Always` (default), `OnFailure` or `Never`, per container as in Kubernetes: an exited container is restarted in the same sandbox with the kubelet's back-off (10 s doubling to 5 min, shown as `CrashLoopBackOff`). A pod whose containers all finished stays `active (exited)` if it succeeded and `failed` if not, and is not run again until its manifest changes.", Honoured},
 	{"spec.terminationGracePeriodSeconds", "Default 30. Time between SIGTERM and SIGKILL for each container on stop; the unit's `TimeoutStopSec=` covers it.", Honoured},
 	{"spec.hostNetwork", "Use the host's network namespace: no CNI, no pod IP of its own (the pod IP is the host's), `hostPort` must equal `containerPort`.", Honoured},
@@ -161,12 +161,16 @@ func containerFields(prefix, note string) []Field {
 // probes.)
 func probeFields(prefix string) []Field {
 	var out []Field
-	for _, p := range []struct{ name, doc string }{
-		{"startupProbe", "While it has not succeeded, liveness and readiness probes do not run; failing it kills the container (restarted per `restartPolicy`)."},
-		{"livenessProbe", "Failing it (`failureThreshold` times in a row) kills the container, which is restarted per `restartPolicy`."},
-		{"readinessProbe", "The container is ready once it passes; the unit becomes active (`READY=1`) when every container is ready, and `STATUS=` counts them."},
+	for _, p := range []struct{ name, doc, whole string }{
+		{"startupProbe", "While it has not succeeded, liveness and readiness probes do not run; failing it kills the container (restarted per `restartPolicy`).",
+			"podshim runs it from the container's start until it passes once; until then the liveness and readiness probes wait. Failing it `failureThreshold` times in a row kills the container, which is restarted per `restartPolicy`."},
+		{"livenessProbe", "Failing it (`failureThreshold` times in a row) kills the container, which is restarted per `restartPolicy`.",
+			"podshim runs it every `periodSeconds` while the container runs; failing it `failureThreshold` times in a row kills the container, which is restarted per `restartPolicy` with the kubelet's back-off."},
+		{"readinessProbe", "The container is ready once it passes; the unit becomes active (`READY=1`) when every container is ready, and `STATUS=` counts them.",
+			"podshim runs it every `periodSeconds`; the container is ready while it passes (one without a readiness probe is ready once it runs). When every container of the pod is ready, podshim tells systemd `READY=1`: the pod's unit becomes active, which is what pods ordered after it (`podunit.io/after`) and a rollout wait for before they go on, and `STATUS=` counts the ready containers. The pod's `Ready` condition in `/pods`, `podunit get pods` and `podunit describe pod` follows it, and only a ready pod is among the endpoints of the Services whose selector matches it: one that fails its probe gets no new Service connections until it passes again."},
 	} {
 		base := prefix + "." + p.name
+		out = append(out, Field{base, p.whole, Honoured})
 		out = append(out, Field{base + ".exec.command", p.doc + " Exec: run in the container through the CRI; exit 0 passes. httpGet: a status of 200-399 passes.", Honoured})
 		out = append(out, httpGetFields(base)...)
 		out = append(out,

@@ -171,3 +171,100 @@ spec:
 		t.Errorf("pods %v, want web-0", m.Pods)
 	}
 }
+
+// podman's annotations: each value that asks for what podunit does anyway
+// gives no notice, any other a notice at its key saying what happens
+// instead; podman 4's bind-mount-options:<path> key, which is not a
+// Kubernetes name, is accepted; other annotations are left alone.
+func TestPodmanAnnotations(t *testing.T) {
+	pod := func(annotations string) string {
+		return `apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  annotations:
+` + annotations + `spec:
+  containers:
+  - name: web
+    image: nginx:1
+  - name: root
+    image: nginx:1
+    securityContext: {privileged: true}
+`
+	}
+	for _, tc := range []struct {
+		name, annotations string
+		notices           []string // "line: field: text it starts with"
+		err               string
+	}{
+		{name: "podman 4's defaults: quiet",
+			annotations: "    io.podman.annotations.autoremove/web: \"FALSE\"\n    io.podman.annotations.init/web: \"FALSE\"\n    io.podman.annotations.privileged/web: \"FALSE\"\n    io.podman.annotations.publish-all/web: \"FALSE\"\n    io.kubernetes.cri-o.TTY/web: \"false\"\n    io.kubernetes.cri-o.ContainerType/web: container\n    io.podman.annotations.kube.health.check/web: \"true\"\n    io.podman.annotations.userns: host\n    io.podman.annotations.init.container.type: always\n    io.containers.autoupdate/web: registry\n    example.com/other: anything\n"},
+		{name: "privileged with its securityContext: quiet",
+			annotations: "    io.podman.annotations.privileged/root: \"TRUE\"\n"},
+		{name: "privileged without it",
+			annotations: "    io.podman.annotations.privileged/web: \"TRUE\"\n",
+			notices: []string{`6: metadata.annotations[io.podman.annotations.privileged/web]: "TRUE": podman's record of a privileged container: the container's ` + "`securityContext.privileged`" + ` decides`}},
+		{name: "what podunit does not do",
+			annotations: "    io.podman.annotations.init/web: \"TRUE\"\n    io.podman.annotations.userns: auto\n    io.podman.annotations.ulimit: nofile=1024:2048\n    io.podman.annotations.volumes-from/web: root\n    io.podman.annotations.infra.name: p-infra\n",
+			notices: []string{
+				`6: metadata.annotations[io.podman.annotations.init/web]: "TRUE": ` + "`TRUE`" + `: podman runs an init process (catatonit) as the container's PID 1. podunit does not`,
+				`7: metadata.annotations[io.podman.annotations.userns]: "auto": podman's user namespace mode`,
+				`8: metadata.annotations[io.podman.annotations.ulimit]: "nofile=1024:2048": Resource limits`,
+				`9: metadata.annotations[io.podman.annotations.volumes-from/web]: "root": podman mounts the volumes of the containers named here: podunit does not.`,
+				`10: metadata.annotations[io.podman.annotations.infra.name]: "p-infra": The name of podman's infra container`,
+			}},
+		{name: "a container the pod does not have",
+			annotations: "    io.podman.annotations.init/gone: \"TRUE\"\n",
+			notices:     []string{`6: metadata.annotations[io.podman.annotations.init/gone]: "TRUE": podman's, for a container "gone" that the pod does not have: no effect`}},
+		{name: "podman 4's and 5's bind-mount-options",
+			annotations: "    bind-mount-options:/srv/data: z\n    bind-mount-options: /srv/conf:Z\n",
+			notices: []string{
+				`6: metadata.annotations[bind-mount-options:/srv/data]: "z": ` + "`<host path>:z`",
+				`7: metadata.annotations[bind-mount-options]: "/srv/conf:Z": ` + "`<host path>:z`",
+			}},
+		{name: "other keys that are not names stay errors",
+			annotations: "    bind-mount-options-x:/srv: z\n",
+			err:         "a.yaml:6: metadata.annotations[bind-mount-options-x:/srv]: prefix part a lowercase RFC 1123 subdomain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := DecodeManifest("a.yaml", []byte(pod(tc.annotations)))
+			if tc.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, n := range m.Notices {
+				got = append(got, n.String())
+			}
+			match(t, "notices", got, tc.notices)
+		})
+	}
+}
+
+// Every annotation key in the table is found by its pattern, per container
+// or not; the table's keys are podman's own names.
+func TestPodAnnotationsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, a := range PodAnnotations {
+		key := strings.ReplaceAll(a.Pattern(), "<container>", "web")
+		got, ctr, ok := podmanAnnotation(key)
+		if !ok || got.Pattern() != a.Pattern() || (ctr == "web") != a.PerContainer {
+			t.Errorf("%s: found %v %q %v", a.Pattern(), got, ctr, ok)
+		}
+		if seen[a.Pattern()] {
+			t.Errorf("%s twice", a.Pattern())
+		}
+		seen[a.Pattern()] = true
+		if a.Doc == "" || (a.quiet != nil) != (a.Quiet != "") {
+			t.Errorf("%s: its doc, or what is quiet, is not said", a.Pattern())
+		}
+	}
+	if _, _, ok := podmanAnnotation("io.podman.annotations.init"); ok {
+		t.Error("a per-container key without its container is found")
+	}
+}

@@ -33,6 +33,10 @@ func renderFieldTable() string {
 			fmt.Fprintf(&b, "| `%s.metadata.*`, `%s.spec.*` | as in a Pod | The pod template: every Pod field above, under `%s`, in the same class. |\n", t, t, t)
 		}
 	}
+	b.WriteString("\n### Annotations with a meaning\n\nOn a pod or a workload's pod template; `podunit explain pod.metadata.annotations` lists them too. Any other annotation is copied to the pod sandbox as it is.\n\n| Annotation | Class | Notes |\n|---|---|---|\n")
+	for _, a := range PodAnnotations {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", a.Pattern(), a.Class, strings.ReplaceAll(a.Notes(), "|", `\|`))
+	}
 	b.WriteString("\n### Kinds skipped with a notice\n\n| Kind | API group | Why |\n|---|---|---|\n")
 	for _, k := range SkippedKinds {
 		group := k.Group
