@@ -45,7 +45,7 @@ func TestPodmanNamedVolumes(t *testing.T) {
 		{name: "defined claim: no notice",
 			files: map[string]string{"a.yaml": podmanVolumePod("data"), "b.yaml": dataClaim}},
 		{name: "claim-less: a local volume",
-			files: map[string]string{"a.yaml": podmanVolumePod("data")},
+			files:   map[string]string{"a.yaml": podmanVolumePod("data")},
 			notices: []string{`15: spec.volumes[0].persistentVolumeClaim.claimName: no PersistentVolumeClaim "data" in namespace "default" in the manifests: used as a local volume, as podman's named volume is: the claim's directory /var/lib/podunit/volumes/default/data, made on first use and kept`}},
 		{name: "claim-less, strict",
 			files: map[string]string{"a.yaml": podmanVolumePod("data")}, strict: true,
@@ -203,7 +203,7 @@ metadata:
 			annotations: "    io.podman.annotations.privileged/root: \"TRUE\"\n"},
 		{name: "privileged without it",
 			annotations: "    io.podman.annotations.privileged/web: \"TRUE\"\n",
-			notices: []string{`6: metadata.annotations[io.podman.annotations.privileged/web]: "TRUE": podman's record of a privileged container: the container's ` + "`securityContext.privileged`" + ` decides`}},
+			notices:     []string{`6: metadata.annotations[io.podman.annotations.privileged/web]: "TRUE": podman's record of a privileged container: the container's ` + "`securityContext.privileged`" + ` decides`}},
 		{name: "what podunit does not do",
 			annotations: "    io.podman.annotations.init/web: \"TRUE\"\n    io.podman.annotations.userns: auto\n    io.podman.annotations.ulimit: nofile=1024:2048\n    io.podman.annotations.volumes-from/web: root\n    io.podman.annotations.infra.name: p-infra\n",
 			notices: []string{
