@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -165,5 +166,7 @@ func validatePodmanAnnotations(pod *corev1.Pod, note failFunc) {
 // Kubernetes qualified name is one podman writes all the same (podman 4's
 // `bind-mount-options:<path>`), which is accepted.
 func podmanAnnotationKey(key string) bool {
-	return strings.HasPrefix(key, "bind-mount-options:/")
+	path, ok := strings.CutPrefix(key, "bind-mount-options:")
+	return ok && strings.HasPrefix(path, "/") && len(key) <= 253 &&
+		!strings.ContainsFunc(path, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
 }
