@@ -213,6 +213,12 @@ metadata:
 				`9: metadata.annotations[io.podman.annotations.volumes-from/web]: "root": podman mounts the volumes of the containers named here: podunit does not.`,
 				`10: metadata.annotations[io.podman.annotations.infra.name]: "p-infra": The name of podman's infra container`,
 			}},
+		{name: "Kubernetes' old seccomp annotations, which podman reads",
+			annotations: "    seccomp.security.alpha.kubernetes.io/pod: runtime/default\n    container.seccomp.security.alpha.kubernetes.io/web: unconfined\n",
+			notices: []string{
+				`6: metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: "runtime/default": Kubernetes' old seccomp annotation`,
+				`7: metadata.annotations[container.seccomp.security.alpha.kubernetes.io/web]: "unconfined": The same for one container`,
+			}},
 		{name: "a container the pod does not have",
 			annotations: "    io.podman.annotations.init/gone: \"TRUE\"\n",
 			notices:     []string{`6: metadata.annotations[io.podman.annotations.init/gone]: "TRUE": podman's, for a container "gone" that the pod does not have: no effect`}},
