@@ -53,14 +53,24 @@ func podmanFalse(v string, _ *corev1.Container) bool {
 }
 
 // PodAnnotations are the annotations with a meaning that podunit reads on a
-// pod (and a workload's pod template): podman's, which `podman kube
-// generate` writes and `podman kube play` reads, and the auto-update
+// pod (and a workload's pod template): its own, podman's, which `podman
+// kube generate` writes and `podman kube play` reads, and the auto-update
 // family both share. Any other annotation is copied to the pod sandbox as
 // it is. docs/manifest-reference.md lists them and `podunit explain
 // pod.metadata.annotations` shows them.
 var PodAnnotations = []AnnotationKey{
+	{Key: AnnotationAfter, Class: Honoured,
+		Doc: "podunit's: the pods (`name` or `namespace/name`, comma-separated) this one starts after, once their units are active (ready)."},
+	{Key: AnnotationRolloutDeadline, Class: Honoured,
+		Doc: "podunit's: how long a replaced pod's new generation may take to become ready (`2m`, or seconds) before the last ready generation runs again."},
+	{Key: AnnotationMinReadySeconds, Class: Honoured,
+		Doc: "podunit's: how long (0 to 3600 seconds; default 10) a replaced pod's new generation must then stay ready."},
+	{Key: AnnotationAutoUpdate, Class: Honoured,
+		Doc: "podunit's auto-update policy for the pod's containers: `registry`, `local` or `disabled`; `podunit auto-update` replaces the pod when a container's tag names a new image, through the rollout gate."},
+	{Key: strings.TrimSuffix(annotationAutoUpdatePrefix, "/"), PerContainer: true, Class: Honoured,
+		Doc: "podunit's auto-update policy for one container."},
 	{Key: AnnotationPodmanAutoUpdate, Class: Honoured,
-		Doc: "podman's auto-update policy, read as `podunit.io/auto-update`: `registry`, `local` or `disabled`; `podunit auto-update` replaces the pod when a container's tag names a new image, through the rollout gate."},
+		Doc: "podman's auto-update policy, read as `podunit.io/auto-update`."},
 	{Key: AnnotationPodmanAutoUpdate, PerContainer: true, Class: Honoured,
 		Doc: "The same for one container, as `podman kube generate` writes it from the container's `io.containers.autoupdate` label."},
 	{Key: "io.containers.autoupdate.authfile", PerContainer: true, Class: Noticed,
@@ -113,12 +123,12 @@ var PodAnnotations = []AnnotationKey{
 	{Key: "bind-mount-options", Class: Noticed,
 		Doc: "`<host path>:z` (podman 5) or, as the key `bind-mount-options:<host path>`, `z` (podman 4): podman relabels that hostPath for SELinux. podunit does not (neither does the kubelet): label the directory yourself (`chcon -t container_file_t`) where SELinux enforces; elsewhere it changes nothing."},
 	{Key: "io.kubernetes.cri-o.ContainerType", PerContainer: true, Class: Dropped,
-		Doc: "Written by `podman kube generate` before 5.0 from the container's runtime annotations, as are `io.kubernetes.cri-o.TTY/<container>` and `io.kubernetes.cri-o.SandboxID/<container>`: podman's record, kept as any annotation, no notice."},
+		Doc: "Written by `podman kube generate` from the container's runtime annotations, as is any `io.kubernetes.cri-o.<key>/<container>` (podman 4: `ContainerType`, `TTY`, `SandboxID`; podman 5: `SandboxID`): podman's record, kept as any annotation, no notice."},
 }
 
-// podmanAnnotation finds the entry of an annotation key and the container
+// annotationKeyOf finds the entry of an annotation key and the container
 // it names ("" for a pod's key).
-func podmanAnnotation(key string) (a *AnnotationKey, container string, ok bool) {
+func annotationKeyOf(key string) (a *AnnotationKey, container string, ok bool) {
 	// podman 4 wrote the SELinux relabel option with the path in the key.
 	if strings.HasPrefix(key, "bind-mount-options:") {
 		key = "bind-mount-options"
@@ -137,9 +147,9 @@ func podmanAnnotation(key string) (a *AnnotationKey, container string, ok bool) 
 	return nil, "", false
 }
 
-// validatePodmanAnnotations gives the notices of the pod's podman
+// validateKnownAnnotations gives the notices of the pod's known
 // annotations, each at its key, in key order.
-func validatePodmanAnnotations(pod *corev1.Pod, note failFunc) {
+func validateKnownAnnotations(pod *corev1.Pod, note failFunc) {
 	containers := map[string]*corev1.Container{}
 	for i := range pod.Spec.InitContainers {
 		containers[pod.Spec.InitContainers[i].Name] = &pod.Spec.InitContainers[i]
@@ -148,7 +158,7 @@ func validatePodmanAnnotations(pod *corev1.Pod, note failFunc) {
 		containers[pod.Spec.Containers[i].Name] = &pod.Spec.Containers[i]
 	}
 	for _, k := range slices.Sorted(maps.Keys(pod.Annotations)) {
-		a, ctr, ok := podmanAnnotation(k)
+		a, ctr, ok := annotationKeyOf(k)
 		if !ok || a.Class != Noticed {
 			continue
 		}

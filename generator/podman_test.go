@@ -258,7 +258,7 @@ func TestPodAnnotationsTable(t *testing.T) {
 	seen := map[string]bool{}
 	for _, a := range PodAnnotations {
 		key := strings.ReplaceAll(a.Pattern(), "<container>", "web")
-		got, ctr, ok := podmanAnnotation(key)
+		got, ctr, ok := annotationKeyOf(key)
 		if !ok || got.Pattern() != a.Pattern() || (ctr == "web") != a.PerContainer {
 			t.Errorf("%s: found %v %q %v", a.Pattern(), got, ctr, ok)
 		}
@@ -270,7 +270,7 @@ func TestPodAnnotationsTable(t *testing.T) {
 			t.Errorf("%s: its doc, or what is quiet, is not said", a.Pattern())
 		}
 	}
-	if _, _, ok := podmanAnnotation("io.podman.annotations.init"); ok {
+	if _, _, ok := annotationKeyOf("io.podman.annotations.init"); ok {
 		t.Error("a per-container key without its container is found")
 	}
 }

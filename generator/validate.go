@@ -62,7 +62,7 @@ func validate(file string, d decoded) ([]error, []Notice) {
 			fail(fmt.Sprintf("metadata.annotations[%s]", k), "%s", msg)
 		}
 	}
-	validatePodmanAnnotations(pod, note)
+	validateKnownAnnotations(pod, note)
 	if _, ok := pod.Annotations[AnnotationAfter]; ok {
 		field := fmt.Sprintf("metadata.annotations[%s]", AnnotationAfter)
 		refs := afterPods(pod)
