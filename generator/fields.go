@@ -266,6 +266,22 @@ func (k *Kind) Template() string {
 	return k.TemplatePrefix
 }
 
+// SameAsPod tells whether f is a field of the kind's pod template in the
+// class the Pod's own field has: docs sum those up in one row, and list
+// the others (a template's metadata.name) on their own.
+func (k *Kind) SameAsPod(f Field) bool {
+	rel, ok := strings.CutPrefix(f.Path, k.Template())
+	if !k.Workload || !ok {
+		return false
+	}
+	for _, pf := range Fields {
+		if pf.Path == rel {
+			return pf.Class == f.Class
+		}
+	}
+	return false
+}
+
 // Version is the kind's apiVersion.
 func (k *Kind) Version() string { return k.apiVersion() }
 
