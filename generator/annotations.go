@@ -10,8 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// AnnotationKey is an annotation that another tool writes into a pod's
-// metadata with a meaning, and what podunit does with it. Like a Field it
+// AnnotationKey is an annotation with a meaning, podunit's own or one that
+// another tool (podman) writes into a pod's metadata, and what podunit
+// does with it. Like a Field it
 // has a class: honoured (podunit acts on it the same way), noticed
 // (accepted; a value that asks for something podunit does not do gives a
 // notice saying what happens instead) or dropped (a tool's own record,
@@ -84,18 +85,18 @@ var PodAnnotations = []AnnotationKey{
 	{Key: "io.podman.annotations.init.container.type", Class: Noticed, quiet: func(v string, _ *corev1.Container) bool { return v == "always" },
 		Doc: "`once` or `always`: init containers here run at every start of the pod, as podman's `always`; `once` (run only at the pod's first start) is not kept apart.", Quiet: "`always` gives no notice."},
 	{Key: "io.podman.annotations.init", PerContainer: true, Class: Noticed, quiet: podmanFalse,
-		Doc: "`TRUE`: podman runs an init process (catatonit) as the container's PID 1. podunit does not: the image's entrypoint is PID 1; `shareProcessNamespace: true` makes the pause process reap the pod's orphans.", Quiet: "`FALSE` gives no notice."},
+		Doc: "With `TRUE` podman runs an init process (catatonit) as the container's PID 1; podunit does not: the image's entrypoint is PID 1; `shareProcessNamespace: true` makes the pause process reap the pod's orphans.", Quiet: "`FALSE` gives no notice."},
 	{Key: "io.podman.annotations.privileged", PerContainer: true, Class: Noticed,
 		quiet: func(v string, c *corev1.Container) bool {
 			return podmanFalse(v, c) || c != nil && c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged
 		},
 		Doc: "podman's record of a privileged container: the container's `securityContext.privileged` decides (`podman kube generate` writes it too), so without it the container is not privileged.", Quiet: "`FALSE`, or `TRUE` with `privileged: true`, gives no notice."},
 	{Key: "io.podman.annotations.autoremove", PerContainer: true, Class: Noticed, quiet: podmanFalse,
-		Doc: "`TRUE`: podman removes the container when it exits. podunit removes a pod's containers itself, at the latest when the pod stops: no effect.", Quiet: "`FALSE` gives no notice."},
+		Doc: "With `TRUE` podman removes the container when it exits; podunit removes a pod's containers itself, at the latest when the pod stops: no effect.", Quiet: "`FALSE` gives no notice."},
 	{Key: "io.podman.annotations.autoremove-image", PerContainer: true, Class: Noticed, quiet: podmanFalse,
-		Doc: "`TRUE`: podman removes the image with the container. podunit leaves images to the runtime: no effect.", Quiet: "`FALSE` gives no notice."},
+		Doc: "With `TRUE` podman removes the image with the container; podunit leaves images to the runtime: no effect.", Quiet: "`FALSE` gives no notice."},
 	{Key: "io.podman.annotations.publish-all", PerContainer: true, Class: Noticed, quiet: podmanFalse,
-		Doc: "`TRUE`: podman publishes every port the image exposes. podunit publishes only the ports that have a `hostPort`.", Quiet: "`FALSE` gives no notice."},
+		Doc: "With `TRUE` podman publishes every port the image exposes; podunit publishes only the ports that have a `hostPort`.", Quiet: "`FALSE` gives no notice."},
 	{Key: "io.podman.annotations.seccomp", PerContainer: true, Class: Noticed,
 		Doc: "podman's seccomp option (`unconfined`, a profile's path): the container's `securityContext.seccompProfile` decides (default `Unconfined`, as the kubelet); this annotation has no effect."},
 	{Key: "io.podman.annotations.apparmor", PerContainer: true, Class: Noticed,
@@ -169,7 +170,7 @@ func validateKnownAnnotations(pod *corev1.Pod, note failFunc) {
 		}
 		field := fmt.Sprintf("metadata.annotations[%s]", k)
 		if a.PerContainer && c == nil {
-			note(field, "%q: podman's, for a container %q that the pod does not have: no effect", v, ctr)
+			note(field, "%q: for a container %q that the pod does not have: no effect", v, ctr)
 			continue
 		}
 		note(field, "%q: %s", v, a.Doc)

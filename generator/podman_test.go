@@ -207,7 +207,7 @@ metadata:
 		{name: "what podunit does not do",
 			annotations: "    io.podman.annotations.init/web: \"TRUE\"\n    io.podman.annotations.userns: auto\n    io.podman.annotations.ulimit: nofile=1024:2048\n    io.podman.annotations.volumes-from/web: root\n    io.podman.annotations.infra.name: p-infra\n",
 			notices: []string{
-				`6: metadata.annotations[io.podman.annotations.init/web]: "TRUE": ` + "`TRUE`" + `: podman runs an init process (catatonit) as the container's PID 1. podunit does not`,
+				`6: metadata.annotations[io.podman.annotations.init/web]: "TRUE": With ` + "`TRUE`" + ` podman runs an init process (catatonit) as the container's PID 1; podunit does not`,
 				`7: metadata.annotations[io.podman.annotations.userns]: "auto": podman's user namespace mode`,
 				`8: metadata.annotations[io.podman.annotations.ulimit]: "nofile=1024:2048": Resource limits`,
 				`9: metadata.annotations[io.podman.annotations.volumes-from/web]: "root": podman mounts the volumes of the containers named here: podunit does not.`,
@@ -221,7 +221,7 @@ metadata:
 			}},
 		{name: "a container the pod does not have",
 			annotations: "    io.podman.annotations.init/gone: \"TRUE\"\n",
-			notices:     []string{`6: metadata.annotations[io.podman.annotations.init/gone]: "TRUE": podman's, for a container "gone" that the pod does not have: no effect`}},
+			notices:     []string{`6: metadata.annotations[io.podman.annotations.init/gone]: "TRUE": for a container "gone" that the pod does not have: no effect`}},
 		{name: "podman 4's and 5's bind-mount-options",
 			annotations: "    bind-mount-options:/srv/data: z\n    bind-mount-options: /srv/conf:Z\n",
 			notices: []string{

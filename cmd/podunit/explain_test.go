@@ -17,6 +17,7 @@ import (
 func TestExplainGolden(t *testing.T) {
 	for _, query := range []string{
 		"pod",
+		"pod.apiVersion",
 		"pod.spec.containers.readinessProbe",
 		"pod.spec.tolerations",
 		"pod.spec.volumes.persistentVolumeClaim.claimName",
