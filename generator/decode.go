@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -51,7 +52,14 @@ func (e *FieldError) Error() string {
 	}
 	b.WriteString(": ")
 	if e.Field != "" {
-		b.WriteString(e.Field)
+		field := e.Field
+		if strings.ContainsFunc(field, unicode.IsControl) {
+			// A map key (an annotation's) may hold a line end: escaped,
+			// the report stays one line that names its file.
+			q := strconv.Quote(field)
+			field = q[1 : len(q)-1]
+		}
+		b.WriteString(field)
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)

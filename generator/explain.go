@@ -9,15 +9,19 @@ import (
 )
 
 // Explanation is what `podunit explain` prints for a field: its type, what
-// podunit does with it (its class) and the same for each field below it.
+// it is in Kubernetes, what podunit does with it (its class) and the same
+// for each field below it.
 type Explanation struct {
 	Kind       string
 	APIVersion string
 	Path       string // e.g. spec.containers.ports; "" for the kind itself
 	Type       string
-	Class      string // a Class's String, or Rejected
-	Doc        string
-	Fields     []ExplainedField
+	// Description is Kubernetes' own, from k8s.io/api (what kubectl
+	// explain prints); "" where it has none.
+	Description string
+	Class       string // a Class's String, or Rejected
+	Doc         string // what podunit does with it
+	Fields      []ExplainedField
 }
 
 // ExplainedField is one field below an explained one.
@@ -46,6 +50,7 @@ func Explain(query string) (*Explanation, error) {
 	}
 	e := &Explanation{Kind: kind.Name, APIVersion: kind.apiVersion(), Path: path, Class: Honoured.String()}
 	t, node, inherited := kind.Type, kind.supported(), Class(-1)
+	e.Description = swaggerDoc(t, "")
 	if path != "" {
 		for _, part := range strings.Split(path, ".") {
 			st := structOf(t)
@@ -57,6 +62,7 @@ func Explain(query string) (*Explanation, error) {
 				return nil, fmt.Errorf("%s: no field %q in %s%s", query, part, typeName(st), suggest(part, jsonFields(st)))
 			}
 			t = ft
+			e.Description = swaggerDoc(st, part)
 			switch {
 			case inherited >= 0 || node == nil:
 			case len(node.children) == 0:
@@ -68,6 +74,11 @@ func Explain(query string) (*Explanation, error) {
 		e.Doc, e.Class = explainClass(node, inherited)
 	}
 	e.Type = typeName(t)
+	if isPodAnnotations(kind, path) {
+		for _, a := range PodAnnotations {
+			e.Fields = append(e.Fields, ExplainedField{Name: a.Pattern(), Type: "string", Class: a.Class.String(), Doc: a.Doc})
+		}
+	}
 	if st := structOf(t); st != nil {
 		fields := jsonFields(st)
 		for _, name := range slices.Sorted(maps.Keys(fields)) {
@@ -142,4 +153,51 @@ func typeName(t reflect.Type) string {
 		return "integer"
 	}
 	return "string"
+}
+
+// isPodAnnotations tells whether path is a pod's annotations, or its
+// template's in a workload kind.
+func isPodAnnotations(kind *Kind, path string) bool {
+	switch {
+	case kind.Name == "Pod":
+		return path == "metadata.annotations"
+	case kind.Workload:
+		return path == kind.Template()+"metadata.annotations"
+	}
+	return false
+}
+
+// swaggerDocer is a k8s.io/api type with its fields' descriptions, as the
+// API's OpenAPI documents them ("" is the type's own).
+type swaggerDocer interface {
+	SwaggerDoc() map[string]string
+}
+
+// swaggerDoc is Kubernetes' description of field (the JSON name) of struct
+// type t, or of t itself for ""; a field of an inlined struct (TypeMeta) is
+// found there. "" when it has none.
+func swaggerDoc(t reflect.Type, field string) string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	if d, ok := reflect.Zero(t).Interface().(swaggerDocer); ok {
+		if doc := d.SwaggerDoc()[field]; doc != "" {
+			return doc
+		}
+	}
+	if field == "" {
+		return ""
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); f.Anonymous && name == "" {
+			if doc := swaggerDoc(f.Type, field); doc != "" {
+				return doc
+			}
+		}
+	}
+	return ""
 }

@@ -35,7 +35,7 @@ var Fields = []Field{
 	{"metadata.namespace", "Default `default`. A DNS-1123 label; other namespaces name the unit `pod-<namespace>_<name>.service`.", Honoured},
 	{"metadata.uid", "Optional. Without it the UID is the config hash, so every edit makes a new pod identity, as the kubelet does for static pods.", Honoured},
 	{"metadata.labels", "Copied to the pod sandbox and containers as CRI labels.", Honoured},
-	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations.", Honoured},
+	{"metadata.annotations", "Copied to the pod sandbox as CRI annotations. Some have a meaning here, podunit's own (`podunit.io/after`, …) and podman's (`io.podman.annotations.*`, `io.containers.autoupdate`, `bind-mount-options`): each is honoured or given a notice saying what happens instead (the table of annotations lists them).", Honoured},
 	{"spec.restartPolicy", "`Always` (default), `OnFailure` or `Never`, per container as in Kubernetes: an exited container is restarted in the same sandbox with the kubelet's back-off (10 s doubling to 5 min, shown as `CrashLoopBackOff`). A pod whose containers all finished stays `active (exited)` if it succeeded and `failed` if not, and is not run again until its manifest changes.", Honoured},
 	{"spec.terminationGracePeriodSeconds", "Default 30. Time between SIGTERM and SIGKILL for each container on stop; the unit's `TimeoutStopSec=` covers it.", Honoured},
 	{"spec.hostNetwork", "Use the host's network namespace: no CNI, no pod IP of its own (the pod IP is the host's), `hostPort` must equal `containerPort`.", Honoured},
@@ -161,12 +161,16 @@ func containerFields(prefix, note string) []Field {
 // probes.)
 func probeFields(prefix string) []Field {
 	var out []Field
-	for _, p := range []struct{ name, doc string }{
-		{"startupProbe", "While it has not succeeded, liveness and readiness probes do not run; failing it kills the container (restarted per `restartPolicy`)."},
-		{"livenessProbe", "Failing it (`failureThreshold` times in a row) kills the container, which is restarted per `restartPolicy`."},
-		{"readinessProbe", "The container is ready once it passes; the unit becomes active (`READY=1`) when every container is ready, and `STATUS=` counts them."},
+	for _, p := range []struct{ name, doc, whole string }{
+		{"startupProbe", "While it has not succeeded, liveness and readiness probes do not run; failing it kills the container (restarted per `restartPolicy`).",
+			"podshim runs it from the container's start until it passes once; until then the liveness and readiness probes wait. Failing it `failureThreshold` times in a row kills the container, which is restarted per `restartPolicy`."},
+		{"livenessProbe", "Failing it (`failureThreshold` times in a row) kills the container, which is restarted per `restartPolicy`.",
+			"podshim runs it every `periodSeconds` while the container runs; failing it `failureThreshold` times in a row kills the container, which is restarted per `restartPolicy` with the kubelet's back-off."},
+		{"readinessProbe", "The container is ready once it passes; the unit becomes active (`READY=1`) when every container is ready, and `STATUS=` counts them.",
+			"podshim runs it every `periodSeconds`; the container is ready while it passes (one without a readiness probe is ready once it runs). When every container of the pod is ready, podshim tells systemd `READY=1`: the pod's unit becomes active, which is what pods ordered after it (`podunit.io/after`) and a rollout wait for before they go on, and `STATUS=` counts the ready containers. The pod's `Ready` condition in `/pods`, `podunit get pods` and `podunit describe pod` follows it, and only a ready pod is among the endpoints of the Services whose selector matches it: one that fails its probe gets no new Service connections until it passes again."},
 	} {
 		base := prefix + "." + p.name
+		out = append(out, Field{base, p.whole, Honoured})
 		out = append(out, Field{base + ".exec.command", p.doc + " Exec: run in the container through the CRI; exit 0 passes. httpGet: a status of 200-399 passes.", Honoured})
 		out = append(out, httpGetFields(base)...)
 		out = append(out,
@@ -187,7 +191,7 @@ func probeFields(prefix string) []Field {
 // volumeFields are the pod's volume sources podunit implements.
 func volumeFields() []Field {
 	rows := []Field{
-		{"spec.volumes[].name", "Required. A DNS-1123 label, unique in the pod.", Honoured},
+		{"spec.volumes[].name", "Required. A DNS-1123 label, unique in the pod. A name podman writes (its volume's name and `-pvc`, which may have `_`, `.` or capitals) is accepted with a notice giving the rename Kubernetes would need.", Honoured},
 		{"spec.volumes[].hostPath.path", "A path on the host, mounted as is.", Honoured},
 		{"spec.volumes[].hostPath.type", "Checked before the container starts, as the kubelet does: `\"\"` (no check), `DirectoryOrCreate` (made 0755), `Directory`, `FileOrCreate` (made 0644), `File`, `Socket`, `CharDevice`, `BlockDevice`. A failed check leaves the container waiting with `CreateContainerConfigError`.", Honoured},
 		{"spec.volumes[].emptyDir.medium", "`\"\"` (default): a directory under `/var/lib/podunit/pods/<uid>/volumes`; `Memory`: a tmpfs. Kept across container restarts, removed with the pod.", Honoured},
@@ -206,7 +210,7 @@ func volumeFields() []Field {
 	rows = append(rows, keyToPathFields("spec.volumes[].secret", "secretName",
 		"A Secret in the pod's namespace: each key becomes a file on a tmpfs (never on disk), or only `items`. Read-only in the container; a change replaces the pod.")...)
 	rows = append(rows,
-		Field{"spec.volumes[].persistentVolumeClaim.claimName", "A PersistentVolumeClaim in the pod's namespace, defined in any manifest file: its host directory (`/var/lib/podunit/volumes/<namespace>/<claim>`) is mounted, and outlives the pod. With `fsGroup` it is given to the group as an emptyDir is.", Honoured},
+		Field{"spec.volumes[].persistentVolumeClaim.claimName", "A PersistentVolumeClaim in the pod's namespace, defined in any manifest file: its host directory (`/var/lib/podunit/volumes/<namespace>/<claim>`) is mounted, and outlives the pod. With `fsGroup` it is given to the group as an emptyDir is. A claim no manifest defines is a local volume of that name, as podman's named volume is (`podman kube generate` writes such claims): the same directory, made on first use and kept, with a notice (`strict: true`: an error). A name with `_`, `.` or capitals, as podman writes its volumes' names, is accepted with a notice giving the Kubernetes name to rename it to.", Honoured},
 		Field{"spec.volumes[].persistentVolumeClaim.readOnly", "Mount it read-only in every container.", Honoured},
 		Field{"spec.volumes[].image.reference", "Required. An OCI image (or artifact) whose files are mounted, read-only, as the kubelet's image volumes: pulled as a container's image is (with the pod's pull secrets) before the containers that mount it start, and `subPath` mounts one of its directories. Needs a runtime that mounts images (containerd 2.1 or later, CRI-O 1.31 or later): on an older one the pod is not started (reason `ImageVolumesNotSupported`, naming the runtime's version).", Honoured},
 		Field{"spec.volumes[].image.pullPolicy", "`Always`, `IfNotPresent` or `Never`, as a container's `imagePullPolicy`, with the same default.", Honoured},
@@ -260,6 +264,22 @@ func (k *Kind) Template() string {
 		return "spec.template."
 	}
 	return k.TemplatePrefix
+}
+
+// SameAsPod tells whether f is a field of the kind's pod template in the
+// class the Pod's own field has: docs sum those up in one row, and list
+// the others (a template's metadata.name) on their own.
+func (k *Kind) SameAsPod(f Field) bool {
+	rel, ok := strings.CutPrefix(f.Path, k.Template())
+	if !k.Workload || !ok {
+		return false
+	}
+	for _, pf := range Fields {
+		if pf.Path == rel {
+			return pf.Class == f.Class
+		}
+	}
+	return false
 }
 
 // Version is the kind's apiVersion.
@@ -471,9 +491,11 @@ func workloadFields(kind, apiVersion string, own ...Field) []Field {
 		{"metadata.labels", "Kept on the object; the pods get the template's.", Honoured},
 		{"metadata.annotations", "Kept on the object; the pods get the template's.", Honoured},
 	}
+	// kubectl sends the template's name and the API server drops it;
+	// `podman kube generate --type deployment` writes one.
+	rows = append(rows, Field{"spec.template.metadata.name", "Ignored by Kubernetes too (the API server drops it): the pods are named after the " + kind + ". Accepted, no effect.", Noticed})
 	if kind == "ReplicationController" {
-		rows = append(rows, Field{"spec.selector", "Labels that must match the template's, as the API server checks; default the template's labels.", Honoured},
-			Field{"spec.template.metadata.name", "Ignored by Kubernetes too: the pods are named after the controller. Accepted, no effect.", Noticed})
+		rows = append(rows, Field{"spec.selector", "Labels that must match the template's, as the API server checks; default the template's labels.", Honoured})
 	} else {
 		rows = append(rows, Field{"spec.selector.matchLabels", "Must match the template's labels, as the API server checks (`matchExpressions` is not supported).", Honoured})
 	}

@@ -180,39 +180,64 @@ const kubeRootCA = "kube-root-ca.crt"
 // content into its hash, so that a change to one replaces exactly the pods
 // that use it. A pod that refers to a missing object or key (not optional)
 // cannot start: it is left out of the returned pods, with an error that
-// names the field.
+// names the field. A claim that no manifest defines is a local volume of
+// that name, as podman's named volume is: the pod gets a notice.
 func Resolve(pods []*Pod, objects *Objects) ([]*Pod, error) {
+	ok, _, err := resolvePods(pods, objects, false)
+	return ok, err
+}
+
+// resolvePods is Resolve, returning the notices it added to the pods; with
+// strict, each is an error instead and its pod is left out.
+func resolvePods(pods []*Pod, objects *Objects, strict bool) ([]*Pod, []Notice, error) {
 	var (
-		ok   []*Pod
-		errs []error
+		ok      []*Pod
+		notices []Notice
+		errs    []error
 	)
 	for _, p := range pods {
-		if err := p.resolve(objects); err != nil {
+		ns, err := p.resolve(objects, strict)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		notices = append(notices, ns...)
 		ok = append(ok, p)
 	}
-	return ok, errors.Join(errs...)
+	return ok, notices, errors.Join(errs...)
 }
 
-func (p *Pod) resolve(objects *Objects) error {
+func (p *Pod) resolve(objects *Objects, strict bool) ([]Notice, error) {
 	ns := p.Namespace()
-	var errs []error
+	var (
+		errs    []error
+		notices []Notice
+	)
 	// A claim's volume is a host directory: only its existence matters,
-	// not its content, which is not part of the hash.
+	// not its content, which is not part of the hash. podman's YAML names
+	// its named volumes as claims without defining them (`podman kube
+	// play` makes a missing one): here too such a claim is a directory
+	// of its name, the same a defined claim would have.
 	for i, v := range p.Spec.Spec.Volumes {
 		if c := v.PersistentVolumeClaim; c != nil {
 			if _, ok := objects.claim(ns + "/" + c.ClaimName); !ok {
 				path := fmt.Sprintf("spec.volumes[%d].persistentVolumeClaim.claimName", i)
-				errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(path), Field: p.lines.field(path),
-					Msg: fmt.Sprintf("PersistentVolumeClaim %q not found in namespace %q: define it in a manifest", c.ClaimName, ns)})
+				n := Notice{File: p.Source, Line: p.lines.lineOf(path), Field: p.lines.field(path),
+					Msg: fmt.Sprintf("no PersistentVolumeClaim %q in namespace %q in the manifests: used as a local volume, as podman's named volume is: the claim's directory /var/lib/podunit/volumes/%s/%s, made on first use and kept, with the default access mode (ReadWriteOnce); define the claim to say so", c.ClaimName, ns, ns, c.ClaimName)}
+				if strict {
+					errs = append(errs, n.AsError())
+					continue
+				}
+				notices = append(notices, n)
 			}
 		}
 	}
+	for _, n := range notices {
+		p.addNotice(n)
+	}
 	refs := references(p.Spec)
 	if len(refs) == 0 {
-		return errors.Join(errs...)
+		return notices, errors.Join(errs...)
 	}
 	configMaps := map[string]*corev1.ConfigMap{}
 	secrets := map[string]*corev1.Secret{}
@@ -254,7 +279,7 @@ func (p *Pod) resolve(objects *Objects) error {
 		}
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
 	p.Objects = podspec.Objects{}
 	for _, name := range sortedNames(configMaps) {
@@ -264,12 +289,12 @@ func (p *Pod) resolve(objects *Objects) error {
 		p.Objects.Secrets = append(p.Objects.Secrets, *secrets[name])
 	}
 	if p.Objects.Empty() {
-		return nil
+		return notices, nil
 	}
 	// The hash covers the pod and the objects' content.
 	b, err := json.Marshal(p.Objects)
 	if err != nil {
-		return &FieldError{File: p.Source, Msg: err.Error()}
+		return nil, &FieldError{File: p.Source, Msg: err.Error()}
 	}
 	sum := sha256.Sum256(append([]byte(p.Hash), b...))
 	hash := hex.EncodeToString(sum[:16])
@@ -278,7 +303,7 @@ func (p *Pod) resolve(objects *Objects) error {
 	}
 	p.Hash = hash
 	p.Spec.Annotations[AnnotationConfigHash] = hash
-	return nil
+	return notices, nil
 }
 
 func keysOf[V any](a map[string]V, b map[string]string) map[string]bool {

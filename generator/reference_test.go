@@ -23,15 +23,19 @@ func renderFieldTable() string {
 		}
 		fmt.Fprintf(&b, "### %s\n\n| Field | Class | Notes |\n|---|---|---|\n", k.Name)
 		for _, f := range k.Fields {
-			if k.Workload && strings.HasPrefix(f.Path, k.Template()) {
-				continue
+			if k.SameAsPod(f) {
+				continue // summed up below
 			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.Path, f.Class, strings.ReplaceAll(f.Doc, "|", `\|`))
 		}
 		if k.Workload {
 			t := strings.TrimSuffix(k.Template(), ".")
-			fmt.Fprintf(&b, "| `%s.metadata.*`, `%s.spec.*` | as in a Pod | The pod template: every Pod field above, under `%s`, in the same class. |\n", t, t, t)
+			fmt.Fprintf(&b, "| `%s.metadata.*`, `%s.spec.*` | as in a Pod | The pod template: every other Pod field above, under `%s`, in the same class. |\n", t, t, t)
 		}
+	}
+	b.WriteString("\n### Annotations with a meaning\n\nOn a pod or a workload's pod template; `podunit explain pod.metadata.annotations` lists them too. Any other annotation is copied to the pod sandbox as it is.\n\n| Annotation | Class | Notes |\n|---|---|---|\n")
+	for _, a := range PodAnnotations {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", a.Pattern(), a.Class, strings.ReplaceAll(a.Notes(), "|", `\|`))
 	}
 	b.WriteString("\n### Kinds skipped with a notice\n\n| Kind | API group | Why |\n|---|---|---|\n")
 	for _, k := range SkippedKinds {

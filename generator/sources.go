@@ -170,6 +170,16 @@ func (r Reader) Check(files []File, sources ...Source) (*Set, error) {
 	return set, nil
 }
 
+// ManifestFiles names the manifest files of directory dir in name order,
+// as a sync reads a manifest directory (not recursively), and the entries
+// it skips, each with why: what `podunit validate DIR` and `podunit apply
+// -f DIR` read.
+func ManifestFiles(dir string) ([]string, []Skipped, error) {
+	set := &Set{}
+	paths, _, err := list(set, []Source{{Dir: dir}})
+	return paths, set.Skipped, err
+}
+
 // list names the manifest files of the sources, noting skipped entries in
 // set, with the URL each fetched file came from.
 func list(set *Set, sources []Source) (paths []string, origin map[string]string, err error) {
@@ -271,9 +281,13 @@ func (r Reader) assemble(set *Set, paths []string, decoded []decodeResult, origi
 		}
 	}
 	// Pods use the ConfigMaps and Secrets of every file.
-	pods, err := Resolve(pods, objects)
+	pods, claimNotices, err := resolvePods(pods, objects, r.Strict)
 	if err != nil {
 		set.Errors = append(set.Errors, err)
+	}
+	for _, n := range claimNotices {
+		i := order[n.File]
+		notices[i] = sortNotices(append(slices.Clone(notices[i]), n))
 	}
 	pods, services, claimErrs := settleClaims(pods, services, order, r.Held, r.HeldHostPorts)
 	set.Errors = append(set.Errors, claimErrs...)

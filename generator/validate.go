@@ -55,10 +55,14 @@ func validate(file string, d decoded) ([]error, []Notice) {
 		}
 	}
 	for k := range pod.Annotations {
+		if podmanAnnotationKey(k) {
+			continue // podman 4 wrote it so; its notice follows
+		}
 		for _, msg := range validation.IsQualifiedName(strings.ToLower(k)) {
 			fail(fmt.Sprintf("metadata.annotations[%s]", k), "%s", msg)
 		}
 	}
+	validateKnownAnnotations(pod, note)
 	if _, ok := pod.Annotations[AnnotationAfter]; ok {
 		field := fmt.Sprintf("metadata.annotations[%s]", AnnotationAfter)
 		refs := afterPods(pod)

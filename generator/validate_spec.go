@@ -219,7 +219,7 @@ func validateVolumes(spec *corev1.PodSpec, fail, note failFunc) {
 	names := map[string]bool{}
 	for i, v := range spec.Volumes {
 		p := fmt.Sprintf("spec.volumes[%d]", i)
-		validateUniqueName(p+".name", "volume", v.Name, names, fail)
+		validateVolumeName(p+".name", v.Name, names, fail, note)
 		n := 0
 		for _, set := range []bool{v.HostPath != nil, v.EmptyDir != nil, v.DownwardAPI != nil, v.ConfigMap != nil, v.Secret != nil, v.Projected != nil, v.PersistentVolumeClaim != nil, v.Image != nil} {
 			if set {
@@ -252,7 +252,7 @@ func validateVolumes(spec *corev1.PodSpec, fail, note failFunc) {
 				fail(p+".emptyDir.medium", "%q: must be \"\" or Memory%s", v.EmptyDir.Medium, caseHint(string(v.EmptyDir.Medium), "Memory"))
 			}
 		case v.PersistentVolumeClaim != nil:
-			validateObjectName(p+".persistentVolumeClaim.claimName", v.PersistentVolumeClaim.ClaimName, fail)
+			validateClaimName(p+".persistentVolumeClaim.claimName", v.PersistentVolumeClaim.ClaimName, fail, note)
 		case v.Image != nil:
 			if strings.TrimSpace(v.Image.Reference) == "" {
 				fail(p+".image.reference", "required")
@@ -313,6 +313,46 @@ func validateUniqueName(p, what, name string, names map[string]bool, fail failFu
 		}
 	}
 	names[name] = true
+}
+
+// podmanVolumeName is what podman allows in a volume's name, which `podman
+// kube generate` writes into volume and claim names: more than Kubernetes
+// does ("_", ".", capitals), but never a "/" or a leading dot.
+var podmanVolumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// validateVolumeName checks a pod volume's name. One that Kubernetes
+// refuses but podman writes (from a podman volume named my_data, its
+// volume my_data-pvc) is accepted with a notice giving the rename that
+// would make the file valid on a cluster too.
+func validateVolumeName(p, name string, names map[string]bool, fail, note failFunc) {
+	if name == "" || names[name] || len(validation.IsDNS1123Label(name)) == 0 || !podmanName(name, validation.DNS1123LabelMaxLength) {
+		validateUniqueName(p, "volume", name, names, fail)
+		return
+	}
+	names[name] = true
+	note(p, "%q is not a DNS-1123 label, which Kubernetes requires; podman writes such names and accepts them, and so does podunit (to run the file on a cluster too, rename it %s, in volumeMounts too)", name, dnsRename(name))
+}
+
+// validateClaimName checks a claimName; as in validateVolumeName, a podman
+// volume's name is accepted with a notice. The claim's directory has the
+// name as it is (no "/" can be in it).
+func validateClaimName(p, name string, fail, note failFunc) {
+	if name == "" || len(validation.IsDNS1123Subdomain(name)) == 0 || !podmanName(name, validation.DNS1123SubdomainMaxLength) {
+		validateObjectName(p, name, fail)
+		return
+	}
+	note(p, "%q is not a DNS-1123 subdomain, which Kubernetes requires; podman writes its volumes' names so and accepts them, and so does podunit (to run the file on a cluster too, rename it %s; its directory is named after it)", name, dnsRename(name))
+}
+
+func podmanName(name string, max int) bool {
+	return len(name) <= max && podmanVolumeName.MatchString(name)
+}
+
+// dnsRename is name made a DNS-1123 label: lower case, "-" for "_" and
+// ".", no "-" at either end.
+func dnsRename(name string) string {
+	r := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name))
+	return strings.Trim(r, "-")
 }
 
 func validateObjectName(p, name string, fail failFunc) {

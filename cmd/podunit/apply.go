@@ -53,19 +53,22 @@ func newApplyCommand() *cobra.Command {
 		file string
 	)
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE",
+		Use:   "apply -f FILE|DIR",
 		Short: "validate a manifest, then put it into the manifest directory",
 		Long: `Validates a manifest as sync does and, only when it is valid, writes it
 atomically into the manifest directory as FILE's base name (or, from
 standard input, as NAME.yaml after its first object), where podunit.path
 picks it up at once. An invalid manifest is refused with its errors and
 nothing running is touched. A pod defined by another file of the directory
-is refused too: apply that file, or delete it first.`,
-		Example: "  podunit apply -f web.yaml\n  cat web.yaml | podunit apply -f -",
+is refused too: apply that file, or delete it first. A directory DIR is read
+as sync reads a manifest directory (its .yaml, .yml and .json files, not
+recursively, editors' backups and hidden files skipped), as kubectl does:
+each file is written by its name, and only when every one is valid.`,
+		Example: "  podunit apply -f web.yaml\n  podunit apply -f ./app/\n  cat web.yaml | podunit apply -f -",
 		Args:    exactArgs(0, "no arguments (the manifest is -f FILE)"),
 	}
 	md.register(cmd)
-	cmd.Flags().StringVarP(&file, "filename", "f", "", "the manifest file, or - for standard input")
+	cmd.Flags().StringVarP(&file, "filename", "f", "", "the manifest file or directory, or - for standard input")
 	cmd.MarkFlagRequired("filename")
 	cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -73,41 +76,82 @@ is refused too: apply that file, or delete it first.`,
 		if err != nil {
 			return err
 		}
-		data, err := readManifest(file)
+		files, _, err := manifestArgs([]string{file})
 		if err != nil {
 			return err
 		}
+		return applyFiles(cmd.OutOrStdout(), dirs, files)
+	}
+	return cmd
+}
+
+// applied is one manifest to write into the manifest directory.
+type applied struct {
+	target string
+	data   []byte
+	m      *generator.Manifest
+}
+
+// applyFiles validates every file and, only when all are valid and none
+// defines a pod that another file does, writes each into the first
+// manifest directory, saying what it did: nothing is written otherwise.
+func applyFiles(out io.Writer, dirs []string, files []string) error {
+	var (
+		todo []applied
+		errs []error
+	)
+	for _, file := range files {
+		data, err := readManifest(file)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		m, err := generator.DecodeManifest(file, data)
 		if err != nil {
-			return &exitError{exitInvalid, err}
+			errs = append(errs, err)
+			continue
 		}
 		name := filepath.Base(file)
 		if file == "-" {
 			if name = firstObjectName(m); name == "" {
-				return &exitError{exitInvalid, errors.New("-: no object to apply")}
+				errs = append(errs, errors.New("-: no object to apply"))
+				continue
 			}
 			name += ".yaml"
 		}
 		if !slices.ContainsFunc([]string{".yaml", ".yml", ".json"}, func(ext string) bool { return strings.HasSuffix(name, ext) }) {
 			name += ".yaml"
 		}
-		target := filepath.Join(dirs[0], name)
-		if err := checkNoOtherDefinition(dirs, target, m); err != nil {
+		todo = append(todo, applied{filepath.Join(dirs[0], name), data, m})
+	}
+	if len(errs) > 0 {
+		return &exitError{exitInvalid, errors.Join(errs...)}
+	}
+	owner := map[string]string{} // pod key → the given file's target
+	for _, a := range todo {
+		for _, p := range a.m.Pods {
+			if first, dup := owner[p.Key()]; dup {
+				return &exitError{exitFailure, fmt.Errorf("pod %s is defined twice, for %s and %s: nothing applied", p.Key(), first, a.target)}
+			}
+			owner[p.Key()] = a.target
+		}
+		if err := checkNoOtherDefinition(dirs, a.target, a.m); err != nil {
 			return err
 		}
-		verb, err := writeManifest(target, data, len(m.Secrets) > 0)
+	}
+	for _, a := range todo {
+		verb, err := writeManifest(a.target, a.data, len(a.m.Secrets) > 0)
 		if err != nil {
 			return err
 		}
-		for _, p := range m.Pods {
-			fmt.Fprintf(cmd.OutOrStdout(), "pod/%s %s (%s)\n", p.Spec.Name, verb, target)
+		for _, p := range a.m.Pods {
+			fmt.Fprintf(out, "pod/%s %s (%s)\n", p.Spec.Name, verb, a.target)
 		}
-		if len(m.Pods) == 0 {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", target, verb)
+		if len(a.m.Pods) == 0 {
+			fmt.Fprintf(out, "%s %s\n", a.target, verb)
 		}
-		return nil
 	}
-	return cmd
+	return nil
 }
 
 // readManifest reads a manifest file, or standard input for "-".

@@ -15,8 +15,9 @@ func newExplainCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "explain KIND[.FIELD…]",
 		Short: "what podunit does with a manifest field",
-		Long: `Prints a field of a kind podunit reads, in kubectl explain's form, with its
-class: honoured (mapped to the runtime and systemd as the kubelet maps it),
+		Long: `Prints a field of a kind podunit reads, in kubectl explain's form: what it
+is in Kubernetes (DESCRIPTION, from the API's own documentation), then what
+podunit does with it (IN PODUNIT) and its class: honoured (mapped to the runtime and systemd as the kubelet maps it),
 dropped (written by a server; removed without a word), notice (accepted
 with a notice; only a scheduler or API server acts on it), admission
 (matched against this node) or rejected (a manifest that sets it is
@@ -24,7 +25,9 @@ invalid). Below it, every field of its type with its class.
 
   podunit explain pod.spec.containers.ports
   podunit explain deployment.spec.strategy
-  podunit explain pod.spec.tolerations`,
+  podunit explain pod.spec.tolerations
+  podunit explain pod.spec.containers.readinessProbe
+  podunit explain pod.metadata.annotations      (podman's annotations too)`,
 		Args: exactArgs(1, "one KIND or KIND.FIELD path, e.g. pod.spec.containers"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := generator.Explain(args[0])
@@ -36,14 +39,19 @@ invalid). Below it, every field of its type with its class.
 	}
 }
 
+// printExplanation prints as kubectl explain does, Kubernetes' description
+// first, then what podunit does with the field.
 func printExplanation(w io.Writer, e *generator.Explanation) error {
 	fmt.Fprintf(w, "KIND:     %s\nVERSION:  %s\n\n", e.Kind, e.APIVersion)
 	if e.Path != "" {
 		last := e.Path[strings.LastIndex(e.Path, ".")+1:]
 		fmt.Fprintf(w, "FIELD:    %s <%s>\nCLASS:    %s\n\n", last, e.Type, e.Class)
-		if e.Doc != "" {
-			fmt.Fprintf(w, "DESCRIPTION:\n%s\n\n", indentWrap(e.Doc, "    ", 76))
-		}
+	}
+	if e.Description != "" {
+		fmt.Fprintf(w, "DESCRIPTION:\n%s\n\n", indentWrap(e.Description, "    ", 76))
+	}
+	if e.Path != "" && e.Doc != "" {
+		fmt.Fprintf(w, "IN PODUNIT:\n%s\n\n", indentWrap(e.Doc, "    ", 76))
 	}
 	if len(e.Fields) == 0 {
 		return nil

@@ -39,7 +39,7 @@ func writeManifestPage(w io.Writer) error {
 	for _, k := range generator.Kinds {
 		fmt.Fprintf(&b, ".SS %s (%s)\n", k.Name, roffEscape(k.Version()))
 		for _, f := range k.Fields {
-			if k.Workload && strings.HasPrefix(f.Path, k.Template()) {
+			if k.SameAsPod(f) {
 				continue
 			}
 			fmt.Fprintf(&b, ".TP\n.BR %s \" (%s)\"\n%s\n", roffQuoted(f.Path), f.Class, roffText(f.Doc))
@@ -47,8 +47,13 @@ func writeManifestPage(w io.Writer) error {
 		if k.Workload {
 			t := strings.TrimSuffix(k.Template(), ".")
 			fmt.Fprintf(&b, ".TP\n.BR %s \" (as in a Pod)\"\n%s\n", roffQuoted(t+".metadata.*, "+t+".spec.*"),
-				roffText("The pod template: every field of a Pod, under `"+t+"`, in the same class."))
+				roffText("The pod template: every other field of a Pod, under `"+t+"`, in the same class."))
 		}
+	}
+	b.WriteString(".SS Annotations with a meaning\n")
+	b.WriteString(roffText("On a pod or a workload's pod template: podunit's own, podman's (which `podman kube generate` writes and `podman kube play` reads) and the auto-update ones both share. Any other annotation is copied to the pod sandbox as it is.") + "\n")
+	for _, a := range generator.PodAnnotations {
+		fmt.Fprintf(&b, ".TP\n.BR %s \" (%s)\"\n%s\n", roffQuoted(a.Pattern()), a.Class, roffText(a.Notes()))
 	}
 	b.WriteString(".SS Kinds skipped with a notice\n")
 	b.WriteString(roffText("A document of one of these kinds is skipped with a notice naming it; the rest of the file runs. So is any kind of an API group that is not Kubernetes' own (a custom resource, e.g. a ServiceMonitor). An unknown kind of a Kubernetes group is an error, as a typo.") + "\n")

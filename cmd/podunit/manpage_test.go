@@ -26,12 +26,17 @@ func TestManifestManPage(t *testing.T) {
 			t.Errorf("no section for kind %s", k.Name)
 		}
 		for _, f := range k.Fields {
-			if k.Workload && strings.HasPrefix(f.Path, k.Template()) {
+			if k.SameAsPod(f) {
 				continue
 			}
 			if !strings.Contains(plain, `"`+f.Path+`" " (`+f.Class.String()+`)"`) {
 				t.Errorf("%s: field %s (%s) is not in the page", k.Name, f.Path, f.Class)
 			}
+		}
+	}
+	for _, a := range generator.PodAnnotations {
+		if !strings.Contains(plain, `"`+a.Pattern()+`" " (`+a.Class.String()+`)"`) {
+			t.Errorf("annotation %s (%s) is not in the page", a.Pattern(), a.Class)
 		}
 	}
 	for _, k := range generator.SkippedKinds {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,7 @@ func newValidateCommand() *cobra.Command {
 		strict     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate FILE|DIR...",
 		Short: "check manifests as sync would, without running anything",
 		Long: `Decodes and validates manifests exactly as sync does: every error names the
 file, line and field. References to ConfigMaps, Secrets and claims are
@@ -31,9 +32,11 @@ and against each other and the pods' hostPorts, as sync checks them.
 Notices (fields that only a scheduler or an API server acts on, kinds that
 are skipped) are printed but do not fail, unless config.yaml says
 strict: true or --strict is given. Exit status 3 when any file is invalid.
-FILE "-" is standard input. 'podunit explain' tells what podunit does with
-each field.`,
-		Args: minArgs(1, "one or more manifest files"),
+FILE "-" is standard input. A directory DIR is read as sync reads a
+manifest directory, as kubectl reads one: its .yaml, .yml and .json files
+in name order, not recursively, skipping (and naming) editors' backups and
+hidden files. 'podunit explain' tells what podunit does with each field.`,
+		Args: minArgs(1, "one or more manifest files or directories"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, _, err := loadConfigWithKubelet(configPath, cmd.Flags().Changed("config"), "")
 			if err != nil {
@@ -52,7 +55,14 @@ each field.`,
 
 // validateFiles checks files as sync would read them beside cfg's sources
 // and prints, per file, what it defines, its notices and its errors.
-func validateFiles(stdout, stderr io.Writer, cfg Config, files []string) error {
+func validateFiles(stdout, stderr io.Writer, cfg Config, args []string) error {
+	files, skipped, err := manifestArgs(args)
+	if err != nil {
+		return err
+	}
+	for _, sk := range skipped {
+		fmt.Fprintf(stdout, "%s: skipped: %s\n", sk.Path, sk.Reason)
+	}
 	var given []generator.File
 	var errs []error
 	for _, file := range files {
@@ -139,4 +149,26 @@ func decodeFile(file string) ([]*generator.Pod, error) {
 		return nil, err
 	}
 	return generator.Decode(file, data)
+}
+
+// manifestArgs are the manifest files that args name: a file as it is ("-"
+// too), a directory's manifests as sync reads a manifest directory, with
+// the entries it skips.
+func manifestArgs(args []string) (files []string, skipped []generator.Skipped, err error) {
+	for _, arg := range args {
+		if info, serr := os.Stat(arg); arg == "-" || serr != nil || !info.IsDir() {
+			files = append(files, arg) // reading it says what is wrong
+			continue
+		}
+		paths, sk, err := generator.ManifestFiles(arg)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(paths) == 0 {
+			return nil, nil, &exitError{exitInvalid, fmt.Errorf("%s: no manifest (.yaml, .yml or .json file) in the directory", arg)}
+		}
+		files = append(files, paths...)
+		skipped = append(skipped, sk...)
+	}
+	return files, skipped, nil
 }

@@ -36,6 +36,7 @@ var goldenManifests = []string{
 	"k8sio-configmap-env", "k8sio-downward-api-volume", "k8sio-projected-volume", "k8sio-security-context",
 	"k8sio-security-context-selinux", "k8sio-sidecar-containers", "k8sio-statefulset-web", "k8sio-qos-guaranteed",
 	"k8sio-dns-config", "k8sio-termination-message", "k8sio-lifecycle-events", "podman-kube-play-configmap-pvc",
+	"podman-5-kube-generate-volume",
 	"kubectl-create-deployment-replicas-port", "kubectl-secret-docker-registry-and-pod",
 	"contrib:static-web",
 }
