@@ -1,6 +1,7 @@
 package generator
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path"
@@ -342,6 +343,22 @@ func validateClaimName(p, name string, fail, note failFunc) {
 		return
 	}
 	note(p, "%q is not a DNS-1123 subdomain, which Kubernetes requires; podman writes its volumes' names so and accepts them, and so does podunit (to run the file on a cluster too, rename it %s; its directory is named after it)", name, dnsRename(name))
+}
+
+// CheckClaimName says whether podunit accepts name as a claimName (it
+// does what validateClaimName accepts) and, for a podman volume's name
+// that Kubernetes refuses, the DNS-1123 rename (else "").
+func CheckClaimName(name string) (rename string, err error) {
+	if len(validation.IsDNS1123Subdomain(name)) == 0 {
+		return "", nil
+	}
+	if name != "" && podmanName(name, validation.DNS1123SubdomainMaxLength) {
+		return dnsRename(name), nil
+	}
+	if name == "" {
+		return "", errors.New("required")
+	}
+	return "", errors.New(strings.Join(validation.IsDNS1123Subdomain(name), "; "))
 }
 
 func podmanName(name string, max int) bool {

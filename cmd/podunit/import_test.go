@@ -97,13 +97,23 @@ func TestVolumeImport(t *testing.T) {
 	}
 	xattr := unix.Setxattr(filepath.Join(data, "sub", "file"), "user.podunit.test", []byte("kept"), 0) == nil
 
+	var stderr bytes.Buffer
 	volume := func(args ...string) (string, error) {
 		var out bytes.Buffer
-		err := run(append([]string{"volume", "--volume-root", root, "--spec-dir", specs, "import"}, args...), &out, io.Discard)
+		stderr.Reset()
+		err := run(append([]string{"volume", "--volume-root", root, "--spec-dir", specs, "import"}, args...), &out, &stderr)
 		return out.String(), err
 	}
-	if _, err := volume("db_data", "--from", from); err == nil || !strings.Contains(err.Error(), "--claim db-data") {
-		t.Errorf("an invalid claim name: %v", err)
+	if _, err := volume("db_data", "--claim", "../db", "--from", from); err == nil || !strings.Contains(err.Error(), "not a valid claim name") {
+		t.Errorf("a claim name out of the volumes' directory: %v", err)
+	}
+	// The claimName podman before 5.4 writes is the volume's name: it is
+	// imported so, with a note naming what 5.4 writes instead.
+	if _, err := volume("db_data", "--from", from); err != nil || !strings.Contains(stderr.String(), "--claim db-data") {
+		t.Errorf("a podman volume's name as the claim: %v\n%s", err, stderr.String())
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "default", "db_data", "sub", "file")); err != nil || string(b) != "hello" {
+		t.Errorf("claim db_data: %q, %v", b, err)
 	}
 	out, err := volume("db_data", "--claim", "db-data", "--from", from)
 	if err != nil || !strings.Contains(out, "3 files, 3 directories, 5 bytes") {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 )
 
@@ -61,12 +62,14 @@ sees half of it.`,
 			if claim == "" {
 				claim = name
 			}
-			if errs := validation.IsDNS1123Subdomain(claim); len(errs) > 0 {
-				hint := ""
-				if fixed := strings.ToLower(strings.ReplaceAll(name, "_", "-")); len(validation.IsDNS1123Subdomain(fixed)) == 0 {
-					hint = fmt.Sprintf(" (--claim %s, and the same claimName in the manifest)", fixed)
-				}
-				return usageError(cmd, "claim %q: not a valid claim name: %s: name the claim with --claim%s", claim, strings.Join(errs, "; "), hint)
+			rename, err := generator.CheckClaimName(claim)
+			if err != nil {
+				return usageError(cmd, "claim %q: not a valid claim name: %v: name the claim with --claim", claim, err)
+			}
+			if rename != "" {
+				// podman before 5.4 writes the volume's name as the claimName,
+				// 5.4 and later a DNS-1123 one.
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: claim %q is the claimName podman before 5.4 writes for this volume; podman 5.4 and later write %q: if the manifest says so, import with --claim %s\n", claim, rename, rename)
 			}
 			if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
 				return usageError(cmd, "namespace %q: %s", namespace, strings.Join(errs, "; "))

@@ -19,8 +19,8 @@ import (
 // directory: the pods start in the units' order and serve on the published
 // ports, the database pod from the volume's data.
 //
-// The database's YAML carries a PersistentVolumeClaim document: a claimName
-// without one is another change (issue 27's first part).
+// The database's YAML has no PersistentVolumeClaim document, as podman's
+// never has: its claim is a local volume of that name.
 func TestQuadletImport(t *testing.T) {
 	units, stage, podman := t.TempDir(), t.TempDir(), t.TempDir()
 	write := func(dir, name, content string) {
@@ -65,13 +65,6 @@ spec:
   volumes:
   - name: data
     persistentVolumeClaim: {claimName: e2e-qdata}
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: e2e-qdata}
-spec:
-  accessModes: [ReadWriteOnce]
-  resources: {requests: {storage: 1Gi}}
 `))
 	write(yamls, "web.yaml", pod("e2e-qweb", `mkdir -p /www && echo "$GREETING" > /www/index.html`, `    envFrom:
     - configMapRef: {name: e2e-qweb-config}
