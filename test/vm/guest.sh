@@ -4,10 +4,6 @@
 # which define g (a command line for the guest) and vm (vm.sh).
 runtime=${runtime:-containerd}
 
-# CRI-O's image store, as the cri-o package's crio.conf has it (skopeo's
-# syntax).
-crio_store='[overlay@/var/lib/containers/storage+/run/containers/storage]'
-
 # configure_crio installs skopeo (which doctor's fix names, to copy images
 # into CRI-O's store) and gives CRI-O the local pause image (doctor's fix, a
 # drop-in in /etc/crio/crio.conf.d; "" runs its own entrypoint: it has no
@@ -67,19 +63,26 @@ TOML
 }
 
 # import_images DIR NAME:TAG…: the local images DIR/NAME.tar into
-# containerd's k8s.io namespace (or CRI-O's store, with skopeo), as
-# localhost/podunit/NAME:TAG.
+# containerd's k8s.io namespace, as localhost/podunit/NAME:TAG; on CRI-O,
+# as an archive of that name in podunit's images directory, which
+# podunit-images.service imports again at each boot: CRI-O removes every
+# image when it starts after a power cut (no clean_shutdown_file), and
+# this machine has no registry to pull them from again.
 import_images() {
 	local dir=$1 i
 	shift
 	for i in "$@"; do
 		"$vm" copy "$dir/${i%%:*}.tar" /root/images
 		if [ "$runtime" = crio ]; then
-			g skopeo copy -q "oci-archive:/root/images/${i%%:*}.tar" "containers-storage:${crio_store}localhost/podunit/$i" >/dev/null ||
-				{ echo "skopeo copy of $i failed"; return 1; }
+			g mkdir -p /var/lib/podunit/images
+			g skopeo copy -q "oci-archive:/root/images/${i%%:*}.tar" "oci-archive:/var/lib/podunit/images/${i%%:*}.tar:localhost/podunit/$i" >/dev/null ||
+				{ echo "skopeo copy of $i into an archive failed"; return 1; }
 		else
 			g ctr -n k8s.io images import --index-name "localhost/podunit/$i" "/root/images/${i%%:*}.tar" >/dev/null ||
 				{ echo "ctr images import of $i failed"; return 1; }
 		fi
 	done
+	if [ "$runtime" = crio ]; then
+		g podunit images import || { echo "podunit images import failed"; return 1; }
+	fi
 }

@@ -526,6 +526,7 @@ back() {
 		sleep 3
 	done
 	runtime_sandboxes >"$sandboxes_file"
+	echo "image archives imported at this boot: $(g journalctl -b -u podunit-images.service --no-pager -o cat | grep -c '^imported' || true)"
 	echo "CNI cache entries repaired at this boot: $(g journalctl -b --no-pager -o cat | grep -c 'unreadable CNI cache' || true)"
 	echo "pods back, $(g cat /var/lib/podunit/volumes/default/data/starts | grep -c start) starts of the claim's pod"
 	# A rollback holds across the boot: the pod runs the last ready
