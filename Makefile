@@ -27,6 +27,10 @@ export RUNTIME
 TESTBED_ROOT ?= /var/lib/podunit-testbed
 E2E_TESTBED  := $(TESTBED_ROOT)/e2e$(if $(filter crio,$(RUNTIME)),-crio)
 DEMO_TESTBED := $(TESTBED_ROOT)/demo
+CONSOLE_TESTBED := $(TESTBED_ROOT)/console
+# The Cockpit page (contrib/cockpit-podunit) and where its build lands.
+COCKPIT_SRC  := contrib/cockpit-podunit
+COCKPIT_DIST := $(COCKPIT_SRC)/dist
 
 # Extra flags for the e2e test binary, e.g. E2E_FLAGS=-test.run=TestHostNamespaces
 E2E_FLAGS ?=
@@ -52,7 +56,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build cockpit install-cockpit test-console test test-unit e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,7 +68,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-e2e test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, end-to-end tests in a fresh test bed, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
+test: deps build test-unit fuzz-short test-e2e test-console test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, end-to-end tests in a fresh test bed, the Cockpit page in a browser, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
 
 test-unit: ## gofmt, go vet and the unit tests
 	@unformatted=$$($(dir $(GO))gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
@@ -81,6 +85,25 @@ e2e-build: build
 
 test-e2e: e2e-build ## end-to-end tests against real systemd, containerd (RUNTIME=crio: CRI-O), runc and CNI in a private test bed (root)
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
+
+cockpit: ## build the Cockpit page into contrib/cockpit-podunit/dist (npm ci from the lockfile, its unit tests, esbuild)
+	cd $(COCKPIT_SRC) && npm ci --no-audit --no-fund --loglevel=error && node --test test/ && node build.js
+
+install-cockpit: ## install the built page (make cockpit) under $(DESTDIR)$(DATADIR)/cockpit/podunit
+	test -f $(COCKPIT_DIST)/index.js || { echo "no $(COCKPIT_DIST): run make cockpit"; exit 1; }
+	rm -rf $(DESTDIR)$(DATADIR)/cockpit/podunit
+	install -d $(DESTDIR)$(DATADIR)/cockpit/podunit
+	cp -r $(COCKPIT_DIST)/. $(DESTDIR)$(DATADIR)/cockpit/podunit/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/cockpit/podunit
+
+# Screenshots of the browser tests: bin/console/<Test>.png (a failing test's
+# shows the moment it failed).
+test-console: deps cockpit e2e-build ## the Cockpit page in Debian's chromium against Debian's cockpit-ws in a test bed: statuses, a pod's page, restart, the read-only user
+	$(MAKE) --no-print-directory install-cockpit DESTDIR=$(CURDIR)/bin/install
+	rm -rf $(CONSOLE_TESTBED)/screenshots bin/console && mkdir -p $(CONSOLE_TESTBED)/screenshots bin/console
+	PODUNIT_E2E_CONSOLE=1 PODUNIT_E2E_SCREENSHOTS=/run/podunit-testbed/screenshots PODUNIT_TESTBED_DIR=$(CONSOLE_TESTBED) \
+		./test/e2e/run.sh bin/install bin/e2e.test -test.run '^TestConsole' $(if $(E2E_FLAGS),'$(E2E_FLAGS)'); \
+	rc=$$?; cp $(CONSOLE_TESTBED)/screenshots/*.png bin/console/ 2>/dev/null; ls bin/console/*.png 2>/dev/null; exit $$rc
 
 # The load suite's sizes (docs/reliability.md); test-load-short is what
 # make test runs.

@@ -124,7 +124,7 @@ export function Overview() {
                         <Toolbar>
                             <ToolbarContent>
                                 <ToolbarItem>
-                                    <SearchInput id="pod-filter" placeholder="Filter by name, status, IP or file"
+                                    <SearchInput aria-label="Filter pods" placeholder="Filter by name, status, IP or file"
                                                  value={filter} onChange={(_e, v) => setFilter(v)} onClear={() => setFilter("")} />
                                 </ToolbarItem>
                             </ToolbarContent>
