@@ -258,7 +258,7 @@ PKGROOT     := $(CURDIR)/bin/pkgroot
 DIST        ?= dist
 PACKAGES_TESTBED := $(TESTBED_ROOT)/packages
 
-packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arch>.rpm, with nfpm (tools/go.mod)
+packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arch>.rpm, and cockpit-podunit's (_all.deb, .noarch.rpm), with nfpm (tools/go.mod)
 	rm -rf $(PKGROOT)
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(PKGROOT) VERSION=$(PKG_VERSION) EXTRA_LDFLAGS='-s -w'
 	rm -f bin/podunit bin/podshim # built for /usr and stripped: not what make build makes
@@ -277,13 +277,24 @@ packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arc
 		--config packaging/nfpm.yaml --packager deb --target $(DIST)/
 	VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(GO) tool -modfile=tools/go.mod nfpm package \
 		--config packaging/nfpm.yaml --packager rpm --target $(DIST)/
+	# cockpit-podunit: the Cockpit page, architecture-independent.
+	$(MAKE) --no-print-directory cockpit
+	rm -rf $(PKGROOT)-cockpit
+	$(MAKE) --no-print-directory install-cockpit PREFIX=/usr DESTDIR=$(PKGROOT)-cockpit
+	VERSION=$(PKG_VERSION) $(GO) tool -modfile=tools/go.mod nfpm package \
+		--config packaging/cockpit/nfpm.yaml --packager deb --target $(DIST)/
+	VERSION=$(PKG_VERSION) $(GO) tool -modfile=tools/go.mod nfpm package \
+		--config packaging/cockpit/nfpm.yaml --packager rpm --target $(DIST)/
 
-test-packages: ## check the packages: lintian, rpm's view, and install, upgrade (to PKG_VERSION.1) and removal of the .deb in a test bed
+test-packages: ## check the packages: lintian, rpm's view, and install, upgrade (to PKG_VERSION.1) and removal of the .deb in a test bed; cockpit-podunit's dependencies and its page found by cockpit-bridge
 	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION) DIST=dist
 	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION).1 DIST=bin/dist-next
 	PODUNIT_TESTBED_DIR=$(PACKAGES_TESTBED) ./test/packaging/check.sh \
 		dist/podunit_$(PKG_VERSION)-1_$(PKG_ARCH).deb bin/dist-next/podunit_$(PKG_VERSION).1-1_$(PKG_ARCH).deb \
 		dist/podunit-$(PKG_VERSION)-1.$(shell uname -m).rpm bin/dist-next/podunit-$(PKG_VERSION).1-1.$(shell uname -m).rpm
+	PODUNIT_TESTBED_DIR=$(PACKAGES_TESTBED) ./test/packaging/check-cockpit.sh \
+		dist/cockpit-podunit_$(PKG_VERSION)-1_all.deb dist/cockpit-podunit-$(PKG_VERSION)-1.noarch.rpm \
+		dist/podunit_$(PKG_VERSION)-1_$(PKG_ARCH).deb
 
 clean: ## remove build output
 	rm -rf bin dist

@@ -177,6 +177,15 @@ func (b *browser) screenshot(path string) {
 	}
 }
 
+// smallScreenshot saves the page, height pixels of it at 1280 wide, scaled
+// to 60 %: the README's pictures (docs/images).
+func (b *browser) smallScreenshot(name string, height int64) {
+	b.t.Helper()
+	b.run("a tall viewport", chromedp.EmulateViewport(1280, height, chromedp.EmulateScale(0.6)))
+	b.screenshot(filepath.Join(filepath.Dir(b.shot), name))
+	b.run("the viewport back", chromedp.EmulateReset())
+}
+
 // The statuses of the overview's rows, by namespace/name.
 const rowStatuses = `Object.fromEntries([...document.querySelectorAll("#pods tr[data-pod]")]
 	.filter(r => r.dataset.pod.startsWith("default/e2e-con-"))
@@ -232,6 +241,7 @@ func TestConsoleOverview(t *testing.T) {
 	b.waitEval("the summary counting the failing pod", `document.querySelector("#pods-failing").textContent !== "0"`, true)
 	b.waitEval("the runtime's health check", `[...document.querySelectorAll(".health-check")].map(e => e.dataset.check).includes("runtime")`, true)
 	b.screenshot(b.shot)
+	b.smallScreenshot("overview.png", 700)
 
 	// The filter keeps the rows that match.
 	b.run("filter on crash", chromedp.SendKeys(chromedp.CSS(`input[aria-label="Filter pods"]`), "crashloop"))
@@ -266,6 +276,7 @@ func TestConsolePodPage(t *testing.T) {
 	b.waitEval("the page showing the new start", `document.querySelector("#unit-since").textContent !== `+jsString(shownBefore)+` && document.querySelector("#unit-state").textContent === "active (running)"`, true)
 	b.waitEval("the pod Running again", `document.querySelector("#pod-title .podunit-status").textContent`, "Running")
 	b.screenshot(b.shot)
+	b.smallScreenshot("pod.png", 2400)
 
 	// The invalid manifest's page: validate's error beside line 10 (image:
 	// became imag:), and the pod still runs its last good spec.

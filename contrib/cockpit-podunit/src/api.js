@@ -92,7 +92,9 @@ export async function unitState(unit) {
 // CPU time (absent where systemd keeps none: cgroup v1) and tasks.
 export async function sliceUsage(slice) {
     const p = await properties(await unitPath(slice), "org.freedesktop.systemd1.Slice");
-    const num = v => (v === undefined || String(v) === "18446744073709551615" ? null : Number(v));
+    // systemd says "not counted" with UINT64_MAX (a JavaScript number
+    // rounds it to 2^64).
+    const num = v => (v === undefined || Number(v) >= 2 ** 64 - 1 ? null : Number(v));
     return { at: Date.now(), memory: num(p.MemoryCurrent), cpuNSec: num(p.CPUUsageNSec), tasks: num(p.TasksCurrent) };
 }
 
