@@ -87,7 +87,7 @@ test-e2e: e2e-build ## end-to-end tests against real systemd, containerd (RUNTIM
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
 
 cockpit: ## build the Cockpit page into contrib/cockpit-podunit/dist (npm ci from the lockfile, its unit tests, esbuild)
-	cd $(COCKPIT_SRC) && npm ci --no-audit --no-fund --loglevel=error && node --test test/ && node build.js
+	cd $(COCKPIT_SRC) && npm ci --no-audit --no-fund --loglevel=error && node --test --test-reporter=dot test/ && node build.js
 
 install-cockpit: ## install the built page (make cockpit) under $(DESTDIR)$(DATADIR)/cockpit/podunit
 	test -f $(COCKPIT_DIST)/index.js || { echo "no $(COCKPIT_DIST): run make cockpit"; exit 1; }
@@ -223,14 +223,16 @@ bench-short: ## the benchmarks, briefly (what CI runs), the test bed half on CRI
 	$(MAKE) --no-print-directory bench-testbed RUNTIME=crio READY_BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 BENCH_RUN=StartToReady
 	$(MAKE) --no-print-directory bench-status STATUS_PODS=5 STATUS_DURATION=3s
 
-demo: deps build ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering
+demo: deps build cockpit ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering and the web console's address (CONSOLE_PORT, 9090)
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
+	$(MAKE) --no-print-directory install-cockpit DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(DEMO_TESTBED) ./test/demo.sh bin/install contrib/examples/static-web.yaml
 
 test-demo: ## run make demo as the README promises, and stop it again
 	$(MAKE) --no-print-directory demo; rc=$$?; $(MAKE) --no-print-directory demo-stop; exit $$rc
 
 demo-stop: ## power off the demo's test bed and remove its state
+	if [ -f $(DEMO_TESTBED)/console-forward.pid ]; then kill $$(cat $(DEMO_TESTBED)/console-forward.pid) 2>/dev/null; rm -f $(DEMO_TESTBED)/console-forward.pid; fi
 	PODUNIT_TESTBED_DIR=$(DEMO_TESTBED) ./test/testbed/testbed.sh down
 
 install: build ## install binaries, units and config under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc

@@ -36,6 +36,10 @@ const (
 	cockpitUnit     = "cockpit-e2e.service"
 )
 
+// The test bed's /etc is its own, but /home and /root are the host's: the
+// viewer's home is in the test bed's /run, and chromium's in a temporary
+// directory of the test's.
+
 // consoleOrSkip skips unless make test-console runs the test, and starts
 // cockpit-ws (once) with its users.
 func consoleOrSkip(t *testing.T) {
@@ -49,7 +53,7 @@ func consoleOrSkip(t *testing.T) {
 	script := fmt.Sprintf(`set -e
 sed -i '/^root$/d' /etc/cockpit/disallowed-users
 echo 'root:%[1]s' | chpasswd
-id %[2]s >/dev/null 2>&1 || useradd -m -G podunit %[2]s
+id %[2]s >/dev/null 2>&1 || useradd -m -d /run/%[2]s -G podunit %[2]s
 echo '%[2]s:%[1]s' | chpasswd
 systemd-run --unit=%[3]s /usr/lib/cockpit/cockpit-ws --no-tls --address 127.0.0.1 --port 9090
 `, consolePassword, consoleViewer, cockpitUnit)
@@ -76,6 +80,7 @@ func newBrowser(t *testing.T, user string) *browser {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath("/usr/bin/chromium"),
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Env("HOME=" + t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
