@@ -77,7 +77,7 @@ if [ -z "${HOST:-}" ] && [ -d "$tree/usr/local/share/cockpit/podunit" ] && [ -x 
 	run_in sh -c "
 		sed -i '/^root\$/d' /etc/cockpit/disallowed-users
 		echo root:podunit-demo | chpasswd
-		id podunit-viewer >/dev/null 2>&1 || useradd -m -d /run/podunit-viewer -G podunit podunit-viewer
+		id podunit-viewer >/dev/null 2>&1 || useradd -m -d /run/podunit-viewer -G podunit,systemd-journal podunit-viewer
 		echo podunit-viewer:podunit-demo | chpasswd
 		systemctl is-active --quiet podunit-console.service ||
 			systemd-run --quiet --unit=podunit-console /usr/lib/cockpit/cockpit-ws --no-tls --address 127.0.0.1 --port 9090"

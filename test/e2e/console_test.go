@@ -30,7 +30,9 @@ const (
 	// consoleAdmin logs in with administrative access: root, whom the test
 	// bed's /etc/cockpit/disallowed-users no longer lists.
 	consoleAdmin = "root"
-	// consoleViewer is in the podunit group only: read-only.
+	// consoleViewer is in the podunit group (the status API) and in
+	// systemd-journal (the pods' journal), without administrative access:
+	// read-only.
 	consoleViewer   = "podunit-viewer"
 	consolePassword = "podunit-e2e-console"
 	cockpitUnit     = "cockpit-e2e.service"
@@ -53,7 +55,7 @@ func consoleOrSkip(t *testing.T) {
 	script := fmt.Sprintf(`set -e
 sed -i '/^root$/d' /etc/cockpit/disallowed-users
 echo 'root:%[1]s' | chpasswd
-id %[2]s >/dev/null 2>&1 || useradd -m -d /run/%[2]s -G podunit %[2]s
+id %[2]s >/dev/null 2>&1 || useradd -m -d /run/%[2]s -G podunit,systemd-journal %[2]s
 echo '%[2]s:%[1]s' | chpasswd
 systemd-run --unit=%[3]s /usr/lib/cockpit/cockpit-ws --no-tls --address 127.0.0.1 --port 9090
 `, consolePassword, consoleViewer, cockpitUnit)
@@ -283,11 +285,58 @@ func TestConsolePodPage(t *testing.T) {
 	b.screenshot(b.shot)
 	b.smallScreenshot("pod.png", 2400)
 
+	// One container's journal: only its lines.
+	b.selectOption("#journal-container", "web")
+	b.waitEval("only the web container's lines", `(() => { const l = [...document.querySelectorAll("#journal .journal-line")].map(e => e.textContent); return l.length > 0 && l.every(t => t.includes("[web] ")) })()`, true)
+
+	// The crash-looping pod: its last termination and its events, as
+	// podunit describe words them.
+	b.open("default/e2e-con-crash")
+	b.waitEval("the last termination", `document.querySelector('#containers tr[data-container="c"] td[data-label="Last termination"]')?.textContent.startsWith("Error (exit 1) at ")`, true)
+	b.waitEval("the restart among the events", `[...document.querySelectorAll("#events tr.event")].some(r => r.textContent.includes("container exited; restarting it: container=c exitCode=1"))`, true)
+
 	// The invalid manifest's page: validate's error beside line 10 (image:
 	// became imag:), and the pod still runs its last good spec.
 	b.open("default/e2e-con-invalid")
 	b.waitEval("validate's error beside its line", `[...document.querySelectorAll(".manifest-line")].filter(l => l.querySelector(".validate-message")).map(l => l.dataset.line + " " + l.querySelector(".validate-message").textContent.includes("unknown field"))`, []string{"10 true"})
 	b.screenshot(strings.TrimSuffix(b.shot, ".png") + "-invalid.png")
+}
+
+// User story: "I stop a pod from the page and start it again; I remove a
+// pod's manifest, after the page asked me, and the pod goes."
+func TestConsoleActions(t *testing.T) {
+	consoleOrSkip(t)
+	writeManifest(t, "e2e-con-act.yaml", gatedPod("e2e-con-act", "30s", "app", serveForever))
+	unit := waitActive(t, "default", "e2e-con-act")
+	b := newBrowser(t, consoleAdmin)
+	b.open("default/e2e-con-act")
+	b.waitEval("the unit shown active", `document.querySelector("#unit-state")?.textContent`, "active (running)")
+
+	b.run("click Stop", chromedp.Click(chromedp.ID("unit-stop")))
+	waitFor(t, unit+" stopped", func() (bool, error) { s := activeState(unit); return s == "inactive" || s == "failed", nil })
+	b.waitEval("the page showing it stopped", `/^(inactive|failed) /.test(document.querySelector("#unit-state").textContent)`, true)
+	b.waitEval("Start enabled again", `document.querySelector("#unit-start").disabled`, false)
+	b.run("click Start", chromedp.Click(chromedp.ID("unit-start")))
+	waitFor(t, unit+" active again", func() (bool, error) { return activeState(unit) == "active", nil })
+	b.waitEval("the page showing it active", `document.querySelector("#unit-state").textContent`, "active (running)")
+
+	// Remove: a confirmation first; Cancel keeps the file.
+	file := filepath.Join(manifestDir, "e2e-con-act.yaml")
+	b.waitEval("Remove manifest enabled", `document.querySelector("#remove-manifest").disabled`, false)
+	b.run("click Remove manifest", chromedp.Click(chromedp.ID("remove-manifest")), chromedp.WaitVisible(chromedp.ID("confirm-remove")))
+	b.screenshot(strings.TrimSuffix(b.shot, ".png") + "-confirm.png")
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("the manifest is gone before the confirmation: %v", err)
+	}
+	b.run("confirm", chromedp.Click(chromedp.ID("confirm-remove")))
+	waitFor(t, "the manifest removed", func() (bool, error) {
+		_, err := os.Stat(file)
+		return os.IsNotExist(err), nil
+	})
+	waitGone(t, unit)
+	b.open("")
+	b.waitEval("the overview without the pod", `!!document.querySelector("#pods, #no-pods") && !document.querySelector('#pods tr[data-pod="default/e2e-con-act"]')`, true)
+	b.screenshot(b.shot)
 }
 
 // User story: "A colleague in the podunit group, without administrative
@@ -307,6 +356,8 @@ func TestConsoleReadOnly(t *testing.T) {
 	b.waitEval("the unit's state", `document.querySelector("#unit-state")?.textContent`, "active (running)")
 	b.waitEval("every action disabled", `["#unit-restart", "#unit-stop", "#unit-start", "#remove-manifest"].map(s => document.querySelector(s).disabled)`, []bool{true, true, true, true})
 	b.waitEval("the page saying why", `!!document.querySelector("#read-only")`, true)
+	b.waitEval("the pod's journal", `[...document.querySelectorAll("#journal .journal-line")].some(l => l.textContent.includes("[web] hello from the console test"))`, true)
+	b.waitEval("the memory chart with data", `Number(document.querySelector("#chart-memory").dataset.samples) >= 2`, true)
 	b.screenshot(b.shot)
 	// Not only the buttons: systemd refuses the viewer too.
 	before := unitProps(t, unit)["ActiveEnterTimestamp"]
@@ -315,6 +366,19 @@ func TestConsoleReadOnly(t *testing.T) {
 	}
 	if after := unitProps(t, unit)["ActiveEnterTimestamp"]; after != before {
 		t.Errorf("%s restarted", unit)
+	}
+}
+
+// selectOption picks value in the <select> at selector, as a person's
+// choice does (React hears the change event).
+func (b *browser) selectOption(selector, value string) {
+	b.t.Helper()
+	var ok bool
+	err := b.eval(`(() => { const s = document.querySelector(`+jsString(selector)+`); if (!s) return false;
+		Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, "value").set.call(s, `+jsString(value)+`);
+		s.dispatchEvent(new Event("change", {bubbles: true})); return true })()`, &ok)
+	if err != nil || !ok {
+		b.t.Fatalf("select %s in %s: %v (found: %v)", value, selector, err, ok)
 	}
 }
 

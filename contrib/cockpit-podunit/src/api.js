@@ -109,18 +109,26 @@ export async function unitAction(action, unit) {
 export function followJournal(unit, container, onEntry, onError) {
     const argv = ["journalctl", "--no-pager", "-o", "json", "-n", "100", "-f", "-u", unit];
     if (container) argv.push("CONTAINER_NAME=" + container);
-    const proc = cockpit.spawn(argv, { superuser: "try", err: "message" });
+    // journalctl's own words (its stderr) come in the stream too: "No
+    // journal files were opened due to insufficient permissions." is why a
+    // user outside systemd-journal sees nothing, and the page says so.
+    const proc = cockpit.spawn(argv, { superuser: "try", err: "out" });
     let partial = "";
     proc.stream(data => {
         const lines = (partial + data).split("\n");
         partial = lines.pop();
         for (const l of lines) {
             if (!l) continue;
+            if (!l.startsWith("{")) {
+                if (!l.startsWith("-- ")) onError(new Error(l)); // not "-- No entries --"
+                continue;
+            }
             try {
                 const e = JSON.parse(l);
                 onEntry({
                     at: Number(e.__REALTIME_TIMESTAMP) / 1000,
                     container: e.CONTAINER_NAME || "",
+                    pid: e._PID || "",
                     message: Array.isArray(e.MESSAGE) ? new TextDecoder().decode(new Uint8Array(e.MESSAGE)) : String(e.MESSAGE ?? ""),
                 });
             } catch (_) { /* a line cut by the stream's end */ }

@@ -14,6 +14,7 @@ import { StatusLabel } from "./overview.jsx";
 import { Chart } from "./chart.jsx";
 import { Journal } from "./journal.jsx";
 import { Manifest } from "./manifest.jsx";
+import { Events } from "./events.jsx";
 
 // How many samples of the slice's accounting the charts keep (2 s apart).
 const samplesKept = 150;
@@ -185,6 +186,11 @@ export function PodPage({ namespace, name, admin }) {
                     <PageSection>
                         <Card><CardTitle>Conditions</CardTitle><CardBody><Conditions pod={p} /></CardBody></Card>
                     </PageSection>
+                    {row.unit && (
+                        <PageSection>
+                            <Card><CardTitle>Events</CardTitle><CardBody><Events unit={row.unit} /></CardBody></Card>
+                        </PageSection>
+                    )}
                     {row.unit && <PageSection><UsageForUnit unit={row.unit} /></PageSection>}
                     {row.unit && (
                         <PageSection>
