@@ -303,7 +303,8 @@ func TestConsolePodPage(t *testing.T) {
 }
 
 // User story: "I stop a pod from the page and start it again; I remove a
-// pod's manifest, after the page asked me, and the pod goes."
+// pod's manifest, after the page asked me, and the pod goes; an action
+// that fails tells me why."
 func TestConsoleActions(t *testing.T) {
 	consoleOrSkip(t)
 	writeManifest(t, "e2e-con-act.yaml", gatedPod("e2e-con-act", "30s", "app", serveForever))
@@ -334,6 +335,12 @@ func TestConsoleActions(t *testing.T) {
 		return os.IsNotExist(err), nil
 	})
 	waitGone(t, unit)
+
+	// A failed action says why, in systemd's words: the unit is gone.
+	b.waitEval("Restart enabled", `document.querySelector("#unit-restart").disabled`, false)
+	b.run("click Restart on the removed pod", chromedp.Click(chromedp.ID("unit-restart")))
+	b.waitEval("the failure and why", `document.querySelector("#action-error")?.textContent.includes("systemctl restart `+unit+`: Unit `+unit+` not found.")`, true)
+
 	b.open("")
 	b.waitEval("the overview without the pod", `!!document.querySelector("#pods, #no-pods") && !document.querySelector('#pods tr[data-pod="default/e2e-con-act"]')`, true)
 	b.screenshot(b.shot)
