@@ -198,10 +198,32 @@ const rowStatuses = `Object.fromEntries([...document.querySelectorAll("#pods tr[
 	.filter(r => r.dataset.pod.startsWith("default/e2e-con-"))
 	.map(r => [r.dataset.pod, r.querySelector("td[data-label=Status]").textContent]))`
 
-// Console pods: one running that logs, one crash-looping, one invalid.
+// Console pods: one running that logs (behind a Service), one
+// crash-looping, one invalid.
 func consolePods(t *testing.T) {
 	t.Helper()
-	writeManifest(t, "e2e-con-web.yaml", gatedPod("e2e-con-web", "30s", "web", "echo hello from the console test; "+serveForever))
+	writeManifest(t, "e2e-con-web.yaml", `apiVersion: v1
+kind: Pod
+metadata:
+  name: e2e-con-web
+  labels: {app: e2e-con-web}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: localhost/podunit/busybox:1.35
+    command: ["sh", "-c", "echo hello from the console test; `+serveForever+`"]
+    ports:
+    - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata: {name: e2e-con-web}
+spec:
+  selector: {app: e2e-con-web}
+  ports:
+  - {port: 8080, targetPort: 80}
+`)
 	writeManifest(t, "e2e-con-crash.yaml", `apiVersion: v1
 kind: Pod
 metadata: {name: e2e-con-crash}
@@ -240,6 +262,7 @@ func TestConsoleOverview(t *testing.T) {
 	}
 	writeFile(t, "e2e-con-gate.yaml", gate("echo v2 is broken; exit 1"))
 	b.waitEval("the rolled-back pod shown RolledBack without a reload", `document.querySelector('#pods tr[data-pod="default/e2e-con-gate"] td[data-label=Status]').textContent`, "RolledBack")
+	b.waitEval("the rolled-back pod ready again on its good generation", `document.querySelector('#pods tr[data-pod="default/e2e-con-gate"] td[data-label=Ready]').textContent`, "1/1")
 	var after float64
 	if err := b.eval(`performance.timeOrigin`, &after); err != nil || after != before {
 		t.Errorf("the page was reloaded (time origin %v, then %v: %v)", before, after, err)
@@ -247,8 +270,11 @@ func TestConsoleOverview(t *testing.T) {
 	// The node's summary and the runtime's health from /healthz?verbose.
 	b.waitEval("the summary counting the failing pod", `document.querySelector("#pods-failing").textContent !== "0"`, true)
 	b.waitEval("the runtime's health check", `[...document.querySelectorAll(".health-check")].map(e => e.dataset.check).includes("runtime")`, true)
+	// The Service, with the running pod's IP as its endpoint.
+	ip := podState(t, "default", "e2e-con-web").Status.PodIP
+	b.waitEval("the Service and its endpoint", `(() => { const r = document.querySelector('#services tr[data-service="default/e2e-con-web"]'); return r && [r.querySelector("td[data-label=Ports]").textContent, r.querySelector("td[data-label=Endpoints]").textContent] })()`, []string{"8080/TCP", ip + ":80"})
 	b.screenshot(b.shot)
-	b.smallScreenshot("overview.png", 700)
+	b.smallScreenshot("overview.png", 1000)
 
 	// The filter keeps the rows that match.
 	b.run("filter on crash", chromedp.SendKeys(chromedp.CSS(`input[aria-label="Filter pods"]`), "crashloop"))

@@ -54,6 +54,16 @@ export async function getServices() {
     }
 }
 
+// getEndpointSlices is /endpointslices: the Services' endpoints.
+export async function getEndpointSlices() {
+    try {
+        return JSON.parse(await promise(http.get("/endpointslices"))).items || [];
+    } catch (e) {
+        if (e.status === 404) return [];
+        throw e;
+    }
+}
+
 const systemd = () => cockpit.dbus("org.freedesktop.systemd1", { superuser: "try" });
 const managerPath = "/org/freedesktop/systemd1";
 const manager = "org.freedesktop.systemd1.Manager";

@@ -1,5 +1,6 @@
 // Overview: the node's summary, every pod as `podunit get pods -A -o wide`
-// lists it (live: polled), filterable, and the Services podunit has.
+// lists it (live: polled), filterable, and the Services podunit has with
+// their endpoints.
 import { useState } from "react";
 import {
     Alert, Card, CardBody, CardTitle, DescriptionList, DescriptionListDescription, DescriptionListGroup,
@@ -7,8 +8,8 @@ import {
 } from "@patternfly/react-core";
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import cockpit from "./cockpit.js";
-import { getHealth, getPods, getServices } from "./api.js";
-import { parseHealth, podRows, summary } from "./status.js";
+import { getEndpointSlices, getHealth, getPods, getServices } from "./api.js";
+import { parseHealth, podRows, serviceRows, summary } from "./status.js";
 import { usePoll } from "./poll.js";
 
 const colors = { ok: "green", warning: "orange", danger: "red" };
@@ -76,22 +77,26 @@ function PodTable({ rows }) {
     );
 }
 
-function Services({ services }) {
-    if (!services || services.length === 0) return null;
+function Services({ rows }) {
+    if (rows.length === 0) return null;
     return (
         <Card id="services">
             <CardTitle>Services</CardTitle>
             <CardBody>
                 <Table aria-label="Services" variant="compact">
-                    <Thead><Tr><Th>Namespace</Th><Th>Name</Th><Th>Type</Th><Th>Cluster IP</Th><Th>Ports</Th></Tr></Thead>
+                    <Thead><Tr><Th>Namespace</Th><Th>Name</Th><Th>Type</Th><Th>Cluster IP</Th><Th>Ports</Th><Th>Endpoints</Th></Tr></Thead>
                     <Tbody>
-                        {services.map(s => (
-                            <Tr key={s.metadata.namespace + "/" + s.metadata.name}>
-                                <Td>{s.metadata.namespace}</Td>
-                                <Td>{s.metadata.name}</Td>
-                                <Td>{s.spec.type || "ClusterIP"}</Td>
-                                <Td>{(s.spec.clusterIPs || [s.spec.clusterIP]).filter(Boolean).join(", ")}</Td>
-                                <Td>{(s.spec.ports || []).map(p => `${p.port}${p.nodePort ? ":" + p.nodePort : ""}/${p.protocol || "TCP"}`).join(", ")}</Td>
+                        {rows.map(r => (
+                            <Tr key={r.key} data-service={r.key}>
+                                <Td dataLabel="Namespace">{r.namespace}</Td>
+                                <Td dataLabel="Name">{r.name}</Td>
+                                <Td dataLabel="Type">{r.type}</Td>
+                                <Td dataLabel="Cluster IP">{r.clusterIP}</Td>
+                                <Td dataLabel="Ports">{r.ports}</Td>
+                                <Td dataLabel="Endpoints">
+                                    {r.endpoints.join(", ") || "<none>"}
+                                    {r.notReady > 0 && ` (${r.notReady} not ready)`}
+                                </Td>
                             </Tr>
                         ))}
                     </Tbody>
@@ -105,7 +110,7 @@ export function Overview() {
     const [filter, setFilter] = useState("");
     const pods = usePoll(getPods, []);
     const health = usePoll(getHealth, []);
-    const services = usePoll(getServices, []);
+    const services = usePoll(() => Promise.all([getServices(), getEndpointSlices()]), []);
     const rows = podRows(pods.data || [], Date.now(), filter);
     return (
         <Page>
@@ -133,7 +138,7 @@ export function Overview() {
                     </CardBody>
                 </Card>
             </PageSection>
-            <PageSection><Services services={services.data} /></PageSection>
+            <PageSection><Services rows={services.data ? serviceRows(...services.data) : []} /></PageSection>
         </Page>
     );
 }

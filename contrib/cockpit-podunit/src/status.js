@@ -182,3 +182,43 @@ export function bytes(n) {
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
     return (i === 0 ? String(n) : n.toFixed(1)) + units[i];
 }
+
+// serviceRows is the overview's Services: each Service (as `podunit get
+// services -o wide` shows it) with its endpoints from the EndpointSlices
+// labelled with its name: "IP:PORT" of the ready ones, and how many are not.
+export function serviceRows(services, slices) {
+    const bySvc = new Map();
+    for (const sl of slices || []) {
+        const name = ((sl.metadata && sl.metadata.labels) || {})["kubernetes.io/service-name"];
+        if (!name) continue;
+        const key = `${sl.metadata.namespace}/${name}`;
+        bySvc.set(key, (bySvc.get(key) || []).concat([sl]));
+    }
+    return (services || []).map(s => {
+        const key = `${s.metadata.namespace}/${s.metadata.name}`;
+        const spec = s.spec || {};
+        const ready = [];
+        let notReady = 0;
+        for (const sl of bySvc.get(key) || []) {
+            const ports = (sl.ports || []).map(p => p.port).filter(p => p !== undefined);
+            for (const ep of sl.endpoints || []) {
+                const isReady = !ep.conditions || ep.conditions.ready !== false;
+                for (const addr of ep.addresses || []) {
+                    if (!isReady) { notReady++; continue }
+                    if (ports.length === 0) ready.push(addr);
+                    for (const p of ports) ready.push(addr.includes(":") ? `[${addr}]:${p}` : `${addr}:${p}`);
+                }
+            }
+        }
+        return {
+            key,
+            namespace: s.metadata.namespace,
+            name: s.metadata.name,
+            type: spec.type || "ClusterIP",
+            clusterIP: (spec.clusterIPs || [spec.clusterIP]).filter(Boolean).join(",") || "<none>",
+            ports: (spec.ports || []).map(p => `${p.port}${p.nodePort ? ":" + p.nodePort : ""}/${p.protocol || "TCP"}`).join(","),
+            endpoints: ready.sort(),
+            notReady,
+        };
+    }).sort((a, b) => a.key.localeCompare(b.key));
+}

@@ -1,7 +1,7 @@
 // Table-driven tests of src/status.js: the page's words are get pods'.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { statusWord, podRows, summary, parseHealth, shortDuration, containerRows } from "../src/status.js";
+import { statusWord, podRows, summary, parseHealth, shortDuration, containerRows, serviceRows } from "../src/status.js";
 
 function pod(name, status, spec) {
     return {
@@ -72,4 +72,29 @@ test("containerRows joins spec and status, with the last termination", () => {
     assert.equal(c.state, "waiting: CrashLoopBackOff (back-off 40s)");
     assert.equal(c.restarts, 4);
     assert.equal(c.lastTermination, "Error (exit 1) at 2026-12-07T10:01:00Z");
+});
+
+test("serviceRows joins Services and their EndpointSlices", () => {
+    const services = [
+        { metadata: { namespace: "default", name: "web" }, spec: { clusterIP: "10.96.0.20", clusterIPs: ["10.96.0.20"], ports: [{ port: 8080, protocol: "TCP" }] } },
+        { metadata: { namespace: "default", name: "lb" }, spec: { type: "LoadBalancer", clusterIP: "10.96.0.21", ports: [{ port: 80, nodePort: 30080 }] } },
+        { metadata: { namespace: "default", name: "headless" }, spec: { clusterIP: "None", clusterIPs: ["None"] } },
+    ];
+    const slices = [
+        {
+            metadata: { namespace: "default", labels: { "kubernetes.io/service-name": "web" } },
+            ports: [{ port: 80 }],
+            endpoints: [
+                { addresses: ["10.88.0.5"], conditions: { ready: true } },
+                { addresses: ["10.88.0.4"], conditions: { ready: true } },
+                { addresses: ["10.88.0.6"], conditions: { ready: false } },
+            ],
+        },
+        { metadata: { namespace: "other", labels: { "kubernetes.io/service-name": "web" } }, ports: [{ port: 1 }], endpoints: [{ addresses: ["10.88.9.9"] }] },
+    ];
+    assert.deepEqual(serviceRows(services, slices).map(r => [r.key, r.type, r.clusterIP, r.ports, r.endpoints, r.notReady]), [
+        ["default/headless", "ClusterIP", "None", "", [], 0],
+        ["default/lb", "LoadBalancer", "10.96.0.21", "80:30080/TCP", [], 0],
+        ["default/web", "ClusterIP", "10.96.0.20", "8080/TCP", ["10.88.0.4:80", "10.88.0.5:80"], 1],
+    ]);
 });
