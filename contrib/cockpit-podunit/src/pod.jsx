@@ -8,7 +8,7 @@ import {
 import { Table, Tbody, Td, Th, Thead, Tr } from "@patternfly/react-table";
 import cockpit from "./cockpit.js";
 import { getPod, sliceUsage, unitAction, unitState } from "./api.js";
-import { bytes, condition, ConditionUpToDate, containerRows, podRow } from "./status.js";
+import { bytes, condition, ConditionUpToDate, containerRows, cpuPercent, podRow } from "./status.js";
 import { usePoll } from "./poll.js";
 import { StatusLabel } from "./overview.jsx";
 import { Chart } from "./chart.jsx";
@@ -87,12 +87,7 @@ function Usage({ slice }) {
         tick();
         return () => { stopped = true; clearTimeout(timer) };
     }, [slice]);
-    // CPU: the share of one CPU between two samples.
-    const cpu = samples.map((s, i) => {
-        const p = samples[i - 1];
-        const value = p && s.cpuNSec !== null && p.cpuNSec !== null ? (s.cpuNSec - p.cpuNSec) / 1e6 / (s.at - p.at) * 100 : null;
-        return { at: s.at, value };
-    });
+    const cpu = cpuPercent(samples);
     return (
         <Card id="usage">
             <CardTitle>Resources of {slice}</CardTitle>

@@ -222,3 +222,16 @@ export function serviceRows(services, slices) {
         };
     }).sort((a, b) => a.key.localeCompare(b.key));
 }
+
+// cpuPercent turns samples of a slice's CPU time ({at: ms, cpuNSec}) into
+// its use between each sample and the one before, in percent of one CPU;
+// null where systemd counts none (cgroup v1) or for the first sample.
+export function cpuPercent(samples) {
+    return samples.map((s, i) => {
+        const p = samples[i - 1];
+        const value = p && s.cpuNSec !== null && p.cpuNSec !== null && s.at > p.at
+            ? (s.cpuNSec - p.cpuNSec) / 1e6 / (s.at - p.at) * 100
+            : null;
+        return { at: s.at, value };
+    });
+}

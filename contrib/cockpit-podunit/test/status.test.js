@@ -1,7 +1,7 @@
 // Table-driven tests of src/status.js: the page's words are get pods'.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { statusWord, podRows, summary, parseHealth, shortDuration, containerRows, serviceRows } from "../src/status.js";
+import { statusWord, podRows, summary, parseHealth, shortDuration, containerRows, serviceRows, cpuPercent } from "../src/status.js";
 
 function pod(name, status, spec) {
     return {
@@ -97,4 +97,13 @@ test("serviceRows joins Services and their EndpointSlices", () => {
         ["default/lb", "LoadBalancer", "10.96.0.21", "80:30080/TCP", [], 0],
         ["default/web", "ClusterIP", "10.96.0.20", "8080/TCP", ["10.88.0.4:80", "10.88.0.5:80"], 1],
     ]);
+});
+
+test("cpuPercent: the share of one CPU between samples", () => {
+    assert.deepEqual(cpuPercent([
+        { at: 1000, cpuNSec: 0 },
+        { at: 3000, cpuNSec: 1e9 }, // 1 s of CPU in 2 s
+        { at: 5000, cpuNSec: 1e9 }, // idle
+        { at: 7000, cpuNSec: null }, // not counted
+    ]).map(s => s.value), [null, 50, 0, null]);
 });
