@@ -111,7 +111,7 @@ func newBrowser(t *testing.T, user string) *browser {
 	t.Cleanup(func() {
 		if t.Failed() {
 			b.screenshot(b.shot)
-			t.Logf("screenshot of the failure: %s", b.shot)
+			t.Logf("screenshot of the failure: %s (make test-console copies it to bin/console/)", b.shot)
 		}
 	})
 	b.run("log in as "+user,
