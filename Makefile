@@ -27,6 +27,10 @@ export RUNTIME
 TESTBED_ROOT ?= /var/lib/podunit-testbed
 E2E_TESTBED  := $(TESTBED_ROOT)/e2e$(if $(filter crio,$(RUNTIME)),-crio)
 DEMO_TESTBED := $(TESTBED_ROOT)/demo
+CONSOLE_TESTBED := $(TESTBED_ROOT)/console
+# The Cockpit page (contrib/cockpit-podunit) and where its build lands.
+COCKPIT_SRC  := contrib/cockpit-podunit
+COCKPIT_DIST := $(COCKPIT_SRC)/dist
 
 # Extra flags for the e2e test binary, e.g. E2E_FLAGS=-test.run=TestHostNamespaces
 E2E_FLAGS ?=
@@ -52,7 +56,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build test test-unit e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build cockpit install-cockpit test-console test test-unit e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,7 +68,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-e2e test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, end-to-end tests in a fresh test bed, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
+test: deps build test-unit fuzz-short test-e2e test-console test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, end-to-end tests in a fresh test bed, the Cockpit page in a browser, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
 
 test-unit: ## gofmt, go vet and the unit tests
 	@unformatted=$$($(dir $(GO))gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
@@ -81,6 +85,25 @@ e2e-build: build
 
 test-e2e: e2e-build ## end-to-end tests against real systemd, containerd (RUNTIME=crio: CRI-O), runc and CNI in a private test bed (root)
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test $(if $(E2E_FLAGS),'$(E2E_FLAGS)')
+
+cockpit: ## build the Cockpit page into contrib/cockpit-podunit/dist (npm ci from the lockfile, its unit tests, esbuild)
+	cd $(COCKPIT_SRC) && npm ci --no-audit --no-fund --loglevel=error && node --test --test-reporter=dot test/ && node build.js
+
+install-cockpit: ## install the built page (make cockpit) under $(DESTDIR)$(DATADIR)/cockpit/podunit
+	test -f $(COCKPIT_DIST)/index.js || { echo "no $(COCKPIT_DIST): run make cockpit"; exit 1; }
+	rm -rf $(DESTDIR)$(DATADIR)/cockpit/podunit
+	install -d $(DESTDIR)$(DATADIR)/cockpit/podunit
+	cp -r $(COCKPIT_DIST)/. $(DESTDIR)$(DATADIR)/cockpit/podunit/
+	chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/cockpit/podunit
+
+# Screenshots of the browser tests: bin/console/<Test>.png (a failing test's
+# shows the moment it failed).
+test-console: deps cockpit e2e-build ## the Cockpit page in Debian's chromium against Debian's cockpit-ws in a test bed: statuses, a pod's page, restart, the read-only user
+	$(MAKE) --no-print-directory install-cockpit DESTDIR=$(CURDIR)/bin/install
+	rm -rf $(CONSOLE_TESTBED)/screenshots bin/console && mkdir -p $(CONSOLE_TESTBED)/screenshots bin/console
+	PODUNIT_E2E_CONSOLE=1 PODUNIT_E2E_SCREENSHOTS=/run/podunit-testbed/screenshots PODUNIT_TESTBED_DIR=$(CONSOLE_TESTBED) \
+		./test/e2e/run.sh bin/install bin/e2e.test -test.run '^TestConsole' $(if $(E2E_FLAGS),'$(E2E_FLAGS)'); \
+	rc=$$?; cp $(CONSOLE_TESTBED)/screenshots/*.png bin/console/ 2>/dev/null; ls bin/console/*.png 2>/dev/null; exit $$rc
 
 # The load suite's sizes (docs/reliability.md); test-load-short is what
 # make test runs.
@@ -201,14 +224,16 @@ bench-short: ## the benchmarks, briefly (what CI runs), the test bed half on CRI
 	$(MAKE) --no-print-directory bench-testbed RUNTIME=crio READY_BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 BENCH_RUN=StartToReady
 	$(MAKE) --no-print-directory bench-status STATUS_PODS=5 STATUS_DURATION=3s
 
-demo: deps build ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering
+demo: deps build cockpit ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering and the web console's address (CONSOLE_PORT, 9090)
 	rm -rf bin/install && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/bin/install
+	$(MAKE) --no-print-directory install-cockpit DESTDIR=$(CURDIR)/bin/install
 	PODUNIT_TESTBED_DIR=$(DEMO_TESTBED) ./test/demo.sh bin/install contrib/examples/static-web.yaml
 
 test-demo: ## run make demo as the README promises, and stop it again
 	$(MAKE) --no-print-directory demo; rc=$$?; $(MAKE) --no-print-directory demo-stop; exit $$rc
 
 demo-stop: ## power off the demo's test bed and remove its state
+	if [ -f $(DEMO_TESTBED)/console-forward.pid ]; then kill $$(cat $(DEMO_TESTBED)/console-forward.pid) 2>/dev/null; rm -f $(DEMO_TESTBED)/console-forward.pid; fi
 	PODUNIT_TESTBED_DIR=$(DEMO_TESTBED) ./test/testbed/testbed.sh down
 
 install: build ## install binaries, units and config under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc
@@ -236,7 +261,7 @@ PKGROOT     := $(CURDIR)/bin/pkgroot
 DIST        ?= dist
 PACKAGES_TESTBED := $(TESTBED_ROOT)/packages
 
-packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arch>.rpm, with nfpm (tools/go.mod)
+packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arch>.rpm, and cockpit-podunit's (_all.deb, .noarch.rpm), with nfpm (tools/go.mod)
 	rm -rf $(PKGROOT)
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(PKGROOT) VERSION=$(PKG_VERSION) EXTRA_LDFLAGS='-s -w'
 	rm -f bin/podunit bin/podshim # built for /usr and stripped: not what make build makes
@@ -255,13 +280,24 @@ packages: ## dist/podunit_<version>_<arch>.deb and dist/podunit-<version>-1.<arc
 		--config packaging/nfpm.yaml --packager deb --target $(DIST)/
 	VERSION=$(PKG_VERSION) ARCH=$(PKG_ARCH) $(GO) tool -modfile=tools/go.mod nfpm package \
 		--config packaging/nfpm.yaml --packager rpm --target $(DIST)/
+	# cockpit-podunit: the Cockpit page, architecture-independent.
+	$(MAKE) --no-print-directory cockpit
+	rm -rf $(PKGROOT)-cockpit
+	$(MAKE) --no-print-directory install-cockpit PREFIX=/usr DESTDIR=$(PKGROOT)-cockpit
+	VERSION=$(PKG_VERSION) $(GO) tool -modfile=tools/go.mod nfpm package \
+		--config packaging/cockpit/nfpm.yaml --packager deb --target $(DIST)/
+	VERSION=$(PKG_VERSION) $(GO) tool -modfile=tools/go.mod nfpm package \
+		--config packaging/cockpit/nfpm.yaml --packager rpm --target $(DIST)/
 
-test-packages: ## check the packages: lintian, rpm's view, and install, upgrade (to PKG_VERSION.1) and removal of the .deb in a test bed
+test-packages: ## check the packages: lintian, rpm's view, and install, upgrade (to PKG_VERSION.1) and removal of the .deb in a test bed; cockpit-podunit's dependencies and its page found by cockpit-bridge
 	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION) DIST=dist
 	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION).1 DIST=bin/dist-next
 	PODUNIT_TESTBED_DIR=$(PACKAGES_TESTBED) ./test/packaging/check.sh \
 		dist/podunit_$(PKG_VERSION)-1_$(PKG_ARCH).deb bin/dist-next/podunit_$(PKG_VERSION).1-1_$(PKG_ARCH).deb \
 		dist/podunit-$(PKG_VERSION)-1.$(shell uname -m).rpm bin/dist-next/podunit-$(PKG_VERSION).1-1.$(shell uname -m).rpm
+	PODUNIT_TESTBED_DIR=$(PACKAGES_TESTBED) ./test/packaging/check-cockpit.sh \
+		dist/cockpit-podunit_$(PKG_VERSION)-1_all.deb dist/cockpit-podunit-$(PKG_VERSION)-1.noarch.rpm \
+		dist/podunit_$(PKG_VERSION)-1_$(PKG_ARCH).deb
 
 clean: ## remove build output
 	rm -rf bin dist

@@ -66,7 +66,43 @@ if [ -n "$port" ]; then
 	run_in curl -s -m 5 "http://127.0.0.1:$port/" | sed 's/^/   /'
 fi
 
-bold "5. Look around"
+# The web console: the Cockpit page, when the tree has it (make demo
+# installs it) and Debian's cockpit-ws is here. cockpit-ws runs in the test
+# bed (its logins and bridges are the test bed's); socat forwards
+# 127.0.0.1:CONSOLE_PORT of the host into the test bed's network namespace.
+console=
+if [ -z "${HOST:-}" ] && [ -d "$tree/usr/local/share/cockpit/podunit" ] && [ -x /usr/lib/cockpit/cockpit-ws ]; then
+	port=${CONSOLE_PORT:-9090}
+	forward_pid=$PODUNIT_TESTBED_DIR/console-forward.pid
+	run_in sh -c "
+		sed -i '/^root\$/d' /etc/cockpit/disallowed-users
+		echo root:podunit-demo | chpasswd
+		id podunit-viewer >/dev/null 2>&1 || useradd -m -d /run/podunit-viewer -G podunit,systemd-journal podunit-viewer
+		echo podunit-viewer:podunit-demo | chpasswd
+		systemctl is-active --quiet podunit-console.service ||
+			systemd-run --quiet --unit=podunit-console /usr/lib/cockpit/cockpit-ws --no-tls --address 127.0.0.1 --port 9090"
+	if ! { [ -f "$forward_pid" ] && kill -0 "$(cat "$forward_pid")" 2>/dev/null; }; then
+		setsid socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" \
+			"EXEC:nsenter -t $("$tb" pid) -n socat STDIO TCP\:127.0.0.1\:9090" </dev/null >/dev/null 2>&1 &
+		echo $! >"$forward_pid"
+	fi
+	for i in $(seq 50); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" || true)" = 200 ] && break
+		sleep 0.2
+	done
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/podunit" || true)" = 200 ] ||
+		{ echo "demo: the web console does not answer on 127.0.0.1:$port" >&2; exit 1; }
+	console="http://127.0.0.1:$port/podunit"
+	bold "5. The web console (Cockpit) shows the pods: $console"
+	cat <<EOT
+   Log in as root, password podunit-demo (administrative access: restart,
+   stop, start, remove), or as podunit-viewer, password podunit-demo (the
+   podunit group only: read-only). It listens on the host's 127.0.0.1:$port;
+   from another machine: ssh -L $port:127.0.0.1:$port root@this-machine.
+EOT
+fi
+
+bold "$([ -n "$console" ] && echo 6 || echo 5). Look around"
 if [ -n "$enter" ]; then
 	cat <<EOT
    Enter the test bed (its own systemd, journald, containerd and network):

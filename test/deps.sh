@@ -4,7 +4,9 @@
 # busybox-static and umoci for local images), of the CRI-O test bed (what
 # crio, built by test/crio/build.sh, needs around it: conmon, runc,
 # containers' policy, registries and storage configuration, skopeo to load
-# images, nftables), of the VM tier (qemu, mmdebstrap) and the Go modules. Packages
+# images, nftables), of the VM tier (qemu, mmdebstrap), of the console's
+# browser tests and make demo's console (Debian's Cockpit, chromium, socat)
+# and the Go modules. Packages
 # already installed are not touched; apt runs only when something is missing.
 set -euo pipefail
 packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
@@ -12,7 +14,8 @@ packages=(systemd dbus containerd runc containernetworking-plugins busybox-stati
 	lintian rpm
 	docker-registry skopeo apache2-utils openssl
 	conmon golang-github-containers-common golang-github-containers-image containers-storage nftables
-	qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client debian-archive-keyring dpkg-dev zstd)
+	qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client debian-archive-keyring dpkg-dev zstd
+	cockpit-ws cockpit-bridge cockpit-system chromium socat)
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=
