@@ -53,6 +53,14 @@ wait_ssh() { # until the guest answers over ssh and its manager has booted
 		qemu_pid >/dev/null || { tail -30 "$run/console.log" >&2 || true; die "qemu exited"; }
 		if state=$(sshv systemctl is-system-running 2>/dev/null); then
 			case $state in running | degraded) return 0 ;; esac
+			# Pods' units started at boot are jobs of the boot, which ends
+			# when they are ready: a slow emulated machine may take minutes.
+			# The guest is up once they are all that is left; the steps
+			# wait for the pods themselves.
+			if [ "$state" = starting ] && sshv systemctl list-jobs --no-legend --plain 2>/dev/null |
+				awk '$2 !~ /^(pod|podunit-handoff)-.*\.service$/ { other = 1 } END { exit other }'; then
+				return 0
+			fi
 		else
 			state=
 			forget_ssh
