@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +41,23 @@ func (o *Objects) secret(key string) (*corev1.Secret, bool) {
 		return s, ok
 	}
 	return o.fallback.secret(key)
+}
+
+// likelyClaims are the claims of namespace ns that a claimName that is
+// not found was likely meant to name: those its own file defines (the
+// file then defines its claims, which podman's YAML never does) and those
+// a typo away (an edit distance of 2 or less). Sorted.
+func (o *Objects) likelyClaims(ns, name, file string) []string {
+	seen := map[string]bool{}
+	for ; o != nil; o = o.fallback {
+		for key := range o.claims {
+			n, claim, _ := strings.Cut(key, "/")
+			if n == ns && (o.sources["PersistentVolumeClaim "+key] == file || editDistance(claim, name) <= 2) {
+				seen[claim] = true
+			}
+		}
+	}
+	return sortedNames(seen)
 }
 
 func (o *Objects) claim(key string) (*corev1.PersistentVolumeClaim, bool) {
@@ -217,11 +236,18 @@ func (p *Pod) resolve(objects *Objects, strict bool) ([]Notice, error) {
 	// not its content, which is not part of the hash. podman's YAML names
 	// its named volumes as claims without defining them (`podman kube
 	// play` makes a missing one): here too such a claim is a directory
-	// of its name, the same a defined claim would have.
+	// of its name, the same a defined claim would have. Not when the
+	// pod's own file defines claims (podman's never does) or a defined
+	// claim is a typo away: a typo would give the pod a new, empty volume.
 	for i, v := range p.Spec.Spec.Volumes {
 		if c := v.PersistentVolumeClaim; c != nil {
 			if _, ok := objects.claim(ns + "/" + c.ClaimName); !ok {
 				path := fmt.Sprintf("spec.volumes[%d].persistentVolumeClaim.claimName", i)
+				if likely := objects.likelyClaims(ns, c.ClaimName, p.Source); len(likely) > 0 {
+					errs = append(errs, &FieldError{File: p.Source, Line: p.lines.lineOf(path), Field: p.lines.field(path),
+						Msg: fmt.Sprintf("PersistentVolumeClaim %q not found in namespace %q; did you mean %s? Define it, or correct the name (a claim no manifest defines is a local volume, as podman's named volume is, only when its file defines no claim and none is a typo away)", c.ClaimName, ns, quotedList(likely))})
+					continue
+				}
 				n := Notice{File: p.Source, Line: p.lines.lineOf(path), Field: p.lines.field(path),
 					Msg: fmt.Sprintf("no PersistentVolumeClaim %q in namespace %q in the manifests: used as a local volume, as podman's named volume is: the claim's directory /var/lib/podunit/volumes/%s/%s, made on first use and kept, with the default access mode (ReadWriteOnce); define the claim to say so", c.ClaimName, ns, ns, c.ClaimName)}
 				if strict {
@@ -430,4 +456,21 @@ func validateKey(field, k string, fail failFunc) {
 	for _, msg := range validation.IsConfigMapKey(k) {
 		fail(fmt.Sprintf("%s[%s]", field, k), "%q: %s", k, msg)
 	}
+}
+
+// quotedList is names quoted and joined, the first five and how many more.
+func quotedList(names []string) string {
+	const most = 5
+	q := make([]string, 0, most)
+	for i, n := range names {
+		if i == most {
+			break
+		}
+		q = append(q, strconv.Quote(n))
+	}
+	s := strings.Join(q, ", ")
+	if len(names) > most {
+		s += fmt.Sprintf(" and %d more", len(names)-most)
+	}
+	return s
 }
