@@ -158,6 +158,7 @@ func runSync(cfg Config, specDir, urlCache string, settle, timeout time.Duration
 		Rollouts:   engine.Rollouts{Dir: engine.DefaultRolloutDir},
 		StatePath:  engine.DefaultStatePath,
 		Quiet:      settle,
+		Main:       mainStarted,
 		// make bench's "before": the sync always waits for the
 		// directories to hold still, as it did (docs/benchmarks.md).
 		AlwaysSettle: slices.Contains(strings.Split(os.Getenv("PODUNIT_BENCH_BEFORE"), ","), "settle"),

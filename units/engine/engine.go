@@ -94,6 +94,9 @@ type Syncer struct {
 	// AlwaysSettle (make bench's "before", to measure both in one run).
 	Quiet        time.Duration
 	AlwaysSettle bool
+	// Main is when the sync's process began its main, for the timings
+	// line; zero: not told.
+	Main time.Time
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 
@@ -123,7 +126,7 @@ type Syncer struct {
 // CLOCK_MONOTONIC, in µs), had the directories settled, had read them,
 // had planned the units and had changed them.
 type passMarks struct {
-	began                          time.Time
+	main, began                    time.Time
 	beganMonotonic                 int64
 	settled, read, planned, queued time.Time
 }
@@ -132,8 +135,12 @@ type passMarks struct {
 // start went (make bench's start trace reads it).
 func (m passMarks) timings(started int) string {
 	ms := func(t time.Time) float64 { return float64(t.Sub(m.began).Microseconds()) / 1000 }
-	return fmt.Sprintf("started %d unit(s) %.1f ms into the pass: settled %.1f ms, read %.1f ms, planned %.1f ms, units changed %.1f ms (the pass began at CLOCK_MONOTONIC %d µs)",
+	line := fmt.Sprintf("started %d unit(s) %.1f ms into the pass: settled %.1f ms, read %.1f ms, planned %.1f ms, units changed %.1f ms (the pass began at CLOCK_MONOTONIC %d µs",
 		started, ms(m.queued), ms(m.settled), ms(m.read), ms(m.planned), ms(m.queued), m.beganMonotonic)
+	if !m.main.IsZero() {
+		line += fmt.Sprintf(", %.1f ms after the process's main", float64(m.began.Sub(m.main).Microseconds())/1000)
+	}
+	return line + ")"
 }
 
 // handoffEnded tells whether a hand-off that ran when the last pass began
@@ -194,7 +201,7 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 		last, _ = ReadState(s.StatePath)
 	}
 	for pass := 1; ; pass++ {
-		s.marks = passMarks{began: time.Now(), beganMonotonic: monotonicMicros()}
+		s.marks = passMarks{began: time.Now(), beganMonotonic: monotonicMicros(), main: s.Main}
 		// The first pass reads at once what is quiet already; a change
 		// while it reads makes it settle and read again (readSettled).
 		s.readAtOnce = pass == 1 && s.Quiet > 0 && !s.AlwaysSettle && quietAlready(s.dirs()...)

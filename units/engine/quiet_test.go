@@ -63,7 +63,7 @@ func TestSyncReadsAQuietDirectoryAtOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, m, _, out := newSyncer(t)
-			s.Quiet, s.AlwaysSettle = 50*time.Millisecond, tc.alwaysSettle
+			s.Quiet, s.AlwaysSettle, s.Main = 50*time.Millisecond, tc.alwaysSettle, time.Now()
 			dir := s.Sources[0].Dir
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
@@ -77,7 +77,7 @@ func TestSyncReadsAQuietDirectoryAtOnce(t *testing.T) {
 			if len(m.Units) != 1 || s.readAtOnce != tc.atOnce {
 				t.Errorf("%d units, read at once %v; want 1, %v", len(m.Units), s.readAtOnce, tc.atOnce)
 			}
-			line := regexp.MustCompile(`started 1 unit\(s\) [\d.]+ ms into the pass: settled [\d.]+ ms, read [\d.]+ ms, planned [\d.]+ ms, units changed [\d.]+ ms \(the pass began at CLOCK_MONOTONIC [1-9]\d* µs\)`)
+			line := regexp.MustCompile(`started 1 unit\(s\) [\d.]+ ms into the pass: settled [\d.]+ ms, read [\d.]+ ms, planned [\d.]+ ms, units changed [\d.]+ ms \(the pass began at CLOCK_MONOTONIC [1-9]\d* µs, [\d.]+ ms after the process's main\)`)
 			if !line.MatchString(out.String()) {
 				t.Errorf("no timings line:\n%s", out.String())
 			}
