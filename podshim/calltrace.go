@@ -14,7 +14,8 @@ import (
 // from podshim's start to the pod's first READY=1, which logs them as one
 // line ("start timings": each call as offset+duration from main). The
 // start trace of make bench (test/bench) reads that line; for anyone else
-// it says where a slow start went. Calls after READY=1 are not recorded.
+// it says where a slow start went. Only the start's calls are recorded:
+// none after the start ended (Shim.Run ends it), at most maxTracedCalls.
 type CallTrace struct {
 	// Main is when podshim's main began; MainMonotonic the same moment on
 	// CLOCK_MONOTONIC in microseconds, the clock of systemd's timestamps.
@@ -25,6 +26,10 @@ type CallTrace struct {
 	calls []tracedCall
 	done  bool
 }
+
+// maxTracedCalls bounds the record of a start that makes many calls (many
+// containers, pulls).
+const maxTracedCalls = 64
 
 type tracedCall struct {
 	name       string
@@ -39,9 +44,19 @@ func (t *CallTrace) Record(name string, begin time.Time) {
 	end := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.done {
+	if !t.done && len(t.calls) < maxTracedCalls {
 		t.calls = append(t.calls, tracedCall{name, begin, end})
 	}
+}
+
+// end stops the record: the start is over.
+func (t *CallTrace) end() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
 }
 
 // attrs ends the trace and returns its calls in the order they began, as

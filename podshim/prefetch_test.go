@@ -3,6 +3,7 @@ package podshim
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -143,5 +144,32 @@ func TestStartTimingsLogged(t *testing.T) {
 	}
 	if strings.Count(line, "ListContainers=") != 0 {
 		t.Errorf("a call after READY=1 was recorded: %q", line)
+	}
+}
+
+// The record holds the start's calls only: none after it ended, and at
+// most maxTracedCalls, so that a pod that never gets ready (its READY=1
+// logs the record) does not grow it with every keepalive.
+func TestCallTraceIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		calls       int
+		endAfter    int // end the record after this many calls; -1: never
+		wantRecords int
+	}{
+		{name: "a start", calls: 10, endAfter: -1, wantRecords: 10},
+		{name: "calls after the start ended", calls: 10, endAfter: 4, wantRecords: 4},
+		{name: "a start with very many calls", calls: 500, endAfter: -1, wantRecords: maxTracedCalls},
+	} {
+		trace := &CallTrace{Main: time.Now()}
+		for i := range tc.calls {
+			if i == tc.endAfter {
+				trace.end()
+			}
+			trace.Record("ListContainers", time.Now())
+		}
+		if got := strings.Count(fmt.Sprint(trace.attrs(time.Now())...), "ListContainers="); got != tc.wantRecords {
+			t.Errorf("%s: %d calls recorded, want %d", tc.name, got, tc.wantRecords)
+		}
 	}
 }

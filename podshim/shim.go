@@ -262,6 +262,9 @@ func (s *Shim) Run(ctx context.Context) error {
 		}
 	}
 	err := s.start(ctx)
+	// What the start called is logged with READY=1, now or once the
+	// probes pass; what the running pod calls is not recorded.
+	s.cfg.Trace.end()
 	if err == nil {
 		if s.cfg.Started != nil {
 			s.cfg.Started()
