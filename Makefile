@@ -194,7 +194,7 @@ fuzz: ## fuzz the manifest decoder, the Quadlet import and the CRI wire decoder 
 fuzz-short: ## the fuzzers for 15 s each (what CI runs)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=15s
 
-bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; rules and resolver; in a test bed (RUNTIME=crio: CRI-O's), start-to-READY vs the raw CRI floor, podshim's and the runtime's per-pod memory, idle CPU, ClusterIP vs pod IP latency, readiness to rules and names (docs/benchmarks.md)
+bench: build ## benchmarks: sync over SYNC_BENCH_PODS manifests; rules and resolver; in a test bed (RUNTIME=crio: CRI-O's), the start trace (manifest → serving, stage by stage, before/after, floor on runc and crun), start-to-READY vs the raw CRI floor, podshim's and the runtime's per-pod memory, idle CPU, ClusterIP vs pod IP latency, readiness to rules and names (docs/benchmarks.md)
 	SYNC_BENCH_PODS=$(SYNC_BENCH_PODS) $(GO) test ./units/engine -run '^$$' -bench BenchmarkSync -benchtime $(BENCHTIME) -benchmem
 	$(GO) test ./cni/rules ./cni/names -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem
 	$(MAKE) --no-print-directory bench-testbed
@@ -218,10 +218,10 @@ bench-status: build ## the status API under wrk: GET /pods with STATUS_PODS pods
 
 bench-short: ## the benchmarks, briefly (what CI runs), the test bed half on CRI-O too: proves they work, numbers are not meaningful
 	$(MAKE) --no-print-directory bench BENCHTIME=2x READY_BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 SYNC_BENCH_PODS=50
-	# On CRI-O the start and memory half (the CRI-O column); the Services'
-	# benchmarks run on containerd (on CRI-O the resolver's failed once:
-	# docs/benchmarks.md).
-	$(MAKE) --no-print-directory bench-testbed RUNTIME=crio READY_BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 BENCH_RUN=StartToReady
+	# On CRI-O the start and memory half (the CRI-O column) and the start
+	# trace; the Services' benchmarks run on containerd (on CRI-O the
+	# resolver's failed once: docs/benchmarks.md).
+	$(MAKE) --no-print-directory bench-testbed RUNTIME=crio READY_BENCHTIME=2x BENCH_PODS=3 BENCH_IDLE=3 BENCH_RUN='StartToReady|StartTrace'
 	$(MAKE) --no-print-directory bench-status STATUS_PODS=5 STATUS_DURATION=3s
 
 demo: deps build cockpit ## boot a test bed, run contrib/examples/static-web.yaml in it, show it answering and the web console's address (CONSOLE_PORT, 9090)

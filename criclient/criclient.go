@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -298,6 +299,10 @@ type Settings struct {
 	// SandboxImage is the image every pod's sandbox runs (containerd's
 	// sandbox_image).
 	SandboxImage string
+	// OCIRuntime is the program containerd's default runtime runs
+	// containers with: its runc-shim's BinaryName ("runc" when unset), by
+	// its base name; "" when not told (another runtime type, CRI-O).
+	OCIRuntime string
 }
 
 // Settings asks the runtime with one verbose Status call (containerd's
@@ -314,6 +319,7 @@ func (c *Client) Settings(ctx context.Context) (Settings, error) {
 	var out Settings
 	out.CNIConfDir, out.CNIPluginDirs = cniDirs(info["cniconfig"])
 	out.SandboxImage = containerdSandboxImage(info["config"])
+	out.OCIRuntime = containerdOCIRuntime(info["config"])
 	rc, err := c.runtime.RuntimeConfig(ctx, &runtimeapi.RuntimeConfigRequest{}, c.callOpts()...)
 	switch {
 	case err == nil && rc.GetLinux() != nil:
@@ -371,6 +377,32 @@ func containerdCgroupDriver(config string) string {
 		return "systemd"
 	}
 	return "cgroupfs"
+}
+
+// containerdOCIRuntime reads the program of containerd's default runtime
+// from its CRI configuration, as its Status shows it: the runc shim's
+// BinaryName option, runc when unset.
+func containerdOCIRuntime(config string) string {
+	var cfg struct {
+		Containerd struct {
+			DefaultRuntimeName string `json:"defaultRuntimeName"`
+			Runtimes           map[string]struct {
+				Type    string         `json:"runtimeType"`
+				Options map[string]any `json:"options"`
+			} `json:"runtimes"`
+		} `json:"containerd"`
+	}
+	if json.Unmarshal([]byte(config), &cfg) != nil {
+		return ""
+	}
+	rt, ok := cfg.Containerd.Runtimes[cmp.Or(cfg.Containerd.DefaultRuntimeName, "runc")]
+	if !ok || rt.Type != "io.containerd.runc.v2" {
+		return ""
+	}
+	if bin, _ := rt.Options["BinaryName"].(string); bin != "" {
+		return path.Base(bin)
+	}
+	return "runc"
 }
 
 // cniDirs reads containerd's "cniconfig" status.

@@ -219,6 +219,21 @@ func TestContainerdSandboxImage(t *testing.T) {
 	}
 }
 
+func TestContainerdOCIRuntime(t *testing.T) {
+	for config, want := range map[string]string{
+		`{"containerd":{"defaultRuntimeName":"runc","runtimes":{"runc":{"runtimeType":"io.containerd.runc.v2","options":{"SystemdCgroup":true}}}}}`:                                               "runc",
+		`{"containerd":{"defaultRuntimeName":"runc","runtimes":{"runc":{"runtimeType":"io.containerd.runc.v2","options":{"BinaryName":"/usr/bin/crun"}}}}}`:                                       "crun",
+		`{"containerd":{"defaultRuntimeName":"crun","runtimes":{"runc":{"runtimeType":"io.containerd.runc.v2"},"crun":{"runtimeType":"io.containerd.runc.v2","options":{"BinaryName":"crun"}}}}}`: "crun",
+		`{"containerd":{"runtimes":{"runc":{"runtimeType":"io.containerd.runc.v2"}}}}`:                                                                                                            "runc",
+		`{"containerd":{"defaultRuntimeName":"kata","runtimes":{"kata":{"runtimeType":"io.containerd.kata.v2"}}}}`:                                                                                "",
+		`not json`: "",
+	} {
+		if got := containerdOCIRuntime(config); got != want {
+			t.Errorf("%s: %q, want %q", config, got, want)
+		}
+	}
+}
+
 func TestCNIDirs(t *testing.T) {
 	conf, plugins := cniDirs(`{"PluginDirs":["/usr/lib/cni"],"PluginConfDir":"/etc/cni/net.d","PluginMaxConfNum":1}`)
 	if conf != "/etc/cni/net.d" || len(plugins) != 1 || plugins[0] != "/usr/lib/cni" {

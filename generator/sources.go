@@ -381,6 +381,23 @@ var editorFiles = []string{"~", ".swp", ".swo", ".swx", ".bak", ".orig", ".rej",
 	".dpkg-old", ".dpkg-new", ".dpkg-dist", ".dpkg-tmp", ".ucf-old", ".ucf-new", ".ucf-dist",
 	".rpmnew", ".rpmsave", ".rpmorig"}
 
+// Transient tells whether a directory entry's name is one that editors,
+// tools and package managers give their swap, backup and temporary files,
+// which come and go while a file is saved: hidden, #auto-save#, backup and
+// leftover endings, vim's 4913. The sync waits for the directory to hold
+// still while one is there.
+func Transient(name string) bool {
+	if strings.HasPrefix(name, ".") || (strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#")) || isDigits(name) {
+		return true
+	}
+	for _, suffix := range editorFiles {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
 // skipReason says why a directory entry is not a manifest, or "" when it is.
 func skipReason(path string, e fs.DirEntry) string {
 	name := e.Name()

@@ -70,6 +70,7 @@ func (s *Shim) ensureSandbox(ctx context.Context) error {
 		}
 		s.log.Info("created sandbox", "sandbox", id, "attempt", attempt)
 		s.sandboxID = id
+		s.freshSandbox = true
 	}
 	st, err := s.rt.PodSandboxStatus(ctx, s.sandboxID, false)
 	if err != nil {

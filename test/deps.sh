@@ -9,7 +9,7 @@
 # and the Go modules. Packages
 # already installed are not touched; apt runs only when something is missing.
 set -euo pipefail
-packages=(systemd dbus containerd runc containernetworking-plugins busybox-static
+packages=(systemd dbus containerd runc crun containernetworking-plugins busybox-static
 	umoci iptables nftables iproute2 util-linux jq curl git make gcc wrk
 	lintian rpm
 	docker-registry skopeo apache2-utils openssl

@@ -18,11 +18,14 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/coreos/go-systemd/v22/journal"
+	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/cni/service"
@@ -46,6 +49,7 @@ func main() {
 }
 
 func run(args []string) int {
+	trace := &podshim.CallTrace{Main: time.Now(), MainMonotonic: monotonicMicros()}
 	// podshim waits on one pod and never needs two CPUs: one P means
 	// fewer runtime threads to wake and one set of per-P caches
 	// (docs/benchmarks.md). GOMAXPROCS in the environment still wins.
@@ -83,6 +87,7 @@ func run(args []string) int {
 		},
 	}))
 
+	configStart := time.Now()
 	cfg := podshim.Config{
 		CgroupParent:  a.CgroupParent,
 		StateDir:      a.StateDir,
@@ -98,6 +103,8 @@ func run(args []string) int {
 
 		FinishedRecord:  a.FinishedRecord,
 		OfflineFallback: !a.PullOfflineFail,
+		Trace:           trace,
+		Serial:          benchBefore("podshim"),
 	}
 	if a.ClusterDNS != "" {
 		cfg.ClusterDNS = []string{a.ClusterDNS}
@@ -114,6 +121,7 @@ func run(args []string) int {
 			log.Error("the images of the generation rolled back to are not pinned", "err", err)
 		}
 	}
+	trace.Record("config", configStart)
 	err = runPod(log, a.Spec, a.CRIEndpoint, cfg, a.RestartBackoff)
 	switch {
 	case err == nil:
@@ -160,6 +168,7 @@ func waitRuntime(ctx context.Context, rt *criclient.Client, endpoint string, log
 }
 
 func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, restartBackoff bool) (err error) {
+	specStart := time.Now()
 	pod, err := podspec.ReadSpec(specPath)
 	if err != nil {
 		return err
@@ -179,6 +188,7 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, res
 	if cfg.Objects, err = podspec.ReadObjects(specPath); err != nil {
 		return err
 	}
+	cfg.Trace.Record("spec", specStart)
 	log = log.With("pod", pod.Namespace+"/"+pod.Name)
 	if journal.Enabled() {
 		cfg.Logs = newJournalWriter(journalSocket, pod).send
@@ -186,11 +196,13 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, res
 		log.Warn("journald is not reachable: container output stays in the runtime's log files only")
 	}
 
+	dialStart := time.Now()
 	rt, err := criclient.New(endpoint)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
+	cfg.Trace.Record("dial", dialStart)
 
 	notify := func(state string) error {
 		_, err := daemon.SdNotify(false, state)
@@ -201,7 +213,9 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, res
 	}
 	// A stop during the connection check still goes through Run, which tears
 	// down whatever an earlier podshim left.
+	versionStart := time.Now()
 	v, err := waitRuntime(ctx, rt, endpoint, log, notify)
+	cfg.Trace.Record("Version", versionStart)
 	if err != nil && ctx.Err() == nil {
 		return err
 	}
@@ -217,5 +231,23 @@ func runPod(log *slog.Logger, specPath, endpoint string, cfg podshim.Config, res
 	if os.Getenv("GOGC") == "" {
 		cfg.Started = func() { debug.SetGCPercent(steadyGCPercent) }
 	}
-	return podshim.New(pod, cfg, rt, notify, log).Run(ctx)
+	return podshim.New(pod, cfg, podshim.Traced(rt, cfg.Trace), notify, log).Run(ctx)
+}
+
+// monotonicMicros is CLOCK_MONOTONIC in microseconds, the clock of
+// systemd's *TimestampMonotonic: the start trace's anchor.
+func monotonicMicros() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano() / 1000
+}
+
+// benchBefore tells whether PODUNIT_BENCH_BEFORE (a comma-separated list)
+// names what: make bench's start trace puts a part of the start path back
+// as it was before it was made faster (docs/benchmarks.md), to measure
+// both in one run. Not for anything else.
+func benchBefore(what string) bool {
+	return slices.Contains(strings.Split(os.Getenv("PODUNIT_BENCH_BEFORE"), ","), what)
 }

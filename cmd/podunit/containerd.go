@@ -46,6 +46,12 @@ func (c containerdConfig) cgroupFix() string {
 		c.section("runtime", ".containerd.runtimes.runc.options") + " and restart containerd"
 }
 
+// crunFix has containerd's default runtime run containers with crun.
+func (c containerdConfig) crunFix(crun string) string {
+	return "in /etc/containerd/config.toml set BinaryName = \"" + crun + "\" under " +
+		c.section("runtime", ".containerd.runtimes.runc.options") + " and restart containerd"
+}
+
 // cniFix: bin_dirs from containerd 2.1 on, which deprecates bin_dir.
 func (c containerdConfig) cniFix(binDir string) string {
 	set := "bin_dir = \"" + binDir + "\""

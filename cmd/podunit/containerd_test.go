@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/podunit/podunit/criclient"
 )
 
 // doctor's fixes are in the syntax of the containerd that answers:
@@ -58,5 +61,39 @@ func TestPinnedSandboxOf(t *testing.T) {
 	}
 	if got := pinnedSandboxOf([]byte("version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"x\"\n")); got != "" {
 		t.Errorf("a version 2 dump has no pinned images, got %q", got)
+	}
+}
+
+// Where containerd runs runc and crun is installed, doctor hints at crun
+// (a hint: no check fails), in the syntax of the containerd that answers;
+// nowhere else.
+func TestDoctorHintsAtCrun(t *testing.T) {
+	found := func(string) (string, error) { return "/usr/bin/crun", nil }
+	missing := func(string) (string, error) { return "", errors.New("not found") }
+	for _, c := range []struct {
+		name, runtime, version, oci string
+		lookPath                    func(string) (string, error)
+		want                        string // in the fix; "": no hint
+	}{
+		{"containerd 1.6 on runc, crun installed", "containerd", "1.6.20~ds1", "runc", found,
+			`BinaryName = "/usr/bin/crun" under [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`},
+		{"containerd 2 on runc, crun installed", "containerd", "2.1.4", "runc", found,
+			`BinaryName = "/usr/bin/crun" under [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]`},
+		{"crun not installed", "containerd", "1.6.20~ds1", "runc", missing, ""},
+		{"containerd on crun already", "containerd", "1.6.20~ds1", "crun", found, ""},
+		{"CRI-O", "cri-o", "1.34.0", "", found, ""},
+	} {
+		d := &doctor{containerd: newContainerdConfig(c.runtime, c.version), lookPath: c.lookPath}
+		fs := d.ociRuntime(criclient.Settings{OCIRuntime: c.oci})
+		var out strings.Builder
+		if printFindings(&out, fs) != 0 {
+			t.Errorf("%s: a hint counted as a failure", c.name)
+		}
+		switch {
+		case c.want == "" && len(fs) != 0:
+			t.Errorf("%s: unexpected hint %q", c.name, out.String())
+		case c.want != "" && (len(fs) != 1 || !strings.HasPrefix(out.String(), "[hint] OCI runtime: ") || !strings.Contains(out.String(), c.want)):
+			t.Errorf("%s: hint %q, want one naming %s", c.name, out.String(), c.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -36,6 +37,11 @@ func warned(subject, fix, format string, args ...any) finding {
 	return finding{level: "warn", subject: subject, msg: fmt.Sprintf(format, args...), fix: fix}
 }
 
+// hinted is a finding that is no problem: a change that would help.
+func hinted(subject, fix, format string, args ...any) finding {
+	return finding{level: "hint", subject: subject, msg: fmt.Sprintf(format, args...), fix: fix}
+}
+
 func failed(subject, fix, format string, args ...any) finding {
 	return finding{level: "fail", subject: subject, msg: fmt.Sprintf(format, args...), fix: fix}
 }
@@ -62,10 +68,12 @@ type doctor struct {
 	// knownEndpoints are asked when criEndpoint does not answer
 	// (wellKnownEndpoints).
 	knownEndpoints []string
+	// lookPath finds a program on PATH (exec.LookPath).
+	lookPath func(string) (string, error)
 }
 
 func newDoctorCommand() *cobra.Command {
-	d := &doctor{procRoot: "/proc", knownEndpoints: wellKnownEndpoints}
+	d := &doctor{procRoot: "/proc", knownEndpoints: wellKnownEndpoints, lookPath: exec.LookPath}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "check that this machine can run pods, and say how to fix what it cannot",
@@ -75,8 +83,10 @@ CNI network the runtime gives pods and its plugins (with libcni, as the
 runtime loads them), the manifest directories, podunit's own units,
 net.ipv4.ip_forward and swap. On CRI-O it reads CRI-O's configuration from
 its socket too (where conmon runs, where CNI plugins are looked for), and
-its fixes are drop-ins in /etc/crio/crio.conf.d. Exit status 1 when a check
-fails.`,
+its fixes are drop-ins in /etc/crio/crio.conf.d. Where containerd runs
+runc and crun is installed, a hint says how to switch (pods start faster
+with crun: docs/benchmarks.md); a hint fails nothing. Exit status 1 when a
+check fails.`,
 		Args: exactArgs(0, "no arguments"),
 	}
 	f := cmd.Flags()
@@ -196,6 +206,9 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 	default:
 		out = append(out, passed("cgroup driver", "%s, as the runtime's", driver))
 	}
+	if err == nil {
+		out = append(out, d.ociRuntime(settings)...)
+	}
 	// The sandbox image: without it no pod starts, and a machine that
 	// cannot reach its registry never gets it.
 	if img := settings.SandboxImage; err == nil && img != "" {
@@ -232,6 +245,21 @@ func (d *doctor) runtime(ctx context.Context) []finding {
 		}
 	}
 	return out
+}
+
+// ociRuntime hints at crun where containerd runs runc and crun is
+// installed: in make bench's start trace (docs/benchmarks.md) the raw CRI
+// start of a pod took about three quarters of runc's time with crun.
+func (d *doctor) ociRuntime(s criclient.Settings) []finding {
+	if d.containerd.major == 0 || s.OCIRuntime != "runc" || d.lookPath == nil {
+		return nil
+	}
+	crun, err := d.lookPath("crun")
+	if err != nil {
+		return nil
+	}
+	return []finding{hinted("OCI runtime", d.containerd.crunFix(crun),
+		"containerd runs containers with runc; crun is installed (%s), and pods start faster with it (docs/benchmarks.md)", crun)}
 }
 
 func (d *doctor) cgroupDriverFix(runtime string) string {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -110,7 +111,12 @@ stops and shows, and whose output journalctl -u shows. The status API
 	return root
 }
 
+// mainStarted is when main began (the Go runtime and every package
+// initialised): a sync's timings line says how long after it the pass began.
+var mainStarted time.Time
+
 func main() {
+	mainStarted = time.Now()
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	if err == nil {
 		return

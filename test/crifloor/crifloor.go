@@ -81,7 +81,13 @@ type Pod struct {
 // (Configs): RunPodSandbox, ImageStatus, CreateContainer, StartContainer,
 // as podshim makes them.
 func Start(ctx context.Context, rt *criclient.Client, spec *corev1.Pod, sandbox *runtimeapi.PodSandboxConfig, c *runtimeapi.ContainerConfig, image string) (*Pod, error) {
-	id, err := rt.RunPodSandbox(ctx, sandbox, "")
+	return StartOn(ctx, rt, "", spec, sandbox, c, image)
+}
+
+// StartOn is Start with the runtime handler handler (the runtime's
+// configured name of an OCI runtime; "": its default).
+func StartOn(ctx context.Context, rt *criclient.Client, handler string, spec *corev1.Pod, sandbox *runtimeapi.PodSandboxConfig, c *runtimeapi.ContainerConfig, image string) (*Pod, error) {
+	id, err := rt.RunPodSandbox(ctx, sandbox, handler)
 	if err != nil {
 		return nil, err
 	}

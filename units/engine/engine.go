@@ -89,8 +89,14 @@ type Syncer struct {
 	// "": not recorded.
 	StatePath string
 	// Quiet is how long the directories must hold still before they are
-	// read (SettleQuiet; 0: at once).
-	Quiet time.Duration
+	// read (SettleQuiet; 0: at once). A sync's first pass reads them at
+	// once when nothing in them is on its way (quietAlready), unless
+	// AlwaysSettle (make bench's "before", to measure both in one run).
+	Quiet        time.Duration
+	AlwaysSettle bool
+	// Main is when the sync's process began its main, for the timings
+	// line; zero: not told.
+	Main time.Time
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 
@@ -110,6 +116,31 @@ type Syncer struct {
 	// ExecStopPost=): what they were to do waits for another pass.
 	busy  map[string]bool
 	taken []string
+	// marks are the moments of the pass under way, for its timings line;
+	// readAtOnce: the pass read the directories without settling.
+	marks      passMarks
+	readAtOnce bool
+}
+
+// passMarks are when a pass began (and the same moment on
+// CLOCK_MONOTONIC, in µs), had the directories settled, had read them,
+// had planned the units and had changed them.
+type passMarks struct {
+	main, began                    time.Time
+	beganMonotonic                 int64
+	settled, read, planned, queued time.Time
+}
+
+// timings is the pass's timings line: where the time to a pod unit's
+// start went (make bench's start trace reads it).
+func (m passMarks) timings(started int) string {
+	ms := func(t time.Time) float64 { return float64(t.Sub(m.began).Microseconds()) / 1000 }
+	line := fmt.Sprintf("started %d unit(s) %.1f ms into the pass: settled %.1f ms, read %.1f ms, planned %.1f ms, units changed %.1f ms (the pass began at CLOCK_MONOTONIC %d µs",
+		started, ms(m.queued), ms(m.settled), ms(m.read), ms(m.planned), ms(m.queued), m.beganMonotonic)
+	if !m.main.IsZero() {
+		line += fmt.Sprintf(", %.1f ms after the process's main", float64(m.began.Sub(m.main).Microseconds())/1000)
+	}
+	return line + ")"
 }
 
 // handoffEnded tells whether a hand-off that ran when the last pass began
@@ -170,13 +201,23 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 		last, _ = ReadState(s.StatePath)
 	}
 	for pass := 1; ; pass++ {
-		before := settle(ctx, s.Quiet, s.dirs()...)
+		s.marks = passMarks{began: time.Now(), beganMonotonic: monotonicMicros(), main: s.Main}
+		// The first pass reads at once what is quiet already; a change
+		// while it reads makes it settle and read again (readSettled).
+		s.readAtOnce = pass == 1 && s.Quiet > 0 && !s.AlwaysSettle && quietAlready(s.dirs()...)
+		var before string
+		if s.readAtOnce {
+			before = fingerprint(s.dirs()...)
+		} else {
+			before = settle(ctx, s.Quiet, s.dirs()...)
+		}
+		s.marks.settled = time.Now()
 		if s.Watch != nil {
 			// At every pass: a symlink made while this sync ran (a start
 			// request joins a sync under way) must be watched too.
 			s.Watch(ctx)
 		}
-		inv, fail, err := s.pass(ctx, last)
+		inv, fail, err := s.pass(ctx, last, &before)
 		if err != nil {
 			return Result{}, err
 		}
@@ -217,13 +258,25 @@ func (s *Syncer) Run(ctx context.Context) (Result, error) {
 // the number of manifest problems and of units that could not be synced.
 // last is what the sync before this one recorded: notices and admission
 // results are reported when they differ from it.
-func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err error) {
+func (s *Syncer) pass(ctx context.Context, last State, before *string) (invalid, failed int, err error) {
 	reader := s.Reader
 	reader.Held, reader.HeldHostPorts = s.heldByServices(), s.hostPortsHeld()
 	set, err := reader.Read(s.Sources...)
 	if err != nil {
 		return 0, 0, err
 	}
+	if s.readAtOnce && (fingerprint(s.dirs()...) != *before || !quietAlready(s.dirs()...)) {
+		// Read at once, but the directories changed meanwhile (an
+		// editor's save under way): what was read may miss a manifest
+		// renamed away for a moment. Settle and read again.
+		s.Report.Debugf("%s changed while read at once; waiting for them to hold still", strings.Join(s.dirs(), ", "))
+		*before = settle(ctx, s.Quiet, s.dirs()...)
+		s.marks.settled = time.Now()
+		if set, err = reader.Read(s.Sources...); err != nil {
+			return 0, 0, err
+		}
+	}
+	s.marks.read = time.Now()
 	for _, sk := range set.Skipped {
 		s.Report.Debugf("skipped %s: %s", sk.Path, sk.Reason)
 	}
@@ -322,13 +375,18 @@ func (s *Syncer) pass(ctx context.Context, last State) (invalid, failed int, err
 		return invalid, failed, err
 	}
 	failed += cron.failed
+	s.marks.planned = time.Now()
 	res, err := bus.ReconcileKeeping(ctx, s.Manager, desired, cron.keepRun, s.handoff)
 	if err != nil {
 		return invalid, failed, err
 	}
+	s.marks.queued = time.Now()
 	failed += s.syncTimers(ctx, cron)
 	for _, n := range res.Started {
 		s.Report.Infof("started %s", n)
+	}
+	if len(res.Started) > 0 {
+		s.Report.Infof("%s", s.marks.timings(len(res.Started)))
 	}
 	for _, n := range res.Replaced {
 		s.Report.Infof("replacing %s (its manifest changed): its hand-off pulls the new generation's images, then stops the old one and starts the new one", n)

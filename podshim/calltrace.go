@@ -1,0 +1,133 @@
+package podshim
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// CallTrace records when podshim's CRI calls began and how long they took,
+// from podshim's start to the pod's first READY=1, which logs them as one
+// line ("start timings": each call as offset+duration from main). The
+// start trace of make bench (test/bench) reads that line; for anyone else
+// it says where a slow start went. Only the start's calls are recorded:
+// none after the start ended (Shim.Run ends it), at most maxTracedCalls.
+type CallTrace struct {
+	// Main is when podshim's main began; MainMonotonic the same moment on
+	// CLOCK_MONOTONIC in microseconds, the clock of systemd's timestamps.
+	Main          time.Time
+	MainMonotonic int64
+
+	mu    sync.Mutex
+	calls []tracedCall
+	done  bool
+}
+
+// maxTracedCalls bounds the record of a start that makes many calls (many
+// containers, pulls).
+const maxTracedCalls = 64
+
+type tracedCall struct {
+	name       string
+	begin, end time.Time
+}
+
+// Record adds a call that began at begin and ended now.
+func (t *CallTrace) Record(name string, begin time.Time) {
+	if t == nil {
+		return
+	}
+	end := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.done && len(t.calls) < maxTracedCalls {
+		t.calls = append(t.calls, tracedCall{name, begin, end})
+	}
+}
+
+// end stops the record: the start is over.
+func (t *CallTrace) end() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+}
+
+// attrs ends the trace and returns its calls in the order they began, as
+// log attributes: name=offset+duration, both in milliseconds from Main.
+func (t *CallTrace) attrs(now time.Time) []any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done = true
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
+	out := []any{slog.Int64("mainMonotonicUs", t.MainMonotonic), slog.String("readyAt", ms(now.Sub(t.Main)))}
+	calls := t.calls
+	for i := 1; i < len(calls); i++ { // few calls, nearly in order already
+		for j := i; j > 0 && calls[j].begin.Before(calls[j-1].begin); j-- {
+			calls[j], calls[j-1] = calls[j-1], calls[j]
+		}
+	}
+	for _, c := range calls {
+		out = append(out, slog.String(c.name, ms(c.begin.Sub(t.Main))+"+"+ms(c.end.Sub(c.begin))))
+	}
+	return out
+}
+
+// Traced wraps rt so that the calls of a pod's start are recorded in t.
+func Traced(rt Runtime, t *CallTrace) Runtime { return &tracedRuntime{Runtime: rt, t: t} }
+
+type tracedRuntime struct {
+	Runtime
+	t *CallTrace
+}
+
+func (r *tracedRuntime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandboxConfig, handler string) (string, error) {
+	defer r.t.Record("RunPodSandbox", time.Now())
+	return r.Runtime.RunPodSandbox(ctx, config, handler)
+}
+
+func (r *tracedRuntime) PodSandboxStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
+	defer r.t.Record("PodSandboxStatus", time.Now())
+	return r.Runtime.PodSandboxStatus(ctx, id, verbose)
+}
+
+func (r *tracedRuntime) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
+	defer r.t.Record("ListPodSandbox", time.Now())
+	return r.Runtime.ListPodSandbox(ctx, filter)
+}
+
+func (r *tracedRuntime) CreateContainer(ctx context.Context, sandbox string, config *runtimeapi.ContainerConfig, sandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {
+	defer r.t.Record("CreateContainer", time.Now())
+	return r.Runtime.CreateContainer(ctx, sandbox, config, sandboxConfig)
+}
+
+func (r *tracedRuntime) StartContainer(ctx context.Context, id string) error {
+	defer r.t.Record("StartContainer", time.Now())
+	return r.Runtime.StartContainer(ctx, id)
+}
+
+func (r *tracedRuntime) ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
+	defer r.t.Record("ListContainers", time.Now())
+	return r.Runtime.ListContainers(ctx, filter)
+}
+
+func (r *tracedRuntime) ContainerStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
+	defer r.t.Record("ContainerStatus", time.Now())
+	return r.Runtime.ContainerStatus(ctx, id, verbose)
+}
+
+func (r *tracedRuntime) ImageStatus(ctx context.Context, image *runtimeapi.ImageSpec, verbose bool) (*runtimeapi.ImageStatusResponse, error) {
+	defer r.t.Record("ImageStatus", time.Now())
+	return r.Runtime.ImageStatus(ctx, image, verbose)
+}
+
+func (r *tracedRuntime) PullImage(ctx context.Context, image *runtimeapi.ImageSpec, auth *runtimeapi.AuthConfig, sandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {
+	defer r.t.Record("PullImage", time.Now())
+	return r.Runtime.PullImage(ctx, image, auth, sandboxConfig)
+}
