@@ -101,7 +101,7 @@ func importQuadlet(w io.Writer, dirs []string, imports []quadlet.Import, readErr
 		}
 		verb := "would be written"
 		if !dryRun {
-			if verb, err = writeManifest(target, im.Manifest, false); err != nil {
+			if verb, err = writeManifest(target, im.Manifest, len(m.Secrets) > 0); err != nil {
 				failed = append(failed, err)
 				continue
 			}

@@ -73,6 +73,50 @@ func TestImportQuadlet(t *testing.T) {
 	}
 }
 
+// TestImportQuadletSecret: a manifest holding a Secret is written readable
+// by root only, as apply writes it, and one an earlier import left
+// readable by all is made so when imported again; others stay 0644.
+func TestImportQuadletSecret(t *testing.T) {
+	units, manifests := t.TempDir(), t.TempDir()
+	enginetest.Write(t, units, "app.kube", "[Kube]\nYaml=app.yaml\n")
+	enginetest.Write(t, units, "app.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: token}\nstringData: {TOKEN: s3cret}\n---\n"+enginetest.Pod("app", "img:1"))
+	enginetest.Write(t, units, "plain.kube", "[Kube]\nYaml=plain.yaml\n")
+	enginetest.Write(t, units, "plain.yaml", enginetest.Pod("plain", "img:1"))
+	enginetest.Write(t, units, "none.yaml", "")
+	importQ := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run([]string{"import", "quadlet", "--manifest-dir", manifests, "--config", filepath.Join(units, "none.yaml"), units}, &out, io.Discard); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		return out.String()
+	}
+	mode := func(name string) os.FileMode {
+		t.Helper()
+		st, err := os.Stat(filepath.Join(manifests, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Mode().Perm()
+	}
+	importQ()
+	if m := mode("app.yaml"); m != 0o600 {
+		t.Errorf("app.yaml holds a Secret and is %v, want 0600", m)
+	}
+	if m := mode("plain.yaml"); m != 0o644 {
+		t.Errorf("plain.yaml is %v, want 0644", m)
+	}
+	if err := os.Chmod(filepath.Join(manifests, "app.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := importQ(); strings.Count(out, ": unchanged") != 2 {
+		t.Errorf("again:\n%s", out)
+	}
+	if m := mode("app.yaml"); m != 0o600 {
+		t.Errorf("imported again, app.yaml is %v, want 0600", m)
+	}
+}
+
 // TestVolumeImport copies a directory shaped as podman's volume store into
 // a claim's directory with owners, modes, links, times and extended
 // attributes, and refuses what it must.
