@@ -412,7 +412,23 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 		}
 		notes[j].Text, notes[j].Carried = text, carried
 	}
+	if n, ok := notStartedAtBoot(u); ok {
+		notes = append(notes, n)
+	}
 	return docs, notes, errors.Join(errs...)
+}
+
+// notStartedAtBoot is the note for a unit that nothing starts at boot (no
+// [Install] WantedBy=, RequiredBy= or UpheldBy=): systemd starts it only
+// when asked (by hand, by another unit, by a .timer), podunit at once.
+func notStartedAtBoot(u *Unit) (Note, bool) {
+	for _, key := range []string{"WantedBy", "RequiredBy", "UpheldBy"} {
+		if len(u.values(sectionInstall, key)) > 0 {
+			return Note{}, false
+		}
+	}
+	return Note{Option: "[Install] without WantedBy=", From: u.Path,
+		Text: "systemd starts this unit only when asked (by hand, by another unit or by a .timer), not at boot; podunit runs the pods as soon as the manifest is in the manifest directory, and at every boot. If a .timer starts it, write the pod as a CronJob (its schedule from the timer's OnCalendar=) instead; if it must not run yet, keep the manifest out of the manifest directory (import with --manifest-dir) until it should"}, true
 }
 
 // singleKeys are the [Kube] keys of one value: the last one counts.
