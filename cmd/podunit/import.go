@@ -46,8 +46,8 @@ the manifest directory: its ConfigMap= files as ConfigMap documents, its
 Yaml= documents, PublishPort= as host ports, AutoUpdate= as podman's
 auto-update annotation (podunit auto-update reads it), Network=host and
 UserNS=auto as hostNetwork and hostUsers: false, PodmanArgs' --annotation,
-and [Unit] After=, Requires=, Wants=, BindsTo= or Before= on another of the
-units as podunit.io/after. Every key is reported: what it became, or why it
+and [Unit] After= or Before= on another of the units as podunit.io/after
+(Requires=, Wants= and the like do not order, as in systemd). Every key is reported: what it became, or why it
 cannot be carried over and what to do instead.
 
 Each manifest is checked as sync checks it; a unit whose manifest is not

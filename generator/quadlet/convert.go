@@ -115,9 +115,10 @@ func (u *Unit) paths(key string) ([]string, error) {
 
 // Convert translates units into manifests. files holds the content of
 // every file the units' Sources name. Ordering between the units ([Unit]
-// After=, Requires=, Wants=, BindsTo=, Requisite=, Before=) becomes
-// podunit.io/after on the pods; an order on a unit that is not among units
-// is reported. Each manifest is checked as sync checks it.
+// After=, Before=) becomes podunit.io/after on the pods; a requirement
+// (Requires=, Wants=, BindsTo=, Requisite=, Upholds=) does not order, as
+// in systemd, and is reported; so is an order on a unit that is not among
+// units. Each manifest is checked as sync checks it.
 func Convert(units []*Unit, files map[string][]byte) []Import {
 	out := make([]Import, len(units))
 	docs := make([][]document, len(units))
@@ -142,15 +143,26 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			out[i].Manifest, out[i].Pods, out[i].Err = render(u, docs[i])
 		}
 	}
-	// Then the ordering between them.
+	// Then the ordering between them: After= and Before= order, as in
+	// systemd; the requirement keys (Requires=, Wants=, …) alone do not.
 	after := make([][]string, len(units))
 	afterUnits := make([][]int, len(units))
 	for i, u := range units {
 		if docs[i] == nil {
 			continue // not converted: its error says why
 		}
+		orderedAfter := map[int]bool{} // the units this one's After= names
+		for _, o := range u.values(sectionUnit, "After") {
+			words, _ := splitWords(o.Value)
+			for _, w := range words {
+				if k, ok := byName[w]; ok {
+					orderedAfter[k] = true
+				}
+			}
+		}
 		for j, o := range u.Options {
-			if o.Section != sectionUnit || !slices.Contains(orderKeys, o.Key) || o.Value == "" {
+			isOrder, isRequire := slices.Contains(orderKeys, o.Key), slices.Contains(requireKeys, o.Key)
+			if o.Section != sectionUnit || (!isOrder && !isRequire) || o.Value == "" {
 				continue
 			}
 			if _, ok := overridden(u, j); ok {
@@ -159,6 +171,24 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			words, err := splitWords(o.Value)
 			if err != nil {
 				out[i].Err = errors.Join(out[i].Err, fmt.Errorf("[Unit] %s=: %w", o.Key, err))
+				continue
+			}
+			if isRequire {
+				var together, ordered, failed, others []string
+				for _, w := range words {
+					k, ok := byName[w]
+					switch {
+					case !ok || k == i:
+						others = append(others, w)
+					case out[k].Err != nil:
+						failed = append(failed, w)
+					case orderedAfter[k]:
+						ordered = append(ordered, w)
+					default:
+						together = append(together, w)
+					}
+				}
+				out[i].Notes[j] = requireNote(o, together, ordered, failed, others)
 				continue
 			}
 			var carried, others []string
@@ -262,8 +292,13 @@ func orderCycles(after [][]int) [][]int {
 }
 
 // orderKeys are the [Unit] keys that order a unit after (or, Before=,
-// before) another.
-var orderKeys = []string{"After", "Requires", "Wants", "BindsTo", "Requisite", "Upholds", "Before"}
+// before) another; requireKeys those that only start (or stop) another
+// with it: systemd starts the two together unless an order key orders
+// them.
+var (
+	orderKeys   = []string{"After", "Before"}
+	requireKeys = []string{"Requires", "Wants", "BindsTo", "Requisite", "Upholds"}
+)
 
 func orderNote(o Option, carried, others []string) Note {
 	n := Note{Option: optionString(o), From: o.From}
@@ -275,18 +310,51 @@ func orderNote(o Option, carried, others []string) Note {
 			what = "the pods of %s start once this unit's pods are ready (podunit.io/after on them)"
 		}
 		parts = append(parts, fmt.Sprintf(what, strings.Join(carried, ", ")))
-		if o.Key != "After" && o.Key != "Before" && o.Key != "Wants" {
-			parts = append(parts, "only the start is ordered: a pod is not stopped with the pods it requires")
-		}
 	}
 	if len(others) > 0 {
-		parts = append(parts, fmt.Sprintf("%s: not a .kube unit imported with this one; podunit's pods start after the container runtime and the network by themselves; import that unit too if it is a .kube unit, or order on a pod with podunit.io/after", strings.Join(others, ", ")))
+		parts = append(parts, notImported(others))
 		if len(carried) > 0 {
 			parts[len(parts)-1] = "not carried over: " + parts[len(parts)-1]
 		}
 	}
 	n.Text = strings.Join(parts, "; ")
 	return n
+}
+
+// requireNote says what became of a requirement on other units: together
+// names imported units it does not order on, ordered those its After=
+// orders on too, failed those that cannot be imported, others the rest.
+func requireNote(o Option, together, ordered, failed, others []string) Note {
+	n := Note{Option: optionString(o), From: o.From}
+	var parts []string
+	if len(together)+len(ordered) > 0 {
+		n.Carried = true
+		if len(together) > 0 {
+			parts = append(parts, fmt.Sprintf("the pods of %s run too, started together with this unit's, not ordered: systemd orders only on After=/Before=, and podunit starts every pod of the manifest directory without waiting for another unless podunit.io/after says so", strings.Join(together, ", ")))
+		}
+		if len(ordered) > 0 {
+			parts = append(parts, fmt.Sprintf("the pods of %s run too; After= orders this unit after them", strings.Join(ordered, ", ")))
+		}
+		if o.Key != "Wants" {
+			parts = append(parts, "podunit has no requirement beyond running every pod and ordering: a pod is not stopped, nor kept from starting, with the pods it requires")
+		}
+	}
+	var not []string
+	if len(failed) > 0 {
+		not = append(not, fmt.Sprintf("%s cannot be imported (see there): this unit's pods run without its pods", strings.Join(failed, ", ")))
+	}
+	if len(others) > 0 {
+		not = append(not, notImported(others))
+	}
+	if len(not) > 0 && n.Carried {
+		not[0] = "not carried over: " + not[0]
+	}
+	n.Text = strings.Join(append(parts, not...), "; ")
+	return n
+}
+
+func notImported(names []string) string {
+	return fmt.Sprintf("%s: not a .kube unit imported with this one; podunit's pods start after the container runtime and the network by themselves; import that unit too if it is a .kube unit, or order on a pod with podunit.io/after", strings.Join(names, ", "))
 }
 
 func optionString(o Option) string { return fmt.Sprintf("[%s] %s=%s", o.Section, o.Key, o.Value) }
@@ -466,7 +534,7 @@ func convertOption(u *Unit, o Option, pods []document) (text string, carried boo
 	case sectionKube:
 		return convertKube(u, o, pods)
 	case sectionUnit:
-		if slices.Contains(orderKeys, o.Key) {
+		if slices.Contains(orderKeys, o.Key) || slices.Contains(requireKeys, o.Key) {
 			return "", false, nil // Convert writes it, knowing the other units
 		}
 		return "podunit names the pod's unit after the pod (pod-NAME.service) and describes it itself; put a note in the manifest's annotations if you need one", false, nil

@@ -2,7 +2,7 @@
 // manifests: the unit's Yaml= documents with its ConfigMap= files before
 // them, PublishPort= as host ports, AutoUpdate= as podman's auto-update
 // annotation (which podunit reads), Network=host and UserNS=auto as the
-// pod fields that mean the same, and [Unit] ordering on another .kube unit
+// pod fields that mean the same, and [Unit] After=/Before= on another .kube unit
 // as podunit.io/after. Every assignment gets a Note: what it became, or
 // why podunit cannot carry it over and what to do instead.
 //
