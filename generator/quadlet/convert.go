@@ -461,6 +461,7 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 		}
 	}
 	var errs []error
+	done := published{}
 	for j, o := range u.Options {
 		if o.Value == "" {
 			notes[j].Text = fmt.Sprintf("empty: clears the %s= before it, as in systemd", o.Key)
@@ -470,7 +471,7 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 			notes[j].Text = by
 			continue
 		}
-		text, carried, err := convertOption(u, o, pods)
+		text, carried, err := convertOption(u, o, pods, done)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", optionString(o), o.From, err))
 			continue
@@ -529,10 +530,10 @@ func readDocuments(path string, files map[string][]byte) ([]document, error) {
 }
 
 // convertOption applies one assignment to the pods, or says why it cannot.
-func convertOption(u *Unit, o Option, pods []document) (text string, carried bool, err error) {
+func convertOption(u *Unit, o Option, pods []document, done published) (text string, carried bool, err error) {
 	switch o.Section {
 	case sectionKube:
-		return convertKube(u, o, pods)
+		return convertKube(u, o, pods, done)
 	case sectionUnit:
 		if slices.Contains(orderKeys, o.Key) || slices.Contains(requireKeys, o.Key) {
 			return "", false, nil // Convert writes it, knowing the other units
@@ -576,13 +577,19 @@ func serviceHint(key string) string {
 	return "podunit generates the pod's unit (pod-NAME.service) itself and does not take service settings from elsewhere; express it in the YAML"
 }
 
+// autoUpdateDisabled is podman's policy of no update, which podunit's
+// auto-update annotation accepts too.
+const autoUpdateDisabled = "disabled"
+
 // kubeKeys are the [Kube] keys Quadlet knows; any other is refused, as
 // Quadlet refuses it.
 var kubeKeys = []string{"AutoUpdate", "ConfigMap", "ContainersConfModule", "ExitCodePropagation", "GlobalArgs",
 	"KubeDownForce", "LogDriver", "LogOpt", "Network", "PodmanArgs", "PublishPort", "RemapGid", "RemapUid",
 	"RemapUidSize", "RemapUsers", "ServiceName", "SetWorkingDirectory", "UserNS", "Yaml"}
 
-func convertKube(u *Unit, o Option, pods []document) (string, bool, error) {
+// convertKube applies one [Kube] assignment; done records the ports the
+// unit's PublishPort= published so far.
+func convertKube(u *Unit, o Option, pods []document, done published) (string, bool, error) {
 	if !slices.Contains(kubeKeys, o.Key) {
 		return "", false, fmt.Errorf("unknown key: Quadlet refuses the unit too (its keys: %s)", strings.Join(kubeKeys, ", "))
 	}
@@ -596,39 +603,52 @@ func convertKube(u *Unit, o Option, pods []document) (string, bool, error) {
 		if err != nil {
 			return "", false, err
 		}
-		var done []string
+		var mapped []string
 		for _, d := range pods {
 			_, spec := podTemplate(d)
 			for _, p := range ports {
-				c, err := publishPort(spec, p)
+				c, err := publishPort(spec, p, done)
 				if err != nil {
 					return "", false, fmt.Errorf("%s %s: %w", d.kind(), d.str("metadata", "name"), err)
 				}
-				done = append(done, fmt.Sprintf("%s (container %s of %s)", p, c, d.str("metadata", "name")))
+				mapped = append(mapped, fmt.Sprintf("%s (container %s of %s)", p, c, d.str("metadata", "name")))
 			}
 		}
-		return "hostPort " + strings.Join(done, ", "), true, nil
+		return "hostPort " + strings.Join(mapped, ", "), true, nil
 	case "AutoUpdate":
 		words, err := splitWords(o.Value)
 		if err != nil {
 			return "", false, err
 		}
-		var done []string
+		var set []string
+		disabled := false
 		for _, w := range words {
 			key, policy := generator.AnnotationPodmanAutoUpdate, w
 			if ctr, p, ok := strings.Cut(w, "/"); ok {
 				key, policy = generator.AnnotationPodmanAutoUpdate+"/"+ctr, p
 			}
-			if policy != generator.AutoUpdateRegistry && policy != generator.AutoUpdateLocal {
-				return "", false, fmt.Errorf("%q: registry, local, or CONTAINER/registry, CONTAINER/local", w)
+			what := key + ": " + policy
+			switch policy {
+			case generator.AutoUpdateRegistry, generator.AutoUpdateLocal:
+			case autoUpdateDisabled:
+				disabled = true
+			case "image": // podman's old name of registry, which it still reads
+				policy = generator.AutoUpdateRegistry
+				what = fmt.Sprintf("%s: %s (image is podman's old name of registry)", key, policy)
+			default:
+				return "", false, fmt.Errorf("%q: registry, local, disabled (or image, podman's old name of registry), or CONTAINER/POLICY", w)
 			}
 			for _, d := range pods {
 				meta, _ := podTemplate(d)
 				annotate(meta, key, policy)
 			}
-			done = append(done, key+": "+policy)
+			set = append(set, what)
 		}
-		return "annotation " + strings.Join(done, ", ") + ": podunit auto-update (podunit-auto-update.timer) replaces the pod when the image changes", true, nil
+		text := "annotation " + strings.Join(set, ", ") + ": podunit auto-update (podunit-auto-update.timer) replaces the pod when the image changes"
+		if disabled {
+			text += ", except where the policy is disabled (as in podman)"
+		}
+		return text, true, nil
 	case "Network":
 		words, err := splitWords(o.Value)
 		if err != nil {

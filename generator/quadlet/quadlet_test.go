@@ -212,7 +212,7 @@ func TestKubeKeysHandled(t *testing.T) {
 		if v == "" {
 			v = "x"
 		}
-		text, _, err := convertKube(u, Option{Section: sectionKube, Key: k, Value: v}, docs)
+		text, _, err := convertKube(u, Option{Section: sectionKube, Key: k, Value: v}, docs, published{})
 		if err != nil || text == "" {
 			t.Errorf("[Kube] %s=%s: %q, %v", k, v, text, err)
 		}
