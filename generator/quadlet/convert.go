@@ -368,13 +368,49 @@ func render(u *Unit, docs []document) ([]byte, []string, error) {
 	}
 	m, err := generator.DecodeManifest(strings.TrimSuffix(u.Name(), ".kube")+".yaml", data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the manifest it makes is not valid for podunit:\n%w", err)
+		// The unit's files are valid (checkSource): what the import
+		// changed is not. The lines are the unwritten manifest's: left out.
+		return nil, nil, fmt.Errorf("its YAML is valid, but what its keys make of it is not, for podunit: %w", withoutLines(err))
 	}
 	var pods []string
 	for _, p := range m.Pods {
 		pods = append(pods, p.Key())
 	}
 	return data, pods, nil
+}
+
+// withoutLines reports a manifest's errors by field alone.
+func withoutLines(err error) error {
+	var errs []error
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var msgs []string
+	for _, e := range errs {
+		var fe *generator.FieldError
+		switch {
+		case errors.As(e, &fe) && fe.Field != "":
+			msgs = append(msgs, fmt.Sprintf("%s: %s", fe.Field, fe.Msg))
+		case errors.As(e, &fe):
+			msgs = append(msgs, fe.Msg)
+		default:
+			msgs = append(msgs, e.Error())
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// checkSource checks a Yaml= or ConfigMap= file as it is, as sync would
+// read it, so that its errors name it and its lines.
+func checkSource(path string, files map[string][]byte) error {
+	data, ok := files[path]
+	if !ok {
+		return fmt.Errorf("%s: not read", path)
+	}
+	_, err := generator.DecodeManifest(path, data)
+	return err
 }
 
 // addAfter appends pods to every pod template's podunit.io/after.
@@ -425,6 +461,11 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 		return nil, notes, err
 	}
 	var docs, pods []document
+	for _, p := range slices.Concat(configMaps, yamls) {
+		if err := checkSource(p, files); err != nil {
+			return nil, notes, fmt.Errorf("its YAML is not valid for podunit:\n%w", err)
+		}
+	}
 	for _, p := range configMaps {
 		ds, err := readDocuments(p, files)
 		if err != nil {
