@@ -381,14 +381,8 @@ func render(u *Unit, docs []document) ([]byte, []string, error) {
 
 // withoutLines reports a manifest's errors by field alone.
 func withoutLines(err error) error {
-	var errs []error
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = joined.Unwrap()
-	} else {
-		errs = []error{err}
-	}
 	var msgs []string
-	for _, e := range errs {
+	for _, e := range generator.Flatten(err) {
 		var fe *generator.FieldError
 		switch {
 		case errors.As(e, &fe) && fe.Field != "":
