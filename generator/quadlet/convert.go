@@ -32,6 +32,11 @@ type Import struct {
 	Manifest []byte
 	// Pods are the pods the manifest defines, "namespace/name".
 	Pods []string
+	// Keepers are the units whose manifests hold objects (ConfigMaps,
+	// Secrets, claims) that this unit defines too, the same, and that are
+	// left out of its manifest: sync reads each object once, from one
+	// file. The manifest is not to be written without theirs.
+	Keepers []string
 	// Notes say, for every assignment of the unit in order, what it became
 	// or, when podunit cannot carry it over, what to do instead; then what
 	// the import changed in the YAML to run it as podman ran it. None when
@@ -68,6 +73,9 @@ const HeaderPrefix = "# podunit import quadlet: "
 
 // Header is the first line of the manifest imported from unit path.
 func Header(unitPath string) string { return HeaderPrefix + unitPath + "\n" }
+
+// ManifestFile is the name of the manifest the unit becomes: NAME.yaml.
+func (u *Unit) ManifestFile() string { return strings.TrimSuffix(u.Name(), ".kube") + ".yaml" }
 
 // ServiceName is the systemd service Quadlet generates for the unit.
 func (u *Unit) ServiceName() string {
@@ -119,7 +127,14 @@ func (u *Unit) paths(key string) ([]string, error) {
 // (Requires=, Wants=, BindsTo=, Requisite=, Upholds=) does not order, as
 // in systemd, and is reported; so is an order on a unit that is not among
 // units. Each manifest is checked as sync checks it.
-func Convert(units []*Unit, files map[string][]byte) []Import {
+//
+// existing are the manifests sync reads beside the ones the import writes
+// (the manifest directory's other files, in the order sync reads them).
+// sync keeps one ConfigMap, Secret or claim of a name in a namespace for
+// all pods: one that a unit defines as an existing manifest or an earlier
+// unit does is left out of its manifest (Keepers), and a unit that defines
+// one otherwise is refused.
+func Convert(units []*Unit, files map[string][]byte, existing []generator.File) []Import {
 	out := make([]Import, len(units))
 	docs := make([][]document, len(units))
 	byName := map[string]int{}
@@ -132,7 +147,7 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 	// First each unit on its own, to know its pods.
 	firstOf := map[string]string{}
 	for i, u := range units {
-		out[i] = Import{Unit: u.Path, Service: u.ServiceName(), File: strings.TrimSuffix(u.Name(), ".kube") + ".yaml"}
+		out[i] = Import{Unit: u.Path, Service: u.ServiceName(), File: u.ManifestFile()}
 		if first, ok := firstOf[u.Name()]; ok {
 			out[i].Err = fmt.Errorf("%s has the same name: Quadlet makes one %s of the two, podunit one %s", first, u.ServiceName(), out[i].File)
 			continue
@@ -223,6 +238,7 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			out[i].Err = errors.Join(out[i].Err, fmt.Errorf("its order is a cycle: %s after %s: no pod of them would ever start; drop one of the After=/Before=", units[i].Name(), strings.Join(names, " after ")))
 		}
 	}
+	refuseDifferentObjects(units, out, docs, existing)
 	// A unit ordered after one that is not imported is not imported either
 	// (it would wait for pods that never come), transitively.
 	for changed := true; changed; {
@@ -236,19 +252,22 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			}
 		}
 	}
+	shared := shareObjects(units, out, docs, existing)
 	for i, u := range units {
-		if out[i].Err != nil || len(after[i]) == 0 {
+		if out[i].Err != nil || (len(after[i]) == 0 && !shared[i]) {
 			continue
 		}
-		if err := addAfter(docs[i], after[i]); err != nil {
-			out[i].Err = err
-			continue
+		if len(after[i]) > 0 {
+			if err := addAfter(docs[i], after[i]); err != nil {
+				out[i].Err = err
+				continue
+			}
 		}
 		out[i].Manifest, out[i].Pods, out[i].Err = render(u, docs[i])
 	}
 	for i := range out {
 		if out[i].Err != nil {
-			out[i].Manifest, out[i].Pods, out[i].Notes = nil, nil, nil // not imported: the error says why
+			out[i].Manifest, out[i].Pods, out[i].Notes, out[i].Keepers = nil, nil, nil, nil // not imported: the error says why
 			out[i].Err = fmt.Errorf("%s: %w", units[i].Path, out[i].Err)
 		}
 	}

@@ -10,6 +10,8 @@
 // with systemd's continuation lines, comments, repeated keys and empty
 // assignments; drop-ins picked by DropIns as Quadlet picks them), Sources
 // names the files a unit needs, and Convert turns units and those files'
-// bytes into manifests, each checked as sync checks it. Reading and
+// bytes into manifests, each checked as sync checks it, a ConfigMap,
+// Secret or claim of a name written once for all of them and the manifests
+// already there. Reading and
 // writing files is the CLI's (podunit import quadlet).
 package quadlet
