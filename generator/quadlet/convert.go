@@ -166,15 +166,6 @@ func Convert(units []*Unit, files map[string][]byte, existing []generator.File) 
 		if docs[i] == nil {
 			continue // not converted: its error says why
 		}
-		orderedAfter := map[int]bool{} // the units this one's After= names
-		for _, o := range u.values(sectionUnit, "After") {
-			words, _ := splitWords(o.Value)
-			for _, w := range words {
-				if k, ok := byName[w]; ok {
-					orderedAfter[k] = true
-				}
-			}
-		}
 		for j, o := range u.Options {
 			isOrder, isRequire := slices.Contains(orderKeys, o.Key), slices.Contains(requireKeys, o.Key)
 			if o.Section != sectionUnit || (!isOrder && !isRequire) || o.Value == "" {
@@ -189,22 +180,7 @@ func Convert(units []*Unit, files map[string][]byte, existing []generator.File) 
 				continue
 			}
 			if isRequire {
-				var together, ordered, failed, others []string
-				for _, w := range words {
-					k, ok := byName[w]
-					switch {
-					case !ok || k == i:
-						others = append(others, w)
-					case out[k].Err != nil:
-						failed = append(failed, w)
-					case orderedAfter[k]:
-						ordered = append(ordered, w)
-					default:
-						together = append(together, w)
-					}
-				}
-				out[i].Notes[j] = requireNote(o, together, ordered, failed, others)
-				continue
+				continue // noted once it is known which units are imported
 			}
 			var carried, others []string
 			for _, w := range words {
@@ -252,6 +228,7 @@ func Convert(units []*Unit, files map[string][]byte, existing []generator.File) 
 			}
 		}
 	}
+	noteRequirements(units, out, byName)
 	shared := shareObjects(units, out, docs, existing)
 	for i, u := range units {
 		if out[i].Err != nil || (len(after[i]) == 0 && !shared[i]) {
@@ -338,6 +315,49 @@ func orderNote(o Option, carried, others []string) Note {
 	}
 	n.Text = strings.Join(parts, "; ")
 	return n
+}
+
+// noteRequirements writes the notes of the imported units' requirements
+// (requireKeys) on other units, which do not order them.
+func noteRequirements(units []*Unit, out []Import, byName map[string]int) {
+	for i, u := range units {
+		if out[i].Err != nil {
+			continue
+		}
+		orderedAfter := map[int]bool{} // the units this one's After= names
+		for _, o := range u.values(sectionUnit, "After") {
+			words, _ := splitWords(o.Value)
+			for _, w := range words {
+				if k, ok := byName[w]; ok {
+					orderedAfter[k] = true
+				}
+			}
+		}
+		for j, o := range u.Options {
+			if o.Section != sectionUnit || !slices.Contains(requireKeys, o.Key) || o.Value == "" {
+				continue
+			}
+			if _, ok := overridden(u, j); ok {
+				continue
+			}
+			words, _ := splitWords(o.Value) // an error refused the unit
+			var together, ordered, failed, others []string
+			for _, w := range words {
+				k, ok := byName[w]
+				switch {
+				case !ok || k == i:
+					others = append(others, w)
+				case out[k].Err != nil:
+					failed = append(failed, w)
+				case orderedAfter[k]:
+					ordered = append(ordered, w)
+				default:
+					together = append(together, w)
+				}
+			}
+			out[i].Notes[j] = requireNote(o, together, ordered, failed, others)
+		}
+	}
 }
 
 // requireNote says what became of a requirement on other units: together
