@@ -203,11 +203,22 @@ func readManifestDirs(dirs []string) (*generator.Set, error) {
 }
 
 // writeManifest replaces target with data atomically (a hidden temporary
-// file, which sync skips, renamed over it), and says what it did.
+// file, which sync skips, renamed over it), and says what it did. A
+// manifest holding a Secret is readable by root only, also when it is
+// unchanged (an earlier write may have left it readable by all).
 func writeManifest(target string, data []byte, secret bool) (string, error) {
 	old, err := os.ReadFile(target)
 	switch {
 	case err == nil && bytes.Equal(old, data):
+		if secret {
+			if st, err := os.Stat(target); err != nil {
+				return "", err
+			} else if st.Mode().Perm()&0o077 != 0 {
+				if err := os.Chmod(target, 0o600); err != nil {
+					return "", err
+				}
+			}
+		}
 		return "unchanged", nil
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist):

@@ -46,12 +46,16 @@ the manifest directory: its ConfigMap= files as ConfigMap documents, its
 Yaml= documents, PublishPort= as host ports, AutoUpdate= as podman's
 auto-update annotation (podunit auto-update reads it), Network=host and
 UserNS=auto as hostNetwork and hostUsers: false, PodmanArgs' --annotation,
-and [Unit] After=, Requires=, Wants=, BindsTo= or Before= on another of the
-units as podunit.io/after. Every key is reported: what it became, or why it
+and [Unit] After= or Before= on another of the units as podunit.io/after
+(Requires=, Wants= and the like do not order, as in systemd). Every key is reported: what it became, or why it
 cannot be carried over and what to do instead.
 
-Each manifest is checked as sync checks it; a unit whose manifest is not
-valid is not written (exit status 3), the others are. Nothing of podman's is
+Each manifest is checked as sync checks it, all of them together beside
+the manifest directory's files; a unit whose manifest is not valid there is
+not written (exit status 3), the others are. A ConfigMap, Secret or claim
+two units (or a unit and a file of the directory) define the same is
+written once; defined otherwise, it refuses the later unit: podunit has one
+of a name per namespace, where podman gives each unit its own. Nothing of podman's is
 changed or stopped: disable its units yourself (systemctl disable --now
 NAME.service) before the pods start here, or they compete for ports.
 Importing a unit again rewrites its manifest (or leaves it unchanged); a
@@ -70,38 +74,132 @@ manifests go to DIR, to be checked (podunit validate) and applied later.`,
 			return err
 		}
 		units, files, errs := quadlet.Read(args)
-		return importQuadlet(cmd.OutOrStdout(), dirs, quadlet.Convert(units, files), errs, dryRun, force)
+		existing, err := existingManifests(dirs, units)
+		if err != nil {
+			return err
+		}
+		return importQuadlet(cmd.OutOrStdout(), dirs, quadlet.Convert(units, files, existing), errs, dryRun, force)
 	}
 	return cmd
 }
 
+// existingManifests are the manifests sync reads beside the ones the
+// import writes, in its order: the manifest directories' files, but for
+// those of dirs[0] the import replaces. One that cannot be read is left
+// out, as sync leaves it out.
+func existingManifests(dirs []string, units []*quadlet.Unit) ([]generator.File, error) {
+	targets := map[string]bool{}
+	for _, u := range units {
+		targets[filepath.Join(dirs[0], u.ManifestFile())] = true
+	}
+	var out []generator.File
+	for _, d := range dirs {
+		paths, _, err := generator.ManifestFiles(d)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range paths {
+			if targets[p] {
+				continue
+			}
+			if data, err := generator.ReadManifest(p); err == nil {
+				out = append(out, generator.File{Path: p, Data: data})
+			}
+		}
+	}
+	return out, nil
+}
+
 // importQuadlet writes (or, dry, prints) each unit's manifest into dirs[0]
-// and reports what became of every key.
+// and reports what became of every key. A manifest is written only when
+// the manifests written together, read beside the manifest directories as
+// sync reads them, are valid: each that is not, and each that leaves out an
+// object a manifest that is not written holds (Import.Keepers), is not.
 func importQuadlet(w io.Writer, dirs []string, imports []quadlet.Import, readErrs []error, dryRun, force bool) error {
 	failed := slices.Clone(readErrs)
-	var services, claims []string
+	type candidate struct {
+		im     quadlet.Import
+		target string
+		m      *generator.Manifest
+		err    error // why it is not written
+	}
+	var todo []*candidate
 	for _, im := range imports {
 		if im.Err != nil {
 			failed = append(failed, im.Err)
 			continue
 		}
-		target := filepath.Join(dirs[0], im.File)
-		if err := mayReplace(target, im.Unit, force); err != nil {
-			failed = append(failed, err)
+		c := &candidate{im: im, target: filepath.Join(dirs[0], im.File)}
+		todo = append(todo, c)
+		if c.err = mayReplace(c.target, im.Unit, force); c.err != nil {
 			continue
 		}
-		m, err := generator.DecodeManifest(target, im.Manifest)
+		m, err := generator.DecodeManifest(c.target, im.Manifest)
 		if err != nil {
-			failed = append(failed, err) // Convert checked it: not expected
+			c.err = err // Convert checked it: not expected
 			continue
 		}
-		if err := checkNoOtherDefinition(dirs, target, m); err != nil {
-			failed = append(failed, fmt.Errorf("%s: %w", im.Unit, err))
+		c.m = m
+		if err := checkNoOtherDefinition(dirs, c.target, m); err != nil {
+			c.err = fmt.Errorf("%s: %w", im.Unit, err)
+		}
+	}
+	var sources []generator.Source
+	for _, d := range dirs {
+		sources = append(sources, generator.Source{Dir: d})
+	}
+	for changed := true; changed; {
+		changed = false
+		// A manifest that leaves out an object another holds needs that
+		// one written.
+		for _, c := range todo {
+			if c.err != nil {
+				continue
+			}
+			for _, k := range c.im.Keepers {
+				for _, other := range todo {
+					if other.im.Unit == k && other.err != nil {
+						c.err = fmt.Errorf("%s: %s holds objects its pods use (see the notes), and it is not written (see there)", c.im.Unit, k)
+						changed = true
+					}
+				}
+			}
+		}
+		// The manifests together, as sync would read them.
+		var files []generator.File
+		byTarget := map[string]*candidate{}
+		for _, c := range todo {
+			if c.err == nil {
+				files = append(files, generator.File{Path: c.target, Data: c.im.Manifest})
+				byTarget[c.target] = c
+			}
+		}
+		set, err := generator.Reader{}.Check(files, sources...)
+		if err != nil {
+			return err
+		}
+		for _, e := range set.Errors {
+			for _, fe := range generator.Flatten(e) {
+				var f *generator.FieldError
+				if errors.As(fe, &f) && byTarget[f.File] != nil {
+					c := byTarget[f.File]
+					c.err = errors.Join(c.err, fmt.Errorf("%s: with the other manifests: %w", c.im.Unit, fe))
+					changed = true
+				}
+			}
+		}
+	}
+	var services, claims []string
+	for _, c := range todo {
+		im, target := c.im, c.target
+		if c.err != nil {
+			failed = append(failed, c.err)
 			continue
 		}
 		verb := "would be written"
 		if !dryRun {
-			if verb, err = writeManifest(target, im.Manifest, false); err != nil {
+			var err error
+			if verb, err = writeManifest(target, im.Manifest, len(c.m.Secrets) > 0); err != nil {
 				failed = append(failed, err)
 				continue
 			}
@@ -118,10 +216,10 @@ func importQuadlet(w io.Writer, dirs []string, imports []quadlet.Import, readErr
 			fmt.Fprintf(w, "--- %s\n%s", target, im.Manifest)
 		}
 		services = append(services, im.Service)
-		for _, p := range m.Pods {
+		for _, p := range c.m.Pods {
 			for _, v := range p.Spec.Spec.Volumes {
-				if c := v.PersistentVolumeClaim; c != nil {
-					claims = append(claims, fmt.Sprintf("podunit volume import %s --namespace %s", c.ClaimName, p.Namespace()))
+				if cl := v.PersistentVolumeClaim; cl != nil {
+					claims = append(claims, fmt.Sprintf("podunit volume import %s --namespace %s", cl.ClaimName, p.Namespace()))
 				}
 			}
 		}

@@ -73,6 +73,133 @@ func TestImportQuadlet(t *testing.T) {
 	}
 }
 
+// TestImportQuadletSharedObjects: units that each define a ConfigMap of
+// one name import into a manifest directory sync accepts (podunit validate
+// exits 0): one defined the same (a file two units share, or an earlier
+// import's) is written once; one defined otherwise refuses its unit,
+// naming both files, and nothing that needs it is written.
+func TestImportQuadletSharedObjects(t *testing.T) {
+	units, manifests := t.TempDir(), t.TempDir()
+	enginetest.Write(t, units, "none.yaml", "")
+	cm := func(listen string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {LISTEN: " + listen + "}\n"
+	}
+	pod := func(name string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec:\n  containers: [{name: c, image: \"img:1\", envFrom: [{configMapRef: {name: app-config}}]}]\n"
+	}
+	unit := "[Kube]\nConfigMap=cm.yaml\nYaml=pod.yaml\n[Install]\nWantedBy=default.target\n"
+	for _, d := range []string{"web", "api", "twin"} {
+		if err := os.Mkdir(filepath.Join(units, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"web", "api"} {
+		enginetest.Write(t, units, name+"/"+name+".kube", unit)
+		enginetest.Write(t, units, name+"/cm.yaml", cm(name))
+		enginetest.Write(t, units, name+"/pod.yaml", pod(name))
+	}
+	run2 := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(append(args, "--config", filepath.Join(units, "none.yaml")), &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	validate := func() {
+		t.Helper()
+		if out, err := run2("validate", manifests); err != nil {
+			t.Errorf("podunit validate of the imports: %v\n%s", err, out)
+		}
+	}
+	out, err := run2("import", "quadlet", "--manifest-dir", manifests, units)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitInvalid || !strings.Contains(out, "api.yaml: created") ||
+		!strings.Contains(out, "ConfigMap default/app-config of "+filepath.Join(units, "web", "cm.yaml")+" differs from the one of "+filepath.Join(units, "api", "cm.yaml")) {
+		t.Fatalf("two ConfigMaps of one name: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(manifests, "web.yaml")); err == nil {
+		t.Error("web.yaml was written: its pods would run with api's ConfigMap")
+	}
+	validate()
+
+	// The same ConfigMap: written once, also when imported in two runs.
+	enginetest.Write(t, units, "web/cm.yaml", cm("api"))
+	if out, err = run2("import", "quadlet", "--manifest-dir", manifests, units); err != nil || !strings.Contains(out, "web.yaml: created") ||
+		!strings.Contains(out, "ConfigMap default/app-config: carried over: left out of this manifest") {
+		t.Fatalf("the same ConfigMap: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(manifests, "web.yaml")); strings.Contains(string(b), "kind: ConfigMap") {
+		t.Errorf("web.yaml defines the ConfigMap again:\n%s", b)
+	}
+	validate()
+	os.Remove(filepath.Join(manifests, "web.yaml"))
+	if out, err = run2("import", "quadlet", "--manifest-dir", manifests, filepath.Join(units, "web", "web.kube")); err != nil || !strings.Contains(out, "web.yaml: created") {
+		t.Fatalf("beside an earlier import: %v\n%s", err, out)
+	}
+	validate()
+
+	// A manifest that leaves out the ConfigMap another holds is not
+	// written without that one.
+	other := t.TempDir()
+	enginetest.Write(t, other, "api.yaml", enginetest.Pod("db", "img:1")) // not an import: refused without --force
+	out, err = run2("import", "quadlet", "--manifest-dir", other, units)
+	if !errors.As(err, &ee) || strings.Contains(out, "web.yaml: created") || !strings.Contains(out, "holds objects its pods use") {
+		t.Errorf("the keeper refused: %v\n%s", err, out)
+	}
+
+	// Two units of one pod, in a dry run too: the second is refused.
+	enginetest.Write(t, units, "twin/twin.kube", unit)
+	enginetest.Write(t, units, "twin/cm.yaml", cm("api"))
+	enginetest.Write(t, units, "twin/pod.yaml", pod("web"))
+	empty := t.TempDir()
+	out, err = run2("import", "quadlet", "--dry-run", "--manifest-dir", empty, units)
+	if !errors.As(err, &ee) || !strings.Contains(out, "pod default/web is already defined in "+filepath.Join(empty, "twin.yaml")) {
+		t.Errorf("one pod twice: %v\n%s", err, out)
+	}
+}
+
+// TestImportQuadletSecret: a manifest holding a Secret is written readable
+// by root only, as apply writes it, and one an earlier import left
+// readable by all is made so when imported again; others stay 0644.
+func TestImportQuadletSecret(t *testing.T) {
+	units, manifests := t.TempDir(), t.TempDir()
+	enginetest.Write(t, units, "app.kube", "[Kube]\nYaml=app.yaml\n")
+	enginetest.Write(t, units, "app.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: token}\nstringData: {TOKEN: s3cret}\n---\n"+enginetest.Pod("app", "img:1"))
+	enginetest.Write(t, units, "plain.kube", "[Kube]\nYaml=plain.yaml\n")
+	enginetest.Write(t, units, "plain.yaml", enginetest.Pod("plain", "img:1"))
+	enginetest.Write(t, units, "none.yaml", "")
+	importQ := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run([]string{"import", "quadlet", "--manifest-dir", manifests, "--config", filepath.Join(units, "none.yaml"), units}, &out, io.Discard); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		return out.String()
+	}
+	mode := func(name string) os.FileMode {
+		t.Helper()
+		st, err := os.Stat(filepath.Join(manifests, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Mode().Perm()
+	}
+	importQ()
+	if m := mode("app.yaml"); m != 0o600 {
+		t.Errorf("app.yaml holds a Secret and is %v, want 0600", m)
+	}
+	if m := mode("plain.yaml"); m != 0o644 {
+		t.Errorf("plain.yaml is %v, want 0644", m)
+	}
+	if err := os.Chmod(filepath.Join(manifests, "app.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := importQ(); strings.Count(out, ": unchanged") != 2 {
+		t.Errorf("again:\n%s", out)
+	}
+	if m := mode("app.yaml"); m != 0o600 {
+		t.Errorf("imported again, app.yaml is %v, want 0600", m)
+	}
+}
+
 // TestVolumeImport copies a directory shaped as podman's volume store into
 // a claim's directory with owners, modes, links, times and extended
 // attributes, and refuses what it must.

@@ -32,6 +32,11 @@ type Import struct {
 	Manifest []byte
 	// Pods are the pods the manifest defines, "namespace/name".
 	Pods []string
+	// Keepers are the units whose manifests hold objects (ConfigMaps,
+	// Secrets, claims) that this unit defines too, the same, and that are
+	// left out of its manifest: sync reads each object once, from one
+	// file. The manifest is not to be written without theirs.
+	Keepers []string
 	// Notes say, for every assignment of the unit in order, what it became
 	// or, when podunit cannot carry it over, what to do instead; then what
 	// the import changed in the YAML to run it as podman ran it. None when
@@ -68,6 +73,9 @@ const HeaderPrefix = "# podunit import quadlet: "
 
 // Header is the first line of the manifest imported from unit path.
 func Header(unitPath string) string { return HeaderPrefix + unitPath + "\n" }
+
+// ManifestFile is the name of the manifest the unit becomes: NAME.yaml.
+func (u *Unit) ManifestFile() string { return strings.TrimSuffix(u.Name(), ".kube") + ".yaml" }
 
 // ServiceName is the systemd service Quadlet generates for the unit.
 func (u *Unit) ServiceName() string {
@@ -115,10 +123,18 @@ func (u *Unit) paths(key string) ([]string, error) {
 
 // Convert translates units into manifests. files holds the content of
 // every file the units' Sources name. Ordering between the units ([Unit]
-// After=, Requires=, Wants=, BindsTo=, Requisite=, Before=) becomes
-// podunit.io/after on the pods; an order on a unit that is not among units
-// is reported. Each manifest is checked as sync checks it.
-func Convert(units []*Unit, files map[string][]byte) []Import {
+// After=, Before=) becomes podunit.io/after on the pods; a requirement
+// (Requires=, Wants=, BindsTo=, Requisite=, Upholds=) does not order, as
+// in systemd, and is reported; so is an order on a unit that is not among
+// units. Each manifest is checked as sync checks it.
+//
+// existing are the manifests sync reads beside the ones the import writes
+// (the manifest directory's other files, in the order sync reads them).
+// sync keeps one ConfigMap, Secret or claim of a name in a namespace for
+// all pods: one that a unit defines as an existing manifest or an earlier
+// unit does is left out of its manifest (Keepers), and a unit that defines
+// one otherwise is refused.
+func Convert(units []*Unit, files map[string][]byte, existing []generator.File) []Import {
 	out := make([]Import, len(units))
 	docs := make([][]document, len(units))
 	byName := map[string]int{}
@@ -131,7 +147,7 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 	// First each unit on its own, to know its pods.
 	firstOf := map[string]string{}
 	for i, u := range units {
-		out[i] = Import{Unit: u.Path, Service: u.ServiceName(), File: strings.TrimSuffix(u.Name(), ".kube") + ".yaml"}
+		out[i] = Import{Unit: u.Path, Service: u.ServiceName(), File: u.ManifestFile()}
 		if first, ok := firstOf[u.Name()]; ok {
 			out[i].Err = fmt.Errorf("%s has the same name: Quadlet makes one %s of the two, podunit one %s", first, u.ServiceName(), out[i].File)
 			continue
@@ -142,7 +158,8 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			out[i].Manifest, out[i].Pods, out[i].Err = render(u, docs[i])
 		}
 	}
-	// Then the ordering between them.
+	// Then the ordering between them: After= and Before= order, as in
+	// systemd; the requirement keys (Requires=, Wants=, …) alone do not.
 	after := make([][]string, len(units))
 	afterUnits := make([][]int, len(units))
 	for i, u := range units {
@@ -150,7 +167,8 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			continue // not converted: its error says why
 		}
 		for j, o := range u.Options {
-			if o.Section != sectionUnit || !slices.Contains(orderKeys, o.Key) || o.Value == "" {
+			isOrder, isRequire := slices.Contains(orderKeys, o.Key), slices.Contains(requireKeys, o.Key)
+			if o.Section != sectionUnit || (!isOrder && !isRequire) || o.Value == "" {
 				continue
 			}
 			if _, ok := overridden(u, j); ok {
@@ -160,6 +178,9 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			if err != nil {
 				out[i].Err = errors.Join(out[i].Err, fmt.Errorf("[Unit] %s=: %w", o.Key, err))
 				continue
+			}
+			if isRequire {
+				continue // noted once it is known which units are imported
 			}
 			var carried, others []string
 			for _, w := range words {
@@ -193,6 +214,7 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			out[i].Err = errors.Join(out[i].Err, fmt.Errorf("its order is a cycle: %s after %s: no pod of them would ever start; drop one of the After=/Before=", units[i].Name(), strings.Join(names, " after ")))
 		}
 	}
+	refuseDifferentObjects(units, out, docs, existing)
 	// A unit ordered after one that is not imported is not imported either
 	// (it would wait for pods that never come), transitively.
 	for changed := true; changed; {
@@ -206,19 +228,23 @@ func Convert(units []*Unit, files map[string][]byte) []Import {
 			}
 		}
 	}
+	noteRequirements(units, out, byName)
+	shared := shareObjects(units, out, docs, existing)
 	for i, u := range units {
-		if out[i].Err != nil || len(after[i]) == 0 {
+		if out[i].Err != nil || (len(after[i]) == 0 && !shared[i]) {
 			continue
 		}
-		if err := addAfter(docs[i], after[i]); err != nil {
-			out[i].Err = err
-			continue
+		if len(after[i]) > 0 {
+			if err := addAfter(docs[i], after[i]); err != nil {
+				out[i].Err = err
+				continue
+			}
 		}
 		out[i].Manifest, out[i].Pods, out[i].Err = render(u, docs[i])
 	}
 	for i := range out {
 		if out[i].Err != nil {
-			out[i].Manifest, out[i].Pods, out[i].Notes = nil, nil, nil // not imported: the error says why
+			out[i].Manifest, out[i].Pods, out[i].Notes, out[i].Keepers = nil, nil, nil, nil // not imported: the error says why
 			out[i].Err = fmt.Errorf("%s: %w", units[i].Path, out[i].Err)
 		}
 	}
@@ -262,8 +288,13 @@ func orderCycles(after [][]int) [][]int {
 }
 
 // orderKeys are the [Unit] keys that order a unit after (or, Before=,
-// before) another.
-var orderKeys = []string{"After", "Requires", "Wants", "BindsTo", "Requisite", "Upholds", "Before"}
+// before) another; requireKeys those that only start (or stop) another
+// with it: systemd starts the two together unless an order key orders
+// them.
+var (
+	orderKeys   = []string{"After", "Before"}
+	requireKeys = []string{"Requires", "Wants", "BindsTo", "Requisite", "Upholds"}
+)
 
 func orderNote(o Option, carried, others []string) Note {
 	n := Note{Option: optionString(o), From: o.From}
@@ -275,18 +306,94 @@ func orderNote(o Option, carried, others []string) Note {
 			what = "the pods of %s start once this unit's pods are ready (podunit.io/after on them)"
 		}
 		parts = append(parts, fmt.Sprintf(what, strings.Join(carried, ", ")))
-		if o.Key != "After" && o.Key != "Before" && o.Key != "Wants" {
-			parts = append(parts, "only the start is ordered: a pod is not stopped with the pods it requires")
-		}
 	}
 	if len(others) > 0 {
-		parts = append(parts, fmt.Sprintf("%s: not a .kube unit imported with this one; podunit's pods start after the container runtime and the network by themselves; import that unit too if it is a .kube unit, or order on a pod with podunit.io/after", strings.Join(others, ", ")))
+		parts = append(parts, notImported(others))
 		if len(carried) > 0 {
 			parts[len(parts)-1] = "not carried over: " + parts[len(parts)-1]
 		}
 	}
 	n.Text = strings.Join(parts, "; ")
 	return n
+}
+
+// noteRequirements writes the notes of the imported units' requirements
+// (requireKeys) on other units, which do not order them.
+func noteRequirements(units []*Unit, out []Import, byName map[string]int) {
+	for i, u := range units {
+		if out[i].Err != nil {
+			continue
+		}
+		orderedAfter := map[int]bool{} // the units this one's After= names
+		for _, o := range u.values(sectionUnit, "After") {
+			words, _ := splitWords(o.Value)
+			for _, w := range words {
+				if k, ok := byName[w]; ok {
+					orderedAfter[k] = true
+				}
+			}
+		}
+		for j, o := range u.Options {
+			if o.Section != sectionUnit || !slices.Contains(requireKeys, o.Key) || o.Value == "" {
+				continue
+			}
+			if _, ok := overridden(u, j); ok {
+				continue
+			}
+			words, _ := splitWords(o.Value) // an error refused the unit
+			var together, ordered, failed, others []string
+			for _, w := range words {
+				k, ok := byName[w]
+				switch {
+				case !ok || k == i:
+					others = append(others, w)
+				case out[k].Err != nil:
+					failed = append(failed, w)
+				case orderedAfter[k]:
+					ordered = append(ordered, w)
+				default:
+					together = append(together, w)
+				}
+			}
+			out[i].Notes[j] = requireNote(o, together, ordered, failed, others)
+		}
+	}
+}
+
+// requireNote says what became of a requirement on other units: together
+// names imported units it does not order on, ordered those its After=
+// orders on too, failed those that cannot be imported, others the rest.
+func requireNote(o Option, together, ordered, failed, others []string) Note {
+	n := Note{Option: optionString(o), From: o.From}
+	var parts []string
+	if len(together)+len(ordered) > 0 {
+		n.Carried = true
+		if len(together) > 0 {
+			parts = append(parts, fmt.Sprintf("the pods of %s run too, started together with this unit's, not ordered: systemd orders only on After=/Before=, and podunit starts every pod of the manifest directory without waiting for another unless podunit.io/after says so", strings.Join(together, ", ")))
+		}
+		if len(ordered) > 0 {
+			parts = append(parts, fmt.Sprintf("the pods of %s run too; After= orders this unit after them", strings.Join(ordered, ", ")))
+		}
+		if o.Key != "Wants" {
+			parts = append(parts, "podunit has no requirement beyond running every pod and ordering: a pod is not stopped, nor kept from starting, with the pods it requires")
+		}
+	}
+	var not []string
+	if len(failed) > 0 {
+		not = append(not, fmt.Sprintf("%s cannot be imported (see there): this unit's pods run without its pods", strings.Join(failed, ", ")))
+	}
+	if len(others) > 0 {
+		not = append(not, notImported(others))
+	}
+	if len(not) > 0 && n.Carried {
+		not[0] = "not carried over: " + not[0]
+	}
+	n.Text = strings.Join(append(parts, not...), "; ")
+	return n
+}
+
+func notImported(names []string) string {
+	return fmt.Sprintf("%s: not a .kube unit imported with this one; podunit's pods start after the container runtime and the network by themselves; import that unit too if it is a .kube unit, or order on a pod with podunit.io/after", strings.Join(names, ", "))
 }
 
 func optionString(o Option) string { return fmt.Sprintf("[%s] %s=%s", o.Section, o.Key, o.Value) }
@@ -300,13 +407,43 @@ func render(u *Unit, docs []document) ([]byte, []string, error) {
 	}
 	m, err := generator.DecodeManifest(strings.TrimSuffix(u.Name(), ".kube")+".yaml", data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the manifest it makes is not valid for podunit:\n%w", err)
+		// The unit's files are valid (checkSource): what the import
+		// changed is not. The lines are the unwritten manifest's: left out.
+		return nil, nil, fmt.Errorf("its YAML is valid, but what its keys make of it is not, for podunit: %w", withoutLines(err))
 	}
 	var pods []string
 	for _, p := range m.Pods {
 		pods = append(pods, p.Key())
 	}
 	return data, pods, nil
+}
+
+// withoutLines reports a manifest's errors by field alone.
+func withoutLines(err error) error {
+	var msgs []string
+	for _, e := range generator.Flatten(err) {
+		var fe *generator.FieldError
+		switch {
+		case errors.As(e, &fe) && fe.Field != "":
+			msgs = append(msgs, fmt.Sprintf("%s: %s", fe.Field, fe.Msg))
+		case errors.As(e, &fe):
+			msgs = append(msgs, fe.Msg)
+		default:
+			msgs = append(msgs, e.Error())
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// checkSource checks a Yaml= or ConfigMap= file as it is, as sync would
+// read it, so that its errors name it and its lines.
+func checkSource(path string, files map[string][]byte) error {
+	data, ok := files[path]
+	if !ok {
+		return fmt.Errorf("%s: not read", path)
+	}
+	_, err := generator.DecodeManifest(path, data)
+	return err
 }
 
 // addAfter appends pods to every pod template's podunit.io/after.
@@ -357,6 +494,11 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 		return nil, notes, err
 	}
 	var docs, pods []document
+	for _, p := range slices.Concat(configMaps, yamls) {
+		if err := checkSource(p, files); err != nil {
+			return nil, notes, fmt.Errorf("its YAML is not valid for podunit:\n%w", err)
+		}
+	}
 	for _, p := range configMaps {
 		ds, err := readDocuments(p, files)
 		if err != nil {
@@ -393,6 +535,7 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 		}
 	}
 	var errs []error
+	done := published{}
 	for j, o := range u.Options {
 		if o.Value == "" {
 			notes[j].Text = fmt.Sprintf("empty: clears the %s= before it, as in systemd", o.Key)
@@ -402,7 +545,7 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 			notes[j].Text = by
 			continue
 		}
-		text, carried, err := convertOption(u, o, pods)
+		text, carried, err := convertOption(u, o, pods, done)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", optionString(o), o.From, err))
 			continue
@@ -412,7 +555,23 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 		}
 		notes[j].Text, notes[j].Carried = text, carried
 	}
+	if n, ok := notStartedAtBoot(u); ok {
+		notes = append(notes, n)
+	}
 	return docs, notes, errors.Join(errs...)
+}
+
+// notStartedAtBoot is the note for a unit that nothing starts at boot (no
+// [Install] WantedBy=, RequiredBy= or UpheldBy=): systemd starts it only
+// when asked (by hand, by another unit, by a .timer), podunit at once.
+func notStartedAtBoot(u *Unit) (Note, bool) {
+	for _, key := range []string{"WantedBy", "RequiredBy", "UpheldBy"} {
+		if len(u.values(sectionInstall, key)) > 0 {
+			return Note{}, false
+		}
+	}
+	return Note{Option: "[Install] without WantedBy=", From: u.Path,
+		Text: "systemd starts this unit only when asked (by hand, by another unit or by a .timer), not at boot; podunit runs the pods as soon as the manifest is in the manifest directory, and at every boot. If a .timer starts it, write the pod as a CronJob (its schedule from the timer's OnCalendar=) instead; if it must not run yet, keep the manifest out of the manifest directory (import with --manifest-dir) until it should"}, true
 }
 
 // singleKeys are the [Kube] keys of one value: the last one counts.
@@ -445,12 +604,12 @@ func readDocuments(path string, files map[string][]byte) ([]document, error) {
 }
 
 // convertOption applies one assignment to the pods, or says why it cannot.
-func convertOption(u *Unit, o Option, pods []document) (text string, carried bool, err error) {
+func convertOption(u *Unit, o Option, pods []document, done published) (text string, carried bool, err error) {
 	switch o.Section {
 	case sectionKube:
-		return convertKube(u, o, pods)
+		return convertKube(u, o, pods, done)
 	case sectionUnit:
-		if slices.Contains(orderKeys, o.Key) {
+		if slices.Contains(orderKeys, o.Key) || slices.Contains(requireKeys, o.Key) {
 			return "", false, nil // Convert writes it, knowing the other units
 		}
 		return "podunit names the pod's unit after the pod (pod-NAME.service) and describes it itself; put a note in the manifest's annotations if you need one", false, nil
@@ -492,13 +651,19 @@ func serviceHint(key string) string {
 	return "podunit generates the pod's unit (pod-NAME.service) itself and does not take service settings from elsewhere; express it in the YAML"
 }
 
+// autoUpdateDisabled is podman's policy of no update, which podunit's
+// auto-update annotation accepts too.
+const autoUpdateDisabled = "disabled"
+
 // kubeKeys are the [Kube] keys Quadlet knows; any other is refused, as
 // Quadlet refuses it.
 var kubeKeys = []string{"AutoUpdate", "ConfigMap", "ContainersConfModule", "ExitCodePropagation", "GlobalArgs",
 	"KubeDownForce", "LogDriver", "LogOpt", "Network", "PodmanArgs", "PublishPort", "RemapGid", "RemapUid",
 	"RemapUidSize", "RemapUsers", "ServiceName", "SetWorkingDirectory", "UserNS", "Yaml"}
 
-func convertKube(u *Unit, o Option, pods []document) (string, bool, error) {
+// convertKube applies one [Kube] assignment; done records the ports the
+// unit's PublishPort= published so far.
+func convertKube(u *Unit, o Option, pods []document, done published) (string, bool, error) {
 	if !slices.Contains(kubeKeys, o.Key) {
 		return "", false, fmt.Errorf("unknown key: Quadlet refuses the unit too (its keys: %s)", strings.Join(kubeKeys, ", "))
 	}
@@ -512,39 +677,52 @@ func convertKube(u *Unit, o Option, pods []document) (string, bool, error) {
 		if err != nil {
 			return "", false, err
 		}
-		var done []string
+		var mapped []string
 		for _, d := range pods {
 			_, spec := podTemplate(d)
 			for _, p := range ports {
-				c, err := publishPort(spec, p)
+				c, err := publishPort(spec, p, done)
 				if err != nil {
 					return "", false, fmt.Errorf("%s %s: %w", d.kind(), d.str("metadata", "name"), err)
 				}
-				done = append(done, fmt.Sprintf("%s (container %s of %s)", p, c, d.str("metadata", "name")))
+				mapped = append(mapped, fmt.Sprintf("%s (container %s of %s)", p, c, d.str("metadata", "name")))
 			}
 		}
-		return "hostPort " + strings.Join(done, ", "), true, nil
+		return "hostPort " + strings.Join(mapped, ", "), true, nil
 	case "AutoUpdate":
 		words, err := splitWords(o.Value)
 		if err != nil {
 			return "", false, err
 		}
-		var done []string
+		var set []string
+		disabled := false
 		for _, w := range words {
 			key, policy := generator.AnnotationPodmanAutoUpdate, w
 			if ctr, p, ok := strings.Cut(w, "/"); ok {
 				key, policy = generator.AnnotationPodmanAutoUpdate+"/"+ctr, p
 			}
-			if policy != generator.AutoUpdateRegistry && policy != generator.AutoUpdateLocal {
-				return "", false, fmt.Errorf("%q: registry, local, or CONTAINER/registry, CONTAINER/local", w)
+			what := key + ": " + policy
+			switch policy {
+			case generator.AutoUpdateRegistry, generator.AutoUpdateLocal:
+			case autoUpdateDisabled:
+				disabled = true
+			case "image": // podman's old name of registry, which it still reads
+				policy = generator.AutoUpdateRegistry
+				what = fmt.Sprintf("%s: %s (image is podman's old name of registry)", key, policy)
+			default:
+				return "", false, fmt.Errorf("%q: registry, local, disabled (or image, podman's old name of registry), or CONTAINER/POLICY", w)
 			}
 			for _, d := range pods {
 				meta, _ := podTemplate(d)
 				annotate(meta, key, policy)
 			}
-			done = append(done, key+": "+policy)
+			set = append(set, what)
 		}
-		return "annotation " + strings.Join(done, ", ") + ": podunit auto-update (podunit-auto-update.timer) replaces the pod when the image changes", true, nil
+		text := "annotation " + strings.Join(set, ", ") + ": podunit auto-update (podunit-auto-update.timer) replaces the pod when the image changes"
+		if disabled {
+			text += ", except where the policy is disabled (as in podman)"
+		}
+		return text, true, nil
 	case "Network":
 		words, err := splitWords(o.Value)
 		if err != nil {

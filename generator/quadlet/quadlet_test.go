@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/podunit/podunit/generator"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -30,7 +32,7 @@ func TestConvertGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			units, files, errs := Read([]string{abs})
-			got := describe(abs, Convert(units, files), errs)
+			got := describe(abs, Convert(units, files, existing(t, dir)), errs)
 			golden := dir + ".golden"
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -48,6 +50,25 @@ func TestConvertGolden(t *testing.T) {
 	}
 }
 
+// existing are the manifests of a testdata directory's "manifests"
+// subdirectory: the manifest directory the import writes beside.
+func existing(t *testing.T, dir string) []generator.File {
+	paths, err := filepath.Glob(filepath.Join(dir, "manifests", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []generator.File
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		abs, _ := filepath.Abs(p)
+		out = append(out, generator.File{Path: abs, Data: data})
+	}
+	return out
+}
+
 func describe(dir string, imports []Import, errs []error) string {
 	var b strings.Builder
 	for _, err := range errs {
@@ -60,6 +81,9 @@ func describe(dir string, imports []Import, errs []error) string {
 		}
 		if len(im.Pods) > 0 {
 			fmt.Fprintf(&b, "pods: %s\n", strings.Join(im.Pods, " "))
+		}
+		if len(im.Keepers) > 0 {
+			fmt.Fprintf(&b, "keepers: %s\n", strings.Join(im.Keepers, " "))
 		}
 		for _, n := range im.Notes {
 			fmt.Fprintf(&b, "note (%s): %s\n", filepath.Base(n.From), n)
@@ -212,7 +236,7 @@ func TestKubeKeysHandled(t *testing.T) {
 		if v == "" {
 			v = "x"
 		}
-		text, _, err := convertKube(u, Option{Section: sectionKube, Key: k, Value: v}, docs)
+		text, _, err := convertKube(u, Option{Section: sectionKube, Key: k, Value: v}, docs, published{})
 		if err != nil || text == "" {
 			t.Errorf("[Kube] %s=%s: %q, %v", k, v, text, err)
 		}
@@ -271,7 +295,7 @@ func FuzzConvert(f *testing.F) {
 			t.Fatal(err)
 		}
 		dup := &Unit{Path: "/e/u.kube", Options: u.Options}
-		for _, im := range Convert([]*Unit{u, v, dup}, files) {
+		for _, im := range Convert([]*Unit{u, v, dup}, files, nil) {
 			if im.Err == nil && !strings.HasPrefix(string(im.Manifest), Header(im.Unit)) {
 				t.Errorf("manifest without its header:\n%s", im.Manifest)
 			}

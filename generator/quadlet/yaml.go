@@ -159,21 +159,49 @@ func (p port) String() string {
 	return fmt.Sprintf("%d -> %s", p.hostPort, s)
 }
 
-// publishPort maps a pod's container port to a host port as podman's
-// --publish does for a pod: on the container that declares the container
-// port (any container otherwise: the pod shares one network), overriding a
-// hostPort the YAML gives. It says which container it was.
-func publishPort(spec *yaml.Node, p port) (string, error) {
+// published records the container ports (of a pod spec, by number and
+// protocol) an earlier PublishPort= of the unit published.
+type published map[publishedKey]bool
+
+type publishedKey struct {
+	spec      *yaml.Node
+	container int
+	protocol  string
+}
+
+// publishPort maps a pod's container port to a host port as podman kube
+// play's --publish does: every PublishPort= is published, and the YAML's
+// own hostPort for a container port one publishes is not. The first
+// PublishPort= for a container port takes the YAML's entry of it (in the
+// container that declares it; in the first container, added, when none
+// does: the pod shares one network), replacing its hostPort and hostIP;
+// the YAML's other entries of that port lose theirs; each further
+// PublishPort= for the port adds an entry of its own beside the first. It
+// says which container it was.
+func publishPort(spec *yaml.Node, p port, done published) (string, error) {
 	containers := lookup(spec, "containers")
 	if containers == nil || containers.Kind != yaml.SequenceNode || len(containers.Content) == 0 {
 		return "", errors.New("the pod has no containers")
 	}
+	key := publishedKey{spec, p.container, p.protocol}
 	set := func(entry *yaml.Node) {
 		setScalar(entry, "hostPort", strconv.Itoa(p.hostPort), "!!int")
 		if p.hostIP != "" {
 			setScalar(entry, "hostIP", p.hostIP, "!!str")
+		} else {
+			remove(entry, "hostIP") // all addresses, as podman binds it
 		}
 	}
+	newEntry := func() *yaml.Node {
+		entry := &yaml.Node{Kind: yaml.MappingNode}
+		setScalar(entry, "containerPort", strconv.Itoa(p.container), "!!int")
+		if p.protocol != "TCP" {
+			setScalar(entry, "protocol", p.protocol, "!!str")
+		}
+		set(entry)
+		return entry
+	}
+	var owner *yaml.Node // the container of the port's first entry
 	for _, c := range containers.Content {
 		ports := lookup(c, "ports")
 		if ports == nil || ports.Kind != yaml.SequenceNode {
@@ -185,22 +213,47 @@ func publishPort(spec *yaml.Node, p port) (string, error) {
 			if proto == "" {
 				proto = "TCP"
 			}
-			if n != nil && n.Value == strconv.Itoa(p.container) && proto == p.protocol {
+			if n == nil || n.Value != strconv.Itoa(p.container) || proto != p.protocol {
+				continue
+			}
+			switch {
+			case done[key]:
+				if owner == nil {
+					owner = c
+				}
+				if e := (document{node: entry}); e.str("hostPort") == strconv.Itoa(p.hostPort) && e.str("hostIP") == p.hostIP {
+					return document{node: c}.str("name"), nil // published so already
+				}
+			case owner == nil:
+				owner = c
 				set(entry)
-				return document{node: c}.str("name"), nil
+			default:
+				remove(entry, "hostPort")
+				remove(entry, "hostIP")
 			}
 		}
 	}
-	c := containers.Content[0]
-	ports := ensure(c, "ports", yaml.SequenceNode)
-	entry := &yaml.Node{Kind: yaml.MappingNode}
-	setScalar(entry, "containerPort", strconv.Itoa(p.container), "!!int")
-	if p.protocol != "TCP" {
-		setScalar(entry, "protocol", p.protocol, "!!str")
+	if owner != nil && !done[key] {
+		done[key] = true
+		return document{node: owner}.str("name"), nil
 	}
-	set(entry)
-	ports.Content = append(ports.Content, entry)
-	return document{node: c}.str("name"), nil
+	if owner == nil {
+		owner = containers.Content[0]
+	}
+	ports := ensure(owner, "ports", yaml.SequenceNode)
+	ports.Content = append(ports.Content, newEntry())
+	done[key] = true
+	return document{node: owner}.str("name"), nil
+}
+
+// remove deletes a mapping's key.
+func remove(n *yaml.Node, key string) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			n.Content = append(n.Content[:i], n.Content[i+2:]...)
+			return
+		}
+	}
 }
 
 // parsePublishPort reads podman's --publish format: [[ip:][hostPort]:]

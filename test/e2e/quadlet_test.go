@@ -55,7 +55,7 @@ spec:
 	}
 	write(units, "e2e-qdb.kube", "[Unit]\nDescription=the database\n\n[Kube]\nYaml=yaml/db.yaml\nPublishPort=18091:80\n\n[Install]\nWantedBy=default.target\n")
 	write(units, "e2e-qweb.kube", "[Unit]\nAfter=e2e-qdb.kube\nRequires=e2e-qdb.kube\n\n[Kube]\nYaml=yaml/web.yaml\nConfigMap=yaml/web-config.yaml\nPublishPort=18092:80\nAutoUpdate=registry\n")
-	write(units, "e2e-qfront.kube", "[Unit]\n# Quadlet's service name of the web unit\nWants=e2e-qweb.service\n\n[Kube]\nYaml=yaml/front.yaml\nPublishPort=18093:80\nNetwork=e2e.network\n")
+	write(units, "e2e-qfront.kube", "[Unit]\n# Quadlet's service name of the web unit; Wants= alone does not order\nWants=e2e-qweb.service\nAfter=e2e-qweb.service\n\n[Kube]\nYaml=yaml/front.yaml\nPublishPort=18093:80\nNetwork=e2e.network\n")
 	if err := os.Mkdir(filepath.Join(units, "yaml"), 0o755); err != nil {
 		t.Fatal(err)
 	}
