@@ -86,22 +86,27 @@ func (j *Judge) Create(ctx context.Context, doc []byte) (ServerVerdict, error) {
 // it can be judged; one that exists or that the server refuses is left.
 func (j *Judge) EnsureNamespace(ctx context.Context, name string) error {
 	body, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]string{"name": name}})
-	_, err := j.do(ctx, http.MethodPost, "/api/v1/namespaces", "application/json", body, nil)
+	_, _, err := j.do(ctx, http.MethodPost, "/api/v1/namespaces", "application/json", body)
 	return err
 }
 
 func (j *Judge) post(ctx context.Context, path, contentType string, body []byte) (ServerVerdict, error) {
-	var st metav1.Status
-	code, err := j.do(ctx, http.MethodPost, path+"?dryRun=All&fieldValidation=Strict", contentType, body, &st)
+	code, data, err := j.do(ctx, http.MethodPost, path+"?dryRun=All&fieldValidation=Strict", contentType, body)
 	if err != nil {
 		return ServerVerdict{}, err
 	}
 	v := ServerVerdict{Status: code}
-	if !v.Accepted() {
-		v.Message = st.Message
-		if st.Details != nil {
-			v.Causes = st.Details.Causes
-		}
+	if v.Accepted() {
+		return v, nil
+	}
+	var st metav1.Status
+	if json.Unmarshal(data, &st) != nil || st.Kind != "Status" {
+		v.Message = string(data) // not a Status: the text is the answer
+		return v, nil
+	}
+	v.Message = st.Message
+	if st.Details != nil {
+		v.Causes = st.Details.Causes
 	}
 	return v, nil
 }
@@ -113,13 +118,15 @@ func (j *Judge) resource(ctx context.Context, apiVersion, kind string) (*metav1.
 	}
 	list, seen := j.lists[apiVersion]
 	if !seen {
-		var l metav1.APIResourceList
-		code, err := j.do(ctx, http.MethodGet, groupPath(apiVersion), "", nil, &l)
+		code, data, err := j.do(ctx, http.MethodGet, groupPath(apiVersion), "", nil)
 		if err != nil {
 			return nil, fmt.Errorf("discover %s: %w", apiVersion, err)
 		}
 		if code == http.StatusOK {
-			list = &l
+			list = &metav1.APIResourceList{}
+			if err := json.Unmarshal(data, list); err != nil {
+				return nil, fmt.Errorf("discover %s: %w", apiVersion, err)
+			}
 		}
 		j.lists[apiVersion] = list
 	}
@@ -134,13 +141,11 @@ func (j *Judge) resource(ctx context.Context, apiVersion, kind string) (*metav1.
 	return nil, nil
 }
 
-// do sends one request and decodes the answer into out (a Status for a
-// refused create, an APIResourceList for discovery); an answer that does
-// not decode is an error only when it is not a success.
-func (j *Judge) do(ctx context.Context, method, path, contentType string, body []byte, out any) (int, error) {
+// do sends one request and gives the status and the body of the answer.
+func (j *Judge) do(ctx context.Context, method, path, contentType string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, j.Base+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+j.Token)
 	req.Header.Set("Accept", "application/json")
@@ -149,19 +154,14 @@ func (j *Judge) do(ctx context.Context, method, path, contentType string, body [
 	}
 	resp, err := j.Client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil && resp.StatusCode/100 != 2 {
-			return 0, fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, data)
-		}
-	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, data, nil
 }
 
 func groupPath(apiVersion string) string {
