@@ -106,5 +106,7 @@ EOM
 fi
 ln -sfn "etcd-$ETCD_VERSION" "$out/etcd"
 "$out/etcd" --version >&2 || true
-for p in "${programs[@]}"; do "$out/$p" --version >&2 || true; done
+for p in "${programs[@]}"; do
+	if [ "$p" = kubectl ]; then "$out/$p" version --client >&2 || true; else "$out/$p" --version >&2 || true; fi
+done
 echo "$out"

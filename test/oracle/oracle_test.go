@@ -116,8 +116,11 @@ func TestAPIServerParity(t *testing.T) {
 	}
 
 	table := Table{Outcomes: map[string]map[string]int{}}
+	var notices, unknown int // how many of each the server judged
 	for i, j := range all {
 		sv := server[i]
+		notices += len(j.pv.Notices)
+		unknown += len(j.pv.UnknownFields())
 		corpus := filepath.Dir(j.doc.File)
 		if table.Outcomes[corpus] == nil {
 			table.Outcomes[corpus] = map[string]int{}
@@ -173,7 +176,10 @@ func TestAPIServerParity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d documents of %d files; %d differences", len(all), len(files), len(table.Findings))
+	if notices < 50 || unknown < 3 {
+		t.Errorf("%d notices and %d unknown fields judged: the corpora hold more (typos in generator/testdata/invalid, notices in test/testdata/real)", notices, unknown)
+	}
+	t.Logf("%d documents of %d files, %d notices, %d unknown fields; %d differences", len(all), len(files), notices, unknown, len(table.Findings))
 }
 
 // isNamespace tells whether a document is a Namespace.
