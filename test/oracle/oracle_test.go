@@ -145,7 +145,7 @@ func TestAPIServerParity(t *testing.T) {
 			t.Fatal(err)
 		}
 	} else if !*update {
-		t.Fatalf("%v (go test ./test/oracle -update writes it)", err)
+		t.Fatalf("%v (make test-oracle ORACLE_FLAGS=-update writes it)", err)
 	}
 	seen := map[string]bool{}
 	for i, f := range table.Findings {
