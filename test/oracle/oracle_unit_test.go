@@ -98,6 +98,9 @@ func TestCompare(t *testing.T) {
 		{"both refuse the same unknown field", Verdict{Errors: []*generator.FieldError{unknown}}, strict, nil},
 		{"podunit only", Verdict{Errors: []*generator.FieldError{unknown}}, ok, []string{PodunitOnlyRefuses, "unknown field spec.foo to podunit, not to strict validation"}},
 		{"server only, on a noticed field", Verdict{Notices: []generator.Notice{notice}}, refused, []string{ServerOnlyRefuses, "notice on spec.priority, which the API server refuses"}},
+		{"a notice on the annotation key the server refuses", Verdict{Notices: []generator.Notice{{Field: "metadata.annotations[bind-mount-options:/x]"}, {Field: "metadata.annotations[io.podman/y]"}}},
+			ServerVerdict{Status: 422, Causes: []metav1.StatusCause{{Field: "metadata.annotations", Message: `Invalid value: "bind-mount-options:/x": a valid label key …`}}},
+			[]string{ServerOnlyRefuses, "notice on metadata.annotations[bind-mount-options:/x], which the API server refuses"}},
 		{"a notice on a field the server does not name", Verdict{Notices: []generator.Notice{{Field: "spec.schedulerName"}}}, refused, []string{ServerOnlyRefuses}},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -57,12 +58,21 @@ func Compare(doc Document, pv Verdict, sv ServerVerdict) []Finding {
 	return out
 }
 
-// names tells whether the server's refusal is about field (or a field in
-// it).
+// names tells whether the server's refusal is about field, a field in it,
+// or a map key of it: a cause on metadata.annotations whose message quotes
+// the key is about metadata.annotations[key].
 func (v ServerVerdict) names(field string) bool {
+	within := func(inner, outer string) bool {
+		return outer != "" && (inner == outer || strings.HasPrefix(inner, outer+".") || strings.HasPrefix(inner, outer+"["))
+	}
 	for _, c := range v.Causes {
-		if c.Field == field || strings.HasPrefix(c.Field, field+".") || strings.HasPrefix(c.Field, field+"[") {
+		if within(c.Field, field) {
 			return true
+		}
+		if key, ok := strings.CutPrefix(field, c.Field+"["); ok && c.Field != "" {
+			if key, _, ok = strings.Cut(key, "]"); ok && strings.Contains(c.Message, strconv.Quote(key)) {
+				return true
+			}
 		}
 	}
 	return strings.Contains(v.Message, field+":") || strings.Contains(v.Message, `"`+field+`"`)
