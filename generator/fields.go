@@ -444,7 +444,7 @@ var claimFields = append(metadataFields("PersistentVolumeClaim",
 var serviceFields = append([]Field{
 	{"apiVersion", "Must be `v1`.", Honoured},
 	{"kind", "Must be `Service`.", Honoured},
-	{"metadata.name", "Required. A DNS-1035 label (lower-case letters, digits and `-`, starting with a letter, at most 63 characters), as the API server requires: the Service's DNS name is `<name>.<namespace>.svc.<clusterDomain>`, so no two Services' names can collide in DNS.", Honoured},
+	{"metadata.name", "Required. A DNS-1123 label (lower-case letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters), as the API server requires since Kubernetes v1.37 (before it, a letter first): the Service's DNS name is `<name>.<namespace>.svc.<clusterDomain>`, so no two Services' names can collide in DNS.", Honoured},
 	{"metadata.namespace", "Default `default`. The Service selects the pods of its namespace; pods of the namespace resolve it by its name alone.", Honoured},
 	{"metadata.labels", "Kept; nothing selects Services by them.", Honoured},
 	{"metadata.annotations", "Kept.", Honoured},

@@ -477,3 +477,21 @@ func TestPortRange(t *testing.T) {
 		t.Errorf("clusterDNS %s", a)
 	}
 }
+
+// A Service's name is a DNS-1123 label, as Kubernetes v1.37 validates it
+// (RelaxedServiceNameValidation, GA): a leading digit is a name, a dot or a
+// trailing "-" is not.
+func TestServiceNameIsDNS1123Label(t *testing.T) {
+	for name, valid := range map[string]bool{"1st-redis": true, "redis": true, "7": true, "redis-": false, "redis.leader": false, "Redis": false} {
+		t.Run(name, func(t *testing.T) {
+			data := []byte("apiVersion: v1\nkind: Service\nmetadata: {name: \"" + name + "\"}\nspec: {ports: [{port: 6379}]}\n")
+			set, err := Reader{}.Check([]File{{Path: "svc.yaml", Data: data}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(set.Errors) == 0 && len(set.Services) == 1; got != valid {
+				t.Errorf("valid = %v, want %v (errors %v)", got, valid, set.Errors)
+			}
+		})
+	}
+}

@@ -111,7 +111,10 @@ func validateService(file string, d decoded, s *corev1.Service) ([]error, []Noti
 	case s.Name == "":
 		fail("metadata.name", "required")
 	default:
-		for _, msg := range validation.IsDNS1035Label(s.Name) {
+		// A DNS-1123 label, as Kubernetes v1.37 validates it
+		// (RelaxedServiceNameValidation, GA): "1st-redis" is a name; the
+		// older DNS-1035 rule wanted a letter first.
+		for _, msg := range validation.IsDNS1123Label(s.Name) {
 			fail("metadata.name", "%q: %s (a Service's name is one label of its DNS name)", s.Name, msg)
 		}
 	}
