@@ -48,10 +48,14 @@ sshv() {
 forget_ssh() { ssh -q -o ControlPath="$run/ssh.ctl" -O exit root@127.0.0.1 2>/dev/null || true; rm -f "$run/ssh.ctl"; }
 
 wait_ssh() { # until the guest answers over ssh and its manager has booted
-	local deadline=$((SECONDS + BOOT_TIMEOUT)) state=
+	local deadline=$((SECONDS + BOOT_TIMEOUT)) state= rc
 	while ((SECONDS < deadline)); do
 		qemu_pid >/dev/null || { tail -30 "$run/console.log" >&2 || true; die "qemu exited"; }
-		if state=$(sshv systemctl is-system-running 2>/dev/null); then
+		# is-system-running exits 0 only when running; ssh exits 255 when
+		# it cannot reach the guest.
+		rc=0
+		state=$(sshv systemctl is-system-running 2>/dev/null) || rc=$?
+		if [ "$rc" != 255 ] && [ -n "$state" ]; then
 			case $state in running | degraded) return 0 ;; esac
 			# Pods' units started at boot are jobs of the boot, which ends
 			# when they are ready: a slow emulated machine may take minutes.
