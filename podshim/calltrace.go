@@ -79,12 +79,35 @@ func (t *CallTrace) attrs(now time.Time) []any {
 	return out
 }
 
-// Traced wraps rt so that the calls of a pod's start are recorded in t.
-func Traced(rt Runtime, t *CallTrace) Runtime { return &tracedRuntime{Runtime: rt, t: t} }
+// Traced wraps rt so that the calls of a pod's start are recorded in t;
+// with t nil it is rt. The wrapper keeps what the shim asks of rt beside
+// its calls (reachability, failFaster): without them a runtime outage was
+// waited out call by call instead of ridden out.
+func Traced(rt Runtime, t *CallTrace) Runtime {
+	if t == nil {
+		return rt
+	}
+	return &tracedRuntime{Runtime: rt, t: t}
+}
 
 type tracedRuntime struct {
 	Runtime
 	t *CallTrace
+}
+
+// Reachable is rt's, or true when rt cannot tell.
+func (r *tracedRuntime) Reachable() bool {
+	if x, ok := r.Runtime.(reachability); ok {
+		return x.Reachable()
+	}
+	return true
+}
+
+// SetFailFast is rt's, if it has one.
+func (r *tracedRuntime) SetFailFast(on bool) {
+	if x, ok := r.Runtime.(failFaster); ok {
+		x.SetFailFast(on)
+	}
 }
 
 func (r *tracedRuntime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandboxConfig, handler string) (string, error) {
