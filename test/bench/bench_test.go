@@ -20,6 +20,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/dbus"
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/generator"
@@ -199,19 +201,26 @@ func BenchmarkStartToReady(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// floorConfigs decodes manifest as podunit does and makes the CRI configs
+// the floor starts it with (test/crifloor).
+func floorConfigs(b *testing.B, manifest []byte) (*corev1.Pod, *runtimeapi.PodSandboxConfig, *runtimeapi.ContainerConfig) {
+	b.Helper()
+	pods, err := generator.Decode("floor.yaml", manifest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sandbox, c, err := crifloor.Configs(pods[0].Spec, image)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pods[0].Spec, sandbox, c
+}
+
 // floorStart brings the pod up with raw CRI calls (test/crifloor), returns
 // how long they took, and removes it.
 func floorStart(b *testing.B, ctx context.Context, rt *criclient.Client, name string) time.Duration {
 	b.Helper()
-	pods, err := generator.Decode("floor.yaml", pod(name))
-	if err != nil {
-		b.Fatal(err)
-	}
-	spec := pods[0].Spec
-	sandbox, c, err := crifloor.Configs(spec, image)
-	if err != nil {
-		b.Fatal(err)
-	}
+	spec, sandbox, c := floorConfigs(b, pod(name))
 	start := time.Now()
 	p, err := crifloor.Start(ctx, rt, spec, sandbox, c, image)
 	took := time.Since(start)

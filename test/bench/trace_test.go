@@ -22,7 +22,6 @@ import (
 	"github.com/coreos/go-systemd/v22/dbus"
 
 	"github.com/podunit/podunit/criclient"
-	"github.com/podunit/podunit/generator"
 	"github.com/podunit/podunit/podshim"
 	"github.com/podunit/podunit/test/crifloor"
 	"github.com/podunit/podunit/units"
@@ -223,15 +222,7 @@ func unitTrace(b *testing.B, conn *dbus.Conn, name, before string) startTrace {
 // waits for its server to answer.
 func floorTrace(b *testing.B, ctx context.Context, rt *criclient.Client, name, handler string) startTrace {
 	b.Helper()
-	pods, err := generator.Decode("floor.yaml", tracePod(name))
-	if err != nil {
-		b.Fatal(err)
-	}
-	spec := pods[0].Spec
-	sandbox, c, err := crifloor.Configs(spec, image)
-	if err != nil {
-		b.Fatal(err)
-	}
+	spec, sandbox, c := floorConfigs(b, tracePod(name))
 	begin := monotonicMicros(b)
 	p, err := crifloor.StartOn(ctx, rt, handler, spec, sandbox, c, image)
 	if p != nil {
