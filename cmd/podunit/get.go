@@ -423,15 +423,16 @@ func printCronJobs(w io.Writer, list []batchv1.CronJob, output string, allNamesp
 
 // podStatusWord is kubectl's STATUS column: the pod's reason, a waiting or
 // terminated container's reason, or the phase; podunit adds
-// InvalidManifest for a pod running on its last good spec, and RolledBack
-// and ImagePullBackOff for one whose new generation did not replace it.
+// InvalidManifest for a pod running on its last good spec, and RolledBack,
+// RollingBack and ImagePullBackOff for one whose new generation did not
+// replace it.
 func podStatusWord(p *corev1.Pod) string {
 	for _, c := range p.Status.Conditions {
 		if c.Type == status.ConditionManifestValid && c.Status == corev1.ConditionFalse {
 			return "InvalidManifest"
 		}
 		// The pod runs, but not the generation its manifest asks for.
-		if c.Type == status.ConditionUpToDate && c.Status == corev1.ConditionFalse && (c.Reason == "RolledBack" || c.Reason == "ImagePullBackOff") {
+		if c.Type == status.ConditionUpToDate && c.Status == corev1.ConditionFalse && (c.Reason == "RolledBack" || c.Reason == status.ReasonRollingBack || c.Reason == "ImagePullBackOff") {
 			return c.Reason
 		}
 	}

@@ -358,7 +358,7 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 		})
 	}
 	if rollout != nil {
-		pod.Status.Conditions = append(pod.Status.Conditions, rolloutCondition(rollout))
+		pod.Status.Conditions = append(pod.Status.Conditions, rolloutCondition(rollout, r.ConfigHash))
 	}
 	if len(conflicts) > 0 {
 		pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
@@ -378,21 +378,32 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 }
 
 // rolloutCondition says what the pod's replacement does, or why it was
-// rolled back.
-func rolloutCondition(r *engine.Rollout) corev1.PodCondition {
+// rolled back. running is the generation the pod's unit runs: the record
+// says RolledBack before the failed generation is stopped (so that a
+// power cut in between comes back to the last ready one), and until the
+// unit runs that generation again the pod is RollingBack, not RolledBack.
+func rolloutCondition(r *engine.Rollout, running string) corev1.PodCondition {
 	c := corev1.PodCondition{Type: ConditionUpToDate, Status: corev1.ConditionFalse, Reason: r.Phase,
 		LastTransitionTime: metav1.NewTime(r.Updated)}
-	switch r.Phase {
-	case engine.PhaseRolledBack:
+	switch {
+	case r.Phase == engine.PhaseRolledBack && running != r.Previous:
+		c.Reason = ReasonRollingBack
+		c.Message = fmt.Sprintf("generation %s (%s) was not ready: %s: %s; it is stopped, and generation %s starts again",
+			r.Generation, r.Trigger, r.Reason, r.Message, r.Previous)
+	case r.Phase == engine.PhaseRolledBack:
 		c.Message = fmt.Sprintf("generation %s (%s) was not ready: %s: %s; generation %s runs until the manifest changes",
 			r.Generation, r.Trigger, r.Reason, r.Message, r.Previous)
-	case engine.PhaseImagePullBackOff:
+	case r.Phase == engine.PhaseImagePullBackOff:
 		c.Message = fmt.Sprintf("generation %s cannot start: %s (%d tries)", r.Generation, r.Message, r.Attempts)
 	default:
 		c.Message = fmt.Sprintf("generation %s (%s): %s", r.Generation, r.Trigger, strings.ToLower(r.Phase))
 	}
 	return c
 }
+
+// ReasonRollingBack: the pod's new generation was not ready, and the
+// last ready one is being started again in its place.
+const ReasonRollingBack = "RollingBack"
 
 // rejectedPod is a pod that the last sync did not start because it does
 // not fit this node: Failed, with the kubelet's reason and message.

@@ -355,3 +355,53 @@ spec:
 		t.Errorf("status %+v", st)
 	}
 }
+
+// A rollback's record says RolledBack before the failed generation is
+// stopped; until the pod's unit runs the last ready generation again, the
+// pod says RollingBack, so that no one reads RolledBack off a pod that
+// still runs the generation that failed.
+func TestRollbackShownOnlyOnceTheLastReadyRuns(t *testing.T) {
+	s, m, _, _ := enginetest.NewSyncer(t)
+	s.StatePath = filepath.Join(t.TempDir(), "sync.json")
+	enginetest.Write(t, s.Sources[0].Dir, "gate.yaml", enginetest.Pod("gate", "img:2"))
+	if err := enginetest.Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	specs, _ := filepath.Glob(filepath.Join(s.UnitConfig.SpecDir, "default_gate-*.json"))
+	if len(specs) != 1 {
+		t.Fatalf("spec files: %v", specs)
+	}
+	running := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(specs[0]), "default_gate-"), ".json")
+	rollouts := engine.Rollouts{Dir: t.TempDir()}
+	srv := &Server{SpecDir: s.UnitConfig.SpecDir, StateDir: t.TempDir(), SyncState: s.StatePath, Manager: m, Runtime: fakeVersioner{}, Rollouts: rollouts}
+	upToDate := func() corev1.PodCondition {
+		t.Helper()
+		_, body := get(t, srv, "/pods/default/gate")
+		var p corev1.Pod
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == ConditionUpToDate {
+				return c
+			}
+		}
+		t.Fatalf("no %s condition: %+v", ConditionUpToDate, p.Status.Conditions)
+		return corev1.PodCondition{}
+	}
+	rec := &engine.Rollout{Namespace: "default", Name: "gate", Phase: engine.PhaseRolledBack, Trigger: engine.TriggerManifest,
+		Generation: running, Previous: "0123456789abcdef", Reason: "CrashLoopBackOff", Message: "exit 1", Updated: time.Now()}
+	if err := rollouts.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if c := upToDate(); c.Reason != ReasonRollingBack || !strings.Contains(c.Message, "generation 0123456789abcdef starts again") {
+		t.Errorf("the failed generation still runs: %s: %s", c.Reason, c.Message)
+	}
+	rec.Generation, rec.Previous = "0123456789abcdef", running
+	if err := rollouts.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if c := upToDate(); c.Reason != engine.PhaseRolledBack || !strings.Contains(c.Message, "generation "+running+" runs until the manifest changes") {
+		t.Errorf("the last ready generation runs: %s: %s", c.Reason, c.Message)
+	}
+}

@@ -6,8 +6,9 @@ export const ConditionManifestValid = "podunit.io/ManifestValid";
 export const ConditionUpToDate = "podunit.io/UpToDate";
 
 // statusWord is kubectl's STATUS column as podunit's CLI prints it:
-// InvalidManifest for a pod running on its last good spec, RolledBack or
-// ImagePullBackOff for one whose new generation did not replace it, then the
+// InvalidManifest for a pod running on its last good spec, RolledBack,
+// RollingBack or ImagePullBackOff for one whose new generation did not
+// replace it, then the
 // pod's reason, a waiting or terminated container's reason, or the phase.
 export function statusWord(pod) {
     const st = pod.status || {};
@@ -15,7 +16,7 @@ export function statusWord(pod) {
         if (c.type === ConditionManifestValid && c.status === "False")
             return "InvalidManifest";
         if (c.type === ConditionUpToDate && c.status === "False" &&
-            (c.reason === "RolledBack" || c.reason === "ImagePullBackOff"))
+            (c.reason === "RolledBack" || c.reason === "RollingBack" || c.reason === "ImagePullBackOff"))
             return c.reason;
     }
     if (st.phase === "Failed" && st.reason)
@@ -58,6 +59,7 @@ export function severity(word) {
         return "ok";
     case "InvalidManifest":
     case "RolledBack":
+    case "RollingBack":
     case "Pending":
     case "ContainerCreating":
     case "PodInitializing":

@@ -21,6 +21,7 @@ test("statusWord speaks get pods' words", () => {
         ["running", running, "Running"],
         ["crash loop", crashing, "CrashLoopBackOff"],
         ["rolled back", rolledBack, "RolledBack"],
+        ["rolling back: the failed generation still stops", pod("gate", { phase: "Running", conditions: [{ type: "podunit.io/UpToDate", status: "False", reason: "RollingBack" }], containerStatuses: [{ name: "c", state: { waiting: { reason: "CrashLoopBackOff" } } }] }), "RollingBack"],
         ["invalid manifest wins over rolled back", invalid, "InvalidManifest"],
         ["not admitted", pod("na", { phase: "Failed", reason: "NodeAffinity" }), "NodeAffinity"],
         ["succeeded", pod("job", { phase: "Succeeded" }), "Completed"],
