@@ -75,8 +75,8 @@ if [ -z "${HOST:-}" ] && [ -d "$tree/usr/local/share/cockpit/podunit" ] && [ -x 
 	port=${CONSOLE_PORT:-9090}
 	forward_pid=$PODUNIT_TESTBED_DIR/console-forward.pid
 	run_in sh -c "
-		sed -i '/^root\$/d' /etc/cockpit/disallowed-users
-		echo root:podunit-demo | chpasswd
+		id podunit-admin >/dev/null 2>&1 || useradd -m -d /run/podunit-admin -G sudo podunit-admin
+		echo podunit-admin:podunit-demo | chpasswd
 		id podunit-viewer >/dev/null 2>&1 || useradd -m -d /run/podunit-viewer -G podunit,systemd-journal podunit-viewer
 		echo podunit-viewer:podunit-demo | chpasswd
 		systemctl is-active --quiet podunit-console.service ||
@@ -95,9 +95,10 @@ if [ -z "${HOST:-}" ] && [ -d "$tree/usr/local/share/cockpit/podunit" ] && [ -x 
 	console="http://127.0.0.1:$port/podunit"
 	bold "5. The web console (Cockpit) shows the pods: $console"
 	cat <<EOT
-   Log in as root, password podunit-demo (administrative access: restart,
-   stop, start, remove), or as podunit-viewer, password podunit-demo (the
-   podunit group only: read-only). It listens on the host's 127.0.0.1:$port;
+   Log in as podunit-admin, password podunit-demo, and click "Limited
+   access" to turn on administrative access (sudo, the same password:
+   restart, stop, start, remove), or as podunit-viewer, password
+   podunit-demo (the podunit group only: read-only). It listens on the host's 127.0.0.1:$port;
    from another machine: ssh -L $port:127.0.0.1:$port root@this-machine.
 EOT
 fi

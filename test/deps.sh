@@ -5,7 +5,8 @@
 # crio, built by test/crio/build.sh, needs around it: conmon, runc,
 # containers' policy, registries and storage configuration, skopeo to load
 # images, nftables), of the VM tier (qemu, mmdebstrap), of the console's
-# browser tests and make demo's console (Debian's Cockpit, chromium, socat)
+# browser tests and make demo's console (Debian's Cockpit, chromium, socat,
+# sudo for the administrator's access)
 # and the Go modules. Packages
 # already installed are not touched; apt runs only when something is missing.
 set -euo pipefail
@@ -15,7 +16,7 @@ packages=(systemd dbus containerd runc crun containernetworking-plugins busybox-
 	docker-registry skopeo apache2-utils openssl
 	conmon golang-github-containers-common golang-github-containers-image containers-storage nftables
 	qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client debian-archive-keyring dpkg-dev zstd
-	cockpit-ws cockpit-bridge cockpit-system chromium socat)
+	cockpit-ws cockpit-bridge cockpit-system chromium socat sudo)
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=

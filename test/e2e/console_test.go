@@ -27,9 +27,11 @@ const (
 	consoleURL = "http://127.0.0.1:9090"
 	// The page on its own, as Cockpit's shell frames it.
 	consolePage = consoleURL + "/cockpit/@localhost/podunit/index.html"
-	// consoleAdmin logs in with administrative access: root, whom the test
-	// bed's /etc/cockpit/disallowed-users no longer lists.
-	consoleAdmin = "root"
+	// consoleAdmin is an administrator as Debian makes one: in the sudo
+	// group, logging in with a password and turning on Cockpit's
+	// administrative access (sudo, with the same password). root stays
+	// in Cockpit's disallowed-users, as Debian ships it.
+	consoleAdmin = "podunit-admin"
 	// consoleViewer is in the podunit group (the status API) and in
 	// systemd-journal (the pods' journal), without administrative access:
 	// read-only.
@@ -53,12 +55,12 @@ func consoleOrSkip(t *testing.T) {
 		return
 	}
 	script := fmt.Sprintf(`set -e
-sed -i '/^root$/d' /etc/cockpit/disallowed-users
-echo 'root:%[1]s' | chpasswd
 id %[2]s >/dev/null 2>&1 || useradd -m -d /run/%[2]s -G podunit,systemd-journal %[2]s
 echo '%[2]s:%[1]s' | chpasswd
+id %[4]s >/dev/null 2>&1 || useradd -m -d /run/%[4]s -G sudo %[4]s
+echo '%[4]s:%[1]s' | chpasswd
 systemd-run --unit=%[3]s /usr/lib/cockpit/cockpit-ws --no-tls --address 127.0.0.1 --port 9090
-`, consolePassword, consoleViewer, cockpitUnit)
+`, consolePassword, consoleViewer, cockpitUnit, consoleAdmin)
 	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("start cockpit-ws: %v\n%s", err, out)
 	}
@@ -123,7 +125,23 @@ func newBrowser(t *testing.T, user string) *browser {
 	)
 	// The shell, with the page in its menu.
 	b.waitEval("Cockpit's menu listing Pods", `[...document.querySelectorAll("nav a")].some(a => a.textContent.trim() === "Pods" && a.getAttribute("href").endsWith("/podunit"))`, true)
+	if user == consoleAdmin {
+		b.adminAccess()
+	}
 	return b
+}
+
+// adminAccess turns on Cockpit's administrative access as a person does
+// after the first login: "Limited access" in the top bar, the password
+// again (sudo asks for it), and the top bar says "Administrative access".
+func (b *browser) adminAccess() {
+	b.t.Helper()
+	const indicator = `document.querySelector("#super-user-indicator button")`
+	b.waitEval("the top bar saying Limited access", indicator+`?.textContent`, "Limited access")
+	b.run("click Limited access", chromedp.Click(chromedp.CSS("#super-user-indicator button")),
+		chromedp.WaitVisible(chromedp.ID("switch-to-admin-access-password")),
+		chromedp.SendKeys(chromedp.ID("switch-to-admin-access-password"), consolePassword+"\n"))
+	b.waitEval("the top bar saying Administrative access", indicator+`?.textContent`, "Administrative access")
 }
 
 // run runs actions with a bound, failing the test if they fail.
@@ -314,6 +332,21 @@ func TestConsolePodPage(t *testing.T) {
 	// One container's journal: only its lines.
 	b.selectOption("#journal-container", "web")
 	b.waitEval("only the web container's lines", `(() => { const l = [...document.querySelectorAll("#journal .journal-line")].map(e => e.textContent); return l.length > 0 && l.every(t => t.includes("[web] ")) })()`, true)
+
+	// Cockpit's own Logs page, from the page as the shell frames it: the
+	// container's lines there, filtered on the unit and CONTAINER_NAME.
+	b.run("open the pod's page in Cockpit's shell", chromedp.Navigate(consoleURL+"/podunit#/default/e2e-con-web"))
+	const podFrame = `document.querySelector('iframe[name$="/podunit"]')?.contentDocument`
+	b.waitEval("the page in the shell, with its way to Logs", `!!`+podFrame+`?.querySelector("#journal-open-logs")`, true)
+	b.waitEval("the container chosen in the framed page", `(() => { const d = `+podFrame+`; const s = d.querySelector("#journal-container");
+		Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, "value").set.call(s, "web");
+		s.dispatchEvent(new Event("change", {bubbles: true})); return s.value })()`, "web")
+	b.waitEval("click Open in Logs", `(() => { `+podFrame+`.querySelector("#journal-open-logs").click(); return true })()`, true)
+	b.waitEval("Cockpit's Logs page on the container", `window.location.pathname + " " + decodeURIComponent(window.location.hash)`,
+		"/system/logs #/?prio=debug&_SYSTEMD_UNIT="+unit+"&CONTAINER_NAME=web")
+	const logsFrame = `document.querySelector('iframe[name$="/system/logs"]')?.contentDocument`
+	b.waitEval("the container's line in Cockpit's Logs", `[...(`+logsFrame+`?.querySelectorAll(".cockpit-log-message") || [])].some(e => e.textContent.includes("hello from the console test"))`, true)
+	b.screenshot(strings.TrimSuffix(b.shot, ".png") + "-logs.png")
 
 	// The crash-looping pod: its last termination and its events, as
 	// podunit describe words them.

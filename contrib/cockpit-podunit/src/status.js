@@ -237,3 +237,15 @@ export function cpuPercent(samples) {
         return { at: s.at, value };
     });
 }
+
+// logsLocation is where Cockpit's own Logs page shows the journal of unit
+// (all of it, at every priority) or of one of its containers: the page
+// turns an upper-case option into a journal match, as journalctl does
+// with FIELD=value, so the container's lines are its unit's entries with
+// that CONTAINER_NAME.
+export function logsLocation(unit, container) {
+    const q = container
+        ? `prio=debug&_SYSTEMD_UNIT=${encodeURIComponent(unit)}&CONTAINER_NAME=${encodeURIComponent(container)}`
+        : `prio=debug&service=${encodeURIComponent(unit)}`;
+    return "/system/logs#/?" + q;
+}

@@ -1,7 +1,7 @@
 // Table-driven tests of src/status.js: the page's words are get pods'.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { statusWord, podRows, summary, parseHealth, shortDuration, containerRows, serviceRows, cpuPercent } from "../src/status.js";
+import { statusWord, podRows, summary, parseHealth, shortDuration, containerRows, serviceRows, cpuPercent, logsLocation } from "../src/status.js";
 
 function pod(name, status, spec) {
     return {
@@ -107,4 +107,10 @@ test("cpuPercent: the share of one CPU between samples", () => {
         { at: 5000, cpuNSec: 1e9 }, // idle
         { at: 7000, cpuNSec: null }, // not counted
     ]).map(s => s.value), [null, 50, 0, null]);
+});
+
+test("logsLocation: Cockpit's Logs page on the pod's unit, or on one container", () => {
+    assert.equal(logsLocation("pod-web.service", ""), "/system/logs#/?prio=debug&service=pod-web.service");
+    assert.equal(logsLocation("pod-web.service", "app"), "/system/logs#/?prio=debug&_SYSTEMD_UNIT=pod-web.service&CONTAINER_NAME=app");
+    assert.equal(logsLocation("pod-a\\x2db.service", "c"), "/system/logs#/?prio=debug&_SYSTEMD_UNIT=pod-a%5Cx2db.service&CONTAINER_NAME=c");
 });
