@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,6 +312,18 @@ func TestConsolePodPage(t *testing.T) {
 	b.waitEval("the container's row", `[...document.querySelectorAll("#containers tr[data-container]")].map(r => r.dataset.container + " " + r.querySelector("td[data-label=Image]").textContent.startsWith("localhost/podunit/busybox:1.35"))`, []string{"web true"})
 	b.waitEval("the container's line in the journal", `[...document.querySelectorAll("#journal .journal-line")].some(l => l.textContent.includes("[web] hello from the console test"))`, true)
 	b.waitEval("the memory chart with data", `Number(document.querySelector("#chart-memory").dataset.samples) >= 3 && !document.querySelector("#chart-memory figcaption").textContent.includes("no data")`, true)
+	// CPU: a curve where systemd counts the slice's CPU time (cgroup v2);
+	// where it counts none (this host's cgroup v1), the chart says so.
+	slice, _ := unitProps(t, unit)["Slice"].(string)
+	cpu, err := systemd.GetUnitTypePropertyContext(context.Background(), slice, "Slice", "CPUUsageNSec")
+	if err != nil {
+		t.Fatalf("CPUUsageNSec of %s: %v", slice, err)
+	}
+	if ns, _ := cpu.Value.Value().(uint64); ns != math.MaxUint64 {
+		b.waitEval("the CPU chart with data", `Number(document.querySelector("#chart-cpu").dataset.samples) >= 2`, true)
+	} else {
+		b.waitEval("the CPU chart saying why it has no data", `document.querySelector("#chart-cpu figcaption").textContent`, "CPU: not counted: systemd reports no CPU time (CPUUsageNSec) for this slice")
+	}
 	b.waitEval("the unit shown active", `document.querySelector("#unit-state").textContent`, "active (running)")
 
 	// Restart from the page: the unit starts again (its start time changes)

@@ -102,9 +102,10 @@ export async function unitState(unit) {
 // CPU time (absent where systemd keeps none: cgroup v1) and tasks.
 export async function sliceUsage(slice) {
     const p = await properties(await unitPath(slice), "org.freedesktop.systemd1.Slice");
-    // systemd says "not counted" with UINT64_MAX (a JavaScript number
-    // rounds it to 2^64).
-    const num = v => (v === undefined || Number(v) >= 2 ** 64 - 1 ? null : Number(v));
+    // systemd says "not counted" with UINT64_MAX, which reaches the page as
+    // -1 (cockpit-bridge writes D-Bus integers as JSON's signed 64 bits) or,
+    // where a bridge keeps it unsigned, as 2^64 (a JavaScript number).
+    const num = v => (v === undefined || v === null || Number(v) < 0 || Number(v) >= 2 ** 64 - 1 ? null : Number(v));
     return { at: Date.now(), memory: num(p.MemoryCurrent), cpuNSec: num(p.CPUUsageNSec), tasks: num(p.TasksCurrent) };
 }
 

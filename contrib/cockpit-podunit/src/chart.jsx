@@ -1,5 +1,6 @@
-// Chart: a small line chart (SVG) of samples over time, newest on the right.
-export function Chart({ id, title, samples, format }) {
+// Chart: a small line chart (SVG) of samples over time, newest on the right;
+// empty says why there is no data, when that is known.
+export function Chart({ id, title, samples, format, empty }) {
     const w = 480;
     const h = 120;
     const pts = samples.filter(s => s.value !== null);
@@ -13,7 +14,7 @@ export function Chart({ id, title, samples, format }) {
     }
     return (
         <figure className="podunit-chart" id={id} data-samples={pts.length}>
-            <figcaption>{title}: <strong>{last === null ? "no data" : format(last)}</strong></figcaption>
+            <figcaption>{title}: <strong>{last === null ? (empty || "no data") : format(last)}</strong></figcaption>
             <svg viewBox={`0 0 ${w} ${h}`} width={w} height={h} role="img" aria-label={title}
                  style={{ border: "1px solid var(--pf-v5-global--BorderColor--100)" }}>
                 {line && <polyline points={line} fill="none" stroke="var(--pf-v5-global--primary-color--100)" strokeWidth="2" />}

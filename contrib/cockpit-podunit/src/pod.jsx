@@ -88,6 +88,9 @@ function Usage({ slice }) {
         return () => { stopped = true; clearTimeout(timer) };
     }, [slice]);
     const cpu = cpuPercent(samples);
+    // systemd counts memory but no CPU time (UINT64_MAX): this test bed's
+    // cgroup v1 hybrid, for one.
+    const noCPU = samples.length > 1 && samples.every(s => s.cpuNSec === null && s.memory !== null);
     return (
         <Card id="usage">
             <CardTitle>Resources of {slice}</CardTitle>
@@ -95,7 +98,8 @@ function Usage({ slice }) {
                 {error && <Alert variant="warning" isInline title="systemd's accounting cannot be read">{error.message}</Alert>}
                 <Flex>
                     <Chart id="chart-memory" title="Memory" samples={samples.map(s => ({ at: s.at, value: s.memory }))} format={bytes} />
-                    <Chart id="chart-cpu" title="CPU" samples={cpu} format={v => v.toFixed(1) + " %"} />
+                    <Chart id="chart-cpu" title="CPU" samples={cpu} format={v => v.toFixed(1) + " %"}
+                           empty={noCPU ? "not counted: systemd reports no CPU time (CPUUsageNSec) for this slice" : undefined} />
                     <Chart id="chart-tasks" title="Tasks" samples={samples.map(s => ({ at: s.at, value: s.tasks }))} format={String} />
                 </Flex>
             </CardBody>
