@@ -56,7 +56,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build cockpit install-cockpit test-console test test-unit test-oracle test-oracle-short e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build cockpit install-cockpit test-console test test-unit test-oracle test-oracle-short e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short test-vm-podman bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -147,6 +147,12 @@ bench-vm: ## side by side in a Debian 13 VM: podunit, podman kube play and the r
 	mkdir -p $(VM_DIR)/oci && test/testbed/images.sh $(VM_DIR)/oci
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/crifloor ./test/crifloor/cmd/crifloor
 	PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/bench.sh $(BENCH_VM_DIST) $(VM_DEB) $(VM_DIR)/oci bin/crifloor $(BENCH_VM_ROUNDS)
+
+PODMAN_VM_DIST ?= trixie
+test-vm-podman: ## moving from podman in a Debian 13 VM: an app run by podman through its Quadlet unit, imported as docs/podman.md says, serving with its data, across a reboot
+	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION) DIST=dist
+	mkdir -p $(VM_DIR)/oci && test/testbed/images.sh $(VM_DIR)/oci
+	PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/podman.sh $(PODMAN_VM_DIST) $(VM_DEB) $(VM_DIR)/oci
 
 test-reboot: e2e-build ## a test bed powered off and booted, then its power cut: every pod back, nothing of before left
 	PODUNIT_TESTBED_DIR=$(E2E_TESTBED) ./test/e2e/reboot.sh bin/install bin/e2e.test

@@ -53,8 +53,11 @@ nothing of podman's is changed.
 
 It refuses while a pod uses the claim, and when the claim's directory
 already holds data, unless --force (the old data is then replaced). The copy
-is made beside the claim's directory and renamed into place, so a pod never
-sees half of it.`,
+is made beside the claim's directory and put in its place in one step, so a
+pod never sees half of it; if a pod starts on the claim during the copy,
+nothing is changed. Stop the containers that use podman's volume first: the
+copy never follows a symbolic link, and refuses a file that changes under
+it.`,
 		Example: "  podunit volume import db_data --claim db-data\n  podunit volume import pgdata --namespace shop --from /srv/podman/volumes",
 		Args:    exactArgs(1, "the podman volume's NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -86,7 +89,19 @@ sees half of it.`,
 				return fmt.Errorf("%s/%s is used by pod %s: delete the pod's manifest first, or import before the pod starts", namespace, claim, strings.Join(pods, ", "))
 			}
 			dst := podshim.ClaimDir(*root, namespace, claim)
-			st, err := importVolume(src, dst, force)
+			// Asked again once the copy is made: a pod may have started
+			// on the claim while it was.
+			stillFree := func() error {
+				inUse, err := claimsInUse(cmd.Context(), *specDir)
+				if err != nil {
+					return err
+				}
+				if pods := inUse[namespace+"/"+claim]; len(pods) > 0 {
+					return fmt.Errorf("%s/%s came into use by pod %s while its data was copied: nothing was changed; delete the pod's manifest first, or import before the pod starts", namespace, claim, strings.Join(pods, ", "))
+				}
+				return nil
+			}
+			st, err := importVolume(src, dst, force, stillFree)
 			if err != nil {
 				return err
 			}
@@ -170,8 +185,14 @@ type copyStats struct {
 }
 
 // importVolume copies the tree src into dst: into a fresh directory beside
-// dst first, then renamed into place (the old dst, when forced, removed).
-func importVolume(src, dst string, force bool) (copyStats, error) {
+// dst first, then put in dst's place in one step, once stillFree says no
+// pod uses the claim. What is at dst is never half replaced, and what came
+// there during the copy is never lost: no dst then, the copy takes its
+// name only if nothing else took it meanwhile (RENAME_NOREPLACE); an empty
+// one, the copy replaces it only if it is still empty (rename refuses a
+// directory that is not); one with data (--force), the two are exchanged
+// (RENAME_EXCHANGE) and the old data removed after.
+func importVolume(src, dst string, force bool, stillFree func() error) (copyStats, error) {
 	var st copyStats
 	info, err := os.Lstat(src)
 	if err != nil {
@@ -181,6 +202,7 @@ func importVolume(src, dst string, force bool) (copyStats, error) {
 		return st, fmt.Errorf("podman volume: %s is not a directory", src)
 	}
 	old, err := os.ReadDir(dst)
+	exists := err == nil
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -193,19 +215,37 @@ func importVolume(src, dst string, force bool) (copyStats, error) {
 	}
 	tmp := fmt.Sprintf("%s.import-%d", dst, time.Now().UnixNano())
 	c := &treeCopier{stats: &st, links: map[[2]uint64]string{}}
-	if err := c.copy(src, tmp); err != nil {
+	if err := c.copyRoot(src, tmp); err != nil {
 		os.RemoveAll(tmp)
 		return st, err
 	}
-	if dirExists(dst) {
-		trash := tmp + ".old"
-		if err := os.Rename(dst, trash); err != nil {
+	if stillFree != nil {
+		if err := stillFree(); err != nil {
 			os.RemoveAll(tmp)
 			return st, err
 		}
-		defer os.RemoveAll(trash)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	switch {
+	case !exists:
+		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EEXIST) {
+			err = fmt.Errorf("%s appeared while the data was copied (a pod started on the claim?): nothing was changed; run the import again", dst)
+		}
+	case len(old) == 0:
+		err = os.Rename(tmp, dst)
+		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+			err = fmt.Errorf("%s was written to while the data was copied (a pod started on the claim?): nothing was changed; --force replaces its data", dst)
+		}
+	default:
+		if err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dst, unix.RENAME_EXCHANGE); err == nil {
+			// tmp is the old data now.
+			if rerr := os.RemoveAll(tmp); rerr != nil {
+				return st, fmt.Errorf("the data was imported, but its old data was not removed from %s: %w", tmp, rerr)
+			}
+			return st, nil
+		}
+	}
+	if err != nil {
 		os.RemoveAll(tmp)
 		return st, err
 	}
@@ -230,9 +270,25 @@ func (c *treeCopier) notKept(err error) {
 	}
 }
 
-func (c *treeCopier) copy(src, dst string) error {
+// copyRoot copies the directory src to dst. The tree is walked by file
+// descriptors, each name opened in its opened parent without following a
+// symbolic link: a container still writing to the volume cannot, by
+// swapping a directory or a file for a link, make the copy read what lies
+// outside it.
+func (c *treeCopier) copyRoot(src, dst string) error {
+	parent, err := unix.Open(filepath.Dir(src), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Dir(src), err)
+	}
+	defer unix.Close(parent)
+	return c.copy(parent, filepath.Base(src), src, dst)
+}
+
+// copy copies the entry name of the directory open at dirfd (src, for
+// messages) to dst.
+func (c *treeCopier) copy(dirfd int, name, src, dst string) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
 	mode := st.Mode & unix.S_IFMT
@@ -247,39 +303,53 @@ func (c *treeCopier) copy(src, dst string) error {
 	perm := st.Mode & 0o7777
 	switch mode {
 	case unix.S_IFDIR:
+		f, err := openNoFollow(dirfd, name, src, unix.O_DIRECTORY, &st)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
 		if err := os.Mkdir(dst, 0o700); err != nil {
 			return err
 		}
-		entries, err := os.ReadDir(src)
+		entries, err := f.ReadDir(-1)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", src, err)
 		}
 		for _, e := range entries {
-			if err := c.copy(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			if err := c.copy(int(f.Fd()), e.Name(), filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
 				return err
 			}
 		}
+		c.copyXattrs(fdXattrs(int(f.Fd())), src, dst)
 		c.stats.dirs++
 	case unix.S_IFREG:
-		n, err := copyFile(src, dst)
+		f, err := openNoFollow(dirfd, name, src, unix.O_NONBLOCK, &st)
 		if err != nil {
 			return err
 		}
+		defer f.Close()
+		n, err := copyFile(f, dst)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		c.copyXattrs(fdXattrs(int(f.Fd())), src, dst)
 		c.stats.files++
 		c.stats.bytes += n
 	case unix.S_IFLNK:
-		target, err := os.Readlink(src)
+		target, err := readlinkat(dirfd, name)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", src, err)
 		}
 		if err := os.Symlink(target, dst); err != nil {
 			return err
 		}
+		c.copyXattrs(pathXattrs(fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)), src, dst)
 		c.stats.files++
 	case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFSOCK:
 		if err := unix.Mknod(dst, mode|perm, int(st.Rdev)); err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
+		c.copyXattrs(pathXattrs(fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)), src, dst)
 		c.stats.files++
 	default:
 		return fmt.Errorf("%s: unknown file type %o", src, mode)
@@ -287,7 +357,6 @@ func (c *treeCopier) copy(src, dst string) error {
 	if err := unix.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
 		c.notKept(fmt.Errorf("%s: owner %d:%d: %w", dst, st.Uid, st.Gid, err))
 	}
-	c.copyXattrs(src, dst)
 	if mode != unix.S_IFLNK {
 		// After chown, which clears set-user-ID and set-group-ID bits.
 		if err := unix.Chmod(dst, perm); err != nil {
@@ -301,24 +370,75 @@ func (c *treeCopier) copy(src, dst string) error {
 	return nil
 }
 
-func (c *treeCopier) copyXattrs(src, dst string) {
-	size, err := unix.Llistxattr(src, nil)
+// openNoFollow opens name in the directory dirfd, never through a symbolic
+// link, and only if it is still the file st describes (not one put in its
+// place since).
+func openNoFollow(dirfd int, name, src string, flags int, st *unix.Stat_t) (*os.File, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|flags, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: changed while it was copied: stop the containers that use the volume, and import again", src)
+	}
+	return os.NewFile(uintptr(fd), src), nil
+}
+
+func readlinkat(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+}
+
+// xattrSource reads a file's extended attributes: through its open
+// descriptor, or (a link, a device node) by a path whose last component
+// is not followed.
+type xattrSource struct {
+	list func(buf []byte) (int, error)
+	get  func(name string, buf []byte) (int, error)
+}
+
+func fdXattrs(fd int) xattrSource {
+	return xattrSource{
+		list: func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) },
+		get:  func(name string, buf []byte) (int, error) { return unix.Fgetxattr(fd, name, buf) },
+	}
+}
+
+func pathXattrs(path string) xattrSource {
+	return xattrSource{
+		list: func(buf []byte) (int, error) { return unix.Llistxattr(path, buf) },
+		get:  func(name string, buf []byte) (int, error) { return unix.Lgetxattr(path, name, buf) },
+	}
+}
+
+func (c *treeCopier) copyXattrs(x xattrSource, src, dst string) {
+	size, err := x.list(nil)
 	if err != nil || size == 0 {
 		return
 	}
 	buf := make([]byte, size)
-	if size, err = unix.Llistxattr(src, buf); err != nil {
+	if size, err = x.list(buf); err != nil {
 		c.notKept(fmt.Errorf("%s: extended attributes: %w", src, err))
 		return
 	}
 	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
-		n, err := unix.Lgetxattr(src, name, nil)
+		n, err := x.get(name, nil)
 		if err != nil {
 			c.notKept(fmt.Errorf("%s: %s: %w", src, name, err))
 			continue
 		}
 		val := make([]byte, n)
-		if n, err = unix.Lgetxattr(src, name, val); err == nil {
+		if n, err = x.get(name, val); err == nil {
 			err = unix.Lsetxattr(dst, name, val[:n], 0)
 		}
 		if err != nil {
@@ -327,12 +447,8 @@ func (c *treeCopier) copyXattrs(src, dst string) {
 	}
 }
 
-func copyFile(src, dst string) (int64, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	defer in.Close()
+// copyFile copies the open regular file in to a new file dst.
+func copyFile(in *os.File, dst string) (int64, error) {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, err
