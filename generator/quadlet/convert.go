@@ -558,7 +558,23 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 	if n, ok := notStartedAtBoot(u); ok {
 		notes = append(notes, n)
 	}
+	if n, ok := rootlessUnit(u); ok {
+		notes = append(notes, n)
+	}
 	return docs, notes, errors.Join(errs...)
+}
+
+// rootlessUnit is the note for a rootless user's unit (one from a user's
+// ~/.config/containers/systemd or /etc/containers/systemd/users): podunit
+// runs every pod as root's, in the node's network, and the user's named
+// volumes are in the user's own storage.
+func rootlessUnit(u *Unit) (Note, bool) {
+	p := filepath.ToSlash(u.Path)
+	if !strings.Contains(p, "/.config/containers/systemd/") && !strings.HasPrefix(p, "/etc/containers/systemd/users/") {
+		return Note{}, false
+	}
+	return Note{Option: "a rootless user's unit", From: u.Path,
+		Text: "podman ran its pods as that user, in the user's own network; podunit runs them as root's pods, like every other, with the user IDs the YAML sets (add securityContext.runAsUser to keep them off root). The user's named volumes are under ~/.local/share/containers/storage/volumes: podunit volume import NAME --from that directory"}, true
 }
 
 // notStartedAtBoot is the note for a unit that nothing starts at boot (no

@@ -302,3 +302,51 @@ func FuzzConvert(f *testing.F) {
 		}
 	})
 }
+
+// A unit file that is a symbolic link is read where it was found, as
+// Quadlet reads it: its relative Yaml= is the file beside the link, not
+// the one beside the link's target.
+func TestSymlinkedUnitReadsBesideTheLink(t *testing.T) {
+	units, target := t.TempDir(), t.TempDir()
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := func(name string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + "}\nspec: {containers: [{name: c, image: busybox}]}\n"
+	}
+	write(filepath.Join(target, "web.kube"), "[Kube]\nYaml=web.yaml\n")
+	write(filepath.Join(target, "web.yaml"), pod("beside-the-target"))
+	write(filepath.Join(units, "web.yaml"), pod("beside-the-link"))
+	link := filepath.Join(units, "web.kube")
+	if err := os.Symlink(filepath.Join(target, "web.kube"), link); err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range []string{link, units} {
+		got, files, errs := Read([]string{arg})
+		if len(errs) > 0 || len(got) != 1 {
+			t.Fatalf("Read(%s): %v %v", arg, got, errs)
+		}
+		yamls, _, err := got[0].Sources()
+		if err != nil || len(yamls) != 1 || yamls[0] != filepath.Join(units, "web.yaml") ||
+			!strings.Contains(string(files[yamls[0]]), "beside-the-link") {
+			t.Errorf("Read(%s): the unit's Yaml= is %v (%v), want %s", arg, yamls, err, filepath.Join(units, "web.yaml"))
+		}
+	}
+}
+
+func TestRootlessUnitIsNoted(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/home/ann/.config/containers/systemd/web.kube": true,
+		"/etc/containers/systemd/users/1000/web.kube":   true,
+		"/etc/containers/systemd/web.kube":              false,
+		"/etc/containers/systemd/apps/users/web.kube":   false,
+	} {
+		_, got := rootlessUnit(&Unit{Path: path})
+		if got != want {
+			t.Errorf("%s: noted as a rootless user's unit: %v, want %v", path, got, want)
+		}
+	}
+}

@@ -22,14 +22,14 @@ func Read(paths []string) (units []*Unit, files map[string][]byte, errs []error)
 	seen := map[string]bool{}
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
-		if err == nil {
-			abs, err = filepath.EvalSymlinks(abs)
-		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		st, err := os.Stat(abs)
+		if err == nil {
+			abs, err = resolve(abs, st.IsDir())
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -65,6 +65,22 @@ func Read(paths []string) (units []*Unit, files map[string][]byte, errs []error)
 		}
 	}
 	return units, files, errs
+}
+
+// resolve resolves symbolic links in path as Quadlet does: a directory to
+// search wholly (Quadlet resolves its search directories), but of a unit
+// file only the directory it is in: a unit file that is a link is read
+// where it was found, and its relative Yaml= and ConfigMap= are found
+// beside the link, not beside its target.
+func resolve(path string, dir bool) (string, error) {
+	if dir {
+		return filepath.EvalSymlinks(path)
+	}
+	d, err := filepath.EvalSymlinks(filepath.Dir(path))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, filepath.Base(path)), nil
 }
 
 // searchDirs are dir and its subdirectories, as Quadlet searches a unit
