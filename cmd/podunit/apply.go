@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,8 @@ nothing running is touched. A pod defined by another file of the directory
 is refused too: apply that file, or delete it first. A directory DIR is read
 as sync reads a manifest directory (its .yaml, .yml and .json files, not
 recursively, editors' backups and hidden files skipped), as kubectl does:
-each file is written by its name, and only when every one is valid.`,
+each file is written by its name, and only when every one is valid; the
+files without pods (ConfigMaps, Secrets, claims, Services) first.`,
 		Example: "  podunit apply -f web.yaml\n  podunit apply -f ./app/\n  cat web.yaml | podunit apply -f -",
 		Args:    exactArgs(0, "no arguments (the manifest is -f FILE)"),
 	}
@@ -139,6 +141,12 @@ func applyFiles(out io.Writer, dirs []string, files []string) error {
 			return err
 		}
 	}
+	// Files without pods first (ConfigMaps, Secrets, claims, Services):
+	// each file is written whole, in one rename, but a sync may run
+	// between two files, and a pod it then finds has what it uses.
+	slices.SortStableFunc(todo, func(a, b applied) int {
+		return cmp.Compare(min(len(a.m.Pods), 1), min(len(b.m.Pods), 1))
+	})
 	for _, a := range todo {
 		verb, err := writeManifest(a.target, a.data, len(a.m.Secrets) > 0)
 		if err != nil {

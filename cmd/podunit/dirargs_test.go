@@ -154,4 +154,13 @@ func TestApplyDirectory(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(manifests, "web.yaml")); strings.Contains(string(b), "img:2") {
 		t.Errorf("written although a pod was defined twice: %s", b)
 	}
+
+	// The files without pods are written first, whatever their names: a
+	// sync between two writes finds the ConfigMap before the pod using it.
+	ordered := t.TempDir()
+	enginetest.Write(t, ordered, "a-api.yaml", enginetest.Pod("api", "img:1"))
+	enginetest.Write(t, ordered, "z-config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: api-config}\ndata: {k: v}\n")
+	if out, err := apply(ordered); err != nil || out != "M/z-config.yaml created\npod/api created (M/a-api.yaml)\n" {
+		t.Errorf("apply -f DIR with the ConfigMap's file last by name: %q, %v", out, err)
+	}
 }
