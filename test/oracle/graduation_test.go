@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -111,7 +113,45 @@ current-context: oracle
 		}
 		return string(out)
 	}
-	out := run("apply", "--server-side", "--field-manager=podunit-graduation", "-f", dir)
+	// What podunit accepts with a notice because podman writes it (a
+	// volume named podman_web_data-pvc) the API server refuses: apply
+	// names the field podunit's notice names, and the rename the notice
+	// gives makes the file one the cluster accepts. Every other file is
+	// accepted as it is.
+	apply := func() (string, error) {
+		cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "--field-manager=podunit-graduation", "-f", dir)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := apply()
+	if err != nil {
+		renames := noticedRenames(set.Notices)
+		refused := refusedFields(out, documents)
+		if len(refused) == 0 {
+			t.Fatalf("kubectl apply --server-side -f DIR: %v\n%s", err, out)
+		}
+		for _, r := range refused {
+			if !slices.ContainsFunc(renames, func(n rename) bool { return filepath.Base(n.file) == r.file && n.field == r.field }) {
+				t.Errorf("the API server refuses %s of %s, of which podunit gave no notice with a rename:\n%s\nnotices: %v", r.field, r.file, out, set.Notices)
+			}
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+		for _, n := range renames {
+			data, err := os.ReadFile(n.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(n.file, []byte(strings.ReplaceAll(string(data), n.from, n.to)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("refused at first, for %v; podunit's notices gave the renames %v", refused, renames)
+		if out, err = apply(); err != nil {
+			t.Fatalf("kubectl apply --server-side -f DIR after the renames podunit's notices give: %v\n%s", err, out)
+		}
+	}
 	t.Logf("kubectl apply --server-side -f DIR:\n%s", out)
 
 	// Every object of the directory is on the server, as written.
@@ -145,7 +185,7 @@ current-context: oracle
 }
 
 // object is one document's kind and name, as `kubectl get -o name` prints it.
-type object struct{ kind, group, name string }
+type object struct{ kind, group, name, file string }
 
 func (o object) String() string {
 	if o.group == "" {
@@ -175,7 +215,54 @@ func objects(t *testing.T, file string, data []byte) []object {
 		if !strings.Contains(m.APIVersion, "/") {
 			group = ""
 		}
-		out = append(out, object{m.Kind, group, m.Metadata.Name})
+		out = append(out, object{m.Kind, group, m.Metadata.Name, filepath.Base(file)})
 	}
 	return out
+}
+
+// rename is one podunit's notice gives: in file, field's value from is
+// not a name Kubernetes accepts; to is.
+type rename struct{ file, field, from, to string }
+
+// noticedRenames are the renames podunit's notices give ("… "old" is not a
+// DNS-1123 label …; rename it new …"), longest names first, so that a name
+// is not replaced inside a longer one that begins with it.
+func noticedRenames(notices []generator.Notice) []rename {
+	re := regexp.MustCompile(`^"([^"]+)" is not a DNS-1123 .*rename it ([a-z0-9.-]+)`)
+	var out []rename
+	for _, n := range notices {
+		if m := re.FindStringSubmatch(n.Msg); m != nil {
+			out = append(out, rename{n.File, n.Field, m[1], m[2]})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i].from) > len(out[j].from) })
+	return out
+}
+
+// refused is a field the API server refuses, in the file that defines its
+// object.
+type refused struct{ file, field string }
+
+// refusedFields are the fields the API server refuses in kubectl apply's
+// output ("The Pod "web" is invalid: * spec.x: Invalid value: …").
+func refusedFields(out string, documents []object) []refused {
+	obj := regexp.MustCompile(`^(\w+) "([^"]+)" is invalid`)
+	field := regexp.MustCompile(`\* ([\w.\[\]]+): Invalid value`)
+	var r []refused
+	for _, block := range strings.Split(out, "The ")[1:] {
+		o := obj.FindStringSubmatch(block)
+		if o == nil {
+			continue
+		}
+		file := ""
+		for _, d := range documents {
+			if d.kind == o[1] && d.name == o[2] {
+				file = d.file
+			}
+		}
+		for _, f := range field.FindAllStringSubmatch(block, -1) {
+			r = append(r, refused{file, f[1]})
+		}
+	}
+	return r
 }
