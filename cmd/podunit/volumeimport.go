@@ -232,7 +232,9 @@ func importVolume(src, dst string, force bool, stillFree func() error) (copyStat
 			err = fmt.Errorf("%s appeared while the data was copied (a pod started on the claim?): nothing was changed; run the import again", dst)
 		}
 	case len(old) == 0:
-		err = os.Rename(tmp, dst)
+		// rename(2) itself: it replaces an empty directory, where
+		// os.Rename refuses any directory.
+		err = unix.Rename(tmp, dst)
 		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
 			err = fmt.Errorf("%s was written to while the data was copied (a pod started on the claim?): nothing was changed; --force replaces its data", dst)
 		}
@@ -245,16 +247,14 @@ func importVolume(src, dst string, force bool, stillFree func() error) (copyStat
 			return st, nil
 		}
 	}
+	if errors.Is(err, unix.EINVAL) {
+		err = fmt.Errorf("%s: its file system cannot put the copy in place in one step (renameat2 RENAME_NOREPLACE or RENAME_EXCHANGE): %w", filepath.Dir(dst), err)
+	}
 	if err != nil {
 		os.RemoveAll(tmp)
 		return st, err
 	}
 	return st, nil
-}
-
-func dirExists(p string) bool {
-	st, err := os.Lstat(p)
-	return err == nil && st.IsDir()
 }
 
 // treeCopier copies a directory tree as cp -a does.
@@ -281,6 +281,13 @@ func (c *treeCopier) copyRoot(src, dst string) error {
 		return fmt.Errorf("%s: %w", filepath.Dir(src), err)
 	}
 	defer unix.Close(parent)
+	var st unix.Stat_t
+	if err := unix.Fstatat(parent, filepath.Base(src), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("podman volume: %s is not a directory", src)
+	}
 	return c.copy(parent, filepath.Base(src), src, dst)
 }
 
@@ -301,6 +308,7 @@ func (c *treeCopier) copy(dirfd int, name, src, dst string) error {
 		c.links[key] = dst
 	}
 	perm := st.Mode & 0o7777
+	var xattrs []xattr
 	switch mode {
 	case unix.S_IFDIR:
 		f, err := openNoFollow(dirfd, name, src, unix.O_DIRECTORY, &st)
@@ -320,7 +328,7 @@ func (c *treeCopier) copy(dirfd int, name, src, dst string) error {
 				return err
 			}
 		}
-		c.copyXattrs(fdXattrs(int(f.Fd())), src, dst)
+		xattrs = c.readXattrs(fdXattrs(int(f.Fd())), src)
 		c.stats.dirs++
 	case unix.S_IFREG:
 		f, err := openNoFollow(dirfd, name, src, unix.O_NONBLOCK, &st)
@@ -328,11 +336,11 @@ func (c *treeCopier) copy(dirfd int, name, src, dst string) error {
 			return err
 		}
 		defer f.Close()
-		n, err := copyFile(f, dst)
+		n, err := copyFile(f, dst, &st)
 		if err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
-		c.copyXattrs(fdXattrs(int(f.Fd())), src, dst)
+		xattrs = c.readXattrs(fdXattrs(int(f.Fd())), src)
 		c.stats.files++
 		c.stats.bytes += n
 	case unix.S_IFLNK:
@@ -343,19 +351,25 @@ func (c *treeCopier) copy(dirfd int, name, src, dst string) error {
 		if err := os.Symlink(target, dst); err != nil {
 			return err
 		}
-		c.copyXattrs(pathXattrs(fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)), src, dst)
+		xattrs = c.readXattrs(pathXattrs(fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)), src)
 		c.stats.files++
 	case unix.S_IFIFO, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFSOCK:
 		if err := unix.Mknod(dst, mode|perm, int(st.Rdev)); err != nil {
 			return fmt.Errorf("%s: %w", src, err)
 		}
-		c.copyXattrs(pathXattrs(fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)), src, dst)
+		xattrs = c.readXattrs(pathXattrs(fmt.Sprintf("/proc/self/fd/%d/%s", dirfd, name)), src)
 		c.stats.files++
 	default:
 		return fmt.Errorf("%s: unknown file type %o", src, mode)
 	}
 	if err := unix.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
 		c.notKept(fmt.Errorf("%s: owner %d:%d: %w", dst, st.Uid, st.Gid, err))
+	}
+	// After chown, which removes a file's capabilities (security.capability).
+	for _, x := range xattrs {
+		if err := unix.Lsetxattr(dst, x.name, x.value, 0); err != nil {
+			c.notKept(fmt.Errorf("%s: %s: %w", dst, x.name, err))
+		}
 	}
 	if mode != unix.S_IFLNK {
 		// After chown, which clears set-user-ID and set-group-ID bits.
@@ -421,34 +435,42 @@ func pathXattrs(path string) xattrSource {
 	}
 }
 
-func (c *treeCopier) copyXattrs(x xattrSource, src, dst string) {
+type xattr struct {
+	name  string
+	value []byte
+}
+
+// readXattrs reads a file's extended attributes, to be set on its copy
+// once its owner is.
+func (c *treeCopier) readXattrs(x xattrSource, src string) []xattr {
 	size, err := x.list(nil)
 	if err != nil || size == 0 {
-		return
+		return nil
 	}
 	buf := make([]byte, size)
 	if size, err = x.list(buf); err != nil {
 		c.notKept(fmt.Errorf("%s: extended attributes: %w", src, err))
-		return
+		return nil
 	}
+	var out []xattr
 	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
 		n, err := x.get(name, nil)
-		if err != nil {
-			c.notKept(fmt.Errorf("%s: %s: %w", src, name, err))
-			continue
+		if err == nil {
+			val := make([]byte, n)
+			if n, err = x.get(name, val); err == nil {
+				out = append(out, xattr{name, val[:n]})
+				continue
+			}
 		}
-		val := make([]byte, n)
-		if n, err = x.get(name, val); err == nil {
-			err = unix.Lsetxattr(dst, name, val[:n], 0)
-		}
-		if err != nil {
-			c.notKept(fmt.Errorf("%s: %s: %w", dst, name, err))
-		}
+		c.notKept(fmt.Errorf("%s: %s: %w", src, name, err))
 	}
+	return out
 }
 
-// copyFile copies the open regular file in to a new file dst.
-func copyFile(in *os.File, dst string) (int64, error) {
+// copyFile copies the open regular file in, which st described when it
+// was looked at, to a new file dst; a file written to meanwhile (its size,
+// modification or change time moved) is refused, not copied half old.
+func copyFile(in *os.File, dst string, st *unix.Stat_t) (int64, error) {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, err
@@ -460,5 +482,15 @@ func copyFile(in *os.File, dst string) (int64, error) {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	var now unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &now); err != nil {
+		return n, err
+	}
+	if now.Size != st.Size || now.Mtim != st.Mtim || now.Ctim != st.Ctim {
+		return n, errors.New("written to while it was copied: stop the containers that use the volume, and import again")
+	}
+	return n, nil
 }

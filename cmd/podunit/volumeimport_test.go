@@ -155,3 +155,51 @@ func TestImportVolumeFollowsNoLinkSwappedIn(t *testing.T) {
 		t.Errorf("sub: %q %v", target, err)
 	}
 }
+
+// A claim's directory a pod left empty (it ran once) takes the import.
+func TestImportVolumeIntoAnEmptyClaim(t *testing.T) {
+	src := podmanVolume(t)
+	dst := filepath.Join(t.TempDir(), "db_data")
+	must(t, os.MkdirAll(dst, 0o755))
+	if _, err := importVolume(src, dst, false, func() error { return nil }); err != nil {
+		t.Fatalf("into an empty claim directory: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "token")); string(b) != "podman's data\n" {
+		t.Errorf("token: %q", b)
+	}
+}
+
+// The volume's top swapped for a link to elsewhere: refused.
+func TestImportVolumeRefusesALinkAtTheTop(t *testing.T) {
+	top := filepath.Join(t.TempDir(), "db_data")
+	must(t, os.MkdirAll(top, 0o755))
+	must(t, os.Symlink("/etc", filepath.Join(top, "_data")))
+	c := &treeCopier{stats: &copyStats{}, links: map[[2]uint64]string{}}
+	if err := c.copyRoot(filepath.Join(top, "_data"), filepath.Join(t.TempDir(), "copy")); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("a link at the top: %v", err)
+	}
+}
+
+// A file's capabilities survive the copy: they are set after its owner,
+// whose change removes them.
+func TestImportVolumeKeepsCapabilities(t *testing.T) {
+	src := podmanVolume(t)
+	ping := filepath.Join(src, "ping")
+	must(t, os.WriteFile(ping, []byte("#!/bin/sh\n"), 0o755))
+	must(t, os.Chown(ping, 1000, 1000))
+	// vfs_cap_data revision 2, effective, permitted: cap_net_raw (13).
+	capNetRaw := []byte{0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if err := unix.Setxattr(ping, "security.capability", capNetRaw, 0); err != nil {
+		t.Skipf("no file capabilities here: %v", err)
+	}
+	dst := filepath.Join(t.TempDir(), "db_data")
+	st, err := importVolume(src, dst, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(filepath.Join(dst, "ping"), "security.capability", buf)
+	if err != nil || string(buf[:n]) != string(capNetRaw) {
+		t.Errorf("the copy's capabilities: %x %v (not kept: %d, %v)", buf[:max(n, 0)], err, st.notKept, st.firstNotKept)
+	}
+}

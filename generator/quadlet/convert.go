@@ -570,11 +570,15 @@ func convertUnit(u *Unit, files map[string][]byte) ([]document, []Note, error) {
 // volumes are in the user's own storage.
 func rootlessUnit(u *Unit) (Note, bool) {
 	p := filepath.ToSlash(u.Path)
-	if !strings.Contains(p, "/.config/containers/systemd/") && !strings.HasPrefix(p, "/etc/containers/systemd/users/") {
+	rootless := strings.Contains(p, "/.config/containers/systemd/") ||
+		strings.HasPrefix(p, "/etc/containers/systemd/users/") ||
+		strings.HasPrefix(p, "/usr/share/containers/systemd/users/") ||
+		(strings.HasPrefix(p, "/run/user/") && strings.Contains(p, "/containers/systemd/"))
+	if !rootless {
 		return Note{}, false
 	}
 	return Note{Option: "a rootless user's unit", From: u.Path,
-		Text: "podman ran its pods as that user, in the user's own network; podunit runs them as root's pods, like every other, with the user IDs the YAML sets (add securityContext.runAsUser to keep them off root). The user's named volumes are under ~/.local/share/containers/storage/volumes: podunit volume import NAME --from that directory"}, true
+		Text: "podman ran its pods as that user, in the user's own network; podunit runs them as root's pods, like every other, with the user IDs the YAML sets (add securityContext.runAsUser to keep them off root). The user's named volumes are under ~/.local/share/containers/storage/volumes: podunit volume import NAME --from that directory; their files belong to the user's subordinate IDs (/etc/subuid: a container's root is the user, its UID 1000 some 100999), which root's pods see as they are: chown them to the IDs the pod runs as"}, true
 }
 
 // notStartedAtBoot is the note for a unit that nothing starts at boot (no

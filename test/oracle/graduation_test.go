@@ -114,43 +114,47 @@ current-context: oracle
 		return string(out)
 	}
 	// What podunit accepts with a notice because podman writes it (a
-	// volume named podman_web_data-pvc) the API server refuses: apply
-	// names the field podunit's notice names, and the rename the notice
-	// gives makes the file one the cluster accepts. Every other file is
-	// accepted as it is.
-	apply := func() (string, error) {
-		cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "--field-manager=podunit-graduation", "-f", dir)
+	// volume named podman_web_data-pvc), the API server refuses: a file
+	// the API server refuses must be one podunit gave a rename notice for,
+	// whose field the refusal names, and the renames the notices give make
+	// it one the cluster accepts. Every other file is accepted as it is.
+	apply := func(file string) (string, error) {
+		cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "--field-manager=podunit-graduation", "-f", file)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	out, err := apply()
-	if err != nil {
-		renames := noticedRenames(set.Notices)
-		refused := refusedFields(out, documents)
-		if len(refused) == 0 {
-			t.Fatalf("kubectl apply --server-side -f DIR: %v\n%s", err, out)
-		}
-		for _, r := range refused {
-			if !slices.ContainsFunc(renames, func(n rename) bool { return filepath.Base(n.file) == r.file && n.field == r.field }) {
-				t.Errorf("the API server refuses %s of %s, of which podunit gave no notice with a rename:\n%s\nnotices: %v", r.field, r.file, out, set.Notices)
+	renames := noticedRenames(set.Notices)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	var out string
+	for _, file := range files {
+		o, err := apply(file)
+		if err != nil {
+			var mine []rename
+			for _, n := range renames {
+				if n.file == file {
+					mine = append(mine, n)
+				}
 			}
-		}
-		if t.Failed() {
-			t.FailNow()
-		}
-		for _, n := range renames {
-			data, err := os.ReadFile(n.file)
+			if !slices.ContainsFunc(mine, func(n rename) bool { return strings.Contains(o, n.field) }) {
+				t.Fatalf("the API server refuses %s, and no rename notice of podunit's names the field it refuses:\n%s\nnotices: %v", filepath.Base(file), o, set.Notices)
+			}
+			data, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(n.file, []byte(strings.ReplaceAll(string(data), n.from, n.to)), 0o644); err != nil {
+			text := string(data)
+			for _, n := range mine {
+				text = strings.ReplaceAll(text, n.from, n.to)
+			}
+			if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("%s refused at first:\n%s\npodunit's notices gave the renames %v", filepath.Base(file), o, mine)
+			if o, err = apply(file); err != nil {
+				t.Fatalf("%s after the renames podunit's notices give: %v\n%s", filepath.Base(file), err, o)
+			}
 		}
-		t.Logf("refused at first, for %v; podunit's notices gave the renames %v", refused, renames)
-		if out, err = apply(); err != nil {
-			t.Fatalf("kubectl apply --server-side -f DIR after the renames podunit's notices give: %v\n%s", err, out)
-		}
+		out += o
 	}
 	t.Logf("kubectl apply --server-side -f DIR:\n%s", out)
 
@@ -237,32 +241,4 @@ func noticedRenames(notices []generator.Notice) []rename {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i].from) > len(out[j].from) })
 	return out
-}
-
-// refused is a field the API server refuses, in the file that defines its
-// object.
-type refused struct{ file, field string }
-
-// refusedFields are the fields the API server refuses in kubectl apply's
-// output ("The Pod "web" is invalid: * spec.x: Invalid value: …").
-func refusedFields(out string, documents []object) []refused {
-	obj := regexp.MustCompile(`^(\w+) "([^"]+)" is invalid`)
-	field := regexp.MustCompile(`\* ([\w.\[\]]+): Invalid value`)
-	var r []refused
-	for _, block := range strings.Split(out, "The ")[1:] {
-		o := obj.FindStringSubmatch(block)
-		if o == nil {
-			continue
-		}
-		file := ""
-		for _, d := range documents {
-			if d.kind == o[1] && d.name == o[2] {
-				file = d.file
-			}
-		}
-		for _, f := range field.FindAllStringSubmatch(block, -1) {
-			r = append(r, refused{file, f[1]})
-		}
-	}
-	return r
 }
