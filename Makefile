@@ -56,7 +56,7 @@ STATUS_WRK_THREADS ?= 1
 
 FUZZTIME     ?= 10m
 
-.PHONY: help deps build cockpit install-cockpit test-console test test-unit test-oracle test-oracle-short e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short test-vm-podman bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
+.PHONY: help deps build cockpit install-cockpit test-console test test-unit test-oracle test-oracle-short e2e-build test-e2e test-reboot test-e2e-crio-short test-vm test-vm-short test-vm-podman test-controlplane bench-vm test-load test-load-short test-e2e-slow test-resilience test-demo bench bench-testbed bench-status bench-short packages test-packages fuzz fuzz-short demo demo-stop install clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -171,6 +171,14 @@ ORACLE_FLAGS ?=
 test-oracle: ## podunit judged by Kubernetes: every corpus document through podunit and a real kube-apiserver's strict dry-run create, differences only as docs/oracle.md lists them; a podunit manifest directory applied to that API server unchanged (builds etcd, kube-apiserver and kubectl, cached)
 	bin=$$(GO=$(GO) ./test/k8s/build.sh kube-apiserver kubectl) && \
 	PODUNIT_K8S_BIN=$$bin $(GO) test -count=1 -v -run '^(TestAPIServerParity|TestGraduation)$$' ./test/oracle $(if $(ORACLE_FLAGS),-args $(ORACLE_FLAGS))
+
+# kubeadm's control plane under podunit (docs/controlplane.md): the
+# programs built (cached), their images, and the story in a test bed.
+K8S_IMAGES ?= /var/cache/podunit-test/k8s-images
+test-controlplane: e2e-build ## a Kubernetes control plane as podunit pods: kubeadm's etcd, kube-apiserver, controller-manager and scheduler static pods in a test bed; ready, kubectl works, an edit replaced through the readiness gate, a broken one rolled back, back after a reboot (builds kubeadm and the control plane, cached)
+	bin=$$(GO=$(GO) ./test/k8s/build.sh kube-apiserver kube-controller-manager kube-scheduler kubeadm kubectl) && \
+	mkdir -p $(K8S_IMAGES) && ./test/k8s/images.sh $$bin $(K8S_IMAGES) && \
+	PODUNIT_TESTBED_DIR=$(TESTBED_ROOT)/controlplane ./test/k8s/controlplane.sh bin/install $$bin $(K8S_IMAGES)
 
 test-oracle-short: ## the oracle's short form (what make test runs): the API-server parity on the corpora
 	bin=$$(GO=$(GO) ./test/k8s/build.sh kube-apiserver) && \

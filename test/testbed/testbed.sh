@@ -232,9 +232,16 @@ cleanup_state() {
 }
 
 install_tree() { # DESTDIR: copy an installed tree into the test bed's root
-	local src=$1
+	# (--no-overwrite-dir: a directory already there keeps its owner and
+	# mode; the tree's top, often a 0700 temporary directory, would make
+	# the test bed's / unreadable to every user but root)
+	local src=$1 outside
 	[ -d "$src" ] || die "no such directory: $src"
-	tar -C "$src" -cf - . | enter tar -C / -xf - --no-same-owner --keep-directory-symlink
+	# Only /etc, /usr and /var are the test bed's own (overlays): anything
+	# else in the tree would be written to the host's own directories.
+	outside=$(find "$src" -mindepth 1 -maxdepth 1 ! -name etc ! -name usr ! -name var -printf '%f ')
+	[ -z "$outside" ] || die "install: $src holds $outside: only etc, usr and var are the test bed's own (the rest is the host's)"
+	tar -C "$src" -cf - . | enter tar -C / -xf - --no-same-owner --keep-directory-symlink --no-overwrite-dir
 	enter systemctl daemon-reload
 	# What a package's post-install does: the podunit group (the status
 	# socket's) and its directories; named files only, never a whole
