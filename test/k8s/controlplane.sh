@@ -28,7 +28,9 @@ addr=10.250.0.10
 
 in_tb() { "$tb" exec "$@"; }
 sh_tb() { "$tb" exec sh -c "$1"; }
-kubectl() { in_tb /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"; }
+# super-admin.conf: system:masters. admin.conf's group (kubeadm:cluster-admins)
+# is bound by the phases of kubeadm init that need a kubelet.
+kubectl() { in_tb /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/super-admin.conf "$@"; }
 fail() { echo "controlplane: FAIL: $*" >&2; exit 1; }
 step() { echo "=== $*" >&2; }
 until_tb() { # SECONDS WHAT SHELL-COMMAND
@@ -86,8 +88,9 @@ ln -s ../node-address.service "$kube/etc/systemd/system/multi-user.target.wants/
 # What the steps ask of the test bed, as small commands in it.
 cat >"$kube/usr/local/bin/cp-unit" <<'SH'
 #!/bin/sh
-# cp-unit NAME: the unit of kube-system's static pod NAME-<node>.
-systemctl list-units --all --plain --no-legend "pod-kube-system_$1-*.service" | awk '{ print $1; exit }'
+# cp-unit NAME: the unit of kube-system's static pod NAME (podunit names
+# it as the file does; the kubelet adds -NODE to its mirror pod's name).
+systemctl list-units --all --plain --no-legend "pod-kube-system_$1.service" "pod-kube-system_$1-*.service" | awk '{ print $1; exit }'
 SH
 cat >"$kube/usr/local/bin/cp-generation" <<'SH'
 #!/bin/sh
@@ -97,7 +100,14 @@ SH
 cat >"$kube/usr/local/bin/cp-status" <<'SH'
 #!/bin/sh
 # cp-status NAME: its STATUS as podunit get pods shows it.
-podunit get pods -n kube-system | awk -v n="$1" 'index($1, n "-") == 1 { print $3 }'
+podunit get pods -n kube-system | awk -v n="$1" '$1 == n || index($1, n "-") == 1 { print $3 }'
+SH
+cat >"$kube/usr/local/bin/cp-settled" <<'SH'
+#!/bin/sh
+# cp-settled NAME: its replacement is over (no podunit.io/UpToDate
+# condition: the generation it runs passed the readiness gate, ready for
+# its whole min-ready window).
+! podunit get pods -n kube-system "$1" -o json | grep -q '"podunit.io/UpToDate"'
 SH
 cat >"$kube/usr/local/bin/cp-ready" <<'SH'
 #!/bin/sh
@@ -163,6 +173,10 @@ sh_tb "sed -i 's|^    - kube-apiserver\$|    - kube-apiserver\n    - --v=1|' $ma
 sh_tb "grep -q -- '- --v=1' $manifest" || fail "the edit did not take"
 until_tb 600 "kube-apiserver on a new generation, ready" "[ \"\$(cp-generation kube-apiserver)\" != $before ] && curl -fsk https://$addr:6443/readyz"
 good=$(in_tb cp-generation kube-apiserver)
+# Ready is not yet the last ready generation: that is the one that stayed
+# ready for its min-ready window (10 s); an edit before the window ends
+# would roll back to the generation before it (docs/updates.md).
+until_tb 120 "the replacement over: kube-apiserver passed its readiness gate" "cp-settled kube-apiserver"
 until_tb 300 "all four ready again" cp-ready
 [ "$(in_tb cp-status kube-apiserver)" = Running ] || fail "kube-apiserver is $(in_tb cp-status kube-apiserver) after a good edit"
 kubectl -n kept get configmap kept >/dev/null || fail "the ConfigMap written before the edit is gone"

@@ -136,6 +136,9 @@ move_over() {
 	g podman pod ps --format '{{.Name}} {{.Status}}'
 	echo "podunit's pod answers on 8081 with podman's data: token $(page token)"
 	g podunit get pods podman-web
+	# Reported for docs/benchmarks.md (issue #26), not asserted: podshim's
+	# memory here, and what may make it larger than in the test bed.
+	g "echo \"transparent huge pages: \$(cat /sys/kernel/mm/transparent_hugepage/enabled)\"; pid=\$(systemctl show -P MainPID pod-podman-web.service); grep -E '^(Rss|Private_Dirty|AnonHugePages|Anonymous):' /proc/\$pid/smaps_rollup | tr -s ' ' | paste -sd' '; echo \"podshim threads: \$(ls /proc/\$pid/task | wc -l), CPUs: \$(nproc)\"" || true
 }
 
 # After a reboot: podunit's pod, with the data; podman's unit gone.
