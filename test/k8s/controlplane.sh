@@ -67,7 +67,7 @@ step "test bed up, podunit installed"
 "$tb" up
 booted=1
 "$tb" install "$tree"
-mkdir -p "$kube/usr/local/bin" "$kube/etc/systemd/system/multi-user.target.wants" "$kube/var/lib/podunit/images" "$kube/etc/kubernetes"
+mkdir -p "$kube/usr/local/bin" "$kube/etc/systemd/system/sysinit.target.wants" "$kube/var/lib/podunit/images" "$kube/etc/kubernetes"
 cp "$bin/kubeadm" "$bin/kubectl" "$kube/usr/local/bin/"
 cp "$images"/*.tar "$kube/var/lib/podunit/images/"
 cat >"$kube/etc/systemd/system/node-address.service" <<UNIT
@@ -82,9 +82,11 @@ RemainAfterExit=yes
 ExecStart=/bin/sh -c 'ip link show node0 >/dev/null 2>&1 || ip link add node0 type veth peer name node0-peer; ip addr replace $addr/32 dev node0 && ip link set node0-peer up && ip link set node0 up'
 
 [Install]
-WantedBy=multi-user.target
+WantedBy=sysinit.target
 UNIT
-ln -s ../node-address.service "$kube/etc/systemd/system/multi-user.target.wants/node-address.service"
+# sysinit.target: every boot reaches it (the test bed boots a target of
+# its own, not multi-user.target).
+ln -s ../node-address.service "$kube/etc/systemd/system/sysinit.target.wants/node-address.service"
 # What the steps ask of the test bed, as small commands in it.
 cat >"$kube/usr/local/bin/cp-unit" <<'SH'
 #!/bin/sh
