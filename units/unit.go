@@ -56,9 +56,12 @@ type Unit struct {
 	CollectMode        string
 
 	// [Service]
-	Type            string
-	NotifyAccess    string
-	ExecStart       []string
+	Type         string
+	NotifyAccess string
+	ExecStart    []string
+	// Environment is the main process's environment beyond the manager's,
+	// as NAME=VALUE.
+	Environment     []string
 	Slice           string
 	RemainAfterExit bool
 	Restart         string
@@ -121,6 +124,11 @@ func (u *Unit) Options() []*unit.UnitOption {
 		opt("Service", "Type", u.Type),
 		opt("Service", "NotifyAccess", u.NotifyAccess),
 		opt("Service", "ExecStart", QuoteCommand(u.ExecStart)),
+	)
+	for _, e := range u.Environment {
+		opts = append(opts, opt("Service", "Environment", QuoteCommand([]string{e})))
+	}
+	opts = append(opts,
 		opt("Service", "Slice", u.Slice),
 		opt("Service", "RemainAfterExit", yesNo(u.RemainAfterExit)),
 		opt("Service", "Restart", u.Restart),

@@ -190,6 +190,12 @@ func TestPodshimKilledAdoptsPod(t *testing.T) {
 	unit := waitActive(t, "default", name)
 	before := podState(t, "default", name)
 	pid := unitProps(t, unit)["MainPID"].(uint32)
+	// podshim's heap without transparent huge pages (its unit's
+	// Environment=): where the kernel hands them to every process, they
+	// were most of podshim's memory (docs/benchmarks.md).
+	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err != nil || !strings.Contains(string(env), "GODEBUG=disablethp=1\x00") {
+		t.Errorf("podshim's environment lacks GODEBUG=disablethp=1: %q %v", env, err)
+	}
 
 	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,11 @@ func Properties(u *units.Unit) []dbus.Property {
 		dbus.PropType(u.Type),
 		prop("NotifyAccess", u.NotifyAccess),
 		dbus.PropExecStart(u.ExecStart, false),
+	)
+	if len(u.Environment) > 0 {
+		props = append(props, prop("Environment", u.Environment))
+	}
+	props = append(props,
 		dbus.PropSlice(u.Slice),
 		dbus.PropRemainAfterExit(u.RemainAfterExit),
 		prop("Restart", u.Restart),
