@@ -133,7 +133,7 @@ move_over() {
 	until_guest 180 "pod-podman-web active" systemctl is-active --quiet pod-podman-web.service
 	until_guest 60 "podunit's app answering on 8081" sh -c "busybox wget -q -T 5 -O- http://$(node_ip):8081/ | grep -qF \"$greeting\""
 	[ "$(page token)" = "$(cat /tmp/vm-podman-token)" ] || fail "podunit's app does not serve podman's data"
-	g podman pod ps --format '{{.Name}} {{.Status}}'
+	[ -z "$(g podman ps -q)" ] || fail "podman still runs containers: $(g podman ps)"
 	echo "podunit's pod answers on 8081 with podman's data: token $(page token)"
 	g podunit get pods podman-web
 	# Reported for docs/benchmarks.md (issue #26), not asserted: podshim's
