@@ -213,6 +213,23 @@ func importVolume(src, dst string, force bool, stillFree func() error) (copyStat
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return st, err
 	}
+	// One import at a time in the namespace's directory (a lock on the
+	// directory itself, gone with the process): the copies an import that
+	// was killed left beside their claims are then no one's, and go.
+	lock, err := unix.Open(filepath.Dir(dst), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(lock)
+	if err := unix.Flock(lock, unix.LOCK_EX); err != nil {
+		return st, fmt.Errorf("%s: lock: %w", filepath.Dir(dst), err)
+	}
+	stale, _ := filepath.Glob(dst + ".import-*")
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
+			return st, fmt.Errorf("the copy a cut-short import left, %s: %w", d, err)
+		}
+	}
 	tmp := fmt.Sprintf("%s.import-%d", dst, time.Now().UnixNano())
 	c := &treeCopier{stats: &st, links: map[[2]uint64]string{}}
 	if err := c.copyRoot(src, tmp); err != nil {

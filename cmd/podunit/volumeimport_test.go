@@ -203,3 +203,18 @@ func TestImportVolumeKeepsCapabilities(t *testing.T) {
 		t.Errorf("the copy's capabilities: %x %v (not kept: %d, %v)", buf[:max(n, 0)], err, st.notKept, st.firstNotKept)
 	}
 }
+
+// An import killed during its copy leaves the copy beside the claim; the
+// next import removes it.
+func TestImportVolumeRemovesACopyLeftBehind(t *testing.T) {
+	src := podmanVolume(t)
+	dst := filepath.Join(t.TempDir(), "db_data")
+	left := dst + ".import-12345"
+	must(t, os.MkdirAll(filepath.Join(left, "half"), 0o700))
+	if _, err := importVolume(src, dst, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the copy left behind is still there: %v", err)
+	}
+}
