@@ -154,17 +154,19 @@ spec:
 	})
 	sim.powerCut()
 	// The boot's sync starts every replica (on a loaded machine it may
-	// take longer than the hand-offs take to begin): from then on none
-	// may be down.
+	// take longer than the hand-offs take to begin): from then on at most
+	// one may be down, the one the rollout is exchanging (a rollout goes
+	// one replica at a time; the ones it has not reached run their last
+	// ready generation).
 	eventually(t, sim, "every replica started after the boot", func() bool { return len(pods()) == 3 })
 	var down []string
-	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if u := pods(); len(sim.handoffs()) > 0 && len(u) < 3 {
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if u := pods(); len(sim.handoffs()) > 0 && len(u) < 2 {
 			down = append(down, fmt.Sprint(u))
 		}
 	}
 	if len(down) > 0 {
-		t.Errorf("replicas were down while the resumed rollout ran (%d samples), e.g. %s\n%s", len(down), down[len(down)/2], sim.log)
+		t.Errorf("more than one replica was down while the resumed rollout ran (%d samples), e.g. %s\n%s", len(down), down[len(down)/2], sim.log)
 	}
 	eventually(t, sim, "the rollout done", func() bool { return len(s.Rollouts.All()) == 0 && len(pods()) == 3 && len(sim.handoffs()) == 0 })
 }
