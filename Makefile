@@ -180,6 +180,27 @@ test-controlplane: e2e-build ## a Kubernetes control plane as podunit pods: kube
 	mkdir -p $(K8S_IMAGES) && ./test/k8s/images.sh $$bin $(K8S_IMAGES) && \
 	PODUNIT_TESTBED_DIR=$(TESTBED_ROOT)/controlplane ./test/k8s/controlplane.sh bin/install $$bin $(K8S_IMAGES)
 
+# The kubelet as the judge of behaviour (docs/kubelet-oracle.md): the
+# catalogue of test/oracle/behaviours.go under podunit, then under the real
+# kubelet, in one test bed with its own cgroup namespace (the kubelet's QoS
+# cgroups need it). KUBELET_FLAGS=-update rewrites the table (whole
+# catalogue only); KUBELET_SHORT=1 runs the ten short behaviours.
+KUBELET_TESTBED := $(TESTBED_ROOT)/kubelet$(if $(filter crio,$(RUNTIME)),-crio)
+KUBELET_FLAGS ?=
+KUBELET_SHORT ?=
+test-kubelet: e2e-build ## podunit judged by the kubelet: 37 pod behaviours run under each, on one runtime in one test bed, what a user sees compared; differences only as docs/kubelet-oracle.md lists them (builds the kubelet, cached)
+	bin=$$(GO=$(GO) ./test/k8s/build.sh kubelet) && \
+	rm -rf bin/kubelet-tree && install -D -m 0755 $$bin/kubelet bin/kubelet-tree/usr/local/bin/kubelet && \
+	mkdir -p $(KUBELET_TESTBED) && cp docs/kubelet-oracle.md $(KUBELET_TESTBED)/kubelet-oracle.md 2>/dev/null; \
+	CGROUPNS=1 PODUNIT_E2E_EXTRA_TREES=bin/kubelet-tree PODUNIT_E2E_KUBELET=/usr/local/bin/kubelet \
+		PODUNIT_KUBELET_TABLE=/run/podunit-testbed/kubelet-oracle.md \
+		PODUNIT_KUBELET_UPDATE=$(filter -update,$(KUBELET_FLAGS)) PODUNIT_KUBELET_SHORT=$(KUBELET_SHORT) \
+		PODUNIT_TESTBED_DIR=$(KUBELET_TESTBED) ./test/e2e/run.sh bin/install bin/e2e.test -test.run '^TestKubeletOracle$$'; \
+	rc=$$?; if [ -n "$(filter -update,$(KUBELET_FLAGS))" ] && [ $$rc = 0 ]; then cp $(KUBELET_TESTBED)/kubelet-oracle.md docs/kubelet-oracle.md; fi; exit $$rc
+
+test-kubelet-short: ## the kubelet oracle's short form (what make test runs): ten behaviours
+	$(MAKE) --no-print-directory test-kubelet KUBELET_SHORT=1 KUBELET_FLAGS=
+
 test-oracle-short: ## the oracle's short form (what make test runs): the API-server parity on the corpora
 	bin=$$(GO=$(GO) ./test/k8s/build.sh kube-apiserver) && \
 	PODUNIT_K8S_BIN=$$bin $(GO) test -count=1 -v -run '^TestAPIServerParity$$' ./test/oracle $(if $(ORACLE_FLAGS),-args $(ORACLE_FLAGS))

@@ -24,5 +24,7 @@ trap 'rc=$?; cleanup; exit $rc' EXIT
 "$tb" up
 booted=1
 "$tb" install "$tree"
+# Other programs a suite needs in the test bed (the kubelet: make test-kubelet).
+for extra in ${PODUNIT_E2E_EXTRA_TREES:-}; do "$tb" install "$extra"; done
 "$tb" exec systemctl enable --now podunit.path podunit-sync.timer podunit-fetch.service podunit-status.socket podunit-status.service podunit-images.path
 "$tb" run "$bin" -test.v -test.timeout 20m "$@"

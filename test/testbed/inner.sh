@@ -25,6 +25,17 @@ while read -r mnt _ _; do
 	echo 0 >"$mnt/$CG/cgroup.procs"
 done <<<"$hierarchies"
 
+# A test bed booted with CGROUPNS=1 (testbed.sh up) has its own cgroup
+# namespace rooted at that subtree, as a container manager gives one: the
+# cgroup mounts below then show the subtree as /, so a program that joins
+# cgroup paths it computes to /sys/fs/cgroup (the kubelet's QoS cgroups)
+# finds what its systemd made. unshare(CLONE_NEWCGROUP) takes the caller's
+# cgroup as the root, so it is done here, after the move, and this script
+# starts again in it (still PID 1).
+if [ -e "$TB/cgroupns" ] && [ -z "${PODUNIT_TESTBED_CGROUPNS:-}" ]; then
+	PODUNIT_TESTBED_CGROUPNS=1 exec unshare --cgroup "$0" "$@"
+fi
+
 # A private tmpfs under the hierarchies: systemd remounts /sys/fs/cgroup
 # read-only once it has set up, and a remount changes the superblock, which
 # the host shares unless this namespace has its own.

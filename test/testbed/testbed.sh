@@ -22,6 +22,8 @@
 # PODUNIT_TESTBED_DIR (default /var/lib/podunit-testbed/default) holds its
 # state; it must not be under /tmp, /var/tmp or /run, which are private
 # inside. Test beds with different directories can run side by side.
+# CGROUPNS=1 at `up` gives the test bed its own cgroup namespace (what the
+# real kubelet needs: test/kubelet); kept in $PODUNIT_TESTBED_DIR/cgroupns.
 # RUNTIME (containerd, the default, or crio) picks the runtime at `up`; the
 # test bed keeps it in $PODUNIT_TESTBED_DIR/runtime (inside:
 # /run/podunit-testbed/runtime) for every later command. CRI-O is built by
@@ -51,7 +53,7 @@ pid() { # the host PID of the test bed's systemd, if it runs
 enter() { # run a command in every namespace of the test bed
 	local p
 	p=$(pid) || die "not running (make testbed-up)"
-	nsenter -t "$p" -m -p -n -u -i -- "$@"
+	nsenter -t "$p" -m -p -n -u -i $([ -e "$TB/cgroupns" ] && echo -C) -- "$@"
 }
 
 wait_for() { # seconds command...
@@ -74,6 +76,8 @@ up() {
 	cp "$here/inner.sh" "$here/podunit-testbed.target" "$TB/"
 	cp "$here/../../packaging/cni/10-podunit.conflist" "$TB/cni.conflist"
 	echo "$rt" >"$TB/runtime"
+	rm -f "$TB/cgroupns"
+	[ -z "${CGROUPNS:-}" ] || touch "$TB/cgroupns"
 	if [ "$rt" = crio ]; then
 		local bin
 		bin=$("$here/../crio/build.sh") || die "building crio failed"
