@@ -30,6 +30,9 @@ func validatePodLevel(spec *corev1.PodSpec, fail, note failFunc) {
 	if spec.HostPID && spec.ShareProcessNamespace != nil && *spec.ShareProcessNamespace {
 		fail("spec.shareProcessNamespace", "cannot be combined with hostPID")
 	}
+	if d := spec.ActiveDeadlineSeconds; d != nil && *d < 1 {
+		fail("spec.activeDeadlineSeconds", "must be greater than 0, got %d", *d)
+	}
 	if spec.Hostname != "" {
 		for _, msg := range validation.IsDNS1123Label(spec.Hostname) {
 			fail("spec.hostname", "%q: %s", spec.Hostname, msg)

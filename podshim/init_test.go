@@ -128,6 +128,67 @@ func TestInitFailureUnderNever(t *testing.T) {
 	if _, total, _ := instanceOf(rt, "app"); total != 0 {
 		t.Error("the app container started after a failed init container")
 	}
+	// In the kubelet's words (the kubelet oracle compares them).
+	st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+	if c := conditionFull(st, corev1.PodInitialized); c.Status != corev1.ConditionFalse || c.Reason != "ContainersNotInitialized" {
+		t.Errorf("Initialized %+v, want False (ContainersNotInitialized)", c)
+	}
+	if c := conditionFull(st, corev1.PodReady); c.Reason != "PodFailed" {
+		t.Errorf("Ready %+v, want reason PodFailed", c)
+	}
+	if w := st.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != "PodInitializing" {
+		t.Errorf("app container %+v, want waiting: PodInitializing", st.Status.ContainerStatuses[0].State)
+	}
+}
+
+// A pod whose app container ended under restartPolicy Never ends once its
+// sidecar, stopped after it, has ended: the sidecar's status says how it
+// ended, and the conditions say PodCompleted, as the kubelet's do.
+func TestSidecarEndsWithThePod(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	pod := testPod()
+	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+	always := corev1.ContainerRestartPolicyAlways
+	pod.Spec.InitContainers = []corev1.Container{{Name: "side", Image: "busybox:1", ImagePullPolicy: corev1.PullIfNotPresent, RestartPolicy: &always}}
+	s := newShim(t, pod, rt, &notes{})
+	ctx := context.Background()
+	if err := s.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	exitOne(rt, "app", 0)
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.podStatus(); st.Phase != corev1.PodRunning {
+		t.Errorf("app done, sidecar running: phase %s, want Running until the sidecar ends", st.Phase)
+	}
+	if done, err := s.finished(ctx); !done || err != nil {
+		t.Fatalf("finished=%v err=%v", done, err)
+	}
+	st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+	if st.Status.Phase != corev1.PodSucceeded {
+		t.Errorf("phase %s, want Succeeded", st.Status.Phase)
+	}
+	if side := st.Status.InitContainerStatuses[0]; side.State.Terminated == nil || side.Ready {
+		t.Errorf("sidecar after the pod ended: %+v ready=%v, want terminated", side.State, side.Ready)
+	}
+	for _, ct := range []corev1.PodConditionType{corev1.PodReady, corev1.ContainersReady, corev1.PodInitialized} {
+		if c := conditionFull(st, ct); c.Reason != "PodCompleted" {
+			t.Errorf("%s %+v, want reason PodCompleted", ct, c)
+		}
+	}
+}
+
+func conditionFull(st *State, t corev1.PodConditionType) corev1.PodCondition {
+	for _, c := range st.Status.Conditions {
+		if c.Type == t {
+			return c
+		}
+	}
+	return corev1.PodCondition{}
 }
 
 func conditionOf(st *State, t corev1.PodConditionType) corev1.ConditionStatus {
@@ -174,5 +235,53 @@ func TestLifecycleHooks(t *testing.T) {
 	}
 	if running, _, _ := instanceOf(rt2, "app"); running != 0 {
 		t.Error("a container whose postStart hook failed is still running")
+	}
+}
+
+// A pod past its activeDeadlineSeconds is stopped and Failed with the
+// kubelet's reason, DeadlineExceeded; its containers do not start again,
+// and podshim ends with ErrPodFailed (its unit is not restarted).
+func TestActiveDeadlineFailsThePod(t *testing.T) {
+	rt := newFakeCRI("busybox:1")
+	pod := testPod()
+	deadline := int64(5)
+	pod.Spec.ActiveDeadlineSeconds = &deadline
+	s := newShim(t, pod, rt, &notes{})
+	ctx := context.Background()
+	if err := s.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: s.startTime.Add(4 * time.Second)}
+	s.cfg.Now = clk.Now
+	if s.pastDeadline(clk.Now()) {
+		t.Fatal("past the deadline 4 s into 5")
+	}
+	s.cfg.PollInterval = time.Hour // the deadline alone wakes it
+	if next := s.nextCheck(clk.Now(), clk.Now().Add(time.Hour)); !next.Equal(s.startTime.Add(5 * time.Second)) {
+		t.Errorf("next check at %v, want the deadline %v", next, s.startTime.Add(5*time.Second))
+	}
+	clk.now = s.startTime.Add(5 * time.Second)
+	if !s.pastDeadline(clk.Now()) {
+		t.Fatal("not past the deadline at 5 s")
+	}
+	if err := s.enforceDeadline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if running, _, _ := instanceOf(rt, "app"); running != 0 {
+		t.Errorf("%d app containers running past the deadline", running)
+	}
+	done, err := s.finished(ctx)
+	if !done || !errors.Is(err, ErrPodFailed) {
+		t.Fatalf("finished=%v err=%v, want the pod failed", done, err)
+	}
+	st, _ := ReadState(s.cfg.StateDir, "shop", "web")
+	if st.Status.Phase != corev1.PodFailed || st.Status.Reason != "DeadlineExceeded" {
+		t.Errorf("phase %s reason %q, want Failed DeadlineExceeded", st.Status.Phase, st.Status.Reason)
+	}
+	if err := s.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if running, _, _ := instanceOf(rt, "app"); running != 0 {
+		t.Error("the app container started again past the deadline")
 	}
 }

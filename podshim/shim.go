@@ -136,6 +136,9 @@ type Shim struct {
 	hostDNS       *runtimeapi.DNSConfig // the host's resolver configuration, read for each new sandbox
 	podIPs        []string
 	startTime     time.Time
+	// deadlineExceeded: the pod ran past its activeDeadlineSeconds and was
+	// stopped (enforceDeadline).
+	deadlineExceeded bool
 	containers    []*container // in spec order
 	ready         bool         // READY=1 was sent
 	runtimeDown   time.Time    // since when the runtime has not answered; zero: it does
@@ -316,6 +319,11 @@ func (s *Shim) loop(ctx context.Context) error {
 	defer t.Stop()
 	nextKeepalive := s.cfg.Now().Add(s.cfg.KeepaliveInterval)
 	for {
+		if !s.deadlineExceeded && s.pastDeadline(s.cfg.Now()) {
+			if err := s.enforceDeadline(ctx); err != nil {
+				return err
+			}
+		}
 		if done, err := s.finished(ctx); done || err != nil {
 			return err
 		}
@@ -442,6 +450,9 @@ func (s *Shim) nextCheck(now, keepalive time.Time) time.Time {
 		// rotatedLogWait has passed: the latter needs no event.
 		poll = poll || len(c.rotated) > 0
 	}
+	if d := s.deadline(); !d.IsZero() && !s.deadlineExceeded && d.Before(next) {
+		next = d
+	}
 	if !s.runtimeDown.IsZero() && now.Add(runtimeRetry).Before(next) {
 		next = now.Add(runtimeRetry)
 	}
@@ -503,7 +514,7 @@ func (s *Shim) reconcile(ctx context.Context) error {
 		if !s.initialized {
 			break
 		}
-		if c.due(now) {
+		if c.due(now) && !s.deadlineExceeded {
 			err := s.createContainer(ctx, c, instances[c.spec.Name])
 			var we *waitingError
 			if errors.As(err, &we) {
@@ -632,6 +643,9 @@ func (s *Shim) observe(ctx context.Context, c *container, instances []*runtimeap
 // failed container is run again until it failed that many times more, in
 // the same sandbox (the kubelet's Job controller would make new pods).
 func (s *Shim) restartAfter(c *container) bool {
+	if s.deadlineExceeded {
+		return false
+	}
 	if v, ok := s.pod.Annotations[podspec.AnnotationBackoffLimit]; ok && c.app() {
 		limit, err := strconv.Atoi(v)
 		if err == nil {
@@ -936,7 +950,8 @@ func (s *Shim) finished(ctx context.Context) (bool, error) {
 	if phase != corev1.PodSucceeded && phase != corev1.PodFailed {
 		return false, nil
 	}
-	// Sidecars end after the app containers, as in Kubernetes.
+	// Sidecars end after the app containers, as in Kubernetes; their
+	// status then says how they ended.
 	for _, c := range s.containers {
 		if c.sidecar && c.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
 			c.stopProbes()
@@ -944,6 +959,11 @@ func (s *Shim) finished(ctx context.Context) (bool, error) {
 				s.log.Warn("stop sidecar of finished pod", "container", c.spec.Name, "err", err)
 			}
 			c.state = runtimeapi.ContainerState_CONTAINER_EXITED
+			c.unwatch()
+			if st, err := s.rt.ContainerStatus(ctx, c.id, false); err == nil && st.GetStatus().GetState() == runtimeapi.ContainerState_CONTAINER_EXITED {
+				c.exit = s.exitOf(c, c.attempt, st.GetStatus())
+			}
+			c.done = true
 		}
 	}
 	s.forwardLogs(ctx)
@@ -1042,6 +1062,9 @@ func (s *Shim) report(ctx context.Context) error {
 // one of them failed; Succeeded when every app container finished well;
 // Pending until the init containers are through.
 func (s *Shim) phase() (corev1.PodPhase, string) {
+	if s.deadlineExceeded {
+		return corev1.PodFailed, deadlineMessage
+	}
 	appsDone := true
 	failed := ""
 	_, job := s.pod.Annotations[podspec.AnnotationBackoffLimit]
@@ -1069,5 +1092,66 @@ func (s *Shim) phase() (corev1.PodPhase, string) {
 	case !s.initialized:
 		return corev1.PodPending, ""
 	}
+	// As the kubelet: a container that has not run yet (its image
+	// missing, its volume not there) keeps the pod Pending.
+	for _, c := range s.containers {
+		if c.app() && !c.done && c.exit == nil && c.last == nil && c.attempt == 0 && c.state != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			return corev1.PodPending, ""
+		}
+	}
 	return corev1.PodRunning, ""
+}
+
+// deadlineMessage is the kubelet's, for a pod past its
+// activeDeadlineSeconds (reason DeadlineExceeded).
+const deadlineMessage = "Pod was active on the node longer than the specified deadline"
+
+// pastDeadline reports whether the pod has been active (since its sandbox
+// was made) for its activeDeadlineSeconds.
+func (s *Shim) pastDeadline(now time.Time) bool {
+	d := s.deadline()
+	return !d.IsZero() && !now.Before(d)
+}
+
+// deadline is when the pod's activeDeadlineSeconds runs out; zero if it
+// has none.
+func (s *Shim) deadline() time.Time {
+	if s.pod.Spec.ActiveDeadlineSeconds == nil || s.startTime.IsZero() {
+		return time.Time{}
+	}
+	return s.startTime.Add(time.Duration(*s.pod.Spec.ActiveDeadlineSeconds) * time.Second)
+}
+
+// enforceDeadline ends a pod past its activeDeadlineSeconds, as the
+// kubelet does: every container is stopped within the grace period and
+// none starts again; the pod is Failed (DeadlineExceeded), and its unit
+// fails without a restart, until the manifest changes.
+func (s *Shim) enforceDeadline(ctx context.Context) error {
+	s.deadlineExceeded = true
+	s.log.Warn("the pod was active longer than its activeDeadlineSeconds; stopping it", "activeDeadlineSeconds", *s.pod.Spec.ActiveDeadlineSeconds)
+	instances, err := s.listContainers(ctx)
+	if err != nil {
+		return err
+	}
+	var list []*runtimeapi.Container
+	for _, c := range s.containers {
+		c.stopProbes()
+		c.restartAt = time.Time{}
+		list = append(list, instances[c.spec.Name]...)
+	}
+	if err := s.stopContainers(ctx, s.sandboxID, list); err != nil {
+		s.log.Warn("stop containers past the deadline", "err", err)
+	}
+	// Their exits recorded (restartAfter says no more runs).
+	return s.reconcile(ctx)
+}
+
+// sidecarRunning reports whether a sidecar still runs.
+func (s *Shim) sidecarRunning() bool {
+	for _, c := range s.containers {
+		if c.sidecar && c.state == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			return true
+		}
+	}
+	return false
 }

@@ -277,6 +277,14 @@ func (s *Shim) podStatus() corev1.PodStatus {
 		}
 	}
 	status.Phase, _ = s.phase()
+	if s.deadlineExceeded {
+		status.Reason, status.Message = "DeadlineExceeded", deadlineMessage
+	}
+	if (status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed) && s.sidecarRunning() {
+		// As the kubelet: the pod ends once its sidecars, stopped after
+		// the app containers, have ended too.
+		status.Phase = corev1.PodRunning
+	}
 	var notReady []string
 	for _, c := range s.containers {
 		if (c.app() || c.sidecar) && !s.containerReady(c) {
@@ -288,11 +296,34 @@ func (s *Shim) podStatus() corev1.PodStatus {
 		containersReady.Reason = "ContainersNotReady"
 		containersReady.Message = fmt.Sprintf("containers with unready status: [%s]", strings.Join(notReady, " "))
 	}
+	initialized := condition(corev1.PodInitialized, s.initialized)
+	if !s.initialized {
+		var pending []string
+		for _, c := range s.containers {
+			if c.init && !c.completed() {
+				pending = append(pending, c.spec.Name)
+			}
+		}
+		initialized.Reason = "ContainersNotInitialized"
+		initialized.Message = fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(pending, " "))
+	}
+	// The kubelet's words for a pod that ended (its status/generate.go).
+	switch status.Phase {
+	case corev1.PodSucceeded:
+		containersReady.Reason, containersReady.Message = "PodCompleted", ""
+		initialized.Reason, initialized.Message = "PodCompleted", ""
+	case corev1.PodFailed:
+		containersReady.Reason, containersReady.Message = "PodFailed", ""
+	}
 	podReady := containersReady
 	podReady.Type = corev1.PodReady
+	sandbox := condition(corev1.PodReadyToStartContainers, s.sandboxID != "" && status.Phase != corev1.PodSucceeded && status.Phase != corev1.PodFailed)
+	if sandbox.Status == corev1.ConditionFalse {
+		sandbox.Reason = "PodSandboxNotReady"
+	}
 	status.Conditions = []corev1.PodCondition{
-		condition(corev1.PodReadyToStartContainers, s.sandboxID != "" && status.Phase != corev1.PodSucceeded && status.Phase != corev1.PodFailed),
-		condition(corev1.PodInitialized, s.initialized),
+		sandbox,
+		initialized,
 		podReady,
 		containersReady,
 		condition(corev1.PodScheduled, true),
@@ -347,7 +378,7 @@ func (s *Shim) containerStatus(c *container) corev1.ContainerStatus {
 		Image:        c.spec.Image,
 		ImageID:      c.imageRef,
 		RestartCount: int32(c.attempt),
-		Ready:        s.containerReady(c) || (c.init && c.completed()),
+		Ready:        s.containerReady(c) || (c.init && !c.sidecar && c.completed()),
 	}
 	if c.id != "" {
 		cs.ContainerID = s.cfg.runtimeName() + "://" + c.id
@@ -369,6 +400,8 @@ func (s *Shim) containerStatus(c *container) corev1.ContainerStatus {
 		cs.State.Terminated = terminated(c.exit)
 	case c.state == runtimeapi.ContainerState_CONTAINER_RUNNING:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.started.UTC())}
+	case !c.init && !s.initialized:
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
 	default:
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
 	}

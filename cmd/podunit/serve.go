@@ -101,6 +101,7 @@ func serve(cfg Config, socket, specDir string) error {
 		Rollouts:   engine.Rollouts{Dir: engine.DefaultRolloutDir},
 		ServiceDir: engine.DefaultServiceDir, ServiceTable: service.DefaultTablePath,
 		Manager: conn, Runtime: rt, StatsMaxAge: status.DefaultStatsMaxAge, MaxAge: status.DefaultSnapshotMaxAge,
+		NodeName: cfg.reader().Node.Name,
 	}
 	if err := server.Watch(ctx); err != nil {
 		// Correct, only slower: every answer is built anew.

@@ -55,6 +55,9 @@ type Server struct {
 	// (engine.DefaultServiceDir), ServiceTable the node's Service table
 	// (service.DefaultTablePath): /services and /endpointslices; "": none.
 	ServiceDir, ServiceTable string
+	// NodeName is the node's name, each pod's spec.nodeName (as the
+	// kubelet's static pods have it; "": left out).
+	NodeName string
 	// Manager is systemd, for the pod units and their figures; Runtime the
 	// container runtime, whose liveness healthz checks.
 	Manager bus.Manager
@@ -329,6 +332,9 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 	}
 
 	pod := *p.Spec
+	if pod.Spec.NodeName == "" {
+		pod.Spec.NodeName = s.NodeName
+	}
 	pod.Annotations = maps.Clone(pod.Annotations)
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
