@@ -68,7 +68,7 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-oracle-short test-e2e test-console test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, podunit against a real kube-apiserver, end-to-end tests in a fresh test bed, the Cockpit page in a browser, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
+test: deps build test-unit fuzz-short test-oracle-short test-kubelet-short test-e2e test-console test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, podunit against a real kube-apiserver and the real kubelet, end-to-end tests in a fresh test bed, the Cockpit page in a browser, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
 
 test-unit: ## gofmt, go vet and the unit tests
 	@unformatted=$$($(dir $(GO))gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi

@@ -115,9 +115,6 @@ func TestKubeletOracle(t *testing.T) {
 
 const kubeletManifests = "/etc/kubernetes/oracle-manifests"
 
-// oracleSettle is how long after a behaviour's Done first held it is
-// observed.
-const oracleSettle = 3 * time.Second
 
 type observed struct {
 	pod *corev1.Pod
@@ -156,13 +153,13 @@ func runBehaviours(t *testing.T, side string, bs []oracle.Behaviour, list func()
 			if !b.Done(p) {
 				continue
 			}
-			// Observed a little after Done first held, when each side has
-			// acted on it (stopped a finished pod's sandbox, say): what
+			// Observed once settled after Done first held, when each side
+			// has acted on it (stopped a finished pod's sandbox, say): what
 			// stands, not which side writes its status first.
 			if doneAt[b.Name].IsZero() {
 				doneAt[b.Name] = time.Now()
 			}
-			if time.Since(doneAt[b.Name]) >= oracleSettle {
+			if oracle.Settled(p, time.Since(doneAt[b.Name])) {
 				out[b.Name] = observed{pod: p, obs: b.Observe(p, true)}
 			}
 		}

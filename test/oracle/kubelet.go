@@ -221,6 +221,23 @@ func RunningFor(c string, d time.Duration) func(*corev1.Pod) bool {
 	}
 }
 
+// Settled reports whether pod p, whose behaviour's Done has held for
+// since, is ready to be observed: after settle, and for a pod that ended,
+// once its sandbox is down (PodReadyToStartContainers not True) or
+// settleEnded has passed. Each side stops an ended pod's sandbox on its
+// own time (the kubelet within seconds, sometimes after its status said
+// the pod ended): what stands is compared, not who is first.
+func Settled(p *corev1.Pod, since time.Duration) bool {
+	const settle, settleEnded = 3 * time.Second, 20 * time.Second
+	switch {
+	case since < settle:
+		return false
+	case !Finished(p) || since >= settleEnded:
+		return true
+	}
+	return condition(p, corev1.PodReadyToStartContainers) != corev1.ConditionTrue
+}
+
 // PendingFor reports whether the pod has been Pending for d since it
 // was started: what does not start, for a reason only events give.
 func PendingFor(d time.Duration) func(*corev1.Pod) bool {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,5 +99,28 @@ func TestKubeletTableRoundTrip(t *testing.T) {
 	}
 	if want := map[string]string{"env | container[c].message": "because | why"}; !reflect.DeepEqual(reasons, want) {
 		t.Errorf("reasons %v, want %v\n%s", reasons, want, buf.String())
+	}
+}
+
+// An ended pod is observed once its sandbox is down, or after a while if
+// it stays up; a running one after the settle alone.
+func TestSettled(t *testing.T) {
+	pod := func(phase corev1.PodPhase, sandbox corev1.ConditionStatus) *corev1.Pod {
+		return &corev1.Pod{Status: corev1.PodStatus{Phase: phase, Conditions: []corev1.PodCondition{{Type: corev1.PodReadyToStartContainers, Status: sandbox}}}}
+	}
+	for _, c := range []struct {
+		p     *corev1.Pod
+		since time.Duration
+		want  bool
+	}{
+		{pod(corev1.PodRunning, corev1.ConditionTrue), time.Second, false},
+		{pod(corev1.PodRunning, corev1.ConditionTrue), 3 * time.Second, true},
+		{pod(corev1.PodSucceeded, corev1.ConditionTrue), 3 * time.Second, false},
+		{pod(corev1.PodSucceeded, corev1.ConditionFalse), 3 * time.Second, true},
+		{pod(corev1.PodFailed, corev1.ConditionTrue), 20 * time.Second, true},
+	} {
+		if got := Settled(c.p, c.since); got != c.want {
+			t.Errorf("%s, sandbox %s, %s after Done: settled %v, want %v", c.p.Status.Phase, c.p.Status.Conditions[0].Status, c.since, got, c.want)
+		}
 	}
 }
