@@ -145,10 +145,14 @@ func (c *podCollector) Collect(ch chan<- prometheus.Metric) {
 	checks, changed := snap.counters[engine.CounterAutoUpdateChecks], snap.counters[engine.CounterAutoUpdatesAvailable]
 	ch <- prometheus.MustNewConstMetric(descAutoUpdateChecks, prometheus.CounterValue, float64(checks-min(changed, checks)), "unchanged")
 	counter(descAutoUpdateChecks, engine.CounterAutoUpdatesAvailable, "changed")
+	// The pods whose condition says RolledBack: a record says so before
+	// its pod runs the last ready generation again (RollingBack).
 	var rolledBack float64
-	for _, r := range snap.rollouts {
-		if r.Phase == engine.PhaseRolledBack {
-			rolledBack++
+	for _, p := range snap.pods {
+		for _, c := range p.pod.Status.Conditions {
+			if c.Type == ConditionUpToDate && c.Reason == engine.PhaseRolledBack {
+				rolledBack++
+			}
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descRolledBack, prometheus.GaugeValue, rolledBack)

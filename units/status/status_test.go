@@ -394,8 +394,22 @@ func TestRollbackShownOnlyOnceTheLastReadyRuns(t *testing.T) {
 	if err := rollouts.Write(rec); err != nil {
 		t.Fatal(err)
 	}
+	rolledBack := func() string {
+		t.Helper()
+		_, metrics := get(t, srv, "/metrics")
+		for _, l := range strings.Split(metrics, "\n") {
+			if strings.HasPrefix(l, "podunit_pods_rolled_back ") {
+				return strings.TrimPrefix(l, "podunit_pods_rolled_back ")
+			}
+		}
+		t.Fatalf("/metrics has no podunit_pods_rolled_back:\n%s", metrics)
+		return ""
+	}
 	if c := upToDate(); c.Reason != ReasonRollingBack || !strings.Contains(c.Message, "generation 0123456789abcdef starts again") {
 		t.Errorf("the failed generation still runs: %s: %s", c.Reason, c.Message)
+	}
+	if n := rolledBack(); n != "0" {
+		t.Errorf("podunit_pods_rolled_back %s while the failed generation runs, want 0", n)
 	}
 	rec.Generation, rec.Previous = "0123456789abcdef", running
 	if err := rollouts.Write(rec); err != nil {
@@ -403,5 +417,8 @@ func TestRollbackShownOnlyOnceTheLastReadyRuns(t *testing.T) {
 	}
 	if c := upToDate(); c.Reason != engine.PhaseRolledBack || !strings.Contains(c.Message, "generation "+running+" runs until the manifest changes") {
 		t.Errorf("the last ready generation runs: %s: %s", c.Reason, c.Message)
+	}
+	if n := rolledBack(); n != "1" {
+		t.Errorf("podunit_pods_rolled_back %s once the last ready generation runs, want 1", n)
 	}
 }
