@@ -364,7 +364,7 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 		})
 	}
 	if rollout != nil {
-		pod.Status.Conditions = append(pod.Status.Conditions, rolloutCondition(rollout, r.ConfigHash))
+		pod.Status.Conditions = append(pod.Status.Conditions, rolloutCondition(rollout, r.ConfigHash, runsFailedImage(rollout, pod.Status)))
 	}
 	if len(conflicts) > 0 {
 		pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{
@@ -388,10 +388,18 @@ func (s *Server) pod(r bus.Running, snap *snapshot, specs map[string]*generator.
 // says RolledBack before the failed generation is stopped (so that a
 // power cut in between comes back to the last ready one), and until the
 // unit runs that generation again the pod is RollingBack, not RolledBack.
-func rolloutCondition(r *engine.Rollout, running string) corev1.PodCondition {
+//
+// An auto-update's rollback keeps the generation (the same spec, its
+// images pinned back): failedImage says the pod still runs an image the
+// update brought, and it is RollingBack too.
+func rolloutCondition(r *engine.Rollout, running string, failedImage bool) corev1.PodCondition {
 	c := corev1.PodCondition{Type: ConditionUpToDate, Status: corev1.ConditionFalse, Reason: r.Phase,
 		LastTransitionTime: metav1.NewTime(r.Updated)}
 	switch {
+	case r.Phase == engine.PhaseRolledBack && running == r.Previous && failedImage:
+		c.Reason = ReasonRollingBack
+		c.Message = fmt.Sprintf("the images of an auto-update (%s) were not ready: %s: %s; they are stopped, and the last ready images start again",
+			r.Trigger, r.Reason, r.Message)
 	case r.Phase == engine.PhaseRolledBack && running != r.Previous:
 		c.Reason = ReasonRollingBack
 		c.Message = fmt.Sprintf("generation %s (%s) was not ready: %s: %s; it is stopped, and generation %s starts again",
@@ -405,6 +413,26 @@ func rolloutCondition(r *engine.Rollout, running string) corev1.PodCondition {
 		c.Message = fmt.Sprintf("generation %s (%s): %s", r.Generation, r.Trigger, strings.ToLower(r.Phase))
 	}
 	return c
+}
+
+// runsFailedImage reports whether a container of the pod runs one of the
+// images of r's failed auto-update.
+func runsFailedImage(r *engine.Rollout, st corev1.PodStatus) bool {
+	if len(r.FailedImages) == 0 {
+		return false
+	}
+	failed := map[string]bool{}
+	for _, id := range r.FailedImages {
+		failed[id] = true
+	}
+	for _, ss := range [][]corev1.ContainerStatus{st.InitContainerStatuses, st.ContainerStatuses} {
+		for _, cs := range ss {
+			if cs.State.Running != nil && failed[cs.ImageID] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ReasonRollingBack: the pod's new generation was not ready, and the

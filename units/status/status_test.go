@@ -421,4 +421,29 @@ func TestRollbackShownOnlyOnceTheLastReadyRuns(t *testing.T) {
 	if n := rolledBack(); n != "1" {
 		t.Errorf("podunit_pods_rolled_back %s once the last ready generation runs, want 1", n)
 	}
+
+	// An auto-update's rollback keeps the generation: the pod is
+	// RollingBack while a container runs the image the update brought.
+	rec.Generation, rec.Previous, rec.Trigger = running, running, engine.TriggerAutoUpdate
+	rec.FailedImages = map[string]string{"img:2": "sha256:new"}
+	if err := rollouts.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	writeState := func(imageID string) {
+		t.Helper()
+		st := podshim.State{UID: running, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", Image: "img:2", ImageID: imageID, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+		b, _ := json.Marshal(st)
+		if err := os.WriteFile(podshim.StatePath(srv.StateDir, "default", "gate"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeState("sha256:new")
+	if c := upToDate(); c.Reason != ReasonRollingBack || !strings.Contains(c.Message, "the last ready images start again") {
+		t.Errorf("the auto-update's image still runs: %s: %s", c.Reason, c.Message)
+	}
+	writeState("sha256:old")
+	if c := upToDate(); c.Reason != engine.PhaseRolledBack {
+		t.Errorf("the last ready image runs again: %s: %s", c.Reason, c.Message)
+	}
 }
