@@ -139,21 +139,21 @@ type Shim struct {
 	// deadlineExceeded: the pod ran past its activeDeadlineSeconds and was
 	// stopped (enforceDeadline).
 	deadlineExceeded bool
-	containers    []*container // in spec order
-	ready         bool         // READY=1 was sent
-	runtimeDown   time.Time    // since when the runtime has not answered; zero: it does
-	lastStatus    string
-	transitions   map[corev1.PodConditionType]transition
-	logOffsets    map[string]int64 // log file → bytes forwarded
-	logReader     *bufio.Reader    // reused by forwardFile
-	probeFailures probeCounts
-	wake          chan struct{} // a probe result changed
-	lastState     []byte        // the state file as last written
-	terminating   bool          // stopping: out of its Services' rotation
-	offsets       offsetsFile
-	initialized   bool              // every init container is through
-	logWatch      *logWatch         // nil: logs are read on every reconcile
-	imageVolumes  map[string]string // image volume → the ID of its pulled image
+	containers       []*container // in spec order
+	ready            bool         // READY=1 was sent
+	runtimeDown      time.Time    // since when the runtime has not answered; zero: it does
+	lastStatus       string
+	transitions      map[corev1.PodConditionType]transition
+	logOffsets       map[string]int64 // log file → bytes forwarded
+	logReader        *bufio.Reader    // reused by forwardFile
+	probeFailures    probeCounts
+	wake             chan struct{} // a probe result changed
+	lastState        []byte        // the state file as last written
+	terminating      bool          // stopping: out of its Services' rotation
+	offsets          offsetsFile
+	initialized      bool              // every init container is through
+	logWatch         *logWatch         // nil: logs are read on every reconcile
+	imageVolumes     map[string]string // image volume → the ID of its pulled image
 	// offline are the images run from their local copy because their
 	// registry could not be reached, pulled again in the background until
 	// it can (ConditionImagesPulled); guarded by offlineMu, which the

@@ -115,7 +115,6 @@ func TestKubeletOracle(t *testing.T) {
 
 const kubeletManifests = "/etc/kubernetes/oracle-manifests"
 
-
 type observed struct {
 	pod *corev1.Pod
 	obs oracle.Observation
