@@ -188,7 +188,7 @@ test-controlplane: e2e-build ## a Kubernetes control plane as podunit pods: kube
 KUBELET_TESTBED := $(TESTBED_ROOT)/kubelet$(if $(filter crio,$(RUNTIME)),-crio)
 KUBELET_FLAGS ?=
 KUBELET_SHORT ?=
-test-kubelet: e2e-build ## podunit judged by the kubelet: 37 pod behaviours run under each, on one runtime in one test bed, what a user sees compared; differences only as docs/kubelet-oracle.md lists them (builds the kubelet, cached)
+test-kubelet: e2e-build ## podunit judged by the kubelet: 39 pod behaviours run under each, on one runtime in one test bed, what a user sees compared; differences only as docs/kubelet-oracle.md lists them (builds the kubelet, cached)
 	bin=$$(GO=$(GO) ./test/k8s/build.sh kubelet) && \
 	rm -rf bin/kubelet-tree && install -D -m 0755 $$bin/kubelet bin/kubelet-tree/usr/local/bin/kubelet && \
 	mkdir -p $(KUBELET_TESTBED) && cp docs/kubelet-oracle.md $(KUBELET_TESTBED)/kubelet-oracle.md 2>/dev/null; \

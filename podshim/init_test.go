@@ -3,6 +3,8 @@ package podshim
 import (
 	"context"
 	"errors"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"strings"
 	"testing"
 	"time"
@@ -240,35 +242,47 @@ func TestLifecycleHooks(t *testing.T) {
 
 // A pod past its activeDeadlineSeconds is stopped and Failed with the
 // kubelet's reason, DeadlineExceeded; its containers do not start again,
-// and podshim ends with ErrPodFailed (its unit is not restarted).
+// and podshim ends with ErrPodFailed (its unit is not restarted). The
+// deadline counts from when podshim made the sandbox, on its own clock; a
+// runtime that cannot be asked at the deadline marks nothing (the loop
+// rides it out and asks again).
 func TestActiveDeadlineFailsThePod(t *testing.T) {
 	rt := newFakeCRI("busybox:1")
 	pod := testPod()
 	deadline := int64(5)
 	pod.Spec.ActiveDeadlineSeconds = &deadline
 	s := newShim(t, pod, rt, &notes{})
+	clk := &clock{now: time.Unix(1_000_000, 0)}
+	s.cfg.Now = clk.Now
 	ctx := context.Background()
 	if err := s.start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: s.startTime.Add(4 * time.Second)}
-	s.cfg.Now = clk.Now
+	begun := clk.Now()
+	clk.now = begun.Add(4 * time.Second)
 	if s.pastDeadline(clk.Now()) {
 		t.Fatal("past the deadline 4 s into 5")
 	}
 	s.cfg.PollInterval = time.Hour // the deadline alone wakes it
-	if next := s.nextCheck(clk.Now(), clk.Now().Add(time.Hour)); !next.Equal(s.startTime.Add(5 * time.Second)) {
-		t.Errorf("next check at %v, want the deadline %v", next, s.startTime.Add(5*time.Second))
+	if next := s.nextCheck(clk.Now(), clk.Now().Add(time.Hour)); !next.Equal(begun.Add(5 * time.Second)) {
+		t.Errorf("next check at %v, want the deadline %v", next, begun.Add(5*time.Second))
 	}
-	clk.now = s.startTime.Add(5 * time.Second)
-	if !s.pastDeadline(clk.Now()) {
-		t.Fatal("not past the deadline at 5 s")
+	clk.now = begun.Add(5 * time.Second)
+
+	rt.FakeRuntimeService.InjectError("ListContainers", status.Error(codes.Unavailable, "connection refused"))
+	if err := s.reconcile(ctx); !s.runtimeUnavailable(err) {
+		t.Fatalf("reconcile with the runtime away: %v, want it unavailable", err)
 	}
-	if err := s.enforceDeadline(ctx); err != nil {
+	if s.deadlineExceeded {
+		t.Fatal("marked past the deadline while its containers could not be stopped")
+	}
+
+	exitOne(rt, "app", 1) // exited meanwhile: not restarted
+	if err := s.reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if running, _, _ := instanceOf(rt, "app"); running != 0 {
-		t.Errorf("%d app containers running past the deadline", running)
+	if running, total, _ := instanceOf(rt, "app"); running != 0 || total != 1 {
+		t.Errorf("%d app containers running (%d made) past the deadline, want 0 (1)", running, total)
 	}
 	done, err := s.finished(ctx)
 	if !done || !errors.Is(err, ErrPodFailed) {
@@ -277,6 +291,9 @@ func TestActiveDeadlineFailsThePod(t *testing.T) {
 	st, _ := ReadState(s.cfg.StateDir, "shop", "web")
 	if st.Status.Phase != corev1.PodFailed || st.Status.Reason != "DeadlineExceeded" {
 		t.Errorf("phase %s reason %q, want Failed DeadlineExceeded", st.Status.Phase, st.Status.Reason)
+	}
+	if c := conditionFull(st, corev1.PodReady); c.Status != corev1.ConditionFalse {
+		t.Errorf("Ready %+v of a pod past its deadline", c)
 	}
 	if err := s.reconcile(ctx); err != nil {
 		t.Fatal(err)

@@ -77,6 +77,12 @@ func (s *Shim) ensureSandbox(ctx context.Context) error {
 		return fmt.Errorf("sandbox %s: status: %w", s.sandboxID, err)
 	}
 	s.startTime = time.Unix(0, st.GetStatus().GetCreatedAt()).UTC()
+	s.activeSince = s.startTime
+	if s.freshSandbox {
+		// Made now: this clock's reading, which a wall clock set at boot
+		// (no RTC, time synced later) does not move.
+		s.activeSince = s.cfg.Now()
+	}
 	s.podIPs = nil
 	if net := st.GetStatus().GetNetwork(); net != nil && net.Ip != "" {
 		s.podIPs = append(s.podIPs, net.Ip)

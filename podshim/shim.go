@@ -136,6 +136,10 @@ type Shim struct {
 	hostDNS       *runtimeapi.DNSConfig // the host's resolver configuration, read for each new sandbox
 	podIPs        []string
 	startTime     time.Time
+	// activeSince is when the pod became active, for its
+	// activeDeadlineSeconds: this podshim's clock (monotonic) when it made
+	// the sandbox, the sandbox's creation time when it adopted one.
+	activeSince time.Time
 	// deadlineExceeded: the pod ran past its activeDeadlineSeconds and was
 	// stopped (enforceDeadline).
 	deadlineExceeded bool
@@ -319,11 +323,6 @@ func (s *Shim) loop(ctx context.Context) error {
 	defer t.Stop()
 	nextKeepalive := s.cfg.Now().Add(s.cfg.KeepaliveInterval)
 	for {
-		if !s.deadlineExceeded && s.pastDeadline(s.cfg.Now()) {
-			if err := s.enforceDeadline(ctx); err != nil {
-				return err
-			}
-		}
 		if done, err := s.finished(ctx); done || err != nil {
 			return err
 		}
@@ -488,6 +487,11 @@ func (s *Shim) keepaliveMessage() string {
 // reconcile reads the containers from the runtime, handles the ones that
 // exited, (re)creates the ones due, then records and reports the pod.
 func (s *Shim) reconcile(ctx context.Context) error {
+	if !s.deadlineExceeded && s.pastDeadline(s.cfg.Now()) {
+		// Before anything is (re)started: also for a pod adopted past its
+		// deadline, and for a wake-up at it.
+		return s.enforceDeadline(ctx)
+	}
 	instances := map[string][]*runtimeapi.Container{}
 	if s.freshSandbox && !s.cfg.Serial {
 		s.freshSandbox = false // a sandbox just made has no containers yet
@@ -963,6 +967,10 @@ func (s *Shim) finished(ctx context.Context) (bool, error) {
 			if st, err := s.rt.ContainerStatus(ctx, c.id, false); err == nil && st.GetStatus().GetState() == runtimeapi.ContainerState_CONTAINER_EXITED {
 				c.exit = s.exitOf(c, c.attempt, st.GetStatus())
 			}
+		}
+		if c.sidecar {
+			// One in its back-off is not started again either.
+			c.restartAt = time.Time{}
 			c.done = true
 		}
 	}
@@ -1116,32 +1124,45 @@ func (s *Shim) pastDeadline(now time.Time) bool {
 // deadline is when the pod's activeDeadlineSeconds runs out; zero if it
 // has none.
 func (s *Shim) deadline() time.Time {
-	if s.pod.Spec.ActiveDeadlineSeconds == nil || s.startTime.IsZero() {
+	if s.pod.Spec.ActiveDeadlineSeconds == nil || s.activeSince.IsZero() {
 		return time.Time{}
 	}
-	return s.startTime.Add(time.Duration(*s.pod.Spec.ActiveDeadlineSeconds) * time.Second)
+	return s.activeSince.Add(time.Duration(*s.pod.Spec.ActiveDeadlineSeconds) * time.Second)
 }
 
 // enforceDeadline ends a pod past its activeDeadlineSeconds, as the
-// kubelet does: every container is stopped within the grace period and
-// none starts again; the pod is Failed (DeadlineExceeded), and its unit
-// fails without a restart, until the manifest changes.
+// kubelet does: out of its Services' rotation first, then every container
+// stopped within the grace period (sidecars after the others) and none
+// started again; the pod is Failed (DeadlineExceeded), and its unit fails
+// without a restart, until the manifest changes. A runtime that cannot be
+// reached fails it before anything is marked, and the loop rides it out
+// and tries again.
 func (s *Shim) enforceDeadline(ctx context.Context) error {
-	s.deadlineExceeded = true
-	s.log.Warn("the pod was active longer than its activeDeadlineSeconds; stopping it", "activeDeadlineSeconds", *s.pod.Spec.ActiveDeadlineSeconds)
 	instances, err := s.listContainers(ctx)
 	if err != nil {
 		return err
 	}
-	var list []*runtimeapi.Container
+	s.log.Warn("the pod was active longer than its activeDeadlineSeconds; stopping it", "activeDeadlineSeconds", *s.pod.Spec.ActiveDeadlineSeconds)
+	s.terminating = true
+	if err := s.writeState(); err != nil {
+		s.log.Warn("write state", "err", err)
+	}
+	var first, last []*runtimeapi.Container
 	for _, c := range s.containers {
 		c.stopProbes()
 		c.restartAt = time.Time{}
-		list = append(list, instances[c.spec.Name]...)
+		if c.sidecar {
+			last = append(last, instances[c.spec.Name]...)
+		} else {
+			first = append(first, instances[c.spec.Name]...)
+		}
 	}
-	if err := s.stopContainers(ctx, s.sandboxID, list); err != nil {
-		s.log.Warn("stop containers past the deadline", "err", err)
+	for _, list := range [][]*runtimeapi.Container{first, last} {
+		if err := s.stopContainers(ctx, s.sandboxID, list); err != nil {
+			return err
+		}
 	}
+	s.deadlineExceeded = true
 	// Their exits recorded (restartAfter says no more runs).
 	return s.reconcile(ctx)
 }

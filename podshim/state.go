@@ -310,10 +310,10 @@ func (s *Shim) podStatus() corev1.PodStatus {
 	// The kubelet's words for a pod that ended (its status/generate.go).
 	switch status.Phase {
 	case corev1.PodSucceeded:
-		containersReady.Reason, containersReady.Message = "PodCompleted", ""
+		containersReady.Status, containersReady.Reason, containersReady.Message = corev1.ConditionFalse, "PodCompleted", ""
 		initialized.Reason, initialized.Message = "PodCompleted", ""
 	case corev1.PodFailed:
-		containersReady.Reason, containersReady.Message = "PodFailed", ""
+		containersReady.Status, containersReady.Reason, containersReady.Message = corev1.ConditionFalse, "PodFailed", ""
 	}
 	podReady := containersReady
 	podReady.Type = corev1.PodReady

@@ -449,7 +449,9 @@ func podStatusWord(p *corev1.Pod) string {
 		switch {
 		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != "PodInitializing":
 			return "Init:" + cs.State.Waiting.Reason
-		case sidecar && cs.State.Running != nil:
+		case sidecar && cs.State.Running != nil && cs.Started != nil && *cs.Started:
+			// A sidecar counts once started (past its startup probe), as
+			// kubectl's column has it.
 		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0:
 		default:
 			return fmt.Sprintf("Init:%d/%d", i, len(p.Spec.InitContainers))

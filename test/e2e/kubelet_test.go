@@ -57,13 +57,12 @@ func TestKubeletOracle(t *testing.T) {
 		t.Fatalf("%s --version: %v", kubelet, err)
 	}
 
+	for _, b := range behaviours {
+		os.RemoveAll(b.HostDir())
+	}
 	// podunit first: its pods name the node the kubelet then takes.
 	fromPodunit := runBehaviours(t, "podunit", behaviours, func() ([]corev1.Pod, error) { return decodePods(statusAPI(t, "/pods")) },
-		func(b oracle.Behaviour) error { return writeFileErr(manifestDir, b.PodName()+".yaml", b.Manifest()) },
-		func() {
-			for _, b := range behaviours {
-				os.Remove(filepath.Join(manifestDir, b.PodName()+".yaml"))
-			}
+		manifestDir, func() {
 			for _, b := range behaviours {
 				waitGone(t, units.ServiceName("default", b.PodName()))
 			}
@@ -79,19 +78,12 @@ func TestKubeletOracle(t *testing.T) {
 	}
 
 	stopKubelet := startKubelet(t, kubelet, node)
-	fromKubelet := runBehaviours(t, "kubelet", behaviours, kubeletPods,
-		func(b oracle.Behaviour) error {
-			return writeFileErr(kubeletManifests, b.PodName()+".yaml", b.Manifest())
-		},
-		func() {
-			for _, b := range behaviours {
-				os.Remove(filepath.Join(kubeletManifests, b.PodName()+".yaml"))
-			}
-			waitForWithin(t, 3*time.Minute, "the kubelet's pods gone", func() (bool, error) {
-				pods, err := kubeletPods()
-				return err == nil && len(pods) == 0, err
-			})
+	fromKubelet := runBehaviours(t, "kubelet", behaviours, kubeletPods, kubeletManifests, func() {
+		waitForWithin(t, 3*time.Minute, "the kubelet's pods gone", func() (bool, error) {
+			pods, err := kubeletPods()
+			return err == nil && len(pods) == 0, err
 		})
+	})
 	stopKubelet()
 
 	var findings []oracle.KubeletFinding
@@ -120,36 +112,61 @@ type observed struct {
 	obs oracle.Observation
 }
 
-// runBehaviours writes every behaviour's manifest at once, watches side's
-// /pods until each behaviour's Done holds (or 3 minutes pass), observes
-// each at that moment, then removes them with remove.
-func runBehaviours(t *testing.T, side string, bs []oracle.Behaviour, list func() ([]corev1.Pod, error), write func(oracle.Behaviour) error, remove func()) map[string]observed {
+// runBehaviours writes every behaviour's manifest (and the objects it
+// refers to) into dir at once, watches side's /pods until each
+// behaviour's Done holds and its pod has settled (or its Within, or 3
+// minutes, pass), observes each at that moment, then removes the files,
+// waits with gone for the pods to go, and reads what they wrote as they
+// stopped.
+func runBehaviours(t *testing.T, side string, bs []oracle.Behaviour, list func() ([]corev1.Pod, error), dir string, gone func()) map[string]observed {
 	t.Helper()
+	files := func(b oracle.Behaviour) map[string]string {
+		f := map[string]string{b.PodName() + ".yaml": b.Manifest()}
+		if b.Objects != "" {
+			f[b.PodName()+"-objects.yaml"] = b.ObjectsManifest()
+		}
+		return f
+	}
 	for _, b := range bs {
-		if err := write(b); err != nil {
-			t.Fatalf("%s: %s: %v", side, b.Name, err)
+		// The objects first, as kubectl apply -f DIR and podunit's own
+		// apply would have them.
+		for _, name := range []string{b.PodName() + "-objects.yaml", b.PodName() + ".yaml"} {
+			if content, ok := files(b)[name]; ok {
+				if err := writeFileErr(dir, name, content); err != nil {
+					t.Fatalf("%s: %s: %v", side, b.Name, err)
+				}
+			}
 		}
 	}
 	out := map[string]observed{}
 	last := map[string]*corev1.Pod{}
 	doneAt := map[string]time.Time{}
-	deadline := time.Now().Add(3 * time.Minute)
-	for len(out) < len(bs) && time.Now().Before(deadline) {
+	start := time.Now()
+	within := func(b oracle.Behaviour) time.Duration {
+		if b.Within > 0 {
+			return b.Within
+		}
+		return 3 * time.Minute
+	}
+	for len(out) < len(bs) {
 		pods, err := list()
 		if err != nil {
-			time.Sleep(500 * time.Millisecond)
-			continue
+			pods = nil
 		}
 		for _, b := range bs {
 			if _, ok := out[b.Name]; ok {
 				continue
 			}
 			p := findPod(pods, b.PodName())
-			if p == nil {
+			if p != nil {
+				last[b.Name] = p
+			}
+			if time.Since(start) >= within(b) {
+				t.Logf("%s: %s not done within %s", side, b.Name, within(b))
+				out[b.Name] = observed{pod: last[b.Name], obs: b.Observe(last[b.Name], false)}
 				continue
 			}
-			last[b.Name] = p
-			if !b.Done(p) {
+			if p == nil || !b.Done(p) {
 				continue
 			}
 			// Observed once settled after Done first held, when each side
@@ -165,12 +182,21 @@ func runBehaviours(t *testing.T, side string, bs []oracle.Behaviour, list func()
 		time.Sleep(300 * time.Millisecond)
 	}
 	for _, b := range bs {
-		if _, ok := out[b.Name]; !ok {
-			t.Logf("%s: %s not done within the deadline", side, b.Name)
-			out[b.Name] = observed{pod: last[b.Name], obs: b.Observe(last[b.Name], false)}
+		for name := range files(b) {
+			os.Remove(filepath.Join(dir, name))
 		}
 	}
-	remove()
+	gone()
+	for _, b := range bs {
+		for _, f := range b.AfterFiles {
+			v := "absent"
+			if data, err := os.ReadFile(filepath.Join(b.HostDir(), f)); err == nil {
+				v = strings.TrimSpace(string(data))
+			}
+			out[b.Name].obs["after."+f] = v
+		}
+		os.RemoveAll(b.HostDir())
+	}
 	return out
 }
 

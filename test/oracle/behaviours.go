@@ -508,6 +508,41 @@ containers:
 `),
 	},
 	{
+		// Since 1.34 the kubelet refuses a static pod that refers to a
+		// ConfigMap; podunit reads the ConfigMaps of its sources.
+		Name: "configmap-env", Done: Finished, Within: 45 * time.Second,
+		Objects: `apiVersion: v1
+kind: ConfigMap
+metadata: {name: "{{name}}"}
+data: {GREETING: hello}
+`,
+		Pod: pod(`
+restartPolicy: Never
+containers:
+- name: c
+  image: BUSYBOX
+  envFrom: [{configMapRef: {name: "{{name}}"}}]
+  command: ` + tell(`echo "GREETING=$GREETING"`) + `
+`),
+	},
+	{
+		// Removing the manifest stops the pod: the preStop hook runs,
+		// then the container gets SIGTERM, within the grace period.
+		Name: "pre-stop-and-term", Done: Ready, AfterFiles: []string{"prestop", "term"},
+		Pod: pod(`
+terminationGracePeriodSeconds: 5
+volumes: [{name: h, hostPath: {path: /var/lib/kubelet-oracle/{{name}}, type: DirectoryOrCreate}}]
+containers:
+- name: c
+  image: BUSYBOX
+  volumeMounts: [{name: h, mountPath: /h}]
+  lifecycle:
+    preStop: {exec: {command: ["sh", "-c", "echo prestop ran > /h/prestop"]}}
+  command: ` + sh(`trap 'echo "TERM after prestop: $(cat /h/prestop 2>/dev/null || echo none)" > /h/term; exit 0' TERM; touch /tmp/ready; while true; do sleep 1; done`) + `
+  readinessProbe: {exec: {command: [test, -e, /tmp/ready]}, periodSeconds: 1}
+`),
+	},
+	{
 		Name: "share-process-namespace", Done: Finished,
 		Pod: pod(`
 restartPolicy: Never

@@ -39,6 +39,26 @@ type Behaviour struct {
 	// AtLeast turns a count into "≥ N" when it reached N: restarts that
 	// go on after Done.
 	AtLeast map[string]int
+	// Objects are other documents (a ConfigMap) the pod refers to, in a
+	// file of their own beside it; "{{name}}" as in Pod.
+	Objects string
+	// Within bounds the watch when Done may never hold on a side (a pod
+	// one side refuses): then the pod is observed as it is. 0: the
+	// catalogue's deadline.
+	Within time.Duration
+	// AfterFiles are files the pod writes in its hostPath directory
+	// (HostDir) while it is stopped (a preStop hook, a SIGTERM trap), read
+	// once its side removed it: observed as "after.<file>".
+	AfterFiles []string
+}
+
+// HostDir is the host directory a behaviour's pod may mount (hostPath
+// /var/lib/kubelet-oracle/{{name}}).
+func (b Behaviour) HostDir() string { return "/var/lib/kubelet-oracle/" + b.PodName() }
+
+// ObjectsManifest is Objects with the pod's name.
+func (b Behaviour) ObjectsManifest() string {
+	return strings.ReplaceAll(b.Objects, "{{name}}", b.PodName())
 }
 
 // PodName is the name of a behaviour's pod.

@@ -415,19 +415,15 @@ func rolloutCondition(r *engine.Rollout, running string, failedImage bool) corev
 	return c
 }
 
-// runsFailedImage reports whether a container of the pod runs one of the
-// images of r's failed auto-update.
+// runsFailedImage reports whether a container of the pod runs, by its
+// image reference, the image r's failed auto-update brought: FailedImages
+// holds every container's image as the update left it, so one the update
+// did not change (the same as PreviousImages) does not count.
 func runsFailedImage(r *engine.Rollout, st corev1.PodStatus) bool {
-	if len(r.FailedImages) == 0 {
-		return false
-	}
-	failed := map[string]bool{}
-	for _, id := range r.FailedImages {
-		failed[id] = true
-	}
 	for _, ss := range [][]corev1.ContainerStatus{st.InitContainerStatuses, st.ContainerStatuses} {
 		for _, cs := range ss {
-			if cs.State.Running != nil && failed[cs.ImageID] {
+			id := r.FailedImages[cs.Image]
+			if cs.State.Running != nil && id != "" && id != r.PreviousImages[cs.Image] && cs.ImageID == id {
 				return true
 			}
 		}

@@ -425,14 +425,19 @@ func TestRollbackShownOnlyOnceTheLastReadyRuns(t *testing.T) {
 	// An auto-update's rollback keeps the generation: the pod is
 	// RollingBack while a container runs the image the update brought.
 	rec.Generation, rec.Previous, rec.Trigger = running, running, engine.TriggerAutoUpdate
-	rec.FailedImages = map[string]string{"img:2": "sha256:new"}
+	// The proxy runs the image it ran before: the update did not change it.
+	rec.FailedImages = map[string]string{"img:2": "sha256:new", "proxy:1": "sha256:proxy"}
+	rec.PreviousImages = map[string]string{"img:2": "sha256:old", "proxy:1": "sha256:proxy"}
 	if err := rollouts.Write(rec); err != nil {
 		t.Fatal(err)
 	}
 	writeState := func(imageID string) {
 		t.Helper()
-		st := podshim.State{UID: running, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "app", Image: "img:2", ImageID: imageID, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+		up := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+		st := podshim.State{UID: running, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
+			{Name: "app", Image: "img:2", ImageID: imageID, State: up},
+			{Name: "proxy", Image: "proxy:1", ImageID: "sha256:proxy", State: up},
+		}}}
 		b, _ := json.Marshal(st)
 		if err := os.WriteFile(podshim.StatePath(srv.StateDir, "default", "gate"), b, 0o644); err != nil {
 			t.Fatal(err)
