@@ -79,9 +79,23 @@ func TestKubeletOracle(t *testing.T) {
 
 	stopKubelet := startKubelet(t, kubelet, node)
 	fromKubelet := runBehaviours(t, "kubelet", behaviours, kubeletPods, kubeletManifests, func() {
-		waitForWithin(t, 3*time.Minute, "the kubelet's pods gone", func() (bool, error) {
+		// Its /pods drops a pod as its file goes; the kill (preStop, the
+		// grace period) comes after: done once no sandbox of its is ready.
+		waitForWithin(t, 3*time.Minute, "the kubelet's pods stopped", func() (bool, error) {
 			pods, err := kubeletPods()
-			return err == nil && len(pods) == 0, err
+			if err != nil || len(pods) > 0 {
+				return false, err
+			}
+			list, err := cri.ListPodSandbox(context.Background(), &runtimeapi.PodSandboxFilter{})
+			if err != nil {
+				return false, err
+			}
+			for _, sb := range list {
+				if sb.Labels[podshim.LabelManaged] != "true" && sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
+					return false, nil
+				}
+			}
+			return true, nil
 		})
 	})
 	stopKubelet()

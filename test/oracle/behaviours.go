@@ -490,11 +490,11 @@ containers:
 		Pod: pod(`
 restartPolicy: Never
 activeDeadlineSeconds: 4
-terminationGracePeriodSeconds: 2
+terminationGracePeriodSeconds: 10
 containers:
 - name: c
   image: BUSYBOX
-  command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 `),
 	},
 	{
@@ -538,7 +538,7 @@ containers:
   volumeMounts: [{name: h, mountPath: /h}]
   lifecycle:
     preStop: {exec: {command: ["sh", "-c", "echo prestop ran > /h/prestop"]}}
-  command: ` + sh(`trap 'echo "TERM after prestop: $(cat /h/prestop 2>/dev/null || echo none)" > /h/term; exit 0' TERM; touch /tmp/ready; while true; do sleep 1; done`) + `
+  command: ` + sh(`trap 'echo "TERM after prestop: $(cat /h/prestop 2>/dev/null || echo none)" > /h/term; exit 0' TERM; touch /tmp/ready; sleep 3600 & wait`) + `
   readinessProbe: {exec: {command: [test, -e, /tmp/ready]}, periodSeconds: 1}
 `),
 	},
