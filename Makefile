@@ -174,9 +174,11 @@ CRIO_SHORT_E2E := TestStandaloneKubeletTutorial|TestCreateEditDelete|TestContain
 # in /var/cache/podunit-test. ORACLE_FLAGS=-update rewrites docs/oracle.md.
 ORACLE_FLAGS ?=
 
-test-oracle: ## podunit judged by Kubernetes: every corpus document through podunit and a real kube-apiserver's strict dry-run create, differences only as docs/oracle.md lists them; a podunit manifest directory applied to that API server unchanged (builds etcd, kube-apiserver and kubectl, cached)
+test-oracle: ## podunit judged by Kubernetes, its three parts: every corpus document through podunit and a real kube-apiserver's strict dry-run create (docs/oracle.md) and a manifest directory applied to it unchanged; the catalogue of pod behaviours under the real kubelet (test-kubelet); kubeadm's control plane as podunit pods (test-controlplane) (builds what they need, cached)
 	bin=$$(GO=$(GO) ./test/k8s/build.sh kube-apiserver kubectl) && \
 	PODUNIT_K8S_BIN=$$bin $(GO) test -count=1 -v -run '^(TestAPIServerParity|TestGraduation)$$' ./test/oracle $(if $(ORACLE_FLAGS),-args $(ORACLE_FLAGS))
+	$(MAKE) --no-print-directory test-kubelet
+	$(MAKE) --no-print-directory test-controlplane
 
 # kubeadm's control plane under podunit (docs/controlplane.md): the
 # programs built (cached), their images, and the story in a test bed.
