@@ -124,3 +124,31 @@ func TestPrintCronJobs(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// kubectl's STATUS column for init containers: Init:N/M until a sidecar
+// has started (past its startup probe), and the app containers' own
+// words after; a pod past its activeDeadlineSeconds says DeadlineExceeded.
+func TestPodStatusWordInitAndDeadline(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	started, notYet := true, false
+	pod := func(sidecarStarted *bool, app corev1.ContainerState) *corev1.Pod {
+		return &corev1.Pod{
+			Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "side", RestartPolicy: &always}}},
+			Status: corev1.PodStatus{Phase: corev1.PodPending,
+				InitContainerStatuses: []corev1.ContainerStatus{{Name: "side", Started: sidecarStarted,
+					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}},
+				ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: app}}},
+		}
+	}
+	initializing := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}
+	if got := podStatusWord(pod(&notYet, initializing)); got != "Init:0/1" {
+		t.Errorf("sidecar not started yet: %q, want Init:0/1", got)
+	}
+	if got := podStatusWord(pod(&started, corev1.ContainerState{Running: &corev1.ContainerStateRunning{}})); got != "Pending" {
+		t.Errorf("sidecar started, app running, phase Pending: %q, want the phase", got)
+	}
+	failed := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "DeadlineExceeded"}}
+	if got := podStatusWord(failed); got != "DeadlineExceeded" {
+		t.Errorf("past the deadline: %q, want DeadlineExceeded", got)
+	}
+}
