@@ -1,7 +1,6 @@
 package oracle
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"regexp"
@@ -322,17 +321,9 @@ type KubeletTable struct {
 // ParseKubeletTable reads the reasons of a table RenderKubeletTable wrote,
 // by row.
 func ParseKubeletTable(r io.Reader) (map[string]string, error) {
-	reasons := map[string]string{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		cells := splitRow(sc.Text())
-		if len(cells) != 5 || !strings.HasPrefix(cells[0], "`") {
-			continue
-		}
-		reasons[strings.Trim(cells[0], "`")+" | "+strings.Trim(cells[1], "`")] = cells[4]
-	}
-	return reasons, sc.Err()
+	return parseReasons(r, func(cells []string) string {
+		return strings.Trim(cells[0], "`") + " | " + strings.Trim(cells[1], "`")
+	})
 }
 
 // RenderKubeletTable writes the table as markdown.

@@ -100,6 +100,12 @@ type Table struct {
 // ParseTable reads the reasons of a table RenderTable wrote, by finding
 // key.
 func ParseTable(r io.Reader) (map[string]string, error) {
+	return parseReasons(r, func(cells []string) string { return strings.Trim(cells[0], "`") + " | " + cells[1] })
+}
+
+// parseReasons reads the rows of a five-column table whose first cell is
+// code: the last cell (the reason) by the key made of the row's cells.
+func parseReasons(r io.Reader, key func(cells []string) string) (map[string]string, error) {
 	reasons := map[string]string{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
@@ -108,8 +114,7 @@ func ParseTable(r io.Reader) (map[string]string, error) {
 		if len(cells) != 5 || !strings.HasPrefix(cells[0], "`") {
 			continue
 		}
-		doc := strings.Trim(cells[0], "`")
-		reasons[doc+" | "+cells[1]] = cells[4]
+		reasons[key(cells)] = cells[4]
 	}
 	return reasons, sc.Err()
 }
