@@ -159,22 +159,7 @@ func (s *Shim) removeSandbox(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("sandbox %s: list containers: %w", id, err)
 	}
-	sidecars := map[string]bool{}
-	for _, c := range s.containers {
-		sidecars[c.spec.Name] = c.sidecar
-	}
-	var first, last []*runtimeapi.Container
-	for _, c := range list {
-		if sidecars[c.Metadata.GetName()] {
-			last = append(last, c)
-		} else {
-			first = append(first, c)
-		}
-	}
-	if err := s.stopContainers(ctx, id, first); err != nil {
-		return err
-	}
-	if err := s.stopContainers(ctx, id, last); err != nil {
+	if err := s.stopSidecarsLast(ctx, id, list); err != nil {
 		return err
 	}
 	if id == s.sandboxID {
@@ -211,6 +196,27 @@ func (s *Shim) removePodFiles() {
 	if err := s.removePodDir(); err != nil {
 		s.log.Warn("remove pod directory", "dir", s.podDir(), "err", err)
 	}
+}
+
+// stopSidecarsLast stops the containers of list (stopContainers), the
+// sidecars after the others, as the kubelet does.
+func (s *Shim) stopSidecarsLast(ctx context.Context, sandbox string, list []*runtimeapi.Container) error {
+	sidecars := map[string]bool{}
+	for _, c := range s.containers {
+		sidecars[c.spec.Name] = c.sidecar
+	}
+	var first, last []*runtimeapi.Container
+	for _, c := range list {
+		if sidecars[c.Metadata.GetName()] {
+			last = append(last, c)
+		} else {
+			first = append(first, c)
+		}
+	}
+	if err := s.stopContainers(ctx, sandbox, first); err != nil {
+		return err
+	}
+	return s.stopContainers(ctx, sandbox, last)
 }
 
 // stopContainers stops the containers of list that are not exited, in

@@ -1147,20 +1147,14 @@ func (s *Shim) enforceDeadline(ctx context.Context) error {
 	if err := s.writeState(); err != nil {
 		s.log.Warn("write state", "err", err)
 	}
-	var first, last []*runtimeapi.Container
+	var list []*runtimeapi.Container
 	for _, c := range s.containers {
 		c.stopProbes()
 		c.restartAt = time.Time{}
-		if c.sidecar {
-			last = append(last, instances[c.spec.Name]...)
-		} else {
-			first = append(first, instances[c.spec.Name]...)
-		}
+		list = append(list, instances[c.spec.Name]...)
 	}
-	for _, list := range [][]*runtimeapi.Container{first, last} {
-		if err := s.stopContainers(ctx, s.sandboxID, list); err != nil {
-			return err
-		}
+	if err := s.stopSidecarsLast(ctx, s.sandboxID, list); err != nil {
+		return err
 	}
 	s.deadlineExceeded = true
 	// Their exits recorded (restartAfter says no more runs).
