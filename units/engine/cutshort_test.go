@@ -42,6 +42,33 @@ func TestPowerCutWhilePullingRunsTheLastReady(t *testing.T) {
 	})
 }
 
+// A hand-off killed while it stops a generation superseded as it started
+// (the unit still deactivating), the generation wanted now unpullable:
+// the resumed hand-off finds the unit going down and runs the last ready
+// generation again while it pulls; before, it took the stopping unit for
+// one that keeps running, and nothing ran.
+func TestKilledWhileStoppingSupersededRunsTheLastReady(t *testing.T) {
+	sim, s, write := simulated(t)
+	unit := units.ServiceName("default", "a")
+	write(slowPodA("good/img:v1"))
+	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
+	v1 := hashOf(mustUnit(sim, unit))
+	write(slowPodA("never/img:v2"))
+	eventually(t, sim, "v2 started", func() bool { return strings.Contains(sim.log.String(), "starts never/img:v2") })
+	v2 := hashOf(mustUnit(sim, unit))
+	write(slowPodA("unpullable/img:v3"))
+	eventually(t, sim, "v2 stopping for v3", func() bool {
+		st, _ := sim.unit(unit)
+		return hashOf(st) == v2 && st.ActiveState == "deactivating"
+	})
+	sim.killHandoffs()
+	eventually(t, sim, "v1 running again while v3 is pulled", func() bool {
+		st, ok := sim.unit(unit)
+		rec, _ := s.Rollouts.Read("default", "a")
+		return ok && hashOf(st) == v1 && st.ActiveState == "active" && rec != nil && rec.Phase == PhaseImagePullBackOff
+	})
+}
+
 // The file removed while the last ready generation runs again during a
 // pull that began after the old generation was down: the hand-off ends
 // (it dereferenced the pod its pull did not return, and crashed), the pod

@@ -174,12 +174,18 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		if recs[i] == nil {
 			recs[i] = r.begin(p, cur, steps[i].Trigger)
 		}
-		if resumed[i] && cur.ConfigHash == "" {
-			// Nothing runs (a boot, or a kill between the old
-			// generation's stop and the new one's start): the last ready
-			// generation runs while the new one is pulled and waits for
-			// its turn, as it did before the replacement was cut short.
-			if err := r.runPrevious(ctx, recs[i]); err != nil {
+		if resumed[i] && !staysUp(cur) {
+			// Nothing runs, or what runs is going down (a boot, a kill
+			// between the old generation's stop and the new one's start,
+			// or during the stop of one superseded while it started):
+			// the last ready generation runs while the new one is pulled
+			// and waits for its turn, as it did before the replacement
+			// was cut short.
+			err := bus.WaitStopped(ctx, r.Manager, units.ServiceName(p.Namespace(), p.Name()))
+			if err == nil {
+				err = r.runPrevious(ctx, recs[i])
+			}
+			if err != nil {
 				r.Report.Errorf("pod %s: %v", p.Key(), err)
 			}
 		}
@@ -225,7 +231,7 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 			continue // its manifest is gone, or its edit reverted
 		}
 		cur := loaded[units.ServiceName(pods[i].Namespace(), pods[i].Name())]
-		running := resumed[i] && cur.ConfigHash == pods[i].Hash && (cur.ActiveState == "active" || cur.ActiveState == "activating")
+		running := resumed[i] && cur.ConfigHash == pods[i].Hash && staysUp(cur)
 		if running && rec.Phase == PhaseReady {
 			// A replica of a rollout cut short that went through the
 			// gate before it: replaced, as it was.
@@ -287,6 +293,17 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 		return names[:0], failure
 	}
 	return names, nil
+}
+
+// staysUp is whether a pod's unit runs and nothing stops it: it is
+// active or starting, with no stop job queued.
+func staysUp(cur bus.Running) bool {
+	switch {
+	case cur.ConfigHash == "" || cur.Job == "stop":
+		return false
+	default:
+		return cur.ActiveState == "active" || cur.ActiveState == "activating" || cur.ActiveState == "reloading"
+	}
 }
 
 // init makes what the zero Replacer lacks.
