@@ -146,7 +146,8 @@ bench-vm: ## side by side in a Debian 13 VM: podunit, podman kube play and the r
 	$(MAKE) --no-print-directory packages PKG_VERSION=$(PKG_VERSION) DIST=dist
 	mkdir -p $(VM_DIR)/oci && test/testbed/images.sh $(VM_DIR)/oci
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/crifloor ./test/crifloor/cmd/crifloor
-	PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/bench.sh $(BENCH_VM_DIST) $(VM_DEB) $(VM_DIR)/oci bin/crifloor $(BENCH_VM_ROUNDS)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/leanshim ./test/bench/leanshim
+	PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/bench.sh $(BENCH_VM_DIST) $(VM_DEB) $(VM_DIR)/oci bin/crifloor bin/leanshim $(BENCH_VM_ROUNDS)
 
 BOOT_VM_ROUNDS ?= 3
 bench-vm-boot: ## boot with 10 pods in a Debian 13 VM: manager start → every pod serving, podunit against podman's Quadlet .kube units, alternating boots (docs/benchmarks.md)

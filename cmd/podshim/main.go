@@ -31,6 +31,7 @@ import (
 	"github.com/podunit/podunit/cni/service"
 	"github.com/podunit/podunit/criclient"
 	"github.com/podunit/podunit/podshim"
+	"github.com/podunit/podunit/podshim/hugepages"
 	"github.com/podunit/podunit/podshim/podspec"
 	"github.com/podunit/podunit/podshim/registry"
 )
@@ -45,6 +46,11 @@ const (
 )
 
 func main() {
+	// Before anything else: on a kernel that gives every process huge
+	// pages, podshim starts over without them (one exec).
+	if err := hugepages.Off(); err != nil {
+		fmt.Fprintf(os.Stderr, "podshim: transparent huge pages stay on for the memory mapped at start: %v\n", err)
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

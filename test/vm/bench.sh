@@ -11,13 +11,16 @@
 #     podman-kube@.service started → READY;
 #   - by the raw CRI calls podshim makes (test/crifloor): the floor;
 # and each one's memory for the pod once it is up (Private_Dirty: podunit's
-# podshim and the runtime's shim; podman's conmons; the floor's shim).
+# podshim and the runtime's shim; podman's conmons; the floor's shim), with
+# podshim's own floor beside it: test/bench/leanshim, a Go shim without
+# gRPC or Kubernetes' types, started with podshim's environment at the
+# same moment and read at the same moment.
 # TCG makes absolute times meaningless: docs/benchmarks.md keeps the
 # ratios to the floor of the same run. Always powers the VM off.
-#   bench.sh DIST DEB IMAGES_DIR CRIFLOOR [ROUNDS]
+#   bench.sh DIST DEB IMAGES_DIR CRIFLOOR LEANSHIM [ROUNDS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-dist=$1 deb=$2 images=$3 floor=$4 rounds=${5:-3}
+dist=$1 deb=$2 images=$3 floor=$4 lean=$5 rounds=${6:-3}
 vm=$here/vm.sh
 g() { "$vm" ssh "$@"; }
 # shellcheck source=test/vm/guest.sh
@@ -31,14 +34,14 @@ export PODUNIT_VM_EXTRA="podman catatonit nftables aardvark-dns"
 "$vm" boot "$dist"
 
 log "installing podunit and podman"
-"$vm" copy "$deb" "$floor" /root
-g "chmod 0755 /root/$(basename "$floor")"
+"$vm" copy "$deb" "$floor" "$lean" /root
+g "chmod 0755 /root/$(basename "$floor") /root/$(basename "$lean")"
 g "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/$(basename "$deb") podman catatonit nftables aardvark-dns >/dev/null"
 configure_containerd
 import_images "$images" pause:1 nginx:1
 g "id=\$(podman load -q -i /root/images/nginx.tar | awk '{print \$NF}') && podman tag \"\${id#sha256:}\" localhost/podunit/nginx:1"
 g podunit doctor >/dev/null || { g podunit doctor; exit 1; }
-facts="$(g "systemctl --version | awk 'NR==1 {print \"systemd\", \$2}'; containerd --version | awk '{print \"containerd\", \$3}'; podman --version")"
+facts="$(g "systemctl --version | awk 'NR==1 {print \"systemd\", \$2}'; containerd --version | awk '{print \"containerd\", \$3}'; podman --version; echo THP \$(cat /sys/kernel/mm/transparent_hugepage/enabled)")"
 
 g "cat >/root/web.yaml" <<'YAML'
 apiVersion: v1
@@ -87,10 +90,15 @@ for r in $(seq "$rounds"); do
 	g "/root/crifloor -f /root/web.yaml -rm ${out#* }"
 	free_port
 
-	# podunit: the file → serving; systemctl restart → READY.
+	# podunit: the file → serving; systemctl restart → READY. podshim's
+	# floor, leanshim, starts with it, with its unit's environment.
+	g "systemd-run -q --unit bench-leanshim -p Environment=GOGC=50 -p Environment=GODEBUG=disablethp=1 /root/$(basename "$lean")"
 	t_file=$(served "cp /root/web.yaml /etc/podunit/manifests/web.yaml")
 	sleep $settle
 	m_shim=$(g "cat /proc/\$(systemctl show -P MainPID pod-web.service)/smaps_rollup" | awk '/^Private_Dirty:/ { print $2 }')
+	m_lean=$(g "cat /proc/\$(systemctl show -P MainPID bench-leanshim.service)/smaps_rollup" | awk '/^Private_Dirty:/ { print $2 }')
+	log "podshim: $(g "grep -E '^(AnonHugePages|THP_enabled)' /proc/\$(systemctl show -P MainPID pod-web.service)/smaps_rollup /proc/\$(systemctl show -P MainPID pod-web.service)/status" | tr -s ' \n' ' ')"
+	g "systemctl stop bench-leanshim.service"
 	m_rt=$(private containerd-shim)
 	g systemctl restart pod-web.service
 	t_ready=$(ready pod-web.service)
@@ -113,23 +121,23 @@ for r in $(seq "$rounds"); do
 	g systemctl stop "$unit"
 	free_port
 
-	rows+=("$r $t_floor $t_file $t_ready $t_play $t_pready $m_floor $m_shim $m_rt $m_play $n_play $m_punit $n_punit")
+	rows+=("$r $t_floor $t_file $t_ready $t_play $t_pready $m_floor $m_shim $m_rt $m_play $n_play $m_punit $n_punit $m_lean")
 	log "round $r: floor ${t_floor}s; podunit file→serving ${t_file}s, start→READY ${t_ready}s; podman kube play→serving ${t_play}s, podman-kube@ start→READY ${t_pready}s"
 done
 containerd_kib=$(private containerd)
 
 echo
 echo "$dist: $(echo "$facts" | paste -sd, -)"
-printf '%-5s %7s %12s %13s %11s %13s | %8s %14s %14s %14s\n' round floor podunit-file podunit-start podman-play podman-unit \
-	floor-shim podshim+shim podman-play podman-kube@
+printf '%-5s %7s %12s %13s %11s %13s | %8s %14s %9s %14s %14s\n' round floor podunit-file podunit-start podman-play podman-unit \
+	floor-shim podshim+shim leanshim podman-play podman-kube@
 for row in "${rows[@]}"; do
-	read -r r tf tfi tr tp tpr mf ms mr mp np mpu npu <<<"$row"
-	printf '%-5s %6ss %11ss %12ss %10ss %12ss | %6s K %6s+%-5s K %6s K (%s) %6s K (%s)\n' "$r" "$tf" "$tfi" "$tr" "$tp" "$tpr" \
-		"$mf" "$ms" "$mr" "$mp" "$np" "$mpu" "$npu"
+	read -r r tf tfi tr tp tpr mf ms mr mp np mpu npu ml <<<"$row"
+	printf '%-5s %6ss %11ss %12ss %10ss %12ss | %6s K %6s+%-5s K %7s K %6s K (%s) %6s K (%s)\n' "$r" "$tf" "$tfi" "$tr" "$tp" "$tpr" \
+		"$mf" "$ms" "$mr" "$ml" "$mp" "$np" "$mpu" "$npu"
 done
 # Means and ratios to the floor.
 printf '%s\n' "${rows[@]}" | awk -v ck="$containerd_kib" '
-	{ n++; f += $2; fi += $3; r += $4; p += $5; pr += $6; mf += $7; ms += $8; mr += $9; mp += $10; mpu += $12 }
+	{ n++; f += $2; fi += $3; r += $4; p += $5; pr += $6; mf += $7; ms += $8; mr += $9; mp += $10; mpu += $12; ml += $14 }
 	END {
 		printf "\nmeans over %d rounds (seconds; ratio to the floor):\n", n
 		printf "  raw CRI floor, calls → serving     %6.3f  1.00x\n", f / n
@@ -140,6 +148,7 @@ printf '%s\n' "${rows[@]}" | awk -v ck="$containerd_kib" '
 		printf "memory for the pod, Private_Dirty (KiB):\n"
 		printf "  floor: the runtime shim            %6d\n", mf / n
 		printf "  podunit: podshim + runtime shim    %6d + %d = %d\n", ms / n, mr / n, (ms + mr) / n
+		printf "  podshim against its Go floor       %6d / %d = %.2fx (leanshim, same environment, same moment)\n", ms / n, ml / n, ms / ml
 		printf "  podman kube play: conmons          %6d\n", mp / n
 		printf "  podman-kube@: conmons              %6d\n", mpu / n
 		printf "  (containerd itself, shared by every pod: %d; podman has no daemon)\n", ck

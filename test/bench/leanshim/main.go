@@ -24,12 +24,17 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/podunit/podunit/podshim/hugepages"
 )
 
 func main() {
 	socket := flag.String("socket", "/run/containerd/containerd.sock", "CRI runtime socket")
 	every := flag.Duration("every", 100*time.Millisecond, "time between ListContainers calls: the garbage that makes the collector run")
 	flag.Parse()
+	if err := hugepages.Off(); err != nil { // as podshim
+		log.Print(err)
+	}
 	runtime.GOMAXPROCS(1) // as podshim
 
 	client := &http.Client{Transport: &http2.Transport{
