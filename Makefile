@@ -68,7 +68,11 @@ build: ## build bin/podunit and bin/podshim
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podunit ./cmd/podunit
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/podshim ./cmd/podshim
 
-test: deps build test-unit fuzz-short test-oracle-short test-kubelet-short test-e2e test-console test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short ## everything: unit tests, podunit against a real kube-apiserver and the real kubelet, end-to-end tests in a fresh test bed, the Cockpit page in a browser, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
+# make test's stages, in order; test/stages.sh times each one and prints
+# where the time went at the end (bin/stages.txt).
+TEST_STAGES := deps build test-unit fuzz-short test-oracle-short test-kubelet-short test-e2e test-console test-reboot test-e2e-crio-short test-load-short test-packages test-demo bench-short test-vm-short
+test: ## everything: unit tests, podunit against a real kube-apiserver and the real kubelet, end-to-end tests in a fresh test bed, the Cockpit page in a browser, reboots, the CRI-O tier, a short load run, the packages, make demo, a short benchmark run, the VM story on Debian 12
+	./test/stages.sh "$(MAKE)" $(TEST_STAGES)
 
 test-unit: ## gofmt, go vet and the unit tests
 	@unformatted=$$($(dir $(GO))gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files: $$unformatted"; exit 1; fi
@@ -137,8 +141,8 @@ test-vm: ## the VM tier: install the .deb with apt, pods, the guestbook behind S
 	if [ -n "$(VM_TESTING)" ]; then PODUNIT_VM_DIR=$(VM_DIR) ./test/vm/story.sh forky $(VM_DEB) $(VM_NEXT_DEB) $(VM_DIR)/oci || echo "forky (testing) failed: reported, not fatal"; fi; \
 	exit $$rc
 
-test-vm-short: ## the VM story on Debian 12 only (what make test runs)
-	$(MAKE) --no-print-directory test-vm VM_DISTS=bookworm VM_TESTING= RUNTIME=containerd
+test-vm-short: ## the VM story on Debian 12 only, without the steps the test bed covers with the same systemd and containerd (what make test runs)
+	VM_SHORT=1 $(MAKE) --no-print-directory test-vm VM_DISTS=bookworm VM_TESTING= RUNTIME=containerd
 
 BENCH_VM_DIST ?= trixie
 BENCH_VM_ROUNDS ?= 3

@@ -48,6 +48,9 @@ func cronRuns(t *testing.T, name string) (runs []string, state map[string]string
 // This waits for two scheduled minutes of real time (the schedule's
 // granularity), up to about two and a half minutes.
 func TestCronJobRunsOnSchedule(t *testing.T) {
+	// Mostly waiting for the clock: it runs beside the other parallel
+	// tests, after the sequential ones (its pods and timer are its own).
+	t.Parallel()
 	const name = "e2e-cron"
 	timer := "cronjob-" + name + ".timer"
 	os.Remove("/var/lib/systemd/timers/stamp-" + timer)

@@ -195,6 +195,9 @@ func TestRemoveDuringReplacementStopsThePod(t *testing.T) {
 // PODUNIT_E2E_INTERLEAVE_SEQUENCES sets the number of sequences (make
 // test-resilience runs more).
 func TestInterleavedEditsInTheTestBed(t *testing.T) {
+	// Beside TestCronJobRunsOnSchedule, which waits for the clock: its
+	// pod and hand-off are its own.
+	t.Parallel()
 	seed, _ := strconv.ParseUint(os.Getenv("PODUNIT_E2E_INTERLEAVE_SEED"), 10, 64)
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())

@@ -135,6 +135,16 @@ for row in "${rows[@]}"; do
 	printf '%-5s %6ss %11ss %12ss %10ss %12ss | %6s K %6s+%-5s K %7s K %6s K (%s) %6s K (%s)\n' "$r" "$tf" "$tfi" "$tr" "$tp" "$tpr" \
 		"$mf" "$ms" "$mr" "$ml" "$mp" "$np" "$mpu" "$npu"
 done
+# Medians and spreads of the times (the means below hide one slow round).
+median() { sort -n | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f (%.3f–%.3f)", m, v[1], v[NR] }'; }
+col() { printf '%s\n' "${rows[@]}" | awk -v c="$1" '{ print $c }' | median; }
+echo
+echo "medians (min–max) over ${#rows[@]} rounds, seconds:"
+echo "  raw CRI floor, calls → serving     $(col 2)"
+echo "  podunit, file written → serving    $(col 3)"
+echo "  podunit, systemctl start → READY   $(col 4)"
+echo "  podman kube play → serving         $(col 5)"
+echo "  podman-kube@ start → READY         $(col 6)"
 # Means and ratios to the floor.
 printf '%s\n' "${rows[@]}" | awk -v ck="$containerd_kib" '
 	{ n++; f += $2; fi += $3; r += $4; p += $5; pr += $6; mf += $7; ms += $8; mr += $9; mp += $10; mpu += $12; ml += $14 }
