@@ -25,11 +25,11 @@ const ModePath = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 // Off makes sure the process runs with transparent huge pages disabled
 // where the kernel's mode is "always": it sets PR_SET_THP_DISABLE and
-// executes the same binary again (/proc/self/exe: the same file even when
-// a package upgrade replaced it meanwhile) with the same arguments and
-// environment. It returns only when no re-exec is needed or it failed;
-// after a failed exec, the mappings made from then on still get no huge
-// pages.
+// executes its binary again, by its path (so that its name, what ps and
+// pgrep show, stays the same: an exec of /proc/self/exe would name it
+// "exe"), with the same arguments and environment. It returns only when no
+// re-exec is needed or it failed; after a failed exec, the mappings made
+// from then on still get no huge pages.
 func Off() error {
 	return off(readMode(ModePath))
 }
@@ -41,7 +41,11 @@ func off(mode string) error {
 	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
 		return os.NewSyscallError("prctl PR_SET_THP_DISABLE", err)
 	}
-	return os.NewSyscallError("execve /proc/self/exe", syscall.Exec("/proc/self/exe", os.Args, os.Environ()))
+	path, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return os.NewSyscallError("execve "+path, syscall.Exec(path, os.Args, os.Environ()))
 }
 
 // needed is whether a process must start over without huge pages: the

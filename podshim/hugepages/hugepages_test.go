@@ -49,11 +49,13 @@ func TestReadModeOfAMissingFile(t *testing.T) {
 
 // The re-exec: a child of the test, told the kernel's mode is "always",
 // sets the flag and executes itself again; the new image, in the same
-// process, has the flag and goes on (no second exec). The test's own
+// process and under the same name, has the flag and goes on (no second
+// exec). The test's own
 // process never sets it.
 func TestOffExecutesAgainWithTheFlag(t *testing.T) {
 	if os.Getenv("HUGEPAGES_CHILD") == "1" {
-		fmt.Printf("pid %d disabled %v\n", os.Getpid(), thpDisabled())
+		comm, _ := os.ReadFile("/proc/self/comm")
+		fmt.Printf("pid %d %s disabled %v\n", os.Getpid(), strings.TrimSpace(string(comm)), thpDisabled())
 		if err := off("always"); err != nil {
 			fmt.Printf("error %v\n", err)
 		}
@@ -65,8 +67,10 @@ func TestOffExecutesAgainWithTheFlag(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	// The same process, under the same name (ps, pgrep), with the flag.
 	pid := cmd.Process.Pid
-	want := fmt.Sprintf("pid %d disabled false\npid %d disabled true\n", pid, pid)
+	comm := filepath.Base(os.Args[0])[:min(15, len(filepath.Base(os.Args[0])))]
+	want := fmt.Sprintf("pid %d %s disabled false\npid %d %s disabled true\n", pid, comm, pid, comm)
 	if !strings.HasPrefix(string(out), want) {
 		t.Fatalf("the child printed\n%s\nwant it to start with\n%s", out, want)
 	}
