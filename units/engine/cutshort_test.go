@@ -1,14 +1,17 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/dbus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -247,5 +250,61 @@ func TestEditedWhileWaitingForItsDependency(t *testing.T) {
 	eventually(t, sim, "b started without waiting for a", func() bool {
 		st, ok := sim.unit(units.ServiceName("default", "b"))
 		return ok && st.ActiveState == "active"
+	})
+}
+
+// watchdogBlip is the simulated systemd as a resumed hand-off sees it when
+// its first listing of the pod units catches the pod's unit in a watchdog
+// stop, or a crash's stop-post (podshim hung or died; Restart=on-failure
+// brings it back at once and the new podshim adopts the pod): deactivating
+// with no job, then active again, never inactive or failed in between that
+// a poll could see.
+type watchdogBlip struct {
+	*simSystemd
+	unit string
+	once sync.Once
+}
+
+func (w *watchdogBlip) ListUnitsByPatternsContext(ctx context.Context, states, patterns []string) ([]dbus.UnitStatus, error) {
+	out, err := w.simSystemd.ListUnitsByPatternsContext(ctx, states, patterns)
+	if len(patterns) == 1 && patterns[0] == units.ServicePattern {
+		w.once.Do(func() {
+			for i := range out {
+				if out[i].Name == w.unit {
+					out[i].ActiveState, out[i].SubState, out[i].JobType = "deactivating", "stop-watchdog", ""
+				}
+			}
+		})
+	}
+	return out, err
+}
+
+// A hand-off killed while it holds v2 to its readiness; the resumed
+// hand-off lists the pod's unit while podshim restarts (deactivating, no
+// stop job). It must go on (restart v2, or hold it as it runs) instead of
+// waiting for a stop nobody asked for.
+// (Found by an adversarial review: the resumed hand-off waited for a
+// stop it had not asked for, for ever.)
+func TestResumedHandoffNotStuckOnACrashRestart(t *testing.T) {
+	sim, s, write := simulated(t)
+	unit := units.ServiceName("default", "a")
+	write(podA("good/img:v1", "0"))
+	eventually(t, sim, "v1 ready", func() bool { st, _ := sim.unit(unit); return st.ActiveState == "active" })
+	v1 := hashOf(mustUnit(sim, unit))
+	write(podA("good/img:v2", "30")) // held to its readiness for 30 s
+	eventually(t, sim, "v2 held to its readiness", func() bool {
+		st, _ := sim.unit(unit)
+		rec, _ := s.Rollouts.Read("default", "a")
+		return hashOf(st) != v1 && st.ActiveState == "active" && rec != nil && rec.Phase == PhaseStarting
+	})
+	plain := sim.replacer
+	blip := &watchdogBlip{simSystemd: sim, unit: unit}
+	// (the next hand-off's Replacer; no hand-off reads it now)
+	sim.replacer = func() *Replacer { r := plain(); r.Manager = blip; return r }
+	sim.killHandoffs()
+	sim.requestSync() // as the killed hand-off's ExecStopPost= does
+	eventually(t, sim, "the resumed hand-off past its start", func() bool {
+		log := sim.log.String()
+		return strings.Count(log, "starts good/img:v2") >= 2 || strings.Contains(log, "runs already; it is held")
 	})
 }

@@ -181,7 +181,14 @@ func (r *Replacer) Replace(ctx context.Context, steps []Step, rolling bool) ([]s
 			// the last ready generation runs while the new one is pulled
 			// and waits for its turn, as it did before the replacement
 			// was cut short.
-			err := bus.WaitStopped(ctx, r.Manager, units.ServiceName(p.Namespace(), p.Name()))
+			// Stopped first, not only waited for: a unit deactivating
+			// on its own (podshim crashed, its watchdog) comes back by
+			// Restart=, never inactive; a queued start is cancelled.
+			name := units.ServiceName(p.Namespace(), p.Name())
+			err := bus.StopUnit(ctx, r.Manager, name)
+			if err == nil {
+				err = bus.WaitStopped(ctx, r.Manager, name)
+			}
 			if err == nil {
 				err = r.runPrevious(ctx, recs[i])
 			}
