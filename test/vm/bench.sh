@@ -78,8 +78,43 @@ free_port() {
 	done
 }
 settle=15 # seconds after serving before memory is read: the Go collectors have run
+# Where podunit's file → serving went, in ms, from what is recorded anyway
+# (make bench's start trace, in the VM): the guest's clock at the write and
+# at the first answer; systemd's fork stamps of the sync and the pod's
+# unit and its READY stamp; the sync's timings line (its pass began at,
+# that long after its main; units changed at); podshim's start timings
+# (its main, after the re-exec where there is one). Prints "stage ms" lines.
+trace_podunit() {
+	g "w=\$(awk '{print \$1 * 1e6}' /proc/uptime); cp /root/web.yaml /etc/podunit/manifests/web.yaml
+	until busybox wget -q -O /dev/null -T 1 http://127.0.0.1:8080/ 2>/dev/null; do sleep 0.02; done
+	s=\$(awk '{print \$1 * 1e6}' /proc/uptime)
+	sf=\$(systemctl show -P ExecMainStartTimestampMonotonic podunit-sync.service)
+	line=\$(journalctl -u podunit-sync.service -o cat --no-pager | grep 'unit(s) .* into the pass' | tail -1)
+	pf=\$(systemctl show -P ExecMainStartTimestampMonotonic pod-web.service)
+	rd=\$(systemctl show -P ActiveEnterTimestampMonotonic pod-web.service)
+	for i in \$(seq 50); do st=\$(journalctl -u pod-web.service -o cat --no-pager | grep 'start timings' | tail -1); [ -n \"\$st\" ] && break; sleep 0.1; done
+	echo \"\$w \$s \$sf \$pf \$rd | \$line | \$st\"" | awk -F'|' '
+	{
+		split($1, v, " "); w = v[1]; s = v[2]; sf = v[3]; pf = v[4]; rd = v[5]
+		began = 0; after = 0; changed = 0; pm = 0
+		if (match($2, /CLOCK_MONOTONIC [0-9]+/)) began = substr($2, RSTART + 16, RLENGTH - 16)
+		if (match($2, /[0-9.]+ ms after the process/)) after = substr($2, RSTART, RLENGTH) + 0
+		if (match($2, /units changed [0-9.]+/)) changed = substr($2, RSTART + 14, RLENGTH - 14)
+		if (match($3, /mainMonotonicUs=[0-9]+/)) pm = substr($3, RSTART + 16, RLENGTH - 16)
+		ms = 1000
+		printf "written→sync-forked %.0f\n", (sf - w) / ms
+		printf "sync-forked→sync-main %.0f\n", (began - after * ms - sf) / ms
+		printf "sync-main→pass %.0f\n", after
+		printf "pass→unit-started %.0f\n", changed
+		printf "unit-started→podshim-forked %.0f\n", (pf - began - changed * ms) / ms
+		printf "podshim-forked→podshim-main %.0f\n", (pm - pf) / ms
+		printf "podshim-main→READY %.0f\n", (rd - pm) / ms
+		printf "READY→serving %.0f\n", (s - rd) / ms
+		printf "written→serving %.0f\n", (s - w) / ms
+	}'
+}
 
-rows=()
+rows=() traces=()
 for r in $(seq "$rounds"); do
 	log "round $r of $rounds"
 	# The floor.
@@ -93,7 +128,10 @@ for r in $(seq "$rounds"); do
 	# podunit: the file → serving; systemctl restart → READY. podshim's
 	# floor, leanshim, starts with it, with its unit's environment.
 	g "systemd-run -q --unit bench-leanshim -p Environment=GOGC=50 -p Environment=GODEBUG=disablethp=1 /root/$(basename "$lean")"
-	t_file=$(served "cp /root/web.yaml /etc/podunit/manifests/web.yaml")
+	trace=$(trace_podunit)
+	t_file=$(awk '$1 == "written→serving" { printf "%.3f", $2 / 1000 }' <<<"$trace")
+	traces+=("$trace")
+	log "podunit's stages (ms): $(paste -sd' ' <<<"$trace")"
 	sleep $settle
 	m_shim=$(g "cat /proc/\$(systemctl show -P MainPID pod-web.service)/smaps_rollup" | awk '/^Private_Dirty:/ { print $2 }')
 	m_lean=$(g "cat /proc/\$(systemctl show -P MainPID bench-leanshim.service)/smaps_rollup" | awk '/^Private_Dirty:/ { print $2 }')
@@ -145,6 +183,11 @@ echo "  podunit, file written → serving    $(col 3)"
 echo "  podunit, systemctl start → READY   $(col 4)"
 echo "  podman kube play → serving         $(col 5)"
 echo "  podman-kube@ start → READY         $(col 6)"
+echo
+echo "podunit, file written → serving, by stage: median (min–max) over ${#traces[@]} rounds, ms"
+printf '%s\n' "${traces[@]}" | awk '{ print $1 }' | awk '!seen[$0]++' | while read -r stage; do
+	printf '  %-30s %s\n' "$stage" "$(printf '%s\n' "${traces[@]}" | awk -v s="$stage" '$1 == s { print $2 }' | median)"
+done
 # Means and ratios to the floor.
 printf '%s\n' "${rows[@]}" | awk -v ck="$containerd_kib" '
 	{ n++; f += $2; fi += $3; r += $4; p += $5; pr += $6; mf += $7; ms += $8; mr += $9; mp += $10; mpu += $12; ml += $14 }
