@@ -60,9 +60,15 @@ spec:
     image: localhost/podunit/nginx:1
     ports: [{containerPort: 80, hostPort: $((8100 + i))}]
 YAML
+	# (systemd's default 90 s start timeout killed every podman kube play
+	# of a 10-pod boot under TCG, where each took minutes: given the time
+	# podunit's pods get, as a podman user on a slow box would.)
 	g "cat >/root/quadlet/web-$i.kube" <<UNIT
 [Kube]
 Yaml=/root/pods/web-$i.yaml
+
+[Service]
+TimeoutStartSec=15min
 
 [Install]
 WantedBy=default.target
