@@ -25,6 +25,10 @@ type CallTrace struct {
 	mu    sync.Mutex
 	calls []tracedCall
 	done  bool
+	// The CRI calls under way and ended (all of them, after the start
+	// too), and the ended count when progressed was last asked.
+	inFlight    int
+	ended, seen uint64
 }
 
 // maxTracedCalls bounds the record of a start that makes many calls (many
@@ -47,6 +51,33 @@ func (t *CallTrace) Record(name string, begin time.Time) {
 	if !t.done && len(t.calls) < maxTracedCalls {
 		t.calls = append(t.calls, tracedCall{name, begin, end})
 	}
+}
+
+// call marks a CRI call under way; the function it returns ends it and
+// records it.
+func (t *CallTrace) call(name string) func() {
+	begin := time.Now()
+	t.mu.Lock()
+	t.inFlight++
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		t.inFlight--
+		t.ended++
+		t.mu.Unlock()
+		t.Record(name, begin)
+	}
+}
+
+// progressed is whether a CRI call is under way, or one ended since it was
+// last asked. Every call is bounded by the client's deadline, so a start
+// that has one under way is not stuck in podshim.
+func (t *CallTrace) progressed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.inFlight > 0 || t.ended != t.seen
+	t.seen = t.ended
+	return p
 }
 
 // end stops the record: the start is over.
@@ -111,46 +142,76 @@ func (r *tracedRuntime) SetFailFast(on bool) {
 }
 
 func (r *tracedRuntime) RunPodSandbox(ctx context.Context, config *runtimeapi.PodSandboxConfig, handler string) (string, error) {
-	defer r.t.Record("RunPodSandbox", time.Now())
+	defer r.t.call("RunPodSandbox")()
 	return r.Runtime.RunPodSandbox(ctx, config, handler)
 }
 
 func (r *tracedRuntime) PodSandboxStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error) {
-	defer r.t.Record("PodSandboxStatus", time.Now())
+	defer r.t.call("PodSandboxStatus")()
 	return r.Runtime.PodSandboxStatus(ctx, id, verbose)
 }
 
 func (r *tracedRuntime) ListPodSandbox(ctx context.Context, filter *runtimeapi.PodSandboxFilter) ([]*runtimeapi.PodSandbox, error) {
-	defer r.t.Record("ListPodSandbox", time.Now())
+	defer r.t.call("ListPodSandbox")()
 	return r.Runtime.ListPodSandbox(ctx, filter)
 }
 
 func (r *tracedRuntime) CreateContainer(ctx context.Context, sandbox string, config *runtimeapi.ContainerConfig, sandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {
-	defer r.t.Record("CreateContainer", time.Now())
+	defer r.t.call("CreateContainer")()
 	return r.Runtime.CreateContainer(ctx, sandbox, config, sandboxConfig)
 }
 
 func (r *tracedRuntime) StartContainer(ctx context.Context, id string) error {
-	defer r.t.Record("StartContainer", time.Now())
+	defer r.t.call("StartContainer")()
 	return r.Runtime.StartContainer(ctx, id)
 }
 
 func (r *tracedRuntime) ListContainers(ctx context.Context, filter *runtimeapi.ContainerFilter) ([]*runtimeapi.Container, error) {
-	defer r.t.Record("ListContainers", time.Now())
+	defer r.t.call("ListContainers")()
 	return r.Runtime.ListContainers(ctx, filter)
 }
 
 func (r *tracedRuntime) ContainerStatus(ctx context.Context, id string, verbose bool) (*runtimeapi.ContainerStatusResponse, error) {
-	defer r.t.Record("ContainerStatus", time.Now())
+	defer r.t.call("ContainerStatus")()
 	return r.Runtime.ContainerStatus(ctx, id, verbose)
 }
 
 func (r *tracedRuntime) ImageStatus(ctx context.Context, image *runtimeapi.ImageSpec, verbose bool) (*runtimeapi.ImageStatusResponse, error) {
-	defer r.t.Record("ImageStatus", time.Now())
+	defer r.t.call("ImageStatus")()
 	return r.Runtime.ImageStatus(ctx, image, verbose)
 }
 
 func (r *tracedRuntime) PullImage(ctx context.Context, image *runtimeapi.ImageSpec, auth *runtimeapi.AuthConfig, sandboxConfig *runtimeapi.PodSandboxConfig) (string, error) {
-	defer r.t.Record("PullImage", time.Now())
+	defer r.t.call("PullImage")()
 	return r.Runtime.PullImage(ctx, image, auth, sandboxConfig)
+}
+
+func (r *tracedRuntime) StopPodSandbox(ctx context.Context, id string) error {
+	defer r.t.call("StopPodSandbox")()
+	return r.Runtime.StopPodSandbox(ctx, id)
+}
+
+func (r *tracedRuntime) RemovePodSandbox(ctx context.Context, id string) error {
+	defer r.t.call("RemovePodSandbox")()
+	return r.Runtime.RemovePodSandbox(ctx, id)
+}
+
+func (r *tracedRuntime) StopContainer(ctx context.Context, id string, timeout int64) error {
+	defer r.t.call("StopContainer")()
+	return r.Runtime.StopContainer(ctx, id, timeout)
+}
+
+func (r *tracedRuntime) RemoveContainer(ctx context.Context, id string) error {
+	defer r.t.call("RemoveContainer")()
+	return r.Runtime.RemoveContainer(ctx, id)
+}
+
+func (r *tracedRuntime) ReopenContainerLog(ctx context.Context, id string) error {
+	defer r.t.call("ReopenContainerLog")()
+	return r.Runtime.ReopenContainerLog(ctx, id)
+}
+
+func (r *tracedRuntime) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, error) {
+	defer r.t.call("ExecSync")()
+	return r.Runtime.ExecSync(ctx, id, cmd, timeout)
 }

@@ -292,6 +292,7 @@ func (s *Shim) Run(ctx context.Context) error {
 // the restart policy wants, then records and reports the pod.
 func (s *Shim) start(ctx context.Context) error {
 	s.status("Starting: pod sandbox")
+	defer s.extendWhileProgressing()()
 	if !s.cfg.Serial {
 		s.prefetched = prefetchImages(ctx, s.rt, s.pod, s.cfg.Pins)
 		defer func() { s.prefetched = nil }()
@@ -466,6 +467,42 @@ func (s *Shim) nextCheck(now, keepalive time.Time) time.Time {
 
 // runtimeRetry is how often podshim asks a runtime that went away again.
 const runtimeRetry = time.Second
+
+// extendWhileProgressing keeps systemd's start timeout and watchdog at
+// bay during the start while its CRI calls progress (CallTrace.progressed):
+// on a machine so loaded that they take minutes (ten pods at a boot under
+// emulation: one RunPodSandbox took 74 s), the unit's 90 s were spent
+// before READY, and each restart spent them again on removing the sandbox
+// the last one made. A start with no call under way and none ended for a
+// keepalive interval is not extended: stuck in podshim, it times out. The
+// function it returns stops it (and waits: the ready flag is the loop's).
+func (s *Shim) extendWhileProgressing() (stop func()) {
+	if s.cfg.Trace == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(s.cfg.KeepaliveInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if s.cfg.Trace.progressed() {
+					s.keepalive()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
 
 // StartExtension is how much each keepalive extends the unit's start
 // timeout while the pod is not ready yet: a pod may take as long as it needs
