@@ -480,6 +480,13 @@ func (s *Shim) extendWhileProgressing() (stop func()) {
 	if s.cfg.Trace == nil {
 		return func() {}
 	}
+	return s.keepaliveWhile(s.cfg.Trace.progressed)
+}
+
+// keepaliveWhile sends a keepalive at every interval at which ok says so,
+// from a goroutine of its own, until the function it returns is called
+// (which waits for it: the ready flag is the loop's).
+func (s *Shim) keepaliveWhile(ok func() bool) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -492,7 +499,7 @@ func (s *Shim) extendWhileProgressing() (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				if s.cfg.Trace.progressed() {
+				if ok() {
 					s.keepalive()
 				}
 			}
@@ -871,20 +878,7 @@ func (s *Shim) ensurePulled(ctx context.Context, what, ref string, policy corev1
 	s.status("Starting: pulling image %s for %s", ref, what)
 	s.log.Info("pulling image", "for", what, "image", ref)
 	// A pull takes as long as it takes: keep systemd's timers at bay.
-	pulling, stop := context.WithCancel(ctx)
-	keepalive := s.keepaliveMessage()
-	go func() {
-		t := time.NewTicker(s.cfg.KeepaliveInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-pulling.Done():
-				return
-			case <-t.C:
-				s.send(keepalive)
-			}
-		}
-	}()
+	stop := s.keepaliveWhile(func() bool { return true })
 	id, err := s.pull(ctx, image)
 	stop()
 	if err != nil && local != "" && registry.Unreachable(err) {
